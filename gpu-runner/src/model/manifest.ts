@@ -1,0 +1,71 @@
+import { createHash } from "node:crypto";
+import { createReadStream } from "node:fs";
+import { readdir, readFile } from "node:fs/promises";
+import { join } from "node:path";
+import { z } from "zod";
+
+/** `manifest.json` beside each `model.onnx`: the runner's side of the model contract (version 1). */
+export const ManifestSchema = z.object({
+  id: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/),
+  version: z.string().min(1),
+  tile: z.number().int().positive(),
+  scales: z.tuple([z.literal(1), z.literal(2), z.literal(4)]),
+  tokens: z.number().int().positive(),
+  opset: z.number().int().positive(),
+  precision: z.enum(["fp32", "fp16", "mixed", "int8"]),
+  sha256: z.string().regex(/^[0-9a-f]{64}$/),
+  config: z.record(z.string(), z.unknown()),
+  evaluation: z.record(z.string(), z.unknown()),
+});
+export type Manifest = z.infer<typeof ManifestSchema>;
+
+export interface ModelEntry {
+  manifest: Manifest;
+  onnxPath: string;
+}
+
+export interface Discovery {
+  models: ModelEntry[];
+  /** Folders that hold a manifest but could not be used, with the reason. */
+  rejected: { dir: string; reason: string }[];
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash("sha256");
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer);
+  return hash.digest("hex");
+}
+
+/** Finds `<modelsDir>/*\/manifest.json`, validates each and checks the ONNX file's sha256. */
+export async function discoverModels(modelsDir: string): Promise<Discovery> {
+  const discovery: Discovery = { models: [], rejected: [] };
+  const entries = await readdir(modelsDir, { withFileTypes: true }).catch(() => []);
+  for (const entry of entries.filter((e) => e.isDirectory()).sort((a, b) => a.name.localeCompare(b.name))) {
+    const dir = join(modelsDir, entry.name);
+    const text = await readFile(join(dir, "manifest.json"), "utf8").catch(() => undefined);
+    if (text === undefined) continue;
+    const result = ManifestSchema.safeParse(parseJson(text));
+    if (!result.success) {
+      discovery.rejected.push({ dir, reason: `invalid manifest: ${z.prettifyError(result.error)}` });
+      continue;
+    }
+    const onnxPath = join(dir, "model.onnx");
+    const actual = await sha256File(onnxPath).catch(() => undefined);
+    if (actual === undefined) {
+      discovery.rejected.push({ dir, reason: "model.onnx is missing" });
+    } else if (actual !== result.data.sha256) {
+      discovery.rejected.push({ dir, reason: `sha256 mismatch: manifest ${result.data.sha256}, file ${actual}` });
+    } else {
+      discovery.models.push({ manifest: result.data, onnxPath });
+    }
+  }
+  return discovery;
+}
+
+function parseJson(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
+}

@@ -1,0 +1,144 @@
+"""Degradations: the bicubic convention and the seeded realistic recipe."""
+
+import time
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from hvar.degrade import (
+    DegradeConfig,
+    bessel_j1,
+    bicubic_lr,
+    degrade,
+    filter2d,
+    modcrop,
+    random_blur_kernel,
+    resize,
+    sinc_kernel,
+)
+
+
+def _hr(shape=(96, 80, 3), seed=0):
+    # Smooth content plus texture, so blur/noise/JPEG all have something to act on.
+    rng = np.random.default_rng(seed)
+    yy, xx = np.mgrid[: shape[0], : shape[1]]
+    base = 128 + 80 * np.sin(xx / 7.0) * np.cos(yy / 11.0)
+    img = base[..., None] + rng.normal(0, 12, shape if len(shape) == 3 else (*shape, 1))
+    return np.clip(img, 0, 255).astype(np.uint8).reshape(shape)
+
+
+def test_same_seed_gives_the_same_lr():
+    hr = _hr()
+    a = degrade(hr, 4, np.random.default_rng(123))
+    b = degrade(hr, 4, np.random.default_rng(123))
+    assert np.array_equal(a, b)
+
+
+def test_another_seed_gives_another_lr():
+    hr = _hr()
+    assert not np.array_equal(
+        degrade(hr, 4, np.random.default_rng(1)), degrade(hr, 4, np.random.default_rng(2))
+    )
+
+
+@pytest.mark.parametrize(
+    "scale,shape", [(2, (64, 48, 3)), (4, (96, 80, 3)), (4, (99, 81, 3)), (2, (256, 256, 3))]
+)
+def test_realistic_lr_has_the_target_size_and_is_uint8(scale, shape):
+    rng = np.random.default_rng(0)
+    for _ in range(5):  # several draws: every branch must respect the size
+        lr = degrade(_hr(shape), scale, rng)
+        assert lr.shape == (shape[0] // scale, shape[1] // scale, 3)
+        assert lr.dtype == np.uint8
+
+
+def test_grey_hr_gives_grey_lr():
+    lr = degrade(_hr((64, 64)), 4, np.random.default_rng(0))
+    assert lr.shape == (16, 16) and lr.dtype == np.uint8
+
+
+def test_realistic_lr_is_not_bicubic_lr():
+    hr = _hr((128, 128, 3))
+    assert np.abs(degrade(hr, 4, np.random.default_rng(0)).astype(int) - bicubic_lr(hr, 4)).mean() > 1
+
+
+def test_degrade_rejects_float_input():
+    with pytest.raises(TypeError):
+        degrade(_hr().astype(np.float32), 4, np.random.default_rng(0))
+
+
+def test_degrade_256_crop_is_fast():
+    hr = _hr((256, 256, 3))
+    rng = np.random.default_rng(0)
+    degrade(hr, 4, rng)  # warm-up
+    t = time.perf_counter()
+    for _ in range(20):
+        degrade(hr, 4, rng)
+    assert (time.perf_counter() - t) / 20 < 0.1
+
+
+def test_bicubic_lr_modcrops_then_downscales():
+    assert modcrop(np.zeros((13, 10, 3)), 4).shape == (12, 8, 3)
+    assert bicubic_lr(_hr((13, 10, 3)), 4).shape == (3, 2, 3)
+    assert bicubic_lr(_hr((13, 10)), 2).shape == (6, 5)
+
+
+def test_default_config_probabilities_are_distributions():
+    cfg = DegradeConfig()
+    for order in (cfg.first, cfg.second):
+        assert sum(order.kernel_prob) == pytest.approx(1)
+        assert sum(order.resize_prob) == pytest.approx(1)
+        assert len(order.kernel_prob) == len(order.kernel_list)
+    assert cfg.second.blur_sigma == (0.2, 1.5)  # the second order blurs less, as in Real-ESRGAN
+
+
+def test_random_kernels_sum_to_one_and_are_point_symmetric():
+    # Point symmetry makes the FFT convolution equal to the reference's correlation.
+    rng = np.random.default_rng(0)
+    cfg = DegradeConfig().first
+    for _ in range(100):
+        size = int(rng.choice([7, 13, 21]))
+        k = random_blur_kernel(rng, size, cfg)
+        assert k.shape == (size, size)
+        assert k.sum() == pytest.approx(1)
+        np.testing.assert_allclose(k, k[::-1, ::-1], atol=1e-12)
+
+
+def test_bessel_j1_known_values():
+    np.testing.assert_allclose(
+        bessel_j1(np.array([0.0, 1.0, 10.0, 3.8317059702075125])),
+        [0.0, 0.44005058574493355, 0.043472746168861436, 0.0],
+        atol=1e-14,
+    )
+
+
+def test_sinc_kernel_is_normalised_and_peaks_at_the_centre():
+    k = sinc_kernel(21, np.pi / 4)
+    assert k.sum() == pytest.approx(1)
+    assert k.argmax() == 10 * 21 + 10
+
+
+def test_filter2d_with_a_delta_is_the_identity():
+    x = np.random.default_rng(0).random((17, 23, 3)).astype(np.float32)
+    delta = np.zeros((9, 9))
+    delta[4, 4] = 1
+    np.testing.assert_allclose(filter2d(x, delta), x, atol=1e-5)
+
+
+def test_filter2d_matches_reflect_padded_conv2d():
+    x = np.random.default_rng(0).random((30, 41, 3))
+    k = random_blur_kernel(np.random.default_rng(3), 11, DegradeConfig().first)
+    xt = F.pad(torch.from_numpy(x).permute(2, 0, 1)[:, None], (5, 5, 5, 5), mode="reflect")
+    ref = F.conv2d(xt, torch.from_numpy(k)[None, None])[:, 0].permute(1, 2, 0).numpy()
+    np.testing.assert_allclose(filter2d(x, k), ref, atol=1e-9)
+
+
+@pytest.mark.parametrize("mode", ["area", "bilinear", "bicubic"])
+@pytest.mark.parametrize("out_hw", [(20, 80), (74, 23), (5, 7)])
+def test_resize_matches_torch_interpolate(mode, out_hw):
+    x = np.random.default_rng(0).random((37, 53, 3)).astype(np.float32)
+    kw = {} if mode == "area" else {"align_corners": False}
+    ref = F.interpolate(torch.from_numpy(x).permute(2, 0, 1)[None], size=out_hw, mode=mode, **kw)
+    np.testing.assert_allclose(resize(x, out_hw, mode), ref[0].permute(1, 2, 0).numpy(), atol=1e-5)

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Installs whatever is missing, and nothing that is already there: npm packages and the Python
+# virtual environment of model/. Safe to run any number of times; npm test and npm start call it.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# onnxruntime-node would fetch CUDA libraries from the internet; locally the bundled CPU build is
+# all we need. The production container sets cuda12 (infra/runner.Dockerfile).
+export ONNXRUNTIME_NODE_INSTALL=skip
+
+stamp() { sha256sum "$@" | sha256sum | cut -c1-16; }
+
+npm_stamp=$(stamp package.json package-lock.json worker/package.json gpu-runner/package.json)
+if [ "$(cat node_modules/.hvar-stamp 2>/dev/null)" != "$npm_stamp" ]; then
+  echo "setup: installing npm packages"
+  npm ci --no-audit --no-fund --loglevel=error
+  echo "$npm_stamp" > node_modules/.hvar-stamp
+fi
+
+py_stamp=$(stamp model/pyproject.toml)
+if [ "$(cat model/.venv/.hvar-stamp 2>/dev/null)" != "$py_stamp" ]; then
+  python=${PYTHON:-python3}
+  "$python" -c 'import sys; sys.exit(sys.version_info < (3, 11))' ||
+    { echo "setup: Python 3.11 or newer is needed (set PYTHON=...)" >&2; exit 1; }
+  echo "setup: installing model/.venv from the local package mirror"
+  model/.venv/bin/python -c '' 2>/dev/null || { rm -rf model/.venv && "$python" -m venv model/.venv; }
+  # --retries 0: an unreachable default index fails at once instead of after minutes of backoff;
+  # the packages come from the mirror that pip is configured with.
+  model/.venv/bin/pip install --retries 0 --timeout 10 -e 'model[dev]' > model/.venv/install.log 2>&1 ||
+    { tail -n 30 model/.venv/install.log >&2; echo "setup: pip install failed (model/.venv/install.log)" >&2; exit 1; }
+  echo "$py_stamp" > model/.venv/.hvar-stamp
+fi

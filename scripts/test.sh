@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Every suite of the project, in order; ends with one summary line and fails if any suite failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh || { echo "hvar test: FAILED (setup)"; exit 1; }
+
+export PATH="$PWD/node_modules/.bin:$PATH"   # Node 22 from the node@22 dev dependency comes first
+export WRANGLER_SEND_METRICS=false
+py=model/.venv/bin
+
+passed=() failed=()
+suite() {
+  local name=$1; shift
+  local start=$SECONDS
+  echo "━━ $name: $*"
+  if "$@"; then passed+=("$name"); else failed+=("$name"); fi
+  echo "━━ $name: $((SECONDS - start))s"
+}
+
+start=$SECONDS
+suite wrangler-types npm run --silent types -- --check
+suite tsc-worker tsc -p worker
+suite tsc-runner tsc -p gpu-runner
+suite eslint eslint . --max-warnings 0
+suite ruff bash -c "$py/ruff check model && $py/ruff format --check model"
+suite vitest vitest run
+suite pytest bash -c "cd model && .venv/bin/pytest"
+
+total=$(( ${#passed[@]} + ${#failed[@]} ))
+if [ ${#failed[@]} -eq 0 ]; then
+  echo "hvar test: ${#passed[@]}/$total suites passed in $((SECONDS - start))s"
+else
+  echo "hvar test: FAILED ${failed[*]} (${#passed[@]}/$total suites passed) in $((SECONDS - start))s"
+  exit 1
+fi

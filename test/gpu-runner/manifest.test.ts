@@ -1,0 +1,66 @@
+import { createHash } from "node:crypto";
+import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { discoverModels } from "../../gpu-runner/src/model/manifest";
+
+const onnxBytes = Buffer.from("not really onnx, but the hash is what is checked here");
+
+function manifestFor(id: string, bytes: Buffer) {
+  return {
+    id,
+    version: "1.0.0",
+    tile: 32,
+    scales: [1, 2, 4],
+    tokens: 100,
+    opset: 18,
+    precision: "fp32",
+    sha256: createHash("sha256").update(bytes).digest("hex"),
+    config: {},
+    evaluation: {},
+  };
+}
+
+async function modelsDirWith(models: Record<string, { manifest?: unknown; onnx?: Buffer }>) {
+  const dir = await mkdtemp(join(tmpdir(), "hvar-models-"));
+  for (const [name, { manifest, onnx }] of Object.entries(models)) {
+    await mkdir(join(dir, name));
+    if (manifest !== undefined) await writeFile(join(dir, name, "manifest.json"), JSON.stringify(manifest));
+    if (onnx !== undefined) await writeFile(join(dir, name, "model.onnx"), onnx);
+  }
+  return dir;
+}
+
+describe("discoverModels", () => {
+  it("loads a model whose file matches its manifest's sha256", async () => {
+    const dir = await modelsDirWith({ good: { manifest: manifestFor("good", onnxBytes), onnx: onnxBytes } });
+    const { models, rejected } = await discoverModels(dir);
+    expect(models.map((m) => m.manifest.id)).toEqual(["good"]);
+    expect(rejected).toEqual([]);
+  });
+
+  it("rejects a model whose file does not match its sha256", async () => {
+    const dir = await modelsDirWith({ tampered: { manifest: manifestFor("tampered", onnxBytes), onnx: Buffer.from("other") } });
+    const { models, rejected } = await discoverModels(dir);
+    expect(models).toEqual([]);
+    expect(rejected[0]?.reason).toMatch(/sha256 mismatch/);
+  });
+
+  it("rejects a manifest that breaks the contract, saying which field", async () => {
+    const dir = await modelsDirWith({ bad: { manifest: { ...manifestFor("bad", onnxBytes), scales: [2, 4] }, onnx: onnxBytes } });
+    const { rejected } = await discoverModels(dir);
+    expect(rejected[0]?.reason).toMatch(/scales/);
+  });
+
+  it("rejects a manifest without its model file", async () => {
+    const dir = await modelsDirWith({ lonely: { manifest: manifestFor("lonely", onnxBytes) } });
+    expect((await discoverModels(dir)).rejected[0]?.reason).toBe("model.onnx is missing");
+  });
+
+  it("ignores folders without a manifest and a missing models folder", async () => {
+    const dir = await modelsDirWith({ scratch: {} });
+    expect(await discoverModels(dir)).toEqual({ models: [], rejected: [] });
+    expect(await discoverModels(join(dir, "absent"))).toEqual({ models: [], rejected: [] });
+  });
+});

@@ -1,0 +1,50 @@
+import type { Context } from "hono";
+import { HTTPException } from "hono/http-exception";
+import type { ContentfulStatusCode } from "hono/utils/http-status";
+
+/**
+ * Errors are RFC 9457 problem+json with a stable machine-readable `code`: clients branch on the
+ * code, people read the title and detail.
+ */
+export interface Problem {
+  status: ContentfulStatusCode;
+  code: string;
+  title: string;
+  detail?: string;
+  [extension: string]: unknown;
+}
+
+export function problemResponse(problem: Problem, headers?: HeadersInit): Response {
+  const { status, code, title, ...rest } = problem;
+  const body = { type: `https://hvar.dev/problems/${code}`, status, code, title, ...rest };
+  const response = new Response(JSON.stringify(body), { status, headers });
+  response.headers.set("content-type", "application/problem+json");
+  return response;
+}
+
+/** Throw from any handler or middleware; `onError` turns it into the response. */
+export class ProblemError extends HTTPException {
+  constructor(readonly problem: Problem, headers?: HeadersInit) {
+    super(problem.status, { res: problemResponse(problem, headers), message: problem.title });
+  }
+}
+
+export function notFound(c: Context): Response {
+  return problemResponse({
+    status: 404,
+    code: "not_found",
+    title: "No such resource",
+    detail: `${c.req.method} ${new URL(c.req.url).pathname} does not exist.`,
+  });
+}
+
+export function onError(error: Error, c: Context): Response {
+  if (error instanceof HTTPException) {
+    const response = error.getResponse();
+    if (response.headers.get("content-type") === "application/problem+json") return response;
+    return problemResponse({ status: error.status, code: "http_error", title: error.message || "Request failed" });
+  }
+  // Unknown failures are logged with the request path only: bodies and headers may hold secrets.
+  console.error(JSON.stringify({ level: "error", path: new URL(c.req.url).pathname, error: String(error) }));
+  return problemResponse({ status: 500, code: "internal_error", title: "Internal error" });
+}
