@@ -22,7 +22,7 @@ suite wrangler-types npm run --silent types -- --check
 suite tsc-worker tsc -p worker
 suite tsc-runner tsc -p gpu-runner
 suite eslint eslint . --max-warnings 0
-suite ruff bash -c "$py/ruff check model && $py/ruff format --check model"
+suite ruff bash -c "$py/ruff check model bench && $py/ruff format --check model bench"
 suite vitest vitest run
 suite pytest bash -c "cd model && .venv/bin/pytest"
 
