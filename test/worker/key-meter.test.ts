@@ -56,3 +56,31 @@ describe("KeyMeter", () => {
     expect(periodOf(new Date(december))).toBe("2026-12");
   });
 });
+
+describe("KeyMeter rate limit", () => {
+  const now = Date.UTC(2026, 10, 30, 12);
+
+  it("starts with a full bucket and takes one token per request", async () => {
+    const meter = meterFor("bucket-full");
+    expect(await meter.take(3, now)).toEqual({ ok: true, limit: 3, remaining: 2, resetS: 20, retryAfterS: 0 });
+  });
+
+  it("refuses a request once the bucket is empty, saying when to retry", async () => {
+    const meter = meterFor("bucket-empty");
+    for (let i = 0; i < 3; i++) await meter.take(3, now);
+    expect(await meter.take(3, now)).toMatchObject({ ok: false, remaining: 0, retryAfterS: 20 });
+  });
+
+  it("refills continuously at the per-minute rate", async () => {
+    const meter = meterFor("bucket-refill");
+    for (let i = 0; i < 3; i++) await meter.take(3, now);
+    expect(await meter.take(3, now + 20_000)).toMatchObject({ ok: true });
+    expect(await meter.take(3, now + 20_000)).toMatchObject({ ok: false });
+  });
+
+  it("admits exactly the limit among 200 concurrent requests", async () => {
+    const meter = meterFor("bucket-concurrent");
+    const decisions = await Promise.all(Array.from({ length: 200 }, () => meter.take(50, now)));
+    expect(decisions.filter((d) => d.ok)).toHaveLength(50);
+  });
+});

@@ -1,11 +1,13 @@
 import { Hono } from "hono";
 import type { AppEnv } from "./env";
 import { notFound, onError } from "./http/problem";
+import { adminKeys } from "./routes/admin-keys";
 import { health } from "./routes/health";
+import { usage } from "./routes/usage";
 
 export { KeyMeter } from "./meter/key-meter";
 
-const app = new Hono<AppEnv>().route("/", health);
+const app = new Hono<AppEnv>().route("/", health).route("/", adminKeys).route("/", usage);
 
 app.notFound(notFound);
 app.onError(onError);

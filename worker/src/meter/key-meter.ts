@@ -8,6 +8,17 @@ import type { Bindings } from "../env";
  */
 export type ReserveResult = { ok: true; remainingMp: number } | { ok: false; remainingMp: number };
 
+/** A token-bucket decision, in the terms of the RateLimit-* headers. */
+export interface RateDecision {
+  ok: boolean;
+  limit: number;
+  remaining: number;
+  /** Seconds until the bucket is full again. */
+  resetS: number;
+  /** Seconds until one token is available (0 when `ok`). */
+  retryAfterS: number;
+}
+
 export interface Usage {
   period: string;
   settledMp: number;
@@ -28,6 +39,36 @@ export class KeyMeter extends DurableObject<Bindings> {
       mp REAL NOT NULL,
       state TEXT NOT NULL CHECK (state IN ('reserved', 'settled'))
     )`);
+    ctx.storage.sql.exec(`CREATE TABLE IF NOT EXISTS bucket (
+      id INTEGER PRIMARY KEY CHECK (id = 1),
+      tokens REAL NOT NULL,
+      updated_ms INTEGER NOT NULL
+    )`);
+  }
+
+  /**
+   * Token bucket of `limitPerMin` tokens refilled continuously; one request takes one token.
+   * The limit comes with each call (from the key's record), so a changed limit applies at once.
+   */
+  take(limitPerMin: number, now = Date.now()): RateDecision {
+    const refillPerMs = limitPerMin / 60_000;
+    const row = this.ctx.storage.sql.exec<{ tokens: number; updated_ms: number }>("SELECT tokens, updated_ms FROM bucket").toArray()[0];
+    const elapsed = row ? Math.max(0, now - row.updated_ms) : 0;
+    let tokens = row ? Math.min(limitPerMin, row.tokens + elapsed * refillPerMs) : limitPerMin;
+    const ok = tokens >= 1;
+    if (ok) tokens -= 1;
+    this.ctx.storage.sql.exec(
+      "INSERT INTO bucket (id, tokens, updated_ms) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET tokens = excluded.tokens, updated_ms = excluded.updated_ms",
+      tokens,
+      now,
+    );
+    return {
+      ok,
+      limit: limitPerMin,
+      remaining: Math.floor(tokens),
+      resetS: Math.ceil((limitPerMin - tokens) / refillPerMs / 1000),
+      retryAfterS: ok ? 0 : Math.max(1, Math.ceil((1 - tokens) / refillPerMs / 1000)),
+    };
   }
 
   reserve(id: string, mp: number, quotaMp: number, now = Date.now()): ReserveResult {

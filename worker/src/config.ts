@@ -1,0 +1,49 @@
+import { z } from "zod";
+import type { Bindings } from "./env";
+
+/**
+ * The worker's settings, parsed from wrangler.toml vars and secrets with zod, so that a bad
+ * deployment fails loudly on the first request instead of misbehaving later.
+ */
+const int = (fallback: number) => z.coerce.number().int().positive().default(fallback);
+
+const configSchema = z.object({
+  MODEL_VERSION: z.string().min(1),
+  RUNNER_URLS: z
+    .string()
+    .transform((list) => list.split(",").map((url) => url.trim().replace(/\/+$/, "")).filter(Boolean))
+    .pipe(z.array(z.url())),
+  MAX_UPLOAD_BYTES: int(25 * 1024 * 1024),
+  // The largest output image, in pixels; the largest input for scale s is this over s².
+  MAX_OUTPUT_PIXELS: int(64 * 1024 * 1024),
+  RESULT_URL_TTL_S: int(24 * 3600),
+  RUNNER_TIMEOUT_MS: int(10_000),
+  JOB_TIMEOUT_S: int(600),
+  MAX_WAIT_S: int(60),
+  RUNNER_HMAC_SECRET: z.string().min(1),
+  RESULT_SIGNING_KEYS: z
+    .string()
+    .transform((json, ctx) => {
+      try {
+        return JSON.parse(json) as unknown;
+      } catch {
+        ctx.addIssue({ code: "custom", message: "RESULT_SIGNING_KEYS is not JSON" });
+        return z.NEVER;
+      }
+    })
+    .pipe(z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,31}$/, "key ids start with a letter, so JSON keeps their order"), z.string().min(16)))
+    .refine((keys) => Object.keys(keys).length > 0, "RESULT_SIGNING_KEYS needs at least one key"),
+});
+
+export type Config = z.infer<typeof configSchema>;
+
+const parsed = new WeakMap<object, Config>();
+
+export function configOf(env: Bindings): Config {
+  let config = parsed.get(env);
+  if (!config) {
+    config = configSchema.parse(env);
+    parsed.set(env, config);
+  }
+  return config;
+}
