@@ -1,0 +1,96 @@
+import sharp, { type Metadata, type OutputInfo } from "sharp";
+import { z } from "zod";
+import { ProblemError } from "../problem";
+
+/** Formats the runner accepts: what the worker's sniffing lets through, decoded by libvips. */
+const ACCEPTED = new Set(["jpeg", "png", "webp", "avif", "heif", "gif", "tiff"]);
+
+export const DecodeOptionsSchema = z.object({
+  /** Checked against the header before any pixel is decoded: the decompression-bomb guard. */
+  maxPixels: z.number().int().positive(),
+  /** `first` decodes the first frame of an animation; `reject` refuses animations with 422. */
+  animated: z.enum(["first", "reject"]).default("first"),
+});
+export type DecodeOptions = z.input<typeof DecodeOptionsSchema>;
+
+/** An image as the model sees it: 8-bit sRGB, interleaved RGB, with its alpha kept aside. */
+export interface DecodedImage {
+  width: number;
+  height: number;
+  /** `width * height * 3` bytes, row-major, interleaved R, G, B. */
+  rgb: Buffer;
+  /** `width * height` bytes when the input had an alpha channel that is not fully opaque. */
+  alpha?: Buffer;
+  /** The container format libvips found (`jpeg`, `png`, ...), for logs and metrics. */
+  format: string;
+}
+
+/**
+ * Decodes untrusted bytes into 8-bit sRGB: EXIF orientation applied, CMYK, grey, 16-bit and embedded
+ * ICC profiles converted, alpha split off. Every refusal is a ProblemError (4xx), never a crash.
+ */
+export async function decodeImage(bytes: Uint8Array, options: DecodeOptions): Promise<DecodedImage> {
+  const { maxPixels, animated } = DecodeOptionsSchema.parse(options);
+  if (bytes.length === 0) throw new ProblemError(400, "image_empty", "The request body is empty; send the image bytes.");
+
+  // limitInputPixels makes libvips itself refuse oversized headers; the explicit check below gives the
+  // client a precise 413 rather than a decoder message.
+  const input = () => sharp(bytes, { limitInputPixels: maxPixels, failOn: "error", pages: 1 });
+  let metadata: Metadata;
+  try {
+    metadata = await sharp(bytes, { limitInputPixels: false }).metadata();
+  } catch (error) {
+    throw classifyDecodeError(error);
+  }
+  if (metadata.format === undefined || !ACCEPTED.has(metadata.format)) {
+    throw new ProblemError(415, "image_unsupported_type", `Unsupported image type${metadata.format ? ` '${metadata.format}'` : ""}; send JPEG, PNG, WebP, AVIF, GIF or TIFF.`);
+  }
+  const width = metadata.autoOrient.width;
+  const height = metadata.autoOrient.height;
+  if (!width || !height) throw new ProblemError(422, "image_corrupt", "The image header has no dimensions.");
+  if (width * height > maxPixels) {
+    throw new ProblemError(413, "image_too_large", `The image is ${width}x${height} (${width * height} pixels); the limit is ${maxPixels} pixels.`);
+  }
+  if ((metadata.pages ?? 1) > 1 && animated === "reject") {
+    throw new ProblemError(422, "image_animated", `The image is animated (${metadata.pages} frames); animations are not upscaled.`);
+  }
+
+  let raw: { data: Buffer; info: OutputInfo };
+  try {
+    // autoOrient() applies EXIF orientation; toColourspace("srgb") converts CMYK, grey,
+    // 16-bit and ICC-tagged pixels to 8-bit sRGB (libvips uses the embedded profile when present).
+    raw = await input().autoOrient().toColourspace("srgb").raw().toBuffer({ resolveWithObject: true });
+  } catch (error) {
+    throw classifyDecodeError(error);
+  }
+  const { data, info } = raw;
+  if (info.channels === 3) return { width: info.width, height: info.height, rgb: data, format: metadata.format };
+  if (info.channels !== 4) throw new ProblemError(422, "image_corrupt", `The image decoded to ${info.channels} channels.`);
+  return { width: info.width, height: info.height, ...splitAlpha(data, info.width * info.height), format: metadata.format };
+}
+
+function splitAlpha(rgba: Buffer, pixels: number): { rgb: Buffer; alpha?: Buffer } {
+  const rgb = Buffer.allocUnsafe(pixels * 3);
+  const alpha = Buffer.allocUnsafe(pixels);
+  let opaque = true;
+  for (let i = 0; i < pixels; i++) {
+    rgb[i * 3] = rgba[i * 4] as number;
+    rgb[i * 3 + 1] = rgba[i * 4 + 1] as number;
+    rgb[i * 3 + 2] = rgba[i * 4 + 2] as number;
+    const a = rgba[i * 4 + 3] as number;
+    alpha[i] = a;
+    if (a !== 255) opaque = false;
+  }
+  // A fully opaque alpha carries nothing: dropping it saves the separate upscale and keeps JPEG honest.
+  return opaque ? { rgb } : { rgb, alpha };
+}
+
+function classifyDecodeError(error: unknown): ProblemError {
+  const message = error instanceof Error ? error.message : String(error);
+  if (/unsupported image format/i.test(message)) {
+    return new ProblemError(415, "image_unsupported_type", "The bytes are not an image type the runner decodes (JPEG, PNG, WebP, AVIF, GIF, TIFF).");
+  }
+  if (/pixel limit/i.test(message)) return new ProblemError(413, "image_too_large", "The image has more pixels than the runner accepts.");
+  if (/empty/i.test(message)) return new ProblemError(400, "image_empty", "The request body is empty; send the image bytes.");
+  return new ProblemError(422, "image_corrupt", "The image is corrupt or truncated and could not be decoded.");
+}

@@ -1,0 +1,122 @@
+import { availableParallelism } from "node:os";
+import * as ort from "onnxruntime-node";
+import type { Logger } from "pino";
+import type { ModelEntry } from "./manifest";
+import type { ModelOutputs, TileModel } from "./types";
+
+export interface SessionOptions {
+  /** `auto` tries CUDA and falls back to the CPU; `cuda` refuses to start without it. */
+  device: "auto" | "cuda" | "cpu";
+  cudaDeviceId: number;
+  /** CPU intra-op threads; 0 means one per available core. */
+  cpuThreads: number;
+}
+
+/** The contract's tensors and their shapes, with `N` for the dynamic batch dimension. */
+function contractShapes(tile: number, tokens: number) {
+  return {
+    inputs: { lr: ["N", 3, tile, tile], noise: ["N", tokens], temperature: [1] },
+    outputs: { x1: ["N", 3, tile, tile], x2: ["N", 3, 2 * tile, 2 * tile], x4: ["N", 3, 4 * tile, 4 * tile] },
+  };
+}
+
+/** One onnxruntime session for one model of contract v1: checked, warmed up, run once per batch. */
+export class ModelSession implements TileModel {
+  readonly tile: number;
+  readonly tokens: number;
+
+  private constructor(
+    readonly entry: ModelEntry,
+    readonly provider: "cuda" | "cpu",
+    private readonly session: ort.InferenceSession,
+  ) {
+    this.tile = entry.manifest.tile;
+    this.tokens = entry.manifest.tokens;
+  }
+
+  static async load(entry: ModelEntry, options: SessionOptions, log: Logger): Promise<ModelSession> {
+    const { session, provider } = await createSession(entry.onnxPath, options, log);
+    checkContract(session, entry);
+    const model = new ModelSession(entry, provider, session);
+    const started = performance.now();
+    // The first run allocates buffers and (on CUDA) picks kernels: pay for it before the first job.
+    await model.run(new Float32Array(3 * model.tile * model.tile), new Float32Array(model.tokens), 1, 0);
+    log.info({ model: entry.manifest.id, version: entry.manifest.version, provider, warmupMs: Math.round(performance.now() - started) }, "model warmed up");
+    return model;
+  }
+
+  async run(lr: Float32Array, noise: Float32Array, n: number, temperature: number): Promise<ModelOutputs> {
+    const t = this.tile;
+    const result = await this.session.run({
+      lr: new ort.Tensor("float32", lr.subarray(0, n * 3 * t * t), [n, 3, t, t]),
+      noise: new ort.Tensor("float32", noise.subarray(0, n * this.tokens), [n, this.tokens]),
+      temperature: new ort.Tensor("float32", Float32Array.of(temperature), [1]),
+    });
+    return { x1: tensorData(result, "x1", n * 3 * t * t), x2: tensorData(result, "x2", n * 12 * t * t), x4: tensorData(result, "x4", n * 48 * t * t) };
+  }
+
+  async release(): Promise<void> {
+    await this.session.release();
+  }
+}
+
+async function createSession(path: string, options: SessionOptions, log: Logger): Promise<{ session: ort.InferenceSession; provider: "cuda" | "cpu" }> {
+  if (options.device !== "cpu") {
+    try {
+      const session = await ort.InferenceSession.create(path, {
+        executionProviders: [{ name: "cuda", deviceId: options.cudaDeviceId }],
+        // A missing CUDA library is expected on CPU hosts; it is reported once, below, not as an ORT error.
+        logSeverityLevel: 4,
+        graphOptimizationLevel: "all",
+      });
+      log.info({ provider: "cuda", deviceId: options.cudaDeviceId }, "execution provider: CUDA");
+      return { session, provider: "cuda" };
+    } catch (error) {
+      if (options.device === "cuda") throw new Error(`CUDA execution provider requested but unavailable: ${String(error)}`, { cause: error });
+      log.warn({ reason: error instanceof Error ? error.message : String(error) }, "CUDA execution provider unavailable, using the CPU");
+    }
+  }
+  const threads = options.cpuThreads > 0 ? options.cpuThreads : availableParallelism();
+  const session = await ort.InferenceSession.create(path, {
+    executionProviders: ["cpu"],
+    intraOpNumThreads: threads,
+    interOpNumThreads: 1,
+    graphOptimizationLevel: "all",
+  });
+  log.info({ provider: "cpu", threads }, "execution provider: CPU");
+  return { session, provider: "cpu" };
+}
+
+/** Refuses a model whose graph does not match its manifest and contract v1, before any job sees it. */
+export function checkContract(session: ort.InferenceSession, entry: ModelEntry): void {
+  const expected = contractShapes(entry.manifest.tile, entry.manifest.tokens);
+  const problems: string[] = [];
+  const compare = (kind: string, metadata: readonly ort.InferenceSession.ValueMetadata[], want: Record<string, (string | number)[]>) => {
+    for (const [name, shape] of Object.entries(want)) {
+      const found = metadata.find((m) => m.name === name);
+      if (found === undefined) {
+        problems.push(`${kind} '${name}' is missing`);
+      } else if (!found.isTensor || found.type !== "float32") {
+        problems.push(`${kind} '${name}' is not a float32 tensor`);
+      } else if (!sameShape(found.shape, shape)) {
+        problems.push(`${kind} '${name}' has shape [${found.shape.join(", ")}], the contract says [${shape.join(", ")}]`);
+      }
+    }
+  };
+  compare("input", session.inputMetadata, expected.inputs);
+  compare("output", session.outputMetadata, expected.outputs);
+  if (problems.length > 0) throw new Error(`model ${entry.manifest.id} breaks contract v1: ${problems.join("; ")}`);
+}
+
+/** A symbolic dimension matches only a symbolic one; a number matches itself. */
+function sameShape(actual: readonly (number | string)[], want: readonly (number | string)[]): boolean {
+  return actual.length === want.length && actual.every((d, i) => (typeof want[i] === "string" ? typeof d === "string" || d === -1 : d === want[i]));
+}
+
+function tensorData(result: ort.InferenceSession.ReturnType, name: string, length: number): Float32Array {
+  const tensor = result[name];
+  if (tensor === undefined || !(tensor.data instanceof Float32Array) || tensor.data.length !== length) {
+    throw new Error(`model output '${name}' does not have the contract's ${length} float32 values`);
+  }
+  return tensor.data;
+}

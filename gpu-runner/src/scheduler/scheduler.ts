@@ -1,0 +1,189 @@
+import { z } from "zod";
+import type { ModelOutputs, TileModel } from "../model/types";
+import { ProblemError } from "../problem";
+
+export const SchedulerOptionsSchema = z.object({
+  /** Most tiles in one model run. */
+  batchSize: z.number().int().positive(),
+  /** Bytes the tensors of one batch (inputs and all outputs, float32) may take; caps the batch. */
+  memoryBudgetBytes: z.number().int().positive(),
+  /** Tiles waiting across all jobs; a job that does not fit is refused with 429. */
+  maxQueuedTiles: z.number().int().positive(),
+});
+export type SchedulerOptions = z.infer<typeof SchedulerOptionsSchema>;
+
+/** A job's tiles as the scheduler sees them: filled on demand, so queued jobs hold no tensors. */
+export interface TileJob {
+  readonly tiles: number;
+  readonly temperature: number;
+  /** Writes LR tile `index` as planar `[3, T, T]` at `dst[offset ..]`. */
+  fill(index: number, dst: Float32Array, offset: number): void;
+  /** Takes the outputs of tile `index`, found at position `slot` of the batch. */
+  accept(index: number, outputs: ModelOutputs, slot: number): void;
+}
+
+export interface SchedulerObserver {
+  batch?(tiles: number, seconds: number): void;
+}
+
+interface Pending {
+  job: TileJob;
+  next: number;
+  done: number;
+  resolve: () => void;
+  reject: (error: unknown) => void;
+}
+
+/** Bytes of one tile's tensors in a batch: lr + x1 (3T² each), x2 (12T²), x4 (48T²), and the noise. */
+export function bytesPerTile(tile: number, tokens: number): number {
+  return 4 * (3 * tile * tile * (1 + 1 + 4 + 16) + tokens);
+}
+
+/**
+ * Runs the tiles of every job in flight through one model, one batch at a time. Batches mix jobs:
+ * each batch takes one tile from each job in turn (round-robin), so a large image does not hold a
+ * small one behind it. Tiles of one batch share a temperature, since the model takes one per run.
+ */
+export class Scheduler {
+  readonly maxBatch: number;
+  private readonly maxQueuedTiles: number;
+  private readonly ring: Pending[] = [];
+  private cursor = 0;
+  private queued = 0;
+  private pumping = false;
+  private idleWaiters: (() => void)[] = [];
+  /** Recent throughput in tiles per second, for Retry-After; undefined until the first batch. */
+  private tilesPerSecond: number | undefined;
+  private readonly lr: Float32Array;
+  private readonly noise: Float32Array;
+
+  constructor(
+    private readonly model: TileModel,
+    options: SchedulerOptions,
+    private readonly observer: SchedulerObserver = {},
+    private readonly random: () => number = Math.random,
+  ) {
+    const { batchSize, memoryBudgetBytes, maxQueuedTiles } = SchedulerOptionsSchema.parse(options);
+    const fit = Math.floor(memoryBudgetBytes / bytesPerTile(model.tile, model.tokens));
+    if (fit < 1) throw new Error(`memory budget of ${memoryBudgetBytes} bytes is below one tile of ${model.tile}px`);
+    this.maxBatch = Math.min(batchSize, fit);
+    this.maxQueuedTiles = maxQueuedTiles;
+    this.lr = new Float32Array(this.maxBatch * 3 * model.tile * model.tile);
+    this.noise = new Float32Array(this.maxBatch * model.tokens);
+  }
+
+  /** Tiles admitted and not yet run. */
+  get queuedTiles(): number {
+    return this.queued;
+  }
+
+  get jobsInFlight(): number {
+    return this.ring.length;
+  }
+
+  /**
+   * Admits a job and resolves once all its tiles went through the model. Throws a 429 ProblemError
+   * at once when the queue cannot take the job's tiles; an empty queue takes any job, so no image
+   * that passed the pixel limit can be refused forever.
+   */
+  submit(job: TileJob): Promise<void> {
+    if (this.queued > 0 && this.queued + job.tiles > this.maxQueuedTiles) {
+      const retryAfter = this.retryAfterSeconds();
+      throw new ProblemError(429, "runner_busy", `The runner's queue is full (${this.queued} tiles); retry in ${retryAfter} s.`, { "Retry-After": String(retryAfter) });
+    }
+    if (job.tiles === 0) return Promise.resolve();
+    return new Promise((resolve, reject) => {
+      this.ring.push({ job, next: 0, done: 0, resolve, reject });
+      this.queued += job.tiles;
+      void this.pump();
+    });
+  }
+
+  /** Resolves when no job is in flight (for graceful shutdown). */
+  idle(): Promise<void> {
+    if (this.ring.length === 0 && !this.pumping) return Promise.resolve();
+    return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /** Seconds until the current queue has likely drained, between 1 and 300. */
+  retryAfterSeconds(): number {
+    const rate = this.tilesPerSecond ?? 10;
+    return Math.min(300, Math.max(1, Math.ceil(this.queued / rate)));
+  }
+
+  private async pump(): Promise<void> {
+    if (this.pumping) return;
+    this.pumping = true;
+    try {
+      while (this.ring.length > 0) {
+        await this.runBatch(this.takeBatch());
+        // Let I/O (HTTP requests, encodes) in between batches: the model run is the long part.
+        await new Promise((resolve) => setImmediate(resolve));
+      }
+    } finally {
+      this.pumping = false;
+      for (const resolve of this.idleWaiters.splice(0)) resolve();
+    }
+  }
+
+  private takeBatch(): { pending: Pending; index: number }[] {
+    const batch: { pending: Pending; index: number }[] = [];
+    this.cursor %= this.ring.length;
+    const temperature = (this.ring[this.cursor] as Pending).job.temperature;
+    let idleTurns = 0;
+    // Go round the ring taking one tile per job until the batch is full or a whole turn adds nothing.
+    while (batch.length < this.maxBatch && idleTurns < this.ring.length) {
+      const pending = this.ring[this.cursor] as Pending;
+      this.cursor = (this.cursor + 1) % this.ring.length;
+      if (pending.next < pending.job.tiles && pending.job.temperature === temperature) {
+        batch.push({ pending, index: pending.next++ });
+        idleTurns = 0;
+      } else {
+        idleTurns++;
+      }
+    }
+    return batch;
+  }
+
+  private async runBatch(batch: { pending: Pending; index: number }[]): Promise<void> {
+    const { tile, tokens } = this.model;
+    const n = batch.length;
+    const temperature = (batch[0] as { pending: Pending }).pending.job.temperature;
+    batch.forEach(({ pending, index }, slot) => pending.job.fill(index, this.lr, slot * 3 * tile * tile));
+    for (let i = 0; i < n * tokens; i++) this.noise[i] = this.random();
+    this.queued -= n;
+    const started = performance.now();
+    let outputs: ModelOutputs;
+    try {
+      outputs = await this.model.run(this.lr, this.noise, n, temperature);
+    } catch (error) {
+      for (const pending of new Set(batch.map((b) => b.pending))) this.finish(pending, error);
+      return;
+    }
+    const seconds = (performance.now() - started) / 1000;
+    const rate = n / Math.max(seconds, 1e-6);
+    this.tilesPerSecond = this.tilesPerSecond === undefined ? rate : 0.8 * this.tilesPerSecond + 0.2 * rate;
+    this.observer.batch?.(n, seconds);
+    for (const [slot, { pending, index }] of batch.entries()) {
+      if (!this.ring.includes(pending)) continue;
+      try {
+        pending.job.accept(index, outputs, slot);
+      } catch (error) {
+        this.finish(pending, error);
+        continue;
+      }
+      if (++pending.done === pending.job.tiles) this.finish(pending);
+    }
+  }
+
+  private finish(pending: Pending, error?: unknown): void {
+    const at = this.ring.indexOf(pending);
+    if (at < 0) return;
+    this.ring.splice(at, 1);
+    if (at < this.cursor) this.cursor--;
+    // Tiles of a failed job that were never run leave the queue with it.
+    this.queued -= pending.job.tiles - pending.next;
+    if (error === undefined) pending.resolve();
+    else pending.reject(error);
+  }
+}

@@ -1,0 +1,112 @@
+import type { Scale } from "../model/types";
+import type { TilePlan } from "./plan";
+import { reflectIndex, tileOrigin } from "./plan";
+
+/**
+ * Per-axis weight of a tile at output scale `scale`: 1 in its interior, a sin² ramp over the overlap
+ * on each side that has a neighbour. Neighbouring ramps are complementary (sin² + cos² = 1) at the
+ * regular stride, so the blend is a partition of unity and a flat image stays exactly flat; the ramp
+ * also discounts the tile's own border, where the model saw the least context.
+ */
+export function axisWeights(tileOut: number, rampOut: number, rampBefore: boolean, rampAfter: boolean): Float32Array {
+  const weights = new Float32Array(tileOut).fill(1);
+  for (let j = 0; j < rampOut; j++) {
+    const w = Math.sin((Math.PI / 2) * ((j + 0.5) / rampOut)) ** 2;
+    if (rampBefore) weights[j] = (weights[j] as number) * w;
+    if (rampAfter) weights[tileOut - 1 - j] = (weights[tileOut - 1 - j] as number) * w;
+  }
+  return weights;
+}
+
+/** Copies LR tile `index` of an interleaved 8-bit RGB image into `dst` as planar float in [0, 1]. */
+export function fillTile(rgb: Uint8Array, plan: TilePlan, index: number, dst: Float32Array, offset: number): void {
+  const { width, height, tile } = plan;
+  const { x, y } = tileOrigin(plan, index);
+  const plane = tile * tile;
+  for (let ty = 0; ty < tile; ty++) {
+    const row = reflectIndex(y + ty, height) * width;
+    for (let tx = 0; tx < tile; tx++) {
+      const src = (row + reflectIndex(x + tx, width)) * 3;
+      const d = offset + ty * tile + tx;
+      dst[d] = (rgb[src] as number) / 255;
+      dst[d + plane] = (rgb[src + 1] as number) / 255;
+      dst[d + 2 * plane] = (rgb[src + 2] as number) / 255;
+    }
+  }
+}
+
+/** Accumulates weighted tile outputs at one scale and turns them into an 8-bit image at the end. */
+export class Blender {
+  readonly width: number;
+  readonly height: number;
+  private readonly sum: Float32Array;
+  private readonly columnWeight: Float32Array;
+  private readonly rowWeight: Float32Array;
+  private readonly weightsX: Float32Array[];
+  private readonly weightsY: Float32Array[];
+
+  constructor(
+    private readonly plan: TilePlan,
+    readonly scale: Scale,
+  ) {
+    this.width = plan.width * scale;
+    this.height = plan.height * scale;
+    this.sum = new Float32Array(3 * this.width * this.height);
+    const tileOut = plan.tile * scale;
+    const rampOut = plan.overlap * scale;
+    this.weightsX = plan.xs.map((_, i) => axisWeights(tileOut, rampOut, i > 0, i < plan.xs.length - 1));
+    this.weightsY = plan.ys.map((_, i) => axisWeights(tileOut, rampOut, i > 0, i < plan.ys.length - 1));
+    this.columnWeight = axisSum(plan.xs, this.weightsX, scale, this.width);
+    this.rowWeight = axisSum(plan.ys, this.weightsY, scale, this.height);
+  }
+
+  /** Adds tile `index`'s output, `data[offset ..]` planar `[3, sT, sT]`, cropped to the image. */
+  add(index: number, data: Float32Array, offset: number): void {
+    const { column, row, x, y } = tileOrigin(this.plan, index);
+    const tileOut = this.plan.tile * this.scale;
+    const wx = this.weightsX[column] as Float32Array;
+    const wy = this.weightsY[row] as Float32Array;
+    const x0 = x * this.scale;
+    const y0 = y * this.scale;
+    const w = Math.min(tileOut, this.width - x0);
+    const h = Math.min(tileOut, this.height - y0);
+    const plane = this.width * this.height;
+    for (let c = 0; c < 3; c++) {
+      for (let ty = 0; ty < h; ty++) {
+        const weightY = wy[ty] as number;
+        const src = offset + c * tileOut * tileOut + ty * tileOut;
+        const dst = c * plane + (y0 + ty) * this.width + x0;
+        for (let tx = 0; tx < w; tx++) this.sum[dst + tx] = (this.sum[dst + tx] as number) + (data[src + tx] as number) * (wx[tx] as number) * weightY;
+      }
+    }
+  }
+
+  /** The blended image, interleaved 8-bit RGB. */
+  toRgb(): Buffer {
+    const { width, height } = this;
+    const plane = width * height;
+    const rgb = Buffer.allocUnsafe(plane * 3);
+    for (let y = 0; y < height; y++) {
+      const wy = this.rowWeight[y] as number;
+      for (let x = 0; x < width; x++) {
+        const p = y * width + x;
+        const weight = wy * (this.columnWeight[x] as number);
+        for (let c = 0; c < 3; c++) rgb[p * 3 + c] = toByte((this.sum[c * plane + p] as number) / weight);
+      }
+    }
+    return rgb;
+  }
+}
+
+function axisSum(starts: number[], weights: Float32Array[], scale: number, length: number): Float32Array {
+  const sum = new Float32Array(length);
+  starts.forEach((start, i) => {
+    const w = weights[i] as Float32Array;
+    for (let j = 0; j < w.length && start * scale + j < length; j++) sum[start * scale + j] = (sum[start * scale + j] as number) + (w[j] as number);
+  });
+  return sum;
+}
+
+function toByte(v: number): number {
+  return v <= 0 ? 0 : v >= 1 ? 255 : Math.round(v * 255);
+}

@@ -1,0 +1,49 @@
+import { copyFile, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { describe, expect, it } from "vitest";
+import { discoverModels, type ModelEntry } from "../../gpu-runner/src/model/manifest";
+import { ModelSession } from "../../gpu-runner/src/model/session";
+import { FIXTURE_MODELS_DIR, silentLog } from "./helpers";
+
+const cpu = { device: "cpu", cudaDeviceId: 0, cpuThreads: 1 } as const;
+
+async function fixtureEntry(): Promise<ModelEntry> {
+  const { models, rejected } = await discoverModels(FIXTURE_MODELS_DIR);
+  expect(rejected).toEqual([]);
+  return models[0] as ModelEntry;
+}
+
+describe("ModelSession", () => {
+  it("loads the contract fixture on the CPU provider and runs a batch of two", async () => {
+    const entry = await fixtureEntry();
+    const session = await ModelSession.load(entry, cpu, silentLog);
+    expect(session.provider).toBe("cpu");
+    const t = session.tile;
+    const lr = new Float32Array(2 * 3 * t * t).fill(0.25);
+    const out = await session.run(lr, new Float32Array(2 * session.tokens), 2, 0);
+    expect(out.x1.length).toBe(2 * 3 * t * t);
+    expect(out.x2.length).toBe(2 * 3 * 4 * t * t);
+    expect(out.x4.length).toBe(2 * 3 * 16 * t * t);
+    expect(out.x4[0]).toBeCloseTo(0.25, 6);
+    await session.release();
+  });
+
+  it("falls back to the CPU when CUDA is asked for only if available (auto)", async () => {
+    // onnxruntime-node's bundled build has no CUDA provider; on a CUDA host this loads on the GPU.
+    const session = await ModelSession.load(await fixtureEntry(), { ...cpu, device: "auto" }, silentLog);
+    expect(["cpu", "cuda"]).toContain(session.provider);
+    await session.release();
+  });
+
+  it("refuses a model whose graph does not match its manifest's tile", async () => {
+    const entry = await fixtureEntry();
+    const dir = await mkdtemp(join(tmpdir(), "hvar-model-"));
+    await mkdir(join(dir, "wrong"));
+    await copyFile(entry.onnxPath, join(dir, "wrong", "model.onnx"));
+    const manifest = JSON.parse(await readFile(join(FIXTURE_MODELS_DIR, "contract-model", "manifest.json"), "utf8")) as Record<string, unknown>;
+    await writeFile(join(dir, "wrong", "manifest.json"), JSON.stringify({ ...manifest, tile: 64 }));
+    const { models } = await discoverModels(dir);
+    await expect(ModelSession.load(models[0] as ModelEntry, cpu, silentLog)).rejects.toThrow(/input 'lr' has shape \[N, 3, 32, 32\], the contract says \[N, 3, 64, 64\]/);
+  });
+});
