@@ -12,7 +12,11 @@ export default defineConfig(async () => ({
         bindings: {
           TEST_MIGRATIONS: await readD1Migrations(root("worker/migrations")),
           ADMIN_SECRET: "test-admin-secret",
-          RESULT_SIGNING_KEYS: JSON.stringify({ t1: "dGVzdC1zaWduaW5nLWtleS0xLXRlc3Qtc2lnbmluZy1rZXk=" }),
+          // Two keys, as during a rotation: t1 signs, t0 (the previous key) still verifies.
+          RESULT_SIGNING_KEYS: JSON.stringify({
+            t1: "dGVzdC1zaWduaW5nLWtleS0xLXRlc3Qtc2lnbmluZy1rZXk=",
+            t0: "dGVzdC1zaWduaW5nLWtleS0wLXRlc3Qtc2lnbmluZy1rZXk=",
+          }),
           RUNNER_HMAC_SECRET: "test-runner-secret",
         },
       },

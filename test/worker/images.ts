@@ -1,0 +1,90 @@
+/** Real PNG encoding for tests (any size, distinct content per seed), plus a HEIF header builder. */
+
+const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
+  let c = n;
+  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+  return c >>> 0;
+});
+
+function crc32(bytes: Uint8Array): number {
+  let c = 0xffffffff;
+  for (const b of bytes) c = (CRC_TABLE[(c ^ b) & 0xff] ?? 0) ^ (c >>> 8);
+  return (c ^ 0xffffffff) >>> 0;
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
+const ascii = (text: string) => new TextEncoder().encode(text);
+
+function u32(value: number): Uint8Array {
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setUint32(0, value);
+  return out;
+}
+
+function chunk(type: string, data: Uint8Array): Uint8Array {
+  const typed = concat([ascii(type), data]);
+  return concat([u32(data.length), typed, u32(crc32(typed))]);
+}
+
+async function deflate(data: Uint8Array): Promise<Uint8Array> {
+  const stream = new Blob([data]).stream().pipeThrough(new CompressionStream("deflate"));
+  return new Uint8Array(await new Response(stream).arrayBuffer());
+}
+
+export interface PngOptions {
+  /** Changes the pixels, so that each seed gives different bytes (and a different cache key). */
+  seed?: number;
+  /** tEXt chunks; the test runner reads `hvar-test` to pick a behaviour (fail, hang, ...). */
+  text?: Record<string, string>;
+}
+
+/** An 8-bit RGB PNG with a gradient that depends on the seed. */
+export async function png(width: number, height: number, options: PngOptions = {}): Promise<Uint8Array> {
+  const seed = options.seed ?? 0;
+  const raw = new Uint8Array((width * 3 + 1) * height);
+  for (let y = 0; y < height; y++) {
+    const row = y * (width * 3 + 1);
+    for (let x = 0; x < width; x++) {
+      raw[row + 1 + x * 3] = (x + seed) & 0xff;
+      raw[row + 2 + x * 3] = (y * 3 + (seed >> 8)) & 0xff;
+      raw[row + 3 + x * 3] = (x ^ y ^ seed) & 0xff;
+    }
+  }
+  const ihdr = concat([u32(width), u32(height), new Uint8Array([8, 2, 0, 0, 0])]);
+  const text = Object.entries(options.text ?? {}).map(([k, v]) => chunk("tEXt", ascii(`${k}\0${v}`)));
+  return concat([
+    new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]),
+    chunk("IHDR", ihdr),
+    ...text,
+    chunk("IDAT", await deflate(raw)),
+    chunk("IEND", new Uint8Array()),
+  ]);
+}
+
+function box(type: string, ...payload: Uint8Array[]): Uint8Array {
+  const body = concat(payload);
+  return concat([u32(body.length + 8), ascii(type), body]);
+}
+
+/**
+ * The box structure of a HEIF still image (ftyp, meta/iprp/ipco/ispe) as an encoder writes it;
+ * the coded data is left out because validation reads only the header.
+ */
+export function heifHeader(width: number, height: number, brands: string[] = ["heic", "mif1"]): Uint8Array {
+  const fullBox = new Uint8Array(4);
+  const ispe = box("ispe", fullBox, u32(width), u32(height));
+  return concat([
+    box("ftyp", ascii(brands[0] ?? "heic"), u32(0), ...brands.map(ascii)),
+    box("meta", fullBox, box("hdlr", fullBox, u32(0), ascii("pict"), new Uint8Array(13)), box("iprp", box("ipco", ispe))),
+    box("mdat", new Uint8Array(16)),
+  ]);
+}

@@ -1,0 +1,104 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { configOf } from "../config";
+import type { AppEnv } from "../env";
+import { openApiRouter, problemResponses } from "../http/openapi";
+import { ProblemError } from "../http/problem";
+import { verifyResultUrl } from "../sign/result-url";
+import { RESULT_PATH } from "../storage/results";
+
+/**
+ * Downloads of results through signed URLs: signature and expiry first, then the edge cache, then
+ * R2. Results never change once written, so they are cached for a year under a key without the
+ * signature (every valid URL of one result shares one cache entry).
+ */
+const CACHE_CONTROL = "public, max-age=31536000, immutable";
+const CACHE_ORIGIN = "https://results.hvar.internal";
+
+const route = createRoute({
+  method: "get",
+  path: "/v1/results/{job}/{file}",
+  tags: ["results"],
+  request: {
+    params: z.object({
+      job: z.string().openapi({ param: { name: "job", in: "path" }, example: "j_abcdefghijklmnopqrst" }),
+      file: z.string().openapi({ param: { name: "file", in: "path" }, example: "x2.png" }),
+    }),
+    query: z.object({ exp: z.string().optional(), kid: z.string().optional(), sig: z.string().optional() }),
+  },
+  responses: {
+    200: { description: "The image (Range supported)", content: { "image/*": { schema: z.string().openapi({ format: "binary" }) } } },
+    206: { description: "Part of the image" },
+    304: { description: "Not modified (If-None-Match)" },
+    ...problemResponses(403, 404),
+  },
+});
+
+function headersOf(object: R2Object): Headers {
+  const headers = new Headers();
+  object.writeHttpMetadata(headers);
+  headers.set("etag", `"${object.customMetadata?.sha256 ?? object.etag}"`);
+  headers.set("cache-control", CACHE_CONTROL);
+  headers.set("accept-ranges", "bytes");
+  // Results are meant to be embedded on other sites (<img>, canvas).
+  headers.set("access-control-allow-origin", "*");
+  headers.set("cross-origin-resource-policy", "cross-origin");
+  return headers;
+}
+
+const notFound = () => new ProblemError({ status: 404, code: "result_not_found", title: "No such result" });
+
+/** True when If-None-Match names the ETag (ours is the sha256, which R2's own `onlyIf` does not know). */
+function matches(ifNoneMatch: string, etag: string): boolean {
+  return ifNoneMatch.split(",").some((tag) => tag.trim().replace(/^W\//, "") === etag || tag.trim() === "*");
+}
+
+async function fromR2(c: Context<AppEnv>, key: string): Promise<Response> {
+  const ifNoneMatch = c.req.header("if-none-match");
+  if (ifNoneMatch) {
+    const head = await c.env.RESULTS.head(key);
+    if (!head) throw notFound();
+    const headers = headersOf(head);
+    if (matches(ifNoneMatch, headers.get("etag") ?? "")) return new Response(null, { status: 304, headers });
+  }
+  const object = await c.env.RESULTS.get(key, { range: c.req.raw.headers });
+  if (!object) throw notFound();
+  const headers = headersOf(object);
+  const range = object.range;
+  if (range && c.req.header("range")) {
+    const offset = "offset" in range && range.offset !== undefined ? range.offset : "suffix" in range ? object.size - range.suffix : 0;
+    const length = "length" in range && range.length !== undefined ? range.length : object.size - offset;
+    headers.set("content-range", `bytes ${offset}-${offset + length - 1}/${object.size}`);
+    headers.set("content-length", String(length));
+    return new Response(object.body, { status: 206, headers });
+  }
+  headers.set("content-length", String(object.size));
+  return new Response(object.body, { status: 200, headers });
+}
+
+export const results = openApiRouter();
+results.openapi(route, async (c) => {
+  const url = new URL(c.req.url);
+  const key = RESULT_PATH.exec(url.pathname)?.[1];
+  if (!key) throw notFound();
+  await verifyResultUrl(url, configOf(c.env).RESULT_SIGNING_KEYS);
+
+  const cache = caches.default;
+  const cacheKey = new Request(`${CACHE_ORIGIN}/${key}`, { headers: c.req.raw.headers });
+  const cached = await cache.match(cacheKey);
+  if (cached) {
+    const response = new Response(cached.body, cached);
+    response.headers.set("x-hvar-cache", "hit");
+    return response;
+  }
+  const response = await fromR2(c, key);
+  if (response.status === 200 && response.body) {
+    const [forClient, forCache] = response.body.tee();
+    c.executionCtx.waitUntil(cache.put(`${CACHE_ORIGIN}/${key}`, new Response(forCache, response)));
+    const answer = new Response(forClient, response);
+    answer.headers.set("x-hvar-cache", "miss");
+    return answer;
+  }
+  response.headers.set("x-hvar-cache", "miss");
+  return response;
+});

@@ -1,0 +1,39 @@
+import type { OutputFormat, Scale } from "../validate/options";
+
+/**
+ * Results in R2 under `results/<job id>/x<scale>.<ext>` (the key the runner reports in `outputs`),
+ * with the output's sha256 in custom metadata: it is the strong ETag of every download.
+ */
+export const RESULT_PATH = /^\/v1\/(results\/j_[a-z2-7]{20}\/x[124]\.(?:png|webp|avif|jpeg))$/;
+
+export const CONTENT_TYPES: Record<OutputFormat, string> = {
+  png: "image/png",
+  webp: "image/webp",
+  avif: "image/avif",
+  jpeg: "image/jpeg",
+};
+
+export function resultKey(jobId: string, scale: Scale, format: OutputFormat): string {
+  return `results/${jobId}/x${scale}.${format}`;
+}
+
+/** The public path of a stored result, which its signed URL signs. */
+export function resultPath(key: string): string {
+  return `/v1/${key}`;
+}
+
+export interface StoredResult {
+  key: string;
+  contentType: string;
+  sha256: string;
+  bytes: number;
+}
+
+export async function putResult(bucket: R2Bucket, result: StoredResult, body: ReadableStream | ArrayBuffer): Promise<void> {
+  const value = body instanceof ReadableStream ? body.pipeThrough(new FixedLengthStream(result.bytes)) : body;
+  await bucket.put(result.key, value, {
+    httpMetadata: { contentType: result.contentType, cacheControl: "public, max-age=31536000, immutable" },
+    customMetadata: { sha256: result.sha256 },
+    sha256: result.sha256,
+  });
+}
