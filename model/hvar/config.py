@@ -1,0 +1,221 @@
+"""One config drives every model size (nanoGPT style).
+
+`TokenizerConfig` describes HIT (the hierarchical multi-scale image tokenizer): the LR tile side T, the
+VQ-VAE downsample factor f, the VAE widths, the codebook and the patch list. Everything else (segment
+sides, tokens per segment, the total token count L) is derived, never stored, so it cannot disagree.
+`TransformerConfig` describes the next-scale transformer and its loss; `HVARConfig` bundles the two.
+
+Presets (see `PRESETS`): `tiny` (tests, trains in minutes on 2 CPU cores), `base` (the model shipped
+first, about an hour of 2-core CPU training), `small` (LR 64 -> 256, about 10 minutes of one H200),
+`paper` (LR 128 -> 512, the VAR-size VAE).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass, field
+
+SCALES = (1, 2, 4)  # output scales of the service: x1 (clean LR), x2, x4
+
+
+@dataclass(frozen=True)
+class TokenizerConfig:
+    tile: int = 32  # LR tile side T in pixels; HR tile side is 4T
+    f: int = 8  # VQ-VAE spatial downsample factor (a power of 2)
+    ch: int = 32  # base width of encoder and decoder
+    ch_mult: tuple[int, ...] = (1, 1, 2, 2)  # width multiplier per resolution level; len = log2(f) + 1
+    num_res_blocks: int = 1  # per encoder level (the decoder has one more, as in VAR)
+    norm_groups: int = 8  # GroupNorm groups; VAR uses 32, which needs wider layers than small presets
+    cvae: int = 16  # latent / codebook vector width
+    vocab_size: int = 512  # codebook size V, shared by every scale
+    patch_nums: tuple[int, ...] = (1, 2, 3, 4, 5, 6, 8, 10, 12, 16)  # token map sides, coarse to fine
+    beta: float = 0.25  # commitment weight
+    quant_resi: float = 0.5  # Phi(h) = (1 - r) h + r conv(h)
+    share_quant_resi: int = 4  # number of partially shared Phi convs (VAR's default)
+    hierarchical: bool = True  # HIT; False = plain VAR quantizer at full resolution (ablation baseline)
+    lr_guided_decoder: bool = False  # decoder also sees skip features of the LR image (off until measured)
+    # Losses.
+    grad_weight: float = 0.5  # image-gradient L1 term, a cheap stand-in for a perceptual loss
+    lpips_path: str | None = None  # TorchScript LPIPS(x, y) module; used only if given (no downloads)
+    lpips_weight: float = 0.0
+    bypass_prob: float = 0.5  # HART: decode the continuous latent instead of the quantized one
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    # ---- derived quantities -------------------------------------------------------------------------
+    @property
+    def hr_tile(self) -> int:
+        return SCALES[-1] * self.tile
+
+    @property
+    def image_sides(self) -> tuple[int, ...]:
+        """Image side of each segment's output: T, 2T, 4T."""
+        return tuple(s * self.tile for s in SCALES)
+
+    @property
+    def segment_ends(self) -> tuple[int, ...]:
+        """Latent side at which each segment ends: T/f, 2T/f, 4T/f."""
+        return tuple(side // self.f for side in self.image_sides)
+
+    @property
+    def segments(self) -> tuple[tuple[int, ...], ...]:
+        """The patch list split after each segment end, e.g. (1,2,3,4), (5,6,8), (10,12,16)."""
+        out, start = [], 0
+        for end in self.segment_ends:
+            stop = self.patch_nums.index(end) + 1
+            out.append(tuple(self.patch_nums[start:stop]))
+            start = stop
+        return tuple(out)
+
+    @property
+    def segment_sides(self) -> tuple[int, ...]:
+        """Latent side on which each segment quantizes: its own end for HIT, the full side for plain."""
+        if self.hierarchical:
+            return self.segment_ends
+        return (self.segment_ends[-1],) * len(self.segment_ends)
+
+    @property
+    def decode_sides(self) -> tuple[int, ...]:
+        """Image side each segment's partial sum decodes to (plain VAR always decodes at full size)."""
+        return tuple(s * self.f for s in self.segment_sides)
+
+    @property
+    def num_scales(self) -> int:
+        return len(self.patch_nums)
+
+    @property
+    def tokens_per_segment(self) -> tuple[int, ...]:
+        return tuple(sum(p * p for p in seg) for seg in self.segments)
+
+    @property
+    def num_tokens(self) -> int:
+        """L: tokens of one full tokenization (all segments)."""
+        return sum(self.tokens_per_segment)
+
+    @property
+    def scale_segment(self) -> tuple[int, ...]:
+        """Segment index of every scale in the patch list."""
+        return tuple(n for n, seg in enumerate(self.segments) for _ in seg)
+
+    @property
+    def num_levels(self) -> int:
+        return len(self.ch_mult)
+
+    # ---- validation -----------------------------------------------------------------------------------
+    def validate(self) -> None:
+        def fail(msg: str) -> None:
+            raise ValueError(f"TokenizerConfig: {msg}")
+
+        if self.f < 2 or self.f & (self.f - 1):
+            fail(f"f must be a power of 2 >= 2, got {self.f}")
+        if len(self.ch_mult) != int(math.log2(self.f)) + 1:
+            fail(f"ch_mult needs log2(f) + 1 = {int(math.log2(self.f)) + 1} levels, got {len(self.ch_mult)}")
+        if self.tile < self.f or self.tile % self.f:
+            fail(f"tile T={self.tile} must be a positive multiple of f={self.f}")
+        for m in self.ch_mult:
+            if (self.ch * m) % self.norm_groups:
+                fail(f"width ch*mult={self.ch * m} is not divisible by norm_groups={self.norm_groups}")
+        if self.vocab_size < 2:
+            fail(f"vocab_size must be >= 2, got {self.vocab_size}")
+        p = self.patch_nums
+        if not p or p[0] < 1 or any(a >= b for a, b in zip(p, p[1:], strict=False)):
+            fail(f"patch_nums must be strictly increasing positive sides, got {p}")
+        ends = tuple(s // self.f for s in (k * self.tile for k in SCALES))
+        missing = [e for e in ends if e not in p]
+        if missing:
+            fail(f"patch_nums {p} must contain every segment end {ends} (T/f, 2T/f, 4T/f); missing {missing}")
+        if p[-1] != ends[-1]:
+            fail(f"patch_nums must end at the full latent side {ends[-1]}, got {p[-1]}")
+        if self.share_quant_resi < 1:
+            fail("share_quant_resi must be >= 1")
+        if not 0.0 <= self.bypass_prob <= 1.0:
+            fail(f"bypass_prob must be in [0, 1], got {self.bypass_prob}")
+        if self.lpips_weight > 0 and not self.lpips_path:
+            fail("lpips_weight > 0 needs lpips_path (local TorchScript weights; nothing is downloaded)")
+
+
+@dataclass(frozen=True)
+class TransformerConfig:
+    """The next-scale transformer (VAR's, conditioned on the LR image) and its training loss."""
+
+    depth: int = 6
+    width: int = 192  # C, the token width
+    heads: int = 6
+    mlp_ratio: float = 4.0
+    top_k: int = 0  # sampling: keep the k most likely tokens (0 = the whole vocabulary)
+    # Loss: CE(z_HR) + dpo_lambda * softplus(-dpo_beta * margin); dpo_mode "off", "simple" (the paper's:
+    # margin = l(z_HR) - l(z_LR)) or "reference" (standard DPO against a frozen reference copy).
+    dpo_mode: str = "simple"
+    dpo_beta: float = 0.2
+    dpo_lambda: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.width % self.heads or (self.width // self.heads) % 2:
+            raise ValueError(f"TransformerConfig: width {self.width} must split into {self.heads} even heads")
+        if self.dpo_mode not in ("off", "simple", "reference"):
+            raise ValueError(f"TransformerConfig: dpo_mode is off, simple or reference, not {self.dpo_mode}")
+
+
+@dataclass(frozen=True)
+class HVARConfig:
+    """The whole model: the tokenizer (HIT) and the transformer."""
+
+    name: str = "base"
+    tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
+    transformer: TransformerConfig = field(default_factory=TransformerConfig)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @staticmethod
+    def from_dict(d: dict) -> HVARConfig:
+        tok = dict(d["tokenizer"])
+        for k in ("ch_mult", "patch_nums"):
+            tok[k] = tuple(tok[k])
+        tr = TransformerConfig(**d.get("transformer", {}))  # tokenizer-only checkpoints have none
+        return HVARConfig(name=d["name"], tokenizer=TokenizerConfig(**tok), transformer=tr)
+
+
+PRESETS: dict[str, TokenizerConfig] = {
+    # LR 16 -> HR 64, latent sides 2, 4, 8: a forward/backward takes milliseconds.
+    "tiny": TokenizerConfig(
+        tile=16, f=8, ch=16, ch_mult=(1, 1, 2, 2), num_res_blocks=1, norm_groups=8, cvae=8,
+        vocab_size=64, patch_nums=(1, 2, 3, 4, 6, 8),
+    ),
+    # LR 32 -> HR 128, latent sides 4, 8, 16. Sized for about an hour on shared CPU cores.
+    "base": TokenizerConfig(
+        tile=32, f=8, ch=32, ch_mult=(1, 1, 2, 2), num_res_blocks=1, norm_groups=8, cvae=16,
+        vocab_size=512, patch_nums=(1, 2, 3, 4, 5, 6, 8, 10, 12, 16),
+    ),
+    # LR 64 -> HR 256, f=16, VAR's 256-px patch list.
+    "small": TokenizerConfig(
+        tile=64, f=16, ch=64, ch_mult=(1, 1, 2, 2, 4), num_res_blocks=2, norm_groups=32, cvae=32,
+        vocab_size=4096, patch_nums=(1, 2, 3, 4, 5, 6, 8, 10, 13, 16),
+    ),
+    # LR 128 -> HR 512, VAR's VAE (ch 160, ch_mult 1,1,2,2,4, Cvae 32, 4096 codes).
+    "paper": TokenizerConfig(
+        tile=128, f=16, ch=160, ch_mult=(1, 1, 2, 2, 4), num_res_blocks=2, norm_groups=32, cvae=32,
+        vocab_size=4096, patch_nums=(1, 2, 3, 4, 5, 6, 8, 10, 13, 16, 20, 24, 32),
+    ),
+}  # fmt: skip
+
+
+TRANSFORMER_PRESETS: dict[str, TransformerConfig] = {
+    "tiny": TransformerConfig(depth=2, width=64, heads=2, top_k=0),  # tests: milliseconds per step
+    "base": TransformerConfig(depth=6, width=192, heads=6, top_k=0),  # CPU-trainable next to HIT base
+    "small": TransformerConfig(depth=12, width=768, heads=12, top_k=900),
+    "paper": TransformerConfig(depth=16, width=1024, heads=16, top_k=900),  # VAR-d16
+}
+
+
+def get_config(preset: str, **overrides) -> HVARConfig:
+    """Preset by name, with optional TokenizerConfig field overrides (validated)."""
+    if preset not in PRESETS:
+        raise ValueError(f"unknown preset {preset!r}; choose one of {sorted(PRESETS)}")
+    return HVARConfig(
+        name=preset,
+        tokenizer=dataclasses.replace(PRESETS[preset], **overrides),
+        transformer=TRANSFORMER_PRESETS[preset],
+    )

@@ -1,0 +1,130 @@
+"""Training crops and dev images, from `../shared/datasets` (never downloaded).
+
+65 photos is a small corpus, so training draws endless random crops (image chosen in proportion to its
+area), with flips and 90-degree rotations, from images decoded once and kept in memory. Low-resolution
+inputs are made on the fly through `hvar.degrade` when asked (`lr_mode`), never read from disk.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
+LR_MODES = (None, "bicubic", "realistic")
+
+
+def data_root() -> Path:
+    """`$HVAR_DATA_ROOT`, else `<repo root>/../shared/datasets` (repo root = parent of model/)."""
+    env = os.environ.get("HVAR_DATA_ROOT")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
+
+
+def list_images(folder: Path) -> list[Path]:
+    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTS)
+
+
+@functools.lru_cache(maxsize=4)
+def load_images(folder: str) -> tuple[np.ndarray, ...]:
+    """Every image under folder as uint8 HxWx3 RGB (grey expanded), decoded once per process."""
+    paths = list_images(Path(folder))
+    if not paths:
+        raise FileNotFoundError(f"no images under {folder} (set HVAR_DATA_ROOT?)")
+    return tuple(np.asarray(Image.open(p).convert("RGB")) for p in paths)
+
+
+def dev_set(name: str) -> list[tuple[str, np.ndarray]]:
+    """(stem, uint8 HxWx3) of a dev benchmark's HR images, e.g. name='Set5'."""
+    paths = list_images(data_root() / "dev" / name / "HR")
+    if not paths:
+        raise FileNotFoundError(f"no HR images for {name} under {data_root() / 'dev'}")
+    return [(p.stem, np.asarray(Image.open(p).convert("RGB"))) for p in paths]
+
+
+def uint8_to_tensor(img_HWC: np.ndarray) -> torch.Tensor:
+    """uint8 HxWx3 -> float 3xHxW in [-1, 1]."""
+    return (
+        torch.from_numpy(np.array(img_HWC, dtype=np.uint8, copy=True))
+        .permute(2, 0, 1)
+        .float()
+        .div(127.5)
+        .sub(1.0)
+    )
+
+
+def tensor_to_uint8(x_3HW: torch.Tensor) -> np.ndarray:
+    """float 3xHxW in [-1, 1] -> uint8 HxWx3 (rounded)."""
+    x = x_3HW.detach().clamp(-1, 1).add(1).mul(127.5).round().byte()
+    return x.permute(1, 2, 0).cpu().numpy()
+
+
+def random_crop(images: tuple[np.ndarray, ...], crop: int, rng: np.random.Generator) -> np.ndarray:
+    """One crop: image drawn in proportion to its area, random position, flip and 90-degree rotation."""
+    ok = [im for im in images if min(im.shape[:2]) >= crop]
+    areas = np.array([im.shape[0] * im.shape[1] for im in ok], dtype=np.float64)
+    im = ok[rng.choice(len(ok), p=areas / areas.sum())]
+    y = int(rng.integers(0, im.shape[0] - crop + 1))
+    x = int(rng.integers(0, im.shape[1] - crop + 1))
+    out = im[y : y + crop, x : x + crop]
+    if rng.random() < 0.5:
+        out = out[:, ::-1]
+    return np.rot90(out, k=int(rng.integers(0, 4)))
+
+
+def make_lr(hr_HWC: np.ndarray, scale: int, mode: str, rng: np.random.Generator) -> np.ndarray:
+    """LR input for an HR crop: MATLAB bicubic (the benchmark) or the Real-ESRGAN-style recipe."""
+    from hvar import degrade  # imported here: only the LR-producing paths need it
+
+    if mode == "bicubic":
+        return degrade.bicubic_lr(np.ascontiguousarray(hr_HWC), scale)
+    if mode == "realistic":
+        return degrade.degrade(np.ascontiguousarray(hr_HWC), scale, rng)
+    raise ValueError(f"lr_mode must be one of {LR_MODES}, got {mode!r}")
+
+
+class RandomCrops(torch.utils.data.IterableDataset):
+    """Endless HR crops (float 3 x crop x crop in [-1, 1]); with `lr_mode`, (hr, lr) pairs where lr is
+    crop/scale on a side. Deterministic for a given seed."""
+
+    def __init__(
+        self,
+        crop: int,
+        seed: int = 0,
+        lr_mode: str | None = None,
+        scale: int = 4,
+        folder: str | Path | None = None,
+    ):
+        super().__init__()
+        if lr_mode not in LR_MODES:
+            raise ValueError(f"lr_mode must be one of {LR_MODES}, got {lr_mode!r}")
+        self.crop, self.seed, self.lr_mode, self.scale = crop, seed, lr_mode, scale
+        self.folder = str(folder or data_root() / "train")
+
+    def __iter__(self) -> Iterator[torch.Tensor | tuple[torch.Tensor, torch.Tensor]]:
+        images = load_images(self.folder)
+        rng = np.random.default_rng(self.seed)
+        while True:
+            hr = random_crop(images, self.crop, rng)
+            if self.lr_mode is None:
+                yield uint8_to_tensor(hr)
+            else:
+                yield uint8_to_tensor(hr), uint8_to_tensor(make_lr(hr, self.scale, self.lr_mode, rng))
+
+
+def batches(ds: RandomCrops, batch_size: int) -> Iterator:
+    """Stack consecutive samples into batches (no worker processes: the CPU is busy training)."""
+    it = iter(ds)
+    while True:
+        items = [next(it) for _ in range(batch_size)]
+        if isinstance(items[0], tuple):
+            yield tuple(torch.stack(parts) for parts in zip(*items, strict=True))
+        else:
+            yield torch.stack(items)

@@ -1,0 +1,159 @@
+"""Reconstruction quality of a trained tokenizer on Set5 / Set14, and the comparison of several runs.
+
+Protocol. Each HR image is modcropped to a multiple of 4 and cut into HR tiles of side 4T (the last
+tile of a row/column is aligned to the border, overlaps averaged). Every tile is tokenized and each
+complete segment decoded; the stitched images at x1, x2, x4 size (H/4, H/2, H) are compared with the
+HR image area-downsampled to that size (the targets HIT is trained on), PSNR on Y with `scale` pixels
+shaved (1, 2, 4), as `hvar.metrics` defines it. The plain (non-hierarchical) tokenizer decodes every
+partial sum at full size; its x1 / x2 images are that decode area-downsampled. LR-guided decoders get
+the MATLAB-bicubic LR of each tile. Codebook usage counts the codes chosen at least once over all tiles.
+
+    python -m hvar.eval_tokenizer --run runs/tok-base-hit           # (re)evaluate one checkpoint
+    python -m hvar.eval_tokenizer --compare runs/tok-base-hit runs/tok-base-hit-lrg runs/tok-base-plain
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from hvar import metrics
+from hvar.config import SCALES
+from hvar.data import dev_set, tensor_to_uint8, uint8_to_tensor
+from hvar.degrade import bicubic_lr
+from hvar.resize import area_down
+from hvar.tokenizer import HIT, load_hit
+
+DEV_SETS = ("Set5", "Set14")
+
+
+def tile_starts(n: int, tile: int) -> list[int]:
+    """Starts of tiles of side `tile` covering [0, n): stride `tile`, last one aligned to the end."""
+    if n < tile:
+        raise ValueError(f"image side {n} is smaller than the tile {tile}")
+    starts = list(range(0, n - tile + 1, tile))
+    if starts[-1] + tile < n:
+        starts.append(n - tile)
+    return starts
+
+
+@torch.no_grad()
+def reconstruct(model: HIT, hr_HWC: np.ndarray, batch: int = 16) -> tuple[list[np.ndarray], torch.Tensor]:
+    """Stitched reconstructions (uint8) at x1, x2, x4 size of one uint8 image (modcropped to 4), and the
+    codebook hits per scale over its tiles."""
+    cfg = model.cfg
+    t4 = cfg.hr_tile
+    H, W = (hr_HWC.shape[0] // 4) * 4, (hr_HWC.shape[1] // 4) * 4
+    hr = hr_HWC[:H, :W]
+    boxes = [(y, x) for y in tile_starts(H, t4) for x in tile_starts(W, t4)]
+    sums = [torch.zeros(3, H // (4 // s), W // (4 // s)) for s in SCALES]
+    counts = [torch.zeros(1, H // (4 // s), W // (4 // s)) for s in SCALES]
+    hits = torch.zeros(cfg.num_scales, cfg.vocab_size)
+    for i in range(0, len(boxes), batch):
+        chunk = boxes[i : i + batch]
+        tiles = [hr[y : y + t4, x : x + t4] for y, x in chunk]
+        img = torch.stack([uint8_to_tensor(t) for t in tiles])
+        lr = torch.stack([uint8_to_tensor(bicubic_lr(np.ascontiguousarray(t), 4)) for t in tiles])
+        q = model.quantizer(model.encode(img))
+        hits += q.hits_SV.float()
+        imgs = model.idx_to_imgs(q.idx, lr if cfg.lr_guided_decoder else None)
+        for n, s in enumerate(SCALES):
+            rec = imgs[n] if cfg.hierarchical else area_down(imgs[n], 4 // s)
+            d = 4 // s
+            for b, (y, x) in enumerate(chunk):
+                ys, xs, side = y // d, x // d, t4 // d
+                sums[n][:, ys : ys + side, xs : xs + side] += rec[b]
+                counts[n][:, ys : ys + side, xs : xs + side] += 1
+    outs = [tensor_to_uint8(s / c) for s, c in zip(sums, counts, strict=True)]
+    return outs, hits
+
+
+def targets(hr_HWC: np.ndarray) -> list[np.ndarray]:
+    """The HR image (modcropped to 4) area-downsampled to x1, x2, x4 size, uint8."""
+    H, W = (hr_HWC.shape[0] // 4) * 4, (hr_HWC.shape[1] // 4) * 4
+    x = uint8_to_tensor(hr_HWC[:H, :W])[None]
+    return [tensor_to_uint8(area_down(x, 4 // s)[0]) for s in SCALES]
+
+
+def evaluate(model: HIT, sets: tuple[str, ...] = DEV_SETS) -> dict:
+    """PSNR-Y per set and segment (x1, x2, x4), and codebook usage (overall and per scale)."""
+    model.eval()
+    cfg = model.cfg
+    result: dict = {"psnr_y": {}, "per_image": {}}
+    hits = torch.zeros(cfg.num_scales, cfg.vocab_size)
+    for name in sets:
+        scores = {f"x{s}": [] for s in SCALES}
+        for stem, hr in dev_set(name):
+            recs, h = reconstruct(model, hr)
+            hits += h
+            for s, rec, tgt in zip(SCALES, recs, targets(hr), strict=True):
+                scores[f"x{s}"].append(metrics.psnr_y(rec, tgt, shave=s))
+            result["per_image"][f"{name}/{stem}"] = {k: v[-1] for k, v in scores.items()}
+        result["psnr_y"][name] = {k: float(np.mean(v)) for k, v in scores.items()}
+    used_SV = hits > 0
+    result["usage"] = float(used_SV.any(0).float().mean())
+    result["usage_per_scale"] = {
+        str(pn): float(u) for pn, u in zip(cfg.patch_nums, used_SV.float().mean(1), strict=True)
+    }
+    return result
+
+
+def report_markdown(title: str, info: dict, ev: dict) -> str:
+    lines = [f"# {title}", ""]
+    lines += [f"- {k}: {v}" for k, v in info.items()]
+    lines += ["", "| set | x1 PSNR-Y | x2 PSNR-Y | x4 PSNR-Y |", "| --- | --- | --- | --- |"]
+    for name, d in ev["psnr_y"].items():
+        lines.append(f"| {name} | {d['x1']:.2f} | {d['x2']:.2f} | {d['x4']:.2f} |")
+    lines += ["", f"Codebook usage over Set5+Set14 tiles: {100 * ev['usage']:.1f}% of codes", ""]
+    lines += ["| scale (pn) | " + " | ".join(ev["usage_per_scale"]) + " |"]
+    lines += ["| --- " * (len(ev["usage_per_scale"]) + 1) + "|"]
+    lines += ["| usage % | " + " | ".join(f"{100 * u:.0f}" for u in ev["usage_per_scale"].values()) + " |"]
+    return "\n".join(lines) + "\n"
+
+
+def compare_markdown(runs: list[Path]) -> str:
+    """One table over several runs' report.json (the tokenizer ablation)."""
+    head = "| run | mode | LR-guided | steps | train min | "
+    head += " | ".join(f"{s} {x}" for s in DEV_SETS for x in ("x1", "x2", "x4")) + " | usage % |"
+    lines = [head, "| --- " * (5 + 3 * len(DEV_SETS) + 1) + "|"]
+    for run in runs:
+        rep = json.loads((Path(run) / "report.json").read_text())
+        tok = rep["config"]["tokenizer"]
+        ps = rep["eval"]["psnr_y"]
+        cells = [f"{ps[s][x]:.2f}" for s in DEV_SETS for x in ("x1", "x2", "x4")]
+        mode = "HIT" if tok["hierarchical"] else "plain VAR"
+        lines.append(
+            f"| {Path(run).name} | {mode} | {'yes' if tok['lr_guided_decoder'] else 'no'} | {rep['step']} | "
+            f"{rep['train_minutes']:.0f} | " + " | ".join(cells) + f" | {100 * rep['eval']['usage']:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", help="run folder with model.safetensors + config.json: evaluate it")
+    ap.add_argument("--compare", nargs="+", help="run folders with report.json: print one table")
+    ap.add_argument("--out", help="also write the comparison table to this markdown file")
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
+    args = ap.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    if args.run:
+        model, _ = load_hit(args.run)
+        ev = evaluate(model)
+        print(json.dumps({k: ev[k] for k in ("psnr_y", "usage")}, indent=2))
+    if args.compare:
+        table = compare_markdown([Path(r) for r in args.compare])
+        print(table)
+        if args.out:
+            Path(args.out).write_text(table)
+    if not (args.run or args.compare):
+        ap.error("give --run or --compare")
+
+
+if __name__ == "__main__":
+    main()

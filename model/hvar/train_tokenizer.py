@@ -1,0 +1,259 @@
+"""Train HIT (or the plain VAR tokenizer) on random crops of ../shared/datasets/train.
+
+    python -m hvar.train_tokenizer --preset base --out runs/tok-base --minutes 60
+    python -m hvar.train_tokenizer --preset base --out runs/tok-base-plain --plain --steps 2000
+    python -m hvar.train_tokenizer --out runs/tok-base --resume --minutes 120   # budgets are totals
+
+A run folder holds: model.safetensors + config.json (the model), optim.pt + state.json (to resume),
+metrics.jsonl, curves.png, and at the end report.json / report.md (Set5 / Set14 reconstruction PSNR-Y
+per segment and codebook usage, see `hvar.eval_tokenizer`). Training stops at --steps or --minutes,
+whichever comes first; both count from the start of the run, across resumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import matplotlib
+import torch
+
+from hvar.config import HVARConfig, get_config
+from hvar.data import RandomCrops, batches
+from hvar.eval_tokenizer import evaluate, report_markdown
+from hvar.tokenizer import HIT, load_hit, load_lpips, save_hit, tokenizer_loss
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (backend first; imported at start, see periodic_save)
+
+# Knobs per preset (nanoGPT style: all in one place).
+TRAIN_DEFAULTS = {
+    "tiny": dict(batch_size=8, lr=1e-3, warmup=20, reinit_every=20, log_every=5),
+    "base": dict(batch_size=8, lr=4e-4, warmup=100, reinit_every=100, log_every=10),
+    "small": dict(batch_size=32, lr=2e-4, warmup=500, reinit_every=200, log_every=20),
+    "paper": dict(batch_size=32, lr=1e-4, warmup=1000, reinit_every=200, log_every=20),
+}
+BETAS, WEIGHT_DECAY, GRAD_CLIP = (0.9, 0.95), 1e-4, 1.0
+NO_REINIT_FRACTION = 0.9  # stop re-seeding dead codes near the end so the final codebook is trained
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", default="base", choices=sorted(TRAIN_DEFAULTS))
+    ap.add_argument("--out", required=True, help="run folder")
+    ap.add_argument("--steps", type=int, default=0, help="stop after this many steps in total (0 = no limit)")
+    ap.add_argument("--minutes", type=float, default=0.0, help="stop after this much training time in total")
+    ap.add_argument("--hierarchical", action=argparse.BooleanOptionalAction, default=True, help="HIT")
+    ap.add_argument("--plain", dest="hierarchical", action="store_false", help="plain VAR quantizer")
+    ap.add_argument("--lr-guided", action="store_true", help="decoder also sees the LR image")
+    ap.add_argument("--resume", action="store_true", help="continue the run in --out")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
+    ap.add_argument("--batch-size", type=int, default=None)
+    ap.add_argument("--lr", type=float, default=None)
+    ap.add_argument("--ckpt-minutes", type=float, default=5.0, help="checkpoint period")
+    ap.add_argument("--no-eval", action="store_true", help="skip the final Set5/Set14 evaluation")
+    args = ap.parse_args(argv)
+    if not args.steps and not args.minutes:
+        ap.error("give --steps and/or --minutes")
+    return args
+
+
+def make_optimizer(model: HIT, lr: float) -> torch.optim.AdamW:
+    """Weight decay on conv/linear weights only; never on the codebook, norms or biases."""
+    decay, no_decay = [], []
+    for name, p in model.named_parameters():
+        (decay if p.ndim >= 2 and "embedding" not in name else no_decay).append(p)
+    groups = [dict(params=decay, weight_decay=WEIGHT_DECAY), dict(params=no_decay, weight_decay=0.0)]
+    return torch.optim.AdamW(groups, lr=lr, betas=BETAS)
+
+
+def save_checkpoint(out: Path, model: HIT, cfg: HVARConfig, opt, state: dict) -> None:
+    save_hit(model, cfg, out)
+    torch.save(opt.state_dict(), out / "optim.pt.tmp")
+    os.replace(out / "optim.pt.tmp", out / "optim.pt")
+    (out / "state.json.tmp").write_text(json.dumps(state, indent=2))
+    os.replace(out / "state.json.tmp", out / "state.json")
+
+
+def periodic_save(out: Path, model: HIT, cfg: HVARConfig, opt, state: dict) -> None:
+    """Checkpoint + curves during training. A failure here (full disk, a package being reinstalled
+    under a running job) is reported and retried next period instead of killing hours of training."""
+    try:
+        save_checkpoint(out, model, cfg, opt, state)
+        plot_curves(out / "metrics.jsonl", out / "curves.png")
+    except Exception as e:  # noqa: BLE001
+        print(f"warning: checkpoint at step {state['step']} failed: {e!r}", flush=True)
+
+
+def plot_curves(metrics_path: Path, png_path: Path) -> None:
+    rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
+    if not rows:
+        return
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    train = [r for r in rows if "loss" in r]
+    steps = [r["step"] for r in train]
+    for key in ("loss", "rec", "vq"):
+        axes[0].plot(steps, [r[key] for r in train], label=key)
+    axes[0].set_yscale("log")
+    axes[0].set_title("losses")
+    for key in sorted(k for k in train[-1] if k.startswith("l1_seg")):
+        axes[1].plot(steps, [r.get(key, math.nan) for r in train], label=key)
+    axes[1].set_yscale("log")
+    axes[1].set_title("L1 per decoded segment")
+    use = [r for r in rows if "usage" in r]
+    axes[2].plot([r["step"] for r in use], [100 * r["usage"] for r in use], label="codebook usage %")
+    axes[2].plot([r["step"] for r in use], [r["reinit"] for r in use], label="codes re-seeded")
+    axes[2].set_title("codebook (per window)")
+    for ax in axes:
+        ax.set_xlabel("step")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    torch.set_num_threads(args.threads or os.cpu_count() or 1)
+    torch.backends.nnpack.set_flags(False)  # unsupported on these CPUs; avoids a warning per conv
+    out = Path(args.out)
+    knobs = dict(TRAIN_DEFAULTS[args.preset])
+    if args.batch_size:
+        knobs["batch_size"] = args.batch_size
+    if args.lr:
+        knobs["lr"] = args.lr
+
+    if args.resume:
+        if not (out / "state.json").exists():
+            sys.exit(f"--resume: no checkpoint in {out}")
+        model, cfg = load_hit(out)
+        state = json.loads((out / "state.json").read_text())
+        knobs = state["knobs"] | {
+            k: v for k, v in knobs.items() if k in ("batch_size", "lr") and getattr(args, k)
+        }
+        opt = make_optimizer(model, knobs["lr"])
+        opt.load_state_dict(torch.load(out / "optim.pt", weights_only=True))
+    else:
+        if (out / "state.json").exists():
+            sys.exit(f"{out} already holds a run: pass --resume or choose another --out")
+        cfg = get_config(args.preset, hierarchical=args.hierarchical, lr_guided_decoder=args.lr_guided)
+        torch.manual_seed(args.seed)
+        model = HIT(cfg.tokenizer)
+        opt = make_optimizer(model, knobs["lr"])
+        state = dict(step=0, elapsed_s=0.0, seed=args.seed, preset=args.preset, knobs=knobs)
+        out.mkdir(parents=True, exist_ok=True)
+    tcfg = cfg.tokenizer
+    n_params = sum(p.numel() for p in model.parameters())
+    print(
+        f"{cfg.name}: {n_params / 1e6:.2f}M params, segments {tcfg.segments}, L={tcfg.num_tokens}, "
+        f"hierarchical={tcfg.hierarchical}, lr_guided={tcfg.lr_guided_decoder}, knobs={knobs}",
+        flush=True,
+    )
+
+    step, elapsed0 = state["step"], state["elapsed_s"]
+    max_steps = args.steps or math.inf
+    budget_s = args.minutes * 60 if args.minutes else math.inf
+    # Resuming changes the data / noise streams deterministically instead of replaying them.
+    torch.manual_seed(args.seed * 7919 + step)
+    gen = torch.Generator().manual_seed(args.seed * 7919 + step)
+    lr_mode = "bicubic" if tcfg.lr_guided_decoder else None
+    data = batches(
+        RandomCrops(tcfg.hr_tile, seed=args.seed * 7919 + step, lr_mode=lr_mode), knobs["batch_size"]
+    )
+    lpips = load_lpips(tcfg.lpips_path)
+
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=None if math.isinf(max_steps) else max_steps, initial=step, mininterval=10, file=sys.stdout
+    )
+    metrics_f = open(out / "metrics.jsonl", "a")  # noqa: SIM115 (closed below; appended across resumes)
+    window_hits = torch.zeros(tcfg.num_scales, tcfg.vocab_size)
+    acc: dict[str, float] = {}
+    n_acc = 0
+    t0 = time.time()
+    last_ckpt = t0
+    model.train()
+    if step == 0:  # a first checkpoint now also loads every lazily imported module while the env is sane
+        save_checkpoint(out, model, cfg, opt, state)
+
+    def elapsed() -> float:
+        return elapsed0 + time.time() - t0
+
+    while step < max_steps and elapsed() < budget_s:
+        lr = knobs["lr"] * min(1.0, (step + 1) / knobs["warmup"])
+        for g in opt.param_groups:
+            g["lr"] = lr
+        batch = next(data)
+        img, lr_img = batch if isinstance(batch, tuple) else (batch, None)
+        bypass_B = torch.rand(img.shape[0], generator=gen) < tcfg.bypass_prob
+        res = model(img, lr_img, bypass_B)
+        loss, logs = tokenizer_loss(res, tcfg, lpips)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), GRAD_CLIP)
+        opt.step()
+        step += 1
+        bar.update(1)
+        window_hits += res.hits_SV.float()
+        for k, v in logs.items():
+            acc[k] = acc.get(k, 0.0) + v
+        n_acc += 1
+
+        if step % knobs["log_every"] == 0:
+            rec = {"step": step, "elapsed_s": round(elapsed(), 1), "lr": lr}
+            rec |= {k: v / n_acc for k, v in acc.items()}
+            metrics_f.write(json.dumps(rec) + "\n")
+            metrics_f.flush()
+            bar.set_postfix(loss=f"{rec['loss']:.4f}", rec=f"{rec['rec']:.4f}", vq=f"{rec['vq']:.4f}")
+            acc, n_acc = {}, 0
+        if step % knobs["reinit_every"] == 0:
+            used_SV = window_hits > 0
+            late = step >= NO_REINIT_FRACTION * max_steps or elapsed() >= NO_REINIT_FRACTION * budget_s
+            n = 0 if late else model.quantizer.reinit_dead_codes(window_hits.sum(0), res.rest_NC, gen)
+            rec = {"step": step, "usage": float(used_SV.any(0).float().mean()), "reinit": n}
+            rec["usage_per_scale"] = [round(float(u), 3) for u in used_SV.float().mean(1)]
+            metrics_f.write(json.dumps(rec) + "\n")
+            metrics_f.flush()
+            window_hits.zero_()
+        if time.time() - last_ckpt > args.ckpt_minutes * 60:
+            periodic_save(out, model, cfg, opt, state | dict(step=step, elapsed_s=elapsed()))
+            last_ckpt = time.time()
+    bar.close()
+    metrics_f.close()
+    state |= dict(step=step, elapsed_s=elapsed())
+    save_checkpoint(out, model, cfg, opt, state)
+    plot_curves(out / "metrics.jsonl", out / "curves.png")
+    print(f"stopped at step {step} after {state['elapsed_s'] / 60:.1f} min", flush=True)
+    if args.no_eval:
+        return
+
+    t_eval = time.time()
+    ev = evaluate(model)
+    info = dict(
+        preset=cfg.name,
+        mode="HIT" if tcfg.hierarchical else "plain VAR",
+        lr_guided_decoder=tcfg.lr_guided_decoder,
+        params_M=round(n_params / 1e6, 3),
+        step=step,
+        train_minutes=round(state["elapsed_s"] / 60, 1),
+        batch_size=knobs["batch_size"],
+        tokens_per_segment=list(tcfg.tokens_per_segment),
+        L=tcfg.num_tokens,
+    )
+    report = dict(
+        info, config=cfg.to_dict(), knobs=knobs, eval=ev, eval_seconds=round(time.time() - t_eval, 1)
+    )
+    (out / "report.json").write_text(json.dumps(report, indent=2))
+    (out / "report.md").write_text(report_markdown(f"Tokenizer run {out.name}", info, ev))
+    print((out / "report.md").read_text(), flush=True)
+
+
+if __name__ == "__main__":
+    main()
