@@ -1,0 +1,30 @@
+"""Token sampling from explicit inputs: top-k with temperature by inverse-CDF on one uniform per token.
+
+The noise is an input (not a generator inside the model) so that a run is reproducible from its inputs,
+in PyTorch and in the ONNX export alike. `temperature == 0` means greedy: the argmax, noise ignored.
+Both branches are computed and selected with `torch.where`: no data-dependent Python control flow.
+"""
+
+from __future__ import annotations
+
+import torch
+
+MIN_TEMPERATURE = 1e-6  # keeps the division finite on the greedy branch (its result is discarded)
+
+
+def sample_top_k(
+    logits_BlV: torch.Tensor, u_Bl: torch.Tensor, temperature: torch.Tensor | float, top_k: int = 0
+) -> torch.Tensor:
+    """One token per position: the smallest rank whose cumulative top-k probability exceeds u.
+
+    logits_BlV: scores; u_Bl: uniforms in [0, 1); temperature: scalar or [1]; top_k: 0 = whole vocab.
+    Returns idx_Bl (int64)."""
+    V = logits_BlV.shape[-1]
+    k = V if top_k <= 0 else min(top_k, V)
+    t = torch.as_tensor(temperature, dtype=logits_BlV.dtype, device=logits_BlV.device).reshape(-1)[0]
+    top_BlK, idx_BlK = logits_BlV.topk(k, dim=-1)  # sorted, most likely first
+    cdf_BlK = torch.softmax(top_BlK / t.clamp_min(MIN_TEMPERATURE), dim=-1).cumsum(dim=-1)
+    # Rank = how many cumulative probabilities lie at or below u (scaled by the total against rounding).
+    rank_Bl = (cdf_BlK <= u_Bl.unsqueeze(-1) * cdf_BlK[..., -1:]).sum(dim=-1).clamp(max=k - 1)
+    sampled_Bl = idx_BlK.gather(-1, rank_Bl.unsqueeze(-1)).squeeze(-1)
+    return torch.where(t > 0, sampled_Bl, idx_BlK[..., 0])
