@@ -1,19 +1,75 @@
+import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { z } from "zod";
 
 const defaultModelsDir = fileURLToPath(new URL("../models", import.meta.url));
+const defaultStorageDir = fileURLToPath(new URL("../.data/storage", import.meta.url));
+/** The local stack's secrets file, written by `npm start` (scripts/start.sh). */
+const devVarsPath = fileURLToPath(new URL("../../.dev.vars", import.meta.url));
+
+const int = (min: number, fallback: number) => z.coerce.number().int().min(min).default(fallback);
 
 /** Runner settings, all from the environment, checked once at start. */
-export const RunnerConfigSchema = z.object({
-  HVAR_RUNNER_HOST: z.string().default("127.0.0.1"),
-  HVAR_RUNNER_PORT: z.coerce.number().int().min(0).max(65535).default(8788),
-  HVAR_MODELS_DIR: z.string().default(defaultModelsDir),
-  HVAR_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
-});
+export const RunnerConfigSchema = z
+  .object({
+    HVAR_RUNNER_HOST: z.string().default("127.0.0.1"),
+    HVAR_RUNNER_PORT: z.coerce.number().int().min(0).max(65535).default(8788),
+    HVAR_MODELS_DIR: z.string().default(defaultModelsDir),
+    /** Which discovered model to serve; the first by folder name when unset. */
+    HVAR_MODEL: z.string().optional(),
+    HVAR_LOG_LEVEL: z.enum(["fatal", "error", "warn", "info", "debug", "trace", "silent"]).default("info"),
+    /** Signs worker-to-runner requests (API.md). Read from the repository's .dev.vars when unset. */
+    RUNNER_HMAC_SECRET: z.string().min(16).optional(),
+
+    /** `auto`: CUDA when onnxruntime has it, else the CPU. `cuda`: refuse to start without it. */
+    HVAR_DEVICE: z.enum(["auto", "cuda", "cpu"]).default("auto"),
+    HVAR_CUDA_DEVICE_ID: int(0, 0),
+    /** CPU intra-op threads; 0 = one per available core. */
+    HVAR_CPU_THREADS: int(0, 0),
+
+    HVAR_BATCH_SIZE: int(1, 8),
+    /** Memory the tensors of one batch may take; caps the batch below HVAR_BATCH_SIZE if needed. */
+    HVAR_MEMORY_BUDGET_MB: int(1, 2048),
+    /** Tiles waiting over all jobs before new jobs get 429. */
+    HVAR_MAX_QUEUED_TILES: int(1, 4096),
+    /** LR pixels shared by neighbouring tiles; T/4 when unset. */
+    HVAR_TILE_OVERLAP: z.coerce.number().int().min(0).optional(),
+
+    /** Decoded input pixels at most: 2^21 holds 1920x1080; the x4 output is 16 times that. */
+    HVAR_MAX_INPUT_PIXELS: int(1, 2 ** 21),
+    HVAR_MAX_BODY_BYTES: int(1, 32 * 1024 * 1024),
+    HVAR_ANIMATED: z.enum(["first", "reject"]).default("first"),
+
+    HVAR_STORAGE: z.enum(["local", "s3"]).default("local"),
+    HVAR_STORAGE_DIR: z.string().default(defaultStorageDir),
+    HVAR_S3_ENDPOINT: z.url().optional(),
+    HVAR_S3_BUCKET: z.string().optional(),
+    HVAR_S3_REGION: z.string().default("auto"),
+    HVAR_S3_ACCESS_KEY_ID: z.string().optional(),
+    HVAR_S3_SECRET_ACCESS_KEY: z.string().optional(),
+  })
+  .refine((c) => c.HVAR_STORAGE !== "s3" || (c.HVAR_S3_ENDPOINT && c.HVAR_S3_BUCKET && c.HVAR_S3_ACCESS_KEY_ID && c.HVAR_S3_SECRET_ACCESS_KEY), {
+    message: "HVAR_STORAGE=s3 needs HVAR_S3_ENDPOINT, HVAR_S3_BUCKET, HVAR_S3_ACCESS_KEY_ID and HVAR_S3_SECRET_ACCESS_KEY",
+  });
 export type RunnerConfig = z.infer<typeof RunnerConfigSchema>;
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): RunnerConfig {
   const result = RunnerConfigSchema.safeParse(env);
   if (!result.success) throw new Error(`invalid runner configuration:\n${z.prettifyError(result.error)}`);
   return result.data;
+}
+
+/**
+ * The HMAC secret: from the environment, else (local stack only) from `.dev.vars`, which
+ * `npm start` writes before it starts the runner. Undefined when neither has one.
+ */
+export function hmacSecret(config: RunnerConfig, devVars = devVarsPath): string | undefined {
+  if (config.RUNNER_HMAC_SECRET) return config.RUNNER_HMAC_SECRET;
+  let text: string;
+  try {
+    text = readFileSync(devVars, "utf8");
+  } catch {
+    return undefined;
+  }
+  return /^RUNNER_HMAC_SECRET=(.+)$/m.exec(text)?.[1]?.trim();
 }

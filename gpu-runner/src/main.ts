@@ -1,23 +1,37 @@
 import { serve } from "@hono/node-server";
 import { pino } from "pino";
-import { loadConfig } from "./config";
-import { discoverModels } from "./model/manifest";
-import { createApp } from "./server";
+import { hmacSecret, loadConfig } from "./config";
+import { assembleRunner } from "./runner";
 
 const config = loadConfig();
 const log = pino({ level: config.HVAR_LOG_LEVEL, base: { service: "gpu-runner" } });
+const secret = hmacSecret(config);
+if (secret === undefined) {
+  log.fatal("RUNNER_HMAC_SECRET is not set (and no .dev.vars has it): the runner cannot authenticate the worker");
+  process.exit(1);
+}
 
-const discovery = await discoverModels(config.HVAR_MODELS_DIR);
-for (const { dir, reason } of discovery.rejected) log.warn({ dir, reason }, "model rejected");
-log.info({ models: discovery.models.map((m) => m.manifest.id), dir: config.HVAR_MODELS_DIR }, "models discovered");
-
-const server = serve({ fetch: createApp(discovery).fetch, hostname: config.HVAR_RUNNER_HOST, port: config.HVAR_RUNNER_PORT }, (info) =>
+const { app, shutdown } = await assembleRunner(config, secret, log);
+const server = serve({ fetch: app.fetch, hostname: config.HVAR_RUNNER_HOST, port: config.HVAR_RUNNER_PORT }, (info) =>
   log.info({ address: info.address, port: info.port }, "runner listening"),
 );
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
   process.once(signal, () => {
-    log.info({ signal }, "shutting down");
-    server.close(() => process.exit(0));
+    // Keep the listener open while draining: status polls and output downloads for the jobs in
+    // flight must still be answered; /readyz turns 503 so load balancers stop sending new work.
+    log.info({ signal }, "draining: finishing jobs in flight");
+    void shutdown().then(
+      () => {
+        log.info("jobs finished, closing");
+        server.close(() => process.exit(0));
+        // Idle keep-alive connections would otherwise hold close() open.
+        if ("closeAllConnections" in server) server.closeAllConnections();
+      },
+      (error: unknown) => {
+        log.error({ err: error }, "shutdown failed");
+        process.exit(1);
+      },
+    );
   });
 }

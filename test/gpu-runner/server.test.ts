@@ -1,39 +1,300 @@
+import { createHash } from "node:crypto";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import sharp from "sharp";
 import { describe, expect, it } from "vitest";
-import type { ModelEntry } from "../../gpu-runner/src/model/manifest";
-import { createApp } from "../../gpu-runner/src/server";
+import type { Manifest, ModelEntry } from "../../gpu-runner/src/model/manifest";
+import type { TileModel } from "../../gpu-runner/src/model/types";
+import { Scheduler } from "../../gpu-runner/src/scheduler/scheduler";
+import { createApp } from "../../gpu-runner/src/server/app";
+import { signRequest } from "../../gpu-runner/src/server/auth";
+import { JobService, type Job } from "../../gpu-runner/src/server/jobs";
+import { RunnerMetrics } from "../../gpu-runner/src/server/metrics";
+import { LocalStore } from "../../gpu-runner/src/storage/local";
+import type { ObjectStore } from "../../gpu-runner/src/storage/store";
+import { nearestModel, rawImage, silentLog } from "./helpers";
 
-const model: ModelEntry = {
-  onnxPath: "/models/m/model.onnx",
-  manifest: {
-    id: "m",
-    version: "1",
-    tile: 32,
-    scales: [1, 2, 4],
-    tokens: 10,
-    opset: 18,
-    precision: "fp32",
-    sha256: "0".repeat(64),
-    config: {},
-    evaluation: {},
-  },
-};
+const SECRET = "test-secret-0123456789abcdef";
+const manifest: Manifest = { id: "m", version: "1", tile: 16, scales: [1, 2, 4], tokens: 4, opset: 18, precision: "fp32", sha256: "0".repeat(64), config: {}, evaluation: {} };
+const entry: ModelEntry = { onnxPath: "/models/m/model.onnx", manifest };
+
+interface RunnerOptions {
+  model?: TileModel;
+  store?: ObjectStore;
+  maxQueuedTiles?: number;
+  draining?: () => boolean;
+}
+
+async function runner(options: RunnerOptions = {}) {
+  const store = options.store ?? new LocalStore(await mkdtemp(join(tmpdir(), "hvar-runner-")));
+  const metrics: RunnerMetrics = new RunnerMetrics({ queuedTiles: () => scheduler.queuedTiles, jobsByStatus: () => jobs.countByStatus() });
+  const scheduler: Scheduler = new Scheduler(options.model ?? nearestModel(16), { batchSize: 4, memoryBudgetBytes: 1 << 30, maxQueuedTiles: options.maxQueuedTiles ?? 1000 }, metrics);
+  const jobs: JobService = new JobService({ manifest, scheduler, store, metrics, log: silentLog, decode: { maxPixels: 100_000 }, overlap: 4 });
+  const app = createApp({ discovery: { models: [entry], rejected: [] }, jobs, metrics, secret: SECRET, log: silentLog, maxBodyBytes: 1_000_000, ...(options.draining ? { draining: options.draining } : {}) });
+  const request = (method: string, path: string, body: Uint8Array = new Uint8Array(), headers: Record<string, string> = {}) =>
+    app.request(path, { method, body: method === "GET" ? null : body, headers: { ...signRequest(SECRET, method, path, body), ...headers } });
+  return { app, jobs, store, request };
+}
+
+const photo = () => rawImage(40, 30, (x, y) => [x * 6, y * 8, 100]).png().toBuffer();
+
+async function createAndFinish(r: Awaited<ReturnType<typeof runner>>, id: string, query = "scales=1,2,4&format=png") {
+  const response = await r.request("POST", `/v1/jobs?id=${id}&${query}`, await photo());
+  expect(response.status).toBe(202);
+  await r.jobs.drain();
+  return (await (await r.request("GET", `/v1/jobs/${id}`)).json()) as Job;
+}
 
 describe("runner health", () => {
   it("is alive even without a model", async () => {
-    const response = await createApp({ models: [], rejected: [] }).request("/healthz");
-    expect(response.status).toBe(200);
+    const app = createApp({ discovery: { models: [], rejected: [] }, secret: SECRET, log: silentLog, maxBodyBytes: 1 });
+    expect((await app.request("/healthz")).status).toBe(200);
   });
 
   it("is not ready until a model is loaded, and says why", async () => {
     const rejected = [{ dir: "/models/x", reason: "model.onnx is missing" }];
-    const response = await createApp({ models: [], rejected }).request("/readyz");
+    const response = await createApp({ discovery: { models: [], rejected }, secret: SECRET, log: silentLog, maxBodyBytes: 1 }).request("/readyz");
     expect(response.status).toBe(503);
     expect(await response.json()).toMatchObject({ status: "no_model", rejected });
   });
 
-  it("is ready with a verified model and names it", async () => {
-    const response = await createApp({ models: [model], rejected: [] }).request("/readyz");
+  it("is ready with a loaded model and names it", async () => {
+    const response = await (await runner()).app.request("/readyz");
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({ status: "ready", models: [{ id: "m", version: "1" }] });
+  });
+
+  it("answers job routes with 503 no_model when no model is loaded", async () => {
+    const app = createApp({ discovery: { models: [], rejected: [] }, secret: SECRET, log: silentLog, maxBodyBytes: 1000 });
+    const response = await app.request("/v1/jobs/x", { headers: signRequest(SECRET, "GET", "/v1/jobs/x", new Uint8Array()) });
+    expect(response.status).toBe(503);
+    expect(await response.json()).toMatchObject({ code: "no_model" });
+  });
+});
+
+describe("authentication", () => {
+  it("refuses a request without a signature with 401 runner_auth", async () => {
+    const response = await (await runner()).app.request("/v1/jobs/a");
+    expect(response.status).toBe(401);
+    expect(response.headers.get("content-type")).toBe("application/problem+json");
+    expect(await response.json()).toMatchObject({ code: "runner_auth" });
+  });
+
+  it("refuses a timestamp outside the replay window", async () => {
+    const { app } = await runner();
+    const stale = signRequest(SECRET, "GET", "/v1/jobs/a", new Uint8Array(), Math.floor(Date.now() / 1000) - 301);
+    expect((await app.request("/v1/jobs/a", { headers: stale })).status).toBe(401);
+  });
+
+  it("refuses a body that differs from the signed one", async () => {
+    const { app } = await runner();
+    const headers = signRequest(SECRET, "POST", "/v1/jobs?id=a", await photo());
+    expect((await app.request("/v1/jobs?id=a", { method: "POST", body: Buffer.from("other"), headers })).status).toBe(401);
+  });
+
+  it("refuses a query that differs from the signed one", async () => {
+    const { app } = await runner();
+    const headers = signRequest(SECRET, "GET", "/v1/jobs/a", new Uint8Array());
+    expect((await app.request("/v1/jobs/b", { headers })).status).toBe(401);
+  });
+
+  it("refuses a signature made with another secret", async () => {
+    const { app } = await runner();
+    expect((await app.request("/v1/jobs/a", { headers: signRequest("another-secret-0123456789", "GET", "/v1/jobs/a", new Uint8Array()) })).status).toBe(401);
+  });
+
+  it("leaves /healthz, /readyz and /metrics open", async () => {
+    const { app } = await runner();
+    for (const path of ["/healthz", "/readyz", "/metrics"]) expect((await app.request(path)).status).toBe(200);
+  });
+});
+
+describe("jobs", () => {
+  it("creates a job (202), runs it and lists its stored outputs", async () => {
+    const r = await runner();
+    const response = await r.request("POST", "/v1/jobs?id=j_1&scales=2,4&format=webp&quality=80", await photo());
+    expect(response.status).toBe(202);
+    expect(await response.json()).toMatchObject({ id: "j_1", status: "queued", model: { id: "m", version: "1" }, input: { width: 40, height: 30 }, progress: { tilesDone: 0 } });
+    await r.jobs.drain();
+    const job = (await (await r.request("GET", "/v1/jobs/j_1")).json()) as Job;
+    expect(job.status).toBe("succeeded");
+    expect(job.progress.tilesDone).toBe(job.progress.tilesTotal);
+    expect(job.outputs?.map((o) => [o.scale, o.key, o.contentType, o.width, o.height])).toEqual([
+      [2, "results/j_1/x2.webp", "image/webp", 80, 60],
+      [4, "results/j_1/x4.webp", "image/webp", 160, 120],
+    ]);
+  });
+
+  it("serves an output's bytes with its type, length and sha256 ETag", async () => {
+    const r = await runner();
+    const job = await createAndFinish(r, "j_out");
+    const output = job.outputs?.find((o) => o.scale === 4);
+    const response = await r.request("GET", "/v1/jobs/j_out/outputs/4");
+    expect(response.status).toBe(200);
+    const bytes = Buffer.from(await response.arrayBuffer());
+    expect(response.headers.get("content-type")).toBe("image/png");
+    expect(response.headers.get("content-length")).toBe(String(bytes.length));
+    expect(response.headers.get("etag")).toBe(`"${createHash("sha256").update(bytes).digest("hex")}"`);
+    expect(output?.sha256).toBe(createHash("sha256").update(bytes).digest("hex"));
+    expect((await sharp(bytes).metadata()).width).toBe(160);
+  });
+
+  it("answers 404 output_not_found for a scale that was not requested", async () => {
+    const r = await runner();
+    await createAndFinish(r, "j_x2", "scales=2");
+    expect(await (await r.request("GET", "/v1/jobs/j_x2/outputs/4")).json()).toMatchObject({ code: "output_not_found" });
+  });
+
+  it("is idempotent: the same id returns the existing job with 200, whatever the new body", async () => {
+    const r = await runner();
+    const first = await createAndFinish(r, "j_same");
+    const again = await r.request("POST", "/v1/jobs?id=j_same", await rawImage(8, 8, () => [0, 0, 0]).png().toBuffer());
+    expect(again.status).toBe(200);
+    expect(await again.json()).toEqual(first);
+  });
+
+  it("creates one job for two concurrent requests with the same id", async () => {
+    const r = await runner();
+    const body = await photo();
+    const statuses = (await Promise.all([r.request("POST", "/v1/jobs?id=j_race", body), r.request("POST", "/v1/jobs?id=j_race", body)])).map((x) => x.status).sort();
+    expect(statuses).toEqual([200, 202]);
+    await r.jobs.drain();
+  });
+
+  it("answers 404 job_not_found for an unknown id", async () => {
+    const response = await (await runner()).request("GET", "/v1/jobs/nope");
+    expect(response.status).toBe(404);
+    expect(await response.json()).toMatchObject({ code: "job_not_found" });
+  });
+
+  it.each([
+    ["empty", Buffer.alloc(0), 400, "image_empty"],
+    ["not an image", Buffer.from("%PDF-1.7 definitely not a picture"), 415, "image_unsupported_type"],
+  ])("refuses a bad image (%s) with a problem and stores nothing", async (_name, body, status, code) => {
+    const r = await runner();
+    const response = await r.request("POST", "/v1/jobs?id=j_bad", body);
+    expect(response.status).toBe(status);
+    expect(await response.json()).toMatchObject({ code });
+    expect((await r.request("GET", "/v1/jobs/j_bad")).status).toBe(404);
+  });
+
+  it("refuses a truncated image with 422 image_corrupt", async () => {
+    const r = await runner();
+    const png = await photo();
+    const response = await r.request("POST", "/v1/jobs?id=j_cut", png.subarray(0, png.length - 40));
+    expect(response.status).toBe(422);
+  });
+
+  it("refuses an image over the pixel limit with 413", async () => {
+    const r = await runner();
+    const response = await r.request("POST", "/v1/jobs?id=j_big", await rawImage(400, 300, () => [1, 2, 3]).png().toBuffer());
+    expect(response.status).toBe(413);
+    expect(await response.json()).toMatchObject({ code: "image_too_large" });
+  });
+
+  it("refuses a body over the byte limit with 413 before reading it", async () => {
+    const r = await runner();
+    const response = await r.request("POST", "/v1/jobs?id=j_huge", new Uint8Array(1_000_001));
+    expect(response.status).toBe(413);
+  });
+
+  it.each(["scales=3", "format=auto", "quality=0", "temperature=-1", "format=gif"])("refuses an invalid query (%s) with 400", async (query) => {
+    const response = await (await runner()).request("POST", `/v1/jobs?id=j_q&${query}`, await photo());
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ code: "invalid_request" });
+  });
+
+  it("refuses an invalid job id with 400", async () => {
+    expect((await (await runner()).request("POST", "/v1/jobs?id=../../etc", await photo())).status).toBe(400);
+  });
+
+  it("reads the image from a storage key when `source` is given", async () => {
+    const r = await runner();
+    await r.store.put("uploads/in.png", await photo(), "image/png");
+    expect((await r.request("POST", "/v1/jobs?id=j_src&source=uploads/in.png&scales=2")).status).toBe(202);
+    await r.jobs.drain();
+    expect(await (await r.request("GET", "/v1/jobs/j_src")).json()).toMatchObject({ status: "succeeded", input: { width: 40, height: 30 } });
+  });
+
+  it("answers 422 source_not_found for a missing source key", async () => {
+    const response = await (await runner()).request("POST", "/v1/jobs?id=j_nosrc&source=uploads/missing.png");
+    expect(response.status).toBe(422);
+    expect(await response.json()).toMatchObject({ code: "source_not_found" });
+  });
+
+  it("answers 429 with Retry-After when the queue is full", async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const r = await runner({ model: nearestModel(16, () => gate), maxQueuedTiles: 8 });
+    expect((await r.request("POST", "/v1/jobs?id=j_a", await photo())).status).toBe(202);
+    const refused = await r.request("POST", "/v1/jobs?id=j_b", await photo());
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(await refused.json()).toMatchObject({ code: "runner_busy" });
+    release();
+    await r.jobs.drain();
+    expect((await r.request("GET", "/v1/jobs/j_b")).status).toBe(404);
+  });
+
+  it("fails a job whose model run fails, with a stable error code", async () => {
+    const model = nearestModel(16, () => Promise.reject(new Error("CUDA error: out of memory")));
+    const r = await runner({ model });
+    expect((await r.request("POST", "/v1/jobs?id=j_fail", await photo())).status).toBe(202);
+    await r.jobs.drain();
+    expect(await (await r.request("GET", "/v1/jobs/j_fail")).json()).toMatchObject({ status: "failed", error: { code: "inference_failed" } });
+  });
+
+  it("never reports succeeded before the outputs and the record are stored", async () => {
+    let releaseRecord: () => void = () => undefined;
+    const recordGate = new Promise<void>((resolve) => (releaseRecord = resolve));
+    const disk = new LocalStore(await mkdtemp(join(tmpdir(), "hvar-runner-")));
+    const writes: string[] = [];
+    const store: ObjectStore = {
+      get: (key) => disk.get(key),
+      async put(key, bytes, type) {
+        if (key.startsWith("jobs/")) await recordGate;
+        await disk.put(key, bytes, type);
+        writes.push(key);
+      },
+    };
+    const r = await runner({ store });
+    await r.request("POST", "/v1/jobs?id=j_order&scales=2", await photo());
+    while (!writes.includes("results/j_order/x2.png")) await new Promise((resolve) => setImmediate(resolve));
+    expect(((await (await r.request("GET", "/v1/jobs/j_order")).json()) as Job).status).not.toBe("succeeded");
+    releaseRecord();
+    await r.jobs.drain();
+    expect(writes).toEqual(["results/j_order/x2.png", "jobs/j_order.json"]);
+    expect(((await (await r.request("GET", "/v1/jobs/j_order")).json()) as Job).status).toBe("succeeded");
+  });
+
+  it("still answers for a finished job and serves its outputs after a restart", async () => {
+    const store = new LocalStore(await mkdtemp(join(tmpdir(), "hvar-runner-")));
+    const before = await createAndFinish(await runner({ store }), "j_keep");
+    const restarted = await runner({ store });
+    expect(await (await restarted.request("GET", "/v1/jobs/j_keep")).json()).toEqual(before);
+    expect((await restarted.request("GET", "/v1/jobs/j_keep/outputs/2")).status).toBe(200);
+    expect((await restarted.request("POST", "/v1/jobs?id=j_keep", await photo())).status).toBe(200);
+  });
+
+  it("refuses new jobs with 503 and fails readiness while draining", async () => {
+    const r = await runner({ draining: () => true });
+    expect((await r.request("POST", "/v1/jobs?id=j_late", await photo())).status).toBe(503);
+    expect((await r.app.request("/readyz")).status).toBe(503);
+  });
+});
+
+describe("/metrics", () => {
+  it("exposes queue depth, batch sizes, tile latency and jobs by outcome in Prometheus text", async () => {
+    const r = await runner();
+    await createAndFinish(r, "j_m");
+    const response = await r.app.request("/metrics");
+    expect(response.headers.get("content-type")).toMatch(/^text\/plain/);
+    const text = await response.text();
+    expect(text).toMatch(/^hvar_runner_queue_depth_tiles 0$/m);
+    expect(text).toMatch(/^hvar_runner_batch_size_count \d+$/m);
+    expect(text).toMatch(/^hvar_runner_tile_seconds_bucket\{le="\+Inf"\} \d+$/m);
+    expect(text).toMatch(/^hvar_runner_jobs_total\{outcome="succeeded"\} 1$/m);
+    expect(text).toMatch(/^hvar_runner_jobs_in_flight\{status="running"\} 0$/m);
   });
 });

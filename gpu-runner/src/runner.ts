@@ -1,0 +1,66 @@
+import type { Logger } from "pino";
+import type { RunnerConfig } from "./config";
+import { discoverModels } from "./model/manifest";
+import { ModelSession } from "./model/session";
+import { Scheduler } from "./scheduler/scheduler";
+import { createApp } from "./server/app";
+import { JobService } from "./server/jobs";
+import { RunnerMetrics } from "./server/metrics";
+import { LocalStore } from "./storage/local";
+import { S3Store } from "./storage/s3";
+import type { ObjectStore } from "./storage/store";
+
+export function createStore(config: RunnerConfig): ObjectStore {
+  if (config.HVAR_STORAGE === "local") return new LocalStore(config.HVAR_STORAGE_DIR);
+  return new S3Store({
+    endpoint: config.HVAR_S3_ENDPOINT as string,
+    bucket: config.HVAR_S3_BUCKET as string,
+    region: config.HVAR_S3_REGION,
+    accessKeyId: config.HVAR_S3_ACCESS_KEY_ID as string,
+    secretAccessKey: config.HVAR_S3_SECRET_ACCESS_KEY as string,
+  });
+}
+
+/**
+ * Everything a serving runner is made of, wired from its configuration: the model (if one is
+ * usable), its scheduler, storage, metrics, the job service and the HTTP app. `shutdown()` refuses
+ * new jobs, lets the jobs in flight finish and store their results, then releases the model.
+ */
+export async function assembleRunner(config: RunnerConfig, secret: string, log: Logger) {
+  const discovery = await discoverModels(config.HVAR_MODELS_DIR);
+  for (const { dir, reason } of discovery.rejected) log.warn({ dir, reason }, "model rejected");
+  const entry = config.HVAR_MODEL ? discovery.models.find((m) => m.manifest.id === config.HVAR_MODEL) : discovery.models[0];
+  log.info({ models: discovery.models.map((m) => m.manifest.id), serving: entry?.manifest.id ?? null, dir: config.HVAR_MODELS_DIR }, "models discovered");
+
+  let draining = false;
+  let session: ModelSession | undefined;
+  let jobs: JobService | undefined;
+  let scheduler: Scheduler | undefined;
+  const metrics = new RunnerMetrics({ queuedTiles: () => scheduler?.queuedTiles ?? 0, jobsByStatus: () => jobs?.countByStatus() ?? { queued: 0, running: 0 } });
+  if (entry) {
+    session = await ModelSession.load(entry, { device: config.HVAR_DEVICE, cudaDeviceId: config.HVAR_CUDA_DEVICE_ID, cpuThreads: config.HVAR_CPU_THREADS }, log);
+    scheduler = new Scheduler(
+      session,
+      { batchSize: config.HVAR_BATCH_SIZE, memoryBudgetBytes: config.HVAR_MEMORY_BUDGET_MB * 1024 * 1024, maxQueuedTiles: config.HVAR_MAX_QUEUED_TILES },
+      metrics,
+    );
+    log.info({ maxBatch: scheduler.maxBatch, maxQueuedTiles: config.HVAR_MAX_QUEUED_TILES }, "scheduler ready");
+    jobs = new JobService({
+      manifest: entry.manifest,
+      scheduler,
+      store: createStore(config),
+      metrics,
+      log,
+      decode: { maxPixels: config.HVAR_MAX_INPUT_PIXELS, animated: config.HVAR_ANIMATED },
+      overlap: config.HVAR_TILE_OVERLAP ?? Math.floor(entry.manifest.tile / 4),
+    });
+  }
+  const app = createApp({ discovery, secret, log, maxBodyBytes: config.HVAR_MAX_BODY_BYTES, draining: () => draining, ...(jobs ? { jobs } : {}), metrics });
+
+  async function shutdown(): Promise<void> {
+    draining = true;
+    await jobs?.drain();
+    await session?.release();
+  }
+  return { app, shutdown };
+}

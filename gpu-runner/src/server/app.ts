@@ -1,0 +1,120 @@
+import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
+import { HTTPException } from "hono/http-exception";
+import { requestId, type RequestIdVariables } from "hono/request-id";
+import type { Logger } from "pino";
+import { z } from "zod";
+import type { Discovery } from "../model/manifest";
+import { ProblemError } from "../problem";
+import { hmacAuth } from "./auth";
+import { CreateJobQuerySchema, JobIdSchema, type JobService } from "./jobs";
+import type { RunnerMetrics } from "./metrics";
+
+export interface AppDeps {
+  discovery: Discovery;
+  /** Absent when no model could be loaded: job routes then answer 503 `no_model`. */
+  jobs?: JobService;
+  metrics?: RunnerMetrics;
+  /** RUNNER_HMAC_SECRET; every `/v1/` route requires a signature made with it. */
+  secret: string;
+  log: Logger;
+  maxBodyBytes: number;
+  /** True once shutdown began: readiness fails and new jobs are refused, jobs in flight finish. */
+  draining?: () => boolean;
+  now?: () => number;
+}
+
+type Env = { Variables: RequestIdVariables & { log: Logger } };
+
+/** The runner's HTTP API (API.md). */
+export function createApp(deps: AppDeps) {
+  const { discovery, jobs, metrics, log } = deps;
+  const draining = deps.draining ?? (() => false);
+  const app = new Hono<Env>();
+
+  // The worker's X-Request-Id is reused, so one id follows a request across both services.
+  app.use(requestId({ headerName: "X-Request-Id" }));
+  app.use(async function requestLog(c, next) {
+    const started = performance.now();
+    const child = log.child({ requestId: c.get("requestId") });
+    c.set("log", child);
+    await next();
+    child.info({ method: c.req.method, path: c.req.path, status: c.res.status, ms: Math.round(performance.now() - started) }, "request");
+  });
+
+  app.get("/healthz", (c) => c.json({ status: "ok" }));
+  app.get("/readyz", (c) => {
+    const models = discovery.models.map((m) => ({ id: m.manifest.id, version: m.manifest.version }));
+    if (draining()) return c.json({ status: "draining", models }, 503);
+    const ready = jobs !== undefined;
+    return c.json({ status: ready ? "ready" : "no_model", models, rejected: discovery.rejected }, ready ? 200 : 503);
+  });
+  app.get("/metrics", async (c) => {
+    if (!metrics) return c.text("", 404);
+    return c.text(await metrics.registry.metrics(), 200, { "Content-Type": metrics.registry.contentType });
+  });
+
+  app.use(
+    "/v1/*",
+    bodyLimit({
+      maxSize: deps.maxBodyBytes,
+      onError: () => {
+        throw new ProblemError(413, "image_too_large", `The body is larger than ${deps.maxBodyBytes} bytes.`);
+      },
+    }),
+  );
+  app.use("/v1/*", hmacAuth({ secret: deps.secret, ...(deps.now ? { now: deps.now } : {}) }));
+
+  app.post("/v1/jobs", async (c) => {
+    const service = requireJobs(jobs);
+    const query = parse(CreateJobQuerySchema, c.req.query());
+    if (draining()) throw new ProblemError(503, "runner_draining", "The runner is shutting down; send the job to another runner.");
+    const body = new Uint8Array(await c.req.arrayBuffer());
+    const { job, created } = await service.create(query, body, c.get("log"));
+    return c.json(job, created ? 202 : 200);
+  });
+
+  app.get("/v1/jobs/:id", async (c) => {
+    const job = await requireJobs(jobs).get(parse(JobIdSchema, c.req.param("id")));
+    if (!job) throw new ProblemError(404, "job_not_found", "No job with this id.");
+    return c.json(job);
+  });
+
+  app.get("/v1/jobs/:id/outputs/:scale", async (c) => {
+    const service = requireJobs(jobs);
+    const job = await service.get(parse(JobIdSchema, c.req.param("id")));
+    if (!job) throw new ProblemError(404, "job_not_found", "No job with this id.");
+    const output = job.outputs?.find((o) => String(o.scale) === c.req.param("scale"));
+    if (!output) throw new ProblemError(404, "output_not_found", "The job has no output at this scale (yet).");
+    const object = await service.output(output.key);
+    if (!object) throw new ProblemError(404, "output_not_found", "The output is missing from storage.");
+    return c.body(new Uint8Array(object.bytes), 200, { "Content-Type": output.contentType, "Content-Length": String(object.bytes.length), ETag: `"${output.sha256}"` });
+  });
+
+  app.notFound(() => problemResponse(new ProblemError(404, "not_found", "No such route.")));
+  app.onError((error, c) => {
+    if (error instanceof ProblemError) return problemResponse(error);
+    if (error instanceof HTTPException && error.status < 500) return problemResponse(new ProblemError(400, "invalid_request", error.message || "Bad request."));
+    (c.get("log") ?? log).error({ err: error }, "unhandled error");
+    return c.json({ type: "about:blank", status: 500, code: "internal", title: "Internal runner error." }, 500, { "Content-Type": "application/problem+json" });
+  });
+  return app;
+}
+
+function requireJobs(jobs: JobService | undefined): JobService {
+  if (!jobs) throw new ProblemError(503, "no_model", "The runner has no model loaded.");
+  return jobs;
+}
+
+function parse<T>(schema: z.ZodType<T>, value: unknown): T {
+  const result = schema.safeParse(value);
+  if (!result.success) throw new ProblemError(400, "invalid_request", z.prettifyError(result.error).replaceAll("\n", " "));
+  return result.data;
+}
+
+function problemResponse(problem: ProblemError): Response {
+  return new Response(JSON.stringify(problem), {
+    status: problem.status,
+    headers: { "Content-Type": "application/problem+json", ...problem.headers },
+  });
+}

@@ -1,0 +1,54 @@
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
+import type { SchedulerObserver } from "../scheduler/scheduler";
+
+export type JobOutcome = "accepted" | "duplicate" | "rejected" | "succeeded" | "failed";
+
+/** The runner's Prometheus metrics, in a registry of its own so tests can build many runners. */
+export class RunnerMetrics implements SchedulerObserver {
+  readonly registry = new Registry();
+  private readonly batchSize: Histogram;
+  private readonly batchSeconds: Histogram;
+  private readonly tileSeconds: Histogram;
+  private readonly jobs: Counter<"outcome">;
+
+  constructor(gauges: { queuedTiles: () => number; jobsByStatus: () => Record<"queued" | "running", number> }) {
+    const registers = [this.registry];
+    collectDefaultMetrics({ register: this.registry, prefix: "hvar_runner_" });
+    new Gauge({
+      name: "hvar_runner_queue_depth_tiles",
+      help: "Tiles admitted and waiting for the model, over all jobs (the autoscaling signal).",
+      registers,
+      collect() {
+        this.set(gauges.queuedTiles());
+      },
+    });
+    new Gauge({
+      name: "hvar_runner_jobs_in_flight",
+      help: "Jobs not yet finished, by status.",
+      labelNames: ["status"],
+      registers,
+      collect() {
+        for (const [status, count] of Object.entries(gauges.jobsByStatus())) this.set({ status }, count);
+      },
+    });
+    this.jobs = new Counter({ name: "hvar_runner_jobs_total", help: "Job requests by outcome.", labelNames: ["outcome"], registers });
+    this.batchSize = new Histogram({ name: "hvar_runner_batch_size", help: "Tiles per model run.", buckets: [1, 2, 4, 8, 16, 32, 64], registers });
+    this.batchSeconds = new Histogram({ name: "hvar_runner_batch_seconds", help: "Duration of one model run.", buckets: [0.01, 0.05, 0.1, 0.25, 0.5, 1, 2, 5, 10, 30], registers });
+    this.tileSeconds = new Histogram({
+      name: "hvar_runner_tile_seconds",
+      help: "Model time per tile (batch duration divided by its tiles).",
+      buckets: [0.001, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5],
+      registers,
+    });
+  }
+
+  batch(tiles: number, seconds: number): void {
+    this.batchSize.observe(tiles);
+    this.batchSeconds.observe(seconds);
+    this.tileSeconds.observe(seconds / tiles);
+  }
+
+  job(outcome: JobOutcome): void {
+    this.jobs.inc({ outcome });
+  }
+}
