@@ -1,4 +1,4 @@
-import { SELF } from "cloudflare:test";
+import { SELF, env } from "cloudflare:test";
 import type { ApiKey, KeySettings } from "../../worker/src/auth/keys";
 
 export const BASE = "https://hvar.test";
@@ -24,4 +24,40 @@ export function withKey(secret: string, path: string, init: RequestInit = {}): P
   const headers = new Headers(init.headers);
   headers.set("authorization", `Bearer ${secret}`);
   return SELF.fetch(`${BASE}${path}`, { ...init, headers });
+}
+
+export interface UpscaleOptions {
+  query?: string;
+  headers?: Record<string, string>;
+}
+
+/** POST /v1/upscales with a raw body; waits for the result unless told otherwise. */
+export function upscale(secret: string, image: Uint8Array, options: UpscaleOptions = {}): Promise<Response> {
+  const headers = { "content-type": "image/png", prefer: "wait=10", ...options.headers };
+  return withKey(secret, `/v1/upscales${options.query ? `?${options.query}` : ""}`, { method: "POST", body: image, headers });
+}
+
+export async function jobCount(keyId: string): Promise<number> {
+  const row = await env.DB.prepare("SELECT COUNT(*) AS n FROM jobs WHERE key_id = ?").bind(keyId).first<{ n: number }>();
+  return row?.n ?? 0;
+}
+
+export async function ledgerOf(keyId: string): Promise<{ job_id: string; input_mp: number; cache_hit: number }[]> {
+  const { results } = await env.DB.prepare("SELECT job_id, input_mp, cache_hit FROM usage_ledger WHERE key_id = ? ORDER BY id")
+    .bind(keyId)
+    .all<{ job_id: string; input_mp: number; cache_hit: number }>();
+  return results;
+}
+
+export function meterOf(keyId: string) {
+  return env.KEY_METER.get(env.KEY_METER.idFromName(keyId));
+}
+
+/** The bytes the stub runner returns for one output (see setup/runner-stub.ts). */
+export function stubOutput(input: Uint8Array, jobId: string, scale: number): Uint8Array {
+  const prefix = new TextEncoder().encode(`${jobId}/x${scale}:`);
+  const out = new Uint8Array(prefix.length + input.length);
+  out.set(prefix);
+  out.set(input, prefix.length);
+  return out;
 }

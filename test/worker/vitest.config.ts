@@ -1,15 +1,22 @@
 import { fileURLToPath } from "node:url";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { RUNNER_SECRET } from "./setup/global-setup";
 
 const root = (path: string) => fileURLToPath(new URL(`../../${path}`, import.meta.url));
 
 export default defineConfig(async () => ({
   plugins: [
-    cloudflareTest({
+    // The runner stubs are started by global-setup.ts; their URLs reach the worker as bindings.
+    cloudflareTest(async ({ inject }) => ({
       wrangler: { configPath: root("wrangler.toml") },
       miniflare: {
         bindings: {
+          RUNNER_URLS: inject("runnerUrls"),
+          TEST_DEAD_RUNNER_URL: inject("deadRunnerUrl"),
+          // Small limits so that real test images can cross them: x4 allows 256x256 inputs.
+          MAX_OUTPUT_PIXELS: String(1024 * 1024),
+          MAX_UPLOAD_BYTES: String(256 * 1024),
           TEST_MIGRATIONS: await readD1Migrations(root("worker/migrations")),
           ADMIN_SECRET: "test-admin-secret",
           // Two keys, as during a rotation: t1 signs, t0 (the previous key) still verifies.
@@ -17,15 +24,16 @@ export default defineConfig(async () => ({
             t1: "dGVzdC1zaWduaW5nLWtleS0xLXRlc3Qtc2lnbmluZy1rZXk=",
             t0: "dGVzdC1zaWduaW5nLWtleS0wLXRlc3Qtc2lnbmluZy1rZXk=",
           }),
-          RUNNER_HMAC_SECRET: "test-runner-secret",
+          RUNNER_HMAC_SECRET: RUNNER_SECRET,
         },
       },
-    }),
+    })),
   ],
   test: {
     name: "worker",
     root: root("test/worker"),
     include: ["**/*.test.ts"],
     setupFiles: ["./apply-migrations.ts"],
+    globalSetup: ["./setup/global-setup.ts"],
   },
 }));

@@ -1,6 +1,7 @@
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../env";
 import { ProblemError } from "../http/problem";
+import { meterOf } from "./client";
 
 /**
  * Enforces the caller's rate limit with the token bucket in its KeyMeter, and reports it with
@@ -12,7 +13,7 @@ import { ProblemError } from "../http/problem";
 export function rateLimit(): MiddlewareHandler<AppEnv> {
   return async function rateLimit(c, next) {
     const key = c.get("apiKey");
-    const meter = c.env.KEY_METER.get(c.env.KEY_METER.idFromName(key.id));
+    const meter = meterOf(c.env, key.id);
     const decision = await meter.take(key.rateLimitPerMin);
     const headers = {
       "ratelimit-limit": String(decision.limit),

@@ -2,6 +2,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { apiKeyAuth } from "../auth/middleware";
 import { openApiRouter, problemResponses } from "../http/openapi";
 import { usageBucketSchema, usageBy } from "../meter/ledger";
+import { meterOf } from "../meter/client";
 import { rateLimit } from "../meter/middleware";
 
 const DAY_MS = 86_400_000;
@@ -49,7 +50,7 @@ usage.openapi(route, async (c) => {
   const today = new Date().toISOString().slice(0, 10);
   const from = query.from ?? `${today.slice(0, 7)}-01`;
   const to = query.to ?? today;
-  const meter = c.env.KEY_METER.get(c.env.KEY_METER.idFromName(key.id));
+  const meter = meterOf(c.env, key.id);
   const [buckets, current] = await Promise.all([
     usageBy(c.env.DB, key.id, query.granularity, Date.parse(from), Date.parse(to) + DAY_MS),
     meter.usage(),

@@ -5,7 +5,7 @@ import { ProblemError } from "../http/problem";
 const MULTIPART_OVERHEAD = 64 * 1024;
 
 export interface Upload {
-  bytes: Uint8Array;
+  bytes: Uint8Array<ArrayBuffer>;
   /** Option fields of a multipart body (empty for a raw body). */
   fields: Record<string, string>;
 }
@@ -36,7 +36,7 @@ export async function readUpload(c: Context, maxBytes: number): Promise<Upload> 
     throw new ProblemError({ status: 400, code: "malformed_multipart", title: "The multipart body cannot be parsed" });
   }
   const fields: Record<string, string> = {};
-  let image: Uint8Array | null = null;
+  let image: Uint8Array<ArrayBuffer> | null = null;
   for (const [name, value] of form) {
     if (name === "image" && typeof value !== "string") image = new Uint8Array(await value.arrayBuffer());
     else if (typeof value === "string") fields[name] = value;
@@ -48,7 +48,7 @@ export async function readUpload(c: Context, maxBytes: number): Promise<Upload> 
   return { bytes: image, fields };
 }
 
-async function readCapped(stream: ReadableStream<Uint8Array> | null, cap: number, maxBytes: number): Promise<Uint8Array> {
+async function readCapped(stream: ReadableStream<Uint8Array> | null, cap: number, maxBytes: number): Promise<Uint8Array<ArrayBuffer>> {
   if (!stream) return new Uint8Array();
   const chunks: Uint8Array[] = [];
   let total = 0;

@@ -1,0 +1,149 @@
+/**
+ * A Node HTTP server that speaks the runner API (gpu-runner/API.md) without a model, for the
+ * worker's dispatch tests. It checks the HMAC signature like a real runner, and "upscales" by
+ * returning bytes derived from the input. A PNG tEXt chunk `hvar-test` picks a behaviour:
+ * `fail` (the job fails), `hang` (the job never finishes), `reject` (422 on submit),
+ * `unavailable` (503 on submit).
+ */
+import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
+import type { AddressInfo } from "node:net";
+
+interface StubJob {
+  id: string;
+  input: Buffer;
+  width: number;
+  height: number;
+  scales: number[];
+  format: string;
+  behaviour: string;
+}
+
+export interface RunnerStub {
+  url: string;
+  close(): Promise<void>;
+}
+
+const CONTENT_TYPES: Record<string, string> = { png: "image/png", webp: "image/webp", avif: "image/avif", jpeg: "image/jpeg" };
+
+function pngInfo(bytes: Buffer): { width: number; height: number; behaviour: string } {
+  const isPng = bytes.length > 24 && bytes.readUInt32BE(0) === 0x89504e47;
+  const text = bytes.toString("latin1");
+  const behaviour = /hvar-test\0(\w+)/.exec(text)?.[1] ?? "ok";
+  return isPng ? { width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20), behaviour } : { width: 40, height: 30, behaviour };
+}
+
+export function outputBytes(input: Uint8Array, jobId: string, scale: number): Buffer {
+  return Buffer.concat([Buffer.from(`${jobId}/x${scale}:`), Buffer.from(input)]);
+}
+
+function problem(res: ServerResponse, status: number, code: string, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { "content-type": "application/problem+json", ...headers });
+  res.end(JSON.stringify({ status, code, title: code }));
+}
+
+function verified(req: IncomingMessage, body: Buffer, secret: string): boolean {
+  const timestamp = req.headers["x-hvar-timestamp"];
+  const signature = req.headers["x-hvar-signature"];
+  if (typeof timestamp !== "string" || typeof signature !== "string") return false;
+  if (Math.abs(Date.now() / 1000 - Number(timestamp)) > 300) return false;
+  const bodyHash = createHash("sha256").update(body).digest("hex");
+  const expected = `v1=${createHmac("sha256", secret).update(`${req.method}\n${req.url}\n${timestamp}\n${bodyHash}`).digest("hex")}`;
+  return signature.length === expected.length && timingSafeEqual(Buffer.from(signature), Buffer.from(expected));
+}
+
+function jobJson(job: StubJob) {
+  const failed = job.behaviour === "fail";
+  const running = job.behaviour === "hang";
+  return {
+    id: job.id,
+    status: failed ? "failed" : running ? "running" : "succeeded",
+    model: { id: "hvar-stub", version: "0.0.0-test" },
+    input: { width: job.width, height: job.height },
+    progress: { tilesDone: running ? 0 : 1, tilesTotal: 1 },
+    ...(failed ? { error: { code: "inference_failed", title: "The stub was asked to fail" } } : {}),
+    ...(failed || running
+      ? {}
+      : {
+          runnerMs: 42,
+          outputs: job.scales.map((scale) => {
+            const bytes = outputBytes(job.input, job.id, scale);
+            return {
+              scale,
+              key: `results/${job.id}/x${scale}.${job.format}`,
+              contentType: CONTENT_TYPES[job.format],
+              width: job.width * scale,
+              height: job.height * scale,
+              bytes: bytes.length,
+              sha256: createHash("sha256").update(bytes).digest("hex"),
+            };
+          }),
+        }),
+  };
+}
+
+export async function startRunnerStub(secret: string): Promise<RunnerStub> {
+  const jobs = new Map<string, StubJob>();
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on("data", (chunk: Buffer) => chunks.push(chunk));
+    req.on("end", () => {
+      const body = Buffer.concat(chunks);
+      const url = new URL(req.url ?? "/", "http://stub");
+      if (url.pathname === "/healthz") return void res.end('{"status":"ok"}');
+      if (!verified(req, body, secret)) return problem(res, 401, "runner_auth");
+      const output = /^\/v1\/jobs\/([^/]+)\/outputs\/(\d)$/.exec(url.pathname);
+      const status = /^\/v1\/jobs\/([^/]+)$/.exec(url.pathname);
+      if (req.method === "POST" && url.pathname === "/v1/jobs") {
+        const id = url.searchParams.get("id") ?? "";
+        const existing = jobs.get(id);
+        if (existing) return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(jobJson(existing)));
+        const info = pngInfo(body);
+        if (info.behaviour === "reject") return problem(res, 422, "image_rejected");
+        if (info.behaviour === "unavailable") return problem(res, 503, "no_model");
+        const job: StubJob = {
+          id,
+          input: body,
+          ...info,
+          scales: (url.searchParams.get("scales") ?? "").split(",").map(Number),
+          format: url.searchParams.get("format") ?? "png",
+        };
+        jobs.set(id, job);
+        return void res.writeHead(202, { "content-type": "application/json" }).end(JSON.stringify(jobJson(job)));
+      }
+      if (req.method === "GET" && status) {
+        const job = jobs.get(decodeURIComponent(status[1] ?? ""));
+        if (!job) return problem(res, 404, "job_not_found");
+        return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(jobJson(job)));
+      }
+      if (req.method === "GET" && output) {
+        const job = jobs.get(decodeURIComponent(output[1] ?? ""));
+        const scale = Number(output[2]);
+        if (!job || !job.scales.includes(scale)) return problem(res, 404, "job_not_found");
+        const bytes = outputBytes(job.input, job.id, scale);
+        res.writeHead(200, {
+          "content-type": CONTENT_TYPES[job.format] ?? "application/octet-stream",
+          "content-length": String(bytes.length),
+          etag: `"${createHash("sha256").update(bytes).digest("hex")}"`,
+        });
+        return void res.end(bytes);
+      }
+      problem(res, 404, "not_found");
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+/** A URL where nothing listens: a port that was free a moment ago. */
+export async function deadUrl(): Promise<string> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as AddressInfo;
+  await new Promise((resolve) => server.close(resolve));
+  return `http://127.0.0.1:${port}`;
+}

@@ -1,0 +1,72 @@
+import type { Bindings } from "../env";
+import { recordEvent } from "../meter/ledger";
+import { meterOf } from "../meter/client";
+import { type JobRecord, type Outcome, finishJob, getJob } from "../storage/jobs";
+import { DispatchError, type Dispatcher } from "./types";
+
+/**
+ * Moving a job to its end. Every step is idempotent (the meter settles or refunds a reservation
+ * once, the ledger ignores a second row for a job, the status changes only from queued/running),
+ * and the status changes last: a worker that dies half-way leaves the job unfinished, and the
+ * next poll repeats the steps safely. So any number of concurrent pollers bill a job exactly once.
+ */
+export interface JobDeps {
+  env: Bindings;
+  dispatcher: Dispatcher;
+}
+
+const POLL_INTERVAL_MS = 250;
+
+export const megapixels = (width: number, height: number) => (width * height) / 1e6;
+
+export function isDone(job: JobRecord): boolean {
+  return job.status === "succeeded" || job.status === "failed";
+}
+
+export async function conclude(deps: JobDeps, job: JobRecord, outcome: Outcome): Promise<JobRecord> {
+  const meter = meterOf(deps.env, job.keyId);
+  const inputMp = megapixels(job.input.width, job.input.height);
+  if (outcome.status === "succeeded") {
+    await meter.settle(job.id, inputMp);
+    await recordEvent(deps.env.DB, {
+      jobId: job.id,
+      keyId: job.keyId,
+      inputMp,
+      outputMp: outcome.outputs.reduce((sum, o) => sum + megapixels(o.width, o.height), 0),
+      runnerMs: outcome.runnerMs,
+      cacheHit: false,
+    });
+  } else {
+    await meter.refund(job.id);
+  }
+  await finishJob(deps.env.DB, job.id, outcome);
+  return (await getJob(deps.env.DB, job.id)) ?? job;
+}
+
+/** One step: asks the backend once, and concludes the job if it ended or ran out of time. */
+export async function advance(deps: JobDeps, job: JobRecord, now = Date.now()): Promise<JobRecord> {
+  if (isDone(job)) return job;
+  if (job.runner) {
+    try {
+      const state = await deps.dispatcher.poll(job.id, job.runner);
+      if (state.status === "succeeded" || state.status === "failed") return conclude(deps, job, state);
+    } catch (error) {
+      // A runner that cannot be reached now may answer later; the deadline bounds the wait.
+      if (!(error instanceof DispatchError)) throw error;
+    }
+  }
+  if (now >= job.deadlineAt) {
+    return conclude(deps, job, { status: "failed", error: { code: "job_timeout", title: "The job did not finish in time" } });
+  }
+  return job;
+}
+
+/** Advances the job until it ends or `until` (epoch ms) passes. */
+export async function waitFor(deps: JobDeps, job: JobRecord, until: number): Promise<JobRecord> {
+  let current = await advance(deps, job);
+  while (!isDone(current) && Date.now() + POLL_INTERVAL_MS < until) {
+    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
+    current = await advance(deps, current);
+  }
+  return current;
+}

@@ -1,0 +1,127 @@
+import { z } from "@hono/zod-openapi";
+import { hmacSha256, sha256Hex, toHex } from "../crypto";
+import { putResult } from "../storage/results";
+import { DispatchError, type DispatchJob, type Dispatcher, type RemoteState, jobErrorSchema, modelSchema, outputSchema } from "./types";
+
+/**
+ * Direct HTTP to a pool of runners (gpu-runner/API.md). Each job starts at a runner chosen by its
+ * id (spreading load without shared state) and moves on to the next one when a runner is down,
+ * busy (429/503) or slow; the job id makes a repeated submit idempotent on the runner side.
+ */
+export interface RunnerPoolOptions {
+  urls: readonly string[];
+  secret: string;
+  timeoutMs: number;
+  bucket: R2Bucket;
+}
+
+const runnerJobSchema = z.object({
+  id: z.string(),
+  status: z.enum(["queued", "running", "succeeded", "failed"]),
+  model: modelSchema.optional(),
+  outputs: z.array(outputSchema).optional(),
+  runnerMs: z.number().int().nonnegative().optional(),
+  error: jobErrorSchema.optional(),
+});
+
+/** Statuses after which another runner may well succeed. */
+const RETRYABLE = new Set([401, 408, 429, 500, 502, 503, 504]);
+
+export async function signRunnerRequest(secret: string, method: string, pathAndQuery: string, body: Uint8Array, now = Date.now()): Promise<Record<string, string>> {
+  const timestamp = String(Math.floor(now / 1000));
+  const message = `${method}\n${pathAndQuery}\n${timestamp}\n${await sha256Hex(body)}`;
+  return { "x-hvar-timestamp": timestamp, "x-hvar-signature": `v1=${toHex(await hmacSha256(secret, message))}` };
+}
+
+export class RunnerPool implements Dispatcher {
+  readonly backend = "runner-pool";
+
+  constructor(private readonly options: RunnerPoolOptions) {
+    if (options.urls.length === 0) throw new Error("RunnerPool needs at least one runner URL");
+  }
+
+  private async call(base: string, method: string, pathAndQuery: string, body: Uint8Array<ArrayBuffer> = new Uint8Array(), contentType?: string): Promise<Response> {
+    const headers = await signRunnerRequest(this.options.secret, method, pathAndQuery, body);
+    if (contentType) headers["content-type"] = contentType;
+    return fetch(`${base}${pathAndQuery}`, {
+      method,
+      headers,
+      body: method === "GET" ? undefined : body,
+      signal: AbortSignal.timeout(this.options.timeoutMs),
+    });
+  }
+
+  /** The pool in the order this job tries it. */
+  private async order(jobId: string): Promise<string[]> {
+    const urls = this.options.urls;
+    const start = parseInt((await sha256Hex(jobId)).slice(0, 8), 16) % urls.length;
+    return [...urls.slice(start), ...urls.slice(0, start)];
+  }
+
+  async submit(job: DispatchJob): Promise<{ runner: string }> {
+    const { scales, format, quality, temperature } = job.options;
+    const query = new URLSearchParams({ id: job.id, scales: scales.join(","), format, temperature: String(temperature) });
+    if (quality !== null) query.set("quality", String(quality));
+    const path = `/v1/jobs?${query}`;
+    const failures: string[] = [];
+    for (const runner of await this.order(job.id)) {
+      let response: Response;
+      try {
+        response = await this.call(runner, "POST", path, job.image, job.contentType);
+      } catch (error) {
+        failures.push(`${runner}: ${error instanceof Error ? error.name : "error"}`);
+        continue;
+      }
+      await response.body?.cancel();
+      if (response.ok) return { runner };
+      if (!RETRYABLE.has(response.status)) {
+        throw new DispatchError("runner_rejected", `The runner refused the image (${response.status})`, false);
+      }
+      failures.push(`${runner}: ${response.status}`);
+    }
+    throw new DispatchError("no_runner_available", `No runner accepted the job (${failures.join("; ")})`, true);
+  }
+
+  async poll(jobId: string, runner: string): Promise<RemoteState> {
+    let body: unknown;
+    try {
+      const response = await this.call(runner, "GET", `/v1/jobs/${encodeURIComponent(jobId)}`);
+      if (response.status === 404) {
+        await response.body?.cancel();
+        // The runner lost the job (restart): a terminal failure, refunded by the caller.
+        return { status: "failed", error: { code: "job_lost", title: "The runner no longer knows this job" } };
+      }
+      if (!response.ok) {
+        await response.body?.cancel();
+        throw new DispatchError("runner_unreachable", `Runner answered ${response.status}`, true);
+      }
+      body = await response.json();
+    } catch (error) {
+      if (error instanceof DispatchError) throw error;
+      throw new DispatchError("runner_unreachable", `Runner unreachable: ${String(error)}`, true);
+    }
+    const job = runnerJobSchema.parse(body);
+    if (job.status === "failed") return { status: "failed", error: job.error ?? { code: "job_failed", title: "The job failed" } };
+    if (job.status !== "succeeded") return { status: job.status };
+    if (!job.outputs || !job.model) throw new DispatchError("runner_protocol", "A succeeded job without outputs or model", true);
+    for (const output of job.outputs) {
+      if (output.key.split("/")[1] !== jobId) throw new DispatchError("runner_protocol", "An output outside the job's prefix", false);
+      await this.copyOutput(runner, jobId, output);
+    }
+    return { status: "succeeded", outputs: job.outputs, model: job.model, runnerMs: job.runnerMs ?? 0 };
+  }
+
+  /** Copies one output into R2 unless it is there already (written by the runner, or a previous poll). */
+  private async copyOutput(runner: string, jobId: string, output: z.infer<typeof outputSchema>): Promise<void> {
+    const existing = await this.options.bucket.head(output.key);
+    if (existing?.customMetadata?.sha256 === output.sha256) return;
+    const response = await this.call(runner, "GET", `/v1/jobs/${encodeURIComponent(jobId)}/outputs/${output.scale}`);
+    if (!response.ok || !response.body) {
+      await response.body?.cancel();
+      throw new DispatchError("runner_unreachable", `Output x${output.scale} unavailable (${response.status})`, true);
+    }
+    const bytes = await response.arrayBuffer();
+    if ((await sha256Hex(bytes)) !== output.sha256) throw new DispatchError("runner_protocol", "Output bytes do not match their sha256", true);
+    await putResult(this.options.bucket, { key: output.key, contentType: output.contentType, sha256: output.sha256, bytes: bytes.byteLength }, bytes);
+  }
+}

@@ -1,0 +1,276 @@
+import { createRoute, z } from "@hono/zod-openapi";
+import type { Context } from "hono";
+import { apiKeyAuth } from "../auth/middleware";
+import { type Config, configOf } from "../config";
+import { randomId, sha256Hex } from "../crypto";
+import { dispatcherFor } from "../dispatch";
+import { type JobDeps, conclude, isDone, megapixels, advance, waitFor } from "../dispatch/lifecycle";
+import { DispatchError, jobErrorSchema, modelSchema } from "../dispatch/types";
+import type { AppEnv } from "../env";
+import { openApiRouter, problemResponses } from "../http/openapi";
+import { ProblemError } from "../http/problem";
+import { meterOf } from "../meter/client";
+import { recordEvent } from "../meter/ledger";
+import { rateLimit } from "../meter/middleware";
+import { signResultPath } from "../sign/result-url";
+import { type JobRecord, findByIdempotencyKey, findCached, getJob, insertJob, markRunning } from "../storage/jobs";
+import { resultPath } from "../storage/results";
+import { readUpload } from "../validate/body";
+import { checkLimits } from "../validate/limits";
+import { normalizeOptions, normalizedOptionsSchema, parseUpscaleParams, upscaleParamsSchema } from "../validate/options";
+import { IMAGE_TYPES, sniffImage } from "../validate/sniff";
+
+/**
+ * POST /v1/upscales and GET /v1/upscales/{id}. Order of work: key, rate limit, then everything
+ * that can refuse the request for free (size, type, dimensions, options), then the cache, and only
+ * then quota and a runner.
+ */
+const IDEMPOTENCY_KEY = /^[\x21-\x7e]{1,255}$/;
+/** How long a 202's background driver keeps polling (waitUntil lives about 30 s after the answer). */
+const BACKGROUND_DRIVE_MS = 25_000;
+
+const jobResourceSchema = z
+  .object({
+    id: z.string(),
+    status: z.enum(["queued", "running", "succeeded", "failed"]),
+    createdAt: z.iso.datetime(),
+    model: modelSchema.nullable(),
+    options: normalizedOptionsSchema,
+    input: z.object({ width: z.number().int(), height: z.number().int(), type: z.string(), megapixels: z.number() }),
+    outputs: z
+      .array(
+        z.object({
+          scale: z.number().int(),
+          url: z.url().openapi({ description: "Signed; valid until `urlsExpireAt`" }),
+          contentType: z.string(),
+          width: z.number().int(),
+          height: z.number().int(),
+          bytes: z.number().int(),
+        }),
+      )
+      .optional(),
+    urlsExpireAt: z.iso.datetime().optional(),
+    usage: z.object({
+      inputMp: z.number(),
+      cacheHit: z.boolean(),
+      billable: z.boolean().openapi({ description: "Cache hits are not billed" }),
+    }),
+    error: jobErrorSchema.optional(),
+  })
+  .openapi("Upscale");
+type JobResource = z.infer<typeof jobResourceSchema>;
+
+async function toResource(job: JobRecord, origin: string, config: Config): Promise<JobResource> {
+  const inputMp = megapixels(job.input.width, job.input.height);
+  const cacheHit = job.backend === "cache";
+  const now = Date.now();
+  const outputs =
+    job.status === "succeeded" && job.outputs
+      ? await Promise.all(
+          job.outputs.map(async (o) => ({
+            scale: o.scale,
+            url: origin + (await signResultPath(resultPath(o.key), config.RESULT_SIGNING_KEYS, config.RESULT_URL_TTL_S, now)),
+            contentType: o.contentType,
+            width: o.width,
+            height: o.height,
+            bytes: o.bytes,
+          })),
+        )
+      : undefined;
+  return {
+    id: job.id,
+    status: job.status,
+    createdAt: new Date(job.createdAt).toISOString(),
+    model: job.model,
+    options: job.options,
+    input: { ...job.input, megapixels: inputMp },
+    ...(outputs ? { outputs, urlsExpireAt: new Date((Math.floor(now / 1000) + config.RESULT_URL_TTL_S) * 1000).toISOString() } : {}),
+    usage: { inputMp, cacheHit, billable: !cacheHit && job.status === "succeeded" },
+    ...(job.error ? { error: job.error } : {}),
+  };
+}
+
+function preferredWaitS(prefer: string | undefined, maxWaitS: number): number {
+  const wait = /(?:^|[,;\s])wait=(\d+)/i.exec(prefer ?? "")?.[1];
+  return wait === undefined ? 0 : Math.min(Number(wait), maxWaitS);
+}
+
+function secondsToNextMonth(now = new Date()): number {
+  const next = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1);
+  return Math.ceil((next - now.getTime()) / 1000);
+}
+
+/** The answer for a job: 200 when done, 202 with Location while running, a problem when failed. */
+async function answer(c: Context<AppEnv>, job: JobRecord, status: "created" | "read", headers: Record<string, string> = {}): Promise<Response> {
+  const config = configOf(c.env);
+  const resource = await toResource(job, new URL(c.req.url).origin, config);
+  if (status === "created" && job.status === "failed") {
+    throw new ProblemError(
+      { status: 502, code: job.error?.code ?? "job_failed", title: job.error?.title ?? "The job failed", jobId: job.id },
+      headers,
+    );
+  }
+  const pending = !isDone(job);
+  const response = c.json(resource, status === "created" && pending ? 202 : 200);
+  for (const [name, value] of Object.entries(headers)) response.headers.set(name, value);
+  if (pending) {
+    response.headers.set("location", `/v1/upscales/${job.id}`);
+    response.headers.set("retry-after", "1");
+  }
+  return response;
+}
+
+export const createUpscale = createRoute({
+  method: "post",
+  path: "/v1/upscales",
+  tags: ["upscales"],
+  security: [{ apiKey: [] }],
+  summary: "Upscale an image to x1 (cleaned), x2 and/or x4",
+  description:
+    "The image is the raw body (any image Content-Type; the type is read from the bytes) or the `image` part of multipart/form-data, whose other parts may carry the options instead of the query string. `Prefer: wait=<s>` answers when the job is done (up to MAX_WAIT_S); otherwise 202 with the job to poll.",
+  request: {
+    query: upscaleParamsSchema,
+    headers: z.object({
+      "idempotency-key": z.string().optional().openapi({ description: "Same key and body: the same job; different body: 409" }),
+      prefer: z.string().optional().openapi({ example: "wait=30" }),
+    }),
+    body: {
+      required: true,
+      content: {
+        "application/octet-stream": { schema: z.string().openapi({ format: "binary" }) },
+        "multipart/form-data": { schema: z.object({ image: z.string().openapi({ format: "binary" }) }).openapi({ additionalProperties: true }) },
+      },
+    },
+  },
+  responses: {
+    200: { description: "Done (or a cache hit): one signed URL per scale", content: { "application/json": { schema: jobResourceSchema } } },
+    202: { description: "Accepted; poll Location", content: { "application/json": { schema: jobResourceSchema } } },
+    ...problemResponses(400, 401, 403, 409, 413, 415, 422, 429, 502, 503),
+  },
+});
+
+export const readUpscale = createRoute({
+  method: "get",
+  path: "/v1/upscales/{id}",
+  tags: ["upscales"],
+  security: [{ apiKey: [] }],
+  request: { params: z.object({ id: z.string().openapi({ param: { name: "id", in: "path" } }) }) },
+  responses: {
+    200: { description: "The job", content: { "application/json": { schema: jobResourceSchema } } },
+    ...problemResponses(401, 403, 404),
+  },
+});
+
+export const upscales = openApiRouter();
+// The body is validated by hand (bytes, not JSON), so the route is documented but not zod-validated.
+upscales.openAPIRegistry.registerPath(createUpscale);
+upscales.post("/v1/upscales", apiKeyAuth({ scope: "upscale" }), rateLimit(), async (c) => {
+  const config = configOf(c.env);
+  const key = c.get("apiKey");
+  const deps: JobDeps = { env: c.env, dispatcher: dispatcherFor(c.env, config) };
+
+  const idempotencyKey = c.req.header("idempotency-key") ?? null;
+  if (idempotencyKey !== null && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
+    throw new ProblemError({ status: 400, code: "invalid_idempotency_key", title: "Idempotency-Key must be 1 to 255 visible ASCII characters" });
+  }
+  const upload = await readUpload(c, config.MAX_UPLOAD_BYTES);
+  const params = parseUpscaleParams({ ...c.req.query(), ...upload.fields });
+  const image = sniffImage(upload.bytes);
+  const options = normalizeOptions(params, c.req.header("accept"));
+  checkLimits(image, options.scales, config.MAX_OUTPUT_PIXELS);
+
+  const imageHash = await sha256Hex(upload.bytes);
+  const requestHash = await sha256Hex(`${imageHash}\n${JSON.stringify(options)}`);
+  const cacheKey = await sha256Hex(`${requestHash}\n${config.MODEL_VERSION}`);
+
+  const replay = async (): Promise<Response> => {
+    const existing = idempotencyKey === null ? null : await findByIdempotencyKey(c.env.DB, key.id, idempotencyKey);
+    if (!existing) throw new Error("idempotency conflict without a job");
+    if (existing.requestHash !== requestHash) {
+      throw new ProblemError({
+        status: 409,
+        code: "idempotency_key_reused",
+        title: "This Idempotency-Key was used with a different request",
+        jobId: existing.id,
+      });
+    }
+    return answer(c, await advance(deps, existing), "created", { "idempotent-replayed": "true" });
+  };
+  if (idempotencyKey !== null && (await findByIdempotencyKey(c.env.DB, key.id, idempotencyKey))) return replay();
+
+  const now = Date.now();
+  const inputMp = megapixels(image.width, image.height);
+  const base = {
+    id: randomId("j"),
+    keyId: key.id,
+    idempotencyKey,
+    requestHash,
+    cacheKey,
+    options,
+    input: { width: image.width, height: image.height, type: image.type },
+    createdAt: now,
+    deadlineAt: now + config.JOB_TIMEOUT_S * 1000,
+  };
+
+  const cached = await findCached(c.env.DB, cacheKey);
+  if (cached?.outputs) {
+    const job = await insertJob(c.env.DB, { ...base, status: "succeeded", backend: "cache" }, { outputs: cached.outputs, model: cached.model });
+    if (!job) return replay();
+    const outputMp = cached.outputs.reduce((sum, o) => sum + megapixels(o.width, o.height), 0);
+    await recordEvent(c.env.DB, { jobId: job.id, keyId: key.id, inputMp, outputMp, runnerMs: 0, cacheHit: true });
+    return answer(c, job, "created");
+  }
+
+  const meter = meterOf(c.env, key.id);
+  const reservation = await meter.reserve(base.id, inputMp, key.monthlyQuotaMp);
+  if (!reservation.ok) {
+    throw new ProblemError(
+      {
+        status: 429,
+        code: "quota_exceeded",
+        title: "The monthly quota of this key is used up",
+        detail: `This image needs ${inputMp} MP; ${Math.max(0, reservation.remainingMp)} MP remain this month.`,
+      },
+      { "retry-after": String(secondsToNextMonth()) },
+    );
+  }
+  const job = await insertJob(c.env.DB, { ...base, status: "queued", backend: deps.dispatcher.backend });
+  if (!job) {
+    await meter.refund(base.id);
+    return replay();
+  }
+
+  let running: JobRecord;
+  try {
+    const { runner } = await deps.dispatcher.submit({ id: job.id, image: upload.bytes, contentType: IMAGE_TYPES[image.type], options });
+    await markRunning(c.env.DB, job.id, runner);
+    running = { ...job, status: "running", runner };
+  } catch (error) {
+    if (!(error instanceof DispatchError)) throw error;
+    await conclude(deps, job, { status: "failed", error: { code: error.code, title: error.message } });
+    throw new ProblemError({
+      status: error.retryable ? 503 : 422,
+      code: error.code,
+      title: error.retryable ? "No runner is available; try again" : "The image was refused by the runner",
+      jobId: job.id,
+    }, error.retryable ? { "retry-after": "5" } : {});
+  }
+
+  const waitS = preferredWaitS(c.req.header("prefer"), config.MAX_WAIT_S);
+  if (waitS > 0) {
+    const done = await waitFor(deps, running, Date.now() + waitS * 1000);
+    return answer(c, done, "created", { "preference-applied": `wait=${waitS}` });
+  }
+  c.executionCtx.waitUntil(waitFor(deps, running, Date.now() + BACKGROUND_DRIVE_MS));
+  return answer(c, running, "created");
+});
+
+upscales.use("/v1/upscales/:id", apiKeyAuth({ scope: "upscale" }));
+upscales.openapi(readUpscale, async (c) => {
+  const { id } = c.req.valid("param");
+  const job = await getJob(c.env.DB, id);
+  // Another key's job is as unknown as a missing one.
+  if (!job || job.keyId !== c.get("apiKey").id) throw new ProblemError({ status: 404, code: "job_not_found", title: "No such upscale" });
+  const deps: JobDeps = { env: c.env, dispatcher: dispatcherFor(c.env, configOf(c.env)) };
+  return answer(c, await advance(deps, job), "read") as never;
+});
