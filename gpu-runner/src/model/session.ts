@@ -1,4 +1,7 @@
+import { existsSync } from "node:fs";
+import { createRequire } from "node:module";
 import { availableParallelism } from "node:os";
+import { dirname, join } from "node:path";
 import * as ort from "onnxruntime-node";
 import type { Logger } from "pino";
 import type { ModelEntry } from "./manifest";
@@ -60,8 +63,20 @@ export class ModelSession implements TileModel {
   }
 }
 
+/**
+ * Whether onnxruntime-node's CUDA provider library was installed beside its binding (it is only with
+ * ONNXRUNTIME_NODE_INSTALL=cuda12, as in the container). Checked first in `auto` mode so CPU hosts
+ * do not try, and log a native error, on every start.
+ */
+function cudaProviderInstalled(): boolean {
+  const dist = dirname(createRequire(import.meta.url).resolve("onnxruntime-node"));
+  return existsSync(join(dist, "..", "bin", "napi-v6", process.platform, process.arch, "libonnxruntime_providers_cuda.so"));
+}
+
 async function createSession(path: string, options: SessionOptions, log: Logger): Promise<{ session: ort.InferenceSession; provider: "cuda" | "cpu" }> {
-  if (options.device !== "cpu") {
+  const tryCuda = options.device === "cuda" || (options.device === "auto" && cudaProviderInstalled());
+  if (options.device === "auto" && !tryCuda) log.info("CUDA execution provider not installed (ONNXRUNTIME_NODE_INSTALL=cuda12 installs it)");
+  if (tryCuda) {
     try {
       const session = await ort.InferenceSession.create(path, {
         executionProviders: [{ name: "cuda", deviceId: options.cudaDeviceId }],

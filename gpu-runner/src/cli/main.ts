@@ -1,0 +1,156 @@
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { basename, extname, join, resolve } from "node:path";
+import { fileURLToPath } from "node:url";
+import { parseArgs } from "node:util";
+import { pino } from "pino";
+import { z } from "zod";
+import { decodeImage } from "../image/decode";
+import { OutputFormatSchema } from "../image/encode";
+import { discoverModels } from "../model/manifest";
+import { ModelSession } from "../model/session";
+import type { Scale } from "../model/types";
+import { ProblemError } from "../problem";
+import { Scheduler } from "../scheduler/scheduler";
+import { UpscaleTask } from "../tiling/task";
+import { ProgressBar, type TextOut } from "./progress";
+
+const USAGE = `Usage: hvar-runner upscale <image>... [options]
+       hvar-runner serve            (the HTTP runner; configured by environment, see gpu-runner/README.md)
+
+Upscales image files with the local model: x1 (cleaned), x2 and x4, written as <name>.x<scale>.<ext>.
+
+Options:
+  --out <dir>            output folder (default: .)
+  --scales <list>        any of 1,2,4 (default: 1,2,4)
+  --format <fmt>         png | webp | avif | jpeg (default: png)
+  --quality <1-100>      for lossy formats (default: 90)
+  --temperature <t>      0 = greedy, deterministic (default: 0)
+  --models-dir <dir>     where <id>/model.onnx and manifest.json live (default: gpu-runner/models)
+  --model <id>           which model (default: the first found)
+  --overlap <px>         LR pixels shared by neighbouring tiles (default: tile/4)
+  --batch <n>            tiles per model run (default: 8)
+  --device <d>           auto | cuda | cpu (default: auto)
+  --max-pixels <n>       refuse larger inputs (default: 16777216)
+  -h, --help             this text
+`;
+
+const defaultModelsDir = fileURLToPath(new URL("../../models", import.meta.url));
+
+const OptionsSchema = z.object({
+  out: z.string().default("."),
+  scales: z
+    .string()
+    .default("1,2,4")
+    .refine((s) => s.split(",").every((v) => ["1", "2", "4"].includes(v.trim())), "scales is a comma-separated subset of 1, 2, 4")
+    .transform((s) => [...new Set(s.split(",").map((v) => Number(v.trim()) as Scale))]),
+  format: OutputFormatSchema.default("png"),
+  quality: z.coerce.number().int().min(1).max(100).default(90),
+  temperature: z.coerce.number().min(0).default(0),
+  "models-dir": z.string().default(defaultModelsDir),
+  model: z.string().optional(),
+  overlap: z.coerce.number().int().min(0).optional(),
+  batch: z.coerce.number().int().min(1).default(8),
+  device: z.enum(["auto", "cuda", "cpu"]).default("auto"),
+  "max-pixels": z.coerce.number().int().positive().default(16 * 1024 * 1024),
+});
+
+const text = { type: "string" } as const;
+const PARSE_OPTIONS = {
+  out: text,
+  scales: text,
+  format: text,
+  quality: text,
+  temperature: text,
+  "models-dir": text,
+  model: text,
+  overlap: text,
+  batch: text,
+  device: text,
+  "max-pixels": text,
+  help: { type: "boolean", short: "h" },
+} as const;
+
+export interface CliIo {
+  stdout: TextOut;
+  stderr: TextOut;
+}
+
+/** Runs the CLI; returns the exit code (0 done, 1 some file failed, 2 usage error). */
+export async function runCli(argv: string[], io: CliIo = { stdout: process.stdout, stderr: process.stderr }): Promise<number> {
+  const [command, ...rest] = argv;
+  if (command === undefined || command === "-h" || command === "--help") {
+    io.stdout.write(USAGE);
+    return command === undefined ? 2 : 0;
+  }
+  if (command === "serve") {
+    await import("../main");
+    return 0;
+  }
+  if (command !== "upscale") return usageError(io, `unknown command '${command}'`);
+
+  let parsed;
+  try {
+    parsed = parseArgs({
+      args: rest,
+      allowPositionals: true,
+      options: PARSE_OPTIONS,
+    });
+  } catch (error) {
+    return usageError(io, error instanceof Error ? error.message : String(error));
+  }
+  if (parsed.values.help) {
+    io.stdout.write(USAGE);
+    return 0;
+  }
+  const options = OptionsSchema.safeParse(parsed.values);
+  if (!options.success) return usageError(io, z.prettifyError(options.error));
+  if (parsed.positionals.length === 0) return usageError(io, "no input image given");
+  const o = options.data;
+
+  const log = pino({ level: "error" }, pino.destination(2));
+  const { models, rejected } = await discoverModels(o["models-dir"]);
+  const entry = o.model ? models.find((m) => m.manifest.id === o.model) : models[0];
+  if (!entry) {
+    const reasons = rejected.map((r) => `\n  ${r.dir}: ${r.reason}`).join("");
+    io.stderr.write(`hvar-runner: no usable model${o.model ? ` '${o.model}'` : ""} in ${o["models-dir"]}${reasons}\n`);
+    return 1;
+  }
+  const session = await ModelSession.load(entry, { device: o.device, cudaDeviceId: 0, cpuThreads: 0 }, log);
+  io.stderr.write(`model ${entry.manifest.id} ${entry.manifest.version} (tile ${entry.manifest.tile}) on ${session.provider.toUpperCase()}\n`);
+  const scheduler = new Scheduler(session, { batchSize: o.batch, memoryBudgetBytes: 4 * 1024 ** 3, maxQueuedTiles: Number.MAX_SAFE_INTEGER });
+  await mkdir(o.out, { recursive: true });
+
+  let failures = 0;
+  for (const file of parsed.positionals) {
+    const bar = new ProgressBar(io.stderr, basename(file));
+    try {
+      const image = await decodeImage(await readFile(file), { maxPixels: o["max-pixels"] });
+      const task = new UpscaleTask(image, {
+        scales: o.scales,
+        tile: entry.manifest.tile,
+        overlap: o.overlap ?? Math.floor(entry.manifest.tile / 4),
+        temperature: o.temperature,
+        onProgress: (done, total) => bar.update(done, total),
+      });
+      await scheduler.submit(task);
+      const written: string[] = [];
+      for (const output of await task.encode(o.format, o.quality)) {
+        const path = join(o.out, `${basename(file, extname(file))}.x${output.scale}.${output.extension}`);
+        await writeFile(path, output.bytes);
+        written.push(`${resolve(path)} (${output.width}x${output.height})`);
+      }
+      bar.finish(`${file}: ${task.tiles} tiles -> ${written.join(", ")}`);
+    } catch (error) {
+      failures++;
+      const message = error instanceof ProblemError ? `${error.code}: ${error.title}` : error instanceof Error ? error.message : String(error);
+      bar.finish(`${file}: failed: ${message}`);
+    }
+  }
+  await session.release();
+  return failures === 0 ? 0 : 1;
+}
+
+function usageError(io: CliIo, message: string): number {
+  io.stderr.write(`hvar-runner: ${message}\n\n${USAGE}`);
+  return 2;
+}

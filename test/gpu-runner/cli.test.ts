@@ -1,0 +1,67 @@
+import { mkdtemp, readdir, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import sharp from "sharp";
+import { describe, expect, it } from "vitest";
+import { runCli } from "../../gpu-runner/src/cli/main";
+import { FIXTURE_MODELS_DIR, rawImage } from "./helpers";
+
+function capture(isTTY = false) {
+  const chunks: string[] = [];
+  return { isTTY, chunks, write: (chunk: string) => chunks.push(chunk), text: () => chunks.join("") };
+}
+
+async function workspace() {
+  const dir = await mkdtemp(join(tmpdir(), "hvar-cli-"));
+  const photo = join(dir, "photo.jpg");
+  await rawImage(50, 40, (x, y) => [x * 5, y * 6, 120]).jpeg().toFile(photo);
+  return { dir, photo, out: join(dir, "out") };
+}
+
+const run = (args: string[], stderr = capture()) => runCli(args, { stdout: capture(), stderr });
+
+describe("hvar-runner upscale", () => {
+  it("writes one file per requested scale in the requested format", async () => {
+    const { photo, out } = await workspace();
+    expect(await run(["upscale", photo, "--out", out, "--scales", "2,4", "--format", "webp", "--models-dir", FIXTURE_MODELS_DIR])).toBe(0);
+    expect((await readdir(out)).sort()).toEqual(["photo.x2.webp", "photo.x4.webp"]);
+    const x4 = await sharp(join(out, "photo.x4.webp")).metadata();
+    expect([x4.format, x4.width, x4.height]).toEqual(["webp", 200, 160]);
+  });
+
+  it("draws a progress bar over tiles on a terminal", async () => {
+    const { photo, out } = await workspace();
+    const stderr = capture(true);
+    await run(["upscale", photo, "--out", out, "--scales", "1", "--models-dir", FIXTURE_MODELS_DIR], stderr);
+    expect(stderr.text()).toMatch(/\rphoto\.jpg \[#+\] 4\/4 tiles/);
+  });
+
+  it("reports a bad file, goes on with the others and exits 1", async () => {
+    const { dir, photo, out } = await workspace();
+    const broken = join(dir, "broken.png");
+    await writeFile(broken, "not a png");
+    const stderr = capture();
+    expect(await run(["upscale", broken, photo, "--out", out, "--scales", "2", "--models-dir", FIXTURE_MODELS_DIR], stderr)).toBe(1);
+    expect(stderr.text()).toContain("broken.png: failed: image_unsupported_type");
+    expect(await readdir(out)).toEqual(["photo.x2.png"]);
+  });
+
+  it.each([
+    [["upscale", "a.png", "--scales", "3"], /scales is a comma-separated subset/],
+    [["upscale", "--out", "x"], /no input image/],
+    [["upscale", "a.png", "--bogus", "1"], /Unknown option/],
+    [["resize", "a.png"], /unknown command 'resize'/],
+  ])("exits 2 with usage for %j", async (args, message) => {
+    const stderr = capture();
+    expect(await run(args, stderr)).toBe(2);
+    expect(stderr.text()).toMatch(message);
+    expect(stderr.text()).toContain("Usage: hvar-runner upscale");
+  });
+
+  it("exits 1 and says where it looked when there is no model", async () => {
+    const { photo, dir } = await workspace();
+    const stderr = capture();
+    expect(await run(["upscale", photo, "--models-dir", join(dir, "none")], stderr)).toBe(1);
+    expect(stderr.text()).toMatch(/no usable model in .*none/);
+  });
+});
