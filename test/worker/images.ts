@@ -12,7 +12,7 @@ function crc32(bytes: Uint8Array): number {
   return (c ^ 0xffffffff) >>> 0;
 }
 
-function concat(parts: Uint8Array[]): Uint8Array {
+function concat(parts: Uint8Array[]): Uint8Array<ArrayBuffer> {
   const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
   let offset = 0;
   for (const part of parts) {
@@ -48,7 +48,7 @@ export interface PngOptions {
 }
 
 /** An 8-bit RGB PNG with a gradient that depends on the seed. */
-export async function png(width: number, height: number, options: PngOptions = {}): Promise<Uint8Array> {
+export async function png(width: number, height: number, options: PngOptions = {}): Promise<Uint8Array<ArrayBuffer>> {
   const seed = options.seed ?? 0;
   const raw = new Uint8Array((width * 3 + 1) * height);
   for (let y = 0; y < height; y++) {

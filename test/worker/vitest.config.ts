@@ -35,5 +35,8 @@ export default defineConfig(async () => ({
     include: ["**/*.test.ts"],
     setupFiles: ["./apply-migrations.ts"],
     globalSetup: ["./setup/global-setup.ts"],
+    // One runtime for all files: starting workerd per file costs seconds on a busy machine, and
+    // every test makes its own API keys, so files share storage without seeing each other's data.
+    isolate: false,
   },
 }));

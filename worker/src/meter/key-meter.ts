@@ -77,7 +77,8 @@ export class KeyMeter extends DurableObject<Bindings> {
     const { settledMp, reservedMp } = this.usage(now);
     const remainingMp = quotaMp - settledMp - reservedMp;
     if (existing.length > 0) return { ok: true, remainingMp };
-    if (mp > remainingMp) return { ok: false, remainingMp };
+    // Megapixels are fractional; a sum of them may drift by an ulp, which must not refuse a job that fits.
+    if (mp > remainingMp + 1e-9) return { ok: false, remainingMp };
     this.ctx.storage.sql.exec(
       "INSERT INTO reservations (id, period, mp, state) VALUES (?, ?, ?, 'reserved')",
       id,

@@ -1,0 +1,70 @@
+import { env } from "cloudflare:test";
+import { inject } from "vitest";
+import { describe, expect, it } from "vitest";
+import { advance } from "../../worker/src/dispatch/lifecycle";
+import { RunnerPool } from "../../worker/src/dispatch/runner-pool";
+import { DispatchError } from "../../worker/src/dispatch/types";
+import { getJob } from "../../worker/src/storage/jobs";
+import { meterOf, newKey, upscale } from "./helpers";
+import { png } from "./images";
+
+const [live = "", other = ""] = env.RUNNER_URLS.split(",");
+const dead = env.TEST_DEAD_RUNNER_URL;
+const options = { scales: [2 as const], format: "png" as const, quality: null, temperature: 0 };
+const pool = (urls: string[], secret = env.RUNNER_HMAC_SECRET) => new RunnerPool({ urls, secret, timeoutMs: 5000, bucket: env.RESULTS });
+const jobId = (n: number) => `j_${"abcdefghijklmnopqrst".slice(0, 16)}${String(n).padStart(4, "2").replace(/[01089]/g, "a")}`;
+
+describe("the runner-pool backend", () => {
+  it("is configured with two runners in the tests", () => {
+    expect(inject("runnerUrls")).toBe(`${live},${other}`);
+  });
+
+  it("moves on to another runner when one does not answer", async () => {
+    const image = await png(16, 16);
+    const runners = [dead, live];
+    for (let n = 0; n < 6; n++) {
+      const { runner } = await pool(runners).submit({ id: jobId(n), image, contentType: "image/png", options });
+      expect(runner).toBe(live);
+    }
+  });
+
+  it("fails with a retryable no_runner_available when no runner answers", async () => {
+    const submit = pool([dead]).submit({ id: jobId(10), image: await png(16, 16), contentType: "image/png", options });
+    await expect(submit).rejects.toMatchObject({ code: "no_runner_available", retryable: true });
+  });
+
+  it("signs its requests: runners refuse another secret", async () => {
+    const submit = pool([live], "not-the-runner-secret").submit({ id: jobId(11), image: await png(16, 16), contentType: "image/png", options });
+    await expect(submit).rejects.toBeInstanceOf(DispatchError);
+  });
+
+  it("reports success only once the outputs are in R2, with their sha256", async () => {
+    const runners = pool([live]);
+    const id = jobId(12);
+    await runners.submit({ id, image: await png(16, 16), contentType: "image/png", options });
+    const state = await runners.poll(id, live);
+    expect(state).toMatchObject({ status: "succeeded", outputs: [{ scale: 2, key: `results/${id}/x2.png` }] });
+    const stored = await env.RESULTS.head(`results/${id}/x2.png`);
+    expect(stored?.customMetadata?.sha256).toBe(state.status === "succeeded" ? state.outputs[0]?.sha256 : "");
+  });
+
+  it("reports a job the runner does not know as failed", async () => {
+    expect(await pool([live]).poll(jobId(13), live)).toMatchObject({ status: "failed", error: { code: "job_lost" } });
+  });
+});
+
+describe("jobs that outlive their deadline", () => {
+  it("fail with job_timeout and give the quota back", async () => {
+    const { key, secret } = await newKey();
+    const image = await png(30, 30, { text: { "hvar-test": "hang" } });
+    const response = await upscale(secret, image, { headers: { prefer: "wait=1" } });
+    expect(response.status).toBe(202);
+    const { id } = await response.json<{ id: string }>();
+    const job = await getJob(env.DB, id);
+    if (!job) throw new Error("no job");
+    expect(await meterOf(key.id).usage()).toMatchObject({ reservedMp: 0.0009 });
+    const ended = await advance({ env, dispatcher: pool([live]) }, job, job.deadlineAt);
+    expect(ended).toMatchObject({ status: "failed", error: { code: "job_timeout" } });
+    expect(await meterOf(key.id).usage()).toMatchObject({ reservedMp: 0, settledMp: 0 });
+  });
+});
