@@ -97,6 +97,9 @@ async function createSession(path: string, options: SessionOptions, log: Logger)
     intraOpNumThreads: threads,
     interOpNumThreads: 1,
     graphOptimizationLevel: "all",
+    // Spin-waiting threads burn cores between runs; on a shared or busy host (the local stack, CI)
+    // that made the fixture model 18x slower per tile (bench/runner/README.md). Off, always.
+    extra: { session: { intra_op: { allow_spinning: "0" } } },
   });
   log.info({ provider: "cpu", threads }, "execution provider: CPU");
   return { session, provider: "cpu" };
