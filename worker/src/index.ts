@@ -1,7 +1,12 @@
-import { Hono } from "hono";
-import type { AppEnv } from "./env";
+import { cors } from "hono/cors";
+import { secureHeaders } from "hono/secure-headers";
+import { accessLog } from "./http/access-log";
+import { deadline } from "./http/deadline";
+import { openApiRouter } from "./http/openapi";
 import { notFound, onError } from "./http/problem";
+import { requestId } from "./http/request-id";
 import { adminKeys } from "./routes/admin-keys";
+import { mountDocs } from "./routes/docs";
 import { health } from "./routes/health";
 import { results } from "./routes/results";
 import { upscales } from "./routes/upscales";
@@ -9,7 +14,48 @@ import { usage } from "./routes/usage";
 
 export { KeyMeter } from "./meter/key-meter";
 
-const app = new Hono<AppEnv>().route("/", health).route("/", adminKeys).route("/", usage).route("/", results).route("/", upscales);
+/** Above MAX_WAIT_S (60 s) plus the work around a wait, below the platform's own limits. */
+const REQUEST_DEADLINE_MS = 90_000;
+
+const app = openApiRouter();
+app.use(requestId());
+app.use(accessLog());
+app.use(
+  secureHeaders({
+    // Results are meant to be embedded with <img> on other sites; the rest is JSON for machines.
+    crossOriginResourcePolicy: "cross-origin",
+    crossOriginEmbedderPolicy: false,
+    contentSecurityPolicy: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
+    referrerPolicy: "no-referrer",
+  }),
+);
+app.use(
+  "/v1/*",
+  cors({
+    // Browser clients send their key in Authorization, not cookies, so any origin may call.
+    origin: "*",
+    allowMethods: ["GET", "POST", "OPTIONS"],
+    allowHeaders: ["authorization", "content-type", "idempotency-key", "prefer", "range", "if-none-match"],
+    exposeHeaders: [
+      "location",
+      "retry-after",
+      "ratelimit-limit",
+      "ratelimit-remaining",
+      "ratelimit-reset",
+      "x-request-id",
+      "idempotent-replayed",
+      "preference-applied",
+      "etag",
+      "content-range",
+    ],
+    maxAge: 86_400,
+  }),
+);
+app.use("/v1/*", deadline({ ms: REQUEST_DEADLINE_MS }));
+app.use("/admin/*", deadline({ ms: REQUEST_DEADLINE_MS }));
+
+app.route("/", health).route("/", adminKeys).route("/", usage).route("/", results).route("/", upscales);
+mountDocs(app);
 
 app.notFound(notFound);
 app.onError(onError);

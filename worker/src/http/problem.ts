@@ -1,6 +1,7 @@
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
+import type { AppEnv } from "../env";
 
 /**
  * Errors are RFC 9457 problem+json with a stable machine-readable `code`: clients branch on the
@@ -38,13 +39,13 @@ export function notFound(c: Context): Response {
   });
 }
 
-export function onError(error: Error, c: Context): Response {
+export function onError(error: Error, c: Context<AppEnv>): Response {
   if (error instanceof HTTPException) {
     const response = error.getResponse();
     if (response.headers.get("content-type") === "application/problem+json") return response;
     return problemResponse({ status: error.status, code: "http_error", title: error.message || "Request failed" });
   }
   // Unknown failures are logged with the request path only: bodies and headers may hold secrets.
-  console.error(JSON.stringify({ level: "error", path: new URL(c.req.url).pathname, error: String(error) }));
+  console.error(JSON.stringify({ level: "error", requestId: c.get("requestId"), path: new URL(c.req.url).pathname, error: String(error) }));
   return problemResponse({ status: 500, code: "internal_error", title: "Internal error" });
 }

@@ -1,0 +1,104 @@
+import { SELF } from "cloudflare:test";
+import { Hono } from "hono";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import type { AppEnv } from "../../worker/src/env";
+import { deadline } from "../../worker/src/http/deadline";
+import { onError } from "../../worker/src/http/problem";
+import { BASE, newKey, upscale } from "./helpers";
+import { png } from "./images";
+
+afterEach(() => {
+  vi.restoreAllMocks();
+});
+
+describe("request ids", () => {
+  it("gives every answer an id of ours", async () => {
+    const response = await SELF.fetch(`${BASE}/healthz`);
+    expect(response.headers.get("x-request-id")).toMatch(/^req_[a-z2-7]{20}$/);
+  });
+
+  it("ignores an id sent by the client", async () => {
+    const response = await SELF.fetch(`${BASE}/healthz`, { headers: { "x-request-id": "forged" } });
+    expect(response.headers.get("x-request-id")).not.toBe("forged");
+  });
+
+  it("is on error answers too", async () => {
+    const response = await SELF.fetch(`${BASE}/v1/usage`);
+    expect(response.status).toBe(401);
+    expect(response.headers.get("x-request-id")).toMatch(/^req_/);
+  });
+});
+
+describe("security headers", () => {
+  it("lets other sites embed results but not frame the API", async () => {
+    const response = await SELF.fetch(`${BASE}/healthz`);
+    expect(response.headers.get("cross-origin-resource-policy")).toBe("cross-origin");
+    expect(response.headers.get("x-content-type-options")).toBe("nosniff");
+    expect(response.headers.get("content-security-policy")).toContain("frame-ancestors 'none'");
+    expect(response.headers.get("cross-origin-embedder-policy")).toBeNull();
+  });
+});
+
+describe("CORS", () => {
+  it("answers a browser's preflight for an upscale", async () => {
+    const response = await SELF.fetch(`${BASE}/v1/upscales`, {
+      method: "OPTIONS",
+      headers: { origin: "https://app.example.com", "access-control-request-method": "POST", "access-control-request-headers": "authorization,idempotency-key" },
+    });
+    expect(response.status).toBe(204);
+    expect(response.headers.get("access-control-allow-origin")).toBe("*");
+    expect(response.headers.get("access-control-allow-headers")).toContain("idempotency-key");
+  });
+
+  it("exposes the rate-limit and location headers to scripts", async () => {
+    const { secret } = await newKey();
+    const response = await upscale(secret, await png(20, 20, { seed: 90_000 }), { headers: { origin: "https://app.example.com" } });
+    expect(response.headers.get("access-control-expose-headers")).toContain("ratelimit-remaining");
+  });
+});
+
+describe("access logs", () => {
+  it("log one JSON line per request, without secrets or query strings", async () => {
+    const { secret } = await newKey();
+    const log = vi.spyOn(console, "log").mockImplementation(() => undefined);
+    await SELF.fetch(`${BASE}/v1/usage?granularity=day`, { headers: { authorization: `Bearer ${secret}` } });
+    const lines = log.mock.calls.map((call) => String(call[0]));
+    const line = lines.find((l) => l.includes('"path":"/v1/usage"'));
+    expect(JSON.parse(line ?? "{}")).toMatchObject({ method: "GET", path: "/v1/usage", status: 200, keyId: expect.stringMatching(/^key_/) });
+    expect(lines.join("\n")).not.toContain(secret);
+    expect(lines.join("\n")).not.toContain("granularity");
+  });
+});
+
+describe("the request deadline", () => {
+  it("answers 504 timeout when a handler does not finish in time", async () => {
+    const app = new Hono<AppEnv>().use(deadline({ ms: 1 })).get("/", () => new Promise<Response>(() => undefined));
+    app.onError(onError);
+    const response = await app.request("/");
+    expect(response.status).toBe(504);
+    expect(await response.json()).toMatchObject({ code: "timeout" });
+  });
+
+  it("refuses a non-positive bound when built", () => {
+    expect(() => deadline({ ms: 0 })).toThrow();
+  });
+});
+
+describe("the API description", () => {
+  it("serves an OpenAPI 3.1 document of every public route", async () => {
+    const response = await SELF.fetch(`${BASE}/openapi.json`);
+    expect(response.status).toBe(200);
+    const doc = await response.json<{ openapi: string; paths: Record<string, Record<string, unknown>> }>();
+    expect(doc.openapi).toBe("3.1.0");
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining(["/v1/upscales", "/v1/upscales/{id}", "/v1/results/{job}/{file}", "/v1/usage", "/admin/keys", "/admin/keys/{id}/rotate"]),
+    );
+    expect(doc.paths["/v1/upscales"]).toHaveProperty("post");
+  });
+
+  it("serves a reference page rendered from the document", async () => {
+    const response = await SELF.fetch(`${BASE}/docs`);
+    expect(response.headers.get("content-type")).toContain("text/html");
+    expect(await response.text()).toContain("POST /v1/upscales");
+  });
+});
