@@ -141,8 +141,8 @@ class TransformerConfig:
     """The next-scale transformer (VAR's, conditioned on the LR image) and its training loss."""
 
     depth: int = 6
-    width: int = 192  # C, the token width
-    heads: int = 6
+    width: int = 128  # C, the token width
+    heads: int = 4
     mlp_ratio: float = 4.0
     top_k: int = 0  # sampling: keep the k most likely tokens (0 = the whole vocabulary)
     # Loss: CE(z_HR) + dpo_lambda * softplus(-dpo_beta * margin); dpo_mode "off", "simple" (the paper's:
@@ -204,7 +204,7 @@ PRESETS: dict[str, TokenizerConfig] = {
 
 TRANSFORMER_PRESETS: dict[str, TransformerConfig] = {
     "tiny": TransformerConfig(depth=2, width=64, heads=2, top_k=0),  # tests: milliseconds per step
-    "base": TransformerConfig(depth=6, width=192, heads=6, top_k=0),  # CPU-trainable next to HIT base
+    "base": TransformerConfig(depth=6, width=128, heads=4, top_k=0),  # sized for CPU training (1.9M)
     "small": TransformerConfig(depth=12, width=768, heads=12, top_k=900),
     "paper": TransformerConfig(depth=16, width=1024, heads=16, top_k=900),  # VAR-d16
 }
