@@ -1,0 +1,67 @@
+import json
+
+import numpy as np
+import pytest
+import torch
+from tiny_models import random_hvar
+
+from hvar import eval as protocol
+from hvar.data import tensor_to_uint8, uint8_to_tensor
+from hvar.eval_sr import evaluate, main, register, tile_starts, upscale
+from hvar.sr import save_hvar
+
+
+@pytest.fixture(scope="module")
+def model():
+    return random_hvar(spread=0.1)
+
+
+def test_tiles_cover_the_image_with_the_requested_overlap():
+    assert tile_starts(16, 16, 4) == [0]
+    assert tile_starts(40, 16, 4) == [0, 12, 24]
+    assert tile_starts(41, 16, 4) == [0, 12, 24, 25]
+
+
+def test_one_tile_image_equals_one_model_pass(model):
+    T = model.cfg.tokenizer.tile
+    lr = np.random.default_rng(0).integers(0, 256, (T, T, 3), dtype=np.uint8)
+    out = upscale(model, lr)
+    with torch.no_grad():
+        _, imgs = model.generate(uint8_to_tensor(lr)[None])
+    for s, img in zip((1, 2, 4), imgs, strict=True):
+        assert np.array_equal(out[s], tensor_to_uint8(img[0]))
+
+
+@pytest.mark.parametrize("hw", [(11, 13), (37, 20)])
+def test_any_lr_size_gives_x1_x2_x4_of_matching_sizes(model, hw):
+    lr = np.random.default_rng(1).integers(0, 256, (*hw, 3), dtype=np.uint8)
+    out = upscale(model, lr)
+    assert {s: out[s].shape for s in out} == {s: (hw[0] * s, hw[1] * s, 3) for s in (1, 2, 4)}
+
+
+def test_model_plugs_into_the_protocol_as_a_method(model, photo_root):
+    register(model)
+    try:
+        r = protocol.evaluate_dataset(
+            photo_root / "dev/Set14/HR", 2, protocol.METHODS["hvar"], progress=False
+        )
+        assert np.isfinite(r["psnr"]) and 0 < r["ssim"] <= 1
+    finally:
+        protocol.METHODS.pop("hvar")
+
+
+def test_evaluation_scores_sr_next_to_bicubic_and_x1_next_to_the_input(model, photo_root, tmp_path):
+    ev = evaluate(model, ("Set14",), (4,), ("bicubic",), crops_dir=tmp_path / "crops")
+    (r,) = ev["results"]
+    assert set(r) >= {"sr", "bicubic", "x1", "input", "images"} and r["scale"] == 4
+    assert r["input"]["psnr"] is None and r["input"]["ssim"] == pytest.approx(1.0)  # bicubic LR is clean
+    assert r["bicubic"]["psnr"] > 0 and r["x1"]["psnr"] > 0
+    assert len(list((tmp_path / "crops").glob("Set14_*_x4_bicubic.png"))) == 1
+
+
+def test_cli_writes_markdown_and_json(model, photo_root, tmp_path):
+    save_hvar(model, tmp_path / "run")
+    main(["--run", str(tmp_path / "run"), "--dataset", "Set14", "--scale", "2", "--degradation", "realistic",
+          "--md", str(tmp_path / "sr.md"), "--json", str(tmp_path / "sr.json")])  # fmt: skip
+    assert "| Set14 | realistic | x2 |" in (tmp_path / "sr.md").read_text()
+    assert json.loads((tmp_path / "sr.json").read_text())["results"][0]["input"]["psnr"] > 0
