@@ -1,0 +1,319 @@
+"""Train the next-scale transformer on random crops of ../shared/datasets/train, with a frozen HIT.
+
+    python -m hvar.train_transformer --preset base --tokenizer runs/tok-base-hit --out runs/hvar-base \\
+        --minutes 60
+    python -m hvar.train_transformer --preset base --tokenizer runs/tok-base-hit --out runs/hvar-base-nodpo \\
+        --dpo off --minutes 60                                  # the DPO ablation
+    python -m hvar.train_transformer --out runs/hvar-base --resume --minutes 120   # budgets are totals
+    torchrun --nproc_per_node 8 -m hvar.train_transformer ...  # data parallel (NCCL on GPUs, gloo on CPU)
+
+Each step takes HR crops of side 4T, makes their LR on the fly (`--lr-mode bicubic`: MATLAB bicubic;
+`realistic`: the Real-ESRGAN-style recipe of `hvar.degrade`), tokenizes the HR crop (z_HR) and the LR
+upsampled bilinearly to the HR size (z_LR, the DPO's rejected sequence), and minimises
+CE(z_HR) + lambda * softplus(-beta * (l(z_HR) - l(z_LR))) (`hvar.dpo`). --batch-size is the global
+batch: under torchrun each process takes batch_size / world_size of it.
+
+A run folder holds model.safetensors + config.json + tokenizer/ (the model, see `hvar.sr`), optim.pt +
+state.json (to resume; reference.safetensors with --dpo reference), metrics.jsonl, curves.png, and at
+the end report.json / report.md (SR on Set5 / Set14, see `hvar.eval_sr`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import dataclasses
+import json
+import math
+import os
+import sys
+import time
+from pathlib import Path
+
+import matplotlib
+import torch
+import torch.distributed as dist
+from safetensors.torch import load_file, save_file
+
+from hvar.config import SCALES, TRANSFORMER_PRESETS, HVARConfig
+from hvar.data import RandomCrops, batches
+from hvar.ddp import setup_distributed, wrap_ddp
+from hvar.dpo import loss_on_batch
+from hvar.sr import HVAR, load_hvar, save_hvar
+from hvar.tokenizer import load_hit
+from hvar.transformer import NextScaleTransformer
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402  (backend first)
+
+# Knobs per preset (nanoGPT style: all in one place). batch_size is global (all processes together).
+TRAIN_DEFAULTS = {
+    "tiny": dict(batch_size=8, lr=1e-3, warmup=20, log_every=5),
+    "base": dict(batch_size=8, lr=4e-4, warmup=100, log_every=10),
+    "small": dict(batch_size=64, lr=2e-4, warmup=500, log_every=20),
+    "paper": dict(batch_size=256, lr=1e-4, warmup=1000, log_every=20),
+}
+BETAS, WEIGHT_DECAY, GRAD_CLIP = (0.9, 0.95), 0.05, 2.0
+LR_MODES = ("bicubic", "realistic")
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--preset", default="base", choices=sorted(TRAIN_DEFAULTS), help="transformer size")
+    ap.add_argument("--tokenizer", help="trained tokenizer run folder (model.safetensors + config.json)")
+    ap.add_argument("--out", required=True, help="run folder")
+    ap.add_argument("--steps", type=int, default=0, help="stop after this many steps in total (0 = no limit)")
+    ap.add_argument("--minutes", type=float, default=0.0, help="stop after this much training time in total")
+    ap.add_argument("--lr-mode", default="bicubic", choices=LR_MODES, help="how LR crops are made")
+    ap.add_argument("--dpo", choices=("off", "simple", "reference"), default=None, help="default: preset's")
+    ap.add_argument("--dpo-beta", type=float, default=None)
+    ap.add_argument("--dpo-lambda", type=float, default=None)
+    ap.add_argument("--ref", help="--dpo reference: transformer run to use as the frozen reference "
+                    "(default: a frozen copy of the model as it starts)")  # fmt: skip
+    ap.add_argument("--resume", action="store_true", help="continue the run in --out")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads per process (0 = all cores)")
+    ap.add_argument("--batch-size", type=int, default=None, help="global batch")
+    ap.add_argument("--lr", type=float, default=None)
+    ap.add_argument("--ckpt-minutes", type=float, default=5.0, help="checkpoint period")
+    ap.add_argument("--eval-sets", nargs="+", default=["Set5", "Set14"])
+    ap.add_argument("--no-eval", action="store_true", help="skip the final SR evaluation")
+    args = ap.parse_args(argv)
+    if not args.steps and not args.minutes:
+        ap.error("give --steps and/or --minutes")
+    if not args.resume and not args.tokenizer:
+        ap.error("a new run needs --tokenizer")
+    return args
+
+
+def make_optimizer(transformer: NextScaleTransformer, lr: float) -> torch.optim.AdamW:
+    """Weight decay on matrices only; never on embeddings, position/start tables, norms or biases."""
+    decay, no_decay = [], []
+    for name, p in transformer.named_parameters():
+        matrix = p.ndim == 2 and "embed" not in name and not name.endswith("_1D")
+        (decay if matrix else no_decay).append(p)
+    groups = [dict(params=decay, weight_decay=WEIGHT_DECAY), dict(params=no_decay, weight_decay=0.0)]
+    return torch.optim.AdamW(groups, lr=lr, betas=BETAS)
+
+
+# ---- files -------------------------------------------------------------------------------------------------
+def save_checkpoint(out: Path, hvar: HVAR, opt, state: dict) -> None:
+    save_hvar(hvar, out)
+    torch.save(opt.state_dict(), out / "optim.pt.tmp")
+    os.replace(out / "optim.pt.tmp", out / "optim.pt")
+    (out / "state.json.tmp").write_text(json.dumps(state, indent=2))
+    os.replace(out / "state.json.tmp", out / "state.json")
+
+
+def periodic_save(out: Path, hvar: HVAR, opt, state: dict) -> None:
+    """Checkpoint + curves; a failure is reported and retried next period instead of killing the run."""
+    try:
+        save_checkpoint(out, hvar, opt, state)
+        plot_curves(out / "metrics.jsonl", out / "curves.png")
+    except Exception as e:  # noqa: BLE001
+        print(f"warning: checkpoint at step {state['step']} failed: {e!r}", flush=True)
+
+
+def plot_curves(metrics_path: Path, png_path: Path) -> None:
+    rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
+    if not rows:
+        return
+    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+    steps = [r["step"] for r in rows]
+    for key in ("loss", "ce", "dpo"):
+        if key in rows[-1]:
+            axes[0].plot(steps, [r.get(key, math.nan) for r in rows], label=key)
+    axes[0].set_title("losses")
+    for key in sorted(k for k in rows[-1] if k.startswith("ce_seg")):
+        axes[1].plot(steps, [r.get(key, math.nan) for r in rows], label=key)
+    axes[1].set_title("CE per segment (x1, x2, x4 tokens)")
+    for key in sorted(k for k in rows[-1] if k.startswith("acc_seg")):
+        axes[2].plot(steps, [r.get(key, math.nan) for r in rows], label=key)
+    if "margin" in rows[-1]:
+        axes[2].plot(steps, [r.get("margin", math.nan) for r in rows], label="l(z_HR) - l(z_LR)")
+    axes[2].set_title("token accuracy per segment, DPO margin")
+    for ax in axes:
+        ax.set_xlabel("step")
+        ax.legend()
+    fig.tight_layout()
+    fig.savefig(png_path, dpi=100)
+    plt.close(fig)
+
+
+def build_run(args, knobs: dict) -> tuple[HVAR, dict]:
+    """A new model from a tokenizer run and the preset's transformer, with the command line's DPO knobs."""
+    tokenizer, tok_cfg = load_hit(args.tokenizer)
+    tcfg = TRANSFORMER_PRESETS[args.preset]
+    dpo = {"dpo_mode": args.dpo, "dpo_beta": args.dpo_beta, "dpo_lambda": args.dpo_lambda}
+    tcfg = dataclasses.replace(tcfg, **{k: v for k, v in dpo.items() if v is not None})
+    cfg = HVARConfig(name=args.preset, tokenizer=tok_cfg.tokenizer, transformer=tcfg)
+    torch.manual_seed(args.seed)
+    hvar = HVAR(cfg, tokenizer)
+    state = dict(step=0, elapsed_s=0.0, seed=args.seed, preset=args.preset, knobs=knobs,
+                 tokenizer_run=str(args.tokenizer), lr_mode=args.lr_mode)  # fmt: skip
+    return hvar, state
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    rank, world, device = setup_distributed()
+    torch.set_num_threads(args.threads or max(1, (os.cpu_count() or 1) // world))
+    torch.backends.nnpack.set_flags(False)  # unsupported on these CPUs; avoids a warning per conv
+    out, main_proc = Path(args.out), rank == 0
+    knobs = dict(TRAIN_DEFAULTS[args.preset])
+    if args.batch_size:
+        knobs["batch_size"] = args.batch_size
+    if args.lr:
+        knobs["lr"] = args.lr
+
+    if args.resume:
+        if not (out / "state.json").exists():
+            sys.exit(f"--resume: no checkpoint in {out}")
+        hvar = load_hvar(out)
+        state = json.loads((out / "state.json").read_text())
+        knobs = state["knobs"] | {
+            k: v for k, v in knobs.items() if k in ("batch_size", "lr") and getattr(args, k)
+        }
+    else:
+        if (out / "state.json").exists():
+            sys.exit(f"{out} already holds a run: pass --resume or choose another --out")
+        hvar, state = build_run(args, knobs)
+    if knobs["batch_size"] % world:
+        sys.exit(f"--batch-size {knobs['batch_size']} must be a multiple of the {world} processes")
+    cfg, tok_cfg = hvar.cfg, hvar.cfg.tokenizer
+    hvar.to(device).train()
+    opt = make_optimizer(hvar.transformer, knobs["lr"])
+    if args.resume:
+        opt.load_state_dict(torch.load(out / "optim.pt", weights_only=True, map_location=device))
+
+    ref = None
+    if cfg.transformer.dpo_mode == "reference":
+        ref = copy.deepcopy(hvar.transformer).eval().requires_grad_(False)
+        ref_file = out / "reference.safetensors"
+        src = ref_file if ref_file.exists() else (Path(args.ref) / "model.safetensors" if args.ref else None)
+        if src is not None:
+            ref.load_state_dict(load_file(src, device=str(device)))
+        if main_proc and not ref_file.exists():
+            out.mkdir(parents=True, exist_ok=True)
+            save_file({k: v.contiguous().cpu() for k, v in ref.state_dict().items()}, ref_file)
+    model = wrap_ddp(hvar.transformer, device, world)
+
+    n_params = sum(p.numel() for p in hvar.transformer.parameters())
+    if main_proc:
+        out.mkdir(parents=True, exist_ok=True)
+        print(
+            f"{cfg.name}: transformer {n_params / 1e6:.2f}M params, L={tok_cfg.num_tokens} "
+            f"(+{hvar.transformer.num_cond} condition tokens), {cfg.transformer}, "
+            f"lr_mode={state['lr_mode']}, knobs={knobs}, processes={world}, device={device}",
+            flush=True,
+        )
+
+    step, elapsed0 = state["step"], state["elapsed_s"]
+    max_steps = args.steps or math.inf
+    budget_s = args.minutes * 60 if args.minutes else math.inf
+    # Resuming changes the data stream deterministically instead of replaying it; every rank has its own.
+    data_seed = args.seed * 7919 + step + 1_000_003 * rank
+    torch.manual_seed(data_seed)
+    local_batch = knobs["batch_size"] // world
+    data = batches(
+        RandomCrops(tok_cfg.hr_tile, seed=data_seed, lr_mode=state["lr_mode"], scale=SCALES[-1]), local_batch
+    )
+
+    from tqdm import tqdm
+
+    bar = tqdm(
+        total=None if math.isinf(max_steps) else max_steps,
+        initial=step,
+        mininterval=10,
+        file=sys.stdout,
+        disable=not main_proc,
+    )
+    metrics_f = open(out / "metrics.jsonl", "a") if main_proc else None  # noqa: SIM115
+    acc: dict[str, float] = {}
+    n_acc = 0
+    t0 = time.time()
+    last_ckpt = t0
+    if step == 0 and main_proc:
+        save_checkpoint(out, hvar, opt, state)
+
+    def elapsed() -> float:
+        return elapsed0 + time.time() - t0
+
+    def write_record(lr: float) -> None:
+        """Means over the steps since the last record (rank 0's shard of the batch)."""
+        rec = {"step": step, "elapsed_s": round(elapsed(), 1), "lr": lr}
+        rec |= {k: v / n_acc for k, v in acc.items()}
+        metrics_f.write(json.dumps(rec) + "\n")
+        metrics_f.flush()
+        bar.set_postfix(loss=f"{rec['loss']:.3f}", ce=f"{rec['ce']:.3f}")
+
+    def stop_now() -> bool:
+        """Every rank must stop at the same step: rank 0's clock decides."""
+        stop = torch.tensor([float(step >= max_steps or elapsed() >= budget_s)])
+        if world > 1:
+            dist.broadcast(stop, 0)
+        return bool(stop.item())
+
+    while not stop_now():
+        lr = knobs["lr"] * min(1.0, (step + 1) / knobs["warmup"])
+        for g in opt.param_groups:
+            g["lr"] = lr
+        hr, lr_img = (t.to(device, non_blocking=True) for t in next(data))
+        loss, logs = loss_on_batch(model, hvar, hr, lr_img, ref)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        logs["grad_norm"] = float(torch.nn.utils.clip_grad_norm_(hvar.transformer.parameters(), GRAD_CLIP))
+        opt.step()
+        step += 1
+        bar.update(1)
+        for k, v in logs.items():
+            acc[k] = acc.get(k, 0.0) + v
+        n_acc += 1
+        if main_proc and step % knobs["log_every"] == 0:
+            write_record(lr)
+            acc, n_acc = {}, 0
+        if main_proc and time.time() - last_ckpt > args.ckpt_minutes * 60:
+            periodic_save(out, hvar, opt, state | dict(step=step, elapsed_s=elapsed()))
+            last_ckpt = time.time()
+    bar.close()
+    state |= dict(step=step, elapsed_s=elapsed())
+    if main_proc:
+        if n_acc:
+            write_record(lr)
+        metrics_f.close()
+        save_checkpoint(out, hvar, opt, state)
+        plot_curves(out / "metrics.jsonl", out / "curves.png")
+        print(f"stopped at step {step} after {state['elapsed_s'] / 60:.1f} min", flush=True)
+    if world > 1:
+        dist.barrier()
+        dist.destroy_process_group()
+    if args.no_eval or not main_proc:
+        return
+
+    from hvar.eval_sr import evaluate, report_markdown
+
+    hvar.eval()
+    tcfg = cfg.transformer
+    t_eval = time.time()
+    ev = evaluate(hvar, tuple(args.eval_sets), crops_dir=out / "crops")
+    info = dict(
+        preset=cfg.name,
+        tokenizer_run=state["tokenizer_run"],
+        lr_mode=state["lr_mode"],
+        dpo=f"{tcfg.dpo_mode} (beta {tcfg.dpo_beta}, lambda {tcfg.dpo_lambda})",
+        transformer_params_M=round(n_params / 1e6, 3),
+        step=step,
+        train_minutes=round(state["elapsed_s"] / 60, 1),
+        batch_size=knobs["batch_size"],
+        processes=world,
+    )
+    report = dict(
+        info, config=cfg.to_dict(), knobs=knobs, eval=ev, eval_seconds=round(time.time() - t_eval, 1)
+    )
+    (out / "report.json").write_text(json.dumps(report, indent=2, allow_nan=False, default=str))
+    (out / "report.md").write_text(report_markdown(f"H-VAR run {out.name}", info, ev))
+    print((out / "report.md").read_text(), flush=True)
+
+
+if __name__ == "__main__":
+    main()
