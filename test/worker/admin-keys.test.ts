@@ -30,6 +30,14 @@ describe("creating keys", () => {
     expect(JSON.stringify(listed)).not.toContain(secret);
   });
 
+  it("issues a Standard Webhooks secret with the key, and a new one on rotation", async () => {
+    const { key, webhookSecret } = await newKey();
+    expect(webhookSecret).toMatch(/^whsec_[A-Za-z0-9+/]{43}=$/);
+    const rotated = await (await admin(`/admin/keys/${key.id}/rotate`, { method: "POST" })).json<{ webhookSecret: string }>();
+    expect(rotated.webhookSecret).toMatch(/^whsec_/);
+    expect(rotated.webhookSecret).not.toBe(webhookSecret);
+  });
+
   it("stores only a hash of the secret", async () => {
     const { key, secret } = await newKey();
     const row = await env.DB.prepare("SELECT * FROM api_keys WHERE id = ?").bind(key.id).first();

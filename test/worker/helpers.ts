@@ -1,5 +1,5 @@
 import { SELF, env } from "cloudflare:test";
-import type { ApiKey, KeySettings } from "../../worker/src/auth/keys";
+import type { IssuedKey, KeySettings } from "../../worker/src/auth/keys";
 
 export const BASE = "https://hvar.test";
 export const ADMIN_SECRET = "test-admin-secret";
@@ -11,7 +11,7 @@ export function admin(path: string, init: RequestInit = {}): Promise<Response> {
   return SELF.fetch(`${BASE}${path}`, { ...init, headers });
 }
 
-export async function newKey(settings: Partial<KeySettings> = {}): Promise<{ key: ApiKey; secret: string }> {
+export async function newKey(settings: Partial<KeySettings> = {}): Promise<IssuedKey> {
   const response = await admin("/admin/keys", {
     method: "POST",
     body: JSON.stringify({ owner: "acme", monthlyQuotaMp: 1000, rateLimitPerMin: 1000, ...settings }),

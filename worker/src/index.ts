@@ -12,6 +12,9 @@ import { results } from "./routes/results";
 import { upscales } from "./routes/upscales";
 import { usage } from "./routes/usage";
 
+import type { Bindings } from "./env";
+import { deliverDue } from "./webhooks/deliver";
+
 export { KeyMeter } from "./meter/key-meter";
 
 /** Above MAX_WAIT_S (60 s) plus the work around a wait, below the platform's own limits. */
@@ -60,4 +63,10 @@ mountDocs(app);
 app.notFound(notFound);
 app.onError(onError);
 
-export default app;
+export default {
+  fetch: app.fetch,
+  /** The cron trigger (wrangler.toml): webhook retries that are due. */
+  async scheduled(_controller, env, ctx) {
+    ctx.waitUntil(deliverDue(env.DB));
+  },
+} satisfies ExportedHandler<Bindings>;

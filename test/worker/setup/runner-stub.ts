@@ -4,6 +4,9 @@
  * returning bytes derived from the input. A PNG tEXt chunk `hvar-test` picks a behaviour:
  * `fail` (the job fails), `hang` (the job never finishes), `reject` (422 on submit),
  * `unavailable` (503 on submit).
+ *
+ * It also receives webhooks for the tests: POST /__webhooks/<inbox>?fail=<n> records each delivery
+ * (and answers 500 to the first n), GET /__webhooks/<inbox> lists them.
  */
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
@@ -84,6 +87,7 @@ function jobJson(job: StubJob) {
 
 export async function startRunnerStub(secret: string): Promise<RunnerStub> {
   const jobs = new Map<string, StubJob>();
+  const inboxes = new Map<string, { headers: Record<string, string>; body: string }[]>();
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -91,6 +95,15 @@ export async function startRunnerStub(secret: string): Promise<RunnerStub> {
       const body = Buffer.concat(chunks);
       const url = new URL(req.url ?? "/", "http://stub");
       if (url.pathname === "/healthz") return void res.end('{"status":"ok"}');
+      const inbox = /^\/__webhooks\/([\w-]+)$/.exec(url.pathname)?.[1];
+      if (inbox) {
+        const received = inboxes.get(inbox) ?? [];
+        inboxes.set(inbox, received);
+        if (req.method === "GET") return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(received));
+        const headers = Object.fromEntries(Object.entries(req.headers).map(([k, v]) => [k, String(v)]));
+        received.push({ headers, body: body.toString("utf8") });
+        return void res.writeHead(received.length <= Number(url.searchParams.get("fail") ?? 0) ? 500 : 204).end();
+      }
       if (!verified(req, body, secret)) return problem(res, 401, "runner_auth");
       const output = /^\/v1\/jobs\/([^/]+)\/outputs\/(\d)$/.exec(url.pathname);
       const status = /^\/v1\/jobs\/([^/]+)$/.exec(url.pathname);

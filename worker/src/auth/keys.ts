@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { randomId, randomToken, sha256Hex } from "../crypto";
+import { randomId, randomToken, sha256Hex, toBase64 } from "../crypto";
 
 /**
  * API keys. The secret is 32 random bytes shown once; D1 keeps only its SHA-256 (a fast hash is
@@ -10,6 +10,7 @@ export const scopeSchema = z.enum(SCOPES);
 export type Scope = z.infer<typeof scopeSchema>;
 
 const SECRET_PREFIX = "hvar_sk_";
+const WEBHOOK_SECRET_PREFIX = "whsec_";
 
 export const keySettingsSchema = z
   .object({
@@ -62,13 +63,25 @@ function newSecret(): string {
   return SECRET_PREFIX + randomToken(32);
 }
 
-export async function createKey(db: D1Database, settings: KeySettings): Promise<{ key: ApiKey; secret: string }> {
+/** Standard Webhooks secrets are "whsec_" + base64 of the key bytes. */
+function newWebhookSecret(): string {
+  return WEBHOOK_SECRET_PREFIX + toBase64(crypto.getRandomValues(new Uint8Array(32)));
+}
+
+export interface IssuedKey {
+  key: ApiKey;
+  secret: string;
+  webhookSecret: string;
+}
+
+export async function createKey(db: D1Database, settings: KeySettings): Promise<IssuedKey> {
   const id = randomId("key");
   const secret = newSecret();
+  const webhookSecret = newWebhookSecret();
   const row = await db
     .prepare(
-      `INSERT INTO api_keys (id, owner, secret_hash, scopes, monthly_quota_mp, rate_limit_per_min, cdn_origins, created_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${KEY_COLUMNS}`,
+      `INSERT INTO api_keys (id, owner, secret_hash, scopes, monthly_quota_mp, rate_limit_per_min, cdn_origins, created_at, webhook_secret)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${KEY_COLUMNS}`,
     )
     .bind(
       id,
@@ -79,9 +92,10 @@ export async function createKey(db: D1Database, settings: KeySettings): Promise<
       settings.rateLimitPerMin,
       JSON.stringify(settings.cdnOrigins),
       Date.now(),
+      webhookSecret,
     )
     .first();
-  return { key: fromRow(row), secret };
+  return { key: fromRow(row), secret, webhookSecret };
 }
 
 export async function listKeys(db: D1Database, owner?: string): Promise<ApiKey[]> {
@@ -97,14 +111,19 @@ export async function getKey(db: D1Database, id: string): Promise<ApiKey | null>
   return row ? fromRow(row) : null;
 }
 
-/** Replaces the secret at once: the old secret stops working with the next request. */
-export async function rotateKey(db: D1Database, id: string): Promise<{ key: ApiKey; secret: string } | null> {
+/** Replaces both secrets at once: the old ones stop working with the next request or delivery. */
+export async function rotateKey(db: D1Database, id: string): Promise<IssuedKey | null> {
   const secret = newSecret();
+  const webhookSecret = newWebhookSecret();
   const row = await db
-    .prepare(`UPDATE api_keys SET secret_hash = ? WHERE id = ? AND revoked_at IS NULL RETURNING ${KEY_COLUMNS}`)
-    .bind(await sha256Hex(secret), id)
+    .prepare(`UPDATE api_keys SET secret_hash = ?, webhook_secret = ? WHERE id = ? AND revoked_at IS NULL RETURNING ${KEY_COLUMNS}`)
+    .bind(await sha256Hex(secret), webhookSecret, id)
     .first();
-  return row ? { key: fromRow(row), secret } : null;
+  return row ? { key: fromRow(row), secret, webhookSecret } : null;
+}
+
+export async function webhookSecretOf(db: D1Database, id: string): Promise<string | null> {
+  return (await db.prepare("SELECT webhook_secret FROM api_keys WHERE id = ?").bind(id).first<string>("webhook_secret")) ?? null;
 }
 
 /** Revocation is read by every authenticated request (no cache), so it takes effect at once. */

@@ -2,6 +2,7 @@ import type { Bindings } from "../env";
 import { recordEvent } from "../meter/ledger";
 import { meterOf } from "../meter/client";
 import { type JobRecord, type Outcome, finishJob, getJob } from "../storage/jobs";
+import { type WebhookEvent, attemptDelivery, deliveryOf, enqueueWebhook } from "../webhooks/deliver";
 import { DispatchError, type Dispatcher } from "./types";
 
 /**
@@ -13,6 +14,8 @@ import { DispatchError, type Dispatcher } from "./types";
 export interface JobDeps {
   env: Bindings;
   dispatcher: Dispatcher;
+  /** Runs work after the answer (ctx.waitUntil); without it, that work waits for the cron trigger. */
+  defer?: (work: Promise<unknown>) => void;
 }
 
 const POLL_INTERVAL_MS = 250;
@@ -39,7 +42,19 @@ export async function conclude(deps: JobDeps, job: JobRecord, outcome: Outcome):
   } else {
     await meter.refund(job.id);
   }
-  await finishJob(deps.env.DB, job.id, outcome);
+  if (job.webhookUrl) {
+    const event: WebhookEvent = {
+      type: outcome.status === "succeeded" ? "upscale.succeeded" : "upscale.failed",
+      timestamp: new Date().toISOString(),
+      data: { id: job.id, status: outcome.status, ...(outcome.status === "failed" ? { error: outcome.error } : {}) },
+    };
+    await enqueueWebhook(deps.env.DB, { jobId: job.id, keyId: job.keyId, url: job.webhookUrl, event });
+  }
+  const transitioned = await finishJob(deps.env.DB, job.id, outcome);
+  if (transitioned && job.webhookUrl && deps.defer) {
+    const db = deps.env.DB;
+    deps.defer(deliveryOf(db, job.id).then((delivery) => delivery && attemptDelivery(db, delivery.id)));
+  }
   return (await getJob(deps.env.DB, job.id)) ?? job;
 }
 

@@ -6,7 +6,11 @@ import { ProblemError } from "../http/problem";
 
 /** Key management, for operators only (ADMIN_SECRET). Secrets appear in responses exactly once. */
 const keyWithSecretSchema = z
-  .object({ key: apiKeySchema, secret: z.string().openapi({ description: "Shown once; store it now" }) })
+  .object({
+    key: apiKeySchema,
+    secret: z.string().openapi({ description: "The API key; shown once, store it now" }),
+    webhookSecret: z.string().openapi({ description: "Verifies this key's webhooks (Standard Webhooks); shown once" }),
+  })
   .openapi("ApiKeyWithSecret");
 
 const idParams = z.object({ id: z.string().openapi({ param: { name: "id", in: "path" } }) });

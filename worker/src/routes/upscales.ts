@@ -16,6 +16,7 @@ import { signResultPath } from "../sign/result-url";
 import { type JobRecord, findByIdempotencyKey, findCached, getJob, insertJob, markRunning } from "../storage/jobs";
 import { resultPath } from "../storage/results";
 import { readUpload } from "../validate/body";
+import { attemptDelivery, deliveryOf, enqueueWebhook } from "../webhooks/deliver";
 import { checkLimits } from "../validate/limits";
 import { normalizeOptions, normalizedOptionsSchema, parseUpscaleParams, upscaleParamsSchema } from "../validate/options";
 import { IMAGE_TYPES, sniffImage } from "../validate/sniff";
@@ -167,7 +168,7 @@ upscales.openAPIRegistry.registerPath(createUpscale);
 upscales.post("/v1/upscales", apiKeyAuth({ scope: "upscale" }), rateLimit(), async (c) => {
   const config = configOf(c.env);
   const key = c.get("apiKey");
-  const deps: JobDeps = { env: c.env, dispatcher: dispatcherFor(c.env, config) };
+  const deps: JobDeps = { env: c.env, dispatcher: dispatcherFor(c.env, config), defer: (work) => c.executionCtx.waitUntil(work) };
 
   const idempotencyKey = c.req.header("idempotency-key") ?? null;
   if (idempotencyKey !== null && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
@@ -208,6 +209,7 @@ upscales.post("/v1/upscales", apiKeyAuth({ scope: "upscale" }), rateLimit(), asy
     cacheKey,
     options,
     input: { width: image.width, height: image.height, type: image.type },
+    webhookUrl: params.webhook_url ?? null,
     createdAt: now,
     deadlineAt: now + config.JOB_TIMEOUT_S * 1000,
   };
@@ -218,6 +220,12 @@ upscales.post("/v1/upscales", apiKeyAuth({ scope: "upscale" }), rateLimit(), asy
     if (!job) return replay();
     const outputMp = cached.outputs.reduce((sum, o) => sum + megapixels(o.width, o.height), 0);
     await recordEvent(c.env.DB, { jobId: job.id, keyId: key.id, inputMp, outputMp, runnerMs: 0, cacheHit: true });
+    if (job.webhookUrl) {
+      const event = { type: "upscale.succeeded" as const, timestamp: new Date(now).toISOString(), data: { id: job.id, status: "succeeded" as const } };
+      await enqueueWebhook(c.env.DB, { jobId: job.id, keyId: key.id, url: job.webhookUrl, event });
+      const delivery = await deliveryOf(c.env.DB, job.id);
+      if (delivery) deps.defer?.(attemptDelivery(c.env.DB, delivery.id));
+    }
     return answer(c, job, "created");
   }
 
@@ -271,6 +279,6 @@ upscales.openapi(readUpscale, async (c) => {
   const job = await getJob(c.env.DB, id);
   // Another key's job is as unknown as a missing one.
   if (!job || job.keyId !== c.get("apiKey").id) throw new ProblemError({ status: 404, code: "job_not_found", title: "No such upscale" });
-  const deps: JobDeps = { env: c.env, dispatcher: dispatcherFor(c.env, configOf(c.env)) };
+  const deps: JobDeps = { env: c.env, dispatcher: dispatcherFor(c.env, configOf(c.env)), defer: (work) => c.executionCtx.waitUntil(work) };
   return answer(c, await advance(deps, job), "read") as never;
 });

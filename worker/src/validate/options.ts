@@ -25,6 +25,10 @@ export const upscaleParamsSchema = z.strictObject({
     .openapi({ description: "`auto` picks AVIF, then WebP, then PNG from the Accept header" }),
   quality: z.coerce.number().int().min(1).max(100).default(90).openapi({ description: "For lossy formats" }),
   temperature: z.coerce.number().min(0).max(2).default(0).openapi({ description: "Sampling temperature; 0 is greedy (deterministic)" }),
+  webhook_url: z
+    .url({ protocol: /^https?$/ })
+    .optional()
+    .openapi({ description: "Receives a signed upscale.succeeded / upscale.failed event (Standard Webhooks)" }),
 });
 export type UpscaleParams = z.infer<typeof upscaleParamsSchema>;
 
