@@ -35,8 +35,11 @@ export const RunnerConfigSchema = z
     /** LR pixels shared by neighbouring tiles; T/4 when unset. */
     HVAR_TILE_OVERLAP: z.coerce.number().int().min(0).optional(),
 
-    /** Decoded input pixels at most: 2^21 holds 1920x1080; the x4 output is 16 times that. */
-    HVAR_MAX_INPUT_PIXELS: int(1, 2 ** 21),
+    /**
+     * Decoded input pixels at most, whatever the scales: 2^22 (2048x2048) matches the worker's
+     * largest x4 input (its MAX_OUTPUT_PIXELS / 16). A job of that size holds about 1 GB while it runs.
+     */
+    HVAR_MAX_INPUT_PIXELS: int(1, 2 ** 22),
     HVAR_MAX_BODY_BYTES: int(1, 32 * 1024 * 1024),
     HVAR_ANIMATED: z.enum(["first", "reject"]).default("first"),
 
