@@ -88,12 +88,13 @@ def upscale(
 class SRMethod:
     """H-VAR as an `hvar.eval` method: (lr_uint8, scale) -> sr_uint8. One pass gives every scale."""
 
-    def __init__(self, model: HVAR, temperature: float = 0.0, seed: int = 0):
-        self.model, self.temperature, self.seed = model.eval(), temperature, seed
+    def __init__(self, model: HVAR, temperature: float = 0.0, seed: int = 0, overlap: int | None = None):
+        self.model, self.temperature, self.seed, self.overlap = model.eval(), temperature, seed, overlap
 
     def outputs(self, lr: np.ndarray) -> dict[int, np.ndarray]:
         grey = lr.ndim == 2
-        out = upscale(self.model, np.stack([lr] * 3, -1) if grey else lr, self.temperature, self.seed)
+        rgb = np.stack([lr] * 3, -1) if grey else lr
+        out = upscale(self.model, rgb, self.temperature, self.seed, overlap=self.overlap)
         return {s: im[..., 0] if grey else im for s, im in out.items()}
 
     def __call__(self, lr: np.ndarray, scale: int) -> np.ndarray:
@@ -146,10 +147,11 @@ def evaluate(
     crops_dir: Path | None = None,
     data_root: Path | None = None,
     progress: bool = True,
+    overlap: int | None = None,
 ) -> dict:
     """Mean and per-image scores: {"results": [{dataset, scale, degradation, sr, bicubic, x1, input,
     images}]}; each score is {"psnr", "ssim"} on Y (infinite PSNR written as None)."""
-    method = SRMethod(model, temperature, seed)
+    method = SRMethod(model, temperature, seed, overlap)
     results = []
     for ds in datasets:
         name, folder = protocol.resolve_dataset(ds, data_root)
@@ -232,6 +234,7 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--md", type=Path, default=None)
     ap.add_argument("--crops", type=Path, default=None, help="write side-by-side PNG crops here")
+    ap.add_argument("--overlap", type=int, default=None, help="LR pixels shared by tiles (default T/4)")
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args(argv)
     if args.threads:
@@ -239,7 +242,7 @@ def main(argv: list[str] | None = None) -> dict:
     torch.backends.nnpack.set_flags(False)
     model = load_hvar(args.run)
     ev = evaluate(model, tuple(args.dataset), tuple(args.scale), tuple(args.degradation), args.seed,
-                  args.temperature, args.crops, args.data_root)  # fmt: skip
+                  args.temperature, args.crops, args.data_root, overlap=args.overlap)  # fmt: skip
     md = report_markdown(
         f"H-VAR {Path(args.run).name}", {"run": args.run, "temperature": args.temperature}, ev
     )

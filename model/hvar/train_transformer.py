@@ -8,8 +8,9 @@
     torchrun --nproc_per_node 8 -m hvar.train_transformer ...  # data parallel (NCCL on GPUs, gloo on CPU)
 
 Each step takes HR crops of side 4T, makes their LR on the fly (`--lr-mode bicubic`: MATLAB bicubic;
-`realistic`: the Real-ESRGAN-style recipe of `hvar.degrade`), tokenizes the HR crop (z_HR) and the LR
-upsampled bilinearly to the HR size (z_LR, the DPO's rejected sequence), and minimises
+`realistic`: the Real-ESRGAN-style recipe of `hvar.degrade`; `mixed`: half of each batch each way),
+tokenizes the HR crop (z_HR) and the LR upsampled bilinearly to the HR size (z_LR, the DPO's rejected
+sequence), and minimises
 CE(z_HR) + lambda * softplus(-beta * (l(z_HR) - l(z_LR))) (`hvar.dpo`). --batch-size is the global
 batch: under torchrun each process takes batch_size / world_size of it.
 
@@ -54,7 +55,7 @@ TRAIN_DEFAULTS = {
     "paper": dict(batch_size=256, lr=1e-4, warmup=1000, log_every=20),
 }
 BETAS, WEIGHT_DECAY, GRAD_CLIP = (0.9, 0.95), 0.05, 2.0
-LR_MODES = ("bicubic", "realistic")
+LR_MODES = ("bicubic", "realistic", "mixed")  # mixed: half of every batch each way
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -84,6 +85,19 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not args.resume and not args.tokenizer:
         ap.error("a new run needs --tokenizer")
     return args
+
+
+def lr_batches(crop: int, lr_mode: str, seed: int, batch: int):
+    """Endless (hr, lr) batches of HR crops and their LR made on the fly (x4)."""
+    if lr_mode != "mixed":
+        yield from batches(RandomCrops(crop, seed=seed, lr_mode=lr_mode, scale=SCALES[-1]), batch)
+        return
+    half = max(1, batch // 2)
+    bic = batches(RandomCrops(crop, seed=seed, lr_mode="bicubic", scale=SCALES[-1]), half)
+    real = batches(RandomCrops(crop, seed=seed + 1, lr_mode="realistic", scale=SCALES[-1]), batch - half)
+    while True:
+        (hb, lb), (hr, lr) = next(bic), next(real)
+        yield torch.cat([hb, hr]), torch.cat([lb, lr])
 
 
 def make_optimizer(transformer: NextScaleTransformer, lr: float) -> torch.optim.AdamW:
@@ -215,9 +229,7 @@ def main(argv: list[str] | None = None) -> None:
     data_seed = args.seed * 7919 + step + 1_000_003 * rank
     torch.manual_seed(data_seed)
     local_batch = knobs["batch_size"] // world
-    data = batches(
-        RandomCrops(tok_cfg.hr_tile, seed=data_seed, lr_mode=state["lr_mode"], scale=SCALES[-1]), local_batch
-    )
+    data = lr_batches(tok_cfg.hr_tile, state["lr_mode"], data_seed, local_batch)
 
     from tqdm import tqdm
 

@@ -42,14 +42,15 @@ def test_training_writes_a_resumable_run_and_an_sr_report(photo_root, tok_run, t
     assert {"ce", "ce_seg0", "ce_seg2", "dpo", "margin"} <= set(rec[-1])
 
 
-def test_no_dpo_and_reference_dpo_runs(photo_root, tok_run, tmp_path):
+def test_no_dpo_and_reference_dpo_runs_with_realistic_and_mixed_lr(photo_root, tok_run, tmp_path):
     common = ["--preset", "tiny", "--tokenizer", str(tok_run), "--steps", "1", "--threads", "1",
-              "--batch-size", "2", "--no-eval", "--lr-mode", "realistic"]  # fmt: skip
-    main(common + ["--out", str(tmp_path / "off"), "--dpo", "off"])
+              "--batch-size", "2", "--no-eval"]  # fmt: skip
+    main(common + ["--out", str(tmp_path / "off"), "--dpo", "off", "--lr-mode", "realistic"])
     rec = json.loads((tmp_path / "off" / "metrics.jsonl").read_text().splitlines()[-1])
     cfg = json.loads((tmp_path / "off" / "config.json").read_text())["transformer"]
     assert cfg["dpo_mode"] == "off" and "dpo" not in rec and "ce_seg1" in rec
-    main(common + ["--out", str(tmp_path / "ref"), "--dpo", "reference", "--dpo-beta", "0.5"])
+    ref = ["--out", str(tmp_path / "ref"), "--dpo", "reference", "--dpo-beta", "0.5", "--lr-mode", "mixed"]
+    main(common + ref)
     assert (tmp_path / "ref" / "reference.safetensors").exists()
     assert json.loads((tmp_path / "ref" / "config.json").read_text())["transformer"]["dpo_beta"] == 0.5
 
@@ -126,3 +127,14 @@ def test_loss_on_batch_runs_hr_and_lr_sequences_in_one_forward():
     model.transformer.register_forward_hook(lambda m, a, o: calls.append(o.shape[0]))
     loss_on_batch(model.transformer, model, hr, area_half(area_half(hr)))
     assert calls == [4]
+
+
+def test_mixed_lr_batches_are_half_bicubic_half_realistic(photo_root):
+    from hvar.data import tensor_to_uint8
+    from hvar.degrade import bicubic_lr
+    from hvar.train_transformer import lr_batches
+
+    hr, lr = next(lr_batches(32, "mixed", seed=0, batch=4))
+    assert hr.shape == (4, 3, 32, 32) and lr.shape == (4, 3, 8, 8)
+    for b in range(2):  # the first half is exactly the MATLAB bicubic LR of its crop
+        assert (tensor_to_uint8(lr[b]) == bicubic_lr(tensor_to_uint8(hr[b]), 4)).all()
