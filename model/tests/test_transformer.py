@@ -80,8 +80,11 @@ def test_sampling_is_reproducible_from_the_noise_and_changes_with_it():
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
-def test_onnx_contract_forward_gives_x1_x2_x4_in_zero_one():
-    model = random_hvar(spread=0.1)
+@pytest.mark.parametrize(
+    "tokenizer", [{}, {"hierarchical": False}, {"lr_guided_decoder": True}], ids=["hit", "plain", "lr-guided"]
+)
+def test_onnx_contract_forward_gives_x1_x2_x4_in_zero_one(tokenizer):
+    model = random_hvar(spread=0.1, tokenizer=tokenizer)
     cfg = model.cfg.tokenizer
     lr01 = torch.rand(2, 3, cfg.tile, cfg.tile)
     with torch.no_grad():

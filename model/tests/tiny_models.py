@@ -6,12 +6,12 @@ from hvar.config import get_config
 from hvar.sr import HVAR
 
 
-def random_hvar(seed: int = 0, spread: float = 0.3, **transformer) -> HVAR:
+def random_hvar(seed: int = 0, spread: float = 0.3, tokenizer: dict | None = None, **transformer) -> HVAR:
     """Tiny H-VAR with a spread codebook (non-trivial tokens) and, with `spread`, every transformer
     weight redrawn so that the blocks are far from VAR's near-identity initialisation."""
     import dataclasses
 
-    cfg = get_config("tiny")
+    cfg = get_config("tiny", **(tokenizer or {}))
     if transformer:
         cfg = dataclasses.replace(cfg, transformer=dataclasses.replace(cfg.transformer, **transformer))
     torch.manual_seed(seed)
