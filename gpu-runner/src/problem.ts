@@ -5,7 +5,7 @@
  */
 export class ProblemError extends Error {
   constructor(
-    readonly status: 400 | 401 | 404 | 409 | 413 | 415 | 422 | 429 | 503,
+    readonly status: 400 | 401 | 404 | 413 | 415 | 422 | 429 | 503,
     readonly code: string,
     readonly title: string,
     readonly headers: Record<string, string> = {},

@@ -106,7 +106,7 @@ async function createSession(path: string, options: SessionOptions, log: Logger)
 }
 
 /** Refuses a model whose graph does not match its manifest and contract v1, before any job sees it. */
-export function checkContract(session: ort.InferenceSession, entry: ModelEntry): void {
+function checkContract(session: ort.InferenceSession, entry: ModelEntry): void {
   const expected = contractShapes(entry.manifest.tile, entry.manifest.tokens);
   const problems: string[] = [];
   const compare = (kind: string, metadata: readonly ort.InferenceSession.ValueMetadata[], want: Record<string, (string | number)[]>) => {

@@ -77,10 +77,6 @@ export class Scheduler {
     return this.queued;
   }
 
-  get jobsInFlight(): number {
-    return this.ring.length;
-  }
-
   /**
    * Admits a job and resolves once all its tiles went through the model. Throws a 429 ProblemError
    * at once when the queue cannot take the job's tiles; an empty queue takes any job, so no image
