@@ -20,7 +20,7 @@ const configSchema = z.object({
   RUNNER_TIMEOUT_MS: int(10_000),
   JOB_TIMEOUT_S: int(600),
   MAX_WAIT_S: int(60),
-  DISPATCH_BACKEND: z.enum(["runner-pool"]).default("runner-pool"),
+  DISPATCH_BACKEND: z.enum(["runner-pool", "queue"]).default("runner-pool"),
   RUNNER_HMAC_SECRET: z.string().min(1),
   RESULT_SIGNING_KEYS: z
     .string()

@@ -1,7 +1,7 @@
 import { z } from "@hono/zod-openapi";
 import { hmacSha256, sha256Hex, toHex } from "../crypto";
 import { putResult } from "../storage/results";
-import { DispatchError, type DispatchJob, type Dispatcher, type RemoteState, jobErrorSchema, modelSchema, outputSchema } from "./types";
+import { DispatchError, type DispatchJob, type Dispatcher, type Output, type RemoteState, jobErrorSchema, modelSchema, outputSchema } from "./types";
 
 /**
  * Direct HTTP to a pool of runners (gpu-runner/API.md). Each job starts at a runner chosen by its
@@ -15,7 +15,8 @@ export interface RunnerPoolOptions {
   bucket: R2Bucket;
 }
 
-const runnerJobSchema = z.object({
+/** A runner's Job (API.md), the shape both the HTTP API and the queue backend's status objects use. */
+export const runnerJobSchema = z.object({
   id: z.string(),
   status: z.enum(["queued", "running", "succeeded", "failed"]),
   model: modelSchema.optional(),
@@ -26,6 +27,22 @@ const runnerJobSchema = z.object({
 
 /** Statuses after which another runner may well succeed. */
 const RETRYABLE = new Set([401, 408, 429, 500, 502, 503, 504]);
+
+/**
+ * A runner's Job as the worker's state. `store` makes sure an output is in R2 before the job is
+ * reported succeeded; outputs must lie under the job's own prefix.
+ */
+export async function remoteState(jobId: string, job: z.infer<typeof runnerJobSchema>, store: (output: Output) => Promise<void>): Promise<RemoteState> {
+  if (job.id !== jobId) throw new DispatchError("runner_protocol", "The runner answered for another job", true);
+  if (job.status === "failed") return { status: "failed", error: job.error ?? { code: "job_failed", title: "The job failed" } };
+  if (job.status !== "succeeded") return { status: job.status };
+  if (!job.outputs || !job.model) throw new DispatchError("runner_protocol", "A succeeded job without outputs or model", true);
+  for (const output of job.outputs) {
+    if (output.key.split("/")[1] !== jobId) throw new DispatchError("runner_protocol", "An output outside the job's prefix", true);
+    await store(output);
+  }
+  return { status: "succeeded", outputs: job.outputs, model: job.model, runnerMs: job.runnerMs ?? 0 };
+}
 
 export async function signRunnerRequest(secret: string, method: string, pathAndQuery: string, body: Uint8Array, now = Date.now()): Promise<Record<string, string>> {
   const timestamp = String(Math.floor(now / 1000));
@@ -100,19 +117,11 @@ export class RunnerPool implements Dispatcher {
       if (error instanceof DispatchError) throw error;
       throw new DispatchError("runner_unreachable", `Runner unreachable: ${String(error)}`, true);
     }
-    const job = runnerJobSchema.parse(body);
-    if (job.status === "failed") return { status: "failed", error: job.error ?? { code: "job_failed", title: "The job failed" } };
-    if (job.status !== "succeeded") return { status: job.status };
-    if (!job.outputs || !job.model) throw new DispatchError("runner_protocol", "A succeeded job without outputs or model", true);
-    for (const output of job.outputs) {
-      if (output.key.split("/")[1] !== jobId) throw new DispatchError("runner_protocol", "An output outside the job's prefix", false);
-      await this.copyOutput(runner, jobId, output);
-    }
-    return { status: "succeeded", outputs: job.outputs, model: job.model, runnerMs: job.runnerMs ?? 0 };
+    return remoteState(jobId, runnerJobSchema.parse(body), (output) => this.copyOutput(runner, jobId, output));
   }
 
   /** Copies one output into R2 unless it is there already (written by the runner, or a previous poll). */
-  private async copyOutput(runner: string, jobId: string, output: z.infer<typeof outputSchema>): Promise<void> {
+  private async copyOutput(runner: string, jobId: string, output: Output): Promise<void> {
     const existing = await this.options.bucket.head(output.key);
     if (existing?.customMetadata?.sha256 === output.sha256) return;
     const response = await this.call(runner, "GET", `/v1/jobs/${encodeURIComponent(jobId)}/outputs/${output.scale}`);

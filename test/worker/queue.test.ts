@@ -1,0 +1,98 @@
+import { env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { configOf } from "../../worker/src/config";
+import { sha256Hex } from "../../worker/src/crypto";
+import { dispatcherFor } from "../../worker/src/dispatch";
+import { type JobSender, JobQueue, type QueueMessage, inputKey, queueMessageSchema, statusKey } from "../../worker/src/dispatch/queue";
+import { putResult } from "../../worker/src/storage/results";
+import { png } from "./images";
+
+const options = { scales: [2 as const], format: "webp" as const, quality: 80, temperature: 0 };
+let n = 0;
+const jobId = () => `j_queue${String(n++).replace(/[0189]/g, "a").padStart(15, "q")}`;
+
+/** Records what the worker sends, as the Queue binding would receive it. */
+function recordingQueue(): { sent: QueueMessage[]; queue: JobSender } {
+  const sent: QueueMessage[] = [];
+  return { sent, queue: { send: async (message) => void sent.push(message) } };
+}
+
+/** What a runner writes when it has finished a job taken from the queue. */
+async function runnerFinishes(id: string, status: "succeeded" | "failed"): Promise<void> {
+  const bytes = new TextEncoder().encode(`output of ${id}`);
+  const sha256 = await sha256Hex(bytes);
+  const key = `results/${id}/x2.webp`;
+  if (status === "succeeded") await putResult(env.RESULTS, { key, contentType: "image/webp", sha256, bytes: bytes.length }, bytes.slice().buffer);
+  const job =
+    status === "succeeded"
+      ? { id, status, model: { id: "hvar-base", version: "1.0.0" }, runnerMs: 7, outputs: [{ scale: 2, key, contentType: "image/webp", width: 8, height: 8, bytes: bytes.length, sha256 }] }
+      : { id, status, error: { code: "inference_failed", title: "boom" } };
+  await env.RESULTS.put(statusKey(id), JSON.stringify(job));
+}
+
+describe("the queue backend", () => {
+  it("stores the image in R2 and sends a small message that points at it", async () => {
+    const { sent, queue } = recordingQueue();
+    const id = jobId();
+    const image = await png(16, 16);
+    expect(await new JobQueue({ queue, bucket: env.RESULTS }).submit({ id, image, contentType: "image/png", options })).toEqual({ runner: "queue" });
+    expect(sent).toHaveLength(1);
+    expect(queueMessageSchema.parse(sent[0])).toEqual({
+      v: 1,
+      id,
+      input: { key: inputKey(id), contentType: "image/png", bytes: image.length, sha256: await sha256Hex(image) },
+      ...options,
+    });
+    const stored = await env.RESULTS.get(inputKey(id));
+    expect(new Uint8Array((await stored?.arrayBuffer()) ?? new ArrayBuffer(0))).toEqual(image);
+  });
+
+  it("works with the real Queue binding of wrangler.toml", async () => {
+    const jobs = new JobQueue({ queue: env.JOBS_QUEUE, bucket: env.RESULTS });
+    await expect(jobs.submit({ id: jobId(), image: await png(8, 8), contentType: "image/png", options })).resolves.toEqual({ runner: "queue" });
+  });
+
+  it("reports a job as queued until the runner writes its status", async () => {
+    const { queue } = recordingQueue();
+    expect(await new JobQueue({ queue, bucket: env.RESULTS }).poll(jobId())).toEqual({ status: "queued" });
+  });
+
+  it("reports success from the runner's status object, once the outputs are in R2", async () => {
+    const { queue } = recordingQueue();
+    const jobs = new JobQueue({ queue, bucket: env.RESULTS });
+    const id = jobId();
+    await jobs.submit({ id, image: await png(8, 8), contentType: "image/png", options });
+    await runnerFinishes(id, "succeeded");
+    expect(await jobs.poll(id)).toMatchObject({ status: "succeeded", runnerMs: 7, outputs: [{ scale: 2, key: `results/${id}/x2.webp` }] });
+    expect(await env.RESULTS.head(inputKey(id))).toBeNull();
+  });
+
+  it("reports the runner's failure", async () => {
+    const { queue } = recordingQueue();
+    const id = jobId();
+    await runnerFinishes(id, "failed");
+    expect(await new JobQueue({ queue, bucket: env.RESULTS }).poll(id)).toEqual({ status: "failed", error: { code: "inference_failed", title: "boom" } });
+  });
+
+  it("turns a refused send into a retryable queue_unavailable, leaving no input behind", async () => {
+    const id = jobId();
+    const queue = { send: async () => Promise.reject(new Error("queue is full")) };
+    const submit = new JobQueue({ queue, bucket: env.RESULTS }).submit({ id, image: await png(8, 8), contentType: "image/png", options });
+    await expect(submit).rejects.toMatchObject({ code: "queue_unavailable", retryable: true });
+    expect(await env.RESULTS.head(inputKey(id))).toBeNull();
+  });
+});
+
+describe("choosing the backend", () => {
+  it.each([
+    ["runner-pool", "runner-pool"],
+    ["queue", "queue"],
+  ])("DISPATCH_BACKEND=%s gives the %s backend", (name, backend) => {
+    const configured = { ...env, DISPATCH_BACKEND: name };
+    expect(dispatcherFor(configured, configOf(configured)).backend).toBe(backend);
+  });
+
+  it("refuses an unknown backend", () => {
+    expect(() => configOf({ ...env, DISPATCH_BACKEND: "carrier-pigeon" })).toThrow();
+  });
+});
