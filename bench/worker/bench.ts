@@ -1,0 +1,163 @@
+/**
+ * Worker benchmark: requests per second and p50/p99 latency of (1) a cache-hit upscale,
+ * (2) a result download through a signed URL, and (3) a bare Hono route, all under `wrangler dev`
+ * in the same run, on the same machine. The runner is the test stub (test/worker/setup): only the
+ * first upscale reaches it, every measured upscale is a cache hit.
+ *
+ *   node_modules/.bin/tsx bench/worker/bench.ts [--requests 400] [--concurrency 8]
+ */
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
+import { createServer } from "node:net";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { deflateSync } from "node:zlib";
+import { startRunnerStub } from "../../test/worker/setup/runner-stub";
+
+const { values } = parseArgs({ options: { requests: { type: "string", default: "400" }, concurrency: { type: "string", default: "8" } } });
+const REQUESTS = Number(values.requests);
+const CONCURRENCY = Number(values.concurrency);
+const root = new URL("../../", import.meta.url).pathname;
+const wrangler = join(root, "node_modules/.bin/wrangler");
+
+async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const address = server.address();
+  await new Promise((resolve) => server.close(resolve));
+  if (!address || typeof address === "string") throw new Error("no free port");
+  return address.port;
+}
+
+async function until(url: string, child: ChildProcess): Promise<void> {
+  for (let i = 0; i < 240; i++) {
+    if (child.exitCode !== null) throw new Error(`wrangler dev exited (${child.exitCode})`);
+    try {
+      if ((await fetch(url)).ok) return;
+    } catch {
+      // not listening yet
+    }
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
+  throw new Error(`${url} did not come up`);
+}
+
+/** A real 64x48 PNG; its size does not matter for a cache hit. */
+function png(): Buffer {
+  const width = 64;
+  const height = 48;
+  const table = Array.from({ length: 256 }, (_, n) => {
+    let c = n;
+    for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
+    return c >>> 0;
+  });
+  const crc = (buf: Buffer) => {
+    let c = 0xffffffff;
+    for (const b of buf) c = (table[(c ^ b) & 0xff] ?? 0) ^ (c >>> 8);
+    return (c ^ 0xffffffff) >>> 0;
+  };
+  const chunk = (type: string, data: Buffer) => {
+    const typed = Buffer.concat([Buffer.from(type, "latin1"), data]);
+    const out = Buffer.alloc(typed.length + 8);
+    out.writeUInt32BE(data.length, 0);
+    typed.copy(out, 4);
+    out.writeUInt32BE(crc(typed), typed.length + 4);
+    return out;
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(width, 0);
+  ihdr.writeUInt32BE(height, 4);
+  ihdr.set([8, 2, 0, 0, 0], 8);
+  const raw = Buffer.alloc((width * 3 + 1) * height, 0x80);
+  for (let y = 0; y < height; y++) raw[y * (width * 3 + 1)] = 0;
+  const signature = Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]);
+  return Buffer.concat([signature, chunk("IHDR", ihdr), chunk("IDAT", deflateSync(raw)), chunk("IEND", Buffer.alloc(0))]);
+}
+
+interface Result {
+  name: string;
+  rps: number;
+  p50: number;
+  p99: number;
+}
+
+/** `REQUESTS` requests, `CONCURRENCY` in flight; every answer must have the expected status. */
+async function measure(name: string, expected: number, request: () => Promise<Response>): Promise<Result> {
+  for (let i = 0; i < 20; i++) await (await request()).arrayBuffer(); // warm-up
+  const latencies: number[] = [];
+  let next = 0;
+  const start = performance.now();
+  await Promise.all(
+    Array.from({ length: CONCURRENCY }, async () => {
+      while (next++ < REQUESTS) {
+        const t0 = performance.now();
+        const response = await request();
+        await response.arrayBuffer();
+        latencies.push(performance.now() - t0);
+        if (response.status !== expected) throw new Error(`${name}: ${response.status}, expected ${expected}`);
+      }
+    }),
+  );
+  const seconds = (performance.now() - start) / 1000;
+  latencies.sort((a, b) => a - b);
+  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
+  return { name, rps: latencies.length / seconds, p50: at(0.5), p99: at(0.99) };
+}
+
+async function main(): Promise<void> {
+  const state = mkdtempSync(join(tmpdir(), "hvar-bench-"));
+  const runnerSecret = randomBytes(24).toString("base64url");
+  const adminSecret = randomBytes(24).toString("base64url");
+  const envFile = join(state, "bench.vars");
+  writeFileSync(
+    envFile,
+    [`ADMIN_SECRET=${adminSecret}`, `RESULT_SIGNING_KEYS={"b1":"${randomBytes(32).toString("base64")}"}`, `RUNNER_HMAC_SECRET=${runnerSecret}`].join("\n"),
+  );
+  const runner = await startRunnerStub(runnerSecret);
+  const [workerPort, barePort] = [await freePort(), await freePort()];
+  // Each wrangler dev needs its own inspector port, or the second one fails to start.
+  const [workerInspector, bareInspector] = [await freePort(), await freePort()];
+  const env = { ...process.env, WRANGLER_SEND_METRICS: "false" };
+  const migrate = spawnSync(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", state], { cwd: root, env, stdio: "ignore" });
+  if (migrate.status !== 0) throw new Error("applying D1 migrations failed");
+  const common = ["--ip", "127.0.0.1", "--show-interactive-dev-session=false", "--log-level", "error"];
+  const children = [
+    spawn(wrangler, ["dev", ...common, "--port", String(workerPort), "--inspector-port", String(workerInspector), "--persist-to", state, "--env-file", envFile, "--var", `RUNNER_URLS:${runner.url}`], { cwd: root, env, stdio: "ignore" }),
+    spawn(wrangler, ["dev", ...common, "--port", String(barePort), "--inspector-port", String(bareInspector), "-c", "bench/worker/bare.wrangler.toml"], { cwd: root, env, stdio: "ignore" }),
+  ];
+  try {
+    const base = `http://127.0.0.1:${workerPort}`;
+    const bare = `http://127.0.0.1:${barePort}/`;
+    await Promise.all([until(`${base}/healthz`, children[0] as ChildProcess), until(bare, children[1] as ChildProcess)]);
+
+    const created = await fetch(`${base}/admin/keys`, {
+      method: "POST",
+      headers: { authorization: `Bearer ${adminSecret}`, "content-type": "application/json" },
+      body: JSON.stringify({ owner: "bench", monthlyQuotaMp: 1e6, rateLimitPerMin: 100_000 }),
+    });
+    const { secret } = (await created.json()) as { secret: string };
+    const image = png();
+    const upscale = () =>
+      fetch(`${base}/v1/upscales?scales=2`, { method: "POST", body: image, headers: { authorization: `Bearer ${secret}`, "content-type": "image/png", prefer: "wait=30" } });
+    const first = (await (await upscale()).json()) as { outputs?: { url: string }[] };
+    const resultUrl = first.outputs?.[0]?.url;
+    if (!resultUrl) throw new Error("the first upscale did not succeed");
+
+    const results = [
+      await measure("bare Hono route", 200, () => fetch(bare)),
+      await measure("cache-hit upscale (POST /v1/upscales)", 200, upscale),
+      await measure("result download (GET signed URL)", 200, () => fetch(resultUrl)),
+    ];
+    console.log(`\nwrangler dev, ${REQUESTS} requests, ${CONCURRENCY} in flight\n`);
+    console.log("| route | requests/s | p50 (ms) | p99 (ms) |\n| --- | ---: | ---: | ---: |");
+    for (const r of results) console.log(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} |`);
+  } finally {
+    for (const child of children) child.kill("SIGTERM");
+    await runner.close();
+    rmSync(state, { recursive: true, force: true });
+  }
+}
+
+await main();
