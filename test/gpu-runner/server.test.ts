@@ -140,6 +140,11 @@ describe("jobs", () => {
     expect((await sharp(bytes).metadata()).width).toBe(160);
   });
 
+  it("names JPEG outputs .jpeg, like every format by its name (the worker's result paths)", async () => {
+    const job = await createAndFinish(await runner(), "j_jpeg", "scales=2&format=jpeg&quality=80");
+    expect(job.outputs?.map((o) => [o.key, o.contentType])).toEqual([["results/j_jpeg/x2.jpeg", "image/jpeg"]]);
+  });
+
   it("answers 404 output_not_found for a scale that was not requested", async () => {
     const r = await runner();
     await createAndFinish(r, "j_x2", "scales=2");

@@ -135,7 +135,7 @@ export async function runCli(argv: string[], io: CliIo = { stdout: process.stdou
       await scheduler.submit(task);
       const written: string[] = [];
       for (const output of await task.encode(o.format, o.quality)) {
-        const path = join(o.out, `${basename(file, extname(file))}.x${output.scale}.${output.extension}`);
+        const path = join(o.out, `${basename(file, extname(file))}.x${output.scale}.${output.format}`);
         await writeFile(path, output.bytes);
         written.push(`${resolve(path)} (${output.width}x${output.height})`);
       }

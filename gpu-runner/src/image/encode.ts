@@ -11,8 +11,6 @@ export const CONTENT_TYPES: Record<OutputFormat, string> = {
   jpeg: "image/jpeg",
 };
 
-export const EXTENSIONS: Record<OutputFormat, string> = { png: "png", webp: "webp", avif: "avif", jpeg: "jpg" };
-
 export interface EncodeInput {
   width: number;
   height: number;

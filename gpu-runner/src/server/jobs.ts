@@ -186,7 +186,7 @@ export class JobService {
     const encoded = await task.encode(query.format, query.quality);
     const outputs = await Promise.all(
       encoded.map(async (o) => {
-        const key = `results/${job.id}/x${o.scale}.${o.extension}`;
+        const key = `results/${job.id}/x${o.scale}.${o.format}`;
         await this.options.store.put(key, o.bytes, o.contentType);
         return { scale: o.scale, key, contentType: o.contentType, width: o.width, height: o.height, bytes: o.bytes.length, sha256: createHash("sha256").update(o.bytes).digest("hex") };
       }),

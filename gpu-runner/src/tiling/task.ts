@@ -1,6 +1,6 @@
 import { upscaleAlpha } from "../image/alpha";
 import type { DecodedImage } from "../image/decode";
-import { CONTENT_TYPES, EXTENSIONS, encodeImage, type OutputFormat } from "../image/encode";
+import { CONTENT_TYPES, encodeImage, type OutputFormat } from "../image/encode";
 import { outputFor, type ModelOutputs, type Scale } from "../model/types";
 import type { TileJob } from "../scheduler/scheduler";
 import { Blender, fillTile } from "./blend";
@@ -11,7 +11,8 @@ export interface EncodedOutput {
   width: number;
   height: number;
   contentType: string;
-  extension: string;
+  /** The file extension is the format's name (`.jpeg`, not `.jpg`), as the worker's result paths expect. */
+  format: OutputFormat;
   bytes: Buffer;
 }
 
@@ -73,7 +74,7 @@ export class UpscaleTask implements TileJob {
         width: blender.width,
         height: blender.height,
         contentType: CONTENT_TYPES[format],
-        extension: EXTENSIONS[format],
+        format,
         bytes: await encodeImage(
           { width: blender.width, height: blender.height, rgb: blender.toRgb(), ...(alpha ? { alpha: await upscaleAlpha(alpha, width, height, blender.scale) } : {}) },
           format,
