@@ -96,7 +96,8 @@ def loss_on_batch(
     ref: NextScaleTransformer | None = None,
 ) -> tuple[torch.Tensor, dict[str, float]]:
     """Tokenize (frozen HIT, fp32), then one forward of `transformer` (the DDP-wrapped one in training)
-    on [HR; LR] sequences when DPO is on, HR only when off; bf16 autocast on a GPU."""
+    on [HR; LR] sequences sharing their condition when DPO is on, HR only when off; bf16 autocast on a
+    GPU."""
     tcfg, tok_cfg = hvar.cfg.transformer, hvar.cfg.tokenizer
     use_dpo = tcfg.dpo_mode != "off" and tcfg.dpo_lambda > 0
     with torch.no_grad():
@@ -104,7 +105,6 @@ def loss_on_batch(
         if use_dpo:
             f_BCvPP, idx_lr = hvar.condition_and_lr_tokens(lr_B3TT)
             x_lr, idx_lr_BL = hvar.teacher_inputs(idx_lr)
-            f_BCvPP = torch.cat([f_BCvPP, f_BCvPP])
             x_BlCv, idx_BL = torch.cat([x_BlCv, x_lr]), torch.cat([idx_BL, idx_lr_BL])
         else:
             f_BCvPP = hvar.condition(lr_B3TT)

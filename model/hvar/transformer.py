@@ -199,11 +199,20 @@ class NextScaleTransformer(nn.Module):
         return self.head(self.head_nm(h_BlC, cond_BD)).float()
 
     def forward(self, f_BCvPP: torch.Tensor, x_next_BlCv: torch.Tensor) -> torch.Tensor:
-        """Teacher forcing: condition latents and next-scale inputs (B, L-1, Cv) -> logits_BLV."""
+        """Teacher forcing: condition latents (B) and next-scale inputs (r*B, L-1, Cv) -> logits_BLV for
+        the r*B sequences; row i is conditioned on latent i % B (DPO passes [HR; LR] inputs, r = 2).
+
+        The block-causal pass over [condition | targets] in two parts: the condition tokens attend only
+        among themselves, so they run once per condition (not once per sequence), and the targets then
+        attend to their keys and values with the target rows of the mask. Same result as one pass."""
         x_cond_BNC, cond_BD = self.embed_condition(f_BCvPP)
-        x_BNC = torch.cat([x_cond_BNC, self.embed_targets(x_next_BlCv)], dim=1)
-        h_BNC, _ = self.run(x_BNC, cond_BD, self.mask_NN)
-        return self.logits(h_BNC[:, self.num_cond :], cond_BD)
+        _, cache = self.run(x_cond_BNC, cond_BD)
+        r = x_next_BlCv.shape[0] // f_BCvPP.shape[0]
+        if r > 1:
+            cache = tuple((k.repeat(r, 1, 1, 1), v.repeat(r, 1, 1, 1)) for k, v in cache)
+            cond_BD = cond_BD.repeat(r, 1)
+        h_BLC, _ = self.run(self.embed_targets(x_next_BlCv), cond_BD, self.mask_NN[self.num_cond :], cache)
+        return self.logits(h_BLC, cond_BD)
 
     # ---- initialisation (VAR's init_weights) -----------------------------------------------------------
     @torch.no_grad()

@@ -56,6 +56,24 @@ def test_kv_cache_inference_reproduces_teacher_forced_logits():
     torch.testing.assert_close(cached, teacher, rtol=0, atol=1e-5)
 
 
+def test_two_part_teacher_forcing_equals_one_block_causal_pass_and_shares_the_condition():
+    model = random_hvar()
+    tr = model.transformer
+    hr = images(model.cfg, batch=2)
+    with torch.no_grad():
+        x_next, _ = model.teacher_inputs(model.tokenizer.img_to_idx(hr))
+        f = model.condition(lr_of(hr))
+        x_cond, cond = tr.embed_condition(f)
+        h, _ = tr.run(torch.cat([x_cond, tr.embed_targets(x_next)], 1), cond, tr.mask_NN)  # one pass
+        one_pass = tr.logits(h[:, tr.num_cond :], cond)
+        two_part = tr(f, x_next)
+        x_pair = torch.cat([x_next, x_next.flip(0)])  # [HR; LR]-style batch: 2 sequences per condition
+        shared = tr(f, x_pair)
+        duplicated = tr(torch.cat([f, f]), x_pair)
+    torch.testing.assert_close(two_part, one_pass, rtol=0, atol=1e-5)
+    torch.testing.assert_close(shared, duplicated, rtol=0, atol=1e-5)
+
+
 def test_greedy_generation_is_deterministic_and_ignores_the_noise():
     model = random_hvar(spread=0.1)
     lr = lr_of(images(model.cfg))
