@@ -117,6 +117,8 @@ def _nearest(img: np.ndarray, factor: int) -> np.ndarray:
 
 def side_by_side(lr, bic, sr, hr, x1, clean_lr, scale: int) -> np.ndarray:
     """Two rows at HR size: input | bicubic | H-VAR | HR, and input | x1 | clean LR (nearest-upscaled)."""
+    lr, bic, sr, hr, x1, clean_lr = (np.stack([im] * 3, -1) if im.ndim == 2 else im
+                                     for im in (lr, bic, sr, hr, x1, clean_lr))  # fmt: skip
     c = min(CROP_HR, hr.shape[0], hr.shape[1]) // scale * scale
     y = (hr.shape[0] - c) // 2 // scale * scale
     x = (hr.shape[1] - c) // 2 // scale * scale
@@ -161,9 +163,7 @@ def evaluate(
                 rows = []
                 desc = f"{name} x{scale} {degradation}"
                 for k, path in enumerate(tqdm(paths, desc=desc, disable=not progress, file=sys.stderr)):
-                    hr = modcrop(protocol.load_image(path), scale)
-                    if hr.ndim == 2:
-                        hr = np.stack([hr] * 3, -1)
+                    hr = modcrop(protocol.load_image(path), scale)  # grey stays grey, scored as such
                     rng = protocol.image_rng(path.stem, scale, seed) if degradation == "realistic" else None
                     lr = protocol.make_lr(hr, scale, degradation, rng)
                     out = method.outputs(lr)

@@ -65,3 +65,16 @@ def test_cli_writes_markdown_and_json(model, photo_root, tmp_path):
           "--md", str(tmp_path / "sr.md"), "--json", str(tmp_path / "sr.json")])  # fmt: skip
     assert "| Set14 | realistic | x2 |" in (tmp_path / "sr.md").read_text()
     assert json.loads((tmp_path / "sr.json").read_text())["results"][0]["input"]["psnr"] > 0
+
+
+def test_grey_images_are_scored_on_grey_like_the_protocol(model, photo_root, tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "grey" / "HR"
+    folder.mkdir(parents=True)
+    rgb = np.asarray(Image.open(photo_root / "dev/Set14/HR/img0.png"))
+    Image.fromarray(rgb[..., 1]).save(folder / "g.png")  # mode L
+    ev = evaluate(model, (str(folder),), (4,), ("bicubic",), crops_dir=tmp_path / "crops", progress=False)
+    want = protocol.evaluate_dataset(folder, 4, protocol.METHODS["bicubic"], progress=False)
+    assert ev["results"][0]["bicubic"]["psnr"] == pytest.approx(want["psnr"], abs=1e-9)
+    assert list((tmp_path / "crops").glob("*.png"))
