@@ -87,9 +87,14 @@ describe("choosing the backend", () => {
   it.each([
     ["runner-pool", "runner-pool"],
     ["queue", "queue"],
+    ["replicate", "replicate"],
   ])("DISPATCH_BACKEND=%s gives the %s backend", (name, backend) => {
-    const configured = { ...env, DISPATCH_BACKEND: name };
+    const configured = { ...env, DISPATCH_BACKEND: name, REPLICATE_API_TOKEN: "r8_test", REPLICATE_MODEL_VERSION: "v1" };
     expect(dispatcherFor(configured, configOf(configured)).backend).toBe(backend);
+  });
+
+  it("refuses the replicate backend without its token", () => {
+    expect(() => configOf({ ...env, DISPATCH_BACKEND: "replicate", REPLICATE_API_TOKEN: "" })).toThrow();
   });
 
   it("refuses an unknown backend", () => {

@@ -25,6 +25,7 @@ export default defineConfig(async () => ({
             t0: "dGVzdC1zaWduaW5nLWtleS0wLXRlc3Qtc2lnbmluZy1rZXk=",
           }),
           RUNNER_HMAC_SECRET: RUNNER_SECRET,
+          REPLICATE_WEBHOOK_SECRET: "whsec_dGVzdC1yZXBsaWNhdGUtd2ViaG9vay1zZWNyZXQ=",
         },
       },
     })),

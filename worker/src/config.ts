@@ -7,6 +7,9 @@ import type { Bindings } from "./env";
  */
 const int = (fallback: number) => z.coerce.number().int().positive().default(fallback);
 
+/** Unset and empty are the same for optional secrets (`.dev.vars` may list them blank). */
+const optional = z.preprocess((value) => (value === "" ? undefined : value), z.string().min(1).optional());
+
 const configSchema = z.object({
   MODEL_VERSION: z.string().min(1),
   RUNNER_URLS: z
@@ -20,7 +23,10 @@ const configSchema = z.object({
   RUNNER_TIMEOUT_MS: int(10_000),
   JOB_TIMEOUT_S: int(600),
   MAX_WAIT_S: int(60),
-  DISPATCH_BACKEND: z.enum(["runner-pool", "queue"]).default("runner-pool"),
+  DISPATCH_BACKEND: z.enum(["runner-pool", "queue", "replicate"]).default("runner-pool"),
+  REPLICATE_MODEL_VERSION: optional,
+  REPLICATE_API_TOKEN: optional,
+  REPLICATE_WEBHOOK_SECRET: optional,
   RUNNER_HMAC_SECRET: z.string().min(1),
   RESULT_SIGNING_KEYS: z
     .string()
@@ -34,7 +40,10 @@ const configSchema = z.object({
     })
     .pipe(z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,31}$/, "key ids start with a letter, so JSON keeps their order"), z.string().min(16)))
     .refine((keys) => Object.keys(keys).length > 0, "RESULT_SIGNING_KEYS needs at least one key"),
-});
+}).refine(
+  (config) => config.DISPATCH_BACKEND !== "replicate" || (config.REPLICATE_API_TOKEN && config.REPLICATE_MODEL_VERSION),
+  "DISPATCH_BACKEND=replicate needs REPLICATE_API_TOKEN and REPLICATE_MODEL_VERSION",
+);
 
 export type Config = z.infer<typeof configSchema>;
 

@@ -8,6 +8,7 @@ import { requestId } from "./http/request-id";
 import { adminKeys } from "./routes/admin-keys";
 import { mountDocs } from "./routes/docs";
 import { health } from "./routes/health";
+import { replicateWebhook } from "./routes/replicate-webhook";
 import { results } from "./routes/results";
 import { upscales } from "./routes/upscales";
 import { usage } from "./routes/usage";
@@ -57,7 +58,7 @@ app.use(
 app.use("/v1/*", deadline({ ms: REQUEST_DEADLINE_MS }));
 app.use("/admin/*", deadline({ ms: REQUEST_DEADLINE_MS }));
 
-app.route("/", health).route("/", adminKeys).route("/", usage).route("/", results).route("/", upscales);
+app.route("/", health).route("/", adminKeys).route("/", usage).route("/", results).route("/", upscales).route("/", replicateWebhook);
 mountDocs(app);
 
 app.notFound(notFound);

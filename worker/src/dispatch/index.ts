@@ -1,15 +1,35 @@
+import Replicate from "replicate";
 import type { Config } from "../config";
 import type { Bindings } from "../env";
 import { JobQueue } from "./queue";
+import { ReplicateBackend } from "./replicate";
 import { RunnerPool } from "./runner-pool";
 import type { Dispatcher } from "./types";
 
+export const REPLICATE_WEBHOOK_PATH = "/v1/replicate/webhook";
+
+/** The Replicate backend, also for its webhooks when another backend is the default. */
+export function replicateBackend(env: Bindings, config: Config, origin?: string): ReplicateBackend | null {
+  if (!config.REPLICATE_API_TOKEN || !config.REPLICATE_MODEL_VERSION) return null;
+  return new ReplicateBackend({
+    client: new Replicate({ auth: config.REPLICATE_API_TOKEN }),
+    version: config.REPLICATE_MODEL_VERSION,
+    bucket: env.RESULTS,
+    ...(origin && config.REPLICATE_WEBHOOK_SECRET ? { webhookUrl: origin + REPLICATE_WEBHOOK_PATH } : {}),
+  });
+}
+
 /** The backend named by DISPATCH_BACKEND in wrangler.toml (per environment). */
-export function dispatcherFor(env: Bindings, config: Config): Dispatcher {
+export function dispatcherFor(env: Bindings, config: Config, origin?: string): Dispatcher {
   switch (config.DISPATCH_BACKEND) {
     case "runner-pool":
       return new RunnerPool({ urls: config.RUNNER_URLS, secret: config.RUNNER_HMAC_SECRET, timeoutMs: config.RUNNER_TIMEOUT_MS, bucket: env.RESULTS });
     case "queue":
       return new JobQueue({ queue: env.JOBS_QUEUE, bucket: env.RESULTS });
+    case "replicate": {
+      const backend = replicateBackend(env, config, origin);
+      if (!backend) throw new Error("the replicate backend is not configured");
+      return backend;
+    }
   }
 }

@@ -168,7 +168,8 @@ upscales.openAPIRegistry.registerPath(createUpscale);
 upscales.post("/v1/upscales", apiKeyAuth({ scope: "upscale" }), rateLimit(), async (c) => {
   const config = configOf(c.env);
   const key = c.get("apiKey");
-  const deps: JobDeps = { env: c.env, dispatcher: dispatcherFor(c.env, config), defer: (work) => c.executionCtx.waitUntil(work) };
+  const origin = new URL(c.req.url).origin;
+  const deps: JobDeps = { env: c.env, dispatcher: dispatcherFor(c.env, config, origin), defer: (work) => c.executionCtx.waitUntil(work) };
 
   const idempotencyKey = c.req.header("idempotency-key") ?? null;
   if (idempotencyKey !== null && !IDEMPOTENCY_KEY.test(idempotencyKey)) {

@@ -106,6 +106,11 @@ export async function findByIdempotencyKey(db: D1Database, keyId: string, idempo
   return row ? parse(row) : null;
 }
 
+export async function findByRunner(db: D1Database, backend: string, runner: string): Promise<JobRecord | null> {
+  const row = await db.prepare("SELECT * FROM jobs WHERE backend = ? AND runner = ?").bind(backend, runner).first();
+  return row ? parse(row) : null;
+}
+
 /** A finished job with the same cache key, by any API key: its outputs answer this request. */
 export async function findCached(db: D1Database, cacheKey: string): Promise<JobRecord | null> {
   const row = await db

@@ -1,0 +1,152 @@
+import { SELF, env } from "cloudflare:test";
+import Replicate from "replicate";
+import { describe, expect, it } from "vitest";
+import { fromBase64, hmacSha256, toBase64 } from "../../worker/src/crypto";
+import { ReplicateBackend, verifyReplicateWebhook } from "../../worker/src/dispatch/replicate";
+import { BASE } from "./helpers";
+import { png } from "./images";
+
+const WEBHOOK_SECRET = env.REPLICATE_WEBHOOK_SECRET;
+const options = { scales: [2 as const, 4 as const], format: "png" as const, quality: null, temperature: 0.5 };
+let n = 0;
+const jobId = () => `j_repl${String(n++).replace(/[0189]/g, "a").padStart(16, "r")}`;
+
+interface Prediction {
+  id: string;
+  status: string;
+  model: string;
+  version: string;
+  output?: Record<string, string>;
+  error?: string;
+  metrics?: { predict_time: number };
+}
+
+/** Replicate's HTTP API as far as this backend uses it, plus replicate.delivery for outputs. */
+function fakeReplicate(outputs: Record<string, Uint8Array> = {}) {
+  const created: { version: string; input: Record<string, unknown>; webhook?: string }[] = [];
+  const predictions = new Map<string, Prediction>();
+  const fake = async (input: RequestInfo | URL, init?: RequestInit): Promise<Response> => {
+    const request = new Request(input, init);
+    const url = new URL(request.url);
+    if (url.hostname === "replicate.delivery") {
+      const body = outputs[url.pathname.slice(1)];
+      return body ? new Response(body) : new Response("gone", { status: 404 });
+    }
+    if (request.method === "POST" && url.pathname === "/v1/predictions") {
+      const body = await request.json<(typeof created)[number]>();
+      if (body.version === "broken") return Response.json({ detail: "invalid version" }, { status: 422 });
+      created.push(body);
+      const prediction = { id: `p${created.length}`, status: "starting", model: "hvar/hvar", version: body.version };
+      predictions.set(prediction.id, prediction);
+      return Response.json(prediction, { status: 201 });
+    }
+    const id = /^\/v1\/predictions\/(\w+)$/.exec(url.pathname)?.[1];
+    const prediction = id && predictions.get(id);
+    return prediction ? Response.json(prediction) : Response.json({ detail: "not found" }, { status: 404 });
+  };
+  return { fetch: fake as typeof fetch, created, predictions };
+}
+
+function backend(fake: ReturnType<typeof fakeReplicate>, version = "v123") {
+  const client = new Replicate({ auth: "r8_test", fetch: fake.fetch });
+  return new ReplicateBackend({ client, version, bucket: env.RESULTS, webhookUrl: `${BASE}/v1/replicate/webhook`, fetch: fake.fetch });
+}
+
+describe("the Replicate backend", () => {
+  it("creates a prediction with the image as a data URI, the options and the webhook", async () => {
+    const fake = fakeReplicate();
+    const image = await png(8, 8);
+    const { runner } = await backend(fake).submit({ id: jobId(), image, contentType: "image/png", options });
+    expect(runner).toBe("p1");
+    expect(fake.created[0]).toMatchObject({
+      version: "v123",
+      input: { image: `data:image/png;base64,${toBase64(image)}`, scales: "2,4", format: "png", temperature: 0.5 },
+      webhook: `${BASE}/v1/replicate/webhook`,
+    });
+  });
+
+  it("turns a refused prediction into a retryable replicate_unavailable", async () => {
+    const submit = backend(fakeReplicate(), "broken").submit({ id: jobId(), image: await png(8, 8), contentType: "image/png", options });
+    await expect(submit).rejects.toMatchObject({ code: "replicate_unavailable", retryable: true });
+  });
+
+  it.each([
+    ["starting", "queued"],
+    ["processing", "running"],
+  ])("reports a %s prediction as %s", async (status, expected) => {
+    const fake = fakeReplicate();
+    const jobs = backend(fake);
+    const { runner } = await jobs.submit({ id: jobId(), image: await png(8, 8), contentType: "image/png", options });
+    fake.predictions.set(runner, { ...(fake.predictions.get(runner) as Prediction), status });
+    expect(await jobs.poll("j_x", runner)).toEqual({ status: expected });
+  });
+
+  it("copies the outputs into R2, with sizes read from the images", async () => {
+    const fake = fakeReplicate({ "o/x2.png": await png(16, 16), "o/x4.png": await png(32, 32) });
+    const jobs = backend(fake);
+    const id = jobId();
+    const { runner } = await jobs.submit({ id, image: await png(8, 8), contentType: "image/png", options });
+    const output = { x2: "https://replicate.delivery/o/x2.png", x4: "https://replicate.delivery/o/x4.png" };
+    fake.predictions.set(runner, { ...(fake.predictions.get(runner) as Prediction), status: "succeeded", output, metrics: { predict_time: 1.5 } });
+    const state = await jobs.poll(id, runner);
+    expect(state).toMatchObject({
+      status: "succeeded",
+      runnerMs: 1500,
+      model: { id: "hvar/hvar", version: "v123" },
+      outputs: [
+        { scale: 2, key: `results/${id}/x2.png`, width: 16, height: 16 },
+        { scale: 4, key: `results/${id}/x4.png`, width: 32, height: 32 },
+      ],
+    });
+    expect((await env.RESULTS.head(`results/${id}/x4.png`))?.customMetadata?.sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it("reports a failed prediction with its error", async () => {
+    const fake = fakeReplicate();
+    const jobs = backend(fake);
+    const { runner } = await jobs.submit({ id: jobId(), image: await png(8, 8), contentType: "image/png", options });
+    fake.predictions.set(runner, { ...(fake.predictions.get(runner) as Prediction), status: "failed", error: "CUDA out of memory" });
+    expect(await jobs.poll("j_x", runner)).toEqual({ status: "failed", error: { code: "replicate_failed", title: "CUDA out of memory" } });
+  });
+});
+
+async function signed(body: string, timestamp = Math.floor(Date.now() / 1000), secret = WEBHOOK_SECRET): Promise<Headers> {
+  const id = "msg_test";
+  const signature = toBase64(await hmacSha256(fromBase64(secret.replace(/^whsec_/, "")), `${id}.${timestamp}.${body}`));
+  return new Headers({ "webhook-id": id, "webhook-timestamp": String(timestamp), "webhook-signature": `v1,${signature}`, "content-type": "application/json" });
+}
+
+describe("Replicate webhooks", () => {
+  const body = JSON.stringify({ id: "p-unknown", status: "succeeded" });
+
+  it("are accepted with a valid, recent signature", async () => {
+    expect(await verifyReplicateWebhook(await signed(body), body, WEBHOOK_SECRET)).toBe(true);
+  });
+
+  it("are refused when the body was altered", async () => {
+    expect(await verifyReplicateWebhook(await signed(body), body.replace("succeeded", "failed"), WEBHOOK_SECRET)).toBe(false);
+  });
+
+  it("are refused outside the five-minute window", async () => {
+    const stale = await signed(body, Math.floor(Date.now() / 1000) - 301);
+    expect(await verifyReplicateWebhook(stale, body, WEBHOOK_SECRET)).toBe(false);
+  });
+
+  it("are accepted when one of several signatures matches (secret rotation)", async () => {
+    const headers = await signed(body);
+    headers.set("webhook-signature", `v1,AAAA ${headers.get("webhook-signature")}`);
+    expect(await verifyReplicateWebhook(headers, body, WEBHOOK_SECRET)).toBe(true);
+  });
+
+  it("answer 401 at the endpoint when the signature is wrong", async () => {
+    const headers = await signed(body, undefined, "whsec_b3RoZXItc2VjcmV0LW90aGVyLXNlY3JldA==");
+    const response = await SELF.fetch(`${BASE}/v1/replicate/webhook`, { method: "POST", headers, body });
+    expect(response.status).toBe(401);
+    expect(await response.json()).toMatchObject({ code: "invalid_webhook_signature" });
+  });
+
+  it("answer 204 at the endpoint for a genuine webhook", async () => {
+    const response = await SELF.fetch(`${BASE}/v1/replicate/webhook`, { method: "POST", headers: await signed(body), body });
+    expect(response.status).toBe(204);
+  });
+});

@@ -1,0 +1,127 @@
+import { z } from "@hono/zod-openapi";
+import type Replicate from "replicate";
+import { fromBase64, hmacSha256, sha256Hex, timingSafeEqual, toBase64 } from "../crypto";
+import { putResult, resultKey, CONTENT_TYPES } from "../storage/results";
+import { SCALES, type Scale } from "../validate/options";
+import { sniffImage } from "../validate/sniff";
+import { DispatchError, type DispatchJob, type Dispatcher, type Output, type RemoteState } from "./types";
+
+/**
+ * Replicate: the model packaged with Cog and run as predictions. Input: `image` (a data URI),
+ * `scales` ("2,4"), `format`, `quality`, `temperature`; output: an object of URLs keyed "x1", "x2",
+ * "x4". Outputs are copied into R2 (Replicate deletes them after an hour), and their sizes are read
+ * from the image headers. Replicate calls back on completion (verified in `verifyReplicateWebhook`);
+ * polling works without the callback.
+ */
+export interface ReplicateOptions {
+  client: Replicate;
+  version: string;
+  bucket: R2Bucket;
+  /** Where Replicate sends its completion webhook; none means polling only. */
+  webhookUrl?: string;
+  /** Downloads outputs (replicate.delivery URLs); the global fetch unless given. */
+  fetch?: typeof fetch;
+}
+
+const outputUrlsSchema = z.record(z.string().regex(/^x[124]$/), z.url());
+
+export class ReplicateBackend implements Dispatcher {
+  readonly backend = "replicate";
+
+  constructor(private readonly options: ReplicateOptions) {}
+
+  async submit(job: DispatchJob): Promise<{ runner: string }> {
+    const { scales, format, quality, temperature } = job.options;
+    try {
+      const prediction = await this.options.client.predictions.create({
+        version: this.options.version,
+        input: {
+          image: `data:${job.contentType};base64,${toBase64(job.image)}`,
+          scales: scales.join(","),
+          format,
+          temperature,
+          ...(quality === null ? {} : { quality }),
+        },
+        ...(this.options.webhookUrl ? { webhook: this.options.webhookUrl, webhook_events_filter: ["completed" as const] } : {}),
+      });
+      return { runner: prediction.id };
+    } catch (error) {
+      throw new DispatchError("replicate_unavailable", `Replicate refused the prediction: ${String(error)}`, true);
+    }
+  }
+
+  async poll(jobId: string, predictionId: string): Promise<RemoteState> {
+    let prediction: Awaited<ReturnType<Replicate["predictions"]["get"]>>;
+    try {
+      prediction = await this.options.client.predictions.get(predictionId);
+    } catch (error) {
+      throw new DispatchError("replicate_unavailable", `Replicate unreachable: ${String(error)}`, true);
+    }
+    switch (prediction.status) {
+      case "starting":
+        return { status: "queued" };
+      case "processing":
+        return { status: "running" };
+      case "failed":
+      case "canceled":
+      case "aborted":
+        return { status: "failed", error: { code: `replicate_${prediction.status}`, title: String(prediction.error ?? "The prediction did not succeed") } };
+      case "succeeded":
+        break;
+    }
+    const urls = outputUrlsSchema.parse(prediction.output);
+    const outputs: Output[] = [];
+    for (const scale of SCALES) {
+      const url = urls[`x${scale}`];
+      if (url) outputs.push(await this.copy(jobId, scale, url));
+    }
+    return {
+      status: "succeeded",
+      outputs,
+      model: { id: prediction.model, version: prediction.version },
+      runnerMs: Math.round((prediction.metrics?.predict_time ?? 0) * 1000),
+    };
+  }
+
+  private async copy(jobId: string, scale: Scale, url: string): Promise<Output> {
+    const response = await (this.options.fetch ?? fetch)(url);
+    if (!response.ok) throw new DispatchError("replicate_unavailable", `Output x${scale} unavailable (${response.status})`, true);
+    const bytes = new Uint8Array(await response.arrayBuffer());
+    const image = sniffImage(bytes);
+    const format = image.type === "png" || image.type === "webp" || image.type === "avif" || image.type === "jpeg" ? image.type : null;
+    if (!format) throw new DispatchError("runner_protocol", `Output x${scale} is ${image.type}`, true);
+    const output: Output = {
+      scale,
+      key: resultKey(jobId, scale, format),
+      contentType: CONTENT_TYPES[format],
+      width: image.width,
+      height: image.height,
+      bytes: bytes.length,
+      sha256: await sha256Hex(bytes),
+    };
+    await putResult(this.options.bucket, output, bytes.buffer);
+    return output;
+  }
+}
+
+/** Replicate signs webhooks like Standard Webhooks; this window bounds replays. */
+const WEBHOOK_TOLERANCE_S = 300;
+
+/**
+ * True for a genuine, recent Replicate webhook: timestamp within ±5 minutes, and one of the
+ * space-separated "v1,<base64>" signatures equal (in constant time) to HMAC(secret, id.timestamp.body).
+ */
+export async function verifyReplicateWebhook(headers: Headers, body: string, secret: string, now = Date.now()): Promise<boolean> {
+  const id = headers.get("webhook-id");
+  const timestamp = headers.get("webhook-timestamp");
+  const signatures = headers.get("webhook-signature");
+  if (!id || !timestamp || !signatures || !/^\d+$/.test(timestamp)) return false;
+  if (Math.abs(now / 1000 - Number(timestamp)) > WEBHOOK_TOLERANCE_S) return false;
+  const expected = toBase64(await hmacSha256(fromBase64(secret.replace(/^whsec_/, "")), `${id}.${timestamp}.${body}`));
+  let valid = false;
+  for (const candidate of signatures.split(" ")) {
+    const [version, signature] = candidate.split(",");
+    if (version === "v1" && signature && (await timingSafeEqual(signature, expected))) valid = true;
+  }
+  return valid;
+}
