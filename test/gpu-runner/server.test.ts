@@ -74,6 +74,16 @@ describe("runner health", () => {
 });
 
 describe("authentication", () => {
+  it("accepts the worker's URLSearchParams encoding: the signature covers the query as sent (1%2C2)", async () => {
+    const r = await runner();
+    const path = `/v1/jobs?${new URLSearchParams({ id: "j_enc", scales: "1,2", format: "png", temperature: "0" })}`;
+    expect(path).toContain("scales=1%2C2");
+    const response = await r.request("POST", path, await photo());
+    expect(response.status).toBe(202);
+    await r.jobs.drain();
+    expect(((await (await r.request("GET", "/v1/jobs/j_enc")).json()) as Job).outputs?.map((o) => o.scale)).toEqual([1, 2]);
+  });
+
   it("refuses a request without a signature with 401 runner_auth", async () => {
     const response = await (await runner()).app.request("/v1/jobs/a");
     expect(response.status).toBe(401);
