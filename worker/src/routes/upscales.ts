@@ -101,18 +101,18 @@ function secondsToNextMonth(now = new Date()): number {
   return Math.ceil((next - now.getTime()) / 1000);
 }
 
-/** The answer for a job: 200 when done, 202 with Location while running, a problem when failed. */
-async function answer(c: Context<AppEnv>, job: JobRecord, status: "created" | "read", headers: Record<string, string> = {}): Promise<Response> {
+/** The answer to a POST: 200 when done, 202 with Location while running, a problem when failed. */
+async function answer(c: Context<AppEnv>, job: JobRecord, headers: Record<string, string> = {}): Promise<Response> {
   const config = configOf(c.env);
   const resource = await toResource(job, new URL(c.req.url).origin, config);
-  if (status === "created" && job.status === "failed") {
+  if (job.status === "failed") {
     throw new ProblemError(
       { status: 502, code: job.error?.code ?? "job_failed", title: job.error?.title ?? "The job failed", jobId: job.id },
       headers,
     );
   }
   const pending = !isDone(job);
-  const response = c.json(resource, status === "created" && pending ? 202 : 200);
+  const response = c.json(resource, pending ? 202 : 200);
   for (const [name, value] of Object.entries(headers)) response.headers.set(name, value);
   if (pending) {
     response.headers.set("location", `/v1/upscales/${job.id}`);
@@ -196,7 +196,7 @@ upscales.post("/v1/upscales", apiKeyAuth({ scope: "upscale" }), rateLimit(), asy
         jobId: existing.id,
       });
     }
-    return answer(c, await advance(deps, existing), "created", { "idempotent-replayed": "true" });
+    return answer(c, await advance(deps, existing), { "idempotent-replayed": "true" });
   };
   if (idempotencyKey !== null && (await findByIdempotencyKey(c.env.DB, key.id, idempotencyKey))) return replay();
 
@@ -227,7 +227,7 @@ upscales.post("/v1/upscales", apiKeyAuth({ scope: "upscale" }), rateLimit(), asy
       const delivery = await deliveryOf(c.env.DB, job.id);
       if (delivery) deps.defer?.(attemptDelivery(c.env.DB, delivery.id));
     }
-    return answer(c, job, "created");
+    return answer(c, job);
   }
 
   const meter = meterOf(c.env, key.id);
@@ -268,10 +268,10 @@ upscales.post("/v1/upscales", apiKeyAuth({ scope: "upscale" }), rateLimit(), asy
   const waitS = preferredWaitS(c.req.header("prefer"), config.MAX_WAIT_S);
   if (waitS > 0) {
     const done = await waitFor(deps, running, Date.now() + waitS * 1000);
-    return answer(c, done, "created", { "preference-applied": `wait=${waitS}` });
+    return answer(c, done, { "preference-applied": `wait=${waitS}` });
   }
   c.executionCtx.waitUntil(waitFor(deps, running, Date.now() + BACKGROUND_DRIVE_MS));
-  return answer(c, running, "created");
+  return answer(c, running);
 });
 
 upscales.use("/v1/upscales/:id", apiKeyAuth({ scope: "upscale" }));
@@ -281,5 +281,7 @@ upscales.openapi(readUpscale, async (c) => {
   // Another key's job is as unknown as a missing one.
   if (!job || job.keyId !== c.get("apiKey").id) throw new ProblemError({ status: 404, code: "job_not_found", title: "No such upscale" });
   const deps: JobDeps = { env: c.env, dispatcher: dispatcherFor(c.env, configOf(c.env)), defer: (work) => c.executionCtx.waitUntil(work) };
-  return answer(c, await advance(deps, job), "read") as never;
+  const current = await advance(deps, job);
+  if (!isDone(current)) c.header("retry-after", "1");
+  return c.json(await toResource(current, new URL(c.req.url).origin, configOf(c.env)), 200);
 });
