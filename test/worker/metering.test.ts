@@ -1,8 +1,16 @@
-import { describe, expect, it } from "vitest";
+import { afterEach, beforeEach, describe, expect, it, vi } from "vitest";
 import { ledgerOf, meterOf, newKey, upscale, withKey } from "./helpers";
 import { png } from "./images";
 
 describe("200 concurrent requests for one key", () => {
+  // 200 access-log lines would bury the test report.
+  beforeEach(() => {
+    vi.spyOn(console, "log").mockImplementation(() => undefined);
+  });
+  afterEach(() => {
+    vi.restoreAllMocks();
+  });
+
   it("bills every accepted job exactly once and never exceeds the quota", async () => {
     // 100x100 images are 0.01 MP each: the quota admits 60 of the 200.
     const { key, secret } = await newKey({ monthlyQuotaMp: 0.6, rateLimitPerMin: 10_000 });
