@@ -1,10 +1,13 @@
-import { env } from "cloudflare:test";
+import { createExecutionContext, createScheduledController, env, waitOnExecutionContext } from "cloudflare:test";
 import { inject } from "vitest";
 import { describe, expect, it } from "vitest";
-import { advance } from "../../worker/src/dispatch/lifecycle";
+import { configOf } from "../../worker/src/config";
+import { dispatcherOf } from "../../worker/src/dispatch";
+import { advance, sweep } from "../../worker/src/dispatch/lifecycle";
 import { RunnerPool } from "../../worker/src/dispatch/runner-pool";
 import { DispatchError } from "../../worker/src/dispatch/types";
-import { getJob } from "../../worker/src/storage/jobs";
+import worker from "../../worker/src/index";
+import { getJob, listUnfinished } from "../../worker/src/storage/jobs";
 import { meterOf, newKey, upscale } from "./helpers";
 import { png } from "./images";
 
@@ -66,5 +69,25 @@ describe("jobs that outlive their deadline", () => {
     const ended = await advance({ env, dispatcher: pool([live]) }, job, job.deadlineAt);
     expect(ended).toMatchObject({ status: "failed", error: { code: "job_timeout" } });
     expect(await meterOf(key.id).usage()).toMatchObject({ reservedMp: 0, settledMp: 0 });
+  });
+});
+
+describe("the cron trigger", () => {
+  it("sweeps unfinished jobs: one past its deadline fails and is refunded", async () => {
+    const { key, secret } = await newKey();
+    const image = await png(30, 30, { seed: 1, text: { "hvar-test": "hang" } });
+    const { id } = await (await upscale(secret, image, { headers: { prefer: "wait=1" } })).json<{ id: string }>();
+    const unfinished = await listUnfinished(env.DB, 10_000);
+    const job = unfinished.find((j) => j.id === id);
+    if (!job) throw new Error("the job is not listed as unfinished");
+    const [ended] = await sweep({ env }, [job], (j) => dispatcherOf(env, configOf(env), j), job.deadlineAt);
+    expect(ended).toMatchObject({ status: "failed", error: { code: "job_timeout" } });
+    expect(await meterOf(key.id).usage()).toMatchObject({ reservedMp: 0, settledMp: 0 });
+  });
+
+  it("runs as the worker's scheduled handler", async () => {
+    const ctx = createExecutionContext();
+    await expect(worker.scheduled(createScheduledController({ cron: "* * * * *" }), env, ctx)).resolves.toBeUndefined();
+    await waitOnExecutionContext(ctx);
   });
 });

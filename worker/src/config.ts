@@ -10,6 +10,8 @@ const int = (fallback: number) => z.coerce.number().int().positive().default(fal
 /** Unset and empty are the same for optional secrets (`.dev.vars` may list them blank). */
 const optional = z.preprocess((value) => (value === "" ? undefined : value), z.string().min(1).optional());
 
+export const backendSchema = z.enum(["runner-pool", "queue", "replicate"]);
+
 const configSchema = z.object({
   MODEL_VERSION: z.string().min(1),
   RUNNER_URLS: z
@@ -23,7 +25,7 @@ const configSchema = z.object({
   RUNNER_TIMEOUT_MS: int(10_000),
   JOB_TIMEOUT_S: int(600),
   MAX_WAIT_S: int(60),
-  DISPATCH_BACKEND: z.enum(["runner-pool", "queue", "replicate"]).default("runner-pool"),
+  DISPATCH_BACKEND: backendSchema.default("runner-pool"),
   REPLICATE_MODEL_VERSION: optional,
   REPLICATE_API_TOKEN: optional,
   REPLICATE_WEBHOOK_SECRET: optional,

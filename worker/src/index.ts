@@ -14,9 +14,16 @@ import { upscales } from "./routes/upscales";
 import { usage } from "./routes/usage";
 
 import type { Bindings } from "./env";
+import { configOf } from "./config";
+import { dispatcherOf } from "./dispatch";
+import { sweep } from "./dispatch/lifecycle";
+import { listUnfinished } from "./storage/jobs";
 import { deliverDue } from "./webhooks/deliver";
 
 export { KeyMeter } from "./meter/key-meter";
+
+/** Jobs advanced per cron run (one poll each). */
+const SWEEP_BATCH = 100;
 
 /** Above MAX_WAIT_S (60 s) plus the work around a wait, below the platform's own limits. */
 const REQUEST_DEADLINE_MS = 90_000;
@@ -66,8 +73,12 @@ app.onError(onError);
 
 export default {
   fetch: app.fetch,
-  /** The cron trigger (wrangler.toml): webhook retries that are due. */
+  /** The cron trigger (wrangler.toml): unfinished jobs, then webhook deliveries that are due. */
   async scheduled(_controller, env, ctx) {
+    const config = configOf(env);
+    const defer = (work: Promise<unknown>) => ctx.waitUntil(work);
+    const jobs = await listUnfinished(env.DB, SWEEP_BATCH);
+    await sweep({ env, defer }, jobs, (job) => dispatcherOf(env, config, job));
     ctx.waitUntil(deliverDue(env.DB));
   },
 } satisfies ExportedHandler<Bindings>;

@@ -1,10 +1,11 @@
 import Replicate from "replicate";
-import type { Config } from "../config";
+import { type Config, backendSchema } from "../config";
 import type { Bindings } from "../env";
 import { JobQueue } from "./queue";
 import { ReplicateBackend } from "./replicate";
 import { RunnerPool } from "./runner-pool";
 import type { Dispatcher } from "./types";
+import type { JobRecord } from "../storage/jobs";
 
 export const REPLICATE_WEBHOOK_PATH = "/v1/replicate/webhook";
 
@@ -19,9 +20,14 @@ export function replicateBackend(env: Bindings, config: Config, origin?: string)
   });
 }
 
-/** The backend named by DISPATCH_BACKEND in wrangler.toml (per environment). */
+/** The backend named by DISPATCH_BACKEND in wrangler.toml (per environment), for new jobs. */
 export function dispatcherFor(env: Bindings, config: Config, origin?: string): Dispatcher {
-  switch (config.DISPATCH_BACKEND) {
+  return dispatcherNamed(env, config, config.DISPATCH_BACKEND, origin);
+}
+
+/** The backend a job was dispatched to: a job keeps its backend when the configuration changes. */
+export function dispatcherNamed(env: Bindings, config: Config, backend: Config["DISPATCH_BACKEND"], origin?: string): Dispatcher {
+  switch (backend) {
     case "runner-pool":
       return new RunnerPool({ urls: config.RUNNER_URLS, secret: config.RUNNER_HMAC_SECRET, timeoutMs: config.RUNNER_TIMEOUT_MS, bucket: env.RESULTS });
     case "queue":
@@ -31,5 +37,16 @@ export function dispatcherFor(env: Bindings, config: Config, origin?: string): D
       if (!backend) throw new Error("the replicate backend is not configured");
       return backend;
     }
+  }
+}
+
+/** The dispatcher that can poll a job, or null when its backend is no longer configured. */
+export function dispatcherOf(env: Bindings, config: Config, job: JobRecord): Dispatcher | null {
+  const backend = backendSchema.safeParse(job.backend);
+  if (!backend.success) return null;
+  try {
+    return dispatcherNamed(env, config, backend.data);
+  } catch {
+    return null;
   }
 }

@@ -85,3 +85,16 @@ export async function waitFor(deps: JobDeps, job: JobRecord, until: number): Pro
   }
   return current;
 }
+
+/**
+ * The cron trigger's sweep: advances unfinished jobs, so that jobs nobody polls still end, get
+ * billed or refunded, and send their webhooks, and jobs past their deadline fail and are refunded.
+ */
+export async function sweep(deps: Omit<JobDeps, "dispatcher">, jobs: JobRecord[], dispatcherOf: (job: JobRecord) => Dispatcher | null, now = Date.now()): Promise<JobRecord[]> {
+  return Promise.all(
+    jobs.map(async (job) => {
+      const dispatcher = dispatcherOf(job);
+      return dispatcher ? advance({ ...deps, dispatcher }, job, now) : job;
+    }),
+  );
+}

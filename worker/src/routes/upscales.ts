@@ -3,7 +3,7 @@ import type { Context } from "hono";
 import { apiKeyAuth } from "../auth/middleware";
 import { type Config, configOf } from "../config";
 import { randomId, sha256Hex } from "../crypto";
-import { dispatcherFor } from "../dispatch";
+import { dispatcherFor, dispatcherOf } from "../dispatch";
 import { type JobDeps, conclude, isDone, megapixels, advance, waitFor } from "../dispatch/lifecycle";
 import { DispatchError, jobErrorSchema, modelSchema } from "../dispatch/types";
 import type { AppEnv } from "../env";
@@ -280,8 +280,8 @@ upscales.openapi(readUpscale, async (c) => {
   const job = await getJob(c.env.DB, id);
   // Another key's job is as unknown as a missing one.
   if (!job || job.keyId !== c.get("apiKey").id) throw new ProblemError({ status: 404, code: "job_not_found", title: "No such upscale" });
-  const deps: JobDeps = { env: c.env, dispatcher: dispatcherFor(c.env, configOf(c.env)), defer: (work) => c.executionCtx.waitUntil(work) };
-  const current = await advance(deps, job);
+  const dispatcher = dispatcherOf(c.env, configOf(c.env), job);
+  const current = dispatcher ? await advance({ env: c.env, dispatcher, defer: (work) => c.executionCtx.waitUntil(work) }, job) : job;
   if (!isDone(current)) c.header("retry-after", "1");
   return c.json(await toResource(current, new URL(c.req.url).origin, configOf(c.env)), 200);
 });

@@ -106,6 +106,15 @@ export async function findByIdempotencyKey(db: D1Database, keyId: string, idempo
   return row ? parse(row) : null;
 }
 
+/** Unfinished jobs, those closest to their deadline first: the cron trigger's work list. */
+export async function listUnfinished(db: D1Database, limit: number): Promise<JobRecord[]> {
+  const { results } = await db
+    .prepare("SELECT * FROM jobs WHERE status IN ('queued', 'running') ORDER BY deadline_at LIMIT ?")
+    .bind(limit)
+    .all();
+  return results.map(parse);
+}
+
 export async function findByRunner(db: D1Database, backend: string, runner: string): Promise<JobRecord | null> {
   const row = await db.prepare("SELECT * FROM jobs WHERE backend = ? AND runner = ?").bind(backend, runner).first();
   return row ? parse(row) : null;
