@@ -138,7 +138,10 @@ def main(argv: list[str] | None = None) -> None:
             k: v for k, v in knobs.items() if k in ("batch_size", "lr") and getattr(args, k)
         }
         opt = make_optimizer(model, knobs["lr"])
-        opt.load_state_dict(torch.load(out / "optim.pt", weights_only=True))
+        if (out / "optim.pt").exists():
+            opt.load_state_dict(torch.load(out / "optim.pt", weights_only=True))
+        else:  # committed checkpoints keep the weights only; AdamW's moments rebuild in a few steps
+            print(f"--resume: no optim.pt in {out}; the optimizer starts afresh", flush=True)
     else:
         if (out / "state.json").exists():
             sys.exit(f"{out} already holds a run: pass --resume or choose another --out")
