@@ -18,18 +18,16 @@ import math
 import os
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
-import matplotlib
 import torch
 
 from hvar.config import HVARConfig, get_config
 from hvar.data import RandomCrops, batches
 from hvar.eval_tokenizer import evaluate, report_markdown
+from hvar.runfolder import periodic, save_curves, save_training_state
 from hvar.tokenizer import HIT, load_hit, load_lpips, save_hit, tokenizer_loss
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (backend first; imported at start, see periodic_save)
 
 # Knobs per preset (nanoGPT style: all in one place).
 TRAIN_DEFAULTS = {
@@ -75,27 +73,10 @@ def make_optimizer(model: HIT, lr: float) -> torch.optim.AdamW:
 
 def save_checkpoint(out: Path, model: HIT, cfg: HVARConfig, opt, state: dict) -> None:
     save_hit(model, cfg, out)
-    torch.save(opt.state_dict(), out / "optim.pt.tmp")
-    os.replace(out / "optim.pt.tmp", out / "optim.pt")
-    (out / "state.json.tmp").write_text(json.dumps(state, indent=2))
-    os.replace(out / "state.json.tmp", out / "state.json")
+    save_training_state(out, opt, state)
 
 
-def periodic_save(out: Path, model: HIT, cfg: HVARConfig, opt, state: dict) -> None:
-    """Checkpoint + curves during training. A failure here (full disk, a package being reinstalled
-    under a running job) is reported and retried next period instead of killing hours of training."""
-    try:
-        save_checkpoint(out, model, cfg, opt, state)
-        plot_curves(out / "metrics.jsonl", out / "curves.png")
-    except Exception as e:  # noqa: BLE001
-        print(f"warning: checkpoint at step {state['step']} failed: {e!r}", flush=True)
-
-
-def plot_curves(metrics_path: Path, png_path: Path) -> None:
-    rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
-    if not rows:
-        return
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+def draw_curves(rows: list[dict], axes) -> None:
     train = [r for r in rows if "loss" in r]
     steps = [r["step"] for r in train]
     for key in ("loss", "rec", "vq"):
@@ -110,12 +91,6 @@ def plot_curves(metrics_path: Path, png_path: Path) -> None:
     axes[2].plot([r["step"] for r in use], [100 * r["usage"] for r in use], label="codebook usage %")
     axes[2].plot([r["step"] for r in use], [r["reinit"] for r in use], label="codes re-seeded")
     axes[2].set_title("codebook (per window)")
-    for ax in axes:
-        ax.set_xlabel("step")
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=100)
-    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -226,13 +201,18 @@ def main(argv: list[str] | None = None) -> None:
             metrics_f.flush()
             window_hits.zero_()
         if time.time() - last_ckpt > args.ckpt_minutes * 60:
-            periodic_save(out, model, cfg, opt, state | dict(step=step, elapsed_s=elapsed()))
+            now = state | dict(step=step, elapsed_s=elapsed())
+            periodic(
+                step,
+                partial(save_checkpoint, out, model, cfg, opt, now),
+                partial(save_curves, out, draw_curves),
+            )
             last_ckpt = time.time()
     bar.close()
     metrics_f.close()
     state |= dict(step=step, elapsed_s=elapsed())
     save_checkpoint(out, model, cfg, opt, state)
-    plot_curves(out / "metrics.jsonl", out / "curves.png")
+    save_curves(out, draw_curves)
     print(f"stopped at step {step} after {state['elapsed_s'] / 60:.1f} min", flush=True)
     if args.no_eval:
         return

@@ -29,9 +29,9 @@ import math
 import os
 import sys
 import time
+from functools import partial
 from pathlib import Path
 
-import matplotlib
 import torch
 import torch.distributed as dist
 from safetensors.torch import load_file, save_file
@@ -40,12 +40,10 @@ from hvar.config import SCALES, TRANSFORMER_PRESETS, HVARConfig
 from hvar.data import RandomCrops, batches
 from hvar.ddp import setup_distributed, wrap_ddp
 from hvar.dpo import loss_on_batch
+from hvar.runfolder import periodic, save_curves, save_training_state
 from hvar.sr import HVAR, load_hvar, save_hvar
 from hvar.tokenizer import load_hit
 from hvar.transformer import NextScaleTransformer
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402  (backend first)
 
 # Knobs per preset (nanoGPT style: all in one place). batch_size is global (all processes together).
 TRAIN_DEFAULTS = {
@@ -113,26 +111,10 @@ def make_optimizer(transformer: NextScaleTransformer, lr: float) -> torch.optim.
 # ---- files -------------------------------------------------------------------------------------------------
 def save_checkpoint(out: Path, hvar: HVAR, opt, state: dict) -> None:
     save_hvar(hvar, out)
-    torch.save(opt.state_dict(), out / "optim.pt.tmp")
-    os.replace(out / "optim.pt.tmp", out / "optim.pt")
-    (out / "state.json.tmp").write_text(json.dumps(state, indent=2))
-    os.replace(out / "state.json.tmp", out / "state.json")
+    save_training_state(out, opt, state)
 
 
-def periodic_save(out: Path, hvar: HVAR, opt, state: dict) -> None:
-    """Checkpoint + curves; a failure is reported and retried next period instead of killing the run."""
-    try:
-        save_checkpoint(out, hvar, opt, state)
-        plot_curves(out / "metrics.jsonl", out / "curves.png")
-    except Exception as e:  # noqa: BLE001
-        print(f"warning: checkpoint at step {state['step']} failed: {e!r}", flush=True)
-
-
-def plot_curves(metrics_path: Path, png_path: Path) -> None:
-    rows = [json.loads(line) for line in metrics_path.read_text().splitlines() if line.strip()]
-    if not rows:
-        return
-    fig, axes = plt.subplots(1, 3, figsize=(15, 4))
+def draw_curves(rows: list[dict], axes) -> None:
     steps = [r["step"] for r in rows]
     for key in ("loss", "ce", "dpo"):
         if key in rows[-1]:
@@ -146,12 +128,6 @@ def plot_curves(metrics_path: Path, png_path: Path) -> None:
     if "margin" in rows[-1]:
         axes[2].plot(steps, [r.get("margin", math.nan) for r in rows], label="l(z_HR) - l(z_LR)")
     axes[2].set_title("token accuracy per segment, DPO margin")
-    for ax in axes:
-        ax.set_xlabel("step")
-        ax.legend()
-    fig.tight_layout()
-    fig.savefig(png_path, dpi=100)
-    plt.close(fig)
 
 
 def build_run(args, knobs: dict) -> tuple[HVAR, dict]:
@@ -285,7 +261,10 @@ def main(argv: list[str] | None = None) -> None:
             write_record(lr)
             acc, n_acc = {}, 0
         if main_proc and time.time() - last_ckpt > args.ckpt_minutes * 60:
-            periodic_save(out, hvar, opt, state | dict(step=step, elapsed_s=elapsed()))
+            now = state | dict(step=step, elapsed_s=elapsed())
+            periodic(
+                step, partial(save_checkpoint, out, hvar, opt, now), partial(save_curves, out, draw_curves)
+            )
             last_ckpt = time.time()
     bar.close()
     state |= dict(step=step, elapsed_s=elapsed())
@@ -294,7 +273,7 @@ def main(argv: list[str] | None = None) -> None:
             write_record(lr)
         metrics_f.close()
         save_checkpoint(out, hvar, opt, state)
-        plot_curves(out / "metrics.jsonl", out / "curves.png")
+        save_curves(out, draw_curves)
         print(f"stopped at step {step} after {state['elapsed_s'] / 60:.1f} min", flush=True)
     if world > 1:
         dist.barrier()
