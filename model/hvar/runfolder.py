@@ -4,6 +4,7 @@ trainers; each writes its own model file and draws its own panels."""
 
 import json
 import os
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -12,6 +13,31 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import torch  # noqa: E402
+
+# Knobs the command line may change, also when resuming.
+OVERRIDABLE = ("batch_size", "lr")
+
+
+def knobs_from(base: dict, args) -> dict:
+    """`base` knobs (the preset's, or the resumed run's) with --batch-size / --lr where given."""
+    return dict(base) | {k: getattr(args, k) for k in OVERRIDABLE if getattr(args, k)}
+
+
+def saved_state(out: Path, resume: bool) -> dict | None:
+    """The state to resume from, or None for a new run; refuses to resume nothing or to overwrite a run."""
+    exists = (out / "state.json").exists()
+    if resume and not exists:
+        sys.exit(f"--resume: no checkpoint in {out}")
+    if not resume and exists:
+        sys.exit(f"{out} already holds a run: pass --resume or choose another --out")
+    return json.loads((out / "state.json").read_text()) if resume else None
+
+
+def load_optimizer_state(opt: torch.optim.Optimizer, out: Path, device: str | torch.device = "cpu") -> None:
+    if (out / "optim.pt").exists():
+        opt.load_state_dict(torch.load(out / "optim.pt", weights_only=True, map_location=device))
+    else:  # committed checkpoints keep the weights only; AdamW's moments rebuild in a few steps
+        print(f"--resume: no optim.pt in {out}; the optimizer starts afresh", flush=True)
 
 
 def save_training_state(out: Path, opt: torch.optim.Optimizer, state: dict) -> None:

@@ -26,7 +26,14 @@ import torch
 from hvar.config import HVARConfig, get_config
 from hvar.data import RandomCrops, batches
 from hvar.eval_tokenizer import evaluate, report_markdown
-from hvar.runfolder import periodic, save_curves, save_training_state
+from hvar.runfolder import (
+    knobs_from,
+    load_optimizer_state,
+    periodic,
+    save_curves,
+    save_training_state,
+    saved_state,
+)
 from hvar.tokenizer import HIT, load_hit, load_lpips, save_hit, tokenizer_loss
 
 # Knobs per preset (nanoGPT style: all in one place).
@@ -98,28 +105,15 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
     torch.backends.nnpack.set_flags(False)  # unsupported on these CPUs; avoids a warning per conv
     out = Path(args.out)
-    knobs = dict(TRAIN_DEFAULTS[args.preset])
-    if args.batch_size:
-        knobs["batch_size"] = args.batch_size
-    if args.lr:
-        knobs["lr"] = args.lr
+    knobs = knobs_from(TRAIN_DEFAULTS[args.preset], args)
 
-    if args.resume:
-        if not (out / "state.json").exists():
-            sys.exit(f"--resume: no checkpoint in {out}")
+    saved = saved_state(out, args.resume)
+    if saved:
         model, cfg = load_hit(out)
-        state = json.loads((out / "state.json").read_text())
-        knobs = state["knobs"] | {
-            k: v for k, v in knobs.items() if k in ("batch_size", "lr") and getattr(args, k)
-        }
+        state, knobs = saved, knobs_from(saved["knobs"], args)
         opt = make_optimizer(model, knobs["lr"])
-        if (out / "optim.pt").exists():
-            opt.load_state_dict(torch.load(out / "optim.pt", weights_only=True))
-        else:  # committed checkpoints keep the weights only; AdamW's moments rebuild in a few steps
-            print(f"--resume: no optim.pt in {out}; the optimizer starts afresh", flush=True)
+        load_optimizer_state(opt, out)
     else:
-        if (out / "state.json").exists():
-            sys.exit(f"{out} already holds a run: pass --resume or choose another --out")
         cfg = get_config(args.preset, hierarchical=args.hierarchical, lr_guided_decoder=args.lr_guided)
         torch.manual_seed(args.seed)
         model = HIT(cfg.tokenizer)

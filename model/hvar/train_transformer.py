@@ -40,7 +40,14 @@ from hvar.config import SCALES, TRANSFORMER_PRESETS, HVARConfig
 from hvar.data import RandomCrops, batches
 from hvar.ddp import setup_distributed, wrap_ddp
 from hvar.dpo import loss_on_batch
-from hvar.runfolder import periodic, save_curves, save_training_state
+from hvar.runfolder import (
+    knobs_from,
+    load_optimizer_state,
+    periodic,
+    save_curves,
+    save_training_state,
+    saved_state,
+)
 from hvar.sr import HVAR, load_hvar, save_hvar
 from hvar.tokenizer import load_hit
 from hvar.transformer import NextScaleTransformer
@@ -150,31 +157,21 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads or max(1, (os.cpu_count() or 1) // world))
     torch.backends.nnpack.set_flags(False)  # unsupported on these CPUs; avoids a warning per conv
     out, main_proc = Path(args.out), rank == 0
-    knobs = dict(TRAIN_DEFAULTS[args.preset])
-    if args.batch_size:
-        knobs["batch_size"] = args.batch_size
-    if args.lr:
-        knobs["lr"] = args.lr
+    knobs = knobs_from(TRAIN_DEFAULTS[args.preset], args)
 
-    if args.resume:
-        if not (out / "state.json").exists():
-            sys.exit(f"--resume: no checkpoint in {out}")
+    saved = saved_state(out, args.resume)
+    if saved:
         hvar = load_hvar(out)
-        state = json.loads((out / "state.json").read_text())
-        knobs = state["knobs"] | {
-            k: v for k, v in knobs.items() if k in ("batch_size", "lr") and getattr(args, k)
-        }
+        state, knobs = saved, knobs_from(saved["knobs"], args)
     else:
-        if (out / "state.json").exists():
-            sys.exit(f"{out} already holds a run: pass --resume or choose another --out")
         hvar, state = build_run(args, knobs)
     if knobs["batch_size"] % world:
         sys.exit(f"--batch-size {knobs['batch_size']} must be a multiple of the {world} processes")
     cfg, tok_cfg = hvar.cfg, hvar.cfg.tokenizer
     hvar.to(device).train()
     opt = make_optimizer(hvar.transformer, knobs["lr"])
-    if args.resume:
-        opt.load_state_dict(torch.load(out / "optim.pt", weights_only=True, map_location=device))
+    if saved:
+        load_optimizer_state(opt, out, device)
 
     ref = None
     if cfg.transformer.dpo_mode == "reference":
