@@ -1,0 +1,409 @@
+/**
+ * The local stack: the worker under `wrangler dev` (local D1, R2, KV, Durable Objects persisted in a
+ * folder, D1 migrations applied) and the runner on the CPU, both healthy, plus a development API key.
+ * `npm start` runs this file (scripts/start.sh); the end-to-end tests import `startStack` and start
+ * the very same stack on free ports with fresh state in a temporary folder (test/e2e/README.md).
+ *
+ * @example
+ *   const stack = await startStack({ workerPort: 0, runnerPort: 0, stateDir, devVarsFile, devKeyFile });
+ *   await fetch(`${stack.workerUrl}/v1/usage`, { headers: { authorization: `Bearer ${stack.devKey.secret}` } });
+ *   await stack.stop();
+ */
+import { type ChildProcess, spawn } from "node:child_process";
+import { randomBytes } from "node:crypto";
+import { once } from "node:events";
+import { createWriteStream, existsSync, readFileSync, writeFileSync, type WriteStream } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { createServer } from "node:net";
+import { dirname, join, relative } from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { discoverModels } from "../gpu-runner/src/model/manifest";
+
+export const ROOT = fileURLToPath(new URL("..", import.meta.url));
+
+/** The settings of the development key that `npm start` creates (admin API, POST /admin/keys). */
+const DEV_KEY_SETTINGS = {
+  owner: "local-dev",
+  scopes: ["upscale", "usage", "cdn"],
+  monthlyQuotaMp: 10_000,
+  rateLimitPerMin: 600,
+  cdnOrigins: [] as string[],
+};
+const HEALTH_TIMEOUT_MS = 120_000;
+/** A runner that exits this soon after starting is broken, not crashed: stop instead of looping. */
+const RUNNER_MIN_UPTIME_MS = 5_000;
+
+export interface StackOptions {
+  /** 0 picks a free port. Default 8787 ($HVAR_WORKER_PORT). */
+  workerPort?: number;
+  /** 0 picks a free port. Default 8788 ($HVAR_RUNNER_PORT). */
+  runnerPort?: number;
+  /** wrangler's persisted local state (D1, R2, KV, Durable Objects). Default `.wrangler/state`. */
+  stateDir?: string;
+  /** The worker's secrets (dotenv), written with fresh random values when missing. Default `.dev.vars`. */
+  devVarsFile?: string;
+  /** The development API key (dotenv; `source`-able), created when missing or no longer valid. Default `.dev.key`. */
+  devKeyFile?: string;
+  /** Where the runner finds `<id>/{model.onnx,manifest.json}`. Default $HVAR_MODELS_DIR, else `gpu-runner/models`. */
+  modelsDir?: string;
+  /** The runner's local object store. Default the runner's own (`gpu-runner/.data/storage`). */
+  runnerStorageDir?: string;
+  /** More worker variables (`wrangler dev --var`), e.g. a short JOB_TIMEOUT_S. */
+  vars?: Record<string, string>;
+  /** More runner environment, e.g. HVAR_BATCH_SIZE. */
+  runnerEnv?: Record<string, string>;
+  /** Output of wrangler and the runner: a file, or (default) this process's stdout with a prefix. */
+  logFile?: string;
+  /** Fires the worker's cron trigger this often, as Cloudflare would (wrangler dev never does). 0: never. */
+  cronIntervalMs?: number;
+  /** Starts the runner again when it dies (as a container orchestrator would). Default true. */
+  restartRunner?: boolean;
+}
+
+export interface DevKey {
+  id: string;
+  secret: string;
+  webhookSecret: string;
+}
+
+export interface Stack {
+  workerUrl: string;
+  runnerUrl: string;
+  /** ADMIN_SECRET, RESULT_SIGNING_KEYS and RUNNER_HMAC_SECRET as the worker sees them. */
+  secrets: Record<string, string>;
+  devKey: DevKey & { created: boolean };
+  /** The model the runner serves (`<id>@<version>`, also the worker's MODEL_VERSION), or null. */
+  model: string | null;
+  modelsDir: string;
+  /** The runner's process id (it changes when the runner is restarted). */
+  runnerPid(): number | undefined;
+  /** Resolves when the runner answers /healthz again (after a restart). */
+  waitForRunner(): Promise<void>;
+  /** Runs the worker's scheduled handler once (webhook retries, the sweep of unfinished jobs). */
+  triggerCron(): Promise<void>;
+  /** Resolves with a reason when a process of the stack exits on its own. */
+  exited: Promise<string>;
+  stop(): Promise<void>;
+}
+
+/** A free TCP port on 127.0.0.1 (asked from the kernel, then released). */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const address = server.address();
+  server.close();
+  if (address === null || typeof address === "string") throw new Error("no port");
+  return address.port;
+}
+
+/** `NAME=value` lines; blank lines and `#` comments ignored. */
+export function readDotenv(path: string): Record<string, string> {
+  const values: Record<string, string> = {};
+  for (const line of readFileSync(path, "utf8").split("\n")) {
+    const match = /^\s*([A-Za-z_][A-Za-z0-9_]*)=(.*)$/.exec(line);
+    if (match?.[1]) values[match[1]] = (match[2] ?? "").trim();
+  }
+  return values;
+}
+
+/** Fresh random local secrets, unless the file exists already (it is kept as it is). */
+export function ensureDevVars(path: string): { secrets: Record<string, string>; created: boolean } {
+  let created = false;
+  if (!existsSync(path)) {
+    const r = (n: number) => randomBytes(n).toString("base64url");
+    const text = [
+      "# Local secrets of the worker, written by `npm start`; never commit (git-ignored).",
+      `ADMIN_SECRET=${r(24)}`,
+      `RESULT_SIGNING_KEYS={"dev1":"${r(32)}"}`,
+      `RUNNER_HMAC_SECRET=${r(32)}`,
+      "",
+    ].join("\n");
+    writeFileSync(path, text, { mode: 0o600 });
+    created = true;
+  }
+  const secrets = readDotenv(path);
+  for (const name of ["ADMIN_SECRET", "RESULT_SIGNING_KEYS", "RUNNER_HMAC_SECRET"]) {
+    if (!secrets[name]) throw new Error(`${path} has no ${name} (delete the file to get fresh secrets)`);
+  }
+  return { secrets, created };
+}
+
+/** The model the runner will serve: $HVAR_MODEL, else the first usable one by folder name (as the runner picks). */
+export async function servedModel(modelsDir: string, only = process.env.HVAR_MODEL): Promise<string | null> {
+  const { models } = await discoverModels(modelsDir);
+  const entry = only ? models.find((m) => m.manifest.id === only) : models[0];
+  return entry ? `${entry.manifest.id}@${entry.manifest.version}` : null;
+}
+
+/** The development key from its file if the worker still accepts it, else a new one from the admin API. */
+export async function ensureDevKey(workerUrl: string, adminSecret: string, path: string): Promise<DevKey & { created: boolean }> {
+  if (existsSync(path)) {
+    const stored = readDotenv(path);
+    if (stored.HVAR_API_KEY && stored.HVAR_API_KEY_ID && stored.HVAR_WEBHOOK_SECRET) {
+      const check = await fetch(`${workerUrl}/v1/usage`, { headers: { authorization: `Bearer ${stored.HVAR_API_KEY}` } });
+      await check.body?.cancel();
+      if (check.ok) return { id: stored.HVAR_API_KEY_ID, secret: stored.HVAR_API_KEY, webhookSecret: stored.HVAR_WEBHOOK_SECRET, created: false };
+      // Otherwise the local state was reset (or the key revoked): make a new one.
+    }
+  }
+  const response = await fetch(`${workerUrl}/admin/keys`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${adminSecret}`, "content-type": "application/json" },
+    body: JSON.stringify(DEV_KEY_SETTINGS),
+  });
+  if (response.status !== 201) throw new Error(`creating the development key failed: ${response.status} ${await response.text()}`);
+  const issued = (await response.json()) as { key: { id: string }; secret: string; webhookSecret: string };
+  const text = [
+    "# The local stack's development API key, created by `npm start`; never commit (git-ignored).",
+    "# Use it with: source .dev.key && curl -H \"authorization: Bearer $HVAR_API_KEY\" ...",
+    `HVAR_API_KEY=${issued.secret}`,
+    `HVAR_API_KEY_ID=${issued.key.id}`,
+    `HVAR_WEBHOOK_SECRET=${issued.webhookSecret}`,
+    "",
+  ].join("\n");
+  writeFileSync(path, text, { mode: 0o600 });
+  return { id: issued.key.id, secret: issued.secret, webhookSecret: issued.webhookSecret, created: true };
+}
+
+async function waitHealthy(name: string, url: string, alive: () => boolean, timeoutMs = HEALTH_TIMEOUT_MS): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    try {
+      const response = await fetch(url, { signal: AbortSignal.timeout(2_000) });
+      await response.body?.cancel();
+      if (response.ok) return;
+    } catch {
+      // not listening yet
+    }
+    if (!alive()) throw new Error(`${name} exited before it became healthy`);
+    await new Promise((resolve) => setTimeout(resolve, 250));
+  }
+  throw new Error(`${name} did not become healthy at ${url} within ${timeoutMs / 1000}s`);
+}
+
+/** Output of a child: prefixed lines on stdout, or appended to a log file. */
+function sink(logFile: string | undefined): { attach(name: string, child: ChildProcess): void; note(line: string): void; close(): void } {
+  const file: WriteStream | undefined = logFile ? createWriteStream(logFile, { flags: "a" }) : undefined;
+  const write = (name: string, line: string) => {
+    if (file) file.write(`${name.padEnd(6)} | ${line}\n`);
+    else process.stdout.write(`${name.padEnd(6)} | ${line}\n`);
+  };
+  return {
+    attach(name, child) {
+      for (const stream of [child.stdout, child.stderr]) {
+        if (stream) createInterface({ input: stream }).on("line", (line) => write(name, line));
+      }
+    },
+    note: (line) => write("stack", line),
+    close: () => file?.end(),
+  };
+}
+
+/** Runs a command to its end; its output is shown only when it fails. */
+async function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
+  const child = spawn(command, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+  const chunks: Buffer[] = [];
+  child.stdout.on("data", (chunk: Buffer) => chunks.push(chunk));
+  child.stderr.on("data", (chunk: Buffer) => chunks.push(chunk));
+  const [code] = (await once(child, "close")) as [number | null];
+  if (code !== 0) throw new Error(`${relative(ROOT, command)} ${args.join(" ")} exited with ${code}:\n${Buffer.concat(chunks).toString()}`);
+}
+
+/** Stops a child and its own children (each child leads its process group), politely, then firmly. */
+async function terminate(child: ChildProcess | undefined, graceMs = 10_000): Promise<void> {
+  if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
+  const exited = once(child, "exit");
+  const signal = (name: NodeJS.Signals) => {
+    try {
+      process.kill(-(child.pid as number), name);
+    } catch {
+      // already gone
+    }
+  };
+  signal("SIGTERM");
+  const timer = setTimeout(() => signal("SIGKILL"), graceMs);
+  await exited;
+  clearTimeout(timer);
+}
+
+export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  const path = (file: string) => join(ROOT, file);
+  const stateDir = options.stateDir ?? path(".wrangler/state");
+  const devVarsFile = options.devVarsFile ?? path(".dev.vars");
+  const devKeyFile = options.devKeyFile ?? path(".dev.key");
+  const modelsDir = options.modelsDir ?? process.env.HVAR_MODELS_DIR ?? path("gpu-runner/models");
+  const workerPort = options.workerPort === 0 ? await freePort() : (options.workerPort ?? 8787);
+  const runnerPort = options.runnerPort === 0 ? await freePort() : (options.runnerPort ?? 8788);
+  const inspectorPort = await freePort();
+  const workerUrl = `http://127.0.0.1:${workerPort}`;
+  const runnerUrl = `http://127.0.0.1:${runnerPort}`;
+  const output = sink(options.logFile);
+
+  await mkdir(stateDir, { recursive: true });
+  await mkdir(dirname(devKeyFile), { recursive: true });
+  const { secrets } = ensureDevVars(devVarsFile);
+  const model = await servedModel(modelsDir);
+
+  const wranglerBin = path("node_modules/.bin/wrangler");
+  // No telemetry and no fetch of Request.cf from cloudflare.com: nothing leaves the machine.
+  const wranglerEnv = { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" };
+  await run(wranglerBin, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", stateDir], wranglerEnv);
+
+  let stopping = false;
+  let reportExit: (reason: string) => void = () => undefined;
+  const exited = new Promise<string>((resolve) => (reportExit = resolve));
+
+  const vars = { RUNNER_URLS: runnerUrl, MODEL_VERSION: model ?? "none", ...options.vars };
+  const worker = spawn(
+    wranglerBin,
+    [
+      "dev",
+      "--ip", "127.0.0.1",
+      "--port", String(workerPort),
+      "--inspector-port", String(inspectorPort),
+      "--persist-to", stateDir,
+      "--env-file", devVarsFile,
+      "--show-interactive-dev-session=false",
+      ...Object.entries(vars).flatMap(([name, value]) => ["--var", `${name}:${value}`]),
+    ],
+    { cwd: ROOT, env: wranglerEnv, stdio: ["ignore", "pipe", "pipe"], detached: true },
+  );
+  output.attach("worker", worker);
+  worker.once("exit", (code, signal) => {
+    if (!stopping) reportExit(`the worker (wrangler dev) exited (${signal ?? code})`);
+  });
+
+  const runnerEnv: NodeJS.ProcessEnv = {
+    ...process.env,
+    HVAR_RUNNER_HOST: "127.0.0.1",
+    HVAR_RUNNER_PORT: String(runnerPort),
+    HVAR_MODELS_DIR: modelsDir,
+    HVAR_DEVICE: process.env.HVAR_DEVICE ?? "cpu",
+    RUNNER_HMAC_SECRET: secrets.RUNNER_HMAC_SECRET,
+    ...(options.runnerStorageDir ? { HVAR_STORAGE_DIR: options.runnerStorageDir } : {}),
+    ...options.runnerEnv,
+  };
+  let runner: ChildProcess | undefined;
+  let runnerReady: Promise<void> = Promise.resolve();
+  const startRunner = () => {
+    const startedAt = Date.now();
+    const child = spawn(process.execPath, ["--import", "tsx", "gpu-runner/src/main.ts"], {
+      cwd: ROOT,
+      env: runnerEnv,
+      stdio: ["ignore", "pipe", "pipe"],
+      detached: true,
+    });
+    runner = child;
+    output.attach("runner", child);
+    child.once("exit", (code, signal) => {
+      if (stopping) return;
+      if (options.restartRunner === false || Date.now() - startedAt < RUNNER_MIN_UPTIME_MS) {
+        reportExit(`the runner exited (${signal ?? code})`);
+        return;
+      }
+      output.note(`the runner exited (${signal ?? code}); starting it again`);
+      startRunner();
+    });
+    runnerReady = waitHealthy("runner", `${runnerUrl}/healthz`, () => runner === child && child.exitCode === null && child.signalCode === null);
+    runnerReady.catch(() => undefined);
+  };
+  startRunner();
+
+  const stop = async () => {
+    stopping = true;
+    clearInterval(cron);
+    await Promise.all([terminate(worker), terminate(runner)]);
+    output.close();
+  };
+  const cron =
+    (options.cronIntervalMs ?? 0) > 0
+      ? setInterval(() => void fetch(`${workerUrl}/cdn-cgi/local/scheduled`).then((r) => r.body?.cancel(), () => undefined), options.cronIntervalMs)
+      : undefined;
+
+  try {
+    await Promise.all([
+      waitHealthy("worker", `${workerUrl}/healthz`, () => worker.exitCode === null && worker.signalCode === null),
+      runnerReady,
+    ]);
+    const devKey = await ensureDevKey(workerUrl, secrets.ADMIN_SECRET as string, devKeyFile);
+    return {
+      workerUrl,
+      runnerUrl,
+      secrets,
+      devKey,
+      model,
+      modelsDir,
+      runnerPid: () => runner?.pid,
+      waitForRunner: () => runnerReady,
+      triggerCron: async () => {
+        const response = await fetch(`${workerUrl}/cdn-cgi/local/scheduled`);
+        await response.body?.cancel();
+        if (!response.ok) throw new Error(`scheduled handler answered ${response.status}`);
+      },
+      exited,
+      stop,
+    };
+  } catch (error) {
+    await stop();
+    throw error;
+  }
+}
+
+/** `npm start`: the stack on the usual ports, URLs printed, Ctrl-C stops everything. */
+async function main(): Promise<void> {
+  const port = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
+  const createdVars = !existsSync(join(ROOT, ".dev.vars"));
+  const stack = await startStack({
+    workerPort: port("HVAR_WORKER_PORT", 8787),
+    runnerPort: port("HVAR_RUNNER_PORT", 8788),
+    cronIntervalMs: 60_000,
+  });
+  const rel = (file: string) => relative(process.cwd(), file) || file;
+  const demo = `${stack.workerUrl}/demo/`;
+  const lines = [
+    "",
+    "  hvar is running",
+    `    API (worker)   ${stack.workerUrl}`,
+    `    API reference  ${stack.workerUrl}/docs   (OpenAPI: ${stack.workerUrl}/openapi.json)`,
+    `    demo page      ${demo}`,
+    `    runner         ${stack.runnerUrl}   (readiness: ${stack.runnerUrl}/readyz)`,
+    `    model          ${stack.model ?? `none in ${rel(stack.modelsDir)}: upscales fail until one is there (HVAR_MODELS_DIR=test/gpu-runner/fixtures npm start runs the contract test model)`}`,
+  ];
+  if (createdVars) lines.push("", "  wrote .dev.vars with fresh local secrets");
+  if (stack.devKey.created) {
+    lines.push(
+      "",
+      `  created a development API key ${stack.devKey.id}, saved in .dev.key (git-ignored); shown this once:`,
+      `    ${stack.devKey.secret}`,
+      `  open the demo with it (the key stays in the URL fragment, which browsers never send):`,
+      `    ${demo}#key=${stack.devKey.secret}`,
+    );
+  } else {
+    lines.push("", `  development API key ${stack.devKey.id}: in .dev.key (source .dev.key; echo $HVAR_API_KEY)`);
+  }
+  lines.push("", "  Ctrl-C stops everything.", "");
+  process.stdout.write(lines.join("\n") + "\n");
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = (code: number) => {
+    stopping ??= (async () => {
+      process.stdout.write("\nstack  | stopping\n");
+      await stack.stop();
+      process.exit(code);
+    })();
+  };
+  process.on("SIGINT", () => shutdown(0));
+  process.on("SIGTERM", () => shutdown(0));
+  const reason = await stack.exited;
+  process.stderr.write(`stack  | ${reason}; stopping\n`);
+  shutdown(1);
+}
+
+if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
+  main().catch((error: unknown) => {
+    process.stderr.write(`start: ${error instanceof Error ? error.message : String(error)}\n`);
+    process.exit(1);
+  });
+}
