@@ -25,6 +25,14 @@ const configSchema = z.object({
   RUNNER_TIMEOUT_MS: int(10_000),
   JOB_TIMEOUT_S: int(600),
   MAX_WAIT_S: int(60),
+  CDN_SOURCE_TIMEOUT_MS: int(10_000),
+  CDN_MAX_AGE_S: int(24 * 3600),
+  // Exact origins only ("http://127.0.0.1:8790"), so that a typo cannot open a whole host or scheme.
+  ALLOW_INSECURE_ORIGINS: z
+    .string()
+    .default("")
+    .transform((list) => list.split(",").map((origin) => origin.trim()).filter(Boolean))
+    .pipe(z.array(z.url({ protocol: /^https?$/ }).refine((url) => new URL(url).origin === url, "ALLOW_INSECURE_ORIGINS lists origins such as http://127.0.0.1:8790 (no path, no trailing slash)"))),
   DISPATCH_BACKEND: backendSchema.default("runner-pool"),
   REPLICATE_MODEL_VERSION: optional,
   REPLICATE_API_TOKEN: optional,

@@ -11,6 +11,7 @@ export type Scope = z.infer<typeof scopeSchema>;
 
 const SECRET_PREFIX = "hvar_sk_";
 const WEBHOOK_SECRET_PREFIX = "whsec_";
+const CDN_SECRET_PREFIX = "hvar_cdn_";
 
 export const keySettingsSchema = z
   .object({
@@ -18,7 +19,15 @@ export const keySettingsSchema = z
     scopes: z.array(scopeSchema).min(1).default(["upscale", "usage"]),
     monthlyQuotaMp: z.number().positive().max(1e9),
     rateLimitPerMin: z.number().int().positive().max(100_000),
-    cdnOrigins: z.array(z.url({ protocol: /^https?$/ })).max(100).default([]),
+    cdnOrigins: z
+      .array(z.url({ protocol: /^https?$/ }))
+      .max(100)
+      .default([])
+      .openapi({ description: "Where CDN URLs may read sources from (origins, or URL prefixes); the first is the default for path sources" }),
+    cdnAllowUnsigned: z
+      .boolean()
+      .default(false)
+      .openapi({ description: "Accept unsigned CDN URLs (signature `unsigned`) for the listed origins" }),
   })
   .openapi("KeySettings");
 export type KeySettings = z.infer<typeof keySettingsSchema>;
@@ -39,11 +48,12 @@ const keyRowSchema = z.object({
   monthly_quota_mp: z.number(),
   rate_limit_per_min: z.number(),
   cdn_origins: z.string(),
+  cdn_allow_unsigned: z.number(),
   created_at: z.number(),
   revoked_at: z.number().nullable(),
 });
 
-const KEY_COLUMNS = "id, owner, scopes, monthly_quota_mp, rate_limit_per_min, cdn_origins, created_at, revoked_at";
+const KEY_COLUMNS = "id, owner, scopes, monthly_quota_mp, rate_limit_per_min, cdn_origins, cdn_allow_unsigned, created_at, revoked_at";
 
 function fromRow(row: unknown): ApiKey {
   const r = keyRowSchema.parse(row);
@@ -54,6 +64,7 @@ function fromRow(row: unknown): ApiKey {
     monthlyQuotaMp: r.monthly_quota_mp,
     rateLimitPerMin: r.rate_limit_per_min,
     cdnOrigins: JSON.parse(r.cdn_origins),
+    cdnAllowUnsigned: r.cdn_allow_unsigned === 1,
     createdAt: new Date(r.created_at).toISOString(),
     revokedAt: r.revoked_at === null ? null : new Date(r.revoked_at).toISOString(),
   });
@@ -61,6 +72,11 @@ function fromRow(row: unknown): ApiKey {
 
 function newSecret(): string {
   return SECRET_PREFIX + randomToken(32);
+}
+
+/** Signs CDN URLs (HMAC-SHA256 over the UTF-8 bytes of the whole string). */
+function newCdnSecret(): string {
+  return CDN_SECRET_PREFIX + randomToken(32);
 }
 
 /** Standard Webhooks secrets are "whsec_" + base64 of the key bytes. */
@@ -72,16 +88,19 @@ export interface IssuedKey {
   key: ApiKey;
   secret: string;
   webhookSecret: string;
+  cdnSecret: string;
 }
 
 export async function createKey(db: D1Database, settings: KeySettings): Promise<IssuedKey> {
   const id = randomId("key");
   const secret = newSecret();
   const webhookSecret = newWebhookSecret();
+  const cdnSecret = newCdnSecret();
   const row = await db
     .prepare(
-      `INSERT INTO api_keys (id, owner, secret_hash, scopes, monthly_quota_mp, rate_limit_per_min, cdn_origins, created_at, webhook_secret)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${KEY_COLUMNS}`,
+      `INSERT INTO api_keys (id, owner, secret_hash, scopes, monthly_quota_mp, rate_limit_per_min, cdn_origins, cdn_allow_unsigned, created_at,
+         webhook_secret, cdn_secret)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING ${KEY_COLUMNS}`,
     )
     .bind(
       id,
@@ -91,11 +110,13 @@ export async function createKey(db: D1Database, settings: KeySettings): Promise<
       settings.monthlyQuotaMp,
       settings.rateLimitPerMin,
       JSON.stringify(settings.cdnOrigins),
+      settings.cdnAllowUnsigned ? 1 : 0,
       Date.now(),
       webhookSecret,
+      cdnSecret,
     )
     .first();
-  return { key: fromRow(row), secret, webhookSecret };
+  return { key: fromRow(row), secret, webhookSecret, cdnSecret };
 }
 
 export async function listKeys(db: D1Database, owner?: string): Promise<ApiKey[]> {
@@ -111,19 +132,31 @@ export async function getKey(db: D1Database, id: string): Promise<ApiKey | null>
   return row ? fromRow(row) : null;
 }
 
-/** Replaces both secrets at once: the old ones stop working with the next request or delivery. */
+/**
+ * Replaces all three secrets at once: the old ones stop working with the next request, delivery or
+ * CDN URL (a rotation is for a leak, and a leaked key may have leaked its neighbours).
+ */
 export async function rotateKey(db: D1Database, id: string): Promise<IssuedKey | null> {
   const secret = newSecret();
   const webhookSecret = newWebhookSecret();
+  const cdnSecret = newCdnSecret();
   const row = await db
-    .prepare(`UPDATE api_keys SET secret_hash = ?, webhook_secret = ? WHERE id = ? AND revoked_at IS NULL RETURNING ${KEY_COLUMNS}`)
-    .bind(await sha256Hex(secret), webhookSecret, id)
+    .prepare(
+      `UPDATE api_keys SET secret_hash = ?, webhook_secret = ?, cdn_secret = ? WHERE id = ? AND revoked_at IS NULL RETURNING ${KEY_COLUMNS}`,
+    )
+    .bind(await sha256Hex(secret), webhookSecret, cdnSecret, id)
     .first();
-  return row ? { key: fromRow(row), secret, webhookSecret } : null;
+  return row ? { key: fromRow(row), secret, webhookSecret, cdnSecret } : null;
 }
 
 export async function webhookSecretOf(db: D1Database, id: string): Promise<string | null> {
   return (await db.prepare("SELECT webhook_secret FROM api_keys WHERE id = ?").bind(id).first<string>("webhook_secret")) ?? null;
+}
+
+/** A key with its CDN signing secret (null for keys made before CDN URLs, until rotated). */
+export async function findCdnKey(db: D1Database, id: string): Promise<{ key: ApiKey; cdnSecret: string | null } | null> {
+  const row = await db.prepare(`SELECT ${KEY_COLUMNS}, cdn_secret FROM api_keys WHERE id = ?`).bind(id).first<{ cdn_secret: string | null }>();
+  return row ? { key: fromRow(row), cdnSecret: row.cdn_secret } : null;
 }
 
 /** Revocation is read by every authenticated request (no cache), so it takes effect at once. */

@@ -10,6 +10,7 @@ const keyWithSecretSchema = z
     key: apiKeySchema,
     secret: z.string().openapi({ description: "The API key; shown once, store it now" }),
     webhookSecret: z.string().openapi({ description: "Verifies this key's webhooks (Standard Webhooks); shown once" }),
+    cdnSecret: z.string().openapi({ description: "Signs this key's CDN URLs (see `buildCdnUrl`); shown once" }),
   })
   .openapi("ApiKeyWithSecret");
 

@@ -2,24 +2,21 @@ import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { apiKeyAuth } from "../auth/middleware";
 import { type Config, configOf } from "../config";
-import { randomId, sha256Hex } from "../crypto";
 import { dispatcherFor, dispatcherOf } from "../dispatch";
-import { type JobDeps, conclude, isDone, megapixels, advance, waitFor } from "../dispatch/lifecycle";
-import { DispatchError, jobErrorSchema, modelSchema } from "../dispatch/types";
+import { type JobDeps, isDone, megapixels, advance, waitFor } from "../dispatch/lifecycle";
+import { hashRequest, startUpscale } from "../dispatch/start";
+import { jobErrorSchema, modelSchema } from "../dispatch/types";
 import type { AppEnv } from "../env";
 import { openApiRouter, problemResponses } from "../http/openapi";
 import { ProblemError } from "../http/problem";
-import { meterOf } from "../meter/client";
-import { recordEvent } from "../meter/ledger";
 import { rateLimit } from "../meter/middleware";
 import { signResultPath } from "../sign/result-url";
-import { type JobRecord, findByIdempotencyKey, findCached, getJob, insertJob, markRunning } from "../storage/jobs";
+import { type JobRecord, findByIdempotencyKey, getJob } from "../storage/jobs";
 import { resultPath } from "../storage/results";
 import { readUpload } from "../validate/body";
-import { attemptDelivery, deliveryOf, enqueueWebhook } from "../webhooks/deliver";
 import { checkLimits } from "../validate/limits";
 import { normalizeOptions, normalizedOptionsSchema, parseUpscaleParams, upscaleParamsSchema } from "../validate/options";
-import { IMAGE_TYPES, sniffImage } from "../validate/sniff";
+import { sniffImage } from "../validate/sniff";
 
 /**
  * POST /v1/upscales and GET /v1/upscales/{id}. Order of work: key, rate limit, then everything
@@ -94,11 +91,6 @@ async function toResource(job: JobRecord, origin: string, config: Config): Promi
 function preferredWaitS(prefer: string | undefined, maxWaitS: number): number {
   const wait = /(?:^|[,;\s])wait=(\d+)/i.exec(prefer ?? "")?.[1];
   return wait === undefined ? 0 : Math.min(Number(wait), maxWaitS);
-}
-
-function secondsToNextMonth(now = new Date()): number {
-  const next = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1);
-  return Math.ceil((next - now.getTime()) / 1000);
 }
 
 /** The answer to a POST: 200 when done, 202 with Location while running, a problem when failed. */
@@ -181,14 +173,12 @@ upscales.post("/v1/upscales", apiKeyAuth({ scope: "upscale" }), rateLimit(), asy
   const options = normalizeOptions(params, c.req.header("accept"));
   checkLimits(image, options.scales, config.MAX_OUTPUT_PIXELS);
 
-  const imageHash = await sha256Hex(upload.bytes);
-  const requestHash = await sha256Hex(`${imageHash}\n${JSON.stringify(options)}`);
-  const cacheKey = await sha256Hex(`${requestHash}\n${config.MODEL_VERSION}`);
+  const hashes = await hashRequest(upload.bytes, options, config.MODEL_VERSION);
 
   const replay = async (): Promise<Response> => {
     const existing = idempotencyKey === null ? null : await findByIdempotencyKey(c.env.DB, key.id, idempotencyKey);
     if (!existing) throw new Error("idempotency conflict without a job");
-    if (existing.requestHash !== requestHash) {
+    if (existing.requestHash !== hashes.requestHash) {
       throw new ProblemError({
         status: 409,
         code: "idempotency_key_reused",
@@ -200,70 +190,14 @@ upscales.post("/v1/upscales", apiKeyAuth({ scope: "upscale" }), rateLimit(), asy
   };
   if (idempotencyKey !== null && (await findByIdempotencyKey(c.env.DB, key.id, idempotencyKey))) return replay();
 
-  const now = Date.now();
-  const inputMp = megapixels(image.width, image.height);
-  const base = {
-    id: randomId("j"),
-    keyId: key.id,
-    idempotencyKey,
-    requestHash,
-    cacheKey,
-    options,
-    input: { width: image.width, height: image.height, type: image.type },
-    webhookUrl: params.webhook_url ?? null,
-    createdAt: now,
-    deadlineAt: now + config.JOB_TIMEOUT_S * 1000,
-  };
-
-  const cached = await findCached(c.env.DB, cacheKey);
-  if (cached?.outputs) {
-    const job = await insertJob(c.env.DB, { ...base, status: "succeeded", backend: "cache" }, { outputs: cached.outputs, model: cached.model });
-    if (!job) return replay();
-    const outputMp = cached.outputs.reduce((sum, o) => sum + megapixels(o.width, o.height), 0);
-    await recordEvent(c.env.DB, { jobId: job.id, keyId: key.id, inputMp, outputMp, runnerMs: 0, cacheHit: true });
-    if (job.webhookUrl) {
-      const event = { type: "upscale.succeeded" as const, timestamp: new Date(now).toISOString(), data: { id: job.id, status: "succeeded" as const } };
-      await enqueueWebhook(c.env.DB, { jobId: job.id, keyId: key.id, url: job.webhookUrl, event });
-      const delivery = await deliveryOf(c.env.DB, job.id);
-      if (delivery) deps.defer?.(attemptDelivery(c.env.DB, delivery.id));
-    }
-    return answer(c, job);
-  }
-
-  const meter = meterOf(c.env, key.id);
-  const reservation = await meter.reserve(base.id, inputMp, key.monthlyQuotaMp);
-  if (!reservation.ok) {
-    throw new ProblemError(
-      {
-        status: 429,
-        code: "quota_exceeded",
-        title: "The monthly quota of this key is used up",
-        detail: `This image needs ${inputMp} MP; ${Math.max(0, reservation.remainingMp)} MP remain this month.`,
-      },
-      { "retry-after": String(secondsToNextMonth()) },
-    );
-  }
-  const job = await insertJob(c.env.DB, { ...base, status: "queued", backend: deps.dispatcher.backend });
-  if (!job) {
-    await meter.refund(base.id);
-    return replay();
-  }
-
-  let running: JobRecord;
-  try {
-    const { runner } = await deps.dispatcher.submit({ id: job.id, image: upload.bytes, contentType: IMAGE_TYPES[image.type], options });
-    await markRunning(c.env.DB, job.id, runner);
-    running = { ...job, status: "running", runner };
-  } catch (error) {
-    if (!(error instanceof DispatchError)) throw error;
-    await conclude(deps, job, { status: "failed", error: { code: error.code, title: error.message } });
-    throw new ProblemError({
-      status: error.retryable ? 503 : 422,
-      code: error.code,
-      title: error.retryable ? "No runner is available; try again" : "The image was refused by the runner",
-      jobId: job.id,
-    }, error.retryable ? { "retry-after": "5" } : {});
-  }
+  const started = await startUpscale(
+    { ...deps, jobTimeoutS: config.JOB_TIMEOUT_S },
+    { key, image, bytes: upload.bytes, options, idempotencyKey, webhookUrl: params.webhook_url ?? null },
+    hashes,
+  );
+  if (started.outcome === "conflict") return replay();
+  if (started.outcome === "cached") return answer(c, started.job);
+  const running = started.job;
 
   const waitS = preferredWaitS(c.req.header("prefer"), config.MAX_WAIT_S);
   if (waitS > 0) {
