@@ -6,6 +6,7 @@ import { openApiRouter } from "./http/openapi";
 import { notFound, onError } from "./http/problem";
 import { requestId } from "./http/request-id";
 import { adminKeys } from "./routes/admin-keys";
+import { demo } from "./routes/demo";
 import { mountDocs } from "./routes/docs";
 import { health } from "./routes/health";
 import { replicateWebhook } from "./routes/replicate-webhook";
@@ -38,6 +39,8 @@ app.use(
     crossOriginEmbedderPolicy: false,
     contentSecurityPolicy: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] },
     referrerPolicy: "no-referrer",
+    // Pages (the demo, /docs) set their own Content-Security-Policy; these are the defaults.
+    overwrite: false,
   }),
 );
 app.use(
@@ -67,6 +70,7 @@ app.use("/admin/*", deadline({ ms: REQUEST_DEADLINE_MS }));
 
 app.route("/", health).route("/", adminKeys).route("/", usage).route("/", results).route("/", upscales).route("/", replicateWebhook);
 mountDocs(app);
+app.route("/", demo);
 
 app.notFound(notFound);
 app.onError(onError);
