@@ -1,8 +1,9 @@
 import { defineConfig } from "vitest/config";
 
-// One project per runtime: the worker's tests run inside workerd, the runner's on Node.
+// One project per runtime: the worker's tests run inside workerd, the runner's on Node; the e2e
+// tests (Node) start the real stack, as `npm start` does, and use it over HTTP and in a browser.
 export default defineConfig({
   test: {
-    projects: ["test/worker/vitest.config.ts", "test/gpu-runner/vitest.config.ts"],
+    projects: ["test/worker/vitest.config.ts", "test/gpu-runner/vitest.config.ts", "test/e2e/vitest.config.ts"],
   },
 });

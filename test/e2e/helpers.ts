@@ -1,0 +1,185 @@
+import { createHmac, timingSafeEqual } from "node:crypto";
+import { once } from "node:events";
+import { readFile } from "node:fs/promises";
+import { type IncomingHttpHeaders, createServer } from "node:http";
+import { fileURLToPath } from "node:url";
+import sharp from "sharp";
+import { inject } from "vitest";
+
+/** Helpers for the e2e tests: the stack of setup.ts, seen only through its public HTTP APIs. */
+export const stack = inject("stack");
+
+/** The demo's example photos (small, redistributable JPEGs): `chelsea` 256x170, `astronaut` 256x256, ... */
+export async function example(name: "chelsea" | "coffee" | "astronaut" | "rocket"): Promise<Buffer> {
+  return readFile(fileURLToPath(new URL(`../../worker/public/demo/examples/${name}.jpg`, import.meta.url)));
+}
+
+/** A PNG of noise (incompressible, so every tile is real work), different for each seed. */
+export async function noisePng(width: number, height: number, seed = 1): Promise<Buffer> {
+  const raw = Buffer.alloc(width * height * 3);
+  let state = seed >>> 0 || 1;
+  for (let i = 0; i < raw.length; i++) {
+    state = (state * 1664525 + 1013904223) >>> 0;
+    raw[i] = state >>> 24;
+  }
+  return sharp(raw, { raw: { width, height, channels: 3 } }).png({ compressionLevel: 1 }).toBuffer();
+}
+
+export interface Output {
+  scale: number;
+  url: string;
+  contentType: string;
+  width: number;
+  height: number;
+  bytes: number;
+}
+
+export interface Job {
+  id: string;
+  status: "queued" | "running" | "succeeded" | "failed";
+  model: { id: string; version: string } | null;
+  input: { width: number; height: number; type: string; megapixels: number };
+  outputs?: Output[];
+  urlsExpireAt?: string;
+  usage: { inputMp: number; cacheHit: boolean; billable: boolean };
+  error?: { code: string; title: string };
+}
+
+export interface Usage {
+  keyId: string;
+  quota: { period: string; monthlyQuotaMp: number; settledMp: number; reservedMp: number };
+  buckets: { period: string; billableMp: number; outputMp: number; jobs: number; cacheHits: number; runnerMs: number }[];
+}
+
+export function api(path: string, key: string, init: RequestInit = {}): Promise<Response> {
+  const headers = new Headers(init.headers);
+  headers.set("authorization", `Bearer ${key}`);
+  return fetch(`${stack.workerUrl}${path}`, { ...init, headers });
+}
+
+/** A new API key from the admin API, with the secrets shown once. */
+export async function newKey(settings: Record<string, unknown> = {}): Promise<{ key: { id: string }; secret: string; webhookSecret: string }> {
+  const response = await fetch(`${stack.workerUrl}/admin/keys`, {
+    method: "POST",
+    headers: { authorization: `Bearer ${stack.adminSecret}`, "content-type": "application/json" },
+    body: JSON.stringify({ owner: "e2e", monthlyQuotaMp: 1000, rateLimitPerMin: 1000, ...settings }),
+  });
+  if (response.status !== 201) throw new Error(`creating a key: ${response.status} ${await response.text()}`);
+  return (await response.json()) as { key: { id: string }; secret: string; webhookSecret: string };
+}
+
+/** POST /v1/upscales with the image as the raw body. */
+export function upscale(key: string, image: Uint8Array, query: string, headers: Record<string, string> = {}): Promise<Response> {
+  return api(`/v1/upscales?${query}`, key, { method: "POST", body: image, headers: { "content-type": "application/octet-stream", ...headers } });
+}
+
+export async function readJob(key: string, id: string): Promise<Job> {
+  const response = await api(`/v1/upscales/${id}`, key);
+  if (response.status !== 200) throw new Error(`GET /v1/upscales/${id}: ${response.status} ${await response.text()}`);
+  return (await response.json()) as Job;
+}
+
+/** Polls the job (as a client would, every 250 ms) until it ends. */
+export async function untilDone(key: string, id: string, timeoutMs = 90_000): Promise<Job> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const job = await readJob(key, id);
+    if (job.status === "succeeded" || job.status === "failed") return job;
+    if (Date.now() > deadline) throw new Error(`job ${id} still ${job.status} after ${timeoutMs} ms`);
+    await sleep(250);
+  }
+}
+
+export async function usageOf(key: string): Promise<Usage> {
+  const response = await api("/v1/usage", key);
+  if (response.status !== 200) throw new Error(`GET /v1/usage: ${response.status}`);
+  return (await response.json()) as Usage;
+}
+
+/** Downloads a signed URL and decodes it with a real decoder (libvips, through sharp). */
+export async function download(url: string): Promise<{ response: Response; format: string | undefined; width: number | undefined; height: number | undefined }> {
+  const response = await fetch(url);
+  const bytes = Buffer.from(await response.arrayBuffer());
+  if (response.status !== 200) return { response, format: undefined, width: undefined, height: undefined };
+  const meta = await sharp(bytes).metadata();
+  return { response, format: meta.format, width: meta.width, height: meta.height };
+}
+
+/** Runs the worker's scheduled handler once (what the cron trigger does every minute in production). */
+export async function triggerCron(): Promise<void> {
+  const response = await fetch(`${stack.workerUrl}/cdn-cgi/local/scheduled`);
+  await response.body?.cancel();
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export interface Delivery {
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/** A local HTTP server that receives webhooks (answers 204) and hands them out in order of arrival. */
+export async function webhookReceiver(): Promise<{ url: string; next(timeoutMs?: number): Promise<Delivery>; close(): Promise<void> }> {
+  const received: Delivery[] = [];
+  const waiting: ((delivery: Delivery) => void)[] = [];
+  const server = createServer((request, response) => {
+    const chunks: Buffer[] = [];
+    request.on("data", (chunk: Buffer) => chunks.push(chunk));
+    request.on("end", () => {
+      response.writeHead(204).end();
+      const delivery = { headers: request.headers, body: Buffer.concat(chunks).toString("utf8") };
+      const waiter = waiting.shift();
+      if (waiter) waiter(delivery);
+      else received.push(delivery);
+    });
+  });
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const address = server.address();
+  if (address === null || typeof address === "string") throw new Error("no address");
+  return {
+    url: `http://127.0.0.1:${address.port}/hooks/hvar`,
+    next(timeoutMs = 60_000) {
+      const ready = received.shift();
+      if (ready) return Promise.resolve(ready);
+      return new Promise((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error("no webhook arrived")), timeoutMs);
+        waiting.push((delivery) => {
+          clearTimeout(timer);
+          resolve(delivery);
+        });
+      });
+    },
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+/**
+ * Standard Webhooks verification, as a receiver implements it: v1 signature = base64 HMAC-SHA256
+ * over "<webhook-id>.<webhook-timestamp>.<body>" with the base64-decoded part of the whsec_ secret.
+ */
+export function verifyWebhook(secret: string, delivery: Delivery, toleranceS = 300): boolean {
+  const id = String(delivery.headers["webhook-id"] ?? "");
+  const timestamp = String(delivery.headers["webhook-timestamp"] ?? "");
+  const signatures = String(delivery.headers["webhook-signature"] ?? "").split(" ");
+  if (!id || !/^\d+$/.test(timestamp) || Math.abs(Date.now() / 1000 - Number(timestamp)) > toleranceS) return false;
+  const key = Buffer.from(secret.replace(/^whsec_/, ""), "base64");
+  const expected = createHmac("sha256", key).update(`${id}.${timestamp}.${delivery.body}`).digest();
+  return signatures.some((entry) => {
+    const [version, value] = entry.split(",");
+    if (version !== "v1" || !value) return false;
+    const given = Buffer.from(value, "base64");
+    return given.length === expected.length && timingSafeEqual(given, expected);
+  });
+}
+
+/** Jobs the runner is working on now, from its open /metrics. */
+export async function runnerJobsRunning(): Promise<number> {
+  try {
+    const text = await (await fetch(`${stack.runnerUrl}/metrics`)).text();
+    const line = text.split("\n").find((l) => l.startsWith('hvar_runner_jobs_in_flight{status="running"}'));
+    return line ? Number(line.split(" ").pop()) : 0;
+  } catch {
+    return 0;
+  }
+}
