@@ -3,7 +3,8 @@
  * worker's dispatch tests. It checks the HMAC signature like a real runner, and "upscales" by
  * returning bytes derived from the input. A PNG tEXt chunk `hvar-test` picks a behaviour:
  * `fail` (the job fails), `hang` (the job never finishes), `reject` (422 on submit),
- * `unavailable` (503 on submit).
+ * `unavailable` (503 on submit), `real` (real images of the upscaled size, resized by sharp, in the
+ * requested format: for tests that decode or resize the outputs).
  *
  * It also receives webhooks for the tests: POST /__webhooks/<inbox>?fail=<n> records each delivery
  * (and answers 500 to the first n), GET /__webhooks/<inbox> lists them.
@@ -11,6 +12,7 @@
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import sharp from "sharp";
 
 interface StubJob {
   id: string;
@@ -20,6 +22,8 @@ interface StubJob {
   scales: number[];
   format: string;
   behaviour: string;
+  /** Real encoded outputs by scale (behaviour `real`). */
+  real?: Map<number, Buffer>;
 }
 
 export interface RunnerStub {
@@ -39,6 +43,18 @@ function pngInfo(bytes: Buffer): { width: number; height: number; behaviour: str
 export function outputBytes(input: Uint8Array, jobId: string, scale: number): Buffer {
   return Buffer.concat([Buffer.from(`${jobId}/x${scale}:`), Buffer.from(input)]);
 }
+
+async function realOutputs(input: Buffer, width: number, height: number, scales: number[], format: string): Promise<Map<number, Buffer>> {
+  const encoded = new Map<number, Buffer>();
+  for (const scale of scales) {
+    const resized = sharp(input).resize(width * scale, height * scale, { fit: "fill" });
+    const pipeline = format === "webp" ? resized.webp() : format === "avif" ? resized.avif() : format === "jpeg" ? resized.jpeg() : resized.png();
+    encoded.set(scale, await pipeline.toBuffer());
+  }
+  return encoded;
+}
+
+const bytesOf = (job: StubJob, scale: number) => job.real?.get(scale) ?? outputBytes(job.input, job.id, scale);
 
 function problem(res: ServerResponse, status: number, code: string, headers: Record<string, string> = {}): void {
   res.writeHead(status, { "content-type": "application/problem+json", ...headers });
@@ -70,7 +86,7 @@ function jobJson(job: StubJob) {
       : {
           runnerMs: 42,
           outputs: job.scales.map((scale) => {
-            const bytes = outputBytes(job.input, job.id, scale);
+            const bytes = bytesOf(job, scale);
             return {
               scale,
               key: `results/${job.id}/x${scale}.${job.format}`,
@@ -104,6 +120,9 @@ export async function startRunnerStub(secret: string): Promise<RunnerStub> {
         received.push({ headers, body: body.toString("utf8") });
         return void res.writeHead(received.length <= Number(url.searchParams.get("fail") ?? 0) ? 500 : 204).end();
       }
+      // Test control: forget a job, as a runner that restarted would (API.md: in-flight jobs are lost).
+      const forget = /^\/__forget\/([\w-]+)$/.exec(url.pathname)?.[1];
+      if (forget && req.method === "POST") return void res.writeHead(jobs.delete(forget) ? 204 : 404).end();
       if (!verified(req, body, secret)) return problem(res, 401, "runner_auth");
       const output = /^\/v1\/jobs\/([^/]+)\/outputs\/(\d)$/.exec(url.pathname);
       const status = /^\/v1\/jobs\/([^/]+)$/.exec(url.pathname);
@@ -121,6 +140,13 @@ export async function startRunnerStub(secret: string): Promise<RunnerStub> {
           scales: (url.searchParams.get("scales") ?? "").split(",").map(Number),
           format: url.searchParams.get("format") ?? "png",
         };
+        if (job.behaviour === "real") {
+          return void realOutputs(body, job.width, job.height, job.scales, job.format).then((real) => {
+            job.real = real;
+            jobs.set(id, job);
+            res.writeHead(202, { "content-type": "application/json" }).end(JSON.stringify(jobJson(job)));
+          });
+        }
         jobs.set(id, job);
         return void res.writeHead(202, { "content-type": "application/json" }).end(JSON.stringify(jobJson(job)));
       }
@@ -133,7 +159,7 @@ export async function startRunnerStub(secret: string): Promise<RunnerStub> {
         const job = jobs.get(decodeURIComponent(output[1] ?? ""));
         const scale = Number(output[2]);
         if (!job || !job.scales.includes(scale)) return problem(res, 404, "job_not_found");
-        const bytes = outputBytes(job.input, job.id, scale);
+        const bytes = bytesOf(job, scale);
         res.writeHead(200, {
           "content-type": CONTENT_TYPES[job.format] ?? "application/octet-stream",
           "content-length": String(bytes.length),

@@ -1,12 +1,16 @@
 import { z } from "@hono/zod-openapi";
 import { hmacSha256, sha256Hex, toHex } from "../crypto";
 import { putResult } from "../storage/results";
-import { DispatchError, type DispatchJob, type Dispatcher, type Output, type RemoteState, jobErrorSchema, modelSchema, outputSchema } from "./types";
+import { DispatchError, type DispatchJob, type Dispatcher, type Output, type RemoteState, inputKey, jobErrorSchema, modelSchema, outputSchema } from "./types";
 
 /**
  * Direct HTTP to a pool of runners (gpu-runner/API.md). Each job starts at a runner chosen by its
  * id (spreading load without shared state) and moves on to the next one when a runner is down,
  * busy (429/503) or slow; the job id makes a repeated submit idempotent on the runner side.
+ *
+ * A runner that restarts forgets the jobs it had in flight (404 afterwards). The input stays in R2
+ * (`inputs/<job id>`) until the job ends, so such a job is sent to that runner again, with the same
+ * id, up to MAX_ATTEMPTS times in all; only then does it fail as `job_lost` (and is refunded).
  */
 export interface RunnerPoolOptions {
   urls: readonly string[];
@@ -27,6 +31,11 @@ export const runnerJobSchema = z.object({
 
 /** Statuses after which another runner may well succeed. */
 const RETRYABLE = new Set([401, 408, 429, 500, 502, 503, 504]);
+
+/** Sends of one job in all: the first, and again after each runner restart that lost it. */
+export const MAX_ATTEMPTS = 3;
+
+const lost = (): RemoteState => ({ status: "failed", error: { code: "job_lost", title: "The runner no longer knows this job" } });
 
 /**
  * A runner's Job as the worker's state. `store` makes sure an output is in R2 before the job is
@@ -80,11 +89,24 @@ export class RunnerPool implements Dispatcher {
     const query = new URLSearchParams({ id: job.id, scales: scales.join(","), format, temperature: String(temperature) });
     if (quality !== null) query.set("quality", String(quality));
     const path = `/v1/jobs?${query}`;
+    await this.options.bucket.put(inputKey(job.id), job.image, {
+      httpMetadata: { contentType: job.contentType },
+      customMetadata: { path, attempts: "1" },
+    });
+    try {
+      return await this.send(job.id, path, job.image, job.contentType);
+    } catch (error) {
+      await this.options.bucket.delete(inputKey(job.id));
+      throw error;
+    }
+  }
+
+  private async send(jobId: string, path: string, image: Uint8Array<ArrayBuffer>, contentType: string): Promise<{ runner: string }> {
     const failures: string[] = [];
-    for (const runner of await this.order(job.id)) {
+    for (const runner of await this.order(jobId)) {
       let response: Response;
       try {
-        response = await this.call(runner, "POST", path, job.image, job.contentType);
+        response = await this.call(runner, "POST", path, image, contentType);
       } catch (error) {
         failures.push(`${runner}: ${error instanceof Error ? error.name : "error"}`);
         continue;
@@ -105,8 +127,7 @@ export class RunnerPool implements Dispatcher {
       const response = await this.call(runner, "GET", `/v1/jobs/${encodeURIComponent(jobId)}`);
       if (response.status === 404) {
         await response.body?.cancel();
-        // The runner lost the job (restart): a terminal failure, refunded by the caller.
-        return { status: "failed", error: { code: "job_lost", title: "The runner no longer knows this job" } };
+        return this.resend(jobId, runner);
       }
       if (!response.ok) {
         await response.body?.cancel();
@@ -117,7 +138,46 @@ export class RunnerPool implements Dispatcher {
       if (error instanceof DispatchError) throw error;
       throw new DispatchError("runner_unreachable", `Runner unreachable: ${String(error)}`, true);
     }
-    return remoteState(jobId, runnerJobSchema.parse(body), (output) => this.copyOutput(runner, jobId, output));
+    const state = await remoteState(jobId, runnerJobSchema.parse(body), (output) => this.copyOutput(runner, jobId, output));
+    // The input is no longer needed once the job has ended.
+    if (state.status === "succeeded" || state.status === "failed") await this.options.bucket.delete(inputKey(jobId));
+    return state;
+  }
+
+  /**
+   * The runner lost the job (it restarted): sends it there again from the input kept in R2, or, with
+   * no input left or every attempt spent, reports the job failed (the caller refunds it).
+   */
+  private async resend(jobId: string, runner: string): Promise<RemoteState> {
+    const input = await this.options.bucket.get(inputKey(jobId));
+    const attempts = Number(input?.customMetadata?.attempts ?? MAX_ATTEMPTS);
+    const path = input?.customMetadata?.path;
+    if (!input || !path || !(attempts < MAX_ATTEMPTS)) {
+      await input?.body.cancel();
+      await this.options.bucket.delete(inputKey(jobId));
+      return lost();
+    }
+    const image = new Uint8Array(await input.arrayBuffer());
+    const contentType = input.httpMetadata?.contentType ?? "application/octet-stream";
+    let response: Response;
+    try {
+      response = await this.call(runner, "POST", path, image, contentType);
+    } catch (error) {
+      throw new DispatchError("runner_unreachable", `Runner unreachable: ${String(error)}`, true);
+    }
+    await response.body?.cancel();
+    if (response.ok) {
+      await this.options.bucket.put(inputKey(jobId), image, {
+        httpMetadata: { contentType },
+        customMetadata: { path, attempts: String(attempts + 1) },
+      });
+      return { status: "queued" };
+    }
+    if (!RETRYABLE.has(response.status)) {
+      await this.options.bucket.delete(inputKey(jobId));
+      return { status: "failed", error: { code: "runner_rejected", title: `The runner refused the image (${response.status})` } };
+    }
+    throw new DispatchError("runner_unreachable", `Runner answered ${response.status} to a resend`, true);
   }
 
   /** Copies one output into R2 unless it is there already (written by the runner, or a previous poll). */

@@ -26,6 +26,9 @@ export const outputSchema = z
   .openapi("RunnerOutput");
 export type Output = z.infer<typeof outputSchema>;
 
+/** Where a backend keeps a job's input until the job ends (the queue's runners read it; the pool resends it). */
+export const inputKey = (jobId: string) => `inputs/${jobId}`;
+
 export const modelSchema = z.object({ id: z.string(), version: z.string() }).openapi("Model");
 export type Model = z.infer<typeof modelSchema>;
 

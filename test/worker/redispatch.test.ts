@@ -1,0 +1,79 @@
+import { env } from "cloudflare:test";
+import { describe, expect, it } from "vitest";
+import { configOf } from "../../worker/src/config";
+import { dispatcherOf } from "../../worker/src/dispatch";
+import { advance } from "../../worker/src/dispatch/lifecycle";
+import { MAX_ATTEMPTS, RunnerPool } from "../../worker/src/dispatch/runner-pool";
+import { inputKey } from "../../worker/src/dispatch/types";
+import { getJob } from "../../worker/src/storage/jobs";
+import { meterOf, newKey, upscale } from "./helpers";
+import { png } from "./images";
+
+/** A runner that restarts forgets its jobs in flight; the pool sends them again from R2. */
+const [live = ""] = env.RUNNER_URLS.split(",");
+const dead = env.TEST_DEAD_RUNNER_URL;
+const options = { scales: [2 as const], format: "png" as const, quality: null, temperature: 0 };
+const pool = (urls: string[]) => new RunnerPool({ urls, secret: env.RUNNER_HMAC_SECRET, timeoutMs: 5000, bucket: env.RESULTS });
+/** Job ids as the worker makes them (20 of a-z2-7), one per test. */
+const jobId = (n: 2 | 3 | 4) => `j_redispatchabcdefghi${n}`;
+
+/** What a runner restart does to the stub: the job is unknown afterwards. */
+async function restartLoses(id: string, runner = live): Promise<void> {
+  const response = await fetch(`${runner}/__forget/${id}`, { method: "POST" });
+  expect(response.status).toBe(204);
+}
+
+describe("a job its runner lost", () => {
+  it("is sent to that runner again from the input kept in R2, and ends normally; the input is removed then", async () => {
+    const runners = pool([live]);
+    const id = jobId(2);
+    const image = await png(16, 16);
+    await runners.submit({ id, image, contentType: "image/png", options });
+    expect((await env.RESULTS.get(inputKey(id)))?.customMetadata).toMatchObject({ attempts: "1" });
+
+    await restartLoses(id);
+    expect(await runners.poll(id, live)).toEqual({ status: "queued" });
+    expect((await env.RESULTS.get(inputKey(id)))?.customMetadata).toMatchObject({ attempts: "2" });
+
+    expect(await runners.poll(id, live)).toMatchObject({ status: "succeeded", outputs: [{ scale: 2, width: 32, height: 32 }] });
+    expect(await env.RESULTS.head(inputKey(id))).toBeNull();
+  });
+
+  it(`fails as job_lost once it was sent ${MAX_ATTEMPTS} times`, async () => {
+    const runners = pool([live]);
+    const id = jobId(3);
+    await runners.submit({ id, image: await png(16, 16), contentType: "image/png", options });
+    for (let attempt = 2; attempt <= MAX_ATTEMPTS; attempt++) {
+      await restartLoses(id);
+      expect(await runners.poll(id, live)).toEqual({ status: "queued" });
+    }
+    await restartLoses(id);
+    expect(await runners.poll(id, live)).toMatchObject({ status: "failed", error: { code: "job_lost" } });
+    expect(await env.RESULTS.head(inputKey(id))).toBeNull();
+  });
+
+  it("keeps no input when no runner took the job", async () => {
+    const id = jobId(4);
+    await expect(pool([dead]).submit({ id, image: await png(16, 16), contentType: "image/png", options })).rejects.toMatchObject({ code: "no_runner_available" });
+    expect(await env.RESULTS.head(inputKey(id))).toBeNull();
+  });
+
+  it("through the API: the job succeeds after the loss and is billed once", async () => {
+    const { key, secret } = await newKey();
+    const image = await png(20, 10, { seed: 77, text: { "hvar-test": "ok" } });
+    const response = await upscale(secret, image, { headers: { prefer: "wait=0" } });
+    expect(response.status).toBe(202);
+    const { id } = await response.json<{ id: string }>();
+    const job = await getJob(env.DB, id);
+    if (!job?.runner) throw new Error("no running job");
+    const dispatcher = dispatcherOf(env, configOf(env), job);
+    if (!dispatcher) throw new Error("no dispatcher");
+
+    await restartLoses(id, job.runner);
+    const resent = await advance({ env, dispatcher }, job);
+    expect(resent.status).toBe("running");
+    const done = await advance({ env, dispatcher }, resent);
+    expect(done.status).toBe("succeeded");
+    expect(await meterOf(key.id).usage()).toMatchObject({ reservedMp: 0, settledMp: 0.0002 });
+  });
+});
