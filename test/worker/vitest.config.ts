@@ -1,6 +1,7 @@
 import { fileURLToPath } from "node:url";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
 import { defineConfig } from "vitest/config";
+import { fakeInternet } from "./setup/fake-internet";
 import { RUNNER_SECRET } from "./setup/global-setup";
 
 const root = (path: string) => fileURLToPath(new URL(`../../${path}`, import.meta.url));
@@ -26,7 +27,13 @@ export default defineConfig(async () => ({
           }),
           RUNNER_HMAC_SECRET: RUNNER_SECRET,
           REPLICATE_WEBHOOK_SECRET: "whsec_dGVzdC1yZXBsaWNhdGUtd2ViaG9vay1zZWNyZXQ=",
+          // CDN sources: a short deadline that a slow test origin can pass, and one plain-http origin
+          // exempted as local development would exempt its page server.
+          CDN_SOURCE_TIMEOUT_MS: "1000",
+          ALLOW_INSECURE_ORIGINS: "http://dev-origin.example",
         },
+        // Every fetch the worker makes goes through this (runner stubs pass through to loopback).
+        outboundService: fakeInternet({ passThrough: [...inject("runnerUrls").split(","), inject("deadRunnerUrl")] }),
       },
     })),
   ],

@@ -1,5 +1,6 @@
 import { cors } from "hono/cors";
 import { secureHeaders } from "hono/secure-headers";
+import { cdn } from "./cdn/route";
 import { accessLog } from "./http/access-log";
 import { deadline } from "./http/deadline";
 import { openApiRouter } from "./http/openapi";
@@ -68,7 +69,7 @@ app.use(
 app.use("/v1/*", deadline({ ms: REQUEST_DEADLINE_MS }));
 app.use("/admin/*", deadline({ ms: REQUEST_DEADLINE_MS }));
 
-app.route("/", health).route("/", adminKeys).route("/", usage).route("/", results).route("/", upscales).route("/", replicateWebhook);
+app.route("/", health).route("/", adminKeys).route("/", usage).route("/", results).route("/", upscales).route("/", replicateWebhook).route("/", cdn);
 mountDocs(app);
 app.route("/", demo);
 

@@ -151,3 +151,11 @@ export async function finishJob(db: D1Database, id: string, outcome: Outcome, no
   const result = await statement.run();
   return result.meta.changes > 0;
 }
+
+/**
+ * Frees the idempotency key of a failed job, so that the same key may start a new job. CDN URLs use
+ * it to retry a failed variant after a pause, instead of repeating its failure forever.
+ */
+export async function releaseIdempotencyKey(db: D1Database, id: string): Promise<void> {
+  await db.prepare("UPDATE jobs SET idempotency_key = NULL WHERE id = ? AND status = 'failed'").bind(id).run();
+}

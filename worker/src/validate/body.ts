@@ -24,7 +24,7 @@ export async function readUpload(c: Context, maxBytes: number): Promise<Upload> 
   const cap = maxBytes + (multipart ? MULTIPART_OVERHEAD : 0);
   const declared = Number(c.req.header("content-length") ?? Number.NaN);
   if (declared > cap) throw tooLarge(maxBytes);
-  const body = await readCapped(c.req.raw.body, cap, maxBytes);
+  const body = await readCapped(c.req.raw.body, cap, () => tooLarge(maxBytes));
   if (!multipart) {
     if (body.length === 0) throw new ProblemError({ status: 400, code: "empty_body", title: "The request has no image" });
     return { bytes: body, fields: {} };
@@ -48,7 +48,8 @@ export async function readUpload(c: Context, maxBytes: number): Promise<Upload> 
   return { bytes: image, fields };
 }
 
-async function readCapped(stream: ReadableStream<Uint8Array> | null, cap: number, maxBytes: number): Promise<Uint8Array<ArrayBuffer>> {
+/** Reads a whole stream, cancelling it and throwing `tooLarge()` as soon as it passes `cap` bytes. */
+export async function readCapped(stream: ReadableStream<Uint8Array> | null, cap: number, tooLarge: () => Error): Promise<Uint8Array<ArrayBuffer>> {
   if (!stream) return new Uint8Array();
   const chunks: Uint8Array[] = [];
   let total = 0;
@@ -59,7 +60,7 @@ async function readCapped(stream: ReadableStream<Uint8Array> | null, cap: number
     total += value.length;
     if (total > cap) {
       await reader.cancel();
-      throw tooLarge(maxBytes);
+      throw tooLarge();
     }
     chunks.push(value);
   }

@@ -42,7 +42,8 @@ export const normalizedOptionsSchema = z
   .openapi("UpscaleOptions");
 export type NormalizedOptions = z.infer<typeof normalizedOptionsSchema>;
 
-function formatFromAccept(accept: string | undefined): OutputFormat {
+/** `format=auto`: AVIF, then WebP, then PNG, by what the client accepts. */
+export function formatFromAccept(accept: string | undefined): OutputFormat {
   const types = (accept ?? "").toLowerCase();
   if (types.includes("image/avif")) return "avif";
   if (types.includes("image/webp")) return "webp";

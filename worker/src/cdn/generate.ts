@@ -1,0 +1,132 @@
+import type { ApiKey } from "../auth/keys";
+import type { Config } from "../config";
+import { sha256Hex } from "../crypto";
+import { dispatcherFor, dispatcherOf } from "../dispatch";
+import { type JobDeps, isDone, waitFor } from "../dispatch/lifecycle";
+import { hashRequest, startUpscale } from "../dispatch/start";
+import type { Output } from "../dispatch/types";
+import type { Bindings } from "../env";
+import { ProblemError } from "../http/problem";
+import { meterOf } from "../meter/client";
+import { type JobRecord, findByIdempotencyKey, releaseIdempotencyKey } from "../storage/jobs";
+import { checkLimits } from "../validate/limits";
+import type { NormalizedOptions } from "../validate/options";
+import { sniffImage } from "../validate/sniff";
+import { type Variant, contentTypeOf, putVariant } from "./cache";
+import { MAX_SOURCE_REDIRECTS, fetchSource } from "./fetch-source";
+import type { CdnOptions } from "./grammar";
+import type { SourcePolicy } from "./source-policy";
+
+/**
+ * The miss path: a variant that is in neither cache. It runs through the same job path as the
+ * upscale API (startUpscale: the result cache by image bytes, quota in the key's meter, a runner,
+ * the ledger), so a generated variant is billed exactly like an API job.
+ *
+ * The job's idempotency key is `cdn:<variant hash>`, so concurrent requests for one new variant
+ * share one job (and one bill) instead of starting one each. A failed variant answers its failure
+ * for RETRY_FAILED_AFTER_MS, then its key is released and the next request tries again.
+ */
+const RETRY_FAILED_AFTER_MS = 60_000;
+
+export interface GenerateRequest {
+  env: Bindings;
+  config: Config;
+  key: ApiKey;
+  source: URL;
+  policy: SourcePolicy;
+  options: CdnOptions;
+  variant: Variant;
+  /** The worker's own origin (for backends that call back). */
+  origin: string;
+  defer: (work: Promise<unknown>) => void;
+}
+
+export interface Generated {
+  /** True when this request already wrote its ledger row (a billed job, or a result-cache hit). */
+  counted: boolean;
+}
+
+/** What the runner is asked for: the one scale; PNG when a fit follows (one lossy encode, at the end). */
+function jobOptionsOf(options: CdnOptions, variant: Variant): NormalizedOptions {
+  const format = options.width === null && options.height === null ? variant.format : "png";
+  return { scales: [options.scale], format, quality: format === "png" ? null : options.quality, temperature: 0 };
+}
+
+async function takeRateToken(env: Bindings, key: ApiKey): Promise<void> {
+  const decision = await meterOf(env, key.id).take(key.rateLimitPerMin);
+  if (!decision.ok) {
+    throw new ProblemError(
+      { status: 429, code: "rate_limited", title: "Too many new images", detail: `This key allows ${decision.limit} new images per minute.` },
+      { "retry-after": String(decision.retryAfterS) },
+    );
+  }
+}
+
+const failedProblem = (job: JobRecord) =>
+  new ProblemError({ status: 502, code: job.error?.code ?? "job_failed", title: job.error?.title ?? "The image could not be generated", jobId: job.id });
+
+/** Starts the job (or finds the one a concurrent request started); null when nothing is usable yet. */
+async function jobFor(request: GenerateRequest, deps: JobDeps, idempotencyKey: string): Promise<{ job: JobRecord; counted: boolean }> {
+  const { env, config, key, variant } = request;
+  const existing = await findByIdempotencyKey(env.DB, key.id, idempotencyKey);
+  if (existing && existing.status === "failed" && Date.now() - existing.updatedAt >= RETRY_FAILED_AFTER_MS) {
+    await releaseIdempotencyKey(env.DB, existing.id);
+  } else if (existing) {
+    return { job: existing, counted: false };
+  }
+
+  await takeRateToken(env, key);
+  const limits = { maxBytes: config.MAX_UPLOAD_BYTES, timeoutMs: config.CDN_SOURCE_TIMEOUT_MS, maxRedirects: MAX_SOURCE_REDIRECTS };
+  const { bytes, image } = await fetchSource(request.source, request.policy, limits);
+  checkLimits(image, [request.options.scale], config.MAX_OUTPUT_PIXELS);
+  const options = jobOptionsOf(request.options, variant);
+  const hashes = await hashRequest(bytes, options, config.MODEL_VERSION);
+  const started = await startUpscale({ ...deps, jobTimeoutS: config.JOB_TIMEOUT_S }, { key, image, bytes, options, idempotencyKey, webhookUrl: null }, hashes);
+  if (started.outcome !== "conflict") return { job: started.job, counted: true };
+  const winner = await findByIdempotencyKey(env.DB, key.id, idempotencyKey);
+  if (!winner) throw new Error("idempotency conflict without a job");
+  return { job: winner, counted: false };
+}
+
+/** Runs (or joins) the job, then stores the variant in R2; the caller serves it from there. */
+export async function generateVariant(request: GenerateRequest): Promise<Generated> {
+  const { env, config, variant, options } = request;
+  const deps: JobDeps = { env, dispatcher: dispatcherFor(env, config, request.origin), defer: request.defer };
+  const { job, counted } = await jobFor(request, deps, `cdn:${variant.hash}`);
+
+  let done = job;
+  if (!isDone(job)) {
+    const dispatcher = job.backend === deps.dispatcher.backend ? deps.dispatcher : dispatcherOf(env, config, job);
+    if (!dispatcher) throw new Error(`no dispatcher for backend ${job.backend}`);
+    done = await waitFor({ ...deps, dispatcher }, job, Date.now() + config.MAX_WAIT_S * 1000);
+  }
+  if (done.status === "failed") throw failedProblem(done);
+  if (done.status !== "succeeded") {
+    throw new ProblemError({ status: 503, code: "result_pending", title: "The image is still being generated; try again", jobId: done.id }, { "retry-after": "5" });
+  }
+  const output = done.outputs?.find((o) => o.scale === options.scale);
+  if (!output) throw new Error(`job ${done.id} has no x${options.scale} output`);
+  await storeVariant(env, variant, options, output, done);
+  return { counted };
+}
+
+async function storeVariant(env: Bindings, variant: Variant, options: CdnOptions, output: Output, job: JobRecord): Promise<void> {
+  const result = await env.RESULTS.get(output.key);
+  if (!result) throw new Error(`output ${output.key} is missing from R2`);
+  const input = { inputWidth: job.input.width, inputHeight: job.input.height };
+  if (options.width === null && options.height === null) {
+    await putVariant(env.RESULTS, variant, result.body, { sha256: output.sha256, width: output.width, height: output.height, ...input });
+    return;
+  }
+  // The final fit, after super-resolution: Cloudflare Images resizes and encodes once.
+  const fitted = await env.IMAGES.input(result.body)
+    .transform({
+      ...(options.width === null ? {} : { width: options.width }),
+      ...(options.height === null ? {} : { height: options.height }),
+      ...(options.fit === null ? {} : { fit: options.fit }),
+    })
+    .output({ format: contentTypeOf(variant.format), ...(variant.format === "png" || options.quality === null ? {} : { quality: options.quality }) });
+  const bytes = new Uint8Array(await fitted.response().arrayBuffer());
+  const size = sniffImage(bytes);
+  await putVariant(env.RESULTS, variant, bytes, { sha256: await sha256Hex(bytes), width: size.width, height: size.height, ...input });
+}
