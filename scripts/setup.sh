@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs whatever is missing, and nothing that is already there: npm packages and the Python
-# virtual environment of model/. Safe to run any number of times; npm test and npm start call it.
+# virtual environment of model/, and with --browser (npm test) Debian's chromium for the browser
+# test. Safe to run any number of times; npm test and npm start call it.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,4 +30,16 @@ if [ "$(cat model/.venv/.hvar-stamp 2>/dev/null)" != "$py_stamp" ]; then
   model/.venv/bin/pip install --retries 0 --timeout 10 -e 'model[dev]' > model/.venv/install.log 2>&1 ||
     { tail -n 30 model/.venv/install.log >&2; echo "setup: pip install failed (model/.venv/install.log)" >&2; exit 1; }
   echo "$py_stamp" > model/.venv/.hvar-stamp
+fi
+
+# The demo page's browser test drives Debian's chromium through playwright-core; Playwright never
+# downloads a browser. CI starts from a clean machine, so the test setup installs it (as root, or
+# with passwordless sudo); HVAR_CHROMIUM names another binary instead.
+if [ "${1:-}" = "--browser" ] && [ -z "${HVAR_CHROMIUM:-}" ] &&
+  ! command -v chromium >/dev/null 2>&1 && ! command -v chromium-browser >/dev/null 2>&1; then
+  echo "setup: installing chromium (apt-get) for the browser test"
+  sudo=""; [ "$(id -u)" -eq 0 ] || sudo="sudo -n"
+  { $sudo apt-get update -qq && $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; } \
+    > /tmp/hvar-apt-chromium.log 2>&1 ||
+    { tail -n 20 /tmp/hvar-apt-chromium.log >&2; echo "setup: could not install chromium: run apt-get install chromium as root, or set HVAR_CHROMIUM" >&2; exit 1; }
 fi

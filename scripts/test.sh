@@ -2,7 +2,7 @@
 # Every suite of the project, in order; ends with one summary line and fails if any suite failed.
 set -uo pipefail
 cd "$(dirname "$0")/.."
-bash scripts/setup.sh || { echo "hvar test: FAILED (setup)"; exit 1; }
+bash scripts/setup.sh --browser || { echo "hvar test: FAILED (setup)"; exit 1; }
 
 export PATH="$PWD/node_modules/.bin:$PATH"   # Node 22 from the node@22 dev dependency comes first
 export WRANGLER_SEND_METRICS=false

@@ -1,0 +1,112 @@
+import { existsSync } from "node:fs";
+import { mkdir } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type Browser, type Page, chromium } from "playwright-core";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import sharp from "sharp";
+import { example, stack } from "./helpers";
+
+/**
+ * The demo page in a real browser, used as a person would: open the link `npm start` prints, upload
+ * a photo, wait, see x1, x2 and x4, move the before/after slider, read the usage. Debian's chromium
+ * (scripts/setup.sh --browser installs it), driven by playwright-core; never a downloaded browser.
+ * HVAR_UPDATE_SCREENSHOT=1 also refreshes the README's screenshot (docs/demo.jpg).
+ */
+const CHROMIUM =
+  process.env.HVAR_CHROMIUM ??
+  (process.env.PATH ?? "/usr/bin")
+    .split(":")
+    .flatMap((dir) => [join(dir, "chromium"), join(dir, "chromium-browser")])
+    .find((path) => existsSync(path));
+const OUT = fileURLToPath(new URL("../../test-results/e2e/", import.meta.url));
+const DOCS_SCREENSHOT = fileURLToPath(new URL("../../docs/demo.jpg", import.meta.url));
+/** A photo no other test sends (so not a cache hit): the coffee example, mirrored; 256x171. */
+const PHOTO = `${OUT}upload-coffee-mirrored.jpg`;
+
+let browser: Browser;
+let page: Page;
+
+beforeAll(async () => {
+  if (!CHROMIUM) throw new Error("no chromium: run `bash scripts/setup.sh --browser` (apt-get install chromium) or set HVAR_CHROMIUM");
+  // --no-sandbox: CI runs as root, where chromium's sandbox cannot start.
+  await mkdir(OUT, { recursive: true });
+  await sharp(await example("coffee")).flop().jpeg({ quality: 90 }).toFile(PHOTO);
+  browser = await chromium.launch({ executablePath: CHROMIUM, args: ["--no-sandbox"] });
+  page = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+});
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+/** The natural sizes of the result images, once all of them have loaded. */
+const loadedSizes = () =>
+  page.evaluate("[...document.querySelectorAll('#outputs img')].filter((i) => i.complete && i.naturalWidth > 0).map((i) => [i.naturalWidth, i.naturalHeight])");
+
+describe("the demo page", () => {
+  it("takes the key from the local link and forgets the link", async () => {
+    const errors: string[] = [];
+    page.on("pageerror", (error) => errors.push(error.message));
+    page.on("console", (message) => {
+      if (message.type() === "error") errors.push(message.text());
+    });
+    await page.goto(`${stack.workerUrl}/demo/#key=${stack.devKey.secret}`);
+    await expect.poll(() => page.locator("#key-status").textContent()).toContain(`Key ${stack.devKey.id} accepted`);
+    expect(page.url()).toBe(`${stack.workerUrl}/demo/`);
+    expect(await page.locator("#usage").textContent()).toContain("MP of 10000 MP");
+    expect(errors).toEqual([]);
+  });
+
+  it("upscales an uploaded photo: three images at x1, x2 and x4, with signed download links", async () => {
+    await page.locator("#file").setInputFiles(PHOTO);
+    await expect.poll(() => page.locator("#picked-name").textContent()).toContain("upload-coffee-mirrored.jpg");
+    await page.getByRole("button", { name: "Upscale" }).click();
+
+    await page.getByRole("heading", { name: "Results" }).waitFor({ state: "visible", timeout: 90_000 });
+    await expect.poll(loadedSizes, { timeout: 30_000 }).toEqual([
+      [256, 171],
+      [512, 342],
+      [1024, 684],
+    ]);
+    const links = await page.getByRole("link", { name: /^Download x[124]/ }).evaluateAll((nodes) => nodes.map((node) => node.getAttribute("href") ?? ""));
+    expect(links).toHaveLength(3);
+    for (const href of links) expect(href).toMatch(/\/v1\/results\/j_[a-z2-7]{20}\/x[124]\.png\?exp=\d+&kid=[\w-]+&sig=[\w-]+$/);
+    expect(await page.locator("#status").textContent()).toMatch(/^Done in [\d.]+ s: 3 images\.$/);
+    expect(await page.locator("#error").textContent()).toBe("");
+  });
+
+  it("compares x4 with bicubic: the divider follows the pointer and the keyboard", async () => {
+    const compare = page.locator("#compare");
+    await compare.scrollIntoViewIfNeeded();
+    expect(await page.locator("#compare-after").evaluate((canvas) => [canvas.getAttribute("width"), canvas.getAttribute("height")])).toEqual(["1024", "684"]);
+    expect(await page.locator("#tag-before").textContent()).toContain("bicubic");
+
+    const box = await compare.boundingBox();
+    if (!box) throw new Error("the comparison is not visible");
+    await page.mouse.move(box.x + box.width * 0.5, box.y + box.height * 0.5);
+    await page.mouse.down();
+    await page.mouse.move(box.x + box.width * 0.25, box.y + box.height * 0.5, { steps: 5 });
+    await page.mouse.up();
+    const dragged = Number(await page.locator("#slider").inputValue());
+    expect(dragged).toBeGreaterThan(15);
+    expect(dragged).toBeLessThan(35);
+
+    await page.locator("#slider").focus();
+    await page.keyboard.press("End");
+    expect(await page.locator("#slider").inputValue()).toBe("100");
+    for (let i = 0; i < 30; i++) await page.keyboard.press("ArrowLeft");
+    expect(await page.locator("#slider").inputValue()).toBe("70");
+    expect(await compare.evaluate((node) => node.getAttribute("style"))).toContain("--pos: 70%");
+  });
+
+  it("shows the usage the job added, and saves a screenshot", async () => {
+    await expect.poll(() => page.locator("#usage").textContent()).toContain("0.0438 MP of 10000 MP");
+    await page.locator("#slider").fill("50");
+    await page.locator("#slider").dispatchEvent("input");
+    await page.screenshot({ path: `${OUT}demo.png`, fullPage: true });
+    if (process.env.HVAR_UPDATE_SCREENSHOT) {
+      await sharp(`${OUT}demo.png`).resize({ width: 1000 }).jpeg({ quality: 80, mozjpeg: true }).toFile(DOCS_SCREENSHOT);
+    }
+  });
+});
