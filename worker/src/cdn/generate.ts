@@ -2,13 +2,13 @@ import type { ApiKey } from "../auth/keys";
 import type { Config } from "../config";
 import { sha256Hex } from "../crypto";
 import { dispatcherFor, dispatcherOf } from "../dispatch";
-import { type JobDeps, isDone, waitFor } from "../dispatch/lifecycle";
+import { type JobDeps, advance, isDone } from "../dispatch/lifecycle";
 import { hashRequest, startUpscale } from "../dispatch/start";
 import type { Output } from "../dispatch/types";
 import type { Bindings } from "../env";
 import { ProblemError } from "../http/problem";
 import { meterOf } from "../meter/client";
-import { type JobRecord, findByIdempotencyKey, releaseIdempotencyKey } from "../storage/jobs";
+import { type JobRecord, findByIdempotencyKey, getJob, releaseIdempotencyKey } from "../storage/jobs";
 import { checkLimits } from "../validate/limits";
 import type { NormalizedOptions } from "../validate/options";
 import { sniffImage } from "../validate/sniff";
@@ -27,6 +27,7 @@ import type { SourcePolicy } from "./source-policy";
  * for RETRY_FAILED_AFTER_MS, then its key is released and the next request tries again.
  */
 const RETRY_FAILED_AFTER_MS = 60_000;
+const POLL_INTERVAL_MS = 250;
 
 export interface GenerateRequest {
   env: Bindings;
@@ -88,18 +89,29 @@ async function jobFor(request: GenerateRequest, deps: JobDeps, idempotencyKey: s
   return { job: winner, counted: false };
 }
 
+/**
+ * Waits for a job this request started or joined. A joined job may still be queued without a
+ * runner (its request is dispatching it), so the record is read again from D1 between polls.
+ */
+async function waitForJob(request: GenerateRequest, deps: JobDeps, job: JobRecord, until: number): Promise<JobRecord> {
+  const dispatcher = job.backend === deps.dispatcher.backend ? deps.dispatcher : dispatcherOf(request.env, request.config, job);
+  if (!dispatcher) throw new Error(`no dispatcher for backend ${job.backend}`);
+  let current = job;
+  for (;;) {
+    if (current.runner) current = await advance({ ...deps, dispatcher }, current);
+    if (isDone(current) || Date.now() + POLL_INTERVAL_MS >= until) return current;
+    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
+    current = (await getJob(request.env.DB, current.id)) ?? current;
+  }
+}
+
 /** Runs (or joins) the job, then stores the variant in R2; the caller serves it from there. */
 export async function generateVariant(request: GenerateRequest): Promise<Generated> {
   const { env, config, variant, options } = request;
   const deps: JobDeps = { env, dispatcher: dispatcherFor(env, config, request.origin), defer: request.defer };
   const { job, counted } = await jobFor(request, deps, `cdn:${variant.hash}`);
 
-  let done = job;
-  if (!isDone(job)) {
-    const dispatcher = job.backend === deps.dispatcher.backend ? deps.dispatcher : dispatcherOf(env, config, job);
-    if (!dispatcher) throw new Error(`no dispatcher for backend ${job.backend}`);
-    done = await waitFor({ ...deps, dispatcher }, job, Date.now() + config.MAX_WAIT_S * 1000);
-  }
+  const done = isDone(job) ? job : await waitForJob(request, deps, job, Date.now() + config.MAX_WAIT_S * 1000);
   if (done.status === "failed") throw failedProblem(done);
   if (done.status !== "succeeded") {
     throw new ProblemError({ status: 503, code: "result_pending", title: "The image is still being generated; try again", jobId: done.id }, { "retry-after": "5" });
