@@ -22,14 +22,19 @@ import { discoverModels } from "../gpu-runner/src/model/manifest";
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
 
-/** The settings of the development key that `npm start` creates (admin API, POST /admin/keys). */
-const DEV_KEY_SETTINGS = {
+/**
+ * The settings of the development key that `npm start` creates (admin API, POST /admin/keys). Its
+ * CDN origin is the local worker itself, and it accepts unsigned CDN URLs, so the demo page can
+ * show working CDN URLs of its example photos without holding the key's CDN secret.
+ */
+const devKeySettings = (workerUrl: string) => ({
   owner: "local-dev",
   scopes: ["upscale", "usage", "cdn"],
   monthlyQuotaMp: 10_000,
   rateLimitPerMin: 600,
-  cdnOrigins: [] as string[],
-};
+  cdnOrigins: [workerUrl],
+  cdnAllowUnsigned: true,
+});
 const HEALTH_TIMEOUT_MS = 120_000;
 /** A runner that exits this soon after starting is broken, not crashed: stop instead of looping. */
 const RUNNER_MIN_UPTIME_MS = 5_000;
@@ -49,7 +54,7 @@ export interface StackOptions {
   modelsDir?: string;
   /** The runner's local object store. Default the runner's own (`gpu-runner/.data/storage`). */
   runnerStorageDir?: string;
-  /** More worker variables (`wrangler dev --var`), e.g. a short JOB_TIMEOUT_S. */
+  /** More worker variables (`wrangler dev --var`), e.g. a short JOB_TIMEOUT_S; ALLOW_INSECURE_ORIGINS adds to the worker's own origin. */
   vars?: Record<string, string>;
   /** More runner environment, e.g. HVAR_BATCH_SIZE. */
   runnerEnv?: Record<string, string>;
@@ -65,6 +70,8 @@ export interface DevKey {
   id: string;
   secret: string;
   webhookSecret: string;
+  /** Signs the key's CDN URLs (absent for keys made before CDN URLs existed). */
+  cdnSecret?: string;
 }
 
 export interface Stack {
@@ -144,27 +151,31 @@ export async function ensureDevKey(workerUrl: string, adminSecret: string, path:
     if (stored.HVAR_API_KEY && stored.HVAR_API_KEY_ID && stored.HVAR_WEBHOOK_SECRET) {
       const check = await fetch(`${workerUrl}/v1/usage`, { headers: { authorization: `Bearer ${stored.HVAR_API_KEY}` } });
       await check.body?.cancel();
-      if (check.ok) return { id: stored.HVAR_API_KEY_ID, secret: stored.HVAR_API_KEY, webhookSecret: stored.HVAR_WEBHOOK_SECRET, created: false };
+      if (check.ok) {
+        const { HVAR_API_KEY_ID: id, HVAR_API_KEY: secret, HVAR_WEBHOOK_SECRET: webhookSecret, HVAR_CDN_SECRET: cdnSecret } = stored;
+        return { id, secret, webhookSecret, ...(cdnSecret ? { cdnSecret } : {}), created: false };
+      }
       // Otherwise the local state was reset (or the key revoked): make a new one.
     }
   }
   const response = await fetch(`${workerUrl}/admin/keys`, {
     method: "POST",
     headers: { authorization: `Bearer ${adminSecret}`, "content-type": "application/json" },
-    body: JSON.stringify(DEV_KEY_SETTINGS),
+    body: JSON.stringify(devKeySettings(workerUrl)),
   });
   if (response.status !== 201) throw new Error(`creating the development key failed: ${response.status} ${await response.text()}`);
-  const issued = (await response.json()) as { key: { id: string }; secret: string; webhookSecret: string };
+  const issued = (await response.json()) as { key: { id: string }; secret: string; webhookSecret: string; cdnSecret?: string };
   const text = [
     "# The local stack's development API key, created by `npm start`; never commit (git-ignored).",
     "# Use it with: source .dev.key && curl -H \"authorization: Bearer $HVAR_API_KEY\" ...",
     `HVAR_API_KEY=${issued.secret}`,
     `HVAR_API_KEY_ID=${issued.key.id}`,
     `HVAR_WEBHOOK_SECRET=${issued.webhookSecret}`,
+    ...(issued.cdnSecret ? [`HVAR_CDN_SECRET=${issued.cdnSecret}`] : []),
     "",
   ].join("\n");
   writeFileSync(path, text, { mode: 0o600 });
-  return { id: issued.key.id, secret: issued.secret, webhookSecret: issued.webhookSecret, created: true };
+  return { id: issued.key.id, secret: issued.secret, webhookSecret: issued.webhookSecret, ...(issued.cdnSecret ? { cdnSecret: issued.cdnSecret } : {}), created: true };
 }
 
 async function waitHealthy(name: string, url: string, alive: () => boolean, timeoutMs = HEALTH_TIMEOUT_MS): Promise<void> {
@@ -255,7 +266,10 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   let reportExit: (reason: string) => void = () => undefined;
   const exited = new Promise<string>((resolve) => (reportExit = resolve));
 
-  const vars = { RUNNER_URLS: runnerUrl, MODEL_VERSION: model ?? "none", ...options.vars };
+  // The worker's own origin may be a CDN source over plain http (local only): the demo's example
+  // photos. Origins the caller lists are added to it.
+  const insecure = [workerUrl, ...(options.vars?.ALLOW_INSECURE_ORIGINS ?? "").split(",")].map((o) => o.trim()).filter(Boolean);
+  const vars = { RUNNER_URLS: runnerUrl, MODEL_VERSION: model ?? "none", ...options.vars, ALLOW_INSECURE_ORIGINS: insecure.join(",") };
   const worker = spawn(
     wranglerBin,
     [

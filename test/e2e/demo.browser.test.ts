@@ -100,8 +100,25 @@ describe("the demo page", () => {
     expect(await compare.evaluate((node) => node.getAttribute("style"))).toContain("--pos: 70%");
   });
 
-  it("shows the usage the job added, and saves a screenshot", async () => {
-    await expect.poll(() => page.locator("#usage").textContent()).toContain("0.0438 MP of 10000 MP");
+  it("gives an example photo a working CDN URL (the uploaded one has none)", async () => {
+    expect(await page.locator("#cdn").textContent()).toContain("Your upload has no URL of its own");
+    await page.getByRole("button", { name: "Rocket" }).click();
+    await expect.poll(() => page.locator("#picked-name").textContent()).toContain("rocket.jpg");
+    await page.getByRole("button", { name: "Upscale" }).click();
+    await expect.poll(() => page.locator("#summary").textContent(), { timeout: 90_000 }).toMatch(/256×171 JPEG in/);
+
+    const href = await page.locator("#cdn-link").getAttribute("href");
+    expect(href).toMatch(new RegExp(`^${stack.workerUrl}/cdn/${stack.devKey.id}/unsigned/scale=4,format=auto/url:[\\w-]+$`));
+    const response = await fetch(href ?? "", { headers: { accept: "image/webp,image/*" } });
+    expect(response.status).toBe(200);
+    const meta = await sharp(Buffer.from(await response.arrayBuffer())).metadata();
+    expect([meta.format, meta.width, meta.height]).toEqual(["webp", 1024, 684]);
+  });
+
+  it("shows the usage the jobs added, and saves a screenshot", async () => {
+    // The uploaded photo and the rocket (256x171 each), and the rocket once more through the CDN.
+    await page.getByRole("button", { name: "Use this key" }).click();
+    await expect.poll(() => page.locator("#usage").textContent()).toContain("0.1313 MP of 10000 MP");
     await page.locator("#slider").fill("50");
     await page.locator("#slider").dispatchEvent("input");
     await page.screenshot({ path: `${OUT}demo.png`, fullPage: true });

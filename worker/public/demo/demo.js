@@ -80,8 +80,11 @@ const ui = {
   usage: byId("usage", HTMLElement),
 };
 
-/** @type {{ key: string | null, image: Blob | null, name: string, previewUrl: string | null, job: Job | null, images: Map<number, HTMLImageElement> }} */
-const state = { key: null, image: null, name: "", previewUrl: null, job: null, images: new Map() };
+/**
+ * @type {{ key: string | null, keyId: string | null, image: Blob | null, name: string, example: string | null,
+ *   previewUrl: string | null, job: Job | null, images: Map<number, HTMLImageElement> }}
+ */
+const state = { key: null, keyId: null, image: null, name: "", example: null, previewUrl: null, job: null, images: new Map() };
 
 // ---------------------------------------------------------------------------------------- key
 
@@ -162,10 +165,11 @@ function submit(image, query, onProgress) {
 
 // -------------------------------------------------------------------------------------- image
 
-/** @param {Blob} image @param {string} name */
-function setImage(image, name) {
+/** @param {Blob} image @param {string} name @param {string | null} [example] the example's URL on this site */
+function setImage(image, name, example = null) {
   state.image = image;
   state.name = name;
+  state.example = example;
   if (state.previewUrl) URL.revokeObjectURL(state.previewUrl);
   state.previewUrl = URL.createObjectURL(image);
   ui.preview.src = state.previewUrl;
@@ -200,8 +204,9 @@ for (const button of document.querySelectorAll("[data-example]")) {
   button.setAttribute("aria-pressed", "false");
   button.addEventListener("click", async () => {
     const name = button.getAttribute("data-example") ?? "";
-    const response = await fetch(`examples/${encodeURIComponent(name)}`);
-    if (response.ok) setImage(await response.blob(), name);
+    const url = new URL(`examples/${encodeURIComponent(name)}`, location.href);
+    const response = await fetch(url);
+    if (response.ok) setImage(await response.blob(), name, url.href);
   });
 }
 
@@ -305,15 +310,49 @@ async function showResults(job, seconds) {
 }
 
 /**
- * The CDN URL of this image (issue 8, worker/src/cdn/). Placeholder until the CDN URL API lands:
- * the page then shows the URL that serves the same variant from the edge.
+ * The CDN URL of this image (worker/src/cdn/grammar.ts): `/cdn/<key id>/<signature>/<options>/<source>`,
+ * which serves the upscaled image from the edge for `<img src>`, fetching the source from one of
+ * the key's CDN origins. Only an image with a URL can have one: the example photos (on this site).
+ * This page holds no CDN secret, so it writes the `unsigned` form, which works for keys that allow
+ * it (the local development key does); production URLs are signed on a server with `buildCdnUrl`.
  * @param {Job} job
  */
 function renderCdn(job) {
-  const note = document.createElement("p");
-  note.className = "help";
-  note.textContent = `CDN URLs are not available on this deployment yet (job ${job.id}).`;
-  ui.cdn.replaceChildren(note);
+  const scale = Math.max(...job.options.scales);
+  const options = `scale=${scale},format=auto`;
+  const keyId = state.keyId ?? "<key id>";
+  const help = document.createElement("p");
+  help.className = "help";
+  if (!state.example) {
+    help.textContent =
+      `Your upload has no URL of its own, so it has no CDN URL. An image at one of your key's CDN origins, e.g. ` +
+      `https://photos.example.com/cat.jpg, is served upscaled from the edge at /cdn/${keyId}/<signature>/${options}/url:<base64url of its URL> ` +
+      `(signed on your server with buildCdnUrl and the key's CDN secret; never in a browser). Try an example photo to see a working one.`;
+    ui.cdn.replaceChildren(help);
+    return;
+  }
+  const url = `${location.origin}/cdn/${keyId}/unsigned/${options}/url:${base64Url(state.example)}`;
+  const code = document.createElement("code");
+  code.id = "cdn-url";
+  code.textContent = url;
+  const link = document.createElement("a");
+  link.id = "cdn-link";
+  link.href = url;
+  link.textContent = `Open x${scale} through the CDN`;
+  help.textContent =
+    `The same photo, x${scale}, for <img src>: the worker fetches ${state.example} (a listed CDN origin of this key), upscales it once, ` +
+    `then serves it from the edge cache. Written unsigned, which only keys with cdnAllowUnsigned accept (the local development key does); ` +
+    `elsewhere sign CDN URLs on your server with buildCdnUrl and the key's CDN secret. New images are billed like an upscale; cache hits are free.`;
+  const line = document.createElement("p");
+  line.append(code, " ", link);
+  ui.cdn.replaceChildren(line, help);
+}
+
+/** @param {string} text */
+function base64Url(text) {
+  let binary = "";
+  for (const byte of new TextEncoder().encode(text)) binary += String.fromCharCode(byte);
+  return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 }
 
 // ------------------------------------------------------------------------------------ compare
@@ -478,6 +517,7 @@ async function refreshUsage() {
   }
   try {
     const usage = /** @type {Usage} */ (await api("/v1/usage?granularity=day"));
+    state.keyId = usage.keyId;
     ui.keyStatus.textContent = `Key ${usage.keyId} accepted.`;
     renderUsage(usage);
   } catch (error) {
