@@ -3,7 +3,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { TestProject } from "vitest/node";
-import { startStack } from "../../scripts/stack";
+import { freePort, startStack } from "../../scripts/stack";
 
 /**
  * THE MODELS THE E2E RUNNER SERVES: one place to switch. Today the contract test model (a tiny ONNX
@@ -23,6 +23,8 @@ export interface E2EStack {
   devKey: { id: string; secret: string; webhookSecret: string };
   model: string | null;
   runnerPid: number;
+  /** A plain-http origin on loopback that the worker may fetch CDN sources from (ALLOW_INSECURE_ORIGINS); cdn.e2e.test.ts serves it. */
+  cdnOrigin: string;
   dir: string;
   logFile: string;
 }
@@ -37,6 +39,8 @@ declare module "vitest" {
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const dir = await mkdtemp(join(tmpdir(), "hvar-e2e-"));
   const logFile = join(dir, "stack.log");
+  // Reserved before the worker starts, because the worker reads ALLOW_INSECURE_ORIGINS at start.
+  const cdnOrigin = `http://127.0.0.1:${await freePort()}`;
   let stack;
   try {
     stack = await startStack({
@@ -48,6 +52,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
       runnerStorageDir: join(dir, "runner-storage"),
       modelsDir: E2E_MODELS_DIR,
       logFile,
+      vars: { ALLOW_INSECURE_ORIGINS: cdnOrigin },
     });
   } catch (error) {
     const log = await readFile(logFile, "utf8").catch(() => "");
@@ -62,6 +67,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
     devKey: { id: stack.devKey.id, secret: stack.devKey.secret, webhookSecret: stack.devKey.webhookSecret },
     model: stack.model,
     runnerPid: stack.runnerPid() as number,
+    cdnOrigin,
     dir,
     logFile,
   });

@@ -3,7 +3,7 @@ import type { Context } from "hono";
 import { type ApiKey, findCdnKey } from "../auth/keys";
 import { apiKeyAuth } from "../auth/middleware";
 import { configOf } from "../config";
-import { randomId } from "../crypto";
+import { bytesOf, randomId, timingSafeEqual } from "../crypto";
 import { megapixels } from "../dispatch/lifecycle";
 import type { AppEnv } from "../env";
 import { openApiRouter, problemResponses } from "../http/openapi";
@@ -14,7 +14,7 @@ import { type Variant, contentTypeOf, edgeMatch, edgePut, generationOf, metadata
 import { generateVariant } from "./generate";
 import { CdnGrammarError, type CdnRequest, normalizeSourceUrl, parseCdnPath } from "./grammar";
 import { cdnError, deliver, sizesOf, storedResponse } from "./respond";
-import { verifyCdnSignature } from "./signature";
+import { signCdnRequest } from "./signature";
 import { type SourcePolicy, checkSource, isListed, resolvePathSource } from "./source-policy";
 
 /**
@@ -35,11 +35,17 @@ async function cdnKeyOf(db: D1Database, keyId: string): Promise<{ key: ApiKey; c
   return found;
 }
 
+/** Constant-time: how much of a forged signature matches is not observable. */
+async function verifyCdnSignature(secret: string, request: CdnRequest, keyId: string, sourceUrl: string, signature: string): Promise<boolean> {
+  const expected = await signCdnRequest(secret, keyId, request.options, sourceUrl);
+  return timingSafeEqual(bytesOf(signature), bytesOf(expected));
+}
+
 /** Signature (or the key's permission for unsigned URLs), then expiry: expiry is not an oracle. */
 async function authorize(request: CdnRequest, key: ApiKey, cdnSecret: string | null, sourceUrl: string, now: number): Promise<void> {
   if (request.signature === null) {
     if (!key.cdnAllowUnsigned) throw forbidden("unsigned_not_allowed", "This API key accepts signed CDN URLs only");
-  } else if (!cdnSecret || !(await verifyCdnSignature(cdnSecret, key.id, request.options, sourceUrl, request.signature))) {
+  } else if (!cdnSecret || !(await verifyCdnSignature(cdnSecret, request, key.id, sourceUrl, request.signature))) {
     throw forbidden("invalid_signature", "The CDN URL signature is invalid");
   }
   if (request.options.expires !== null && request.options.expires * 1000 <= now) throw forbidden("url_expired", "The CDN URL has expired");

@@ -1,4 +1,3 @@
-import { bytesOf, hmacSha256, timingSafeEqual, toBase64Url } from "../crypto";
 import { type CdnOptions, formatOptions } from "./grammar";
 
 /**
@@ -9,6 +8,9 @@ import { type CdnOptions, formatOptions } from "./grammar";
  * The key id is inside the payload so that a signature cannot move to another key, and the
  * options and source are signed in their normalized form, so every spelling of one request has
  * one signature. The version tag lets the payload change later without ambiguity.
+ *
+ * Shared with the customer helper (url-builder.ts), so it uses Web Crypto alone (Node 20+, Deno,
+ * Bun, Workers, browsers) and nothing Workers-specific; verification lives in route.ts.
  */
 const VERSION = "hvar-cdn-v1";
 
@@ -16,12 +18,15 @@ export function signingPayload(keyId: string, options: CdnOptions, sourceUrl: st
   return [VERSION, keyId, formatOptions(options), sourceUrl].join("\n");
 }
 
-export async function signCdnRequest(secret: string, keyId: string, options: CdnOptions, sourceUrl: string): Promise<string> {
-  return toBase64Url(await hmacSha256(secret, signingPayload(keyId, options, sourceUrl)));
+function base64Url(bytes: Uint8Array): string {
+  let binary = "";
+  for (const byte of bytes) binary += String.fromCharCode(byte);
+  return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
 }
 
-/** Constant-time: how much of a forged signature matches is not observable. */
-export async function verifyCdnSignature(secret: string, keyId: string, options: CdnOptions, sourceUrl: string, signature: string): Promise<boolean> {
-  const expected = await signCdnRequest(secret, keyId, options, sourceUrl);
-  return timingSafeEqual(bytesOf(signature), bytesOf(expected));
+export async function signCdnRequest(secret: string, keyId: string, options: CdnOptions, sourceUrl: string): Promise<string> {
+  const encoder = new TextEncoder();
+  const key = await crypto.subtle.importKey("raw", encoder.encode(secret), { name: "HMAC", hash: "SHA-256" }, false, ["sign"]);
+  const mac = await crypto.subtle.sign("HMAC", key, encoder.encode(signingPayload(keyId, options, sourceUrl)));
+  return base64Url(new Uint8Array(mac));
 }

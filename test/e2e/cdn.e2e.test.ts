@@ -1,0 +1,97 @@
+import { once } from "node:events";
+import { type Server, createServer } from "node:http";
+import sharp from "sharp";
+import { afterAll, beforeAll, describe, expect, it } from "vitest";
+import { buildCdnUrl } from "../../worker/src/cdn/url-builder";
+import { example, newKey, stack, usageOf } from "./helpers";
+
+/**
+ * CDN URLs end to end: a customer's page, served from a local origin (plain http on loopback,
+ * allowed through ALLOW_INSECURE_ORIGINS as in local development), embeds CDN URLs of its own
+ * photo; a browser's requests for them come back from the real runner at x2 and x4 of the photo.
+ */
+const PHOTO_PATH = "/photos/chelsea.jpg"; // 256x170 JPEG
+const BROWSER_ACCEPT = "image/avif,image/webp,image/apng,image/*,*/*;q=0.8";
+
+let origin: Server;
+let page = "";
+
+/** The customer's site: the photo, and a page that embeds it through the CDN. */
+async function startOrigin(): Promise<void> {
+  const photo = await example("chelsea");
+  origin = createServer((request, response) => {
+    if (request.url === PHOTO_PATH) return void response.writeHead(200, { "content-type": "image/jpeg" }).end(photo);
+    if (request.url === "/") return void response.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(page);
+    response.writeHead(404).end();
+  });
+  origin.listen(Number(new URL(stack.cdnOrigin).port), "127.0.0.1");
+  await once(origin, "listening");
+}
+
+/** The <img> sources of the page, as a browser would resolve them. */
+async function imageSources(): Promise<Record<string, string>> {
+  const html = await (await fetch(`${stack.cdnOrigin}/`)).text();
+  return Object.fromEntries([...html.matchAll(/<img id="(\w+)" src="([^"]+)"/g)].map(([, id = "", src = ""]) => [id, src.replaceAll("&amp;", "&")]));
+}
+
+async function fetchImage(url: string): Promise<{ response: Response; format: string | undefined; width: number | undefined; height: number | undefined }> {
+  const response = await fetch(url, { headers: { accept: BROWSER_ACCEPT } });
+  expect(response.status, `${url}: ${response.headers.get("x-hvar-cdn")}`).toBe(200);
+  const meta = await sharp(Buffer.from(await response.arrayBuffer())).metadata();
+  return { response, format: meta.format, width: meta.width, height: meta.height };
+}
+
+describe("a page on a local origin with CDN URLs", () => {
+  let keySecret = "";
+
+  beforeAll(async () => {
+    await startOrigin();
+    const issued = (await newKey({ scopes: ["cdn", "usage"], cdnOrigins: [stack.cdnOrigin] })) as Awaited<ReturnType<typeof newKey>> & { cdnSecret: string };
+    keySecret = issued.secret;
+    const src = (options: Parameters<typeof buildCdnUrl>[0]["options"]) =>
+      buildCdnUrl({
+        base: stack.workerUrl,
+        keyId: issued.key.id,
+        secret: issued.cdnSecret,
+        source: `${stack.cdnOrigin}${PHOTO_PATH}`,
+        defaultOrigin: stack.cdnOrigin,
+        options,
+      });
+    page = `<!doctype html>
+<title>Chelsea</title>
+<img id="x2" src="${await src({ scale: 2 })}" alt="x2">
+<img id="x4" src="${await src({ scale: 4 })}" alt="x4">
+<img id="thumb" src="${await src({ scale: 4, width: 300 })}" alt="fitted">
+`;
+  });
+
+  afterAll(async () => {
+    origin.closeAllConnections();
+    await new Promise((resolve) => origin.close(resolve));
+  });
+
+  it("yields x2 and x4 images of the photo's size times the scale, from the runner", async () => {
+    const sources = await imageSources();
+    expect(sources.x2).toMatch(new RegExp(`^${stack.workerUrl}/cdn/key_[a-z2-7]{20}/[A-Za-z0-9_-]{43}/scale=2,format=auto,quality=85/photos/chelsea\\.jpg$`));
+    const x2 = await fetchImage(sources.x2 ?? "");
+    const x4 = await fetchImage(sources.x4 ?? "");
+    expect([x2.width, x2.height]).toEqual([512, 340]);
+    expect([x4.width, x4.height]).toEqual([1024, 680]);
+    // format=auto: the best format the browser accepts, and caches told so.
+    expect([x2.format, x2.response.headers.get("content-type"), x2.response.headers.get("vary")]).toEqual(["heif", "image/avif", "Accept"]);
+    expect(x2.response.headers.get("x-hvar-cache")).toBe("miss");
+  });
+
+  it("fits an image after super-resolution when the URL asks for a width", async () => {
+    const thumb = await fetchImage((await imageSources()).thumb ?? "");
+    expect([thumb.width, thumb.height]).toEqual([300, 199]);
+  });
+
+  it("serves the next view from the cache, billed once and counted", async () => {
+    const again = await fetchImage((await imageSources()).x2 ?? "");
+    expect(again.response.headers.get("x-hvar-cache")).toBe("hit");
+    const usage = await usageOf(keySecret);
+    expect(usage.buckets[0]).toMatchObject({ jobs: 3, cacheHits: 1 });
+    expect(usage.quota.settledMp).toBeCloseTo(3 * 0.04352, 6);
+  });
+});
