@@ -162,6 +162,16 @@ describe("CDN metering", () => {
     expect((await get(cached)).status).toBe(200);
   });
 
+  it("answers a failed image's failure again for a while, without a new job", async () => {
+    const issued = await cdnKey();
+    const url = await cdnUrl(issued, await servedSource("fail"), { format: "png" });
+    expect((await get(url)).status).toBe(502);
+    const again = await get(url);
+    expect(again.status).toBe(502);
+    expect(again.headers.get("x-hvar-cdn")).toBe("err=inference_failed");
+    expect(await jobCount(issued.key.id)).toBe(1);
+  });
+
   it("refunds the quota when the runner fails, and answers 502 with the reason", async () => {
     const issued = await cdnKey();
     const response = await get(await cdnUrl(issued, await servedSource("fail"), { format: "png" }));
