@@ -1,4 +1,7 @@
+import { readFile, writeFile } from "node:fs/promises";
+import { join } from "node:path";
 import { describe, expect, it } from "vitest";
+import { ensureDevKey } from "../../scripts/stack";
 import { api, download, example, newKey, stack, triggerCron, untilDone, upscale, usageOf, verifyWebhook, webhookReceiver, type Job } from "./helpers";
 
 /** The public API of the real stack (wrangler dev + runner), as a customer uses it. */
@@ -12,6 +15,24 @@ describe("the stack as npm start leaves it", () => {
     expect((await fetch(`${stack.workerUrl}/docs`)).status).toBe(200);
     const usage = await usageOf(stack.devKey.secret);
     expect(usage.keyId).toBe(stack.devKey.id);
+  });
+
+  it("keeps the development key across starts, and makes a new one when the state was reset", async () => {
+    const listDevKeys = async () => {
+      const response = await fetch(`${stack.workerUrl}/admin/keys?owner=local-dev`, { headers: { authorization: `Bearer ${stack.adminSecret}` } });
+      return ((await response.json()) as { keys: { id: string }[] }).keys.map((k) => k.id);
+    };
+    const again = await ensureDevKey(stack.workerUrl, stack.adminSecret, join(stack.dir, ".dev.key"));
+    expect(again).toMatchObject({ id: stack.devKey.id, secret: stack.devKey.secret, created: false });
+    expect(await listDevKeys()).toEqual([stack.devKey.id]);
+
+    // A key file whose key the worker no longer knows (its local state was deleted).
+    const stale = join(stack.dir, "stale.dev.key");
+    await writeFile(stale, "HVAR_API_KEY=hvar_sk_gone\nHVAR_API_KEY_ID=key_gonegonegonegonegone\nHVAR_WEBHOOK_SECRET=whsec_gone\n");
+    const fresh = await ensureDevKey(stack.workerUrl, stack.adminSecret, stale);
+    expect(fresh.created).toBe(true);
+    expect(await readFile(stale, "utf8")).toContain(`HVAR_API_KEY=${fresh.secret}`);
+    expect((await usageOf(fresh.secret)).keyId).toBe(fresh.id);
   });
 });
 
