@@ -263,6 +263,8 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
   await run(wranglerBin, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", stateDir], wranglerEnv);
 
   let stopping = false;
+  /** Set once both are healthy: a runner that dies before that is broken, and is not started again. */
+  let up = false;
   let reportExit: (reason: string) => void = () => undefined;
   const exited = new Promise<string>((resolve) => (reportExit = resolve));
 
@@ -313,7 +315,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     output.attach("runner", child);
     child.once("exit", (code, signal) => {
       if (stopping) return;
-      if (options.restartRunner === false || Date.now() - startedAt < RUNNER_MIN_UPTIME_MS) {
+      if (!up || options.restartRunner === false || Date.now() - startedAt < RUNNER_MIN_UPTIME_MS) {
         reportExit(`the runner exited (${signal ?? code})`);
         return;
       }
@@ -341,6 +343,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       waitHealthy("worker", `${workerUrl}/healthz`, () => worker.exitCode === null && worker.signalCode === null),
       runnerReady,
     ]);
+    up = true;
     const devKey = await ensureDevKey(workerUrl, secrets.ADMIN_SECRET as string, devKeyFile);
     return {
       workerUrl,
