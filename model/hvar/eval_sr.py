@@ -52,7 +52,7 @@ def tile_starts(n: int, tile: int, overlap: int) -> list[int]:
 
 @torch.no_grad()
 def upscale(
-    model: HVAR,
+    model: HVAR | OnnxHVAR,
     lr_HWC: np.ndarray,
     temperature: float = 0.0,
     seed: int = 0,
@@ -71,7 +71,7 @@ def upscale(
     sums = {s: torch.zeros(3, Hp * s, Wp * s) for s in SCALES}
     counts = {s: torch.zeros(1, Hp * s, Wp * s) for s in SCALES}
     gen = torch.Generator().manual_seed(seed)
-    device = next(model.parameters()).device
+    device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else "cpu"
     for i in range(0, len(boxes), batch):
         chunk = boxes[i : i + batch]
         x = torch.stack([uint8_to_tensor(lr[y : y + T, x : x + T]) for y, x in chunk]).to(device)
@@ -88,7 +88,9 @@ def upscale(
 class SRMethod:
     """H-VAR as an `hvar.eval` method: (lr_uint8, scale) -> sr_uint8. One pass gives every scale."""
 
-    def __init__(self, model: HVAR, temperature: float = 0.0, seed: int = 0, overlap: int | None = None):
+    def __init__(
+        self, model: HVAR | OnnxHVAR, temperature: float = 0.0, seed: int = 0, overlap: int | None = None
+    ):
         self.model, self.temperature, self.seed, self.overlap = model.eval(), temperature, seed, overlap
 
     def outputs(self, lr: np.ndarray) -> dict[int, np.ndarray]:
@@ -140,7 +142,7 @@ def side_by_side(lr, bic, sr, hr, x1, clean_lr, scale: int) -> np.ndarray:
 
 # ---- the evaluation -----------------------------------------------------------------------------------
 def evaluate(
-    model: HVAR,
+    model: HVAR | OnnxHVAR,
     datasets: tuple[str, ...] = ("Set5", "Set14"),
     scales: tuple[int, ...] = (2, 4),
     degradations: tuple[str, ...] = ("bicubic", "realistic"),
@@ -218,9 +220,38 @@ def report_markdown(title: str, info: dict, ev: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+class OnnxHVAR:
+    """An exported model folder (model.onnx + manifest.json, see `hvar.export`) run by onnxruntime on
+    the CPU, with `HVAR.generate`'s interface: the evaluation then scores the very file we ship."""
+
+    def __init__(self, folder: Path, threads: int = 0):
+        from hvar.config import HVARConfig
+        from hvar.export import ort_session
+
+        manifest = json.loads((folder / "manifest.json").read_text())
+        self.cfg = HVARConfig.from_dict(manifest["config"])
+        self.session = ort_session(folder / "model.onnx", threads)
+
+    def eval(self) -> OnnxHVAR:
+        return self
+
+    def generate(self, lr_B3TT: torch.Tensor, noise_BL: torch.Tensor, temperature: float = 0.0):
+        feeds = {"lr": ((lr_B3TT + 1) / 2).numpy(), "noise": noise_BL.numpy(),
+                 "temperature": np.array([temperature], np.float32)}  # fmt: skip
+        x1, x2, x4, tokens = self.session.run(None, feeds)
+        return torch.from_numpy(tokens), [torch.from_numpy(x) * 2 - 1 for x in (x1, x2, x4)]
+
+
+def load_model(path: str | Path, threads: int = 0) -> HVAR | OnnxHVAR:
+    """A run folder (PyTorch) or an exported model folder (onnxruntime)."""
+    path = Path(path)
+    return OnnxHVAR(path, threads) if (path / "manifest.json").exists() else load_hvar(path)
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", required=True, help="H-VAR run folder (see hvar.train_transformer)")
+    ap.add_argument("--run", required=True, help="H-VAR run folder (hvar.train_transformer), or an exported "
+                    "model folder with manifest.json (hvar.export), run by onnxruntime")  # fmt: skip
     ap.add_argument(
         "--dataset", nargs="+", default=["Set5", "Set14"], help="names under <data-root>/dev, or HR folders"
     )
@@ -240,7 +271,7 @@ def main(argv: list[str] | None = None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.backends.nnpack.set_flags(False)
-    model = load_hvar(args.run)
+    model = load_model(args.run, args.threads)
     ev = evaluate(model, tuple(args.dataset), tuple(args.scale), tuple(args.degradation), args.seed,
                   args.temperature, args.crops, args.data_root, overlap=args.overlap)  # fmt: skip
     md = report_markdown(

@@ -1,0 +1,359 @@
+"""Export a trained H-VAR run to the runner's model contract (ONNX, version 1), verified.
+
+    python -m hvar.export --run checkpoints/hvar-base --out ../gpu-runner/models/hvar-base \\
+        --version 1.0.0 --precision mixed --evaluation runs/hvar-base-onnx.json
+
+writes into --out:
+  model.onnx          the whole inference of one batch of LR tiles in one graph (see `Contract`):
+                      lr [N,3,T,T], noise [N,L], temperature [1] -> x1, x2, x4 (and tokens [N,L], int64,
+                      for verification; the runner ignores extra outputs)
+  manifest.json       the runner's manifest: id, version, tile, scales, tokens, opset, precision, sha256,
+                      config (the model's HVARConfig), evaluation (numbers of this very file), training
+  parity.safetensors  fixed inputs and PyTorch's answers to them, so that any runtime (onnxruntime in
+                      Python here, onnxruntime-node in the runner's tests) can prove it computes the same
+
+Precision: `fp32` as traced; `mixed` stores the trained weights in float16 (half the file) and casts
+them to float32 inside the graph, so every runtime computes in float32 (CPU and CUDA alike) and the
+loss is only the rounding of the weights, measured by `verify`. Resize matrices and other constants
+stay float32: they are exact interpolation weights, not learned numbers.
+
+The next-scale loop, the key/value cache and the sampler are unrolled by tracing (static Python control
+flow only; see `hvar.sr`); resizes are fixed matrices (`hvar.resize`), the sampler draws from the
+`noise` input (`hvar.sample`): no random operator and no Resize op in the graph.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import hashlib
+import json
+import tempfile
+import time
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+import torch.nn as nn
+from onnx import numpy_helper
+from safetensors.numpy import load_file as load_np
+from safetensors.numpy import save_file as save_np
+
+from hvar.config import HVARConfig
+from hvar.sr import HVAR, load_hvar
+
+OPSET = 17
+INPUTS, OUTPUTS = ("lr", "noise", "temperature"), ("x1", "x2", "x4", "tokens")
+PRECISIONS = ("fp32", "mixed")
+
+
+class Contract(nn.Module):
+    """The graph the runner executes: HVAR.forward plus the generated tokens as a fourth output."""
+
+    def __init__(self, model: HVAR):
+        super().__init__()
+        self.model = model
+
+    def forward(self, lr_N3TT, noise_NL, temperature_1):
+        idx_list, imgs = self.model.generate(lr_N3TT * 2 - 1, noise_NL, temperature_1)
+        x1, x2, x4 = ((im + 1) / 2 for im in imgs)
+        return x1, x2, x4, torch.cat(idx_list, dim=1)
+
+
+class TeacherForced(nn.Module):
+    """Verification graph only: the same cached loop fed with given tokens -> logits [N, L, V]."""
+
+    def __init__(self, model: HVAR):
+        super().__init__()
+        self.model = model
+
+    def forward(self, lr_N3TT, idx_NL):
+        spans = self.model.transformer.begin_ends
+        idx_list = [idx_NL[:, b:e] for b, e in spans]
+        return self.model.teacher_forced_logits_by_cache(lr_N3TT * 2 - 1, idx_list)
+
+
+def trace(module: nn.Module, args: tuple, path: Path, inputs, outputs, dynamic: dict) -> None:
+    with warnings.catch_warnings():  # tracer warnings about Python ints in shapes: static by design
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module, args, str(path), input_names=list(inputs), output_names=list(outputs),
+            dynamic_axes=dynamic, opset_version=OPSET, dynamo=False,
+        )  # fmt: skip
+
+
+def export_contract(model: HVAR, path: Path, precision: str = "fp32") -> None:
+    """model -> ONNX file at `path` obeying the contract (dynamic batch N)."""
+    tok = model.cfg.tokenizer
+    args = (torch.rand(2, 3, tok.tile, tok.tile), torch.rand(2, tok.num_tokens), torch.tensor([0.0]))
+    dynamic = {name: {0: "N"} for name in ("lr", "noise", *OUTPUTS)}
+    trace(Contract(model.eval()), args, path, INPUTS, OUTPUTS, dynamic)
+    graph = static_output_shapes(onnx.load(str(path)), tok.tile, tok.num_tokens)
+    if precision == "mixed":
+        graph = fp16_weights(graph, list(model.parameters()))
+    onnx.save(graph, str(path))
+    onnx.checker.check_model(str(path), full_check=True)
+
+
+def static_output_shapes(graph: onnx.ModelProto, T: int, L: int) -> onnx.ModelProto:
+    """Write the contract's output shapes into the graph: the tracer leaves some sides symbolic (for
+    x1, the result of a Div), and the runner checks every side against its manifest before loading."""
+    shapes = {"x1": (3, T, T), "x2": (3, 2 * T, 2 * T), "x4": (3, 4 * T, 4 * T), "tokens": (L,)}
+    for out in graph.graph.output:
+        dims = out.type.tensor_type.shape.dim
+        for d, n in zip(dims[1:], shapes[out.name], strict=True):
+            d.Clear()
+            d.dim_value = n
+    return graph
+
+
+def export_teacher_forced(model: HVAR, path: Path) -> None:
+    tok = model.cfg.tokenizer
+    args = (torch.rand(2, 3, tok.tile, tok.tile), torch.zeros(2, tok.num_tokens, dtype=torch.int64))
+    trace(
+        TeacherForced(model.eval()), args, path, ("lr", "idx"), ("logits",), {"lr": {0: "N"}, "idx": {0: "N"}}
+    )
+
+
+def fp16_weights(graph: onnx.ModelProto, params: list[torch.Tensor]) -> onnx.ModelProto:
+    """Store the float32 initializers that hold a trained weight (as traced, or transposed by the
+    exporter's constant folding) as float16, each followed by a Cast back to float32. Matching by value
+    keeps every other constant (resize matrices, masks, folded products) in float32."""
+    learned = set()
+    for p in params:
+        a = p.detach().float().numpy()
+        learned.add(a.tobytes())
+        if a.ndim == 2:
+            learned.add(np.ascontiguousarray(a.T).tobytes())
+    g, casts = graph.graph, []
+    for init in g.initializer:
+        if init.data_type != onnx.TensorProto.FLOAT:
+            continue
+        a = numpy_helper.to_array(init)
+        if a.size < 64 or a.tobytes() not in learned:
+            continue
+        name = init.name
+        init.CopyFrom(numpy_helper.from_array(a.astype(np.float16), name + ".fp16"))
+        casts.append(onnx.helper.make_node("Cast", [name + ".fp16"], [name], to=onnx.TensorProto.FLOAT))
+    nodes = casts + list(g.node)  # casts first: the graph stays topologically sorted
+    del g.node[:]
+    g.node.extend(nodes)
+    return graph
+
+
+# ---- verification ----------------------------------------------------------------------------------------
+def psnr01(a: np.ndarray, b: np.ndarray) -> float:
+    mse = float(((a.astype(np.float64) - b.astype(np.float64)) ** 2).mean())
+    return float("inf") if mse == 0 else 10 * np.log10(1 / mse)
+
+
+def ort_session(path: Path | str, threads: int = 0):
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+
+
+def parity_inputs(
+    cfg: HVARConfig, n: int = 2, seed: int = 0, lr: np.ndarray | None = None
+) -> dict[str, np.ndarray]:
+    """Fixed inputs: `lr` tiles (real photo crops if given, else smooth random images) and noise; the
+    greedy case and a sampled case (temperature 1) share them."""
+    tok = cfg.tokenizer
+    g = torch.Generator().manual_seed(seed)
+    if lr is None:
+        coarse = torch.rand(n, 3, 4, 4, generator=g)
+        lr = torch.nn.functional.interpolate(
+            coarse, size=tok.tile, mode="bilinear", align_corners=False
+        ).numpy()
+    noise = torch.rand(lr.shape[0], tok.num_tokens, generator=g).numpy()
+    return {"lr": lr.astype(np.float32), "noise": noise.astype(np.float32)}
+
+
+TEMPERATURES = {"greedy": 0.0, "sampled": 1.0}
+GREEDY_AGREEMENT = 0.999  # greedy tokens equal to PyTorch's: differences come only from argmax near-ties
+# Sampling compares a cumulative probability with u: a logit difference of 1e-6 flips a token whenever u
+# falls that close to a boundary, and one flipped token changes every later scale's input, so a few
+# percent of tokens may differ (the images given the same tokens still agree to > 50 dB).
+SAMPLED_AGREEMENT = 0.95
+
+
+@torch.no_grad()
+def pytorch_answers(model: HVAR, inputs: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """PyTorch's tokens and images for the parity inputs, per temperature case."""
+    out = {}
+    lr, noise = torch.from_numpy(inputs["lr"]), torch.from_numpy(inputs["noise"])
+    for case, t in TEMPERATURES.items():
+        x1, x2, x4, tokens = Contract(model.eval())(lr, noise, torch.tensor([t]))
+        out |= {f"{case}.x1": x1, f"{case}.x2": x2, f"{case}.x4": x4, f"{case}.tokens": tokens}
+    return {k: v.numpy() for k, v in out.items()}
+
+
+@torch.no_grad()
+def decode_tokens(model: HVAR, lr01: np.ndarray, tokens: np.ndarray) -> list[np.ndarray]:
+    """PyTorch's x1, x2, x4 in [0, 1] for given tokens (to score images 'given the same tokens')."""
+    spans = model.transformer.begin_ends
+    t = torch.from_numpy(tokens)
+    lr = torch.from_numpy(lr01) * 2 - 1
+    guide = lr if model.cfg.tokenizer.lr_guided_decoder else None
+    imgs = model.tokenizer.idx_to_imgs([t[:, b:e] for b, e in spans], guide)
+    return [((im + 1) / 2).numpy() for im in imgs]
+
+
+@dataclass
+class Parity:
+    case: str
+    token_agreement: float  # fraction of tokens equal to PyTorch's
+    psnr_same_tokens: tuple[float, float, float]  # x1, x2, x4 (dB) vs PyTorch decoding ONNX's tokens
+    psnr_vs_pytorch: tuple[float, float, float]  # x1, x2, x4 (dB) vs PyTorch's own run
+
+
+def verify_contract(model: HVAR, onnx_path: Path, inputs: dict[str, np.ndarray]) -> list[Parity]:
+    """onnxruntime against PyTorch on the parity inputs, for greedy and sampled decoding."""
+    sess = ort_session(onnx_path)
+    ref = pytorch_answers(model, inputs)
+    rows = []
+    for case, t in TEMPERATURES.items():
+        x1, x2, x4, tokens = sess.run(None, {"lr": inputs["lr"], "noise": inputs["noise"],
+                                             "temperature": np.array([t], np.float32)})  # fmt: skip
+        same = decode_tokens(model, inputs["lr"], tokens)
+        rows.append(
+            Parity(
+                case,
+                float((tokens == ref[f"{case}.tokens"]).mean()),
+                tuple(psnr01(a, b) for a, b in zip((x1, x2, x4), same, strict=True)),
+                tuple(
+                    psnr01(a, ref[f"{case}.{s}"])
+                    for a, s in zip((x1, x2, x4), ("x1", "x2", "x4"), strict=True)
+                ),
+            )
+        )
+    return rows
+
+
+def teacher_forced_error(model: HVAR, inputs: dict[str, np.ndarray], tokens: np.ndarray) -> float:
+    """Max |logit difference| between onnxruntime's and PyTorch's teacher-forced pass on given tokens."""
+    with tempfile.TemporaryDirectory() as d:
+        path = Path(d) / "teacher_forced.onnx"
+        export_teacher_forced(model, path)
+        (logits,) = ort_session(path).run(None, {"lr": inputs["lr"], "idx": tokens})
+    with torch.no_grad():
+        ref = TeacherForced(model.eval())(torch.from_numpy(inputs["lr"]), torch.from_numpy(tokens)).numpy()
+    return float(np.abs(logits - ref).max())
+
+
+def rounded(model: HVAR) -> HVAR:
+    """A copy whose weights are rounded to float16 and back: what the `mixed` graph computes with."""
+    twin = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in twin.parameters():
+            p.copy_(p.half().float())
+    return twin.eval()
+
+
+def rounding_cost(full: dict[str, np.ndarray], rounded_: dict[str, np.ndarray]) -> dict[str, float]:
+    """Greedy tokens kept and PSNR (dB) of the images when the weights are rounded to float16."""
+    out = {"tokens_equal": float((full["greedy.tokens"] == rounded_["greedy.tokens"]).mean())}
+    return out | {
+        f"psnr_{s}": psnr01(full[f"greedy.{s}"], rounded_[f"greedy.{s}"]) for s in ("x1", "x2", "x4")
+    }
+
+
+# ---- files -----------------------------------------------------------------------------------------------
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def save_parity(path: Path, inputs: dict[str, np.ndarray], answers: dict[str, np.ndarray]) -> None:
+    """Inputs, tokens of every case, images of the greedy case (sampled images are not comparable across
+    runtimes: see SAMPLED_AGREEMENT)."""
+    kept = {k: v for k, v in answers.items() if k.endswith("tokens") or k.startswith("greedy.")}
+    tensors = inputs | {k: (v.astype(np.int32) if k.endswith("tokens") else v) for k, v in kept.items()}
+    save_np(tensors, str(path), metadata={"temperatures": json.dumps(TEMPERATURES)})
+
+
+def load_parity(path: Path) -> dict[str, np.ndarray]:
+    return load_np(str(path))
+
+
+def photo_tiles(cfg: HVARConfig, n: int) -> np.ndarray:
+    """n LR tiles cut from Set5 (real content makes the parity check meaningful for a trained model)."""
+    from hvar import eval as protocol
+    from hvar.degrade import bicubic_lr
+
+    _, folder = protocol.resolve_dataset("Set5", None)
+    T, tiles = cfg.tokenizer.tile, []
+    for path in protocol.list_images(folder)[:n]:
+        lr = bicubic_lr(protocol.load_image(path), 4)
+        y, x = (lr.shape[0] - T) // 2, (lr.shape[1] - T) // 2
+        tiles.append(lr[y : y + T, x : x + T].transpose(2, 0, 1) / 255.0)
+    return np.stack(tiles).astype(np.float32)
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", required=True, help="H-VAR run folder (hvar.train_transformer)")
+    ap.add_argument("--out", type=Path, required=True, help="model folder, e.g. ../gpu-runner/models/<id>")
+    ap.add_argument("--id", default=None, help="model id (default: the folder's name)")
+    ap.add_argument("--version", default="1.0.0")
+    ap.add_argument("--precision", choices=PRECISIONS, default="mixed")
+    ap.add_argument(
+        "--evaluation", type=Path, help="JSON of hvar.eval_sr on this model (kept in the manifest)"
+    )
+    ap.add_argument("--training", type=Path, help="JSON describing the training (kept in the manifest)")
+    args = ap.parse_args(argv)
+    torch.backends.nnpack.set_flags(False)
+
+    model = load_hvar(args.run)
+    args.out.mkdir(parents=True, exist_ok=True)
+    onnx_path = args.out / "model.onnx"
+    start = time.perf_counter()
+    export_contract(model, onnx_path, args.precision)
+    print(f"exported {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB, {args.precision}) "
+          f"in {time.perf_counter() - start:.1f} s")  # fmt: skip
+
+    inputs = parity_inputs(model.cfg, lr=photo_tiles(model.cfg, 2))
+    # Parity is against the weights in the graph: with `mixed`, the float16-rounded ones, so that runtimes
+    # are checked against the model they execute; what the rounding itself costs is reported apart.
+    reference = rounded(model) if args.precision == "mixed" else model
+    rows = verify_contract(reference, onnx_path, inputs)
+    for r in rows:
+        print(f"{r.case}: tokens equal {r.token_agreement:.2%}; PSNR x1/x2/x4 given the same tokens "
+              + " / ".join(f"{p:.1f}" for p in r.psnr_same_tokens) + " dB; vs PyTorch's run "
+              + " / ".join(f"{p:.1f}" for p in r.psnr_vs_pytorch) + " dB")  # fmt: skip
+    answers = pytorch_answers(reference, inputs)
+    save_parity(args.out / "parity.safetensors", inputs, answers)
+    rounding = rounding_cost(pytorch_answers(model, inputs), answers)
+    print(f"float16 weights vs float32 (PyTorch): {rounding}")
+
+    tok = model.cfg.tokenizer
+    manifest = {
+        "id": args.id or args.out.name,
+        "version": args.version,
+        "tile": tok.tile,
+        "scales": [1, 2, 4],
+        "tokens": tok.num_tokens,
+        "opset": OPSET,
+        "precision": args.precision,
+        "sha256": sha256(onnx_path),
+        "config": model.cfg.to_dict(),
+        "evaluation": json.loads(args.evaluation.read_text()) if args.evaluation else {},
+        "training": json.loads(args.training.read_text()) if args.training else {},
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "verification": [r.__dict__ for r in rows],
+        "rounding": rounding,
+    }
+    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    print(f"wrote {args.out / 'manifest.json'}")
+
+
+if __name__ == "__main__":
+    main()
