@@ -55,7 +55,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--minutes", type=float, default=0.0, help="stop after this much training time in total")
     ap.add_argument("--hierarchical", action=argparse.BooleanOptionalAction, default=True, help="HIT")
     ap.add_argument("--plain", dest="hierarchical", action="store_false", help="plain VAR quantizer")
-    ap.add_argument("--lr-guided", action="store_true", help="decoder also sees the LR image")
+    ap.add_argument("--lr-guided", action=argparse.BooleanOptionalAction, default=None,
+                    help="decoder also sees the LR image (default: the preset's choice)")  # fmt: skip
     ap.add_argument("--resume", action="store_true", help="continue the run in --out")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
@@ -114,7 +115,8 @@ def main(argv: list[str] | None = None) -> None:
         opt = make_optimizer(model, knobs["lr"])
         load_optimizer_state(opt, out)
     else:
-        cfg = get_config(args.preset, hierarchical=args.hierarchical, lr_guided_decoder=args.lr_guided)
+        guided = {} if args.lr_guided is None else {"lr_guided_decoder": args.lr_guided}
+        cfg = get_config(args.preset, hierarchical=args.hierarchical, **guided)
         torch.manual_seed(args.seed)
         model = HIT(cfg.tokenizer)
         opt = make_optimizer(model, knobs["lr"])
