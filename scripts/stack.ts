@@ -36,6 +36,12 @@ const devKeySettings = (workerUrl: string) => ({
   cdnAllowUnsigned: true,
 });
 const HEALTH_TIMEOUT_MS = 120_000;
+/**
+ * The runner listens only once its model is loaded and warmed up. The shipped model's onnxruntime
+ * session takes from 10 s to a minute on a 2-core machine, depending on what else runs on it, so
+ * its wait is longer than the worker's. A runner that dies meanwhile is reported at once.
+ */
+const RUNNER_HEALTH_TIMEOUT_MS = 300_000;
 /** A runner that exits this soon after starting is broken, not crashed: stop instead of looping. */
 const RUNNER_MIN_UPTIME_MS = 5_000;
 
@@ -322,9 +328,15 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
       output.note(`the runner exited (${signal ?? code}); starting it again`);
       startRunner();
     });
-    runnerReady = waitHealthy("runner", `${runnerUrl}/healthz`, () => runner === child && child.exitCode === null && child.signalCode === null);
+    runnerReady = waitHealthy(
+      "runner",
+      `${runnerUrl}/healthz`,
+      () => runner === child && child.exitCode === null && child.signalCode === null,
+      RUNNER_HEALTH_TIMEOUT_MS,
+    );
     runnerReady.catch(() => undefined);
   };
+  if (model) output.note(`the runner is loading ${model}; it answers once the model is ready (up to a minute on a busy CPU)`);
   startRunner();
 
   const stop = async () => {

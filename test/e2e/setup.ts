@@ -1,15 +1,17 @@
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { isAbsolute, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { TestProject } from "vitest/node";
-import { freePort, startStack } from "../../scripts/stack";
+import { discoverModels } from "../../gpu-runner/src/model/manifest";
+import { ROOT, freePort, startStack } from "../../scripts/stack";
 
 /**
  * THE MODELS THE E2E RUNNER SERVES: one place to switch. Today the contract test model (a tiny ONNX
  * graph with the real model's inputs and outputs); once the shipped model is in gpu-runner/models,
  * make SHIPPED the default here. `HVAR_MODELS_DIR=... npm test` overrides either for one run.
  * The tests check sizes, formats, states and accounting, never pixel values, so both pass them.
+ * (`shipped-model.test.ts` is the exception: its own project, `e2e-shipped`, always serves SHIPPED.)
  */
 const CONTRACT_FIXTURE = fileURLToPath(new URL("../gpu-runner/fixtures", import.meta.url));
 export const SHIPPED = fileURLToPath(new URL("../../gpu-runner/models", import.meta.url));
@@ -32,47 +34,92 @@ export interface E2EStack {
 declare module "vitest" {
   export interface ProvidedContext {
     stack: E2EStack;
+    /** Why the stack of a project set up with `failure: "report"` did not start (then `stack` is absent). */
+    stackError: string | null;
   }
 }
 
-/** Starts the stack once for all e2e files; stops it and removes its folder afterwards (HVAR_E2E_KEEP=1 keeps it). */
-export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  const dir = await mkdtemp(join(tmpdir(), "hvar-e2e-"));
-  const logFile = join(dir, "stack.log");
-  // Reserved before the worker starts, because the worker reads ALLOW_INSECURE_ORIGINS at start.
-  const cdnOrigin = `http://127.0.0.1:${await freePort()}`;
-  let stack;
-  try {
-    stack = await startStack({
-      workerPort: 0,
-      runnerPort: 0,
-      stateDir: join(dir, "state"),
-      devVarsFile: join(dir, ".dev.vars"),
-      devKeyFile: join(dir, ".dev.key"),
-      runnerStorageDir: join(dir, "runner-storage"),
-      modelsDir: E2E_MODELS_DIR,
+export interface StackSetupOptions {
+  /**
+   * `throw` (default): a stack that does not start, or serves no model, fails the whole vitest run
+   * (every test of the project needs it). `report`: the project's tests get the reason as
+   * `inject("stackError")` and fail with it, and the other projects still run.
+   */
+  failure?: "throw" | "report";
+}
+
+/**
+ * A vitest `globalSetup` that starts the stack once for the project, serving the models in
+ * `modelsDir`, and hands its coordinates to the tests with `inject("stack")`; it stops it and removes
+ * its folder at the end (HVAR_E2E_KEEP=1 keeps it). Each e2e project picks its models this way:
+ * `setup.ts` (project `e2e`) E2E_MODELS_DIR, `setup.shipped.ts` (project `e2e-shipped`) SHIPPED.
+ */
+export function stackSetup(modelsDir: string, options: StackSetupOptions = {}) {
+  return async function setup(project: TestProject): Promise<() => Promise<void>> {
+    const where = shown(modelsDir);
+    const fail = async (message: string, cause?: unknown): Promise<() => Promise<void>> => {
+      if (options.failure !== "report") throw new Error(message, { cause });
+      project.provide("stackError", message);
+      return async () => undefined;
+    };
+    // Nothing to start without a model: say why (e.g. a sha256 mismatch) rather than start a stack that answers no_model.
+    const discovery = await discoverModels(modelsDir);
+    if (discovery.models.length === 0) {
+      const reasons = discovery.rejected.map((r) => `\n  ${shown(r.dir)}: ${r.reason}`).join("");
+      return fail(`no usable model in ${where} (<id>/model.onnx with its manifest.json)${reasons || `: it has no <id>/manifest.json`}`);
+    }
+
+    const dir = await mkdtemp(join(tmpdir(), "hvar-e2e-"));
+    const logFile = join(dir, "stack.log");
+    // Reserved before the worker starts, because the worker reads ALLOW_INSECURE_ORIGINS at start.
+    const cdnOrigin = `http://127.0.0.1:${await freePort()}`;
+    let stack;
+    try {
+      stack = await startStack({
+        workerPort: 0,
+        runnerPort: 0,
+        stateDir: join(dir, "state"),
+        devVarsFile: join(dir, ".dev.vars"),
+        devKeyFile: join(dir, ".dev.key"),
+        runnerStorageDir: join(dir, "runner-storage"),
+        modelsDir,
+        logFile,
+        vars: { ALLOW_INSECURE_ORIGINS: cdnOrigin },
+      });
+    } catch (error) {
+      // The folder stays, for its whole log.
+      const log = await readFile(logFile, "utf8").catch(() => "");
+      return fail(`the e2e stack (models: ${where}) did not start: ${String(error)}\n--- ${logFile} (end) ---\n${log.slice(-4000)}`, error);
+    }
+    if (!stack.model) {
+      await stack.stop();
+      return fail(`no model with the id HVAR_MODEL=${process.env.HVAR_MODEL ?? ""} in ${where}`);
+    }
+    project.provide("stackError", null);
+    project.provide("stack", {
+      workerUrl: stack.workerUrl,
+      runnerUrl: stack.runnerUrl,
+      adminSecret: stack.secrets.ADMIN_SECRET as string,
+      runnerSecret: stack.secrets.RUNNER_HMAC_SECRET as string,
+      devKey: { id: stack.devKey.id, secret: stack.devKey.secret, webhookSecret: stack.devKey.webhookSecret },
+      model: stack.model,
+      runnerPid: stack.runnerPid() as number,
+      cdnOrigin,
+      dir,
       logFile,
-      vars: { ALLOW_INSECURE_ORIGINS: cdnOrigin },
     });
-  } catch (error) {
-    const log = await readFile(logFile, "utf8").catch(() => "");
-    throw new Error(`the e2e stack did not start: ${String(error)}\n--- ${logFile} (end) ---\n${log.slice(-4000)}`, { cause: error });
-  }
-  if (!stack.model) throw new Error(`no usable model in ${E2E_MODELS_DIR} (see E2E_MODELS_DIR in test/e2e/setup.ts)`);
-  project.provide("stack", {
-    workerUrl: stack.workerUrl,
-    runnerUrl: stack.runnerUrl,
-    adminSecret: stack.secrets.ADMIN_SECRET as string,
-    runnerSecret: stack.secrets.RUNNER_HMAC_SECRET as string,
-    devKey: { id: stack.devKey.id, secret: stack.devKey.secret, webhookSecret: stack.devKey.webhookSecret },
-    model: stack.model,
-    runnerPid: stack.runnerPid() as number,
-    cdnOrigin,
-    dir,
-    logFile,
-  });
-  return async () => {
-    await stack.stop();
-    if (!process.env.HVAR_E2E_KEEP) await rm(dir, { recursive: true, force: true });
+    return async () => {
+      await stack.stop();
+      if (!process.env.HVAR_E2E_KEEP) await rm(dir, { recursive: true, force: true });
+    };
   };
 }
+
+/** A path as messages show it: relative to the repository when it is inside it. */
+function shown(path: string): string {
+  const inside = relative(ROOT, path);
+  return inside && !inside.startsWith("..") && !isAbsolute(inside) ? inside : path;
+}
+
+/** Project `e2e`: one stack for all its files, serving E2E_MODELS_DIR. */
+export default stackSetup(E2E_MODELS_DIR);
