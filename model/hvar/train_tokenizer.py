@@ -113,7 +113,6 @@ def main(argv: list[str] | None = None) -> None:
         model, cfg = load_hit(out)
         state, knobs = saved, knobs_from(saved["knobs"], args)
         opt = make_optimizer(model, knobs["lr"])
-        load_optimizer_state(opt, out)
     else:
         guided = {} if args.lr_guided is None else {"lr_guided_decoder": args.lr_guided}
         cfg = get_config(args.preset, hierarchical=args.hierarchical, **guided)
@@ -124,9 +123,16 @@ def main(argv: list[str] | None = None) -> None:
         out.mkdir(parents=True, exist_ok=True)
     tcfg = cfg.tokenizer
     n_params = sum(p.numel() for p in model.parameters())
+    # One GPU when there is one (float32 with TF32 matmuls: the nearest-code search needs the precision).
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
+    model.to(device)
+    if args.resume:
+        load_optimizer_state(opt, out, device)
     print(
         f"{cfg.name}: {n_params / 1e6:.2f}M params, segments {tcfg.segments}, L={tcfg.num_tokens}, "
-        f"hierarchical={tcfg.hierarchical}, lr_guided={tcfg.lr_guided_decoder}, knobs={knobs}",
+        f"hierarchical={tcfg.hierarchical}, lr_guided={tcfg.lr_guided_decoder}, knobs={knobs}, "
+        f"device={device}",
         flush=True,
     )
 
@@ -166,7 +172,9 @@ def main(argv: list[str] | None = None) -> None:
             g["lr"] = lr
         batch = next(data)
         img, lr_img = batch if isinstance(batch, tuple) else (batch, None)
-        bypass_B = torch.rand(img.shape[0], generator=gen) < tcfg.bypass_prob
+        img = img.to(device, non_blocking=True)
+        lr_img = None if lr_img is None else lr_img.to(device, non_blocking=True)
+        bypass_B = (torch.rand(img.shape[0], generator=gen) < tcfg.bypass_prob).to(device)
         res = model(img, lr_img, bypass_B)
         loss, logs = tokenizer_loss(res, tcfg, lpips)
         opt.zero_grad(set_to_none=True)
@@ -175,7 +183,7 @@ def main(argv: list[str] | None = None) -> None:
         opt.step()
         step += 1
         bar.update(1)
-        window_hits += res.hits_SV.float()
+        window_hits += res.hits_SV.float().cpu()
         for k, v in logs.items():
             acc[k] = acc.get(k, 0.0) + v
         n_acc += 1
@@ -214,7 +222,7 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     t_eval = time.time()
-    ev = evaluate(model)
+    ev = evaluate(model.cpu())
     info = dict(
         preset=cfg.name,
         mode="HIT" if tcfg.hierarchical else "plain VAR",
