@@ -171,7 +171,7 @@ def parity_inputs(
             coarse, size=tok.tile, mode="bilinear", align_corners=False
         ).numpy()
     noise = torch.rand(lr.shape[0], tok.num_tokens, generator=g).numpy()
-    return {"lr": lr.astype(np.float32), "noise": noise.astype(np.float32)}
+    return {"lr": np.ascontiguousarray(lr, np.float32), "noise": np.ascontiguousarray(noise, np.float32)}
 
 
 TEMPERATURES = {"greedy": 0.0, "sampled": 1.0}
@@ -277,6 +277,7 @@ def save_parity(path: Path, inputs: dict[str, np.ndarray], answers: dict[str, np
     runtimes: see SAMPLED_AGREEMENT)."""
     kept = {k: v for k, v in answers.items() if k.endswith("tokens") or k.startswith("greedy.")}
     tensors = inputs | {k: (v.astype(np.int32) if k.endswith("tokens") else v) for k, v in kept.items()}
+    tensors = {k: np.ascontiguousarray(v) for k, v in tensors.items()}  # safetensors writes the raw buffer
     save_np(tensors, str(path), metadata={"temperatures": json.dumps(TEMPERATURES)})
 
 
