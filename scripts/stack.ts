@@ -201,9 +201,11 @@ async function waitHealthy(name: string, url: string, alive: () => boolean, time
 }
 
 /** Output of a child: prefixed lines on stdout, or appended to a log file. */
-function sink(logFile: string | undefined): { attach(name: string, child: ChildProcess): void; note(line: string): void; close(): void } {
+function sink(logFile: string | undefined): { attach(name: string, child: ChildProcess): void; note(line: string): void; portTaken(): boolean; close(): void } {
   const file: WriteStream | undefined = logFile ? createWriteStream(logFile, { flags: "a" }) : undefined;
+  let portTaken = false;
   const write = (name: string, line: string) => {
+    if (/Address already in use|EADDRINUSE/.test(line)) portTaken = true;
     if (file) file.write(`${name.padEnd(6)} | ${line}\n`);
     else process.stdout.write(`${name.padEnd(6)} | ${line}\n`);
   };
@@ -214,6 +216,7 @@ function sink(logFile: string | undefined): { attach(name: string, child: ChildP
       }
     },
     note: (line) => write("stack", line),
+    portTaken: () => portTaken,
     close: () => file?.end(),
   };
 }
@@ -245,7 +248,26 @@ async function terminate(child: ChildProcess | undefined, graceMs = 10_000): Pro
   clearTimeout(timer);
 }
 
+/** A start that failed because a port it had picked was taken before it was bound. */
+class PortTakenError extends Error {}
+const START_ATTEMPTS = 3;
+
+/**
+ * Starts the stack. Free ports (the inspector's always, the others when asked with 0) are picked,
+ * released, then bound by wrangler or the runner: another process may take one in between, as when two
+ * e2e projects start their stacks at once. Such a start is stopped and tried again on new ports.
+ */
 export async function startStack(options: StackOptions = {}): Promise<Stack> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startStackOnce(options);
+    } catch (error) {
+      if (!(error instanceof PortTakenError) || attempt >= START_ATTEMPTS) throw error;
+    }
+  }
+}
+
+async function startStackOnce(options: StackOptions): Promise<Stack> {
   const path = (file: string) => join(ROOT, file);
   const stateDir = options.stateDir ?? path(".wrangler/state");
   const devVarsFile = options.devVarsFile ?? path(".dev.vars");
@@ -376,6 +398,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     };
   } catch (error) {
     await stop();
+    if (output.portTaken()) throw new PortTakenError(`a port was taken before it was bound: ${String(error)}`, { cause: error });
     throw error;
   }
 }
