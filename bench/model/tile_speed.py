@@ -11,7 +11,6 @@ table; the ratio is PyTorch's time over onnxruntime's.
 
 import argparse
 import statistics
-import sys
 import time
 from functools import partial
 from pathlib import Path
@@ -19,10 +18,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "model"))
-
-from hvar.export import ort_session  # noqa: E402
-from hvar.sr import load_hvar  # noqa: E402
+from hvar.export import ort_session
+from hvar.sr import load_hvar
 
 
 def median_seconds(fn, repeats: int) -> float:

@@ -212,10 +212,13 @@ class Parity:
     psnr_vs_pytorch: tuple[float, float, float]  # x1, x2, x4 (dB) vs PyTorch's own run
 
 
-def verify_contract(model: HVAR, onnx_path: Path, inputs: dict[str, np.ndarray]) -> list[Parity]:
-    """onnxruntime against PyTorch on the parity inputs, for greedy and sampled decoding."""
+def verify_contract(
+    model: HVAR, onnx_path: Path, inputs: dict[str, np.ndarray], ref: dict[str, np.ndarray] | None = None
+) -> list[Parity]:
+    """onnxruntime against PyTorch on the parity inputs, for greedy and sampled decoding (`ref`:
+    `pytorch_answers(model, inputs)` when the caller already has them)."""
     sess = ort_session(onnx_path)
-    ref = pytorch_answers(model, inputs)
+    ref = pytorch_answers(model, inputs) if ref is None else ref
     rows = []
     for case, t in TEMPERATURES.items():
         x1, x2, x4, tokens = sess.run(None, {"lr": inputs["lr"], "noise": inputs["noise"],
@@ -301,7 +304,7 @@ def photo_tiles(cfg: HVARConfig, n: int) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", required=True, help="H-VAR run folder (hvar.train_transformer)")
+    ap.add_argument("--run", type=Path, required=True, help="H-VAR run folder (hvar.train_transformer)")
     ap.add_argument("--out", type=Path, required=True, help="model folder, e.g. ../gpu-runner/models/<id>")
     ap.add_argument("--id", default=None, help="model id (default: the folder's name)")
     ap.add_argument("--version", default="1.0.0")
@@ -311,6 +314,10 @@ def main(argv: list[str] | None = None) -> None:
     )
     ap.add_argument("--training", type=Path, help="JSON describing the training (kept in the manifest)")
     args = ap.parse_args(argv)
+    run_files = (args.run / "config.json", args.run / "tokenizer")  # an hvar.train_transformer run folder
+    for path in (*run_files, args.evaluation, args.training):
+        if path is not None and not path.exists():
+            ap.error(f"{path} does not exist")
     torch.backends.nnpack.set_flags(False)
 
     model = load_hvar(args.run)
@@ -325,15 +332,17 @@ def main(argv: list[str] | None = None) -> None:
     # Parity is against the weights in the graph: with `mixed`, the float16-rounded ones, so that runtimes
     # are checked against the model they execute; what the rounding itself costs is reported apart.
     reference = rounded(model) if args.precision == "mixed" else model
-    rows = verify_contract(reference, onnx_path, inputs)
+    answers = pytorch_answers(reference, inputs)
+    rows = verify_contract(reference, onnx_path, inputs, answers)
     for r in rows:
         print(f"{r.case}: tokens equal {r.token_agreement:.2%}; PSNR x1/x2/x4 given the same tokens "
               + " / ".join(f"{p:.1f}" for p in r.psnr_same_tokens) + " dB; vs PyTorch's run "
               + " / ".join(f"{p:.1f}" for p in r.psnr_vs_pytorch) + " dB")  # fmt: skip
-    answers = pytorch_answers(reference, inputs)
     save_parity(args.out / "parity.safetensors", inputs, answers)
-    rounding = rounding_cost(pytorch_answers(model, inputs), answers)
-    print(f"float16 weights vs float32 (PyTorch): {rounding}")
+    rounding = {}
+    if args.precision == "mixed":
+        rounding = rounding_cost(pytorch_answers(model, inputs), answers)
+        print(f"float16 weights vs float32 (PyTorch): {rounding}")
 
     tok = model.cfg.tokenizer
     manifest = {
