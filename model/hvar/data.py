@@ -18,6 +18,7 @@ from PIL import Image
 
 IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
 LR_MODES = (None, "bicubic", "realistic")
+PAIR_MODES = ("bicubic", "realistic", "mixed")  # mixed: half of every batch each way
 
 
 def data_root() -> Path:
@@ -128,3 +129,19 @@ def batches(ds: RandomCrops, batch_size: int) -> Iterator:
             yield tuple(torch.stack(parts) for parts in zip(*items, strict=True))
         else:
             yield torch.stack(items)
+
+
+def lr_batches(crop: int, lr_mode: str, seed: int, batch: int, scale: int = 4) -> Iterator:
+    """Endless (hr, lr) batches of HR crops and their LR made on the fly; `mixed` makes the first half
+    of every batch by MATLAB bicubic and the second half by the realistic recipe."""
+    if lr_mode not in PAIR_MODES:
+        raise ValueError(f"lr_mode must be one of {PAIR_MODES}, got {lr_mode!r}")
+    if lr_mode != "mixed":
+        yield from batches(RandomCrops(crop, seed=seed, lr_mode=lr_mode, scale=scale), batch)
+        return
+    half = max(1, batch // 2)
+    bic = batches(RandomCrops(crop, seed=seed, lr_mode="bicubic", scale=scale), half)
+    real = batches(RandomCrops(crop, seed=seed + 1, lr_mode="realistic", scale=scale), batch - half)
+    while True:
+        (hb, lb), (hr, lr) = next(bic), next(real)
+        yield torch.cat([hb, hr]), torch.cat([lb, lr])

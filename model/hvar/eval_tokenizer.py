@@ -6,9 +6,14 @@ complete segment decoded; the stitched images at x1, x2, x4 size (H/4, H/2, H) a
 HR image area-downsampled to that size (the targets HIT is trained on), PSNR on Y with `scale` pixels
 shaved (1, 2, 4), as `hvar.metrics` defines it. The plain (non-hierarchical) tokenizer decodes every
 partial sum at full size; its x1 / x2 images are that decode area-downsampled. LR-guided decoders get
-the MATLAB-bicubic LR of each tile. Codebook usage counts the codes chosen at least once over all tiles.
+the MATLAB-bicubic LR of each tile, or with `guide="realistic"` their tile of the image's realistic LR
+(`hvar.eval`'s degradation, seed fixed per image). `tokens="lr"` decodes the tokens of the LR guide
+upsampled bilinearly to the HR tile (z_LR, what the DPO term pushes the transformer away from) instead
+of the HR tokens: the gap between the two is what the tokens contribute beyond the guide.
+Codebook usage counts the codes chosen at least once over all tiles.
 
     python -m hvar.eval_tokenizer --run runs/tok-base-hit           # (re)evaluate one checkpoint
+    python -m hvar.eval_tokenizer --run runs/tok-base-dg --guide realistic --tokens lr
     python -m hvar.eval_tokenizer --compare runs/tok-base-hit runs/tok-base-hit-lrg runs/tok-base-plain
 """
 
@@ -25,10 +30,13 @@ from hvar import metrics
 from hvar.config import SCALES
 from hvar.data import dev_set, tensor_to_uint8, uint8_to_tensor
 from hvar.degrade import bicubic_lr
-from hvar.resize import area_down
+from hvar.eval import image_rng, make_lr
+from hvar.resize import area_down, resize_with
+from hvar.sr import bilinear_matrix
 from hvar.tokenizer import HIT, load_hit
 
 DEV_SETS = ("Set5", "Set14")
+GUIDES, TOKEN_SOURCES = ("bicubic", "realistic"), ("hr", "lr")
 
 
 def tile_starts(n: int, tile: int) -> list[int]:
@@ -42,13 +50,21 @@ def tile_starts(n: int, tile: int) -> list[int]:
 
 
 @torch.no_grad()
-def reconstruct(model: HIT, hr_HWC: np.ndarray, batch: int = 16) -> tuple[list[np.ndarray], torch.Tensor]:
+def reconstruct(
+    model: HIT,
+    hr_HWC: np.ndarray,
+    batch: int = 16,
+    lr_HWC: np.ndarray | None = None,
+    tokens: str = "hr",
+) -> tuple[list[np.ndarray], torch.Tensor]:
     """Stitched reconstructions (uint8) at x1, x2, x4 size of one uint8 image (modcropped to 4), and the
-    codebook hits per scale over its tiles."""
+    codebook hits per scale over its tiles. `lr_HWC` (the whole image's LR, H/4 x W/4) replaces each
+    tile's bicubic LR as the guide; `tokens="lr"` tokenizes the upsampled guide instead of the HR tile."""
     cfg = model.cfg
     t4 = cfg.hr_tile
     H, W = (hr_HWC.shape[0] // 4) * 4, (hr_HWC.shape[1] // 4) * 4
     hr = hr_HWC[:H, :W]
+    up = bilinear_matrix(cfg.tile, t4)
     boxes = [(y, x) for y in tile_starts(H, t4) for x in tile_starts(W, t4)]
     sums = [torch.zeros(3, H // (4 // s), W // (4 // s)) for s in SCALES]
     counts = [torch.zeros(1, H // (4 // s), W // (4 // s)) for s in SCALES]
@@ -57,8 +73,12 @@ def reconstruct(model: HIT, hr_HWC: np.ndarray, batch: int = 16) -> tuple[list[n
         chunk = boxes[i : i + batch]
         tiles = [hr[y : y + t4, x : x + t4] for y, x in chunk]
         img = torch.stack([uint8_to_tensor(t) for t in tiles])
-        lr = torch.stack([uint8_to_tensor(bicubic_lr(np.ascontiguousarray(t), 4)) for t in tiles])
-        q = model.quantizer(model.encode(img))
+        if lr_HWC is None:
+            lr_tiles = [bicubic_lr(np.ascontiguousarray(t), 4) for t in tiles]
+        else:
+            lr_tiles = [lr_HWC[y // 4 : (y + t4) // 4, x // 4 : (x + t4) // 4] for y, x in chunk]
+        lr = torch.stack([uint8_to_tensor(t) for t in lr_tiles])
+        q = model.quantizer(model.encode(img if tokens == "hr" else resize_with(lr, up, up)))
         hits += q.hits_SV.float()
         imgs = model.idx_to_imgs(q.idx, lr if cfg.lr_guided_decoder else None)
         for n, s in enumerate(SCALES):
@@ -79,8 +99,14 @@ def targets(hr_HWC: np.ndarray) -> list[np.ndarray]:
     return [tensor_to_uint8(area_down(x, 4 // s)[0]) for s in SCALES]
 
 
-def evaluate(model: HIT, sets: tuple[str, ...] = DEV_SETS) -> dict:
+def evaluate(
+    model: HIT, sets: tuple[str, ...] = DEV_SETS, guide: str = "bicubic", tokens: str = "hr"
+) -> dict:
     """PSNR-Y per set and segment (x1, x2, x4), and codebook usage (overall and per scale)."""
+    if guide not in GUIDES or tokens not in TOKEN_SOURCES:
+        raise ValueError(f"guide is one of {GUIDES} and tokens one of {TOKEN_SOURCES}")
+    if (guide, tokens) != ("bicubic", "hr") and not model.cfg.lr_guided_decoder:
+        raise ValueError("guide / tokens options need an LR-guided decoder")
     model.eval()
     cfg = model.cfg
     result: dict = {"psnr_y": {}, "per_image": {}}
@@ -88,7 +114,11 @@ def evaluate(model: HIT, sets: tuple[str, ...] = DEV_SETS) -> dict:
     for name in sets:
         scores = {f"x{s}": [] for s in SCALES}
         for stem, hr in dev_set(name):
-            recs, h = reconstruct(model, hr)
+            lr = None
+            if guide == "realistic":
+                hr4 = hr[: hr.shape[0] // 4 * 4, : hr.shape[1] // 4 * 4]
+                lr = make_lr(hr4, 4, "realistic", image_rng(stem, 4, 0))
+            recs, h = reconstruct(model, hr, lr_HWC=lr, tokens=tokens)
             hits += h
             for s, rec, tgt in zip(SCALES, recs, targets(hr), strict=True):
                 scores[f"x{s}"].append(metrics.psnr_y(rec, tgt, shave=s))
@@ -138,13 +168,15 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--run", help="run folder with model.safetensors + config.json: evaluate it")
     ap.add_argument("--compare", nargs="+", help="run folders with report.json: print one table")
     ap.add_argument("--out", help="also write the comparison table to this markdown file")
+    ap.add_argument("--guide", choices=GUIDES, default="bicubic", help="LR-guided decoders: the guide")
+    ap.add_argument("--tokens", choices=TOKEN_SOURCES, default="hr", help="decode HR or LR-image tokens")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
     args = ap.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     if args.run:
         model, _ = load_hit(args.run)
-        ev = evaluate(model)
+        ev = evaluate(model, guide=args.guide, tokens=args.tokens)
         print(json.dumps({k: ev[k] for k in ("psnr_y", "usage")}, indent=2))
     if args.compare:
         table = compare_markdown([Path(r) for r in args.compare])

@@ -3,6 +3,15 @@
     python -m hvar.train_tokenizer --preset base --out runs/tok-base --minutes 60
     python -m hvar.train_tokenizer --preset base --out runs/tok-base-plain --plain --steps 2000
     python -m hvar.train_tokenizer --out runs/tok-base --resume --minutes 120   # budgets are totals
+    python -m hvar.train_tokenizer --init runs/tok-base --out runs/tok-base-dg --guide mixed \
+        --freeze-encoder --minutes 40     # teach the decoder to trust its tokens over a degraded LR
+
+An LR-guided decoder gets the MATLAB-bicubic LR of each crop as its guide by default. `--guide mixed`
+makes half of every batch's guides by the realistic recipe (blur, noise, JPEG), while the targets stay
+the clean HR pyramid: whatever the degraded guide lost must then come from the tokens, which is what
+makes the tokens (and so the transformer that predicts them) matter. `--init` starts from a trained
+tokenizer; `--freeze-encoder` then trains the decoder only, so every image keeps exactly the tokens it
+had and transformers trained on the --init tokenizer stay valid.
 
 A run folder holds: model.safetensors + config.json (the model), optim.pt + state.json (to resume),
 metrics.jsonl, curves.png, and at the end report.json / report.md (Set5 / Set14 reconstruction PSNR-Y
@@ -24,7 +33,7 @@ from pathlib import Path
 import torch
 
 from hvar.config import HVARConfig, get_config
-from hvar.data import RandomCrops, batches
+from hvar.data import PAIR_MODES, RandomCrops, batches, lr_batches
 from hvar.eval_tokenizer import evaluate, report_markdown
 from hvar.runfolder import (
     knobs_from,
@@ -57,6 +66,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--plain", dest="hierarchical", action="store_false", help="plain VAR quantizer")
     ap.add_argument("--lr-guided", action=argparse.BooleanOptionalAction, default=None,
                     help="decoder also sees the LR image (default: the preset's choice)")  # fmt: skip
+    ap.add_argument("--guide", choices=PAIR_MODES, default="bicubic",
+                    help="how an LR-guided decoder's LR guide is made (targets stay clean)")  # fmt: skip
+    ap.add_argument("--init", help="start a new run from this trained tokenizer's weights and config")
+    ap.add_argument("--freeze-encoder", action="store_true",
+                    help="train the decoder only: encoder, codebook, so every token, stay fixed")  # fmt: skip
     ap.add_argument("--resume", action="store_true", help="continue the run in --out")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
@@ -67,13 +81,25 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if not args.steps and not args.minutes:
         ap.error("give --steps and/or --minutes")
+    if args.init and not Path(args.init, "model.safetensors").exists():
+        ap.error(f"--init: no model.safetensors in {args.init}")
+    if args.freeze_encoder and not (args.init or args.resume):
+        ap.error("--freeze-encoder needs --init: a random encoder's tokens are not worth keeping")
     return args
+
+
+def freeze_tokens(model: HIT) -> None:
+    """Fix everything that decides the tokens (encoder, quant_conv, the quantizer with its codebook)."""
+    for part in (model.encoder, model.quant_conv, model.quantizer):
+        part.requires_grad_(False)
 
 
 def make_optimizer(model: HIT, lr: float) -> torch.optim.AdamW:
     """Weight decay on conv/linear weights only; never on the codebook, norms or biases."""
     decay, no_decay = [], []
     for name, p in model.named_parameters():
+        if not p.requires_grad:
+            continue
         (decay if p.ndim >= 2 and "embedding" not in name else no_decay).append(p)
     groups = [dict(params=decay, weight_decay=WEIGHT_DECAY), dict(params=no_decay, weight_decay=0.0)]
     return torch.optim.AdamW(groups, lr=lr, betas=BETAS)
@@ -106,21 +132,27 @@ def main(argv: list[str] | None = None) -> None:
     torch.set_num_threads(args.threads or os.cpu_count() or 1)
     torch.backends.nnpack.set_flags(False)  # unsupported on these CPUs; avoids a warning per conv
     out = Path(args.out)
-    knobs = knobs_from(TRAIN_DEFAULTS[args.preset], args)
 
     saved = saved_state(out, args.resume)
     if saved:
         model, cfg = load_hit(out)
         state, knobs = saved, knobs_from(saved["knobs"], args)
-        opt = make_optimizer(model, knobs["lr"])
     else:
-        guided = {} if args.lr_guided is None else {"lr_guided_decoder": args.lr_guided}
-        cfg = get_config(args.preset, hierarchical=args.hierarchical, **guided)
-        torch.manual_seed(args.seed)
-        model = HIT(cfg.tokenizer)
-        opt = make_optimizer(model, knobs["lr"])
-        state = dict(step=0, elapsed_s=0.0, seed=args.seed, preset=args.preset, knobs=knobs)
+        if args.init:  # the --init run's preset and architecture; --plain / --lr-guided do not apply
+            model, cfg = load_hit(args.init)
+        else:
+            guided = {} if args.lr_guided is None else {"lr_guided_decoder": args.lr_guided}
+            cfg = get_config(args.preset, hierarchical=args.hierarchical, **guided)
+            torch.manual_seed(args.seed)
+            model = HIT(cfg.tokenizer)
+        knobs = knobs_from(TRAIN_DEFAULTS[cfg.name], args)
+        state = dict(step=0, elapsed_s=0.0, seed=args.seed, preset=cfg.name, knobs=knobs, guide=args.guide,
+                     init=args.init, freeze_encoder=args.freeze_encoder)  # fmt: skip
         out.mkdir(parents=True, exist_ok=True)
+    guide, frozen = state.get("guide", "bicubic"), state.get("freeze_encoder", False)
+    if frozen:
+        freeze_tokens(model)
+    opt = make_optimizer(model, knobs["lr"])
     tcfg = cfg.tokenizer
     n_params = sum(p.numel() for p in model.parameters())
     # One GPU when there is one (float32 with TF32 matmuls: the nearest-code search needs the precision).
@@ -131,8 +163,8 @@ def main(argv: list[str] | None = None) -> None:
         load_optimizer_state(opt, out, device)
     print(
         f"{cfg.name}: {n_params / 1e6:.2f}M params, segments {tcfg.segments}, L={tcfg.num_tokens}, "
-        f"hierarchical={tcfg.hierarchical}, lr_guided={tcfg.lr_guided_decoder}, knobs={knobs}, "
-        f"device={device}",
+        f"hierarchical={tcfg.hierarchical}, lr_guided={tcfg.lr_guided_decoder}, guide={guide}, "
+        f"frozen encoder={frozen}, init={state.get('init')}, knobs={knobs}, device={device}",
         flush=True,
     )
 
@@ -142,10 +174,11 @@ def main(argv: list[str] | None = None) -> None:
     # Resuming changes the data / noise streams deterministically instead of replaying them.
     torch.manual_seed(args.seed * 7919 + step)
     gen = torch.Generator().manual_seed(args.seed * 7919 + step)
-    lr_mode = "bicubic" if tcfg.lr_guided_decoder else None
-    data = batches(
-        RandomCrops(tcfg.hr_tile, seed=args.seed * 7919 + step, lr_mode=lr_mode), knobs["batch_size"]
-    )
+    data_seed = args.seed * 7919 + step
+    if tcfg.lr_guided_decoder:
+        data = lr_batches(tcfg.hr_tile, guide, data_seed, knobs["batch_size"])
+    else:
+        data = batches(RandomCrops(tcfg.hr_tile, seed=data_seed), knobs["batch_size"])
     lpips = load_lpips(tcfg.lpips_path)
 
     from tqdm import tqdm
@@ -198,6 +231,7 @@ def main(argv: list[str] | None = None) -> None:
         if step % knobs["reinit_every"] == 0:
             used_SV = window_hits > 0
             late = step >= NO_REINIT_FRACTION * max_steps or elapsed() >= NO_REINIT_FRACTION * budget_s
+            late = late or frozen  # a frozen codebook is never re-seeded
             n = 0 if late else model.quantizer.reinit_dead_codes(window_hits.sum(0), res.rest_NC, gen)
             rec = {"step": step, "usage": float(used_SV.any(0).float().mean()), "reinit": n}
             rec["usage_per_scale"] = [round(float(u), 3) for u in used_SV.float().mean(1)]
@@ -222,11 +256,18 @@ def main(argv: list[str] | None = None) -> None:
         return
 
     t_eval = time.time()
-    ev = evaluate(model.cpu())
+    model.cpu()
+    ev = evaluate(model)
+    if tcfg.lr_guided_decoder:  # what the tokens add: degraded guides, and the LR image's own tokens
+        ev["realistic_guide"] = evaluate(model, guide="realistic")["psnr_y"]
+        ev["lr_tokens_realistic_guide"] = evaluate(model, guide="realistic", tokens="lr")["psnr_y"]
     info = dict(
         preset=cfg.name,
         mode="HIT" if tcfg.hierarchical else "plain VAR",
         lr_guided_decoder=tcfg.lr_guided_decoder,
+        guide=guide,
+        init=state.get("init"),
+        freeze_encoder=frozen,
         params_M=round(n_params / 1e6, 3),
         step=step,
         train_minutes=round(state["elapsed_s"] / 60, 1),

@@ -5,6 +5,8 @@
     python -m hvar.train_transformer --preset base --tokenizer runs/tok-base-hit --out runs/hvar-base-nodpo \\
         --dpo off --minutes 60                                  # the DPO ablation
     python -m hvar.train_transformer --out runs/hvar-base --resume --minutes 120   # budgets are totals
+    python -m hvar.train_transformer --init runs/hvar-base --tokenizer runs/tok-base-dg \
+        --out runs/hvar-base-dg --lr-mode mixed --minutes 40   # go on from a run, with a new tokenizer
     torchrun --nproc_per_node 8 -m hvar.train_transformer ...  # data parallel (NCCL on GPUs, gloo on CPU)
 
 Each step takes HR crops of side 4T, makes their LR on the fly (`--lr-mode bicubic`: MATLAB bicubic;
@@ -36,8 +38,8 @@ import torch
 import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 
-from hvar.config import SCALES, TRANSFORMER_PRESETS, HVARConfig
-from hvar.data import RandomCrops, batches
+from hvar.config import TRANSFORMER_PRESETS, HVARConfig
+from hvar.data import PAIR_MODES, lr_batches
 from hvar.ddp import setup_distributed, wrap_ddp
 from hvar.dpo import loss_on_batch
 from hvar.runfolder import (
@@ -49,7 +51,7 @@ from hvar.runfolder import (
     saved_state,
 )
 from hvar.sr import HVAR, load_hvar, save_hvar
-from hvar.tokenizer import load_hit
+from hvar.tokenizer import HIT, load_hit
 from hvar.transformer import NextScaleTransformer
 
 # Knobs per preset (nanoGPT style: all in one place). batch_size is global (all processes together).
@@ -60,7 +62,6 @@ TRAIN_DEFAULTS = {
     "paper": dict(batch_size=256, lr=1e-4, warmup=1000, log_every=20),
 }
 BETAS, WEIGHT_DECAY, GRAD_CLIP = (0.9, 0.95), 0.05, 2.0
-LR_MODES = ("bicubic", "realistic", "mixed")  # mixed: half of every batch each way
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -70,12 +71,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--out", required=True, help="run folder")
     ap.add_argument("--steps", type=int, default=0, help="stop after this many steps in total (0 = no limit)")
     ap.add_argument("--minutes", type=float, default=0.0, help="stop after this much training time in total")
-    ap.add_argument("--lr-mode", default="bicubic", choices=LR_MODES, help="how LR crops are made")
+    ap.add_argument("--lr-mode", default="bicubic", choices=PAIR_MODES, help="how LR crops are made")
     ap.add_argument("--dpo", choices=("off", "simple", "reference"), default=None, help="default: preset's")
     ap.add_argument("--dpo-beta", type=float, default=None)
     ap.add_argument("--dpo-lambda", type=float, default=None)
     ap.add_argument("--ref", help="--dpo reference: transformer run to use as the frozen reference "
                     "(default: a frozen copy of the model as it starts)")  # fmt: skip
+    ap.add_argument("--init", help="start from this transformer run's weights and transformer config "
+                    "(with the --tokenizer given, e.g. one whose decoder was retrained)")  # fmt: skip
     ap.add_argument("--resume", action="store_true", help="continue the run in --out")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch threads per process (0 = all cores)")
@@ -89,20 +92,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error("give --steps and/or --minutes")
     if not args.resume and not args.tokenizer:
         ap.error("a new run needs --tokenizer")
+    if args.init and not Path(args.init, "model.safetensors").exists():
+        ap.error(f"--init: no model.safetensors in {args.init}")
     return args
-
-
-def lr_batches(crop: int, lr_mode: str, seed: int, batch: int):
-    """Endless (hr, lr) batches of HR crops and their LR made on the fly (x4)."""
-    if lr_mode != "mixed":
-        yield from batches(RandomCrops(crop, seed=seed, lr_mode=lr_mode, scale=SCALES[-1]), batch)
-        return
-    half = max(1, batch // 2)
-    bic = batches(RandomCrops(crop, seed=seed, lr_mode="bicubic", scale=SCALES[-1]), half)
-    real = batches(RandomCrops(crop, seed=seed + 1, lr_mode="realistic", scale=SCALES[-1]), batch - half)
-    while True:
-        (hb, lb), (hr, lr) = next(bic), next(real)
-        yield torch.cat([hb, hr]), torch.cat([lb, lr])
 
 
 def make_optimizer(transformer: NextScaleTransformer, lr: float) -> torch.optim.AdamW:
@@ -137,17 +129,38 @@ def draw_curves(rows: list[dict], axes) -> None:
     axes[2].set_title("token accuracy per segment, DPO margin")
 
 
+TOKEN_PARTS = ("encoder.", "quant_conv.", "quantizer.")  # what decides an image's tokens
+
+
+def same_tokens(a: HIT, b: HIT) -> bool:
+    """Whether two tokenizers give every image the same tokens (equal encoder and codebook weights)."""
+    sa, sb = a.state_dict(), b.state_dict()
+    keys = [k for k in sa if k.startswith(TOKEN_PARTS)]
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in keys)
+
+
 def build_run(args, knobs: dict) -> tuple[HVAR, dict]:
-    """A new model from a tokenizer run and the preset's transformer, with the command line's DPO knobs."""
+    """A new model from a tokenizer run and the preset's transformer (or --init's), with the command
+    line's DPO knobs."""
     tokenizer, tok_cfg = load_hit(args.tokenizer)
-    tcfg = TRANSFORMER_PRESETS[args.preset]
+    start = load_hvar(args.init) if args.init else None
+    if start is not None:
+        shape = ("tile", "vocab_size", "cvae", "patch_nums")
+        if any(getattr(start.cfg.tokenizer, k) != getattr(tok_cfg.tokenizer, k) for k in shape):
+            sys.exit(f"--init {args.init}: its tokenizer differs from --tokenizer in one of {shape}")
+        same = same_tokens(start.tokenizer, tokenizer)
+        print(f"--init {args.init}: " + ("the same tokens" if same else "new tokens: fine-tuning onto them"))
+    name = start.cfg.name if start is not None else args.preset
+    tcfg = start.cfg.transformer if start is not None else TRANSFORMER_PRESETS[args.preset]
     dpo = {"dpo_mode": args.dpo, "dpo_beta": args.dpo_beta, "dpo_lambda": args.dpo_lambda}
     tcfg = dataclasses.replace(tcfg, **{k: v for k, v in dpo.items() if v is not None})
-    cfg = HVARConfig(name=args.preset, tokenizer=tok_cfg.tokenizer, transformer=tcfg)
+    cfg = HVARConfig(name=name, tokenizer=tok_cfg.tokenizer, transformer=tcfg)
     torch.manual_seed(args.seed)
     hvar = HVAR(cfg, tokenizer)
-    state = dict(step=0, elapsed_s=0.0, seed=args.seed, preset=args.preset, knobs=knobs,
-                 tokenizer_run=str(args.tokenizer), lr_mode=args.lr_mode)  # fmt: skip
+    if start is not None:
+        hvar.transformer.load_state_dict(start.transformer.state_dict())
+    state = dict(step=0, elapsed_s=0.0, seed=args.seed, preset=name, knobs=knobs,
+                 tokenizer_run=str(args.tokenizer), lr_mode=args.lr_mode, init=args.init)  # fmt: skip
     return hvar, state
 
 
@@ -287,6 +300,7 @@ def main(argv: list[str] | None = None) -> None:
     info = dict(
         preset=cfg.name,
         tokenizer_run=state["tokenizer_run"],
+        init=state.get("init"),
         lr_mode=state["lr_mode"],
         dpo=f"{tcfg.dpo_mode} (beta {tcfg.dpo_beta}, lambda {tcfg.dpo_lambda})",
         transformer_params_M=round(n_params / 1e6, 3),

@@ -6,7 +6,16 @@ import pytest
 import torch
 
 import hvar
-from hvar.data import RandomCrops, batches, data_root, dev_set, random_crop, tensor_to_uint8, uint8_to_tensor
+from hvar.data import (
+    RandomCrops,
+    batches,
+    data_root,
+    dev_set,
+    lr_batches,
+    random_crop,
+    tensor_to_uint8,
+    uint8_to_tensor,
+)
 
 
 def test_data_root_honours_the_environment(photo_root):
@@ -65,3 +74,12 @@ def test_dev_set_lists_hr_images_as_rgb(photo_root):
     items = dev_set("Set5")
     assert [name for name, _ in items] == ["img0", "img1"]
     assert items[0][1].shape == (96, 112, 3)
+
+
+def test_mixed_lr_batches_are_half_bicubic_half_realistic(photo_root):
+    from hvar.degrade import bicubic_lr
+
+    hr, lr = next(lr_batches(32, "mixed", seed=0, batch=4))
+    assert hr.shape == (4, 3, 32, 32) and lr.shape == (4, 3, 8, 8)
+    for b in range(2):  # the first half is exactly the MATLAB bicubic LR of its crop
+        assert (tensor_to_uint8(lr[b]) == bicubic_lr(tensor_to_uint8(hr[b]), 4)).all()

@@ -51,3 +51,27 @@ def test_comparison_table_has_one_row_per_run(photo_root, tmp_path):
         (tmp_path / name / "report.json").write_text(json.dumps(rep))
     table = compare_markdown([tmp_path / "a", tmp_path / "b"])
     assert "| a | HIT |" in table and "| b | plain VAR |" in table
+
+
+def guided_tiny() -> HIT:
+    """A tiny LR-guided HIT whose guide branch is switched on (it starts at zero)."""
+    import dataclasses
+
+    torch.manual_seed(0)
+    model = HIT(dataclasses.replace(PRESETS["tiny"], lr_guided_decoder=True))
+    for g in model.decoder.guides:
+        torch.nn.init.normal_(g[-1].weight, std=0.1)
+    return model.eval()
+
+
+def test_a_realistic_guide_and_the_lr_images_tokens_change_the_reconstruction(photo_root):
+    model = guided_tiny()
+    base = evaluate(model, sets=("Set5",))["psnr_y"]["Set5"]
+    real = evaluate(model, sets=("Set5",), guide="realistic")["psnr_y"]["Set5"]
+    lr_tokens = evaluate(model, sets=("Set5",), guide="realistic", tokens="lr")["psnr_y"]["Set5"]
+    assert real["x4"] != base["x4"] and lr_tokens["x4"] != real["x4"]
+
+
+def test_guide_options_are_refused_for_a_decoder_without_a_guide(photo_root):
+    with pytest.raises(ValueError, match="LR-guided"):
+        evaluate(HIT(PRESETS["tiny"]), sets=("Set5",), guide="realistic")

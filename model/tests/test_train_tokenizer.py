@@ -1,5 +1,8 @@
 import json
 
+import pytest
+import torch
+
 from hvar.train_tokenizer import main
 
 
@@ -22,3 +25,25 @@ def test_lr_guided_plain_options_reach_the_saved_config(photo_root, tmp_path):
           "--threads", "1", "--batch-size", "2"])  # fmt: skip
     tok = json.loads((out / "config.json").read_text())["tokenizer"]
     assert tok["hierarchical"] is False and tok["lr_guided_decoder"] is True
+
+
+def test_init_with_a_frozen_encoder_keeps_every_token_and_trains_the_decoder(photo_root, tmp_path):
+    from hvar.tokenizer import load_hit
+    from hvar.train_transformer import same_tokens
+
+    first, second = tmp_path / "first", tmp_path / "second"
+    main(["--preset", "tiny", "--out", str(first), "--steps", "2", "--lr-guided", "--no-eval",
+          "--threads", "1", "--batch-size", "2"])  # fmt: skip
+    main(["--init", str(first), "--out", str(second), "--freeze-encoder", "--guide", "mixed", "--steps", "2",
+          "--no-eval", "--threads", "1", "--batch-size", "2"])  # fmt: skip
+    a, _ = load_hit(first)
+    b, _ = load_hit(second)
+    assert same_tokens(a, b)
+    assert not torch.equal(a.decoder.conv_out.weight, b.decoder.conv_out.weight)
+    state = json.loads((second / "state.json").read_text())
+    assert state["guide"] == "mixed" and state["freeze_encoder"] and state["init"] == str(first)
+
+
+def test_freezing_the_encoder_of_a_new_random_tokenizer_is_refused(photo_root, tmp_path):
+    with pytest.raises(SystemExit):
+        main(["--preset", "tiny", "--out", str(tmp_path / "run"), "--steps", "1", "--freeze-encoder"])

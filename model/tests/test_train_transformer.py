@@ -129,12 +129,16 @@ def test_loss_on_batch_runs_hr_and_lr_sequences_in_one_forward():
     assert calls == [4]
 
 
-def test_mixed_lr_batches_are_half_bicubic_half_realistic(photo_root):
-    from hvar.data import tensor_to_uint8
-    from hvar.degrade import bicubic_lr
-    from hvar.train_transformer import lr_batches
+def test_init_starts_from_another_runs_transformer_with_the_given_tokenizer(photo_root, tok_run, tmp_path):
+    from hvar.sr import load_hvar
 
-    hr, lr = next(lr_batches(32, "mixed", seed=0, batch=4))
-    assert hr.shape == (4, 3, 32, 32) and lr.shape == (4, 3, 8, 8)
-    for b in range(2):  # the first half is exactly the MATLAB bicubic LR of its crop
-        assert (tensor_to_uint8(lr[b]) == bicubic_lr(tensor_to_uint8(hr[b]), 4)).all()
+    first, second = tmp_path / "first", tmp_path / "second"
+    main(["--preset", "tiny", "--tokenizer", str(tok_run), "--out", str(first), "--steps", "2",
+          "--dpo", "off", "--threads", "1", "--batch-size", "2", "--no-eval"])  # fmt: skip
+    main(["--init", str(first), "--tokenizer", str(tok_run), "--out", str(second), "--steps", "1",
+          "--threads", "1", "--batch-size", "2", "--lr", "1e-9", "--no-eval"])  # fmt: skip
+    a, b = load_hvar(first), load_hvar(second)
+    assert b.cfg.transformer.dpo_mode == "off"  # --init's transformer config, not the preset's
+    for k, v in a.transformer.state_dict().items():  # one step at a vanishing rate: still --init's weights
+        assert torch.allclose(v, b.transformer.state_dict()[k], atol=1e-6), k
+    assert json.loads((second / "state.json").read_text())["init"] == str(first)
