@@ -12,6 +12,7 @@ It also writes side-by-side crops (input | bicubic | H-VAR | HR, and input | x1 
 
     python -m hvar.eval_sr --run runs/hvar-base --dataset Set5 Set14 --scale 2 4 \\
         --degradation bicubic realistic --md runs/hvar-base/sr.md --crops runs/hvar-base/crops
+    python -m hvar.eval_sr --compare DPO=runs/eval-a.json "no DPO"=runs/eval-b.json   # one table
 
 The model also plugs into `hvar.eval` as a method: `register(model)` adds `METHODS["hvar"]`.
 """
@@ -220,6 +221,31 @@ def report_markdown(title: str, info: dict, ev: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
+def compare_markdown(named: dict[str, dict]) -> str:
+    """One table over several evaluations of the same rows (--json files), e.g. the DPO ablation: the
+    bicubic baseline once, then each model's x_s and x1, the best of each row in bold."""
+    names, evs = list(named), list(named.values())
+    key = [(r["dataset"], r["degradation"], r["scale"]) for r in evs[0]["results"]]
+    for name, ev in named.items():
+        if [(r["dataset"], r["degradation"], r["scale"]) for r in ev["results"]] != key:
+            raise ValueError(f"{name} was not evaluated on the same rows as {names[0]}")
+
+    def cells(stats: list[dict]) -> list[str]:
+        psnrs = [st["psnr"] if st["psnr"] is not None else math.inf for st in stats]  # None: identical
+        best = max(psnrs)
+        return [f"**{_fmt(st)}**" if p == best else _fmt(st) for st, p in zip(stats, psnrs, strict=True)]
+
+    head = ["dataset", "degradation", "scale", "bicubic"] + [f"{n} x_s" for n in names]
+    head += ["input"] + [f"{n} x1" for n in names]
+    lines = ["| " + " | ".join(head) + " |", "| --- " * len(head) + "|"]
+    for i, (dataset, degradation, scale) in enumerate(key):
+        rows = [ev["results"][i] for ev in evs]
+        sr = cells([rows[0]["bicubic"]] + [r["sr"] for r in rows])
+        x1 = cells([rows[0]["input"]] + [r["x1"] for r in rows])
+        lines.append(f"| {dataset} | {degradation} | x{scale} | " + " | ".join(sr + x1) + " |")
+    return "\n".join(lines) + "\n"
+
+
 class OnnxHVAR:
     """An exported model folder (model.onnx + manifest.json, see `hvar.export`) run by onnxruntime on
     the CPU, with `HVAR.generate`'s interface: the evaluation then scores the very file we ship."""
@@ -250,7 +276,9 @@ def load_model(path: str | Path, threads: int = 0) -> HVAR | OnnxHVAR:
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", required=True, help="H-VAR run folder (hvar.train_transformer), or an exported "
+    ap.add_argument("--compare", nargs="+", metavar="NAME=JSON",
+                    help="print one table over earlier --json results instead of evaluating")  # fmt: skip
+    ap.add_argument("--run", help="H-VAR run folder (hvar.train_transformer), or an exported "
                     "model folder with manifest.json (hvar.export), run by onnxruntime")  # fmt: skip
     ap.add_argument(
         "--dataset", nargs="+", default=["Set5", "Set14"], help="names under <data-root>/dev, or HR folders"
@@ -268,6 +296,17 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--overlap", type=int, default=None, help="LR pixels shared by tiles (default T/4)")
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args(argv)
+    if args.compare:
+        if any("=" not in c for c in args.compare):
+            ap.error("--compare takes NAME=JSON pairs")
+        named = {n: json.loads(Path(f).read_text()) for n, f in (c.split("=", 1) for c in args.compare)}
+        md = compare_markdown(named)
+        print(md, end="")
+        if args.md:
+            args.md.write_text(md)
+        return named
+    if not args.run:
+        ap.error("give --run (or --compare)")
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.backends.nnpack.set_flags(False)

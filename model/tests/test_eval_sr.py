@@ -78,3 +78,19 @@ def test_grey_images_are_scored_on_grey_like_the_protocol(model, photo_root, tmp
     want = protocol.evaluate_dataset(folder, 4, protocol.METHODS["bicubic"], progress=False)
     assert ev["results"][0]["bicubic"]["psnr"] == pytest.approx(want["psnr"], abs=1e-9)
     assert list((tmp_path / "crops").glob("*.png"))
+
+
+def test_compare_puts_two_evaluations_in_one_table_with_the_best_of_each_row_in_bold(photo_root, tmp_path):
+    def result(sr: float) -> dict:
+        row = {"dataset": "Set5", "degradation": "realistic", "scale": 4,
+               "bicubic": {"psnr": 22.0, "ssim": 0.5}, "sr": {"psnr": sr, "ssim": 0.6},
+               "input": {"psnr": 24.0, "ssim": 0.7}, "x1": {"psnr": 25.0, "ssim": 0.8}}  # fmt: skip
+        return {"results": [row]}
+
+    (tmp_path / "a.json").write_text(json.dumps(result(23.0)))
+    (tmp_path / "b.json").write_text(json.dumps(result(21.0)))
+    a, b, md = (str(tmp_path / f) for f in ("a.json", "b.json", "t.md"))
+    main(["--compare", f"DPO={a}", f"no DPO={b}", "--md", md])
+    head, _, row = (tmp_path / "t.md").read_text().splitlines()
+    assert head.split(" | ")[3:6] == ["bicubic", "DPO x_s", "no DPO x_s"]
+    assert "| **23.00 / 0.6000** | 21.00 / 0.6000 |" in row
