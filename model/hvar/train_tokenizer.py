@@ -11,7 +11,9 @@ makes half of every batch's guides by the realistic recipe (blur, noise, JPEG), 
 the clean HR pyramid: whatever the degraded guide lost must then come from the tokens, which is what
 makes the tokens (and so the transformer that predicts them) matter. `--init` starts from a trained
 tokenizer; `--freeze-encoder` then trains the decoder only, so every image keeps exactly the tokens it
-had and transformers trained on the --init tokenizer stay valid.
+had and transformers trained on the --init tokenizer stay valid. `--guide-dropout p` replaces the guide
+of a fraction p of the samples by flat grey, so the encoder and codebook must carry the image by
+themselves there.
 
 A run folder holds: model.safetensors + config.json (the model), optim.pt + state.json (to resume),
 metrics.jsonl, curves.png, and at the end report.json / report.md (Set5 / Set14 reconstruction PSNR-Y
@@ -68,6 +70,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="decoder also sees the LR image (default: the preset's choice)")  # fmt: skip
     ap.add_argument("--guide", choices=PAIR_MODES, default="bicubic",
                     help="how an LR-guided decoder's LR guide is made (targets stay clean)")  # fmt: skip
+    ap.add_argument("--guide-dropout", type=float, default=0.0,
+                    help="fraction of samples whose guide is replaced by flat grey: those must be rebuilt "
+                    "from the tokens alone")  # fmt: skip
     ap.add_argument("--init", help="start a new run from this trained tokenizer's weights and config")
     ap.add_argument("--freeze-encoder", action="store_true",
                     help="train the decoder only: encoder, codebook, so every token, stay fixed")  # fmt: skip
@@ -83,6 +88,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error("give --steps and/or --minutes")
     if args.init and not Path(args.init, "model.safetensors").exists():
         ap.error(f"--init: no model.safetensors in {args.init}")
+    if not 0.0 <= args.guide_dropout < 1.0:
+        ap.error("--guide-dropout is a fraction in [0, 1)")
     if args.freeze_encoder and not (args.init or args.resume):
         ap.error("--freeze-encoder needs --init: a random encoder's tokens are not worth keeping")
     return args
@@ -92,6 +99,12 @@ def freeze_tokens(model: HIT) -> None:
     """Fix everything that decides the tokens (encoder, quant_conv, the quantizer with its codebook)."""
     for part in (model.encoder, model.quant_conv, model.quantizer):
         part.requires_grad_(False)
+
+
+def drop_guides(lr_B3TT: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
+    """Each sample's guide replaced by flat mid-grey (0 in [-1, 1]) with probability p."""
+    keep_B = torch.rand(lr_B3TT.shape[0], generator=gen) >= p
+    return lr_B3TT * keep_B.view(-1, 1, 1, 1)
 
 
 def make_optimizer(model: HIT, lr: float) -> torch.optim.AdamW:
@@ -147,9 +160,11 @@ def main(argv: list[str] | None = None) -> None:
             model = HIT(cfg.tokenizer)
         knobs = knobs_from(TRAIN_DEFAULTS[cfg.name], args)
         state = dict(step=0, elapsed_s=0.0, seed=args.seed, preset=cfg.name, knobs=knobs, guide=args.guide,
-                     init=args.init, freeze_encoder=args.freeze_encoder)  # fmt: skip
+                     guide_dropout=args.guide_dropout, init=args.init,
+                     freeze_encoder=args.freeze_encoder)  # fmt: skip
         out.mkdir(parents=True, exist_ok=True)
     guide, frozen = state.get("guide", "bicubic"), state.get("freeze_encoder", False)
+    guide_dropout = state.get("guide_dropout", 0.0)
     if frozen:
         freeze_tokens(model)
     opt = make_optimizer(model, knobs["lr"])
@@ -163,8 +178,9 @@ def main(argv: list[str] | None = None) -> None:
         load_optimizer_state(opt, out, device)
     print(
         f"{cfg.name}: {n_params / 1e6:.2f}M params, segments {tcfg.segments}, L={tcfg.num_tokens}, "
-        f"hierarchical={tcfg.hierarchical}, lr_guided={tcfg.lr_guided_decoder}, guide={guide}, "
-        f"frozen encoder={frozen}, init={state.get('init')}, knobs={knobs}, device={device}",
+        f"hierarchical={tcfg.hierarchical}, lr_guided={tcfg.lr_guided_decoder}, "
+        f"guide={guide} (dropout {guide_dropout}), frozen encoder={frozen}, init={state.get('init')}, "
+        f"knobs={knobs}, device={device}",
         flush=True,
     )
 
@@ -206,6 +222,8 @@ def main(argv: list[str] | None = None) -> None:
         batch = next(data)
         img, lr_img = batch if isinstance(batch, tuple) else (batch, None)
         img = img.to(device, non_blocking=True)
+        if lr_img is not None and guide_dropout > 0:
+            lr_img = drop_guides(lr_img, guide_dropout, gen)
         lr_img = None if lr_img is None else lr_img.to(device, non_blocking=True)
         bypass_B = (torch.rand(img.shape[0], generator=gen) < tcfg.bypass_prob).to(device)
         res = model(img, lr_img, bypass_B)
@@ -266,6 +284,7 @@ def main(argv: list[str] | None = None) -> None:
         mode="HIT" if tcfg.hierarchical else "plain VAR",
         lr_guided_decoder=tcfg.lr_guided_decoder,
         guide=guide,
+        guide_dropout=guide_dropout,
         init=state.get("init"),
         freeze_encoder=frozen,
         params_M=round(n_params / 1e6, 3),

@@ -47,3 +47,13 @@ def test_init_with_a_frozen_encoder_keeps_every_token_and_trains_the_decoder(pho
 def test_freezing_the_encoder_of_a_new_random_tokenizer_is_refused(photo_root, tmp_path):
     with pytest.raises(SystemExit):
         main(["--preset", "tiny", "--out", str(tmp_path / "run"), "--steps", "1", "--freeze-encoder"])
+
+
+def test_guide_dropout_blanks_whole_guides_at_the_requested_rate():
+    from hvar.train_tokenizer import drop_guides
+
+    lr = torch.rand(4000, 3, 2, 2) + 0.5
+    out = drop_guides(lr, 0.25, torch.Generator().manual_seed(0))
+    blank = (out == 0).flatten(1).all(1)
+    assert abs(blank.float().mean() - 0.25) < 0.03
+    assert torch.equal(out[~blank], lr[~blank])
