@@ -297,10 +297,17 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args(argv)
     if args.compare:
-        if any("=" not in c for c in args.compare):
+        pairs = [c.split("=", 1) for c in args.compare]
+        if any(len(p) != 2 for p in pairs):
             ap.error("--compare takes NAME=JSON pairs")
-        named = {n: json.loads(Path(f).read_text()) for n, f in (c.split("=", 1) for c in args.compare)}
-        md = compare_markdown(named)
+        missing = [f for _, f in pairs if not Path(f).is_file()]
+        if missing:
+            ap.error(f"--compare: no such file {', '.join(missing)}")
+        named = {n: json.loads(Path(f).read_text()) for n, f in pairs}
+        try:
+            md = compare_markdown(named)
+        except ValueError as e:
+            ap.error(f"--compare: {e}")
         print(md, end="")
         if args.md:
             args.md.write_text(md)

@@ -176,6 +176,8 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     if args.run:
         model, _ = load_hit(args.run)
+        if (args.guide, args.tokens) != ("bicubic", "hr") and not model.cfg.lr_guided_decoder:
+            ap.error("--guide / --tokens need a tokenizer with an LR-guided decoder")
         ev = evaluate(model, guide=args.guide, tokens=args.tokens)
         print(json.dumps({k: ev[k] for k in ("psnr_y", "usage")}, indent=2))
     if args.compare:

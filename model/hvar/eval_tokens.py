@@ -89,6 +89,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--md", type=Path)
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args(argv)
+    missing = [r for r in args.run if not Path(r, "model.safetensors").is_file()]
+    if missing:
+        ap.error(f"not a run folder (no model.safetensors): {', '.join(missing)}")
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.backends.nnpack.set_flags(False)

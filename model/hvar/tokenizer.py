@@ -87,6 +87,23 @@ class HIT(nn.Module):
         """Image of side T, 2T or 4T in [-1, 1] -> tokens idx_Bl of every scale of the covered segments."""
         return self.quantizer(self.encode(img_B3HW)).idx
 
+    def token_parts(self) -> tuple[nn.Module, ...]:
+        """Everything that decides an image's tokens: encoder, quant_conv, the quantizer (codebook)."""
+        return self.encoder, self.quant_conv, self.quantizer
+
+    def freeze_tokens(self) -> None:
+        """Fix the token parts, so every image keeps its tokens while the decoder trains."""
+        for part in self.token_parts():
+            part.requires_grad_(False)
+
+    def same_tokens_as(self, other: HIT) -> bool:
+        """Whether both give every image the same tokens (equal encoder and codebook weights)."""
+        pairs = zip(self.token_parts(), other.token_parts(), strict=True)
+        for a, b in ((a.state_dict(), b.state_dict()) for a, b in pairs):
+            if a.keys() != b.keys() or not all(torch.equal(a[k], b[k]) for k in a):
+                return False
+        return True
+
     # ---- decoding (traced by the export: static loops only) -------------------------------------------
     def idx_to_fhats(self, idx_list: list[torch.Tensor]) -> list[torch.Tensor]:
         return self.quantizer.idx_to_fhats(idx_list)

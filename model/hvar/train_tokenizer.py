@@ -95,12 +95,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def freeze_tokens(model: HIT) -> None:
-    """Fix everything that decides the tokens (encoder, quant_conv, the quantizer with its codebook)."""
-    for part in (model.encoder, model.quant_conv, model.quantizer):
-        part.requires_grad_(False)
-
-
 def drop_guides(lr_B3TT: torch.Tensor, p: float, gen: torch.Generator) -> torch.Tensor:
     """Each sample's guide replaced by flat mid-grey (0 in [-1, 1]) with probability p."""
     keep_B = torch.rand(lr_B3TT.shape[0], generator=gen) >= p
@@ -166,7 +160,7 @@ def main(argv: list[str] | None = None) -> None:
     guide, frozen = state.get("guide", "bicubic"), state.get("freeze_encoder", False)
     guide_dropout = state.get("guide_dropout", 0.0)
     if frozen:
-        freeze_tokens(model)
+        model.freeze_tokens()
     opt = make_optimizer(model, knobs["lr"])
     tcfg = cfg.tokenizer
     n_params = sum(p.numel() for p in model.parameters())
@@ -188,9 +182,9 @@ def main(argv: list[str] | None = None) -> None:
     max_steps = args.steps or math.inf
     budget_s = args.minutes * 60 if args.minutes else math.inf
     # Resuming changes the data / noise streams deterministically instead of replaying them.
-    torch.manual_seed(args.seed * 7919 + step)
-    gen = torch.Generator().manual_seed(args.seed * 7919 + step)
     data_seed = args.seed * 7919 + step
+    torch.manual_seed(data_seed)
+    gen = torch.Generator().manual_seed(data_seed)
     if tcfg.lr_guided_decoder:
         data = lr_batches(tcfg.hr_tile, guide, data_seed, knobs["batch_size"])
     else:

@@ -51,7 +51,7 @@ from hvar.runfolder import (
     saved_state,
 )
 from hvar.sr import HVAR, load_hvar, save_hvar
-from hvar.tokenizer import HIT, load_hit
+from hvar.tokenizer import load_hit
 from hvar.transformer import NextScaleTransformer
 
 # Knobs per preset (nanoGPT style: all in one place). batch_size is global (all processes together).
@@ -129,16 +129,6 @@ def draw_curves(rows: list[dict], axes) -> None:
     axes[2].set_title("token accuracy per segment, DPO margin")
 
 
-TOKEN_PARTS = ("encoder.", "quant_conv.", "quantizer.")  # what decides an image's tokens
-
-
-def same_tokens(a: HIT, b: HIT) -> bool:
-    """Whether two tokenizers give every image the same tokens (equal encoder and codebook weights)."""
-    sa, sb = a.state_dict(), b.state_dict()
-    keys = [k for k in sa if k.startswith(TOKEN_PARTS)]
-    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in keys)
-
-
 def build_run(args, knobs: dict) -> tuple[HVAR, dict]:
     """A new model from a tokenizer run and the preset's transformer (or --init's), with the command
     line's DPO knobs."""
@@ -148,7 +138,7 @@ def build_run(args, knobs: dict) -> tuple[HVAR, dict]:
         shape = ("tile", "vocab_size", "cvae", "patch_nums")
         if any(getattr(start.cfg.tokenizer, k) != getattr(tok_cfg.tokenizer, k) for k in shape):
             sys.exit(f"--init {args.init}: its tokenizer differs from --tokenizer in one of {shape}")
-        same = same_tokens(start.tokenizer, tokenizer)
+        same = start.tokenizer.same_tokens_as(tokenizer)
         print(f"--init {args.init}: " + ("the same tokens" if same else "new tokens: fine-tuning onto them"))
     name = start.cfg.name if start is not None else args.preset
     tcfg = start.cfg.transformer if start is not None else TRANSFORMER_PRESETS[args.preset]

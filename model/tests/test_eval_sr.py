@@ -94,3 +94,9 @@ def test_compare_puts_two_evaluations_in_one_table_with_the_best_of_each_row_in_
     head, _, row = (tmp_path / "t.md").read_text().splitlines()
     assert head.split(" | ")[3:6] == ["bicubic", "DPO x_s", "no DPO x_s"]
     assert "| **23.00 / 0.6000** | 21.00 / 0.6000 |" in row
+
+
+def test_compare_refuses_a_missing_file_with_a_clear_error(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--compare", f"a={tmp_path / 'nope.json'}"])
+    assert "no such file" in capsys.readouterr().err

@@ -25,3 +25,9 @@ def test_runs_with_and_without_dpo_get_the_margin_and_per_segment_accuracy(photo
             assert all(0 <= s[f"acc_seg{n}"] <= 1 for n in range(3)) and s["ce"] == pytest.approx(-s["l_hr"])
     assert "| nodpo | realistic |" in (tmp_path / "t.md").read_text()
     assert json.loads((tmp_path / "t.json").read_text())["dpo"]["tiles"] > 0
+
+
+def test_a_folder_that_is_not_a_run_is_refused(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--run", str(tmp_path)])
+    assert "not a run folder" in capsys.readouterr().err

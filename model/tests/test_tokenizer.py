@@ -189,3 +189,13 @@ def test_shapes_for_every_preset(preset, hierarchical):
     assert [im.shape[-1] for im in imgs] == list(cfg.decode_sides)
     assert tuple(inputs.shape) == (2, cfg.num_tokens - 1, cfg.cvae)
     assert sum(p.numel() for p in model.parameters()) > 0
+
+
+def test_same_tokens_ignores_the_decoder_but_not_the_encoder_or_codebook():
+    a, b = random_hit(), random_hit()
+    b.load_state_dict(a.state_dict())
+    with torch.no_grad():
+        b.decoder.conv_out.weight.add_(1.0)
+        assert a.same_tokens_as(b)
+        b.quantizer.embedding.weight.add_(1.0)
+    assert not a.same_tokens_as(b)

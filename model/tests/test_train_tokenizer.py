@@ -29,7 +29,6 @@ def test_lr_guided_plain_options_reach_the_saved_config(photo_root, tmp_path):
 
 def test_init_with_a_frozen_encoder_keeps_every_token_and_trains_the_decoder(photo_root, tmp_path):
     from hvar.tokenizer import load_hit
-    from hvar.train_transformer import same_tokens
 
     first, second = tmp_path / "first", tmp_path / "second"
     main(["--preset", "tiny", "--out", str(first), "--steps", "2", "--lr-guided", "--no-eval",
@@ -38,7 +37,7 @@ def test_init_with_a_frozen_encoder_keeps_every_token_and_trains_the_decoder(pho
           "--no-eval", "--threads", "1", "--batch-size", "2"])  # fmt: skip
     a, _ = load_hit(first)
     b, _ = load_hit(second)
-    assert same_tokens(a, b)
+    assert a.same_tokens_as(b)
     assert not torch.equal(a.decoder.conv_out.weight, b.decoder.conv_out.weight)
     state = json.loads((second / "state.json").read_text())
     assert state["guide"] == "mixed" and state["freeze_encoder"] and state["init"] == str(first)
