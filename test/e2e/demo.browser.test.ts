@@ -72,7 +72,8 @@ describe("the demo page", () => {
     const links = await page.getByRole("link", { name: /^Download x[124]/ }).evaluateAll((nodes) => nodes.map((node) => node.getAttribute("href") ?? ""));
     expect(links).toHaveLength(3);
     for (const href of links) expect(href).toMatch(/\/v1\/results\/j_[a-z2-7]{20}\/x[124]\.png\?exp=\d+&kid=[\w-]+&sig=[\w-]+$/);
-    expect(await page.locator("#status").textContent()).toMatch(/^Done in [\d.]+ s: 3 images\.$/);
+    // The images can finish loading before the page has drawn the comparison and written the status.
+    await expect.poll(() => page.locator("#status").textContent()).toMatch(/^Done in [\d.]+ s: 3 images\.$/);
     expect(await page.locator("#error").textContent()).toBe("");
   });
 
@@ -105,7 +106,9 @@ describe("the demo page", () => {
     await page.getByRole("button", { name: "Rocket" }).click();
     await expect.poll(() => page.locator("#picked-name").textContent()).toContain("rocket.jpg");
     await page.getByRole("button", { name: "Upscale" }).click();
-    await expect.poll(() => page.locator("#summary").textContent(), { timeout: 90_000 }).toMatch(/256×171 JPEG in/);
+    // The status (reset by the click) and not the summary, which still describes the previous 256×171 photo.
+    await expect.poll(() => page.locator("#status").textContent(), { timeout: 90_000 }).toMatch(/^Done in [\d.]+ s: 3 images\.$/);
+    expect(await page.locator("#summary").textContent()).toMatch(/256×171 JPEG in/);
 
     const href = await page.locator("#cdn-link").getAttribute("href");
     expect(href).toMatch(new RegExp(`^${stack.workerUrl}/cdn/${stack.devKey.id}/unsigned/scale=4,format=auto/url:[\\w-]+$`));
