@@ -1,11 +1,13 @@
 """The ONNX export computes what PyTorch computes: the model contract, verified (issue: export)."""
 
+import copy
 import json
 from pathlib import Path
 
 import numpy as np
 import onnx
 import pytest
+import torch
 from tiny_models import random_hvar
 
 from hvar import export as ex
@@ -68,8 +70,17 @@ def test_only_the_decoders_nearest_upsampling_is_a_resize_op(fp32_file):
 @pytest.mark.parametrize("case", list(ex.TEMPERATURES))
 def test_onnxruntime_matches_pytorch_tokens_and_images(model, fp32_file, case):
     (row,) = [r for r in ex.verify_contract(model, fp32_file, ex.parity_inputs(model.cfg)) if r.case == case]
-    assert row.token_agreement >= (ex.GREEDY_AGREEMENT if case == "greedy" else ex.SAMPLED_AGREEMENT)
-    assert min(row.psnr_same_tokens) > 50
+    assert ex.passes(row), row
+
+
+def test_a_graph_of_slightly_different_weights_makes_flips_away_from_a_tie(model, fp32_file):
+    """The sampled check catches a graph that computes something else, even when it shares most tokens."""
+    other = copy.deepcopy(model)
+    with torch.no_grad():
+        for p in other.transformer.parameters():
+            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(0)) * 0.01)
+    rows = {r.case: r for r in ex.verify_contract(other, fp32_file, ex.parity_inputs(model.cfg))}
+    assert rows["sampled"].unexplained_flips > 0 and not ex.passes(rows["sampled"])
 
 
 def test_teacher_forced_logits_agree_to_1e_4(model):
@@ -157,7 +168,8 @@ def test_a_shipped_model_samples_pytorchs_tokens(folder):
     parity = ex.load_parity(folder / "parity.safetensors")
     feeds = {"lr": parity["lr"], "noise": parity["noise"], "temperature": np.ones(1, np.float32)}
     tokens = ex.ort_session(folder / "model.onnx", threads=2).run(["tokens"], feeds)[0]
-    assert (tokens == parity["sampled.tokens"]).mean() >= ex.SAMPLED_AGREEMENT
+    spans = [tuple(span) for span in parity["spans"]]
+    assert ex.unexplained_flips(tokens, parity["sampled.tokens"], parity["sampled.tie"], spans) == 0
 
 
 def test_the_same_inputs_give_the_same_outputs(fp32_file):
@@ -166,3 +178,31 @@ def test_the_same_inputs_give_the_same_outputs(fp32_file):
     feeds = ex.parity_inputs(random_hvar(seed=3).cfg) | {"temperature": np.ones(1, np.float32)}
     a, b = sess.run(None, feeds), sess.run(None, feeds)
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+SPANS = [(0, 1), (1, 5), (5, 14)]  # three scales of 1, 4 and 9 tokens
+
+
+def flip(tokens: np.ndarray, *positions: int) -> np.ndarray:
+    out = tokens.copy()
+    out[0, list(positions)] += 1
+    return out
+
+
+def test_a_flip_where_pytorchs_draw_was_near_a_tie_is_explained():
+    ref, tie = np.zeros((1, 14), np.int64), np.ones((1, 14), np.float32)
+    tie[0, 2] = ex.TIE / 10
+    assert ex.unexplained_flips(flip(ref, 2), ref, tie, SPANS) == 0
+
+
+def test_a_flip_far_from_a_tie_is_counted():
+    ref, tie = np.zeros((1, 14), np.int64), np.ones((1, 14), np.float32)
+    tie[0, 2] = ex.TIE / 10
+    assert ex.unexplained_flips(flip(ref, 2, 3), ref, tie, SPANS) == 1
+
+
+def test_scales_after_the_first_flipped_one_are_not_compared():
+    """They are drawn from another prefix: any of their tokens may differ."""
+    ref, tie = np.zeros((1, 14), np.int64), np.ones((1, 14), np.float32)
+    tie[0, 0] = 0.0
+    assert ex.unexplained_flips(flip(ref, 0, 3, 9, 13), ref, tie, SPANS) == 0

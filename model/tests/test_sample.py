@@ -1,3 +1,4 @@
+import pytest
 import torch
 
 from hvar.sample import sample_top_k
@@ -36,3 +37,38 @@ def test_extreme_uniforms_pick_the_most_and_the_least_likely_of_the_top_k():
     logits = LOGITS.expand(1, 2, -1)
     idx = sample_top_k(logits, torch.tensor([[0.0, 0.9999999]]), 1.0, top_k=3)
     assert idx.tolist() == [[0, 2]]  # ranks: 2.0 (index 0), 1.5 (3), 0.5 (2)
+
+
+def test_tie_distance_is_how_far_u_is_from_a_boundary_or_the_chosen_token_from_a_swap():
+    from hvar.sample import tie_distance
+
+    p = torch.softmax(LOGITS.topk(3).values.double(), 0)  # top-3 renormalised: .506, .307, .186
+    u = torch.tensor([[p[0] - 0.01, p[0] + p[1] + 0.002, 0.0]])
+    d = tie_distance(LOGITS.expand(1, 3, -1), u, 1.0, top_k=3)
+    # near a boundary; near the other; far from both, but the most likely token is p0 - p1 from a swap
+    torch.testing.assert_close(d, torch.tensor([[0.01, 0.002, float(p[0] - p[1])]]), rtol=0, atol=1e-6)
+
+
+def test_greedy_tie_distance_is_the_gap_between_the_two_most_likely_tokens():
+    from hvar.sample import tie_distance
+
+    p = torch.softmax(LOGITS.double(), 0).sort(descending=True).values
+    d = tie_distance(LOGITS.expand(1, 1, -1), torch.zeros(1, 1), 0.0)
+    torch.testing.assert_close(d, torch.tensor([[float(p[0] - p[1])]]), rtol=0, atol=1e-6)
+
+
+@pytest.mark.parametrize("temperature", [1.0, 0.0])
+def test_rounding_the_logits_flips_only_draws_that_were_near_a_tie(temperature):
+    """What the export's parity check relies on: another runtime's rounding (here 1e-4 on the logits)
+    changes a token only where the tie distance is of the order of the rounding."""
+    from hvar.sample import tie_distance
+
+    g = torch.Generator().manual_seed(0)
+    logits = torch.randn(1, 20000, 64, generator=g) * 3
+    u = torch.rand(1, 20000, generator=g)
+    bumped = logits + torch.randn(logits.shape, generator=g) * 1e-4
+    flipped = sample_top_k(logits, u, temperature) != sample_top_k(bumped, u, temperature)
+    d = tie_distance(logits, u, temperature)
+    assert flipped.sum() > 0
+    assert d[flipped].max() < 1e-4
+    assert (d < 1e-4).float().mean() < 0.05  # the bound is tight: most draws are far from a tie

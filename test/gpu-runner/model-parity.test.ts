@@ -11,11 +11,14 @@ import { silentLog } from "./helpers";
  * The shipped model, run by the runner's own runtime (onnxruntime-node), gives the answers PyTorch
  * gave for the same inputs when it was exported (`parity.safetensors`, written by `hvar.export`):
  * greedy decoding gives at least 99.9% equal tokens and images above 50 dB PSNR for tiles whose tokens
- * are all equal; sampling gives at least 95% equal tokens (a near-tie with the uniform flips a token
- * and every later scale with it: see SAMPLED_AGREEMENT in model/hvar/export.py).
+ * are all equal. In both cases a token may differ only where PyTorch's own draw was within rounding of
+ * a tie (the parity file's tie distances), counted in each tile's first scale with a difference, since
+ * later scales follow another prefix (TIE and unexplained_flips in model/hvar/export.py).
  */
 const MODELS_DIR = fileURLToPath(new URL("../../gpu-runner/models", import.meta.url));
-const CASES = { greedy: { temperature: 0, agreement: 0.999 }, sampled: { temperature: 1, agreement: 0.95 } } as const;
+const CASES = { greedy: { temperature: 0 }, sampled: { temperature: 1 } } as const;
+const GREEDY_AGREEMENT = 0.999;
+const TIE = 1e-4;
 
 interface Tensor {
   shape: number[];
@@ -45,6 +48,23 @@ function get(parity: Record<string, Tensor>, name: string): Tensor {
   return t;
 }
 
+/** Tokens chosen differently from PyTorch away from a near-tie, in each tile's first scale with a difference. */
+function unexplainedFlips(got: BigInt64Array, want: Int32Array | Float32Array, tie: Int32Array | Float32Array, spans: Int32Array | Float32Array, n: number, L: number): number {
+  let count = 0;
+  for (let b = 0; b < n; b++) {
+    for (let s = 0; s < spans.length; s += 2) {
+      let differs = false;
+      for (let i = b * L + (spans[s] as number); i < b * L + (spans[s + 1] as number); i++) {
+        if (Number(got[i]) === want[i]) continue;
+        differs = true;
+        if ((tie[i] as number) >= TIE) count++;
+      }
+      if (differs) break;
+    }
+  }
+  return count;
+}
+
 function psnr(a: ArrayLike<number>, b: ArrayLike<number>): number {
   let se = 0;
   for (let i = 0; i < a.length; i++) se += ((a[i] as number) - (b[i] as number)) ** 2;
@@ -63,7 +83,7 @@ describe("the shipped model", { timeout: 300_000 }, () => {
   describe.each(models.map((m) => [m.manifest.id, m] as const))("%s", (_id, entry: ModelEntry) => {
     const parityPath = join(entry.onnxPath, "..", "parity.safetensors");
 
-    it.each(Object.entries(CASES))("matches PyTorch with onnxruntime-node (%s decoding)", async (caseName, { temperature, agreement }) => {
+    it.each(Object.entries(CASES))("matches PyTorch with onnxruntime-node (%s decoding)", async (caseName, { temperature }) => {
       const parity = parseSafetensors(await readFile(parityPath));
       const lr = get(parity, "lr");
       const noise = get(parity, "noise");
@@ -88,8 +108,9 @@ describe("the shipped model", { timeout: 300_000 }, () => {
         }
         sameTile.push(all);
       }
-      expect(equal / (n * L)).toBeGreaterThanOrEqual(agreement);
+      expect(unexplainedFlips(tokens, want, get(parity, `${caseName}.tie`).data, get(parity, "spans").data, n, L)).toBe(0);
       if (caseName !== "greedy") return;
+      expect(equal / (n * L)).toBeGreaterThanOrEqual(GREEDY_AGREEMENT);
       expect(sameTile.some(Boolean)).toBe(true);
       for (const scale of ["x1", "x2", "x4"] as const) {
         const got = result[scale]?.data as Float32Array;
