@@ -102,9 +102,7 @@ def test_the_batch_dimension_is_dynamic(model, fp32_file):
 def test_mixed_precision_halves_the_weights_and_matches_the_rounded_model(model, fp32_file, mixed_file):
     assert mixed_file.stat().st_size < 0.7 * fp32_file.stat().st_size
     rows = ex.verify_contract(ex.rounded(model), mixed_file, ex.parity_inputs(model.cfg))
-    (greedy,) = [r for r in rows if r.case == "greedy"]
-    assert greedy.token_agreement >= ex.GREEDY_AGREEMENT
-    assert all(min(r.psnr_same_tokens) > 50 for r in rows)
+    assert all(ex.passes(r) for r in rows), rows
 
 
 def test_mixed_precision_keeps_resize_matrices_in_float32(model, mixed_file):
@@ -156,7 +154,8 @@ def test_a_shipped_model_reproduces_pytorchs_greedy_answers(folder):
     feeds = {"lr": parity["lr"], "noise": parity["noise"], "temperature": np.zeros(1, np.float32)}
     x1, x2, x4, tokens = ex.ort_session(folder / "model.onnx", threads=2).run(None, feeds)
     ref = parity["greedy.tokens"]
-    assert (tokens == ref).mean() >= ex.GREEDY_AGREEMENT
+    spans = [tuple(span) for span in parity["spans"]]
+    assert ex.unexplained_flips(tokens, ref, parity["greedy.tie"], spans) == 0
     same = (tokens == ref).all(axis=1)
     assert same.any()
     for name, x in zip(("x1", "x2", "x4"), (x1, x2, x4), strict=True):

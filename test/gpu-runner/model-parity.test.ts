@@ -10,14 +10,13 @@ import { silentLog } from "./helpers";
 /**
  * The shipped model, run by the runner's own runtime (onnxruntime-node), gives the answers PyTorch
  * gave for the same inputs when it was exported (`parity.safetensors`, written by `hvar.export`):
- * greedy decoding gives at least 99.9% equal tokens and images above 50 dB PSNR for tiles whose tokens
- * are all equal. In both cases a token may differ only where PyTorch's own draw was within rounding of
+ * greedy decoding gives images above 50 dB PSNR for tiles whose tokens are all equal (and at least
+ * one such tile). In both cases a token may differ only where PyTorch's own draw was within rounding of
  * a tie (the parity file's tie distances), counted in each tile's first scale with a difference, since
  * later scales follow another prefix (TIE and unexplained_flips in model/hvar/export.py).
  */
 const MODELS_DIR = fileURLToPath(new URL("../../gpu-runner/models", import.meta.url));
 const CASES = { greedy: { temperature: 0 }, sampled: { temperature: 1 } } as const;
-const GREEDY_AGREEMENT = 0.999;
 const TIE = 1e-4;
 
 interface Tensor {
@@ -98,19 +97,14 @@ describe("the shipped model", { timeout: 300_000 }, () => {
       const tokens = result.tokens?.data as BigInt64Array;
       const want = get(parity, `${caseName}.tokens`).data;
       const [n, L] = noise.shape as [number, number];
-      let equal = 0;
       const sameTile: boolean[] = [];
       for (let b = 0; b < n; b++) {
         let all = true;
-        for (let i = b * L; i < (b + 1) * L; i++) {
-          if (Number(tokens[i]) === want[i]) equal++;
-          else all = false;
-        }
+        for (let i = b * L; i < (b + 1) * L; i++) if (Number(tokens[i]) !== want[i]) all = false;
         sameTile.push(all);
       }
       expect(unexplainedFlips(tokens, want, get(parity, `${caseName}.tie`).data, get(parity, "spans").data, n, L)).toBe(0);
       if (caseName !== "greedy") return;
-      expect(equal / (n * L)).toBeGreaterThanOrEqual(GREEDY_AGREEMENT);
       expect(sameTile.some(Boolean)).toBe(true);
       for (const scale of ["x1", "x2", "x4"] as const) {
         const got = result[scale]?.data as Float32Array;
