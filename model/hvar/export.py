@@ -29,9 +29,11 @@ import argparse
 import copy
 import hashlib
 import json
+import os
 import tempfile
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -202,7 +204,10 @@ def pytorch_answers(model: HVAR, inputs: dict[str, np.ndarray]) -> dict[str, np.
 
 
 def unexplained_flips(
-    tokens_NL: np.ndarray, ref_NL: np.ndarray, tie_NL: np.ndarray, spans: list[tuple[int, int]]
+    tokens_NL: np.ndarray,
+    ref_NL: np.ndarray,
+    tie_NL: np.ndarray,
+    spans: Sequence[tuple[int, int]] | np.ndarray,  # [S, 2]: each scale's token span
 ) -> int:
     """Tokens chosen differently from PyTorch (`ref`) where PyTorch's draw was not near a tie (`TIE`),
     counted in each tile's first scale with a difference: later scales follow another prefix."""
@@ -357,9 +362,10 @@ def main(argv: list[str] | None = None) -> None:
     model = load_hvar(args.run)
     args.out.mkdir(parents=True, exist_ok=True)
     onnx_path = args.out / "model.onnx"
+    candidate = args.out / "model.onnx.tmp"  # replaces model.onnx only once verified: a failure loses nothing
     start = time.perf_counter()
-    export_contract(model, onnx_path, args.precision)
-    print(f"exported {onnx_path} ({onnx_path.stat().st_size / 1e6:.1f} MB, {args.precision}) "
+    export_contract(model, candidate, args.precision)
+    print(f"exported {onnx_path} ({candidate.stat().st_size / 1e6:.1f} MB, {args.precision}) "
           f"in {time.perf_counter() - start:.1f} s")  # fmt: skip
 
     inputs = parity_inputs(model.cfg, lr=photo_tiles(model.cfg, 2))
@@ -367,14 +373,17 @@ def main(argv: list[str] | None = None) -> None:
     # are checked against the model they execute; what the rounding itself costs is reported apart.
     reference = rounded(model) if args.precision == "mixed" else model
     answers = pytorch_answers(reference, inputs)
-    rows = verify_contract(reference, onnx_path, inputs, answers)
+    rows = verify_contract(reference, candidate, inputs, answers)
     for r in rows:
         same, own = (" / ".join(f"{p:.1f}" for p in ps) for ps in (r.psnr_same_tokens, r.psnr_vs_pytorch))
         print(f"{r.case}: tokens equal {r.token_agreement:.2%}, flips away from a tie {r.unexplained_flips}; "
               f"PSNR x1/x2/x4 given the same tokens {same} dB; vs PyTorch's run {own} dB")  # fmt: skip
     failed = [r.case for r in rows if not passes(r)]
     if failed:
-        raise SystemExit(f"export: onnxruntime does not compute what PyTorch computes ({', '.join(failed)})")
+        candidate.unlink()
+        raise SystemExit(f"export: onnxruntime does not compute what PyTorch computes ({', '.join(failed)}); "
+                         f"nothing in {args.out} was replaced")  # fmt: skip
+    os.replace(candidate, onnx_path)
     save_parity(args.out / "parity.safetensors", inputs, answers, model.transformer.begin_ends)
     rounding = {}
     if args.precision == "mixed":
