@@ -1,6 +1,6 @@
 import type { Logger } from "pino";
 import type { RunnerConfig } from "./config";
-import { discoverModels } from "./model/manifest";
+import { discoverModels, tileOverlap } from "./model/manifest";
 import { ModelSession } from "./model/session";
 import { Scheduler } from "./scheduler/scheduler";
 import { createApp } from "./server/app";
@@ -52,7 +52,7 @@ export async function assembleRunner(config: RunnerConfig, secret: string, log: 
       metrics,
       log,
       decode: { maxPixels: config.HVAR_MAX_INPUT_PIXELS, animated: config.HVAR_ANIMATED },
-      overlap: config.HVAR_TILE_OVERLAP ?? Math.floor(entry.manifest.tile / 4),
+      overlap: tileOverlap(entry.manifest, config.HVAR_TILE_OVERLAP),
     });
   }
   const app = createApp({ discovery, secret, log, maxBodyBytes: config.HVAR_MAX_BODY_BYTES, draining: () => draining, ...(jobs ? { jobs } : {}), metrics });

@@ -178,6 +178,29 @@ class HVARConfig:
         return HVARConfig(name=d["name"], tokenizer=TokenizerConfig(**tok), transformer=tr)
 
 
+@dataclass(frozen=True)
+class FloorConfig:
+    """The restoration stage (`hvar.floor`): SPAN's body with x1, x2 and x4 heads."""
+
+    name: str = "base"
+    ch: int = 28  # feature width C (SPAN-ch28)
+    blocks: int = 6  # SPAN blocks
+    tile: int = 64  # LR tile side the export serves (the runner's tiles); any size trains and runs
+
+    def __post_init__(self) -> None:
+        if self.ch < 1 or self.blocks < 1 or self.tile < 8:
+            raise ValueError(f"FloorConfig: ch, blocks >= 1 and tile >= 8, got {self}")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+FLOOR_PRESETS: dict[str, FloorConfig] = {
+    "tiny": FloorConfig(name="tiny", ch=8, blocks=2, tile=16),  # tests
+    "base": FloorConfig(name="base", ch=28, blocks=6, tile=64),  # the published SPAN-ch28 body
+}
+
+
 PRESETS: dict[str, TokenizerConfig] = {
     # LR 16 -> HR 64, latent sides 2, 4, 8: a forward/backward takes milliseconds.
     "tiny": TokenizerConfig(

@@ -34,6 +34,8 @@ from hvar import eval as protocol
 from hvar.config import SCALES
 from hvar.data import tensor_to_uint8, uint8_to_tensor
 from hvar.degrade import bicubic_lr, modcrop
+from hvar.floor import CONFIG_FILE as FLOOR_CONFIG
+from hvar.floor import Floor, load_floor
 from hvar.imresize import imresize_uint8
 from hvar.metrics import psnr_y, ssim_y
 from hvar.sr import HVAR, load_hvar
@@ -53,16 +55,17 @@ def tile_starts(n: int, tile: int, overlap: int) -> list[int]:
 
 @torch.no_grad()
 def upscale(
-    model: HVAR | OnnxHVAR,
+    model: Model,
     lr_HWC: np.ndarray,
     temperature: float = 0.0,
     seed: int = 0,
     batch: int = 16,
     overlap: int | None = None,
 ) -> dict[int, np.ndarray]:
-    """One model pass over a whole uint8 LR image (HxWx3, any size) -> {1: x1, 2: x2, 4: x4} uint8."""
-    cfg = model.cfg.tokenizer
-    T = cfg.tile
+    """One model pass over a whole uint8 LR image (HxWx3, any size) -> {1: x1, 2: x2, 4: x4} uint8.
+    Any model of the runner's contract: `model.tile`, `model.tokens` (uniforms per tile, 0 for none)
+    and `model(lr01_N3TT, noise_NL, temperature_1) -> (x1, x2, x4)` in [0, 1]."""
+    T = model.tile
     overlap = T // 4 if overlap is None else overlap
     H, W = lr_HWC.shape[:2]
     pad_h, pad_w = max(0, T - H), max(0, T - W)  # smaller than one tile: pad by reflection
@@ -73,25 +76,24 @@ def upscale(
     counts = {s: torch.zeros(1, Hp * s, Wp * s) for s in SCALES}
     gen = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else "cpu"
+    temperature_1 = torch.tensor([temperature], device=device)
     for i in range(0, len(boxes), batch):
         chunk = boxes[i : i + batch]
-        x = torch.stack([uint8_to_tensor(lr[y : y + T, x : x + T]) for y, x in chunk]).to(device)
-        noise = torch.rand(len(chunk), cfg.num_tokens, generator=gen).to(device)
-        _, imgs = model.generate(x, noise, temperature)
+        x = torch.stack([uint8_to_tensor(lr[y : y + T, x : x + T]) for y, x in chunk]).add(1).div(2)
+        noise = torch.rand(len(chunk), model.tokens, generator=gen)
+        imgs = model(x.to(device), noise.to(device), temperature_1)
         for s, img in zip(SCALES, imgs, strict=True):
             img = img.float().cpu()
             for b, (y, x0) in enumerate(chunk):
                 sums[s][:, y * s : (y + T) * s, x0 * s : (x0 + T) * s] += img[b]
                 counts[s][:, y * s : (y + T) * s, x0 * s : (x0 + T) * s] += 1
-    return {s: tensor_to_uint8(sums[s] / counts[s])[: H * s, : W * s] for s in SCALES}
+    return {s: tensor_to_uint8(sums[s] / counts[s] * 2 - 1)[: H * s, : W * s] for s in SCALES}
 
 
 class SRMethod:
     """H-VAR as an `hvar.eval` method: (lr_uint8, scale) -> sr_uint8. One pass gives every scale."""
 
-    def __init__(
-        self, model: HVAR | OnnxHVAR, temperature: float = 0.0, seed: int = 0, overlap: int | None = None
-    ):
+    def __init__(self, model: Model, temperature: float = 0.0, seed: int = 0, overlap: int | None = None):
         self.model, self.temperature, self.seed, self.overlap = model.eval(), temperature, seed, overlap
 
     def outputs(self, lr: np.ndarray) -> dict[int, np.ndarray]:
@@ -106,7 +108,7 @@ class SRMethod:
         return self.outputs(lr)[scale]
 
 
-def register(model: HVAR, name: str = "hvar", **kwargs) -> SRMethod:
+def register(model: Model, name: str = "hvar", **kwargs) -> SRMethod:
     """Add the model to `hvar.eval.METHODS` under `name` (so `evaluate_dataset` can run it)."""
     method = SRMethod(model, **kwargs)
     protocol.METHODS[name] = method
@@ -143,7 +145,7 @@ def side_by_side(lr, bic, sr, hr, x1, clean_lr, scale: int) -> np.ndarray:
 
 # ---- the evaluation -----------------------------------------------------------------------------------
 def evaluate(
-    model: HVAR | OnnxHVAR,
+    model: Model,
     datasets: tuple[str, ...] = ("Set5", "Set14"),
     scales: tuple[int, ...] = (2, 4),
     degradations: tuple[str, ...] = ("bicubic", "realistic"),
@@ -246,32 +248,37 @@ def compare_markdown(named: dict[str, dict]) -> str:
     return "\n".join(lines) + "\n"
 
 
-class OnnxHVAR:
+class OnnxModel:
     """An exported model folder (model.onnx + manifest.json, see `hvar.export`) run by onnxruntime on
-    the CPU, with `HVAR.generate`'s interface: the evaluation then scores the very file we ship."""
+    the CPU, called like the PyTorch model: the evaluation then scores the very file we ship."""
 
     def __init__(self, folder: Path, threads: int = 0):
-        from hvar.config import HVARConfig
         from hvar.export import ort_session
 
-        manifest = json.loads((folder / "manifest.json").read_text())
-        self.cfg = HVARConfig.from_dict(manifest["config"])
+        self.manifest = json.loads((folder / "manifest.json").read_text())
+        self.tile, self.tokens = self.manifest["tile"], self.manifest["tokens"]
         self.session = ort_session(folder / "model.onnx", threads)
 
-    def eval(self) -> OnnxHVAR:
+    def eval(self) -> OnnxModel:
         return self
 
-    def generate(self, lr_B3TT: torch.Tensor, noise_BL: torch.Tensor, temperature: float = 0.0):
-        feeds = {"lr": ((lr_B3TT + 1) / 2).numpy(), "noise": noise_BL.numpy(),
-                 "temperature": np.array([temperature], np.float32)}  # fmt: skip
-        x1, x2, x4, tokens = self.session.run(None, feeds)
-        return torch.from_numpy(tokens), [torch.from_numpy(x) * 2 - 1 for x in (x1, x2, x4)]
+    def __call__(self, lr01_N3TT: torch.Tensor, noise_NL: torch.Tensor, temperature_1: torch.Tensor):
+        feeds = {"lr": lr01_N3TT.numpy()}
+        if self.tokens:  # a model without generated detail takes neither noise nor temperature
+            feeds |= {"noise": noise_NL.numpy(), "temperature": temperature_1.numpy().astype(np.float32)}
+        x1, x2, x4 = self.session.run(["x1", "x2", "x4"], feeds)
+        return [torch.from_numpy(x) for x in (x1, x2, x4)]
 
 
-def load_model(path: str | Path, threads: int = 0) -> HVAR | OnnxHVAR:
-    """A run folder (PyTorch) or an exported model folder (onnxruntime)."""
+Model = HVAR | Floor | OnnxModel
+
+
+def load_model(path: str | Path, threads: int = 0) -> Model:
+    """An exported model folder (onnxruntime), a floor run or an H-VAR run folder (PyTorch)."""
     path = Path(path)
-    return OnnxHVAR(path, threads) if (path / "manifest.json").exists() else load_hvar(path)
+    if (path / "manifest.json").exists():
+        return OnnxModel(path, threads)
+    return load_floor(path) if (path / FLOOR_CONFIG).exists() else load_hvar(path)
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -46,6 +46,7 @@ from safetensors.numpy import load_file as load_np
 from safetensors.numpy import save_file as save_np
 
 from hvar.config import HVARConfig
+from hvar.floor import CONFIG_FILE as FLOOR_CONFIG
 from hvar.sample import tie_distance
 from hvar.sr import HVAR, load_hvar
 
@@ -327,13 +328,14 @@ def load_parity(path: Path) -> dict[str, np.ndarray]:
     return load_np(str(path))
 
 
-def photo_tiles(cfg: HVARConfig, n: int) -> np.ndarray:
-    """n LR tiles cut from Set5 (real content makes the parity check meaningful for a trained model)."""
+def photo_tiles(T: int, n: int) -> np.ndarray:
+    """n LR tiles of side T cut from Set5 (real content makes the parity check meaningful for a trained
+    model)."""
     from hvar import eval as protocol
     from hvar.degrade import bicubic_lr
 
     _, folder = protocol.resolve_dataset("Set5", None)
-    T, tiles = cfg.tokenizer.tile, []
+    tiles = []
     for path in protocol.list_images(folder)[:n]:
         lr = bicubic_lr(protocol.load_image(path), 4)
         y, x = (lr.shape[0] - T) // 2, (lr.shape[1] - T) // 2
@@ -343,7 +345,12 @@ def photo_tiles(cfg: HVARConfig, n: int) -> np.ndarray:
 
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--run", type=Path, required=True, help="H-VAR run folder (hvar.train_transformer)")
+    ap.add_argument(
+        "--run",
+        type=Path,
+        required=True,
+        help="H-VAR run (hvar.train_transformer) or floor run (hvar.train_floor) folder",
+    )
     ap.add_argument("--out", type=Path, required=True, help="model folder, e.g. ../gpu-runner/models/<id>")
     ap.add_argument("--id", default=None, help="model id (default: the folder's name)")
     ap.add_argument("--version", default="1.0.0")
@@ -352,12 +359,24 @@ def main(argv: list[str] | None = None) -> None:
         "--evaluation", type=Path, help="JSON of hvar.eval_sr on this model (kept in the manifest)"
     )
     ap.add_argument("--training", type=Path, help="JSON describing the training (kept in the manifest)")
+    ap.add_argument(
+        "--tile", type=int, default=None, help="floor runs: LR tile side served (default: its config's)"
+    )
+    overlap_help = "floor runs: LR pixels tiles share, for the manifest (default: the receptive radius)"
+    ap.add_argument("--overlap", type=int, default=None, help=overlap_help)
     args = ap.parse_args(argv)
-    run_files = (args.run / "config.json", args.run / "tokenizer")  # an hvar.train_transformer run folder
+    floor = (args.run / FLOOR_CONFIG).exists()  # an hvar.train_floor run folder
+    run_files = (args.run / FLOOR_CONFIG,) if floor else (args.run / "config.json", args.run / "tokenizer")
     for path in (*run_files, args.evaluation, args.training):
         if path is not None and not path.exists():
             ap.error(f"{path} does not exist")
+    if args.tile is not None and (args.tile < 8 or args.tile % 4):
+        ap.error("--tile must be a multiple of 4, at least 8")
     torch.backends.nnpack.set_flags(False)
+    if floor:
+        from hvar.export_floor import export_floor
+
+        return export_floor(args)
 
     model = load_hvar(args.run)
     args.out.mkdir(parents=True, exist_ok=True)
@@ -368,7 +387,7 @@ def main(argv: list[str] | None = None) -> None:
     print(f"exported {onnx_path} ({candidate.stat().st_size / 1e6:.1f} MB, {args.precision}) "
           f"in {time.perf_counter() - start:.1f} s")  # fmt: skip
 
-    inputs = parity_inputs(model.cfg, lr=photo_tiles(model.cfg, 2))
+    inputs = parity_inputs(model.cfg, lr=photo_tiles(model.cfg.tokenizer.tile, 2))
     # Parity is against the weights in the graph: with `mixed`, the float16-rounded ones, so that runtimes
     # are checked against the model they execute; what the rounding itself costs is reported apart.
     reference = rounded(model) if args.precision == "mixed" else model

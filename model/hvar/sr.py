@@ -57,6 +57,15 @@ class HVAR(nn.Module):
         self.transformer = NextScaleTransformer(tok, cfg.transformer)
         self.register_buffer("up_lr", bilinear_matrix(tok.tile, tok.hr_tile), persistent=False)
 
+    # The runner's model contract: LR tile side, and uniforms per tile (one per generated token).
+    @property
+    def tile(self) -> int:
+        return self.cfg.tokenizer.tile
+
+    @property
+    def tokens(self) -> int:
+        return self.cfg.tokenizer.num_tokens
+
     def train(self, mode: bool = True) -> HVAR:
         super().train(mode)
         self.tokenizer.eval()  # never in training mode (no dropout/BN, but keep the contract explicit)

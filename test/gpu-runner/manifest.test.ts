@@ -3,7 +3,7 @@ import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { discoverModels } from "../../gpu-runner/src/model/manifest";
+import { discoverModels, ManifestSchema, tileOverlap } from "../../gpu-runner/src/model/manifest";
 
 const onnxBytes = Buffer.from("not really onnx, but the hash is what is checked here");
 
@@ -62,5 +62,23 @@ describe("discoverModels", () => {
     const dir = await modelsDirWith({ scratch: {} });
     expect(await discoverModels(dir)).toEqual({ models: [], rejected: [] });
     expect(await discoverModels(join(dir, "absent"))).toEqual({ models: [], rejected: [] });
+  });
+
+  it("rejects a manifest overlap larger than half the tile", async () => {
+    const dir = await modelsDirWith({ wide: { manifest: { ...manifestFor("wide", onnxBytes), overlap: 17 }, onnx: onnxBytes } });
+    expect((await discoverModels(dir)).rejected[0]?.reason).toMatch(/overlap must be at most half the tile/);
+  });
+});
+
+describe("tileOverlap", () => {
+  const manifest = ManifestSchema.parse(manifestFor("m", onnxBytes));
+
+  it("is a quarter tile when neither the operator nor the manifest sets it", () => {
+    expect(tileOverlap(manifest, undefined)).toBe(8);
+  });
+
+  it("is the manifest's when it sets one, and the operator's above both", () => {
+    expect(tileOverlap({ ...manifest, overlap: 12 }, undefined)).toBe(12);
+    expect(tileOverlap({ ...manifest, overlap: 12 }, 0)).toBe(0);
   });
 });

@@ -8,11 +8,13 @@ import { FIXTURE_MODELS_DIR, silentLog } from "./helpers";
 
 const cpu = { device: "cpu", cudaDeviceId: 0, cpuThreads: 1 } as const;
 
-async function fixtureEntry(): Promise<ModelEntry> {
-  const { models, rejected } = await discoverModels(FIXTURE_MODELS_DIR);
+async function fixtureEntry(dir = FIXTURE_MODELS_DIR): Promise<ModelEntry> {
+  const { models, rejected } = await discoverModels(dir);
   expect(rejected).toEqual([]);
   return models[0] as ModelEntry;
 }
+
+const DETERMINISTIC_DIR = join(FIXTURE_MODELS_DIR, "deterministic");
 
 describe("ModelSession", () => {
   it("loads the contract fixture on the CPU provider and runs a batch of two", async () => {
@@ -45,5 +47,25 @@ describe("ModelSession", () => {
     await writeFile(join(dir, "wrong", "manifest.json"), JSON.stringify({ ...manifest, tile: 64 }));
     const { models } = await discoverModels(dir);
     await expect(ModelSession.load(models[0] as ModelEntry, cpu, silentLog)).rejects.toThrow(/input 'lr' has shape \[N, 3, 32, 32\], the contract says \[N, 3, 64, 64\]/);
+  });
+
+  it("runs a model that generates nothing (tokens 0) from its LR tiles alone", async () => {
+    const session = await ModelSession.load(await fixtureEntry(DETERMINISTIC_DIR), cpu, silentLog);
+    expect(session.tokens).toBe(0);
+    const t = session.tile;
+    const out = await session.run(new Float32Array(3 * t * t).fill(0.5), new Float32Array(0), 1, 0);
+    expect(out.x4.length).toBe(3 * 16 * t * t);
+    expect(out.x4[0]).toBeCloseTo(0.5, 6);
+    await session.release();
+  });
+
+  it("refuses a graph that takes noise when its manifest says it generates nothing", async () => {
+    const entry = await fixtureEntry();
+    const dir = await mkdtemp(join(tmpdir(), "hvar-model-"));
+    await mkdir(join(dir, "wrong"));
+    await copyFile(entry.onnxPath, join(dir, "wrong", "model.onnx"));
+    await writeFile(join(dir, "wrong", "manifest.json"), JSON.stringify({ ...entry.manifest, tokens: 0 }));
+    const { models } = await discoverModels(dir);
+    await expect(ModelSession.load(models[0] as ModelEntry, cpu, silentLog)).rejects.toThrow(/inputs 'noise', 'temperature' not in the contract for tokens = 0/);
   });
 });

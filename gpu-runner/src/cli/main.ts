@@ -6,7 +6,7 @@ import { pino } from "pino";
 import { z } from "zod";
 import { decodeImage } from "../image/decode";
 import { OutputFormatSchema } from "../image/encode";
-import { discoverModels } from "../model/manifest";
+import { discoverModels, tileOverlap } from "../model/manifest";
 import { ModelSession } from "../model/session";
 import type { Scale } from "../model/types";
 import { ProblemError } from "../problem";
@@ -27,7 +27,7 @@ Options:
   --temperature <t>      0 = greedy, deterministic (default: 0)
   --models-dir <dir>     where <id>/model.onnx and manifest.json live (default: gpu-runner/models)
   --model <id>           which model (default: the first found)
-  --overlap <px>         LR pixels shared by neighbouring tiles (default: tile/4)
+  --overlap <px>         LR pixels shared by neighbouring tiles (default: the model's, else tile/4)
   --batch <n>            tiles per model run (default: 8)
   --device <d>           auto | cuda | cpu (default: auto)
   --max-pixels <n>       refuse larger inputs (default: 16777216)
@@ -128,7 +128,7 @@ export async function runCli(argv: string[], io: CliIo = { stdout: process.stdou
       const task = new UpscaleTask(image, {
         scales: o.scales,
         tile: entry.manifest.tile,
-        overlap: o.overlap ?? Math.floor(entry.manifest.tile / 4),
+        overlap: tileOverlap(entry.manifest, o.overlap),
         temperature: o.temperature,
         onProgress: (done, total) => bar.update(done, total),
       });

@@ -10,14 +10,22 @@ export const ManifestSchema = z.object({
   version: z.string().min(1),
   tile: z.number().int().positive(),
   scales: z.tuple([z.literal(1), z.literal(2), z.literal(4)]),
-  tokens: z.number().int().positive(),
+  /** Uniforms the model draws its generated detail from, per tile; 0: a deterministic model (no noise or temperature input). */
+  tokens: z.number().int().nonnegative(),
+  /** LR pixels neighbouring tiles share by default (HVAR_TILE_OVERLAP overrides; absent: a quarter tile). */
+  overlap: z.number().int().nonnegative().optional(),
   opset: z.number().int().positive(),
   precision: z.enum(["fp32", "fp16", "mixed", "int8"]),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   config: z.record(z.string(), z.unknown()),
   evaluation: z.record(z.string(), z.unknown()),
-});
+}).refine((m) => m.overlap === undefined || m.overlap * 2 <= m.tile, { message: "overlap must be at most half the tile", path: ["overlap"] });
 export type Manifest = z.infer<typeof ManifestSchema>;
+
+/** The overlap a model is served with: the operator's, else the manifest's, else a quarter tile. */
+export function tileOverlap(manifest: Manifest, configured: number | undefined): number {
+  return configured ?? manifest.overlap ?? Math.floor(manifest.tile / 4);
+}
 
 export interface ModelEntry {
   manifest: Manifest;

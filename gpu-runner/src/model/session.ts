@@ -15,10 +15,14 @@ export interface SessionOptions {
   cpuThreads: number;
 }
 
-/** The contract's tensors and their shapes, with `N` for the dynamic batch dimension. */
-function contractShapes(tile: number, tokens: number) {
+/**
+ * The contract's tensors and their shapes, with `N` for the dynamic batch dimension. A model that
+ * generates nothing (`tokens` 0, e.g. the restoration stage alone) takes the LR tiles only.
+ */
+function contractShapes(tile: number, tokens: number): Record<"inputs" | "outputs", Record<string, (string | number)[]>> {
+  const sampling: Record<string, (string | number)[]> = tokens > 0 ? { noise: ["N", tokens], temperature: [1] } : {};
   return {
-    inputs: { lr: ["N", 3, tile, tile], noise: ["N", tokens], temperature: [1] },
+    inputs: { lr: ["N", 3, tile, tile], ...sampling },
     outputs: { x1: ["N", 3, tile, tile], x2: ["N", 3, 2 * tile, 2 * tile], x4: ["N", 3, 4 * tile, 4 * tile] },
   };
 }
@@ -50,11 +54,12 @@ export class ModelSession implements TileModel {
 
   async run(lr: Float32Array, noise: Float32Array, n: number, temperature: number): Promise<ModelOutputs> {
     const t = this.tile;
-    const result = await this.session.run({
-      lr: new ort.Tensor("float32", lr.subarray(0, n * 3 * t * t), [n, 3, t, t]),
-      noise: new ort.Tensor("float32", noise.subarray(0, n * this.tokens), [n, this.tokens]),
-      temperature: new ort.Tensor("float32", Float32Array.of(temperature), [1]),
-    });
+    const feeds: Record<string, ort.Tensor> = { lr: new ort.Tensor("float32", lr.subarray(0, n * 3 * t * t), [n, 3, t, t]) };
+    if (this.tokens > 0) {
+      feeds.noise = new ort.Tensor("float32", noise.subarray(0, n * this.tokens), [n, this.tokens]);
+      feeds.temperature = new ort.Tensor("float32", Float32Array.of(temperature), [1]);
+    }
+    const result = await this.session.run(feeds);
     return { x1: tensorData(result, "x1", n * 3 * t * t), x2: tensorData(result, "x2", n * 12 * t * t), x4: tensorData(result, "x4", n * 48 * t * t) };
   }
 
@@ -122,6 +127,8 @@ function checkContract(session: ort.InferenceSession, entry: ModelEntry): void {
     }
   };
   compare("input", session.inputMetadata, expected.inputs);
+  const extra = session.inputMetadata.map((m) => m.name).filter((name) => !(name in expected.inputs));
+  if (extra.length > 0) problems.push(`input${extra.length > 1 ? "s" : ""} ${extra.map((name) => `'${name}'`).join(", ")} not in the contract for tokens = ${entry.manifest.tokens}`);
   compare("output", session.outputMetadata, expected.outputs);
   if (problems.length > 0) throw new Error(`model ${entry.manifest.id} breaks contract v1: ${problems.join("; ")}`);
 }

@@ -1,0 +1,103 @@
+"""Export a restoration-stage run (`hvar.train_floor`) to the runner's model contract, verified.
+
+    python -m hvar.export --run runs/floor-base --out ../gpu-runner/models/hvar --version 2.0.0-floor
+
+(`hvar.export` hands floor runs to `export_floor`.) The floor generates nothing, so its graph has one
+input and its manifest says `tokens: 0`: lr [N,3,T,T] in [0, 1] -> x1 [N,3,T,T], x2 [N,3,2T,2T],
+x4 [N,3,4T,4T] in [0, 1]. The weights stay float32 (the whole network is 0.6 MB). The folder gets the
+same files as an H-VAR export: model.onnx (replaced only once onnxruntime reproduces PyTorch),
+manifest.json, and parity.safetensors (fixed tiles and PyTorch's outputs, which the runner's own test
+replays through onnxruntime-node).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import onnx
+import torch
+from safetensors.numpy import save_file as save_np
+
+from hvar.config import SCALES
+from hvar.export import OPSET, ort_session, photo_tiles, psnr01, sha256, trace
+from hvar.floor import Floor, load_floor
+
+OUTPUTS = tuple(f"x{s}" for s in SCALES)
+MIN_PSNR = 60.0  # dB between onnxruntime's and PyTorch's float32 outputs: rounding only
+
+
+def export_graph(model: Floor, path: Path, tile: int) -> None:
+    """model -> ONNX at `path`: input lr, outputs x1/x2/x4, dynamic batch, static sides."""
+    args = (torch.rand(2, 3, tile, tile),)
+    dynamic = {name: {0: "N"} for name in ("lr", *OUTPUTS)}
+    trace(model.eval(), args, path, ("lr",), OUTPUTS, dynamic)
+    graph = onnx.load(str(path))
+    for out in graph.graph.output:  # the tracer may leave sides symbolic; the runner checks them
+        s = int(out.name[1:])
+        for d, n in zip(out.type.tensor_type.shape.dim[1:], (3, s * tile, s * tile), strict=True):
+            d.Clear()
+            d.dim_value = n
+    onnx.save(graph, str(path))
+    onnx.checker.check_model(str(path), full_check=True)
+
+
+@torch.no_grad()
+def verify(model: Floor, path: Path, lr: np.ndarray) -> dict[str, float]:
+    """PSNR of onnxruntime's outputs against PyTorch's for the same tiles, per output."""
+    want = [x.numpy() for x in model.eval()(torch.from_numpy(lr))]
+    got = ort_session(path).run(list(OUTPUTS), {"lr": lr})
+    return {name: psnr01(g, w) for name, g, w in zip(OUTPUTS, got, want, strict=True)}
+
+
+def export_floor(args: argparse.Namespace) -> None:
+    model = load_floor(args.run)
+    tile = args.tile or model.cfg.tile
+    model.cfg = dataclasses.replace(model.cfg, tile=tile)  # the serving tile is the export's choice
+    args.out.mkdir(parents=True, exist_ok=True)
+    onnx_path, candidate = args.out / "model.onnx", args.out / "model.onnx.tmp"
+    start = time.perf_counter()
+    export_graph(model, candidate, tile)
+    size_mb, seconds = candidate.stat().st_size / 1e6, time.perf_counter() - start
+    print(f"exported {onnx_path} ({size_mb:.2f} MB, fp32) in {seconds:.1f} s")
+
+    lr = photo_tiles(tile, 2)
+    parity = verify(model, candidate, lr)
+    print("onnxruntime vs PyTorch, PSNR: " + ", ".join(f"{k} {v:.1f} dB" for k, v in parity.items()))
+    if min(parity.values()) < MIN_PSNR:
+        candidate.unlink()
+        raise SystemExit(f"export: onnxruntime does not compute what PyTorch computes ({parity}); "
+                         f"nothing in {args.out} was replaced")  # fmt: skip
+    os.replace(candidate, onnx_path)
+    with torch.no_grad():
+        answers = {
+            f"greedy.{n}": x.numpy() for n, x in zip(OUTPUTS, model(torch.from_numpy(lr)), strict=True)
+        }
+    save_np(
+        {k: np.ascontiguousarray(v) for k, v in ({"lr": lr} | answers).items()},
+        str(args.out / "parity.safetensors"),
+    )
+
+    manifest = {
+        "id": args.id or args.out.name,
+        "version": args.version,
+        "tile": tile,
+        "overlap": args.overlap if args.overlap is not None else model.receptive_radius,
+        "scales": list(SCALES),
+        "tokens": 0,
+        "opset": OPSET,
+        "precision": "fp32",
+        "sha256": sha256(onnx_path),
+        "config": {"floor": model.cfg.to_dict()},
+        "evaluation": json.loads(args.evaluation.read_text()) if args.evaluation else {},
+        "training": json.loads(args.training.read_text()) if args.training else {},
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "verification": {"psnr_vs_pytorch": parity},
+    }
+    (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
+    print(f"wrote {args.out / 'manifest.json'}")

@@ -1,0 +1,153 @@
+"""The restoration stage ("the floor"): a fast SR network at LR resolution that gives x1, x2 and x4.
+
+Its body is SPAN (Swift Parameter-free Attention Network; Wan et al., 2024, the NTIRE 2024 efficient-SR
+winner), written from the description in `../shared/pretrained/README.md` so that the published
+weights (MIT) load as they are. Three pixel-shuffle heads read the same features:
+
+    lr (T x T, [0, 1]) -> (lr - mean) * 255 -> conv_1 -> 6 SPAN blocks -> conv_2 -> conv_cat (1x1) -> feat
+    feat -> head_1 (C -> 3)         -> x1 (T)       the input cleaned
+    feat -> head_2 (C -> 12), PS(2) -> x2 (2T)
+    feat -> head_4 (C -> 48), PS(4) -> x4 (4T)      SPAN's own upsampler
+
+`from_span` starts x1 and x2 from the pretrained x4 head: the area average of x4's sub-pixels is a linear
+function of the features, so head_2 / head_1 are the means of head_4's weights over each 2x2 / 4x4
+group of sub-pixels, and the new heads begin at x4 downscaled instead of noise. Every conv is 3x3
+except conv_cat, so the network is purely local (receptive field `receptive_radius` LR pixels).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
+
+from .config import SCALES, FloorConfig
+
+RGB_MEAN = (0.4488, 0.4371, 0.4040)  # DIV2K's channel means, as SPAN was trained
+
+
+def conv3(c_in: int, c_out: int) -> nn.Conv2d:
+    return nn.Conv2d(c_in, c_out, 3, padding=1)
+
+
+class SPANBlock(nn.Module):
+    """Parameter-free attention: the block's own output, through sigmoid - 0.5, gates it."""
+
+    def __init__(self, ch: int):
+        super().__init__()
+        self.c1_r, self.c2_r, self.c3_r = conv3(ch, ch), conv3(ch, ch), conv3(ch, ch)
+
+    def forward(self, x_BCHW: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        # The handout is the first conv's output *after* its SiLU: the reference applies SiLU in place,
+        # so the tensor it returns is the activated one (with the raw one, Set5 x4 falls to 16 dB).
+        a = F.silu(self.c1_r(x_BCHW))
+        b = self.c3_r(F.silu(self.c2_r(a)))
+        return (b + x_BCHW) * (torch.sigmoid(b) - 0.5), a  # output, and the handout for conv_cat
+
+
+class Floor(nn.Module):
+    def __init__(self, cfg: FloorConfig):
+        super().__init__()
+        self.cfg = cfg
+        C = cfg.ch
+        self.conv_1 = conv3(3, C)
+        self.blocks = nn.ModuleList(SPANBlock(C) for _ in range(cfg.blocks))
+        self.conv_2 = conv3(C, C)
+        self.conv_cat = nn.Conv2d(4 * C, C, 1)
+        self.heads = nn.ModuleDict({f"x{s}": conv3(C, 3 * s * s) for s in SCALES})
+        self.register_buffer("mean", torch.tensor(RGB_MEAN).view(1, 3, 1, 1), persistent=False)
+
+    # The runner's model contract: one model has a tile side and a number of noise inputs per tile.
+    @property
+    def tile(self) -> int:
+        return self.cfg.tile
+
+    tokens = 0  # no generated detail: the floor is deterministic
+
+    @property
+    def receptive_radius(self) -> int:
+        """LR pixels on each side that can change an output pixel: one per 3x3 conv on the path."""
+        return 1 + 3 * self.cfg.blocks + 1 + 1
+
+    def features(self, lr01_B3HW: torch.Tensor) -> torch.Tensor:
+        x = (lr01_B3HW - self.mean) * 255.0
+        f0 = self.conv_1(x)
+        h, first, a = f0, None, None
+        for block in self.blocks:
+            h, a = block(h)
+            first = h if first is None else first
+        return self.conv_cat(torch.cat([f0, self.conv_2(h), first, a], dim=1))  # B C H W
+
+    def forward(
+        self,
+        lr01_B3HW: torch.Tensor,
+        noise: torch.Tensor | None = None,
+        temperature: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """LR in [0, 1] -> x1, x2, x4 in [0, 1] (unclamped while training; noise/temperature unused)."""
+        feat = self.features(lr01_B3HW)
+        x1, x2, x4 = (F.pixel_shuffle(self.heads[f"x{s}"](feat), s) for s in SCALES)
+        if not self.training:
+            x1, x2, x4 = (x.clamp(0, 1) for x in (x1, x2, x4))
+        return x1, x2, x4
+
+
+# ---- the pretrained SPAN ----------------------------------------------------------------------------------
+def span_state(path: str | Path) -> dict[str, torch.Tensor]:
+    """The published checkpoint (re-parameterized convs under `<name>.eval_conv`) in this module's names."""
+    sd = torch.load(path, map_location="cpu", weights_only=True)
+    out = {}
+    for k, v in sd.items():
+        k = k.replace(".eval_conv", "").replace("upsampler.0", "heads.x4")
+        if k.startswith("block_"):
+            n, rest = k.split(".", 1)
+            k = f"blocks.{int(n.removeprefix('block_')) - 1}.{rest}"
+        out[k] = v
+    return out
+
+
+def subpixel_mean(w: torch.Tensor, s_from: int, s_to: int) -> torch.Tensor:
+    """Weights (or bias) of a pixel-shuffle head at scale s_to that outputs the area average of the head
+    at s_from: channel c*s_to^2 + a*s_to + b averages the (s_from/s_to)^2 sub-pixels under (a, b)."""
+    r = s_from // s_to
+    x = w.reshape(3, s_to, r, s_to, r, *w.shape[1:])  # c, a, i', b, j' (sub-pixel i = a*r + i')
+    return x.mean(dim=(2, 4)).reshape(3 * s_to * s_to, *w.shape[1:])
+
+
+def from_span(cfg: FloorConfig, path: str | Path) -> Floor:
+    """A floor whose body and x4 head are the pretrained SPAN, with x1/x2 heads derived from x4."""
+    state = span_state(path)
+    top = SCALES[-1]
+    for s in SCALES[:-1]:
+        state[f"heads.x{s}.weight"] = subpixel_mean(state[f"heads.x{top}.weight"], top, s)
+        state[f"heads.x{s}.bias"] = subpixel_mean(state[f"heads.x{top}.bias"], top, s)
+    model = Floor(cfg)
+    model.load_state_dict(state)
+    return model
+
+
+# ---- files ------------------------------------------------------------------------------------------------
+WEIGHTS_FILE, CONFIG_FILE = "floor.safetensors", "floor.json"
+
+
+def save_floor(model: Floor, folder: str | Path) -> None:
+    """Weights and config in `folder`, written atomically (a crash never leaves half a checkpoint)."""
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.detach().contiguous().cpu() for k, v in model.state_dict().items()}
+    save_file(state, folder / (WEIGHTS_FILE + ".tmp"))
+    (folder / (CONFIG_FILE + ".tmp")).write_text(json.dumps(model.cfg.to_dict(), indent=2))
+    os.replace(folder / (WEIGHTS_FILE + ".tmp"), folder / WEIGHTS_FILE)
+    os.replace(folder / (CONFIG_FILE + ".tmp"), folder / CONFIG_FILE)
+
+
+def load_floor(folder: str | Path) -> Floor:
+    folder = Path(folder)
+    model = Floor(FloorConfig(**json.loads((folder / CONFIG_FILE).read_text())))
+    model.load_state_dict(load_file(folder / WEIGHTS_FILE))
+    return model.eval()

@@ -1,0 +1,123 @@
+"""Training pairs made once: HR crops, their LR (MATLAB bicubic or the realistic recipe, fixed seeds) and
+the clean targets of every output, cached as uint8 arrays so that a training step is pure network work.
+
+Two kinds, each half bicubic and half realistic LR, all with LR side `lr` (48 by default):
+  x4 pairs: HR crop 4*lr; targets x1 = clean LR (MATLAB bicubic of HR), x2 = HR at half size, x4 = HR
+  x2 pairs: HR crop 2*lr; targets x1 = clean LR, x2 = HR        (x4 has no target)
+Pair i is fixed by (seed, kind, i), whatever the number of workers.
+
+    python -m hvar.pairs --count 16000 --out .data/pairs      # both kinds, 16000 each
+"""
+
+from __future__ import annotations
+
+import argparse
+import multiprocessing as mp
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from hvar.data import data_root, load_images, make_lr, random_crop
+from hvar.degrade import bicubic_lr
+
+KINDS = {"x4": (1, 2, 4), "x2": (1, 2)}  # kind -> scales with a target
+
+
+def make_pair(images, kind: str, i: int, lr_side: int, seed: int) -> dict[str, np.ndarray]:
+    """LR and targets of pair i: {"lr": lr, "t1": .., "t2": .., ["t4": ..]}, uint8 HxWx3."""
+    scale = int(kind[1:])
+    rng = np.random.default_rng([seed, scale, i])
+    hr = np.ascontiguousarray(random_crop(images, lr_side * scale, rng))
+    degradation = "bicubic" if i % 2 == 0 else "realistic"
+    out = {"lr": make_lr(hr, scale, degradation, rng), "t1": bicubic_lr(hr, scale)}
+    out["t2"] = hr if scale == 2 else bicubic_lr(hr, 2)
+    if scale == 4:
+        out["t4"] = hr
+    return out
+
+
+def shapes(kind: str, lr_side: int) -> dict[str, tuple[int, int, int]]:
+    return {"lr": (lr_side, lr_side, 3)} | {f"t{s}": (lr_side * s, lr_side * s, 3) for s in KINDS[kind]}
+
+
+def _work(job) -> None:
+    folder, kind, start, stop, count, lr_side, seed = job
+    images = load_images(str(data_root() / "train"))
+    arrays = {
+        k: np.lib.format.open_memmap(Path(folder) / f"{kind}.{k}.npy", mode="r+")
+        for k in shapes(kind, lr_side)
+    }
+    for i in range(start, stop):
+        for k, v in make_pair(images, kind, i, lr_side, seed).items():
+            arrays[k][i] = v
+    for a in arrays.values():
+        a.flush()
+
+
+def build(folder: Path, count: int, lr_side: int = 48, seed: int = 0, workers: int = 2) -> Path:
+    """Writes `<folder>/<kind>.<array>.npy` for both kinds, then `done` (an interrupted build restarts)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    if (folder / "done").exists():
+        return folder
+    jobs = []
+    for kind in KINDS:
+        for k, shape in shapes(kind, lr_side).items():
+            np.lib.format.open_memmap(
+                folder / f"{kind}.{k}.npy", mode="w+", dtype=np.uint8, shape=(count, *shape)
+            )
+        chunk = 500
+        jobs += [
+            (str(folder), kind, a, min(a + chunk, count), count, lr_side, seed)
+            for a in range(0, count, chunk)
+        ]
+    started = time.time()
+    with mp.get_context("fork").Pool(workers) as pool:
+        for n, _ in enumerate(pool.imap_unordered(_work, jobs), 1):
+            print(f"pairs: {n}/{len(jobs)} chunks, {time.time() - started:.0f}s", file=sys.stderr, flush=True)
+    (folder / "done").write_text(f"count={count} lr={lr_side} seed={seed}\n")
+    return folder
+
+
+class Pairs:
+    """The cached pairs, memory-mapped: `batch(rng, n)` draws n pairs of each kind."""
+
+    def __init__(self, folder: Path):
+        if not (folder / "done").exists():
+            raise FileNotFoundError(
+                f"no finished pair cache in {folder} (python -m hvar.pairs --out {folder})"
+            )
+        self.arrays = {
+            kind: {
+                k: np.load(folder / f"{kind}.{k}.npy", mmap_mode="r")
+                for k in ("lr", *[f"t{s}" for s in scales])
+            }
+            for kind, scales in KINDS.items()
+        }
+        self.count = len(self.arrays["x4"]["lr"])
+
+    def batch(self, rng: np.random.Generator, n: int) -> dict[str, dict[str, np.ndarray]]:
+        """{kind: {array: uint8 n x H x W x 3}}, rows drawn without replacement, sorted (fast reads)."""
+        out = {}
+        for kind, arrays in self.arrays.items():
+            idx = np.sort(rng.choice(self.count, n, replace=False))
+            out[kind] = {k: a[idx] for k, a in arrays.items()}
+        return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, default=Path(".data/pairs"))
+    ap.add_argument("--count", type=int, default=16000, help="pairs of each kind")
+    ap.add_argument("--lr", type=int, default=48, help="LR side of every pair")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args(argv)
+    if args.count < 1 or args.lr < 8:
+        ap.error("--count must be >= 1 and --lr >= 8")
+    build(args.out, args.count, args.lr, args.seed, args.workers)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,189 @@
+"""Fine-tune the restoration stage (`hvar.floor`) from the pretrained SPAN: L1 on x1, x2 and x4 over the
+cached bicubic + realistic pairs (`hvar.pairs`), so it cleans noise, blur and JPEG instead of
+sharpening them, while keeping what SPAN knows about clean inputs.
+
+    python -m hvar.train_floor --out runs/floor-base --steps 8000          # new run from SPAN-ch28
+    python -m hvar.train_floor --out runs/floor-base --steps 16000 --resume # go on (same or more steps)
+
+Each batch holds `--batch-size` x4 pairs and as many x2 pairs (each half bicubic, half realistic), one
+random flip/rotation per batch. The loss is the mean L1 of every output that has a target: x1 and x2
+for all pairs, x4 for the x4 pairs. Every `--eval-every` steps: PSNR-Y on Set5 (bicubic and realistic
+LR, x2 and x4 and x1), written to metrics.jsonl with the losses; the run folder keeps floor.safetensors
+(the weights, small enough to commit), optim.pt, state.json and curves.png, and resumes from them.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from hvar.config import FLOOR_PRESETS
+from hvar.floor import Floor, from_span, load_floor, save_floor
+from hvar.pairs import Pairs
+from hvar.runfolder import load_optimizer_state, periodic, save_curves, save_training_state, saved_state
+
+SPAN_WEIGHTS = (
+    Path(__file__).resolve().parents[2].parent / "shared/pretrained/span-ch28/team38_span_ch28_slim.pth"
+)
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--preset", default="base", choices=sorted(FLOOR_PRESETS))
+    ap.add_argument("--span", type=Path, default=SPAN_WEIGHTS, help="pretrained SPAN weights (base preset)")
+    ap.add_argument("--pairs", type=Path, default=Path(".data/pairs"), help="hvar.pairs cache")
+    ap.add_argument("--steps", type=int, default=8000)
+    ap.add_argument("--batch-size", type=int, default=8, help="pairs of each kind per step")
+    ap.add_argument("--lr", type=float, default=2e-4, help="peak learning rate (cosine to 1%% of it)")
+    ap.add_argument("--eval-every", type=int, default=500)
+    ap.add_argument("--eval-set", default="Set5", help="dev set scored during training")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=0)
+    args = ap.parse_args(argv)
+    if args.steps < 1 or args.batch_size < 1 or args.eval_every < 1:
+        ap.error("--steps, --batch-size and --eval-every must be >= 1")
+    if not args.resume and args.preset == "base" and not args.span.is_file():
+        ap.error(f"--span: no such file {args.span}")
+    if not (args.pairs / "done").exists():
+        ap.error(f"--pairs: no finished cache in {args.pairs} (python -m hvar.pairs --out {args.pairs})")
+    return args
+
+
+def to_tensors(batch: dict[str, dict[str, np.ndarray]], k: int) -> dict[str, dict[str, torch.Tensor]]:
+    """uint8 NHWC -> float NCHW in [0, 1], every array of the batch turned by the same k * 90 degrees
+    (k >= 4: mirrored first)."""
+
+    def conv(a: np.ndarray) -> torch.Tensor:
+        x = torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).float().div(255)
+        x = x.flip(-1) if k >= 4 else x
+        return torch.rot90(x, k % 4, dims=(-2, -1))
+
+    return {kind: {name: conv(a) for name, a in arrays.items()} for kind, arrays in batch.items()}
+
+
+def floor_loss(
+    model: Floor, batch: dict[str, dict[str, torch.Tensor]]
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Mean L1 over the outputs with a target: x1, x2 of both kinds, x4 of the x4 pairs."""
+    n4 = batch["x4"]["lr"].shape[0]
+    lr = torch.cat([batch["x4"]["lr"], batch["x2"]["lr"]])
+    x1, x2, x4 = model(lr)
+    parts = {
+        "x1": F.l1_loss(x1, torch.cat([batch["x4"]["t1"], batch["x2"]["t1"]])),
+        "x2": F.l1_loss(x2, torch.cat([batch["x4"]["t2"], batch["x2"]["t2"]])),
+        "x4": F.l1_loss(x4[:n4], batch["x4"]["t4"]),
+    }
+    loss = sum(parts.values()) / len(parts)
+    return loss, {k: float(v.detach()) for k, v in parts.items()}
+
+
+def cosine_lr(step: int, steps: int, peak: float, warmup: int = 200) -> float:
+    if step < warmup:
+        return peak * (step + 1) / warmup
+    t = min(1.0, (step - warmup) / max(1, steps - warmup))
+    return peak * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def quick_eval(model: Floor, dataset: str) -> dict[str, float]:
+    """PSNR-Y on one dev set (whole images through the tiled path), for the curves."""
+    from hvar.eval_sr import evaluate
+
+    ev = evaluate(model.eval(), (dataset,), (2, 4), ("bicubic", "realistic"), progress=False)
+    model.train()
+    out = {}
+    for r in ev["results"]:
+        tag = f"{r['degradation'][:4]}_x{r['scale']}"
+        out[f"psnr_{tag}"] = r["sr"]["psnr"]
+        out[f"psnr_{tag}_x1"] = r["x1"]["psnr"]
+        out[f"bicubic_{tag}"] = r["bicubic"]["psnr"]
+    return out
+
+
+def draw_curves(rows: list[dict], axes) -> None:
+    train = [r for r in rows if "loss" in r]
+    evals = [r for r in rows if "psnr_bicu_x4" in r]
+    axes[0].plot([r["step"] for r in train], [r["loss"] for r in train], label="L1 (mean of heads)")
+    axes[0].set_yscale("log")
+    for key, label in (("bicu_x4", "bicubic LR x4"), ("bicu_x2", "bicubic LR x2")):
+        axes[1].plot([r["step"] for r in evals], [r[f"psnr_{key}"] for r in evals], label=label)
+    for key, label in (
+        ("real_x4", "realistic LR x4"),
+        ("real_x2", "realistic LR x2"),
+        ("real_x4_x1", "x1 (x4 input)"),
+    ):
+        axes[2].plot([r["step"] for r in evals], [r[f"psnr_{key}"] for r in evals], label=label)
+    axes[1].set_ylabel("PSNR-Y (dB), eval set")
+    axes[2].set_ylabel("PSNR-Y (dB), eval set")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.backends.nnpack.set_flags(False)
+    torch.manual_seed(args.seed)
+    out = args.out
+    state = saved_state(out, args.resume)
+    if state is None:
+        cfg = FLOOR_PRESETS[args.preset]
+        model = from_span(cfg, args.span) if args.preset == "base" else Floor(cfg)
+        out.mkdir(parents=True, exist_ok=True)
+        state = {"step": 0, "seconds": 0.0, "knobs": {"batch_size": args.batch_size, "lr": args.lr}}
+    else:
+        model = load_floor(out)
+    model.train()
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
+    if args.resume:
+        load_optimizer_state(opt, out)
+    pairs = Pairs(args.pairs)
+    rng = np.random.default_rng([args.seed, state["step"]])  # a resumed run draws new batches
+    metrics = (out / "metrics.jsonl").open("a")
+    started, base_seconds = time.time(), state["seconds"]
+
+    def save() -> None:
+        save_floor(model, out)
+        save_training_state(out, opt, state)
+        save_curves(out, draw_curves)
+
+    if state["step"] == 0:
+        row = {"step": 0} | quick_eval(model, args.eval_set)
+        metrics.write(json.dumps(row) + "\n")
+        metrics.flush()
+        print(json.dumps(row), flush=True)
+    while state["step"] < args.steps:
+        step = state["step"]
+        for g in opt.param_groups:
+            g["lr"] = cosine_lr(step, args.steps, args.lr)
+        batch = to_tensors(pairs.batch(rng, args.batch_size), int(rng.integers(8)))
+        loss, parts = floor_loss(model, batch)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        state["step"] = step + 1
+        state["seconds"] = base_seconds + time.time() - started
+        if state["step"] % 50 == 0:
+            row = {"step": state["step"], "loss": float(loss.detach()), **parts,
+                   "lr": opt.param_groups[0]["lr"], "seconds": round(state["seconds"], 1)}  # fmt: skip
+            metrics.write(json.dumps(row) + "\n")
+            metrics.flush()
+        if state["step"] % args.eval_every == 0 or state["step"] == args.steps:
+            row = {"step": state["step"]} | quick_eval(model, args.eval_set)
+            metrics.write(json.dumps(row) + "\n")
+            metrics.flush()
+            print(json.dumps(row | {"seconds": round(state["seconds"])}), flush=True)
+            periodic(state["step"], save)
+    metrics.close()
+    periodic(state["step"], save)
+
+
+if __name__ == "__main__":
+    main()

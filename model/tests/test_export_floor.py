@@ -1,0 +1,105 @@
+"""The floor's ONNX export: one input, the contract's outputs, what PyTorch computes (issue: Model 2.0)."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import onnx
+import pytest
+import torch
+
+from hvar import export as ex
+from hvar import export_floor
+from hvar.config import FLOOR_PRESETS
+from hvar.export_floor import OUTPUTS, verify
+from hvar.floor import Floor, load_floor, save_floor
+
+REPO = Path(__file__).resolve().parents[2]
+FLOORS = [
+    p.parent
+    for p in sorted((REPO / "gpu-runner" / "models").glob("*/manifest.json"))
+    if json.loads(p.read_text())["tokens"] == 0
+]
+
+
+@pytest.fixture(scope="module")
+def exported(tmp_path_factory, photo_root_module):
+    torch.manual_seed(0)
+    run = tmp_path_factory.mktemp("floor") / "run"
+    save_floor(Floor(FLOOR_PRESETS["tiny"]), run)
+    out = run.parent / "models" / "floor-tiny"
+    ex.main(["--run", str(run), "--out", str(out), "--version", "0.1.0", "--tile", "24"])
+    return run, out
+
+
+@pytest.fixture(scope="module")
+def photo_root_module(tmp_path_factory):
+    """Set5-like HR photos for the parity tiles (the export cuts them from Set5)."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("data")
+    (root / "dev" / "Set5" / "HR").mkdir(parents=True)
+    rng = np.random.default_rng(0)
+    for i in range(2):
+        Image.fromarray(rng.integers(0, 256, (128, 128, 3), dtype=np.uint8)).save(
+            root / f"dev/Set5/HR/{i}.png"
+        )
+    mp = pytest.MonkeyPatch()
+    mp.setenv("HVAR_DATA_ROOT", str(root))
+    yield root
+    mp.undo()
+
+
+def test_the_graph_takes_lr_only_and_gives_the_contracts_static_shapes(exported):
+    _, out = exported
+    graph = onnx.load(str(out / "model.onnx"))
+    assert [i.name for i in graph.graph.input] == ["lr"]
+    shapes = {
+        o.name: [d.dim_value or d.dim_param for d in o.type.tensor_type.shape.dim] for o in graph.graph.output
+    }
+    assert shapes == {"x1": ["N", 3, 24, 24], "x2": ["N", 3, 48, 48], "x4": ["N", 3, 96, 96]}
+
+
+def test_the_manifest_says_the_model_generates_nothing(exported):
+    _, out = exported
+    m = json.loads((out / "manifest.json").read_text())
+    assert (m["id"], m["version"], m["tile"], m["tokens"], m["precision"]) == (
+        "floor-tiny",
+        "0.1.0",
+        24,
+        0,
+        "fp32",
+    )
+    assert m["sha256"] == ex.sha256(out / "model.onnx") and m["overlap"] * 2 <= m["tile"]
+
+
+def test_the_parity_file_replays_in_onnxruntime(exported):
+    _, out = exported
+    parity = ex.load_parity(out / "parity.safetensors")
+    got = ex.ort_session(out / "model.onnx").run(list(OUTPUTS), {"lr": parity["lr"]})
+    assert all(ex.psnr01(g, parity[f"greedy.{n}"]) > 60 for n, g in zip(OUTPUTS, got, strict=True))
+
+
+def test_a_graph_off_by_a_little_fails_verification(exported, tmp_path):
+    run, out = exported
+    model = load_floor(run)
+    with torch.no_grad():
+        model.heads["x4"].bias.add_(0.01)
+    parity = ex.load_parity(out / "parity.safetensors")
+    assert verify(model, out / "model.onnx", parity["lr"])["x4"] < 60
+
+
+def test_a_refused_export_replaces_nothing_in_the_model_folder(exported, monkeypatch):
+    run, out = exported
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    monkeypatch.setattr(export_floor, "MIN_PSNR", float("inf"))  # as if onnxruntime disagreed
+    with pytest.raises(SystemExit, match="nothing in .* was replaced"):
+        ex.main(["--run", str(run), "--out", str(out), "--version", "0.2.0", "--tile", "24"])
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+@pytest.mark.parametrize("folder", FLOORS, ids=[p.name for p in FLOORS])
+def test_a_shipped_floor_reproduces_pytorchs_outputs(folder):
+    parity = ex.load_parity(folder / "parity.safetensors")
+    got = ex.ort_session(folder / "model.onnx", threads=2).run(list(OUTPUTS), {"lr": parity["lr"]})
+    assert all(ex.psnr01(g, parity[f"greedy.{n}"]) > 60 for n, g in zip(OUTPUTS, got, strict=True))

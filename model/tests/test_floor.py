@@ -1,0 +1,90 @@
+"""The restoration stage: SPAN written from its description, the published weights, the extra heads."""
+
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+import torch.nn.functional as F
+
+from hvar import eval as protocol
+from hvar.config import FLOOR_PRESETS
+from hvar.floor import Floor, from_span, load_floor, save_floor, span_state, subpixel_mean
+from hvar.train_floor import SPAN_WEIGHTS
+
+needs_span = pytest.mark.skipif(
+    not SPAN_WEIGHTS.is_file(), reason=f"pretrained SPAN weights missing at {SPAN_WEIGHTS} (../shared)"
+)
+
+
+def random_floor(seed: int = 0) -> Floor:
+    torch.manual_seed(seed)
+    return Floor(FLOOR_PRESETS["tiny"]).eval()
+
+
+def test_outputs_are_x1_x2_x4_of_any_input_size():
+    lr = torch.rand(2, 3, 12, 20)
+    x1, x2, x4 = random_floor()(lr)
+    assert (x1.shape, x2.shape, x4.shape) == ((2, 3, 12, 20), (2, 3, 24, 40), (2, 3, 48, 80))
+
+
+def test_a_pixel_beyond_the_receptive_radius_changes_nothing():
+    """The network is purely local, so tiles that share the radius stitch without seams."""
+    model = random_floor()
+    r = model.receptive_radius
+    lr = torch.rand(1, 3, 2 * r + 8, 2 * r + 8)
+    far = lr.clone()
+    far[..., -1, -1] = 1 - far[..., -1, -1]
+    with torch.no_grad():
+        a, b = model(lr)[2], model(far)[2]
+    assert torch.equal(a[..., : 4 * (r + 1), : 4 * (r + 1)], b[..., : 4 * (r + 1), : 4 * (r + 1)])
+    assert not torch.equal(a, b)
+
+
+def test_subpixel_mean_heads_output_the_area_average_of_x4():
+    """x1 and x2 start as x4 downscaled: the heads derived from x4's weights give exactly that."""
+    model = random_floor()
+    top = model.heads["x4"]
+    with torch.no_grad():
+        for s in (1, 2):
+            model.heads[f"x{s}"].weight.copy_(subpixel_mean(top.weight, 4, s))
+            model.heads[f"x{s}"].bias.copy_(subpixel_mean(top.bias, 4, s))
+        model.train()  # unclamped, so the identity holds exactly
+        x1, x2, x4 = model(torch.rand(1, 3, 10, 10))
+    torch.testing.assert_close(x2, F.avg_pool2d(x4, 2), atol=1e-5, rtol=0)
+    torch.testing.assert_close(x1, F.avg_pool2d(x4, 4), atol=1e-5, rtol=0)
+
+
+def test_saved_and_loaded_floor_computes_the_same(tmp_path):
+    model = random_floor(seed=1)
+    save_floor(model, tmp_path / "run")
+    loaded = load_floor(tmp_path / "run")
+    lr = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        assert all(torch.equal(a, b) for a, b in zip(model(lr), loaded(lr), strict=True))
+    assert loaded.cfg == model.cfg
+
+
+@needs_span
+def test_the_published_checkpoint_loads_into_every_weight():
+    state = span_state(SPAN_WEIGHTS)
+    body = {
+        k for k in Floor(FLOOR_PRESETS["base"]).state_dict() if not k.startswith(("heads.x1", "heads.x2"))
+    }
+    assert set(state) == body
+
+
+@needs_span
+def test_pretrained_span_reproduces_its_published_set5_x4_score():
+    """SPAN-ch28 on Set5 x4, MATLAB bicubic LR, PSNR/SSIM-Y: 31.73 / 0.8898 (../shared/pretrained)."""
+    model = from_span(dataclasses.replace(FLOOR_PRESETS["base"]), SPAN_WEIGHTS).eval()
+
+    def method(lr: np.ndarray, scale: int) -> np.ndarray:
+        x = torch.from_numpy(np.ascontiguousarray(lr)).permute(2, 0, 1)[None].float() / 255
+        with torch.no_grad():
+            y = model(x)[2][0]
+        return (y * 255).round().byte().permute(1, 2, 0).numpy()
+
+    _, folder = protocol.resolve_dataset("Set5")
+    r = protocol.evaluate_dataset(folder, 4, method, progress=False)
+    assert r["psnr"] == pytest.approx(31.73, abs=0.02) and r["ssim"] == pytest.approx(0.8898, abs=0.0005)

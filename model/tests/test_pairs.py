@@ -1,0 +1,46 @@
+"""The cached training pairs: fixed by their seed, every target where it belongs."""
+
+import numpy as np
+import pytest
+
+from hvar.data import data_root, load_images
+from hvar.degrade import bicubic_lr
+from hvar.pairs import Pairs, build, make_pair
+
+
+@pytest.fixture
+def images(photo_root):
+    return load_images(str(data_root() / "train"))
+
+
+def test_an_x4_pair_holds_the_clean_targets_of_its_hr_crop(images):
+    p = make_pair(images, "x4", 0, 16, seed=0)
+    assert {k: v.shape for k, v in p.items()} == {
+        "lr": (16, 16, 3), "t1": (16, 16, 3), "t2": (32, 32, 3), "t4": (64, 64, 3)
+    }  # fmt: skip
+    assert np.array_equal(p["t1"], bicubic_lr(p["t4"], 4)) and np.array_equal(p["t2"], bicubic_lr(p["t4"], 2))
+    assert np.array_equal(p["lr"], p["t1"])  # even pairs: bicubic LR, i.e. the clean LR itself
+
+
+def test_odd_pairs_are_degraded_and_x2_pairs_have_no_x4_target(images):
+    p = make_pair(images, "x2", 1, 16, seed=0)
+    assert set(p) == {"lr", "t1", "t2"}
+    assert not np.array_equal(p["lr"], p["t1"])  # realistic LR differs from the clean one
+
+
+def test_the_cache_is_the_same_with_one_or_two_workers(photo_root, tmp_path):
+    a = build(tmp_path / "a", count=6, lr_side=16, workers=1)
+    b = build(tmp_path / "b", count=6, lr_side=16, workers=2)
+    for f in sorted(p.name for p in a.glob("*.npy")):
+        assert np.array_equal(np.load(a / f), np.load(b / f)), f
+
+
+def test_a_batch_draws_n_pairs_of_each_kind(photo_root, tmp_path):
+    pairs = Pairs(build(tmp_path / "c", count=6, lr_side=16, workers=1))
+    batch = pairs.batch(np.random.default_rng(0), 4)
+    assert batch["x4"]["t4"].shape == (4, 64, 64, 3) and batch["x2"]["t2"].shape == (4, 32, 32, 3)
+
+
+def test_an_unfinished_cache_is_refused(tmp_path):
+    with pytest.raises(FileNotFoundError, match="no finished pair cache"):
+        Pairs(tmp_path)

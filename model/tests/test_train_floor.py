@@ -1,0 +1,67 @@
+"""Fine-tuning the floor: the loss covers every head that has a target, runs resume, bad input is refused."""
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from hvar.config import FLOOR_PRESETS
+from hvar.floor import Floor
+from hvar.pairs import Pairs, build
+from hvar.train_floor import cosine_lr, floor_loss, main, to_tensors
+
+
+@pytest.fixture
+def pairs_dir(photo_root, tmp_path):
+    return build(tmp_path / "pairs", count=8, lr_side=16, workers=1)
+
+
+def test_the_loss_is_zero_only_when_every_head_hits_its_target(pairs_dir):
+    torch.manual_seed(0)
+    model = Floor(FLOOR_PRESETS["tiny"]).train()
+    batch = to_tensors(Pairs(pairs_dir).batch(np.random.default_rng(0), 2), 0)
+    loss, parts = floor_loss(model, batch)
+    assert set(parts) == {"x1", "x2", "x4"} and loss.item() == pytest.approx(
+        sum(parts.values()) / 3, rel=1e-5
+    )
+    assert all(v > 0 for v in parts.values())
+
+
+def test_one_rotation_turns_every_array_of_a_batch_alike(pairs_dir):
+    raw = Pairs(pairs_dir).batch(np.random.default_rng(0), 2)
+    plain, turned = to_tensors(raw, 0), to_tensors(raw, 5)  # 5: mirrored, then a quarter turn
+    for kind in plain:
+        for name, x in plain[kind].items():
+            assert torch.equal(turned[kind][name], torch.rot90(x.flip(-1), 1, dims=(-2, -1)))
+
+
+def test_the_learning_rate_warms_up_then_decays_to_one_percent():
+    assert cosine_lr(0, 1000, 1.0) < cosine_lr(199, 1000, 1.0) == pytest.approx(1.0)
+    assert cosine_lr(1000, 1000, 1.0) == pytest.approx(0.01)
+
+
+def test_a_run_trains_resumes_and_keeps_one_metrics_history(pairs_dir, tmp_path):
+    out = tmp_path / "run"
+    common = ["--out", str(out), "--preset", "tiny", "--pairs", str(pairs_dir), "--batch-size", "2",
+              "--eval-every", "50"]  # fmt: skip
+    main([*common, "--steps", "4", "--eval-every", "2"])
+    assert json.loads((out / "state.json").read_text())["step"] == 4
+    main([*common, "--steps", "6", "--resume"])
+    rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert json.loads((out / "state.json").read_text())["step"] == 6
+    assert [r["step"] for r in rows if "psnr_bicu_x4" in r] == [0, 2, 4, 6]
+    assert (out / "floor.safetensors").exists() and (out / "curves.png").exists()
+
+
+def test_a_run_folder_is_never_overwritten(pairs_dir, tmp_path):
+    args = ["--out", str(tmp_path / "run"), "--preset", "tiny", "--pairs", str(pairs_dir), "--steps", "1"]
+    main(args)
+    with pytest.raises(SystemExit, match="already holds a run"):
+        main(args)
+
+
+def test_a_missing_pair_cache_is_a_clear_cli_error(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "run"), "--preset", "tiny", "--pairs", str(tmp_path / "none")])
+    assert "no finished cache" in capsys.readouterr().err
