@@ -1,8 +1,8 @@
 """Super-resolution quality of a trained H-VAR run, by the protocol of `hvar.eval`.
 
 For every HR image, scale s in {2, 4} and degradation (bicubic, realistic): modcrop to s, make the LR by
-the protocol (realistic: a seed fixed per image), run the model once (LR tiles of side T, overlapping by
-T/4, outputs averaged where tiles overlap; greedy decoding unless --temperature) and score
+the protocol (realistic: a seed fixed per image), run the model once (cut into LR tiles and stitched as
+the runner does, `hvar.tiling`; greedy decoding unless --temperature) and score
   * x_s (the model's x2 or x4 output) against the HR image, PSNR / SSIM on Y, `s` pixels shaved, next
     to MATLAB bicubic upscaling of the same LR (the baseline, same run);
   * x1 against the clean HR downscaled to the LR size (MATLAB bicubic: the benchmark's clean LR), next
@@ -38,19 +38,12 @@ from hvar.floor import CONFIG_FILE as FLOOR_CONFIG
 from hvar.floor import Floor, load_floor
 from hvar.imresize import imresize_uint8
 from hvar.metrics import psnr_y, ssim_y
+from hvar.niqe import niqe
 from hvar.sr import HVAR, load_hvar
+from hvar.tiling import Blender, reflect_pad, tile_starts
 
 CROP_HR = 96  # side of the HR region shown in the side-by-side PNGs
 CROPS_PER_SET = 2  # images per (dataset, scale, degradation) written as PNG
-
-
-def tile_starts(n: int, tile: int, overlap: int) -> list[int]:
-    """Starts of tiles of side `tile` covering [0, n) with at least `overlap` shared pixels."""
-    stride = max(1, tile - overlap)
-    starts = list(range(0, max(n - tile, 0) + 1, stride))
-    if starts[-1] + tile < n:
-        starts.append(n - tile)
-    return starts
 
 
 @torch.no_grad()
@@ -62,32 +55,33 @@ def upscale(
     batch: int = 16,
     overlap: int | None = None,
 ) -> dict[int, np.ndarray]:
-    """One model pass over a whole uint8 LR image (HxWx3, any size) -> {1: x1, 2: x2, 4: x4} uint8.
-    Any model of the runner's contract: `model.tile`, `model.tokens` (uniforms per tile, 0 for none)
-    and `model(lr01_N3TT, noise_NL, temperature_1) -> (x1, x2, x4)` in [0, 1]."""
+    """One model pass over a whole uint8 LR image (HxWx3, any size) -> {1: x1, 2: x2, 4: x4} uint8, cut and
+    stitched as the runner does (`hvar.tiling`). Any model of the runner's contract: `model.tile`,
+    `model.tokens` (uniforms per tile, 0 for none), `model.overlap` (optional) and
+    `model(lr01_N3TT, noise_NL, temperature_1) -> (x1, x2, x4)` in [0, 1]."""
     T = model.tile
-    overlap = T // 4 if overlap is None else overlap
+    if overlap is None:
+        overlap = getattr(model, "overlap", None)
+        overlap = T // 4 if overlap is None else overlap
     H, W = lr_HWC.shape[:2]
-    pad_h, pad_w = max(0, T - H), max(0, T - W)  # smaller than one tile: pad by reflection
-    lr = np.pad(lr_HWC, ((0, pad_h), (0, pad_w), (0, 0)), mode="symmetric") if pad_h or pad_w else lr_HWC
-    Hp, Wp = lr.shape[:2]
-    boxes = [(y, x) for y in tile_starts(Hp, T, overlap) for x in tile_starts(Wp, T, overlap)]
-    sums = {s: torch.zeros(3, Hp * s, Wp * s) for s in SCALES}
-    counts = {s: torch.zeros(1, Hp * s, Wp * s) for s in SCALES}
+    lr = reflect_pad(lr_HWC, T)
+    ys, xs = tile_starts(H, T, overlap), tile_starts(W, T, overlap)
+    boxes = [(r, c) for r in range(len(ys)) for c in range(len(xs))]
+    blenders = {s: Blender((H, W), ys, xs, T, overlap, s) for s in SCALES}
     gen = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else "cpu"
     temperature_1 = torch.tensor([temperature], device=device)
     for i in range(0, len(boxes), batch):
         chunk = boxes[i : i + batch]
-        x = torch.stack([uint8_to_tensor(lr[y : y + T, x : x + T]) for y, x in chunk]).add(1).div(2)
+        tiles = [lr[ys[r] : ys[r] + T, xs[c] : xs[c] + T] for r, c in chunk]
+        x = torch.stack([uint8_to_tensor(t) for t in tiles]).add(1).div(2)
         noise = torch.rand(len(chunk), model.tokens, generator=gen)
         imgs = model(x.to(device), noise.to(device), temperature_1)
         for s, img in zip(SCALES, imgs, strict=True):
-            img = img.float().cpu()
-            for b, (y, x0) in enumerate(chunk):
-                sums[s][:, y * s : (y + T) * s, x0 * s : (x0 + T) * s] += img[b]
-                counts[s][:, y * s : (y + T) * s, x0 * s : (x0 + T) * s] += 1
-    return {s: tensor_to_uint8(sums[s] / counts[s] * 2 - 1)[: H * s, : W * s] for s in SCALES}
+            img = img.float().cpu().numpy()
+            for b, (r, c) in enumerate(chunk):
+                blenders[s].add(r, c, ys[r], xs[c], img[b])
+    return {s: tensor_to_uint8(torch.from_numpy(blenders[s].image()).float() * 2 - 1) for s in SCALES}
 
 
 class SRMethod:
@@ -180,8 +174,9 @@ def evaluate(
                     rows.append(
                         {
                             "name": path.stem,
-                            "sr": score(out[scale], hr, scale),
-                            "bicubic": score(bic, hr, scale),
+                            "sr": score(out[scale], hr, scale) | {"niqe": niqe_or_none(out[scale])},
+                            "bicubic": score(bic, hr, scale) | {"niqe": niqe_or_none(bic)},
+                            "hr": {"niqe": niqe_or_none(hr)},
                             "x1": score(out[1], clean_lr, 0),
                             "input": score(lr, clean_lr, 0),
                         }
@@ -193,11 +188,31 @@ def evaluate(
                             crops_dir / f"{name}_{path.stem}_x{scale}_{degradation}.png"
                         )
                 mean = {
-                    key: {m: float(np.mean([r[key][m] for r in rows])) for m in ("psnr", "ssim")}
-                    for key in ("sr", "bicubic", "x1", "input")
+                    key: mean_scores([r[key] for r in rows]) for key in ("sr", "bicubic", "hr", "x1", "input")
                 }
                 results.append(dict(dataset=name, scale=scale, degradation=degradation, **mean, images=rows))
     return protocol._finite({"results": results, "temperature": temperature, "seed": seed})
+
+
+def niqe_or_none(img: np.ndarray) -> float | None:
+    """NIQE of a full-size output; None for images without two whole 96x96 blocks (NIQE has no value)."""
+    try:
+        return niqe(img)
+    except ValueError:
+        return None
+
+
+def mean_scores(scores: list[dict]) -> dict:
+    """Mean of every metric over images; NIQE over the images that have one (None if none has)."""
+    out = {}
+    for m in scores[0]:
+        values = [s[m] for s in scores if s[m] is not None]
+        out[m] = float(np.mean(values)) if values else None
+    return out
+
+
+def _niqe(s: dict) -> str:
+    return "-" if s.get("niqe") is None else f"{s['niqe']:.2f}"
 
 
 def _fmt(s: dict) -> str:
@@ -210,15 +225,17 @@ def report_markdown(title: str, info: dict, ev: dict) -> str:
     lines += [
         "PSNR (dB) / SSIM on Y. x_s: the model's x2 / x4 output vs HR (shave s), bicubic = MATLAB bicubic of",
         "the same LR. x1: the model's x1 output vs the clean LR (MATLAB bicubic of HR); input: the LR",
-        "it was given vs the same clean LR.",
+        "it was given vs the same clean LR. NIQE (no reference, lower is better) of bicubic, the model's x_s",
+        "and the HR image itself, over the images with two whole 96x96 blocks.",
         "",
-        "| dataset | degradation | scale | bicubic | H-VAR x_s | input | H-VAR x1 |",
-        "| --- | --- | --- | --- | --- | --- | --- |",
+        "| dataset | degradation | scale | bicubic | model x_s | NIQE bicubic / model / HR | input | x1 |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for r in ev["results"]:
+        niqes = " / ".join(_niqe(r.get(k, {})) for k in ("bicubic", "sr", "hr"))
         lines.append(
             f"| {r['dataset']} | {r['degradation']} | x{r['scale']} | {_fmt(r['bicubic'])} | {_fmt(r['sr'])} "
-            f"| {_fmt(r['input'])} | {_fmt(r['x1'])} |"
+            f"| {niqes} | {_fmt(r['input'])} | {_fmt(r['x1'])} |"
         )
     return "\n".join(lines) + "\n"
 
@@ -237,14 +254,24 @@ def compare_markdown(named: dict[str, dict]) -> str:
         best = max(psnrs)
         return [f"**{_fmt(st)}**" if p == best else _fmt(st) for st, p in zip(stats, psnrs, strict=True)]
 
+    def niqe_cells(stats: list[dict]) -> list[str]:  # lower is better; "-" where not measured
+        values = [st.get("niqe") for st in stats]
+        best = min((v for v in values if v is not None), default=None)
+        return [
+            f"**{_niqe(st)}**" if v is not None and v == best else _niqe(st)
+            for st, v in zip(stats, values, strict=True)
+        ]
+
     head = ["dataset", "degradation", "scale", "bicubic"] + [f"{n} x_s" for n in names]
+    head += ["NIQE bicubic"] + [f"{n} NIQE" for n in names] + ["NIQE HR"]
     head += ["input"] + [f"{n} x1" for n in names]
     lines = ["| " + " | ".join(head) + " |", "| --- " * len(head) + "|"]
     for i, (dataset, degradation, scale) in enumerate(key):
         rows = [ev["results"][i] for ev in evs]
         sr = cells([rows[0]["bicubic"]] + [r["sr"] for r in rows])
+        nq = niqe_cells([rows[0]["bicubic"]] + [r["sr"] for r in rows]) + [_niqe(rows[0].get("hr", {}))]
         x1 = cells([rows[0]["input"]] + [r["x1"] for r in rows])
-        lines.append(f"| {dataset} | {degradation} | x{scale} | " + " | ".join(sr + x1) + " |")
+        lines.append(f"| {dataset} | {degradation} | x{scale} | " + " | ".join(sr + nq + x1) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -257,6 +284,7 @@ class OnnxModel:
 
         self.manifest = json.loads((folder / "manifest.json").read_text())
         self.tile, self.tokens = self.manifest["tile"], self.manifest["tokens"]
+        self.overlap = self.manifest.get("overlap")  # None: the runner's default, a quarter tile
         self.session = ort_session(folder / "model.onnx", threads)
 
     def eval(self) -> OnnxModel:
@@ -300,7 +328,8 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--md", type=Path, default=None)
     ap.add_argument("--crops", type=Path, default=None, help="write side-by-side PNG crops here")
-    ap.add_argument("--overlap", type=int, default=None, help="LR pixels shared by tiles (default T/4)")
+    ap.add_argument("--overlap", type=int, default=None,
+                    help="LR pixels shared by tiles (default: the model's, else T/4)")  # fmt: skip
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args(argv)
     if args.compare:

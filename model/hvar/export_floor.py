@@ -87,7 +87,7 @@ def export_floor(args: argparse.Namespace) -> None:
         "id": args.id or args.out.name,
         "version": args.version,
         "tile": tile,
-        "overlap": args.overlap if args.overlap is not None else model.receptive_radius,
+        "overlap": args.overlap if args.overlap is not None else model.overlap,
         "scales": list(SCALES),
         "tokens": 0,
         "opset": OPSET,

@@ -74,6 +74,12 @@ class Floor(nn.Module):
         """LR pixels on each side that can change an output pixel: one per 3x3 conv on the path."""
         return 1 + 3 * self.cfg.blocks + 1 + 1
 
+    @property
+    def overlap(self) -> int:
+        """Tiles share the receptive radius (at most half a tile), so wherever a tile's blend weight is 1 its
+        output never saw the tile's zero padding."""
+        return min(self.receptive_radius, self.tile // 2)
+
     def features(self, lr01_B3HW: torch.Tensor) -> torch.Tensor:
         x = (lr01_B3HW - self.mean) * 255.0
         f0 = self.conv_1(x)

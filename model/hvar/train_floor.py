@@ -4,6 +4,7 @@ sharpening them, while keeping what SPAN knows about clean inputs.
 
     python -m hvar.train_floor --out runs/floor-base --steps 8000          # new run from SPAN-ch28
     python -m hvar.train_floor --out runs/floor-base --steps 16000 --resume # go on (same or more steps)
+    python -m hvar.train_floor --out runs/span-published --steps 0         # the peer, as a floor run
 
 Each batch holds `--batch-size` x4 pairs and as many x2 pairs (each half bicubic, half realistic), one
 random flip/rotation per batch. The loss is the mean L1 of every output that has a target: x1 and x2
@@ -41,7 +42,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--preset", default="base", choices=sorted(FLOOR_PRESETS))
     ap.add_argument("--span", type=Path, default=SPAN_WEIGHTS, help="pretrained SPAN weights (base preset)")
     ap.add_argument("--pairs", type=Path, default=Path(".data/pairs"), help="hvar.pairs cache")
-    ap.add_argument("--steps", type=int, default=8000)
+    ap.add_argument("--steps", type=int, default=8000,
+                    help="0 writes the starting point: SPAN as published, the evaluation's peer")  # fmt: skip
     ap.add_argument("--batch-size", type=int, default=8, help="pairs of each kind per step")
     ap.add_argument("--lr", type=float, default=2e-4, help="peak learning rate (cosine to 1%% of it)")
     ap.add_argument("--eval-every", type=int, default=500)
@@ -49,8 +51,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args(argv)
-    if args.steps < 1 or args.batch_size < 1 or args.eval_every < 1:
-        ap.error("--steps, --batch-size and --eval-every must be >= 1")
+    if args.steps < 0 or args.batch_size < 1 or args.eval_every < 1:
+        ap.error("--steps must be >= 0, --batch-size and --eval-every >= 1")
     if not args.resume and args.preset == "base" and not args.span.is_file():
         ap.error(f"--span: no such file {args.span}")
     if not (args.pairs / "done").exists():

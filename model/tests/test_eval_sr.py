@@ -7,19 +7,13 @@ from tiny_models import random_hvar
 
 from hvar import eval as protocol
 from hvar.data import tensor_to_uint8, uint8_to_tensor
-from hvar.eval_sr import evaluate, main, register, tile_starts, upscale
+from hvar.eval_sr import evaluate, main, register, upscale
 from hvar.sr import save_hvar
 
 
 @pytest.fixture(scope="module")
 def model():
     return random_hvar(spread=0.1)
-
-
-def test_tiles_cover_the_image_with_the_requested_overlap():
-    assert tile_starts(16, 16, 4) == [0]
-    assert tile_starts(40, 16, 4) == [0, 12, 24]
-    assert tile_starts(41, 16, 4) == [0, 12, 24, 25]
 
 
 def test_one_tile_image_equals_one_model_pass(model):

@@ -1,3 +1,4 @@
+import { readFileSync } from "node:fs";
 import sharp, { type OutputInfo } from "sharp";
 import { describe, expect, it } from "vitest";
 import { axisWeights } from "../../gpu-runner/src/tiling/blend";
@@ -51,6 +52,20 @@ describe("tile plan", () => {
   it("reflects indices past either edge without repeating the edge pixel", () => {
     expect([-2, -1, 0, 4, 5, 6, 12].map((i) => reflectIndex(i, 5))).toEqual([2, 1, 0, 4, 3, 2, 4]);
     expect(reflectIndex(7, 1)).toBe(0);
+  });
+
+  it("starts and blend weights are the golden file's, as the Python evaluation's are (one specification)", () => {
+    const golden = JSON.parse(readFileSync(new URL("../fixtures/tiling-golden.json", import.meta.url), "utf8")) as {
+      cases: { length: number; tile: number; overlap: number; scale: number; starts: number[]; weights: number[][] }[];
+    };
+    for (const c of golden.cases) {
+      const plan = planTiles(c.length, 1, c.tile, c.overlap);
+      expect(plan.xs).toEqual(c.starts);
+      plan.xs.forEach((_, i) => {
+        const weights = axisWeights(c.tile * c.scale, c.overlap * c.scale, i > 0, i < plan.xs.length - 1);
+        expect(Array.from(weights).map((w) => Math.round(w * 1e7) / 1e7)).toEqual(c.weights[i]);
+      });
+    }
   });
 
   it("blend ramps of neighbouring tiles add up to one across the overlap", () => {

@@ -1,0 +1,47 @@
+"""The evaluation cuts and stitches images as the runner does: one specification, one golden file."""
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from hvar.tiling import Blender, axis_weights, golden, reflect_pad, tile_starts
+
+GOLDEN = Path(__file__).resolve().parents[2] / "test" / "fixtures" / "tiling-golden.json"
+
+
+def test_tiles_cover_the_image_and_the_last_one_ends_at_its_edge():
+    assert tile_starts(16, 16, 4) == [0]
+    assert tile_starts(40, 16, 4) == [0, 12, 24]
+    assert tile_starts(41, 16, 4) == [0, 12, 24, 25]
+
+
+def test_an_overlap_above_half_a_tile_is_refused():
+    with pytest.raises(ValueError, match="overlap"):
+        tile_starts(40, 16, 9)
+
+
+def test_neighbouring_ramps_add_up_to_one():
+    a, b = axis_weights(16, 4, False, True), axis_weights(16, 4, True, False)
+    np.testing.assert_allclose(a[-4:] + b[:4], 1, atol=1e-6)
+
+
+def test_a_flat_image_stays_exactly_flat_through_the_blend():
+    H, W, T, overlap = 50, 70, 32, 8
+    ys, xs = tile_starts(H, T, overlap), tile_starts(W, T, overlap)
+    blend = Blender((H, W), ys, xs, T, overlap, 2)
+    for r, y in enumerate(ys):
+        for c, x in enumerate(xs):
+            blend.add(r, c, y, x, np.full((3, 2 * T, 2 * T), 0.3))
+    np.testing.assert_allclose(blend.image(), 0.3, atol=1e-12)
+
+
+def test_a_small_image_is_mirrored_without_repeating_its_edge():
+    img = np.arange(3, dtype=np.uint8).reshape(1, 3, 1).repeat(2, 0).repeat(3, 2)
+    assert reflect_pad(img, 5)[0, :, 0].tolist() == [0, 1, 2, 1, 0]
+
+
+def test_the_golden_file_is_what_this_implementation_computes():
+    """The runner's tests read the same file (test/gpu-runner/tiling.test.ts)."""
+    assert json.loads(GOLDEN.read_text())["cases"] == golden()
