@@ -40,7 +40,7 @@ from hvar.imresize import imresize_uint8
 from hvar.metrics import psnr_y, ssim_y
 from hvar.niqe import niqe
 from hvar.sr import HVAR, load_hvar
-from hvar.tiling import Blender, reflect_pad, tile_starts
+from hvar.tiling import Blender, cut_tile, tile_starts
 
 CROP_HR = 96  # side of the HR region shown in the side-by-side PNGs
 CROPS_PER_SET = 2  # images per (dataset, scale, degradation) written as PNG
@@ -64,7 +64,6 @@ def upscale(
         overlap = getattr(model, "overlap", None)
         overlap = T // 4 if overlap is None else overlap
     H, W = lr_HWC.shape[:2]
-    lr = reflect_pad(lr_HWC, T)
     ys, xs = tile_starts(H, T, overlap), tile_starts(W, T, overlap)
     boxes = [(r, c) for r in range(len(ys)) for c in range(len(xs))]
     blenders = {s: Blender((H, W), ys, xs, T, overlap, s) for s in SCALES}
@@ -73,7 +72,7 @@ def upscale(
     temperature_1 = torch.tensor([temperature], device=device)
     for i in range(0, len(boxes), batch):
         chunk = boxes[i : i + batch]
-        tiles = [lr[ys[r] : ys[r] + T, xs[c] : xs[c] + T] for r, c in chunk]
+        tiles = [cut_tile(lr_HWC, ys[r], xs[c], T) for r, c in chunk]
         x = torch.stack([uint8_to_tensor(t) for t in tiles]).add(1).div(2)
         noise = torch.rand(len(chunk), model.tokens, generator=gen)
         imgs = model(x.to(device), noise.to(device), temperature_1)

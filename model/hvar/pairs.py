@@ -1,7 +1,8 @@
 """Training pairs made once: HR crops, their LR (MATLAB bicubic or the realistic recipe, fixed seeds) and
 the clean targets of every output, cached as uint8 arrays so that a training step is pure network work.
 
-Two kinds, each half bicubic and half realistic LR, all with LR side `lr` (48 by default):
+Two kinds, each half bicubic and half realistic LR, all with LR side `lr` (48 by default), 5% of the HR
+crops smooth synthetic colour fields (`smooth_field`), the rest photo crops:
   x4 pairs: HR crop 4*lr; targets x1 = clean LR (MATLAB bicubic of HR), x2 = HR at half size, x4 = HR
   x2 pairs: HR crop 2*lr; targets x1 = clean LR, x2 = HR        (x4 has no target)
 Pair i is fixed by (seed, kind, i), whatever the number of workers.
@@ -23,13 +24,29 @@ from hvar.data import data_root, load_images, make_lr, random_crop
 from hvar.degrade import bicubic_lr
 
 KINDS = {"x4": (1, 2, 4), "x2": (1, 2)}  # kind -> scales with a target
+SYNTHETIC = 0.05  # share of HR crops that are smooth colour fields instead of photo crops
+
+
+def smooth_field(rng: np.random.Generator, side: int) -> np.ndarray:
+    """A side x side x 3 uint8 bilinear blend of four random corner colours, a third of the channels
+    saturated (0 or 255): flat areas, gradients and pure colours, which 65 photos hardly hold and
+    which a restoration network must leave alone."""
+    corners = rng.uniform(0, 255, (2, 2, 3))
+    saturated = rng.random((2, 2, 3)) < 1 / 3
+    corners[saturated] = rng.choice([0.0, 255.0], saturated.sum())
+    t = np.linspace(0, 1, side)[:, None, None]
+    top, bottom = corners[0, 0] * (1 - t) + corners[0, 1] * t, corners[1, 0] * (1 - t) + corners[1, 1] * t
+    field = top[None, :, 0] * (1 - t) + bottom[None, :, 0] * t  # (side, side, 3)
+    return np.round(field).astype(np.uint8)
 
 
 def make_pair(images, kind: str, i: int, lr_side: int, seed: int) -> dict[str, np.ndarray]:
     """LR and targets of pair i: {"lr": lr, "t1": .., "t2": .., ["t4": ..]}, uint8 HxWx3."""
     scale = int(kind[1:])
     rng = np.random.default_rng([seed, scale, i])
-    hr = np.ascontiguousarray(random_crop(images, lr_side * scale, rng))
+    side = lr_side * scale
+    hr = smooth_field(rng, side) if rng.random() < SYNTHETIC else random_crop(images, side, rng)
+    hr = np.ascontiguousarray(hr)
     degradation = "bicubic" if i % 2 == 0 else "realistic"
     out = {"lr": make_lr(hr, scale, degradation, rng), "t1": bicubic_lr(hr, scale)}
     out["t2"] = hr if scale == 2 else bicubic_lr(hr, 2)

@@ -2,8 +2,11 @@
 specification as the runner's (`gpu-runner/src/tiling/{plan,blend}.ts`), so that the evaluation scores
 what the service returns.
 
-  starts   tiles of side T every T - overlap pixels from 0; the last one ends at the image edge (real
-           pixels beat reflected ones); a side shorter than a tile gets one tile, filled by reflection
+  starts   the image is mirrored by `overlap` pixels on every side (so its edges lie as deep inside a
+           tile as the seams between tiles, and zero padding inside the network never reaches them),
+           then cut into tiles of side T every T - overlap pixels from -overlap; the last one ends at
+           the mirrored edge (real pixels beat reflected ones); a short side gets one tile
+  pixels   read through `reflect_index` (mirroring without repeating the edge), wherever they fall
   weights  per axis, 1 inside a tile and a sin^2 ramp over the overlap (times the scale) on each side
            that has a neighbour; a pixel's value is the weighted mean of the tiles that cover it
 
@@ -21,13 +24,28 @@ import numpy as np
 
 
 def tile_starts(n: int, tile: int, overlap: int) -> list[int]:
-    """Left (top) edges of the tiles covering [0, n)."""
+    """Left (top) edges of the tiles covering [-overlap, n + overlap)."""
     if not 0 <= overlap * 2 <= tile:
         raise ValueError(f"overlap must be in [0, tile/2], got {overlap} for tile {tile}")
-    if n <= tile:
-        return [0]
-    starts = list(range(0, n - tile, tile - overlap))
-    return starts + [n - tile]
+    padded = n + 2 * overlap
+    starts = list(range(0, padded - tile, tile - overlap)) + [max(0, padded - tile)]
+    return [s - overlap for s in starts]
+
+
+def reflect_index(i: np.ndarray, n: int) -> np.ndarray:
+    """Indices into [0, n) mirrored about the edges without repeating them (numpy's `reflect`)."""
+    if n == 1:
+        return np.zeros_like(i)
+    period = 2 * (n - 1)
+    m = np.mod(i, period)
+    return np.where(m < n, m, period - m)
+
+
+def cut_tile(img_HWC: np.ndarray, y: int, x: int, tile: int) -> np.ndarray:
+    """The tile x tile window at (y, x), which may reach past the image: mirrored pixels there."""
+    rows = reflect_index(np.arange(y, y + tile), img_HWC.shape[0])
+    cols = reflect_index(np.arange(x, x + tile), img_HWC.shape[1])
+    return img_HWC[rows][:, cols]
 
 
 def axis_weights(tile_out: int, ramp_out: int, before: bool, after: bool) -> np.ndarray:
@@ -39,13 +57,6 @@ def axis_weights(tile_out: int, ramp_out: int, before: bool, after: bool) -> np.
     if after:
         w[tile_out - ramp_out :] *= ramp[::-1]
     return w
-
-
-def reflect_pad(img_HWC: np.ndarray, tile: int) -> np.ndarray:
-    """An image smaller than a tile, filled out to the tile by mirroring without repeating the edge."""
-    H, W = img_HWC.shape[:2]
-    pad = ((0, max(0, tile - H)), (0, max(0, tile - W)), (0, 0))
-    return np.pad(img_HWC, pad, mode="reflect" if min(H, W) > 1 else "edge") if tile > min(H, W) else img_HWC
 
 
 class Blender:
@@ -63,11 +74,15 @@ class Blender:
         self.weight = np.zeros((height * scale, width * scale), np.float64)
 
     def add(self, row: int, column: int, y: int, x: int, out_3SS: np.ndarray) -> None:
-        s, t = self.scale, self.tile_out
-        h, w = min(t, self.sum.shape[1] - y * s), min(t, self.sum.shape[2] - x * s)
-        weight = np.outer(self.wy[row][:h], self.wx[column][:w])
-        self.sum[:, y * s : y * s + h, x * s : x * s + w] += out_3SS[:, :h, :w] * weight
-        self.weight[y * s : y * s + h, x * s : x * s + w] += weight
+        """Tile (row, column) at LR origin (y, x); only its part on the image counts."""
+        t, y0, x0 = self.tile_out, y * self.scale, x * self.scale
+        top, left = max(0, -y0), max(0, -x0)
+        bottom, right = min(t, self.sum.shape[1] - y0), min(t, self.sum.shape[2] - x0)
+        weight = np.outer(self.wy[row][top:bottom], self.wx[column][left:right])
+        self.sum[:, y0 + top : y0 + bottom, x0 + left : x0 + right] += (
+            out_3SS[:, top:bottom, left:right] * weight
+        )
+        self.weight[y0 + top : y0 + bottom, x0 + left : x0 + right] += weight
 
     def image(self) -> np.ndarray:
         """(3, sH, sW) float in the outputs' range."""

@@ -16,10 +16,10 @@ def model():
     return random_hvar(spread=0.1)
 
 
-def test_one_tile_image_equals_one_model_pass(model):
+def test_one_tile_image_without_overlap_equals_one_model_pass(model):
     T = model.cfg.tokenizer.tile
     lr = np.random.default_rng(0).integers(0, 256, (T, T, 3), dtype=np.uint8)
-    out = upscale(model, lr)
+    out = upscale(model, lr, overlap=0)
     with torch.no_grad():
         _, imgs = model.generate(uint8_to_tensor(lr)[None])
     for s, img in zip((1, 2, 4), imgs, strict=True):

@@ -44,3 +44,11 @@ def test_a_batch_draws_n_pairs_of_each_kind(photo_root, tmp_path):
 def test_an_unfinished_cache_is_refused(tmp_path):
     with pytest.raises(FileNotFoundError, match="no finished pair cache"):
         Pairs(tmp_path)
+
+
+def test_a_smooth_field_blends_its_four_corner_colours():
+    from hvar.pairs import smooth_field
+
+    f = smooth_field(np.random.default_rng(3), 9).astype(int)
+    assert f.shape == (9, 9, 3)
+    np.testing.assert_allclose(f[4, 4], (f[0, 0] + f[0, -1] + f[-1, 0] + f[-1, -1]) / 4, atol=1)

@@ -6,15 +6,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hvar.tiling import Blender, axis_weights, golden, reflect_pad, tile_starts
+from hvar.tiling import Blender, axis_weights, cut_tile, golden, reflect_index, tile_starts
 
 GOLDEN = Path(__file__).resolve().parents[2] / "test" / "fixtures" / "tiling-golden.json"
 
 
-def test_tiles_cover_the_image_and_the_last_one_ends_at_its_edge():
-    assert tile_starts(16, 16, 4) == [0]
-    assert tile_starts(40, 16, 4) == [0, 12, 24]
-    assert tile_starts(41, 16, 4) == [0, 12, 24, 25]
+def test_tiles_cover_the_mirrored_image_and_the_last_one_ends_at_its_edge():
+    assert tile_starts(8, 16, 4) == [-4]
+    assert tile_starts(40, 16, 4) == [-4, 8, 20, 28]
+    assert tile_starts(40, 16, 0) == [0, 16, 24]
 
 
 def test_an_overlap_above_half_a_tile_is_refused():
@@ -37,9 +37,10 @@ def test_a_flat_image_stays_exactly_flat_through_the_blend():
     np.testing.assert_allclose(blend.image(), 0.3, atol=1e-12)
 
 
-def test_a_small_image_is_mirrored_without_repeating_its_edge():
+def test_pixels_past_the_edges_are_mirrored_without_repeating_the_edge():
+    assert reflect_index(np.array([-2, -1, 0, 4, 5, 6, 12]), 5).tolist() == [2, 1, 0, 4, 3, 2, 4]
     img = np.arange(3, dtype=np.uint8).reshape(1, 3, 1).repeat(2, 0).repeat(3, 2)
-    assert reflect_pad(img, 5)[0, :, 0].tolist() == [0, 1, 2, 1, 0]
+    assert cut_tile(img, 0, -2, 5)[0, :, 0].tolist() == [2, 1, 0, 1, 2]
 
 
 def test_the_golden_file_is_what_this_implementation_computes():

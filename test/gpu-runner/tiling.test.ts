@@ -34,15 +34,16 @@ function fixtureModel(): Promise<ModelSession> {
 const gradient = (x: number, y: number): [number, number, number] => [(x * 2) % 256, (y * 3) % 256, (x + y) % 256];
 
 describe("tile plan", () => {
-  it("covers the image with tiles that overlap by the configured amount", () => {
+  it("covers the image mirrored by the overlap with tiles that overlap by that amount", () => {
     const plan = planTiles(100, 40, 32, 8);
-    expect(plan.xs).toEqual([0, 24, 48, 68]);
-    expect(plan.ys).toEqual([0, 8]);
-    expect(plan.count).toBe(8);
+    expect(plan.xs).toEqual([-8, 16, 40, 64, 76]);
+    expect(plan.ys).toEqual([-8, 16]);
+    expect(plan.count).toBe(10);
   });
 
-  it("uses a single tile for an image no larger than a tile", () => {
-    expect(planTiles(20, 32, 32, 8)).toMatchObject({ xs: [0], ys: [0], count: 1 });
+  it("uses a single tile for an image that fits in a tile with its mirrored margin", () => {
+    expect(planTiles(16, 16, 32, 8)).toMatchObject({ xs: [-8], ys: [-8], count: 1 });
+    expect(planTiles(32, 32, 32, 0)).toMatchObject({ xs: [0], ys: [0], count: 1 });
   });
 
   it("refuses an overlap larger than half a tile", () => {
@@ -113,14 +114,14 @@ describe("tiled upscaling", () => {
     expect(worst).toBeLessThanOrEqual(2);
   });
 
-  it("equals the model's own output where one tile covers the image", async () => {
+  it("equals the model's own output where one tile covers the image without overlap", async () => {
     const model = await fixtureModel();
     const t = model.tile;
     const input = image(t, t, gradient);
     const lr = new Float32Array(3 * t * t);
     for (let p = 0; p < t * t; p++) for (let c = 0; c < 3; c++) lr[c * t * t + p] = (input.rgb[p * 3 + c] as number) / 255;
     const direct = await model.run(lr, new Float32Array(model.tokens), 1, 0);
-    const [x2] = await upscale(model, input, [2]);
+    const [x2] = await upscale(model, input, [2], 0);
     const { data } = x2 as { data: Buffer };
     const side = 2 * t;
     let worst = 0;

@@ -68,15 +68,18 @@ export class Blender {
     const wy = this.weightsY[row] as Float32Array;
     const x0 = x * this.scale;
     const y0 = y * this.scale;
-    const w = Math.min(tileOut, this.width - x0);
-    const h = Math.min(tileOut, this.height - y0);
+    // Tiles start before the image (its mirrored margin) and may end after it: only the part on it counts.
+    const left = Math.max(0, -x0);
+    const top = Math.max(0, -y0);
+    const right = Math.min(tileOut, this.width - x0);
+    const bottom = Math.min(tileOut, this.height - y0);
     const plane = this.width * this.height;
     for (let c = 0; c < 3; c++) {
-      for (let ty = 0; ty < h; ty++) {
+      for (let ty = top; ty < bottom; ty++) {
         const weightY = wy[ty] as number;
         const src = offset + c * tileOut * tileOut + ty * tileOut;
         const dst = c * plane + (y0 + ty) * this.width + x0;
-        for (let tx = 0; tx < w; tx++) this.sum[dst + tx] = (this.sum[dst + tx] as number) + (data[src + tx] as number) * (wx[tx] as number) * weightY;
+        for (let tx = left; tx < right; tx++) this.sum[dst + tx] = (this.sum[dst + tx] as number) + (data[src + tx] as number) * (wx[tx] as number) * weightY;
       }
     }
   }
@@ -102,7 +105,7 @@ function axisSum(starts: number[], weights: Float32Array[], scale: number, lengt
   const sum = new Float32Array(length);
   starts.forEach((start, i) => {
     const w = weights[i] as Float32Array;
-    for (let j = 0; j < w.length && start * scale + j < length; j++) sum[start * scale + j] = (sum[start * scale + j] as number) + (w[j] as number);
+    for (let j = Math.max(0, -start * scale); j < w.length && start * scale + j < length; j++) sum[start * scale + j] = (sum[start * scale + j] as number) + (w[j] as number);
   });
   return sum;
 }

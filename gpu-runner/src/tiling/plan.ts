@@ -8,7 +8,7 @@ export interface TilePlan {
   height: number;
   tile: number;
   overlap: number;
-  /** Left edges of the tile columns, ascending; the last tile ends at the image edge when it can. */
+  /** Left edges of the tile columns, ascending, from `-overlap` (see `axisStarts`). */
   xs: number[];
   /** Top edges of the tile rows. */
   ys: number[];
@@ -31,15 +31,20 @@ export function tileOrigin(plan: TilePlan, index: number): { column: number; row
   return { column, row, x: plan.xs[column] as number, y: plan.ys[row] as number };
 }
 
+/**
+ * Tile starts along one axis. The image is first mirrored by `overlap` pixels on both sides (the tiles
+ * read those pixels through `reflectIndex`), so its own edges lie as deep inside a tile as a seam
+ * between two tiles does: a network that pads each tile with zeros then never tints or darkens the
+ * image's border. The first start is therefore `-overlap`.
+ */
 function axisStarts(length: number, tile: number, overlap: number): number[] {
-  // A side shorter than a tile gets one tile, filled out by reflection.
-  if (length <= tile) return [0];
-  const stride = tile - overlap;
+  const padded = length + 2 * overlap;
   const starts: number[] = [];
-  for (let start = 0; start + tile < length; start += stride) starts.push(start);
-  // The last tile is aligned to the far edge rather than padded: real pixels beat reflected ones.
-  starts.push(length - tile);
-  return starts;
+  for (let start = 0; start + tile < padded; start += tile - overlap) starts.push(start);
+  // The last tile is aligned to the far edge rather than padded further: real pixels beat reflected ones.
+  // A side shorter than a tile gets one tile, filled out by reflection.
+  starts.push(Math.max(0, padded - tile));
+  return starts.map((start) => start - overlap);
 }
 
 /** Index into [0, n) mirrored about the edges without repeating them (numpy's `reflect`), for any i. */
