@@ -93,7 +93,8 @@ class SRMethod:
         grey = lr.ndim == 2
         rgb = np.stack([lr] * 3, -1) if grey else lr
         out = upscale(self.model, rgb, self.temperature, self.seed, overlap=self.overlap)
-        return {s: im[..., 0] if grey else im for s, im in out.items()}
+        # grey in, grey out, as the runner does: the mean of the channels (a network may tint grey)
+        return {s: np.round(im.mean(-1)).astype(np.uint8) if grey else im for s, im in out.items()}
 
     def __call__(self, lr: np.ndarray, scale: int) -> np.ndarray:
         if scale not in SCALES[1:]:

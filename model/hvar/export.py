@@ -48,6 +48,7 @@ from safetensors.numpy import save_file as save_np
 from hvar.config import HVARConfig
 from hvar.floor import CONFIG_FILE as FLOOR_CONFIG
 from hvar.sample import tie_distance
+from hvar.tiling import cut_tile
 from hvar.sr import HVAR, load_hvar
 
 OPSET = 17
@@ -338,8 +339,8 @@ def photo_tiles(T: int, n: int) -> np.ndarray:
     tiles = []
     for path in protocol.list_images(folder)[:n]:
         lr = bicubic_lr(protocol.load_image(path), 4)
-        y, x = (lr.shape[0] - T) // 2, (lr.shape[1] - T) // 2
-        tiles.append(lr[y : y + T, x : x + T].transpose(2, 0, 1) / 255.0)
+        y, x = (lr.shape[0] - T) // 2, (lr.shape[1] - T) // 2  # centred; mirrored where T is larger
+        tiles.append(cut_tile(lr, y, x, T).transpose(2, 0, 1) / 255.0)
     return np.stack(tiles).astype(np.float32)
 
 

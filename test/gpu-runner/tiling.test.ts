@@ -137,6 +137,21 @@ describe("tiled upscaling", () => {
     expect([...(x4?.data.subarray((27 * 40 + 39) * 3, (27 * 40 + 39) * 3 + 3) ?? [])]).toEqual(gradient(9, 6));
   });
 
+  it("gives a greyscale image grey outputs even from a model that tints it, and leaves colour alone", async () => {
+    const base = nearestModel(16);
+    const tinting: TileModel = { ...base, run: async (lr, noise, n, t) => {
+      const out = await base.run(lr, noise, n, t);
+      for (const x of [out.x1, out.x2, out.x4]) for (let i = 0; i < x.length / n / 3; i++) x[i] = (x[i] as number) + 0.02; // red of tile 0
+      return out;
+    } };
+    const [grey] = await upscale(tinting, image(20, 12, (x) => [x * 9, x * 9, x * 9]), [2]);
+    const g = grey as { data: Buffer };
+    for (let p = 0; p < g.data.length; p += 3) expect(new Set([g.data[p], g.data[p + 1], g.data[p + 2]]).size).toBe(1);
+    const [colour] = await upscale(tinting, image(20, 12, (x) => [x * 9, x * 9, x * 9 + 1]), [2]);
+    const c = colour as { data: Buffer };
+    expect(c.data[0]).toBeGreaterThan(c.data[1] as number); // the tint stays where the input has colour
+  });
+
   it("upscales alpha separately and re-attaches it", async () => {
     const alpha = Buffer.from(Array.from({ length: 20 * 10 }, (_, i) => ((i % 20) < 10 ? 0 : 255)));
     const task = new UpscaleTask({ ...image(20, 10, () => [50, 100, 150]), alpha }, { scales: [2], tile: 16, overlap: 4, temperature: 0 });

@@ -18,6 +18,12 @@ export function axisWeights(tileOut: number, rampOut: number, rampBefore: boolea
   return weights;
 }
 
+/** Whether every pixel of an interleaved 8-bit RGB image has equal channels (a greyscale picture). */
+export function isGrey(rgb: Uint8Array): boolean {
+  for (let i = 0; i < rgb.length; i += 3) if (rgb[i] !== rgb[i + 1] || rgb[i] !== rgb[i + 2]) return false;
+  return true;
+}
+
 /** Copies LR tile `index` of an interleaved 8-bit RGB image into `dst` as planar float in [0, 1]. */
 export function fillTile(rgb: Uint8Array, plan: TilePlan, index: number, dst: Float32Array, offset: number): void {
   const { width, height, tile } = plan;
@@ -84,8 +90,11 @@ export class Blender {
     }
   }
 
-  /** The blended image, interleaved 8-bit RGB. */
-  toRgb(): Buffer {
+  /**
+   * The blended image, interleaved 8-bit RGB. `grey`: every pixel is the mean of its channels, since a
+   * network that mixes channels can tint a greyscale input by a few levels.
+   */
+  toRgb(grey = false): Buffer {
     const { width, height } = this;
     const plane = width * height;
     const rgb = Buffer.allocUnsafe(plane * 3);
@@ -94,7 +103,12 @@ export class Blender {
       for (let x = 0; x < width; x++) {
         const p = y * width + x;
         const weight = wy * (this.columnWeight[x] as number);
-        for (let c = 0; c < 3; c++) rgb[p * 3 + c] = toByte((this.sum[c * plane + p] as number) / weight);
+        if (grey) {
+          const sum = (this.sum[p] as number) + (this.sum[plane + p] as number) + (this.sum[2 * plane + p] as number);
+          rgb.fill(toByte(sum / 3 / weight), p * 3, p * 3 + 3);
+        } else {
+          for (let c = 0; c < 3; c++) rgb[p * 3 + c] = toByte((this.sum[c * plane + p] as number) / weight);
+        }
       }
     }
     return rgb;

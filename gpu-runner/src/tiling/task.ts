@@ -3,7 +3,7 @@ import type { DecodedImage } from "../image/decode";
 import { CONTENT_TYPES, encodeImage, type OutputFormat } from "../image/encode";
 import { outputFor, type ModelOutputs, type Scale } from "../model/types";
 import type { TileJob } from "../scheduler/scheduler";
-import { Blender, fillTile } from "./blend";
+import { Blender, fillTile, isGrey } from "./blend";
 import { planTiles, type TilePlan } from "./plan";
 
 export interface EncodedOutput {
@@ -32,6 +32,8 @@ export interface UpscaleOptions {
 export class UpscaleTask implements TileJob {
   readonly plan: TilePlan;
   readonly temperature: number;
+  /** Greyscale in, greyscale out. */
+  readonly grey: boolean;
   private readonly blenders: Blender[];
   private done = 0;
 
@@ -41,6 +43,7 @@ export class UpscaleTask implements TileJob {
   ) {
     this.plan = planTiles(image.width, image.height, options.tile, options.overlap);
     this.temperature = options.temperature;
+    this.grey = isGrey(image.rgb);
     this.blenders = [...new Set(options.scales)].sort((a, b) => a - b).map((scale) => new Blender(this.plan, scale));
   }
 
@@ -76,7 +79,7 @@ export class UpscaleTask implements TileJob {
         contentType: CONTENT_TYPES[format],
         format,
         bytes: await encodeImage(
-          { width: blender.width, height: blender.height, rgb: blender.toRgb(), ...(alpha ? { alpha: await upscaleAlpha(alpha, width, height, blender.scale) } : {}) },
+          { width: blender.width, height: blender.height, rgb: blender.toRgb(this.grey), ...(alpha ? { alpha: await upscaleAlpha(alpha, width, height, blender.scale) } : {}) },
           format,
           quality,
         ),
