@@ -48,8 +48,8 @@ from safetensors.numpy import save_file as save_np
 from hvar.config import HVARConfig
 from hvar.floor import CONFIG_FILE as FLOOR_CONFIG
 from hvar.sample import tie_distance
-from hvar.tiling import cut_tile
 from hvar.sr import HVAR, load_hvar
+from hvar.tiling import cut_tile
 
 OPSET = 17
 INPUTS, OUTPUTS = ("lr", "noise", "temperature"), ("x1", "x2", "x4", "tokens")

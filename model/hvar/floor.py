@@ -5,13 +5,14 @@ winner), written from the description in `../shared/pretrained/README.md` so tha
 weights (MIT) load as they are. Three pixel-shuffle heads read the same features:
 
     lr (T x T, [0, 1]) -> (lr - mean) * 255 -> conv_1 -> 6 SPAN blocks -> conv_2 -> conv_cat (1x1) -> feat
-    feat -> head_1 (C -> 3)         -> x1 (T)       the input cleaned
+    feat -> head_1 (C -> 3)  + lr   -> x1 (T)       the input cleaned: a correction of the input
     feat -> head_2 (C -> 12), PS(2) -> x2 (2T)
     feat -> head_4 (C -> 48), PS(4) -> x4 (4T)      SPAN's own upsampler
 
-`from_span` starts x1 and x2 from the pretrained x4 head: the area average of x4's sub-pixels is a linear
-function of the features, so head_2 / head_1 are the means of head_4's weights over each 2x2 / 4x4
-group of sub-pixels, and the new heads begin at x4 downscaled instead of noise. Every conv is 3x3
+`from_span` starts x2 from the pretrained x4 head: the area average of x4's sub-pixels is a linear function
+of the features, so head_2 is the mean of head_4's weights over each 2x2 group of sub-pixels, and x2 begins
+at x4 downscaled instead of noise. head_1 starts at zero, so x1 begins as the input itself: a clean input
+must come out as it went in, and training only learns what to remove. Every conv is 3x3
 except conv_cat, so the network is purely local (receptive field `receptive_radius` LR pixels).
 """
 
@@ -98,6 +99,7 @@ class Floor(nn.Module):
         """LR in [0, 1] -> x1, x2, x4 in [0, 1] (unclamped while training; noise/temperature unused)."""
         feat = self.features(lr01_B3HW)
         x1, x2, x4 = (F.pixel_shuffle(self.heads[f"x{s}"](feat), s) for s in SCALES)
+        x1 = x1 + lr01_B3HW
         if not self.training:
             x1, x2, x4 = (x.clamp(0, 1) for x in (x1, x2, x4))
         return x1, x2, x4
@@ -126,12 +128,11 @@ def subpixel_mean(w: torch.Tensor, s_from: int, s_to: int) -> torch.Tensor:
 
 
 def from_span(cfg: FloorConfig, path: str | Path) -> Floor:
-    """A floor whose body and x4 head are the pretrained SPAN, with x1/x2 heads derived from x4."""
+    """A floor whose body and x4 head are the pretrained SPAN, x2 derived from x4, x1 the identity."""
     state = span_state(path)
-    top = SCALES[-1]
-    for s in SCALES[:-1]:
-        state[f"heads.x{s}.weight"] = subpixel_mean(state[f"heads.x{top}.weight"], top, s)
-        state[f"heads.x{s}.bias"] = subpixel_mean(state[f"heads.x{top}.bias"], top, s)
+    for name in ("weight", "bias"):
+        state[f"heads.x2.{name}"] = subpixel_mean(state[f"heads.x4.{name}"], 4, 2)
+        state[f"heads.x1.{name}"] = torch.zeros_like(subpixel_mean(state[f"heads.x4.{name}"], 4, 1))
     model = Floor(cfg)
     model.load_state_dict(state)
     return model
