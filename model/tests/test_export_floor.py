@@ -103,3 +103,35 @@ def test_a_shipped_floor_reproduces_pytorchs_outputs(folder):
     parity = ex.load_parity(folder / "parity.safetensors")
     got = ex.ort_session(folder / "model.onnx", threads=2).run(list(OUTPUTS), {"lr": parity["lr"]})
     assert all(ex.psnr01(g, parity[f"greedy.{n}"]) > 60 for n, g in zip(OUTPUTS, got, strict=True))
+
+
+def test_the_before_after_figure_shows_each_model_for_clean_and_degraded_input(exported, tmp_path):
+    from PIL import Image
+
+    from hvar.figure import main as figure
+
+    _, out = exported
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)).save(photo)
+    figure(
+        ["--image", str(photo), "--model", f"tiny={out}", "--out", str(tmp_path / "f.png"), "--crop", "64"]
+    )
+    w, h = Image.open(tmp_path / "f.png").size
+    assert (w, h) == (4 * 64 + 3 * 4, 2 * (64 + 14) + 4)  # input, bicubic, tiny, original; two rows
+
+
+def test_the_figure_refuses_a_model_folder_that_does_not_exist(tmp_path, capsys):
+    from hvar.figure import main as figure
+
+    with pytest.raises(SystemExit):
+        figure(
+            [
+                "--image",
+                str(tmp_path / "x.png"),
+                "--model",
+                "a=/nonexistent",
+                "--out",
+                str(tmp_path / "f.png"),
+            ]
+        )
+    assert "NAME=FOLDER" in capsys.readouterr().err

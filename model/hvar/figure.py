@@ -1,0 +1,83 @@
+"""Before/after figure: one photo's LR input next to bicubic and each model's x4, clean and degraded.
+
+    python -m hvar.figure --image ../worker/public/demo/examples/chelsea.jpg \\
+        --model "hvar 2.0=../gpu-runner/models/hvar" \\
+        --model "hvar-base 1.0=../gpu-runner/models/hvar-base" --out ../docs/before-after.png
+
+The photo is taken as the HR image; its LR is MATLAB bicubic (top row) or the realistic recipe with a
+fixed seed (bottom row), each run through the exported model by the runner's tiling (`hvar.eval_sr`).
+A crop of `--crop` HR pixels around the centre keeps the detail visible. Use the CC0 example photos, not
+the research-only benchmark sets: the figure goes into the repository and the model card.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw
+
+from hvar import eval as protocol
+from hvar.degrade import modcrop
+from hvar.eval_sr import SRMethod, load_model
+from hvar.imresize import imresize_uint8
+
+LABEL_H = 14
+
+
+def panel(img: np.ndarray, label: str) -> Image.Image:
+    im = Image.fromarray(img)
+    out = Image.new("RGB", (im.width, im.height + LABEL_H), "white")
+    out.paste(im, (0, LABEL_H))
+    ImageDraw.Draw(out).text((2, 1), label, fill="black")
+    return out
+
+
+def row(panels: list[Image.Image], gap: int = 4) -> Image.Image:
+    out = Image.new(
+        "RGB", (sum(p.width for p in panels) + gap * (len(panels) - 1), panels[0].height), "white"
+    )
+    x = 0
+    for p in panels:
+        out.paste(p, (x, 0))
+        x += p.width + gap
+    return out
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--image", type=Path, required=True)
+    ap.add_argument("--model", action="append", required=True, metavar="NAME=FOLDER")
+    ap.add_argument("--out", type=Path, required=True)
+    ap.add_argument("--crop", type=int, default=192, help="HR pixels shown per side")
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args(argv)
+    pairs = [m.split("=", 1) for m in args.model]
+    if not args.image.is_file() or any(len(p) != 2 or not Path(p[1]).is_dir() for p in pairs):
+        ap.error("--image must be a file and every --model NAME=FOLDER an existing folder")
+    methods = [(name, SRMethod(load_model(folder))) for name, folder in pairs]
+
+    hr = modcrop(np.asarray(Image.open(args.image).convert("RGB")), 4)
+    c = min(args.crop, *hr.shape[:2]) // 4 * 4
+    y, x = (hr.shape[0] - c) // 2 // 4 * 4, (hr.shape[1] - c) // 2 // 4 * 4
+    rows = []
+    for degradation in ("bicubic", "realistic"):
+        rng = protocol.image_rng(args.image.stem, 4, args.seed)
+        lr = protocol.make_lr(hr, 4, degradation, rng)
+        ly, lx, lc = y // 4, x // 4, c // 4
+        crop = [(f"{degradation} LR (nearest)", lr[ly : ly + lc, lx : lx + lc].repeat(4, 0).repeat(4, 1))]
+        crop.append(("bicubic x4", imresize_uint8(lr, 4)[y : y + c, x : x + c]))
+        crop += [(f"{name} x4", m.outputs(lr)[4][y : y + c, x : x + c]) for name, m in methods]
+        crop.append(("original", hr[y : y + c, x : x + c]))
+        rows.append(row([panel(img, label) for label, img in crop]))
+    figure = Image.new("RGB", (rows[0].width, sum(r.height for r in rows) + 4), "white")
+    figure.paste(rows[0], (0, 0))
+    figure.paste(rows[1], (0, rows[0].height + 4))
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    figure.save(args.out)
+    print(f"wrote {args.out}")
+
+
+if __name__ == "__main__":
+    main()
