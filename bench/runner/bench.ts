@@ -17,7 +17,7 @@ import sharp from "sharp";
 import { pino } from "pino";
 import { z } from "zod";
 import { decodeImage } from "../../gpu-runner/src/image/decode";
-import { discoverModels } from "../../gpu-runner/src/model/manifest";
+import { discoverModels, tileOverlap } from "../../gpu-runner/src/model/manifest";
 import { ModelSession } from "../../gpu-runner/src/model/session";
 import { Scheduler } from "../../gpu-runner/src/scheduler/scheduler";
 import { UpscaleTask } from "../../gpu-runner/src/tiling/task";
@@ -44,12 +44,17 @@ const ArgsSchema = z.object({
     .default("64x48")
     .transform((s) => s.split("x").map(Number) as [number, number]),
   "skip-peer": z.boolean().default(false),
+  /** Folders of more models (e.g. the pretrained network the model started from), run by the runner in the x4 comparison. */
+  "peer-models": z
+    .string()
+    .default("")
+    .transform((s) => s.split(",").filter(Boolean)),
   json: z.boolean().default(false),
 });
 
 const text = { type: "string" } as const;
 const { values } = parseArgs({
-  options: { "models-dir": text, device: text, threads: text, batches: text, overlaps: text, size: text, images: text, "peer-size": text, "skip-peer": { type: "boolean" }, json: { type: "boolean" } },
+  options: { "models-dir": text, device: text, threads: text, batches: text, overlaps: text, size: text, images: text, "peer-size": text, "skip-peer": { type: "boolean" }, "peer-models": text, json: { type: "boolean" } },
 });
 const args = ArgsSchema.parse(values);
 const log = pino({ level: "warn" });
@@ -76,7 +81,7 @@ interface Row {
 // One full pass first, untimed, so that JIT compilation of the tiling code is not charged to the
 // first configuration of the grid.
 await new Scheduler(session, { batchSize: 8, memoryBudgetBytes: 16 * 1024 ** 3, maxQueuedTiles: Number.MAX_SAFE_INTEGER }).submit(
-  new UpscaleTask(inputs[0] as (typeof inputs)[0], { scales: [1, 2, 4], tile, overlap: tile / 4, temperature: 0 }),
+  new UpscaleTask(inputs[0] as (typeof inputs)[0], { scales: [1, 2, 4], tile, overlap: tileOverlap(entry.manifest, undefined), temperature: 0 }),
 );
 
 const rows: Row[] = [];
@@ -144,15 +149,25 @@ if (!args["skip-peer"]) {
       return { hr, lr };
     }),
   );
-  const scheduler = new Scheduler(session, { batchSize: 8, memoryBudgetBytes: 16 * 1024 ** 3, maxQueuedTiles: Number.MAX_SAFE_INTEGER });
-  peerRows.push(
-    await measure(`hvar runner (${entry.manifest.id})`, pairs, async (lr, width, height) => {
-      const task = new UpscaleTask({ width, height, rgb: lr, format: "raw" }, { scales: [4], tile, overlap: Math.floor(tile / 4), temperature: 0 });
+  /** x4 of a model through the runner's own path, with the overlap it is served with. */
+  const viaRunner = (model: ModelSession, manifest: typeof entry.manifest) => {
+    const scheduler = new Scheduler(model, { batchSize: 8, memoryBudgetBytes: 16 * 1024 ** 3, maxQueuedTiles: Number.MAX_SAFE_INTEGER });
+    return async (lr: Buffer, width: number, height: number) => {
+      const task = new UpscaleTask({ width, height, rgb: lr, format: "raw" }, { scales: [4], tile: manifest.tile, overlap: tileOverlap(manifest, undefined), temperature: 0 });
       await scheduler.submit(task);
       const [x4] = await task.encode("png", 90);
       return sharp(x4?.bytes).raw().toBuffer();
-    }),
-  );
+    };
+  };
+  peerRows.push(await measure(`hvar runner (${entry.manifest.id} ${entry.manifest.version})`, pairs, viaRunner(session, entry.manifest)));
+  for (const dir of args["peer-models"]) {
+    for (const peer of (await discoverModels(dir)).models) {
+      const peerSession = await ModelSession.load(peer, { device: args.device, cudaDeviceId: 0, cpuThreads: args.threads }, log);
+      peerRows.push(await measure(`runner: ${peer.manifest.id} ${peer.manifest.version}`, pairs, viaRunner(peerSession, peer.manifest)));
+      await peerSession.release();
+    }
+  }
+  peerRows.push(await measure("sharp bicubic", pairs, (lr, width, height) => sharp(lr, { raw: { width, height, channels: 3 } }).resize(4 * width, 4 * height, { kernel: "cubic" }).raw().toBuffer()));
   peerRows.push(await measure("sharp Lanczos3 (classic)", pairs, (lr, width, height) => sharp(lr, { raw: { width, height, channels: 3 } }).resize(4 * width, 4 * height, { kernel: "lanczos3" }).raw().toBuffer()));
   await useWasmBackend(args.threads > 0 ? args.threads : cpus().length);
   for (const name of Object.keys(PEER_MODELS) as PeerName[]) {

@@ -50,10 +50,23 @@ const LADDER = {
   "blur sigma 1.5": (im: Raw) => blurred(im, 1.5),
 } as const;
 
+/**
+ * Checks a model that ships is known to fail, by model and test title: they run as `it.fails`, so CI
+ * stays green while the model is what it is, and a fix shows up as a failure that asks for the line to
+ * go. A new model must pass every check before it ships (issue: acceptance checks).
+ */
+const KNOWN_FAILURES: Record<string, string[]> = {};
+
 const { models } = await discoverModels(MODELS_DIR);
 const entry = (process.env.HVAR_MODEL ? models.find((m) => m.manifest.id === process.env.HVAR_MODEL) : models[0]) as ModelEntry | undefined;
 const name = entry ? `${entry.manifest.id}@${entry.manifest.version}` : "no model";
 const FIGURES = fileURLToPath(new URL(`../../test-results/acceptance/${name}/`, import.meta.url));
+
+const known = new Set(KNOWN_FAILURES[name] ?? []);
+/** `it`, or `it.fails` for a check this model is known to fail. */
+function check(title: string, fn: () => Promise<void>): void {
+  (known.has(title) ? it.fails : it)(title, fn);
+}
 
 let session: ModelSession;
 let scheduler: Scheduler;
@@ -101,7 +114,7 @@ describe(`the served model (${name})`, () => {
     }
   });
 
-  it.each(Object.entries(FLATS))("keeps a flat %s field within 1 level of itself at x1, x2 and x4, with no tile pattern", async (label, colour) => {
+  for (const [label, colour] of Object.entries(FLATS)) check(`keeps a flat ${label} field within 1 level of itself at x1, x2 and x4`, async () => {
     const image = raw(SIZE.width, SIZE.height, () => colour);
     const out = await upscale(image);
     for (const scale of SCALES) {
@@ -112,7 +125,7 @@ describe(`the served model (${name})`, () => {
     }
   });
 
-  it.each(Object.entries(GRADIENTS))("follows a smooth %s gradient within 1 level of bicubic, with no tile pattern", async (label, pixel) => {
+  for (const [label, pixel] of Object.entries(GRADIENTS)) check(`follows a smooth ${label} gradient within 1 level of bicubic, with no tile pattern`, async () => {
     // Three tile periods at least, so that a pattern repeating with the tiles stands out of the folding.
     const period = session.tile - tileOverlap((entry as ModelEntry).manifest, undefined);
     const side = Math.max(SIZE.width, 3 * period + 16);
@@ -128,14 +141,14 @@ describe(`the served model (${name})`, () => {
     }
   });
 
-  it("keeps a greyscale photo grey at every scale (channels within 1 level of each other)", async () => {
+  check("keeps a greyscale photo grey at every scale (channels within 1 level of each other)", async () => {
     const image = await fromFile(await readFile(join(EXAMPLES, "chelsea.jpg")), { width: SIZE.width, grey: true });
     const out = await upscale(image);
     for (const scale of SCALES) expect(channelSpread(out.get(scale) as Raw), `x${scale}`).toBeLessThanOrEqual(1);
     figures.push({ name: "greyscale-x4", panels: [bicubicRaw(image, 4), out.get(4) as Raw] });
   });
 
-  it.each(PHOTOS)("keeps the mean colour of %s within 0.5 level per channel at every scale", async (photo) => {
+  for (const photo of PHOTOS) check(`keeps the mean colour of ${photo} within 0.5 level per channel at every scale`, async () => {
     const image = await fromFile(await readFile(join(EXAMPLES, `${photo}.jpg`)), { width: SIZE.width });
     const out = await upscale(image);
     const want = meanColour(image);
@@ -149,12 +162,12 @@ describe(`the served model (${name})`, () => {
     // The clean image: a photo shrunk by lanczos3 to a quarter of its width, its own JPEG blocks gone.
     const clean = async () => fromFile(await readFile(join(EXAMPLES, "astronaut.jpg")), { width: SIZE.width });
 
-    it("leaves a clean input clean: x1 at least 40 dB from it", async () => {
+    check("leaves a clean input clean: x1 at least 40 dB from it", async () => {
       const image = await clean();
       expect(psnr((await upscale(image)).get(1)?.rgb as Buffer, image.rgb)).toBeGreaterThanOrEqual(40);
     });
 
-    it.each(Object.entries(LADDER))("brings a %s input at least as close to the clean image as it was", async (_label, degrade) => {
+    for (const [label, degrade] of Object.entries(LADDER)) check(`brings a ${label} input at least as close to the clean image as it was`, async () => {
       const image = await clean();
       const degraded = await degrade(image);
       const x1 = (await upscale(degraded)).get(1) as Raw;

@@ -13,7 +13,8 @@ import { silentLog } from "./helpers";
  * greedy decoding gives images above 50 dB PSNR for tiles whose tokens are all equal (and at least
  * one such tile). In both cases a token may differ only where PyTorch's own draw was within rounding of
  * a tie (the parity file's tie distances), counted in each tile's first scale with a difference, since
- * later scales follow another prefix (TIE and unexplained_flips in model/hvar/export.py).
+ * later scales follow another prefix (TIE and unexplained_flips in model/hvar/export.py). A model that
+ * generates nothing (tokens 0: the restoration stage alone) has no draws: its images must match.
  */
 const MODELS_DIR = fileURLToPath(new URL("../../gpu-runner/models", import.meta.url));
 const CASES = { greedy: { temperature: 0 }, sampled: { temperature: 1 } } as const;
