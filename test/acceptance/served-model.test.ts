@@ -55,7 +55,17 @@ const LADDER = {
  * stays green while the model is what it is, and a fix shows up as a failure that asks for the line to
  * go. A new model must pass every check before it ships (issue: acceptance checks).
  */
-const KNOWN_FAILURES: Record<string, string[]> = {};
+const KNOWN_FAILURES: Record<string, string[]> = {
+  // The restoration stage alone, fine-tuned 6000 steps on 2 CPU cores (gpu-runner/models/hvar/MODEL_CARD.md):
+  // pure blue comes out 2 levels off at x2, and x1 leaves every rung of the ladder 0.003-0.9 dB further
+  // from the clean image than it came in (it was trained on the realistic recipe's far heavier mix).
+  "hvar@2.0.0-floor": [
+    "keeps a flat blue field within 1 level of itself at x1, x2 and x4",
+    ...["JPEG q90", "JPEG q60", "JPEG q30", "noise sigma 3", "noise sigma 10", "noise sigma 25", "blur sigma 0.8", "blur sigma 1.5"].map(
+      (rung) => `brings a ${rung} input at least as close to the clean image as it was`,
+    ),
+  ],
+};
 
 const { models } = await discoverModels(MODELS_DIR);
 const entry = (process.env.HVAR_MODEL ? models.find((m) => m.manifest.id === process.env.HVAR_MODEL) : models[0]) as ModelEntry | undefined;
