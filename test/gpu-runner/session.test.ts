@@ -16,6 +16,16 @@ async function fixtureEntry(dir = FIXTURE_MODELS_DIR): Promise<ModelEntry> {
 
 const DETERMINISTIC_DIR = join(FIXTURE_MODELS_DIR, "deterministic");
 
+/** The fixture's graph under another manifest, as the runner would discover it. */
+async function withManifest(manifest: Record<string, unknown>): Promise<ModelEntry> {
+  const entry = await fixtureEntry();
+  const dir = await mkdtemp(join(tmpdir(), "hvar-model-"));
+  await mkdir(join(dir, "wrong"));
+  await copyFile(entry.onnxPath, join(dir, "wrong", "model.onnx"));
+  await writeFile(join(dir, "wrong", "manifest.json"), JSON.stringify(manifest));
+  return (await discoverModels(dir)).models[0] as ModelEntry;
+}
+
 describe("ModelSession", () => {
   it("loads the contract fixture on the CPU provider and runs a batch of two", async () => {
     const entry = await fixtureEntry();
@@ -39,14 +49,8 @@ describe("ModelSession", () => {
   });
 
   it("refuses a model whose graph does not match its manifest's tile", async () => {
-    const entry = await fixtureEntry();
-    const dir = await mkdtemp(join(tmpdir(), "hvar-model-"));
-    await mkdir(join(dir, "wrong"));
-    await copyFile(entry.onnxPath, join(dir, "wrong", "model.onnx"));
     const manifest = JSON.parse(await readFile(join(FIXTURE_MODELS_DIR, "contract-model", "manifest.json"), "utf8")) as Record<string, unknown>;
-    await writeFile(join(dir, "wrong", "manifest.json"), JSON.stringify({ ...manifest, tile: 64 }));
-    const { models } = await discoverModels(dir);
-    await expect(ModelSession.load(models[0] as ModelEntry, cpu, silentLog)).rejects.toThrow(/input 'lr' has shape \[N, 3, 32, 32\], the contract says \[N, 3, 64, 64\]/);
+    await expect(ModelSession.load(await withManifest({ ...manifest, tile: 64 }), cpu, silentLog)).rejects.toThrow(/input 'lr' has shape \[N, 3, 32, 32\], the contract says \[N, 3, 64, 64\]/);
   });
 
   it("runs a model that generates nothing (tokens 0) from its LR tiles alone", async () => {
@@ -60,12 +64,7 @@ describe("ModelSession", () => {
   });
 
   it("refuses a graph that takes noise when its manifest says it generates nothing", async () => {
-    const entry = await fixtureEntry();
-    const dir = await mkdtemp(join(tmpdir(), "hvar-model-"));
-    await mkdir(join(dir, "wrong"));
-    await copyFile(entry.onnxPath, join(dir, "wrong", "model.onnx"));
-    await writeFile(join(dir, "wrong", "manifest.json"), JSON.stringify({ ...entry.manifest, tokens: 0 }));
-    const { models } = await discoverModels(dir);
-    await expect(ModelSession.load(models[0] as ModelEntry, cpu, silentLog)).rejects.toThrow(/inputs 'noise', 'temperature' not in the contract for tokens = 0/);
+    const { manifest } = await fixtureEntry();
+    await expect(ModelSession.load(await withManifest({ ...manifest, tokens: 0 }), cpu, silentLog)).rejects.toThrow(/inputs 'noise', 'temperature' not in the contract for tokens = 0/);
   });
 });
