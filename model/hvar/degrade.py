@@ -329,3 +329,25 @@ def degrade(
             x = filter2d(x, final)
     out = np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
     return out[..., 0] if grey else out
+
+
+# ---------------------------------------------------------------------------------------------- light
+
+
+def light(lr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+    """One mild defect on an already small image (uint8 HxWx3 in and out): a JPEG round trip (q 30-95),
+    colour Gaussian noise (sigma 1-25 levels) or a Gaussian blur (sigma 0.5-1.6 px), each a third of the
+    time. The realistic recipe stacks several strong defects; photos people send are more often
+    lightly damaged once, and x1 must clean those too."""
+    x = lr.astype(np.float32) / 255.0
+    kind = rng.integers(3)
+    if kind == 0:
+        x = jpeg(x, round(rng.uniform(30, 95)))
+    elif kind == 1:
+        x = x + rng.standard_normal(x.shape, dtype=np.float32) * rng.uniform(1, 25) / 255.0
+    else:
+        sigma = rng.uniform(0.5, 1.6)
+        size = 2 * math.ceil(3 * sigma) + 1
+        k = np.exp(-0.5 * _quad_form(size, sigma, sigma, 0.0))
+        x = filter2d(x, (k / k.sum()).astype(np.float32))
+    return np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)

@@ -1,7 +1,8 @@
 """Training pairs made once: HR crops, their LR (MATLAB bicubic or the realistic recipe, fixed seeds) and
 the clean targets of every output, cached as uint8 arrays so that a training step is pure network work.
 
-Two kinds, each half bicubic and half realistic LR, all with LR side `lr` (48 by default), 5% of the HR
+Two kinds, each half bicubic LR and half degraded (of which 40% one light defect, `degrade.light`, on the
+clean LR and 60% the realistic recipe), all with LR side `lr` (48 by default), 5% of the HR
 crops smooth synthetic colour fields (`smooth_field`), the rest photo crops:
   x4 pairs: HR crop 4*lr; targets x1 = clean LR (MATLAB bicubic of HR), x2 = HR at half size, x4 = HR
   x2 pairs: HR crop 2*lr; targets x1 = clean LR, x2 = HR        (x4 has no target)
@@ -21,10 +22,11 @@ from pathlib import Path
 import numpy as np
 
 from hvar.data import data_root, load_images, make_lr, random_crop
-from hvar.degrade import bicubic_lr
+from hvar.degrade import bicubic_lr, light
 
 KINDS = {"x4": (1, 2, 4), "x2": (1, 2)}  # kind -> scales with a target
 SYNTHETIC = 0.05  # share of HR crops that are smooth colour fields instead of photo crops
+LIGHT = 0.4  # share of the degraded pairs with one light defect instead of the realistic recipe
 
 
 def smooth_field(rng: np.random.Generator, side: int) -> np.ndarray:
@@ -47,8 +49,14 @@ def make_pair(images, kind: str, i: int, lr_side: int, seed: int) -> dict[str, n
     side = lr_side * scale
     hr = smooth_field(rng, side) if rng.random() < SYNTHETIC else random_crop(images, side, rng)
     hr = np.ascontiguousarray(hr)
-    degradation = "bicubic" if i % 2 == 0 else "realistic"
-    out = {"lr": make_lr(hr, scale, degradation, rng), "t1": bicubic_lr(hr, scale)}
+    clean_lr = bicubic_lr(hr, scale)
+    if i % 2 == 0:
+        lr = clean_lr
+    elif rng.random() < LIGHT:
+        lr = light(clean_lr, rng)
+    else:
+        lr = make_lr(hr, scale, "realistic", rng)
+    out = {"lr": lr, "t1": clean_lr}
     out["t2"] = hr if scale == 2 else bicubic_lr(hr, 2)
     if scale == 4:
         out["t4"] = hr

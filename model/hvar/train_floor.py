@@ -44,6 +44,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--pairs", type=Path, default=Path(".data/pairs"), help="hvar.pairs cache")
     ap.add_argument("--steps", type=int, default=8000,
                     help="0 writes the starting point: SPAN as published, the evaluation's peer")  # fmt: skip
+    ap.add_argument("--minutes", type=float, default=0.0,
+                    help="training time in total (resumed runs count theirs); the learning-rate schedule "
+                         "then follows whichever of steps and time runs out first")  # fmt: skip
     ap.add_argument("--batch-size", type=int, default=8, help="pairs of each kind per step")
     ap.add_argument("--lr", type=float, default=2e-4, help="peak learning rate (cosine to 1%% of it)")
     ap.add_argument("--eval-every", type=int, default=500)
@@ -51,8 +54,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args(argv)
-    if args.steps < 0 or args.batch_size < 1 or args.eval_every < 1:
-        ap.error("--steps must be >= 0, --batch-size and --eval-every >= 1")
+    if args.steps < 0 or args.batch_size < 1 or args.eval_every < 1 or args.minutes < 0:
+        ap.error("--steps and --minutes must be >= 0, --batch-size and --eval-every >= 1")
     if not args.resume and args.preset == "base" and not args.span.is_file():
         ap.error(f"--span: no such file {args.span}")
     if not (args.pairs / "done").exists():
@@ -60,12 +63,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def to_tensors(batch: dict[str, dict[str, np.ndarray]], k: int) -> dict[str, dict[str, torch.Tensor]]:
-    """uint8 NHWC -> float NCHW in [0, 1], every array of the batch turned by the same k * 90 degrees
-    (k >= 4: mirrored first)."""
+def to_tensors(
+    batch: dict[str, dict[str, np.ndarray]], k: int, device: torch.device | str = "cpu"
+) -> dict[str, dict[str, torch.Tensor]]:
+    """uint8 NHWC -> float NCHW in [0, 1] on `device`, every array of the batch turned by the same
+    k * 90 degrees (k >= 4: mirrored first). Bytes travel to the device, floats are made there."""
 
     def conv(a: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(np.ascontiguousarray(a)).permute(0, 3, 1, 2).float().div(255)
+        x = torch.from_numpy(np.ascontiguousarray(a)).to(device).permute(0, 3, 1, 2).float().div(255)
         x = x.flip(-1) if k >= 4 else x
         return torch.rot90(x, k % 4, dims=(-2, -1))
 
@@ -88,11 +93,18 @@ def floor_loss(
     return loss, {k: float(v.detach()) for k, v in parts.items()}
 
 
-def cosine_lr(step: int, steps: int, peak: float, warmup: int = 200) -> float:
+def cosine_lr(step: int, progress: float, peak: float, warmup: int = 200) -> float:
+    """Linear warmup over the first steps, then cosine from peak to 1% of it as progress goes 0 -> 1."""
     if step < warmup:
         return peak * (step + 1) / warmup
-    t = min(1.0, (step - warmup) / max(1, steps - warmup))
+    t = min(1.0, max(0.0, progress))
     return peak * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t)))
+
+
+def progress(step: int, seconds: float, args: argparse.Namespace) -> float:
+    """How far the run is, 0 -> 1: by steps, or by time where --minutes ends it sooner."""
+    by_steps = step / max(1, args.steps)
+    return max(by_steps, seconds / (args.minutes * 60)) if args.minutes else by_steps
 
 
 def quick_eval(model: Floor, dataset: str) -> dict[str, float]:
@@ -133,6 +145,8 @@ def main(argv: list[str] | None = None) -> None:
         torch.set_num_threads(args.threads)
     torch.backends.nnpack.set_flags(False)
     torch.manual_seed(args.seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    torch.backends.cudnn.benchmark = True  # one input shape throughout: let cuDNN pick its fastest kernels
     out = args.out
     state = saved_state(out, args.resume)
     if state is None:
@@ -142,10 +156,11 @@ def main(argv: list[str] | None = None) -> None:
         state = {"step": 0, "seconds": 0.0, "knobs": {"batch_size": args.batch_size, "lr": args.lr}}
     else:
         model = load_floor(out)
-    model.train()
+    model.to(device).train()
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
     if args.resume:
-        load_optimizer_state(opt, out)
+        load_optimizer_state(opt, out, device)
+    print(f"{out}: step {state['step']}, batch {args.batch_size} x2, lr {args.lr}, device {device}", flush=True)
     pairs = Pairs(args.pairs)
     rng = np.random.default_rng([args.seed, state["step"]])  # a resumed run draws new batches
     metrics = (out / "metrics.jsonl").open("a")
@@ -161,11 +176,14 @@ def main(argv: list[str] | None = None) -> None:
         metrics.write(json.dumps(row) + "\n")
         metrics.flush()
         print(json.dumps(row), flush=True)
-    while state["step"] < args.steps:
+    def done() -> bool:
+        return progress(state["step"], state["seconds"], args) >= 1
+
+    while not done():
         step = state["step"]
         for g in opt.param_groups:
-            g["lr"] = cosine_lr(step, args.steps, args.lr)
-        batch = to_tensors(pairs.batch(rng, args.batch_size), int(rng.integers(8)))
+            g["lr"] = cosine_lr(step, progress(step, state["seconds"], args), args.lr)
+        batch = to_tensors(pairs.batch(rng, args.batch_size), int(rng.integers(8)), device)
         loss, parts = floor_loss(model, batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -177,7 +195,7 @@ def main(argv: list[str] | None = None) -> None:
                    "lr": opt.param_groups[0]["lr"], "seconds": round(state["seconds"], 1)}  # fmt: skip
             metrics.write(json.dumps(row) + "\n")
             metrics.flush()
-        if state["step"] % args.eval_every == 0 or state["step"] == args.steps:
+        if state["step"] % args.eval_every == 0 or done():
             row = {"step": state["step"]} | quick_eval(model, args.eval_set)
             metrics.write(json.dumps(row) + "\n")
             metrics.flush()

@@ -11,6 +11,7 @@ from hvar.degrade import (
     bicubic_lr,
     degrade,
     filter2d,
+    light,
     modcrop,
     random_blur_kernel,
     resize,
@@ -130,3 +131,12 @@ def test_resize_matches_torch_interpolate(mode, out_hw):
     kw = {} if mode == "area" else {"align_corners": False}
     ref = F.interpolate(torch.from_numpy(x).permute(2, 0, 1)[None], size=out_hw, mode=mode, **kw)
     np.testing.assert_allclose(resize(x, out_hw, mode), ref[0].permute(1, 2, 0).numpy(), atol=1e-5)
+
+
+def test_a_light_defect_changes_the_image_a_little_and_keeps_its_size():
+    lr = bicubic_lr(_hr(), 4)
+    for seed in (0, 1, 11):  # a blur, noise, a JPEG round trip: the first draw of each seed picks the kind
+        out = light(lr, np.random.default_rng(seed))
+        assert out.shape == lr.shape and out.dtype == np.uint8
+        mse = np.mean((out.astype(float) - lr.astype(float)) ** 2)
+        assert 0 < mse < 30**2, seed

@@ -37,8 +37,8 @@ def test_one_rotation_turns_every_array_of_a_batch_alike(pairs_dir):
 
 
 def test_the_learning_rate_warms_up_then_decays_to_one_percent():
-    assert cosine_lr(0, 1000, 1.0) < cosine_lr(199, 1000, 1.0) == pytest.approx(1.0)
-    assert cosine_lr(1000, 1000, 1.0) == pytest.approx(0.01)
+    assert cosine_lr(0, 0.0, 1.0) < cosine_lr(199, 0.2, 1.0) == pytest.approx(1.0)
+    assert cosine_lr(1000, 1.0, 1.0) == pytest.approx(0.01)
 
 
 def test_a_run_trains_resumes_and_keeps_one_metrics_history(pairs_dir, tmp_path):
@@ -65,3 +65,11 @@ def test_a_missing_pair_cache_is_a_clear_cli_error(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--out", str(tmp_path / "run"), "--preset", "tiny", "--pairs", str(tmp_path / "none")])
     assert "no finished cache" in capsys.readouterr().err
+
+
+def test_a_time_budget_ends_a_run_before_its_steps(pairs_dir, tmp_path):
+    out = tmp_path / "run"
+    main(["--out", str(out), "--preset", "tiny", "--pairs", str(pairs_dir), "--batch-size", "2",
+          "--steps", "1000000", "--minutes", "0.01"])  # fmt: skip
+    state = json.loads((out / "state.json").read_text())
+    assert 1 <= state["step"] < 1000000 and state["seconds"] >= 0.6

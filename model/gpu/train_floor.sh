@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Fine-tune the restoration stage (hvar.floor, from SPAN-ch28) on one GPU in about eight minutes: build a
+# larger pair cache on the machine's cores, train two learning rates side by side on the one GPU (the
+# network is small: one run alone leaves most of the GPU idle), and bring back both run folders as one
+# tar in $OUT (weights, optimizer, metrics, curves), refreshed every ten seconds so a cut-off run still returns.
+#
+# From the repo root, once (model/.data is git-ignored; ~37 MB travels):
+#   mkdir -p model/.data/carry && cp -r ../shared/datasets ../shared/pretrained/span-ch28 model/.data/carry/
+#   device run, carry ["model/.data/carry"], command: bash model/gpu/train_floor.sh, timeout_s 570
+# Back here: tar xf <files_at>/floor-runs.tar -C model/runs, then export and evaluate on the CPU.
+# A CPU dry run of the same steps (a minute):
+#   OUT=/tmp/gpu-dry RUNS=/tmp/gpu-dry-runs COUNT=400 MINUTES=0.3 BATCH=4 EVAL_EVERY=20 bash model/gpu/train_floor.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."                                  # model/
+CARRY=${CARRY:-$PWD/.data/carry}
+export HVAR_DATA_ROOT=${HVAR_DATA_ROOT:-$CARRY/datasets}
+export PYTHONUNBUFFERED=1
+COUNT=${COUNT:-32000}                                    # pairs of each kind
+MINUTES=${MINUTES:-6}                                    # training time of each run
+BATCH=${BATCH:-64}                                       # pairs of each kind per step
+LRS=${LRS:-"2e-4 5e-4"}                                  # one run per peak learning rate
+EVAL_EVERY=${EVAL_EVERY:-2000}
+OUT=${OUT:-runs/gpu-floor}
+RUNS=${RUNS:-/tmp/floor-runs}
+PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
+mkdir -p "$OUT" "$RUNS"
+log="$OUT/train.log"
+$PY -c 'import torch, sys; print("python", sys.version.split()[0], "torch", torch.__version__,
+  "cuda", torch.cuda.is_available() and torch.cuda.get_device_name())' | tee "$log"
+nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | tee -a "$log" || true
+
+start=$(date +%s)
+$PY -m hvar.pairs --count "$COUNT" --workers "$(nproc)" --out "$RUNS/pairs" 2>&1 | tail -n 1 | tee -a "$log"
+echo "pairs: $((2 * COUNT)) in $(( $(date +%s) - start )) s on $(nproc) cores" | tee -a "$log"
+
+bring_back() {  # one tar of the run folders, replaced whole so a kill never leaves half of it
+  tar cf "$OUT/floor-runs.tar.tmp" -C "$RUNS" --exclude pairs . 2>/dev/null && mv "$OUT/floor-runs.tar.tmp" "$OUT/floor-runs.tar"
+}
+pids=()
+for lr in $LRS; do
+  $PY -m hvar.train_floor --out "$RUNS/floor-gpu-lr$lr" --span "$CARRY/span-ch28/team38_span_ch28_slim.pth" \
+    --pairs "$RUNS/pairs" --steps 1000000 --minutes "$MINUTES" --batch-size "$BATCH" --lr "$lr" \
+    --eval-every "$EVAL_EVERY" --threads $(( $(nproc) / 2 )) > "$RUNS/floor-gpu-lr$lr.log" 2>&1 &
+  pids+=($!)
+done
+while kill -0 "${pids[@]}" 2>/dev/null; do sleep 10; bring_back; done
+status=0
+for pid in "${pids[@]}"; do wait "$pid" || status=1; done
+for lr in $LRS; do tail -n 3 "$RUNS/floor-gpu-lr$lr.log" | tee -a "$log"; done
+bring_back
+echo "total $(( $(date +%s) - start )) s, exit $status" | tee -a "$log"
+ls -la "$OUT" | tee -a "$log"
+exit $status
