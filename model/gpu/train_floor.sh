@@ -13,7 +13,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."                                  # model/
 CARRY=${CARRY:-$PWD/.data/carry}
-export HVAR_DATA_ROOT=${HVAR_DATA_ROOT:-$CARRY/datasets}
+export HVAR_DATA_ROOT=${HVAR_DATA_ROOT:-$CARRY/datasets} HVAR_METRICS_ROOT=${HVAR_METRICS_ROOT:-$CARRY/metrics}
 export PYTHONUNBUFFERED=1
 COUNT=${COUNT:-32000}                                    # pairs of each kind
 MINUTES=${MINUTES:-6}                                    # training time of each run

@@ -42,12 +42,14 @@ def smooth_field(rng: np.random.Generator, side: int) -> np.ndarray:
     return np.round(field).astype(np.uint8)
 
 
-def make_pair(images, kind: str, i: int, lr_side: int, seed: int) -> dict[str, np.ndarray]:
+def make_pair(
+    images, kind: str, i: int, lr_side: int, seed: int, synthetic: float = SYNTHETIC
+) -> dict[str, np.ndarray]:
     """LR and targets of pair i: {"lr": lr, "t1": .., "t2": .., ["t4": ..]}, uint8 HxWx3."""
     scale = int(kind[1:])
     rng = np.random.default_rng([seed, scale, i])
     side = lr_side * scale
-    hr = smooth_field(rng, side) if rng.random() < SYNTHETIC else random_crop(images, side, rng)
+    hr = smooth_field(rng, side) if rng.random() < synthetic else random_crop(images, side, rng)
     hr = np.ascontiguousarray(hr)
     clean_lr = bicubic_lr(hr, scale)
     if i % 2 == 0:
@@ -68,20 +70,22 @@ def shapes(kind: str, lr_side: int) -> dict[str, tuple[int, int, int]]:
 
 
 def _work(job) -> None:
-    folder, kind, start, stop, lr_side, seed = job
+    folder, kind, start, stop, lr_side, seed, synthetic = job
     images = load_images(str(data_root() / "train"))
     arrays = {
         k: np.lib.format.open_memmap(Path(folder) / f"{kind}.{k}.npy", mode="r+")
         for k in shapes(kind, lr_side)
     }
     for i in range(start, stop):
-        for k, v in make_pair(images, kind, i, lr_side, seed).items():
+        for k, v in make_pair(images, kind, i, lr_side, seed, synthetic).items():
             arrays[k][i] = v
     for a in arrays.values():
         a.flush()
 
 
-def build(folder: Path, count: int, lr_side: int = 48, seed: int = 0, workers: int = 2) -> Path:
+def build(
+    folder: Path, count: int, lr_side: int = 48, seed: int = 0, workers: int = 2, synthetic: float = SYNTHETIC
+) -> Path:
     """Writes `<folder>/<kind>.<array>.npy` for both kinds, then `done` (an interrupted build restarts)."""
     folder.mkdir(parents=True, exist_ok=True)
     if (folder / "done").exists():
@@ -93,12 +97,15 @@ def build(folder: Path, count: int, lr_side: int = 48, seed: int = 0, workers: i
                 folder / f"{kind}.{k}.npy", mode="w+", dtype=np.uint8, shape=(count, *shape)
             )
         chunk = 500
-        jobs += [(str(folder), kind, a, min(a + chunk, count), lr_side, seed) for a in range(0, count, chunk)]
+        jobs += [
+            (str(folder), kind, a, min(a + chunk, count), lr_side, seed, synthetic)
+            for a in range(0, count, chunk)
+        ]
     started = time.time()
     with mp.get_context("fork").Pool(workers) as pool:
         for n, _ in enumerate(pool.imap_unordered(_work, jobs), 1):
             print(f"pairs: {n}/{len(jobs)} chunks, {time.time() - started:.0f}s", file=sys.stderr, flush=True)
-    (folder / "done").write_text(f"count={count} lr={lr_side} seed={seed}\n")
+    (folder / "done").write_text(f"count={count} lr={lr_side} seed={seed} synthetic={synthetic}\n")
     return folder
 
 
@@ -135,10 +142,11 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--lr", type=int, default=48, help="LR side of every pair")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--synthetic", type=float, default=SYNTHETIC, help="share of smooth colour fields")
     args = ap.parse_args(argv)
-    if args.count < 1 or args.lr < 8:
-        ap.error("--count must be >= 1 and --lr >= 8")
-    build(args.out, args.count, args.lr, args.seed, args.workers)
+    if args.count < 1 or args.lr < 8 or not 0 <= args.synthetic <= 1:
+        ap.error("--count must be >= 1, --lr >= 8 and --synthetic within [0, 1]")
+    build(args.out, args.count, args.lr, args.seed, args.workers, args.synthetic)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ sharpening them, while keeping what SPAN knows about clean inputs.
     python -m hvar.train_floor --out runs/floor-base --steps 8000          # new run from SPAN-ch28
     python -m hvar.train_floor --out runs/floor-base --steps 16000 --resume # go on (same or more steps)
     python -m hvar.train_floor --out runs/span-published --steps 0         # the peer, as a floor run
+    python -m hvar.train_floor --init checkpoints/floor-gpu --out runs/floor-more --lr 5e-5  # a new stage
 
 Each batch holds `--batch-size` x4 pairs and as many x2 pairs (each half bicubic, half realistic), one
 random flip/rotation per batch. The loss is the mean L1 of every output that has a target: x1 and x2
@@ -41,6 +42,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--preset", default="base", choices=sorted(FLOOR_PRESETS))
     ap.add_argument("--span", type=Path, default=SPAN_WEIGHTS, help="pretrained SPAN weights (base preset)")
+    ap.add_argument("--init", type=Path, help="a new run that starts from another floor run's weights")
     ap.add_argument("--pairs", type=Path, default=Path(".data/pairs"), help="hvar.pairs cache")
     ap.add_argument("--steps", type=int, default=8000,
                     help="0 writes the starting point: SPAN as published, the evaluation's peer")  # fmt: skip
@@ -56,7 +58,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.steps < 0 or args.batch_size < 1 or args.eval_every < 1 or args.minutes < 0:
         ap.error("--steps and --minutes must be >= 0, --batch-size and --eval-every >= 1")
-    if not args.resume and args.preset == "base" and not args.span.is_file():
+    if args.init and (args.resume or not (args.init / "floor.json").is_file()):
+        ap.error("--init takes a floor run folder, and only for a new run")
+    if not args.resume and not args.init and args.preset == "base" and not args.span.is_file():
         ap.error(f"--span: no such file {args.span}")
     if not (args.pairs / "done").exists():
         ap.error(f"--pairs: no finished cache in {args.pairs} (python -m hvar.pairs --out {args.pairs})")
@@ -103,7 +107,7 @@ def cosine_lr(step: int, progress: float, peak: float, warmup: int = 200) -> flo
 
 def progress(step: int, seconds: float, args: argparse.Namespace) -> float:
     """How far the run is, 0 -> 1: by steps, or by time where --minutes ends it sooner."""
-    by_steps = step / max(1, args.steps)
+    by_steps = step / args.steps if args.steps else 1.0  # --steps 0: no training at all
     return max(by_steps, seconds / (args.minutes * 60)) if args.minutes else by_steps
 
 
@@ -151,7 +155,10 @@ def main(argv: list[str] | None = None) -> None:
     state = saved_state(out, args.resume)
     if state is None:
         cfg = FLOOR_PRESETS[args.preset]
-        model = from_span(cfg, args.span) if args.preset == "base" else Floor(cfg)
+        if args.init:
+            model = load_floor(args.init)
+        else:
+            model = from_span(cfg, args.span) if args.preset == "base" else Floor(cfg)
         out.mkdir(parents=True, exist_ok=True)
         state = {"step": 0, "seconds": 0.0, "knobs": {"batch_size": args.batch_size, "lr": args.lr}}
     else:
@@ -160,7 +167,9 @@ def main(argv: list[str] | None = None) -> None:
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
     if args.resume:
         load_optimizer_state(opt, out, device)
-    print(f"{out}: step {state['step']}, batch {args.batch_size} x2, lr {args.lr}, device {device}", flush=True)
+    print(
+        f"{out}: step {state['step']}, batch {args.batch_size} x2, lr {args.lr}, device {device}", flush=True
+    )
     pairs = Pairs(args.pairs)
     rng = np.random.default_rng([args.seed, state["step"]])  # a resumed run draws new batches
     metrics = (out / "metrics.jsonl").open("a")
@@ -176,6 +185,7 @@ def main(argv: list[str] | None = None) -> None:
         metrics.write(json.dumps(row) + "\n")
         metrics.flush()
         print(json.dumps(row), flush=True)
+
     def done() -> bool:
         return progress(state["step"], state["seconds"], args) >= 1
 

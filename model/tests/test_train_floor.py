@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from hvar.config import FLOOR_PRESETS
-from hvar.floor import Floor
+from hvar.floor import Floor, load_floor
 from hvar.pairs import Pairs, build
 from hvar.train_floor import cosine_lr, floor_loss, main, to_tensors
 
@@ -73,3 +73,12 @@ def test_a_time_budget_ends_a_run_before_its_steps(pairs_dir, tmp_path):
           "--steps", "1000000", "--minutes", "0.01"])  # fmt: skip
     state = json.loads((out / "state.json").read_text())
     assert 1 <= state["step"] < 1000000 and state["seconds"] >= 0.6
+
+
+def test_a_new_run_can_start_from_another_runs_weights(pairs_dir, tmp_path):
+    common = ["--preset", "tiny", "--pairs", str(pairs_dir), "--batch-size", "2", "--eval-every", "50"]
+    main(["--out", str(tmp_path / "first"), *common, "--steps", "2"])
+    main(["--out", str(tmp_path / "second"), "--init", str(tmp_path / "first"), *common, "--steps", "0"])
+    first, second = load_floor(tmp_path / "first"), load_floor(tmp_path / "second")
+    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+    assert json.loads((tmp_path / "second" / "state.json").read_text())["step"] == 0
