@@ -30,6 +30,7 @@ import copy
 import hashlib
 import json
 import os
+import shutil
 import tempfile
 import time
 import warnings
@@ -45,6 +46,7 @@ from onnx import numpy_helper
 from safetensors.numpy import load_file as load_np
 from safetensors.numpy import save_file as save_np
 
+from hvar import acceptance
 from hvar.config import HVARConfig
 from hvar.floor import CONFIG_FILE as FLOOR_CONFIG
 from hvar.sample import tie_distance
@@ -365,6 +367,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     overlap_help = "floor runs: LR pixels tiles share, for the manifest (default: the receptive radius)"
     ap.add_argument("--overlap", type=int, default=None, help=overlap_help)
+    ap.add_argument(
+        "--no-acceptance",
+        dest="acceptance",
+        action="store_false",
+        help="write the model without running the acceptance checks (experiments; never a shipped model)",
+    )
     args = ap.parse_args(argv)
     floor = (args.run / FLOOR_CONFIG).exists()  # an hvar.train_floor run folder
     run_files = (args.run / FLOOR_CONFIG,) if floor else (args.run / "config.json", args.run / "tokenizer")
@@ -373,12 +381,57 @@ def main(argv: list[str] | None = None) -> None:
             ap.error(f"{path} does not exist")
     if args.tile is not None and (args.tile < 8 or args.tile % 4):
         ap.error("--tile must be a multiple of 4, at least 8")
+    if args.acceptance and (why := acceptance.available()) is not None:
+        ap.error(f"the acceptance checks cannot run here ({why}); --no-acceptance skips them")
     torch.backends.nnpack.set_flags(False)
-    if floor:
-        from hvar.export_floor import export_floor
+    args.id = args.id or args.out.name
+    out = args.out
+    with tempfile.TemporaryDirectory(prefix="hvar-export-") as tmp:
+        args.out = Path(tmp) / args.id  # written, verified and checked here; --out changes only after
+        if floor:
+            from hvar.export_floor import export_floor
 
-        return export_floor(args)
+            export_floor(args)
+        else:
+            export_hvar(args)
+        record_acceptance(args.out, args.acceptance, out)
+        install(args.out, out)
+    print(f"wrote {out}")
 
+
+def record_acceptance(folder: Path, run: bool, out: Path) -> None:
+    """Runs the acceptance checks on the model in `folder` and keeps the verdict in its manifest;
+    refuses (SystemExit) a model that fails one."""
+    manifest_path = folder / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    if not run:
+        manifest["acceptance"] = {"suite": "test/acceptance", "skipped": True}
+        manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+        return
+    print("acceptance checks (test/acceptance) ...", flush=True)
+    report = acceptance.check(folder)
+    print(f"{report.model}: {len(report.passed)} passed, {len(report.known_failures)} known failures, "
+          f"{len(report.failed)} failed")  # fmt: skip
+    if not report.ok:
+        lines = "\n".join(f"  {line}" for line in report.failed)
+        raise SystemExit(
+            f"export: {report.model} fails acceptance checks:\n{lines}\n"
+            f"the model folder {out} was left as it was"
+        )
+    manifest["acceptance"] = acceptance.summary(report)
+    manifest_path.write_text(json.dumps(manifest, indent=2) + "\n")
+
+
+def install(folder: Path, out: Path) -> None:
+    """Every file of `folder` into `out`, each replaced atomically; other files in `out` (the model
+    card) stay."""
+    out.mkdir(parents=True, exist_ok=True)
+    for f in sorted(folder.iterdir()):
+        shutil.copyfile(f, out / (f.name + ".tmp"))
+        os.replace(out / (f.name + ".tmp"), out / f.name)
+
+
+def export_hvar(args: argparse.Namespace) -> None:
     model = load_hvar(args.run)
     args.out.mkdir(parents=True, exist_ok=True)
     onnx_path = args.out / "model.onnx"
@@ -402,7 +455,7 @@ def main(argv: list[str] | None = None) -> None:
     if failed:
         candidate.unlink()
         raise SystemExit(f"export: onnxruntime does not compute what PyTorch computes ({', '.join(failed)}); "
-                         f"nothing in {args.out} was replaced")  # fmt: skip
+                         "the model folder was left as it was")  # fmt: skip
     os.replace(candidate, onnx_path)
     save_parity(args.out / "parity.safetensors", inputs, answers, model.transformer.begin_ends)
     rounding = {}
@@ -428,7 +481,6 @@ def main(argv: list[str] | None = None) -> None:
         "rounding": rounding,
     }
     (args.out / "manifest.json").write_text(json.dumps(manifest, indent=2) + "\n")
-    print(f"wrote {args.out / 'manifest.json'}")
 
 
 if __name__ == "__main__":

@@ -8,8 +8,8 @@ import onnx
 import pytest
 import torch
 
+from hvar import acceptance, export_floor
 from hvar import export as ex
-from hvar import export_floor
 from hvar.config import FLOOR_PRESETS
 from hvar.export_floor import OUTPUTS, verify
 from hvar.floor import Floor, load_floor, save_floor
@@ -28,7 +28,7 @@ def exported(tmp_path_factory, photo_root_module):
     run = tmp_path_factory.mktemp("floor") / "run"
     save_floor(Floor(FLOOR_PRESETS["tiny"]), run)
     out = run.parent / "models" / "floor-tiny"
-    ex.main(["--run", str(run), "--out", str(out), "--version", "0.1.0", "--tile", "24"])
+    ex.main(["--run", str(run), "--out", str(out), "--version", "0.1.0", "--tile", "24", "--no-acceptance"])
     return run, out
 
 
@@ -93,9 +93,27 @@ def test_a_refused_export_replaces_nothing_in_the_model_folder(exported, monkeyp
     run, out = exported
     before = {p.name: p.read_bytes() for p in out.iterdir()}
     monkeypatch.setattr(export_floor, "MIN_PSNR", float("inf"))  # as if onnxruntime disagreed
-    with pytest.raises(SystemExit, match="nothing in .* was replaced"):
-        ex.main(["--run", str(run), "--out", str(out), "--version", "0.2.0", "--tile", "24"])
+    with pytest.raises(SystemExit, match="left as it was"):
+        ex.main(
+            ["--run", str(run), "--out", str(out), "--version", "0.2.0", "--tile", "24", "--no-acceptance"]
+        )
     assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+@pytest.mark.skipif(acceptance.available() is not None, reason=f"acceptance suite: {acceptance.available()}")
+def test_an_export_whose_model_fails_the_acceptance_checks_leaves_the_folder_as_it_was(exported):
+    run, out = exported  # a tiny floor with random weights: its x2 and x4 are noise
+    before = {p.name: p.read_bytes() for p in out.iterdir()}
+    with pytest.raises(SystemExit, match="fails acceptance checks") as refused:
+        ex.main(["--run", str(run), "--out", str(out), "--version", "0.3.0", "--tile", "24"])
+    assert "keeps a flat mid-grey field within 1 level of itself" in str(refused.value)
+    assert {p.name: p.read_bytes() for p in out.iterdir()} == before
+
+
+@pytest.mark.parametrize("folder", FLOORS, ids=[p.name for p in FLOORS])
+def test_a_shipped_floor_passed_the_acceptance_checks_when_it_was_exported(folder):
+    verdict = json.loads((folder / "manifest.json").read_text())["acceptance"]
+    assert not verdict.get("skipped") and verdict["failed"] == [] and verdict["passed"]
 
 
 @pytest.mark.parametrize("folder", FLOORS, ids=[p.name for p in FLOORS])

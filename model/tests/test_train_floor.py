@@ -80,5 +80,8 @@ def test_a_new_run_can_start_from_another_runs_weights(pairs_dir, tmp_path):
     main(["--out", str(tmp_path / "first"), *common, "--steps", "2"])
     main(["--out", str(tmp_path / "second"), "--init", str(tmp_path / "first"), *common, "--steps", "0"])
     first, second = load_floor(tmp_path / "first"), load_floor(tmp_path / "second")
-    assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
+    assert all(
+        torch.equal(a, b)
+        for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True)
+    )
     assert json.loads((tmp_path / "second" / "state.json").read_text())["step"] == 0
