@@ -30,12 +30,18 @@ LIGHT = 0.4  # share of the degraded pairs with one light defect instead of the 
 
 
 def smooth_field(rng: np.random.Generator, side: int) -> np.ndarray:
-    """A side x side x 3 uint8 bilinear blend of four random corner colours, a third of the channels
-    saturated (0 or 255): flat areas, gradients and pure colours, which 65 photos hardly hold and
-    which a restoration network must leave alone."""
-    corners = rng.uniform(0, 255, (2, 2, 3))
-    saturated = rng.random((2, 2, 3)) < 1 / 3
-    corners[saturated] = rng.choice([0.0, 255.0], saturated.sum())
+    """A side x side x 3 uint8 bilinear blend of four random corner colours: flat areas, gradients and
+    pure colours, which 65 photos hardly hold and which a restoration network must leave alone.
+    Half are steep (any corner colours, a third of the channels saturated at 0 or 255), half shallow
+    (corners within 1-40 levels of one colour): the one-level steps of a quantized sky, which a
+    network that sharpens edges turns into bands."""
+    if rng.random() < 0.5:
+        spread = np.exp(rng.uniform(0, np.log(40)))
+        corners = np.clip(rng.uniform(0, 255, 3) + spread * rng.uniform(-1, 1, (2, 2, 3)), 0, 255)
+    else:
+        corners = rng.uniform(0, 255, (2, 2, 3))
+        saturated = rng.random((2, 2, 3)) < 1 / 3
+        corners[saturated] = rng.choice([0.0, 255.0], saturated.sum())
     t = np.linspace(0, 1, side)[:, None, None]
     top, bottom = corners[0, 0] * (1 - t) + corners[0, 1] * t, corners[1, 0] * (1 - t) + corners[1, 1] * t
     field = top[None, :, 0] * (1 - t) + bottom[None, :, 0] * t  # (side, side, 3)

@@ -52,3 +52,13 @@ def test_a_smooth_field_blends_its_four_corner_colours():
     f = smooth_field(np.random.default_rng(3), 9).astype(int)
     assert f.shape == (9, 9, 3)
     np.testing.assert_allclose(f[4, 4], (f[0, 0] + f[0, -1] + f[-1, 0] + f[-1, -1]) / 4, atol=1)
+
+
+def test_half_of_the_smooth_fields_are_shallow_gradients():
+    from hvar.pairs import smooth_field
+
+    ranges = [
+        np.ptp(smooth_field(np.random.default_rng(s), 64).astype(int), axis=(0, 1)).max() for s in range(40)
+    ]
+    shallow = sum(r <= 40 for r in ranges)
+    assert 10 <= shallow <= 30 and max(ranges) > 100
