@@ -1,10 +1,25 @@
 import numpy as np
 import pytest
 import torch
+from benchmark_data import require
 from PIL import Image
 
 torch.backends.nnpack.set_flags(False)  # unsupported on these CPUs; silences a warning per conv
 torch.set_num_threads(1)  # tiny models; avoids thread oversubscription next to training jobs
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers",
+        "benchmark_data(*parts): needs ../shared/<part> (datasets, metrics, pretrained); skipped where "
+        "it is missing, failed instead with HVAR_REQUIRE_BENCHMARK_DATA=1 (benchmark_data.py)",
+    )
+
+
+def pytest_runtest_setup(item):
+    # Before the test's fixtures, so none of them reads a folder that is not there.
+    for mark in item.iter_markers("benchmark_data"):
+        require(*mark.args)
 
 
 @pytest.fixture

@@ -12,10 +12,6 @@ from hvar.config import FLOOR_PRESETS
 from hvar.floor import Floor, from_span, load_floor, save_floor, span_state, subpixel_mean
 from hvar.train_floor import SPAN_WEIGHTS
 
-needs_span = pytest.mark.skipif(
-    not SPAN_WEIGHTS.is_file(), reason=f"pretrained SPAN weights missing at {SPAN_WEIGHTS} (../shared)"
-)
-
 
 def random_floor(seed: int = 0) -> Floor:
     torch.manual_seed(seed)
@@ -72,7 +68,7 @@ def test_saved_and_loaded_floor_computes_the_same(tmp_path):
     assert loaded.cfg == model.cfg
 
 
-@needs_span
+@pytest.mark.benchmark_data("pretrained")
 def test_the_published_checkpoint_loads_into_every_weight():
     state = span_state(SPAN_WEIGHTS)
     body = {
@@ -81,7 +77,7 @@ def test_the_published_checkpoint_loads_into_every_weight():
     assert set(state) == body
 
 
-@needs_span
+@pytest.mark.benchmark_data("pretrained", "datasets")
 def test_pretrained_span_reproduces_its_published_set5_x4_score():
     """SPAN-ch28 on Set5 x4, MATLAB bicubic LR, PSNR/SSIM-Y: 31.73 / 0.8898 (../shared/pretrained)."""
     model = from_span(dataclasses.replace(FLOOR_PRESETS["base"]), SPAN_WEIGHTS).eval()

@@ -6,7 +6,7 @@ from PIL import Image
 
 from hvar.eval import data_root
 from hvar.imresize import imresize_uint8
-from hvar.niqe import PARAMS_FILE, load_params, main, metrics_root, niqe
+from hvar.niqe import PARAMS_FILE, load_params, main, niqe
 
 # BasicSR's calculate_niqe(img, 0, input_order='HWC', convert_to='y'), from shared/metrics/README.md.
 REFERENCE = {
@@ -23,22 +23,17 @@ def _hr_path(dataset, name):
     return data_root() / "dev" / dataset / "HR" / f"{name}.png"
 
 
-@pytest.fixture(scope="module")
-def shared():
-    """Skip, saying what is missing, when the shared parameters or dev images are not here."""
-    params, hr = metrics_root() / PARAMS_FILE, _hr_path("Set5", "baby")
-    if not params.is_file():
-        pytest.skip(f"NIQE parameters missing at {params}: set HVAR_METRICS_ROOT to shared/metrics")
-    if not hr.is_file():
-        pytest.skip(f"dev images missing at {hr}: set HVAR_DATA_ROOT to shared/datasets")
+# BasicSR's pristine model; the reference values are on the dev HR images.
+needs_shared = pytest.mark.benchmark_data("metrics", "datasets")
 
 
 def _load(dataset, name):
     return np.asarray(Image.open(_hr_path(dataset, name)).convert("RGB"))
 
 
+@needs_shared
 @pytest.mark.parametrize("dataset,name", list(REFERENCE))
-def test_matches_basicsr_on_dev_hr_images(shared, dataset, name):
+def test_matches_basicsr_on_dev_hr_images(dataset, name):
     assert niqe(_load(dataset, name)) == pytest.approx(REFERENCE[(dataset, name)], abs=1e-3)
 
 
@@ -48,7 +43,8 @@ def test_image_without_two_whole_blocks_is_rejected(shape):
         niqe(np.full(shape, 128, dtype=np.uint8))
 
 
-def test_flat_image_is_rejected(shared):
+@pytest.mark.benchmark_data("metrics")
+def test_flat_image_is_rejected():
     # Flat blocks have no negative coefficients, so their features are NaN and no covariance is left.
     with pytest.raises(ValueError, match="have texture"):
         niqe(np.full((192, 192, 3), 128, dtype=np.uint8))
@@ -63,8 +59,9 @@ def _noise(img):
     return np.clip(img + n, 0, 255).round().astype(np.uint8)
 
 
+@needs_shared
 @pytest.mark.parametrize("distort", [_blur, _noise], ids=["blur", "noise"])
-def test_distortion_raises_the_score(shared, distort):
+def test_distortion_raises_the_score(distort):
     img = _load("Set5", "baby")
     assert niqe(distort(img)) > niqe(img) + 1.0
 
@@ -74,7 +71,8 @@ def test_missing_parameter_file_says_how_to_fix_it(tmp_path):
         load_params(tmp_path / PARAMS_FILE)
 
 
-def test_cli_prints_one_score_per_image(shared, capsys):
+@needs_shared
+def test_cli_prints_one_score_per_image(capsys):
     paths = [str(_hr_path("Set5", n)) for n in ("butterfly", "head")]
     main(paths)
     lines = capsys.readouterr().out.splitlines()
