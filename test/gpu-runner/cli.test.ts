@@ -1,10 +1,9 @@
-import { mkdtemp, readdir, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { readdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import sharp from "sharp";
 import { describe, expect, it } from "vitest";
 import { runCli } from "../../gpu-runner/src/cli/main";
-import { FIXTURE_MODELS_DIR, rawImage } from "./helpers";
+import { FIXTURE_MODELS_DIR, rawImage, tempDir } from "./helpers";
 
 function capture(isTTY = false) {
   const chunks: string[] = [];
@@ -12,7 +11,7 @@ function capture(isTTY = false) {
 }
 
 async function workspace() {
-  const dir = await mkdtemp(join(tmpdir(), "hvar-cli-"));
+  const dir = await tempDir("hvar-cli-");
   const photo = join(dir, "photo.jpg");
   await rawImage(50, 40, (x, y) => [x * 5, y * 6, 120]).jpeg().toFile(photo);
   return { dir, photo, out: join(dir, "out") };

@@ -1,12 +1,18 @@
+import { mkdtemp } from "node:fs/promises";
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import sharp from "sharp";
+import { inject } from "vitest";
 import type { ModelOutputs, TileModel } from "../../gpu-runner/src/model/types";
 
 /** The contract-conformant fixture model (see fixtures/make_contract_model.py), not a product model. */
 export const FIXTURE_MODELS_DIR = fileURLToPath(new URL("./fixtures", import.meta.url));
 
 export const silentLog = pino({ level: "silent" });
+
+/** A new empty folder for a test, in the project's temp root, which is removed after the run (temp-root.ts). */
+export const tempDir = (prefix: string): Promise<string> => mkdtemp(join(inject("tempRoot"), prefix));
 
 /** An image whose pixels are a function of position, encoded by sharp with the given pipeline. */
 export function pattern(width: number, height: number, pixel: (x: number, y: number) => [number, number, number]): Buffer {

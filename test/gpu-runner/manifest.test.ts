@@ -1,9 +1,9 @@
 import { createHash } from "node:crypto";
-import { mkdir, mkdtemp, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { discoverModels, ManifestSchema, tileOverlap } from "../../gpu-runner/src/model/manifest";
+import { tempDir } from "./helpers";
 
 const onnxBytes = Buffer.from("not really onnx, but the hash is what is checked here");
 
@@ -23,7 +23,7 @@ function manifestFor(id: string, bytes: Buffer) {
 }
 
 async function modelsDirWith(models: Record<string, { manifest?: unknown; onnx?: Buffer }>) {
-  const dir = await mkdtemp(join(tmpdir(), "hvar-models-"));
+  const dir = await tempDir("hvar-models-");
   for (const [name, { manifest, onnx }] of Object.entries(models)) {
     await mkdir(join(dir, name));
     if (manifest !== undefined) await writeFile(join(dir, name, "manifest.json"), JSON.stringify(manifest));

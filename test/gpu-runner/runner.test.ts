@@ -1,5 +1,4 @@
-import { mkdtemp, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { hmacSecret, loadConfig } from "../../gpu-runner/src/config";
@@ -7,12 +6,12 @@ import { assembleRunner } from "../../gpu-runner/src/runner";
 import { signRequest } from "../../gpu-runner/src/server/auth";
 import type { Job } from "../../gpu-runner/src/server/jobs";
 import { LocalStore } from "../../gpu-runner/src/storage/local";
-import { FIXTURE_MODELS_DIR, rawImage, silentLog } from "./helpers";
+import { FIXTURE_MODELS_DIR, rawImage, silentLog, tempDir } from "./helpers";
 
 const SECRET = "runner-test-secret-0123456789";
 
 async function fixtureRunner() {
-  const storage = await mkdtemp(join(tmpdir(), "hvar-runner-"));
+  const storage = await tempDir("hvar-runner-");
   const config = loadConfig({ HVAR_MODELS_DIR: FIXTURE_MODELS_DIR, HVAR_STORAGE_DIR: storage, HVAR_DEVICE: "cpu", HVAR_CPU_THREADS: "1" });
   return { storage, ...(await assembleRunner(config, SECRET, silentLog)) };
 }
@@ -36,7 +35,7 @@ describe("assembled runner (contract fixture model, local storage)", () => {
   });
 
   it("is not ready, and refuses jobs with 503, when its models folder has no usable model", async () => {
-    const config = loadConfig({ HVAR_MODELS_DIR: await mkdtemp(join(tmpdir(), "hvar-empty-")) });
+    const config = loadConfig({ HVAR_MODELS_DIR: await tempDir("hvar-empty-") });
     const { app } = await assembleRunner(config, SECRET, silentLog);
     expect((await app.request("/readyz")).status).toBe(503);
     expect((await app.request("/v1/jobs/x", { headers: signRequest(SECRET, "GET", "/v1/jobs/x", new Uint8Array()) })).status).toBe(503);
@@ -49,7 +48,7 @@ describe("configuration", () => {
   });
 
   it("takes the HMAC secret from the environment first, then from the local .dev.vars", async () => {
-    const dir = await mkdtemp(join(tmpdir(), "hvar-vars-"));
+    const dir = await tempDir("hvar-vars-");
     const devVars = join(dir, ".dev.vars");
     await writeFile(devVars, "ADMIN_SECRET=x\nRUNNER_HMAC_SECRET=from-dev-vars-0123456789\n");
     expect(hmacSecret(loadConfig({ RUNNER_HMAC_SECRET: "from-environment-0123456789" }), devVars)).toBe("from-environment-0123456789");

@@ -1,7 +1,4 @@
 import { createHash } from "node:crypto";
-import { mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import sharp from "sharp";
 import { describe, expect, it } from "vitest";
 import type { Manifest, ModelEntry } from "../../gpu-runner/src/model/manifest";
@@ -13,7 +10,7 @@ import { JobService, type Job } from "../../gpu-runner/src/server/jobs";
 import { RunnerMetrics } from "../../gpu-runner/src/server/metrics";
 import { LocalStore } from "../../gpu-runner/src/storage/local";
 import type { ObjectStore } from "../../gpu-runner/src/storage/store";
-import { nearestModel, rawImage, silentLog } from "./helpers";
+import { nearestModel, rawImage, silentLog, tempDir } from "./helpers";
 
 const SECRET = "test-secret-0123456789abcdef";
 const manifest: Manifest = { id: "m", version: "1", tile: 16, scales: [1, 2, 4], tokens: 4, opset: 18, precision: "fp32", sha256: "0".repeat(64), config: {}, evaluation: {} };
@@ -27,7 +24,7 @@ interface RunnerOptions {
 }
 
 async function runner(options: RunnerOptions = {}) {
-  const store = options.store ?? new LocalStore(await mkdtemp(join(tmpdir(), "hvar-runner-")));
+  const store = options.store ?? new LocalStore(await tempDir("hvar-runner-"));
   const metrics: RunnerMetrics = new RunnerMetrics({ queuedTiles: () => scheduler.queuedTiles, jobsByStatus: () => jobs.countByStatus() });
   const scheduler: Scheduler = new Scheduler(options.model ?? nearestModel(16), { batchSize: 4, memoryBudgetBytes: 1 << 30, maxQueuedTiles: options.maxQueuedTiles ?? 1000 }, metrics);
   const jobs: JobService = new JobService({ manifest, scheduler, store, metrics, log: silentLog, decode: { maxPixels: 100_000 }, overlap: 4 });
@@ -263,7 +260,7 @@ describe("jobs", () => {
   it("never reports succeeded before the outputs and the record are stored", async () => {
     let releaseRecord: () => void = () => undefined;
     const recordGate = new Promise<void>((resolve) => (releaseRecord = resolve));
-    const disk = new LocalStore(await mkdtemp(join(tmpdir(), "hvar-runner-")));
+    const disk = new LocalStore(await tempDir("hvar-runner-"));
     const writes: string[] = [];
     const store: ObjectStore = {
       get: (key) => disk.get(key),
@@ -284,7 +281,7 @@ describe("jobs", () => {
   });
 
   it("still answers for a finished job and serves its outputs after a restart", async () => {
-    const store = new LocalStore(await mkdtemp(join(tmpdir(), "hvar-runner-")));
+    const store = new LocalStore(await tempDir("hvar-runner-"));
     const before = await createAndFinish(await runner({ store }), "j_keep");
     const restarted = await runner({ store });
     expect(await (await restarted.request("GET", "/v1/jobs/j_keep")).json()).toEqual(before);

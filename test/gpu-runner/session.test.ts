@@ -1,10 +1,9 @@
-import { copyFile, mkdir, mkdtemp, readFile, writeFile } from "node:fs/promises";
-import { tmpdir } from "node:os";
+import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { discoverModels, type ModelEntry } from "../../gpu-runner/src/model/manifest";
 import { ModelSession } from "../../gpu-runner/src/model/session";
-import { FIXTURE_MODELS_DIR, silentLog } from "./helpers";
+import { FIXTURE_MODELS_DIR, silentLog, tempDir } from "./helpers";
 
 const cpu = { device: "cpu", cudaDeviceId: 0, cpuThreads: 1 } as const;
 
@@ -19,7 +18,7 @@ const DETERMINISTIC_DIR = join(FIXTURE_MODELS_DIR, "deterministic");
 /** The fixture's graph under another manifest, as the runner would discover it. */
 async function withManifest(manifest: Record<string, unknown>): Promise<ModelEntry> {
   const entry = await fixtureEntry();
-  const dir = await mkdtemp(join(tmpdir(), "hvar-model-"));
+  const dir = await tempDir("hvar-model-");
   await mkdir(join(dir, "wrong"));
   await copyFile(entry.onnxPath, join(dir, "wrong", "model.onnx"));
   await writeFile(join(dir, "wrong", "manifest.json"), JSON.stringify(manifest));

@@ -1,10 +1,8 @@
 import { createHash, createHmac } from "node:crypto";
-import { mkdtemp } from "node:fs/promises";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { LocalStore } from "../../gpu-runner/src/storage/local";
 import { S3Store } from "../../gpu-runner/src/storage/s3";
+import { tempDir } from "./helpers";
 
 const credentials = { accessKeyId: "AKIDEXAMPLE", secretAccessKey: "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY" };
 const options = { endpoint: "https://acc0unt.r2.cloudflarestorage.com", bucket: "hvar-results", region: "auto", ...credentials };
@@ -76,7 +74,7 @@ describe("S3Store (R2's S3 API)", () => {
 
 describe("LocalStore", () => {
   it("returns what was put, with its content type, from a fresh instance on the same folder", async () => {
-    const root = await mkdtemp(join(tmpdir(), "hvar-store-"));
+    const root = await tempDir("hvar-store-");
     await new LocalStore(root).put("results/j_1/x4.webp", Buffer.from("webp"), "image/webp");
     const object = await new LocalStore(root).get("results/j_1/x4.webp");
     expect(object?.bytes.toString()).toBe("webp");
@@ -84,11 +82,11 @@ describe("LocalStore", () => {
   });
 
   it("answers undefined for a missing key", async () => {
-    expect(await new LocalStore(await mkdtemp(join(tmpdir(), "hvar-store-"))).get("nothing/here")).toBeUndefined();
+    expect(await new LocalStore(await tempDir("hvar-store-")).get("nothing/here")).toBeUndefined();
   });
 
   it("refuses path traversal", async () => {
-    const store = new LocalStore(await mkdtemp(join(tmpdir(), "hvar-store-")));
+    const store = new LocalStore(await tempDir("hvar-store-"));
     await expect(store.put("results/../../etc/passwd", Buffer.from("x"), "text/plain")).rejects.toThrow(/unsafe/);
     await expect(store.get("/etc/passwd")).rejects.toThrow(/unsafe/);
   });

@@ -7,5 +7,6 @@ export default defineConfig({
     root: fileURLToPath(new URL(".", import.meta.url)),
     include: ["**/*.test.ts"],
     environment: "node",
+    globalSetup: ["./temp-root.ts"],
   },
 });
