@@ -119,7 +119,8 @@ def test_mixed_precision_keeps_resize_matrices_in_float32(model, mixed_file):
     assert any(a.dtype == np.float32 and (np.array_equal(a, up) or np.array_equal(a, up.T)) for a in consts)
 
 
-def test_the_export_cli_writes_a_model_folder_the_runner_accepts(tmp_path, model):
+def test_the_export_cli_writes_a_model_folder_the_runner_accepts(tmp_path, model, photo_root):
+    # photo_root: the parity tiles are cut from Set5's photos, here small synthetic ones
     from hvar.sr import save_hvar
 
     run = tmp_path / "run"
@@ -141,7 +142,7 @@ def test_the_export_cli_writes_a_model_folder_the_runner_accepts(tmp_path, model
     assert ex.psnr01(x1, parity["greedy.x1"]) > 50 and ex.psnr01(x4, parity["greedy.x4"]) > 50
 
 
-def test_a_refused_export_replaces_nothing_in_the_model_folder(tmp_path, model, monkeypatch):
+def test_a_refused_export_replaces_nothing_in_the_model_folder(tmp_path, model, monkeypatch, photo_root):
     from hvar.sr import save_hvar
 
     run, out = tmp_path / "run", tmp_path / "models" / "hvar-tiny"
