@@ -25,7 +25,7 @@ suite tsc-demo tsc -p worker/tsconfig.demo.json
 suite eslint eslint . --max-warnings 0
 suite ruff bash -c "$py/ruff check model bench && $py/ruff format --check model bench"
 suite vitest vitest run
-suite pytest bash -c "cd model && .venv/bin/pytest"
+suite pytest bash -c "cd model && .venv/bin/pytest -rs"   # -rs: why each test skipped, e.g. no ../shared
 
 total=$(( ${#passed[@]} + ${#failed[@]} ))
 if [ ${#failed[@]} -eq 0 ]; then
