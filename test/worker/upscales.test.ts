@@ -236,4 +236,22 @@ describe("quota and rate limit", () => {
     expect(response.headers.get("ratelimit-remaining")).toBe("0");
     expect(await response.json()).toMatchObject({ code: "rate_limited" });
   });
+
+  it("sends RateLimit headers when a job is read, and counts the read", async () => {
+    const { secret } = await newKey({ rateLimitPerMin: 30 });
+    const job = await (await upscale(secret, await image())).json<Job>();
+    const response = await withKey(secret, `/v1/upscales/${job.id}`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("ratelimit-limit")).toBe("30");
+    expect(response.headers.get("ratelimit-remaining")).toBe("28");
+  });
+
+  it("refuses reads of a job over the rate limit with 429 rate_limited", async () => {
+    const { secret } = await newKey({ rateLimitPerMin: 1 });
+    const job = await (await upscale(secret, await image())).json<Job>();
+    const response = await withKey(secret, `/v1/upscales/${job.id}`);
+    expect(response.status).toBe(429);
+    expect(response.headers.get("retry-after")).toEqual(expect.stringMatching(/^\d+$/));
+    expect(await response.json()).toMatchObject({ code: "rate_limited" });
+  });
 });

@@ -150,7 +150,7 @@ export const readUpscale = createRoute({
   request: { params: z.object({ id: z.string().openapi({ param: { name: "id", in: "path" } }) }) },
   responses: {
     200: { description: "The job", content: { "application/json": { schema: jobResourceSchema } } },
-    ...problemResponses(401, 403, 404),
+    ...problemResponses(401, 403, 404, 429),
   },
 });
 
@@ -208,7 +208,9 @@ upscales.post("/v1/upscales", apiKeyAuth({ scope: "upscale" }), rateLimit(), asy
   return answer(c, running);
 });
 
-upscales.use("/v1/upscales/:id", apiKeyAuth({ scope: "upscale" }));
+// Reads count against the key's rate limit like every other API call (pollers included), and carry
+// its RateLimit headers.
+upscales.use("/v1/upscales/:id", apiKeyAuth({ scope: "upscale" }), rateLimit());
 upscales.openapi(readUpscale, async (c) => {
   const { id } = c.req.valid("param");
   const job = await getJob(c.env.DB, id);
