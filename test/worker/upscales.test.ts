@@ -167,6 +167,19 @@ describe("Idempotency-Key", () => {
     expect(await jobCount(key.id)).toBe(1);
   });
 
+  it("waits on a replay with Prefer: wait as on a fresh request", async () => {
+    const { secret } = await newKey();
+    const input = await png(30, 30, { seed: seed++, text: { "hvar-test": "slow" } });
+    const headers = { "idempotency-key": "order-wait" };
+    const first = await upscale(secret, input, { headers: { ...headers, prefer: "respond-async" } });
+    expect(first.status).toBe(202);
+    const replay = await upscale(secret, input, { headers: { ...headers, prefer: "wait=10" } });
+    expect(replay.status).toBe(200);
+    expect(replay.headers.get("idempotent-replayed")).toBe("true");
+    expect(replay.headers.get("preference-applied")).toBe("wait=10");
+    expect(await replay.json<Job>()).toMatchObject({ id: (await first.json<Job>()).id, status: "succeeded" });
+  });
+
   it("is scoped to the API key", async () => {
     const a = await newKey();
     const b = await newKey();

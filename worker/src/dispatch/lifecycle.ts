@@ -59,7 +59,11 @@ export async function conclude(deps: JobDeps, job: JobRecord, outcome: Outcome):
 }
 
 /** One step: asks the backend once, and concludes the job if it ended or ran out of time. */
-export async function advance(deps: JobDeps, job: JobRecord, now = Date.now()): Promise<JobRecord> {
+export async function advance(deps: JobDeps, read: JobRecord, now = Date.now()): Promise<JobRecord> {
+  if (isDone(read)) return read;
+  // A copy read while another request was still handing the job over (an idempotent replay) has no
+  // runner yet; the stored job may have one by now, or may even have ended.
+  const job = read.runner ? read : ((await getJob(deps.env.DB, read.id)) ?? read);
   if (isDone(job)) return job;
   if (job.runner) {
     try {

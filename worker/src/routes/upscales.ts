@@ -175,6 +175,12 @@ upscales.post("/v1/upscales", apiKeyAuth({ scope: "upscale" }), rateLimit(), asy
 
   const hashes = await hashRequest(upload.bytes, options, config.MODEL_VERSION);
 
+  // Prefer: wait applies to every answer about a job, a replay's included: a client that retries
+  // after a dropped connection must get what the first request would have given it.
+  const waitS = preferredWaitS(c.req.header("prefer"), config.MAX_WAIT_S);
+  const waited = async (job: JobRecord, headers: Record<string, string> = {}): Promise<Response> =>
+    answer(c, await waitFor(deps, job, Date.now() + waitS * 1000), { ...headers, "preference-applied": `wait=${waitS}` });
+
   const replay = async (): Promise<Response> => {
     const existing = idempotencyKey === null ? null : await findByIdempotencyKey(c.env.DB, key.id, idempotencyKey);
     if (!existing) throw new Error("idempotency conflict without a job");
@@ -186,7 +192,8 @@ upscales.post("/v1/upscales", apiKeyAuth({ scope: "upscale" }), rateLimit(), asy
         jobId: existing.id,
       });
     }
-    return answer(c, await advance(deps, existing), { "idempotent-replayed": "true" });
+    const replayed = { "idempotent-replayed": "true" };
+    return waitS > 0 ? waited(existing, replayed) : answer(c, await advance(deps, existing), replayed);
   };
   if (idempotencyKey !== null && (await findByIdempotencyKey(c.env.DB, key.id, idempotencyKey))) return replay();
 
@@ -199,11 +206,7 @@ upscales.post("/v1/upscales", apiKeyAuth({ scope: "upscale" }), rateLimit(), asy
   if (started.outcome === "cached") return answer(c, started.job);
   const running = started.job;
 
-  const waitS = preferredWaitS(c.req.header("prefer"), config.MAX_WAIT_S);
-  if (waitS > 0) {
-    const done = await waitFor(deps, running, Date.now() + waitS * 1000);
-    return answer(c, done, { "preference-applied": `wait=${waitS}` });
-  }
+  if (waitS > 0) return waited(running);
   c.executionCtx.waitUntil(waitFor(deps, running, Date.now() + BACKGROUND_DRIVE_MS));
   return answer(c, running);
 });
