@@ -111,6 +111,29 @@ describe("the result cache", () => {
     expect(await (await upscale(b.secret, input)).json()).toMatchObject({ usage: { cacheHit: true } });
   });
 
+  it("gives another key its own job id and result URLs, never the first key's", async () => {
+    const a = await newKey();
+    const b = await newKey();
+    const input = await image();
+    const first = await (await upscale(a.secret, input, { query: "scales=2" })).json<Job>();
+    const hit = await (await upscale(b.secret, input, { query: "scales=2" })).json<Job>();
+    expect(hit.usage).toMatchObject({ cacheHit: true });
+    expect(hit.id).not.toBe(first.id);
+    expect(hit.outputs?.[0]?.url).toContain(`/v1/results/${hit.id}/x2.png?`);
+    expect(JSON.stringify(hit)).not.toContain(first.id);
+  });
+
+  it("serves another key's cache hit with the same bytes under its own URLs", async () => {
+    const a = await newKey();
+    const b = await newKey();
+    const input = await image();
+    const first = await (await upscale(a.secret, input, { query: "scales=2" })).json<Job>();
+    const hit = await (await upscale(b.secret, input, { query: "scales=2" })).json<Job>();
+    const download = await SELF.fetch(hit.outputs?.[0]?.url ?? "");
+    expect(download.status).toBe(200);
+    expect(new Uint8Array(await download.arrayBuffer())).toEqual(stubOutput(input, first.id, 2));
+  });
+
   it("treats other options as another result", async () => {
     const { secret } = await newKey();
     const input = await image();
