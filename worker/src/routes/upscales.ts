@@ -17,6 +17,7 @@ import { readUpload } from "../validate/body";
 import { checkLimits } from "../validate/limits";
 import { normalizeOptions, normalizedOptionsSchema, parseUpscaleParams, upscaleParamsSchema } from "../validate/options";
 import { sniffImage } from "../validate/sniff";
+import { checkWebhookUrl } from "../webhooks/url-policy";
 
 /**
  * POST /v1/upscales and GET /v1/upscales/{id}. Order of work: key, rate limit, then everything
@@ -169,6 +170,9 @@ upscales.post("/v1/upscales", apiKeyAuth({ scope: "upscale" }), rateLimit(), asy
   }
   const upload = await readUpload(c, config.MAX_UPLOAD_BYTES);
   const params = parseUpscaleParams({ ...c.req.query(), ...upload.fields });
+  if (params.webhook_url !== undefined) {
+    checkWebhookUrl(params.webhook_url, { insecure: config.ALLOW_INSECURE_ORIGINS, forbidden: [origin, ...config.RUNNER_URLS] });
+  }
   const image = sniffImage(upload.bytes);
   const options = normalizeOptions(params, c.req.header("accept"));
   checkLimits(image, options.scales, config.MAX_OUTPUT_PIXELS);
