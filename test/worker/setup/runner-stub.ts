@@ -3,7 +3,8 @@
  * worker's dispatch tests. It checks the HMAC signature like a real runner, and "upscales" by
  * returning bytes derived from the input. A PNG tEXt chunk `hvar-test` picks a behaviour:
  * `fail` (the job fails), `hang` (the job never finishes), `slow` (running for SLOW_MS after the
- * submit, then succeeded: for tests about waiting), `reject` (422 on submit),
+ * submit, then succeeded: for tests about waiting), `garbled` (a status the runner API does not
+ * have: a runner answering nonsense), `reject` (422 on submit),
  * `unavailable` (503 on submit), `real` (real images of the upscaled size, resized by sharp, in the
  * requested format: for tests that decode or resize the outputs).
  *
@@ -77,6 +78,7 @@ function verified(req: IncomingMessage, body: Buffer, secret: string): boolean {
 }
 
 function jobJson(job: StubJob) {
+  if (job.behaviour === "garbled") return { id: job.id, status: "exploded" };
   const failed = job.behaviour === "fail";
   const running = job.behaviour === "hang" || (job.behaviour === "slow" && Date.now() - job.submittedAt < SLOW_MS);
   return {
