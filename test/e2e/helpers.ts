@@ -133,12 +133,12 @@ export async function webhookReceiver(): Promise<{ url: string; next(timeoutMs?:
       else received.push(delivery);
     });
   });
-  server.listen(0, "127.0.0.1");
+  // Webhook URLs must be public https unless their origin is exempt (ALLOW_INSECURE_ORIGINS):
+  // the stack exempts this one loopback origin, so one receiver at a time (the files run in turn).
+  server.listen(Number(new URL(stack.webhookOrigin).port), "127.0.0.1");
   await once(server, "listening");
-  const address = server.address();
-  if (address === null || typeof address === "string") throw new Error("no address");
   return {
-    url: `http://127.0.0.1:${address.port}/hooks/hvar`,
+    url: `${stack.webhookOrigin}/hooks/hvar`,
     next(timeoutMs = 60_000) {
       const ready = received.shift();
       if (ready) return Promise.resolve(ready);

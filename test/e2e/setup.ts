@@ -27,6 +27,8 @@ export interface E2EStack {
   runnerPid: number;
   /** A plain-http origin on loopback that the worker may fetch CDN sources from (ALLOW_INSECURE_ORIGINS); cdn.e2e.test.ts serves it. */
   cdnOrigin: string;
+  /** A plain-http origin on loopback that the worker may post webhooks to (ALLOW_INSECURE_ORIGINS); webhookReceiver() listens there. */
+  webhookOrigin: string;
   dir: string;
   logFile: string;
 }
@@ -73,6 +75,7 @@ export function stackSetup(modelsDir: string, options: StackSetupOptions = {}) {
     const logFile = join(dir, "stack.log");
     // Reserved before the worker starts, because the worker reads ALLOW_INSECURE_ORIGINS at start.
     const cdnOrigin = `http://127.0.0.1:${await freePort()}`;
+    const webhookOrigin = `http://127.0.0.1:${await freePort()}`;
     let stack;
     try {
       stack = await startStack({
@@ -84,7 +87,7 @@ export function stackSetup(modelsDir: string, options: StackSetupOptions = {}) {
         runnerStorageDir: join(dir, "runner-storage"),
         modelsDir,
         logFile,
-        vars: { ALLOW_INSECURE_ORIGINS: cdnOrigin },
+        vars: { ALLOW_INSECURE_ORIGINS: `${cdnOrigin},${webhookOrigin}` },
       });
     } catch (error) {
       // The folder stays, for its whole log.
@@ -105,6 +108,7 @@ export function stackSetup(modelsDir: string, options: StackSetupOptions = {}) {
       model: stack.model,
       runnerPid: stack.runnerPid() as number,
       cdnOrigin,
+      webhookOrigin,
       dir,
       logFile,
     });

@@ -5,11 +5,17 @@ import { configOf } from "../../worker/src/config";
 import { dispatcherOf } from "../../worker/src/dispatch";
 import { advance, sweep } from "../../worker/src/dispatch/lifecycle";
 import { RunnerPool } from "../../worker/src/dispatch/runner-pool";
-import { DispatchError } from "../../worker/src/dispatch/types";
+import { DispatchError, type Dispatcher } from "../../worker/src/dispatch/types";
 import worker from "../../worker/src/index";
-import { getJob, listUnfinished } from "../../worker/src/storage/jobs";
+import { type JobRecord, getJob, listUnfinished } from "../../worker/src/storage/jobs";
 import { meterOf, newKey, upscale } from "./helpers";
 import { png } from "./images";
+import { requests, serve, uniquePath } from "./origin";
+
+/** Waits (a bounded number of polls) until `done` holds. */
+async function until(done: () => Promise<boolean>): Promise<void> {
+  for (let i = 0; i < 200 && !(await done()); i++) await new Promise((resolve) => setTimeout(resolve, 25));
+}
 
 const [live = "", other = ""] = env.RUNNER_URLS.split(",");
 const dead = env.TEST_DEAD_RUNNER_URL;
@@ -83,6 +89,61 @@ describe("the cron trigger", () => {
     const [ended] = await sweep({ env }, [job], (j) => dispatcherOf(env, configOf(env), j), job.deadlineAt);
     expect(ended).toMatchObject({ status: "failed", error: { code: "job_timeout" } });
     expect(await meterOf(key.id).usage()).toMatchObject({ reservedMp: 0, settledMp: 0 });
+  });
+
+  it("treats a runner's garbled answer as that job's trouble: the job fails at its deadline and is refunded", async () => {
+    const { key, secret } = await newKey();
+    const image = await png(30, 30, { seed: 2, text: { "hvar-test": "garbled" } });
+    const { id } = await (await upscale(secret, image, { headers: { prefer: "respond-async" } })).json<{ id: string }>();
+    const job = await getJob(env.DB, id);
+    if (!job) throw new Error("no job");
+    const [ended] = await sweep({ env }, [job], (j) => dispatcherOf(env, configOf(env), j), job.deadlineAt);
+    expect(ended).toMatchObject({ status: "failed", error: { code: "job_timeout" } });
+    expect(await meterOf(key.id).usage()).toMatchObject({ reservedMp: 0, settledMp: 0 });
+  });
+
+  it("sweeps the other jobs when one of them throws", async () => {
+    const { secret } = await newKey();
+    const hanging = async (seed: number) => {
+      const image = await png(30, 30, { seed, text: { "hvar-test": "hang" } });
+      const { id } = await (await upscale(secret, image, { headers: { prefer: "respond-async" } })).json<{ id: string }>();
+      const job = await getJob(env.DB, id);
+      if (!job) throw new Error("no job");
+      return job;
+    };
+    const broken = await hanging(3);
+    const healthy = await hanging(4);
+    const throwing: Dispatcher = { backend: "runner-pool", submit: () => Promise.reject(new Error("unused")), poll: () => Promise.reject(new Error("D1 went away")) };
+    const dispatcherFor = (j: JobRecord) => (j.id === broken.id ? throwing : dispatcherOf(env, configOf(env), j));
+    const swept = await sweep({ env }, [broken, healthy], dispatcherFor, healthy.deadlineAt);
+    expect(swept.find((j) => j.id === healthy.id)).toMatchObject({ status: "failed", error: { code: "job_timeout" } });
+  });
+
+  it("fails and refunds a job that throws once it is past its deadline", async () => {
+    const { key, secret } = await newKey();
+    const image = await png(30, 30, { seed: 5, text: { "hvar-test": "hang" } });
+    const { id } = await (await upscale(secret, image, { headers: { prefer: "respond-async" } })).json<{ id: string }>();
+    const job = await getJob(env.DB, id);
+    if (!job) throw new Error("no job");
+    const throwing: Dispatcher = { backend: "runner-pool", submit: () => Promise.reject(new Error("unused")), poll: () => Promise.reject(new Error("D1 went away")) };
+    const [ended] = await sweep({ env }, [job], () => throwing, job.deadlineAt);
+    expect(ended).toMatchObject({ status: "failed", error: { code: "job_timeout" } });
+    expect(await meterOf(key.id).usage()).toMatchObject({ reservedMp: 0, settledMp: 0 });
+  });
+
+  it("still delivers due webhooks when a job cannot be advanced", async () => {
+    const { secret } = await newKey();
+    const garbled = await png(30, 30, { seed: 6, text: { "hvar-test": "garbled" } });
+    await upscale(secret, garbled, { headers: { prefer: "respond-async" } });
+    const hook = `https://hooks.example${uniquePath()}`;
+    await serve(hook, null, { status: 500 });
+    const { id } = await (await upscale(secret, await png(30, 30, { seed: 7 }), { query: `webhook_url=${encodeURIComponent(hook)}` })).json<{ id: string }>();
+    await until(async () => (await requests(hook)).length === 1);
+    await env.DB.prepare("UPDATE webhook_deliveries SET next_attempt_at = 0 WHERE job_id = ?").bind(id).run();
+    const ctx = createExecutionContext();
+    await worker.scheduled(createScheduledController({ cron: "* * * * *" }), env, ctx);
+    await waitOnExecutionContext(ctx);
+    expect(await requests(hook)).toHaveLength(2);
   });
 
   it("runs as the worker's scheduled handler", async () => {

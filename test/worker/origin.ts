@@ -35,9 +35,13 @@ export function redirect(from: string, to: string, status = 302): Promise<void> 
 
 /** The URLs the worker fetched that start with `prefix`, in order. */
 export async function fetched(prefix: string): Promise<string[]> {
+  return (await requests(prefix)).map((r) => r.url);
+}
+
+/** The requests the worker made to URLs that start with `prefix`, in order, with headers and body. */
+export async function requests(prefix: string): Promise<{ method: string; url: string; headers: Record<string, string>; body: string }[]> {
   const response = await fetch(`${CONTROL}/requests?prefix=${encodeURIComponent(prefix)}`);
-  const requests = await response.json<{ url: string }[]>();
-  return requests.map((r) => r.url);
+  return response.json();
 }
 
 /** A fresh path prefix per test, so tests never see each other's routes or requests. */

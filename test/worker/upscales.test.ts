@@ -111,6 +111,29 @@ describe("the result cache", () => {
     expect(await (await upscale(b.secret, input)).json()).toMatchObject({ usage: { cacheHit: true } });
   });
 
+  it("gives another key its own job id and result URLs, never the first key's", async () => {
+    const a = await newKey();
+    const b = await newKey();
+    const input = await image();
+    const first = await (await upscale(a.secret, input, { query: "scales=2" })).json<Job>();
+    const hit = await (await upscale(b.secret, input, { query: "scales=2" })).json<Job>();
+    expect(hit.usage).toMatchObject({ cacheHit: true });
+    expect(hit.id).not.toBe(first.id);
+    expect(hit.outputs?.[0]?.url).toContain(`/v1/results/${hit.id}/x2.png?`);
+    expect(JSON.stringify(hit)).not.toContain(first.id);
+  });
+
+  it("serves another key's cache hit with the same bytes under its own URLs", async () => {
+    const a = await newKey();
+    const b = await newKey();
+    const input = await image();
+    const first = await (await upscale(a.secret, input, { query: "scales=2" })).json<Job>();
+    const hit = await (await upscale(b.secret, input, { query: "scales=2" })).json<Job>();
+    const download = await SELF.fetch(hit.outputs?.[0]?.url ?? "");
+    expect(download.status).toBe(200);
+    expect(new Uint8Array(await download.arrayBuffer())).toEqual(stubOutput(input, first.id, 2));
+  });
+
   it("treats other options as another result", async () => {
     const { secret } = await newKey();
     const input = await image();
@@ -165,6 +188,19 @@ describe("Idempotency-Key", () => {
     const ids = new Set(await Promise.all(responses.map(async (r) => (await r.json<Job>()).id)));
     expect(ids.size).toBe(1);
     expect(await jobCount(key.id)).toBe(1);
+  });
+
+  it("waits on a replay with Prefer: wait as on a fresh request", async () => {
+    const { secret } = await newKey();
+    const input = await png(30, 30, { seed: seed++, text: { "hvar-test": "slow" } });
+    const headers = { "idempotency-key": "order-wait" };
+    const first = await upscale(secret, input, { headers: { ...headers, prefer: "respond-async" } });
+    expect(first.status).toBe(202);
+    const replay = await upscale(secret, input, { headers: { ...headers, prefer: "wait=10" } });
+    expect(replay.status).toBe(200);
+    expect(replay.headers.get("idempotent-replayed")).toBe("true");
+    expect(replay.headers.get("preference-applied")).toBe("wait=10");
+    expect(await replay.json<Job>()).toMatchObject({ id: (await first.json<Job>()).id, status: "succeeded" });
   });
 
   it("is scoped to the API key", async () => {
@@ -234,6 +270,24 @@ describe("quota and rate limit", () => {
     expect(response.status).toBe(429);
     expect(response.headers.get("retry-after")).toEqual(expect.stringMatching(/^\d+$/));
     expect(response.headers.get("ratelimit-remaining")).toBe("0");
+    expect(await response.json()).toMatchObject({ code: "rate_limited" });
+  });
+
+  it("sends RateLimit headers when a job is read, and counts the read", async () => {
+    const { secret } = await newKey({ rateLimitPerMin: 30 });
+    const job = await (await upscale(secret, await image())).json<Job>();
+    const response = await withKey(secret, `/v1/upscales/${job.id}`);
+    expect(response.status).toBe(200);
+    expect(response.headers.get("ratelimit-limit")).toBe("30");
+    expect(response.headers.get("ratelimit-remaining")).toBe("28");
+  });
+
+  it("refuses reads of a job over the rate limit with 429 rate_limited", async () => {
+    const { secret } = await newKey({ rateLimitPerMin: 1 });
+    const job = await (await upscale(secret, await image())).json<Job>();
+    const response = await withKey(secret, `/v1/upscales/${job.id}`);
+    expect(response.status).toBe(429);
+    expect(response.headers.get("retry-after")).toEqual(expect.stringMatching(/^\d+$/));
     expect(await response.json()).toMatchObject({ code: "rate_limited" });
   });
 });

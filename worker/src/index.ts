@@ -78,12 +78,18 @@ app.onError(onError);
 
 export default {
   fetch: app.fetch,
-  /** The cron trigger (wrangler.toml): unfinished jobs, then webhook deliveries that are due. */
+  /**
+   * The cron trigger (wrangler.toml): unfinished jobs, then webhook deliveries that are due. The
+   * deliveries are sent whatever happened to the sweep: webhook retries must not wait on jobs.
+   */
   async scheduled(_controller, env, ctx) {
-    const config = configOf(env);
-    const defer = (work: Promise<unknown>) => ctx.waitUntil(work);
-    const jobs = await listUnfinished(env.DB, SWEEP_BATCH);
-    await sweep({ env, defer }, jobs, (job) => dispatcherOf(env, config, job));
-    ctx.waitUntil(deliverDue(env.DB));
+    try {
+      const config = configOf(env);
+      const defer = (work: Promise<unknown>) => ctx.waitUntil(work);
+      const jobs = await listUnfinished(env.DB, SWEEP_BATCH);
+      await sweep({ env, defer }, jobs, (job) => dispatcherOf(env, config, job));
+    } finally {
+      ctx.waitUntil(deliverDue(env.DB));
+    }
   },
 } satisfies ExportedHandler<Bindings>;

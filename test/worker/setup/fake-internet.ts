@@ -9,7 +9,8 @@
  *   so a test about 10.0.0.1 cannot reach a real 10.0.0.1 even if the code under test is wrong.
  * - Tests talk to it at https://fake-internet.invalid (`.invalid` never resolves):
  *   POST /routes {url, status?, headers?, bodyBase64?, delayMs?, chunked?} and
- *   GET /requests?prefix=<url prefix>. See test/worker/origin.ts for the helpers.
+ *   GET /requests?prefix=<url prefix> (method, URL, headers and body of each). See
+ *   test/worker/origin.ts for the helpers.
  */
 export const FAKE_INTERNET = "https://fake-internet.invalid";
 
@@ -25,6 +26,8 @@ export interface LoggedRequest {
   method: string;
   url: string;
   headers: Record<string, string>;
+  /** The body as text ("" for GET and HEAD): what a webhook receiver would read. */
+  body: string;
 }
 
 const json = (value: unknown, status = 200) => new Response(JSON.stringify(value), { status, headers: { "content-type": "application/json" } });
@@ -77,7 +80,8 @@ export function fakeInternet(options: { passThrough: string[] }): (request: Requ
     const url = new URL(request.url);
     if (url.origin === FAKE_INTERNET) return control(request, url);
     if (passThrough.has(url.origin)) return forward(request);
-    log.push({ method: request.method, url: url.href, headers: Object.fromEntries(request.headers) });
+    const body = request.method === "GET" || request.method === "HEAD" ? "" : await request.text();
+    log.push({ method: request.method, url: url.href, headers: Object.fromEntries(request.headers), body });
     url.hash = "";
     const route = routes.get(url.href);
     if (!route) return new Response("fake internet: no route", { status: 404, headers: { "x-fake-internet": "no-route" } });

@@ -2,7 +2,9 @@
  * A Node HTTP server that speaks the runner API (gpu-runner/API.md) without a model, for the
  * worker's dispatch tests. It checks the HMAC signature like a real runner, and "upscales" by
  * returning bytes derived from the input. A PNG tEXt chunk `hvar-test` picks a behaviour:
- * `fail` (the job fails), `hang` (the job never finishes), `reject` (422 on submit),
+ * `fail` (the job fails), `hang` (the job never finishes), `slow` (running for SLOW_MS after the
+ * submit, then succeeded: for tests about waiting), `garbled` (a status the runner API does not
+ * have: a runner answering nonsense), `reject` (422 on submit),
  * `unavailable` (503 on submit), `real` (real images of the upscaled size, resized by sharp, in the
  * requested format: for tests that decode or resize the outputs).
  *
@@ -22,6 +24,7 @@ interface StubJob {
   scales: number[];
   format: string;
   behaviour: string;
+  submittedAt: number;
   /** Real encoded outputs by scale (behaviour `real`). */
   real?: Map<number, Buffer>;
 }
@@ -30,6 +33,9 @@ export interface RunnerStub {
   url: string;
   close(): Promise<void>;
 }
+
+/** How long a `slow` job runs: longer than one request takes, well below a test's Prefer: wait. */
+export const SLOW_MS = 2_000;
 
 const CONTENT_TYPES: Record<string, string> = { png: "image/png", webp: "image/webp", avif: "image/avif", jpeg: "image/jpeg" };
 
@@ -72,8 +78,9 @@ function verified(req: IncomingMessage, body: Buffer, secret: string): boolean {
 }
 
 function jobJson(job: StubJob) {
+  if (job.behaviour === "garbled") return { id: job.id, status: "exploded" };
   const failed = job.behaviour === "fail";
-  const running = job.behaviour === "hang";
+  const running = job.behaviour === "hang" || (job.behaviour === "slow" && Date.now() - job.submittedAt < SLOW_MS);
   return {
     id: job.id,
     status: failed ? "failed" : running ? "running" : "succeeded",
@@ -137,6 +144,7 @@ export async function startRunnerStub(secret: string): Promise<RunnerStub> {
           id,
           input: body,
           ...info,
+          submittedAt: Date.now(),
           scales: (url.searchParams.get("scales") ?? "").split(",").map(Number),
           format: url.searchParams.get("format") ?? "png",
         };

@@ -2,7 +2,8 @@ import { ProblemError } from "../http/problem";
 
 /**
  * Which source URLs the worker may fetch: the SSRF rules, in one place, checked before any fetch
- * and again for every redirect hop.
+ * and again for every redirect hop. Webhook URLs are judged by the same rules (hopRefusal, used by
+ * webhooks/url-policy.ts).
  *
  * A Worker cannot resolve DNS, so these are checks of the URL's host as written:
  * - IP literals in every spelling are refused unless public. The WHATWG URL parser already turns
@@ -184,23 +185,47 @@ export function resolvePathSource(path: string, policy: SourcePolicy): string {
   return url.href;
 }
 
+/** Which address rule a URL breaks, and how (for the problem's detail). */
+export interface HopRefusal {
+  rule: "scheme" | "credentials" | "insecure" | "private" | "port";
+  detail: string;
+}
+
 /**
- * The rules one hop of a fetch must pass, the first URL and every redirect target alike: http(s),
- * https unless its exact origin is in ALLOW_INSECURE_ORIGINS, a public host, a usual port.
+ * The address rules, as a verdict rather than a problem, so that every outbound URL the worker is
+ * handed (CDN sources, webhook URLs) is judged by the same rules and each caller words its own
+ * answer: http(s), https unless its exact origin is in ALLOW_INSECURE_ORIGINS, no credentials, a
+ * public host, the default port unless `policy.allowed` lists the origin.
  */
-export function checkHop(url: URL, policy: SourcePolicy): void {
-  if (url.protocol !== "https:" && url.protocol !== "http:") throw refuse("source_not_allowed", "Sources are fetched over https only");
-  if (url.username || url.password) throw refuse("source_not_allowed", "Source URLs must not carry credentials");
-  if (policy.insecure.includes(url.origin)) return;
-  if (url.protocol !== "https:") {
-    throw refuse("insecure_source", "Sources are fetched over https only", `${url.origin} is plain http.`);
-  }
+export function hopRefusal(url: URL, policy: SourcePolicy): HopRefusal | null {
+  if (url.protocol !== "https:" && url.protocol !== "http:") return { rule: "scheme", detail: `${url.protocol} is not https.` };
+  if (url.username || url.password) return { rule: "credentials", detail: "The URL carries credentials." };
+  if (policy.insecure.includes(url.origin)) return null;
+  if (url.protocol !== "https:") return { rule: "insecure", detail: `${url.origin} is plain http.` };
   const refusal = hostRefusal(url.hostname);
-  if (refusal) throw refuse("private_source", "The source host is not a public address", `${url.hostname} is ${refusal}.`);
+  if (refusal) return { rule: "private", detail: `${url.hostname} is ${refusal}.` };
   const port = url.port || DEFAULT_PORTS[url.protocol];
   const listedPort = parsedEntries(policy).some((entry) => entry.origin === url.origin);
-  if (port !== DEFAULT_PORTS[url.protocol] && !listedPort) {
-    throw refuse("source_not_allowed", "Sources use the default port unless their origin is listed", `Port ${port}.`);
+  if (port !== DEFAULT_PORTS[url.protocol] && !listedPort) return { rule: "port", detail: `Port ${port}.` };
+  return null;
+}
+
+/** The rules one hop of a fetch must pass, the first URL and every redirect target alike (hopRefusal). */
+export function checkHop(url: URL, policy: SourcePolicy): void {
+  const refusal = hopRefusal(url, policy);
+  switch (refusal?.rule) {
+    case undefined:
+      return;
+    case "scheme":
+      throw refuse("source_not_allowed", "Sources are fetched over https only");
+    case "credentials":
+      throw refuse("source_not_allowed", "Source URLs must not carry credentials");
+    case "insecure":
+      throw refuse("insecure_source", "Sources are fetched over https only", refusal.detail);
+    case "private":
+      throw refuse("private_source", "The source host is not a public address", refusal.detail);
+    case "port":
+      throw refuse("source_not_allowed", "Sources use the default port unless their origin is listed", refusal.detail);
   }
 }
 

@@ -59,7 +59,11 @@ export async function conclude(deps: JobDeps, job: JobRecord, outcome: Outcome):
 }
 
 /** One step: asks the backend once, and concludes the job if it ended or ran out of time. */
-export async function advance(deps: JobDeps, job: JobRecord, now = Date.now()): Promise<JobRecord> {
+export async function advance(deps: JobDeps, read: JobRecord, now = Date.now()): Promise<JobRecord> {
+  if (isDone(read)) return read;
+  // A copy read while another request was still handing the job over (an idempotent replay) has no
+  // runner yet; the stored job may have one by now, or may even have ended.
+  const job = read.runner ? read : ((await getJob(deps.env.DB, read.id)) ?? read);
   if (isDone(job)) return job;
   if (job.runner) {
     try {
@@ -70,9 +74,7 @@ export async function advance(deps: JobDeps, job: JobRecord, now = Date.now()): 
       if (!(error instanceof DispatchError)) throw error;
     }
   }
-  if (now >= job.deadlineAt) {
-    return conclude(deps, job, { status: "failed", error: { code: "job_timeout", title: "The job did not finish in time" } });
-  }
+  if (now >= job.deadlineAt) return conclude(deps, job, timedOut);
   return job;
 }
 
@@ -86,15 +88,32 @@ export async function waitFor(deps: JobDeps, job: JobRecord, until: number): Pro
   return current;
 }
 
+const timedOut: Outcome = { status: "failed", error: { code: "job_timeout", title: "The job did not finish in time" } };
+
 /**
  * The cron trigger's sweep: advances unfinished jobs, so that jobs nobody polls still end, get
  * billed or refunded, and send their webhooks, and jobs past their deadline fail and are refunded.
+ *
+ * Each job on its own: one that throws is logged and left for the next run (or, past its deadline,
+ * failed and refunded), and never stops the others nor the webhook deliveries after the sweep.
  */
 export async function sweep(deps: Omit<JobDeps, "dispatcher">, jobs: JobRecord[], dispatcherOf: (job: JobRecord) => Dispatcher | null, now = Date.now()): Promise<JobRecord[]> {
   return Promise.all(
     jobs.map(async (job) => {
       const dispatcher = dispatcherOf(job);
-      return dispatcher ? advance({ ...deps, dispatcher }, job, now) : job;
+      if (!dispatcher) return job;
+      try {
+        return await advance({ ...deps, dispatcher }, job, now);
+      } catch (error) {
+        console.error(JSON.stringify({ level: "error", msg: "sweep: the job could not be advanced", jobId: job.id, error: String(error) }));
+        if (now < job.deadlineAt) return job;
+        try {
+          return await conclude({ ...deps, dispatcher }, job, timedOut);
+        } catch (concludeError) {
+          console.error(JSON.stringify({ level: "error", msg: "sweep: the job could not be failed", jobId: job.id, error: String(concludeError) }));
+          return job;
+        }
+      }
     }),
   );
 }

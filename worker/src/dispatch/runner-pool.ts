@@ -138,7 +138,18 @@ export class RunnerPool implements Dispatcher {
       if (error instanceof DispatchError) throw error;
       throw new DispatchError("runner_unreachable", `Runner unreachable: ${String(error)}`, true);
     }
-    const state = await remoteState(jobId, runnerJobSchema.parse(body), (output) => this.copyOutput(runner, jobId, output));
+    // Whatever goes wrong from here (an answer that is not a Job, an output that cannot be fetched or
+    // stored) is this job's trouble, reported as a DispatchError: the caller retries the poll until
+    // the job's deadline, then fails and refunds it, instead of the error escaping to a sweep of all jobs.
+    const parsed = runnerJobSchema.safeParse(body);
+    if (!parsed.success) throw new DispatchError("runner_protocol", "The runner's answer is not a job", true);
+    let state: RemoteState;
+    try {
+      state = await remoteState(jobId, parsed.data, (output) => this.copyOutput(runner, jobId, output));
+    } catch (error) {
+      if (error instanceof DispatchError) throw error;
+      throw new DispatchError("runner_unreachable", `The outputs could not be copied: ${String(error)}`, true);
+    }
     // The input is no longer needed once the job has ended.
     if (state.status === "succeeded" || state.status === "failed") await this.options.bucket.delete(inputKey(jobId));
     return state;

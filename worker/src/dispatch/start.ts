@@ -4,6 +4,7 @@ import { ProblemError } from "../http/problem";
 import { meterOf } from "../meter/client";
 import { recordEvent } from "../meter/ledger";
 import { type JobRecord, findCached, insertJob, markRunning } from "../storage/jobs";
+import { copyResults } from "../storage/results";
 import type { NormalizedOptions } from "../validate/options";
 import { IMAGE_TYPES, type ImageInfo } from "../validate/sniff";
 import { attemptDelivery, deliveryOf, enqueueWebhook } from "../webhooks/deliver";
@@ -68,11 +69,17 @@ export async function startUpscale(
     deadlineAt: now + deps.jobTimeoutS * 1000,
   };
 
-  const cached = await findCached(env.DB, hashes.cacheKey);
-  if (cached?.outputs) {
-    const job = await insertJob(env.DB, { ...base, status: "succeeded", backend: "cache" }, { outputs: cached.outputs, model: cached.model });
-    if (!job) return { outcome: "conflict" };
-    const outputMp = cached.outputs.reduce((sum, o) => sum + megapixels(o.width, o.height), 0);
+  const cached = await findCached(env.DB, hashes.cacheKey, key.id);
+  // The computation is shared across keys, the result URLs are not: they name a job, and a key must
+  // see only its own jobs. Another key's outputs are copied under this job's prefix first.
+  const outputs = cached?.outputs && (cached.keyId === key.id ? cached.outputs : await copyResults(env.RESULTS, cached.outputs, base.id, options.format));
+  if (cached && outputs) {
+    const job = await insertJob(env.DB, { ...base, status: "succeeded", backend: "cache" }, { outputs, model: cached.model });
+    if (!job) {
+      if (outputs !== cached.outputs) await env.RESULTS.delete(outputs.map((o) => o.key));
+      return { outcome: "conflict" };
+    }
+    const outputMp = outputs.reduce((sum, o) => sum + megapixels(o.width, o.height), 0);
     await recordEvent(env.DB, { jobId: job.id, keyId: key.id, inputMp, outputMp, runnerMs: 0, cacheHit: true });
     if (job.webhookUrl) {
       const event = { type: "upscale.succeeded" as const, timestamp: new Date(now).toISOString(), data: { id: job.id, status: "succeeded" as const } };

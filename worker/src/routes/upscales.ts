@@ -17,6 +17,7 @@ import { readUpload } from "../validate/body";
 import { checkLimits } from "../validate/limits";
 import { normalizeOptions, normalizedOptionsSchema, parseUpscaleParams, upscaleParamsSchema } from "../validate/options";
 import { sniffImage } from "../validate/sniff";
+import { checkWebhookUrl } from "../webhooks/url-policy";
 
 /**
  * POST /v1/upscales and GET /v1/upscales/{id}. Order of work: key, rate limit, then everything
@@ -150,7 +151,7 @@ export const readUpscale = createRoute({
   request: { params: z.object({ id: z.string().openapi({ param: { name: "id", in: "path" } }) }) },
   responses: {
     200: { description: "The job", content: { "application/json": { schema: jobResourceSchema } } },
-    ...problemResponses(401, 403, 404),
+    ...problemResponses(401, 403, 404, 429),
   },
 });
 
@@ -169,11 +170,20 @@ upscales.post("/v1/upscales", apiKeyAuth({ scope: "upscale" }), rateLimit(), asy
   }
   const upload = await readUpload(c, config.MAX_UPLOAD_BYTES);
   const params = parseUpscaleParams({ ...c.req.query(), ...upload.fields });
+  if (params.webhook_url !== undefined) {
+    checkWebhookUrl(params.webhook_url, { insecure: config.ALLOW_INSECURE_ORIGINS, forbidden: [origin, ...config.RUNNER_URLS] });
+  }
   const image = sniffImage(upload.bytes);
   const options = normalizeOptions(params, c.req.header("accept"));
   checkLimits(image, options.scales, config.MAX_OUTPUT_PIXELS);
 
   const hashes = await hashRequest(upload.bytes, options, config.MODEL_VERSION);
+
+  // Prefer: wait applies to every answer about a job, a replay's included: a client that retries
+  // after a dropped connection must get what the first request would have given it.
+  const waitS = preferredWaitS(c.req.header("prefer"), config.MAX_WAIT_S);
+  const waited = async (job: JobRecord, headers: Record<string, string> = {}): Promise<Response> =>
+    answer(c, await waitFor(deps, job, Date.now() + waitS * 1000), { ...headers, "preference-applied": `wait=${waitS}` });
 
   const replay = async (): Promise<Response> => {
     const existing = idempotencyKey === null ? null : await findByIdempotencyKey(c.env.DB, key.id, idempotencyKey);
@@ -186,7 +196,8 @@ upscales.post("/v1/upscales", apiKeyAuth({ scope: "upscale" }), rateLimit(), asy
         jobId: existing.id,
       });
     }
-    return answer(c, await advance(deps, existing), { "idempotent-replayed": "true" });
+    const replayed = { "idempotent-replayed": "true" };
+    return waitS > 0 ? waited(existing, replayed) : answer(c, await advance(deps, existing), replayed);
   };
   if (idempotencyKey !== null && (await findByIdempotencyKey(c.env.DB, key.id, idempotencyKey))) return replay();
 
@@ -199,16 +210,14 @@ upscales.post("/v1/upscales", apiKeyAuth({ scope: "upscale" }), rateLimit(), asy
   if (started.outcome === "cached") return answer(c, started.job);
   const running = started.job;
 
-  const waitS = preferredWaitS(c.req.header("prefer"), config.MAX_WAIT_S);
-  if (waitS > 0) {
-    const done = await waitFor(deps, running, Date.now() + waitS * 1000);
-    return answer(c, done, { "preference-applied": `wait=${waitS}` });
-  }
+  if (waitS > 0) return waited(running);
   c.executionCtx.waitUntil(waitFor(deps, running, Date.now() + BACKGROUND_DRIVE_MS));
   return answer(c, running);
 });
 
-upscales.use("/v1/upscales/:id", apiKeyAuth({ scope: "upscale" }));
+// Reads count against the key's rate limit like every other API call (pollers included), and carry
+// its RateLimit headers.
+upscales.use("/v1/upscales/:id", apiKeyAuth({ scope: "upscale" }), rateLimit());
 upscales.openapi(readUpscale, async (c) => {
   const { id } = c.req.valid("param");
   const job = await getJob(c.env.DB, id);

@@ -120,11 +120,17 @@ export async function findByRunner(db: D1Database, backend: string, runner: stri
   return row ? parse(row) : null;
 }
 
-/** A finished job with the same cache key, by any API key: its outputs answer this request. */
-export async function findCached(db: D1Database, cacheKey: string): Promise<JobRecord | null> {
+/**
+ * A finished job with the same cache key, by any API key: its outputs answer this request. The
+ * caller's own job comes first, as its result URLs may be reused as they are; another key's may not.
+ */
+export async function findCached(db: D1Database, cacheKey: string, keyId: string): Promise<JobRecord | null> {
   const row = await db
-    .prepare("SELECT * FROM jobs WHERE cache_key = ? AND status = 'succeeded' AND outputs IS NOT NULL ORDER BY created_at LIMIT 1")
-    .bind(cacheKey)
+    .prepare(
+      `SELECT * FROM jobs WHERE cache_key = ? AND status = 'succeeded' AND outputs IS NOT NULL
+       ORDER BY key_id = ? DESC, created_at LIMIT 1`,
+    )
+    .bind(cacheKey, keyId)
     .first();
   return row ? parse(row) : null;
 }

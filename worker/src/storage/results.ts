@@ -37,3 +37,27 @@ export async function putResult(bucket: R2Bucket, result: StoredResult, body: Re
     sha256: result.sha256,
   });
 }
+
+/**
+ * Copies stored results to another job's prefix (a cache hit for another API key), so that the
+ * job's URLs name only that job. Null when a source is gone: the caller computes the result again.
+ */
+export async function copyResults<T extends StoredResult & { scale: Scale }>(
+  bucket: R2Bucket,
+  results: readonly T[],
+  jobId: string,
+  format: OutputFormat,
+): Promise<T[] | null> {
+  const copies: T[] = [];
+  for (const result of results) {
+    const source = await bucket.get(result.key);
+    if (!source) {
+      await bucket.delete(copies.map((copy) => copy.key));
+      return null;
+    }
+    const copy = { ...result, key: resultKey(jobId, result.scale, format) };
+    await putResult(bucket, copy, source.body);
+    copies.push(copy);
+  }
+  return copies;
+}
