@@ -1,6 +1,7 @@
-import type { OpenAPIHono } from "@hono/zod-openapi";
+import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import { html, raw } from "hono/html";
 import type { AppEnv } from "../env";
+import { webhookEventSchema } from "../webhooks/deliver";
 
 /**
  * The OpenAPI document (generated from the routes' zod schemas) at /openapi.json, and a reference
@@ -56,6 +57,19 @@ function renderReference(doc: Document) {
 export function mountDocs(app: OpenAPIHono<AppEnv>): void {
   app.openAPIRegistry.registerComponent("securitySchemes", "apiKey", { type: "http", scheme: "bearer", description: "An API key: hvar_sk_..." });
   app.openAPIRegistry.registerComponent("securitySchemes", "adminBearer", { type: "http", scheme: "bearer", description: "ADMIN_SECRET" });
+  // The events the worker sends to a job's webhook_url, in the document's `webhooks` section, so that
+  // clients (packages/client) type them from the same document as the API.
+  app.openAPIRegistry.registerWebhook({
+    method: "post",
+    path: "upscale",
+    summary: "An upscale ended (webhook_url of POST /v1/upscales)",
+    description: "Signed like Standard Webhooks: webhook-signature is v1,base64(HMAC-SHA256(base64-decoded whsec_ secret, `<webhook-id>.<webhook-timestamp>.<body>`)).",
+    request: {
+      headers: z.object({ "webhook-id": z.string(), "webhook-timestamp": z.string(), "webhook-signature": z.string() }),
+      body: { content: { "application/json": { schema: webhookEventSchema } } },
+    },
+    responses: { 200: { description: "Any 2xx acknowledges the delivery; anything else is retried with backoff" } },
+  });
   app.doc31("/openapi.json", DOCUMENT_CONFIG);
   app.get("/docs", async (c) => {
     c.header("content-security-policy", "default-src 'none'; style-src 'unsafe-inline'");

@@ -1,0 +1,31 @@
+/**
+ * @hvar/client: the hvar API from any JavaScript runtime with fetch and Web Crypto (Node 20+, Deno,
+ * Bun, Workers, browsers), with no dependencies.
+ */
+export { HvarClient, UpscaleTimeoutError, bytesOf, upscaleQuery } from "./client.js";
+export type { HvarClientOptions, ImageInput, UpscaleOptions, WaitOptions } from "./client.js";
+export { HvarError, errorFrom, problemOf, retryAfterOf } from "./errors.js";
+export { DEFAULT_TOLERANCE_S, WebhookVerificationError, signWebhook, verifyWebhook } from "./webhooks.js";
+export type { VerifyOptions, WebhookHeaders, WebhookVerificationFailure } from "./webhooks.js";
+export { buildCdnUrl } from "./cdn/url-builder.js";
+export type { CdnOptionsInput, CdnUrlInput } from "./cdn/url-builder.js";
+export { CdnGrammarError } from "./cdn/grammar.js";
+export type {
+  CdnPurgeResult,
+  JobError,
+  Model,
+  NormalizedUpscaleOptions,
+  OutputFormat,
+  Problem,
+  Scale,
+  Upscale,
+  UpscaleOutput,
+  UpscaleQuery,
+  UpscaleStatus,
+  Usage,
+  UsageBucket,
+  UsageQuery,
+  WebhookEvent,
+} from "./types.js";
+/** The generated OpenAPI types, for anything the named ones above do not cover. */
+export type { components, paths, webhooks } from "./openapi.js";

@@ -1,0 +1,34 @@
+import type { components, paths, webhooks } from "./openapi.js";
+
+/**
+ * The API's shapes, named. Every one is taken from openapi.ts, which is generated from the worker's
+ * OpenAPI document, so a change to the API changes these types (and test/client/openapi.test.ts
+ * fails until openapi.ts is regenerated).
+ */
+type Schemas = components["schemas"];
+
+/** An upscale job, as POST /v1/upscales and GET /v1/upscales/{id} answer it. */
+export type Upscale = Schemas["Upscale"];
+export type UpscaleStatus = Upscale["status"];
+/** One result: a signed URL valid until `urlsExpireAt`. */
+export type UpscaleOutput = NonNullable<Upscale["outputs"]>[number];
+/** The options as the worker normalized them (sorted scales, a concrete format). */
+export type NormalizedUpscaleOptions = Schemas["UpscaleOptions"];
+export type Scale = NormalizedUpscaleOptions["scales"][number];
+export type UpscaleQuery = NonNullable<paths["/v1/upscales"]["post"]["parameters"]["query"]>;
+/** `auto`: AVIF, then WebP, then PNG, by the request's Accept header. */
+export type OutputFormat = NonNullable<UpscaleQuery["format"]>;
+export type JobError = Schemas["JobError"];
+export type Model = Schemas["Model"];
+
+export type Usage = Schemas["Usage"];
+export type UsageBucket = Schemas["UsageBucket"];
+export type UsageQuery = NonNullable<paths["/v1/usage"]["get"]["parameters"]["query"]>;
+
+export type CdnPurgeResult = Schemas["CdnPurgeResult"];
+
+/** RFC 9457 problem+json with the API's stable `code`; extensions (e.g. `jobId`) ride along. */
+export type Problem = Schemas["Problem"] & { [extension: string]: unknown };
+
+/** The body of a webhook delivery (thin: read the job for its URLs). */
+export type WebhookEvent = NonNullable<webhooks["upscale"]["post"]["requestBody"]>["content"]["application/json"];
