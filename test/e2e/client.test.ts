@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { HvarClient, HvarError, type Upscale, type UpscaleStatus, verifyWebhook } from "../../packages/client/src/index";
-import { download, example, newKey, stack, webhookReceiver } from "./helpers";
+import { download, example, newKey, noisePng, stack, webhookReceiver } from "./helpers";
 
 /**
  * The client package (packages/client) against the real stack: what a customer's program sees.
@@ -67,7 +67,8 @@ describe("@hvar/client against the stack", () => {
 
   it("reads the key's usage, with the billed megapixels of its jobs", async () => {
     const { hvar } = await client();
-    const job = await hvar.upscale(await example("chelsea"), { scales: [2], format: "png", wait: 60 });
+    // An image no other test sends: a cache hit of another key's job would be free and settle nothing.
+    const job = await hvar.upscale(await noisePng(96, 64, 7301), { scales: [2], format: "png", wait: 60 });
     const usage = await hvar.usage({ granularity: "month" });
     expect(usage.granularity).toBe("month");
     expect(usage.quota.settledMp).toBeCloseTo(job.usage.inputMp, 6);
