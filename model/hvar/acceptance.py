@@ -35,6 +35,10 @@ class Report:
     def ok(self) -> bool:
         return not self.failed
 
+    def line(self) -> str:
+        return (f"{self.model}: {len(self.passed)} passed, {len(self.known_failures)} known failures, "
+                f"{len(self.failed)} failed")  # fmt: skip
+
 
 def available() -> str | None:
     """None where the suite can run here, else why not."""
@@ -88,8 +92,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("model", type=Path, help="a model folder (manifest.json, model.onnx)")
     args = ap.parse_args(argv)
     report = check(args.model)
-    print(f"{report.model}: {len(report.passed)} passed, {len(report.known_failures)} known failures, "
-          f"{len(report.failed)} failed")  # fmt: skip
+    print(report.line())
     for line in report.failed:
         print(f"  FAILED {line}")
     for line in report.known_failures:

@@ -410,8 +410,7 @@ def record_acceptance(folder: Path, run: bool, out: Path) -> None:
         return
     print("acceptance checks (test/acceptance) ...", flush=True)
     report = acceptance.check(folder)
-    print(f"{report.model}: {len(report.passed)} passed, {len(report.known_failures)} known failures, "
-          f"{len(report.failed)} failed")  # fmt: skip
+    print(report.line())
     if not report.ok:
         lines = "\n".join(f"  {line}" for line in report.failed)
         raise SystemExit(
@@ -465,7 +464,7 @@ def export_hvar(args: argparse.Namespace) -> None:
 
     tok = model.cfg.tokenizer
     manifest = {
-        "id": args.id or args.out.name,
+        "id": args.id,
         "version": args.version,
         "tile": tok.tile,
         "scales": [1, 2, 4],

@@ -84,7 +84,7 @@ def export_floor(args: argparse.Namespace) -> None:
     )
 
     manifest = {
-        "id": args.id or args.out.name,
+        "id": args.id,
         "version": args.version,
         "tile": tile,
         "overlap": args.overlap if args.overlap is not None else model.overlap,
