@@ -91,6 +91,10 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("model", type=Path, help="a model folder (manifest.json, model.onnx)")
     args = ap.parse_args(argv)
+    if not (args.model / "manifest.json").is_file():
+        ap.error(f"{args.model}: no manifest.json (a model folder, as hvar.export writes it)")
+    if (why := available()) is not None:
+        ap.error(f"the acceptance checks cannot run here: {why}")
     report = check(args.model)
     print(report.line())
     for line in report.failed:
