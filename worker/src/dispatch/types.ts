@@ -1,4 +1,6 @@
-import { z } from "@hono/zod-openapi";
+// @hono/zod-openapi gives every zod schema `.openapi()`, the contract's too.
+import "@hono/zod-openapi";
+import { jobErrorSchema as contractJobError, modelSchema as contractModel, outputSchema as contractOutput, type JobError, type Model, type Output } from "@hvar/contract";
 import type { NormalizedOptions } from "../validate/options";
 
 /**
@@ -13,27 +15,11 @@ export interface DispatchJob {
   options: NormalizedOptions;
 }
 
-export const outputSchema = z
-  .object({
-    scale: z.union([z.literal(1), z.literal(2), z.literal(4)]),
-    key: z.string().regex(/^results\/j_[a-z2-7]{20}\/x[124]\.(png|webp|avif|jpeg)$/),
-    contentType: z.string(),
-    width: z.number().int().positive(),
-    height: z.number().int().positive(),
-    bytes: z.number().int().nonnegative(),
-    sha256: z.string().regex(/^[0-9a-f]{64}$/),
-  })
-  .openapi("RunnerOutput");
-export type Output = z.infer<typeof outputSchema>;
-
-/** Where a backend keeps a job's input until the job ends (the queue's runners read it; the pool resends it). */
-export const inputKey = (jobId: string) => `inputs/${jobId}`;
-
-export const modelSchema = z.object({ id: z.string(), version: z.string() }).openapi("Model");
-export type Model = z.infer<typeof modelSchema>;
-
-export const jobErrorSchema = z.object({ code: z.string(), title: z.string() }).openapi("JobError");
-export type JobError = z.infer<typeof jobErrorSchema>;
+// The contract's schemas (packages/contract), named as the OpenAPI document shows them.
+export const outputSchema = contractOutput.openapi("RunnerOutput");
+export const modelSchema = contractModel.openapi("Model");
+export const jobErrorSchema = contractJobError.openapi("JobError");
+export type { JobError, Model, Output };
 
 export type RemoteState =
   | { status: "queued" | "running" }

@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { jobStatusSchema } from "@hvar/contract";
 import type { Context } from "hono";
 import { apiKeyAuth } from "../auth/middleware";
 import { type Config, configOf } from "../config";
@@ -31,7 +32,7 @@ const BACKGROUND_DRIVE_MS = 25_000;
 const jobResourceSchema = z
   .object({
     id: z.string(),
-    status: z.enum(["queued", "running", "succeeded", "failed"]),
+    status: jobStatusSchema,
     createdAt: z.iso.datetime(),
     model: modelSchema.nullable(),
     options: normalizedOptionsSchema,
