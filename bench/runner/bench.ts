@@ -13,6 +13,7 @@
  */
 import { cpus } from "node:os";
 import { parseArgs } from "node:util";
+import { SCALES } from "@hvar/contract";
 import sharp from "sharp";
 import { pino } from "pino";
 import { z } from "zod";
@@ -81,7 +82,7 @@ interface Row {
 // One full pass first, untimed, so that JIT compilation of the tiling code is not charged to the
 // first configuration of the grid.
 await new Scheduler(session, { batchSize: 8, memoryBudgetBytes: 16 * 1024 ** 3, maxQueuedTiles: Number.MAX_SAFE_INTEGER }).submit(
-  new UpscaleTask(inputs[0] as (typeof inputs)[0], { scales: [1, 2, 4], tile, overlap: tileOverlap(entry.manifest, undefined), temperature: 0 }),
+  new UpscaleTask(inputs[0] as (typeof inputs)[0], { scales: [...SCALES], tile, overlap: tileOverlap(entry.manifest, undefined), temperature: 0 }),
 );
 
 const rows: Row[] = [];
@@ -99,7 +100,7 @@ for (const overlapFraction of args.overlaps) {
     for (const image of inputs) {
       const cpuBefore = process.cpuUsage();
       const started = performance.now();
-      const task = new UpscaleTask(image, { scales: [1, 2, 4], tile, overlap, temperature: 0 });
+      const task = new UpscaleTask(image, { scales: [...SCALES], tile, overlap, temperature: 0 });
       await scheduler.submit(task);
       inferSeconds += (performance.now() - started) / 1000;
       const cpu = process.cpuUsage(cpuBefore);
