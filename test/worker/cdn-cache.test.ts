@@ -238,7 +238,7 @@ describe("CDN images from the runner", () => {
     const issued = await cdnKey();
     const source = await servedSource();
     await get(await cdnUrl(issued, source, { format: "png" }));
-    const { sha256Hex } = await import("../../worker/src/crypto");
+    const { sha256Hex } = await import("../../worker/src/security/crypto");
     const listing = await env.RESULTS.list({ prefix: `cdn/${await sha256Hex(source)}/` });
     expect(listing.objects).toHaveLength(1);
     expect(listing.objects[0]?.key).toMatch(/\.png$/);

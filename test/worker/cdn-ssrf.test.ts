@@ -1,5 +1,5 @@
 import { describe, expect, it } from "vitest";
-import { hostRefusal, ipv4Of, ipv6Of } from "../../worker/src/cdn/source-policy";
+import { hostRefusal, ipv4Of, ipv6Of } from "../../worker/src/security/address";
 import { BASE } from "./helpers";
 import { ORIGIN, cdnKey, cdnUrl, get, sourceUrl } from "./cdn";
 import { fixtures } from "./fixtures/images";

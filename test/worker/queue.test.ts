@@ -1,9 +1,10 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { configOf } from "../../worker/src/config";
-import { sha256Hex } from "../../worker/src/crypto";
+import { inputKey } from "../../worker/src/contract";
 import { dispatcherFor } from "../../worker/src/dispatch";
-import { type JobSender, JobQueue, type QueueMessage, inputKey, queueMessageSchema, statusKey } from "../../worker/src/dispatch/queue";
+import { type JobSender, JobQueue, type QueueMessage, queueMessageSchema, statusKey } from "../../worker/src/dispatch/queue";
+import { sha256Hex } from "../../worker/src/security/crypto";
 import { putResult } from "../../worker/src/storage/results";
 import { png } from "./images";
 

@@ -2,9 +2,9 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { configOf } from "../../worker/src/config";
 import { dispatcherOf } from "../../worker/src/dispatch";
-import { advance } from "../../worker/src/dispatch/lifecycle";
-import { MAX_ATTEMPTS, RunnerPool } from "../../worker/src/dispatch/runner-pool";
-import { inputKey } from "../../worker/src/dispatch/types";
+import { inputKey } from "../../worker/src/contract";
+import { MAX_SENDS, RunnerPool } from "../../worker/src/dispatch/runner-pool";
+import { advance } from "../../worker/src/jobs/lifecycle";
 import { getJob } from "../../worker/src/storage/jobs";
 import { meterOf, newKey, upscale } from "./helpers";
 import { png } from "./images";
@@ -39,11 +39,11 @@ describe("a job its runner lost", () => {
     expect(await env.RESULTS.head(inputKey(id))).toBeNull();
   });
 
-  it(`fails as job_lost once it was sent ${MAX_ATTEMPTS} times`, async () => {
+  it(`fails as job_lost once it was sent ${MAX_SENDS} times`, async () => {
     const runners = pool([live]);
     const id = jobId(3);
     await runners.submit({ id, image: await png(16, 16), contentType: "image/png", options });
-    for (let attempt = 2; attempt <= MAX_ATTEMPTS; attempt++) {
+    for (let attempt = 2; attempt <= MAX_SENDS; attempt++) {
       await restartLoses(id);
       expect(await runners.poll(id, live)).toEqual({ status: "queued" });
     }

@@ -1,8 +1,9 @@
 import { SELF, env } from "cloudflare:test";
 import Replicate from "replicate";
 import { describe, expect, it } from "vitest";
-import { fromBase64, hmacSha256, toBase64 } from "../../worker/src/crypto";
-import { ReplicateBackend, verifyReplicateWebhook } from "../../worker/src/dispatch/replicate";
+import { ReplicateBackend } from "../../worker/src/dispatch/replicate";
+import { fromBase64, hmacSha256, toBase64 } from "../../worker/src/security/crypto";
+import { verifyReplicateWebhook } from "../../worker/src/security/webhook-signature";
 import { BASE } from "./helpers";
 import { png } from "./images";
 

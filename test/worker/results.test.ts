@@ -1,7 +1,7 @@
 import { SELF, env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { sha256Hex } from "../../worker/src/crypto";
-import { signResultPath } from "../../worker/src/sign/result-url";
+import { sha256Hex } from "../../worker/src/security/crypto";
+import { signResultPath } from "../../worker/src/security/result-url";
 import { putResult } from "../../worker/src/storage/results";
 import { BASE } from "./helpers";
 import { png } from "./images";

@@ -1,6 +1,6 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { fromBase64, hmacSha256, toBase64 } from "../../worker/src/crypto";
+import { fromBase64, hmacSha256, toBase64 } from "../../worker/src/security/crypto";
 import { deliverDue } from "../../worker/src/webhooks/deliver";
 import { BASE, jobCount, newKey, upscale } from "./helpers";
 import { png } from "./images";

@@ -1,4 +1,4 @@
-import { sha256Hex } from "../crypto";
+import { sha256Hex } from "../security/crypto";
 import { type OutputFormat, formatFromAccept } from "../validate/options";
 import type { CdnOptions } from "./grammar";
 

@@ -1,7 +1,8 @@
 import { z } from "@hono/zod-openapi";
-import { sha256Hex } from "../crypto";
+import { inputKey, outputSchema } from "../contract";
+import { sha256Hex } from "../security/crypto";
 import { remoteState, runnerJobSchema } from "./runner-pool";
-import { DispatchError, type DispatchJob, type Dispatcher, type RemoteState, inputKey, outputSchema } from "./types";
+import { DispatchError, type DispatchJob, type Dispatcher, type RemoteState } from "./types";
 
 /**
  * Cloudflare Queues: jobs wait in a queue that runners consume (pull consumers over HTTP), which
@@ -30,7 +31,6 @@ export interface JobQueueOptions {
   bucket: R2Bucket;
 }
 
-export { inputKey };
 export const statusKey = (jobId: string) => `jobs/${jobId}.json`;
 
 export class JobQueue implements Dispatcher {

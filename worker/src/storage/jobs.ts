@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { type JobError, type Model, type Output, jobErrorSchema, modelSchema, outputSchema } from "../dispatch/types";
+import { type JobError, type Model, type Output, jobErrorSchema, modelSchema, outputSchema } from "../contract";
 import { normalizedOptionsSchema } from "../validate/options";
 import { IMAGE_TYPES, type ImageType } from "../validate/sniff";
 

@@ -59,7 +59,7 @@ export function parseUpscaleParams(input: Record<string, string>): UpscaleParams
 }
 
 /** Sorted unique scales, a concrete format, and no quality where it means nothing (PNG). */
-export function normalizeOptions(params: UpscaleParams, accept: string | undefined): NormalizedOptions {
+export function normalizeUpscaleOptions(params: UpscaleParams, accept: string | undefined): NormalizedOptions {
   const format = params.format === "auto" ? formatFromAccept(accept) : params.format;
   return {
     scales: [...new Set(params.scales)].sort((a, b) => a - b),
