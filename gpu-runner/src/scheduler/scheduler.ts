@@ -12,7 +12,7 @@ export const SchedulerOptionsSchema = z.object({
   /** A ceiling on the model's throughput (e.g. a GPU shared with other work); none when absent. */
   maxTilesPerSecond: z.number().positive().optional(),
 });
-export type SchedulerOptions = z.input<typeof SchedulerOptionsSchema>;
+export type SchedulerOptions = z.infer<typeof SchedulerOptionsSchema>;
 
 /** A job's tiles as the scheduler sees them: filled on demand, so queued jobs hold no tensors. */
 export interface TileJob {
