@@ -7,10 +7,11 @@ import { type JobSender, JobQueue, type QueueMessage, queueMessageSchema, status
 import { sha256Hex } from "../../worker/src/security/crypto";
 import { putResult } from "../../worker/src/storage/results";
 import { png } from "./images";
+import { idDigits } from "./unique";
 
 const options = { scales: [2 as const], format: "webp" as const, quality: 80, temperature: 0 };
 let n = 0;
-const jobId = () => `j_queue${String(n++).replace(/[0189]/g, "a").padStart(15, "q")}`;
+const jobId = () => `j_queue${idDigits(n++, 15)}`;
 
 /** Records what the worker sends, as the Queue binding would receive it. */
 function recordingQueue(): { sent: QueueMessage[]; queue: JobSender } {
