@@ -32,7 +32,12 @@ export const RunnerConfigSchema = z
     HVAR_MEMORY_BUDGET_MB: int(1, 2048),
     /** Tiles waiting over all jobs before new jobs get 429. */
     HVAR_MAX_QUEUED_TILES: int(1, 4096),
-    /** LR pixels shared by neighbouring tiles; T/4 when unset. */
+    /**
+     * A ceiling on tiles through the model per second; none when unset. For a GPU shared with other
+     * work, or a staging runner made as slow as a smaller card (autoscaling and 429 rehearsals).
+     */
+    HVAR_MAX_TILES_PER_SECOND: z.coerce.number().positive().optional(),
+    /** LR pixels shared by neighbouring tiles; the manifest's `overlap`, else T/4, when unset. */
     HVAR_TILE_OVERLAP: z.coerce.number().int().min(0).optional(),
 
     /**

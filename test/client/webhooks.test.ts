@@ -23,8 +23,8 @@ async function reason(promise: Promise<unknown>): Promise<string> {
 describe("verifyWebhook", () => {
   it("accepts what the worker signs, with the worker's own signing code, and returns the event", async () => {
     // Loaded by path, so that tsc does not check the worker's sources under Node's types.
-    const deliver = fileURLToPath(new URL("../../worker/src/webhooks/deliver.ts", import.meta.url));
-    const worker = (await import(deliver)) as { signWebhook(secret: string, id: string, timestamp: number, body: string): Promise<string> };
+    const signing = fileURLToPath(new URL("../../worker/src/security/webhook-signature.ts", import.meta.url));
+    const worker = (await import(signing)) as { signWebhook(secret: string, id: string, timestamp: number, body: string): string };
     const signature = await worker.signWebhook(SECRET, ID, TIMESTAMP, BODY);
     expect(signature).toBe(await signWebhook(SECRET, ID, TIMESTAMP, BODY));
     const event = await verifyWebhook(SECRET, BODY, { "webhook-id": ID, "webhook-timestamp": String(TIMESTAMP), "webhook-signature": signature }, { now: NOW_MS });

@@ -3,6 +3,7 @@ import { join } from "node:path";
 import sharp from "sharp";
 import { describe, expect, it } from "vitest";
 import { runCli } from "../../gpu-runner/src/cli/main";
+import { RunnerConfigSchema } from "../../gpu-runner/src/config";
 import { FIXTURE_MODELS_DIR, rawImage, tempDir } from "./helpers";
 
 function capture(isTTY = false) {
@@ -43,6 +44,16 @@ describe("hvar-runner upscale", () => {
     expect(await run(["upscale", broken, photo, "--out", out, "--scales", "2", "--models-dir", FIXTURE_MODELS_DIR], stderr)).toBe(1);
     expect(stderr.text()).toContain("broken.png: failed: image_unsupported_type");
     expect(await readdir(out)).toEqual(["photo.x2.png"]);
+  });
+
+  it("has the HTTP runner's defaults: it refuses an input over the runner's pixel limit", async () => {
+    const { dir, out } = await workspace();
+    const limit = RunnerConfigSchema.parse({}).HVAR_MAX_INPUT_PIXELS;
+    const large = join(dir, "large.png");
+    await sharp({ create: { width: Math.floor(limit / 1024) + 1, height: 1024, channels: 3, background: "#808080" } }).png().toFile(large);
+    const stderr = capture();
+    expect(await run(["upscale", large, "--out", out, "--models-dir", FIXTURE_MODELS_DIR], stderr)).toBe(1);
+    expect(stderr.text()).toMatch(new RegExp(`large\\.png: failed: image_too_large: .* the limit is ${limit} pixels`));
   });
 
   it.each([

@@ -261,19 +261,26 @@ describe("jobs", () => {
   it("never reports succeeded before the outputs and the record are stored", async () => {
     let releaseRecord: () => void = () => undefined;
     const recordGate = new Promise<void>((resolve) => (releaseRecord = resolve));
+    let recordWaiting: () => void = () => undefined;
+    const recordReached = new Promise<void>((resolve) => (recordWaiting = resolve));
     const disk = new LocalStore(await tempDir("hvar-runner-"));
     const writes: string[] = [];
     const store: ObjectStore = {
       get: (key) => disk.get(key),
       async put(key, bytes, type) {
-        if (key.startsWith("jobs/")) await recordGate;
+        if (key.startsWith("jobs/")) {
+          recordWaiting();
+          await recordGate;
+        }
         await disk.put(key, bytes, type);
         writes.push(key);
       },
     };
     const r = await runner({ store });
     await r.request("POST", "/v1/jobs?id=j_order&scales=2", await photo());
-    while (!writes.includes("results/j_order/x2.png")) await new Promise((resolve) => setImmediate(resolve));
+    // The runner is about to write the record: the outputs are stored, and the job is not yet succeeded.
+    await recordReached;
+    expect(writes).toEqual(["results/j_order/x2.png"]);
     expect(((await (await r.request("GET", "/v1/jobs/j_order")).json()) as Job).status).not.toBe("succeeded");
     releaseRecord();
     await r.jobs.drain();

@@ -1,4 +1,6 @@
-/** Real PNG encoding for tests (any size, distinct content per seed), plus a HEIF header builder. */
+import { uniqueName } from "./unique";
+
+/** Real PNG encoding for tests (any size, every image distinct), plus a HEIF header builder. */
 
 const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
   let c = n;
@@ -41,24 +43,25 @@ async function deflate(data: Uint8Array): Promise<Uint8Array> {
 }
 
 export interface PngOptions {
-  /** Changes the pixels, so that each seed gives different bytes (and a different cache key). */
-  seed?: number;
   /** tEXt chunks; the test runner reads `hvar-test` to pick a behaviour (fail, hang, ...). */
   text?: Record<string, string>;
 }
 
-/** An 8-bit RGB PNG with a gradient that depends on the seed. */
+/**
+ * An 8-bit RGB PNG of a gradient whose first pixels spell out a `uniqueName()`, so no two calls
+ * return the same image (a test that needs one image twice keeps its bytes).
+ */
 export async function png(width: number, height: number, options: PngOptions = {}): Promise<Uint8Array<ArrayBuffer>> {
-  const seed = options.seed ?? 0;
-  const raw = new Uint8Array((width * 3 + 1) * height);
+  const pixels = new Uint8Array(width * height * 3);
   for (let y = 0; y < height; y++) {
-    const row = y * (width * 3 + 1);
-    for (let x = 0; x < width; x++) {
-      raw[row + 1 + x * 3] = (x + seed) & 0xff;
-      raw[row + 2 + x * 3] = (y * 3 + (seed >> 8)) & 0xff;
-      raw[row + 3 + x * 3] = (x ^ y ^ seed) & 0xff;
-    }
+    for (let x = 0; x < width; x++) pixels.set([x & 0xff, (y * 3) & 0xff, (x ^ y) & 0xff], (y * width + x) * 3);
   }
+  const tag = ascii(`${uniqueName()}\0`);
+  if (tag.length > pixels.length) throw new Error(`a ${width}x${height} image is too small for its tag`);
+  pixels.set(tag);
+  // Each row of PNG image data starts with its filter type: 0, none.
+  const raw = new Uint8Array((width * 3 + 1) * height);
+  for (let y = 0; y < height; y++) raw.set(pixels.subarray(y * width * 3, (y + 1) * width * 3), y * (width * 3 + 1) + 1);
   const ihdr = concat([u32(width), u32(height), new Uint8Array([8, 2, 0, 0, 0])]);
   const text = Object.entries(options.text ?? {}).map(([k, v]) => chunk("tEXt", ascii(`${k}\0${v}`)));
   return concat([

@@ -2,15 +2,16 @@ import { env } from "cloudflare:test";
 import { type Model, type QueueMessage, type RunnerJob, inputKey, jobRecordKey, modelName, queueMessageSchema } from "@hvar/contract";
 import { describe, expect, it } from "vitest";
 import { configOf } from "../../worker/src/config";
-import { sha256Hex } from "../../worker/src/crypto";
 import { dispatcherFor } from "../../worker/src/dispatch";
 import { type JobSender, JobQueue } from "../../worker/src/dispatch/queue";
+import { sha256Hex } from "../../worker/src/security/crypto";
 import { putResult } from "../../worker/src/storage/results";
 import { png } from "./images";
+import { idDigits } from "./unique";
 
 const options = { scales: [2 as const], format: "webp" as const, quality: 80, temperature: 0 };
 let n = 0;
-const jobId = () => `j_queue${String(n++).replace(/[0189]/g, "a").padStart(15, "q")}`;
+const jobId = () => `j_queue${idDigits(n++, 15)}`;
 
 /** The model the queue's runners serve, which these tests configure as MODEL_VERSION. */
 const SERVED: Model = { id: "hvar-base", version: "1.0.0" };

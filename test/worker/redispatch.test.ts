@@ -3,8 +3,8 @@ import { inputKey } from "@hvar/contract";
 import { describe, expect, inject, it } from "vitest";
 import { configOf } from "../../worker/src/config";
 import { dispatcherOf } from "../../worker/src/dispatch";
-import { advance } from "../../worker/src/dispatch/lifecycle";
-import { MAX_ATTEMPTS, RunnerPool } from "../../worker/src/dispatch/runner-pool";
+import { MAX_SENDS, RunnerPool } from "../../worker/src/dispatch/runner-pool";
+import { advance } from "../../worker/src/jobs/lifecycle";
 import { getJob } from "../../worker/src/storage/jobs";
 import { meterOf, newKey, upscale } from "./helpers";
 import { png } from "./images";
@@ -39,11 +39,11 @@ describe("a job its runner lost", () => {
     expect(await env.RESULTS.head(inputKey(id))).toBeNull();
   });
 
-  it(`fails as job_lost once it was sent ${MAX_ATTEMPTS} times`, async () => {
+  it(`fails as job_lost once it was sent ${MAX_SENDS} times`, async () => {
     const runners = pool([live]);
     const id = jobId(3);
     await runners.submit({ id, image: await png(16, 16), contentType: "image/png", options });
-    for (let attempt = 2; attempt <= MAX_ATTEMPTS; attempt++) {
+    for (let attempt = 2; attempt <= MAX_SENDS; attempt++) {
       await restartLoses(id);
       expect(await runners.poll(id, live)).toEqual({ status: "queued" });
     }
@@ -74,7 +74,7 @@ describe("a job its runner lost", () => {
 
   it("through the API: the job succeeds after the loss and is billed once", async () => {
     const { key, secret } = await newKey();
-    const image = await png(20, 10, { seed: 77, text: { "hvar-test": "ok" } });
+    const image = await png(20, 10, { text: { "hvar-test": "ok" } });
     const response = await upscale(secret, image, { headers: { prefer: "wait=0" } });
     expect(response.status).toBe(202);
     const { id } = await response.json<{ id: string }>();

@@ -1,15 +1,17 @@
 import { SELF, env } from "cloudflare:test";
 import Replicate from "replicate";
 import { describe, expect, it } from "vitest";
-import { fromBase64, hmacSha256, toBase64 } from "../../worker/src/crypto";
-import { ReplicateBackend, verifyReplicateWebhook } from "../../worker/src/dispatch/replicate";
+import { ReplicateBackend } from "../../worker/src/dispatch/replicate";
+import { fromBase64, hmacSha256, toBase64 } from "../../worker/src/security/crypto";
+import { verifyReplicateWebhook } from "../../worker/src/security/webhook-signature";
 import { BASE } from "./helpers";
 import { png } from "./images";
+import { idDigits } from "./unique";
 
 const WEBHOOK_SECRET = env.REPLICATE_WEBHOOK_SECRET;
 const options = { scales: [2 as const, 4 as const], format: "png" as const, quality: null, temperature: 0.5 };
 let n = 0;
-const jobId = () => `j_repl${String(n++).replace(/[0189]/g, "a").padStart(16, "r")}`;
+const jobId = () => `j_repl${idDigits(n++, 16)}`;
 
 interface Prediction {
   id: string;

@@ -1,12 +1,18 @@
+// Before anything else: @hono/zod-openapi gives zod schemas `.openapi()` as it loads, and zod copies
+// that method onto each schema as the schema is built, so it must load before any module that builds
+// schemas the OpenAPI document names (packages/contract's, which worker/src/contract.ts names).
+import "@hono/zod-openapi";
 import { cors } from "hono/cors";
 import { secureHeaders } from "hono/secure-headers";
-import { cdn } from "./cdn/route";
+import type { Bindings } from "./env";
 import { accessLog } from "./http/access-log";
 import { deadline } from "./http/deadline";
 import { openApiRouter } from "./http/openapi";
 import { notFound, onError } from "./http/problem";
 import { requestId } from "./http/request-id";
+import { runCron } from "./jobs/cron";
 import { adminKeys } from "./routes/admin-keys";
+import { cdn } from "./routes/cdn";
 import { demo } from "./routes/demo";
 import { mountDocs } from "./routes/docs";
 import { health } from "./routes/health";
@@ -15,17 +21,7 @@ import { results } from "./routes/results";
 import { upscales } from "./routes/upscales";
 import { usage } from "./routes/usage";
 
-import type { Bindings } from "./env";
-import { configOf } from "./config";
-import { dispatcherOf } from "./dispatch";
-import { sweep } from "./dispatch/lifecycle";
-import { listUnfinished } from "./storage/jobs";
-import { deliverDue } from "./webhooks/deliver";
-
 export { KeyMeter } from "./meter/key-meter";
-
-/** Jobs advanced per cron run (one poll each). */
-const SWEEP_BATCH = 100;
 
 /** Above MAX_WAIT_S (60 s) plus the work around a wait, below the platform's own limits. */
 const REQUEST_DEADLINE_MS = 90_000;
@@ -78,18 +74,8 @@ app.onError(onError);
 
 export default {
   fetch: app.fetch,
-  /**
-   * The cron trigger (wrangler.toml): unfinished jobs, then webhook deliveries that are due. The
-   * deliveries are sent whatever happened to the sweep: webhook retries must not wait on jobs.
-   */
+  /** The cron trigger (wrangler.toml): jobs/cron.ts. */
   async scheduled(_controller, env, ctx) {
-    try {
-      const config = configOf(env);
-      const defer = (work: Promise<unknown>) => ctx.waitUntil(work);
-      const jobs = await listUnfinished(env.DB, SWEEP_BATCH);
-      await sweep({ env, defer }, jobs, (job) => dispatcherOf(env, config, job));
-    } finally {
-      ctx.waitUntil(deliverDue(env.DB));
-    }
+    await runCron(env, (work) => ctx.waitUntil(work));
   },
 } satisfies ExportedHandler<Bindings>;

@@ -1,10 +1,10 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { basename, extname, join, resolve } from "node:path";
-import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
 import { DEFAULT_QUALITY, MAX_QUALITY, MIN_QUALITY, OUTPUT_FORMATS, SCALES, outputFormatSchema, qualitySchema, scaleListSchema } from "@hvar/contract";
 import { z } from "zod";
+import { RunnerConfigSchema } from "../config";
 import { decodeImage } from "../image/decode";
 import { discoverModels, tileOverlap } from "../model/manifest";
 import { ModelSession } from "../model/session";
@@ -12,6 +12,10 @@ import { ProblemError } from "../problem";
 import { Scheduler } from "../scheduler/scheduler";
 import { UpscaleTask } from "../tiling/task";
 import { ProgressBar, type TextOut } from "./progress";
+
+/** The HTTP runner's settings, as the CLI's defaults: one source for both. */
+const settings = RunnerConfigSchema.shape;
+const defaults = RunnerConfigSchema.parse({});
 
 const USAGE = `Usage: hvar-runner upscale <image>... [options]
        hvar-runner serve            (the HTTP runner; configured by environment, see gpu-runner/README.md)
@@ -27,13 +31,13 @@ Options:
   --models-dir <dir>     where <id>/model.onnx and manifest.json live (default: gpu-runner/models)
   --model <id>           which model (default: the first found)
   --overlap <px>         LR pixels shared by neighbouring tiles (default: the model's, else tile/4)
-  --batch <n>            tiles per model run (default: 8)
-  --device <d>           auto | cuda | cpu (default: auto)
-  --max-pixels <n>       refuse larger inputs (default: 16777216)
+  --batch <n>            tiles per model run (default: ${defaults.HVAR_BATCH_SIZE})
+  --device <d>           auto | cuda | cpu (default: ${defaults.HVAR_DEVICE})
+  --max-pixels <n>       refuse larger inputs (default: ${defaults.HVAR_MAX_INPUT_PIXELS})
   -h, --help             this text
-`;
 
-const defaultModelsDir = fileURLToPath(new URL("../../models", import.meta.url));
+Defaults not given here are the HTTP runner's (gpu-runner/src/config.ts).
+`;
 
 const OptionsSchema = z.object({
   out: z.string().default("."),
@@ -41,12 +45,12 @@ const OptionsSchema = z.object({
   format: outputFormatSchema.default("png"),
   quality: qualitySchema,
   temperature: z.coerce.number().min(0).default(0),
-  "models-dir": z.string().default(defaultModelsDir),
-  model: z.string().optional(),
-  overlap: z.coerce.number().int().min(0).optional(),
-  batch: z.coerce.number().int().min(1).default(8),
-  device: z.enum(["auto", "cuda", "cpu"]).default("auto"),
-  "max-pixels": z.coerce.number().int().positive().default(16 * 1024 * 1024),
+  "models-dir": settings.HVAR_MODELS_DIR,
+  model: settings.HVAR_MODEL,
+  overlap: settings.HVAR_TILE_OVERLAP,
+  batch: settings.HVAR_BATCH_SIZE,
+  device: settings.HVAR_DEVICE,
+  "max-pixels": settings.HVAR_MAX_INPUT_PIXELS,
 });
 
 const text = { type: "string" } as const;
@@ -110,9 +114,10 @@ export async function runCli(argv: string[], io: CliIo = { stdout: process.stdou
     io.stderr.write(`hvar-runner: no usable model${o.model ? ` '${o.model}'` : ""} in ${o["models-dir"]}${reasons}\n`);
     return 1;
   }
-  const session = await ModelSession.load(entry, { device: o.device, cudaDeviceId: 0, cpuThreads: 0 }, log);
+  const session = await ModelSession.load(entry, { device: o.device, cudaDeviceId: defaults.HVAR_CUDA_DEVICE_ID, cpuThreads: defaults.HVAR_CPU_THREADS }, log);
   io.stderr.write(`model ${entry.manifest.id} ${entry.manifest.version} (tile ${entry.manifest.tile}) on ${session.provider.toUpperCase()}\n`);
-  const scheduler = new Scheduler(session, { batchSize: o.batch, memoryBudgetBytes: 4 * 1024 ** 3, maxQueuedTiles: Number.MAX_SAFE_INTEGER });
+  // One file at a time: the queue never holds more than one job.
+  const scheduler = new Scheduler(session, { batchSize: o.batch, memoryBudgetBytes: defaults.HVAR_MEMORY_BUDGET_MB * 1024 * 1024, maxQueuedTiles: Number.MAX_SAFE_INTEGER });
   await mkdir(o.out, { recursive: true });
 
   let failures = 0;

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { randomId, randomToken, sha256Hex, toBase64 } from "../crypto";
+import { randomId, randomToken, sha256Hex, toBase64 } from "../security/crypto";
 
 /**
  * API keys. The secret is 32 random bytes shown once; D1 keeps only its SHA-256 (a fast hash is

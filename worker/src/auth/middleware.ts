@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from "hono";
-import { timingSafeEqual } from "../crypto";
+import { timingSafeEqual } from "../security/crypto";
 import type { AppEnv } from "../env";
 import { ProblemError } from "../http/problem";
 import { findKeyBySecret, scopeSchema, type Scope } from "./keys";

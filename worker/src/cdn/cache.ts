@@ -1,5 +1,5 @@
 import { CONTENT_TYPES, type OutputFormat } from "@hvar/contract";
-import { sha256Hex } from "../crypto";
+import { sha256Hex } from "../security/crypto";
 import { formatFromAccept } from "../validate/options";
 import type { CdnOptions } from "./grammar";
 

@@ -1,7 +1,7 @@
 import { ProblemError } from "../http/problem";
+import { type SourcePolicy, checkHop } from "../security/source-policy";
 import { readCapped } from "../validate/body";
 import { type ImageInfo, sniffImage } from "../validate/sniff";
-import { type SourcePolicy, checkHop } from "./source-policy";
 
 /**
  * Fetches a CDN source without trusting it: redirects are followed by hand so that every hop passes

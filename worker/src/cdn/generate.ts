@@ -1,21 +1,21 @@
+import type { Output } from "@hvar/contract";
 import type { ApiKey } from "../auth/keys";
 import type { Config } from "../config";
-import { sha256Hex } from "../crypto";
 import { dispatcherFor, dispatcherOf } from "../dispatch";
-import { type JobDeps, advance, isDone } from "../dispatch/lifecycle";
-import { hashRequest, startUpscale } from "../dispatch/start";
-import type { Output } from "../dispatch/types";
 import type { Bindings } from "../env";
 import { ProblemError } from "../http/problem";
+import { type JobDeps, isDone, waitFor } from "../jobs/lifecycle";
+import { hashRequest, startUpscale } from "../jobs/start";
 import { meterOf } from "../meter/client";
-import { type JobRecord, findByIdempotencyKey, getJob, releaseIdempotencyKey } from "../storage/jobs";
+import { sha256Hex } from "../security/crypto";
+import type { SourcePolicy } from "../security/source-policy";
+import { type JobRecord, findByIdempotencyKey, releaseIdempotencyKey } from "../storage/jobs";
 import { checkLimits } from "../validate/limits";
 import type { NormalizedOptions } from "../validate/options";
 import { sniffImage } from "../validate/sniff";
 import { type Variant, contentTypeOf, putVariant } from "./cache";
 import { MAX_SOURCE_REDIRECTS, fetchSource } from "./fetch-source";
 import type { CdnOptions } from "./grammar";
-import type { SourcePolicy } from "./source-policy";
 
 /**
  * The miss path: a variant that is in neither cache. It runs through the same job path as the
@@ -27,7 +27,6 @@ import type { SourcePolicy } from "./source-policy";
  * for RETRY_FAILED_AFTER_MS, then its key is released and the next request tries again.
  */
 const RETRY_FAILED_AFTER_MS = 60_000;
-const POLL_INTERVAL_MS = 250;
 
 export interface GenerateRequest {
   env: Bindings;
@@ -90,19 +89,14 @@ async function jobFor(request: GenerateRequest, deps: JobDeps, idempotencyKey: s
 }
 
 /**
- * Waits for a job this request started or joined. A joined job may still be queued without a
- * runner (its request is dispatching it), so the record is read again from D1 between polls.
+ * Waits for a job this request started or joined, on the backend it was dispatched to. A joined
+ * job may still be queued without a runner (its request is dispatching it): `advance` reads such a
+ * job again from D1 before each poll.
  */
 async function waitForJob(request: GenerateRequest, deps: JobDeps, job: JobRecord, until: number): Promise<JobRecord> {
   const dispatcher = job.backend === deps.dispatcher.backend ? deps.dispatcher : dispatcherOf(request.env, request.config, job);
   if (!dispatcher) throw new Error(`no dispatcher for backend ${job.backend}`);
-  let current = job;
-  for (;;) {
-    if (current.runner) current = await advance({ ...deps, dispatcher }, current);
-    if (isDone(current) || Date.now() + POLL_INTERVAL_MS >= until) return current;
-    await new Promise((resolve) => setTimeout(resolve, POLL_INTERVAL_MS));
-    current = (await getJob(request.env.DB, current.id)) ?? current;
-  }
+  return waitFor({ ...deps, dispatcher }, job, until);
 }
 
 /** Runs (or joins) the job, then stores the variant in R2; the caller serves it from there. */

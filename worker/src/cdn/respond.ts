@@ -1,11 +1,13 @@
 import type { Context } from "hono";
+import { RETAINED_304_HEADERS } from "hono/etag";
 import type { AppEnv } from "../env";
 import { ProblemError, onError, problemResponse } from "../http/problem";
 import type { VariantMetadata } from "./cache";
 import { CdnGrammarError } from "./grammar";
 
 /**
- * Answers for `<img src>`: images with strong ETags and cache headers, and errors that an embedded
+ * Answers for `<img src>`: images with strong ETags and cache headers (Hono's etag middleware turns
+ * them into 304s for If-None-Match, keeping NOT_MODIFIED_HEADERS), and errors that an embedded
  * image can live with. An error keeps its status and problem+json body (for people with curl) and
  * adds its code in `X-Hvar-Cdn: err=<code>` (as Cloudflare's `Cf-Resized: err=...`), which shows in
  * the browser's network panel; with `onerror=redirect`, an error past the security checks becomes
@@ -14,6 +16,10 @@ import { CdnGrammarError } from "./grammar";
 export const CDN_HEADER = "x-hvar-cdn";
 const INPUT_HEADER = "x-hvar-input";
 const OUTPUT_HEADER = "x-hvar-output";
+const CACHE_HEADER = "x-hvar-cache";
+
+/** What a 304 keeps of the image's headers: the standard ones, CORS, and hvar's own. */
+export const NOT_MODIFIED_HEADERS = [...RETAINED_304_HEADERS, "access-control-allow-origin", CACHE_HEADER, CDN_HEADER, INPUT_HEADER, OUTPUT_HEADER];
 
 /** The response stored at the edge: everything that is the same for every request of the variant. */
 export function storedResponse(body: ReadableStream, contentType: string, metadata: VariantMetadata, maxAgeS: number): Response {
@@ -42,26 +48,16 @@ export interface Delivery {
   maxAgeS: number;
   /** `format=auto`: the bytes depend on Accept. */
   varyOnAccept: boolean;
-  ifNoneMatch: string | undefined;
 }
 
-function matches(ifNoneMatch: string, etag: string): boolean {
-  return ifNoneMatch.split(",").some((tag) => tag.trim() === "*" || tag.trim().replace(/^W\//, "") === etag);
-}
-
-/** The per-request answer made from a stored response: freshness, Vary, cache state, 304. */
+/** The per-request answer made from a stored response: freshness, Vary, cache state. */
 export function deliver(stored: Response, delivery: Delivery): Response {
   const headers = new Headers(stored.headers);
   headers.set("cache-control", `public, max-age=${Math.max(0, delivery.maxAgeS)}`);
   headers.set("access-control-allow-origin", "*");
-  headers.set("x-hvar-cache", delivery.cache);
+  headers.set(CACHE_HEADER, delivery.cache);
   headers.set(CDN_HEADER, "ok");
   if (delivery.varyOnAccept) headers.set("vary", "Accept");
-  if (delivery.ifNoneMatch && matches(delivery.ifNoneMatch, headers.get("etag") ?? "")) {
-    stored.body?.cancel().catch(() => undefined);
-    headers.delete("content-type");
-    return new Response(null, { status: 304, headers });
-  }
   return new Response(stored.body, { status: 200, headers });
 }
 

@@ -1,5 +1,5 @@
 import { type QueueMessage, inputKey, jobRecordKey, runnerJobSchema } from "@hvar/contract";
-import { sha256Hex } from "../crypto";
+import { sha256Hex } from "../security/crypto";
 import { remoteState } from "./runner-pool";
 import { DispatchError, type DispatchJob, type Dispatcher, type RemoteState } from "./types";
 

@@ -1,16 +1,16 @@
 import { z } from "@hono/zod-openapi";
-import { CONTENT_TYPES, SCALES, type Scale, isOutputFormat, resultKey } from "@hvar/contract";
+import { CONTENT_TYPES, type Output, SCALES, type Scale, isOutputFormat, resultKey } from "@hvar/contract";
 import type Replicate from "replicate";
-import { fromBase64, hmacSha256, sha256Hex, timingSafeEqual, toBase64 } from "../crypto";
+import { sha256Hex, toBase64 } from "../security/crypto";
 import { putResult } from "../storage/results";
 import { sniffImage } from "../validate/sniff";
-import { DispatchError, type DispatchJob, type Dispatcher, type Output, type RemoteState } from "./types";
+import { DispatchError, type DispatchJob, type Dispatcher, type RemoteState } from "./types";
 
 /**
  * Replicate: the model packaged with Cog and run as predictions. Input: `image` (a data URI),
  * `scales` ("2,4"), `format`, `quality`, `temperature`; output: an object of URLs keyed "x1", "x2",
  * "x4". Outputs are copied into R2 (Replicate deletes them after an hour), and their sizes are read
- * from the image headers. Replicate calls back on completion (verified in `verifyReplicateWebhook`);
+ * from the image headers. Replicate calls back on completion (verified in security/webhook-signature.ts);
  * polling works without the callback.
  */
 export interface ReplicateOptions {
@@ -102,26 +102,4 @@ export class ReplicateBackend implements Dispatcher {
     await putResult(this.options.bucket, output, bytes.buffer);
     return output;
   }
-}
-
-/** Replicate signs webhooks like Standard Webhooks; this window bounds replays. */
-const WEBHOOK_TOLERANCE_S = 300;
-
-/**
- * True for a genuine, recent Replicate webhook: timestamp within ±5 minutes, and one of the
- * space-separated "v1,<base64>" signatures equal (in constant time) to HMAC(secret, id.timestamp.body).
- */
-export async function verifyReplicateWebhook(headers: Headers, body: string, secret: string, now = Date.now()): Promise<boolean> {
-  const id = headers.get("webhook-id");
-  const timestamp = headers.get("webhook-timestamp");
-  const signatures = headers.get("webhook-signature");
-  if (!id || !timestamp || !signatures || !/^\d+$/.test(timestamp)) return false;
-  if (Math.abs(now / 1000 - Number(timestamp)) > WEBHOOK_TOLERANCE_S) return false;
-  const expected = toBase64(await hmacSha256(fromBase64(secret.replace(/^whsec_/, "")), `${id}.${timestamp}.${body}`));
-  let valid = false;
-  for (const candidate of signatures.split(" ")) {
-    const [version, signature] = candidate.split(",");
-    if (version === "v1" && signature && (await timingSafeEqual(signature, expected))) valid = true;
-  }
-  return valid;
 }

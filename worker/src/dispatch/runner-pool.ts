@@ -1,7 +1,8 @@
-import { type RunnerJob, SIGNATURE_HEADER, TIMESTAMP_HEADER, createJobPath, inputKey, jobPath, modelName, outputPath, parseResultKey, runnerJobSchema, signatureHeader, signingInput } from "@hvar/contract";
-import { hmacSha256, sha256Hex, toHex } from "../crypto";
+import { type Output, type RunnerJob, createJobPath, inputKey, jobPath, modelName, outputPath, parseResultKey, runnerJobSchema } from "@hvar/contract";
+import { sha256Hex } from "../security/crypto";
+import { signRunnerRequest } from "../security/runner-signature";
 import { putResult } from "../storage/results";
-import { DispatchError, type DispatchJob, type Dispatcher, type Output, type RemoteState } from "./types";
+import { DispatchError, type DispatchJob, type Dispatcher, type RemoteState } from "./types";
 
 /**
  * Direct HTTP to a pool of runners (gpu-runner/API.md). Each job starts at a runner chosen by its
@@ -10,7 +11,7 @@ import { DispatchError, type DispatchJob, type Dispatcher, type Output, type Rem
  *
  * A runner that restarts forgets the jobs it had in flight (404 afterwards). The input stays in R2
  * (`inputs/<job id>`) until the job ends, so such a job is sent to that runner again, with the same
- * id, up to MAX_ATTEMPTS times in all; only then does it fail as `job_lost` (and is refunded).
+ * id, up to MAX_SENDS times in all; only then does it fail as `job_lost` (and is refunded).
  *
  * Every answer names the model the runner serves; a runner whose model is not MODEL_VERSION is passed
  * over like a busy one, since its results would be cached under the wrong model.
@@ -28,7 +29,7 @@ export interface RunnerPoolOptions {
 const RETRYABLE = new Set([401, 408, 429, 500, 502, 503, 504]);
 
 /** Sends of one job in all: the first, and again after each runner restart that lost it. */
-export const MAX_ATTEMPTS = 3;
+export const MAX_SENDS = 3;
 
 const lost = (): RemoteState => ({ status: "failed", error: { code: "job_lost", title: "The runner no longer knows this job" } });
 
@@ -53,12 +54,6 @@ export async function remoteState(jobId: string, job: RunnerJob, model: string, 
     await store(output);
   }
   return { status: "succeeded", outputs: job.outputs, model: job.model, runnerMs: job.runnerMs ?? 0 };
-}
-
-export async function signRunnerRequest(secret: string, method: string, pathAndQuery: string, body: Uint8Array, now = Date.now()): Promise<Record<string, string>> {
-  const timestamp = String(Math.floor(now / 1000));
-  const hmac = await hmacSha256(secret, signingInput({ method, pathAndQuery, timestamp, bodySha256: await sha256Hex(body) }));
-  return { [TIMESTAMP_HEADER]: timestamp, [SIGNATURE_HEADER]: signatureHeader(toHex(hmac)) };
 }
 
 /** The Job in a runner's answer to a submit, or null when the answer is not one. */
@@ -171,9 +166,9 @@ export class RunnerPool implements Dispatcher {
    */
   private async resend(jobId: string, runner: string): Promise<RemoteState> {
     const input = await this.options.bucket.get(inputKey(jobId));
-    const attempts = Number(input?.customMetadata?.attempts ?? MAX_ATTEMPTS);
+    const attempts = Number(input?.customMetadata?.attempts ?? MAX_SENDS);
     const path = input?.customMetadata?.path;
-    if (!input || !path || !(attempts < MAX_ATTEMPTS)) {
+    if (!input || !path || !(attempts < MAX_SENDS)) {
       await input?.body.cancel();
       await this.options.bucket.delete(inputKey(jobId));
       return lost();

@@ -1,6 +1,4 @@
-// @hono/zod-openapi gives every zod schema `.openapi()`, the contract's too.
-import "@hono/zod-openapi";
-import { jobErrorSchema as contractJobError, modelSchema as contractModel, outputSchema as contractOutput, type JobError, type Model, type Output } from "@hvar/contract";
+import type { JobError, Model, Output } from "@hvar/contract";
 import type { NormalizedOptions } from "../validate/options";
 
 /**
@@ -14,12 +12,6 @@ export interface DispatchJob {
   contentType: string;
   options: NormalizedOptions;
 }
-
-// The contract's schemas (packages/contract), named as the OpenAPI document shows them.
-export const outputSchema = contractOutput.openapi("RunnerOutput");
-export const modelSchema = contractModel.openapi("Model");
-export const jobErrorSchema = contractJobError.openapi("JobError");
-export type { JobError, Model, Output };
 
 export type RemoteState =
   | { status: "queued" | "running" }

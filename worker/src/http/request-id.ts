@@ -1,5 +1,5 @@
 import type { MiddlewareHandler } from "hono";
-import { randomId } from "../crypto";
+import { randomId } from "../security/crypto";
 import type { AppEnv } from "../env";
 
 /**

@@ -1,10 +1,10 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import { configOf } from "../config";
 import { REPLICATE_WEBHOOK_PATH, replicateBackend } from "../dispatch";
-import { advance } from "../dispatch/lifecycle";
-import { verifyReplicateWebhook } from "../dispatch/replicate";
 import { openApiRouter, problemResponses } from "../http/openapi";
 import { ProblemError } from "../http/problem";
+import { advance } from "../jobs/lifecycle";
+import { verifyReplicateWebhook } from "../security/webhook-signature";
 import { findByRunner } from "../storage/jobs";
 
 /**
@@ -32,7 +32,7 @@ replicateWebhook.openapi(route, async (c) => {
     throw new ProblemError({ status: 413, code: "payload_too_large", title: "The webhook body is too large" });
   }
   const body = await c.req.text();
-  if (!(await verifyReplicateWebhook(c.req.raw.headers, body, secret))) {
+  if (!verifyReplicateWebhook(c.req.raw.headers, body, secret)) {
     throw new ProblemError({ status: 401, code: "invalid_webhook_signature", title: "The webhook signature is invalid or stale" });
   }
   let payload: unknown = null;

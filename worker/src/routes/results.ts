@@ -1,19 +1,22 @@
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
+import { RETAINED_304_HEADERS, etag } from "hono/etag";
 import { configOf } from "../config";
 import type { AppEnv } from "../env";
 import { openApiRouter, problemResponses } from "../http/openapi";
 import { ProblemError } from "../http/problem";
-import { verifyResultUrl } from "../sign/result-url";
+import { verifyResultUrl } from "../security/result-url";
 import { resultKeyOf } from "../storage/results";
 
 /**
  * Downloads of results through signed URLs: signature and expiry first, then the edge cache, then
  * R2. Results never change once written, so they are cached for a year under a key without the
- * signature (every valid URL of one result shares one cache entry).
+ * signature (every valid URL of one result shares one cache entry). The ETag is the result's sha256;
+ * Hono's etag middleware answers If-None-Match with a 304 that keeps NOT_MODIFIED_HEADERS.
  */
 const CACHE_CONTROL = "public, max-age=31536000, immutable";
 const CACHE_ORIGIN = "https://results.hvar.internal";
+const NOT_MODIFIED_HEADERS = [...RETAINED_304_HEADERS, "accept-ranges", "access-control-allow-origin", "cross-origin-resource-policy", "x-hvar-cache"];
 
 const route = createRoute({
   method: "get",
@@ -48,19 +51,7 @@ function headersOf(object: R2Object): Headers {
 
 const notFound = () => new ProblemError({ status: 404, code: "result_not_found", title: "No such result" });
 
-/** True when If-None-Match names the ETag (ours is the sha256, which R2's own `onlyIf` does not know). */
-function matches(ifNoneMatch: string, etag: string): boolean {
-  return ifNoneMatch.split(",").some((tag) => tag.trim().replace(/^W\//, "") === etag || tag.trim() === "*");
-}
-
 async function fromR2(c: Context<AppEnv>, key: string): Promise<Response> {
-  const ifNoneMatch = c.req.header("if-none-match");
-  if (ifNoneMatch) {
-    const head = await c.env.RESULTS.head(key);
-    if (!head) throw notFound();
-    const headers = headersOf(head);
-    if (matches(ifNoneMatch, headers.get("etag") ?? "")) return new Response(null, { status: 304, headers });
-  }
   const object = await c.env.RESULTS.get(key, { range: c.req.raw.headers });
   if (!object) throw notFound();
   const headers = headersOf(object);
@@ -77,6 +68,7 @@ async function fromR2(c: Context<AppEnv>, key: string): Promise<Response> {
 }
 
 export const results = openApiRouter();
+results.use("/v1/results/*", etag({ retainedHeaders: NOT_MODIFIED_HEADERS }));
 results.openapi(route, async (c) => {
   const url = new URL(c.req.url);
   const key = resultKeyOf(url.pathname);

@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
-import { jobStatusSchema } from "@hvar/contract";
-import { type JobError, type Model, type Output, jobErrorSchema, modelSchema, outputSchema } from "../dispatch/types";
+import { type JobError, type Model, type Output, jobStatusSchema } from "@hvar/contract";
+import { jobErrorSchema, modelSchema, outputSchema } from "../contract";
 import { normalizedOptionsSchema } from "../validate/options";
 import { IMAGE_TYPES, type ImageType } from "../validate/sniff";
 

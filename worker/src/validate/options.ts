@@ -42,7 +42,7 @@ export function parseUpscaleParams(input: Record<string, string>): UpscaleParams
 }
 
 /** A concrete format, and no quality where it means nothing (PNG); the scales come sorted and unique. */
-export function normalizeOptions(params: UpscaleParams, accept: string | undefined): NormalizedOptions {
+export function normalizeUpscaleOptions(params: UpscaleParams, accept: string | undefined): NormalizedOptions {
   const format = params.format === "auto" ? formatFromAccept(accept) : params.format;
   return {
     scales: params.scales,

@@ -1,16 +1,15 @@
 import { z } from "@hono/zod-openapi";
 import { webhookSecretOf } from "../auth/keys";
-import { fromBase64, hmacSha256, randomId, toBase64 } from "../crypto";
+import { randomId } from "../security/crypto";
+import { signWebhook } from "../security/webhook-signature";
 
 /**
- * Webhooks signed like Standard Webhooks (standardwebhooks.com): headers webhook-id,
- * webhook-timestamp and webhook-signature = "v1," + base64(HMAC-SHA256(key, id.timestamp.body)),
- * the key being the base64 part of the API key's "whsec_" secret. A delivery is enqueued once per
- * job in D1, tried at once, then retried with backoff by the cron trigger; the webhook-id stays the
- * same on every retry so receivers can drop duplicates.
+ * Webhook deliveries, signed with the API key's secret (Standard Webhooks, security/webhook-signature.ts).
+ * A delivery is enqueued once per job in D1, tried at once, then retried with backoff by the cron
+ * trigger, one more attempt after each pause below; the webhook-id stays the same on every retry
+ * so receivers can drop duplicates.
  */
 const BACKOFF_S = [5, 30, 120, 600, 1800, 3600, 6 * 3600] as const;
-export const MAX_ATTEMPTS = BACKOFF_S.length + 1;
 /** An attempt in flight holds its delivery this long, so the cron and a request never send it twice at once. */
 const LEASE_MS = 60_000;
 const TIMEOUT_MS = 10_000;
@@ -23,11 +22,6 @@ export const webhookEventSchema = z
   })
   .openapi("WebhookEvent", { description: "Thin event: read GET /v1/upscales/{id} for the signed URLs" });
 export type WebhookEvent = z.infer<typeof webhookEventSchema>;
-
-export async function signWebhook(secret: string, id: string, timestamp: number, body: string): Promise<string> {
-  const key = fromBase64(secret.replace(/^whsec_/, ""));
-  return `v1,${toBase64(await hmacSha256(key, `${id}.${timestamp}.${body}`))}`;
-}
 
 /** Idempotent: a job gets at most one delivery, however often it is concluded. */
 export async function enqueueWebhook(db: D1Database, delivery: { jobId: string; keyId: string; url: string; event: WebhookEvent }, now = Date.now()): Promise<void> {
@@ -65,7 +59,7 @@ export async function attemptDelivery(db: D1Database, id: string, now = Date.now
           "content-type": "application/json",
           "webhook-id": delivery.id,
           "webhook-timestamp": String(timestamp),
-          "webhook-signature": await signWebhook(secret, delivery.id, timestamp, delivery.payload),
+          "webhook-signature": signWebhook(secret, delivery.id, timestamp, delivery.payload),
         },
         body: delivery.payload,
         signal: AbortSignal.timeout(TIMEOUT_MS),

@@ -153,7 +153,7 @@ export function parseOptions(segment: string): CdnOptions {
     }
     input[name] = inputValue(name, value ?? "");
   }
-  return normalizeOptions(input as CdnOptionsInput);
+  return normalizeCdnOptions(input as CdnOptionsInput);
 }
 
 function inRange(name: string, value: number, min: number, max: number, integer = true): number {
@@ -170,7 +170,7 @@ function oneOf<T extends string>(name: string, value: string, allowed: readonly 
 }
 
 /** Fills in defaults, resolves `denoise`, `jpg` and `dpr`, and refuses contradictions. */
-export function normalizeOptions(input: CdnOptionsInput): CdnOptions {
+export function normalizeCdnOptions(input: CdnOptionsInput): CdnOptions {
   if (input.denoise && input.scale !== undefined) throw invalidOptions("denoise is scale=1: give one or the other");
   const scale = input.denoise ? 1 : (input.scale ?? DEFAULT_SCALE);
   if (!isScale(scale)) throw invalidOptions(`scale must be ${SCALES.slice(0, -1).join(", ")} or ${SCALES.at(-1)}, not ${scale}`);

@@ -10,7 +10,7 @@ import { type CdnOptions, formatOptions } from "./grammar.js";
  * one signature. The version tag lets the payload change later without ambiguity.
  *
  * Shared with the customer helper (url-builder.ts), so it uses Web Crypto alone (Node 20+, Deno,
- * Bun, Workers, browsers) and nothing Workers-specific; verification lives in the worker (worker/src/cdn/route.ts).
+ * Bun, Workers, browsers) and nothing Workers-specific; verification lives in the worker (worker/src/security/cdn-signature.ts).
  */
 const VERSION = "hvar-cdn-v1";
 

@@ -4,7 +4,7 @@ import {
   UNSIGNED,
   URL_SOURCE_PREFIX,
   formatOptions,
-  normalizeOptions,
+  normalizeCdnOptions,
   normalizeSourceUrl,
   urlSourceSegment,
 } from "./grammar.js";
@@ -51,7 +51,7 @@ export type { CdnOptionsInput } from "./grammar.js";
 
 export async function buildCdnUrl(input: CdnUrlInput): Promise<string> {
   const { expiresIn, now = Date.now() } = input;
-  const options = normalizeOptions({
+  const options = normalizeCdnOptions({
     ...input.options,
     ...(expiresIn === undefined ? {} : { expires: Math.floor(now / 1000) + Math.ceil(expiresIn) }),
   });

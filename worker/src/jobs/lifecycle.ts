@@ -1,9 +1,11 @@
+import type { Config } from "../config";
+import { dispatcherOf } from "../dispatch";
+import { DispatchError, type Dispatcher } from "../dispatch/types";
 import type { Bindings } from "../env";
-import { recordEvent } from "../meter/ledger";
-import { meterOf } from "../meter/client";
 import { type JobRecord, type Outcome, finishJob, getJob } from "../storage/jobs";
-import { type WebhookEvent, attemptDelivery, deliveryOf, enqueueWebhook } from "../webhooks/deliver";
-import { DispatchError, type Dispatcher } from "./types";
+import { megapixels, recordBilledJob, totalMegapixels } from "./billing";
+import { type Defer, enqueueCompletion, sendSoon } from "./notify";
+import { refundQuota, settleQuota } from "./quota";
 
 /**
  * Moving a job to its end. Every step is idempotent (the meter settles or refunds a reservation
@@ -15,47 +17,29 @@ export interface JobDeps {
   env: Bindings;
   dispatcher: Dispatcher;
   /** Runs work after the answer (ctx.waitUntil); without it, that work waits for the cron trigger. */
-  defer?: (work: Promise<unknown>) => void;
+  defer?: Defer;
 }
 
 const POLL_INTERVAL_MS = 250;
-
-export const megapixels = (width: number, height: number) => (width * height) / 1e6;
 
 export function isDone(job: JobRecord): boolean {
   return job.status === "succeeded" || job.status === "failed";
 }
 
+/** Bills or refunds the job, enqueues its webhook, then records its end (see above for the order). */
 export async function conclude(deps: JobDeps, job: JobRecord, outcome: Outcome): Promise<JobRecord> {
-  const meter = meterOf(deps.env, job.keyId);
+  const { env } = deps;
   const inputMp = megapixels(job.input.width, job.input.height);
   if (outcome.status === "succeeded") {
-    await meter.settle(job.id, inputMp);
-    await recordEvent(deps.env.DB, {
-      jobId: job.id,
-      keyId: job.keyId,
-      inputMp,
-      outputMp: outcome.outputs.reduce((sum, o) => sum + megapixels(o.width, o.height), 0),
-      runnerMs: outcome.runnerMs,
-      cacheHit: false,
-    });
+    await settleQuota(env, job.keyId, job.id, inputMp);
+    await recordBilledJob(env.DB, { jobId: job.id, keyId: job.keyId, inputMp, outputMp: totalMegapixels(outcome.outputs), runnerMs: outcome.runnerMs });
   } else {
-    await meter.refund(job.id);
+    await refundQuota(env, job.keyId, job.id);
   }
-  if (job.webhookUrl) {
-    const event: WebhookEvent = {
-      type: outcome.status === "succeeded" ? "upscale.succeeded" : "upscale.failed",
-      timestamp: new Date().toISOString(),
-      data: { id: job.id, status: outcome.status, ...(outcome.status === "failed" ? { error: outcome.error } : {}) },
-    };
-    await enqueueWebhook(deps.env.DB, { jobId: job.id, keyId: job.keyId, url: job.webhookUrl, event });
-  }
-  const transitioned = await finishJob(deps.env.DB, job.id, outcome);
-  if (transitioned && job.webhookUrl && deps.defer) {
-    const db = deps.env.DB;
-    deps.defer(deliveryOf(db, job.id).then((delivery) => delivery && attemptDelivery(db, delivery.id)));
-  }
-  return (await getJob(deps.env.DB, job.id)) ?? job;
+  await enqueueCompletion(env.DB, job, outcome);
+  const transitioned = await finishJob(env.DB, job.id, outcome);
+  if (transitioned) sendSoon(env.DB, job, deps.defer);
+  return (await getJob(env.DB, job.id)) ?? job;
 }
 
 /** One step: asks the backend once, and concludes the job if it ended or ran out of time. */
@@ -78,6 +62,12 @@ export async function advance(deps: JobDeps, read: JobRecord, now = Date.now()):
   return job;
 }
 
+/** One step on the backend the job was dispatched to; the job as it is when that backend is no longer configured. */
+export async function refresh(env: Bindings, config: Config, job: JobRecord, defer?: Defer): Promise<JobRecord> {
+  const dispatcher = dispatcherOf(env, config, job);
+  return dispatcher ? advance({ env, dispatcher, defer }, job) : job;
+}
+
 /** Advances the job until it ends or `until` (epoch ms) passes. */
 export async function waitFor(deps: JobDeps, job: JobRecord, until: number): Promise<JobRecord> {
   let current = await advance(deps, job);
@@ -97,10 +87,10 @@ const timedOut: Outcome = { status: "failed", error: { code: "job_timeout", titl
  * Each job on its own: one that throws is logged and left for the next run (or, past its deadline,
  * failed and refunded), and never stops the others nor the webhook deliveries after the sweep.
  */
-export async function sweep(deps: Omit<JobDeps, "dispatcher">, jobs: JobRecord[], dispatcherOf: (job: JobRecord) => Dispatcher | null, now = Date.now()): Promise<JobRecord[]> {
+export async function sweep(deps: Omit<JobDeps, "dispatcher">, jobs: JobRecord[], backendOf: (job: JobRecord) => Dispatcher | null, now = Date.now()): Promise<JobRecord[]> {
   return Promise.all(
     jobs.map(async (job) => {
-      const dispatcher = dispatcherOf(job);
+      const dispatcher = backendOf(job);
       if (!dispatcher) return job;
       try {
         return await advance({ ...deps, dispatcher }, job, now);

@@ -1,4 +1,4 @@
-/** Small Web Crypto helpers shared by auth, signing, dispatch and webhooks. */
+/** Small Web Crypto helpers: encodings, hashes, HMAC, constant-time comparison, random ids and tokens. */
 
 const encoder = new TextEncoder();
 

@@ -1,15 +1,15 @@
 import type { ApiKey } from "../auth/keys";
-import { randomId, sha256Hex } from "../crypto";
+import { DispatchError } from "../dispatch/types";
 import { ProblemError } from "../http/problem";
-import { meterOf } from "../meter/client";
-import { recordEvent } from "../meter/ledger";
-import { type JobRecord, findCached, insertJob, markRunning } from "../storage/jobs";
-import { copyResults } from "../storage/results";
+import { randomId, sha256Hex } from "../security/crypto";
+import { type JobRecord, insertJob, markRunning } from "../storage/jobs";
 import type { NormalizedOptions } from "../validate/options";
 import { IMAGE_TYPES, type ImageInfo } from "../validate/sniff";
-import { attemptDelivery, deliveryOf, enqueueWebhook } from "../webhooks/deliver";
-import { type JobDeps, conclude, megapixels } from "./lifecycle";
-import { DispatchError } from "./types";
+import { megapixels, recordCacheHit, totalMegapixels } from "./billing";
+import { type JobDeps, conclude } from "./lifecycle";
+import { enqueueCompletion, sendSoon } from "./notify";
+import { refundQuota, reserveQuota } from "./quota";
+import { lookUpResult } from "./result-cache";
 
 /**
  * Starting one upscale, for every way a job comes in (the upscale API, CDN URLs): the result cache
@@ -42,11 +42,6 @@ export async function hashRequest(bytes: Uint8Array, options: NormalizedOptions,
   return { requestHash, cacheKey: await sha256Hex(`${requestHash}\n${modelVersion}`) };
 }
 
-function secondsToNextMonth(now = new Date()): number {
-  const next = Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1);
-  return Math.ceil((next - now.getTime()) / 1000);
-}
-
 export async function startUpscale(
   deps: JobDeps & { jobTimeoutS: number },
   request: UpscaleRequest,
@@ -69,43 +64,23 @@ export async function startUpscale(
     deadlineAt: now + deps.jobTimeoutS * 1000,
   };
 
-  const cached = await findCached(env.DB, hashes.cacheKey, key.id);
-  // The computation is shared across keys, the result URLs are not: they name a job, and a key must
-  // see only its own jobs. Another key's outputs are copied under this job's prefix first.
-  const outputs = cached?.outputs && (cached.keyId === key.id ? cached.outputs : await copyResults(env.RESULTS, cached.outputs, base.id, options.format));
-  if (cached && outputs) {
-    const job = await insertJob(env.DB, { ...base, status: "succeeded", backend: "cache" }, { outputs, model: cached.model });
+  const cached = await lookUpResult(env, hashes.cacheKey, key.id, base.id, options.format);
+  if (cached) {
+    const job = await insertJob(env.DB, { ...base, status: "succeeded", backend: "cache" }, { outputs: cached.outputs, model: cached.model });
     if (!job) {
-      if (outputs !== cached.outputs) await env.RESULTS.delete(outputs.map((o) => o.key));
+      await cached.discard();
       return { outcome: "conflict" };
     }
-    const outputMp = outputs.reduce((sum, o) => sum + megapixels(o.width, o.height), 0);
-    await recordEvent(env.DB, { jobId: job.id, keyId: key.id, inputMp, outputMp, runnerMs: 0, cacheHit: true });
-    if (job.webhookUrl) {
-      const event = { type: "upscale.succeeded" as const, timestamp: new Date(now).toISOString(), data: { id: job.id, status: "succeeded" as const } };
-      await enqueueWebhook(env.DB, { jobId: job.id, keyId: key.id, url: job.webhookUrl, event });
-      const delivery = await deliveryOf(env.DB, job.id);
-      if (delivery) deps.defer?.(attemptDelivery(env.DB, delivery.id));
-    }
+    await recordCacheHit(env.DB, { jobId: job.id, keyId: key.id, inputMp, outputMp: totalMegapixels(cached.outputs) });
+    await enqueueCompletion(env.DB, job, { status: "succeeded" }, now);
+    sendSoon(env.DB, job, deps.defer);
     return { outcome: "cached", job };
   }
 
-  const meter = meterOf(env, key.id);
-  const reservation = await meter.reserve(base.id, inputMp, key.monthlyQuotaMp);
-  if (!reservation.ok) {
-    throw new ProblemError(
-      {
-        status: 429,
-        code: "quota_exceeded",
-        title: "The monthly quota of this key is used up",
-        detail: `This image needs ${inputMp} MP; ${Math.max(0, reservation.remainingMp)} MP remain this month.`,
-      },
-      { "retry-after": String(secondsToNextMonth()) },
-    );
-  }
+  await reserveQuota(env, key, base.id, inputMp);
   const job = await insertJob(env.DB, { ...base, status: "queued", backend: dispatcher.backend });
   if (!job) {
-    await meter.refund(base.id);
+    await refundQuota(env, key.id, base.id);
     return { outcome: "conflict" };
   }
 

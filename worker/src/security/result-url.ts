@@ -1,4 +1,4 @@
-import { bytesOf, fromBase64, hmacSha256, timingSafeEqual, toBase64Url } from "../crypto";
+import { bytesOf, fromBase64, hmacSha256, timingSafeEqual, toBase64Url } from "./crypto";
 import { ProblemError } from "../http/problem";
 
 /**

@@ -1,12 +1,12 @@
-import { hopRefusal } from "../cdn/source-policy";
 import { ProblemError } from "../http/problem";
+import { hopRefusal } from "./source-policy";
 
 /**
  * Which webhook URLs a client may give: the worker POSTs signed events there from its own network,
  * so a webhook URL is an SSRF vector just like a CDN source. Checked when the job is submitted, so
  * the client learns at once (400 webhook_url_not_allowed) instead of never receiving events.
  *
- * - The CDN sources' address rules (cdn/source-policy.ts): https, a public host, the default port,
+ * - The CDN sources' address rules (source-policy.ts): https, a public host, the default port,
  *   no credentials; ALLOW_INSECURE_ORIGINS exempts exact origins in local development.
  * - Never this service itself nor one of its runners, even where an origin is exempt: a webhook
  *   must not reach the worker's or the runners' own APIs (npm start exempts the worker's origin for

@@ -1,0 +1,27 @@
+import type { Model, Output, OutputFormat } from "@hvar/contract";
+import type { Bindings } from "../env";
+import { findCached } from "../storage/jobs";
+import { copyResults } from "../storage/results";
+
+/**
+ * The result cache: a finished job with the same cache key (image bytes, options, model version)
+ * answers a new request at once, for free. The computation is shared across keys, the result URLs
+ * are not: they name a job, and a key must see only its own jobs. So another key's outputs are
+ * copied under the new job's prefix first; the key's own are reused as they are.
+ */
+export interface CachedResult {
+  outputs: Output[];
+  model: Model | null;
+  /** Deletes the copies made for the new job, when that job is not created after all. */
+  discard(): Promise<void>;
+}
+
+/** The cached result for this request, ready to be the job's; null on a miss (or when the stored outputs are gone). */
+export async function lookUpResult(env: Bindings, cacheKey: string, keyId: string, jobId: string, format: OutputFormat): Promise<CachedResult | null> {
+  const cached = await findCached(env.DB, cacheKey, keyId);
+  if (!cached?.outputs) return null;
+  if (cached.keyId === keyId) return { outputs: cached.outputs, model: cached.model, discard: async () => undefined };
+  const copies = await copyResults(env.RESULTS, cached.outputs, jobId, format);
+  if (!copies) return null;
+  return { outputs: copies, model: cached.model, discard: () => env.RESULTS.delete(copies.map((o) => o.key)) };
+}

@@ -1,0 +1,36 @@
+import { ProblemError } from "../http/problem";
+import { type JobRecord, findByIdempotencyKey } from "../storage/jobs";
+import type { JobDeps } from "./lifecycle";
+import { type UpscaleRequest, hashRequest, startUpscale } from "./start";
+
+/**
+ * A job through the upscale API, with Idempotency-Key: the same key and the same request give the
+ * job the first request made (a replay), the same key with another request is a 409, and a new key
+ * starts a job (startUpscale). Two first requests that race are settled by D1's UNIQUE constraint:
+ * the loser replays the winner's job.
+ */
+export type Submitted = { outcome: "cached" | "dispatched" | "replayed"; job: JobRecord };
+
+export async function submitUpscale(deps: JobDeps & { jobTimeoutS: number }, request: UpscaleRequest, modelVersion: string): Promise<Submitted> {
+  const { env } = deps;
+  const { key, idempotencyKey } = request;
+  const hashes = await hashRequest(request.bytes, request.options, modelVersion);
+
+  const replay = async (): Promise<Submitted> => {
+    const existing = idempotencyKey === null ? null : await findByIdempotencyKey(env.DB, key.id, idempotencyKey);
+    if (!existing) throw new Error("idempotency conflict without a job");
+    if (existing.requestHash !== hashes.requestHash) {
+      throw new ProblemError({
+        status: 409,
+        code: "idempotency_key_reused",
+        title: "This Idempotency-Key was used with a different request",
+        jobId: existing.id,
+      });
+    }
+    return { outcome: "replayed", job: existing };
+  };
+  if (idempotencyKey !== null && (await findByIdempotencyKey(env.DB, key.id, idempotencyKey))) return replay();
+
+  const started = await startUpscale(deps, request, hashes);
+  return started.outcome === "conflict" ? replay() : started;
+}

@@ -1,0 +1,74 @@
+import { z } from "@hono/zod-openapi";
+import { jobStatusSchema } from "@hvar/contract";
+import type { Config } from "../config";
+import { jobErrorSchema, modelSchema } from "../contract";
+import { megapixels } from "../jobs/billing";
+import { signResultPath } from "../security/result-url";
+import type { JobRecord } from "../storage/jobs";
+import { resultPath } from "../storage/results";
+import { normalizedOptionsSchema } from "../validate/options";
+
+/**
+ * A job as the upscale API shows it: its options and input, one signed URL per output while the
+ * URLs are valid, and how it counts (a cache hit is not billed).
+ */
+export const jobResourceSchema = z
+  .object({
+    id: z.string(),
+    status: jobStatusSchema,
+    createdAt: z.iso.datetime(),
+    model: modelSchema.nullable(),
+    options: normalizedOptionsSchema,
+    input: z.object({ width: z.number().int(), height: z.number().int(), type: z.string(), megapixels: z.number() }),
+    outputs: z
+      .array(
+        z.object({
+          scale: z.number().int(),
+          url: z.url().openapi({ description: "Signed; valid until `urlsExpireAt`" }),
+          contentType: z.string(),
+          width: z.number().int(),
+          height: z.number().int(),
+          bytes: z.number().int(),
+        }),
+      )
+      .optional(),
+    urlsExpireAt: z.iso.datetime().optional(),
+    usage: z.object({
+      inputMp: z.number(),
+      cacheHit: z.boolean(),
+      billable: z.boolean().openapi({ description: "Cache hits are not billed" }),
+    }),
+    error: jobErrorSchema.optional(),
+  })
+  .openapi("Upscale");
+type JobResource = z.infer<typeof jobResourceSchema>;
+
+export async function toResource(job: JobRecord, origin: string, config: Config): Promise<JobResource> {
+  const inputMp = megapixels(job.input.width, job.input.height);
+  const cacheHit = job.backend === "cache";
+  const now = Date.now();
+  const outputs =
+    job.status === "succeeded" && job.outputs
+      ? await Promise.all(
+          job.outputs.map(async (o) => ({
+            scale: o.scale,
+            url: origin + (await signResultPath(resultPath(o.key), config.RESULT_SIGNING_KEYS, config.RESULT_URL_TTL_S, now)),
+            contentType: o.contentType,
+            width: o.width,
+            height: o.height,
+            bytes: o.bytes,
+          })),
+        )
+      : undefined;
+  return {
+    id: job.id,
+    status: job.status,
+    createdAt: new Date(job.createdAt).toISOString(),
+    model: job.model,
+    options: job.options,
+    input: { ...job.input, megapixels: inputMp },
+    ...(outputs ? { outputs, urlsExpireAt: new Date((Math.floor(now / 1000) + config.RESULT_URL_TTL_S) * 1000).toISOString() } : {}),
+    usage: { inputMp, cacheHit, billable: !cacheHit && job.status === "succeeded" },
+    ...(job.error ? { error: job.error } : {}),
+  };
+}
