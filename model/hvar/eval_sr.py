@@ -33,12 +33,13 @@ from tqdm import tqdm
 from hvar import eval as protocol
 from hvar.config import SCALES
 from hvar.data import tensor_to_uint8, uint8_to_tensor
-from hvar.degrade import bicubic_lr, modcrop
+from hvar.degrade import DEGRADATIONS, bicubic_lr, make_lr, modcrop
 from hvar.floor import CONFIG_FILE as FLOOR_CONFIG
 from hvar.floor import Floor, load_floor
 from hvar.imresize import imresize_uint8
 from hvar.metrics import psnr_y, ssim_y
 from hvar.niqe import niqe
+from hvar.paths import list_images
 from hvar.sr import HVAR, load_hvar
 from hvar.tiling import Blender, cut_tile, tile_starts
 
@@ -156,7 +157,7 @@ def evaluate(
     results = []
     for ds in datasets:
         name, folder = protocol.resolve_dataset(ds, data_root)
-        paths = protocol.list_images(folder)
+        paths = list_images(folder)
         for degradation in degradations:
             for scale in scales:
                 rows = []
@@ -164,7 +165,7 @@ def evaluate(
                 for k, path in enumerate(tqdm(paths, desc=desc, disable=not progress, file=sys.stderr)):
                     hr = modcrop(protocol.load_image(path), scale)  # grey stays grey, scored as such
                     rng = protocol.image_rng(path.stem, scale, seed) if degradation == "realistic" else None
-                    lr = protocol.make_lr(hr, scale, degradation, rng)
+                    lr = make_lr(hr, scale, degradation, rng)
                     out = method.outputs(lr)
                     bic, clean_lr = imresize_uint8(lr, scale), bicubic_lr(hr, scale)
 
@@ -319,9 +320,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--dataset", nargs="+", default=["Set5", "Set14"], help="names under <data-root>/dev, or HR folders"
     )
     ap.add_argument("--scale", nargs="+", type=int, default=[2, 4], choices=[2, 4])
-    ap.add_argument(
-        "--degradation", nargs="+", default=["bicubic", "realistic"], choices=protocol.DEGRADATIONS
-    )
+    ap.add_argument("--degradation", nargs="+", default=["bicubic", "realistic"], choices=DEGRADATIONS)
     ap.add_argument("--seed", type=int, default=0, help="realistic degradation and sampling noise seed")
     ap.add_argument("--temperature", type=float, default=0.0, help="0 = greedy decoding")
     ap.add_argument("--data-root", type=Path, default=None)

@@ -336,10 +336,11 @@ def photo_tiles(T: int, n: int) -> np.ndarray:
     model)."""
     from hvar import eval as protocol
     from hvar.degrade import bicubic_lr
+    from hvar.paths import list_images
 
     _, folder = protocol.resolve_dataset("Set5", None)
     tiles = []
-    for path in protocol.list_images(folder)[:n]:
+    for path in list_images(folder)[:n]:
         lr = bicubic_lr(protocol.load_image(path), 4)
         y, x = (lr.shape[0] - T) // 2, (lr.shape[1] - T) // 2  # centred; mirrored where T is larger
         tiles.append(cut_tile(lr, y, x, T).transpose(2, 0, 1) / 255.0)
