@@ -30,6 +30,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from hvar import contract
 from hvar import eval as protocol
 from hvar.config import SCALES
 from hvar.data import tensor_to_uint8, uint8_to_tensor
@@ -57,9 +58,10 @@ def upscale(
     overlap: int | None = None,
 ) -> dict[int, np.ndarray]:
     """One model pass over a whole uint8 LR image (HxWx3, any size) -> {1: x1, 2: x2, 4: x4} uint8, cut and
-    stitched as the runner does (`hvar.tiling`). Any model of the runner's contract: `model.tile`,
-    `model.tokens` (uniforms per tile, 0 for none), `model.overlap` (optional) and
-    `model(lr01_N3TT, noise_NL, temperature_1) -> (x1, x2, x4)` in [0, 1]."""
+    stitched as the runner does (`hvar.tiling`). Any model of the runner's contract (`hvar.contract`):
+    `model.tile`, `model.tokens` (uniforms per tile, 0 for none), `model.overlap` (optional) and
+    `model(lr01_N3TT, noise_NL, temperature_1) -> (x1, x2, x4, ...)` in [0, 1]; like the runner, it reads
+    the image outputs and ignores the rest (tokens)."""
     T = model.tile
     if overlap is None:
         overlap = getattr(model, "overlap", None)
@@ -76,7 +78,7 @@ def upscale(
         tiles = [cut_tile(lr_HWC, ys[r], xs[c], T) for r, c in chunk]
         x = torch.stack([uint8_to_tensor(t) for t in tiles]).add(1).div(2)
         noise = torch.rand(len(chunk), model.tokens, generator=gen)
-        imgs = model(x.to(device), noise.to(device), temperature_1)
+        imgs = model(x.to(device), noise.to(device), temperature_1)[: len(SCALES)]
         for s, img in zip(SCALES, imgs, strict=True):
             img = img.float().cpu().numpy()
             for b, (r, c) in enumerate(chunk):
@@ -295,8 +297,7 @@ class OnnxModel:
         feeds = {"lr": lr01_N3TT.numpy()}
         if self.tokens:  # a model without generated detail takes neither noise nor temperature
             feeds |= {"noise": noise_NL.numpy(), "temperature": temperature_1.numpy().astype(np.float32)}
-        x1, x2, x4 = self.session.run(["x1", "x2", "x4"], feeds)
-        return [torch.from_numpy(x) for x in (x1, x2, x4)]
+        return [torch.from_numpy(x) for x in self.session.run(list(contract.IMAGES), feeds)]
 
 
 Model = HVAR | Floor | OnnxModel
