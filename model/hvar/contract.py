@@ -22,7 +22,6 @@ import torch.nn as nn
 
 from hvar.config import SCALES
 
-VERSION = 1
 OPSET = 17
 IMAGES = tuple(f"x{s}" for s in SCALES)  # the image outputs, one per output scale
 

@@ -96,8 +96,8 @@ class HVAR(nn.Module):
     # ---- inference --------------------------------------------------------------------------------------
     def _start(self, f_BCvPP: torch.Tensor) -> tuple[torch.Tensor, KVCache]:
         """Condition tokens through every block (bidirectional): the AdaLN condition and the first cache."""
-        x_cond_BNC, cond_BD = self.transformer.embed_condition(f_BCvPP)
-        _, cache = self.transformer.run(x_cond_BNC, cond_BD)
+        x_cond_BNcC, cond_BD = self.transformer.embed_condition(f_BCvPP)
+        _, cache = self.transformer.run(x_cond_BNcC, cond_BD)
         return cond_BD, cache
 
     def _step(
