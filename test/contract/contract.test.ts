@@ -45,16 +45,22 @@ describe("the request signature", () => {
 });
 
 describe("the job query", () => {
-  it("carries a job's options from the worker to the runner unchanged", () => {
+  it("carries a job's options and the image's size from the worker to the runner unchanged", () => {
     const options = { scales: [2, 4] as const, format: "webp" as const, quality: 70, temperature: 0.5 };
-    const query = Object.fromEntries(new URL(createJobPath(JOB, { ...options, scales: [...options.scales] }), "http://runner").searchParams);
-    expect(jobQuerySchema.parse(query)).toEqual({ id: JOB, ...options, scales: [2, 4] });
+    const size = { width: 640, height: 480 };
+    const query = Object.fromEntries(new URL(createJobPath(JOB, { ...options, scales: [...options.scales] }, size), "http://runner").searchParams);
+    expect(jobQuerySchema.parse(query)).toEqual({ id: JOB, ...options, scales: [2, 4], size });
   });
 
   it("leaves out the quality of PNG, which the runner then fills with the one default", () => {
-    const path = createJobPath(JOB, { scales: [1], format: "png", quality: null, temperature: 0 });
+    const path = createJobPath(JOB, { scales: [1], format: "png", quality: null, temperature: 0 }, { width: 16, height: 16 });
     expect(path).not.toContain("quality");
     expect(jobQuerySchema.parse(Object.fromEntries(new URL(path, "http://runner").searchParams))).toMatchObject({ quality: DEFAULT_QUALITY });
+  });
+
+  it("reads the size as <width>x<height> of positive integers, and nothing else", () => {
+    expect(jobQuerySchema.parse({ id: JOB, size: "640x480" }).size).toEqual({ width: 640, height: 480 });
+    for (const size of ["640", "0x480", "640x", "640x480x3", "-1x2", "1.5x2", "1234567x1"]) expect(jobQuerySchema.safeParse({ id: JOB, size }).success, size).toBe(false);
   });
 
   it("reads scales as a sorted set, with or without an x, every scale when absent", () => {

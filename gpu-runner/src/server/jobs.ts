@@ -80,7 +80,7 @@ export class JobService {
     const { manifest, scheduler, decode, overlap } = this.options;
     let image;
     try {
-      image = await decodeImage(await this.input(query, body), decode);
+      image = await decodeImage(await this.input(query, body), { ...decode, expected: query.size });
     } catch (error) {
       this.options.metrics.job("rejected");
       throw error;

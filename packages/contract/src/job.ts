@@ -44,6 +44,19 @@ export const jobOptionsSchema = z.object({
 });
 export type JobOptions = z.infer<typeof jobOptionsSchema>;
 
+/** An image's size in pixels as it decodes, EXIF orientation applied: the size the worker billed and limited. */
+export const imageSizeSchema = z.object({ width: z.number().int().positive(), height: z.number().int().positive() });
+export type ImageSize = z.infer<typeof imageSizeSchema>;
+
+/** `<width>x<height>` as text (the job query's `size`). */
+export const imageSizeTextSchema = z
+  .string()
+  .regex(/^[1-9]\d{0,5}x[1-9]\d{0,5}$/, "size is <width>x<height>")
+  .transform((text): ImageSize => {
+    const [width, height] = text.split("x").map(Number) as [number, number];
+    return { width, height };
+  });
+
 /** The query of `POST /v1/jobs`. */
 export const jobQuerySchema = z.object({
   id: jobIdSchema,
@@ -56,12 +69,14 @@ export const jobQuerySchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9._\-/]{1,512}$/)
     .optional(),
+  /** The size the worker billed: a runner refuses an image that decodes to any other (`image_size_mismatch`). */
+  size: imageSizeTextSchema.optional(),
 });
 export type JobQuery = z.infer<typeof jobQuerySchema>;
 
-/** `/v1/jobs?...`: the path and query that submit a job, as the worker signs and sends it. */
-export function createJobPath(id: string, { scales, format, quality, temperature }: JobOptions): string {
-  const query: Record<string, string> = { id, scales: scales.join(","), format, temperature: String(temperature) };
+/** `/v1/jobs?...`: the path and query that submit a job of an image of `size`, as the worker signs and sends it. */
+export function createJobPath(id: string, { scales, format, quality, temperature }: JobOptions, size: ImageSize): string {
+  const query: Record<string, string> = { id, scales: scales.join(","), format, temperature: String(temperature), size: `${size.width}x${size.height}` };
   if (quality !== null) query.quality = String(quality);
   return `/v1/jobs?${Object.entries(query)
     .map(([name, value]) => `${name}=${encodeURIComponent(value)}`)
@@ -121,7 +136,8 @@ export type RunnerJob = z.infer<typeof runnerJobSchema>;
 export const queueMessageSchema = z.object({
   v: z.literal(1),
   id: jobIdSchema,
-  input: z.object({ key: z.string(), contentType: z.string(), bytes: z.number().int(), sha256: z.string() }),
+  /** `width` x `height`: the size the worker billed; a consumer refuses an image that decodes to another. */
+  input: z.object({ key: z.string(), contentType: z.string(), bytes: z.number().int(), sha256: z.string(), ...imageSizeSchema.shape }),
   ...jobOptionsSchema.shape,
 });
 export type QueueMessage = z.infer<typeof queueMessageSchema>;

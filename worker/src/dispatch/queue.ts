@@ -34,7 +34,7 @@ export class JobQueue implements Dispatcher {
     const message: QueueMessage = {
       v: 1,
       id: job.id,
-      input: { key, contentType: job.contentType, bytes: job.image.length, sha256 },
+      input: { key, contentType: job.contentType, bytes: job.image.length, sha256, width: job.width, height: job.height },
       ...job.options,
     };
     try {

@@ -88,7 +88,7 @@ export class RunnerPool implements Dispatcher {
   }
 
   async submit(job: DispatchJob): Promise<{ runner: string }> {
-    const path = createJobPath(job.id, job.options);
+    const path = createJobPath(job.id, job.options, { width: job.width, height: job.height });
     await this.options.bucket.put(inputKey(job.id), job.image, {
       httpMetadata: { contentType: job.contentType },
       customMetadata: { path, attempts: "1" },
