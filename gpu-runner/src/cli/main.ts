@@ -4,6 +4,7 @@ import { fileURLToPath } from "node:url";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
 import { z } from "zod";
+import { RunnerConfigSchema } from "../config";
 import { decodeImage } from "../image/decode";
 import { OutputFormatSchema } from "../image/encode";
 import { discoverModels, tileOverlap } from "../model/manifest";
@@ -12,6 +13,7 @@ import type { Scale } from "../model/types";
 import { ProblemError } from "../problem";
 import { Scheduler } from "../scheduler/scheduler";
 import { UpscaleTask } from "../tiling/task";
+import { checkInputs } from "./inputs";
 import { ProgressBar, type TextOut } from "./progress";
 
 const USAGE = `Usage: hvar-runner upscale <image>... [options]
@@ -107,6 +109,17 @@ export async function runCli(argv: string[], io: CliIo = { stdout: process.stdou
   if (parsed.positionals.length === 0) return usageError(io, "no input image given");
   const o = options.data;
 
+  // Everything a user can get wrong is checked before the model is loaded: the files, the output
+  // folder, then the model's name and the overlap against its tile.
+  const inputs = await checkInputs(parsed.positionals, o["max-pixels"]);
+  for (const { file, reason } of inputs.rejected) io.stderr.write(`${file}: failed: ${reason}\n`);
+  if (inputs.accepted.length === 0) return 1;
+  try {
+    await mkdir(o.out, { recursive: true });
+  } catch (error) {
+    io.stderr.write(`hvar-runner: cannot create the output folder ${o.out}: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
   const log = pino({ level: "error" }, pino.destination(2));
   const { models, rejected } = await discoverModels(o["models-dir"]);
   const entry = o.model ? models.find((m) => m.manifest.id === o.model) : models[0];
@@ -115,13 +128,16 @@ export async function runCli(argv: string[], io: CliIo = { stdout: process.stdou
     io.stderr.write(`hvar-runner: no usable model${o.model ? ` '${o.model}'` : ""} in ${o["models-dir"]}${reasons}\n`);
     return 1;
   }
-  const session = await ModelSession.load(entry, { device: o.device, cudaDeviceId: 0, cpuThreads: 0 }, log);
+  if (o.overlap !== undefined && o.overlap * 2 > entry.manifest.tile) {
+    return usageError(io, `--overlap ${o.overlap} is more than half the tile of model ${entry.manifest.id} (${entry.manifest.tile})`);
+  }
+  const graphCacheDir = RunnerConfigSchema.shape.HVAR_GRAPH_CACHE_DIR.parse(process.env.HVAR_GRAPH_CACHE_DIR) || undefined;
+  const session = await ModelSession.load(entry, { device: o.device, cudaDeviceId: 0, cpuThreads: 0, graphCacheDir }, log);
   io.stderr.write(`model ${entry.manifest.id} ${entry.manifest.version} (tile ${entry.manifest.tile}) on ${session.provider.toUpperCase()}\n`);
   const scheduler = new Scheduler(session, { batchSize: o.batch, memoryBudgetBytes: 4 * 1024 ** 3, maxQueuedTiles: Number.MAX_SAFE_INTEGER });
-  await mkdir(o.out, { recursive: true });
 
-  let failures = 0;
-  for (const file of parsed.positionals) {
+  let failures = inputs.rejected.length;
+  for (const { file } of inputs.accepted) {
     const bar = new ProgressBar(io.stderr, basename(file));
     try {
       const image = await decodeImage(await readFile(file), { maxPixels: o["max-pixels"] });
