@@ -80,6 +80,12 @@ class RLFN(nn.Module):
         self.conv_2 = conv(cfg.ch, cfg.ch)
         self.upsampler = nn.Sequential(conv(cfg.ch, 3 * cfg.scale**2), nn.PixelShuffle(cfg.scale))
 
+    @property
+    def conv_radius(self) -> int:
+        """LR pixels on each side its convolutions reach (one per 3x3 conv on the path); the attention reaches
+        further."""
+        return 1 + 3 * self.cfg.blocks + 1 + 1
+
     def forward(self, lr255_B3HW: torch.Tensor) -> torch.Tensor:
         """LR in [0, 255] -> SR in [0, 255] (unclamped), `scale` times the size."""
         f0 = self.conv_1(lr255_B3HW)

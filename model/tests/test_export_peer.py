@@ -33,6 +33,16 @@ def test_the_folder_holds_the_graph_and_a_manifest_of_its_sha256(exported):
     assert (manifest["id"], manifest["tile"], manifest["overlap"], manifest["tokens"]) == ("tiny", 24, 6, 0)
 
 
+def test_the_manifest_is_strict_json_as_the_runner_parses_it(exported):
+    """JavaScript's JSON.parse refuses Infinity and NaN, which Python's json writes by default."""
+    out, _ = exported
+
+    def refuse(constant: str):
+        raise ValueError(f"{constant} in manifest.json")
+
+    json.loads((out / "manifest.json").read_text(), parse_constant=refuse)
+
+
 def test_the_graph_has_the_contracts_names_and_static_sides(exported):
     out, _ = exported
     graph = onnx.load(str(out / "model.onnx")).graph

@@ -21,6 +21,7 @@ def test_its_attention_reaches_beyond_its_convolutions():
     pixels here): the attention's pooled map spans much of the tile, which is why its tiles may show seams."""
     torch.manual_seed(0)
     model = RLFN(TINY).eval()
+    assert model.conv_radius == 9
     lr = torch.rand(1, 3, 48, 48) * 255
     far = lr.clone()
     far[..., 20, 20] = 255 - far[..., 20, 20]  # 16 LR pixels from the corner compared below
