@@ -38,9 +38,10 @@ const devKeySettings = (workerUrl: string) => ({
 });
 const HEALTH_TIMEOUT_MS = 120_000;
 /**
- * The runner listens only once its model is loaded and warmed up. The shipped model's onnxruntime
- * session takes from 10 s to a minute on a 2-core machine, depending on what else runs on it, so
- * its wait is longer than the worker's. A runner that dies meanwhile is reported at once.
+ * The runner listens only once its model is loaded and warmed up: about a second for the shipped
+ * model, but several seconds for an H-VAR graph (hvar-base: 8 s on a 2-core machine, up to a minute
+ * when other work runs on it), so its wait is longer than the worker's. A runner that dies meanwhile
+ * is reported at once.
  */
 const RUNNER_HEALTH_TIMEOUT_MS = 300_000;
 /** A runner that exits this soon after starting is broken, not crashed: stop instead of looping. */
@@ -371,7 +372,7 @@ async function startStackOnce(options: StackOptions): Promise<Stack> {
     );
     runnerReady.catch(() => undefined);
   };
-  if (model) output.note(`the runner is loading ${model}; it answers once the model is ready (up to a minute on a busy CPU)`);
+  if (model) output.note(`the runner is loading ${model}; it answers once the model is ready`);
   startRunner();
 
   const stop = async () => {

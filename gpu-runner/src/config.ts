@@ -4,6 +4,7 @@ import { z } from "zod";
 
 const defaultModelsDir = fileURLToPath(new URL("../models", import.meta.url));
 const defaultStorageDir = fileURLToPath(new URL("../.data/storage", import.meta.url));
+const defaultGraphCacheDir = fileURLToPath(new URL("../.cache/graphs", import.meta.url));
 /** The local stack's secrets file, written by `npm start` (scripts/start.sh). */
 const devVarsPath = fileURLToPath(new URL("../../.dev.vars", import.meta.url));
 
@@ -26,6 +27,8 @@ export const RunnerConfigSchema = z
     HVAR_CUDA_DEVICE_ID: int(0, 0),
     /** CPU intra-op threads; 0 = one per available core. */
     HVAR_CPU_THREADS: int(0, 0),
+    /** onnxruntime's optimized graphs, written once per model, onnxruntime version, provider and CPU; empty: none kept. */
+    HVAR_GRAPH_CACHE_DIR: z.string().default(defaultGraphCacheDir),
 
     HVAR_BATCH_SIZE: int(1, 8),
     /** Memory the tensors of one batch may take; caps the batch below HVAR_BATCH_SIZE if needed. */

@@ -38,7 +38,11 @@ export async function assembleRunner(config: RunnerConfig, secret: string, log: 
   let scheduler: Scheduler | undefined;
   const metrics = new RunnerMetrics({ queuedTiles: () => scheduler?.queuedTiles ?? 0, jobsByStatus: () => jobs?.countByStatus() ?? { queued: 0, running: 0 } });
   if (entry) {
-    session = await ModelSession.load(entry, { device: config.HVAR_DEVICE, cudaDeviceId: config.HVAR_CUDA_DEVICE_ID, cpuThreads: config.HVAR_CPU_THREADS }, log);
+    session = await ModelSession.load(
+      entry,
+      { device: config.HVAR_DEVICE, cudaDeviceId: config.HVAR_CUDA_DEVICE_ID, cpuThreads: config.HVAR_CPU_THREADS, graphCacheDir: config.HVAR_GRAPH_CACHE_DIR || undefined },
+      log,
+    );
     scheduler = new Scheduler(
       session,
       {

@@ -11,6 +11,7 @@ import { ModelSession } from "../model/session";
 import { ProblemError } from "../problem";
 import { Scheduler } from "../scheduler/scheduler";
 import { UpscaleTask } from "../tiling/task";
+import { checkInputs } from "./inputs";
 import { ProgressBar, type TextOut } from "./progress";
 
 /** The HTTP runner's settings, as the CLI's defaults: one source for both. */
@@ -106,6 +107,17 @@ export async function runCli(argv: string[], io: CliIo = { stdout: process.stdou
   if (parsed.positionals.length === 0) return usageError(io, "no input image given");
   const o = options.data;
 
+  // Everything a user can get wrong is checked before the model is loaded: the files, the output
+  // folder, then the model's name and the overlap against its tile.
+  const inputs = await checkInputs(parsed.positionals, o["max-pixels"]);
+  for (const { file, reason } of inputs.rejected) io.stderr.write(`${file}: failed: ${reason}\n`);
+  if (inputs.accepted.length === 0) return 1;
+  try {
+    await mkdir(o.out, { recursive: true });
+  } catch (error) {
+    io.stderr.write(`hvar-runner: cannot create the output folder ${o.out}: ${error instanceof Error ? error.message : String(error)}\n`);
+    return 1;
+  }
   const log = pino({ level: "error" }, pino.destination(2));
   const { models, rejected } = await discoverModels(o["models-dir"]);
   const entry = o.model ? models.find((m) => m.manifest.id === o.model) : models[0];
@@ -114,14 +126,17 @@ export async function runCli(argv: string[], io: CliIo = { stdout: process.stdou
     io.stderr.write(`hvar-runner: no usable model${o.model ? ` '${o.model}'` : ""} in ${o["models-dir"]}${reasons}\n`);
     return 1;
   }
-  const session = await ModelSession.load(entry, { device: o.device, cudaDeviceId: defaults.HVAR_CUDA_DEVICE_ID, cpuThreads: defaults.HVAR_CPU_THREADS }, log);
+  if (o.overlap !== undefined && o.overlap * 2 > entry.manifest.tile) {
+    return usageError(io, `--overlap ${o.overlap} is more than half the tile of model ${entry.manifest.id} (${entry.manifest.tile})`);
+  }
+  const graphCacheDir = settings.HVAR_GRAPH_CACHE_DIR.parse(process.env.HVAR_GRAPH_CACHE_DIR) || undefined;
+  const session = await ModelSession.load(entry, { device: o.device, cudaDeviceId: defaults.HVAR_CUDA_DEVICE_ID, cpuThreads: defaults.HVAR_CPU_THREADS, graphCacheDir }, log);
   io.stderr.write(`model ${entry.manifest.id} ${entry.manifest.version} (tile ${entry.manifest.tile}) on ${session.provider.toUpperCase()}\n`);
   // One file at a time: the queue never holds more than one job.
   const scheduler = new Scheduler(session, { batchSize: o.batch, memoryBudgetBytes: defaults.HVAR_MEMORY_BUDGET_MB * 1024 * 1024, maxQueuedTiles: Number.MAX_SAFE_INTEGER });
-  await mkdir(o.out, { recursive: true });
 
-  let failures = 0;
-  for (const file of parsed.positionals) {
+  let failures = inputs.rejected.length;
+  for (const { file } of inputs.accepted) {
     const bar = new ProgressBar(io.stderr, basename(file));
     try {
       const image = await decodeImage(await readFile(file), { maxPixels: o["max-pixels"] });

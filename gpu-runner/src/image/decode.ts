@@ -32,17 +32,20 @@ export interface DecodedImage {
   format: string;
 }
 
+/** What an image's header says, once it has passed every check that needs no pixel. */
+export interface ImageHeader {
+  width: number;
+  height: number;
+  format: string;
+}
+
 /**
- * Decodes untrusted bytes into 8-bit sRGB: EXIF orientation applied, CMYK, grey, 16-bit and embedded
- * ICC profiles converted, alpha split off. Every refusal is a ProblemError (4xx), never a crash.
+ * The checks that read the header only, in order: not empty, a decodable format, dimensions, the pixel
+ * limit, animation. Cheap: the CLI runs them on every input before it loads a model.
  */
-export async function decodeImage(bytes: Uint8Array, options: DecodeOptions): Promise<DecodedImage> {
+export async function checkHeader(bytes: Uint8Array, options: DecodeOptions): Promise<ImageHeader> {
   const { maxPixels, animated, expected } = DecodeOptionsSchema.parse(options);
   if (bytes.length === 0) throw new ProblemError(400, "image_empty", "The request body is empty; send the image bytes.");
-
-  // limitInputPixels makes libvips itself refuse oversized headers; the explicit check below gives the
-  // client a precise 413 rather than a decoder message.
-  const input = () => sharp(bytes, { limitInputPixels: maxPixels, failOn: "error", pages: 1 });
   let metadata: Metadata;
   try {
     metadata = await sharp(bytes, { limitInputPixels: false }).metadata();
@@ -62,6 +65,19 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions): Pr
   if ((metadata.pages ?? 1) > 1 && animated === "reject") {
     throw new ProblemError(422, "image_animated", `The image is animated (${metadata.pages} frames); animations are not upscaled.`);
   }
+  return { width, height, format: metadata.format };
+}
+
+/**
+ * Decodes untrusted bytes into 8-bit sRGB: EXIF orientation applied, CMYK, grey, 16-bit and embedded
+ * ICC profiles converted, alpha split off. Every refusal is a ProblemError (4xx), never a crash.
+ */
+export async function decodeImage(bytes: Uint8Array, options: DecodeOptions): Promise<DecodedImage> {
+  const { maxPixels, expected } = DecodeOptionsSchema.parse(options);
+  const { format } = await checkHeader(bytes, options);
+  // limitInputPixels makes libvips itself refuse oversized headers; checkHeader gives the client a
+  // precise 413 rather than a decoder message.
+  const input = () => sharp(bytes, { limitInputPixels: maxPixels, failOn: "error", pages: 1 });
 
   let raw: { data: Buffer; info: OutputInfo };
   try {
@@ -73,9 +89,9 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions): Pr
   }
   const { data, info } = raw;
   checkExpected(info.width, info.height, expected);
-  if (info.channels === 3) return { width: info.width, height: info.height, rgb: data, format: metadata.format };
+  if (info.channels === 3) return { width: info.width, height: info.height, rgb: data, format };
   if (info.channels !== 4) throw new ProblemError(422, "image_corrupt", `The image decoded to ${info.channels} channels.`);
-  return { width: info.width, height: info.height, ...splitAlpha(data, info.width * info.height), format: metadata.format };
+  return { width: info.width, height: info.height, ...splitAlpha(data, info.width * info.height), format };
 }
 
 /** The decoder's size (EXIF orientation applied) against the declared one. */
