@@ -1,5 +1,6 @@
 import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
+import { MAX_INPUT_PIXELS } from "@hvar/contract";
 import { z } from "zod";
 
 const defaultModelsDir = fileURLToPath(new URL("../models", import.meta.url));
@@ -44,10 +45,11 @@ export const RunnerConfigSchema = z
     HVAR_TILE_OVERLAP: z.coerce.number().int().min(0).optional(),
 
     /**
-     * Decoded input pixels at most, whatever the scales: 2^22 (2048x2048) matches the worker's
-     * largest x4 input (its MAX_OUTPUT_PIXELS / 16). A job of that size holds about 1 GB while it runs.
+     * Decoded input pixels at most, whatever the scales: packages/contract's MAX_INPUT_PIXELS (2^22,
+     * 2048x2048), the worker's MAX_INPUT_PIXELS too, so the edge refuses larger images before upload
+     * ends. Change both together. A job of that size holds about 1 GB while it runs.
      */
-    HVAR_MAX_INPUT_PIXELS: int(1, 2 ** 22),
+    HVAR_MAX_INPUT_PIXELS: int(1, MAX_INPUT_PIXELS),
     HVAR_MAX_BODY_BYTES: int(1, 32 * 1024 * 1024),
     HVAR_ANIMATED: z.enum(["first", "reject"]).default("first"),
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ModelOutputs } from "../../gpu-runner/src/model/types";
-import { ProblemError } from "../../gpu-runner/src/problem";
+import { DomainError } from "@hvar/contract";
 import { bytesPerTile, Scheduler, type TileJob } from "../../gpu-runner/src/scheduler/scheduler";
 import { nearestModel } from "./helpers";
 
@@ -118,9 +118,9 @@ describe("Scheduler", () => {
     } catch (error) {
       refusal = error;
     }
-    expect(refusal).toBeInstanceOf(ProblemError);
-    expect(refusal).toMatchObject({ status: 429, code: "runner_busy" });
-    expect(Number((refusal as ProblemError).headers["Retry-After"])).toBeGreaterThanOrEqual(1);
+    expect(refusal).toBeInstanceOf(DomainError);
+    expect(refusal).toMatchObject({ kind: "limit_reached", code: "runner_busy" });
+    expect((refusal as DomainError).retryAfterS).toBeGreaterThanOrEqual(1);
     run.finish();
     (await nextRun()).finish();
     await first;

@@ -200,10 +200,10 @@ describe("jobs", () => {
     expect(response.status).toBe(422);
   });
 
-  it("refuses an image over the pixel limit with 413", async () => {
+  it("refuses an image over the pixel limit with 422 image_too_large, as the worker's edge does", async () => {
     const r = await runner();
     const response = await r.request("POST", "/v1/jobs?id=j_big", await rawImage(400, 300, () => [1, 2, 3]).png().toBuffer());
-    expect(response.status).toBe(413);
+    expect(response.status).toBe(422);
     expect(await response.json()).toMatchObject({ code: "image_too_large" });
   });
 
@@ -211,6 +211,7 @@ describe("jobs", () => {
     const r = await runner();
     const response = await r.request("POST", "/v1/jobs?id=j_huge", new Uint8Array(1_000_001));
     expect(response.status).toBe(413);
+    expect(await response.json()).toMatchObject({ code: "payload_too_large" });
   });
 
   it.each(["scales=3", "format=auto", "quality=0", "temperature=-1", "format=gif"])("refuses an invalid query (%s) with 400", async (query) => {

@@ -1,6 +1,6 @@
+import { DomainError } from "@hvar/contract";
 import { z } from "zod";
 import type { ModelOutputs, TileModel } from "../model/types";
-import { ProblemError } from "../problem";
 
 export const SchedulerOptionsSchema = z.object({
   /** Most tiles in one model run. */
@@ -82,14 +82,14 @@ export class Scheduler {
   }
 
   /**
-   * Admits a job and resolves once all its tiles went through the model. Throws a 429 ProblemError
+   * Admits a job and resolves once all its tiles went through the model. Throws a 429 DomainError
    * at once when the queue cannot take the job's tiles; an empty queue takes any job, so no image
    * that passed the pixel limit can be refused forever.
    */
   submit(job: TileJob): Promise<void> {
     if (this.queued > 0 && this.queued + job.tiles > this.maxQueuedTiles) {
       const retryAfter = this.retryAfterSeconds();
-      throw new ProblemError(429, "runner_busy", `The runner's queue is full (${this.queued} tiles); retry in ${retryAfter} s.`, { "Retry-After": String(retryAfter) });
+      throw new DomainError({ kind: "limit_reached", code: "runner_busy", title: `The runner's queue is full (${this.queued} tiles); retry in ${retryAfter} s.`, retryAfterS: retryAfter });
     }
     if (job.tiles === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {

@@ -1,9 +1,8 @@
 import { createHash } from "node:crypto";
-import { type JobQuery, type RunnerJob, jobRecordKey, resultKey, runnerJobSchema } from "@hvar/contract";
+import { DomainError, type JobQuery, type RunnerJob, jobRecordKey, resultKey, runnerJobSchema } from "@hvar/contract";
 import type { Logger } from "pino";
 import { decodeImage, type DecodeOptions } from "../image/decode";
 import type { Manifest } from "../model/manifest";
-import { ProblemError } from "../problem";
 import type { Scheduler } from "../scheduler/scheduler";
 import type { ObjectStore } from "../storage/store";
 import { UpscaleTask } from "../tiling/task";
@@ -53,7 +52,7 @@ export class JobService {
 
   /**
    * Creates the job, or returns the known one for that id (`created: false`). Bad images and a full
-   * queue throw ProblemErrors before anything is stored.
+   * queue throw DomainErrors before anything is stored.
    */
   create(query: JobQuery, body: Uint8Array, log: Logger): Promise<{ job: RunnerJob; created: boolean }> {
     // Concurrent calls with one id share one creation: the id is the idempotency key.
@@ -123,9 +122,9 @@ export class JobService {
 
   private async input(query: JobQuery, body: Uint8Array): Promise<Uint8Array> {
     if (query.source === undefined) return body;
-    if (body.length > 0) throw new ProblemError(400, "invalid_request", "Send either image bytes or a source key, not both.");
+    if (body.length > 0) throw new DomainError({ kind: "invalid_input", code: "invalid_request", title: "Send either image bytes or a source key, not both." });
     const object = await this.options.store.get(query.source).catch(() => undefined);
-    if (object === undefined) throw new ProblemError(422, "source_not_found", `No object at source key '${query.source}'.`);
+    if (object === undefined) throw new DomainError({ kind: "unprocessable", code: "source_not_found", title: `No object at source key '${query.source}'.` });
     return object.bytes;
   }
 

@@ -18,7 +18,7 @@ export async function enqueueCompletion(db: D1Database, job: JobRecord, outcome:
   const event: WebhookEvent = {
     type: outcome.status === "succeeded" ? "upscale.succeeded" : "upscale.failed",
     timestamp: new Date(now).toISOString(),
-    data: { id: job.id, status: outcome.status, ...(outcome.status === "failed" ? { error: outcome.error } : {}) },
+    data: { id: job.id, status: outcome.status, ...(outcome.status === "failed" ? { error: { code: outcome.error.code, title: outcome.error.title } } : {}) },
   };
   await enqueueWebhook(db, { jobId: job.id, keyId: job.keyId, url: job.webhookUrl, event });
 }

@@ -1,10 +1,10 @@
+import { DomainError } from "@hvar/contract";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { RETAINED_304_HEADERS, etag } from "hono/etag";
 import { configOf } from "../config";
 import type { AppEnv } from "../env";
 import { openApiRouter, problemResponses } from "../http/openapi";
-import { ProblemError } from "../http/problem";
 import { verifyResultUrl } from "../security/result-url";
 import { resultKeyOf } from "../storage/results";
 
@@ -49,7 +49,7 @@ function headersOf(object: R2Object): Headers {
   return headers;
 }
 
-const notFound = () => new ProblemError({ status: 404, code: "result_not_found", title: "No such result" });
+const notFound = () => new DomainError({ kind: "not_found", code: "result_not_found", title: "No such result" });
 
 async function fromR2(c: Context<AppEnv>, key: string): Promise<Response> {
   const object = await c.env.RESULTS.get(key, { range: c.req.raw.headers });

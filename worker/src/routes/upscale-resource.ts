@@ -69,6 +69,6 @@ export async function toResource(job: JobRecord, origin: string, config: Config)
     input: { ...job.input, megapixels: inputMp },
     ...(outputs ? { outputs, urlsExpireAt: new Date((Math.floor(now / 1000) + config.RESULT_URL_TTL_S) * 1000).toISOString() } : {}),
     usage: { inputMp, cacheHit, billable: !cacheHit && job.status === "succeeded" },
-    ...(job.error ? { error: job.error } : {}),
+    ...(job.error ? { error: { code: job.error.code, title: job.error.title } } : {}),
   };
 }

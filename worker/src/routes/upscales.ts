@@ -1,12 +1,13 @@
+import { DomainError } from "@hvar/contract";
 import { createRoute, z } from "@hono/zod-openapi";
 import type { Context } from "hono";
 import { apiKeyAuth } from "../auth/middleware";
-import { configOf } from "../config";
+import { configOf, pixelLimits } from "../config";
 import { dispatcherFor } from "../dispatch";
 import type { AppEnv } from "../env";
 import { openApiRouter, problemResponses } from "../http/openapi";
-import { ProblemError } from "../http/problem";
-import { type JobDeps, advance, isDone, refresh, waitFor } from "../jobs/lifecycle";
+import { problemResponse } from "../http/problem";
+import { type JobDeps, advance, failureOf, isDone, refresh, waitFor } from "../jobs/lifecycle";
 import { submitUpscale } from "../jobs/submit";
 import { rateLimit } from "../meter/middleware";
 import { checkWebhookUrl } from "../security/webhook-url-policy";
@@ -31,16 +32,11 @@ function preferredWaitS(prefer: string | undefined, maxWaitS: number): number {
   return wait === undefined ? 0 : Math.min(Number(wait), maxWaitS);
 }
 
-/** The answer to a POST: 200 when done, 202 with Location while running, a problem when failed. */
+/** The answer to a POST: 200 when done, 202 with Location while running, the job's own problem when failed. */
 async function answer(c: Context<AppEnv>, job: JobRecord, headers: Record<string, string> = {}): Promise<Response> {
   const config = configOf(c.env);
   const resource = await toResource(job, new URL(c.req.url).origin, config);
-  if (job.status === "failed") {
-    throw new ProblemError(
-      { status: 502, code: job.error?.code ?? "job_failed", title: job.error?.title ?? "The job failed", jobId: job.id },
-      headers,
-    );
-  }
+  if (job.status === "failed") return problemResponse(failureOf(job), headers);
   const pending = !isDone(job);
   const response = c.json(resource, pending ? 202 : 200);
   for (const [name, value] of Object.entries(headers)) response.headers.set(name, value);
@@ -102,7 +98,7 @@ upscales.post("/v1/upscales", apiKeyAuth({ scope: "upscale" }), rateLimit(), asy
 
   const idempotencyKey = c.req.header("idempotency-key") ?? null;
   if (idempotencyKey !== null && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
-    throw new ProblemError({ status: 400, code: "invalid_idempotency_key", title: "Idempotency-Key must be 1 to 255 visible ASCII characters" });
+    throw new DomainError({ kind: "invalid_input", code: "invalid_idempotency_key", title: "Idempotency-Key must be 1 to 255 visible ASCII characters" });
   }
   const upload = await readUpload(c, config.MAX_UPLOAD_BYTES);
   const params = parseUpscaleParams({ ...c.req.query(), ...upload.fields });
@@ -111,7 +107,7 @@ upscales.post("/v1/upscales", apiKeyAuth({ scope: "upscale" }), rateLimit(), asy
   }
   const image = sniffImage(upload.bytes);
   const options = normalizeUpscaleOptions(params, c.req.header("accept"));
-  checkLimits(image, options.scales, config.MAX_OUTPUT_PIXELS);
+  checkLimits(image, options.scales, pixelLimits(config));
 
   const { outcome, job } = await submitUpscale(
     { ...deps, jobTimeoutS: config.JOB_TIMEOUT_S },
@@ -137,7 +133,7 @@ upscales.openapi(readUpscale, async (c) => {
   const { id } = c.req.valid("param");
   const job = await getJob(c.env.DB, id);
   // Another key's job is as unknown as a missing one.
-  if (!job || job.keyId !== c.get("apiKey").id) throw new ProblemError({ status: 404, code: "job_not_found", title: "No such upscale" });
+  if (!job || job.keyId !== c.get("apiKey").id) throw new DomainError({ kind: "not_found", code: "job_not_found", title: "No such upscale" });
   const current = await refresh(c.env, configOf(c.env), job, (work) => c.executionCtx.waitUntil(work));
   if (!isDone(current)) c.header("retry-after", "1");
   return c.json(await toResource(current, new URL(c.req.url).origin, configOf(c.env)), 200);

@@ -1,5 +1,5 @@
+import { DomainError } from "@hvar/contract";
 import type { Context } from "hono";
-import { ProblemError } from "../http/problem";
 
 /** Room for multipart boundaries and option fields around the image. */
 const MULTIPART_OVERHEAD = 64 * 1024;
@@ -11,7 +11,7 @@ export interface Upload {
 }
 
 const tooLarge = (maxBytes: number) =>
-  new ProblemError({ status: 413, code: "payload_too_large", title: "The image is too large", detail: `The limit is ${maxBytes} bytes.` });
+  new DomainError({ kind: "too_large", code: "payload_too_large", title: "The image is too large", detail: `The limit is ${maxBytes} bytes.` });
 
 /**
  * Reads the upload with a hard byte cap: a declared Content-Length over the cap is refused before
@@ -26,14 +26,14 @@ export async function readUpload(c: Context, maxBytes: number): Promise<Upload> 
   if (declared > cap) throw tooLarge(maxBytes);
   const body = await readCapped(c.req.raw.body, cap, () => tooLarge(maxBytes));
   if (!multipart) {
-    if (body.length === 0) throw new ProblemError({ status: 400, code: "empty_body", title: "The request has no image" });
+    if (body.length === 0) throw new DomainError({ kind: "invalid_input", code: "empty_body", title: "The request has no image" });
     return { bytes: body, fields: {} };
   }
   let form: FormData;
   try {
     form = await new Response(body, { headers: { "content-type": contentType } }).formData();
   } catch {
-    throw new ProblemError({ status: 400, code: "malformed_multipart", title: "The multipart body cannot be parsed" });
+    throw new DomainError({ kind: "invalid_input", code: "malformed_multipart", title: "The multipart body cannot be parsed" });
   }
   const fields: Record<string, string> = {};
   let image: Uint8Array<ArrayBuffer> | null = null;
@@ -42,7 +42,7 @@ export async function readUpload(c: Context, maxBytes: number): Promise<Upload> 
     else if (typeof value === "string") fields[name] = value;
   }
   if (!image || image.length === 0) {
-    throw new ProblemError({ status: 400, code: "empty_body", title: "The request has no image", detail: 'Send the file in a part named "image".' });
+    throw new DomainError({ kind: "invalid_input", code: "empty_body", title: "The request has no image", detail: 'Send the file in a part named "image".' });
   }
   if (image.length > maxBytes) throw tooLarge(maxBytes);
   return { bytes: image, fields };

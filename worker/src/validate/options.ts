@@ -1,6 +1,6 @@
+import { DomainError } from "@hvar/contract";
 import { z } from "@hono/zod-openapi";
 import { CONTENT_TYPES, OUTPUT_FORMATS, type OutputFormat, SCALES, jobOptionsSchema, qualitySchema, scaleListSchema } from "@hvar/contract";
-import { ProblemError } from "../http/problem";
 
 /**
  * Upscale options as clients send them (query string or multipart fields, all strings) and
@@ -36,7 +36,7 @@ export function formatFromAccept(accept: string | undefined): OutputFormat {
 export function parseUpscaleParams(input: Record<string, string>): UpscaleParams {
   const result = upscaleParamsSchema.safeParse(input);
   if (!result.success) {
-    throw new ProblemError({ status: 400, code: "invalid_options", title: "The upscale options are invalid", detail: z.prettifyError(result.error) });
+    throw new DomainError({ kind: "invalid_input", code: "invalid_options", title: "The upscale options are invalid", detail: z.prettifyError(result.error) });
   }
   return result.data;
 }
