@@ -131,3 +131,59 @@ describe("Scheduler", () => {
     await work;
   });
 });
+
+describe("Scheduler.cancel", () => {
+  /** Lets the gated model run `batches` more batches. */
+  async function runBatches(release: () => void, batches: number): Promise<void> {
+    for (let i = 0; i < batches; i++) {
+      release();
+      await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+  }
+
+  it("takes a job's tiles not yet run out of the queue at once, and rejects the job with the reason", async () => {
+    const { model } = gatedModel();
+    const scheduler = new Scheduler(model, options);
+    const big = job(1, 10, []);
+    const work = scheduler.submit(big);
+    expect(scheduler.queuedTiles).toBe(6); // the first 4 tiles are in the model
+    const reason = new Error("canceled");
+    expect(scheduler.cancel(big, reason)).toBe(true);
+    expect(scheduler.queuedTiles).toBe(0);
+    await expect(work).rejects.toBe(reason);
+  });
+
+  it("drops the outputs of the job's tiles that were in the model when it was withdrawn", async () => {
+    const { model, release } = gatedModel();
+    const scheduler = new Scheduler(model, options);
+    const withdrawn = job(1, 10, []);
+    scheduler.submit(withdrawn).catch(() => undefined);
+    scheduler.cancel(withdrawn, new Error("canceled"));
+    await runBatches(release, 1);
+    await scheduler.idle();
+    expect(model.runs).toEqual([4]);
+    expect(withdrawn.accepted).toEqual([]);
+  });
+
+  it("keeps running the other jobs", async () => {
+    const { model, release } = gatedModel();
+    const scheduler = new Scheduler(model, options);
+    const withdrawn = job(1, 8, []);
+    scheduler.submit(withdrawn).catch(() => undefined);
+    const other = job(2, 2, []);
+    const work = scheduler.submit(other);
+    scheduler.cancel(withdrawn, new Error("canceled"));
+    await runBatches(release, 2);
+    await work;
+    expect(other.accepted).toEqual([0, 1]);
+    expect(model.runs).toEqual([4, 2]);
+  });
+
+  it("answers false for a job it does not hold: never submitted, or already done", async () => {
+    const scheduler = new Scheduler(nearestModel(4), options);
+    const done = job(1, 2, []);
+    await scheduler.submit(done);
+    expect(scheduler.cancel(done, new Error("late"))).toBe(false);
+    expect(scheduler.cancel(job(2, 2, []), new Error("unknown"))).toBe(false);
+  });
+});
