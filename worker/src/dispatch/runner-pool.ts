@@ -13,6 +13,11 @@ import { DispatchError, type DispatchJob, type Dispatcher, type RemoteState } fr
  * A runner that restarts forgets the jobs it had in flight (404 afterwards). The input stays in R2
  * (`inputs/<job id>`) until the job ends, so such a job is sent to that runner again, with the same
  * id, up to MAX_SENDS times in all; only then does it fail as `job_lost` (and is refunded).
+ *
+ * `cancel` asks the job's runner to stop it (`POST /v1/jobs/<id>/cancel`): its tiles leave the
+ * runner's queue at once, and the job ends there `failed` with `job_canceled`, which `poll` reports
+ * as canceled. The input is deleted first, so the job is never sent again. After a submit without
+ * an answer (runner null) every runner of the pool is asked, as any of them may have taken it.
  */
 export interface RunnerPoolOptions {
   urls: readonly string[];
@@ -29,7 +34,11 @@ export const runnerJobSchema = z.object({
   outputs: z.array(outputSchema).optional(),
   runnerMs: z.number().int().nonnegative().optional(),
   error: jobErrorSchema.optional(),
+  progress: z.object({ tilesDone: z.number().int().nonnegative(), tilesTotal: z.number().int().nonnegative() }).optional(),
 });
+
+/** The error code of a job its runner stopped on the worker's request (API.md). */
+export const RUNNER_CANCELED = "job_canceled";
 
 /** Statuses after which another runner may well succeed. */
 const RETRYABLE = new Set([401, 408, 429, 500, 502, 503, 504]);
@@ -45,8 +54,9 @@ const lost = (): RemoteState => ({ status: "failed", error: { code: "job_lost", 
  */
 export async function remoteState(jobId: string, job: z.infer<typeof runnerJobSchema>, store: (output: Output) => Promise<void>): Promise<RemoteState> {
   if (job.id !== jobId) throw new DispatchError("runner_protocol", "The runner answered for another job", true);
+  if (job.status === "failed" && job.error?.code === RUNNER_CANCELED) return { status: "canceled" };
   if (job.status === "failed") return { status: "failed", error: job.error ?? { code: "job_failed", title: "The job failed" } };
-  if (job.status !== "succeeded") return { status: job.status };
+  if (job.status !== "succeeded") return job.progress ? { status: job.status, progress: job.progress } : { status: job.status };
   if (!job.outputs || !job.model) throw new DispatchError("runner_protocol", "A succeeded job without outputs or model", true);
   for (const output of job.outputs) {
     if (output.key.split("/")[1] !== jobId) throw new DispatchError("runner_protocol", "An output outside the job's prefix", true);
@@ -149,6 +159,24 @@ export class RunnerPool implements Dispatcher {
     // The input is no longer needed once the job has ended.
     if (state.status === "succeeded" || state.status === "failed") await this.options.bucket.delete(inputKey(jobId));
     return state;
+  }
+
+  async cancel(jobId: string, runner: string | null): Promise<void> {
+    await this.options.bucket.delete(inputKey(jobId));
+    const runners = runner === null ? await this.order(jobId) : [runner];
+    const failures: string[] = [];
+    await Promise.all(
+      runners.map(async (base) => {
+        try {
+          const response = await this.call(base, "POST", `/v1/jobs/${encodeURIComponent(jobId)}/cancel`);
+          await response.body?.cancel();
+          if (!response.ok) failures.push(`${base}: ${response.status}`);
+        } catch (error) {
+          failures.push(`${base}: ${error instanceof Error ? error.name : "error"}`);
+        }
+      }),
+    );
+    if (failures.length > 0) throw new DispatchError("runner_unreachable", `The cancel did not reach every runner (${failures.join("; ")})`, true);
   }
 
   /**
