@@ -1,8 +1,8 @@
 import { env } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { inputKey } from "@hvar/contract";
+import { describe, expect, inject, it } from "vitest";
 import { configOf } from "../../worker/src/config";
 import { dispatcherOf } from "../../worker/src/dispatch";
-import { inputKey } from "../../worker/src/contract";
 import { MAX_SENDS, RunnerPool } from "../../worker/src/dispatch/runner-pool";
 import { advance } from "../../worker/src/jobs/lifecycle";
 import { getJob } from "../../worker/src/storage/jobs";
@@ -13,9 +13,9 @@ import { png } from "./images";
 const [live = ""] = env.RUNNER_URLS.split(",");
 const dead = env.TEST_DEAD_RUNNER_URL;
 const options = { scales: [2 as const], format: "png" as const, quality: null, temperature: 0 };
-const pool = (urls: string[]) => new RunnerPool({ urls, secret: env.RUNNER_HMAC_SECRET, timeoutMs: 5000, bucket: env.RESULTS });
+const pool = (urls: string[]) => new RunnerPool({ urls, secret: env.RUNNER_HMAC_SECRET, timeoutMs: 5000, bucket: env.RESULTS, model: env.MODEL_VERSION });
 /** Job ids as the worker makes them (20 of a-z2-7), one per test. */
-const jobId = (n: 2 | 3 | 4) => `j_redispatchabcdefghi${n}`;
+const jobId = (n: 2 | 3 | 4 | 5) => `j_redispatchabcdefghi${n}`;
 
 /** What a runner restart does to the stub: the job is unknown afterwards. */
 async function restartLoses(id: string, runner = live): Promise<void> {
@@ -28,7 +28,7 @@ describe("a job its runner lost", () => {
     const runners = pool([live]);
     const id = jobId(2);
     const image = await png(16, 16);
-    await runners.submit({ id, image, contentType: "image/png", options });
+    await runners.submit({ id, image, contentType: "image/png", width: 16, height: 16, options });
     expect((await env.RESULTS.get(inputKey(id)))?.customMetadata).toMatchObject({ attempts: "1" });
 
     await restartLoses(id);
@@ -42,7 +42,7 @@ describe("a job its runner lost", () => {
   it(`fails as job_lost once it was sent ${MAX_SENDS} times`, async () => {
     const runners = pool([live]);
     const id = jobId(3);
-    await runners.submit({ id, image: await png(16, 16), contentType: "image/png", options });
+    await runners.submit({ id, image: await png(16, 16), contentType: "image/png", width: 16, height: 16, options });
     for (let attempt = 2; attempt <= MAX_SENDS; attempt++) {
       await restartLoses(id);
       expect(await runners.poll(id, live)).toEqual({ status: "queued" });
@@ -52,15 +52,29 @@ describe("a job its runner lost", () => {
     expect(await env.RESULTS.head(inputKey(id))).toBeNull();
   });
 
+  it("fails as model_mismatch when its runner came back serving another model, keeping nothing", async () => {
+    const runners = pool([live]);
+    const id = jobId(5);
+    await runners.submit({ id, image: await png(16, 16), contentType: "image/png", width: 16, height: 16, options });
+    // The job's runner is polled at an address whose runner restarted with another model.
+    const other = inject("otherModelRunner");
+    expect(await runners.poll(id, other.url)).toEqual({
+      status: "failed",
+      error: { code: "model_mismatch", title: `The runner serves ${other.model}, not ${env.MODEL_VERSION}` },
+    });
+    expect(await env.RESULTS.head(inputKey(id))).toBeNull();
+    expect((await env.RESULTS.list({ prefix: `results/${id}/` })).objects).toEqual([]);
+  });
+
   it("keeps no input when no runner took the job", async () => {
     const id = jobId(4);
-    await expect(pool([dead]).submit({ id, image: await png(16, 16), contentType: "image/png", options })).rejects.toMatchObject({ code: "no_runner_available" });
+    await expect(pool([dead]).submit({ id, image: await png(16, 16), contentType: "image/png", width: 16, height: 16, options })).rejects.toMatchObject({ code: "no_runner_available" });
     expect(await env.RESULTS.head(inputKey(id))).toBeNull();
   });
 
   it("through the API: the job succeeds after the loss and is billed once", async () => {
     const { key, secret } = await newKey();
-    const image = await png(20, 10, { seed: 77, text: { "hvar-test": "ok" } });
+    const image = await png(20, 10, { text: { "hvar-test": "ok" } });
     const response = await upscale(secret, image, { headers: { prefer: "wait=0" } });
     expect(response.status).toBe(202);
     const { id } = await response.json<{ id: string }>();

@@ -13,10 +13,9 @@ import { ledgerOf, meterOf, newKey, upscale, withKey } from "./helpers";
 import { png } from "./images";
 import { requests, serve, uniquePath } from "./origin";
 
-let seed = 91_000;
 /** A job the stub runner keeps running (behaviour `hang`, or another), started without waiting. */
 async function running(secret: string, behaviour = "hang", query = ""): Promise<JobRecord> {
-  const image = await png(30, 20, { seed: seed++, text: { "hvar-test": behaviour } });
+  const image = await png(30, 20, { text: { "hvar-test": behaviour } });
   const response = await upscale(secret, image, { query, headers: { prefer: "respond-async" } });
   const { id } = await response.json<{ id: string }>();
   const job = await getJob(env.DB, id);
@@ -92,7 +91,7 @@ describe("POST /v1/upscales/{id}/cancel", () => {
 
   it("refuses a job that already succeeded with 409 job_already_succeeded, and it stays billed", async () => {
     const { key, secret } = await newKey();
-    const { id } = await (await upscale(secret, await png(30, 20, { seed: seed++ }))).json<{ id: string }>();
+    const { id } = await (await upscale(secret, await png(30, 20))).json<{ id: string }>();
     const response = await cancel(secret, id);
     expect(response.status).toBe(409);
     expect(response.headers.get("content-type")).toBe("application/problem+json");
@@ -102,7 +101,7 @@ describe("POST /v1/upscales/{id}/cancel", () => {
 
   it("refuses a job that already failed with 409 job_already_failed", async () => {
     const { secret } = await newKey();
-    const failed = await upscale(secret, await png(30, 20, { seed: seed++, text: { "hvar-test": "fail" } }));
+    const failed = await upscale(secret, await png(30, 20, { text: { "hvar-test": "fail" } }));
     const { jobId } = await failed.json<{ jobId: string }>();
     const response = await cancel(secret, jobId);
     expect(response.status).toBe(409);
@@ -121,7 +120,7 @@ describe("POST /v1/upscales/{id}/cancel", () => {
 
   it("answers 409 job_canceled to a replay of the POST that started the job", async () => {
     const { secret } = await newKey();
-    const image = await png(30, 20, { seed: seed++, text: { "hvar-test": "hang" } });
+    const image = await png(30, 20, { text: { "hvar-test": "hang" } });
     const headers = { prefer: "respond-async", "idempotency-key": "cancel-replay" };
     const { id } = await (await upscale(secret, image, { headers })).json<{ id: string }>();
     await cancel(secret, id);
@@ -157,9 +156,9 @@ describe("a job the worker gives up on", () => {
 
   it("is stopped at the runner that took it when the submit got no answer in time (no_runner_available)", async () => {
     const [runner = ""] = env.RUNNER_URLS.split(",");
-    const pool = new RunnerPool({ urls: [runner], secret: env.RUNNER_HMAC_SECRET, timeoutMs: 200, bucket: env.RESULTS });
+    const pool = new RunnerPool({ urls: [runner], secret: env.RUNNER_HMAC_SECRET, timeoutMs: 200, bucket: env.RESULTS, model: env.MODEL_VERSION });
     const { key } = await newKey();
-    const bytes = await png(30, 20, { seed: seed++, text: { "hvar-test": "stall" } });
+    const bytes = await png(30, 20, { text: { "hvar-test": "stall" } });
     const options = normalizeUpscaleOptions(parseUpscaleParams({ scales: "2" }), undefined);
     const request = { key: { id: key.id, monthlyQuotaMp: 1000 }, image: sniffImage(bytes), bytes, options, idempotencyKey: null, webhookUrl: null };
     const started = startUpscale({ env, dispatcher: pool, jobTimeoutS: 600 }, request, await hashRequest(bytes, options, "test"));

@@ -8,10 +8,9 @@ interface Page {
   nextCursor: string | null;
 }
 
-let seed = 95_000;
 /** A job of the key that ends as the stub runner's behaviour says (`ok`: succeeded, `fail`, `hang`: running). */
 async function job(secret: string, behaviour = "ok"): Promise<string> {
-  const image = await png(20, 12, { seed: seed++, text: { "hvar-test": behaviour } });
+  const image = await png(20, 12, { text: { "hvar-test": behaviour } });
   const response = await upscale(secret, image, { headers: behaviour === "hang" ? { prefer: "respond-async" } : {} });
   const body = await response.json<{ id?: string; jobId?: string }>();
   const id = body.id ?? body.jobId;

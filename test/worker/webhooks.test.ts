@@ -7,7 +7,6 @@ import { png } from "./images";
 import { fetched, redirect, requests, serve, uniquePath } from "./origin";
 
 const [runner = ""] = env.RUNNER_URLS.split(",");
-let seed = 80_000;
 
 interface Received {
   headers: Record<string, string>;
@@ -49,7 +48,7 @@ describe("webhooks", () => {
   it("posts a signed upscale.succeeded event when the job ends", async () => {
     const { secret, webhookSecret } = await newKey();
     const hook = await receiver();
-    const response = await upscale(secret, await png(20, 20, { seed: seed++ }), { query: webhookQuery(hook) });
+    const response = await upscale(secret, await png(20, 20), { query: webhookQuery(hook) });
     const job = await response.json<{ id: string }>();
     const [delivery] = await received(hook, 1);
     if (!delivery) throw new Error("no delivery");
@@ -61,7 +60,7 @@ describe("webhooks", () => {
   it("posts upscale.failed with the error when the job fails", async () => {
     const { secret } = await newKey();
     const hook = await receiver();
-    await upscale(secret, await png(20, 20, { seed: seed++, text: { "hvar-test": "fail" } }), { query: webhookQuery(hook) });
+    await upscale(secret, await png(20, 20, { text: { "hvar-test": "fail" } }), { query: webhookQuery(hook) });
     const [delivery] = await received(hook, 1);
     expect(JSON.parse(delivery?.body ?? "{}")).toMatchObject({ type: "upscale.failed", data: { status: "failed", error: { code: "inference_failed" } } });
   });
@@ -69,7 +68,7 @@ describe("webhooks", () => {
   it("retries a failed delivery later with the same webhook-id", async () => {
     const { secret, webhookSecret } = await newKey();
     const hook = await receiver(500);
-    await upscale(secret, await png(20, 20, { seed: seed++ }), { query: webhookQuery(hook) });
+    await upscale(secret, await png(20, 20), { query: webhookQuery(hook) });
     await received(hook, 1);
     await deliverDue(env.DB, Date.now() + 10 * 60_000);
     const [first, second] = await received(hook, 2);
@@ -80,7 +79,7 @@ describe("webhooks", () => {
   it("does not deliver again once delivered", async () => {
     const { secret } = await newKey();
     const hook = await receiver();
-    await upscale(secret, await png(20, 20, { seed: seed++ }), { query: webhookQuery(hook) });
+    await upscale(secret, await png(20, 20), { query: webhookQuery(hook) });
     await received(hook, 1);
     await deliverDue(env.DB, Date.now() + 24 * 3600_000);
     expect(await posts(hook)).toHaveLength(1);
@@ -91,7 +90,7 @@ describe("webhooks", () => {
     const hook = `https://hooks.example${uniquePath()}`;
     const target = `https://hooks.example${uniquePath()}/moved`;
     await redirect(hook, target, 307);
-    const job = await (await upscale(secret, await png(20, 20, { seed: seed++ }), { query: webhookQuery(hook) })).json<{ id: string }>();
+    const job = await (await upscale(secret, await png(20, 20), { query: webhookQuery(hook) })).json<{ id: string }>();
     await received(hook, 1);
     expect(await fetched(target)).toEqual([]);
     const row = await env.DB.prepare("SELECT last_status, delivered_at FROM webhook_deliveries WHERE job_id = ?").bind(job.id).first();
@@ -102,7 +101,7 @@ describe("webhooks", () => {
     const { secret } = await newKey();
     const hook = `http://dev-origin.example${uniquePath()}`;
     await serve(hook, null, { status: 204 });
-    const response = await upscale(secret, await png(20, 20, { seed: seed++ }), { query: webhookQuery(hook) });
+    const response = await upscale(secret, await png(20, 20), { query: webhookQuery(hook) });
     expect(response.status).toBe(200);
     expect(await received(hook, 1)).toHaveLength(1);
   });
@@ -111,7 +110,7 @@ describe("webhooks", () => {
 describe("webhook URLs are refused at submission unless public https", () => {
   it("refuses a webhook URL that is not http(s) with 400", async () => {
     const { secret } = await newKey();
-    const response = await upscale(secret, await png(20, 20, { seed: seed++ }), { query: "webhook_url=ftp://example.com/hook" });
+    const response = await upscale(secret, await png(20, 20), { query: "webhook_url=ftp://example.com/hook" });
     expect(response.status).toBe(400);
   });
 
@@ -131,7 +130,7 @@ describe("webhook URLs are refused at submission unless public https", () => {
     ["credentials in the URL", "https://user:pass@hooks.example/hook"],
   ])("refuses %s with 400 webhook_url_not_allowed as problem+json", async (_, url) => {
     const { secret } = await newKey();
-    const response = await upscale(secret, await png(20, 20, { seed: seed++ }), { query: webhookQuery(url) });
+    const response = await upscale(secret, await png(20, 20), { query: webhookQuery(url) });
     expect(response.status).toBe(400);
     expect(response.headers.get("content-type")).toMatch(/^application\/problem\+json/);
     expect(await response.json()).toMatchObject({ code: "webhook_url_not_allowed" });
@@ -139,21 +138,21 @@ describe("webhook URLs are refused at submission unless public https", () => {
 
   it("refuses the runner's private API", async () => {
     const { secret } = await newKey();
-    const response = await upscale(secret, await png(20, 20, { seed: seed++ }), { query: webhookQuery(`${runner}/v1/jobs?id=j_aaaaaaaaaaaaaaaaaaaa`) });
+    const response = await upscale(secret, await png(20, 20), { query: webhookQuery(`${runner}/v1/jobs?id=j_aaaaaaaaaaaaaaaaaaaa`) });
     expect(response.status).toBe(400);
     expect(await response.json()).toMatchObject({ code: "webhook_url_not_allowed" });
   });
 
   it("refuses this service's own origin, though its host is public", async () => {
     const { secret } = await newKey();
-    const response = await upscale(secret, await png(20, 20, { seed: seed++ }), { query: webhookQuery(`${BASE}/admin/keys`) });
+    const response = await upscale(secret, await png(20, 20), { query: webhookQuery(`${BASE}/admin/keys`) });
     expect(response.status).toBe(400);
     expect(await response.json()).toMatchObject({ code: "webhook_url_not_allowed" });
   });
 
   it("refuses before any job starts: no job, nothing posted", async () => {
     const { key, secret } = await newKey();
-    const response = await upscale(secret, await png(20, 20, { seed: seed++ }), { query: webhookQuery("https://169.254.169.254/hook") });
+    const response = await upscale(secret, await png(20, 20), { query: webhookQuery("https://169.254.169.254/hook") });
     expect(response.status).toBe(400);
     expect(await jobCount(key.id)).toBe(0);
     expect(await fetched("https://169.254.169.254/")).toEqual([]);

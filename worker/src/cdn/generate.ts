@@ -1,6 +1,6 @@
+import type { Output } from "@hvar/contract";
 import type { ApiKey } from "../auth/keys";
 import type { Config } from "../config";
-import type { Output } from "../contract";
 import { dispatcherFor, dispatcherOf } from "../dispatch";
 import type { Bindings } from "../env";
 import { ProblemError } from "../http/problem";

@@ -1,5 +1,4 @@
-import type { JobError, Model, Output } from "../contract";
-import type { Progress } from "../storage/jobs";
+import type { JobError, Model, Output, Progress } from "@hvar/contract";
 import type { NormalizedOptions } from "../validate/options";
 
 /**
@@ -11,11 +10,17 @@ export interface DispatchJob {
   id: string;
   image: Uint8Array<ArrayBuffer>;
   contentType: string;
+  /**
+   * The size the image decodes to (oriented), as the edge read it, billed and limited it. A runner
+   * refuses an image that decodes to any other size (`image_size_mismatch`) before doing any work.
+   */
+  width: number;
+  height: number;
   options: NormalizedOptions;
 }
 
 export type RemoteState =
-  /** `progress` where the backend counts tiles (the runner pool). */
+  /** `progress` where the backend counts tiles while the job runs (the runner pool). */
   | { status: "queued" | "running"; progress?: Progress }
   | { status: "succeeded"; outputs: Output[]; model: Model; runnerMs: number }
   | { status: "failed"; error: JobError }

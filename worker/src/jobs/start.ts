@@ -85,7 +85,7 @@ export async function startUpscale(
   }
 
   try {
-    const { runner } = await dispatcher.submit({ id: job.id, image: request.bytes, contentType: IMAGE_TYPES[image.type], options });
+    const { runner } = await dispatcher.submit({ id: job.id, image: request.bytes, contentType: IMAGE_TYPES[image.type], width: image.width, height: image.height, options });
     await markRunning(env.DB, job.id, runner);
     return { outcome: "dispatched", job: { ...job, status: "running", runner } };
   } catch (error) {

@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { parseResultKey } from "@hvar/contract";
 import type { Context } from "hono";
 import { RETAINED_304_HEADERS, etag } from "hono/etag";
 import { configOf } from "../config";
@@ -7,7 +8,7 @@ import { openApiRouter, problemResponses } from "../http/openapi";
 import { ProblemError } from "../http/problem";
 import { verifyResultUrl } from "../security/result-url";
 import { isDeleted } from "../storage/jobs";
-import { RESULT_PATH } from "../storage/results";
+import { resultKeyOf } from "../storage/results";
 
 /**
  * Downloads of results through signed URLs: signature and expiry first, then the edge cache, then
@@ -75,10 +76,11 @@ export const results = openApiRouter();
 results.use("/v1/results/*", etag({ retainedHeaders: NOT_MODIFIED_HEADERS }));
 results.openapi(route, async (c) => {
   const url = new URL(c.req.url);
-  const key = RESULT_PATH.exec(url.pathname)?.[1];
-  if (!key) throw notFound();
+  const key = resultKeyOf(url.pathname);
+  const jobId = key && parseResultKey(key)?.jobId;
+  if (!key || !jobId) throw notFound();
   await verifyResultUrl(url, configOf(c.env).RESULT_SIGNING_KEYS);
-  if (await isDeleted(c.env.DB, key.split("/")[1] ?? "")) {
+  if (await isDeleted(c.env.DB, jobId)) {
     throw new ProblemError({ status: 410, code: "result_deleted", title: "This result was deleted", detail: "Its upscale was deleted with DELETE /v1/upscales/{id}." });
   }
 

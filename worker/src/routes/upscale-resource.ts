@@ -1,7 +1,8 @@
 import { z } from "@hono/zod-openapi";
+import { progressSchema as runnerProgressSchema } from "@hvar/contract";
 import type { Config } from "../config";
-import { ProblemError } from "../http/problem";
 import { jobErrorSchema, modelSchema } from "../contract";
+import { ProblemError } from "../http/problem";
 import { megapixels } from "../jobs/billing";
 import { isDone } from "../jobs/lifecycle";
 import { signResultPath } from "../security/result-url";
@@ -13,13 +14,9 @@ import { normalizedOptionsSchema } from "../validate/options";
  * A job as the upscale API shows it: its options and input, its progress while it runs, one signed
  * URL per output while the URLs are valid, and how it counts (a cache hit is not billed).
  */
-export const progressSchema = z
-  .object({
-    tilesDone: z.number().int().nonnegative(),
-    tilesTotal: z.number().int().nonnegative(),
-    fraction: z.number().min(0).max(1).openapi({ description: "tilesDone / tilesTotal", example: 0.25 }),
-  })
-  .openapi("UpscaleProgress", { description: "Tiles of the image through the model so far (the runner pool counts them)" });
+export const progressSchema = runnerProgressSchema
+  .extend({ fraction: z.number().min(0).max(1).openapi({ description: "tilesDone / tilesTotal", example: 0.25 }) })
+  .openapi("UpscaleProgress", { description: "Tiles of the image through the model so far (runners count them)" });
 
 export const jobResourceSchema = z
   .object({

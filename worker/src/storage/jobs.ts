@@ -1,20 +1,14 @@
 import { z } from "@hono/zod-openapi";
-import { type JobError, type Model, type Output, jobErrorSchema, modelSchema, outputSchema } from "../contract";
+import { type JobError, type Model, type Output, type Progress, jobStatusSchema as runnerJobStatusSchema } from "@hvar/contract";
+import { jobErrorSchema, modelSchema, outputSchema } from "../contract";
 import { normalizedOptionsSchema } from "../validate/options";
 import { IMAGE_TYPES, type ImageType } from "../validate/sniff";
 
-/** Job records in D1 (see migrations/0002_jobs.sql for why D1 and not KV). */
-const storedStatusSchema = z.enum(["queued", "running", "succeeded", "failed"]);
+/** Job records in D1 (see migrations/0002_jobs.sql for why D1 and not KV); a job goes through a runner's statuses. */
 
-/** A job's status; `canceled` is stored as `failed` with `canceled_at` (migrations/0006). */
-export const jobStatusSchema = z.enum([...storedStatusSchema.options, "canceled"]);
+/** A job's status: a runner's, or `canceled`, stored as `failed` with `canceled_at` (migrations/0006). */
+export const jobStatusSchema = z.enum([...runnerJobStatusSchema.options, "canceled"]);
 export type JobStatus = z.infer<typeof jobStatusSchema>;
-
-/** Tiles through the model, as the backend last reported them while the job ran. */
-export interface Progress {
-  tilesDone: number;
-  tilesTotal: number;
-}
 
 const json = <T extends z.ZodType>(schema: T) =>
   z
@@ -30,7 +24,7 @@ const rowSchema = z
     idempotency_key: z.string().nullable(),
     request_hash: z.string(),
     cache_key: z.string(),
-    status: storedStatusSchema,
+    status: runnerJobStatusSchema,
     options: z.string().transform((text) => JSON.parse(text) as unknown).pipe(normalizedOptionsSchema),
     input_width: z.number(),
     input_height: z.number(),
@@ -76,7 +70,7 @@ const rowSchema = z
 export type JobRecord = z.output<typeof rowSchema>;
 
 export type NewJob = Omit<JobRecord, "runner" | "model" | "outputs" | "runnerMs" | "error" | "updatedAt" | "progress" | "deletedAt"> & {
-  status: z.infer<typeof storedStatusSchema>;
+  status: z.infer<typeof runnerJobStatusSchema>;
 };
 
 const parse = (row: unknown): JobRecord => rowSchema.parse(row);
