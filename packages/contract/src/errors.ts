@@ -17,6 +17,8 @@ export const ERROR_KINDS = [
   "unauthenticated",
   "forbidden",
   "not_found",
+  /** It existed and was deleted (a deleted upscale's results). */
+  "gone",
   /** The request contradicts the state of things (an Idempotency-Key used for another request). */
   "conflict",
   /** More bytes than a body may have. */

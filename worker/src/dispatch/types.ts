@@ -1,4 +1,4 @@
-import { DomainError, type DomainErrorInit, type Model, type Output } from "@hvar/contract";
+import { DomainError, type DomainErrorInit, type Model, type Output, type Progress } from "@hvar/contract";
 import type { JobFailure } from "../storage/jobs";
 import type { NormalizedOptions } from "../validate/options";
 
@@ -21,9 +21,12 @@ export interface DispatchJob {
 }
 
 export type RemoteState =
-  | { status: "queued" | "running" }
+  /** `progress` where the backend counts tiles while the job runs (the runner pool). */
+  | { status: "queued" | "running"; progress?: Progress }
   | { status: "succeeded"; outputs: Output[]; model: Model; runnerMs: number }
-  | { status: "failed"; error: JobFailure };
+  | { status: "failed"; error: JobFailure }
+  /** The backend stopped the job because it was asked to (`cancel`). */
+  | { status: "canceled" };
 
 /**
  * The only error a backend throws, from `submit` and `poll` alike: a failure of this one job to reach
@@ -59,4 +62,11 @@ export interface Dispatcher {
   submit(job: DispatchJob): Promise<{ runner: string }>;
   /** The job's state; throws DispatchError when the backend cannot be reached (try again later). */
   poll(jobId: string, runner: string): Promise<RemoteState>;
+  /**
+   * Stops the job's work, as far as the backend can (idempotent): the caller no longer wants its
+   * result (a customer's cancel) or gave up on it (deadline, a submit without an answer). `runner`
+   * is null when the submit failed: the backend may still have taken the job. The job's state
+   * afterwards comes from `poll`. Throws DispatchError when the backend cannot be reached.
+   */
+  cancel(jobId: string, runner: string | null): Promise<void>;
 }

@@ -6,7 +6,7 @@ import { type JobRecord, insertJob, markRunning, releaseIdempotencyKey } from ".
 import type { NormalizedOptions } from "../validate/options";
 import { IMAGE_TYPES, type ImageInfo } from "../validate/sniff";
 import { megapixels, recordCacheHit, totalMegapixels } from "./billing";
-import { type JobDeps, conclude } from "./lifecycle";
+import { type JobDeps, giveUp } from "./lifecycle";
 import { enqueueCompletion, sendSoon } from "./notify";
 import { refundQuota, reserveQuota } from "./quota";
 import { lookUpResult } from "./result-cache";
@@ -64,7 +64,7 @@ export async function startUpscale(
     deadlineAt: now + deps.jobTimeoutS * 1000,
   };
 
-  const cached = await lookUpResult(env, hashes.cacheKey, key.id, base.id, options.format);
+  const cached = await lookUpResult(env, hashes.cacheKey, base.id, options.format);
   if (cached) {
     const job = await insertJob(env.DB, { ...base, status: "succeeded", backend: "cache" }, { outputs: cached.outputs, model: cached.model });
     if (!job) {
@@ -90,9 +90,11 @@ export async function startUpscale(
     return { outcome: "dispatched", job: { ...job, status: "running", runner } };
   } catch (error) {
     if (!(error instanceof DispatchError)) throw error;
-    // The job keeps the error's public code and title, never its reason (which may name a runner).
+    // A submit that timed out may still have been taken (a busy runner answers late): stopped, so
+    // that no compute is spent on a job that is refunded now. The job keeps the error's public code
+    // and title, never its reason (which may name a runner).
     const { kind, code, title, detail, retryAfterS } = error;
-    await conclude(deps, job, { status: "failed", error: { kind, code, title } });
+    await giveUp(deps, job, { status: "failed", error: { kind, code, title } });
     // No runner took the job, so it did no billable work: its Idempotency-Key is free again and a
     // retry runs again. A refusal of the image itself stays, and a retry replays it as it was.
     if (error.retryable) await releaseIdempotencyKey(env.DB, job.id);
