@@ -33,7 +33,7 @@ const imageRoute = createRoute({
     "segments, with the query string), or `url:<base64url of the absolute URL>` for any of its origins. `signature`: base64url",
     "HMAC-SHA256 with the key's CDN secret over `hvar-cdn-v1\\n<key id>\\n<normalized options>\\n<normalized source URL>`, or `unsigned`",
     "for keys with `cdnAllowUnsigned`. Build URLs with `buildCdnUrl` (worker/src/cdn/url-builder.ts). Errors carry `X-Hvar-Cdn: err=<code>`.",
-    "New images are billed like an upscale job; cache hits are free and counted in usage.",
+    "The model runs once per source, scale and model version, billed like an upscale job; every width, fit, format and quality of that scale is derived from its result without a bill. Cache hits are free and counted in usage.",
   ].join(" "),
   request: {
     params: z.object({
