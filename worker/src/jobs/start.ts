@@ -25,7 +25,11 @@ export interface UpscaleRequest {
   webhookUrl: string | null;
 }
 
-/** `requestHash` names what the client asked for; `cacheKey` adds the model that answers it. */
+/**
+ * `requestHash` names what the client asked for (what an Idempotency-Key binds): the image, by its
+ * bytes or by its URL, and the options. `cacheKey` names the computation (the result cache's key):
+ * the image's bytes, the options and the model that answers them.
+ */
 export interface RequestHashes {
   requestHash: string;
   cacheKey: string;
@@ -36,10 +40,15 @@ export type Started =
   /** The key already used this idempotency key: the caller reads that job instead. */
   | { outcome: "conflict" };
 
-export async function hashRequest(bytes: Uint8Array, options: NormalizedOptions, modelVersion: string): Promise<RequestHashes> {
-  const imageHash = await sha256Hex(bytes);
-  const requestHash = await sha256Hex(`${imageHash}\n${JSON.stringify(options)}`);
-  return { requestHash, cacheKey: await sha256Hex(`${requestHash}\n${modelVersion}`) };
+/** `image` is the image bytes' sha256, or `url <href>` for an image sent by URL. */
+export async function requestHashOf(image: string, options: NormalizedOptions): Promise<string> {
+  return sha256Hex(`${image}\n${JSON.stringify(options)}`);
+}
+
+/** `requestHash` defaults to the one of the bytes (an upload); an image sent by URL has its own. */
+export async function hashRequest(bytes: Uint8Array, options: NormalizedOptions, modelVersion: string, requestHash?: string): Promise<RequestHashes> {
+  const computation = await requestHashOf(await sha256Hex(bytes), options);
+  return { requestHash: requestHash ?? computation, cacheKey: await sha256Hex(`${computation}\n${modelVersion}`) };
 }
 
 export async function startUpscale(

@@ -12,11 +12,13 @@ export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
 
 const scaleSchema = z.union([z.literal(1), z.literal(2), z.literal(4)]);
 
+const scaleList = (list: string) => list.split(",").map((s) => Number(s.trim().replace(/^x/i, "")));
+
 export const upscaleParamsSchema = z.strictObject({
   scales: z
     .string()
     .default("1,2,4")
-    .transform((list) => list.split(",").map((s) => Number(s.trim().replace(/^x/i, ""))))
+    .transform(scaleList)
     .pipe(z.array(scaleSchema).min(1))
     .openapi({ description: "Comma-separated subset of 1, 2, 4", example: "2,4" }),
   format: z
@@ -31,6 +33,26 @@ export const upscaleParamsSchema = z.strictObject({
     .openapi({ description: "Receives a signed upscale.succeeded / upscale.failed event (Standard Webhooks)" }),
 });
 export type UpscaleParams = z.infer<typeof upscaleParamsSchema>;
+
+/**
+ * The JSON body of POST /v1/upscales: the image by URL, fetched under the CDN sources' rules
+ * (the key's CDN origins, public https hosts), and the same options as the query string, with
+ * JSON's types (`"scales": [2, 4]` or `"2,4"`).
+ */
+export const upscaleFromUrlSchema = upscaleParamsSchema
+  .extend({
+    image: z.url({ protocol: /^https?$/ }).openapi({
+      description: "The image's URL: under one of the key's CDN origins (cdnOrigins), https on a public host",
+      example: "https://images.example/photos/cat.jpg",
+    }),
+    scales: z
+      .union([z.array(scaleSchema), z.string().transform(scaleList)])
+      .default([1, 2, 4])
+      .pipe(z.array(scaleSchema).min(1))
+      .openapi({ description: "A subset of 1, 2, 4 (an array, or comma-separated)", example: [2, 4] }),
+  })
+  .openapi("UpscaleFromUrl");
+export type UpscaleFromUrl = z.infer<typeof upscaleFromUrlSchema>;
 
 export const normalizedOptionsSchema = z
   .object({
@@ -50,12 +72,20 @@ export function formatFromAccept(accept: string | undefined): OutputFormat {
   return "png";
 }
 
-export function parseUpscaleParams(input: Record<string, string>): UpscaleParams {
-  const result = upscaleParamsSchema.safeParse(input);
+function parsed<T>(result: z.ZodSafeParseResult<T>): T {
   if (!result.success) {
     throw new ProblemError({ status: 400, code: "invalid_options", title: "The upscale options are invalid", detail: z.prettifyError(result.error) });
   }
   return result.data;
+}
+
+export function parseUpscaleParams(input: Record<string, string>): UpscaleParams {
+  return parsed(upscaleParamsSchema.safeParse(input));
+}
+
+/** A JSON body (with the query string's options under it). */
+export function parseUpscaleFromUrl(input: Record<string, unknown>): UpscaleFromUrl {
+  return parsed(upscaleFromUrlSchema.safeParse(input));
 }
 
 /** Sorted unique scales, a concrete format, and no quality where it means nothing (PNG). */
