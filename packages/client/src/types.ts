@@ -30,5 +30,10 @@ export type CdnPurgeResult = Schemas["CdnPurgeResult"];
 /** RFC 9457 problem+json with the API's stable `code`; extensions (e.g. `jobId`) ride along. */
 export type Problem = Schemas["Problem"] & { [extension: string]: unknown };
 
-/** The body of a webhook delivery (thin: read the job for its URLs). */
-export type WebhookEvent = NonNullable<webhooks["upscale"]["post"]["requestBody"]>["content"]["application/json"];
+type WebhookBody<Name extends keyof webhooks> = NonNullable<webhooks[Name]["post"]["requestBody"]>["content"]["application/json"];
+/** An upscale succeeded: `data` is the job, with its outputs (signed URLs, sizes, content types) and usage. */
+export type UpscaleSucceededEvent = WebhookBody<"upscale.succeeded">;
+/** An upscale failed: `data` is the job, with its error. */
+export type UpscaleFailedEvent = WebhookBody<"upscale.failed">;
+/** The body of a webhook delivery: the job as `get` would answer it when it ended, so no call back is needed. */
+export type WebhookEvent = UpscaleSucceededEvent | UpscaleFailedEvent;

@@ -83,7 +83,7 @@ async function jobFor(request: GenerateRequest, deps: JobDeps, idempotencyKey: s
   checkLimits(image, [request.options.scale], config.MAX_OUTPUT_PIXELS);
   const options = jobOptionsOf(variant.base);
   const hashes = await hashRequest(bytes, options, config.MODEL_VERSION);
-  const started = await startUpscale({ ...deps, jobTimeoutS: config.JOB_TIMEOUT_S }, { key, image, bytes, options, idempotencyKey, webhookUrl: null }, hashes);
+  const started = await startUpscale({ ...deps, jobTimeoutS: config.JOB_TIMEOUT_S }, { key, image, bytes, options, idempotencyKey, webhookUrl: null, origin: request.origin }, hashes);
   if (started.outcome !== "conflict") return { job: started.job, counted: true };
   const winner = await findByIdempotencyKey(env.DB, key.id, idempotencyKey);
   if (!winner) throw new Error("idempotency conflict without a job");

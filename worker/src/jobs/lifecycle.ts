@@ -36,10 +36,16 @@ export async function conclude(deps: JobDeps, job: JobRecord, outcome: Outcome):
   } else {
     await refundQuota(env, job.keyId, job.id);
   }
-  await enqueueCompletion(env.DB, job, outcome);
+  await enqueueCompletion(env, endedAs(job, outcome));
   const transitioned = await finishJob(env.DB, job.id, outcome);
   if (transitioned) sendSoon(env.DB, job, deps.defer);
   return (await getJob(env.DB, job.id)) ?? job;
+}
+
+/** The job as it is once `outcome` is recorded (finishJob). */
+function endedAs(job: JobRecord, outcome: Outcome): JobRecord {
+  if (outcome.status === "failed") return { ...job, status: "failed", error: outcome.error };
+  return { ...job, status: "succeeded", outputs: outcome.outputs, model: outcome.model, runnerMs: outcome.runnerMs };
 }
 
 /** One step: asks the backend once, and concludes the job if it ended or ran out of time. */

@@ -23,6 +23,8 @@ export interface UpscaleRequest {
   options: NormalizedOptions;
   idempotencyKey: string | null;
   webhookUrl: string | null;
+  /** The worker's origin the request came to: where the job's result URLs point. */
+  origin: string;
 }
 
 /**
@@ -69,6 +71,7 @@ export async function startUpscale(
     options,
     input: { width: image.width, height: image.height, type: image.type },
     webhookUrl: request.webhookUrl,
+    origin: request.origin,
     createdAt: now,
     deadlineAt: now + deps.jobTimeoutS * 1000,
   };
@@ -81,7 +84,7 @@ export async function startUpscale(
       return { outcome: "conflict" };
     }
     await recordCacheHit(env.DB, { jobId: job.id, keyId: key.id, inputMp, outputMp: totalMegapixels(cached.outputs) });
-    await enqueueCompletion(env.DB, job, { status: "succeeded" }, now);
+    await enqueueCompletion(env, job, now);
     sendSoon(env.DB, job, deps.defer);
     return { outcome: "cached", job };
   }

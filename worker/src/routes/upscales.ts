@@ -9,6 +9,7 @@ import type { AppEnv } from "../env";
 import { openApiRouter, problemResponses } from "../http/openapi";
 import { ProblemError } from "../http/problem";
 import { type JobDeps, advance, isDone, refresh, waitFor } from "../jobs/lifecycle";
+import { jobResourceSchema, toResource } from "../jobs/resource";
 import { type Submission, submitUpscale } from "../jobs/submit";
 import { rateLimit } from "../meter/middleware";
 import { checkSource } from "../security/source-policy";
@@ -18,7 +19,6 @@ import { type Upload, readUpload } from "../validate/body";
 import { checkLimits } from "../validate/limits";
 import { type Scale, type UpscaleParams, normalizeUpscaleOptions, parseUpscaleFromUrl, parseUpscaleParams, upscaleFromUrlSchema, upscaleParamsSchema } from "../validate/options";
 import { sniffImage } from "../validate/sniff";
-import { jobResourceSchema, toResource } from "./upscale-resource";
 
 /**
  * POST /v1/upscales and GET /v1/upscales/{id}. Order of work: key, rate limit, then everything
@@ -151,7 +151,7 @@ upscales.post("/v1/upscales", apiKeyAuth({ scope: "upscale" }), rateLimit(), asy
 
   const { outcome, job } = await submitUpscale(
     { ...deps, jobTimeoutS: config.JOB_TIMEOUT_S },
-    { key, source, options, idempotencyKey, webhookUrl: params.webhook_url ?? null },
+    { key, source, options, idempotencyKey, webhookUrl: params.webhook_url ?? null, origin },
     config.MODEL_VERSION,
   );
   if (outcome === "cached") return answer(c, job);
