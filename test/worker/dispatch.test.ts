@@ -32,25 +32,25 @@ describe("the runner-pool backend", () => {
     const image = await png(16, 16);
     const runners = [dead, live];
     for (let n = 0; n < 6; n++) {
-      const { runner } = await pool(runners).submit({ id: jobId(n), image, contentType: "image/png", options });
+      const { runner } = await pool(runners).submit({ id: jobId(n), image, contentType: "image/png", options, requestId: null });
       expect(runner).toBe(live);
     }
   });
 
   it("fails with a retryable no_runner_available when no runner answers", async () => {
-    const submit = pool([dead]).submit({ id: jobId(10), image: await png(16, 16), contentType: "image/png", options });
+    const submit = pool([dead]).submit({ id: jobId(10), image: await png(16, 16), contentType: "image/png", options, requestId: null });
     await expect(submit).rejects.toMatchObject({ code: "no_runner_available", retryable: true });
   });
 
   it("signs its requests: runners refuse another secret", async () => {
-    const submit = pool([live], "not-the-runner-secret").submit({ id: jobId(11), image: await png(16, 16), contentType: "image/png", options });
+    const submit = pool([live], "not-the-runner-secret").submit({ id: jobId(11), image: await png(16, 16), contentType: "image/png", options, requestId: null });
     await expect(submit).rejects.toBeInstanceOf(DispatchError);
   });
 
   it("reports success only once the outputs are in R2, with their sha256", async () => {
     const runners = pool([live]);
     const id = jobId(12);
-    await runners.submit({ id, image: await png(16, 16), contentType: "image/png", options });
+    await runners.submit({ id, image: await png(16, 16), contentType: "image/png", options, requestId: null });
     const state = await runners.poll(id, live);
     expect(state).toMatchObject({ status: "succeeded", outputs: [{ scale: 2, key: `results/${id}/x2.png` }] });
     const stored = await env.RESULTS.head(`results/${id}/x2.png`);

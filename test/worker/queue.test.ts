@@ -32,17 +32,18 @@ async function runnerFinishes(id: string, status: "succeeded" | "failed"): Promi
 }
 
 describe("the queue backend", () => {
-  it("stores the image in R2 and sends a small message that points at it", async () => {
+  it("stores the image in R2 and sends a small message that points at it, with the job's request id", async () => {
     const { sent, queue } = recordingQueue();
     const id = jobId();
     const image = await png(16, 16);
-    expect(await new JobQueue({ queue, bucket: env.RESULTS }).submit({ id, image, contentType: "image/png", options })).toEqual({ runner: "queue" });
+    expect(await new JobQueue({ queue, bucket: env.RESULTS }).submit({ id, image, contentType: "image/png", options, requestId: "req_queuedjobrequest" })).toEqual({ runner: "queue" });
     expect(sent).toHaveLength(1);
     expect(queueMessageSchema.parse(sent[0])).toEqual({
       v: 1,
       id,
       input: { key: inputKey(id), contentType: "image/png", bytes: image.length, sha256: await sha256Hex(image) },
       ...options,
+      requestId: "req_queuedjobrequest",
     });
     const stored = await env.RESULTS.get(inputKey(id));
     expect(new Uint8Array((await stored?.arrayBuffer()) ?? new ArrayBuffer(0))).toEqual(image);
@@ -50,7 +51,7 @@ describe("the queue backend", () => {
 
   it("works with the real Queue binding of wrangler.toml", async () => {
     const jobs = new JobQueue({ queue: env.JOBS_QUEUE, bucket: env.RESULTS });
-    await expect(jobs.submit({ id: jobId(), image: await png(8, 8), contentType: "image/png", options })).resolves.toEqual({ runner: "queue" });
+    await expect(jobs.submit({ id: jobId(), image: await png(8, 8), contentType: "image/png", options, requestId: null })).resolves.toEqual({ runner: "queue" });
   });
 
   it("reports a job as queued until the runner writes its status", async () => {
@@ -62,7 +63,7 @@ describe("the queue backend", () => {
     const { queue } = recordingQueue();
     const jobs = new JobQueue({ queue, bucket: env.RESULTS });
     const id = jobId();
-    await jobs.submit({ id, image: await png(8, 8), contentType: "image/png", options });
+    await jobs.submit({ id, image: await png(8, 8), contentType: "image/png", options, requestId: null });
     await runnerFinishes(id, "succeeded");
     expect(await jobs.poll(id)).toMatchObject({ status: "succeeded", runnerMs: 7, outputs: [{ scale: 2, key: `results/${id}/x2.webp` }] });
     expect(await env.RESULTS.head(inputKey(id))).toBeNull();
@@ -78,7 +79,7 @@ describe("the queue backend", () => {
   it("turns a refused send into a retryable queue_unavailable, leaving no input behind", async () => {
     const id = jobId();
     const queue = { send: async () => Promise.reject(new Error("queue is full")) };
-    const submit = new JobQueue({ queue, bucket: env.RESULTS }).submit({ id, image: await png(8, 8), contentType: "image/png", options });
+    const submit = new JobQueue({ queue, bucket: env.RESULTS }).submit({ id, image: await png(8, 8), contentType: "image/png", options, requestId: null });
     await expect(submit).rejects.toMatchObject({ code: "queue_unavailable", retryable: true });
     expect(await env.RESULTS.head(inputKey(id))).toBeNull();
   });

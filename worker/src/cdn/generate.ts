@@ -41,6 +41,8 @@ export interface GenerateRequest {
   variant: Variant;
   /** The worker's own origin (for backends that call back). */
   origin: string;
+  /** The request's X-Request-Id: a job it starts is logged under it. */
+  requestId: string;
   defer: (work: Promise<unknown>) => void;
 }
 
@@ -83,7 +85,7 @@ async function jobFor(request: GenerateRequest, deps: JobDeps, idempotencyKey: s
   checkLimits(image, [request.options.scale], config.MAX_OUTPUT_PIXELS);
   const options = jobOptionsOf(variant.base);
   const hashes = await hashRequest(bytes, options, config.MODEL_VERSION);
-  const started = await startUpscale({ ...deps, jobTimeoutS: config.JOB_TIMEOUT_S }, { key, image, bytes, options, idempotencyKey, webhookUrl: null, origin: request.origin }, hashes);
+  const started = await startUpscale({ ...deps, jobTimeoutS: config.JOB_TIMEOUT_S }, { key, image, bytes, options, idempotencyKey, webhookUrl: null, origin: request.origin, requestId: request.requestId }, hashes);
   if (started.outcome !== "conflict") return { job: started.job, counted: true };
   const winner = await findByIdempotencyKey(env.DB, key.id, idempotencyKey);
   if (!winner) throw new Error("idempotency conflict without a job");

@@ -18,6 +18,8 @@ export const queueMessageSchema = z.object({
   format: z.enum(["png", "webp", "avif", "jpeg"]),
   quality: z.number().int().nullable(),
   temperature: z.number(),
+  /** The id the job is logged under (the X-Request-Id of the request that created it); runners log the job with it. */
+  requestId: z.string().nullable().optional(),
 });
 export type QueueMessage = z.infer<typeof queueMessageSchema>;
 
@@ -47,6 +49,7 @@ export class JobQueue implements Dispatcher {
       id: job.id,
       input: { key, contentType: job.contentType, bytes: job.image.length, sha256 },
       ...job.options,
+      requestId: job.requestId,
     };
     try {
       await this.options.queue.send(message, { contentType: "json" });

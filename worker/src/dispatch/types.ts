@@ -11,6 +11,8 @@ export interface DispatchJob {
   image: Uint8Array<ArrayBuffer>;
   contentType: string;
   options: NormalizedOptions;
+  /** The id the job is logged under (the X-Request-Id of the request that created it), for the runner's logs. */
+  requestId: string | null;
 }
 
 export type RemoteState =
@@ -38,5 +40,5 @@ export interface Dispatcher {
   /** Starts the job (idempotent per job id); returns where it runs, for `poll`. */
   submit(job: DispatchJob): Promise<{ runner: string }>;
   /** The job's state; throws DispatchError when the backend cannot be reached (try again later). */
-  poll(jobId: string, runner: string): Promise<RemoteState>;
+  poll(jobId: string, runner: string, requestId?: string | null): Promise<RemoteState>;
 }

@@ -57,7 +57,7 @@ export async function advance(deps: JobDeps, read: JobRecord, now = Date.now()):
   if (isDone(job)) return job;
   if (job.runner) {
     try {
-      const state = await deps.dispatcher.poll(job.id, job.runner);
+      const state = await deps.dispatcher.poll(job.id, job.runner, job.requestId);
       if (state.status === "succeeded" || state.status === "failed") return conclude(deps, job, state);
     } catch (error) {
       // A runner that cannot be reached now may answer later; the deadline bounds the wait.
@@ -101,12 +101,12 @@ export async function sweep(deps: Omit<JobDeps, "dispatcher">, jobs: JobRecord[]
       try {
         return await advance({ ...deps, dispatcher }, job, now);
       } catch (error) {
-        console.error(JSON.stringify({ level: "error", msg: "sweep: the job could not be advanced", jobId: job.id, error: String(error) }));
+        console.error(JSON.stringify({ level: "error", msg: "sweep: the job could not be advanced", jobId: job.id, requestId: job.requestId, error: String(error) }));
         if (now < job.deadlineAt) return job;
         try {
           return await conclude({ ...deps, dispatcher }, job, timedOut);
         } catch (concludeError) {
-          console.error(JSON.stringify({ level: "error", msg: "sweep: the job could not be failed", jobId: job.id, error: String(concludeError) }));
+          console.error(JSON.stringify({ level: "error", msg: "sweep: the job could not be failed", jobId: job.id, requestId: job.requestId, error: String(concludeError) }));
           return job;
         }
       }

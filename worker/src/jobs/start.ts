@@ -25,6 +25,8 @@ export interface UpscaleRequest {
   webhookUrl: string | null;
   /** The worker's origin the request came to: where the job's result URLs point. */
   origin: string;
+  /** The request's X-Request-Id: the job is logged under it, by the worker and by its runner. */
+  requestId: string | null;
 }
 
 /**
@@ -72,6 +74,7 @@ export async function startUpscale(
     input: { width: image.width, height: image.height, type: image.type },
     webhookUrl: request.webhookUrl,
     origin: request.origin,
+    requestId: request.requestId,
     createdAt: now,
     deadlineAt: now + deps.jobTimeoutS * 1000,
   };
@@ -97,7 +100,7 @@ export async function startUpscale(
   }
 
   try {
-    const { runner } = await dispatcher.submit({ id: job.id, image: request.bytes, contentType: IMAGE_TYPES[image.type], options });
+    const { runner } = await dispatcher.submit({ id: job.id, image: request.bytes, contentType: IMAGE_TYPES[image.type], options, requestId: job.requestId });
     await markRunning(env.DB, job.id, runner);
     return { outcome: "dispatched", job: { ...job, status: "running", runner } };
   } catch (error) {

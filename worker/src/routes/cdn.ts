@@ -90,7 +90,14 @@ cdn.get("/cdn/*", async (c) => {
     const authorized = await authorizeCdnRequest(c.env.DB, request, config.ALLOW_INSECURE_ORIGINS, now);
     // Only now: a redirect before the checks would make the worker an open redirector.
     if (request.options.onerror === "redirect") redirectTo = authorized.source.href;
-    const context = { env: c.env, config, accept: c.req.header("accept"), origin: url.origin, defer: (work: Promise<unknown>) => c.executionCtx.waitUntil(work) };
+    const context = {
+      env: c.env,
+      config,
+      accept: c.req.header("accept"),
+      origin: url.origin,
+      requestId: c.get("requestId"),
+      defer: (work: Promise<unknown>) => c.executionCtx.waitUntil(work),
+    };
     return await serveCdnImage(context, request, authorized, now);
   } catch (error) {
     return cdnError(c, error, redirectTo);

@@ -151,7 +151,7 @@ upscales.post("/v1/upscales", apiKeyAuth({ scope: "upscale" }), rateLimit(), asy
 
   const { outcome, job } = await submitUpscale(
     { ...deps, jobTimeoutS: config.JOB_TIMEOUT_S },
-    { key, source, options, idempotencyKey, webhookUrl: params.webhook_url ?? null, origin },
+    { key, source, options, idempotencyKey, webhookUrl: params.webhook_url ?? null, origin, requestId: c.get("requestId") },
     config.MODEL_VERSION,
   );
   if (outcome === "cached") return answer(c, job);

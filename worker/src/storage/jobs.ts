@@ -34,6 +34,7 @@ const rowSchema = z
     error: json(jobErrorSchema),
     webhook_url: z.string().nullable(),
     origin: z.string().nullable(),
+    request_id: z.string().nullable(),
     created_at: z.number(),
     updated_at: z.number(),
     deadline_at: z.number(),
@@ -55,6 +56,7 @@ const rowSchema = z
     error: r.error,
     webhookUrl: r.webhook_url,
     origin: r.origin,
+    requestId: r.request_id,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     deadlineAt: r.deadline_at,
@@ -70,8 +72,8 @@ export async function insertJob(db: D1Database, job: NewJob, done?: { outputs: O
   const row = await db
     .prepare(
       `INSERT INTO jobs (id, key_id, idempotency_key, request_hash, cache_key, status, options, input_width, input_height,
-         input_type, backend, model, outputs, runner_ms, webhook_url, origin, created_at, updated_at, deadline_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         input_type, backend, model, outputs, runner_ms, webhook_url, origin, request_id, created_at, updated_at, deadline_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (key_id, idempotency_key) DO NOTHING RETURNING *`,
     )
     .bind(
@@ -91,6 +93,7 @@ export async function insertJob(db: D1Database, job: NewJob, done?: { outputs: O
       done ? 0 : null,
       job.webhookUrl,
       job.origin,
+      job.requestId,
       job.createdAt,
       job.createdAt,
       job.deadlineAt,
