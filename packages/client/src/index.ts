@@ -2,8 +2,8 @@
  * @hvar/client: the hvar API from any JavaScript runtime with fetch and Web Crypto (Node 20+, Deno,
  * Bun, Workers, browsers), with no dependencies.
  */
-export { HvarClient, UpscaleTimeoutError, bytesOf, upscaleQuery } from "./client.js";
-export type { HvarClientOptions, ImageInput, UpscaleOptions, WaitOptions } from "./client.js";
+export { HvarClient, UpscaleTimeoutError, bytesOf, upscaleFromUrlBody, upscaleQuery } from "./client.js";
+export type { HvarClientOptions, ImageInput, ImageUrl, UpscaleOptions, WaitOptions } from "./client.js";
 export { HvarError, errorFrom, problemOf, retryAfterOf } from "./errors.js";
 export { DEFAULT_TOLERANCE_S, WebhookVerificationError, signWebhook, verifyWebhook } from "./webhooks.js";
 export type { VerifyOptions, WebhookHeaders, WebhookVerificationFailure } from "./webhooks.js";
@@ -20,6 +20,7 @@ export type {
   Scale,
   Upscale,
   UpscaleFailedEvent,
+  UpscaleFromUrl,
   UpscaleOutput,
   UpscaleQuery,
   UpscaleSucceededEvent,

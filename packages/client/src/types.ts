@@ -16,6 +16,8 @@ export type UpscaleOutput = NonNullable<Upscale["outputs"]>[number];
 export type NormalizedUpscaleOptions = Schemas["UpscaleOptions"];
 export type Scale = NormalizedUpscaleOptions["scales"][number];
 export type UpscaleQuery = NonNullable<paths["/v1/upscales"]["post"]["parameters"]["query"]>;
+/** The JSON body of an upscale of an image by URL; every option has a default (the generated type lists them as present). */
+export type UpscaleFromUrl = Pick<Schemas["UpscaleFromUrl"], "image"> & Partial<Schemas["UpscaleFromUrl"]>;
 /** `auto`: AVIF, then WebP, then PNG, by the request's Accept header. */
 export type OutputFormat = NonNullable<UpscaleQuery["format"]>;
 export type JobError = Schemas["JobError"];
