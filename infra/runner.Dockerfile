@@ -43,7 +43,8 @@ ENV NODE_ENV=production \
     HVAR_RUNNER_HOST=0.0.0.0 \
     HVAR_RUNNER_PORT=8788 \
     HVAR_DEVICE=cuda \
-    HVAR_STORAGE_DIR=/data
+    HVAR_STORAGE_DIR=/data \
+    HVAR_GRAPH_CACHE_DIR=/tmp/hvar-graphs
 EXPOSE 8788
 USER 10001:10001
 # Liveness only: /readyz (model loaded, not draining) is for the load balancer, not for restarts.

@@ -37,9 +37,10 @@ const devKeySettings = (workerUrl: string) => ({
 });
 const HEALTH_TIMEOUT_MS = 120_000;
 /**
- * The runner listens only once its model is loaded and warmed up. The shipped model's onnxruntime
- * session takes from 10 s to a minute on a 2-core machine, depending on what else runs on it, so
- * its wait is longer than the worker's. A runner that dies meanwhile is reported at once.
+ * The runner listens only once its model is loaded and warmed up: about a second for the shipped
+ * model, but several seconds for an H-VAR graph (hvar-base: 8 s on a 2-core machine, up to a minute
+ * when other work runs on it), so its wait is longer than the worker's. A runner that dies meanwhile
+ * is reported at once.
  */
 const RUNNER_HEALTH_TIMEOUT_MS = 300_000;
 /** A runner that exits this soon after starting is broken, not crashed: stop instead of looping. */
@@ -70,6 +71,8 @@ export interface StackOptions {
   cronIntervalMs?: number;
   /** Starts the runner again when it dies (as a container orchestrator would). Default true. */
   restartRunner?: boolean;
+  /** Aborting it while the stack starts stops what was started, and the start rejects. */
+  signal?: AbortSignal;
 }
 
 export interface DevKey {
@@ -221,9 +224,9 @@ function sink(logFile: string | undefined): { attach(name: string, child: ChildP
   };
 }
 
-/** Runs a command to its end; its output is shown only when it fails. */
-async function run(command: string, args: string[], env: NodeJS.ProcessEnv): Promise<void> {
-  const child = spawn(command, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"] });
+/** Runs a command to its end (killed when `signal` aborts); its output is shown only when it fails. */
+async function run(command: string, args: string[], env: NodeJS.ProcessEnv, signal?: AbortSignal): Promise<void> {
+  const child = spawn(command, args, { cwd: ROOT, env, stdio: ["ignore", "pipe", "pipe"], ...(signal ? { signal } : {}) });
   const chunks: Buffer[] = [];
   child.stdout.on("data", (chunk: Buffer) => chunks.push(chunk));
   child.stderr.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -231,21 +234,30 @@ async function run(command: string, args: string[], env: NodeJS.ProcessEnv): Pro
   if (code !== 0) throw new Error(`${relative(ROOT, command)} ${args.join(" ")} exited with ${code}:\n${Buffer.concat(chunks).toString()}`);
 }
 
-/** Stops a child and its own children (each child leads its process group), politely, then firmly. */
+/**
+ * Stops a child and its own children (each child leads its process group), politely, then firmly:
+ * done when no process of the group is left, not merely the child (wrangler's workerd outlives it).
+ */
 async function terminate(child: ChildProcess | undefined, graceMs = 10_000): Promise<void> {
-  if (!child?.pid || child.exitCode !== null || child.signalCode !== null) return;
-  const exited = once(child, "exit");
-  const signal = (name: NodeJS.Signals) => {
+  const pid = child?.pid;
+  if (pid === undefined) return;
+  /** Sends `signal` to the group (0 only asks whether any member is left); false when none is. */
+  const group = (signal: NodeJS.Signals | 0): boolean => {
     try {
-      process.kill(-(child.pid as number), name);
+      process.kill(-pid, signal);
+      return true;
     } catch {
-      // already gone
+      return false;
     }
   };
-  signal("SIGTERM");
-  const timer = setTimeout(() => signal("SIGKILL"), graceMs);
-  await exited;
-  clearTimeout(timer);
+  if (!group("SIGTERM")) return;
+  const deadline = Date.now() + graceMs;
+  let killed = false;
+  // Bounded even after SIGKILL: an orphan's zombie counts as a member until something reaps it.
+  while (group(0) && Date.now() < deadline + graceMs) {
+    if (!killed && Date.now() > deadline) killed = group("SIGKILL");
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
 }
 
 /** A start that failed because a port it had picked was taken before it was bound. */
@@ -262,7 +274,7 @@ export async function startStack(options: StackOptions = {}): Promise<Stack> {
     try {
       return await startStackOnce(options);
     } catch (error) {
-      if (!(error instanceof PortTakenError) || attempt >= START_ATTEMPTS) throw error;
+      if (!(error instanceof PortTakenError) || attempt >= START_ATTEMPTS || options.signal?.aborted) throw error;
     }
   }
 }
@@ -288,7 +300,8 @@ async function startStackOnce(options: StackOptions): Promise<Stack> {
   const wranglerBin = path("node_modules/.bin/wrangler");
   // No telemetry and no fetch of Request.cf from cloudflare.com: nothing leaves the machine.
   const wranglerEnv = { ...process.env, WRANGLER_SEND_METRICS: "false", CLOUDFLARE_CF_FETCH_ENABLED: "false" };
-  await run(wranglerBin, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", stateDir], wranglerEnv);
+  await run(wranglerBin, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", stateDir], wranglerEnv, options.signal);
+  options.signal?.throwIfAborted();
 
   let stopping = false;
   /** Set once both are healthy: a runner that dies before that is broken, and is not started again. */
@@ -358,7 +371,7 @@ async function startStackOnce(options: StackOptions): Promise<Stack> {
     );
     runnerReady.catch(() => undefined);
   };
-  if (model) output.note(`the runner is loading ${model}; it answers once the model is ready (up to a minute on a busy CPU)`);
+  if (model) output.note(`the runner is loading ${model}; it answers once the model is ready`);
   startRunner();
 
   const stop = async () => {
@@ -372,10 +385,16 @@ async function startStackOnce(options: StackOptions): Promise<Stack> {
       ? setInterval(() => void fetch(`${workerUrl}/cdn-cgi/local/scheduled`).then((r) => r.body?.cancel(), () => undefined), options.cronIntervalMs)
       : undefined;
 
+  const aborted = new Promise<never>((_, reject) => {
+    const abort = () => reject(options.signal?.reason);
+    if (options.signal?.aborted) abort();
+    options.signal?.addEventListener("abort", abort, { once: true });
+  });
+  aborted.catch(() => undefined);
   try {
-    await Promise.all([
-      waitHealthy("worker", `${workerUrl}/healthz`, () => worker.exitCode === null && worker.signalCode === null),
-      runnerReady,
+    await Promise.race([
+      Promise.all([waitHealthy("worker", `${workerUrl}/healthz`, () => worker.exitCode === null && worker.signalCode === null), runnerReady]),
+      aborted,
     ]);
     up = true;
     const devKey = await ensureDevKey(workerUrl, secrets.ADMIN_SECRET as string, devKeyFile);
@@ -403,15 +422,59 @@ async function startStackOnce(options: StackOptions): Promise<Stack> {
   }
 }
 
-/** `npm start`: the stack on the usual ports, URLs printed, Ctrl-C stops everything. */
+/** How often `npm start` checks that its parent (npm) is still there. */
+const PARENT_CHECK_MS = 500;
+
+/**
+ * `npm start`: the stack on the usual ports, URLs printed. Ctrl-C, or SIGINT, SIGTERM or SIGHUP to the
+ * `npm start` process (npm forwards the first two here; start.sh execs so that nothing stands between),
+ * stops everything, at any moment, startup included; so does npm's own death (SIGHUP or SIGKILL to it),
+ * noticed when this process is given another parent. $HVAR_STACK_DIR keeps all local state (wrangler's,
+ * .dev.vars, .dev.key, the runner's storage) in that folder instead of the repository.
+ */
 async function main(): Promise<void> {
+  // A terminal that hung up fails every write: that must not cut the shutdown short.
+  for (const stream of [process.stdout, process.stderr]) stream.on("error", () => undefined);
+  const abort = new AbortController();
   const port = (name: string, fallback: number) => Number(process.env[name] ?? fallback);
-  const createdVars = !existsSync(join(ROOT, ".dev.vars"));
-  const stack = await startStack({
+  const dir = process.env.HVAR_STACK_DIR;
+  const local = {
+    stateDir: dir ? join(dir, "state") : join(ROOT, ".wrangler/state"),
+    devVarsFile: join(dir ?? ROOT, ".dev.vars"),
+    devKeyFile: join(dir ?? ROOT, ".dev.key"),
+    ...(dir ? { runnerStorageDir: join(dir, "runner-storage") } : {}),
+  };
+  const createdVars = !existsSync(local.devVarsFile);
+  const starting = startStack({
     workerPort: port("HVAR_WORKER_PORT", 8787),
     runnerPort: port("HVAR_RUNNER_PORT", 8788),
     cronIntervalMs: 60_000,
+    ...local,
+    signal: abort.signal,
   });
+
+  let stopping: Promise<void> | undefined;
+  const shutdown = (code: number) => {
+    stopping ??= (async () => {
+      process.stdout.write("\nstack  | stopping\n");
+      abort.abort();
+      // Either the start rejects, having stopped what it had started, or it gives a stack to stop.
+      const stack = await starting.catch(() => undefined);
+      await stack?.stop();
+      process.exit(code);
+    })();
+  };
+  for (const signal of ["SIGINT", "SIGTERM", "SIGHUP"] as const) process.on(signal, () => shutdown(0));
+  const parent = process.ppid;
+  setInterval(() => process.ppid !== parent && shutdown(0), PARENT_CHECK_MS).unref();
+
+  let stack: Stack;
+  try {
+    stack = await starting;
+  } catch (error) {
+    if (abort.signal.aborted) return;
+    throw error;
+  }
   const rel = (file: string) => relative(process.cwd(), file) || file;
   const demo = `${stack.workerUrl}/demo/`;
   const lines = [
@@ -423,32 +486,23 @@ async function main(): Promise<void> {
     `    runner         ${stack.runnerUrl}   (readiness: ${stack.runnerUrl}/readyz)`,
     `    model          ${stack.model ?? `none in ${rel(stack.modelsDir)}: upscales fail until one is there (HVAR_MODELS_DIR=test/gpu-runner/fixtures npm start runs the contract test model)`}`,
   ];
-  if (createdVars) lines.push("", "  wrote .dev.vars with fresh local secrets");
+  if (createdVars) lines.push("", `  wrote ${rel(local.devVarsFile)} with fresh local secrets`);
   if (stack.devKey.created) {
     lines.push(
       "",
-      `  created a development API key ${stack.devKey.id}, saved in .dev.key (git-ignored); shown this once:`,
+      `  created a development API key ${stack.devKey.id}, saved in ${rel(local.devKeyFile)} (git-ignored); shown this once:`,
       `    ${stack.devKey.secret}`,
       `  open the demo with it (the key stays in the URL fragment, which browsers never send):`,
       `    ${demo}#key=${stack.devKey.secret}`,
     );
   } else {
-    lines.push("", `  development API key ${stack.devKey.id}: in .dev.key (source .dev.key; echo $HVAR_API_KEY)`);
+    lines.push("", `  development API key ${stack.devKey.id}: in ${rel(local.devKeyFile)} (source ${rel(local.devKeyFile)}; echo $HVAR_API_KEY)`);
   }
   lines.push("", "  Ctrl-C stops everything.", "");
   process.stdout.write(lines.join("\n") + "\n");
 
-  let stopping: Promise<void> | undefined;
-  const shutdown = (code: number) => {
-    stopping ??= (async () => {
-      process.stdout.write("\nstack  | stopping\n");
-      await stack.stop();
-      process.exit(code);
-    })();
-  };
-  process.on("SIGINT", () => shutdown(0));
-  process.on("SIGTERM", () => shutdown(0));
   const reason = await stack.exited;
+  if (stopping) return;
   process.stderr.write(`stack  | ${reason}; stopping\n`);
   shutdown(1);
 }

@@ -1,50 +1,51 @@
 /**
- * 1. Runner throughput: tiles/s and output megapixels/s against batch size and tile overlap, through
- *    the real pipeline (decode, tiling, scheduler, ONNX session, blending, PNG encoding).
- * 2. x4 against the peer a JavaScript user would pick, on the same images: UpscalerJS ESRGAN slim and
- *    thick (tfjs, wasm backend), with sharp's Lanczos as the classic baseline: PSNR (Y, 4 px shaved)
- *    against the HR image the LR input was made from (sharp bicubic), and x4 output MP/s.
+ * The runner with the shipped model, honestly: x4 throughput through the runner's own code (tiling with
+ * reflection, scheduler, onnxruntime session, blending) against batch size and tile overlap, then x4
+ * against the strongest CPU peers, each through the same runner path and onnxruntime settings:
+ * SPAN-ch28 and RLFN x4 as published (peers.ts), with sharp's bicubic and Lanczos3 as the classic
+ * baselines. Quality is PSNR-Y on Set5 with its standard MATLAB-bicubic LR (the published numbers'
+ * protocol); speed is x4 output megapixels per second on synthetic images (images.ts).
  *
- *   npx tsx bench/runner/bench.ts                                   # contract fixture model, CPU
- *   npx tsx bench/runner/bench.ts --models-dir gpu-runner/models --device cuda --batches 1,8,16,32
- *
- * Until the trained model lands, the default is the contract fixture (test/gpu-runner/fixtures): its
- * graph is trivial (x4 is bilinear), so the numbers measure the runner around the model, not a model.
+ *   npm run bench:runner                                   # the shipped model, CPU (README.md)
+ *   npm run bench:runner -- --device cuda --batches 1,8,32 --size 1920x1080
  */
-import { cpus } from "node:os";
+import { readFileSync } from "node:fs";
+import { availableParallelism, cpus, loadavg } from "node:os";
+import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
-import sharp from "sharp";
 import { pino } from "pino";
+import sharp from "sharp";
 import { z } from "zod";
+import { loadConfig } from "../../gpu-runner/src/config";
 import { decodeImage } from "../../gpu-runner/src/image/decode";
-import { discoverModels, tileOverlap } from "../../gpu-runner/src/model/manifest";
+import { discoverModels, type ModelEntry, tileOverlap } from "../../gpu-runner/src/model/manifest";
 import { ModelSession } from "../../gpu-runner/src/model/session";
 import { Scheduler } from "../../gpu-runner/src/scheduler/scheduler";
 import { UpscaleTask } from "../../gpu-runner/src/tiling/task";
 import { syntheticImage } from "./images";
-import { loadPeer, PEER_MODELS, useWasmBackend, type PeerName } from "./peer";
-import { psnrY } from "./quality";
+import { peerModels } from "./peers";
+import { type Pair, psnrY, set5x4 } from "./quality";
+import { upscale as resample } from "./resample";
 
-const list = (s: string) => s.split(",").map((v) => Number(v.trim()));
+const numbers = (s: string) => s.split(",").filter(Boolean).map((v) => Number(v.trim()));
+const size = (s: string) => s.split("x").map(Number) as [number, number];
 const ArgsSchema = z.object({
-  "models-dir": z.string().default("test/gpu-runner/fixtures"),
+  "models-dir": z.string().default("gpu-runner/models"),
+  /** Which model of the folder; default the one the runner serves (the first by folder name). */
+  model: z.string().optional(),
   device: z.enum(["auto", "cuda", "cpu"]).default("cpu"),
+  /** CPU intra-op threads; 0 = all cores (the runner's default). */
   threads: z.coerce.number().int().min(0).default(0),
-  batches: z.string().default("1,4,8,16").transform(list),
-  /** As fractions of the tile: 0, 1/8, 1/4 (the default), 1/2. */
-  overlaps: z.string().default("0,0.125,0.25").transform(list),
-  size: z
-    .string()
-    .default("512x384")
-    .transform((s) => s.split("x").map(Number) as [number, number]),
-  images: z.coerce.number().int().min(1).default(3),
-  /** LR size of the x4 comparison images (their HR is 4x this). */
-  "peer-size": z
-    .string()
-    .default("64x48")
-    .transform((s) => s.split("x").map(Number) as [number, number]),
-  "skip-peer": z.boolean().default(false),
-  /** Folders of more models (e.g. the pretrained network the model started from), run by the runner in the x4 comparison. */
+  batches: z.string().default("1,4,8,16").transform(numbers),
+  /** LR pixels; default: none, the model's served overlap, and a quarter tile. */
+  overlaps: z.string().optional().transform((s) => (s === undefined ? undefined : numbers(s))),
+  /** Batch of the comparison runs (the runner's HVAR_BATCH_SIZE default). */
+  batch: z.coerce.number().int().min(1).default(8),
+  /** LR size of the synthetic images that time everything (480x270: x4 gives 1920x1080). */
+  size: z.string().default("480x270").transform(size),
+  images: z.coerce.number().int().min(1).default(2),
+  "skip-peers": z.boolean().default(false),
+  /** Folders of more runner models to compare (e.g. gpu-runner/models with --model hvar for hvar-base). */
   "peer-models": z
     .string()
     .default("")
@@ -53,146 +54,169 @@ const ArgsSchema = z.object({
 });
 
 const text = { type: "string" } as const;
-const { values } = parseArgs({
-  options: { "models-dir": text, device: text, threads: text, batches: text, overlaps: text, size: text, images: text, "peer-size": text, "skip-peer": { type: "boolean" }, "peer-models": text, json: { type: "boolean" } },
-});
-const args = ArgsSchema.parse(values);
+const args = ArgsSchema.parse(
+  parseArgs({
+    options: { "models-dir": text, model: text, device: text, threads: text, batches: text, overlaps: text, batch: text, size: text, images: text, "skip-peers": { type: "boolean" }, "peer-models": text, json: { type: "boolean" } },
+  }).values,
+);
 const log = pino({ level: "warn" });
+const note = (line: string) => process.stderr.write(`${line}\n`);
+const loadAtStart = loadavg();
 
 const { models } = await discoverModels(args["models-dir"]);
-const entry = models[0];
-if (!entry) throw new Error(`no usable model in ${args["models-dir"]}`);
-const session = await ModelSession.load(entry, { device: args.device, cudaDeviceId: 0, cpuThreads: args.threads }, log);
+const served = args.model ? models.find((m) => m.manifest.id === args.model) : models[0];
+if (!served) throw new Error(`no usable model${args.model ? ` '${args.model}'` : ""} in ${args["models-dir"]}`);
+const { tile } = served.manifest;
+const sessionOptions = { device: args.device, cudaDeviceId: 0, cpuThreads: args.threads, graphCacheDir: loadConfig({}).HVAR_GRAPH_CACHE_DIR };
 const [width, height] = args.size;
-const inputs = await Promise.all(Array.from({ length: args.images }, (_, i) => syntheticImage(width, height, i + 1).then((png) => decodeImage(png, { maxPixels: width * height }))));
-const tile = entry.manifest.tile;
+const images = await Promise.all(Array.from({ length: args.images }, (_, i) => syntheticImage(width, height, i + 1).then((png) => decodeImage(png, { maxPixels: width * height }))));
+type Image = (typeof images)[number];
 
-interface Row {
+const scheduler = (model: ModelSession, batchSize: number) => new Scheduler(model, { batchSize, memoryBudgetBytes: 16 * 1024 ** 3, maxQueuedTiles: Number.MAX_SAFE_INTEGER });
+
+/** x4 of one image through the runner's path; the x4 image stays as floats in the blender (no encoding). */
+async function upscale(run: Scheduler, image: Image, overlap: number): Promise<UpscaleTask> {
+  const task = new UpscaleTask(image, { scales: [4], tile, overlap, temperature: 0 });
+  await run.submit(task);
+  return task;
+}
+
+interface Timing {
+  tiles: number;
+  seconds: number;
+  cpuSeconds: number;
+  outputMp: number;
+}
+
+/** Every image once, untimed first so that JIT compilation and this batch size's allocations are not counted. */
+async function time(run: Scheduler, overlap: number): Promise<Timing> {
+  await upscale(run, images[0] as Image, overlap);
+  const timing: Timing = { tiles: 0, seconds: 0, cpuSeconds: 0, outputMp: 0 };
+  for (const image of images) {
+    const cpuBefore = process.cpuUsage();
+    const started = performance.now();
+    const task = await upscale(run, image, overlap);
+    timing.seconds += (performance.now() - started) / 1000;
+    const cpu = process.cpuUsage(cpuBefore);
+    timing.cpuSeconds += (cpu.user + cpu.system) / 1e6;
+    timing.tiles += task.tiles;
+    timing.outputMp += (16 * image.width * image.height) / 1e6;
+  }
+  return timing;
+}
+
+// ---- 1. the served model against batch size and overlap --------------------------------------------
+const session = await ModelSession.load(served, sessionOptions, log);
+const overlaps = args.overlaps ?? [...new Set([0, tileOverlap(served.manifest, undefined), Math.floor(tile / 4)])].sort((a, b) => a - b);
+interface SweepRow {
   batch: number;
   overlap: number;
-  tiles: number;
+  tilesPerImage: number;
   tilesPerSecond: number;
-  /** Process CPU time per tile: steadier than wall time on a shared machine. */
   cpuMsPerTile: number;
   outputMpPerSecond: number;
   secondsPerImage: number;
 }
-
-// One full pass first, untimed, so that JIT compilation of the tiling code is not charged to the
-// first configuration of the grid.
-await new Scheduler(session, { batchSize: 8, memoryBudgetBytes: 16 * 1024 ** 3, maxQueuedTiles: Number.MAX_SAFE_INTEGER }).submit(
-  new UpscaleTask(inputs[0] as (typeof inputs)[0], { scales: [1, 2, 4], tile, overlap: tileOverlap(entry.manifest, undefined), temperature: 0 }),
-);
-
-const rows: Row[] = [];
-for (const overlapFraction of args.overlaps) {
-  const overlap = Math.round(tile * overlapFraction);
+const sweep: SweepRow[] = [];
+for (const overlap of overlaps) {
   for (const batch of args.batches) {
-    const scheduler = new Scheduler(session, { batchSize: batch, memoryBudgetBytes: 16 * 1024 ** 3, maxQueuedTiles: Number.MAX_SAFE_INTEGER });
-    // One image first, untimed, so allocation of this batch size is not counted.
-    await scheduler.submit(new UpscaleTask(inputs[0] as (typeof inputs)[0], { scales: [1], tile, overlap, temperature: 0 }));
-    let tiles = 0;
-    let inferSeconds = 0;
-    let totalSeconds = 0;
-    let outputPixels = 0;
-    let cpuMicros = 0;
-    for (const image of inputs) {
-      const cpuBefore = process.cpuUsage();
-      const started = performance.now();
-      const task = new UpscaleTask(image, { scales: [1, 2, 4], tile, overlap, temperature: 0 });
-      await scheduler.submit(task);
-      inferSeconds += (performance.now() - started) / 1000;
-      const cpu = process.cpuUsage(cpuBefore);
-      cpuMicros += cpu.user + cpu.system;
-      const outputs = await task.encode("png", 90);
-      totalSeconds += (performance.now() - started) / 1000;
-      tiles += task.tiles;
-      outputPixels += outputs.reduce((sum, o) => sum + o.width * o.height, 0);
-    }
-    rows.push({ batch: scheduler.maxBatch, overlap, tiles: tiles / inputs.length, tilesPerSecond: tiles / inferSeconds, cpuMsPerTile: cpuMicros / 1000 / tiles, outputMpPerSecond: outputPixels / 1e6 / totalSeconds, secondsPerImage: totalSeconds / inputs.length });
+    note(`sweep: batch ${batch}, overlap ${overlap}`);
+    const run = scheduler(session, batch);
+    const t = await time(run, overlap);
+    sweep.push({
+      batch: run.maxBatch,
+      overlap,
+      tilesPerImage: t.tiles / images.length,
+      tilesPerSecond: t.tiles / t.seconds,
+      cpuMsPerTile: (1000 * t.cpuSeconds) / t.tiles,
+      outputMpPerSecond: t.outputMp / t.seconds,
+      secondsPerImage: t.seconds / images.length,
+    });
   }
 }
-interface PeerRow {
+
+// ---- 2. x4 against the peers: Set5 PSNR-Y, speed on the same synthetic images -----------------------
+interface MethodRow {
   method: string;
-  psnr: number;
+  parameters: number | null;
+  set5PsnrY: number;
   outputMpPerSecond: number;
-  cpuSecondsPerImage: number;
+  cpuSecondsPerMp: number;
+}
+const methods: MethodRow[] = [];
+const set5 = args["skip-peers"] ? [] : await set5x4();
+
+async function meanPsnr(pairs: Pair[], x4: (pair: Pair) => Promise<Uint8Array>): Promise<number> {
+  let sum = 0;
+  for (const pair of pairs) sum += psnrY(await x4(pair), pair.hr, 4 * pair.width, 4 * pair.height, 4);
+  return sum / pairs.length;
 }
 
-/** Times `run` over every LR image and scores its x4 output against the HR original. */
-async function measure(method: string, pairs: { hr: Buffer; lr: Buffer }[], run: (lr: Buffer, w: number, h: number) => Promise<Uint8Array>): Promise<PeerRow> {
-  const [w, h] = args["peer-size"];
-  let seconds = 0;
-  let cpuMicros = 0;
-  let psnr = 0;
-  for (const { hr, lr } of pairs) {
-    const started = performance.now();
-    const cpuBefore = process.cpuUsage();
-    const sr = await run(lr, w, h);
-    const cpu = process.cpuUsage(cpuBefore);
-    seconds += (performance.now() - started) / 1000;
-    cpuMicros += cpu.user + cpu.system;
-    psnr += psnrY(sr, hr, 4 * w, 4 * h, 4);
-  }
-  return { method, psnr: psnr / pairs.length, outputMpPerSecond: (pairs.length * 16 * w * h) / 1e6 / seconds, cpuSecondsPerImage: cpuMicros / 1e6 / pairs.length };
+async function compareModel(label: string, entry: ModelEntry, model: ModelSession): Promise<void> {
+  note(`comparison: ${label}`);
+  const overlap = tileOverlap(entry.manifest, undefined);
+  const run = scheduler(model, args.batch);
+  const psnr = await meanPsnr(set5, async ({ lr, width: w, height: h }) => {
+    const task = await upscale(run, { width: w, height: h, rgb: lr, format: "raw" }, overlap);
+    const [x4] = await task.encode("png", 90); // lossless: the 8-bit image the runner would store
+    return sharp(x4?.bytes).removeAlpha().raw().toBuffer();
+  });
+  const t = await time(run, overlap);
+  // The exports write it beside the contract's fields, which the runner's schema keeps alone.
+  const { parameters } = JSON.parse(readFileSync(join(dirname(entry.onnxPath), "manifest.json"), "utf8")) as { parameters?: number };
+  methods.push({ method: label, parameters: parameters ?? null, set5PsnrY: psnr, outputMpPerSecond: t.outputMp / t.seconds, cpuSecondsPerMp: t.cpuSeconds / t.outputMp });
 }
 
-const peerRows: PeerRow[] = [];
-if (!args["skip-peer"]) {
-  const [w, h] = args["peer-size"];
-  // HR images, and LR made from them the way the benchmarks do (bicubic x1/4).
-  const pairs = await Promise.all(
-    Array.from({ length: args.images }, async (_, i) => {
-      const png = await syntheticImage(4 * w, 4 * h, 100 + i);
-      const hr = await sharp(png).removeAlpha().raw().toBuffer();
-      const lr = await sharp(hr, { raw: { width: 4 * w, height: 4 * h, channels: 3 } }).resize(w, h, { kernel: "cubic" }).raw().toBuffer();
-      return { hr, lr };
-    }),
-  );
-  /** x4 of a model through the runner's own path, with the overlap it is served with. */
-  const viaRunner = (model: ModelSession, manifest: typeof entry.manifest) => {
-    const scheduler = new Scheduler(model, { batchSize: 8, memoryBudgetBytes: 16 * 1024 ** 3, maxQueuedTiles: Number.MAX_SAFE_INTEGER });
-    return async (lr: Buffer, width: number, height: number) => {
-      const task = new UpscaleTask({ width, height, rgb: lr, format: "raw" }, { scales: [4], tile: manifest.tile, overlap: tileOverlap(manifest, undefined), temperature: 0 });
-      await scheduler.submit(task);
-      const [x4] = await task.encode("png", 90);
-      return sharp(x4?.bytes).raw().toBuffer();
-    };
-  };
-  peerRows.push(await measure(`hvar runner (${entry.manifest.id} ${entry.manifest.version})`, pairs, viaRunner(session, entry.manifest)));
-  for (const dir of args["peer-models"]) {
-    for (const peer of (await discoverModels(dir)).models) {
-      const peerSession = await ModelSession.load(peer, { device: args.device, cudaDeviceId: 0, cpuThreads: args.threads }, log);
-      peerRows.push(await measure(`runner: ${peer.manifest.id} ${peer.manifest.version}`, pairs, viaRunner(peerSession, peer.manifest)));
-      await peerSession.release();
-    }
+/** A classic upscaler: interleaved RGB in, x4 interleaved RGB out. */
+type Resize = (rgb: Buffer, w: number, h: number) => Promise<Uint8Array>;
+
+async function compareResize(label: string, resize: Resize): Promise<void> {
+  note(`comparison: ${label}`);
+  const psnr = await meanPsnr(set5, ({ lr, width: w, height: h }) => resize(lr, w, h));
+  await resize((images[0] as Image).rgb, width, height);
+  const cpuBefore = process.cpuUsage();
+  const started = performance.now();
+  for (const image of images) await resize(image.rgb, image.width, image.height);
+  const seconds = (performance.now() - started) / 1000;
+  const cpu = process.cpuUsage(cpuBefore);
+  const outputMp = (images.length * 16 * width * height) / 1e6;
+  methods.push({ method: label, parameters: null, set5PsnrY: psnr, outputMpPerSecond: outputMp / seconds, cpuSecondsPerMp: (cpu.user + cpu.system) / 1e6 / outputMp });
+}
+
+if (!args["skip-peers"]) {
+  await compareModel(`${served.manifest.id} ${served.manifest.version}`, served, session);
+  const others = [...(await peerModels(tile, note))];
+  for (const dir of args["peer-models"]) others.push(...(await discoverModels(dir)).models.filter((m) => m.manifest.sha256 !== served.manifest.sha256));
+  for (const entry of others) {
+    const model = await ModelSession.load(entry, sessionOptions, log);
+    await compareModel(`${entry.manifest.id} ${entry.manifest.version}`, entry, model);
+    await model.release();
   }
-  peerRows.push(await measure("sharp bicubic", pairs, (lr, width, height) => sharp(lr, { raw: { width, height, channels: 3 } }).resize(4 * width, 4 * height, { kernel: "cubic" }).raw().toBuffer()));
-  peerRows.push(await measure("sharp Lanczos3 (classic)", pairs, (lr, width, height) => sharp(lr, { raw: { width, height, channels: 3 } }).resize(4 * width, 4 * height, { kernel: "lanczos3" }).raw().toBuffer()));
-  await useWasmBackend(args.threads > 0 ? args.threads : cpus().length);
-  for (const name of Object.keys(PEER_MODELS) as PeerName[]) {
-    const peer = await loadPeer(name, 64, 6);
-    peerRows.push(await measure(`UpscalerJS ${name} (tfjs wasm)`, pairs, (lr, width, height) => peer.upscale(lr, width, height)));
-    await peer.close();
-  }
+  await compareResize("bicubic (MATLAB's convention, resample.ts)", async (rgb, w, h) => resample(rgb, w, h, 4, "cubic"));
+  await compareResize("Lanczos3 (resample.ts)", async (rgb, w, h) => resample(rgb, w, h, 4, "lanczos3"));
+  await compareResize("sharp resize x4 (libvips bicubic, whatever the kernel)", (rgb, w, h) => sharp(rgb, { raw: { width: w, height: h, channels: 3 } }).resize(4 * w, 4 * h).raw().toBuffer());
 }
 await session.release();
 
+// ---- report -------------------------------------------------------------------------------------------
+const machine = `${availableParallelism()} CPUs (${cpus()[0]?.model ?? "?"}), load average ${loadAtStart[0]?.toFixed(1)} at the start, ${loadavg()[0]?.toFixed(1)} at the end`;
 if (args.json) {
-  console.log(JSON.stringify({ model: entry.manifest, provider: session.provider, size: args.size, rows, peer: { size: args["peer-size"], rows: peerRows } }, null, 2));
+  console.log(JSON.stringify({ model: served.manifest.id, version: served.manifest.version, provider: session.provider, machine, size: args.size, images: args.images, sweep, batch: args.batch, methods }, null, 2));
 } else {
-  console.log(`model ${entry.manifest.id} ${entry.manifest.version} (tile ${tile}), provider ${session.provider}, ${cpus().length} CPUs (${cpus()[0]?.model ?? "?"}), ${args.images} synthetic ${width}x${height} images, scales 1+2+4, PNG`);
+  const threads = args.threads > 0 ? args.threads : availableParallelism();
+  console.log(`model ${served.manifest.id} ${served.manifest.version} (tile ${tile}), provider ${session.provider}${session.provider === "cpu" ? ` (${threads} threads)` : ""}, ${machine}`);
   console.log("");
-  console.log("| batch | overlap (px) | tiles/image | tiles/s (inference+blend) | CPU ms/tile | output MP/s (incl. PNG encode) | s/image |");
+  console.log(`x4 of ${images.length} synthetic ${width}x${height} images through the runner (tiling, scheduler, onnxruntime, blending; no encoding)`);
+  console.log("");
+  console.log("| batch | overlap (px) | tiles/image | tiles/s | CPU ms/tile | x4 output MP/s | s/image |");
   console.log("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-  for (const r of rows) console.log(`| ${r.batch} | ${r.overlap} | ${r.tiles} | ${r.tilesPerSecond.toFixed(0)} | ${r.cpuMsPerTile.toFixed(2)} | ${r.outputMpPerSecond.toFixed(2)} | ${r.secondsPerImage.toFixed(2)} |`);
-}
-if (!args.json && peerRows.length > 0) {
-  const [w, h] = args["peer-size"];
-  console.log("");
-  console.log(`x4 on ${args.images} synthetic images, LR ${w}x${h} (bicubic from HR ${4 * w}x${4 * h}); PSNR on Y, 4 px shaved`);
-  console.log("");
-  console.log("| method | PSNR (dB) | x4 output MP/s | CPU s/image |");
-  console.log("| --- | ---: | ---: | ---: |");
-  for (const r of peerRows) console.log(`| ${r.method} | ${r.psnr.toFixed(2)} | ${r.outputMpPerSecond.toFixed(3)} | ${r.cpuSecondsPerImage.toFixed(2)} |`);
+  for (const r of sweep) console.log(`| ${r.batch} | ${r.overlap} | ${r.tilesPerImage} | ${r.tilesPerSecond.toFixed(1)} | ${r.cpuMsPerTile.toFixed(0)} | ${r.outputMpPerSecond.toFixed(2)} | ${r.secondsPerImage.toFixed(2)} |`);
+  if (methods.length > 0) {
+    console.log("");
+    console.log(`x4: PSNR-Y on Set5 (MATLAB-bicubic LR, 4 px shaved); speed on the ${width}x${height} images, networks through the runner at batch ${args.batch} and their served overlap`);
+    console.log("");
+    console.log("| method | parameters | Set5 PSNR-Y (dB) | x4 output MP/s | CPU s per output MP |");
+    console.log("| --- | ---: | ---: | ---: | ---: |");
+    for (const r of methods) console.log(`| ${r.method} | ${r.parameters?.toLocaleString("en") ?? ""} | ${r.set5PsnrY.toFixed(2)} | ${r.outputMpPerSecond.toFixed(2)} | ${r.cpuSecondsPerMp.toFixed(2)} |`);
+  }
 }

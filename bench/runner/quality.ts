@@ -1,3 +1,8 @@
+import { readdir } from "node:fs/promises";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import sharp from "sharp";
+
 /**
  * PSNR on the Y channel of BT.601 YCbCr with `shave` border pixels left out, as the evaluation
  * protocol measures (model/hvar/eval.py; README "Evaluation protocol"), for interleaved 8-bit RGB.
@@ -17,4 +22,41 @@ export function psnrY(a: Uint8Array, b: Uint8Array, width: number, height: numbe
   }
   const mse = sum / count;
   return mse === 0 ? Infinity : 10 * Math.log10((255 * 255) / mse);
+}
+
+export interface Pair {
+  name: string;
+  /** Interleaved RGB, `width` x `height`. */
+  lr: Buffer;
+  /** Interleaved RGB, 4 `width` x 4 `height`. */
+  hr: Buffer;
+  width: number;
+  height: number;
+}
+
+/** `$HVAR_DATA_ROOT`, else `../shared/datasets` beside the repository (as model/hvar reads it). */
+export const DATA_ROOT = process.env.HVAR_DATA_ROOT ?? fileURLToPath(new URL("../../../shared/datasets", import.meta.url));
+
+/**
+ * Set5 at x4 as the published numbers are measured: the standard MATLAB-bicubic LR copies
+ * (`dev/Set5/LR_bicubic/X4`) and their HR images, cropped to 4x the LR. The images are read in place
+ * (research-use terms: never copied into the repository).
+ */
+export async function set5x4(root = DATA_ROOT): Promise<Pair[]> {
+  const set5 = join(root, "dev", "Set5");
+  const names = (await readdir(join(set5, "HR"))).filter((n) => n.endsWith(".png")).sort();
+  return Promise.all(
+    names.map(async (file) => {
+      const { data: lr, info } = await sharp(join(set5, "LR_bicubic", "X4", file.replace(/\.png$/, "x4.png")))
+        .removeAlpha()
+        .raw()
+        .toBuffer({ resolveWithObject: true });
+      const hr = await sharp(join(set5, "HR", file))
+        .removeAlpha()
+        .extract({ left: 0, top: 0, width: 4 * info.width, height: 4 * info.height })
+        .raw()
+        .toBuffer();
+      return { name: file.replace(/\.png$/, ""), lr, hr, width: info.width, height: info.height };
+    }),
+  );
 }

@@ -4,7 +4,9 @@
  * in the same run, on the same machine. The runner is the test stub (test/worker/setup): only the
  * first upscale reaches it, every measured upscale is a cache hit.
  *
- *   node_modules/.bin/tsx bench/worker/bench.ts [--requests 400] [--concurrency 8]
+ *   npm run bench:worker [-- --requests 400 --concurrency 8]
+ *
+ * (npm runs it with node_modules/.bin first on PATH, so wrangler gets the repository's Node 22.)
  */
 import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";

@@ -4,6 +4,7 @@ import { z } from "zod";
 
 const defaultModelsDir = fileURLToPath(new URL("../models", import.meta.url));
 const defaultStorageDir = fileURLToPath(new URL("../.data/storage", import.meta.url));
+const defaultGraphCacheDir = fileURLToPath(new URL("../.cache/graphs", import.meta.url));
 /** The local stack's secrets file, written by `npm start` (scripts/start.sh). */
 const devVarsPath = fileURLToPath(new URL("../../.dev.vars", import.meta.url));
 
@@ -26,13 +27,20 @@ export const RunnerConfigSchema = z
     HVAR_CUDA_DEVICE_ID: int(0, 0),
     /** CPU intra-op threads; 0 = one per available core. */
     HVAR_CPU_THREADS: int(0, 0),
+    /** onnxruntime's optimized graphs, written once per model, onnxruntime version, provider and CPU; empty: none kept. */
+    HVAR_GRAPH_CACHE_DIR: z.string().default(defaultGraphCacheDir),
 
     HVAR_BATCH_SIZE: int(1, 8),
     /** Memory the tensors of one batch may take; caps the batch below HVAR_BATCH_SIZE if needed. */
     HVAR_MEMORY_BUDGET_MB: int(1, 2048),
     /** Tiles waiting over all jobs before new jobs get 429. */
     HVAR_MAX_QUEUED_TILES: int(1, 4096),
-    /** LR pixels shared by neighbouring tiles; T/4 when unset. */
+    /**
+     * A ceiling on tiles through the model per second; none when unset. For a GPU shared with other
+     * work, or a staging runner made as slow as a smaller card (autoscaling and 429 rehearsals).
+     */
+    HVAR_MAX_TILES_PER_SECOND: z.coerce.number().positive().optional(),
+    /** LR pixels shared by neighbouring tiles; the manifest's `overlap`, else T/4, when unset. */
     HVAR_TILE_OVERLAP: z.coerce.number().int().min(0).optional(),
 
     /**

@@ -38,13 +38,22 @@ export async function assembleRunner(config: RunnerConfig, secret: string, log: 
   let scheduler: Scheduler | undefined;
   const metrics = new RunnerMetrics({ queuedTiles: () => scheduler?.queuedTiles ?? 0, jobsByStatus: () => jobs?.countByStatus() ?? { queued: 0, running: 0 } });
   if (entry) {
-    session = await ModelSession.load(entry, { device: config.HVAR_DEVICE, cudaDeviceId: config.HVAR_CUDA_DEVICE_ID, cpuThreads: config.HVAR_CPU_THREADS }, log);
+    session = await ModelSession.load(
+      entry,
+      { device: config.HVAR_DEVICE, cudaDeviceId: config.HVAR_CUDA_DEVICE_ID, cpuThreads: config.HVAR_CPU_THREADS, graphCacheDir: config.HVAR_GRAPH_CACHE_DIR || undefined },
+      log,
+    );
     scheduler = new Scheduler(
       session,
-      { batchSize: config.HVAR_BATCH_SIZE, memoryBudgetBytes: config.HVAR_MEMORY_BUDGET_MB * 1024 * 1024, maxQueuedTiles: config.HVAR_MAX_QUEUED_TILES },
+      {
+        batchSize: config.HVAR_BATCH_SIZE,
+        memoryBudgetBytes: config.HVAR_MEMORY_BUDGET_MB * 1024 * 1024,
+        maxQueuedTiles: config.HVAR_MAX_QUEUED_TILES,
+        maxTilesPerSecond: config.HVAR_MAX_TILES_PER_SECOND,
+      },
       metrics,
     );
-    log.info({ maxBatch: scheduler.maxBatch, maxQueuedTiles: config.HVAR_MAX_QUEUED_TILES }, "scheduler ready");
+    log.info({ maxBatch: scheduler.maxBatch, maxQueuedTiles: config.HVAR_MAX_QUEUED_TILES, maxTilesPerSecond: config.HVAR_MAX_TILES_PER_SECOND ?? null }, "scheduler ready");
     jobs = new JobService({
       manifest: entry.manifest,
       scheduler,

@@ -20,7 +20,8 @@ import tempfile
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from hvar.paths import REPO
+
 VITEST = REPO / "node_modules" / ".bin" / "vitest"
 
 

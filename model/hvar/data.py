@@ -1,14 +1,13 @@
-"""Training crops and dev images, from `../shared/datasets` (never downloaded).
+"""Training crops and dev images, from `../shared/datasets` (`hvar.paths`; never downloaded).
 
 65 photos is a small corpus, so training draws endless random crops (image chosen in proportion to its
 area), with flips and 90-degree rotations, from images decoded once and kept in memory. Low-resolution
-inputs are made on the fly through `hvar.degrade` when asked (`lr_mode`), never read from disk.
+inputs are made on the fly by `hvar.degrade.make_lr` when asked (`lr_mode`), never read from disk.
 """
 
 from __future__ import annotations
 
 import functools
-import os
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -16,38 +15,25 @@ import numpy as np
 import torch
 from PIL import Image
 
-IMAGE_EXTS = {".jpg", ".jpeg", ".png", ".bmp", ".webp"}
-LR_MODES = (None, "bicubic", "realistic")
-PAIR_MODES = ("bicubic", "realistic", "mixed")  # mixed: half of every batch each way
+from hvar.degrade import DEGRADATIONS, make_lr
+from hvar.paths import data_root, list_images
 
-
-def data_root() -> Path:
-    """`$HVAR_DATA_ROOT`, else `<repo root>/../shared/datasets` (repo root = parent of model/)."""
-    env = os.environ.get("HVAR_DATA_ROOT")
-    if env:
-        return Path(env)
-    return Path(__file__).resolve().parents[2].parent / "shared" / "datasets"
-
-
-def list_images(folder: Path) -> list[Path]:
-    return sorted(p for p in Path(folder).rglob("*") if p.suffix.lower() in IMAGE_EXTS)
+LR_MODES = (None, *DEGRADATIONS)
+PAIR_MODES = (*DEGRADATIONS, "mixed")  # mixed: half of every batch each way
 
 
 @functools.lru_cache(maxsize=4)
 def load_images(folder: str) -> tuple[np.ndarray, ...]:
     """Every image under folder as uint8 HxWx3 RGB (grey expanded), decoded once per process."""
-    paths = list_images(Path(folder))
-    if not paths:
-        raise FileNotFoundError(f"no images under {folder} (set HVAR_DATA_ROOT?)")
-    return tuple(np.asarray(Image.open(p).convert("RGB")) for p in paths)
+    return tuple(np.asarray(Image.open(p).convert("RGB")) for p in list_images(folder))
 
 
 def dev_set(name: str) -> list[tuple[str, np.ndarray]]:
     """(stem, uint8 HxWx3) of a dev benchmark's HR images, e.g. name='Set5'."""
-    paths = list_images(data_root() / "dev" / name / "HR")
-    if not paths:
-        raise FileNotFoundError(f"no HR images for {name} under {data_root() / 'dev'}")
-    return [(p.stem, np.asarray(Image.open(p).convert("RGB"))) for p in paths]
+    return [
+        (p.stem, np.asarray(Image.open(p).convert("RGB")))
+        for p in list_images(data_root() / "dev" / name / "HR")
+    ]
 
 
 def uint8_to_tensor(img_HWC: np.ndarray) -> torch.Tensor:
@@ -78,17 +64,6 @@ def random_crop(images: tuple[np.ndarray, ...], crop: int, rng: np.random.Genera
     if rng.random() < 0.5:
         out = out[:, ::-1]
     return np.rot90(out, k=int(rng.integers(0, 4)))
-
-
-def make_lr(hr_HWC: np.ndarray, scale: int, mode: str, rng: np.random.Generator) -> np.ndarray:
-    """LR input for an HR crop: MATLAB bicubic (the benchmark) or the Real-ESRGAN-style recipe."""
-    from hvar import degrade  # imported here: only the LR-producing paths need it
-
-    if mode == "bicubic":
-        return degrade.bicubic_lr(np.ascontiguousarray(hr_HWC), scale)
-    if mode == "realistic":
-        return degrade.degrade(np.ascontiguousarray(hr_HWC), scale, rng)
-    raise ValueError(f"lr_mode must be one of {LR_MODES}, got {mode!r}")
 
 
 class RandomCrops(torch.utils.data.IterableDataset):

@@ -1,4 +1,5 @@
-"""Low-resolution synthesis: the bicubic benchmark convention and a Real-ESRGAN-style realistic recipe.
+"""Low-resolution synthesis: the bicubic benchmark convention and a Real-ESRGAN-style realistic recipe,
+chosen by name through `make_lr` (the evaluation, the training crops and the pair cache all use it).
 
 `degrade` follows Real-ESRGAN's second-order pipeline (Wang et al. 2021, `realesrgan_model.py`):
   blur -> random resize -> Gaussian/Poisson noise -> JPEG, twice (second blur skipped with 1-p),
@@ -21,6 +22,7 @@ from hvar.imresize import imresize_uint8
 KERNEL_NAMES = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau_iso", "plateau_aniso")
 KERNEL_SIZES = tuple(range(7, 22, 2))  # odd sizes 7..21, as Real-ESRGAN's kernel_range
 RESIZE_MODES = ("area", "bilinear", "bicubic")
+DEGRADATIONS = ("bicubic", "realistic")  # how an LR image is made from its HR image: `make_lr`
 
 
 @dataclass
@@ -329,6 +331,21 @@ def degrade(
             x = filter2d(x, final)
     out = np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
     return out[..., 0] if grey else out
+
+
+def make_lr(
+    hr_HWC: np.ndarray, scale: int, degradation: str, rng: np.random.Generator | None = None
+) -> np.ndarray:
+    """LR of a uint8 HR image: MATLAB bicubic (the benchmark; modcropped first) or the realistic recipe,
+    whose randomness comes from `rng` only."""
+    hr_HWC = np.ascontiguousarray(hr_HWC)  # training crops are flipped and rotated views
+    if degradation == "bicubic":
+        return bicubic_lr(hr_HWC, scale)
+    if degradation == "realistic":
+        if rng is None:
+            raise ValueError("realistic degradation needs an rng")
+        return degrade(hr_HWC, scale, rng)
+    raise ValueError(f"unknown degradation {degradation!r}; choose from {DEGRADATIONS}")
 
 
 # ---------------------------------------------------------------------------------------------- light

@@ -12,7 +12,6 @@ A model plugs in by adding a function to METHODS (keep imports of heavy modules 
 import argparse
 import json
 import math
-import os
 import sys
 import zlib
 from collections.abc import Callable
@@ -22,15 +21,13 @@ import numpy as np
 from PIL import Image
 from tqdm import tqdm
 
-from hvar.degrade import bicubic_lr, degrade, modcrop
+from hvar.degrade import DEGRADATIONS, make_lr, modcrop
 from hvar.imresize import imresize_uint8
 from hvar.metrics import psnr_y, ssim_y
+from hvar.paths import data_root, list_images
 
 # (lr_uint8 HxW[x3], scale) -> sr_uint8 of shape (H*scale, W*scale[, 3])
 Method = Callable[[np.ndarray, int], np.ndarray]
-
-IMAGE_EXTS = (".png", ".bmp", ".jpg", ".jpeg", ".tif", ".tiff")
-DEGRADATIONS = ("bicubic", "realistic")
 
 
 def bicubic_method(lr: np.ndarray, scale: int) -> np.ndarray:
@@ -42,16 +39,6 @@ METHODS: dict[str, Method] = {"bicubic": bicubic_method}
 
 
 # ---------------------------------------------------------------------------------------------- data
-
-
-def repo_root() -> Path:
-    return Path(__file__).resolve().parents[2]  # model/hvar/eval.py -> repo root
-
-
-def data_root() -> Path:
-    """`$HVAR_DATA_ROOT`, else `<repo root>/../shared/datasets` (where developers and CI have it)."""
-    env = os.environ.get("HVAR_DATA_ROOT")
-    return Path(env) if env else repo_root().parent / "shared" / "datasets"
 
 
 def resolve_dataset(name_or_path: str, root: Path | None = None) -> tuple[str, Path]:
@@ -70,13 +57,6 @@ def resolve_dataset(name_or_path: str, root: Path | None = None) -> tuple[str, P
     return name, path
 
 
-def list_images(folder: Path) -> list[Path]:
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTS)
-    if not files:
-        raise FileNotFoundError(f"no images in {folder}")
-    return files
-
-
 def load_image(path: Path) -> np.ndarray:
     """uint8 HxW for single-channel files (scored on grey), HxWx3 RGB for everything else."""
     with Image.open(path) as im:
@@ -89,19 +69,6 @@ def load_image(path: Path) -> np.ndarray:
 def image_rng(name: str, scale: int, seed: int) -> np.random.Generator:
     """A generator fixed by (seed, scale, image name): runs are reproducible and order-independent."""
     return np.random.default_rng([seed, scale, zlib.crc32(name.encode())])
-
-
-def make_lr(
-    hr: np.ndarray, scale: int, degradation: str, rng: np.random.Generator | None = None
-) -> np.ndarray:
-    """LR from a modcropped uint8 HR image."""
-    if degradation == "bicubic":
-        return bicubic_lr(hr, scale)
-    if degradation == "realistic":
-        if rng is None:
-            raise ValueError("realistic degradation needs an rng")
-        return degrade(hr, scale, rng)
-    raise ValueError(f"unknown degradation {degradation!r}; choose from {DEGRADATIONS}")
 
 
 def evaluate_image(

@@ -30,15 +30,17 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
+from hvar import contract
 from hvar import eval as protocol
 from hvar.config import SCALES
 from hvar.data import tensor_to_uint8, uint8_to_tensor
-from hvar.degrade import bicubic_lr, modcrop
+from hvar.degrade import DEGRADATIONS, bicubic_lr, make_lr, modcrop
 from hvar.floor import CONFIG_FILE as FLOOR_CONFIG
 from hvar.floor import Floor, load_floor
 from hvar.imresize import imresize_uint8
 from hvar.metrics import psnr_y, ssim_y
 from hvar.niqe import niqe
+from hvar.paths import list_images
 from hvar.sr import HVAR, load_hvar
 from hvar.tiling import Blender, cut_tile, tile_starts
 
@@ -56,9 +58,10 @@ def upscale(
     overlap: int | None = None,
 ) -> dict[int, np.ndarray]:
     """One model pass over a whole uint8 LR image (HxWx3, any size) -> {1: x1, 2: x2, 4: x4} uint8, cut and
-    stitched as the runner does (`hvar.tiling`). Any model of the runner's contract: `model.tile`,
-    `model.tokens` (uniforms per tile, 0 for none), `model.overlap` (optional) and
-    `model(lr01_N3TT, noise_NL, temperature_1) -> (x1, x2, x4)` in [0, 1]."""
+    stitched as the runner does (`hvar.tiling`). Any model of the runner's contract (`hvar.contract`):
+    `model.tile`, `model.tokens` (uniforms per tile, 0 for none), `model.overlap` (optional) and
+    `model(lr01_N3TT, noise_NL, temperature_1) -> (x1, x2, x4, ...)` in [0, 1]; like the runner, it reads
+    the image outputs and ignores the rest (tokens)."""
     T = model.tile
     if overlap is None:
         overlap = getattr(model, "overlap", None)
@@ -75,7 +78,7 @@ def upscale(
         tiles = [cut_tile(lr_HWC, ys[r], xs[c], T) for r, c in chunk]
         x = torch.stack([uint8_to_tensor(t) for t in tiles]).add(1).div(2)
         noise = torch.rand(len(chunk), model.tokens, generator=gen)
-        imgs = model(x.to(device), noise.to(device), temperature_1)
+        imgs = model(x.to(device), noise.to(device), temperature_1)[: len(SCALES)]
         for s, img in zip(SCALES, imgs, strict=True):
             img = img.float().cpu().numpy()
             for b, (r, c) in enumerate(chunk):
@@ -156,7 +159,7 @@ def evaluate(
     results = []
     for ds in datasets:
         name, folder = protocol.resolve_dataset(ds, data_root)
-        paths = protocol.list_images(folder)
+        paths = list_images(folder)
         for degradation in degradations:
             for scale in scales:
                 rows = []
@@ -164,7 +167,7 @@ def evaluate(
                 for k, path in enumerate(tqdm(paths, desc=desc, disable=not progress, file=sys.stderr)):
                     hr = modcrop(protocol.load_image(path), scale)  # grey stays grey, scored as such
                     rng = protocol.image_rng(path.stem, scale, seed) if degradation == "realistic" else None
-                    lr = protocol.make_lr(hr, scale, degradation, rng)
+                    lr = make_lr(hr, scale, degradation, rng)
                     out = method.outputs(lr)
                     bic, clean_lr = imresize_uint8(lr, scale), bicubic_lr(hr, scale)
 
@@ -294,8 +297,7 @@ class OnnxModel:
         feeds = {"lr": lr01_N3TT.numpy()}
         if self.tokens:  # a model without generated detail takes neither noise nor temperature
             feeds |= {"noise": noise_NL.numpy(), "temperature": temperature_1.numpy().astype(np.float32)}
-        x1, x2, x4 = self.session.run(["x1", "x2", "x4"], feeds)
-        return [torch.from_numpy(x) for x in (x1, x2, x4)]
+        return [torch.from_numpy(x) for x in self.session.run(list(contract.IMAGES), feeds)]
 
 
 Model = HVAR | Floor | OnnxModel
@@ -319,9 +321,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--dataset", nargs="+", default=["Set5", "Set14"], help="names under <data-root>/dev, or HR folders"
     )
     ap.add_argument("--scale", nargs="+", type=int, default=[2, 4], choices=[2, 4])
-    ap.add_argument(
-        "--degradation", nargs="+", default=["bicubic", "realistic"], choices=protocol.DEGRADATIONS
-    )
+    ap.add_argument("--degradation", nargs="+", default=["bicubic", "realistic"], choices=DEGRADATIONS)
     ap.add_argument("--seed", type=int, default=0, help="realistic degradation and sampling noise seed")
     ap.add_argument("--temperature", type=float, default=0.0, help="0 = greedy decoding")
     ap.add_argument("--data-root", type=Path, default=None)

@@ -1,13 +1,14 @@
 """Reconstruction quality of a trained tokenizer on Set5 / Set14, and the comparison of several runs.
 
-Protocol. Each HR image is modcropped to a multiple of 4 and cut into HR tiles of side 4T (the last
-tile of a row/column is aligned to the border, overlaps averaged). Every tile is tokenized and each
-complete segment decoded; the stitched images at x1, x2, x4 size (H/4, H/2, H) are compared with the
-HR image area-downsampled to that size (the targets HIT is trained on), PSNR on Y with `scale` pixels
+Protocol. Each HR image is modcropped to a multiple of 4 and cut into HR tiles of side 4T, one every 4T
+pixels and the last of a row/column aligned to the border (`hvar.tiling.tile_starts`, overlap 0), where
+it overlaps its neighbour the two are averaged. Every tile is tokenized and each complete segment
+decoded; the stitched images at x1, x2, x4 size (H/4, H/2, H) are compared with the HR image
+area-downsampled to that size (the targets HIT is trained on), PSNR on Y with `scale` pixels
 shaved (1, 2, 4), as `hvar.metrics` defines it. The plain (non-hierarchical) tokenizer decodes every
 partial sum at full size; its x1 / x2 images are that decode area-downsampled. LR-guided decoders get
 the MATLAB-bicubic LR of each tile, or with `guide="realistic"` their tile of the image's realistic LR
-(`hvar.eval`'s degradation, seed fixed per image). `tokens="lr"` decodes the tokens of the LR guide
+(`hvar.degrade.make_lr`, seed fixed per image). `tokens="lr"` decodes the tokens of the LR guide
 upsampled bilinearly to the HR tile (z_LR, what the DPO term pushes the transformer away from) instead
 of the HR tokens: the gap between the two is what the tokens contribute beyond the guide.
 Codebook usage counts the codes chosen at least once over all tiles.
@@ -29,24 +30,15 @@ import torch
 from hvar import metrics
 from hvar.config import SCALES
 from hvar.data import dev_set, tensor_to_uint8, uint8_to_tensor
-from hvar.degrade import bicubic_lr
-from hvar.eval import image_rng, make_lr
+from hvar.degrade import DEGRADATIONS, bicubic_lr, make_lr
+from hvar.eval import image_rng
 from hvar.resize import area_down, resize_with
 from hvar.sr import bilinear_matrix
+from hvar.tiling import tile_starts
 from hvar.tokenizer import HIT, load_hit
 
 DEV_SETS = ("Set5", "Set14")
-GUIDES, TOKEN_SOURCES = ("bicubic", "realistic"), ("hr", "lr")
-
-
-def tile_starts(n: int, tile: int) -> list[int]:
-    """Starts of tiles of side `tile` covering [0, n): stride `tile`, last one aligned to the end."""
-    if n < tile:
-        raise ValueError(f"image side {n} is smaller than the tile {tile}")
-    starts = list(range(0, n - tile + 1, tile))
-    if starts[-1] + tile < n:
-        starts.append(n - tile)
-    return starts
+TOKEN_SOURCES = ("hr", "lr")
 
 
 @torch.no_grad()
@@ -63,9 +55,11 @@ def reconstruct(
     cfg = model.cfg
     t4 = cfg.hr_tile
     H, W = (hr_HWC.shape[0] // 4) * 4, (hr_HWC.shape[1] // 4) * 4
+    if min(H, W) < t4:
+        raise ValueError(f"image {H}x{W} is smaller than the HR tile {t4}")
     hr = hr_HWC[:H, :W]
     up = bilinear_matrix(cfg.tile, t4)
-    boxes = [(y, x) for y in tile_starts(H, t4) for x in tile_starts(W, t4)]
+    boxes = [(y, x) for y in tile_starts(H, t4, 0) for x in tile_starts(W, t4, 0)]
     sums = [torch.zeros(3, H // (4 // s), W // (4 // s)) for s in SCALES]
     counts = [torch.zeros(1, H // (4 // s), W // (4 // s)) for s in SCALES]
     hits = torch.zeros(cfg.num_scales, cfg.vocab_size)
@@ -103,8 +97,8 @@ def evaluate(
     model: HIT, sets: tuple[str, ...] = DEV_SETS, guide: str = "bicubic", tokens: str = "hr"
 ) -> dict:
     """PSNR-Y per set and segment (x1, x2, x4), and codebook usage (overall and per scale)."""
-    if guide not in GUIDES or tokens not in TOKEN_SOURCES:
-        raise ValueError(f"guide is one of {GUIDES} and tokens one of {TOKEN_SOURCES}")
+    if guide not in DEGRADATIONS or tokens not in TOKEN_SOURCES:
+        raise ValueError(f"guide is one of {DEGRADATIONS} and tokens one of {TOKEN_SOURCES}")
     if (guide, tokens) != ("bicubic", "hr") and not model.cfg.lr_guided_decoder:
         raise ValueError("guide / tokens options need an LR-guided decoder")
     model.eval()
@@ -168,7 +162,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--run", help="run folder with model.safetensors + config.json: evaluate it")
     ap.add_argument("--compare", nargs="+", help="run folders with report.json: print one table")
     ap.add_argument("--out", help="also write the comparison table to this markdown file")
-    ap.add_argument("--guide", choices=GUIDES, default="bicubic", help="LR-guided decoders: the guide")
+    ap.add_argument("--guide", choices=DEGRADATIONS, default="bicubic", help="LR-guided decoders: the guide")
     ap.add_argument("--tokens", choices=TOKEN_SOURCES, default="hr", help="decode HR or LR-image tokens")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
     args = ap.parse_args(argv)

@@ -1,8 +1,8 @@
 """What the transformer has learned about tokens, on held-out tiles: the DPO ablation measured directly.
 
 For every HR tile of the dev sets (side 4T, cut without overlap) and each degradation, the LR tile is
-made by the protocol (`hvar.eval.make_lr`, realistic with a seed fixed per tile), and under teacher
-forcing we score
+made by `hvar.degrade.make_lr` (realistic with a seed fixed per tile), and under teacher forcing we
+score
   * l(z_HR), l(z_LR): mean per-token log-likelihood of the HR tile's tokens and of the LR tile's
     (upsampled bilinearly), the two sequences of the DPO term, and their margin l(z_HR) - l(z_LR);
   * CE and next-token accuracy on z_HR per segment (x1, x2, x4 tokens).
@@ -22,11 +22,10 @@ import numpy as np
 import torch
 
 from hvar.data import dev_set, uint8_to_tensor
+from hvar.degrade import DEGRADATIONS, make_lr
 from hvar.dpo import loss_on_batch
-from hvar.eval import image_rng, make_lr
+from hvar.eval import image_rng
 from hvar.sr import HVAR, load_hvar
-
-DEGRADATIONS = ("bicubic", "realistic")
 
 
 def dev_tiles(side: int, sets: tuple[str, ...]) -> list[tuple[str, np.ndarray]]:

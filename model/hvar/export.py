@@ -4,9 +4,9 @@
         --version 1.0.0 --precision mixed --evaluation runs/hvar-base-onnx.json
 
 writes into --out:
-  model.onnx          the whole inference of one batch of LR tiles in one graph (see `Contract`):
-                      lr [N,3,T,T], noise [N,L], temperature [1] -> x1, x2, x4 (and tokens [N,L], int64,
-                      for verification; the runner ignores extra outputs)
+  model.onnx          the whole inference of one batch of LR tiles in one graph, `HVAR.forward` under
+                      the contract's names (`hvar.contract`): lr [N,3,T,T], noise [N,L], temperature [1]
+                      -> x1, x2, x4 (and tokens [N,L], int64, for verification; the runner ignores them)
   manifest.json       the runner's manifest: id, version, tile, scales, tokens, opset, precision, sha256,
                       config (the model's HVARConfig), evaluation (numbers of this very file), training
   parity.safetensors  fixed inputs and PyTorch's answers to them (with how near each draw was to a tie),
@@ -33,7 +33,6 @@ import os
 import shutil
 import tempfile
 import time
-import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -46,29 +45,14 @@ from onnx import numpy_helper
 from safetensors.numpy import load_file as load_np
 from safetensors.numpy import save_file as save_np
 
-from hvar import acceptance
+from hvar import acceptance, contract
 from hvar.config import HVARConfig
 from hvar.floor import CONFIG_FILE as FLOOR_CONFIG
 from hvar.sample import tie_distance
 from hvar.sr import HVAR, load_hvar
 from hvar.tiling import cut_tile
 
-OPSET = 17
-INPUTS, OUTPUTS = ("lr", "noise", "temperature"), ("x1", "x2", "x4", "tokens")
 PRECISIONS = ("fp32", "mixed")
-
-
-class Contract(nn.Module):
-    """The graph the runner executes: HVAR.forward plus the generated tokens as a fourth output."""
-
-    def __init__(self, model: HVAR):
-        super().__init__()
-        self.model = model
-
-    def forward(self, lr_N3TT, noise_NL, temperature_1):
-        idx_list, imgs = self.model.generate(lr_N3TT * 2 - 1, noise_NL, temperature_1)
-        x1, x2, x4 = ((im + 1) / 2 for im in imgs)
-        return x1, x2, x4, torch.cat(idx_list, dim=1)
 
 
 class TeacherForced(nn.Module):
@@ -84,44 +68,18 @@ class TeacherForced(nn.Module):
         return self.model.teacher_forced_logits_by_cache(lr_N3TT * 2 - 1, idx_list)
 
 
-def trace(module: nn.Module, args: tuple, path: Path, inputs, outputs, dynamic: dict) -> None:
-    with warnings.catch_warnings():  # tracer warnings about Python ints in shapes: static by design
-        warnings.simplefilter("ignore")
-        torch.onnx.export(
-            module, args, str(path), input_names=list(inputs), output_names=list(outputs),
-            dynamic_axes=dynamic, opset_version=OPSET, dynamo=False,
-        )  # fmt: skip
-
-
 def export_contract(model: HVAR, path: Path, precision: str = "fp32") -> None:
-    """model -> ONNX file at `path` obeying the contract (dynamic batch N)."""
-    tok = model.cfg.tokenizer
-    args = (torch.rand(2, 3, tok.tile, tok.tile), torch.rand(2, tok.num_tokens), torch.tensor([0.0]))
-    dynamic = {name: {0: "N"} for name in ("lr", "noise", *OUTPUTS)}
-    trace(Contract(model.eval()), args, path, INPUTS, OUTPUTS, dynamic)
-    graph = static_output_shapes(onnx.load(str(path)), tok.tile, tok.num_tokens)
+    """model -> ONNX file at `path` obeying the contract (`hvar.contract`), its weights as `precision`."""
+    graph = contract.export(model, path)
     if precision == "mixed":
         graph = fp16_weights(graph, list(model.parameters()))
-    onnx.save(graph, str(path))
-    onnx.checker.check_model(str(path), full_check=True)
-
-
-def static_output_shapes(graph: onnx.ModelProto, T: int, L: int) -> onnx.ModelProto:
-    """Write the contract's output shapes into the graph: the tracer leaves some sides symbolic (for
-    x1, the result of a Div), and the runner checks every side against its manifest before loading."""
-    shapes = {"x1": (3, T, T), "x2": (3, 2 * T, 2 * T), "x4": (3, 4 * T, 4 * T), "tokens": (L,)}
-    for out in graph.graph.output:
-        dims = out.type.tensor_type.shape.dim
-        for d, n in zip(dims[1:], shapes[out.name], strict=True):
-            d.Clear()
-            d.dim_value = n
-    return graph
+    contract.save(graph, path)
 
 
 def export_teacher_forced(model: HVAR, path: Path) -> None:
     tok = model.cfg.tokenizer
     args = (torch.rand(2, 3, tok.tile, tok.tile), torch.zeros(2, tok.num_tokens, dtype=torch.int64))
-    trace(
+    contract.trace(
         TeacherForced(model.eval()), args, path, ("lr", "idx"), ("logits",), {"lr": {0: "N"}, "idx": {0: "N"}}
     )
 
@@ -199,7 +157,7 @@ def pytorch_answers(model: HVAR, inputs: dict[str, np.ndarray]) -> dict[str, np.
     lr, noise = torch.from_numpy(inputs["lr"]), torch.from_numpy(inputs["noise"])
     spans, top_k = model.transformer.begin_ends, model.cfg.transformer.top_k
     for case, t in TEMPERATURES.items():
-        x1, x2, x4, tokens = Contract(model.eval())(lr, noise, torch.tensor([t]))
+        x1, x2, x4, tokens = model.eval()(lr, noise, torch.tensor([t]))
         # the logits each draw was made from (the same cached loop, fed the tokens it chose)
         logits = model.teacher_forced_logits_by_cache(lr * 2 - 1, [tokens[:, b:e] for b, e in spans])
         tie = tie_distance(logits, noise, t, top_k)
@@ -336,10 +294,11 @@ def photo_tiles(T: int, n: int) -> np.ndarray:
     model)."""
     from hvar import eval as protocol
     from hvar.degrade import bicubic_lr
+    from hvar.paths import list_images
 
     _, folder = protocol.resolve_dataset("Set5", None)
     tiles = []
-    for path in protocol.list_images(folder)[:n]:
+    for path in list_images(folder)[:n]:
         lr = bicubic_lr(protocol.load_image(path), 4)
         y, x = (lr.shape[0] - T) // 2, (lr.shape[1] - T) // 2  # centred; mirrored where T is larger
         tiles.append(cut_tile(lr, y, x, T).transpose(2, 0, 1) / 255.0)
@@ -469,7 +428,7 @@ def export_hvar(args: argparse.Namespace) -> None:
         "tile": tok.tile,
         "scales": [1, 2, 4],
         "tokens": tok.num_tokens,
-        "opset": OPSET,
+        "opset": contract.OPSET,
         "precision": args.precision,
         "sha256": sha256(onnx_path),
         "config": model.cfg.to_dict(),

@@ -20,39 +20,23 @@ import time
 from pathlib import Path
 
 import numpy as np
-import onnx
 import torch
 from safetensors.numpy import save_file as save_np
 
+from hvar import contract
 from hvar.config import SCALES
-from hvar.export import OPSET, ort_session, photo_tiles, psnr01, sha256, trace
+from hvar.export import ort_session, photo_tiles, psnr01, sha256
 from hvar.floor import Floor, load_floor
 
-OUTPUTS = tuple(f"x{s}" for s in SCALES)
 MIN_PSNR = 60.0  # dB between onnxruntime's and PyTorch's float32 outputs: rounding only
-
-
-def export_graph(model: Floor, path: Path, tile: int) -> None:
-    """model -> ONNX at `path`: input lr, outputs x1/x2/x4, dynamic batch, static sides."""
-    args = (torch.rand(2, 3, tile, tile),)
-    dynamic = {name: {0: "N"} for name in ("lr", *OUTPUTS)}
-    trace(model.eval(), args, path, ("lr",), OUTPUTS, dynamic)
-    graph = onnx.load(str(path))
-    for out in graph.graph.output:  # the tracer may leave sides symbolic; the runner checks them
-        s = int(out.name[1:])
-        for d, n in zip(out.type.tensor_type.shape.dim[1:], (3, s * tile, s * tile), strict=True):
-            d.Clear()
-            d.dim_value = n
-    onnx.save(graph, str(path))
-    onnx.checker.check_model(str(path), full_check=True)
 
 
 @torch.no_grad()
 def verify(model: Floor, path: Path, lr: np.ndarray) -> dict[str, float]:
     """PSNR of onnxruntime's outputs against PyTorch's for the same tiles, per output."""
     want = [x.numpy() for x in model.eval()(torch.from_numpy(lr))]
-    got = ort_session(path).run(list(OUTPUTS), {"lr": lr})
-    return {name: psnr01(g, w) for name, g, w in zip(OUTPUTS, got, want, strict=True)}
+    got = ort_session(path).run(list(contract.IMAGES), {"lr": lr})
+    return {name: psnr01(g, w) for name, g, w in zip(contract.IMAGES, got, want, strict=True)}
 
 
 def export_floor(args: argparse.Namespace) -> None:
@@ -62,7 +46,7 @@ def export_floor(args: argparse.Namespace) -> None:
     args.out.mkdir(parents=True, exist_ok=True)
     onnx_path, candidate = args.out / "model.onnx", args.out / "model.onnx.tmp"
     start = time.perf_counter()
-    export_graph(model, candidate, tile)
+    contract.save(contract.export(model, candidate), candidate)
     size_mb, seconds = candidate.stat().st_size / 1e6, time.perf_counter() - start
     print(f"exported {onnx_path} ({size_mb:.2f} MB, fp32) in {seconds:.1f} s")
 
@@ -76,7 +60,8 @@ def export_floor(args: argparse.Namespace) -> None:
     os.replace(candidate, onnx_path)
     with torch.no_grad():
         answers = {
-            f"greedy.{n}": x.numpy() for n, x in zip(OUTPUTS, model(torch.from_numpy(lr)), strict=True)
+            f"greedy.{n}": x.numpy()
+            for n, x in zip(contract.IMAGES, model(torch.from_numpy(lr)), strict=True)
         }
     save_np(
         {k: np.ascontiguousarray(v) for k, v in ({"lr": lr} | answers).items()},
@@ -90,7 +75,7 @@ def export_floor(args: argparse.Namespace) -> None:
         "overlap": args.overlap if args.overlap is not None else model.overlap,
         "scales": list(SCALES),
         "tokens": 0,
-        "opset": OPSET,
+        "opset": contract.OPSET,
         "precision": "fp32",
         "sha256": sha256(onnx_path),
         "config": {"floor": model.cfg.to_dict()},

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from hvar import eval as protocol
-from hvar.degrade import modcrop
+from hvar.degrade import DEGRADATIONS, make_lr, modcrop
 from hvar.eval_sr import SRMethod, load_model
 from hvar.imresize import imresize_uint8
 
@@ -62,9 +62,9 @@ def main(argv: list[str] | None = None) -> None:
     c = min(args.crop, *hr.shape[:2]) // 4 * 4
     y, x = (hr.shape[0] - c) // 2 // 4 * 4, (hr.shape[1] - c) // 2 // 4 * 4
     rows = []
-    for degradation in ("bicubic", "realistic"):
+    for degradation in DEGRADATIONS:
         rng = protocol.image_rng(args.image.stem, 4, args.seed)
-        lr = protocol.make_lr(hr, 4, degradation, rng)
+        lr = make_lr(hr, 4, degradation, rng)
         ly, lx, lc = y // 4, x // 4, c // 4
         crop = [(f"{degradation} LR (nearest)", lr[ly : ly + lc, lx : lx + lc].repeat(4, 0).repeat(4, 1))]
         crop.append(("bicubic x4", imresize_uint8(lr, 4)[y : y + c, x : x + c]))

@@ -63,7 +63,7 @@ class Floor(nn.Module):
         self.heads = nn.ModuleDict({f"x{s}": conv3(C, 3 * s * s) for s in SCALES})
         self.register_buffer("mean", torch.tensor(RGB_MEAN).view(1, 3, 1, 1), persistent=False)
 
-    # The runner's model contract: one model has a tile side and a number of noise inputs per tile.
+    # The runner's model contract (`hvar.contract`): a tile side, and no noise inputs.
     @property
     def tile(self) -> int:
         return self.cfg.tile
@@ -96,7 +96,9 @@ class Floor(nn.Module):
         noise: torch.Tensor | None = None,
         temperature: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """LR in [0, 1] -> x1, x2, x4 in [0, 1] (unclamped while training; noise/temperature unused)."""
+        """The model contract (`hvar.contract`) for a model that draws nothing: LR in [0, 1] -> x1, x2, x4
+        in [0, 1] (unclamped while training). noise / temperature are accepted and unused, so that the
+        evaluation calls every model alike."""
         feat = self.features(lr01_B3HW)
         x1, x2, x4 = (F.pixel_shuffle(self.heads[f"x{s}"](feat), s) for s in SCALES)
         x1 = x1 + lr01_B3HW

@@ -16,13 +16,13 @@ the AGGD fits. With few blocks that moves the score a lot (Set5 head: 8.72 in fl
 import argparse
 import functools
 import math
-import os
 from pathlib import Path
 
 import numpy as np
 
 from hvar.imresize import imresize
 from hvar.metrics import rgb_to_y
+from hvar.paths import metrics_root
 
 BLOCK = 96  # block side at full scale (the size the pristine model was fitted on); 48 at half scale
 PARAMS_FILE = "niqe_pris_params.npz"
@@ -32,12 +32,6 @@ PARAMS_FILE = "niqe_pris_params.npz"
 ALPHAS = np.arange(0.2, 10.001, 0.001)  # (9801,)
 _gamma = np.vectorize(math.gamma)  # numpy has no gamma function and scipy is not a dependency
 R_ALPHAS = _gamma(2 / ALPHAS) ** 2 / (_gamma(1 / ALPHAS) * _gamma(3 / ALPHAS))
-
-
-def metrics_root() -> Path:
-    """`$HVAR_METRICS_ROOT`, else `<repo root>/../shared/metrics` (beside shared/datasets)."""
-    env = os.environ.get("HVAR_METRICS_ROOT")
-    return Path(env) if env else Path(__file__).resolve().parents[2].parent / "shared" / "metrics"
 
 
 @functools.cache

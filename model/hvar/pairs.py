@@ -21,8 +21,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hvar.data import data_root, load_images, make_lr, random_crop
-from hvar.degrade import bicubic_lr, light
+from hvar.data import load_images, random_crop
+from hvar.degrade import bicubic_lr, light, make_lr
+from hvar.paths import data_root
 
 KINDS = {"x4": (1, 2, 4), "x2": (1, 2)}  # kind -> scales with a target
 SYNTHETIC = 0.05  # share of HR crops that are smooth colour fields instead of photo crops

@@ -9,7 +9,7 @@ Public API (the trainer, the evaluation and the ONNX export use these):
   HVAR.condition_and_lr_tokens(lr)        the same, and z_LR (HIT tokens of the upsampled LR) for DPO
   HVAR.generate(lr, noise, temperature)   tokens and images (in [-1, 1]) of one pass, KV-cached
   HVAR.teacher_forced_logits_by_cache(..) the cached loop fed with given tokens (tests)
-  HVAR.forward(lr01, noise, temperature)  the ONNX contract: (x1, x2, x4) in [0, 1]
+  HVAR.forward(lr01, noise, temperature)  the ONNX contract (`hvar.contract`): x1, x2, x4, tokens
   save_hvar / load_hvar                   a run folder: transformer + tokenizer weights, one config
 Everything here has static Python control flow (loops over the config's patch list only).
 """
@@ -57,7 +57,7 @@ class HVAR(nn.Module):
         self.transformer = NextScaleTransformer(tok, cfg.transformer)
         self.register_buffer("up_lr", bilinear_matrix(tok.tile, tok.hr_tile), persistent=False)
 
-    # The runner's model contract: LR tile side, and uniforms per tile (one per generated token).
+    # The runner's model contract (`hvar.contract`): LR tile side, and uniforms per tile (one per token).
     @property
     def tile(self) -> int:
         return self.cfg.tokenizer.tile
@@ -96,8 +96,8 @@ class HVAR(nn.Module):
     # ---- inference --------------------------------------------------------------------------------------
     def _start(self, f_BCvPP: torch.Tensor) -> tuple[torch.Tensor, KVCache]:
         """Condition tokens through every block (bidirectional): the AdaLN condition and the first cache."""
-        x_cond_BNC, cond_BD = self.transformer.embed_condition(f_BCvPP)
-        _, cache = self.transformer.run(x_cond_BNC, cond_BD)
+        x_cond_BNcC, cond_BD = self.transformer.embed_condition(f_BCvPP)
+        _, cache = self.transformer.run(x_cond_BNcC, cond_BD)
         return cond_BD, cache
 
     def _step(
@@ -155,12 +155,12 @@ class HVAR(nn.Module):
 
     def forward(
         self, lr_N3TT: torch.Tensor, noise_NL: torch.Tensor, temperature_1: torch.Tensor
-    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """The model contract: lr in [0, 1], one uniform per token, temperature [1] (0 = greedy)
-        -> x1, x2, x4 in [0, 1]."""
-        _, imgs = self.generate(lr_N3TT * 2 - 1, noise_NL, temperature_1)
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The model contract (`hvar.contract`), the graph `hvar.export` writes: lr in [0, 1], one
+        uniform per token, temperature [1] (0 = greedy) -> x1, x2, x4 in [0, 1] and the tokens drawn."""
+        idx_list, imgs = self.generate(lr_N3TT * 2 - 1, noise_NL, temperature_1)
         x1, x2, x4 = ((im + 1) / 2 for im in imgs)
-        return x1, x2, x4
+        return x1, x2, x4, torch.cat(idx_list, dim=1)
 
 
 # ---- files ------------------------------------------------------------------------------------------------

@@ -18,22 +18,21 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from hvar import training
 from hvar.config import FLOOR_PRESETS
 from hvar.floor import Floor, from_span, load_floor, save_floor
 from hvar.pairs import Pairs
-from hvar.runfolder import load_optimizer_state, periodic, save_curves, save_training_state, saved_state
+from hvar.paths import SHARED
 
-SPAN_WEIGHTS = (
-    Path(__file__).resolve().parents[2].parent / "shared/pretrained/span-ch28/team38_span_ch28_slim.pth"
-)
+SPAN_WEIGHTS = SHARED / "pretrained/span-ch28/team38_span_ch28_slim.pth"
+WARMUP = 200  # steps of linear warmup before the cosine
+BETAS = (0.9, 0.99)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -54,7 +53,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--eval-set", default="Set5", help="dev set scored during training")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--threads", type=int, default=0)
+    ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
     args = ap.parse_args(argv)
     if args.steps < 0 or args.batch_size < 1 or args.eval_every < 1 or args.minutes < 0:
         ap.error("--steps and --minutes must be >= 0, --batch-size and --eval-every >= 1")
@@ -97,20 +96,6 @@ def floor_loss(
     return loss, {k: float(v.detach()) for k, v in parts.items()}
 
 
-def cosine_lr(step: int, progress: float, peak: float, warmup: int = 200) -> float:
-    """Linear warmup over the first steps, then cosine from peak to 1% of it as progress goes 0 -> 1."""
-    if step < warmup:
-        return peak * (step + 1) / warmup
-    t = min(1.0, max(0.0, progress))
-    return peak * (0.01 + 0.99 * 0.5 * (1 + math.cos(math.pi * t)))
-
-
-def progress(step: int, seconds: float, args: argparse.Namespace) -> float:
-    """How far the run is, 0 -> 1: by steps, or by time where --minutes ends it sooner."""
-    by_steps = step / args.steps if args.steps else 1.0  # --steps 0: no training at all
-    return max(by_steps, seconds / (args.minutes * 60)) if args.minutes else by_steps
-
-
 def quick_eval(model: Floor, dataset: str) -> dict[str, float]:
     """PSNR-Y on one dev set (whole images through the tiled path), for the curves."""
     from hvar.eval_sr import evaluate
@@ -145,14 +130,12 @@ def draw_curves(rows: list[dict], axes) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    if args.threads:
-        torch.set_num_threads(args.threads)
-    torch.backends.nnpack.set_flags(False)
+    training.set_threads(args.threads)
     torch.manual_seed(args.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     torch.backends.cudnn.benchmark = True  # one input shape throughout: let cuDNN pick its fastest kernels
     out = args.out
-    state = saved_state(out, args.resume)
+    state = training.saved_state(out, args.resume)
     if state is None:
         cfg = FLOOR_PRESETS[args.preset]
         if args.init:
@@ -164,55 +147,49 @@ def main(argv: list[str] | None = None) -> None:
     else:
         model = load_floor(out)
     model.to(device).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=(0.9, 0.99), weight_decay=0.0)
+    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=BETAS, weight_decay=0.0)
     if args.resume:
-        load_optimizer_state(opt, out, device)
+        training.load_optimizer_state(opt, out, device)
     print(
         f"{out}: step {state['step']}, batch {args.batch_size} x2, lr {args.lr}, device {device}", flush=True
     )
     pairs = Pairs(args.pairs)
     rng = np.random.default_rng([args.seed, state["step"]])  # a resumed run draws new batches
-    metrics = (out / "metrics.jsonl").open("a")
-    started, base_seconds = time.time(), state["seconds"]
+    metrics = training.Metrics(out)
+    budget = training.Budget(args.steps, args.minutes, state["seconds"])  # --steps 0: no training at all
 
     def save() -> None:
         save_floor(model, out)
-        save_training_state(out, opt, state)
-        save_curves(out, draw_curves)
+        training.save_training_state(out, opt, state)
+        training.save_curves(out, draw_curves)
 
+    finished = budget.done(state["step"])  # before the first evaluation: a run that may train trains
     if state["step"] == 0:
         row = {"step": 0} | quick_eval(model, args.eval_set)
-        metrics.write(json.dumps(row) + "\n")
-        metrics.flush()
+        metrics.write(row)
         print(json.dumps(row), flush=True)
 
-    def done() -> bool:
-        return progress(state["step"], state["seconds"], args) >= 1
-
-    while not done():
+    while not finished:
         step = state["step"]
-        for g in opt.param_groups:
-            g["lr"] = cosine_lr(step, progress(step, state["seconds"], args), args.lr)
+        training.set_learning_rate(opt, training.learning_rate(step, args.lr, WARMUP, budget.progress(step)))
         batch = to_tensors(pairs.batch(rng, args.batch_size), int(rng.integers(8)), device)
         loss, parts = floor_loss(model, batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
-        state["step"] = step + 1
-        state["seconds"] = base_seconds + time.time() - started
+        state |= {"step": step + 1, "seconds": budget.elapsed()}
+        finished = budget.done(state["step"])
         if state["step"] % 50 == 0:
             row = {"step": state["step"], "loss": float(loss.detach()), **parts,
                    "lr": opt.param_groups[0]["lr"], "seconds": round(state["seconds"], 1)}  # fmt: skip
-            metrics.write(json.dumps(row) + "\n")
-            metrics.flush()
-        if state["step"] % args.eval_every == 0 or done():
+            metrics.write(row)
+        if state["step"] % args.eval_every == 0 or finished:
             row = {"step": state["step"]} | quick_eval(model, args.eval_set)
-            metrics.write(json.dumps(row) + "\n")
-            metrics.flush()
+            metrics.write(row)
             print(json.dumps(row | {"seconds": round(state["seconds"])}), flush=True)
-            periodic(state["step"], save)
+            training.periodic(state["step"], save)
     metrics.close()
-    periodic(state["step"], save)
+    training.periodic(state["step"], save)
 
 
 if __name__ == "__main__":

@@ -26,25 +26,16 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
-import sys
 import time
 from functools import partial
 from pathlib import Path
 
 import torch
 
+from hvar import training
 from hvar.config import HVARConfig, get_config
 from hvar.data import PAIR_MODES, RandomCrops, batches, lr_batches
 from hvar.eval_tokenizer import evaluate, report_markdown
-from hvar.runfolder import (
-    knobs_from,
-    load_optimizer_state,
-    periodic,
-    save_curves,
-    save_training_state,
-    saved_state,
-)
 from hvar.tokenizer import HIT, load_hit, load_lpips, save_hit, tokenizer_loss
 
 # Knobs per preset (nanoGPT style: all in one place).
@@ -103,18 +94,16 @@ def drop_guides(lr_B3TT: torch.Tensor, p: float, gen: torch.Generator) -> torch.
 
 def make_optimizer(model: HIT, lr: float) -> torch.optim.AdamW:
     """Weight decay on conv/linear weights only; never on the codebook, norms or biases."""
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if not p.requires_grad:
-            continue
-        (decay if p.ndim >= 2 and "embedding" not in name else no_decay).append(p)
-    groups = [dict(params=decay, weight_decay=WEIGHT_DECAY), dict(params=no_decay, weight_decay=0.0)]
-    return torch.optim.AdamW(groups, lr=lr, betas=BETAS)
+
+    def decays(name: str, p: torch.nn.Parameter) -> bool:
+        return p.ndim >= 2 and "embedding" not in name
+
+    return training.adamw(model.named_parameters(), lr, BETAS, WEIGHT_DECAY, decays)
 
 
 def save_checkpoint(out: Path, model: HIT, cfg: HVARConfig, opt, state: dict) -> None:
     save_hit(model, cfg, out)
-    save_training_state(out, opt, state)
+    training.save_training_state(out, opt, state)
 
 
 def draw_curves(rows: list[dict], axes) -> None:
@@ -136,14 +125,13 @@ def draw_curves(rows: list[dict], axes) -> None:
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
-    torch.set_num_threads(args.threads or os.cpu_count() or 1)
-    torch.backends.nnpack.set_flags(False)  # unsupported on these CPUs; avoids a warning per conv
+    training.set_threads(args.threads)
     out = Path(args.out)
 
-    saved = saved_state(out, args.resume)
+    saved = training.saved_state(out, args.resume)
     if saved:
         model, cfg = load_hit(out)
-        state, knobs = saved, knobs_from(saved["knobs"], args)
+        state, knobs = saved, training.knobs_from(saved["knobs"], args)
     else:
         if args.init:  # the --init run's preset and architecture; --plain / --lr-guided do not apply
             model, cfg = load_hit(args.init)
@@ -152,7 +140,7 @@ def main(argv: list[str] | None = None) -> None:
             cfg = get_config(args.preset, hierarchical=args.hierarchical, **guided)
             torch.manual_seed(args.seed)
             model = HIT(cfg.tokenizer)
-        knobs = knobs_from(TRAIN_DEFAULTS[cfg.name], args)
+        knobs = training.knobs_from(TRAIN_DEFAULTS[cfg.name], args)
         state = dict(step=0, elapsed_s=0.0, seed=args.seed, preset=cfg.name, knobs=knobs, guide=args.guide,
                      guide_dropout=args.guide_dropout, init=args.init,
                      freeze_encoder=args.freeze_encoder)  # fmt: skip
@@ -169,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     model.to(device)
     if args.resume:
-        load_optimizer_state(opt, out, device)
+        training.load_optimizer_state(opt, out, device)
     print(
         f"{cfg.name}: {n_params / 1e6:.2f}M params, segments {tcfg.segments}, L={tcfg.num_tokens}, "
         f"hierarchical={tcfg.hierarchical}, lr_guided={tcfg.lr_guided_decoder}, "
@@ -178,41 +166,28 @@ def main(argv: list[str] | None = None) -> None:
         flush=True,
     )
 
-    step, elapsed0 = state["step"], state["elapsed_s"]
-    max_steps = args.steps or math.inf
-    budget_s = args.minutes * 60 if args.minutes else math.inf
-    # Resuming changes the data / noise streams deterministically instead of replaying them.
-    data_seed = args.seed * 7919 + step
-    torch.manual_seed(data_seed)
-    gen = torch.Generator().manual_seed(data_seed)
+    step = state["step"]
+    seed = training.data_seed(args.seed, step)
+    torch.manual_seed(seed)
+    gen = torch.Generator().manual_seed(seed)
     if tcfg.lr_guided_decoder:
-        data = lr_batches(tcfg.hr_tile, guide, data_seed, knobs["batch_size"])
+        data = lr_batches(tcfg.hr_tile, guide, seed, knobs["batch_size"])
     else:
-        data = batches(RandomCrops(tcfg.hr_tile, seed=data_seed), knobs["batch_size"])
+        data = batches(RandomCrops(tcfg.hr_tile, seed=seed), knobs["batch_size"])
     lpips = load_lpips(tcfg.lpips_path)
 
-    from tqdm import tqdm
-
-    bar = tqdm(
-        total=None if math.isinf(max_steps) else max_steps, initial=step, mininterval=10, file=sys.stdout
-    )
-    metrics_f = open(out / "metrics.jsonl", "a")  # noqa: SIM115 (closed below; appended across resumes)
+    budget = training.Budget(args.steps or math.inf, args.minutes, state["elapsed_s"])
+    bar = training.progress_bar(step, budget.steps)
+    metrics, means = training.Metrics(out), training.Means()
     window_hits = torch.zeros(tcfg.num_scales, tcfg.vocab_size)
-    acc: dict[str, float] = {}
-    n_acc = 0
-    t0 = time.time()
-    last_ckpt = t0
+    checkpoint_due = training.Every(args.ckpt_minutes)
     model.train()
     if step == 0:  # a first checkpoint now also loads every lazily imported module while the env is sane
         save_checkpoint(out, model, cfg, opt, state)
 
-    def elapsed() -> float:
-        return elapsed0 + time.time() - t0
-
-    while step < max_steps and elapsed() < budget_s:
-        lr = knobs["lr"] * min(1.0, (step + 1) / knobs["warmup"])
-        for g in opt.param_groups:
-            g["lr"] = lr
+    while not budget.done(step):
+        lr = training.learning_rate(step, knobs["lr"], knobs["warmup"])
+        training.set_learning_rate(opt, lr)
         batch = next(data)
         img, lr_img = batch if isinstance(batch, tuple) else (batch, None)
         img = img.to(device, non_blocking=True)
@@ -229,40 +204,32 @@ def main(argv: list[str] | None = None) -> None:
         step += 1
         bar.update(1)
         window_hits += res.hits_SV.float().cpu()
-        for k, v in logs.items():
-            acc[k] = acc.get(k, 0.0) + v
-        n_acc += 1
+        means.add(logs)
 
         if step % knobs["log_every"] == 0:
-            rec = {"step": step, "elapsed_s": round(elapsed(), 1), "lr": lr}
-            rec |= {k: v / n_acc for k, v in acc.items()}
-            metrics_f.write(json.dumps(rec) + "\n")
-            metrics_f.flush()
+            rec = {"step": step, "elapsed_s": round(budget.elapsed(), 1), "lr": lr} | means.pop()
+            metrics.write(rec)
             bar.set_postfix(loss=f"{rec['loss']:.4f}", rec=f"{rec['rec']:.4f}", vq=f"{rec['vq']:.4f}")
-            acc, n_acc = {}, 0
         if step % knobs["reinit_every"] == 0:
             used_SV = window_hits > 0
-            late = step >= NO_REINIT_FRACTION * max_steps or elapsed() >= NO_REINIT_FRACTION * budget_s
-            late = late or frozen  # a frozen codebook is never re-seeded
+            late = budget.progress(step) >= NO_REINIT_FRACTION or frozen  # frozen: never re-seeded
             n = 0 if late else model.quantizer.reinit_dead_codes(window_hits.sum(0), res.rest_NC, gen)
             rec = {"step": step, "usage": float(used_SV.any(0).float().mean()), "reinit": n}
             rec["usage_per_scale"] = [round(float(u), 3) for u in used_SV.float().mean(1)]
-            metrics_f.write(json.dumps(rec) + "\n")
-            metrics_f.flush()
+            metrics.write(rec)
             window_hits.zero_()
-        if time.time() - last_ckpt > args.ckpt_minutes * 60:
-            now = state | dict(step=step, elapsed_s=elapsed())
-            periodic(
+        if checkpoint_due.due():
+            now = state | dict(step=step, elapsed_s=budget.elapsed())
+            training.periodic(
                 step,
                 partial(save_checkpoint, out, model, cfg, opt, now),
-                partial(save_curves, out, draw_curves),
+                partial(training.save_curves, out, draw_curves),
             )
-            last_ckpt = time.time()
     bar.close()
-    metrics_f.close()
-    state |= dict(step=step, elapsed_s=elapsed())
+    metrics.close()
+    state |= dict(step=step, elapsed_s=budget.elapsed())
     save_checkpoint(out, model, cfg, opt, state)
-    save_curves(out, draw_curves)
+    training.save_curves(out, draw_curves)
     print(f"stopped at step {step} after {state['elapsed_s'] / 60:.1f} min", flush=True)
     if args.no_eval:
         return

@@ -28,7 +28,6 @@ import copy
 import dataclasses
 import json
 import math
-import os
 import sys
 import time
 from functools import partial
@@ -38,18 +37,11 @@ import torch
 import torch.distributed as dist
 from safetensors.torch import load_file, save_file
 
+from hvar import training
 from hvar.config import TRANSFORMER_PRESETS, HVARConfig
 from hvar.data import PAIR_MODES, lr_batches
 from hvar.ddp import setup_distributed, wrap_ddp
 from hvar.dpo import loss_on_batch
-from hvar.runfolder import (
-    knobs_from,
-    load_optimizer_state,
-    periodic,
-    save_curves,
-    save_training_state,
-    saved_state,
-)
 from hvar.sr import HVAR, load_hvar, save_hvar
 from hvar.tokenizer import load_hit
 from hvar.transformer import NextScaleTransformer
@@ -99,18 +91,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def make_optimizer(transformer: NextScaleTransformer, lr: float) -> torch.optim.AdamW:
     """Weight decay on matrices only; never on embeddings, position/start tables, norms or biases."""
-    decay, no_decay = [], []
-    for name, p in transformer.named_parameters():
-        matrix = p.ndim == 2 and "embed" not in name and not name.endswith("_1D")
-        (decay if matrix else no_decay).append(p)
-    groups = [dict(params=decay, weight_decay=WEIGHT_DECAY), dict(params=no_decay, weight_decay=0.0)]
-    return torch.optim.AdamW(groups, lr=lr, betas=BETAS)
+
+    def decays(name: str, p: torch.nn.Parameter) -> bool:
+        return p.ndim == 2 and "embed" not in name and not name.endswith("_1D")
+
+    return training.adamw(transformer.named_parameters(), lr, BETAS, WEIGHT_DECAY, decays)
 
 
 # ---- files -------------------------------------------------------------------------------------------------
 def save_checkpoint(out: Path, hvar: HVAR, opt, state: dict) -> None:
     save_hvar(hvar, out)
-    save_training_state(out, opt, state)
+    training.save_training_state(out, opt, state)
 
 
 def draw_curves(rows: list[dict], axes) -> None:
@@ -157,15 +148,14 @@ def build_run(args, knobs: dict) -> tuple[HVAR, dict]:
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     rank, world, device = setup_distributed()
-    torch.set_num_threads(args.threads or max(1, (os.cpu_count() or 1) // world))
-    torch.backends.nnpack.set_flags(False)  # unsupported on these CPUs; avoids a warning per conv
+    training.set_threads(args.threads, world)
     out, main_proc = Path(args.out), rank == 0
-    knobs = knobs_from(TRAIN_DEFAULTS[args.preset], args)
+    knobs = training.knobs_from(TRAIN_DEFAULTS[args.preset], args)
 
-    saved = saved_state(out, args.resume)
+    saved = training.saved_state(out, args.resume)
     if saved:
         hvar = load_hvar(out)
-        state, knobs = saved, knobs_from(saved["knobs"], args)
+        state, knobs = saved, training.knobs_from(saved["knobs"], args)
     else:
         hvar, state = build_run(args, knobs)
     if knobs["batch_size"] % world:
@@ -174,7 +164,7 @@ def main(argv: list[str] | None = None) -> None:
     hvar.to(device).train()
     opt = make_optimizer(hvar.transformer, knobs["lr"])
     if saved:
-        load_optimizer_state(opt, out, device)
+        training.load_optimizer_state(opt, out, device)
 
     ref = None
     if cfg.transformer.dpo_mode == "reference":
@@ -198,54 +188,35 @@ def main(argv: list[str] | None = None) -> None:
             flush=True,
         )
 
-    step, elapsed0 = state["step"], state["elapsed_s"]
-    max_steps = args.steps or math.inf
-    budget_s = args.minutes * 60 if args.minutes else math.inf
-    # Resuming changes the data stream deterministically instead of replaying it; every rank has its own.
-    data_seed = args.seed * 7919 + step + 1_000_003 * rank
-    torch.manual_seed(data_seed)
+    step = state["step"]
+    seed = training.data_seed(args.seed, step, rank)
+    torch.manual_seed(seed)
     local_batch = knobs["batch_size"] // world
-    data = lr_batches(tok_cfg.hr_tile, state["lr_mode"], data_seed, local_batch)
+    data = lr_batches(tok_cfg.hr_tile, state["lr_mode"], seed, local_batch)
 
-    from tqdm import tqdm
-
-    bar = tqdm(
-        total=None if math.isinf(max_steps) else max_steps,
-        initial=step,
-        mininterval=10,
-        file=sys.stdout,
-        disable=not main_proc,
-    )
-    metrics_f = open(out / "metrics.jsonl", "a") if main_proc else None  # noqa: SIM115
-    acc: dict[str, float] = {}
-    n_acc = 0
-    t0 = time.time()
-    last_ckpt = t0
+    budget = training.Budget(args.steps or math.inf, args.minutes, state["elapsed_s"])
+    bar = training.progress_bar(step, budget.steps, enabled=main_proc)
+    metrics, means = training.Metrics(out, enabled=main_proc), training.Means()
+    checkpoint_due = training.Every(args.ckpt_minutes)
     if step == 0 and main_proc:
         save_checkpoint(out, hvar, opt, state)
 
-    def elapsed() -> float:
-        return elapsed0 + time.time() - t0
-
     def write_record(lr: float) -> None:
         """Means over the steps since the last record (rank 0's shard of the batch)."""
-        rec = {"step": step, "elapsed_s": round(elapsed(), 1), "lr": lr}
-        rec |= {k: v / n_acc for k, v in acc.items()}
-        metrics_f.write(json.dumps(rec) + "\n")
-        metrics_f.flush()
+        rec = {"step": step, "elapsed_s": round(budget.elapsed(), 1), "lr": lr} | means.pop()
+        metrics.write(rec)
         bar.set_postfix(loss=f"{rec['loss']:.3f}", ce=f"{rec['ce']:.3f}")
 
     def stop_now() -> bool:
         """Every rank must stop at the same step: rank 0's clock decides."""
-        stop = torch.tensor([float(step >= max_steps or elapsed() >= budget_s)])
+        stop = torch.tensor([float(budget.done(step))])
         if world > 1:
             dist.broadcast(stop, 0)
         return bool(stop.item())
 
     while not stop_now():
-        lr = knobs["lr"] * min(1.0, (step + 1) / knobs["warmup"])
-        for g in opt.param_groups:
-            g["lr"] = lr
+        lr = training.learning_rate(step, knobs["lr"], knobs["warmup"])
+        training.set_learning_rate(opt, lr)
         hr, lr_img = (t.to(device, non_blocking=True) for t in next(data))
         loss, logs = loss_on_batch(model, hvar, hr, lr_img, ref)
         opt.zero_grad(set_to_none=True)
@@ -254,26 +225,24 @@ def main(argv: list[str] | None = None) -> None:
         opt.step()
         step += 1
         bar.update(1)
-        for k, v in logs.items():
-            acc[k] = acc.get(k, 0.0) + v
-        n_acc += 1
+        means.add(logs)
         if main_proc and step % knobs["log_every"] == 0:
             write_record(lr)
-            acc, n_acc = {}, 0
-        if main_proc and time.time() - last_ckpt > args.ckpt_minutes * 60:
-            now = state | dict(step=step, elapsed_s=elapsed())
-            periodic(
-                step, partial(save_checkpoint, out, hvar, opt, now), partial(save_curves, out, draw_curves)
+        if main_proc and checkpoint_due.due():
+            now = state | dict(step=step, elapsed_s=budget.elapsed())
+            training.periodic(
+                step,
+                partial(save_checkpoint, out, hvar, opt, now),
+                partial(training.save_curves, out, draw_curves),
             )
-            last_ckpt = time.time()
     bar.close()
-    state |= dict(step=step, elapsed_s=elapsed())
+    state |= dict(step=step, elapsed_s=budget.elapsed())
     if main_proc:
-        if n_acc:
+        if means.count:
             write_record(lr)
-        metrics_f.close()
+        metrics.close()
         save_checkpoint(out, hvar, opt, state)
-        save_curves(out, draw_curves)
+        training.save_curves(out, draw_curves)
         print(f"stopped at step {step} after {state['elapsed_s'] / 60:.1f} min", flush=True)
     if world > 1:
         dist.barrier()

@@ -155,10 +155,10 @@ class NextScaleTransformer(nn.Module):
 
     def embed_condition(self, f_BCvPP: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Condition latents (P x P) -> condition tokens x_BNcC and the AdaLN condition cond_BD."""
-        f_BNCv = f_BCvPP.flatten(2).transpose(1, 2)
-        x_BNC = self.cond_proj(f_BNCv) + self.pos_of(len(self.patch_nums) - 1) + self.level_embed.weight[0]
-        cond_BD = self.cond_vec_1D + self.cond_pool(f_BNCv.mean(dim=1))
-        return x_BNC, cond_BD
+        f_BNcCv = f_BCvPP.flatten(2).transpose(1, 2)
+        x_BNcC = self.cond_proj(f_BNcCv) + self.pos_of(len(self.patch_nums) - 1) + self.level_embed.weight[0]
+        cond_BD = self.cond_vec_1D + self.cond_pool(f_BNcCv.mean(dim=1))
+        return x_BNcC, cond_BD
 
     def embed_scale(self, si: int, x_next_BlCv: torch.Tensor | None, batch: int) -> torch.Tensor:
         """Tokens of scale si: the start token for si = 0, else the word embedding of its input."""
@@ -205,8 +205,8 @@ class NextScaleTransformer(nn.Module):
         The block-causal pass over [condition | targets] in two parts: the condition tokens attend only
         among themselves, so they run once per condition (not once per sequence), and the targets then
         attend to their keys and values with the target rows of the mask. Same result as one pass."""
-        x_cond_BNC, cond_BD = self.embed_condition(f_BCvPP)
-        _, cache = self.run(x_cond_BNC, cond_BD)
+        x_cond_BNcC, cond_BD = self.embed_condition(f_BCvPP)
+        _, cache = self.run(x_cond_BNcC, cond_BD)
         r = x_next_BlCv.shape[0] // f_BCvPP.shape[0]
         if r > 1:
             cache = tuple((k.repeat(r, 1, 1, 1), v.repeat(r, 1, 1, 1)) for k, v in cache)

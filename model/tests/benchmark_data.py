@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from hvar.data import data_root
-from hvar.niqe import PARAMS_FILE, metrics_root
+from hvar.niqe import PARAMS_FILE
+from hvar.paths import data_root, metrics_root
 from hvar.train_floor import SPAN_WEIGHTS
 
 REQUIRE = "HVAR_REQUIRE_BENCHMARK_DATA"

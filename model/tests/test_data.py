@@ -1,31 +1,10 @@
 from itertools import islice
-from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 
-import hvar
-from hvar.data import (
-    RandomCrops,
-    batches,
-    data_root,
-    dev_set,
-    lr_batches,
-    random_crop,
-    tensor_to_uint8,
-    uint8_to_tensor,
-)
-
-
-def test_data_root_honours_the_environment(photo_root):
-    assert data_root() == photo_root
-
-
-def test_default_data_root_is_shared_datasets_beside_the_repo(monkeypatch):
-    monkeypatch.delenv("HVAR_DATA_ROOT", raising=False)
-    repo_root = Path(hvar.__file__).resolve().parents[2]  # the parent of model/
-    assert data_root() == repo_root.parent / "shared" / "datasets"
+from hvar.data import RandomCrops, batches, dev_set, lr_batches, random_crop, tensor_to_uint8, uint8_to_tensor
 
 
 def test_crops_are_square_floats_in_minus_one_to_one(photo_root):

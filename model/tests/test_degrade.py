@@ -12,6 +12,7 @@ from hvar.degrade import (
     degrade,
     filter2d,
     light,
+    make_lr,
     modcrop,
     random_blur_kernel,
     resize,
@@ -140,3 +141,22 @@ def test_a_light_defect_changes_the_image_a_little_and_keeps_its_size():
         assert out.shape == lr.shape and out.dtype == np.uint8
         mse = np.mean((out.astype(float) - lr.astype(float)) ** 2)
         assert 0 < mse < 30**2, seed
+
+
+def test_make_lr_names_the_bicubic_convention_and_the_seeded_recipe():
+    hr = _hr()
+    assert np.array_equal(make_lr(hr, 4, "bicubic"), bicubic_lr(hr, 4))
+    real = make_lr(hr, 4, "realistic", np.random.default_rng(3))
+    assert np.array_equal(real, degrade(hr, 4, np.random.default_rng(3)))
+
+
+def test_make_lr_takes_flipped_and_rotated_views():
+    view = np.rot90(_hr()[:, ::-1])
+    assert np.array_equal(make_lr(view, 4, "bicubic"), bicubic_lr(np.ascontiguousarray(view), 4))
+
+
+def test_make_lr_refuses_an_unknown_degradation_and_a_realistic_one_without_rng():
+    with pytest.raises(ValueError, match="unknown degradation"):
+        make_lr(np.zeros((8, 8, 3), dtype=np.uint8), 2, "jpeg")
+    with pytest.raises(ValueError, match="needs an rng"):
+        make_lr(np.zeros((8, 8, 3), dtype=np.uint8), 2, "realistic")

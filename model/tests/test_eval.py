@@ -5,16 +5,9 @@ import json
 import numpy as np
 import pytest
 
-from hvar.eval import (
-    bicubic_method,
-    data_root,
-    evaluate_dataset,
-    evaluate_image,
-    main,
-    make_lr,
-    resolve_dataset,
-)
+from hvar.eval import bicubic_method, evaluate_dataset, evaluate_image, main, resolve_dataset
 from hvar.imresize import imresize_uint8
+from hvar.paths import data_root
 
 # Bicubic, Y channel, shave = scale (SRCNN/VDSR/EDSR tables).
 PUBLISHED = {
@@ -98,8 +91,3 @@ def test_a_method_returning_the_wrong_shape_is_rejected():
     hr = np.zeros((16, 16, 3), dtype=np.uint8)
     with pytest.raises(ValueError, match="expected uint8"):
         evaluate_image(hr, 2, lambda lr, s: lr)
-
-
-def test_unknown_degradation_is_rejected():
-    with pytest.raises(ValueError):
-        make_lr(np.zeros((8, 8, 3), dtype=np.uint8), 2, "jpeg")

@@ -3,15 +3,14 @@ import pytest
 import torch
 
 from hvar.config import PRESETS
-from hvar.eval_tokenizer import compare_markdown, evaluate, reconstruct, targets, tile_starts
+from hvar.eval_tokenizer import compare_markdown, evaluate, reconstruct, targets
 from hvar.tokenizer import HIT
 
 
-def test_tiles_cover_the_image_with_the_last_one_on_the_border():
-    assert tile_starts(128, 64) == [0, 64]
-    assert tile_starts(150, 64) == [0, 64, 86]
-    with pytest.raises(ValueError):
-        tile_starts(50, 64)
+def test_an_image_smaller_than_one_hr_tile_is_refused():
+    model = HIT(PRESETS["tiny"]).eval()  # HR tile 64
+    with pytest.raises(ValueError, match="smaller than the HR tile"):
+        reconstruct(model, np.zeros((50, 100, 3), np.uint8))
 
 
 def test_reconstruction_and_targets_come_at_x1_x2_x4_sizes():

@@ -11,7 +11,8 @@ import torch
 from hvar import acceptance, export_floor
 from hvar import export as ex
 from hvar.config import FLOOR_PRESETS
-from hvar.export_floor import OUTPUTS, verify
+from hvar.contract import IMAGES
+from hvar.export_floor import verify
 from hvar.floor import Floor, load_floor, save_floor
 
 REPO = Path(__file__).resolve().parents[2]
@@ -76,8 +77,8 @@ def test_the_manifest_says_the_model_generates_nothing(exported):
 def test_the_parity_file_replays_in_onnxruntime(exported):
     _, out = exported
     parity = ex.load_parity(out / "parity.safetensors")
-    got = ex.ort_session(out / "model.onnx").run(list(OUTPUTS), {"lr": parity["lr"]})
-    assert all(ex.psnr01(g, parity[f"greedy.{n}"]) > 60 for n, g in zip(OUTPUTS, got, strict=True))
+    got = ex.ort_session(out / "model.onnx").run(list(IMAGES), {"lr": parity["lr"]})
+    assert all(ex.psnr01(g, parity[f"greedy.{n}"]) > 60 for n, g in zip(IMAGES, got, strict=True))
 
 
 def test_a_graph_off_by_a_little_fails_verification(exported, tmp_path):
@@ -119,8 +120,8 @@ def test_a_shipped_floor_passed_the_acceptance_checks_when_it_was_exported(folde
 @pytest.mark.parametrize("folder", FLOORS, ids=[p.name for p in FLOORS])
 def test_a_shipped_floor_reproduces_pytorchs_outputs(folder):
     parity = ex.load_parity(folder / "parity.safetensors")
-    got = ex.ort_session(folder / "model.onnx", threads=2).run(list(OUTPUTS), {"lr": parity["lr"]})
-    assert all(ex.psnr01(g, parity[f"greedy.{n}"]) > 60 for n, g in zip(OUTPUTS, got, strict=True))
+    got = ex.ort_session(folder / "model.onnx", threads=2).run(list(IMAGES), {"lr": parity["lr"]})
+    assert all(ex.psnr01(g, parity[f"greedy.{n}"]) > 60 for n, g in zip(IMAGES, got, strict=True))
 
 
 def test_the_before_after_figure_shows_each_model_for_clean_and_degraded_input(exported, tmp_path):

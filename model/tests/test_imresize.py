@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hvar.eval import data_root
 from hvar.imresize import cubic, imresize, imresize_uint8, resize_matrix, round_uint8
+from hvar.paths import data_root
 
 SET5 = ("baby", "bird", "butterfly", "head", "woman")
 

@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hvar.eval import data_root
 from hvar.imresize import imresize_uint8
 from hvar.niqe import PARAMS_FILE, load_params, main, niqe
+from hvar.paths import data_root
 
 # BasicSR's calculate_niqe(img, 0, input_order='HWC', convert_to='y'), from shared/metrics/README.md.
 REFERENCE = {

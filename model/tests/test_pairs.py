@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from hvar.data import data_root, load_images
+from hvar.data import load_images
 from hvar.degrade import bicubic_lr
 from hvar.pairs import Pairs, build, make_pair
+from hvar.paths import data_root
 
 
 @pytest.fixture

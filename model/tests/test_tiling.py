@@ -15,6 +15,7 @@ def test_tiles_cover_the_mirrored_image_and_the_last_one_ends_at_its_edge():
     assert tile_starts(8, 16, 4) == [-4]
     assert tile_starts(40, 16, 4) == [-4, 8, 20, 28]
     assert tile_starts(40, 16, 0) == [0, 16, 24]
+    assert tile_starts(128, 64, 0) == [0, 64] and tile_starts(150, 64, 0) == [0, 64, 86]
 
 
 def test_an_overlap_above_half_a_tile_is_refused():

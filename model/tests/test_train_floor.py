@@ -9,7 +9,7 @@ import torch
 from hvar.config import FLOOR_PRESETS
 from hvar.floor import Floor, load_floor
 from hvar.pairs import Pairs, build
-from hvar.train_floor import cosine_lr, floor_loss, main, to_tensors
+from hvar.train_floor import floor_loss, main, to_tensors
 
 
 @pytest.fixture
@@ -34,11 +34,6 @@ def test_one_rotation_turns_every_array_of_a_batch_alike(pairs_dir):
     for kind in plain:
         for name, x in plain[kind].items():
             assert torch.equal(turned[kind][name], torch.rot90(x.flip(-1), 1, dims=(-2, -1)))
-
-
-def test_the_learning_rate_warms_up_then_decays_to_one_percent():
-    assert cosine_lr(0, 0.0, 1.0) < cosine_lr(199, 0.2, 1.0) == pytest.approx(1.0)
-    assert cosine_lr(1000, 1.0, 1.0) == pytest.approx(0.01)
 
 
 def test_a_run_trains_resumes_and_keeps_one_metrics_history(pairs_dir, tmp_path):

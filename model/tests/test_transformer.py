@@ -101,14 +101,16 @@ def test_sampling_is_reproducible_from_the_noise_and_changes_with_it():
 @pytest.mark.parametrize(
     "tokenizer", [{}, {"hierarchical": False}, {"lr_guided_decoder": True}], ids=["hit", "plain", "lr-guided"]
 )
-def test_onnx_contract_forward_gives_x1_x2_x4_in_zero_one(tokenizer):
+def test_onnx_contract_forward_gives_x1_x2_x4_in_zero_one_and_the_tokens_drawn(tokenizer):
     model = random_hvar(spread=0.1, tokenizer=tokenizer)
     cfg = model.cfg.tokenizer
-    lr01 = torch.rand(2, 3, cfg.tile, cfg.tile)
+    lr01, noise = torch.rand(2, 3, cfg.tile, cfg.tile), torch.rand(2, cfg.num_tokens)
     with torch.no_grad():
-        x1, x2, x4 = model(lr01, torch.rand(2, cfg.num_tokens), torch.tensor([0.0]))
+        x1, x2, x4, tokens = model(lr01, noise, torch.tensor([0.0]))
+        idx_list, _ = model.generate(lr01 * 2 - 1, noise, 0.0)
     assert [tuple(x.shape) for x in (x1, x2, x4)] == [(2, 3, s, s) for s in cfg.image_sides]
     assert all(x.min() >= 0 and x.max() <= 1 for x in (x1, x2, x4))
+    assert tokens.dtype == torch.int64 and torch.equal(tokens, torch.cat(idx_list, dim=1))
 
 
 def test_bilinear_matrix_equals_torch_bilinear_upsampling():

@@ -161,7 +161,7 @@ describe("a webhook event", () => {
     const receiver = await webhookReceiver();
     try {
       const { secret } = await newKey();
-      const image = await noisePng(48, 32, 17);
+      const image = await noisePng(48, 32);
       const query = new URLSearchParams({ scales: "2,4", format: "webp", webhook_url: receiver.url });
       const accepted = (await (await upscale(secret, image, query.toString())).json()) as Job;
       const event = JSON.parse((await receiver.next(60_000)).body) as { type: string; data: Job };
@@ -182,7 +182,7 @@ describe("a webhook event", () => {
 describe("request ids", () => {
   it("of the request that creates a job name the job in the runner's log, every line of it", async () => {
     const { secret } = await newKey();
-    const response = await upscale(secret, await noisePng(40, 40, 23), "scales=2&format=png", { prefer: "wait=60" });
+    const response = await upscale(secret, await noisePng(40, 40), "scales=2&format=png", { prefer: "wait=60" });
     const requestId = response.headers.get("x-request-id");
     const job = (await response.json()) as Job;
     expect(job.status).toBe("succeeded");
@@ -197,7 +197,7 @@ describe("request ids", () => {
 
   it("are in the worker's log of the request", async () => {
     const { secret } = await newKey();
-    const response = await upscale(secret, await noisePng(40, 40, 29), "scales=2&format=png", { prefer: "wait=60" });
+    const response = await upscale(secret, await noisePng(40, 40), "scales=2&format=png", { prefer: "wait=60" });
     const requestId = response.headers.get("x-request-id");
     let lines: Record<string, unknown>[] = [];
     for (let i = 0; i < 50 && lines.length === 0; i++) {

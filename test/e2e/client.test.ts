@@ -46,8 +46,9 @@ describe("@hvar/client against the stack", () => {
 
   it("replays a job for the same Idempotency-Key and body, and throws HvarError 409 for another body", async () => {
     const { hvar } = await client();
-    const first = await hvar.upscale(await example("coffee"), { scales: [2], format: "png", idempotencyKey: "order-42", wait: 60 });
-    const again = await hvar.upscale(await example("coffee"), { scales: [2], format: "png", idempotencyKey: "order-42", wait: 60 });
+    const photo = await example("coffee");
+    const first = await hvar.upscale(photo, { scales: [2], format: "png", idempotencyKey: "order-42", wait: 60 });
+    const again = await hvar.upscale(photo, { scales: [2], format: "png", idempotencyKey: "order-42", wait: 60 });
     expect(again.id).toBe(first.id);
 
     const error = await hvar.upscale(await example("chelsea"), { scales: [2], format: "png", idempotencyKey: "order-42" }).catch((e: unknown) => e);
@@ -67,8 +68,9 @@ describe("@hvar/client against the stack", () => {
 
   it("reads the key's usage, with the billed megapixels of its jobs", async () => {
     const { hvar } = await client();
-    // An image no other test sends: a cache hit of another key's job would be free and settle nothing.
-    const job = await hvar.upscale(await noisePng(96, 64, 7301), { scales: [2], format: "png", wait: 60 });
+    // Billed because no other test sends this image (helpers never return one twice): a cache hit
+    // of another key's job would be free and settle nothing.
+    const job = await hvar.upscale(await noisePng(96, 64), { scales: [2], format: "png", wait: 60 });
     const usage = await hvar.usage({ granularity: "month" });
     expect(usage.granularity).toBe("month");
     expect(usage.quota.settledMp).toBeCloseTo(job.usage.inputMp, 6);

@@ -4,24 +4,53 @@ import { readFile } from "node:fs/promises";
 import { type IncomingHttpHeaders, createServer } from "node:http";
 import { fileURLToPath } from "node:url";
 import sharp from "sharp";
-import { inject } from "vitest";
+import { expect, inject } from "vitest";
 
 /** Helpers for the e2e tests: the stack of setup.ts, seen only through its public HTTP APIs. */
 export const stack = inject("stack");
 
-/** The demo's example photos (small, redistributable JPEGs): `chelsea` 256x170, `astronaut` 256x256, ... */
-export async function example(name: "chelsea" | "coffee" | "astronaut" | "rocket"): Promise<Buffer> {
-  return readFile(fileURLToPath(new URL(`../../worker/public/demo/examples/${name}.jpg`, import.meta.url)));
+const issued = new Map<string, number>();
+
+/**
+ * A name that no other image of the run has: the test file's name (unique in its folder) and how
+ * many images that file asked for before, in fixed width. The files share one stack, whose result
+ * cache is shared across keys: two tests that sent equal images would depend on their order.
+ */
+function uniqueName(): string {
+  const file = expect.getState().testPath?.split("/").pop() ?? "";
+  const count = (issued.get(file) ?? 0) + 1;
+  issued.set(file, count);
+  return `${file}-${String(count).padStart(6, "0")}`;
 }
 
-/** A PNG of noise (incompressible, so every tile is real work), different for each seed. */
-export async function noisePng(width: number, height: number, seed = 1): Promise<Buffer> {
+/**
+ * One of the demo's example photos (small, redistributable JPEGs): `chelsea` 256x170, `astronaut`
+ * 256x256, ... Its pixels are the photo's, and a JPEG comment (COM segment) carries a `uniqueName()`,
+ * so no two calls return the same bytes; a test that needs one image twice keeps its bytes.
+ */
+export async function example(name: "chelsea" | "coffee" | "astronaut" | "rocket"): Promise<Buffer> {
+  const photo = await readFile(fileURLToPath(new URL(`../../worker/public/demo/examples/${name}.jpg`, import.meta.url)));
+  const text = Buffer.from(uniqueName(), "utf8");
+  const marker = Buffer.alloc(4);
+  marker.writeUInt16BE(0xfffe, 0); // COM, right after SOI
+  marker.writeUInt16BE(text.length + 2, 2);
+  return Buffer.concat([photo.subarray(0, 2), marker, text, photo.subarray(2)]);
+}
+
+/**
+ * A PNG of noise (incompressible, so every tile is real work) from a fixed-seed generator, whose
+ * first pixels spell out a `uniqueName()`: no two calls return the same image.
+ */
+export async function noisePng(width: number, height: number): Promise<Buffer> {
   const raw = Buffer.alloc(width * height * 3);
-  let state = seed >>> 0 || 1;
+  let state = 1;
   for (let i = 0; i < raw.length; i++) {
     state = (state * 1664525 + 1013904223) >>> 0;
     raw[i] = state >>> 24;
   }
+  const tag = Buffer.from(`${uniqueName()}\0`, "utf8");
+  if (tag.length > raw.length) throw new Error(`a ${width}x${height} image is too small for its tag`);
+  tag.copy(raw);
   return sharp(raw, { raw: { width, height, channels: 3 } }).png({ compressionLevel: 1 }).toBuffer();
 }
 

@@ -48,7 +48,17 @@ export interface StackSetupOptions {
    * `inject("stackError")` and fail with it, and the other projects still run.
    */
   failure?: "throw" | "report";
+  /** More runner environment (`startStack`'s `runnerEnv`). */
+  runnerEnv?: Record<string, string>;
 }
+
+/**
+ * The e2e runner's throughput ceiling (HVAR_MAX_TILES_PER_SECOND): the contract model is so fast
+ * that a job's duration would depend on the CPU. At this rate the tests' photos (about 100 tiles)
+ * take a fifth of a second, and runner-crash.test.ts's 1024x1024 image (1849 tiles) at least 3.7 s,
+ * on any machine: long enough to kill the runner in the middle of it.
+ */
+export const E2E_RUNNER_TILES_PER_SECOND = 500;
 
 /**
  * A vitest `globalSetup` that starts the stack once for the project, serving the models in
@@ -88,6 +98,7 @@ export function stackSetup(modelsDir: string, options: StackSetupOptions = {}) {
         modelsDir,
         logFile,
         vars: { ALLOW_INSECURE_ORIGINS: `${cdnOrigin},${webhookOrigin}` },
+        runnerEnv: options.runnerEnv,
       });
     } catch (error) {
       // The folder stays, for its whole log.
@@ -125,5 +136,5 @@ function shown(path: string): string {
   return inside && !inside.startsWith("..") && !isAbsolute(inside) ? inside : path;
 }
 
-/** Project `e2e`: one stack for all its files, serving E2E_MODELS_DIR. */
-export default stackSetup(E2E_MODELS_DIR);
+/** Project `e2e`: one stack for all its files, serving E2E_MODELS_DIR at E2E_RUNNER_TILES_PER_SECOND. */
+export default stackSetup(E2E_MODELS_DIR, { runnerEnv: { HVAR_MAX_TILES_PER_SECOND: String(E2E_RUNNER_TILES_PER_SECOND) } });

@@ -1,8 +1,10 @@
-import { readdir, writeFile } from "node:fs/promises";
+import { createHash } from "node:crypto";
+import { mkdir, readdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import sharp from "sharp";
 import { describe, expect, it } from "vitest";
 import { runCli } from "../../gpu-runner/src/cli/main";
+import { RunnerConfigSchema } from "../../gpu-runner/src/config";
 import { FIXTURE_MODELS_DIR, rawImage, tempDir } from "./helpers";
 
 function capture(isTTY = false) {
@@ -45,6 +47,16 @@ describe("hvar-runner upscale", () => {
     expect(await readdir(out)).toEqual(["photo.x2.png"]);
   });
 
+  it("has the HTTP runner's defaults: it refuses an input over the runner's pixel limit", async () => {
+    const { dir, out } = await workspace();
+    const limit = RunnerConfigSchema.parse({}).HVAR_MAX_INPUT_PIXELS;
+    const large = join(dir, "large.png");
+    await sharp({ create: { width: Math.floor(limit / 1024) + 1, height: 1024, channels: 3, background: "#808080" } }).png().toFile(large);
+    const stderr = capture();
+    expect(await run(["upscale", large, "--out", out, "--models-dir", FIXTURE_MODELS_DIR], stderr)).toBe(1);
+    expect(stderr.text()).toMatch(new RegExp(`large\\.png: failed: image_too_large: .* the limit is ${limit} pixels`));
+  });
+
   it.each([
     [["upscale", "a.png", "--scales", "3"], /scales is a comma-separated subset/],
     [["upscale", "--out", "x"], /no input image/],
@@ -62,5 +74,50 @@ describe("hvar-runner upscale", () => {
     const stderr = capture();
     expect(await run(["upscale", photo, "--models-dir", join(dir, "none")], stderr)).toBe(1);
     expect(stderr.text()).toMatch(/no usable model in .*none/);
+  });
+
+  describe("checks what it is given before it loads a model", () => {
+    /** A model folder discovery accepts (manifest and sha256 agree) whose graph onnxruntime cannot load. */
+    async function unloadableModels(): Promise<string> {
+      const dir = await tempDir("hvar-unloadable-");
+      const graph = Buffer.from("not an onnx graph");
+      const manifest = JSON.parse(await readFile(join(FIXTURE_MODELS_DIR, "contract-model", "manifest.json"), "utf8")) as Record<string, unknown>;
+      await mkdir(join(dir, "broken"));
+      await writeFile(join(dir, "broken", "model.onnx"), graph);
+      await writeFile(join(dir, "broken", "manifest.json"), JSON.stringify({ ...manifest, id: "broken", sha256: createHash("sha256").update(graph).digest("hex") }));
+      // Whatever gets as far as loading it fails.
+      const { photo, out } = await workspace();
+      await expect(run(["upscale", photo, "--out", out, "--models-dir", dir])).rejects.toThrow();
+      return dir;
+    }
+
+    it("reports a missing file and a folder, and exits 1 without loading the model", async () => {
+      const [models, { dir, out }] = await Promise.all([unloadableModels(), workspace()]);
+      const stderr = capture();
+      expect(await run(["upscale", join(dir, "missing.png"), dir, "--out", out, "--models-dir", models], stderr)).toBe(1);
+      expect(stderr.text()).toContain("missing.png: failed: no such file");
+      expect(stderr.text()).toContain(`${dir}: failed: not a file`);
+    });
+
+    it("refuses an image over --max-pixels from its header, without loading the model", async () => {
+      const [models, { photo, out }] = await Promise.all([unloadableModels(), workspace()]);
+      const stderr = capture();
+      expect(await run(["upscale", photo, "--out", out, "--max-pixels", "1000", "--models-dir", models], stderr)).toBe(1);
+      expect(stderr.text()).toMatch(/photo\.jpg: failed: image_too_large: The image is 50x40 \(2000 pixels\)/);
+    });
+
+    it("exits 2 with usage for an overlap over half the model's tile, without loading the model", async () => {
+      const [models, { photo, out }] = await Promise.all([unloadableModels(), workspace()]);
+      const stderr = capture();
+      expect(await run(["upscale", photo, "--out", out, "--overlap", "17", "--models-dir", models], stderr)).toBe(2);
+      expect(stderr.text()).toContain("--overlap 17 is more than half the tile of model broken (32)");
+    });
+
+    it("exits 1 when the output folder cannot be made, without loading the model", async () => {
+      const [models, { dir, photo }] = await Promise.all([unloadableModels(), workspace()]);
+      const stderr = capture();
+      expect(await run(["upscale", photo, "--out", join(dir, "photo.jpg", "out"), "--models-dir", models], stderr)).toBe(1);
+      expect(stderr.text()).toMatch(/cannot create the output folder .*photo\.jpg\/out/);
+    });
   });
 });

@@ -19,17 +19,37 @@ function job(name: number, tiles: number, seen: number[], temperature = 0): Tile
   };
 }
 
-/** A model that waits for `release()` before each run, so tests control when batches happen. */
-function gatedModel() {
-  let open: () => void = () => undefined;
-  let gate = new Promise<void>((resolve) => (open = resolve));
-  const temperatures: number[] = [];
-  const model = nearestModel(4, async (_n, temperature) => {
-    temperatures.push(temperature);
-    await gate;
-    gate = new Promise<void>((resolve) => (open = resolve));
+interface Run {
+  n: number;
+  temperature: number;
+  /** performance.now() when the scheduler started the run. */
+  at: number;
+  /** Lets the run return its outputs. */
+  finish(): void;
+  /** Makes the run throw, as a lost device would. */
+  fail(error: Error): void;
+}
+
+/**
+ * A model whose runs the test drives: `nextRun()` resolves when the scheduler starts a run (a batch
+ * was formed), and the run returns only once the test calls its `finish()` (or throws at `fail()`).
+ */
+function drivenModel() {
+  const started: Run[] = [];
+  const waiting: ((run: Run) => void)[] = [];
+  const model = nearestModel(4, (n, temperature) => {
+    return new Promise<void>((finish, fail) => {
+      const run = { n, temperature, at: performance.now(), finish, fail };
+      const waiter = waiting.shift();
+      if (waiter) waiter(run);
+      else started.push(run);
+    });
   });
-  return { model, temperatures, release: () => open() };
+  const nextRun = (): Promise<Run> => {
+    const run = started.shift();
+    return run ? Promise.resolve(run) : new Promise((resolve) => waiting.push(resolve));
+  };
+  return { model, nextRun };
 }
 
 const options = { batchSize: 4, memoryBudgetBytes: 1 << 30, maxQueuedTiles: 100 };
@@ -53,54 +73,58 @@ describe("Scheduler", () => {
   });
 
   it("mixes jobs in one batch, round-robin, so a small job is not stuck behind a large one", async () => {
-    const { model, release } = gatedModel();
+    const { model, nextRun } = drivenModel();
     const scheduler = new Scheduler(model, options);
     const seen: number[] = [];
     const big = scheduler.submit(job(1, 8, seen));
+    const first = await nextRun();
+    // The first batch was formed while only the big job was known; the next one mixes both.
     const small = scheduler.submit(job(2, 2, seen));
-    // The first batch was cut when only the big job was known; the second mixes both.
-    for (let i = 0; i < 3; i++) {
-      release();
-      await new Promise((resolve) => setTimeout(resolve, 0));
-    }
+    first.finish();
+    (await nextRun()).finish();
+    (await nextRun()).finish();
     await Promise.all([big, small]);
     expect(model.runs).toEqual([4, 4, 2]);
-    expect(seen.slice(4, 8).sort()).toEqual([1, 1, 2, 2]);
+    expect(seen).toEqual([1, 1, 1, 1, 1, 2, 1, 2, 1, 1]);
   });
 
   it("keeps tiles of different temperatures in different batches", async () => {
-    const { model, temperatures, release } = gatedModel();
+    const { model, nextRun } = drivenModel();
     const scheduler = new Scheduler(model, options);
     const seen: number[] = [];
     const runs = Promise.all([scheduler.submit(job(1, 2, seen, 0)), scheduler.submit(job(2, 2, seen, 0.7))]);
-    for (let i = 0; i < 3; i++) {
-      release();
-      await new Promise((resolve) => setTimeout(resolve, 0));
-    }
+    const first = await nextRun();
+    first.finish();
+    const second = await nextRun();
+    second.finish();
     await runs;
-    expect(model.runs).toEqual([2, 2]);
-    expect(temperatures).toEqual([0, 0.7]);
+    expect([first, second].map((r) => [r.n, r.temperature])).toEqual([
+      [2, 0],
+      [2, 0.7],
+    ]);
+    expect(seen).toEqual([1, 1, 2, 2]);
   });
 
   it("answers 429 with Retry-After when a job does not fit in the queue", async () => {
-    const { model, release } = gatedModel();
+    const { model, nextRun } = drivenModel();
     const scheduler = new Scheduler(model, { ...options, maxQueuedTiles: 10 });
     const seen: number[] = [];
     const first = scheduler.submit(job(1, 8, seen));
+    const run = await nextRun();
+    expect(scheduler.queuedTiles).toBe(4);
     let refusal: unknown;
     try {
-      void scheduler.submit(job(2, 8, seen));
+      void scheduler.submit(job(2, 7, seen));
     } catch (error) {
       refusal = error;
     }
     expect(refusal).toBeInstanceOf(ProblemError);
     expect(refusal).toMatchObject({ status: 429, code: "runner_busy" });
     expect(Number((refusal as ProblemError).headers["Retry-After"])).toBeGreaterThanOrEqual(1);
-    for (let i = 0; i < 2; i++) {
-      release();
-      await new Promise((resolve) => setTimeout(resolve, 0));
-    }
+    run.finish();
+    (await nextRun()).finish();
     await first;
+    expect(seen).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
   });
 
   it("admits any job into an empty queue, even one larger than the queue", async () => {
@@ -120,6 +144,34 @@ describe("Scheduler", () => {
     expect(scheduler.queuedTiles).toBe(0);
     await scheduler.submit(job(2, 3, seen));
     expect(seen).toEqual([2, 2, 2]);
+  });
+
+  it("keeps the model below a throughput ceiling, pausing between batches", async () => {
+    const { model, nextRun } = drivenModel();
+    // 4 tiles a batch at 200 tiles/s: a batch may start 20 ms after the previous one at the earliest.
+    const scheduler = new Scheduler(model, { ...options, maxTilesPerSecond: 200 });
+    const work = scheduler.submit(job(1, 10, []));
+    const starts: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      const run = await nextRun();
+      starts.push(run.at);
+      run.finish();
+    }
+    await work;
+    expect(model.runs).toEqual([4, 4, 2]);
+    // Timers keep whole milliseconds, so allow one below the exact share.
+    for (let i = 1; i < starts.length; i++) expect((starts[i] as number) - (starts[i - 1] as number)).toBeGreaterThanOrEqual(19);
+  });
+
+  it("counts the throughput ceiling in Retry-After", async () => {
+    const { model, nextRun } = drivenModel();
+    const scheduler = new Scheduler(model, { ...options, maxTilesPerSecond: 0.5 });
+    const work = scheduler.submit(job(1, 8, []));
+    const run = await nextRun();
+    // 4 tiles still queued at 0.5 tiles/s: 8 s, whatever the model's own speed.
+    expect(scheduler.retryAfterSeconds()).toBe(8);
+    run.fail(new Error("device lost"));
+    await expect(work).rejects.toThrow("device lost");
   });
 
   it("resolves idle() once every job in flight is done", async () => {

@@ -11,6 +11,7 @@ import { JobService, type Job } from "../../gpu-runner/src/server/jobs";
 import { RunnerMetrics } from "../../gpu-runner/src/server/metrics";
 import { LocalStore } from "../../gpu-runner/src/storage/local";
 import type { ObjectStore } from "../../gpu-runner/src/storage/store";
+import { exifTiff, gif, jpegWithExif } from "../fixtures/crafted-images";
 import { nearestModel, rawImage, silentLog, tempDir } from "./helpers";
 
 const SECRET = "test-secret-0123456789abcdef";
@@ -262,19 +263,26 @@ describe("jobs", () => {
   it("never reports succeeded before the outputs and the record are stored", async () => {
     let releaseRecord: () => void = () => undefined;
     const recordGate = new Promise<void>((resolve) => (releaseRecord = resolve));
+    let recordWaiting: () => void = () => undefined;
+    const recordReached = new Promise<void>((resolve) => (recordWaiting = resolve));
     const disk = new LocalStore(await tempDir("hvar-runner-"));
     const writes: string[] = [];
     const store: ObjectStore = {
       get: (key) => disk.get(key),
       async put(key, bytes, type) {
-        if (key.startsWith("jobs/")) await recordGate;
+        if (key.startsWith("jobs/")) {
+          recordWaiting();
+          await recordGate;
+        }
         await disk.put(key, bytes, type);
         writes.push(key);
       },
     };
     const r = await runner({ store });
     await r.request("POST", "/v1/jobs?id=j_order&scales=2", await photo());
-    while (!writes.includes("results/j_order/x2.png")) await new Promise((resolve) => setImmediate(resolve));
+    // The runner is about to write the record: the outputs are stored, and the job is not yet succeeded.
+    await recordReached;
+    expect(writes).toEqual(["results/j_order/x2.png"]);
     expect(((await (await r.request("GET", "/v1/jobs/j_order")).json()) as Job).status).not.toBe("succeeded");
     releaseRecord();
     await r.jobs.drain();
@@ -324,5 +332,49 @@ describe("/metrics", () => {
     expect(text).toMatch(/^hvar_runner_tile_seconds_bucket\{le="\+Inf"\} \d+$/m);
     expect(text).toMatch(/^hvar_runner_jobs_total\{outcome="succeeded"\} 1$/m);
     expect(text).toMatch(/^hvar_runner_jobs_in_flight\{status="running"\} 0$/m);
+  });
+});
+
+describe("the size the worker declared (it bills and limits by it)", () => {
+  it("refuses an image that decodes to another size with 422 image_size_mismatch, before any work", async () => {
+    const model = nearestModel(16);
+    const r = await runner({ model });
+    // The GIF's logical screen says 1x1; its frame, which the decoder makes the image, is 1500x1500.
+    const crafted = gif({ width: 1, height: 1 }, [{ width: 1500, height: 1500 }]);
+    const response = await r.request("POST", "/v1/jobs?id=j_lie&size=1x1", crafted);
+    expect(response.status).toBe(422);
+    expect(await response.json()).toMatchObject({ code: "image_size_mismatch", title: expect.stringContaining("1500x1500") });
+    expect(model.runs).toEqual([]);
+    expect((await r.request("GET", "/v1/jobs/j_lie")).status).toBe(404);
+  });
+
+  it("takes an image of the declared size, EXIF orientation applied, and its outputs are that size times the scale", async () => {
+    const r = await runner();
+    const stored = await rawImage(48, 40, (x, y) => [x * 5, y * 6, 90]).jpeg().toBuffer();
+    const turned = jpegWithExif(stored, exifTiff(6));
+    expect((await r.request("POST", "/v1/jobs?id=j_turned&size=40x48&scales=1,2", turned)).status).toBe(202);
+    await r.jobs.drain();
+    const job = (await (await r.request("GET", "/v1/jobs/j_turned")).json()) as Job;
+    expect(job).toMatchObject({ status: "succeeded", input: { width: 40, height: 48 } });
+    expect(job.outputs?.map((o) => [o.scale, o.width, o.height])).toEqual([
+      [1, 40, 48],
+      [2, 80, 96],
+    ]);
+    const x2 = await r.request("GET", "/v1/jobs/j_turned/outputs/2");
+    expect(await sharp(Buffer.from(await x2.arrayBuffer())).metadata()).toMatchObject({ width: 80, height: 96 });
+  });
+
+  it("refuses the stored size of an image EXIF turns a quarter", async () => {
+    const r = await runner();
+    const turned = jpegWithExif(await rawImage(48, 40, () => [10, 20, 30]).jpeg().toBuffer(), exifTiff(6));
+    const response = await r.request("POST", "/v1/jobs?id=j_unturned&size=48x40", turned);
+    expect(response.status).toBe(422);
+    expect(await response.json()).toMatchObject({ code: "image_size_mismatch" });
+  });
+
+  it.each(["size=0x5", "size=40", "size=40x30x2", "size=-4x3"])("refuses a malformed size (%s) with 400", async (query) => {
+    const response = await (await runner()).request("POST", `/v1/jobs?id=j_size&${query}`, await photo());
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ code: "invalid_request" });
   });
 });

@@ -1,4 +1,6 @@
-/** Real PNG encoding for tests (any size, distinct content per seed), plus a HEIF header builder. */
+import { uniqueName } from "./unique";
+
+/** Real PNG encoding for tests (any size, every image distinct), plus a HEIF header builder. */
 
 const CRC_TABLE = Array.from({ length: 256 }, (_, n) => {
   let c = n;
@@ -41,24 +43,25 @@ async function deflate(data: Uint8Array): Promise<Uint8Array> {
 }
 
 export interface PngOptions {
-  /** Changes the pixels, so that each seed gives different bytes (and a different cache key). */
-  seed?: number;
   /** tEXt chunks; the test runner reads `hvar-test` to pick a behaviour (fail, hang, ...). */
   text?: Record<string, string>;
 }
 
-/** An 8-bit RGB PNG with a gradient that depends on the seed. */
+/**
+ * An 8-bit RGB PNG of a gradient whose first pixels spell out a `uniqueName()`, so no two calls
+ * return the same image (a test that needs one image twice keeps its bytes).
+ */
 export async function png(width: number, height: number, options: PngOptions = {}): Promise<Uint8Array<ArrayBuffer>> {
-  const seed = options.seed ?? 0;
-  const raw = new Uint8Array((width * 3 + 1) * height);
+  const pixels = new Uint8Array(width * height * 3);
   for (let y = 0; y < height; y++) {
-    const row = y * (width * 3 + 1);
-    for (let x = 0; x < width; x++) {
-      raw[row + 1 + x * 3] = (x + seed) & 0xff;
-      raw[row + 2 + x * 3] = (y * 3 + (seed >> 8)) & 0xff;
-      raw[row + 3 + x * 3] = (x ^ y ^ seed) & 0xff;
-    }
+    for (let x = 0; x < width; x++) pixels.set([x & 0xff, (y * 3) & 0xff, (x ^ y) & 0xff], (y * width + x) * 3);
   }
+  const tag = ascii(`${uniqueName()}\0`);
+  if (tag.length > pixels.length) throw new Error(`a ${width}x${height} image is too small for its tag`);
+  pixels.set(tag);
+  // Each row of PNG image data starts with its filter type: 0, none.
+  const raw = new Uint8Array((width * 3 + 1) * height);
+  for (let y = 0; y < height; y++) raw.set(pixels.subarray(y * width * 3, (y + 1) * width * 3), y * (width * 3 + 1) + 1);
   const ihdr = concat([u32(width), u32(height), new Uint8Array([8, 2, 0, 0, 0])]);
   const text = Object.entries(options.text ?? {}).map(([k, v]) => chunk("tEXt", ascii(`${k}\0${v}`)));
   return concat([
@@ -75,16 +78,43 @@ function box(type: string, ...payload: Uint8Array[]): Uint8Array {
   return concat([u32(body.length + 8), ascii(type), body]);
 }
 
+export interface HeifOptions {
+  brands?: string[];
+  /** The primary image's transformative properties, in the order libheif applies them. */
+  transforms?: ({ irot: 1 | 2 | 3 } | { clap: { width: number; height: number } })[];
+  /** Another image item of this size (a thumbnail, say) listed before the primary one. */
+  other?: { width: number; height: number };
+}
+
 /**
- * The box structure of a HEIF still image (ftyp, meta/iprp/ipco/ispe) as an encoder writes it;
- * the coded data is left out because validation reads only the header.
+ * The box structure of a HEIF still image (ftyp, meta with pitm and iprp/ipco/ipma) as an encoder
+ * writes it; item info and the coded data are left out because validation reads only the header.
  */
-export function heifHeader(width: number, height: number, brands: string[] = ["heic", "mif1"]): Uint8Array {
+export function heifHeader(width: number, height: number, options: HeifOptions = {}): Uint8Array {
+  const brands = options.brands ?? ["heic", "mif1"];
   const fullBox = new Uint8Array(4);
-  const ispe = box("ispe", fullBox, u32(width), u32(height));
+  const ispe = (w: number, h: number) => box("ispe", fullBox, u32(w), u32(h));
+  const transforms = (options.transforms ?? []).map((t) =>
+    "irot" in t ? box("irot", new Uint8Array([t.irot])) : box("clap", ...[t.clap.width, 1, t.clap.height, 1, 0, 1, 0, 1].map(u32)),
+  );
+  // ipco: 1 the primary's ispe, 2.. its transforms, then the other item's ispe.
+  const properties = [ispe(width, height), ...transforms, ...(options.other ? [ispe(options.other.width, options.other.height)] : [])];
+  const PRIMARY = 1;
+  const OTHER = 2;
+  const entry = (item: number, indexes: number[]) => new Uint8Array([item >> 8, item & 0xff, indexes.length, ...indexes.map((i) => 0x80 | i)]);
+  const entries = [
+    ...(options.other ? [entry(OTHER, [properties.length])] : []),
+    entry(PRIMARY, properties.slice(0, 1 + transforms.length).map((_, i) => i + 1)),
+  ];
   return concat([
     box("ftyp", ascii(brands[0] ?? "heic"), u32(0), ...brands.map(ascii)),
-    box("meta", fullBox, box("hdlr", fullBox, u32(0), ascii("pict"), new Uint8Array(13)), box("iprp", box("ipco", ispe))),
+    box(
+      "meta",
+      fullBox,
+      box("hdlr", fullBox, u32(0), ascii("pict"), new Uint8Array(13)),
+      box("pitm", fullBox, new Uint8Array([0, PRIMARY])),
+      box("iprp", box("ipco", ...properties), box("ipma", fullBox, u32(entries.length), ...entries)),
+    ),
     box("mdat", new Uint8Array(16)),
   ]);
 }

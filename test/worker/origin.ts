@@ -3,6 +3,8 @@
  * puts real image bytes (or redirects, errors, slow answers) at URLs of its own, and reads back
  * which URLs the worker fetched.
  */
+import { uniqueName } from "./unique";
+
 const CONTROL = "https://fake-internet.invalid";
 
 export interface RouteOptions {
@@ -46,5 +48,5 @@ export async function requests(prefix: string): Promise<{ method: string; url: s
 
 /** A fresh path prefix per test, so tests never see each other's routes or requests. */
 export function uniquePath(): string {
-  return `/t/${crypto.randomUUID()}`;
+  return `/t/${uniqueName()}`;
 }

@@ -7,10 +7,11 @@ import { type JobSender, JobQueue, type QueueMessage, queueMessageSchema, status
 import { sha256Hex } from "../../worker/src/security/crypto";
 import { putResult } from "../../worker/src/storage/results";
 import { png } from "./images";
+import { idDigits } from "./unique";
 
 const options = { scales: [2 as const], format: "webp" as const, quality: 80, temperature: 0 };
 let n = 0;
-const jobId = () => `j_queue${String(n++).replace(/[0189]/g, "a").padStart(15, "q")}`;
+const jobId = () => `j_queue${idDigits(n++, 15)}`;
 
 /** Records what the worker sends, as the Queue binding would receive it. */
 function recordingQueue(): { sent: QueueMessage[]; queue: JobSender } {
@@ -36,12 +37,12 @@ describe("the queue backend", () => {
     const { sent, queue } = recordingQueue();
     const id = jobId();
     const image = await png(16, 16);
-    expect(await new JobQueue({ queue, bucket: env.RESULTS }).submit({ id, image, contentType: "image/png", options, requestId: "req_queuedjobrequest" })).toEqual({ runner: "queue" });
+    expect(await new JobQueue({ queue, bucket: env.RESULTS }).submit({ id, image, contentType: "image/png", width: 16, height: 16, options, requestId: "req_queuedjobrequest" })).toEqual({ runner: "queue" });
     expect(sent).toHaveLength(1);
     expect(queueMessageSchema.parse(sent[0])).toEqual({
       v: 1,
       id,
-      input: { key: inputKey(id), contentType: "image/png", bytes: image.length, sha256: await sha256Hex(image) },
+      input: { key: inputKey(id), contentType: "image/png", bytes: image.length, sha256: await sha256Hex(image), width: 16, height: 16 },
       ...options,
       requestId: "req_queuedjobrequest",
     });
@@ -51,7 +52,7 @@ describe("the queue backend", () => {
 
   it("works with the real Queue binding of wrangler.toml", async () => {
     const jobs = new JobQueue({ queue: env.JOBS_QUEUE, bucket: env.RESULTS });
-    await expect(jobs.submit({ id: jobId(), image: await png(8, 8), contentType: "image/png", options, requestId: null })).resolves.toEqual({ runner: "queue" });
+    await expect(jobs.submit({ id: jobId(), image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options, requestId: null })).resolves.toEqual({ runner: "queue" });
   });
 
   it("reports a job as queued until the runner writes its status", async () => {
@@ -63,7 +64,7 @@ describe("the queue backend", () => {
     const { queue } = recordingQueue();
     const jobs = new JobQueue({ queue, bucket: env.RESULTS });
     const id = jobId();
-    await jobs.submit({ id, image: await png(8, 8), contentType: "image/png", options, requestId: null });
+    await jobs.submit({ id, image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options, requestId: null });
     await runnerFinishes(id, "succeeded");
     expect(await jobs.poll(id)).toMatchObject({ status: "succeeded", runnerMs: 7, outputs: [{ scale: 2, key: `results/${id}/x2.webp` }] });
     expect(await env.RESULTS.head(inputKey(id))).toBeNull();
@@ -79,7 +80,7 @@ describe("the queue backend", () => {
   it("turns a refused send into a retryable queue_unavailable, leaving no input behind", async () => {
     const id = jobId();
     const queue = { send: async () => Promise.reject(new Error("queue is full")) };
-    const submit = new JobQueue({ queue, bucket: env.RESULTS }).submit({ id, image: await png(8, 8), contentType: "image/png", options, requestId: null });
+    const submit = new JobQueue({ queue, bucket: env.RESULTS }).submit({ id, image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options, requestId: null });
     await expect(submit).rejects.toMatchObject({ code: "queue_unavailable", retryable: true });
     expect(await env.RESULTS.head(inputKey(id))).toBeNull();
   });

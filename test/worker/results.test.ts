@@ -5,6 +5,7 @@ import { signResultPath } from "../../worker/src/security/result-url";
 import { putResult } from "../../worker/src/storage/results";
 import { BASE } from "./helpers";
 import { png } from "./images";
+import { idDigits } from "./unique";
 
 const KEYS = JSON.parse(env.RESULT_SIGNING_KEYS) as Record<string, string>;
 let counter = 0;
@@ -12,8 +13,8 @@ let counter = 0;
 /** Stores a real PNG as a result and returns its signed path. */
 async function storedResult(): Promise<{ path: string; bytes: Uint8Array; sha256: string }> {
   counter += 1;
-  const job = `j_${String(counter).padStart(4, "a").replace(/[0-1,8-9]/g, "a")}${"b".repeat(16)}`;
-  const bytes = await png(64, 48, { seed: counter });
+  const job = `j_${idDigits(counter, 4)}${"b".repeat(16)}`;
+  const bytes = await png(64, 48);
   const sha256 = await sha256Hex(bytes);
   const key = `results/${job}/x2.png`;
   await putResult(env.RESULTS, { key, contentType: "image/png", sha256, bytes: bytes.length }, bytes.slice().buffer);

@@ -1,6 +1,7 @@
 import { describe, expect, it } from "vitest";
 import { ProblemError } from "../../worker/src/http/problem";
 import { sniffImage } from "../../worker/src/validate/sniff";
+import { exifTiff, gif, jpegWithExif, pngWithExif, webpWithExif } from "../fixtures/crafted-images";
 import { fixtures } from "./fixtures/images";
 import { heifHeader, png } from "./images";
 
@@ -40,7 +41,7 @@ describe("sniffing the image type and size from the bytes", () => {
   });
 
   it("flags an AVIF image sequence as animated", () => {
-    expect(sniffImage(heifHeader(64, 64, ["avis", "msf1", "miaf"]))).toMatchObject({ type: "avif", animated: true });
+    expect(sniffImage(heifHeader(64, 64, { brands: ["avis", "msf1", "miaf"] }))).toMatchObject({ type: "avif", animated: true });
   });
 });
 
@@ -55,7 +56,7 @@ describe("refusing what is not an accepted image", () => {
   });
 
   it("refuses an MP4 (ISO-BMFF but not an image brand) with 415", () => {
-    expect(problemOf(() => sniffImage(heifHeader(64, 64, ["isom", "mp42"])))).toMatchObject({ status: 415 });
+    expect(problemOf(() => sniffImage(heifHeader(64, 64, { brands: ["isom", "mp42"] })))).toMatchObject({ status: 415 });
   });
 
   it("answers 400 malformed_image for a truncated header", async () => {
@@ -71,5 +72,89 @@ describe("refusing what is not an accepted image", () => {
 
   it("answers 400 malformed_image for a JPEG without a frame header", () => {
     expect(problemOf(() => sniffImage(new Uint8Array([0xff, 0xd8, 0xff, 0xd9])))).toMatchObject({ status: 400, code: "malformed_image" });
+  });
+});
+
+describe("the size is what the runner's decoder will produce", () => {
+  describe("GIF: the canvas libnsgif makes, not the logical screen alone", () => {
+    it("takes a first frame larger than the logical screen: a 1x1 screen holding a 1500x1500 frame is 1500x1500", () => {
+      expect(sniffImage(gif({ width: 1, height: 1 }, [{ width: 1500, height: 1500 }]))).toMatchObject({ width: 1500, height: 1500, animated: false });
+    });
+
+    it("grows the canvas to hold a first frame placed past the screen's edge", () => {
+      expect(sniffImage(gif({ width: 100, height: 100 }, [{ left: 100, top: 20, width: 50, height: 90 }]))).toMatchObject({ width: 150, height: 110 });
+    });
+
+    it.each([
+      [640, 480],
+      [1024, 768],
+      [0, 0],
+      [3000, 10],
+    ])("treats a %dx%d screen as no screen: the first frame gives the size", (width, height) => {
+      expect(sniffImage(gif({ width, height }, [{ width: 100, height: 60 }]))).toMatchObject({ width: 100, height: 60 });
+    });
+
+    it("keeps a screen larger than the first frame (the frame sits on it)", () => {
+      expect(sniffImage(gif({ width: 40, height: 30 }, [{ width: 10, height: 10 }]))).toMatchObject({ width: 40, height: 30 });
+    });
+  });
+
+  describe("EXIF orientation: the size once the image is turned upright", () => {
+    it.each([
+      [1, 40, 30],
+      [2, 40, 30],
+      [3, 40, 30],
+      [4, 40, 30],
+      [5, 30, 40],
+      [6, 30, 40],
+      [7, 30, 40],
+      [8, 30, 40],
+    ])("reads a 40x30 JPEG with orientation %d as %dx%d", (orientation, width, height) => {
+      expect(sniffImage(jpegWithExif(fixtures.jpegBaseline, exifTiff(orientation)))).toMatchObject({ type: "jpeg", width, height });
+    });
+
+    it("reads the orientation in either byte order and as a LONG", () => {
+      expect(sniffImage(jpegWithExif(fixtures.jpegBaseline, exifTiff(6, { byteOrder: "MM" })))).toMatchObject({ width: 30, height: 40 });
+      expect(sniffImage(jpegWithExif(fixtures.jpegBaseline, exifTiff(8, { type: "long" })))).toMatchObject({ width: 30, height: 40 });
+    });
+
+    it("ignores what the decoder ignores: an orientation outside IFD0, out of range, or in a second EXIF segment", () => {
+      expect(sniffImage(jpegWithExif(fixtures.jpegBaseline, exifTiff(6, { ifd: 1 })))).toMatchObject({ width: 40, height: 30 });
+      expect(sniffImage(jpegWithExif(fixtures.jpegBaseline, exifTiff(9)))).toMatchObject({ width: 40, height: 30 });
+      const secondSaysTurn = jpegWithExif(jpegWithExif(fixtures.jpegBaseline, exifTiff(6)), exifTiff(1));
+      expect(sniffImage(secondSaysTurn)).toMatchObject({ width: 40, height: 30 });
+    });
+
+    it("turns a PNG by its eXIf chunk", async () => {
+      expect(sniffImage(pngWithExif(await png(33, 17), exifTiff(6)))).toMatchObject({ type: "png", width: 17, height: 33 });
+    });
+
+    it("turns a WebP by its EXIF chunk", () => {
+      expect(sniffImage(webpWithExif(fixtures.webpLossy, exifTiff(8), 40, 30))).toMatchObject({ type: "webp", width: 30, height: 40 });
+      expect(sniffImage(webpWithExif(fixtures.webpLossless, exifTiff(5), 40, 30))).toMatchObject({ type: "webp", width: 30, height: 40 });
+    });
+  });
+
+  describe("HEIF and AVIF: the primary image, transformed as libheif transforms it", () => {
+    it("swaps width and height for a quarter or three-quarter turn (irot)", () => {
+      expect(sniffImage(heifHeader(4032, 3024, { transforms: [{ irot: 1 }] }))).toMatchObject({ width: 3024, height: 4032 });
+      expect(sniffImage(heifHeader(4032, 3024, { transforms: [{ irot: 3 }] }))).toMatchObject({ width: 3024, height: 4032 });
+      expect(sniffImage(heifHeader(4032, 3024, { transforms: [{ irot: 2 }] }))).toMatchObject({ width: 4032, height: 3024 });
+    });
+
+    it("crops to the clean aperture (clap), before or after a turn", () => {
+      expect(sniffImage(heifHeader(4032, 3024, { transforms: [{ clap: { width: 4000, height: 3000 } }] }))).toMatchObject({ width: 4000, height: 3000 });
+      expect(sniffImage(heifHeader(4032, 3024, { transforms: [{ irot: 1 }, { clap: { width: 3000, height: 4000 } }] }))).toMatchObject({ width: 3000, height: 4000 });
+      expect(sniffImage(heifHeader(4032, 3024, { transforms: [{ clap: { width: 4000, height: 3000 } }, { irot: 1 }] }))).toMatchObject({ width: 3000, height: 4000 });
+    });
+
+    it("reads the primary item's size, not another item's", () => {
+      expect(sniffImage(heifHeader(640, 480, { other: { width: 4032, height: 3024 } }))).toMatchObject({ width: 640, height: 480 });
+      expect(sniffImage(heifHeader(4032, 3024, { other: { width: 160, height: 120 } }))).toMatchObject({ width: 4032, height: 3024 });
+    });
+  });
+
+  it("refuses a WebP whose canvas is not the size of its image with 400", () => {
+    expect(problemOf(() => sniffImage(webpWithExif(fixtures.webpLossy, exifTiff(1), 1500, 1500)))).toMatchObject({ status: 400, code: "malformed_image" });
   });
 });

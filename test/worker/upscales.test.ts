@@ -11,8 +11,7 @@ interface Job {
   usage: { inputMp: number; cacheHit: boolean; billable: boolean };
 }
 
-let seed = 1000;
-const image = () => png(40, 25, { seed: seed++ });
+const image = () => png(40, 25);
 
 describe("POST /v1/upscales with Prefer: wait", () => {
   it("answers 200 with one signed URL per requested scale, sizes, usage and model", async () => {
@@ -53,7 +52,7 @@ describe("POST /v1/upscales with Prefer: wait", () => {
 
   it("settles the reservation and writes one billable ledger row", async () => {
     const { key, secret } = await newKey();
-    const job = await (await upscale(secret, await png(100, 100, { seed: seed++ }))).json<Job>();
+    const job = await (await upscale(secret, await png(100, 100))).json<Job>();
     expect(await ledgerOf(key.id)).toEqual([{ job_id: job.id, input_mp: 0.01, cache_hit: 0 }]);
     expect(await meterOf(key.id).usage()).toMatchObject({ settledMp: 0.01, reservedMp: 0 });
   });
@@ -192,7 +191,7 @@ describe("Idempotency-Key", () => {
 
   it("waits on a replay with Prefer: wait as on a fresh request", async () => {
     const { secret } = await newKey();
-    const input = await png(30, 30, { seed: seed++, text: { "hvar-test": "slow" } });
+    const input = await png(30, 30, { text: { "hvar-test": "slow" } });
     const headers = { "idempotency-key": "order-wait" };
     const first = await upscale(secret, input, { headers: { ...headers, prefer: "respond-async" } });
     expect(first.status).toBe(202);
@@ -215,7 +214,7 @@ describe("Idempotency-Key", () => {
 });
 
 describe("failures are refunded", () => {
-  const behaviour = (name: string) => png(30, 30, { seed: seed++, text: { "hvar-test": name } });
+  const behaviour = (name: string) => png(30, 30, { text: { "hvar-test": name } });
 
   it("answers 502 when the runner fails the job, and refunds the quota", async () => {
     const { key, secret } = await newKey();
@@ -255,8 +254,8 @@ describe("failures are refunded", () => {
 describe("quota and rate limit", () => {
   it("refuses a job that would exceed the monthly quota with 429 quota_exceeded", async () => {
     const { key, secret } = await newKey({ monthlyQuotaMp: 0.015 });
-    expect((await upscale(secret, await png(100, 100, { seed: seed++ }))).status).toBe(200);
-    const response = await upscale(secret, await png(100, 100, { seed: seed++ }));
+    expect((await upscale(secret, await png(100, 100))).status).toBe(200);
+    const response = await upscale(secret, await png(100, 100));
     expect(response.status).toBe(429);
     expect(Number(response.headers.get("retry-after"))).toBeGreaterThan(0);
     expect(await response.json()).toMatchObject({ code: "quota_exceeded" });

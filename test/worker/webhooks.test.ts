@@ -8,7 +8,6 @@ import { png } from "./images";
 import { fetched, redirect, requests, serve, uniquePath } from "./origin";
 
 const [runner = ""] = env.RUNNER_URLS.split(",");
-let seed = 80_000;
 
 interface Received {
   headers: Record<string, string>;
@@ -57,7 +56,7 @@ describe("webhooks", () => {
   it("posts a signed upscale.succeeded event when the job ends", async () => {
     const { secret, webhookSecret } = await newKey();
     const hook = await receiver();
-    const response = await upscale(secret, await png(20, 20, { seed: seed++ }), { query: webhookQuery(hook) });
+    const response = await upscale(secret, await png(20, 20), { query: webhookQuery(hook) });
     const job = await response.json<{ id: string }>();
     const [delivery] = await received(hook, 1);
     if (!delivery) throw new Error("no delivery");
@@ -69,7 +68,7 @@ describe("webhooks", () => {
   it("posts upscale.failed with the error when the job fails", async () => {
     const { secret } = await newKey();
     const hook = await receiver();
-    await upscale(secret, await png(20, 20, { seed: seed++, text: { "hvar-test": "fail" } }), { query: webhookQuery(hook) });
+    await upscale(secret, await png(20, 20, { text: { "hvar-test": "fail" } }), { query: webhookQuery(hook) });
     const [delivery] = await received(hook, 1);
     expect(JSON.parse(delivery?.body ?? "{}")).toMatchObject({ type: "upscale.failed", data: { status: "failed", error: { code: "inference_failed" } } });
   });
@@ -77,7 +76,7 @@ describe("webhooks", () => {
   it("carries a succeeded job's outputs: signed URLs that download, sizes and content types", async () => {
     const { secret } = await newKey();
     const hook = await receiver();
-    const image = await png(20, 20, { seed: seed++ });
+    const image = await png(20, 20);
     const job = await (await upscale(secret, image, { query: `scales=2,4&format=png&${webhookQuery(hook)}` })).json<{ id: string }>();
     const event = await eventOf(hook);
     expect(event.type).toBe("upscale.succeeded");
@@ -93,14 +92,14 @@ describe("webhooks", () => {
   it("carries a succeeded job's usage: the megapixels billed", async () => {
     const { secret } = await newKey();
     const hook = await receiver();
-    await upscale(secret, await png(20, 20, { seed: seed++ }), { query: webhookQuery(hook) });
+    await upscale(secret, await png(20, 20), { query: webhookQuery(hook) });
     expect((await eventOf(hook)).data.usage).toEqual({ inputMp: 0.0004, cacheHit: false, billable: true, billedMp: 0.0004 });
   });
 
   it("carries a failed job's error, and nothing billed", async () => {
     const { secret } = await newKey();
     const hook = await receiver();
-    await upscale(secret, await png(20, 20, { seed: seed++, text: { "hvar-test": "fail" } }), { query: webhookQuery(hook) });
+    await upscale(secret, await png(20, 20, { text: { "hvar-test": "fail" } }), { query: webhookQuery(hook) });
     const event = await eventOf(hook);
     expect(event.data).toMatchObject({ error: { code: "inference_failed" }, usage: { billedMp: 0 } });
     expect(event.data).not.toHaveProperty("outputs");
@@ -108,7 +107,7 @@ describe("webhooks", () => {
 
   it("carries a result-cache hit's own outputs, not billed", async () => {
     const { secret } = await newKey();
-    const image = await png(20, 20, { seed: seed++ });
+    const image = await png(20, 20);
     await upscale(secret, image, { query: "scales=2" });
     const hook = await receiver();
     const cached = await (await upscale(secret, image, { query: `scales=2&${webhookQuery(hook)}` })).json<{ id: string }>();
@@ -119,8 +118,8 @@ describe("webhooks", () => {
   it("is one of the event schemas of the OpenAPI document, for either ending", async () => {
     const { secret } = await newKey();
     const [succeeded, failed] = [await receiver(), await receiver()];
-    await upscale(secret, await png(20, 20, { seed: seed++ }), { query: webhookQuery(succeeded) });
-    await upscale(secret, await png(20, 20, { seed: seed++, text: { "hvar-test": "fail" } }), { query: webhookQuery(failed) });
+    await upscale(secret, await png(20, 20), { query: webhookQuery(succeeded) });
+    await upscale(secret, await png(20, 20, { text: { "hvar-test": "fail" } }), { query: webhookQuery(failed) });
     const bodies = [(await received(succeeded, 1))[0]?.body, (await received(failed, 1))[0]?.body];
     expect(bodies.map((body) => webhookEventSchema.safeParse(JSON.parse(body ?? "{}")).error)).toEqual([undefined, undefined]);
   });
@@ -128,7 +127,7 @@ describe("webhooks", () => {
   it("retries a failed delivery later with the same webhook-id", async () => {
     const { secret, webhookSecret } = await newKey();
     const hook = await receiver(500);
-    await upscale(secret, await png(20, 20, { seed: seed++ }), { query: webhookQuery(hook) });
+    await upscale(secret, await png(20, 20), { query: webhookQuery(hook) });
     await received(hook, 1);
     await deliverDue(env.DB, Date.now() + 10 * 60_000);
     const [first, second] = await received(hook, 2);
@@ -139,7 +138,7 @@ describe("webhooks", () => {
   it("does not deliver again once delivered", async () => {
     const { secret } = await newKey();
     const hook = await receiver();
-    await upscale(secret, await png(20, 20, { seed: seed++ }), { query: webhookQuery(hook) });
+    await upscale(secret, await png(20, 20), { query: webhookQuery(hook) });
     await received(hook, 1);
     await deliverDue(env.DB, Date.now() + 24 * 3600_000);
     expect(await posts(hook)).toHaveLength(1);
@@ -150,7 +149,7 @@ describe("webhooks", () => {
     const hook = `https://hooks.example${uniquePath()}`;
     const target = `https://hooks.example${uniquePath()}/moved`;
     await redirect(hook, target, 307);
-    const job = await (await upscale(secret, await png(20, 20, { seed: seed++ }), { query: webhookQuery(hook) })).json<{ id: string }>();
+    const job = await (await upscale(secret, await png(20, 20), { query: webhookQuery(hook) })).json<{ id: string }>();
     await received(hook, 1);
     expect(await fetched(target)).toEqual([]);
     const row = await env.DB.prepare("SELECT last_status, delivered_at FROM webhook_deliveries WHERE job_id = ?").bind(job.id).first();
@@ -161,7 +160,7 @@ describe("webhooks", () => {
     const { secret } = await newKey();
     const hook = `http://dev-origin.example${uniquePath()}`;
     await serve(hook, null, { status: 204 });
-    const response = await upscale(secret, await png(20, 20, { seed: seed++ }), { query: webhookQuery(hook) });
+    const response = await upscale(secret, await png(20, 20), { query: webhookQuery(hook) });
     expect(response.status).toBe(200);
     expect(await received(hook, 1)).toHaveLength(1);
   });
@@ -170,7 +169,7 @@ describe("webhooks", () => {
 describe("webhook URLs are refused at submission unless public https", () => {
   it("refuses a webhook URL that is not http(s) with 400", async () => {
     const { secret } = await newKey();
-    const response = await upscale(secret, await png(20, 20, { seed: seed++ }), { query: "webhook_url=ftp://example.com/hook" });
+    const response = await upscale(secret, await png(20, 20), { query: "webhook_url=ftp://example.com/hook" });
     expect(response.status).toBe(400);
   });
 
@@ -190,7 +189,7 @@ describe("webhook URLs are refused at submission unless public https", () => {
     ["credentials in the URL", "https://user:pass@hooks.example/hook"],
   ])("refuses %s with 400 webhook_url_not_allowed as problem+json", async (_, url) => {
     const { secret } = await newKey();
-    const response = await upscale(secret, await png(20, 20, { seed: seed++ }), { query: webhookQuery(url) });
+    const response = await upscale(secret, await png(20, 20), { query: webhookQuery(url) });
     expect(response.status).toBe(400);
     expect(response.headers.get("content-type")).toMatch(/^application\/problem\+json/);
     expect(await response.json()).toMatchObject({ code: "webhook_url_not_allowed" });
@@ -198,21 +197,21 @@ describe("webhook URLs are refused at submission unless public https", () => {
 
   it("refuses the runner's private API", async () => {
     const { secret } = await newKey();
-    const response = await upscale(secret, await png(20, 20, { seed: seed++ }), { query: webhookQuery(`${runner}/v1/jobs?id=j_aaaaaaaaaaaaaaaaaaaa`) });
+    const response = await upscale(secret, await png(20, 20), { query: webhookQuery(`${runner}/v1/jobs?id=j_aaaaaaaaaaaaaaaaaaaa`) });
     expect(response.status).toBe(400);
     expect(await response.json()).toMatchObject({ code: "webhook_url_not_allowed" });
   });
 
   it("refuses this service's own origin, though its host is public", async () => {
     const { secret } = await newKey();
-    const response = await upscale(secret, await png(20, 20, { seed: seed++ }), { query: webhookQuery(`${BASE}/admin/keys`) });
+    const response = await upscale(secret, await png(20, 20), { query: webhookQuery(`${BASE}/admin/keys`) });
     expect(response.status).toBe(400);
     expect(await response.json()).toMatchObject({ code: "webhook_url_not_allowed" });
   });
 
   it("refuses before any job starts: no job, nothing posted", async () => {
     const { key, secret } = await newKey();
-    const response = await upscale(secret, await png(20, 20, { seed: seed++ }), { query: webhookQuery("https://169.254.169.254/hook") });
+    const response = await upscale(secret, await png(20, 20), { query: webhookQuery("https://169.254.169.254/hook") });
     expect(response.status).toBe(400);
     expect(await jobCount(key.id)).toBe(0);
     expect(await fetched("https://169.254.169.254/")).toEqual([]);

@@ -10,6 +10,12 @@ export const DecodeOptionsSchema = z.object({
   maxPixels: z.number().int().positive(),
   /** `first` decodes the first frame of an animation; `reject` refuses animations with 422. */
   animated: z.enum(["first", "reject"]).default("first"),
+  /**
+   * The size the caller declared (the worker bills and limits by it): an image that decodes to any
+   * other size is refused with 422 `image_size_mismatch`, judged from the header before any pixel is
+   * decoded, and checked again on the decoded pixels.
+   */
+  expected: z.object({ width: z.number().int().positive(), height: z.number().int().positive() }).optional(),
 });
 export type DecodeOptions = z.input<typeof DecodeOptionsSchema>;
 
@@ -25,17 +31,20 @@ export interface DecodedImage {
   format: string;
 }
 
-/**
- * Decodes untrusted bytes into 8-bit sRGB: EXIF orientation applied, CMYK, grey, 16-bit and embedded
- * ICC profiles converted, alpha split off. Every refusal is a ProblemError (4xx), never a crash.
- */
-export async function decodeImage(bytes: Uint8Array, options: DecodeOptions): Promise<DecodedImage> {
-  const { maxPixels, animated } = DecodeOptionsSchema.parse(options);
-  if (bytes.length === 0) throw new ProblemError(400, "image_empty", "The request body is empty; send the image bytes.");
+/** What an image's header says, once it has passed every check that needs no pixel. */
+export interface ImageHeader {
+  width: number;
+  height: number;
+  format: string;
+}
 
-  // limitInputPixels makes libvips itself refuse oversized headers; the explicit check below gives the
-  // client a precise 413 rather than a decoder message.
-  const input = () => sharp(bytes, { limitInputPixels: maxPixels, failOn: "error", pages: 1 });
+/**
+ * The checks that read the header only, in order: not empty, a decodable format, dimensions, the pixel
+ * limit, animation. Cheap: the CLI runs them on every input before it loads a model.
+ */
+export async function checkHeader(bytes: Uint8Array, options: DecodeOptions): Promise<ImageHeader> {
+  const { maxPixels, animated, expected } = DecodeOptionsSchema.parse(options);
+  if (bytes.length === 0) throw new ProblemError(400, "image_empty", "The request body is empty; send the image bytes.");
   let metadata: Metadata;
   try {
     metadata = await sharp(bytes, { limitInputPixels: false }).metadata();
@@ -48,12 +57,26 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions): Pr
   const width = metadata.autoOrient.width;
   const height = metadata.autoOrient.height;
   if (!width || !height) throw new ProblemError(422, "image_corrupt", "The image header has no dimensions.");
+  checkExpected(width, height, expected);
   if (width * height > maxPixels) {
     throw new ProblemError(413, "image_too_large", `The image is ${width}x${height} (${width * height} pixels); the limit is ${maxPixels} pixels.`);
   }
   if ((metadata.pages ?? 1) > 1 && animated === "reject") {
     throw new ProblemError(422, "image_animated", `The image is animated (${metadata.pages} frames); animations are not upscaled.`);
   }
+  return { width, height, format: metadata.format };
+}
+
+/**
+ * Decodes untrusted bytes into 8-bit sRGB: EXIF orientation applied, CMYK, grey, 16-bit and embedded
+ * ICC profiles converted, alpha split off. Every refusal is a ProblemError (4xx), never a crash.
+ */
+export async function decodeImage(bytes: Uint8Array, options: DecodeOptions): Promise<DecodedImage> {
+  const { maxPixels, expected } = DecodeOptionsSchema.parse(options);
+  const { format } = await checkHeader(bytes, options);
+  // limitInputPixels makes libvips itself refuse oversized headers; checkHeader gives the client a
+  // precise 413 rather than a decoder message.
+  const input = () => sharp(bytes, { limitInputPixels: maxPixels, failOn: "error", pages: 1 });
 
   let raw: { data: Buffer; info: OutputInfo };
   try {
@@ -64,9 +87,17 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions): Pr
     throw classifyDecodeError(error);
   }
   const { data, info } = raw;
-  if (info.channels === 3) return { width: info.width, height: info.height, rgb: data, format: metadata.format };
+  checkExpected(info.width, info.height, expected);
+  if (info.channels === 3) return { width: info.width, height: info.height, rgb: data, format };
   if (info.channels !== 4) throw new ProblemError(422, "image_corrupt", `The image decoded to ${info.channels} channels.`);
-  return { width: info.width, height: info.height, ...splitAlpha(data, info.width * info.height), format: metadata.format };
+  return { width: info.width, height: info.height, ...splitAlpha(data, info.width * info.height), format };
+}
+
+/** The decoder's size (EXIF orientation applied) against the declared one. */
+function checkExpected(width: number, height: number, expected: { width: number; height: number } | undefined): void {
+  if (expected && (width !== expected.width || height !== expected.height)) {
+    throw new ProblemError(422, "image_size_mismatch", `The image decodes to ${width}x${height}, not the declared ${expected.width}x${expected.height}.`);
+  }
 }
 
 function splitAlpha(rgba: Buffer, pixels: number): { rgb: Buffer; alpha?: Buffer } {

@@ -4,6 +4,7 @@ import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import * as ort from "onnxruntime-node";
 import type { Logger } from "pino";
+import { type CachedGraph, createCachedSession } from "./graph-cache";
 import type { ModelEntry } from "./manifest";
 import type { ModelOutputs, TileModel } from "./types";
 
@@ -13,6 +14,8 @@ export interface SessionOptions {
   cudaDeviceId: number;
   /** CPU intra-op threads; 0 means one per available core. */
   cpuThreads: number;
+  /** Where optimized graphs are kept (graph-cache.ts); none: the graph is optimized at every load. */
+  graphCacheDir?: string;
 }
 
 /**
@@ -36,19 +39,24 @@ export class ModelSession implements TileModel {
     readonly entry: ModelEntry,
     readonly provider: "cuda" | "cpu",
     private readonly session: ort.InferenceSession,
+    /** The optimized graph the session was made from, when it is cached. */
+    readonly graph: CachedGraph | undefined,
   ) {
     this.tile = entry.manifest.tile;
     this.tokens = entry.manifest.tokens;
   }
 
   static async load(entry: ModelEntry, options: SessionOptions, log: Logger): Promise<ModelSession> {
-    const { session, provider } = await createSession(entry.onnxPath, options, log);
+    const created = performance.now();
+    const { session, provider, graph } = await createSession(entry, options, log);
     checkContract(session, entry);
-    const model = new ModelSession(entry, provider, session);
+    const model = new ModelSession(entry, provider, session, graph);
+    const createMs = Math.round(performance.now() - created);
     const started = performance.now();
     // The first run allocates buffers and (on CUDA) picks kernels: pay for it before the first job.
     await model.run(new Float32Array(3 * model.tile * model.tile), new Float32Array(model.tokens), 1, 0);
-    log.info({ model: entry.manifest.id, version: entry.manifest.version, provider, warmupMs: Math.round(performance.now() - started) }, "model warmed up");
+    const warmupMs = Math.round(performance.now() - started);
+    log.info({ model: entry.manifest.id, version: entry.manifest.version, provider, createMs, graph: graph?.path ?? null, graphReused: graph?.reused ?? false, warmupMs }, "model warmed up");
     return model;
   }
 
@@ -78,36 +86,47 @@ function cudaProviderInstalled(): boolean {
   return existsSync(join(dist, "..", "bin", "napi-v6", process.platform, process.arch, "libonnxruntime_providers_cuda.so"));
 }
 
-async function createSession(path: string, options: SessionOptions, log: Logger): Promise<{ session: ort.InferenceSession; provider: "cuda" | "cpu" }> {
+async function createSession(entry: ModelEntry, options: SessionOptions, log: Logger): Promise<{ session: ort.InferenceSession; provider: "cuda" | "cpu"; graph?: CachedGraph }> {
+  const key = (provider: "cuda" | "cpu") => ({ id: entry.manifest.id, sha256: entry.manifest.sha256, provider });
   const tryCuda = options.device === "cuda" || (options.device === "auto" && cudaProviderInstalled());
   if (options.device === "auto" && !tryCuda) log.info("CUDA execution provider not installed (ONNXRUNTIME_NODE_INSTALL=cuda12 installs it)");
   if (tryCuda) {
     try {
-      const session = await ort.InferenceSession.create(path, {
-        executionProviders: [{ name: "cuda", deviceId: options.cudaDeviceId }],
-        // A missing CUDA library is expected on CPU hosts; it is reported once, below, not as an ORT error.
-        logSeverityLevel: 4,
-        graphOptimizationLevel: "all",
-      });
+      const cuda = await createCachedSession(
+        entry.onnxPath,
+        key("cuda"),
+        {
+          executionProviders: [{ name: "cuda", deviceId: options.cudaDeviceId }],
+          // A missing CUDA library is expected on CPU hosts; it is reported once, below, not as an ORT error.
+          logSeverityLevel: 4,
+        },
+        options.graphCacheDir,
+        log,
+      );
       log.info({ provider: "cuda", deviceId: options.cudaDeviceId }, "execution provider: CUDA");
-      return { session, provider: "cuda" };
+      return { ...cuda, provider: "cuda" };
     } catch (error) {
       if (options.device === "cuda") throw new Error(`CUDA execution provider requested but unavailable: ${String(error)}`, { cause: error });
       log.warn({ reason: error instanceof Error ? error.message : String(error) }, "CUDA execution provider unavailable, using the CPU");
     }
   }
   const threads = options.cpuThreads > 0 ? options.cpuThreads : availableParallelism();
-  const session = await ort.InferenceSession.create(path, {
-    executionProviders: ["cpu"],
-    intraOpNumThreads: threads,
-    interOpNumThreads: 1,
-    graphOptimizationLevel: "all",
-    // Spin-waiting threads burn cores between runs; on a shared or busy host (the local stack, CI)
-    // that made the fixture model 18x slower per tile (bench/runner/README.md). Off, always.
-    extra: { session: { intra_op: { allow_spinning: "0" } } },
-  });
+  const cpu = await createCachedSession(
+    entry.onnxPath,
+    key("cpu"),
+    {
+      executionProviders: ["cpu"],
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+      // Spin-waiting threads burn cores between runs; on a shared or busy host (the local stack, CI)
+      // that made the fixture model 18x slower per tile (bench/runner/README.md). Off, always.
+      extra: { session: { intra_op: { allow_spinning: "0" } } },
+    },
+    options.graphCacheDir,
+    log,
+  );
   log.info({ provider: "cpu", threads }, "execution provider: CPU");
-  return { session, provider: "cpu" };
+  return { ...cpu, provider: "cpu" };
 }
 
 /** Refuses a model whose graph does not match its manifest and contract v1, before any job sees it. */

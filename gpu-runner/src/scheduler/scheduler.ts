@@ -9,6 +9,8 @@ export const SchedulerOptionsSchema = z.object({
   memoryBudgetBytes: z.number().int().positive(),
   /** Tiles waiting across all jobs; a job that does not fit is refused with 429. */
   maxQueuedTiles: z.number().int().positive(),
+  /** A ceiling on the model's throughput (e.g. a GPU shared with other work); none when absent. */
+  maxTilesPerSecond: z.number().positive().optional(),
 });
 export type SchedulerOptions = z.infer<typeof SchedulerOptionsSchema>;
 
@@ -47,6 +49,7 @@ export function bytesPerTile(tile: number, tokens: number): number {
 export class Scheduler {
   readonly maxBatch: number;
   private readonly maxQueuedTiles: number;
+  private readonly maxTilesPerSecond: number;
   private readonly ring: Pending[] = [];
   private cursor = 0;
   private queued = 0;
@@ -63,11 +66,12 @@ export class Scheduler {
     private readonly observer: SchedulerObserver = {},
     private readonly random: () => number = Math.random,
   ) {
-    const { batchSize, memoryBudgetBytes, maxQueuedTiles } = SchedulerOptionsSchema.parse(options);
+    const { batchSize, memoryBudgetBytes, maxQueuedTiles, maxTilesPerSecond } = SchedulerOptionsSchema.parse(options);
     const fit = Math.floor(memoryBudgetBytes / bytesPerTile(model.tile, model.tokens));
     if (fit < 1) throw new Error(`memory budget of ${memoryBudgetBytes} bytes is below one tile of ${model.tile}px`);
     this.maxBatch = Math.min(batchSize, fit);
     this.maxQueuedTiles = maxQueuedTiles;
+    this.maxTilesPerSecond = maxTilesPerSecond ?? Infinity;
     this.lr = new Float32Array(this.maxBatch * 3 * model.tile * model.tile);
     this.noise = new Float32Array(this.maxBatch * model.tokens);
   }
@@ -103,7 +107,7 @@ export class Scheduler {
 
   /** Seconds until the current queue has likely drained, between 1 and 300. */
   retryAfterSeconds(): number {
-    const rate = this.tilesPerSecond ?? 10;
+    const rate = Math.min(this.tilesPerSecond ?? 10, this.maxTilesPerSecond);
     return Math.min(300, Math.max(1, Math.ceil(this.queued / rate)));
   }
 
@@ -112,9 +116,14 @@ export class Scheduler {
     this.pumping = true;
     try {
       while (this.ring.length > 0) {
-        await this.runBatch(this.takeBatch());
-        // Let I/O (HTTP requests, encodes) in between batches: the model run is the long part.
-        await new Promise((resolve) => setImmediate(resolve));
+        const batch = this.takeBatch();
+        const started = performance.now();
+        await this.runBatch(batch);
+        // Let I/O (HTTP requests, encodes) in between batches: the model run is the long part. Under
+        // a throughput ceiling, while tiles wait, the pause lasts until the batch's share of time is over.
+        const pauseMs = (1000 * batch.length) / this.maxTilesPerSecond - (performance.now() - started);
+        const paced = pauseMs > 0 && this.ring.length > 0;
+        await new Promise((resolve) => (paced ? setTimeout(resolve, Math.ceil(pauseMs)) : setImmediate(resolve)));
       }
     } finally {
       this.pumping = false;

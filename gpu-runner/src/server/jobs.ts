@@ -35,6 +35,15 @@ export const CreateJobQuerySchema = z.object({
     .string()
     .regex(/^[A-Za-z0-9._\-/]{1,512}$/)
     .optional(),
+  /** `<width>x<height>`, the size the worker billed (oriented): the image must decode to exactly this size. */
+  size: z
+    .string()
+    .regex(/^[1-9]\d{0,5}x[1-9]\d{0,5}$/, "size is <width>x<height>")
+    .transform((s) => {
+      const [width, height] = s.split("x").map(Number) as [number, number];
+      return { width, height };
+    })
+    .optional(),
 });
 export type CreateJobQuery = z.infer<typeof CreateJobQuerySchema>;
 
@@ -133,7 +142,7 @@ export class JobService {
     const { manifest, scheduler, decode, overlap } = this.options;
     let image;
     try {
-      image = await decodeImage(await this.input(query, body), decode);
+      image = await decodeImage(await this.input(query, body), { ...decode, expected: query.size });
     } catch (error) {
       this.options.metrics.job("rejected");
       throw error;

@@ -6,7 +6,8 @@
  * submit, then succeeded: for tests about waiting), `garbled` (a status the runner API does not
  * have: a runner answering nonsense), `reject` (422 on submit),
  * `unavailable` (503 on submit), `real` (real images of the upscaled size, resized by sharp, in the
- * requested format: for tests that decode or resize the outputs).
+ * requested format: for tests that decode or resize the outputs). Like a runner, it refuses an image
+ * that is not the `size` declared with the job (reading only a PNG's IHDR) and reports that size.
  *
  * It also receives webhooks for the tests: POST /__webhooks/<inbox>?fail=<n> records each delivery
  * (and answers 500 to the first n), GET /__webhooks/<inbox> lists them. GET /__request-ids/<job id>
@@ -40,11 +41,11 @@ export const SLOW_MS = 2_000;
 
 const CONTENT_TYPES: Record<string, string> = { png: "image/png", webp: "image/webp", avif: "image/avif", jpeg: "image/jpeg" };
 
-function pngInfo(bytes: Buffer): { width: number; height: number; behaviour: string } {
+function pngInfo(bytes: Buffer): { isPng: boolean; width: number; height: number; behaviour: string } {
   const isPng = bytes.length > 24 && bytes.readUInt32BE(0) === 0x89504e47;
   const text = bytes.toString("latin1");
   const behaviour = /hvar-test\0(\w+)/.exec(text)?.[1] ?? "ok";
-  return isPng ? { width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20), behaviour } : { width: 40, height: 30, behaviour };
+  return isPng ? { isPng, width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20), behaviour } : { isPng, width: 40, height: 30, behaviour };
 }
 
 export function outputBytes(input: Uint8Array, jobId: string, scale: number): Buffer {
@@ -143,7 +144,13 @@ export async function startRunnerStub(secret: string): Promise<RunnerStub> {
         const id = url.searchParams.get("id") ?? "";
         const existing = jobs.get(id);
         if (existing) return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(jobJson(existing)));
-        const info = pngInfo(body);
+        const { isPng, ...info } = pngInfo(body);
+        const size = /^(\d+)x(\d+)$/.exec(url.searchParams.get("size") ?? "");
+        if (size) {
+          const declared = { width: Number(size[1]), height: Number(size[2]) };
+          if (isPng && (declared.width !== info.width || declared.height !== info.height)) return problem(res, 422, "image_size_mismatch");
+          Object.assign(info, declared);
+        }
         if (info.behaviour === "reject") return problem(res, 422, "image_rejected");
         if (info.behaviour === "unavailable") return problem(res, 503, "no_model");
         const job: StubJob = {

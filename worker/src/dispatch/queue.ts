@@ -13,7 +13,8 @@ import { DispatchError, type DispatchJob, type Dispatcher, type RemoteState } fr
 export const queueMessageSchema = z.object({
   v: z.literal(1),
   id: z.string(),
-  input: z.object({ key: z.string(), contentType: z.string(), bytes: z.number().int(), sha256: z.string() }),
+  /** `width` x `height`: the size the worker billed; a consumer refuses an image that decodes to another. */
+  input: z.object({ key: z.string(), contentType: z.string(), bytes: z.number().int(), sha256: z.string(), width: z.number().int().positive(), height: z.number().int().positive() }),
   scales: z.array(outputSchema.shape.scale),
   format: z.enum(["png", "webp", "avif", "jpeg"]),
   quality: z.number().int().nullable(),
@@ -47,7 +48,7 @@ export class JobQueue implements Dispatcher {
     const message: QueueMessage = {
       v: 1,
       id: job.id,
-      input: { key, contentType: job.contentType, bytes: job.image.length, sha256 },
+      input: { key, contentType: job.contentType, bytes: job.image.length, sha256, width: job.width, height: job.height },
       ...job.options,
       requestId: job.requestId,
     };

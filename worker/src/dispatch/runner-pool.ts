@@ -86,7 +86,7 @@ export class RunnerPool implements Dispatcher {
 
   async submit(job: DispatchJob): Promise<{ runner: string }> {
     const { scales, format, quality, temperature } = job.options;
-    const query = new URLSearchParams({ id: job.id, scales: scales.join(","), format, temperature: String(temperature) });
+    const query = new URLSearchParams({ id: job.id, scales: scales.join(","), format, temperature: String(temperature), size: `${job.width}x${job.height}` });
     if (quality !== null) query.set("quality", String(quality));
     const path = `/v1/jobs?${query}`;
     await this.options.bucket.put(inputKey(job.id), job.image, {

@@ -10,6 +10,12 @@ export interface DispatchJob {
   id: string;
   image: Uint8Array<ArrayBuffer>;
   contentType: string;
+  /**
+   * The size the image decodes to (oriented), as the edge read it, billed and limited it. A runner
+   * refuses an image that decodes to any other size (`image_size_mismatch`) before doing any work.
+   */
+  width: number;
+  height: number;
   options: NormalizedOptions;
   /** The id the job is logged under (the X-Request-Id of the request that created it), for the runner's logs. */
   requestId: string | null;

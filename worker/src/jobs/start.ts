@@ -100,7 +100,7 @@ export async function startUpscale(
   }
 
   try {
-    const { runner } = await dispatcher.submit({ id: job.id, image: request.bytes, contentType: IMAGE_TYPES[image.type], options, requestId: job.requestId });
+    const { runner } = await dispatcher.submit({ id: job.id, image: request.bytes, contentType: IMAGE_TYPES[image.type], width: image.width, height: image.height, options, requestId: job.requestId });
     await markRunning(env.DB, job.id, runner);
     return { outcome: "dispatched", job: { ...job, status: "running", runner } };
   } catch (error) {

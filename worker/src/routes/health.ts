@@ -11,7 +11,6 @@ export const health = new Hono<AppEnv>()
     const checks = {
       d1: await probe(() => c.env.DB.prepare("SELECT 1").first()),
       r2: await probe(() => c.env.RESULTS.head("readyz-probe")),
-      kv: await probe(() => c.env.JOBS.get("readyz-probe")),
     };
     const ready = Object.values(checks).every((ok) => ok);
     return c.json({ status: ready ? "ready" : "degraded", modelVersion: c.env.MODEL_VERSION, checks }, ready ? 200 : 503);

@@ -2,8 +2,14 @@ import { ProblemError } from "../http/problem";
 
 /**
  * Image type from magic bytes and dimensions from the headers: no decoding, no trust in the
- * client's Content-Type. Only the first bytes (and, for animation, the chunk/block structure)
- * are read, so this costs microseconds whatever the image size.
+ * client's Content-Type. Only headers and the chunk/block/box structure are read, never pixel data,
+ * so this costs microseconds whatever the image size.
+ *
+ * The size is the one the runner's decoder (libvips) will produce, because it is what is billed and
+ * limited: EXIF orientation (JPEG, PNG, WebP) and HEIF's irot/clap applied, a GIF's canvas as libnsgif
+ * makes it (its first frame may grow it past the logical screen), a WebP's canvas checked against its
+ * bitstream. The worker declares this size with the job and the runner refuses any image that decodes
+ * to another (`image_size_mismatch`), so a header that lies can never buy pixels it did not pay for.
  */
 export const IMAGE_TYPES = {
   png: "image/png",
@@ -18,6 +24,7 @@ export type ImageType = keyof typeof IMAGE_TYPES;
 export interface ImageInfo {
   type: ImageType;
   mime: (typeof IMAGE_TYPES)[ImageType];
+  /** As decoded and oriented: what the runner processes and the outputs are multiples of. */
   width: number;
   height: number;
   animated: boolean;
@@ -95,41 +102,112 @@ function refuse(bytes: Uint8Array): never {
 
 type Parsed = Omit<ImageInfo, "mime">;
 
+/** EXIF orientations 5 to 8 turn the image a quarter: the decoded width is the stored height. */
+const oriented = (width: number, height: number, orientation: number) => (orientation >= 5 ? { width: height, height: width } : { width, height });
+
+const EXIF_HEADER = "Exif\0\0";
+
+/**
+ * The Orientation tag (0x0112) of IFD0 in an EXIF (TIFF) structure, read as libexif reads it for
+ * libvips: the first such entry, any integer type, 1 when absent, unreadable or outside 1..8 (the
+ * tag in another IFD is ignored, as libvips does).
+ */
+function exifOrientation(tiff: Uint8Array): number {
+  const view = new DataView(tiff.buffer, tiff.byteOffset, tiff.byteLength);
+  const order = String.fromCharCode(tiff[0] ?? 0, tiff[1] ?? 0);
+  if (tiff.length < 8 || (order !== "II" && order !== "MM")) return 1;
+  const le = order === "II";
+  // The integer types libexif converts to SHORT for this tag: [bytes, read] by TIFF type.
+  const types: Record<number, [number, (at: number) => number]> = {
+    1: [1, (at) => view.getUint8(at)],
+    6: [1, (at) => view.getInt8(at)],
+    3: [2, (at) => view.getUint16(at, le)],
+    8: [2, (at) => view.getInt16(at, le)],
+    4: [4, (at) => view.getUint32(at, le)],
+    9: [4, (at) => view.getInt32(at, le)],
+  };
+  const ifd = view.getUint32(4, le);
+  if (ifd + 2 > tiff.length) return 1;
+  const entries = view.getUint16(ifd, le);
+  for (let i = 0; i < entries; i++) {
+    const entry = ifd + 2 + i * 12;
+    if (entry + 12 > tiff.length) return 1;
+    if (view.getUint16(entry, le) !== 0x0112) continue;
+    const type = types[view.getUint16(entry + 2, le)];
+    const count = view.getUint32(entry + 4, le);
+    if (!type || count === 0) return 1;
+    const [size, read] = type;
+    // A value of more than 4 bytes lies elsewhere, at the offset the entry holds.
+    const at = size * count > 4 ? view.getUint32(entry + 8, le) : entry + 8;
+    if (at + size > tiff.length) return 1;
+    const value = read(at);
+    return value >= 1 && value <= 8 ? value : 1;
+  }
+  return 1;
+}
+
 function png(r: Reader): Parsed {
   if (r.ascii(12, 4) !== "IHDR") throw malformed("png", "IHDR is not the first chunk");
   const width = r.u32be(16);
   const height = r.u32be(20);
-  // APNG declares itself with an acTL chunk before the first IDAT.
+  // APNG declares itself with an acTL chunk before the first IDAT; libpng reads an eXIf chunk (the
+  // first one) only there too.
   let animated = false;
+  let orientation: number | undefined;
   for (let offset = 8; r.has(offset, 8); ) {
+    const length = r.u32be(offset);
     const type = r.ascii(offset + 4, 4);
     if (type === "acTL") animated = true;
+    if (type === "eXIf" && orientation === undefined) orientation = exifOrientation(r.bytes.subarray(offset + 8, offset + 8 + length));
     if (type === "IDAT" || type === "IEND") break;
-    offset += 12 + r.u32be(offset);
+    offset += 12 + length;
   }
-  return { type: "png", width, height, animated };
+  return { type: "png", ...oriented(width, height, orientation ?? 1), animated };
 }
 
+/**
+ * The frame header (SOF) gives the size; the first APP1 segment that is EXIF gives the orientation.
+ * libjpeg reads every marker up to the scan (SOS), so an APP1 after the SOF still counts.
+ */
 function jpeg(r: Reader): Parsed {
+  let size: { width: number; height: number } | undefined;
+  let orientation: number | undefined;
   for (let offset = 2; ; ) {
     if (r.u8(offset) !== 0xff) throw malformed("jpeg", "bad marker");
     let marker = r.u8(offset + 1);
     while (marker === 0xff) marker = r.u8(++offset + 1);
     offset += 2;
     if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) continue;
-    if (marker === 0xd9 || marker === 0xda) throw malformed("jpeg", "no frame header before the scan");
+    if (marker === 0xd9 || (marker === 0xda && !size)) throw malformed("jpeg", "no frame header before the scan");
+    if (marker === 0xda && size) return { type: "jpeg", ...oriented(size.width, size.height, orientation ?? 1), animated: false };
     const length = r.u16be(offset);
     // SOF0..SOF15 except DHT (C4), JPG (C8) and DAC (CC) carry the frame size.
-    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
-      return { type: "jpeg", height: r.u16be(offset + 3), width: r.u16be(offset + 5), animated: false };
+    if (!size && marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      size = { height: r.u16be(offset + 3), width: r.u16be(offset + 5) };
+    }
+    if (marker === 0xe1 && orientation === undefined && length >= 8 && r.ascii(offset + 2, 6) === EXIF_HEADER) {
+      orientation = exifOrientation(r.bytes.subarray(offset + 8, offset + length));
     }
     offset += length;
   }
 }
 
+/** Screen sizes libnsgif takes for an editor's canvas rather than the image's: it starts at 1x1 instead. */
+const GIF_BOGUS_SCREENS = new Set(["640x480", "640x512", "800x600", "1024x768", "1280x1024", "1600x1200"]);
+const GIF_MAX_SCREEN = 2048;
+
+/**
+ * The canvas libnsgif (libvips' GIF decoder) makes: the logical screen, unless it is zero, over 2048
+ * or a common editor canvas (then 1x1), grown to hold the first frame. A screen that says 1x1 buys
+ * nothing: a 1500x1500 first frame makes a 1500x1500 image.
+ */
 function gif(r: Reader): Parsed {
-  const width = r.u16le(6);
-  const height = r.u16le(8);
+  let width = r.u16le(6);
+  let height = r.u16le(8);
+  if (width === 0 || height === 0 || width > GIF_MAX_SCREEN || height > GIF_MAX_SCREEN || GIF_BOGUS_SCREENS.has(`${width}x${height}`)) {
+    width = 1;
+    height = 1;
+  }
   const flags = r.u8(10);
   let offset = 13 + (flags & 0x80 ? 3 << ((flags & 7) + 1) : 0);
   const skipSubBlocks = () => {
@@ -145,6 +223,10 @@ function gif(r: Reader): Parsed {
       offset += 2;
       skipSubBlocks();
     } else if (block === 0x2c) {
+      if (frames === 0) {
+        width = Math.max(width, r.u16le(offset + 1) + r.u16le(offset + 5));
+        height = Math.max(height, r.u16le(offset + 3) + r.u16le(offset + 7));
+      }
       frames += 1;
       const local = r.u8(offset + 9);
       offset += 10 + (local & 0x80 ? 3 << ((local & 7) + 1) : 0) + 1;
@@ -156,28 +238,85 @@ function gif(r: Reader): Parsed {
   return { type: "gif", width, height, animated: frames > 1 };
 }
 
+/** The size a VP8 (lossy) or VP8L (lossless) bitstream codes, from its chunk's data. */
+function webpBitstream(r: Reader, chunk: string, data: number): { width: number; height: number } {
+  if (chunk === "VP8 ") {
+    if (r.u8(data + 3) !== 0x9d || r.u8(data + 4) !== 0x01 || r.u8(data + 5) !== 0x2a) throw malformed("webp", "bad VP8 start code");
+    return { width: r.u16le(data + 6) & 0x3fff, height: r.u16le(data + 8) & 0x3fff };
+  }
+  if (r.u8(data) !== 0x2f) throw malformed("webp", "bad VP8L signature");
+  const bits = r.u32le(data + 1);
+  return { width: (bits & 0x3fff) + 1, height: ((bits >>> 14) & 0x3fff) + 1 };
+}
+
+/**
+ * Simple WebP: the bitstream's size. Extended (VP8X): the canvas, which libwebp requires a still
+ * image's bitstream to match, and the orientation of its first EXIF chunk when the EXIF flag is set.
+ */
 function webp(r: Reader): Parsed {
   const chunk = r.ascii(12, 4);
-  if (chunk === "VP8 ") {
-    if (r.u8(23) !== 0x9d || r.u8(24) !== 0x01 || r.u8(25) !== 0x2a) throw malformed("webp", "bad VP8 start code");
-    return { type: "webp", width: r.u16le(26) & 0x3fff, height: r.u16le(28) & 0x3fff, animated: false };
+  if (chunk === "VP8 " || chunk === "VP8L") return { type: "webp", ...webpBitstream(r, chunk, 20), animated: false };
+  if (chunk !== "VP8X") throw malformed("webp", `unknown chunk ${JSON.stringify(chunk)}`);
+  const flags = r.u8(20);
+  const animated = (flags & 0x02) !== 0;
+  const width = r.u24le(24) + 1;
+  const height = r.u24le(27) + 1;
+  let orientation: number | undefined;
+  let bitstream: { width: number; height: number } | undefined;
+  for (let offset = 12 + 8 + r.u32le(16); r.has(offset, 8); ) {
+    const name = r.ascii(offset, 4);
+    const size = r.u32le(offset + 4);
+    if ((name === "VP8 " || name === "VP8L") && !bitstream) bitstream = webpBitstream(r, name, offset + 8);
+    if (name === "EXIF" && flags & 0x08 && orientation === undefined) {
+      const exif = r.bytes.subarray(offset + 8, offset + 8 + size);
+      const header = String.fromCharCode(...exif.subarray(0, 6)) === EXIF_HEADER ? 6 : 0;
+      orientation = exifOrientation(exif.subarray(header));
+    }
+    offset += 8 + size + (size % 2);
   }
-  if (chunk === "VP8L") {
-    if (r.u8(20) !== 0x2f) throw malformed("webp", "bad VP8L signature");
-    const bits = r.u32le(21);
-    return { type: "webp", width: (bits & 0x3fff) + 1, height: ((bits >>> 14) & 0x3fff) + 1, animated: false };
+  if (!animated && !bitstream) throw malformed("webp", "no image data");
+  if (!animated && bitstream && (bitstream.width !== width || bitstream.height !== height)) {
+    throw malformed("webp", `the canvas is ${width}x${height} but the image is ${bitstream.width}x${bitstream.height}`);
   }
-  if (chunk === "VP8X") {
-    return { type: "webp", width: r.u24le(24) + 1, height: r.u24le(27) + 1, animated: (r.u8(20) & 0x02) !== 0 };
-  }
-  throw malformed("webp", `unknown chunk ${JSON.stringify(chunk)}`);
+  return { type: "webp", ...oriented(width, height, orientation ?? 1), animated };
 }
 
 const AVIF_BRANDS = new Set(["avif", "avis"]);
 const HEIF_BRANDS = new Set(["heic", "heix", "hevc", "hevx", "heim", "heis", "mif1", "msf1"]);
 const SEQUENCE_BRANDS = new Set(["avis", "msf1", "hevc", "hevx"]);
 
-/** AVIF and HEIF: ISO-BMFF boxes; the size is the largest `ispe` (image spatial extents). */
+interface Box {
+  name: string;
+  /** Where the box's content starts (after its header) and ends. */
+  start: number;
+  end: number;
+}
+
+/** The boxes between `start` and `end`, in order. */
+function boxes(r: Reader, type: ImageType, start: number, end: number): Box[] {
+  const found: Box[] = [];
+  for (let offset = start; offset + 8 <= end; ) {
+    let size = r.u32be(offset);
+    const name = r.ascii(offset + 4, 4);
+    let header = 8;
+    if (size === 1) {
+      size = r.u32be(offset + 8) * 2 ** 32 + r.u32be(offset + 12);
+      header = 16;
+    } else if (size === 0) {
+      size = end - offset;
+    }
+    if (size < header) throw malformed(type, `bad box size in ${name}`);
+    found.push({ name, start: offset + header, end: Math.min(offset + size, end) });
+    offset += size;
+  }
+  return found;
+}
+
+/**
+ * AVIF and HEIF: ISO-BMFF boxes. The image is the primary item (`pitm`); its size is its `ispe`
+ * (image spatial extents), then its transformative properties in their `ipma` order, as libheif
+ * applies them: `irot` by 90 or 270 degrees swaps width and height, `clap` crops to its clean aperture.
+ */
 function isobmff(bytes: Uint8Array): Parsed {
   const probe = new Reader(bytes, "heif");
   const ftypSize = probe.u32be(0);
@@ -190,32 +329,51 @@ function isobmff(bytes: Uint8Array): Parsed {
       : null;
   if (!type) refuse(bytes);
   const r = new Reader(bytes, type);
-  let width = 0;
-  let height = 0;
-  const walk = (start: number, end: number, depth: number): void => {
-    for (let offset = start; offset + 8 <= end; ) {
-      let size = r.u32be(offset);
-      const name = r.ascii(offset + 4, 4);
-      let header = 8;
-      if (size === 1) {
-        size = r.u32be(offset + 8) * 2 ** 32 + r.u32be(offset + 12);
-        header = 16;
-      } else if (size === 0) {
-        size = end - offset;
+  const child = (parent: Box, name: string, fullBox = 0) => boxes(r, type, parent.start + fullBox, parent.end).filter((b) => b.name === name);
+
+  const meta = boxes(r, type, 0, bytes.length).find((b) => b.name === "meta");
+  if (!meta) throw malformed(type, "no meta box");
+  const pitm = child(meta, "pitm", 4)[0];
+  const iprp = child(meta, "iprp", 4)[0];
+  if (!pitm || !iprp) throw malformed(type, "no primary item or no item properties");
+  const primary = r.u8(pitm.start) === 0 ? r.u16be(pitm.start + 4) : r.u32be(pitm.start + 4);
+  const properties = child(iprp, "ipco").flatMap((ipco) => boxes(r, type, ipco.start, ipco.end));
+
+  // ipma: for each item, the 1-based indexes of its properties in ipco (0: none), 7 or 15 bits each.
+  const associated: Box[] = [];
+  for (const ipma of child(iprp, "ipma")) {
+    const version = r.u8(ipma.start);
+    const wide = (r.u8(ipma.start + 3) & 1) === 1;
+    let offset = ipma.start + 8;
+    for (let entries = r.u32be(ipma.start + 4); entries > 0; entries--) {
+      const item = version < 1 ? r.u16be(offset) : r.u32be(offset);
+      offset += version < 1 ? 2 : 4;
+      const count = r.u8(offset);
+      offset += 1;
+      for (let i = 0; i < count; i++) {
+        const index = wide ? r.u16be(offset) & 0x7fff : r.u8(offset) & 0x7f;
+        offset += wide ? 2 : 1;
+        const property = properties[index - 1];
+        if (item === primary && property) associated.push(property);
       }
-      if (size < header) throw malformed(type, `bad box size in ${name}`);
-      const boxEnd = Math.min(offset + size, end);
-      if (name === "meta" && depth < 4) walk(offset + header + 4, boxEnd, depth + 1);
-      else if ((name === "iprp" || name === "ipco") && depth < 4) walk(offset + header, boxEnd, depth + 1);
-      else if (name === "ispe" && r.has(offset + header + 12, 0)) {
-        const w = r.u32be(offset + header + 4);
-        const h = r.u32be(offset + header + 8);
-        if (w * h > width * height) [width, height] = [w, h];
-      }
-      offset += size;
     }
-  };
-  walk(0, bytes.length, 0);
-  if (!width) throw malformed(type, "no image size (ispe) found");
+  }
+
+  const ispe = associated.find((p) => p.name === "ispe");
+  if (!ispe) throw malformed(type, "the primary image has no size (ispe)");
+  let width = r.u32be(ispe.start + 4);
+  let height = r.u32be(ispe.start + 8);
+  for (const property of associated) {
+    // irot's low two bits count quarter turns: one or three swap width and height.
+    if (property.name === "irot" && (r.u8(property.start) & 3) % 2 === 1) [width, height] = [height, width];
+    if (property.name === "clap") {
+      const fraction = (at: number) => {
+        const denominator = r.u32be(at + 4);
+        if (denominator === 0) throw malformed(type, "clap with a zero denominator");
+        return Math.round(r.u32be(at) / denominator);
+      };
+      [width, height] = [fraction(property.start), fraction(property.start + 8)];
+    }
+  }
   return { type, width, height, animated: brands.some((b) => SEQUENCE_BRANDS.has(b)) };
 }

@@ -1,0 +1,96 @@
+"""The runner's model contract, version 1: the inputs and outputs of an exported `model.onnx`.
+
+One graph runs a batch of N LR tiles of side T and returns each at x1, x2 and x4; a model that generates
+(H-VAR: L tokens per tile) also takes one uniform per token and a temperature, and returns the tokens it
+drew. `inputs` and `outputs` below say each tensor's name, shape, dtype and values.
+
+In PyTorch a model of the contract has `tile` (T), `tokens` (L) and a `forward` that takes the inputs
+and returns the outputs in this order (`hvar.sr.HVAR`, `hvar.floor.Floor`); `export` traces exactly
+that. The runner checks the same names and shapes before it loads a model
+(`gpu-runner/src/model/session.ts`) and ignores outputs it does not know (`tokens`).
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import onnx
+import torch
+import torch.nn as nn
+
+from hvar.config import SCALES
+
+OPSET = 17
+IMAGES = tuple(f"x{s}" for s in SCALES)  # the image outputs, one per output scale
+
+
+@dataclass(frozen=True)
+class TensorSpec:
+    name: str
+    shape: tuple[int | str, ...]  # "N": the dynamic batch
+    dtype: str  # numpy's name
+    values: str
+
+
+def inputs(T: int, L: int) -> list[TensorSpec]:
+    lr = TensorSpec("lr", ("N", 3, T, T), "float32", "[0, 1], sRGB")
+    if L == 0:  # nothing to draw: the tiles alone
+        return [lr]
+    return [
+        lr,
+        TensorSpec("noise", ("N", L), "float32", "[0, 1), the uniform each token is drawn with"),
+        TensorSpec("temperature", (1,), "float32", ">= 0; 0 = greedy (argmax), noise unused"),
+    ]
+
+
+def outputs(T: int, L: int) -> list[TensorSpec]:
+    images = [
+        TensorSpec(name, ("N", 3, s * T, s * T), "float32", "[0, 1], sRGB")
+        for name, s in zip(IMAGES, SCALES, strict=True)
+    ]
+    if L == 0:
+        return images
+    return [*images, TensorSpec("tokens", ("N", L), "int64", "[0, V), for verification")]
+
+
+def example_inputs(T: int, L: int, n: int = 2) -> tuple[torch.Tensor, ...]:
+    """Inputs of the contract's shapes and ranges (random tiles and noise, greedy) to trace with."""
+    lr_N3TT = torch.rand(n, 3, T, T)
+    return (lr_N3TT,) if L == 0 else (lr_N3TT, torch.rand(n, L), torch.tensor([0.0]))
+
+
+def trace(module: nn.Module, args: tuple, path: Path, names_in, names_out, dynamic: dict) -> None:
+    """torch's tracing exporter at the contract's opset: the graph of one call with static Python
+    control flow (the next-scale loop, the cache and the sampler unrolled)."""
+    with warnings.catch_warnings():  # tracer warnings about Python ints in shapes: static by design
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            module, args, str(path), input_names=list(names_in), output_names=list(names_out),
+            dynamic_axes=dynamic, opset_version=OPSET, dynamo=False,
+        )  # fmt: skip
+
+
+def export(model: nn.Module, path: Path) -> onnx.ModelProto:
+    """The graph of `model.forward` under the contract's names, with a dynamic batch N and every other
+    side static (the tracer leaves some symbolic, e.g. x1's as the result of a Div, and the runner checks
+    each side against its manifest). Written to `path` as traced; the returned graph has the static
+    sides, for the caller to finish (`save`)."""
+    T, L = model.tile, model.tokens
+    specs_in, specs_out = inputs(T, L), outputs(T, L)
+    dynamic = {t.name: {0: "N"} for t in (*specs_in, *specs_out) if t.shape[0] == "N"}
+    names_in, names_out = [t.name for t in specs_in], [t.name for t in specs_out]
+    trace(model.eval(), example_inputs(T, L), path, names_in, names_out, dynamic)
+    graph = onnx.load(str(path))
+    sides = {t.name: t.shape[1:] for t in specs_out}
+    for out in graph.graph.output:
+        for d, n in zip(out.type.tensor_type.shape.dim[1:], sides[out.name], strict=True):
+            d.Clear()
+            d.dim_value = n
+    return graph
+
+
+def save(graph: onnx.ModelProto, path: Path) -> None:
+    onnx.save(graph, str(path))
+    onnx.checker.check_model(str(path), full_check=True)
