@@ -15,6 +15,7 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 COPY gpu-runner/package.json gpu-runner/
 COPY worker/package.json worker/
+COPY packages/contract/package.json packages/contract/
 # package.json's allowScripts refuses onnxruntime-node's install script everywhere, so the CUDA files
 # are fetched by running that script explicitly, here and only here (the build, never at run time).
 ENV ONNXRUNTIME_NODE_INSTALL=cuda12
@@ -35,6 +36,9 @@ COPY --from=deps /app/node_modules node_modules
 COPY package.json tsconfig.json ./
 COPY gpu-runner/package.json gpu-runner/tsconfig.json gpu-runner/
 COPY gpu-runner/src gpu-runner/src
+# The worker-runner contract (packages/contract), linked from node_modules/@hvar/contract.
+COPY packages/contract/package.json packages/contract/
+COPY packages/contract/src packages/contract/src
 COPY gpu-runner/bin gpu-runner/bin
 # The shipped models (gpu-runner/models/<id>/{model.onnx,manifest.json}); their sha256 is checked at start.
 COPY gpu-runner/models gpu-runner/models

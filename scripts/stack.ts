@@ -18,6 +18,7 @@ import { createServer } from "node:net";
 import { dirname, join, relative } from "node:path";
 import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
+import { modelName } from "@hvar/contract";
 import { discoverModels } from "../gpu-runner/src/model/manifest";
 
 export const ROOT = fileURLToPath(new URL("..", import.meta.url));
@@ -150,7 +151,7 @@ export function ensureDevVars(path: string): { secrets: Record<string, string>; 
 export async function servedModel(modelsDir: string, only = process.env.HVAR_MODEL): Promise<string | null> {
   const { models } = await discoverModels(modelsDir);
   const entry = only ? models.find((m) => m.manifest.id === only) : models[0];
-  return entry ? `${entry.manifest.id}@${entry.manifest.version}` : null;
+  return entry ? modelName(entry.manifest) : null;
 }
 
 /** The development key from its file if the worker still accepts it, else a new one from the admin API. */

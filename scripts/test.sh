@@ -22,6 +22,7 @@ suite wrangler-types npm run --silent types -- --check
 suite tsc-worker tsc -p worker
 suite tsc-runner tsc -p gpu-runner
 suite tsc-demo tsc -p worker/tsconfig.demo.json
+suite tsc-contract bash -c "tsc -p packages/contract && tsc -p test/contract"
 suite tsc-client bash -c "tsc -p packages/client && tsc -p test/client"
 suite eslint eslint . --max-warnings 0
 suite ruff bash -c "$py/ruff check model bench && $py/ruff format --check model bench"

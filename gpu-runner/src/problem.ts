@@ -1,7 +1,9 @@
+import { problemBody } from "@hvar/contract";
+
 /**
- * A failure the client caused or must know about, carried to the HTTP edge as
- * `application/problem+json` with a stable `code` (API.md). Anything that is not a ProblemError is
- * a bug and becomes a 500 without details.
+ * A failure the client caused or must know about, carried to the HTTP edge as problem+json with a
+ * stable `code` (packages/contract's problem shape, as the worker's). Anything that is not a
+ * ProblemError is a bug and becomes a 500 without details.
  */
 export class ProblemError extends Error {
   constructor(
@@ -15,6 +17,6 @@ export class ProblemError extends Error {
   }
 
   toJSON() {
-    return { type: "about:blank", status: this.status, code: this.code, title: this.title };
+    return problemBody({ status: this.status, code: this.code, title: this.title });
   }
 }

@@ -1,12 +1,12 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { SCALES, type Scale, modelName } from "@hvar/contract";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { decodeImage } from "../../gpu-runner/src/image/decode";
 import { discoverModels, tileOverlap, type ModelEntry } from "../../gpu-runner/src/model/manifest";
 import { ModelSession } from "../../gpu-runner/src/model/session";
-import type { Scale } from "../../gpu-runner/src/model/types";
 import { Scheduler } from "../../gpu-runner/src/scheduler/scheduler";
 import { UpscaleTask } from "../../gpu-runner/src/tiling/task";
 import { silentLog } from "../gpu-runner/helpers";
@@ -21,7 +21,6 @@ import { bicubic, blurred, channelSpread, fromFile, jpeg, meanColour, noisy, png
  */
 const MODELS_DIR = process.env.HVAR_MODELS_DIR ?? fileURLToPath(new URL("../../gpu-runner/models", import.meta.url));
 const EXAMPLES = fileURLToPath(new URL("../../worker/public/demo/examples", import.meta.url));
-const SCALES: Scale[] = [1, 2, 4];
 const SIZE = { width: 128, height: 96 }; // LR: several tiles of any model, a few seconds on a CPU
 
 const FLATS = {
@@ -68,7 +67,7 @@ const KNOWN_FAILURES: Record<string, string[]> = {
 
 const { models } = await discoverModels(MODELS_DIR);
 const entry = (process.env.HVAR_MODEL ? models.find((m) => m.manifest.id === process.env.HVAR_MODEL) : models[0]) as ModelEntry | undefined;
-const name = entry ? `${entry.manifest.id}@${entry.manifest.version}` : "no model";
+const name = entry ? modelName(entry.manifest) : "no model";
 const FIGURES = fileURLToPath(new URL(`../../test-results/acceptance/${name}/`, import.meta.url));
 
 const known = new Set(KNOWN_FAILURES[name] ?? []);
@@ -96,7 +95,7 @@ const figures: { name: string; panels: Raw[] }[] = [];
 async function upscale(image: Raw): Promise<Map<Scale, Raw>> {
   if (!entry) throw new Error(`no usable model in ${MODELS_DIR}`);
   const decoded = await decodeImage(await png(image), { maxPixels: 1 << 24 });
-  const task = new UpscaleTask(decoded, { scales: SCALES, tile: session.tile, overlap: tileOverlap(entry.manifest, undefined), temperature: 0 });
+  const task = new UpscaleTask(decoded, { scales: [...SCALES], tile: session.tile, overlap: tileOverlap(entry.manifest, undefined), temperature: 0 });
   await scheduler.submit(task);
   const out = new Map<Scale, Raw>();
   for (const o of await task.encode("png", 90)) out.set(o.scale, await fromFile(o.bytes));

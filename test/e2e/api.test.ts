@@ -1,5 +1,6 @@
 import { readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
+import { modelName } from "@hvar/contract";
 import { describe, expect, it } from "vitest";
 import { ensureDevKey } from "../../scripts/stack";
 import {
@@ -27,7 +28,7 @@ describe("the stack as npm start leaves it", () => {
     expect((await fetch(`${stack.workerUrl}/healthz`)).status).toBe(200);
     const ready = (await (await fetch(`${stack.runnerUrl}/readyz`)).json()) as { status: string; models: { id: string; version: string }[] };
     expect(ready.status).toBe("ready");
-    expect(ready.models.map((m) => `${m.id}@${m.version}`)).toContain(stack.model);
+    expect(ready.models.map(modelName)).toContain(stack.model);
     expect((await fetch(`${stack.workerUrl}/docs`)).status).toBe(200);
     const usage = await usageOf(stack.devKey.secret);
     expect(usage.keyId).toBe(stack.devKey.id);
@@ -61,7 +62,7 @@ describe("an upscale", () => {
     const job = (await response.json()) as Job;
     expect(job.status).toBe("succeeded");
     expect(job.input).toMatchObject({ width: 256, height: 170, type: "jpeg" });
-    expect(`${job.model?.id}@${job.model?.version}`).toBe(stack.model);
+    expect(job.model && modelName(job.model)).toBe(stack.model);
     expect(job.usage).toEqual({ inputMp: 0.04352, cacheHit: false, billable: true, billedMp: 0.04352 });
 
     const outputs = job.outputs ?? [];

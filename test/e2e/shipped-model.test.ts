@@ -1,3 +1,4 @@
+import { modelName } from "@hvar/contract";
 import sharp from "sharp";
 import { describe, expect, inject, it } from "vitest";
 import { servedModel } from "../../scripts/stack";
@@ -45,7 +46,7 @@ describe("the shipped model (gpu-runner/models), end to end", () => {
     expect(stack.model).toBe(shipped);
     const ready = (await (await fetch(`${stack.runnerUrl}/readyz`)).json()) as { status: string; models: { id: string; version: string }[] };
     expect(ready.status).toBe("ready");
-    expect(ready.models.map((m) => `${m.id}@${m.version}`)).toContain(shipped);
+    expect(ready.models.map(modelName)).toContain(shipped);
   });
 
   it("upscales a real photo: three signed URLs that decode at x1, x2 and x4, each close to the input when shrunk back", async () => {
@@ -60,7 +61,7 @@ describe("the shipped model (gpu-runner/models), end to end", () => {
     // The model may be slower than the wait on a busy CPU: then the job is polled as any client would.
     if (response.status === 202) job = await untilDone(secret, job.id, 240_000);
     expect(job.status, JSON.stringify(job.error)).toBe("succeeded");
-    expect(`${job.model?.id}@${job.model?.version}`).toBe(stack.model);
+    expect(job.model && modelName(job.model)).toBe(stack.model);
     expect(job.input).toMatchObject({ width, height, type: "png" });
 
     const outputs = job.outputs ?? [];

@@ -4,7 +4,7 @@ import { describe, expect, it } from "vitest";
 import { hmacSecret, loadConfig } from "../../gpu-runner/src/config";
 import { assembleRunner } from "../../gpu-runner/src/runner";
 import { signRequest } from "../../gpu-runner/src/server/auth";
-import type { Job } from "../../gpu-runner/src/server/jobs";
+import type { RunnerJob as Job } from "@hvar/contract";
 import { LocalStore } from "../../gpu-runner/src/storage/local";
 import { FIXTURE_MODELS_DIR, rawImage, silentLog, tempDir } from "./helpers";
 

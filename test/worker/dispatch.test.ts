@@ -21,7 +21,8 @@ async function until(done: () => Promise<boolean>): Promise<void> {
 const [live = "", other = ""] = env.RUNNER_URLS.split(",");
 const dead = env.TEST_DEAD_RUNNER_URL;
 const options = { scales: [2 as const], format: "png" as const, quality: null, temperature: 0 };
-const pool = (urls: string[], secret = env.RUNNER_HMAC_SECRET) => new RunnerPool({ urls, secret, timeoutMs: 5000, bucket: env.RESULTS });
+const pool = (urls: string[], secret = env.RUNNER_HMAC_SECRET) => new RunnerPool({ urls, secret, timeoutMs: 5000, bucket: env.RESULTS, model: env.MODEL_VERSION });
+const otherModel = inject("otherModelRunner");
 const jobId = (n: number) => `j_abcdefghijklmnop${idDigits(n, 4)}`;
 
 describe("the runner-pool backend", () => {
@@ -36,6 +37,19 @@ describe("the runner-pool backend", () => {
       const { runner } = await pool(runners).submit({ id: jobId(n), image, contentType: "image/png", width: 16, height: 16, options, requestId: null });
       expect(runner).toBe(live);
     }
+  });
+
+  it("passes over a runner that serves another model than MODEL_VERSION", async () => {
+    const image = await png(16, 16);
+    for (let n = 20; n < 26; n++) {
+      const { runner } = await pool([otherModel.url, live]).submit({ id: jobId(n), image, contentType: "image/png", width: 16, height: 16, options, requestId: null });
+      expect(runner).toBe(live);
+    }
+  });
+
+  it("fails with a retryable no_runner_available, naming the model, when every runner serves another one", async () => {
+    const submit = pool([otherModel.url]).submit({ id: jobId(26), image: await png(16, 16), contentType: "image/png", width: 16, height: 16, options, requestId: null });
+    await expect(submit).rejects.toMatchObject({ code: "no_runner_available", retryable: true, message: expect.stringContaining(`serves ${otherModel.model}`) });
   });
 
   it("fails with a retryable no_runner_available when no runner answers", async () => {

@@ -1,9 +1,9 @@
 import { env } from "cloudflare:test";
+import { type Model, type QueueMessage, type RunnerJob, inputKey, jobRecordKey, modelName, queueMessageSchema } from "@hvar/contract";
 import { describe, expect, it } from "vitest";
 import { configOf } from "../../worker/src/config";
-import { inputKey } from "../../worker/src/contract";
 import { dispatcherFor } from "../../worker/src/dispatch";
-import { type JobSender, JobQueue, type QueueMessage, queueMessageSchema, statusKey } from "../../worker/src/dispatch/queue";
+import { type JobSender, JobQueue } from "../../worker/src/dispatch/queue";
 import { sha256Hex } from "../../worker/src/security/crypto";
 import { putResult } from "../../worker/src/storage/results";
 import { png } from "./images";
@@ -13,6 +13,10 @@ const options = { scales: [2 as const], format: "webp" as const, quality: 80, te
 let n = 0;
 const jobId = () => `j_queue${idDigits(n++, 15)}`;
 
+/** The model the queue's runners serve, which these tests configure as MODEL_VERSION. */
+const SERVED: Model = { id: "hvar-base", version: "1.0.0" };
+const jobQueue = (queue: JobSender) => new JobQueue({ queue, bucket: env.RESULTS, model: modelName(SERVED) });
+
 /** Records what the worker sends, as the Queue binding would receive it. */
 function recordingQueue(): { sent: QueueMessage[]; queue: JobSender } {
   const sent: QueueMessage[] = [];
@@ -20,16 +24,17 @@ function recordingQueue(): { sent: QueueMessage[]; queue: JobSender } {
 }
 
 /** What a runner writes when it has finished a job taken from the queue. */
-async function runnerFinishes(id: string, status: "succeeded" | "failed"): Promise<void> {
+async function runnerFinishes(id: string, status: "succeeded" | "failed", model = SERVED): Promise<void> {
   const bytes = new TextEncoder().encode(`output of ${id}`);
   const sha256 = await sha256Hex(bytes);
   const key = `results/${id}/x2.webp`;
   if (status === "succeeded") await putResult(env.RESULTS, { key, contentType: "image/webp", sha256, bytes: bytes.length }, bytes.slice().buffer);
-  const job =
+  const base = { id, model, input: { width: 4, height: 4 }, progress: { tilesDone: 1, tilesTotal: 1 }, runnerMs: 7 };
+  const job: RunnerJob =
     status === "succeeded"
-      ? { id, status, model: { id: "hvar-base", version: "1.0.0" }, runnerMs: 7, outputs: [{ scale: 2, key, contentType: "image/webp", width: 8, height: 8, bytes: bytes.length, sha256 }] }
-      : { id, status, error: { code: "inference_failed", title: "boom" } };
-  await env.RESULTS.put(statusKey(id), JSON.stringify(job));
+      ? { ...base, status, outputs: [{ scale: 2, key, contentType: "image/webp", width: 8, height: 8, bytes: bytes.length, sha256 }] }
+      : { ...base, status, error: { code: "inference_failed", title: "boom" } };
+  await env.RESULTS.put(jobRecordKey(id), JSON.stringify(job));
 }
 
 describe("the queue backend", () => {
@@ -37,7 +42,7 @@ describe("the queue backend", () => {
     const { sent, queue } = recordingQueue();
     const id = jobId();
     const image = await png(16, 16);
-    expect(await new JobQueue({ queue, bucket: env.RESULTS }).submit({ id, image, contentType: "image/png", width: 16, height: 16, options, requestId: "req_queuedjobrequest" })).toEqual({ runner: "queue" });
+    expect(await jobQueue(queue).submit({ id, image, contentType: "image/png", width: 16, height: 16, options, requestId: "req_queuedjobrequest" })).toEqual({ runner: "queue" });
     expect(sent).toHaveLength(1);
     expect(queueMessageSchema.parse(sent[0])).toEqual({
       v: 1,
@@ -51,18 +56,18 @@ describe("the queue backend", () => {
   });
 
   it("works with the real Queue binding of wrangler.toml", async () => {
-    const jobs = new JobQueue({ queue: env.JOBS_QUEUE, bucket: env.RESULTS });
+    const jobs = jobQueue(env.JOBS_QUEUE);
     await expect(jobs.submit({ id: jobId(), image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options, requestId: null })).resolves.toEqual({ runner: "queue" });
   });
 
   it("reports a job as queued until the runner writes its status", async () => {
     const { queue } = recordingQueue();
-    expect(await new JobQueue({ queue, bucket: env.RESULTS }).poll(jobId())).toEqual({ status: "queued" });
+    expect(await jobQueue(queue).poll(jobId())).toEqual({ status: "queued" });
   });
 
   it("reports success from the runner's status object, once the outputs are in R2", async () => {
     const { queue } = recordingQueue();
-    const jobs = new JobQueue({ queue, bucket: env.RESULTS });
+    const jobs = jobQueue(queue);
     const id = jobId();
     await jobs.submit({ id, image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options, requestId: null });
     await runnerFinishes(id, "succeeded");
@@ -74,13 +79,22 @@ describe("the queue backend", () => {
     const { queue } = recordingQueue();
     const id = jobId();
     await runnerFinishes(id, "failed");
-    expect(await new JobQueue({ queue, bucket: env.RESULTS }).poll(id)).toEqual({ status: "failed", error: { code: "inference_failed", title: "boom" } });
+    expect(await jobQueue(queue).poll(id)).toEqual({ status: "failed", error: { code: "inference_failed", title: "boom" } });
+  });
+
+  it("fails a job whose runner serves another model than MODEL_VERSION, and removes its input", async () => {
+    const jobs = jobQueue(recordingQueue().queue);
+    const id = jobId();
+    await jobs.submit({ id, image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options, requestId: null });
+    await runnerFinishes(id, "succeeded", { ...SERVED, version: "0.9.0" });
+    expect(await jobs.poll(id)).toEqual({ status: "failed", error: { code: "model_mismatch", title: `The runner serves hvar-base@0.9.0, not ${modelName(SERVED)}` } });
+    expect(await env.RESULTS.head(inputKey(id))).toBeNull();
   });
 
   it("turns a refused send into a retryable queue_unavailable, leaving no input behind", async () => {
     const id = jobId();
     const queue = { send: async () => Promise.reject(new Error("queue is full")) };
-    const submit = new JobQueue({ queue, bucket: env.RESULTS }).submit({ id, image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options, requestId: null });
+    const submit = jobQueue(queue).submit({ id, image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options, requestId: null });
     await expect(submit).rejects.toMatchObject({ code: "queue_unavailable", retryable: true });
     expect(await env.RESULTS.head(inputKey(id))).toBeNull();
   });

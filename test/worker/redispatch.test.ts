@@ -1,8 +1,8 @@
 import { env } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { inputKey } from "@hvar/contract";
+import { describe, expect, inject, it } from "vitest";
 import { configOf } from "../../worker/src/config";
 import { dispatcherOf } from "../../worker/src/dispatch";
-import { inputKey } from "../../worker/src/contract";
 import { MAX_SENDS, RunnerPool } from "../../worker/src/dispatch/runner-pool";
 import { advance } from "../../worker/src/jobs/lifecycle";
 import { getJob } from "../../worker/src/storage/jobs";
@@ -13,9 +13,9 @@ import { png } from "./images";
 const [live = ""] = env.RUNNER_URLS.split(",");
 const dead = env.TEST_DEAD_RUNNER_URL;
 const options = { scales: [2 as const], format: "png" as const, quality: null, temperature: 0 };
-const pool = (urls: string[]) => new RunnerPool({ urls, secret: env.RUNNER_HMAC_SECRET, timeoutMs: 5000, bucket: env.RESULTS });
+const pool = (urls: string[]) => new RunnerPool({ urls, secret: env.RUNNER_HMAC_SECRET, timeoutMs: 5000, bucket: env.RESULTS, model: env.MODEL_VERSION });
 /** Job ids as the worker makes them (20 of a-z2-7), one per test. */
-const jobId = (n: 2 | 3 | 4) => `j_redispatchabcdefghi${n}`;
+const jobId = (n: 2 | 3 | 4 | 5) => `j_redispatchabcdefghi${n}`;
 
 /** What a runner restart does to the stub: the job is unknown afterwards. */
 async function restartLoses(id: string, runner = live): Promise<void> {
@@ -50,6 +50,20 @@ describe("a job its runner lost", () => {
     await restartLoses(id);
     expect(await runners.poll(id, live)).toMatchObject({ status: "failed", error: { code: "job_lost" } });
     expect(await env.RESULTS.head(inputKey(id))).toBeNull();
+  });
+
+  it("fails as model_mismatch when its runner came back serving another model, keeping nothing", async () => {
+    const runners = pool([live]);
+    const id = jobId(5);
+    await runners.submit({ id, image: await png(16, 16), contentType: "image/png", width: 16, height: 16, options, requestId: null });
+    // The job's runner is polled at an address whose runner restarted with another model.
+    const other = inject("otherModelRunner");
+    expect(await runners.poll(id, other.url)).toEqual({
+      status: "failed",
+      error: { code: "model_mismatch", title: `The runner serves ${other.model}, not ${env.MODEL_VERSION}` },
+    });
+    expect(await env.RESULTS.head(inputKey(id))).toBeNull();
+    expect((await env.RESULTS.list({ prefix: `results/${id}/` })).objects).toEqual([]);
   });
 
   it("keeps no input when no runner took the job", async () => {

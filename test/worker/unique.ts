@@ -20,7 +20,7 @@ export function uniqueName(): string {
   return `${file}-${String(count).padStart(6, "0")}`;
 }
 
-/** The worker's id alphabet (randomId in worker/src/crypto.ts). */
+/** The worker's id alphabet (randomId in worker/src/security/crypto.ts). */
 const ID_ALPHABET = "abcdefghijklmnopqrstuvwxyz234567";
 
 /** `n` written in the id alphabet, `width` characters long: distinct counts give distinct id parts. */

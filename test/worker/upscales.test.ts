@@ -1,4 +1,5 @@
 import { SELF, env } from "cloudflare:test";
+import { DEFAULT_QUALITY } from "@hvar/contract";
 import { describe, expect, it } from "vitest";
 import { BASE, jobCount, ledgerOf, meterOf, newKey, stubOutput, upscale, withKey } from "./helpers";
 import { png } from "./images";
@@ -47,7 +48,7 @@ describe("POST /v1/upscales with Prefer: wait", () => {
     const response = await upscale(secret, await image(), { query: "scales=2", headers: { accept: "image/avif,image/webp,*/*" } });
     const job = await response.json<Job>();
     expect(job.outputs?.[0]).toMatchObject({ contentType: "image/avif" });
-    expect(job).toMatchObject({ options: { format: "avif", quality: 90 } });
+    expect(job).toMatchObject({ options: { format: "avif", quality: DEFAULT_QUALITY } });
   });
 
   it("settles the reservation and writes one billable ledger row", async () => {

@@ -1,3 +1,4 @@
+import { DEFAULT_QUALITY } from "@hvar/contract";
 import { describe, expect, it } from "vitest";
 import { fixtures } from "./fixtures/images";
 import { jobCount, meterOf, newKey, upscale, withKey } from "./helpers";
@@ -102,7 +103,7 @@ describe("accepted uploads", () => {
     form.set("format", "webp");
     const response = await withKey(secret, "/v1/upscales", { method: "POST", body: form, headers: { prefer: "wait=10" } });
     expect(response.status).toBe(200);
-    expect(await response.json()).toMatchObject({ options: { scales: [4], format: "webp", quality: 90 }, outputs: [{ scale: 4, width: 80, height: 40 }] });
+    expect(await response.json()).toMatchObject({ options: { scales: [4], format: "webp", quality: DEFAULT_QUALITY }, outputs: [{ scale: 4, width: 80, height: 40 }] });
   });
 
   it("refuses multipart without an image part with 400", async () => {

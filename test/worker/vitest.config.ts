@@ -1,8 +1,10 @@
 import { fileURLToPath } from "node:url";
 import { cloudflareTest, readD1Migrations } from "@cloudflare/vitest-plugin";
+import { modelName } from "@hvar/contract";
 import { defineConfig } from "vitest/config";
 import { fakeInternet } from "./setup/fake-internet";
 import { RUNNER_SECRET } from "./setup/global-setup";
+import { STUB_MODEL } from "./setup/runner-stub";
 
 const root = (path: string) => fileURLToPath(new URL(`../../${path}`, import.meta.url));
 
@@ -15,6 +17,8 @@ export default defineConfig(async () => ({
         bindings: {
           RUNNER_URLS: inject("runnerUrls"),
           TEST_DEAD_RUNNER_URL: inject("deadRunnerUrl"),
+          // The model the runner stubs serve: dispatch passes over runners that serve another one.
+          MODEL_VERSION: modelName(STUB_MODEL),
           // Small limits so that real test images can cross them: x4 allows 256x256 inputs.
           MAX_OUTPUT_PIXELS: String(1024 * 1024),
           MAX_UPLOAD_BYTES: String(256 * 1024),
@@ -33,7 +37,7 @@ export default defineConfig(async () => ({
           ALLOW_INSECURE_ORIGINS: "http://dev-origin.example",
         },
         // Every fetch the worker makes goes through this (runner stubs pass through to loopback).
-        outboundService: fakeInternet({ passThrough: [...inject("runnerUrls").split(","), inject("deadRunnerUrl")] }),
+        outboundService: fakeInternet({ passThrough: [...inject("runnerUrls").split(","), inject("otherModelRunner").url, inject("deadRunnerUrl")] }),
       },
     })),
   ],

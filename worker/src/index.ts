@@ -1,3 +1,7 @@
+// Before anything else: @hono/zod-openapi gives zod schemas `.openapi()` as it loads, and zod copies
+// that method onto each schema as the schema is built, so it must load before any module that builds
+// schemas the OpenAPI document names (packages/contract's, which worker/src/contract.ts names).
+import "@hono/zod-openapi";
 import { cors } from "hono/cors";
 import { secureHeaders } from "hono/secure-headers";
 import type { Bindings } from "./env";

@@ -2,13 +2,12 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { basename, extname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
+import { DEFAULT_QUALITY, MAX_QUALITY, MIN_QUALITY, OUTPUT_FORMATS, SCALES, outputFormatSchema, qualitySchema, scaleListSchema } from "@hvar/contract";
 import { z } from "zod";
 import { RunnerConfigSchema } from "../config";
 import { decodeImage } from "../image/decode";
-import { OutputFormatSchema } from "../image/encode";
 import { discoverModels, tileOverlap } from "../model/manifest";
 import { ModelSession } from "../model/session";
-import type { Scale } from "../model/types";
 import { ProblemError } from "../problem";
 import { Scheduler } from "../scheduler/scheduler";
 import { UpscaleTask } from "../tiling/task";
@@ -26,9 +25,9 @@ Upscales image files with the local model: x1 (cleaned), x2 and x4, written as <
 
 Options:
   --out <dir>            output folder (default: .)
-  --scales <list>        any of 1,2,4 (default: 1,2,4)
-  --format <fmt>         png | webp | avif | jpeg (default: png)
-  --quality <1-100>      for lossy formats (default: 90)
+  --scales <list>        any of ${SCALES.join(",")} (default: ${SCALES.join(",")})
+  --format <fmt>         ${OUTPUT_FORMATS.join(" | ")} (default: png)
+  --quality <${MIN_QUALITY}-${MAX_QUALITY}>      for lossy formats (default: ${DEFAULT_QUALITY})
   --temperature <t>      0 = greedy, deterministic (default: 0)
   --models-dir <dir>     where <id>/model.onnx and manifest.json live (default: gpu-runner/models)
   --model <id>           which model (default: the first found)
@@ -43,13 +42,9 @@ Defaults not given here are the HTTP runner's (gpu-runner/src/config.ts).
 
 const OptionsSchema = z.object({
   out: z.string().default("."),
-  scales: z
-    .string()
-    .default("1,2,4")
-    .refine((s) => s.split(",").every((v) => ["1", "2", "4"].includes(v.trim())), "scales is a comma-separated subset of 1, 2, 4")
-    .transform((s) => [...new Set(s.split(",").map((v) => Number(v.trim()) as Scale))]),
-  format: OutputFormatSchema.default("png"),
-  quality: z.coerce.number().int().min(1).max(100).default(90),
+  scales: scaleListSchema,
+  format: outputFormatSchema.default("png"),
+  quality: qualitySchema,
   temperature: z.coerce.number().min(0).default(0),
   "models-dir": settings.HVAR_MODELS_DIR,
   model: settings.HVAR_MODEL,

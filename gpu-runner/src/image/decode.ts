@@ -1,3 +1,4 @@
+import { type ImageSize, imageSizeSchema } from "@hvar/contract";
 import sharp, { type Metadata, type OutputInfo } from "sharp";
 import { z } from "zod";
 import { ProblemError } from "../problem";
@@ -15,7 +16,7 @@ export const DecodeOptionsSchema = z.object({
    * other size is refused with 422 `image_size_mismatch`, judged from the header before any pixel is
    * decoded, and checked again on the decoded pixels.
    */
-  expected: z.object({ width: z.number().int().positive(), height: z.number().int().positive() }).optional(),
+  expected: imageSizeSchema.optional(),
 });
 export type DecodeOptions = z.input<typeof DecodeOptionsSchema>;
 
@@ -94,7 +95,7 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions): Pr
 }
 
 /** The decoder's size (EXIF orientation applied) against the declared one. */
-function checkExpected(width: number, height: number, expected: { width: number; height: number } | undefined): void {
+function checkExpected(width: number, height: number, expected: ImageSize | undefined): void {
   if (expected && (width !== expected.width || height !== expected.height)) {
     throw new ProblemError(422, "image_size_mismatch", `The image decodes to ${width}x${height}, not the declared ${expected.width}x${expected.height}.`);
   }

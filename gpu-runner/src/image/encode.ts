@@ -1,15 +1,5 @@
+import type { OutputFormat } from "@hvar/contract";
 import sharp from "sharp";
-import { z } from "zod";
-
-export const OutputFormatSchema = z.enum(["png", "webp", "avif", "jpeg"]);
-export type OutputFormat = z.infer<typeof OutputFormatSchema>;
-
-export const CONTENT_TYPES: Record<OutputFormat, string> = {
-  png: "image/png",
-  webp: "image/webp",
-  avif: "image/avif",
-  jpeg: "image/jpeg",
-};
 
 export interface EncodeInput {
   width: number;

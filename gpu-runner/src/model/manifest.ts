@@ -2,6 +2,7 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { SCALES, scaleSchema } from "@hvar/contract";
 import { z } from "zod";
 
 /** `manifest.json` beside each `model.onnx`: the runner's side of the model contract (version 1). */
@@ -9,7 +10,8 @@ export const ManifestSchema = z.object({
   id: z.string().regex(/^[a-z0-9][a-z0-9._-]*$/),
   version: z.string().min(1),
   tile: z.number().int().positive(),
-  scales: z.tuple([z.literal(1), z.literal(2), z.literal(4)]),
+  /** Every scale the service offers, in order: one model pass makes them all. */
+  scales: z.array(scaleSchema).refine((scales) => scales.join() === SCALES.join(), `scales must be [${SCALES.join(", ")}]`),
   /** Uniforms the model draws its generated detail from, per tile; 0: a deterministic model (no noise or temperature input). */
   tokens: z.number().int().nonnegative(),
   /** LR pixels neighbouring tiles share by default (HVAR_TILE_OVERLAP overrides; absent: a quarter tile). */

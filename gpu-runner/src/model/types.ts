@@ -1,4 +1,6 @@
-/** One batch of model outputs, planar NCHW float32 in [0, 1] (contract v1). */
+import type { Scale } from "@hvar/contract";
+
+/** One batch of model outputs, planar NCHW float32 in [0, 1] (contract v1): one tensor per scale. */
 export interface ModelOutputs {
   /** `[N, 3, T, T]` */
   x1: Float32Array;
@@ -8,11 +10,8 @@ export interface ModelOutputs {
   x4: Float32Array;
 }
 
-export const SCALES = [1, 2, 4] as const;
-export type Scale = (typeof SCALES)[number];
-
 export function outputFor(outputs: ModelOutputs, scale: Scale): Float32Array {
-  return scale === 1 ? outputs.x1 : scale === 2 ? outputs.x2 : outputs.x4;
+  return outputs[`x${scale}`];
 }
 
 /**

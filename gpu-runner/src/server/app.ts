@@ -2,12 +2,13 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { requestId, type RequestIdVariables } from "hono/request-id";
+import { PROBLEM_CONTENT_TYPE, jobIdSchema, jobQuerySchema, problemBody } from "@hvar/contract";
 import type { Logger } from "pino";
 import { z } from "zod";
 import type { Discovery } from "../model/manifest";
 import { ProblemError } from "../problem";
 import { hmacAuth } from "./auth";
-import { CreateJobQuerySchema, JobIdSchema, type JobService } from "./jobs";
+import type { JobService } from "./jobs";
 import type { RunnerMetrics } from "./metrics";
 
 export interface AppDeps {
@@ -70,7 +71,7 @@ export function createApp(deps: AppDeps) {
 
   app.post("/v1/jobs", async (c) => {
     const service = requireJobs(jobs);
-    const query = parse(CreateJobQuerySchema, c.req.query());
+    const query = parse(jobQuerySchema, c.req.query());
     if (draining()) throw new ProblemError(503, "runner_draining", "The runner is shutting down; send the job to another runner.");
     const body = new Uint8Array(await c.req.arrayBuffer());
     const { job, created } = await service.create(query, body, c.get("log"));
@@ -78,14 +79,14 @@ export function createApp(deps: AppDeps) {
   });
 
   app.get("/v1/jobs/:id", async (c) => {
-    const job = await requireJobs(jobs).get(parse(JobIdSchema, c.req.param("id")));
+    const job = await requireJobs(jobs).get(parse(jobIdSchema, c.req.param("id")));
     if (!job) throw new ProblemError(404, "job_not_found", "No job with this id.");
     return c.json(job);
   });
 
   app.get("/v1/jobs/:id/outputs/:scale", async (c) => {
     const service = requireJobs(jobs);
-    const job = await service.get(parse(JobIdSchema, c.req.param("id")));
+    const job = await service.get(parse(jobIdSchema, c.req.param("id")));
     if (!job) throw new ProblemError(404, "job_not_found", "No job with this id.");
     const output = job.outputs?.find((o) => String(o.scale) === c.req.param("scale"));
     if (!output) throw new ProblemError(404, "output_not_found", "The job has no output at this scale (yet).");
@@ -99,7 +100,7 @@ export function createApp(deps: AppDeps) {
     if (error instanceof ProblemError) return problemResponse(error);
     if (error instanceof HTTPException && error.status < 500) return problemResponse(new ProblemError(400, "invalid_request", error.message || "Bad request."));
     (c.get("log") ?? log).error({ err: error }, "unhandled error");
-    return c.json({ type: "about:blank", status: 500, code: "internal", title: "Internal runner error." }, 500, { "Content-Type": "application/problem+json" });
+    return c.json(problemBody({ status: 500, code: "internal", title: "Internal runner error." }), 500, { "Content-Type": PROBLEM_CONTENT_TYPE });
   });
   return app;
 }
@@ -118,6 +119,6 @@ function parse<T>(schema: z.ZodType<T>, value: unknown): T {
 function problemResponse(problem: ProblemError): Response {
   return new Response(JSON.stringify(problem), {
     status: problem.status,
-    headers: { "Content-Type": "application/problem+json", ...problem.headers },
+    headers: { "Content-Type": PROBLEM_CONTENT_TYPE, ...problem.headers },
   });
 }

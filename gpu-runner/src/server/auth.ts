@@ -1,9 +1,7 @@
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
+import { REPLAY_WINDOW_S, SIGNATURE_HEADER, TIMESTAMP_HEADER, signatureHeader, signatureOf, signingInput, timestampOf } from "@hvar/contract";
 import type { MiddlewareHandler } from "hono";
 import { ProblemError } from "../problem";
-
-/** The worker's clock and the runner's may differ by this much; older signatures are replays. */
-export const REPLAY_WINDOW_SECONDS = 300;
 
 export interface HmacAuthOptions {
   secret: string;
@@ -11,16 +9,16 @@ export interface HmacAuthOptions {
   now?: () => number;
 }
 
-/** The string both sides sign (API.md, "Authentication"). */
-export function signingInput(method: string, pathAndQuery: string, timestamp: string, body: Uint8Array): string {
-  return `${method.toUpperCase()}\n${pathAndQuery}\n${timestamp}\n${createHash("sha256").update(body).digest("hex")}`;
+/** The HMAC (packages/contract's signing input) of one request, as node:crypto computes it. */
+function hmacOf(secret: string, method: string, pathAndQuery: string, timestamp: string, body: Uint8Array): Buffer {
+  const bodySha256 = createHash("sha256").update(body).digest("hex");
+  return createHmac("sha256", secret).update(signingInput({ method, pathAndQuery, timestamp, bodySha256 })).digest();
 }
 
 /** Headers for a signed request: what the worker's dispatch sends, reused by tests and the bench. */
 export function signRequest(secret: string, method: string, pathAndQuery: string, body: Uint8Array, timestamp = Math.floor(Date.now() / 1000)): Record<string, string> {
   const ts = String(timestamp);
-  const signature = createHmac("sha256", secret).update(signingInput(method, pathAndQuery, ts, body)).digest("hex");
-  return { "X-Hvar-Timestamp": ts, "X-Hvar-Signature": `v1=${signature}` };
+  return { [TIMESTAMP_HEADER]: ts, [SIGNATURE_HEADER]: signatureHeader(hmacOf(secret, method, pathAndQuery, ts, body).toString("hex")) };
 }
 
 /**
@@ -36,13 +34,14 @@ export function hmacAuth(options: HmacAuthOptions): MiddlewareHandler {
   const key = options.secret;
 
   return async function hmacAuthMiddleware(c, next) {
-    const timestamp = c.req.header("x-hvar-timestamp") ?? "";
-    const signature = /^v1=([0-9a-f]{64})$/.exec(c.req.header("x-hvar-signature") ?? "")?.[1];
-    if (signature === undefined || !/^\d{1,12}$/.test(timestamp)) throw unauthorized("Missing or malformed X-Hvar-Timestamp / X-Hvar-Signature.");
-    if (Math.abs(now() - Number(timestamp)) > REPLAY_WINDOW_SECONDS) throw unauthorized("The request timestamp is outside the replay window.");
+    const timestamp = c.req.header(TIMESTAMP_HEADER);
+    const seconds = timestampOf(timestamp);
+    const signature = signatureOf(c.req.header(SIGNATURE_HEADER));
+    if (signature === undefined || timestamp === undefined || seconds === undefined) throw unauthorized(`Missing or malformed ${TIMESTAMP_HEADER} / ${SIGNATURE_HEADER}.`);
+    if (Math.abs(now() - seconds) > REPLAY_WINDOW_S) throw unauthorized("The request timestamp is outside the replay window.");
     const url = new URL(c.req.url);
     const body = new Uint8Array(await c.req.arrayBuffer());
-    const expected = createHmac("sha256", key).update(signingInput(c.req.method, url.pathname + url.search, timestamp, body)).digest();
+    const expected = hmacOf(key, c.req.method, url.pathname + url.search, timestamp, body);
     if (!timingSafeEqual(expected, Buffer.from(signature, "hex"))) throw unauthorized("The request signature does not match.");
     await next();
   };

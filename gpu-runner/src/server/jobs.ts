@@ -1,74 +1,13 @@
 import { createHash } from "node:crypto";
+import { type JobQuery, type RunnerJob, jobRecordKey, resultKey, runnerJobSchema } from "@hvar/contract";
 import type { Logger } from "pino";
-import { z } from "zod";
 import { decodeImage, type DecodeOptions } from "../image/decode";
-import { OutputFormatSchema } from "../image/encode";
 import type { Manifest } from "../model/manifest";
-import type { Scale } from "../model/types";
 import { ProblemError } from "../problem";
 import type { Scheduler } from "../scheduler/scheduler";
 import type { ObjectStore } from "../storage/store";
 import { UpscaleTask } from "../tiling/task";
 import type { RunnerMetrics } from "./metrics";
-
-export const JobIdSchema = z.string().regex(/^[A-Za-z0-9_-]{1,128}$/, "job ids are 1-128 characters of A-Z a-z 0-9 _ -");
-
-/** The query of `POST /v1/jobs` (API.md). */
-export const CreateJobQuerySchema = z.object({
-  id: JobIdSchema,
-  scales: z
-    .string()
-    .default("1,2,4")
-    .transform((s, ctx) => {
-      const scales = [...new Set(s.split(",").map((v) => v.trim()))];
-      if (scales.length === 0 || scales.some((v) => !["1", "2", "4"].includes(v))) {
-        ctx.addIssue({ code: "custom", message: "scales is a comma-separated subset of 1, 2, 4" });
-        return z.NEVER;
-      }
-      return scales.map(Number).sort((a, b) => a - b) as Scale[];
-    }),
-  format: OutputFormatSchema.default("png"),
-  quality: z.coerce.number().int().min(1).max(100).default(90),
-  temperature: z.coerce.number().min(0).max(10).default(0),
-  /** A storage key to read the image from instead of the body (API.md). */
-  source: z
-    .string()
-    .regex(/^[A-Za-z0-9._\-/]{1,512}$/)
-    .optional(),
-  /** `<width>x<height>`, the size the worker billed (oriented): the image must decode to exactly this size. */
-  size: z
-    .string()
-    .regex(/^[1-9]\d{0,5}x[1-9]\d{0,5}$/, "size is <width>x<height>")
-    .transform((s) => {
-      const [width, height] = s.split("x").map(Number) as [number, number];
-      return { width, height };
-    })
-    .optional(),
-});
-export type CreateJobQuery = z.infer<typeof CreateJobQuerySchema>;
-
-const OutputSchema = z.object({
-  scale: z.union([z.literal(1), z.literal(2), z.literal(4)]),
-  key: z.string(),
-  contentType: z.string(),
-  width: z.number().int(),
-  height: z.number().int(),
-  bytes: z.number().int(),
-  sha256: z.string(),
-});
-
-/** A job as API.md shows it; also the record persisted at `jobs/<id>.json` once the job ends. */
-export const JobSchema = z.object({
-  id: JobIdSchema,
-  status: z.enum(["queued", "running", "succeeded", "failed"]),
-  model: z.object({ id: z.string(), version: z.string() }),
-  input: z.object({ width: z.number().int(), height: z.number().int() }),
-  progress: z.object({ tilesDone: z.number().int(), tilesTotal: z.number().int() }),
-  outputs: z.array(OutputSchema).optional(),
-  runnerMs: z.number().int().optional(),
-  error: z.object({ code: z.string(), title: z.string() }).optional(),
-});
-export type Job = z.infer<typeof JobSchema>;
 
 export interface JobServiceOptions {
   manifest: Manifest;
@@ -80,17 +19,16 @@ export interface JobServiceOptions {
   overlap: number;
 }
 
-const recordKey = (id: string) => `jobs/${id}.json`;
-
 /**
- * Jobs from admission to stored results. A job is in memory while it runs; once it ends, its record
- * goes to the store after its outputs, so a job reported `succeeded` always has its results stored,
- * and a restarted runner still answers for it. A job in flight when a runner dies is simply unknown
- * afterwards (404), and the worker dispatches it again under the same id.
+ * Jobs (packages/contract's RunnerJob, as API.md shows them) from admission to stored results. A job
+ * is in memory while it runs; once it ends, its record goes to the store after its outputs, so a job
+ * reported `succeeded` always has its results stored, and a restarted runner still answers for it.
+ * A job in flight when a runner dies is simply unknown afterwards (404), and the worker dispatches
+ * it again under the same id.
  */
 export class JobService {
-  private readonly active = new Map<string, { job: Job; done: Promise<void> }>();
-  private readonly creating = new Map<string, Promise<{ job: Job; created: boolean }>>();
+  private readonly active = new Map<string, { job: RunnerJob; done: Promise<void> }>();
+  private readonly creating = new Map<string, Promise<{ job: RunnerJob; created: boolean }>>();
 
   constructor(private readonly options: JobServiceOptions) {}
 
@@ -101,11 +39,11 @@ export class JobService {
     return counts;
   }
 
-  async get(id: string): Promise<Job | undefined> {
+  async get(id: string): Promise<RunnerJob | undefined> {
     const live = this.active.get(id);
     if (live) return structuredClone(live.job);
-    const stored = await this.options.store.get(recordKey(id));
-    return stored ? JobSchema.parse(JSON.parse(stored.bytes.toString("utf8"))) : undefined;
+    const stored = await this.options.store.get(jobRecordKey(id));
+    return stored ? runnerJobSchema.parse(JSON.parse(stored.bytes.toString("utf8"))) : undefined;
   }
 
   /** Reads a stored output by the key its job record gives. */
@@ -117,7 +55,7 @@ export class JobService {
    * Creates the job, or returns the known one for that id (`created: false`). Bad images and a full
    * queue throw ProblemErrors before anything is stored.
    */
-  create(query: CreateJobQuery, body: Uint8Array, log: Logger): Promise<{ job: Job; created: boolean }> {
+  create(query: JobQuery, body: Uint8Array, log: Logger): Promise<{ job: RunnerJob; created: boolean }> {
     // Concurrent calls with one id share one creation: the id is the idempotency key.
     const pending = this.creating.get(query.id);
     if (pending) return pending.then(({ job }) => ({ job, created: false }));
@@ -133,7 +71,7 @@ export class JobService {
     }
   }
 
-  private async createOnce(query: CreateJobQuery, body: Uint8Array, log: Logger): Promise<{ job: Job; created: boolean }> {
+  private async createOnce(query: JobQuery, body: Uint8Array, log: Logger): Promise<{ job: RunnerJob; created: boolean }> {
     const known = await this.get(query.id);
     if (known) {
       this.options.metrics.job("duplicate");
@@ -148,7 +86,7 @@ export class JobService {
       throw error;
     }
     const task = new UpscaleTask(image, { scales: query.scales, tile: manifest.tile, overlap, temperature: query.temperature });
-    const job: Job = {
+    const job: RunnerJob = {
       id: query.id,
       status: "queued",
       model: { id: manifest.id, version: manifest.version },
@@ -183,7 +121,7 @@ export class JobService {
     return { job: structuredClone(job), created: true };
   }
 
-  private async input(query: CreateJobQuery, body: Uint8Array): Promise<Uint8Array> {
+  private async input(query: JobQuery, body: Uint8Array): Promise<Uint8Array> {
     if (query.source === undefined) return body;
     if (body.length > 0) throw new ProblemError(400, "invalid_request", "Send either image bytes or a source key, not both.");
     const object = await this.options.store.get(query.source).catch(() => undefined);
@@ -191,29 +129,29 @@ export class JobService {
     return object.bytes;
   }
 
-  private async finish(job: Job, task: UpscaleTask, query: CreateJobQuery, started: number, log: Logger): Promise<void> {
+  private async finish(job: RunnerJob, task: UpscaleTask, query: JobQuery, started: number, log: Logger): Promise<void> {
     const encoded = await task.encode(query.format, query.quality);
     const outputs = await Promise.all(
       encoded.map(async (o) => {
-        const key = `results/${job.id}/x${o.scale}.${o.format}`;
+        const key = resultKey(job.id, o.scale, o.format);
         await this.options.store.put(key, o.bytes, o.contentType);
         return { scale: o.scale, key, contentType: o.contentType, width: o.width, height: o.height, bytes: o.bytes.length, sha256: createHash("sha256").update(o.bytes).digest("hex") };
       }),
     );
-    const ended: Job = { ...job, status: "succeeded", outputs, runnerMs: Math.round(performance.now() - started) };
+    const ended: RunnerJob = { ...job, status: "succeeded", outputs, runnerMs: Math.round(performance.now() - started) };
     // The record is written after the outputs: a stored "succeeded" always has its results.
-    await this.options.store.put(recordKey(job.id), Buffer.from(JSON.stringify(ended)), "application/json");
+    await this.options.store.put(jobRecordKey(job.id), Buffer.from(JSON.stringify(ended)), "application/json");
     Object.assign(job, ended);
     this.options.metrics.job("succeeded");
     log.info({ runnerMs: ended.runnerMs, outputs: outputs.map((o) => o.key) }, "job succeeded");
   }
 
-  private async fail(job: Job, error: unknown, started: number, log: Logger): Promise<void> {
+  private async fail(job: RunnerJob, error: unknown, started: number, log: Logger): Promise<void> {
     log.error({ err: error }, "job failed");
-    const ended: Job = { ...job, status: "failed", runnerMs: Math.round(performance.now() - started), error: { code: "inference_failed", title: "The runner could not process this image." } };
+    const ended: RunnerJob = { ...job, status: "failed", runnerMs: Math.round(performance.now() - started), error: { code: "inference_failed", title: "The runner could not process this image." } };
     delete ended.outputs;
     try {
-      await this.options.store.put(recordKey(job.id), Buffer.from(JSON.stringify(ended)), "application/json");
+      await this.options.store.put(jobRecordKey(job.id), Buffer.from(JSON.stringify(ended)), "application/json");
     } catch (storeError) {
       // The job still reports failed from memory until it leaves; after a restart it is unknown and
       // the worker retries it, which is the right outcome for a failure to store.

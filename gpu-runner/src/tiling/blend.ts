@@ -1,4 +1,4 @@
-import type { Scale } from "../model/types";
+import type { Scale } from "@hvar/contract";
 import type { TilePlan } from "./plan";
 import { reflectIndex, tileOrigin } from "./plan";
 

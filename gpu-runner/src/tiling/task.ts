@@ -1,7 +1,8 @@
+import { CONTENT_TYPES, type OutputFormat, type Scale } from "@hvar/contract";
 import { upscaleAlpha } from "../image/alpha";
 import type { DecodedImage } from "../image/decode";
-import { CONTENT_TYPES, encodeImage, type OutputFormat } from "../image/encode";
-import { outputFor, type ModelOutputs, type Scale } from "../model/types";
+import { encodeImage } from "../image/encode";
+import { outputFor, type ModelOutputs } from "../model/types";
 import type { TileJob } from "../scheduler/scheduler";
 import { Blender, fillTile, isGrey } from "./blend";
 import { planTiles, type TilePlan } from "./plan";

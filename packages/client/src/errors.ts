@@ -1,3 +1,5 @@
+// The worker names problem types after their code (packages/contract); other answers get the same shape.
+import { problemType } from "../../contract/src/vocabulary.js";
 import type { Problem, Upscale } from "./types.js";
 
 /**
@@ -32,8 +34,6 @@ export class HvarError extends Error {
   }
 }
 
-/** The worker names problem types after their code; other answers get the same shape. */
-const problemType = (code: string) => `https://hvar.dev/problems/${code}`;
 
 function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);

@@ -1211,18 +1211,13 @@ export interface components {
         };
         UpscaleFromUrl: {
             /**
-             * @description A subset of 1, 2, 4 (an array, or comma-separated)
-             * @default [
-             *       1,
-             *       2,
-             *       4
-             *     ]
+             * @description A subset of 1, 2, 4: an array, or comma-separated
              * @example [
              *       2,
              *       4
              *     ]
              */
-            scales: (1 | 2 | 4)[] | string;
+            scales?: (1 | 2 | 4)[] | string;
             /**
              * @description `auto` picks AVIF, then WebP, then PNG from the Accept header
              * @default auto
@@ -1231,7 +1226,7 @@ export interface components {
             format: "png" | "webp" | "avif" | "jpeg" | "auto";
             /**
              * @description For lossy formats
-             * @default 90
+             * @default 85
              */
             quality: number;
             /**

@@ -1,13 +1,14 @@
 /**
- * A Node HTTP server that speaks the runner API (gpu-runner/API.md) without a model, for the
- * worker's dispatch tests. It checks the HMAC signature like a real runner, and "upscales" by
- * returning bytes derived from the input. A PNG tEXt chunk `hvar-test` picks a behaviour:
+ * A Node HTTP server that speaks the runner API (gpu-runner/API.md, packages/contract) without a
+ * model, for the worker's dispatch tests. It checks the HMAC signature and parses the job query like
+ * a real runner, serves STUB_MODEL (the worker's MODEL_VERSION in these tests) unless told another,
+ * and "upscales" by returning bytes derived from the input. A PNG tEXt chunk `hvar-test` picks a behaviour:
  * `fail` (the job fails), `hang` (the job never finishes), `slow` (running for SLOW_MS after the
- * submit, then succeeded: for tests about waiting), `garbled` (a status the runner API does not
- * have: a runner answering nonsense), `reject` (422 on submit),
- * `unavailable` (503 on submit), `real` (real images of the upscaled size, resized by sharp, in the
- * requested format: for tests that decode or resize the outputs). Like a runner, it refuses an image
- * that is not the `size` declared with the job (reading only a PNG's IHDR) and reports that size.
+ * submit, then succeeded: for tests about waiting), `garbled` (once submitted, a status the runner
+ * API does not have: a runner answering nonsense), `reject` (422 on submit),
+ * `unavailable` (503 on submit), `real` (real images of the upscaled size, resized by sharp, in the requested format: for tests
+ * that decode or resize the outputs). Like a runner, it refuses an image that is not the `size`
+ * declared with the job (reading only a PNG's IHDR) and reports that size.
  *
  * It also receives webhooks for the tests: POST /__webhooks/<inbox>?fail=<n> records each delivery
  * (and answers 500 to the first n), GET /__webhooks/<inbox> lists them. GET /__request-ids/<job id>
@@ -16,15 +17,34 @@
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
 import type { AddressInfo } from "node:net";
+import {
+  CONTENT_TYPES,
+  type Model,
+  type OutputFormat,
+  PROBLEM_CONTENT_TYPE,
+  REPLAY_WINDOW_S,
+  type RunnerJob,
+  SIGNATURE_HEADER,
+  type Scale,
+  TIMESTAMP_HEADER,
+  jobQuerySchema,
+  problemBody,
+  resultKey,
+  signatureHeader,
+  signingInput,
+} from "@hvar/contract";
 import sharp from "sharp";
+
+/** The model the stubs serve; the worker's MODEL_VERSION in the tests names it (vitest.config.ts). */
+export const STUB_MODEL: Model = { id: "hvar-stub", version: "0.0.0-test" };
 
 interface StubJob {
   id: string;
   input: Buffer;
   width: number;
   height: number;
-  scales: number[];
-  format: string;
+  scales: Scale[];
+  format: OutputFormat;
   behaviour: string;
   submittedAt: number;
   /** Real encoded outputs by scale (behaviour `real`). */
@@ -39,8 +59,6 @@ export interface RunnerStub {
 /** How long a `slow` job runs: longer than one request takes, well below a test's Prefer: wait. */
 export const SLOW_MS = 2_000;
 
-const CONTENT_TYPES: Record<string, string> = { png: "image/png", webp: "image/webp", avif: "image/avif", jpeg: "image/jpeg" };
-
 function pngInfo(bytes: Buffer): { isPng: boolean; width: number; height: number; behaviour: string } {
   const isPng = bytes.length > 24 && bytes.readUInt32BE(0) === 0x89504e47;
   const text = bytes.toString("latin1");
@@ -52,7 +70,7 @@ export function outputBytes(input: Uint8Array, jobId: string, scale: number): Bu
   return Buffer.concat([Buffer.from(`${jobId}/x${scale}:`), Buffer.from(input)]);
 }
 
-async function realOutputs(input: Buffer, width: number, height: number, scales: number[], format: string): Promise<Map<number, Buffer>> {
+async function realOutputs(input: Buffer, width: number, height: number, scales: Scale[], format: OutputFormat): Promise<Map<number, Buffer>> {
   const encoded = new Map<number, Buffer>();
   for (const scale of scales) {
     const resized = sharp(input).resize(width * scale, height * scale, { fit: "fill" });
@@ -65,28 +83,30 @@ async function realOutputs(input: Buffer, width: number, height: number, scales:
 const bytesOf = (job: StubJob, scale: number) => job.real?.get(scale) ?? outputBytes(job.input, job.id, scale);
 
 function problem(res: ServerResponse, status: number, code: string, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { "content-type": "application/problem+json", ...headers });
-  res.end(JSON.stringify({ status, code, title: code }));
+  res.writeHead(status, { "content-type": PROBLEM_CONTENT_TYPE, ...headers });
+  res.end(JSON.stringify(problemBody({ status, code, title: code })));
 }
 
 function verified(req: IncomingMessage, body: Buffer, secret: string): boolean {
-  const timestamp = req.headers["x-hvar-timestamp"];
-  const signature = req.headers["x-hvar-signature"];
+  const timestamp = req.headers[TIMESTAMP_HEADER.toLowerCase()];
+  const signature = req.headers[SIGNATURE_HEADER.toLowerCase()];
   if (typeof timestamp !== "string" || typeof signature !== "string") return false;
-  if (Math.abs(Date.now() / 1000 - Number(timestamp)) > 300) return false;
-  const bodyHash = createHash("sha256").update(body).digest("hex");
-  const expected = `v1=${createHmac("sha256", secret).update(`${req.method}\n${req.url}\n${timestamp}\n${bodyHash}`).digest("hex")}`;
+  if (Math.abs(Date.now() / 1000 - Number(timestamp)) > REPLAY_WINDOW_S) return false;
+  const bodySha256 = createHash("sha256").update(body).digest("hex");
+  const input = signingInput({ method: req.method ?? "", pathAndQuery: req.url ?? "", timestamp, bodySha256 });
+  const expected = signatureHeader(createHmac("sha256", secret).update(input).digest("hex"));
   return signature.length === expected.length && timingSafeEqual(Buffer.from(signature), Buffer.from(expected));
 }
 
-function jobJson(job: StubJob) {
-  if (job.behaviour === "garbled") return { id: job.id, status: "exploded" };
+/** The job as the runner API answers it; `polled` is false for the answer to the submit itself. */
+function jobJson(job: StubJob, model: Model, polled = true): RunnerJob | { id: string; status: string } {
+  if (job.behaviour === "garbled" && polled) return { id: job.id, status: "exploded" };
   const failed = job.behaviour === "fail";
   const running = job.behaviour === "hang" || (job.behaviour === "slow" && Date.now() - job.submittedAt < SLOW_MS);
   return {
     id: job.id,
     status: failed ? "failed" : running ? "running" : "succeeded",
-    model: { id: "hvar-stub", version: "0.0.0-test" },
+    model,
     input: { width: job.width, height: job.height },
     progress: { tilesDone: running ? 0 : 1, tilesTotal: 1 },
     ...(failed ? { error: { code: "inference_failed", title: "The stub was asked to fail" } } : {}),
@@ -98,7 +118,7 @@ function jobJson(job: StubJob) {
             const bytes = bytesOf(job, scale);
             return {
               scale,
-              key: `results/${job.id}/x${scale}.${job.format}`,
+              key: resultKey(job.id, scale, job.format),
               contentType: CONTENT_TYPES[job.format],
               width: job.width * scale,
               height: job.height * scale,
@@ -110,7 +130,7 @@ function jobJson(job: StubJob) {
   };
 }
 
-export async function startRunnerStub(secret: string): Promise<RunnerStub> {
+export async function startRunnerStub(secret: string, model = STUB_MODEL): Promise<RunnerStub> {
   const jobs = new Map<string, StubJob>();
   const requestIds = new Map<string, string[]>();
   const inboxes = new Map<string, { headers: Record<string, string>; body: string }[]>();
@@ -143,11 +163,12 @@ export async function startRunnerStub(secret: string): Promise<RunnerStub> {
       if (req.method === "POST" && url.pathname === "/v1/jobs") {
         const id = url.searchParams.get("id") ?? "";
         const existing = jobs.get(id);
-        if (existing) return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(jobJson(existing)));
+        if (existing) return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(jobJson(existing, model, false)));
+        const query = jobQuerySchema.safeParse(Object.fromEntries(url.searchParams));
+        if (!query.success) return problem(res, 400, "invalid_request");
         const { isPng, ...info } = pngInfo(body);
-        const size = /^(\d+)x(\d+)$/.exec(url.searchParams.get("size") ?? "");
-        if (size) {
-          const declared = { width: Number(size[1]), height: Number(size[2]) };
+        const declared = query.data.size;
+        if (declared) {
           if (isPng && (declared.width !== info.width || declared.height !== info.height)) return problem(res, 422, "image_size_mismatch");
           Object.assign(info, declared);
         }
@@ -158,31 +179,31 @@ export async function startRunnerStub(secret: string): Promise<RunnerStub> {
           input: body,
           ...info,
           submittedAt: Date.now(),
-          scales: (url.searchParams.get("scales") ?? "").split(",").map(Number),
-          format: url.searchParams.get("format") ?? "png",
+          scales: query.data.scales,
+          format: query.data.format,
         };
         if (job.behaviour === "real") {
           return void realOutputs(body, job.width, job.height, job.scales, job.format).then((real) => {
             job.real = real;
             jobs.set(id, job);
-            res.writeHead(202, { "content-type": "application/json" }).end(JSON.stringify(jobJson(job)));
+            res.writeHead(202, { "content-type": "application/json" }).end(JSON.stringify(jobJson(job, model, false)));
           });
         }
         jobs.set(id, job);
-        return void res.writeHead(202, { "content-type": "application/json" }).end(JSON.stringify(jobJson(job)));
+        return void res.writeHead(202, { "content-type": "application/json" }).end(JSON.stringify(jobJson(job, model, false)));
       }
       if (req.method === "GET" && status) {
         const job = jobs.get(decodeURIComponent(status[1] ?? ""));
         if (!job) return problem(res, 404, "job_not_found");
-        return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(jobJson(job)));
+        return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(jobJson(job, model)));
       }
       if (req.method === "GET" && output) {
         const job = jobs.get(decodeURIComponent(output[1] ?? ""));
-        const scale = Number(output[2]);
-        if (!job || !job.scales.includes(scale)) return problem(res, 404, "job_not_found");
+        const scale = job?.scales.find((s) => String(s) === output[2]);
+        if (!job || scale === undefined) return problem(res, 404, "job_not_found");
         const bytes = bytesOf(job, scale);
         res.writeHead(200, {
-          "content-type": CONTENT_TYPES[job.format] ?? "application/octet-stream",
+          "content-type": CONTENT_TYPES[job.format],
           "content-length": String(bytes.length),
           etag: `"${createHash("sha256").update(bytes).digest("hex")}"`,
         });

@@ -1,5 +1,6 @@
+import { CONTENT_TYPES, type OutputFormat } from "@hvar/contract";
 import { sha256Hex } from "../security/crypto";
-import { type OutputFormat, formatFromAccept } from "../validate/options";
+import { formatFromAccept } from "../validate/options";
 import type { CdnOptions } from "./grammar";
 
 /**
@@ -80,13 +81,6 @@ export async function variantOf({ sourceUrl, sourceHash, generation, options, ac
 }
 
 /** Also the Images binding's output formats. */
-const CONTENT_TYPES = {
-  png: "image/png",
-  webp: "image/webp",
-  avif: "image/avif",
-  jpeg: "image/jpeg",
-} as const satisfies Record<OutputFormat, ImageOutputOptions["format"]>;
-
 export function contentTypeOf(format: OutputFormat): (typeof CONTENT_TYPES)[OutputFormat] {
   return CONTENT_TYPES[format];
 }

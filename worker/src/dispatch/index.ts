@@ -29,9 +29,9 @@ export function dispatcherFor(env: Bindings, config: Config, origin?: string): D
 export function dispatcherNamed(env: Bindings, config: Config, backend: Config["DISPATCH_BACKEND"], origin?: string): Dispatcher {
   switch (backend) {
     case "runner-pool":
-      return new RunnerPool({ urls: config.RUNNER_URLS, secret: config.RUNNER_HMAC_SECRET, timeoutMs: config.RUNNER_TIMEOUT_MS, bucket: env.RESULTS });
+      return new RunnerPool({ urls: config.RUNNER_URLS, secret: config.RUNNER_HMAC_SECRET, timeoutMs: config.RUNNER_TIMEOUT_MS, bucket: env.RESULTS, model: config.MODEL_VERSION });
     case "queue":
-      return new JobQueue({ queue: env.JOBS_QUEUE, bucket: env.RESULTS });
+      return new JobQueue({ queue: env.JOBS_QUEUE, bucket: env.RESULTS, model: config.MODEL_VERSION });
     case "replicate": {
       const backend = replicateBackend(env, config, origin);
       if (!backend) throw new Error("the replicate backend is not configured");

@@ -1,28 +1,7 @@
-import { z } from "@hono/zod-openapi";
-import { inputKey, outputSchema } from "../contract";
+import { type QueueMessage, inputKey, jobRecordKey, runnerJobSchema } from "@hvar/contract";
 import { sha256Hex } from "../security/crypto";
-import { remoteState, runnerJobSchema } from "./runner-pool";
+import { remoteState } from "./runner-pool";
 import { DispatchError, type DispatchJob, type Dispatcher, type RemoteState } from "./types";
-
-/**
- * Cloudflare Queues: jobs wait in a queue that runners consume (pull consumers over HTTP), which
- * absorbs bursts without the worker knowing any runner. A message is small (limit 128 KB), so the
- * image goes to R2 first and the message points at it. A runner reports by writing its outputs to
- * R2 (as with the pool) and then `jobs/<id>.json`, a Job of API.md; `poll` reads that object.
- */
-export const queueMessageSchema = z.object({
-  v: z.literal(1),
-  id: z.string(),
-  /** `width` x `height`: the size the worker billed; a consumer refuses an image that decodes to another. */
-  input: z.object({ key: z.string(), contentType: z.string(), bytes: z.number().int(), sha256: z.string(), width: z.number().int().positive(), height: z.number().int().positive() }),
-  scales: z.array(outputSchema.shape.scale),
-  format: z.enum(["png", "webp", "avif", "jpeg"]),
-  quality: z.number().int().nullable(),
-  temperature: z.number(),
-  /** The id the job is logged under (the X-Request-Id of the request that created it); runners log the job with it. */
-  requestId: z.string().nullable().optional(),
-});
-export type QueueMessage = z.infer<typeof queueMessageSchema>;
 
 /** The part of a Queue binding this backend uses. */
 export interface JobSender {
@@ -32,10 +11,17 @@ export interface JobSender {
 export interface JobQueueOptions {
   queue: JobSender;
   bucket: R2Bucket;
+  /** MODEL_VERSION: `<id>@<version>` of the model every runner must serve. */
+  model: string;
 }
 
-export const statusKey = (jobId: string) => `jobs/${jobId}.json`;
-
+/**
+ * Cloudflare Queues: jobs wait in a queue that runners consume (pull consumers over HTTP), which
+ * absorbs bursts without the worker knowing any runner. A message is small (limit 128 KB), so the
+ * image goes to R2 first and the message (a QueueMessage of packages/contract) points at it. A runner
+ * reports by writing its outputs to R2 (as with the pool) and then `jobs/<id>.json`, a Job of API.md;
+ * `poll` reads that object, and fails a job whose runner serves another model than MODEL_VERSION.
+ */
 export class JobQueue implements Dispatcher {
   readonly backend = "queue";
 
@@ -62,10 +48,10 @@ export class JobQueue implements Dispatcher {
   }
 
   async poll(jobId: string): Promise<RemoteState> {
-    const object = await this.options.bucket.get(statusKey(jobId));
+    const object = await this.options.bucket.get(jobRecordKey(jobId));
     if (!object) return { status: "queued" };
     const job = runnerJobSchema.parse(await object.json());
-    const state = await remoteState(jobId, job, async (output) => {
+    const state = await remoteState(jobId, job, this.options.model, async (output) => {
       const stored = await this.options.bucket.head(output.key);
       if (stored?.customMetadata?.sha256 !== output.sha256) {
         throw new DispatchError("runner_protocol", `Output ${output.key} is not in R2 with its sha256`, true);

@@ -1,9 +1,8 @@
 import { z } from "@hono/zod-openapi";
+import { CONTENT_TYPES, type Output, SCALES, type Scale, isOutputFormat, resultKey } from "@hvar/contract";
 import type Replicate from "replicate";
-import type { Output } from "../contract";
 import { sha256Hex, toBase64 } from "../security/crypto";
-import { CONTENT_TYPES, putResult, resultKey } from "../storage/results";
-import { SCALES, type Scale } from "../validate/options";
+import { putResult } from "../storage/results";
 import { sniffImage } from "../validate/sniff";
 import { DispatchError, type DispatchJob, type Dispatcher, type RemoteState } from "./types";
 
@@ -24,7 +23,7 @@ export interface ReplicateOptions {
   fetch?: typeof fetch;
 }
 
-const outputUrlsSchema = z.record(z.string().regex(/^x[124]$/), z.url());
+const outputUrlsSchema = z.record(z.string().regex(new RegExp(`^x(${SCALES.join("|")})$`)), z.url());
 
 export class ReplicateBackend implements Dispatcher {
   readonly backend = "replicate";
@@ -89,8 +88,8 @@ export class ReplicateBackend implements Dispatcher {
     if (!response.ok) throw new DispatchError("replicate_unavailable", `Output x${scale} unavailable (${response.status})`, true);
     const bytes = new Uint8Array(await response.arrayBuffer());
     const image = sniffImage(bytes);
-    const format = image.type === "png" || image.type === "webp" || image.type === "avif" || image.type === "jpeg" ? image.type : null;
-    if (!format) throw new DispatchError("runner_protocol", `Output x${scale} is ${image.type}`, true);
+    const format = image.type;
+    if (!isOutputFormat(format)) throw new DispatchError("runner_protocol", `Output x${scale} is ${format}`, true);
     const output: Output = {
       scale,
       key: resultKey(jobId, scale, format),

@@ -1,5 +1,4 @@
-import { z } from "@hono/zod-openapi";
-import { type Output, inputKey, jobErrorSchema, modelSchema, outputSchema } from "../contract";
+import { type Output, type RunnerJob, createJobPath, inputKey, jobPath, modelName, outputPath, parseResultKey, runnerJobSchema } from "@hvar/contract";
 import { sha256Hex } from "../security/crypto";
 import { signRunnerRequest } from "../security/runner-signature";
 import { putResult } from "../storage/results";
@@ -14,6 +13,9 @@ import { DispatchError, type DispatchJob, type Dispatcher, type RemoteState } fr
  * (`inputs/<job id>`) until the job ends, so such a job is sent to that runner again, with the same
  * id, up to MAX_SENDS times in all; only then does it fail as `job_lost` (and is refunded).
  *
+ * Every answer names the model the runner serves; a runner whose model is not MODEL_VERSION is passed
+ * over like a busy one, since its results would be cached under the wrong model.
+ *
  * Every call about a job carries the job's request id in X-Request-Id (the submit, each poll, the
  * output copies, a resend): the runner logs the request, and the job it creates, under that id.
  */
@@ -22,17 +24,9 @@ export interface RunnerPoolOptions {
   secret: string;
   timeoutMs: number;
   bucket: R2Bucket;
+  /** MODEL_VERSION: `<id>@<version>` of the model every runner must serve. */
+  model: string;
 }
-
-/** A runner's Job (API.md), the shape both the HTTP API and the queue backend's status objects use. */
-export const runnerJobSchema = z.object({
-  id: z.string(),
-  status: z.enum(["queued", "running", "succeeded", "failed"]),
-  model: modelSchema.optional(),
-  outputs: z.array(outputSchema).optional(),
-  runnerMs: z.number().int().nonnegative().optional(),
-  error: jobErrorSchema.optional(),
-});
 
 /** Statuses after which another runner may well succeed. */
 const RETRYABLE = new Set([401, 408, 429, 500, 502, 503, 504]);
@@ -42,20 +36,33 @@ export const MAX_SENDS = 3;
 
 const lost = (): RemoteState => ({ status: "failed", error: { code: "job_lost", title: "The runner no longer knows this job" } });
 
+/** A job whose runner serves another model than MODEL_VERSION: failed (and refunded), never stored. */
+const modelMismatch = (job: RunnerJob, model: string): RemoteState => ({
+  status: "failed",
+  error: { code: "model_mismatch", title: `The runner serves ${modelName(job.model)}, not ${model}` },
+});
+
 /**
- * A runner's Job as the worker's state. `store` makes sure an output is in R2 before the job is
- * reported succeeded; outputs must lie under the job's own prefix.
+ * A runner's Job as the worker's state. The runner must serve `model` (MODEL_VERSION); `store` makes
+ * sure an output is in R2 before the job is reported succeeded; outputs must lie under the job's own prefix.
  */
-export async function remoteState(jobId: string, job: z.infer<typeof runnerJobSchema>, store: (output: Output) => Promise<void>): Promise<RemoteState> {
+export async function remoteState(jobId: string, job: RunnerJob, model: string, store: (output: Output) => Promise<void>): Promise<RemoteState> {
   if (job.id !== jobId) throw new DispatchError("runner_protocol", "The runner answered for another job", true);
   if (job.status === "failed") return { status: "failed", error: job.error ?? { code: "job_failed", title: "The job failed" } };
+  if (modelName(job.model) !== model) return modelMismatch(job, model);
   if (job.status !== "succeeded") return { status: job.status };
-  if (!job.outputs || !job.model) throw new DispatchError("runner_protocol", "A succeeded job without outputs or model", true);
+  if (!job.outputs) throw new DispatchError("runner_protocol", "A succeeded job without outputs", true);
   for (const output of job.outputs) {
-    if (output.key.split("/")[1] !== jobId) throw new DispatchError("runner_protocol", "An output outside the job's prefix", true);
+    if (parseResultKey(output.key)?.jobId !== jobId) throw new DispatchError("runner_protocol", "An output outside the job's prefix", true);
     await store(output);
   }
   return { status: "succeeded", outputs: job.outputs, model: job.model, runnerMs: job.runnerMs ?? 0 };
+}
+
+/** The Job in a runner's answer to a submit, or null when the answer is not one. */
+async function jobIn(response: Response): Promise<RunnerJob | null> {
+  const parsed = runnerJobSchema.safeParse(await response.json().catch(() => null));
+  return parsed.success ? parsed.data : null;
 }
 
 export class RunnerPool implements Dispatcher {
@@ -85,10 +92,7 @@ export class RunnerPool implements Dispatcher {
   }
 
   async submit(job: DispatchJob): Promise<{ runner: string }> {
-    const { scales, format, quality, temperature } = job.options;
-    const query = new URLSearchParams({ id: job.id, scales: scales.join(","), format, temperature: String(temperature), size: `${job.width}x${job.height}` });
-    if (quality !== null) query.set("quality", String(quality));
-    const path = `/v1/jobs?${query}`;
+    const path = createJobPath(job.id, job.options, { width: job.width, height: job.height });
     await this.options.bucket.put(inputKey(job.id), job.image, {
       httpMetadata: { contentType: job.contentType },
       customMetadata: { path, attempts: "1", ...(job.requestId ? { requestId: job.requestId } : {}) },
@@ -111,8 +115,13 @@ export class RunnerPool implements Dispatcher {
         failures.push(`${runner}: ${error instanceof Error ? error.name : "error"}`);
         continue;
       }
+      if (response.ok) {
+        const answer = await jobIn(response);
+        if (answer && modelName(answer.model) === this.options.model) return { runner };
+        failures.push(`${runner}: ${answer ? `serves ${modelName(answer.model)}` : "answered no job"}`);
+        continue;
+      }
       await response.body?.cancel();
-      if (response.ok) return { runner };
       if (!RETRYABLE.has(response.status)) {
         throw new DispatchError("runner_rejected", `The runner refused the image (${response.status})`, false);
       }
@@ -124,7 +133,7 @@ export class RunnerPool implements Dispatcher {
   async poll(jobId: string, runner: string, requestId?: string | null): Promise<RemoteState> {
     let body: unknown;
     try {
-      const response = await this.call(runner, "GET", `/v1/jobs/${encodeURIComponent(jobId)}`, requestId);
+      const response = await this.call(runner, "GET", jobPath(jobId), requestId);
       if (response.status === 404) {
         await response.body?.cancel();
         return this.resend(jobId, runner);
@@ -145,7 +154,7 @@ export class RunnerPool implements Dispatcher {
     if (!parsed.success) throw new DispatchError("runner_protocol", "The runner's answer is not a job", true);
     let state: RemoteState;
     try {
-      state = await remoteState(jobId, parsed.data, (output) => this.copyOutput(runner, jobId, output, requestId));
+      state = await remoteState(jobId, parsed.data, this.options.model, (output) => this.copyOutput(runner, jobId, output, requestId));
     } catch (error) {
       if (error instanceof DispatchError) throw error;
       throw new DispatchError("runner_unreachable", `The outputs could not be copied: ${String(error)}`, true);
@@ -177,14 +186,20 @@ export class RunnerPool implements Dispatcher {
     } catch (error) {
       throw new DispatchError("runner_unreachable", `Runner unreachable: ${String(error)}`, true);
     }
-    await response.body?.cancel();
     if (response.ok) {
+      const answer = await jobIn(response);
+      if (!answer) throw new DispatchError("runner_protocol", "The runner's answer to a resend is not a job", true);
+      if (modelName(answer.model) !== this.options.model) {
+        await this.options.bucket.delete(inputKey(jobId));
+        return modelMismatch(answer, this.options.model);
+      }
       await this.options.bucket.put(inputKey(jobId), image, {
         httpMetadata: { contentType },
         customMetadata: { path, attempts: String(attempts + 1), ...(requestId ? { requestId } : {}) },
       });
       return { status: "queued" };
     }
+    await response.body?.cancel();
     if (!RETRYABLE.has(response.status)) {
       await this.options.bucket.delete(inputKey(jobId));
       return { status: "failed", error: { code: "runner_rejected", title: `The runner refused the image (${response.status})` } };
@@ -196,7 +211,7 @@ export class RunnerPool implements Dispatcher {
   private async copyOutput(runner: string, jobId: string, output: Output, requestId: string | null | undefined): Promise<void> {
     const existing = await this.options.bucket.head(output.key);
     if (existing?.customMetadata?.sha256 === output.sha256) return;
-    const response = await this.call(runner, "GET", `/v1/jobs/${encodeURIComponent(jobId)}/outputs/${output.scale}`, requestId);
+    const response = await this.call(runner, "GET", outputPath(jobId, output.scale), requestId);
     if (!response.ok || !response.body) {
       await response.body?.cancel();
       throw new DispatchError("runner_unreachable", `Output x${output.scale} unavailable (${response.status})`, true);

@@ -1,4 +1,4 @@
-import type { JobError, Model, Output } from "../contract";
+import type { JobError, Model, Output } from "@hvar/contract";
 import type { NormalizedOptions } from "../validate/options";
 
 /**

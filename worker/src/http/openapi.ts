@@ -1,19 +1,12 @@
 import { OpenAPIHono, z } from "@hono/zod-openapi";
+import { PROBLEM_CONTENT_TYPE, problemSchema as contractProblem } from "@hvar/contract";
 import type { AppEnv } from "../env";
 import { ProblemError } from "./problem";
 
-/** Problem+json as documented in the OpenAPI spec (the shape of `problemResponse`). */
-export const problemSchema = z
-  .object({
-    type: z.string(),
-    status: z.number().int(),
-    code: z.string().openapi({ description: "Stable machine-readable error code" }),
-    title: z.string(),
-    detail: z.string().optional(),
-  })
-  .openapi("Problem");
+/** Problem+json as documented in the OpenAPI spec (packages/contract's shape, that `problemResponse` writes). */
+export const problemSchema = contractProblem.openapi("Problem");
 
-export const problemContent = { "application/problem+json": { schema: problemSchema } };
+export const problemContent = { [PROBLEM_CONTENT_TYPE]: { schema: problemSchema } };
 
 export function problemResponses(...statuses: number[]) {
   return Object.fromEntries(statuses.map((status) => [status, { description: "Problem", content: problemContent }]));

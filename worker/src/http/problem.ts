@@ -1,25 +1,19 @@
+import { PROBLEM_CONTENT_TYPE, type Problem as ContractProblem, problemBody } from "@hvar/contract";
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { AppEnv } from "../env";
 
 /**
- * Errors are RFC 9457 problem+json with a stable machine-readable `code`: clients branch on the
- * code, people read the title and detail.
+ * Errors are RFC 9457 problem+json with a stable machine-readable `code` (packages/contract's
+ * problem shape, which the runner answers too): clients branch on the code, people read the title
+ * and detail.
  */
-export interface Problem {
-  status: ContentfulStatusCode;
-  code: string;
-  title: string;
-  detail?: string;
-  [extension: string]: unknown;
-}
+export type Problem = ContractProblem<ContentfulStatusCode>;
 
 export function problemResponse(problem: Problem, headers?: HeadersInit): Response {
-  const { status, code, title, ...rest } = problem;
-  const body = { type: `https://hvar.dev/problems/${code}`, status, code, title, ...rest };
-  const response = new Response(JSON.stringify(body), { status, headers });
-  response.headers.set("content-type", "application/problem+json");
+  const response = new Response(JSON.stringify(problemBody(problem)), { status: problem.status, headers });
+  response.headers.set("content-type", PROBLEM_CONTENT_TYPE);
   return response;
 }
 
@@ -42,7 +36,7 @@ export function notFound(c: Context): Response {
 export function onError(error: Error, c: Context<AppEnv>): Response {
   if (error instanceof HTTPException) {
     const response = error.getResponse();
-    if (response.headers.get("content-type") === "application/problem+json") return response;
+    if (response.headers.get("content-type") === PROBLEM_CONTENT_TYPE) return response;
     return problemResponse({ status: error.status, code: "http_error", title: error.message || "Request failed" });
   }
   // Unknown failures are logged with the request path only: bodies and headers may hold secrets.

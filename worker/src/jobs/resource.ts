@@ -1,4 +1,5 @@
 import { z } from "@hono/zod-openapi";
+import { jobStatusSchema } from "@hvar/contract";
 import type { Config } from "../config";
 import { jobErrorSchema, modelSchema } from "../contract";
 import { megapixels } from "./billing";
@@ -15,7 +16,7 @@ import { normalizedOptionsSchema } from "../validate/options";
 export const jobResourceSchema = z
   .object({
     id: z.string(),
-    status: z.enum(["queued", "running", "succeeded", "failed"]),
+    status: jobStatusSchema,
     createdAt: z.iso.datetime(),
     model: modelSchema.nullable(),
     options: normalizedOptionsSchema,

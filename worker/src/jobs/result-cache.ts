@@ -1,8 +1,7 @@
-import type { Model, Output } from "../contract";
+import type { Model, Output, OutputFormat } from "@hvar/contract";
 import type { Bindings } from "../env";
 import { findCached } from "../storage/jobs";
 import { copyResults } from "../storage/results";
-import type { OutputFormat } from "../validate/options";
 
 /**
  * The result cache: a finished job with the same cache key (image bytes, options, model version)

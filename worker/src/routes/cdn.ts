@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { DEFAULT_QUALITY, MAX_QUALITY, MIN_QUALITY, SCALES } from "@hvar/contract";
 import { etag } from "hono/etag";
 import { apiKeyAuth } from "../auth/middleware";
 import { authorizeCdnRequest } from "../cdn/authorize";
@@ -25,8 +26,8 @@ const imageRoute = createRoute({
   tags: ["cdn"],
   summary: "An upscaled image for <img src>: options and source in the path, signed per API key",
   description: [
-    "`options`: comma-separated `name=value`: `scale=1|2|4` (default 2), `denoise` (the cleaned x1 alone, = `scale=1`),",
-    "`format=auto|avif|webp|png|jpeg` (`auto`, the default, picks from Accept and answers `Vary: Accept`), `quality=1..100` (default 85),",
+    `\`options\`: comma-separated \`name=value\`: \`scale=${SCALES.join("|")}\` (default 2), \`denoise\` (the cleaned x1 alone, = \`scale=1\`),`,
+    `\`format=auto|avif|webp|png|jpeg\` (\`auto\`, the default, picks from Accept and answers \`Vary: Accept\`), \`quality=${MIN_QUALITY}..${MAX_QUALITY}\` (default ${DEFAULT_QUALITY}),`,
     "`width`, `height` (a final fit after super-resolution, up to 8192), `fit=scale-down|contain|cover|crop|pad` (default scale-down),",
     "`dpr=1..4` (multiplies width and height), `expires=<unix seconds>`, `onerror=redirect` (302 to the original on failure).",
     "Aliases `w`, `h`, `q`, `f`. Unknown or repeated options are 400. `source`: a path under the key's first CDN origin (one or more",

@@ -6,7 +6,7 @@ import type { AppEnv } from "../env";
 import { openApiRouter, problemResponses } from "../http/openapi";
 import { ProblemError } from "../http/problem";
 import { verifyResultUrl } from "../security/result-url";
-import { RESULT_PATH } from "../storage/results";
+import { resultKeyOf } from "../storage/results";
 
 /**
  * Downloads of results through signed URLs: signature and expiry first, then the edge cache, then
@@ -71,7 +71,7 @@ export const results = openApiRouter();
 results.use("/v1/results/*", etag({ retainedHeaders: NOT_MODIFIED_HEADERS }));
 results.openapi(route, async (c) => {
   const url = new URL(c.req.url);
-  const key = RESULT_PATH.exec(url.pathname)?.[1];
+  const key = resultKeyOf(url.pathname);
   if (!key) throw notFound();
   await verifyResultUrl(url, configOf(c.env).RESULT_SIGNING_KEYS);
 

@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import type { Scale } from "@hvar/contract";
 import type { Context } from "hono";
 import type { ApiKey } from "../auth/keys";
 import { apiKeyAuth } from "../auth/middleware";
@@ -17,7 +18,7 @@ import { checkWebhookUrl } from "../security/webhook-url-policy";
 import { type JobRecord, getJob } from "../storage/jobs";
 import { type Upload, readUpload } from "../validate/body";
 import { checkLimits } from "../validate/limits";
-import { type Scale, type UpscaleParams, normalizeUpscaleOptions, parseUpscaleFromUrl, parseUpscaleParams, upscaleFromUrlSchema, upscaleParamsSchema } from "../validate/options";
+import { type UpscaleParams, normalizeUpscaleOptions, parseUpscaleFromUrl, parseUpscaleParams, upscaleFromUrlSchema, upscaleParamsSchema } from "../validate/options";
 import { sniffImage } from "../validate/sniff";
 
 /**

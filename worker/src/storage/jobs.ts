@@ -1,11 +1,10 @@
 import { z } from "@hono/zod-openapi";
-import { type JobError, type Model, type Output, jobErrorSchema, modelSchema, outputSchema } from "../contract";
+import { type JobError, type Model, type Output, jobStatusSchema } from "@hvar/contract";
+import { jobErrorSchema, modelSchema, outputSchema } from "../contract";
 import { normalizedOptionsSchema } from "../validate/options";
 import { IMAGE_TYPES, type ImageType } from "../validate/sniff";
 
-/** Job records in D1 (see migrations/0002_jobs.sql for why D1 and not KV). */
-export const jobStatusSchema = z.enum(["queued", "running", "succeeded", "failed"]);
-export type JobStatus = z.infer<typeof jobStatusSchema>;
+/** Job records in D1 (see migrations/0002_jobs.sql for why D1 and not KV); a job goes through a runner's statuses. */
 
 const json = <T extends z.ZodType>(schema: T) =>
   z

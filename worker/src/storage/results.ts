@@ -1,25 +1,21 @@
-import type { OutputFormat, Scale } from "../validate/options";
+import { type OutputFormat, type Scale, parseResultKey, resultKey } from "@hvar/contract";
 
 /**
- * Results in R2 under `results/<job id>/x<scale>.<ext>` (the key the runner reports in `outputs`),
- * with the output's sha256 in custom metadata: it is the strong ETag of every download.
+ * Results in R2 under `results/<job id>/x<scale>.<ext>` (packages/contract's `resultKey`, the key the
+ * runner reports in `outputs`), with the output's sha256 in custom metadata: it is the strong ETag
+ * of every download.
  */
-export const RESULT_PATH = /^\/v1\/(results\/j_[a-z2-7]{20}\/x[124]\.(?:png|webp|avif|jpeg))$/;
-
-export const CONTENT_TYPES: Record<OutputFormat, string> = {
-  png: "image/png",
-  webp: "image/webp",
-  avif: "image/avif",
-  jpeg: "image/jpeg",
-};
-
-export function resultKey(jobId: string, scale: Scale, format: OutputFormat): string {
-  return `results/${jobId}/x${scale}.${format}`;
-}
+const PUBLIC_PREFIX = "/v1/";
 
 /** The public path of a stored result, which its signed URL signs. */
 export function resultPath(key: string): string {
-  return `/v1/${key}`;
+  return `${PUBLIC_PREFIX}${key}`;
+}
+
+/** The result key a public path names, or null when it names none. */
+export function resultKeyOf(path: string): string | null {
+  const key = path.startsWith(PUBLIC_PREFIX) ? path.slice(PUBLIC_PREFIX.length) : "";
+  return parseResultKey(key) ? key : null;
 }
 
 export interface StoredResult {

@@ -1,5 +1,5 @@
+import type { Scale } from "@hvar/contract";
 import { ProblemError } from "../http/problem";
-import type { Scale } from "./options";
 import type { ImageInfo } from "./sniff";
 
 /**

@@ -1,31 +1,19 @@
 import { z } from "@hono/zod-openapi";
+import { CONTENT_TYPES, OUTPUT_FORMATS, type OutputFormat, SCALES, jobOptionsSchema, qualitySchema, scaleListSchema, scaleSchema } from "@hvar/contract";
 import { ProblemError } from "../http/problem";
 
 /**
  * Upscale options as clients send them (query string or multipart fields, all strings) and
- * their one normalized form, which is what the cache key, the runner and the answer see.
+ * their one normalized form (packages/contract's JobOptions), which is what the cache key, the
+ * runner and the answer see.
  */
-export const SCALES = [1, 2, 4] as const;
-export type Scale = (typeof SCALES)[number];
-export const OUTPUT_FORMATS = ["png", "webp", "avif", "jpeg"] as const;
-export type OutputFormat = (typeof OUTPUT_FORMATS)[number];
-
-const scaleSchema = z.union([z.literal(1), z.literal(2), z.literal(4)]);
-
-const scaleList = (list: string) => list.split(",").map((s) => Number(s.trim().replace(/^x/i, "")));
-
 export const upscaleParamsSchema = z.strictObject({
-  scales: z
-    .string()
-    .default("1,2,4")
-    .transform(scaleList)
-    .pipe(z.array(scaleSchema).min(1))
-    .openapi({ description: "Comma-separated subset of 1, 2, 4", example: "2,4" }),
+  scales: scaleListSchema.openapi({ description: `Comma-separated subset of ${SCALES.join(", ")}`, example: "2,4" }),
   format: z
     .enum([...OUTPUT_FORMATS, "auto"])
     .default("auto")
     .openapi({ description: "`auto` picks AVIF, then WebP, then PNG from the Accept header" }),
-  quality: z.coerce.number().int().min(1).max(100).default(90).openapi({ description: "For lossy formats" }),
+  quality: qualitySchema.openapi({ description: "For lossy formats" }),
   temperature: z.coerce.number().min(0).max(2).default(0).openapi({ description: "Sampling temperature; 0 is greedy (deterministic)" }),
   webhook_url: z
     .url({ protocol: /^https?$/ })
@@ -46,29 +34,20 @@ export const upscaleFromUrlSchema = upscaleParamsSchema
       example: "https://images.example/photos/cat.jpg",
     }),
     scales: z
-      .union([z.array(scaleSchema), z.string().transform(scaleList)])
-      .default([1, 2, 4])
-      .pipe(z.array(scaleSchema).min(1))
-      .openapi({ description: "A subset of 1, 2, 4 (an array, or comma-separated)", example: [2, 4] }),
+      .union([z.array(scaleSchema).min(1).transform((scales) => [...new Set(scales)].sort((a, b) => a - b)), scaleListSchema])
+      .openapi({ description: `A subset of ${SCALES.join(", ")}: an array, or comma-separated`, example: [2, 4] }),
   })
   .openapi("UpscaleFromUrl");
 export type UpscaleFromUrl = z.infer<typeof upscaleFromUrlSchema>;
 
-export const normalizedOptionsSchema = z
-  .object({
-    scales: z.array(scaleSchema),
-    format: z.enum(OUTPUT_FORMATS),
-    quality: z.number().int().nullable(),
-    temperature: z.number(),
-  })
-  .openapi("UpscaleOptions");
+export const normalizedOptionsSchema = jobOptionsSchema.openapi("UpscaleOptions");
 export type NormalizedOptions = z.infer<typeof normalizedOptionsSchema>;
 
 /** `format=auto`: AVIF, then WebP, then PNG, by what the client accepts. */
 export function formatFromAccept(accept: string | undefined): OutputFormat {
   const types = (accept ?? "").toLowerCase();
-  if (types.includes("image/avif")) return "avif";
-  if (types.includes("image/webp")) return "webp";
+  if (types.includes(CONTENT_TYPES.avif)) return "avif";
+  if (types.includes(CONTENT_TYPES.webp)) return "webp";
   return "png";
 }
 
@@ -88,11 +67,11 @@ export function parseUpscaleFromUrl(input: Record<string, unknown>): UpscaleFrom
   return parsed(upscaleFromUrlSchema.safeParse(input));
 }
 
-/** Sorted unique scales, a concrete format, and no quality where it means nothing (PNG). */
+/** A concrete format, and no quality where it means nothing (PNG); the scales come sorted and unique. */
 export function normalizeUpscaleOptions(params: UpscaleParams, accept: string | undefined): NormalizedOptions {
   const format = params.format === "auto" ? formatFromAccept(accept) : params.format;
   return {
-    scales: [...new Set(params.scales)].sort((a, b) => a - b),
+    scales: params.scales,
     format,
     quality: format === "png" ? null : params.quality,
     temperature: params.temperature,

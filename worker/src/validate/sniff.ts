@@ -1,3 +1,4 @@
+import { CONTENT_TYPES } from "@hvar/contract";
 import { ProblemError } from "../http/problem";
 
 /**
@@ -12,11 +13,9 @@ import { ProblemError } from "../http/problem";
  * to another (`image_size_mismatch`), so a header that lies can never buy pixels it did not pay for.
  */
 export const IMAGE_TYPES = {
-  png: "image/png",
-  jpeg: "image/jpeg",
-  webp: "image/webp",
+  // Every output format is also accepted as input, with the same content type.
+  ...CONTENT_TYPES,
   gif: "image/gif",
-  avif: "image/avif",
   heif: "image/heif",
 } as const;
 export type ImageType = keyof typeof IMAGE_TYPES;

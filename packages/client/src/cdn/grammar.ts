@@ -15,22 +15,23 @@
  *   segment starts with `url:` must therefore use the URL form.
  *
  * No Workers APIs and no dependencies here: the customer helper runs on Node, Deno and browsers.
+ * Scales, formats and the default quality are hvar's one vocabulary (packages/contract), which the
+ * client's build carries along.
  */
+import { DEFAULT_QUALITY, MAX_QUALITY, MIN_QUALITY, OUTPUT_FORMATS, SCALES, type Scale, isScale } from "../../../contract/src/vocabulary.js";
 
 export const CDN_PATH_PREFIX = "/cdn/";
 export const UNSIGNED = "unsigned";
 export const URL_SOURCE_PREFIX = "url:";
 
-export const CDN_SCALES = [1, 2, 4] as const;
-export type CdnScale = (typeof CDN_SCALES)[number];
-export const CDN_FORMATS = ["auto", "avif", "webp", "png", "jpeg"] as const;
+export type CdnScale = Scale;
+export const CDN_FORMATS = ["auto", ...OUTPUT_FORMATS] as const;
 export type CdnFormat = (typeof CDN_FORMATS)[number];
 /** Cloudflare's fits, applied after super-resolution; `scale-down` never enlarges further. */
 export const CDN_FITS = ["scale-down", "contain", "cover", "crop", "pad"] as const;
 export type CdnFit = (typeof CDN_FITS)[number];
 
 export const DEFAULT_SCALE: CdnScale = 2;
-export const DEFAULT_QUALITY = 85;
 /** The largest final width or height (after `dpr`). */
 export const MAX_DIMENSION = 8192;
 const MAX_DPR = 4;
@@ -168,17 +169,13 @@ function oneOf<T extends string>(name: string, value: string, allowed: readonly 
   return found;
 }
 
-function isScale(value: number): value is CdnScale {
-  return CDN_SCALES.some((scale) => scale === value);
-}
-
 /** Fills in defaults, resolves `denoise`, `jpg` and `dpr`, and refuses contradictions. */
 export function normalizeCdnOptions(input: CdnOptionsInput): CdnOptions {
   if (input.denoise && input.scale !== undefined) throw invalidOptions("denoise is scale=1: give one or the other");
   const scale = input.denoise ? 1 : (input.scale ?? DEFAULT_SCALE);
-  if (!isScale(scale)) throw invalidOptions(`scale must be 1, 2 or 4, not ${scale}`);
+  if (!isScale(scale)) throw invalidOptions(`scale must be ${SCALES.slice(0, -1).join(", ")} or ${SCALES.at(-1)}, not ${scale}`);
   const format = oneOf("format", input.format === "jpg" ? "jpeg" : (input.format ?? "auto"), CDN_FORMATS);
-  const quality = input.quality === undefined ? DEFAULT_QUALITY : inRange("quality", input.quality, 1, 100);
+  const quality = input.quality === undefined ? DEFAULT_QUALITY : inRange("quality", input.quality, MIN_QUALITY, MAX_QUALITY);
   const dpr = input.dpr === undefined ? 1 : inRange("dpr", input.dpr, 1, MAX_DPR, false);
   const sized = (name: string, value: number | undefined) =>
     value === undefined ? null : inRange(name, Math.round(inRange(name, value, 1, MAX_DIMENSION) * dpr), 1, MAX_DIMENSION);

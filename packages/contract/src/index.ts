@@ -1,0 +1,15 @@
+/**
+ * @hvar/contract: what the worker, the GPU runner and the worker's test runner stub agree on, in one
+ * place (gpu-runner/API.md describes it in words).
+ *
+ * - vocabulary.ts: scales, output formats and content types, the default quality, the problem type
+ * - keys.ts: where inputs, outputs and job records live in storage
+ * - signing.ts: the string the worker signs and the runner verifies
+ * - job.ts: the job request (query or queue message) and the runner's Job, as zod schemas
+ * - problem.ts: the problem+json body
+ */
+export * from "./vocabulary.ts";
+export * from "./keys.ts";
+export * from "./signing.ts";
+export * from "./job.ts";
+export * from "./problem.ts";

@@ -1,0 +1,105 @@
+import {
+  CONTENT_TYPES,
+  DEFAULT_QUALITY,
+  OUTPUT_FORMATS,
+  SCALES,
+  createJobPath,
+  jobQuerySchema,
+  modelName,
+  parseResultKey,
+  problemBody,
+  resultKey,
+  runnerJobSchema,
+  scaleListSchema,
+  signatureOf,
+  signingInput,
+} from "@hvar/contract";
+import { describe, expect, it } from "vitest";
+
+const JOB = "j_abcdefghijklmnopqrst";
+const sha256 = "0".repeat(64);
+
+describe("result keys", () => {
+  it("name one output of one job, and parse back to its job, scale and format", () => {
+    for (const scale of SCALES) {
+      for (const format of OUTPUT_FORMATS) expect(parseResultKey(resultKey(JOB, scale, format))).toEqual({ jobId: JOB, scale, format });
+    }
+  });
+
+  it("are nothing else: no other scale, format, folder or job id", () => {
+    for (const key of [`results/${JOB}/x3.png`, `results/${JOB}/x2.gif`, `results/${JOB}/x2.png.bak`, `inputs/${JOB}`, "results/../x2.png", "results/a/b/x2.png"]) {
+      expect(parseResultKey(key), key).toBeNull();
+    }
+  });
+});
+
+describe("the request signature", () => {
+  it("signs method, path with query, timestamp and the body's hash, one per line", () => {
+    expect(signingInput({ method: "post", pathAndQuery: "/v1/jobs?id=a", timestamp: "1700000000", bodySha256: sha256 })).toBe(`POST\n/v1/jobs?id=a\n1700000000\n${sha256}`);
+  });
+
+  it("is read from a v1 header of 64 hex digits only", () => {
+    expect(signatureOf(`v1=${"ab".repeat(32)}`)).toBe("ab".repeat(32));
+    for (const header of [undefined, "ab".repeat(32), `v2=${"ab".repeat(32)}`, `v1=${"AB".repeat(32)}`, `v1=${"ab".repeat(31)}`]) expect(signatureOf(header)).toBeUndefined();
+  });
+});
+
+describe("the job query", () => {
+  it("carries a job's options and the image's size from the worker to the runner unchanged", () => {
+    const options = { scales: [2, 4] as const, format: "webp" as const, quality: 70, temperature: 0.5 };
+    const size = { width: 640, height: 480 };
+    const query = Object.fromEntries(new URL(createJobPath(JOB, { ...options, scales: [...options.scales] }, size), "http://runner").searchParams);
+    expect(jobQuerySchema.parse(query)).toEqual({ id: JOB, ...options, scales: [2, 4], size });
+  });
+
+  it("leaves out the quality of PNG, which the runner then fills with the one default", () => {
+    const path = createJobPath(JOB, { scales: [1], format: "png", quality: null, temperature: 0 }, { width: 16, height: 16 });
+    expect(path).not.toContain("quality");
+    expect(jobQuerySchema.parse(Object.fromEntries(new URL(path, "http://runner").searchParams))).toMatchObject({ quality: DEFAULT_QUALITY });
+  });
+
+  it("reads the size as <width>x<height> of positive integers, and nothing else", () => {
+    expect(jobQuerySchema.parse({ id: JOB, size: "640x480" }).size).toEqual({ width: 640, height: 480 });
+    for (const size of ["640", "0x480", "640x", "640x480x3", "-1x2", "1.5x2", "1234567x1"]) expect(jobQuerySchema.safeParse({ id: JOB, size }).success, size).toBe(false);
+  });
+
+  it("reads scales as a sorted set, with or without an x, every scale when absent", () => {
+    expect(scaleListSchema.parse("4, x2,2")).toEqual([2, 4]);
+    expect(scaleListSchema.parse(undefined)).toEqual([...SCALES]);
+    expect(scaleListSchema.safeParse("3").success).toBe(false);
+    expect(scaleListSchema.safeParse("").success).toBe(false);
+  });
+});
+
+describe("a runner's job", () => {
+  const succeeded = {
+    id: JOB,
+    status: "succeeded",
+    model: { id: "hvar-base", version: "1.0.0" },
+    input: { width: 4, height: 4 },
+    progress: { tilesDone: 1, tilesTotal: 1 },
+    outputs: [{ scale: 2, key: resultKey(JOB, 2, "webp"), contentType: CONTENT_TYPES.webp, width: 8, height: 8, bytes: 10, sha256 }],
+  };
+
+  it("is named by its model as `<id>@<version>`, the form of the worker's MODEL_VERSION", () => {
+    expect(modelName(runnerJobSchema.parse(succeeded).model)).toBe("hvar-base@1.0.0");
+  });
+
+  it("has outputs whose key names their own scale and content type", () => {
+    const output = succeeded.outputs[0];
+    expect(runnerJobSchema.safeParse({ ...succeeded, outputs: [{ ...output, scale: 4 }] }).success).toBe(false);
+    expect(runnerJobSchema.safeParse({ ...succeeded, outputs: [{ ...output, contentType: CONTENT_TYPES.png }] }).success).toBe(false);
+  });
+});
+
+describe("a problem", () => {
+  it("has a type URL named after its code, and keeps its extensions", () => {
+    expect(problemBody({ status: 404, code: "job_not_found", title: "No job with this id.", jobId: JOB })).toEqual({
+      type: "https://hvar.dev/problems/job_not_found",
+      status: 404,
+      code: "job_not_found",
+      title: "No job with this id.",
+      jobId: JOB,
+    });
+  });
+});
