@@ -51,6 +51,18 @@ describe("request ids", () => {
     expect(poll.headers.get("x-request-id")).not.toBe(response.headers.get("x-request-id"));
     expect(new Set(await runnerRequestIds(id))).toEqual(new Set([response.headers.get("x-request-id")]));
   });
+
+  it("of the request that created a job is the one its runner sees from a later request's cancel", async () => {
+    const { secret } = await newKey();
+    const response = await upscale(secret, await png(20, 20, { text: { "hvar-test": "hang" } }), { headers: { prefer: "" } });
+    const { id } = await response.json<{ id: string }>();
+    const canceled = await withKey(secret, `/v1/upscales/${id}/cancel`, { method: "POST" });
+    expect(await canceled.json()).toMatchObject({ status: "canceled" });
+    expect(canceled.headers.get("x-request-id")).not.toBe(response.headers.get("x-request-id"));
+    const job = await getJob(env.DB, id);
+    expect(await (await fetch(`${job?.runner}/__canceled`)).json()).toContain(id);
+    expect(new Set(await runnerRequestIds(id))).toEqual(new Set([response.headers.get("x-request-id")]));
+  });
 });
 
 /** The X-Request-Id of every call the job's runner got about it (setup/runner-stub.ts). */

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest";
 import { fromBase64, hmacSha256, toBase64 } from "../../worker/src/security/crypto";
 import { deliverDue } from "../../worker/src/webhooks/deliver";
 import { type WebhookEvent, webhookEventSchema } from "../../worker/src/jobs/notify";
-import { BASE, jobCount, newKey, stubOutput, upscale } from "./helpers";
+import { BASE, jobCount, newKey, stubOutput, upscale, withKey } from "./helpers";
 import { png } from "./images";
 import { fetched, redirect, requests, serve, uniquePath } from "./origin";
 
@@ -115,13 +115,25 @@ describe("webhooks", () => {
     expect(event.data).toMatchObject({ id: cached.id, usage: { cacheHit: true, billedMp: 0 }, outputs: [{ scale: 2 }] });
   });
 
-  it("is one of the event schemas of the OpenAPI document, for either ending", async () => {
+  it("carries a canceled job, and nothing billed", async () => {
     const { secret } = await newKey();
-    const [succeeded, failed] = [await receiver(), await receiver()];
+    const hook = await receiver();
+    const job = await (await upscale(secret, await png(20, 20, { text: { "hvar-test": "hang" } }), { query: webhookQuery(hook), headers: { prefer: "respond-async" } })).json<{ id: string }>();
+    await withKey(secret, `/v1/upscales/${job.id}/cancel`, { method: "POST" });
+    const event = await eventOf(hook);
+    expect(event).toMatchObject({ type: "upscale.canceled", data: { id: job.id, status: "canceled", usage: { billable: false, billedMp: 0 } } });
+    expect(event.data).not.toHaveProperty("outputs");
+  });
+
+  it("is one of the event schemas of the OpenAPI document, for every ending", async () => {
+    const { secret } = await newKey();
+    const [succeeded, failed, canceled] = [await receiver(), await receiver(), await receiver()];
     await upscale(secret, await png(20, 20), { query: webhookQuery(succeeded) });
     await upscale(secret, await png(20, 20, { text: { "hvar-test": "fail" } }), { query: webhookQuery(failed) });
-    const bodies = [(await received(succeeded, 1))[0]?.body, (await received(failed, 1))[0]?.body];
-    expect(bodies.map((body) => webhookEventSchema.safeParse(JSON.parse(body ?? "{}")).error)).toEqual([undefined, undefined]);
+    const hanging = await (await upscale(secret, await png(20, 20, { text: { "hvar-test": "hang" } }), { query: webhookQuery(canceled), headers: { prefer: "respond-async" } })).json<{ id: string }>();
+    await withKey(secret, `/v1/upscales/${hanging.id}/cancel`, { method: "POST" });
+    const bodies = await Promise.all([succeeded, failed, canceled].map(async (hook) => (await received(hook, 1))[0]?.body));
+    expect(bodies.map((body) => webhookEventSchema.safeParse(JSON.parse(body ?? "{}")).error)).toEqual([undefined, undefined, undefined]);
   });
 
   it("retries a failed delivery later with the same webhook-id", async () => {

@@ -34,7 +34,7 @@ export function createApp(deps: AppDeps) {
   const app = new Hono<Env>();
 
   // The worker sends the X-Request-Id of the request that created a job with every call about that
-  // job (the submit, polls, output downloads); reusing it here, for the request line and for the
+  // job (the submit, polls, cancels, output downloads); reusing it here, for the request line and for the
   // job's own lines (JobService logs with this request's logger), logs the job under one id in both
   // services. A call without one (a person with curl) gets an id of its own.
   app.use(requestId({ headerName: "X-Request-Id" }));
@@ -81,6 +81,12 @@ export function createApp(deps: AppDeps) {
   app.get("/v1/jobs/:id", async (c) => {
     const job = await requireJobs(jobs).get(parse(jobIdSchema, c.req.param("id")));
     if (!job) throw new ProblemError(404, "job_not_found", "No job with this id.");
+    return c.json(job);
+  });
+
+  // The contract's cancelJobPath. Answers how the job ended (a canceled job is `failed` with JOB_CANCELED), 200 in every case.
+  app.post("/v1/jobs/:id/cancel", async (c) => {
+    const job = await requireJobs(jobs).cancel(parse(jobIdSchema, c.req.param("id")));
     return c.json(job);
   });
 

@@ -4,7 +4,7 @@
  */
 export { HvarClient, UpscaleTimeoutError, bytesOf, upscaleFromUrlBody, upscaleQuery } from "./client.js";
 export type { HvarClientOptions, ImageInput, ImageUrl, UpscaleOptions, WaitOptions } from "./client.js";
-export { HvarError, errorFrom, problemOf, retryAfterOf } from "./errors.js";
+export { HvarError, errorFrom, jobCanceledError, jobFailedError, problemOf, retryAfterOf } from "./errors.js";
 export { DEFAULT_TOLERANCE_S, WebhookVerificationError, signWebhook, verifyWebhook } from "./webhooks.js";
 export type { VerifyOptions, WebhookHeaders, WebhookVerificationFailure } from "./webhooks.js";
 export { buildCdnUrl } from "./cdn/url-builder.js";
@@ -19,9 +19,13 @@ export type {
   Problem,
   Scale,
   Upscale,
+  UpscaleCanceledEvent,
   UpscaleFailedEvent,
   UpscaleFromUrl,
+  UpscaleList,
+  UpscaleListQuery,
   UpscaleOutput,
+  UpscaleProgress,
   UpscaleQuery,
   UpscaleSucceededEvent,
   UpscaleStatus,

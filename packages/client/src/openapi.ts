@@ -396,6 +396,15 @@ export interface paths {
                         "application/problem+json": components["schemas"]["Problem"];
                     };
                 };
+                /** @description Problem */
+                410: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content: {
+                        "application/problem+json": components["schemas"]["Problem"];
+                    };
+                };
             };
         };
         put?: never;
@@ -413,175 +422,17 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * List the key's upscales, newest first, a page at a time
+         * @description Deleted upscales are left out. Items are as last stored; read one upscale for its latest state.
+         */
+        get: operations["listUpscales"];
         put?: never;
         /**
          * Upscale an image to x1 (cleaned), x2 and/or x4
          * @description The image is the raw body (any image Content-Type, or application/octet-stream; the type is read from the bytes), the `image` part of multipart/form-data, whose other parts may carry the options instead of the query string, or a URL in a JSON body (`{"image": "https://...", "scales": [2, 4]}`), fetched under the CDN sources' rules: under one of the key's CDN origins, https on a public host, redirects checked again, the size capped. A source that cannot be used answers 403 `source_not_allowed`, `private_source` or `insecure_source`, 404 `source_not_found`, 413 `source_too_large`, 502 `source_unreachable`, `source_error` or `source_too_many_redirects`, or 504 `source_timeout`. Other Content-Types get 415 `unsupported_content_type`. `Prefer: wait=<s>` answers when the job is done (up to MAX_WAIT_S); otherwise 202 with the job to poll. Every answer carries `X-Request-Id`, the id under which the worker and the runner log the request and its job.
          */
-        post: {
-            parameters: {
-                query?: {
-                    /** @description Comma-separated subset of 1, 2, 4 */
-                    scales?: string;
-                    /** @description `auto` picks AVIF, then WebP, then PNG from the Accept header */
-                    format?: "png" | "webp" | "avif" | "jpeg" | "auto";
-                    /** @description For lossy formats */
-                    quality?: number;
-                    /** @description Sampling temperature; 0 is greedy (deterministic) */
-                    temperature?: number | null;
-                    /** @description Receives a signed upscale.succeeded / upscale.failed event (Standard Webhooks) */
-                    webhook_url?: string;
-                };
-                header?: {
-                    /** @description Same key and body: the same job; different body: 409 */
-                    "idempotency-key"?: string;
-                    prefer?: string;
-                };
-                path?: never;
-                cookie?: never;
-            };
-            requestBody: {
-                content: {
-                    "application/octet-stream": string;
-                    "multipart/form-data": {
-                        /** Format: binary */
-                        image: string;
-                    } & {
-                        [key: string]: unknown;
-                    };
-                    "application/json": components["schemas"]["UpscaleFromUrl"];
-                };
-            };
-            responses: {
-                /** @description Done (or a cache hit): one signed URL per scale */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Upscale"];
-                    };
-                };
-                /** @description Accepted; poll Location */
-                202: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Upscale"];
-                    };
-                };
-                /** @description Problem */
-                400: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem */
-                409: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem */
-                413: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem */
-                415: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem */
-                422: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem */
-                502: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem */
-                503: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem */
-                504: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        post: operations["createUpscale"];
         delete?: never;
         options?: never;
         head?: never;
@@ -595,66 +446,34 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get: {
-            parameters: {
-                query?: never;
-                header?: never;
-                path: {
-                    id: string;
-                };
-                cookie?: never;
-            };
-            requestBody?: never;
-            responses: {
-                /** @description The job */
-                200: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/json": components["schemas"]["Upscale"];
-                    };
-                };
-                /** @description Problem */
-                401: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem */
-                403: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem */
-                404: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-                /** @description Problem */
-                429: {
-                    headers: {
-                        [name: string]: unknown;
-                    };
-                    content: {
-                        "application/problem+json": components["schemas"]["Problem"];
-                    };
-                };
-            };
-        };
+        /** Read an upscale: its status, progress while it runs, and signed URLs once it succeeded */
+        get: operations["getUpscale"];
         put?: never;
         post?: never;
+        /**
+         * Delete an upscale's results now
+         * @description The result images are deleted at once and their signed URLs stop working (410). The upscale leaves the list; reading it answers 410 `job_deleted`; its usage stays. Deleting it again answers 204 too. An upscale still queued or running cannot be deleted (409 `job_not_finished`): cancel it first.
+         */
+        delete: operations["deleteUpscale"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/upscales/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel an upscale: its work stops on the runner and it is refunded
+         * @description A queued or running upscale ends `canceled` and its reserved quota is refunded in full; a webhook says `upscale.canceled`. Canceling it again answers the same. An upscale that already succeeded (billed) or failed cannot be canceled: 409 `job_already_succeeded` or `job_already_failed`.
+         */
+        post: operations["cancelUpscale"];
         delete?: never;
         options?: never;
         head?: never;
@@ -1042,6 +861,51 @@ export interface webhooks {
         patch?: never;
         trace?: never;
     };
+    "upscale.canceled": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * An upscale was canceled (POST /v1/upscales/{id}/cancel): nothing billed (webhook_url of POST /v1/upscales)
+         * @description Signed like Standard Webhooks: webhook-signature is v1,base64(HMAC-SHA256(base64-decoded whsec_ secret, `<webhook-id>.<webhook-timestamp>.<body>`)). The webhook-id is the same on every retry. The body carries the job as GET /v1/upscales/{id} shows it, so the receiver needs no call back.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    "webhook-id": string;
+                    "webhook-timestamp": string;
+                    "webhook-signature": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": components["schemas"]["UpscaleCanceledEvent"];
+                };
+            };
+            responses: {
+                /** @description Any 2xx acknowledges the delivery; anything else is retried with backoff */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export interface components {
     schemas: {
@@ -1070,14 +934,27 @@ export interface components {
             quality: number | null;
             temperature: number;
         };
+        /** @description While queued or running, once the backend reports tiles */
+        UpscaleProgress: {
+            tilesDone: number;
+            tilesTotal: number;
+            /**
+             * @description tilesDone / tilesTotal
+             * @example 0.25
+             */
+            fraction: number;
+        };
         JobError: {
             code: string;
             title: string;
         };
         Upscale: {
             id: string;
-            /** @enum {string} */
-            status: "queued" | "running" | "succeeded" | "failed";
+            /**
+             * @description `canceled`: stopped by POST /v1/upscales/{id}/cancel (refunded)
+             * @enum {string}
+             */
+            status: "queued" | "running" | "succeeded" | "failed" | "canceled";
             /** Format: date-time */
             createdAt: string;
             model: components["schemas"]["Model"];
@@ -1088,6 +965,7 @@ export interface components {
                 type: string;
                 megapixels: number;
             };
+            progress?: components["schemas"]["UpscaleProgress"];
             outputs?: {
                 scale: number;
                 /**
@@ -1124,6 +1002,20 @@ export interface components {
             data: components["schemas"]["Upscale"] & {
                 /** @enum {string} */
                 status?: "failed";
+            };
+        };
+        /** @description The job as it was canceled (POST /v1/upscales/{id}/cancel); nothing was billed */
+        UpscaleCanceledEvent: {
+            /** @enum {string} */
+            type: "upscale.canceled";
+            /**
+             * Format: date-time
+             * @description When the job ended
+             */
+            timestamp: string;
+            data: components["schemas"]["Upscale"] & {
+                /** @enum {string} */
+                status?: "canceled";
             };
         };
         ApiKeyWithSecret: {
@@ -1236,7 +1128,7 @@ export interface components {
             temperature: number | null;
             /**
              * Format: uri
-             * @description Receives a signed upscale.succeeded / upscale.failed event (Standard Webhooks)
+             * @description Receives a signed upscale.succeeded, upscale.failed or upscale.canceled event (Standard Webhooks)
              */
             webhook_url?: string;
             /**
@@ -1245,6 +1137,12 @@ export interface components {
              * @example https://images.example/photos/cat.jpg
              */
             image: string;
+        };
+        UpscaleList: {
+            /** @description Newest first */
+            data: components["schemas"]["Upscale"][];
+            /** @description Pass as `cursor` for the next page; null on the last page */
+            nextCursor: string | null;
         };
         CdnPurgeResult: {
             source: string;
@@ -1263,4 +1161,448 @@ export interface components {
     pathItems: never;
 }
 export type $defs = Record<string, never>;
-export type operations = Record<string, never>;
+export interface operations {
+    listUpscales: {
+        parameters: {
+            query?: {
+                /** @description Only upscales with this status */
+                status?: "queued" | "running" | "succeeded" | "failed" | "canceled";
+                /** @description Upscales per page, 1 to 100 */
+                limit?: number;
+                /** @description nextCursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of upscales */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpscaleList"];
+                };
+            };
+            /** @description Problem */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    createUpscale: {
+        parameters: {
+            query?: {
+                /** @description Comma-separated subset of 1, 2, 4 */
+                scales?: string;
+                /** @description `auto` picks AVIF, then WebP, then PNG from the Accept header */
+                format?: "png" | "webp" | "avif" | "jpeg" | "auto";
+                /** @description For lossy formats */
+                quality?: number;
+                /** @description Sampling temperature; 0 is greedy (deterministic) */
+                temperature?: number | null;
+                /** @description Receives a signed upscale.succeeded, upscale.failed or upscale.canceled event (Standard Webhooks) */
+                webhook_url?: string;
+            };
+            header?: {
+                /** @description Same key and body: the same job; different body: 409 */
+                "idempotency-key"?: string;
+                prefer?: string;
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/octet-stream": string;
+                "multipart/form-data": {
+                    /** Format: binary */
+                    image: string;
+                } & {
+                    [key: string]: unknown;
+                };
+                "application/json": components["schemas"]["UpscaleFromUrl"];
+            };
+        };
+        responses: {
+            /** @description Done (or a cache hit): one signed URL per scale */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Upscale"];
+                };
+            };
+            /** @description Accepted; poll Location */
+            202: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Upscale"];
+                };
+            };
+            /** @description Problem */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            413: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            415: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            422: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            504: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getUpscale: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The job */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Upscale"];
+                };
+            };
+            /** @description Problem */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteUpscale: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    cancelUpscale: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The canceled upscale */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Upscale"];
+                };
+            };
+            /** @description Problem */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+}

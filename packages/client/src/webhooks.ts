@@ -16,9 +16,9 @@ import type { WebhookEvent } from "./types.js";
  * const event = await verifyWebhook(process.env.HVAR_WEBHOOK_SECRET, await request.text(), request.headers);
  * // The event carries the job as it ended: no call back needed.
  * if (event.type === "upscale.succeeded") for (const output of event.data.outputs ?? []) console.log(output.scale, output.url);
- * else console.error(event.data.error?.code);
+ * else if (event.type === "upscale.failed") console.error(event.data.error.code);
  */
-export type { UpscaleFailedEvent, UpscaleSucceededEvent, WebhookEvent } from "./types.js";
+export type { UpscaleCanceledEvent, UpscaleFailedEvent, UpscaleSucceededEvent, WebhookEvent } from "./types.js";
 
 /** Five minutes, as Standard Webhooks recommends. */
 export const DEFAULT_TOLERANCE_S = 300;

@@ -41,16 +41,24 @@ export const upscaleFailedEventSchema = z
   })
   .openapi("UpscaleFailedEvent", { description: "The job's error; nothing was billed" });
 
-export const webhookEventSchema = z.discriminatedUnion("type", [upscaleSucceededEventSchema, upscaleFailedEventSchema]);
+export const upscaleCanceledEventSchema = z
+  .object({
+    type: z.literal("upscale.canceled"),
+    ...ended,
+    data: jobResourceSchema.extend({ status: z.literal("canceled") }),
+  })
+  .openapi("UpscaleCanceledEvent", { description: "The job as it was canceled (POST /v1/upscales/{id}/cancel); nothing was billed" });
+
+export const webhookEventSchema = z.discriminatedUnion("type", [upscaleSucceededEventSchema, upscaleFailedEventSchema, upscaleCanceledEventSchema]);
 export type WebhookEvent = z.infer<typeof webhookEventSchema>;
 
 /**
- * Enqueues the completion event of `job`, given as it ends (succeeded with its outputs, or failed
- * with its error). Idempotent: one delivery per job.
+ * Enqueues the completion event of `job`, given as it ends (succeeded with its outputs, failed
+ * with its error, or canceled). Idempotent: one delivery per job.
  */
 export async function enqueueCompletion(env: Bindings, job: JobRecord, now = Date.now()): Promise<void> {
-  if (!job.webhookUrl || (job.status !== "succeeded" && job.status !== "failed")) return;
-  // Jobs from before origins were recorded (migrations/0006) get result paths instead of URLs.
+  if (!job.webhookUrl || job.status === "queued" || job.status === "running") return;
+  // Jobs from before origins were recorded (migrations/0007) get result paths instead of URLs.
   const data = await toResource(job, job.origin ?? "", configOf(env), now);
   const event = { type: `upscale.${job.status}`, timestamp: new Date(now).toISOString(), data };
   await enqueueWebhook(env.DB, { jobId: job.id, keyId: job.keyId, url: job.webhookUrl, payload: JSON.stringify(event) });

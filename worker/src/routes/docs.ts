@@ -1,7 +1,7 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import { html, raw } from "hono/html";
 import type { AppEnv } from "../env";
-import { upscaleFailedEventSchema, upscaleSucceededEventSchema } from "../jobs/notify";
+import { upscaleCanceledEventSchema, upscaleFailedEventSchema, upscaleSucceededEventSchema } from "../jobs/notify";
 
 /**
  * The OpenAPI document (generated from the routes' zod schemas) at /openapi.json, and a reference
@@ -64,6 +64,7 @@ export function mountDocs(app: OpenAPIHono<AppEnv>): void {
   const events = [
     ["upscale.succeeded", "An upscale succeeded: its outputs and usage", upscaleSucceededEventSchema],
     ["upscale.failed", "An upscale failed: its error", upscaleFailedEventSchema],
+    ["upscale.canceled", "An upscale was canceled (POST /v1/upscales/{id}/cancel): nothing billed", upscaleCanceledEventSchema],
   ] as const;
   for (const [name, summary, schema] of events) {
     app.openAPIRegistry.registerWebhook({
