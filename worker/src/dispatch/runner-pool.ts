@@ -16,6 +16,10 @@ import { DispatchError, type DispatchJob, type Dispatcher, type RemoteState, ref
  * Every answer names the model the runner serves; a runner whose model is not MODEL_VERSION is passed
  * over like a busy one, since its results would be cached under the wrong model.
  *
+ * Every call about a job carries the job's request id in X-Request-Id (the submit, each poll, a
+ * cancel, the output copies, a resend): the runner logs the request, and the job it creates, under
+ * that id.
+ *
  * `cancel` asks the job's runner to stop it (`POST /v1/jobs/<id>/cancel`): its tiles leave the
  * runner's queue at once, and the job ends there `failed` with `job_canceled` (the contract's
  * JOB_CANCELED), which `poll` reports as canceled. The input is deleted first, so the job is never
@@ -90,9 +94,10 @@ export class RunnerPool implements Dispatcher {
     if (options.urls.length === 0) throw new Error("RunnerPool needs at least one runner URL");
   }
 
-  private async call(base: string, method: string, pathAndQuery: string, body: Uint8Array<ArrayBuffer> = new Uint8Array(), contentType?: string): Promise<Response> {
+  private async call(base: string, method: string, pathAndQuery: string, requestId: string | null | undefined, body: Uint8Array<ArrayBuffer> = new Uint8Array(), contentType?: string): Promise<Response> {
     const headers = await signRunnerRequest(this.options.secret, method, pathAndQuery, body);
     if (contentType) headers["content-type"] = contentType;
+    if (requestId) headers["x-request-id"] = requestId;
     return fetch(`${base}${pathAndQuery}`, {
       method,
       headers,
@@ -112,22 +117,22 @@ export class RunnerPool implements Dispatcher {
     const path = createJobPath(job.id, job.options, { width: job.width, height: job.height });
     await this.options.bucket.put(inputKey(job.id), job.image, {
       httpMetadata: { contentType: job.contentType },
-      customMetadata: { path, attempts: "1" },
+      customMetadata: { path, attempts: "1", ...(job.requestId ? { requestId: job.requestId } : {}) },
     });
     try {
-      return await this.send(job.id, path, job.image, job.contentType);
+      return await this.send(job.id, path, job.image, job.contentType, job.requestId);
     } catch (error) {
       await this.options.bucket.delete(inputKey(job.id));
       throw error;
     }
   }
 
-  private async send(jobId: string, path: string, image: Uint8Array<ArrayBuffer>, contentType: string): Promise<{ runner: string }> {
+  private async send(jobId: string, path: string, image: Uint8Array<ArrayBuffer>, contentType: string, requestId: string | null): Promise<{ runner: string }> {
     const failures: string[] = [];
     for (const runner of await this.order(jobId)) {
       let response: Response;
       try {
-        response = await this.call(runner, "POST", path, image, contentType);
+        response = await this.call(runner, "POST", path, requestId, image, contentType);
       } catch (error) {
         failures.push(`${runner}: ${error instanceof Error ? error.name : "error"}`);
         continue;
@@ -145,9 +150,9 @@ export class RunnerPool implements Dispatcher {
     throw unavailable("no_runner_available", `No runner accepted the job (${failures.join("; ")})`);
   }
 
-  async poll(jobId: string, runner: string): Promise<RemoteState> {
+  async poll(jobId: string, runner: string, requestId?: string | null): Promise<RemoteState> {
     try {
-      return await this.pollOnce(jobId, runner);
+      return await this.pollOnce(jobId, runner, requestId);
     } catch (error) {
       if (error instanceof DispatchError) throw error;
       // Whatever else goes wrong (a runner unreachable or too slow, an output that cannot be fetched
@@ -157,8 +162,8 @@ export class RunnerPool implements Dispatcher {
     }
   }
 
-  private async pollOnce(jobId: string, runner: string): Promise<RemoteState> {
-    const response = await this.call(runner, "GET", jobPath(jobId));
+  private async pollOnce(jobId: string, runner: string, requestId: string | null | undefined): Promise<RemoteState> {
+    const response = await this.call(runner, "GET", jobPath(jobId), requestId);
     if (response.status === 404) {
       await response.body?.cancel();
       return this.resend(jobId, runner);
@@ -169,20 +174,20 @@ export class RunnerPool implements Dispatcher {
     }
     const parsed = runnerJobSchema.safeParse(await response.json());
     if (!parsed.success) throw unavailable("runner_protocol", "The runner's answer is not a job");
-    const state = await remoteState(jobId, parsed.data, this.options.model, (output) => this.copyOutput(runner, jobId, output));
+    const state = await remoteState(jobId, parsed.data, this.options.model, (output) => this.copyOutput(runner, jobId, output, requestId));
     // The input is no longer needed once the job has ended.
     if (state.status === "succeeded" || state.status === "failed") await this.options.bucket.delete(inputKey(jobId));
     return state;
   }
 
-  async cancel(jobId: string, runner: string | null): Promise<void> {
+  async cancel(jobId: string, runner: string | null, requestId?: string | null): Promise<void> {
     await this.options.bucket.delete(inputKey(jobId));
     const runners = runner === null ? await this.order(jobId) : [runner];
     const failures: string[] = [];
     await Promise.all(
       runners.map(async (base) => {
         try {
-          const response = await this.call(base, "POST", cancelJobPath(jobId));
+          const response = await this.call(base, "POST", cancelJobPath(jobId), requestId);
           await response.body?.cancel();
           if (!response.ok) failures.push(`${base}: ${response.status}`);
         } catch (error) {
@@ -208,7 +213,8 @@ export class RunnerPool implements Dispatcher {
     }
     const image = new Uint8Array(await input.arrayBuffer());
     const contentType = input.httpMetadata?.contentType ?? "application/octet-stream";
-    const response = await this.call(runner, "POST", path, image, contentType);
+    const requestId = input.customMetadata?.requestId ?? null;
+    const response = await this.call(runner, "POST", path, requestId, image, contentType);
     if (response.ok) {
       const answer = await jobIn(response);
       if (!answer) throw unavailable("runner_protocol", "The runner's answer to a resend is not a job");
@@ -218,7 +224,7 @@ export class RunnerPool implements Dispatcher {
       }
       await this.options.bucket.put(inputKey(jobId), image, {
         httpMetadata: { contentType },
-        customMetadata: { path, attempts: String(attempts + 1) },
+        customMetadata: { path, attempts: String(attempts + 1), ...(requestId ? { requestId } : {}) },
       });
       return { status: "queued" };
     }
@@ -232,10 +238,10 @@ export class RunnerPool implements Dispatcher {
   }
 
   /** Copies one output into R2 unless it is there already (written by the runner, or a previous poll). */
-  private async copyOutput(runner: string, jobId: string, output: Output): Promise<void> {
+  private async copyOutput(runner: string, jobId: string, output: Output, requestId: string | null | undefined): Promise<void> {
     const existing = await this.options.bucket.head(output.key);
     if (existing?.customMetadata?.sha256 === output.sha256) return;
-    const response = await this.call(runner, "GET", outputPath(jobId, output.scale));
+    const response = await this.call(runner, "GET", outputPath(jobId, output.scale), requestId);
     if (!response.ok || !response.body) {
       await response.body?.cancel();
       throw unavailable("runner_unreachable", `Output x${output.scale} unavailable (${response.status})`);
