@@ -33,8 +33,16 @@ export const RunnerConfigSchema = z
     HVAR_BATCH_SIZE: int(1, 8),
     /** Memory the tensors of one batch may take; caps the batch below HVAR_BATCH_SIZE if needed. */
     HVAR_MEMORY_BUDGET_MB: int(1, 2048),
-    /** Tiles waiting over all jobs before new jobs get 429. */
+    /** The longest wait of a new job in tiles, its own and those run beside it, before it gets 429. */
     HVAR_MAX_QUEUED_TILES: int(1, 4096),
+    /**
+     * Memory one job may hold (decoded image, blend sums, one scale's image and file; measured by
+     * bench/runner/job-memory.ts): a job over it gets 413 job_too_large. The largest input at x1, x2
+     * and x4 with alpha needs about 1.6 GB.
+     */
+    HVAR_JOB_MEMORY_MB: int(1, 2048),
+    /** Memory all jobs in flight may hold together; a job that does not fit beside them gets 429. */
+    HVAR_JOBS_MEMORY_MB: int(1, 6144),
     /**
      * A ceiling on tiles through the model per second; none when unset. For a GPU shared with other
      * work, or a staging runner made as slow as a smaller card (autoscaling and 429 rehearsals).
@@ -45,7 +53,7 @@ export const RunnerConfigSchema = z
 
     /**
      * Decoded input pixels at most, whatever the scales: 2^22 (2048x2048) matches the worker's
-     * largest x4 input (its MAX_OUTPUT_PIXELS / 16). A job of that size holds about 1 GB while it runs.
+     * largest x4 input (its MAX_OUTPUT_PIXELS / 16). A job of that size holds about 1.6 GB (HVAR_JOB_MEMORY_MB).
      */
     HVAR_MAX_INPUT_PIXELS: int(1, 2 ** 22),
     HVAR_MAX_BODY_BYTES: int(1, 32 * 1024 * 1024),

@@ -62,6 +62,7 @@ export async function assembleRunner(config: RunnerConfig, secret: string, log: 
       log,
       decode: { maxPixels: config.HVAR_MAX_INPUT_PIXELS, animated: config.HVAR_ANIMATED },
       overlap: tileOverlap(entry.manifest, config.HVAR_TILE_OVERLAP),
+      memory: { jobBytes: config.HVAR_JOB_MEMORY_MB * 2 ** 20, totalBytes: config.HVAR_JOBS_MEMORY_MB * 2 ** 20 },
     });
   }
   const app = createApp({ discovery, secret, log, maxBodyBytes: config.HVAR_MAX_BODY_BYTES, draining: () => draining, ...(jobs ? { jobs } : {}), metrics });

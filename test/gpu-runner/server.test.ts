@@ -8,6 +8,7 @@ import { createApp } from "../../gpu-runner/src/server/app";
 import { signRequest } from "../../gpu-runner/src/server/auth";
 import type { RunnerJob as Job } from "@hvar/contract";
 import { JobService } from "../../gpu-runner/src/server/jobs";
+import { taskMemoryBytes } from "../../gpu-runner/src/tiling/task";
 import { RunnerMetrics } from "../../gpu-runner/src/server/metrics";
 import { LocalStore } from "../../gpu-runner/src/storage/local";
 import type { ObjectStore } from "../../gpu-runner/src/storage/store";
@@ -22,6 +23,7 @@ interface RunnerOptions {
   model?: TileModel;
   store?: ObjectStore;
   maxQueuedTiles?: number;
+  memory?: { jobBytes: number; totalBytes: number };
   draining?: () => boolean;
 }
 
@@ -29,7 +31,7 @@ async function runner(options: RunnerOptions = {}) {
   const store = options.store ?? new LocalStore(await tempDir("hvar-runner-"));
   const metrics: RunnerMetrics = new RunnerMetrics({ queuedTiles: () => scheduler.queuedTiles, jobsByStatus: () => jobs.countByStatus() });
   const scheduler: Scheduler = new Scheduler(options.model ?? nearestModel(16), { batchSize: 4, memoryBudgetBytes: 1 << 30, maxQueuedTiles: options.maxQueuedTiles ?? 1000 }, metrics);
-  const jobs: JobService = new JobService({ manifest, scheduler, store, metrics, log: silentLog, decode: { maxPixels: 100_000 }, overlap: 4 });
+  const jobs: JobService = new JobService({ manifest, scheduler, store, metrics, log: silentLog, decode: { maxPixels: 100_000 }, overlap: 4, memory: options.memory ?? { jobBytes: 1 << 30, totalBytes: 1 << 30 } });
   const app = createApp({ discovery: { models: [entry], rejected: [] }, jobs, metrics, secret: SECRET, log: silentLog, maxBodyBytes: 1_000_000, ...(options.draining ? { draining: options.draining } : {}) });
   const request = (method: string, path: string, body: Uint8Array = new Uint8Array(), headers: Record<string, string> = {}) =>
     app.request(path, { method, body: method === "GET" ? null : body, headers: { ...signRequest(SECRET, method, path, body), ...headers } });
@@ -249,6 +251,36 @@ describe("jobs", () => {
     release();
     await r.jobs.drain();
     expect((await r.request("GET", "/v1/jobs/j_b")).status).toBe(404);
+  });
+
+  it("refuses a job that needs more memory than one job may hold, with 413 job_too_large, before any tile runs", async () => {
+    const model = nearestModel(16);
+    const needs = taskMemoryBytes(40, 30, [1, 2, 4], false);
+    const r = await runner({ model, memory: { jobBytes: needs - 1, totalBytes: 1 << 30 } });
+    const refused = await r.request("POST", "/v1/jobs?id=j_huge&scales=1,2,4", await photo());
+    expect(refused.status).toBe(413);
+    expect(await refused.json()).toMatchObject({ code: "job_too_large" });
+    expect(model.runs).toEqual([]);
+    expect((await r.request("GET", "/v1/jobs/j_huge")).status).toBe(404);
+    // The same image at x1 alone needs far less, and runs.
+    expect((await r.request("POST", "/v1/jobs?id=j_small&scales=1", await photo())).status).toBe(202);
+  });
+
+  it("answers 429 while the jobs in flight hold the memory for jobs, and admits again once they end", async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const needs = taskMemoryBytes(40, 30, [1, 2, 4], false);
+    const r = await runner({ model: nearestModel(16, () => gate), memory: { jobBytes: needs, totalBytes: needs + needs / 2 } });
+    expect((await r.request("POST", "/v1/jobs?id=j_first", await photo())).status).toBe(202);
+    const refused = await r.request("POST", "/v1/jobs?id=j_second", await photo());
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(await refused.json()).toMatchObject({ code: "runner_busy" });
+    release();
+    await r.jobs.drain();
+    expect((await r.request("POST", "/v1/jobs?id=j_second", await photo())).status).toBe(202);
+    await r.jobs.drain();
+    expect(await (await r.request("GET", "/v1/jobs/j_second")).json()).toMatchObject({ status: "succeeded" });
   });
 
   it("fails a job whose model run fails, with a stable error code", async () => {
