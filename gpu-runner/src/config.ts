@@ -15,6 +15,8 @@ export const RunnerConfigSchema = z
   .object({
     HVAR_RUNNER_HOST: z.string().default("127.0.0.1"),
     HVAR_RUNNER_PORT: z.coerce.number().int().min(0).max(65535).default(8788),
+    /** `GET /metrics` listens here, apart from the API (Prometheus' default exporter port); its host is HVAR_RUNNER_HOST's. */
+    HVAR_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
     HVAR_MODELS_DIR: z.string().default(defaultModelsDir),
     /** Which discovered model to serve; the first by folder name when unset. */
     HVAR_MODEL: z.string().optional(),

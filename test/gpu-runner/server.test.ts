@@ -9,7 +9,7 @@ import { signRequest } from "../../gpu-runner/src/server/auth";
 import type { RunnerJob as Job } from "@hvar/contract";
 import { JobService } from "../../gpu-runner/src/server/jobs";
 import { taskMemoryBytes } from "../../gpu-runner/src/tiling/task";
-import { RunnerMetrics } from "../../gpu-runner/src/server/metrics";
+import { metricsApp, RunnerMetrics } from "../../gpu-runner/src/server/metrics";
 import { LocalStore } from "../../gpu-runner/src/storage/local";
 import type { ObjectStore } from "../../gpu-runner/src/storage/store";
 import { exifTiff, gif, jpegWithExif } from "../fixtures/crafted-images";
@@ -32,10 +32,11 @@ async function runner(options: RunnerOptions = {}) {
   const metrics: RunnerMetrics = new RunnerMetrics({ queuedTiles: () => scheduler.queuedTiles, jobsByStatus: () => jobs.countByStatus() });
   const scheduler: Scheduler = new Scheduler(options.model ?? nearestModel(16), { batchSize: 4, memoryBudgetBytes: 1 << 30, maxQueuedTiles: options.maxQueuedTiles ?? 1000 }, metrics);
   const jobs: JobService = new JobService({ manifest, scheduler, store, metrics, log: silentLog, decode: { maxPixels: 100_000 }, overlap: 4, memory: options.memory ?? { jobBytes: 1 << 30, totalBytes: 1 << 30 } });
-  const app = createApp({ discovery: { models: [entry], rejected: [] }, jobs, metrics, secret: SECRET, log: silentLog, maxBodyBytes: 1_000_000, ...(options.draining ? { draining: options.draining } : {}) });
+  const app = createApp({ discovery: { models: [entry], rejected: [] }, jobs, secret: SECRET, log: silentLog, maxBodyBytes: 1_000_000, ...(options.draining ? { draining: options.draining } : {}) });
+  const scrape = () => metricsApp(metrics).request("/metrics");
   const request = (method: string, path: string, body: Uint8Array = new Uint8Array(), headers: Record<string, string> = {}) =>
     app.request(path, { method, body: method === "GET" ? null : body, headers: { ...signRequest(SECRET, method, path, body), ...headers } });
-  return { app, jobs, store, request };
+  return { app, jobs, store, request, scrape };
 }
 
 const photo = () => rawImage(40, 30, (x, y) => [x * 6, y * 8, 100]).png().toBuffer();
@@ -115,9 +116,14 @@ describe("authentication", () => {
     expect((await app.request("/v1/jobs/a", { headers: signRequest("another-secret-0123456789", "GET", "/v1/jobs/a", new Uint8Array()) })).status).toBe(401);
   });
 
-  it("leaves /healthz, /readyz and /metrics open", async () => {
+  it("leaves /healthz and /readyz open", async () => {
     const { app } = await runner();
-    for (const path of ["/healthz", "/readyz", "/metrics"]) expect((await app.request(path)).status).toBe(200);
+    for (const path of ["/healthz", "/readyz"]) expect((await app.request(path)).status).toBe(200);
+  });
+
+  it("does not serve /metrics on the API's port: they have a listener of their own", async () => {
+    const { app } = await runner();
+    expect((await app.request("/metrics")).status).toBe(404);
   });
 });
 
@@ -341,7 +347,8 @@ describe("/metrics", () => {
   it("exposes queue depth, batch sizes, tile latency and jobs by outcome in Prometheus text", async () => {
     const r = await runner();
     await createAndFinish(r, "j_m");
-    const response = await r.app.request("/metrics");
+    const response = await r.scrape();
+    expect(response.status).toBe(200);
     expect(response.headers.get("content-type")).toMatch(/^text\/plain/);
     const text = await response.text();
     expect(text).toMatch(/^hvar_runner_queue_depth_tiles 0$/m);
@@ -373,9 +380,9 @@ describe("POST /v1/jobs/<id>/cancel", () => {
   it("takes the job's tiles out of the queue at once", async () => {
     const r = await busyRunner();
     await r.request("POST", "/v1/jobs?id=j_queue", await photo());
-    expect(await (await r.app.request("/metrics")).text()).toMatch(/^hvar_runner_queue_depth_tiles [1-9]\d*$/m);
+    expect(await (await r.scrape()).text()).toMatch(/^hvar_runner_queue_depth_tiles [1-9]\d*$/m);
     await r.request("POST", "/v1/jobs/j_queue/cancel");
-    const metrics = await (await r.app.request("/metrics")).text();
+    const metrics = await (await r.scrape()).text();
     expect(metrics).toMatch(/^hvar_runner_queue_depth_tiles 0$/m);
     expect(metrics).toMatch(/^hvar_runner_jobs_total\{outcome="canceled"\} 1$/m);
     r.release();
