@@ -3,6 +3,7 @@ import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { ContentfulStatusCode } from "hono/utils/http-status";
 import type { AppEnv } from "../env";
+import { loggablePath } from "./log-path";
 
 /**
  * Errors are RFC 9457 problem+json with a stable machine-readable `code` (packages/contract's
@@ -40,6 +41,6 @@ export function onError(error: Error, c: Context<AppEnv>): Response {
     return problemResponse({ status: error.status, code: "http_error", title: error.message || "Request failed" });
   }
   // Unknown failures are logged with the request path only: bodies and headers may hold secrets.
-  console.error(JSON.stringify({ level: "error", requestId: c.get("requestId"), path: new URL(c.req.url).pathname, error: String(error) }));
+  console.error(JSON.stringify({ level: "error", requestId: c.get("requestId"), path: loggablePath(c.req.url), error: String(error) }));
   return problemResponse({ status: 500, code: "internal_error", title: "Internal error" });
 }
