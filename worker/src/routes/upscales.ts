@@ -54,6 +54,7 @@ async function answer(c: Context<AppEnv>, job: JobRecord, headers: Record<string
 export const createUpscale = createRoute({
   method: "post",
   path: "/v1/upscales",
+  operationId: "createUpscale",
   tags: ["upscales"],
   security: [{ apiKey: [] }],
   summary: "Upscale an image to x1 (cleaned), x2 and/or x4",
@@ -83,8 +84,10 @@ export const createUpscale = createRoute({
 export const readUpscale = createRoute({
   method: "get",
   path: "/v1/upscales/{id}",
+  operationId: "getUpscale",
   tags: ["upscales"],
   security: [{ apiKey: [] }],
+  summary: "Read an upscale: its status, progress while it runs, and signed URLs once it succeeded",
   request: { params: z.object({ id: z.string().openapi({ param: { name: "id", in: "path" } }) }) },
   responses: {
     200: { description: "The job", content: { "application/json": { schema: jobResourceSchema } } },
