@@ -44,8 +44,6 @@ const HEALTH_TIMEOUT_MS = 120_000;
  * is reported at once.
  */
 const RUNNER_HEALTH_TIMEOUT_MS = 300_000;
-/** A runner that exits this soon after starting is broken, not crashed: stop instead of looping. */
-const RUNNER_MIN_UPTIME_MS = 5_000;
 
 export interface StackOptions {
   /** 0 picks a free port. Default 8787 ($HVAR_WORKER_PORT). */
@@ -346,7 +344,9 @@ async function startStackOnce(options: StackOptions): Promise<Stack> {
   let runner: ChildProcess | undefined;
   let runnerReady: Promise<void> = Promise.resolve();
   const startRunner = () => {
-    const startedAt = Date.now();
+    // A runner that exits before it ever answered /healthz is broken (bad model, bad settings), not
+    // crashed: stop instead of looping. One that was healthy is started again, however soon it died.
+    let answered = false;
     const child = spawn(process.execPath, ["--import", "tsx", "gpu-runner/src/main.ts"], {
       cwd: ROOT,
       env: runnerEnv,
@@ -357,7 +357,7 @@ async function startStackOnce(options: StackOptions): Promise<Stack> {
     output.attach("runner", child);
     child.once("exit", (code, signal) => {
       if (stopping) return;
-      if (!up || options.restartRunner === false || Date.now() - startedAt < RUNNER_MIN_UPTIME_MS) {
+      if (!up || options.restartRunner === false || !answered) {
         reportExit(`the runner exited (${signal ?? code})`);
         return;
       }
@@ -370,7 +370,7 @@ async function startStackOnce(options: StackOptions): Promise<Stack> {
       () => runner === child && child.exitCode === null && child.signalCode === null,
       RUNNER_HEALTH_TIMEOUT_MS,
     );
-    runnerReady.catch(() => undefined);
+    runnerReady.then(() => (answered = true), () => undefined);
   };
   if (model) output.note(`the runner is loading ${model}; it answers once the model is ready`);
   startRunner();

@@ -198,6 +198,9 @@ class FloorConfig:
 FLOOR_PRESETS: dict[str, FloorConfig] = {
     "tiny": FloorConfig(name="tiny", ch=8, blocks=2, tile=16),  # tests
     "base": FloorConfig(name="base", ch=28, blocks=6, tile=64),  # the published SPAN-ch28 body
+    # SPAN-ch28 grown to 48 channels (`floor.widen`): 2.9x the compute, to measure what capacity buys on
+    # realistic input (the base floor's realistic scores stop rising after ~6k GPU steps).
+    "wide": FloorConfig(name="wide", ch=48, blocks=6, tile=64),
 }
 
 

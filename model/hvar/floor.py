@@ -130,14 +130,50 @@ def subpixel_mean(w: torch.Tensor, s_from: int, s_to: int) -> torch.Tensor:
 
 
 def from_span(cfg: FloorConfig, path: str | Path) -> Floor:
-    """A floor whose body and x4 head are the pretrained SPAN, x2 derived from x4, x1 the identity."""
+    """A floor whose body and x4 head are the pretrained SPAN, x2 derived from x4, x1 the identity; a wider
+    preset holds SPAN in its first channels (`widen`) and computes what SPAN computes until it trains."""
     state = span_state(path)
     for name in ("weight", "bias"):
         state[f"heads.x2.{name}"] = subpixel_mean(state[f"heads.x4.{name}"], 4, 2)
         state[f"heads.x1.{name}"] = torch.zeros_like(subpixel_mean(state[f"heads.x4.{name}"], 4, 1))
     model = Floor(cfg)
-    model.load_state_dict(state)
+    model.load_state_dict(widen(state, model.state_dict()))
     return model
+
+
+def widen(
+    narrow: dict[str, torch.Tensor], wide: dict[str, torch.Tensor], scale: float = 0.1
+) -> dict[str, torch.Tensor]:
+    """A wider floor's weights that compute exactly what the narrow floor computes (Net2Net-style growth).
+
+    The narrow network's channels are the first C of each feature map. Weights from the new channels into
+    the old ones (and into the heads) are zero, so every old channel and every output is unchanged; the new
+    channels keep `wide`'s random weights from every input, scaled by `scale`, so they carry signal from the
+    first step and gradients reach their outgoing weights (all-zero new channels would never train).
+    `wide` is a freshly initialized state of the wider floor (same blocks); equal widths copy `narrow`."""
+    C = narrow["conv_1.weight"].shape[0]
+    Cw = wide["conv_1.weight"].shape[0]
+    if Cw < C:
+        raise ValueError(f"widen: the floor is narrower ({Cw}) than the weights ({C})")
+    out = {}
+    for k, w in wide.items():
+        n = narrow[k]
+        if n.shape == w.shape:
+            out[k] = n.clone()
+            continue
+        groups = 4 if k.startswith("conv_cat") and k.endswith("weight") else 1  # concat of 4 C-wide maps
+        g = w.clone() * scale
+        if k.endswith("bias"):
+            g[:C] = n
+            g[C:] = 0.0
+            out[k] = g
+            continue
+        rows, cols = n.shape[0], n.shape[1] // groups  # old outputs (C, or 3 s^2 for a head), old inputs
+        g[:rows] = 0.0  # the old outputs read only the old inputs
+        for i in range(groups):
+            g[:rows, i * Cw : i * Cw + cols] = n[:, i * C : i * C + cols]
+        out[k] = g
+    return out
 
 
 # ---- files ------------------------------------------------------------------------------------------------

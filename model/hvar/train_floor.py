@@ -40,7 +40,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--preset", default="base", choices=sorted(FLOOR_PRESETS))
-    ap.add_argument("--span", type=Path, default=SPAN_WEIGHTS, help="pretrained SPAN weights (base preset)")
+    ap.add_argument(
+        "--span", type=Path, default=SPAN_WEIGHTS, help="pretrained SPAN weights (all presets but tiny)"
+    )
     ap.add_argument("--init", type=Path, help="a new run that starts from another floor run's weights")
     ap.add_argument("--pairs", type=Path, default=Path(".data/pairs"), help="hvar.pairs cache")
     ap.add_argument("--steps", type=int, default=8000,
@@ -59,7 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error("--steps and --minutes must be >= 0, --batch-size and --eval-every >= 1")
     if args.init and (args.resume or not (args.init / "floor.json").is_file()):
         ap.error("--init takes a floor run folder, and only for a new run")
-    if not args.resume and not args.init and args.preset == "base" and not args.span.is_file():
+    if not args.resume and not args.init and args.preset != "tiny" and not args.span.is_file():
         ap.error(f"--span: no such file {args.span}")
     if not (args.pairs / "done").exists():
         ap.error(f"--pairs: no finished cache in {args.pairs} (python -m hvar.pairs --out {args.pairs})")
@@ -141,7 +143,7 @@ def main(argv: list[str] | None = None) -> None:
         if args.init:
             model = load_floor(args.init)
         else:
-            model = from_span(cfg, args.span) if args.preset == "base" else Floor(cfg)
+            model = from_span(cfg, args.span) if args.preset != "tiny" else Floor(cfg)
         out.mkdir(parents=True, exist_ok=True)
         state = {"step": 0, "seconds": 0.0, "knobs": {"batch_size": args.batch_size, "lr": args.lr}}
     else:

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from hvar import eval as protocol
 from hvar.config import FLOOR_PRESETS
-from hvar.floor import Floor, from_span, load_floor, save_floor, span_state, subpixel_mean
+from hvar.floor import Floor, from_span, load_floor, save_floor, span_state, subpixel_mean, widen
 from hvar.train_floor import SPAN_WEIGHTS
 
 
@@ -66,6 +66,31 @@ def test_saved_and_loaded_floor_computes_the_same(tmp_path):
     with torch.no_grad():
         assert all(torch.equal(a, b) for a, b in zip(model(lr), loaded(lr), strict=True))
     assert loaded.cfg == model.cfg
+
+
+def widened(model: Floor, ch: int, seed: int = 7) -> Floor:
+    torch.manual_seed(seed)
+    wide = Floor(dataclasses.replace(model.cfg, ch=ch)).eval()
+    wide.load_state_dict(widen(model.state_dict(), wide.state_dict()))
+    return wide
+
+
+def test_a_widened_floor_computes_exactly_what_the_narrow_one_computes():
+    narrow = random_floor(seed=2)
+    wide = widened(narrow, ch=narrow.cfg.ch + 5)
+    lr = torch.rand(2, 3, 12, 12)
+    with torch.no_grad():
+        for a, b in zip(narrow(lr), wide(lr), strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+
+
+def test_a_widened_floors_new_channels_carry_signal_and_learn():
+    narrow = random_floor(seed=3)
+    wide = widened(narrow, ch=narrow.cfg.ch + 4).train()
+    lr = torch.rand(1, 3, 12, 12)
+    assert wide.features(lr)[:, narrow.cfg.ch :].abs().sum() > 0
+    sum(x.square().mean() for x in wide(lr)).backward()
+    assert wide.heads["x4"].weight.grad[:, narrow.cfg.ch :].abs().sum() > 0
 
 
 @pytest.mark.benchmark_data("pretrained")

@@ -1,14 +1,18 @@
 import {
   CONTENT_TYPES,
   DEFAULT_QUALITY,
+  JOB_CANCELED,
   OUTPUT_FORMATS,
   SCALES,
+  cancelJobPath,
   createJobPath,
+  isCanceled,
   jobQuerySchema,
   modelName,
   parseResultKey,
   problemBody,
   resultKey,
+  resultPrefix,
   runnerJobSchema,
   scaleListSchema,
   signatureOf,
@@ -26,6 +30,11 @@ describe("result keys", () => {
     }
   });
 
+  it("lie under their job's prefix, which no other job's keys start with", () => {
+    expect(resultKey(JOB, 4, "jpeg").startsWith(resultPrefix(JOB))).toBe(true);
+    expect(resultKey(`${JOB}x`, 4, "jpeg").startsWith(resultPrefix(JOB))).toBe(false);
+  });
+
   it("are nothing else: no other scale, format, folder or job id", () => {
     for (const key of [`results/${JOB}/x3.png`, `results/${JOB}/x2.gif`, `results/${JOB}/x2.png.bak`, `inputs/${JOB}`, "results/../x2.png", "results/a/b/x2.png"]) {
       expect(parseResultKey(key), key).toBeNull();
@@ -41,6 +50,11 @@ describe("the request signature", () => {
   it("is read from a v1 header of 64 hex digits only", () => {
     expect(signatureOf(`v1=${"ab".repeat(32)}`)).toBe("ab".repeat(32));
     for (const header of [undefined, "ab".repeat(32), `v2=${"ab".repeat(32)}`, `v1=${"AB".repeat(32)}`, `v1=${"ab".repeat(31)}`]) expect(signatureOf(header)).toBeUndefined();
+  });
+
+  it("signs a cancel like any request: POST, the job's cancel path, and the hash of an empty body", () => {
+    const empty = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855";
+    expect(signingInput({ method: "POST", pathAndQuery: cancelJobPath(JOB), timestamp: "1700000000", bodySha256: empty })).toBe(`POST\n/v1/jobs/${JOB}/cancel\n1700000000\n${empty}`);
   });
 });
 
@@ -83,6 +97,18 @@ describe("a runner's job", () => {
 
   it("is named by its model as `<id>@<version>`, the form of the worker's MODEL_VERSION", () => {
     expect(modelName(runnerJobSchema.parse(succeeded).model)).toBe("hvar-base@1.0.0");
+  });
+
+  it("ends failed with job_canceled when it was canceled, and only then counts as canceled", () => {
+    const canceled = runnerJobSchema.parse({ ...succeeded, status: "failed", outputs: undefined, error: JOB_CANCELED });
+    expect(isCanceled(canceled)).toBe(true);
+    expect(isCanceled({ ...canceled, error: { code: "inference_failed", title: "The runner could not process this image." } })).toBe(false);
+    expect(isCanceled({ ...canceled, status: "running" })).toBe(false);
+  });
+
+  it("counts its progress in whole, non-negative tiles", () => {
+    expect(runnerJobSchema.safeParse({ ...succeeded, progress: { tilesDone: -1, tilesTotal: 1 } }).success).toBe(false);
+    expect(runnerJobSchema.safeParse({ ...succeeded, progress: { tilesDone: 0.5, tilesTotal: 1 } }).success).toBe(false);
   });
 
   it("has outputs whose key names their own scale and content type", () => {

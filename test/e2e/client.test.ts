@@ -77,6 +77,31 @@ describe("@hvar/client against the stack", () => {
     expect(usage.buckets.reduce((sum, bucket) => sum + bucket.jobs, 0)).toBe(1);
   });
 
+  it("reports progress while it waits, and cancels a running upscale, which then ends the wait with job_canceled", async () => {
+    const { hvar } = await client();
+    const job = await hvar.upscale(await noisePng(1024, 1024), { scales: [2], format: "jpeg", poll: false });
+    let canceling: Promise<Upscale> | undefined;
+    const waiting = hvar.waitFor(job.id, {
+      pollIntervalMs: 50,
+      onProgress: (progress) => {
+        if (progress.tilesDone > 0) canceling ??= hvar.cancel(job.id);
+      },
+    });
+    await expect(waiting).rejects.toMatchObject({ name: "HvarError", code: "job_canceled" });
+    expect(await canceling).toMatchObject({ id: job.id, status: "canceled" });
+  });
+
+  it("lists the key's upscales and deletes one, after which reading it throws 410 job_deleted", async () => {
+    const { hvar } = await client();
+    const job = await hvar.upscale(await noisePng(48, 32), { scales: [2], format: "png", wait: 60 });
+    expect((await hvar.list()).data.map((j) => j.id)).toEqual([job.id]);
+    await hvar.delete(job.id);
+    await expect(hvar.get(job.id)).rejects.toMatchObject({ status: 410, code: "job_deleted" });
+    const all: string[] = [];
+    for await (const j of hvar.listAll()) all.push(j.id);
+    expect(all).toEqual([]);
+  });
+
   it("verifies the webhook the worker sends for a job, with the key's webhook secret", async () => {
     const receiver = await webhookReceiver();
     try {

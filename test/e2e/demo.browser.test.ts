@@ -5,7 +5,7 @@ import { fileURLToPath } from "node:url";
 import { type Browser, type Page, chromium } from "playwright-core";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import sharp from "sharp";
-import { example, stack } from "./helpers";
+import { example, noisePng, stack } from "./helpers";
 
 /**
  * The demo page in a real browser, used as a person would: open the link `npm start` prints, upload
@@ -131,6 +131,21 @@ describe("the demo page", () => {
     if (process.env.HVAR_UPDATE_SCREENSHOT) {
       await sharp(`${OUT}demo.png`).resize({ width: 1000 }).jpeg({ quality: 80, mozjpeg: true }).toFile(DOCS_SCREENSHOT);
     }
+  });
+
+  it("shows the runner's progress in tiles while a large photo is upscaled", async () => {
+    // Noise, so that every tile is work: seconds on the CPU runner, long enough to watch.
+    const large = `${OUT}noise-1024.png`;
+    await sharp(await noisePng(1024, 1024)).toFile(large);
+    await page.locator("#file").setInputFiles(large);
+    await page.locator('input[name="scale"][value="1"]').uncheck();
+    await page.locator('input[name="scale"][value="4"]').uncheck();
+    await page.locator("#format").selectOption("jpeg");
+    await page.getByRole("button", { name: "Upscale" }).click();
+    await expect.poll(() => page.locator("#progress-label").textContent(), { timeout: 60_000, interval: 50 }).toMatch(/^Upscaling on the runner: \d+ of \d+ tiles \d+%/);
+    // A determinate bar: its value is the fraction done, in percent.
+    expect(await page.locator("#progress").getAttribute("value")).toMatch(/^\d+(\.\d+)?$/);
+    await expect.poll(() => page.locator("#status").textContent(), { timeout: 120_000 }).toMatch(/^Done in [\d.]+ s: 1 images\.$/);
   });
 });
 

@@ -183,3 +183,58 @@ describe("Scheduler", () => {
     await work;
   });
 });
+
+describe("Scheduler.cancel", () => {
+  it("takes a job's tiles not yet run out of the queue at once, and rejects the job with the reason", async () => {
+    const { model, nextRun } = drivenModel();
+    const scheduler = new Scheduler(model, options);
+    const big = job(1, 10, []);
+    const work = scheduler.submit(big);
+    const run = await nextRun();
+    expect(scheduler.queuedTiles).toBe(6); // the first 4 tiles are in the model
+    const reason = new Error("canceled");
+    expect(scheduler.cancel(big, reason)).toBe(true);
+    expect(scheduler.queuedTiles).toBe(0);
+    await expect(work).rejects.toBe(reason);
+    run.finish();
+    await scheduler.idle();
+  });
+
+  it("drops the outputs of the job's tiles that were in the model when it was withdrawn", async () => {
+    const { model, nextRun } = drivenModel();
+    const scheduler = new Scheduler(model, options);
+    const withdrawn = job(1, 10, []);
+    scheduler.submit(withdrawn).catch(() => undefined);
+    const run = await nextRun();
+    scheduler.cancel(withdrawn, new Error("canceled"));
+    run.finish();
+    await scheduler.idle();
+    expect(model.runs).toEqual([4]);
+    expect(withdrawn.accepted).toEqual([]);
+  });
+
+  it("keeps running the other jobs", async () => {
+    const { model, nextRun } = drivenModel();
+    const scheduler = new Scheduler(model, options);
+    const withdrawn = job(1, 8, []);
+    scheduler.submit(withdrawn).catch(() => undefined);
+    const first = await nextRun();
+    const other = job(2, 2, []);
+    const work = scheduler.submit(other);
+    scheduler.cancel(withdrawn, new Error("canceled"));
+    first.finish();
+    (await nextRun()).finish();
+    await work;
+    expect(other.accepted).toEqual([0, 1]);
+    expect(withdrawn.accepted).toEqual([]);
+    expect(model.runs).toEqual([4, 2]);
+  });
+
+  it("answers false for a job it does not hold: never submitted, or already done", async () => {
+    const scheduler = new Scheduler(nearestModel(4), options);
+    const done = job(1, 2, []);
+    await scheduler.submit(done);
+    expect(scheduler.cancel(done, new Error("late"))).toBe(false);
+    expect(scheduler.cancel(job(2, 2, []), new Error("unknown"))).toBe(false);
+  });
+});

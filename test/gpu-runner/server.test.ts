@@ -320,6 +320,72 @@ describe("/metrics", () => {
   });
 });
 
+describe("POST /v1/jobs/<id>/cancel", () => {
+  /** A runner whose model waits until `release()`, so a job stays in flight as long as a test needs. */
+  async function busyRunner(store?: ObjectStore) {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const model = nearestModel(16, () => gate);
+    return { ...(await runner({ model, ...(store ? { store } : {}) })), model, release };
+  }
+
+  it("ends a job in flight as failed with job_canceled, and answers that", async () => {
+    const r = await busyRunner();
+    expect((await r.request("POST", "/v1/jobs?id=j_stop", await photo())).status).toBe(202);
+    const response = await r.request("POST", "/v1/jobs/j_stop/cancel");
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ id: "j_stop", status: "failed", error: { code: "job_canceled" } });
+    r.release();
+  });
+
+  it("takes the job's tiles out of the queue at once", async () => {
+    const r = await busyRunner();
+    await r.request("POST", "/v1/jobs?id=j_queue", await photo());
+    expect(await (await r.app.request("/metrics")).text()).toMatch(/^hvar_runner_queue_depth_tiles [1-9]\d*$/m);
+    await r.request("POST", "/v1/jobs/j_queue/cancel");
+    const metrics = await (await r.app.request("/metrics")).text();
+    expect(metrics).toMatch(/^hvar_runner_queue_depth_tiles 0$/m);
+    expect(metrics).toMatch(/^hvar_runner_jobs_total\{outcome="canceled"\} 1$/m);
+    r.release();
+  });
+
+  it("stores the canceled job, so a restarted runner still answers for it", async () => {
+    const store = new LocalStore(await tempDir("hvar-runner-"));
+    const r = await busyRunner(store);
+    await r.request("POST", "/v1/jobs?id=j_kept", await photo());
+    const canceled = await (await r.request("POST", "/v1/jobs/j_kept/cancel")).json();
+    r.release();
+    await r.jobs.drain();
+    const restarted = await runner({ store });
+    expect(await (await restarted.request("GET", "/v1/jobs/j_kept")).json()).toEqual(canceled);
+    expect(await store.get("results/j_kept/x1.png")).toBeUndefined();
+  });
+
+  it("answers a job that already ended as it is", async () => {
+    const r = await runner();
+    const done = await createAndFinish(r, "j_done");
+    const response = await r.request("POST", "/v1/jobs/j_done/cancel");
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual(done);
+  });
+
+  it("remembers an id it has not seen as canceled, so a submit arriving after its cancel does no work", async () => {
+    const model = nearestModel(16);
+    const r = await runner({ model });
+    expect(await (await r.request("POST", "/v1/jobs/j_early/cancel")).json()).toMatchObject({ status: "failed", error: { code: "job_canceled" } });
+    const late = await r.request("POST", "/v1/jobs?id=j_early", await photo());
+    expect(late.status).toBe(200);
+    expect(await late.json()).toMatchObject({ id: "j_early", status: "failed", error: { code: "job_canceled" } });
+    await r.jobs.drain();
+    expect(model.runs).toEqual([]);
+  });
+
+  it("requires the worker's signature", async () => {
+    const { app } = await runner();
+    expect((await app.request("/v1/jobs/j_any/cancel", { method: "POST" })).status).toBe(401);
+  });
+});
+
 describe("the size the worker declared (it bills and limits by it)", () => {
   it("refuses an image that decodes to another size with 422 image_size_mismatch, before any work", async () => {
     const model = nearestModel(16);

@@ -171,6 +171,24 @@ describe("CDN metering", () => {
     expect(await jobCount(issued.key.id)).toBe(1);
   });
 
+  it("generates an image again at the next request when the key canceled its job", async () => {
+    const issued = await cdnKey({ scopes: ["cdn", "usage", "upscale"] });
+    const source = sourceUrl();
+    await serve(source, await png(40, 30, { text: { "hvar-test": "hang" } }));
+    const url = await cdnUrl(issued, source, { format: "png" });
+    const first = get(url);
+    let running: { id: string } | null = null;
+    for (let i = 0; i < 400 && !running; i++) {
+      running = await env.DB.prepare("SELECT id FROM jobs WHERE key_id = ? AND status = 'running'").bind(issued.key.id).first<{ id: string }>();
+      if (!running) await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    expect((await withKey(issued.secret, `/v1/upscales/${running?.id}/cancel`, { method: "POST" })).status).toBe(200);
+    expect((await first).status).toBe(503);
+    await serve(source, await png(40, 30));
+    expect((await get(url)).status).toBe(200);
+    expect(await jobCount(issued.key.id)).toBe(2);
+  });
+
   it("refunds the quota when the runner fails, and answers 502 with the reason", async () => {
     const issued = await cdnKey();
     const response = await get(await cdnUrl(issued, await servedSource("fail"), { format: "png" }));

@@ -133,7 +133,7 @@ describe("the cron trigger", () => {
     };
     const broken = await hanging();
     const healthy = await hanging();
-    const throwing: Dispatcher = { backend: "runner-pool", submit: () => Promise.reject(new Error("unused")), poll: () => Promise.reject(new Error("D1 went away")) };
+    const throwing: Dispatcher = { backend: "runner-pool", submit: () => Promise.reject(new Error("unused")), poll: () => Promise.reject(new Error("D1 went away")), cancel: () => Promise.resolve() };
     const dispatcherFor = (j: JobRecord) => (j.id === broken.id ? throwing : dispatcherOf(env, configOf(env), j));
     const swept = await sweep({ env }, [broken, healthy], dispatcherFor, healthy.deadlineAt);
     expect(swept.find((j) => j.id === healthy.id)).toMatchObject({ status: "failed", error: { code: "job_timeout" } });
@@ -145,7 +145,7 @@ describe("the cron trigger", () => {
     const { id } = await (await upscale(secret, image, { headers: { prefer: "respond-async" } })).json<{ id: string }>();
     const job = await getJob(env.DB, id);
     if (!job) throw new Error("no job");
-    const throwing: Dispatcher = { backend: "runner-pool", submit: () => Promise.reject(new Error("unused")), poll: () => Promise.reject(new Error("D1 went away")) };
+    const throwing: Dispatcher = { backend: "runner-pool", submit: () => Promise.reject(new Error("unused")), poll: () => Promise.reject(new Error("D1 went away")), cancel: () => Promise.resolve() };
     const [ended] = await sweep({ env }, [job], () => throwing, job.deadlineAt);
     expect(ended).toMatchObject({ status: "failed", error: { code: "job_timeout" } });
     expect(await meterOf(key.id).usage()).toMatchObject({ reservedMp: 0, settledMp: 0 });

@@ -90,6 +90,15 @@ describe("the queue backend", () => {
     expect(await env.RESULTS.head(inputKey(id))).toBeNull();
   });
 
+  it("cancels by deleting the job's input, so a runner that has not started it finds nothing to run", async () => {
+    const { queue } = recordingQueue();
+    const jobs = jobQueue(queue);
+    const id = jobId();
+    await jobs.submit({ id, image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options });
+    await jobs.cancel(id);
+    expect(await env.RESULTS.head(inputKey(id))).toBeNull();
+  });
+
   it("turns a refused send into a retryable queue_unavailable, leaving no input behind", async () => {
     const id = jobId();
     const queue = { send: async () => Promise.reject(new Error("queue is full")) };

@@ -42,6 +42,12 @@ function fakeReplicate(outputs: Record<string, Uint8Array> = {}) {
       predictions.set(prediction.id, prediction);
       return Response.json(prediction, { status: 201 });
     }
+    const canceling = request.method === "POST" ? /^\/v1\/predictions\/(\w+)\/cancel$/.exec(url.pathname)?.[1] : undefined;
+    const canceled = canceling && predictions.get(canceling);
+    if (canceled) {
+      canceled.status = "canceled";
+      return Response.json(canceled);
+    }
     const id = /^\/v1\/predictions\/(\w+)$/.exec(url.pathname)?.[1];
     const prediction = id && predictions.get(id);
     return prediction ? Response.json(prediction) : Response.json({ detail: "not found" }, { status: 404 });
@@ -101,6 +107,21 @@ describe("the Replicate backend", () => {
       ],
     });
     expect((await env.RESULTS.head(`results/${id}/x4.png`))?.customMetadata?.sha256).toMatch(/^[0-9a-f]{64}$/);
+  });
+
+  it("cancels the prediction, which then reports canceled", async () => {
+    const fake = fakeReplicate();
+    const jobs = backend(fake);
+    const { runner } = await jobs.submit({ id: jobId(), image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options });
+    await jobs.cancel("j_x", runner);
+    expect(fake.predictions.get(runner)?.status).toBe("canceled");
+    expect(await jobs.poll("j_x", runner)).toEqual({ status: "canceled" });
+  });
+
+  it("has nothing to cancel after a failed submit (no prediction)", async () => {
+    const fake = fakeReplicate();
+    await backend(fake).cancel("j_x", null);
+    expect(fake.created).toEqual([]);
   });
 
   it("reports a failed prediction with its error", async () => {

@@ -18,6 +18,9 @@ import { mountDocs } from "./routes/docs";
 import { health } from "./routes/health";
 import { replicateWebhook } from "./routes/replicate-webhook";
 import { results } from "./routes/results";
+import { upscaleCancel } from "./routes/upscale-cancel";
+import { upscaleDelete } from "./routes/upscale-delete";
+import { upscaleList } from "./routes/upscale-list";
 import { upscales } from "./routes/upscales";
 import { usage } from "./routes/usage";
 
@@ -45,7 +48,7 @@ app.use(
   cors({
     // Browser clients send their key in Authorization, not cookies, so any origin may call.
     origin: "*",
-    allowMethods: ["GET", "POST", "OPTIONS"],
+    allowMethods: ["GET", "POST", "DELETE", "OPTIONS"],
     allowHeaders: ["authorization", "content-type", "idempotency-key", "prefer", "range", "if-none-match"],
     exposeHeaders: [
       "location",
@@ -65,7 +68,17 @@ app.use(
 app.use("/v1/*", deadline({ ms: REQUEST_DEADLINE_MS }));
 app.use("/admin/*", deadline({ ms: REQUEST_DEADLINE_MS }));
 
-app.route("/", health).route("/", adminKeys).route("/", usage).route("/", results).route("/", upscales).route("/", replicateWebhook).route("/", cdn);
+app
+  .route("/", health)
+  .route("/", adminKeys)
+  .route("/", usage)
+  .route("/", results)
+  .route("/", upscales)
+  .route("/", upscaleList)
+  .route("/", upscaleCancel)
+  .route("/", upscaleDelete)
+  .route("/", replicateWebhook)
+  .route("/", cdn);
 mountDocs(app);
 app.route("/", demo);
 

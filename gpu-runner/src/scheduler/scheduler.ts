@@ -99,6 +99,18 @@ export class Scheduler {
     });
   }
 
+  /**
+   * Withdraws a job: its tiles not yet run leave the queue at once, and its promise rejects with
+   * `reason`. Tiles of it in the batch now running are dropped when the batch ends. False when the
+   * job is not here (never submitted, or already ended).
+   */
+  cancel(job: TileJob, reason: unknown): boolean {
+    const pending = this.ring.find((p) => p.job === job);
+    if (!pending) return false;
+    this.finish(pending, reason);
+    return true;
+  }
+
   /** Resolves when no job is in flight (for graceful shutdown). */
   idle(): Promise<void> {
     if (this.ring.length === 0 && !this.pumping) return Promise.resolve();
@@ -186,7 +198,7 @@ export class Scheduler {
     if (at < 0) return;
     this.ring.splice(at, 1);
     if (at < this.cursor) this.cursor--;
-    // Tiles of a failed job that were never run leave the queue with it.
+    // Tiles of a failed or withdrawn job that were never run leave the queue with it.
     this.queued -= pending.job.tiles - pending.next;
     if (error === undefined) pending.resolve();
     else pending.reject(error);

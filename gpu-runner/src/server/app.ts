@@ -81,6 +81,12 @@ export function createApp(deps: AppDeps) {
     return c.json(job);
   });
 
+  // The contract's cancelJobPath. Answers how the job ended (a canceled job is `failed` with JOB_CANCELED), 200 in every case.
+  app.post("/v1/jobs/:id/cancel", async (c) => {
+    const job = await requireJobs(jobs).cancel(parse(jobIdSchema, c.req.param("id")));
+    return c.json(job);
+  });
+
   app.get("/v1/jobs/:id/outputs/:scale", async (c) => {
     const service = requireJobs(jobs);
     const job = await service.get(parse(jobIdSchema, c.req.param("id")));

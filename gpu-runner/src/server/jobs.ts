@@ -1,10 +1,10 @@
 import { createHash } from "node:crypto";
-import { type JobQuery, type RunnerJob, jobRecordKey, resultKey, runnerJobSchema } from "@hvar/contract";
+import { JOB_CANCELED, type JobQuery, type RunnerJob, jobRecordKey, resultKey, runnerJobSchema } from "@hvar/contract";
 import type { Logger } from "pino";
 import { decodeImage, type DecodeOptions } from "../image/decode";
 import type { Manifest } from "../model/manifest";
 import { ProblemError } from "../problem";
-import type { Scheduler } from "../scheduler/scheduler";
+import type { Scheduler, TileJob } from "../scheduler/scheduler";
 import type { ObjectStore } from "../storage/store";
 import { UpscaleTask } from "../tiling/task";
 import type { RunnerMetrics } from "./metrics";
@@ -19,6 +19,21 @@ export interface JobServiceOptions {
   overlap: number;
 }
 
+/** The rejection a canceled job's work ends with (it ends `failed` with JOB_CANCELED). */
+class JobCanceled extends Error {
+  constructor() {
+    super(JOB_CANCELED.title);
+    this.name = "JobCanceled";
+  }
+}
+
+interface ActiveJob {
+  job: RunnerJob;
+  done: Promise<void>;
+  /** Withdraws the job's tiles and stops it before its outputs are stored. */
+  cancel(): void;
+}
+
 /**
  * Jobs (packages/contract's RunnerJob, as API.md shows them) from admission to stored results. A job
  * is in memory while it runs; once it ends, its record goes to the store after its outputs, so a job
@@ -27,7 +42,7 @@ export interface JobServiceOptions {
  * it again under the same id.
  */
 export class JobService {
-  private readonly active = new Map<string, { job: RunnerJob; done: Promise<void> }>();
+  private readonly active = new Map<string, ActiveJob>();
   private readonly creating = new Map<string, Promise<{ job: RunnerJob; created: boolean }>>();
 
   constructor(private readonly options: JobServiceOptions) {}
@@ -64,6 +79,38 @@ export class JobService {
     return creation;
   }
 
+  /**
+   * Cancels a job and answers how it ended. A job in flight loses its tiles not yet run at once (and
+   * with them its memory), and ends `failed` with `job_canceled`, stored like any ended job; one that
+   * had already stored its outputs succeeds, and a job that ended is answered as it is. An id not
+   * seen yet is stored as canceled, so that a submit arriving after its cancel (a worker that gave
+   * up waiting for the submit's answer) never starts work.
+   */
+  async cancel(id: string): Promise<RunnerJob> {
+    await this.creating.get(id)?.catch(() => undefined);
+    const live = this.active.get(id);
+    if (live) {
+      live.cancel();
+      await live.done;
+      return structuredClone(live.job);
+    }
+    const known = await this.get(id);
+    if (known) return known;
+    const { manifest } = this.options;
+    const canceled: RunnerJob = {
+      id,
+      status: "failed",
+      model: { id: manifest.id, version: manifest.version },
+      input: { width: 0, height: 0 },
+      progress: { tilesDone: 0, tilesTotal: 0 },
+      runnerMs: 0,
+      error: { ...JOB_CANCELED },
+    };
+    await this.options.store.put(jobRecordKey(id), Buffer.from(JSON.stringify(canceled)), "application/json");
+    this.options.metrics.job("canceled");
+    return canceled;
+  }
+
   /** Resolves when every job in flight has ended (graceful shutdown). */
   async drain(): Promise<void> {
     while (this.active.size > 0 || this.creating.size > 0) {
@@ -86,6 +133,7 @@ export class JobService {
       throw error;
     }
     const task = new UpscaleTask(image, { scales: query.scales, tile: manifest.tile, overlap, temperature: query.temperature });
+    let canceled = false;
     const job: RunnerJob = {
       id: query.id,
       status: "queued",
@@ -94,18 +142,19 @@ export class JobService {
       progress: { tilesDone: 0, tilesTotal: task.tiles },
     };
     const started = performance.now();
+    const tiles: TileJob = {
+      tiles: task.tiles,
+      temperature: task.temperature,
+      fill: (index, dst, offset) => task.fill(index, dst, offset),
+      accept: (index, outputs, slot) => {
+        task.accept(index, outputs, slot);
+        job.status = "running";
+        job.progress.tilesDone = task.tilesDone;
+      },
+    };
     let inference: Promise<void>;
     try {
-      inference = scheduler.submit({
-        tiles: task.tiles,
-        temperature: task.temperature,
-        fill: (index, dst, offset) => task.fill(index, dst, offset),
-        accept: (index, outputs, slot) => {
-          task.accept(index, outputs, slot);
-          job.status = "running";
-          job.progress.tilesDone = task.tilesDone;
-        },
-      });
+      inference = scheduler.submit(tiles);
     } catch (error) {
       this.options.metrics.job("rejected");
       throw error;
@@ -114,10 +163,14 @@ export class JobService {
     const jobLog = log.child({ jobId: job.id });
     jobLog.info({ width: image.width, height: image.height, format: image.format, tiles: task.tiles, scales: query.scales }, "job accepted");
     const done = inference
-      .then(() => this.finish(job, task, query, started, jobLog))
+      .then(() => this.finish(job, task, query, started, jobLog, () => canceled))
       .catch((error: unknown) => this.fail(job, error, started, jobLog))
       .finally(() => this.active.delete(job.id));
-    this.active.set(job.id, { job, done });
+    const cancel = () => {
+      canceled = true;
+      scheduler.cancel(tiles, new JobCanceled());
+    };
+    this.active.set(job.id, { job, done, cancel });
     return { job: structuredClone(job), created: true };
   }
 
@@ -129,8 +182,10 @@ export class JobService {
     return object.bytes;
   }
 
-  private async finish(job: RunnerJob, task: UpscaleTask, query: JobQuery, started: number, log: Logger): Promise<void> {
+  private async finish(job: RunnerJob, task: UpscaleTask, query: JobQuery, started: number, log: Logger, canceled: () => boolean): Promise<void> {
     const encoded = await task.encode(query.format, query.quality);
+    // The last moment a cancel applies: once outputs are stored, the job succeeds.
+    if (canceled()) throw new JobCanceled();
     const outputs = await Promise.all(
       encoded.map(async (o) => {
         const key = resultKey(job.id, o.scale, o.format);
@@ -147,8 +202,11 @@ export class JobService {
   }
 
   private async fail(job: RunnerJob, error: unknown, started: number, log: Logger): Promise<void> {
-    log.error({ err: error }, "job failed");
-    const ended: RunnerJob = { ...job, status: "failed", runnerMs: Math.round(performance.now() - started), error: { code: "inference_failed", title: "The runner could not process this image." } };
+    const canceled = error instanceof JobCanceled;
+    if (canceled) log.info({ tilesDone: job.progress.tilesDone, tilesTotal: job.progress.tilesTotal }, "job canceled");
+    else log.error({ err: error }, "job failed");
+    const reason = canceled ? { ...JOB_CANCELED } : { code: "inference_failed", title: "The runner could not process this image." };
+    const ended: RunnerJob = { ...job, status: "failed", runnerMs: Math.round(performance.now() - started), error: reason };
     delete ended.outputs;
     try {
       await this.options.store.put(jobRecordKey(job.id), Buffer.from(JSON.stringify(ended)), "application/json");
@@ -158,6 +216,6 @@ export class JobService {
       log.error({ err: storeError }, "could not store the failed job's record");
     }
     Object.assign(job, ended);
-    this.options.metrics.job("failed");
+    this.options.metrics.job(canceled ? "canceled" : "failed");
   }
 }

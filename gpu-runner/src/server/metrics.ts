@@ -1,7 +1,7 @@
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { SchedulerObserver } from "../scheduler/scheduler";
 
-export type JobOutcome = "accepted" | "duplicate" | "rejected" | "succeeded" | "failed";
+export type JobOutcome = "accepted" | "duplicate" | "rejected" | "succeeded" | "failed" | "canceled";
 
 /** The runner's Prometheus metrics, in a registry of its own so tests can build many runners. */
 export class RunnerMetrics implements SchedulerObserver {

@@ -1,5 +1,5 @@
-import { errorFrom, jobFailedError, retryAfterOf } from "./errors.js";
-import type { CdnPurgeResult, OutputFormat, Scale, Upscale, Usage, UsageQuery } from "./types.js";
+import { errorFrom, jobCanceledError, jobFailedError, retryAfterOf } from "./errors.js";
+import type { CdnPurgeResult, OutputFormat, Scale, Upscale, UpscaleList, UpscaleListQuery, UpscaleProgress, Usage, UsageQuery } from "./types.js";
 
 /** What `upscale` takes as the image: anything fetch could send, read into memory first (see `bytesOf`). */
 export type ImageInput = Blob | ArrayBuffer | ArrayBufferView | ReadableStream<Uint8Array>;
@@ -21,6 +21,8 @@ export interface HvarClientOptions {
 export interface WaitOptions {
   /** Called with the job after every answer until it ends (queued, running, ..., succeeded). */
   onStatus?: (job: Upscale) => void;
+  /** Called with the job's progress (tiles through the model) after every answer that carries one, while it runs. */
+  onProgress?: (progress: UpscaleProgress, job: Upscale) => void;
   /** Fixed delay between polls; by default the worker's Retry-After (1 s). */
   pollIntervalMs?: number;
   /** Give up (UpscaleTimeoutError) after this long; default 10 minutes. */
@@ -60,7 +62,13 @@ const DEFAULT_TIMEOUT_MS = 10 * 60_000;
 const DEFAULT_POLL_MS = 1_000;
 const MAX_RETRY_AFTER_S = 30;
 
-const isDone = (job: Upscale) => job.status === "succeeded" || job.status === "failed";
+const isDone = (job: Upscale) => job.status === "succeeded" || job.status === "failed" || job.status === "canceled";
+
+/** Tells the callbacks about one answer. */
+function report(job: Upscale, options: WaitOptions): void {
+  options.onStatus?.(job);
+  if (job.progress) options.onProgress?.(job.progress, job);
+}
 
 function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve, reject) => {
@@ -148,7 +156,7 @@ export class HvarClient {
    * Upscales an image and, by default, waits until the job ends: with `wait`, the worker holds the
    * request up to that many seconds; past that (or without it) the job is polled at its Location.
    * Resolves with the succeeded job (signed URLs in `outputs`); a failed job throws HvarError with
-   * the job's error code and `problem.jobId`.
+   * the job's error code and `problem.jobId` (a canceled one: `job_canceled`).
    */
   async upscale(image: ImageInput, options: UpscaleOptions = {}): Promise<Upscale> {
     const body = await bytesOf(image);
@@ -162,7 +170,7 @@ export class HvarClient {
     if (options.wait !== undefined && options.wait > 0) headers.prefer = `wait=${Math.floor(options.wait)}`;
     const response = await this.#request("POST", `/v1/upscales${query ? `?${query}` : ""}`, { headers, body, signal: options.signal });
     const job = (await response.json()) as Upscale;
-    options.onStatus?.(job);
+    report(job, options);
     if (isDone(job) || options.poll === false) return job;
     const location = response.headers.get("location") ?? `/v1/upscales/${encodeURIComponent(job.id)}`;
     return this.#poll(job, location, retryAfterOf(response.headers), options);
@@ -174,12 +182,60 @@ export class HvarClient {
     return (await response.json()) as Upscale;
   }
 
-  /** Polls a job until it ends, e.g. one started elsewhere; throws HvarError when it failed. */
+  /** Polls a job until it ends, e.g. one started elsewhere; throws HvarError when it failed or was canceled. */
   async waitFor(id: string, options: WaitOptions = {}): Promise<Upscale> {
     const job = await this.get(id, options);
-    options.onStatus?.(job);
+    report(job, options);
     if (isDone(job)) return conclude(job);
     return this.#poll(job, `/v1/upscales/${encodeURIComponent(id)}`, DEFAULT_POLL_MS / 1000, options);
+  }
+
+  /**
+   * A page of the key's upscales, newest first (deleted ones left out), as last stored: `get` one
+   * for its latest state. Pass the page's `nextCursor` as `cursor` for the next page (null: the last).
+   */
+  async list(query: UpscaleListQuery = {}, options: { signal?: AbortSignal } = {}): Promise<UpscaleList> {
+    const params = new URLSearchParams();
+    if (query.status) params.set("status", query.status);
+    if (query.limit !== undefined) params.set("limit", String(query.limit));
+    if (query.cursor) params.set("cursor", query.cursor);
+    const search = params.toString();
+    const response = await this.#request("GET", `/v1/upscales${search ? `?${search}` : ""}`, { signal: options.signal });
+    return (await response.json()) as UpscaleList;
+  }
+
+  /**
+   * Every upscale of the key (with `status`, if given), newest first, a page fetched as the
+   * iteration reaches it.
+   *
+   * @example for await (const job of hvar.listAll({ status: "running" })) await hvar.cancel(job.id);
+   */
+  async *listAll(query: Omit<UpscaleListQuery, "cursor"> = {}, options: { signal?: AbortSignal } = {}): AsyncGenerator<Upscale, void, undefined> {
+    let cursor: string | null = null;
+    do {
+      const page: UpscaleList = await this.list({ ...query, ...(cursor ? { cursor } : {}) }, options);
+      yield* page.data;
+      cursor = page.nextCursor;
+    } while (cursor);
+  }
+
+  /**
+   * Cancels a queued or running upscale: its work stops on the runner and it is refunded. Resolves
+   * with the canceled job (again for a job canceled before); a job that already succeeded or failed
+   * throws HvarError 409 `job_already_succeeded` or `job_already_failed`.
+   */
+  async cancel(id: string, options: { signal?: AbortSignal } = {}): Promise<Upscale> {
+    const response = await this.#request("POST", `/v1/upscales/${encodeURIComponent(id)}/cancel`, { signal: options.signal });
+    return (await response.json()) as Upscale;
+  }
+
+  /**
+   * Deletes a finished upscale's results now: its signed URLs stop working, and `get` throws
+   * HvarError 410 `job_deleted` afterwards. A job still running throws 409 `job_not_finished`.
+   */
+  async delete(id: string, options: { signal?: AbortSignal } = {}): Promise<void> {
+    const response = await this.#request("DELETE", `/v1/upscales/${encodeURIComponent(id)}`, { signal: options.signal });
+    await response.body?.cancel();
   }
 
   /** The calling key's usage from the ledger: quota of this month and buckets by day or month. */
@@ -209,14 +265,14 @@ export class HvarClient {
       await sleep(delayMs, options.signal);
       const response = await this.#request("GET", location, { signal: options.signal });
       job = (await response.json()) as Upscale;
-      options.onStatus?.(job);
+      report(job, options);
       delayMs = options.pollIntervalMs ?? (retryAfterOf(response.headers) ?? DEFAULT_POLL_MS / 1000) * 1000;
     }
     return conclude(job);
   }
 
   /** One API call with the key, retried as `maxRetries` says; resolves with a 2xx answer only. */
-  async #request(method: "GET" | "POST", path: string, init: { headers?: Record<string, string>; body?: Uint8Array<ArrayBuffer> | string; signal?: AbortSignal | undefined }): Promise<Response> {
+  async #request(method: "GET" | "POST" | "DELETE", path: string, init: { headers?: Record<string, string>; body?: Uint8Array<ArrayBuffer> | string; signal?: AbortSignal | undefined }): Promise<Response> {
     const url = new URL(path, `${this.baseUrl}/`);
     const headers = { accept: "application/json", ...init.headers, authorization: `Bearer ${this.#apiKey}` };
     for (let attempt = 0; ; attempt++) {
@@ -242,6 +298,7 @@ const backoffMs = (attempt: number) => 500 * 2 ** attempt;
 
 function conclude(job: Upscale): Upscale {
   if (job.status === "failed") throw jobFailedError(job);
+  if (job.status === "canceled") throw jobCanceledError(job);
   return job;
 }
 

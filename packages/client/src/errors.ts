@@ -83,6 +83,11 @@ export async function errorFrom(response: Response): Promise<HvarError> {
   });
 }
 
+/** A job that ended `canceled`, as an error: what POST answers for it (409 `job_canceled`, its jobId). */
+export function jobCanceledError(job: Upscale): HvarError {
+  return new HvarError({ type: problemType("job_canceled"), status: 409, code: "job_canceled", title: "The job was canceled", jobId: job.id });
+}
+
 /**
  * A job that ended `failed`, as an error: the same problem POST with `Prefer: wait` answers for it
  * (502, the job's error code, its jobId), so a failure reads the same however the job was awaited.

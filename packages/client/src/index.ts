@@ -4,7 +4,7 @@
  */
 export { HvarClient, UpscaleTimeoutError, bytesOf, upscaleQuery } from "./client.js";
 export type { HvarClientOptions, ImageInput, UpscaleOptions, WaitOptions } from "./client.js";
-export { HvarError, errorFrom, problemOf, retryAfterOf } from "./errors.js";
+export { HvarError, errorFrom, jobCanceledError, jobFailedError, problemOf, retryAfterOf } from "./errors.js";
 export { DEFAULT_TOLERANCE_S, WebhookVerificationError, signWebhook, verifyWebhook } from "./webhooks.js";
 export type { VerifyOptions, WebhookHeaders, WebhookVerificationFailure } from "./webhooks.js";
 export { buildCdnUrl } from "./cdn/url-builder.js";
@@ -19,7 +19,10 @@ export type {
   Problem,
   Scale,
   Upscale,
+  UpscaleList,
+  UpscaleListQuery,
   UpscaleOutput,
+  UpscaleProgress,
   UpscaleQuery,
   UpscaleStatus,
   Usage,

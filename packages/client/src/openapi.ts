@@ -148,7 +148,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        get?: never;
+        /**
+         * List the key's upscales, newest first, a page at a time
+         * @description Deleted upscales are left out. Items are as last stored; read one upscale for its latest state.
+         */
+        get: operations["listUpscales"];
         put?: never;
         /**
          * Upscale an image to x1 (cleaned), x2 and/or x4
@@ -172,6 +176,30 @@ export interface paths {
         get: operations["getUpscale"];
         put?: never;
         post?: never;
+        /**
+         * Delete an upscale's results now
+         * @description The result images are deleted at once and their signed URLs stop working (410). The upscale leaves the list; reading it answers 410 `job_deleted`; its usage stays. Deleting it again answers 204 too. An upscale still queued or running cannot be deleted (409 `job_not_finished`): cancel it first.
+         */
+        delete: operations["deleteUpscale"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/upscales/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel an upscale: its work stops on the runner and it is refunded
+         * @description A queued or running upscale ends `canceled` and its reserved quota is refunded in full; a webhook says `upscale.canceled`. Canceling it again answers the same. An upscale that already succeeded (billed) or failed cannot be canceled: 409 `job_already_succeeded` or `job_already_failed`.
+         */
+        post: operations["cancelUpscale"];
         delete?: never;
         options?: never;
         head?: never;
@@ -266,13 +294,13 @@ export interface components {
         /** @description Thin event: read GET /v1/upscales/{id} for the signed URLs */
         WebhookEvent: {
             /** @enum {string} */
-            type: "upscale.succeeded" | "upscale.failed";
+            type: "upscale.succeeded" | "upscale.failed" | "upscale.canceled";
             /** Format: date-time */
             timestamp: string;
             data: {
                 id: string;
                 /** @enum {string} */
-                status: "succeeded" | "failed";
+                status: "succeeded" | "failed" | "canceled";
                 error?: {
                     code: string;
                     title: string;
@@ -451,8 +479,11 @@ export interface components {
         };
         Upscale: {
             id: string;
-            /** @enum {string} */
-            status: "queued" | "running" | "succeeded" | "failed";
+            /**
+             * @description `canceled`: stopped by POST /v1/upscales/{id}/cancel (refunded)
+             * @enum {string}
+             */
+            status: "queued" | "running" | "succeeded" | "failed" | "canceled";
             /** Format: date-time */
             createdAt: string;
             model: components["schemas"]["Model"];
@@ -463,6 +494,7 @@ export interface components {
                 type: string;
                 megapixels: number;
             };
+            progress?: components["schemas"]["UpscaleProgress"];
             outputs?: {
                 scale: number;
                 /**
@@ -496,9 +528,25 @@ export interface components {
             quality: number | null;
             temperature: number;
         };
+        /** @description While queued or running, once the backend reports tiles */
+        UpscaleProgress: {
+            tilesDone: number;
+            tilesTotal: number;
+            /**
+             * @description tilesDone / tilesTotal
+             * @example 0.25
+             */
+            fraction: number;
+        };
         JobError: {
             code: string;
             title: string;
+        };
+        UpscaleList: {
+            /** @description Newest first */
+            data: components["schemas"]["Upscale"][];
+            /** @description Pass as `cursor` for the next page; null on the last page */
+            nextCursor: string | null;
         };
         /**
          * @example {
@@ -899,6 +947,78 @@ export interface operations {
                     "application/problem+json": components["schemas"]["Problem"];
                 };
             };
+            /** @description Problem */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    listUpscales: {
+        parameters: {
+            query?: {
+                /** @description Only upscales with this status */
+                status?: "queued" | "running" | "succeeded" | "failed" | "canceled";
+                /** @description Upscales per page, 1 to 100 */
+                limit?: number;
+                /** @description nextCursor of the previous page */
+                cursor?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description A page of upscales */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["UpscaleList"];
+                };
+            };
+            /** @description Problem */
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
         };
     };
     createUpscale: {
@@ -912,7 +1032,7 @@ export interface operations {
                 quality?: number;
                 /** @description Sampling temperature; 0 is greedy (deterministic) */
                 temperature?: number | null;
-                /** @description Receives a signed upscale.succeeded / upscale.failed event (Standard Webhooks) */
+                /** @description Receives a signed upscale.succeeded, upscale.failed or upscale.canceled event (Standard Webhooks) */
                 webhook_url?: string;
             };
             header?: {
@@ -982,6 +1102,15 @@ export interface operations {
             };
             /** @description Problem */
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1085,6 +1214,156 @@ export interface operations {
             };
             /** @description Problem */
             404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            410: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    deleteUpscale: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Deleted */
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            /** @description Problem */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            429: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    cancelUpscale: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The canceled upscale */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Upscale"];
+                };
+            };
+            /** @description Problem */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            410: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -10,6 +10,11 @@ type Schemas = components["schemas"];
 /** An upscale job, as POST /v1/upscales and GET /v1/upscales/{id} answer it. */
 export type Upscale = Schemas["Upscale"];
 export type UpscaleStatus = Upscale["status"];
+/** Tiles of the image through the model so far, while the job runs (`fraction` = tilesDone / tilesTotal). */
+export type UpscaleProgress = Schemas["UpscaleProgress"];
+/** A page of GET /v1/upscales: the key's upscales, newest first, and the cursor of the next page. */
+export type UpscaleList = Schemas["UpscaleList"];
+export type UpscaleListQuery = NonNullable<paths["/v1/upscales"]["get"]["parameters"]["query"]>;
 /** One result: a signed URL valid until `urlsExpireAt`. */
 export type UpscaleOutput = NonNullable<Upscale["outputs"]>[number];
 /** The options as the worker normalized them (sorted scales, a concrete format). */

@@ -3,9 +3,10 @@
  * place (gpu-runner/API.md describes it in words).
  *
  * - vocabulary.ts: scales, output formats and content types, the default quality, the problem type
- * - keys.ts: where inputs, outputs and job records live in storage
+ * - keys.ts: where inputs, outputs (each job's under its own prefix) and job records live in storage
  * - signing.ts: the string the worker signs and the runner verifies
- * - job.ts: the job request (query or queue message) and the runner's Job, as zod schemas
+ * - job.ts: the job request (query or queue message), the runner's Job with its progress, and how a
+ *   canceled job ends (the cancel path, JOB_CANCELED), as zod schemas and paths
  * - problem.ts: the problem+json body
  */
 export * from "./vocabulary.ts";

@@ -85,6 +85,8 @@ export function createJobPath(id: string, { scales, format, quality, temperature
 
 export const jobPath = (id: string) => `/v1/jobs/${encodeURIComponent(id)}`;
 export const outputPath = (id: string, scale: number) => `${jobPath(id)}/outputs/${scale}`;
+/** `POST` here (signed like every request) stops a job; the answer is the job as it ended (JOB_CANCELED). */
+export const cancelJobPath = (id: string) => `${jobPath(id)}/cancel`;
 
 /** The model a runner serves, from its manifest. */
 export const modelSchema = z.object({ id: z.string(), version: z.string() });
@@ -98,6 +100,19 @@ export const modelName = ({ id, version }: Model) => `${id}@${version}`;
 
 export const jobErrorSchema = z.object({ code: z.string(), title: z.string() });
 export type JobError = z.infer<typeof jobErrorSchema>;
+
+/**
+ * How a job the worker canceled ends on its runner: `failed` with this error, stored like any ended
+ * job. A runner has no status of its own for it; the worker shows such a job as `canceled`.
+ */
+export const JOB_CANCELED = { code: "job_canceled", title: "The job was canceled." } as const satisfies JobError;
+
+/** Whether a runner's job ended because it was canceled (`POST /v1/jobs/<id>/cancel`). */
+export const isCanceled = (job: { status: string; error?: JobError | undefined }) => job.status === "failed" && job.error?.code === JOB_CANCELED.code;
+
+/** Tiles of the image through the model so far, of all the job's tiles. */
+export const progressSchema = z.object({ tilesDone: z.number().int().nonnegative(), tilesTotal: z.number().int().nonnegative() });
+export type Progress = z.infer<typeof progressSchema>;
 
 /** One stored output; its key is always `results/<job>/x<scale>.<format>` (keys.ts), of its own scale and type. */
 export const outputSchema = z
@@ -116,13 +131,13 @@ export const outputSchema = z
   }, "an output's key names another scale or format");
 export type Output = z.infer<typeof outputSchema>;
 
-/** A runner's job: `outputs` once it succeeded (stored before it says so), `error` once it failed. */
+/** A runner's job: `outputs` once it succeeded (stored before it says so), `error` once it failed (JOB_CANCELED once canceled). */
 export const runnerJobSchema = z.object({
   id: jobIdSchema,
   status: jobStatusSchema,
   model: modelSchema,
   input: z.object({ width: z.number().int(), height: z.number().int() }),
-  progress: z.object({ tilesDone: z.number().int(), tilesTotal: z.number().int() }),
+  progress: progressSchema,
   outputs: z.array(outputSchema).optional(),
   runnerMs: z.number().int().nonnegative().optional(),
   error: jobErrorSchema.optional(),

@@ -8,8 +8,11 @@ import { OUTPUT_FORMATS, type OutputFormat, SCALES, type Scale } from "./vocabul
 /** Job ids as runners accept them: the worker's are `j_` and 20 base32 letters, the CLI and bench use others. */
 export const JOB_ID = /^[A-Za-z0-9_-]{1,128}$/;
 
+/** Every output of one job, and only its outputs, lie under `results/<job>/` (what deleting a job's results lists). */
+export const resultPrefix = (jobId: string) => `results/${jobId}/`;
+
 /** One output: `results/<job>/x<scale>.<format>`, e.g. `results/j_.../x4.jpeg`. */
-export const resultKey = (jobId: string, scale: Scale, format: OutputFormat) => `results/${jobId}/x${scale}.${format}`;
+export const resultKey = (jobId: string, scale: Scale, format: OutputFormat) => `${resultPrefix(jobId)}x${scale}.${format}`;
 
 const RESULT_KEY = new RegExp(`^results/(${JOB_ID.source.slice(1, -1)})/x(${SCALES.join("|")})\\.(${OUTPUT_FORMATS.join("|")})$`);
 

@@ -6,9 +6,13 @@
  * `fail` (the job fails), `hang` (the job never finishes), `slow` (running for SLOW_MS after the
  * submit, then succeeded: for tests about waiting), `garbled` (once submitted, a status the runner
  * API does not have: a runner answering nonsense), `reject` (422 on submit),
- * `unavailable` (503 on submit), `real` (real images of the upscaled size, resized by sharp, in the requested format: for tests
- * that decode or resize the outputs). Like a runner, it refuses an image that is not the `size`
- * declared with the job (reading only a PNG's IHDR) and reports that size.
+ * `unavailable` (503 on submit), `stall` (takes the job, answers the submit only after STALL_MS, as
+ * a busy runner does, then hangs), `real` (real images of the upscaled size, resized by sharp, in the
+ * requested format: for tests that decode or resize the outputs). Like a runner, it refuses an image
+ * that is not the `size` declared with the job (reading only a PNG's IHDR) and reports that size. A
+ * running job reports 1 of 4 tiles. `POST /v1/jobs/<id>/cancel` ends a running job failed with
+ * JOB_CANCELED, as the runner does, and remembers an unknown id as canceled; GET /__canceled lists
+ * the ids it was asked to cancel.
  *
  * It also receives webhooks for the tests: POST /__webhooks/<inbox>?fail=<n> records each delivery
  * (and answers 500 to the first n), GET /__webhooks/<inbox> lists them.
@@ -18,6 +22,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { AddressInfo } from "node:net";
 import {
   CONTENT_TYPES,
+  JOB_CANCELED,
   type Model,
   type OutputFormat,
   PROBLEM_CONTENT_TYPE,
@@ -48,6 +53,7 @@ interface StubJob {
   submittedAt: number;
   /** Real encoded outputs by scale (behaviour `real`). */
   real?: Map<number, Buffer>;
+  canceled?: boolean;
 }
 
 export interface RunnerStub {
@@ -57,11 +63,15 @@ export interface RunnerStub {
 
 /** How long a `slow` job runs: longer than one request takes, well below a test's Prefer: wait. */
 export const SLOW_MS = 2_000;
+/** How long a `stall` submit waits before it answers. */
+export const STALL_MS = 1_000;
 
 function pngInfo(bytes: Buffer): { isPng: boolean; width: number; height: number; behaviour: string } {
   const isPng = bytes.length > 24 && bytes.readUInt32BE(0) === 0x89504e47;
-  const text = bytes.toString("latin1");
-  const behaviour = /hvar-test\0(\w+)/.exec(text)?.[1] ?? "ok";
+  // The tEXt chunk's value, to the end of the chunk (its length precedes it): the CRC after it may
+  // start with a letter.
+  const at = bytes.indexOf("tEXthvar-test\0", 0, "latin1");
+  const behaviour = at >= 4 ? bytes.toString("latin1", at + 14, at + 4 + bytes.readUInt32BE(at - 4)) : "ok";
   return isPng ? { isPng, width: bytes.readUInt32BE(16), height: bytes.readUInt32BE(20), behaviour } : { isPng, width: 40, height: 30, behaviour };
 }
 
@@ -100,15 +110,19 @@ function verified(req: IncomingMessage, body: Buffer, secret: string): boolean {
 /** The job as the runner API answers it; `polled` is false for the answer to the submit itself. */
 function jobJson(job: StubJob, model: Model, polled = true): RunnerJob | { id: string; status: string } {
   if (job.behaviour === "garbled" && polled) return { id: job.id, status: "exploded" };
-  const failed = job.behaviour === "fail";
-  const running = job.behaviour === "hang" || (job.behaviour === "slow" && Date.now() - job.submittedAt < SLOW_MS);
+  const failed = job.behaviour === "fail" || job.canceled === true;
+  const running = !failed && (job.behaviour === "hang" || job.behaviour === "stall" || (job.behaviour === "slow" && Date.now() - job.submittedAt < SLOW_MS));
   return {
     id: job.id,
     status: failed ? "failed" : running ? "running" : "succeeded",
     model,
     input: { width: job.width, height: job.height },
-    progress: { tilesDone: running ? 0 : 1, tilesTotal: 1 },
-    ...(failed ? { error: { code: "inference_failed", title: "The stub was asked to fail" } } : {}),
+    progress: running ? { tilesDone: 1, tilesTotal: 4 } : { tilesDone: 4, tilesTotal: 4 },
+    ...(job.canceled
+      ? { error: { ...JOB_CANCELED } }
+      : failed
+        ? { error: { code: "inference_failed", title: "The stub was asked to fail" } }
+        : {}),
     ...(failed || running
       ? {}
       : {
@@ -132,6 +146,7 @@ function jobJson(job: StubJob, model: Model, polled = true): RunnerJob | { id: s
 export async function startRunnerStub(secret: string, model = STUB_MODEL): Promise<RunnerStub> {
   const jobs = new Map<string, StubJob>();
   const inboxes = new Map<string, { headers: Record<string, string>; body: string }[]>();
+  const cancels: string[] = [];
   const server: Server = createServer((req, res) => {
     const chunks: Buffer[] = [];
     req.on("data", (chunk: Buffer) => chunks.push(chunk));
@@ -151,8 +166,18 @@ export async function startRunnerStub(secret: string, model = STUB_MODEL): Promi
       // Test control: forget a job, as a runner that restarted would (API.md: in-flight jobs are lost).
       const forget = /^\/__forget\/([\w-]+)$/.exec(url.pathname)?.[1];
       if (forget && req.method === "POST") return void res.writeHead(jobs.delete(forget) ? 204 : 404).end();
+      if (url.pathname === "/__canceled") return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(cancels));
       if (!verified(req, body, secret)) return problem(res, 401, "runner_auth");
       const output = /^\/v1\/jobs\/([^/]+)\/outputs\/(\d)$/.exec(url.pathname);
+      const cancel = /^\/v1\/jobs\/([^/]+)\/cancel$/.exec(url.pathname);
+      if (req.method === "POST" && cancel) {
+        const id = decodeURIComponent(cancel[1] ?? "");
+        cancels.push(id);
+        const job: StubJob = jobs.get(id) ?? { id, input: Buffer.alloc(0), width: 0, height: 0, scales: [], format: "png", behaviour: "hang", submittedAt: Date.now() };
+        if (jobJson(job, model).status === "running") job.canceled = true;
+        jobs.set(id, job);
+        return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(jobJson(job, model)));
+      }
       const status = /^\/v1\/jobs\/([^/]+)$/.exec(url.pathname);
       if (req.method === "POST" && url.pathname === "/v1/jobs") {
         const id = url.searchParams.get("id") ?? "";
@@ -184,6 +209,7 @@ export async function startRunnerStub(secret: string, model = STUB_MODEL): Promi
           });
         }
         jobs.set(id, job);
+        if (job.behaviour === "stall") return void setTimeout(() => res.writeHead(202, { "content-type": "application/json" }).end(JSON.stringify(jobJson(job, model, false))), STALL_MS);
         return void res.writeHead(202, { "content-type": "application/json" }).end(JSON.stringify(jobJson(job, model, false)));
       }
       if (req.method === "GET" && status) {

@@ -1,7 +1,7 @@
 // @ts-check
 /**
  * The hvar demo page: pick or drop a photo, upscale it through the public API (POST /v1/upscales,
- * then GET /v1/upscales/{id} until it ends), show x1, x2 and x4 with their signed download URLs,
+ * then GET /v1/upscales/{id} until it ends, with its progress in tiles), show x1, x2 and x4 with their signed download URLs,
  * compare one against bicubic interpolation computed here in the browser, and show the key's usage.
  * No framework and no build step; type-checked by `tsc -p worker/tsconfig.demo.json`.
  *
@@ -12,12 +12,13 @@
 
 /**
  * @typedef {{ scale: number, url: string, contentType: string, width: number, height: number, bytes: number }} Output
+ * @typedef {{ tilesDone: number, tilesTotal: number, fraction: number }} Progress
  * @typedef {{
- *   id: string, status: "queued" | "running" | "succeeded" | "failed", createdAt: string,
+ *   id: string, status: "queued" | "running" | "succeeded" | "failed" | "canceled", createdAt: string,
  *   model: { id: string, version: string } | null,
  *   options: { scales: number[], format: string, quality: number | null, temperature: number },
  *   input: { width: number, height: number, type: string, megapixels: number },
- *   outputs?: Output[], urlsExpireAt?: string,
+ *   progress?: Progress, outputs?: Output[], urlsExpireAt?: string,
  *   usage: { inputMp: number, cacheHit: boolean, billable: boolean },
  *   error?: { code: string, title: string }
  * }} Job
@@ -233,13 +234,14 @@ async function upscale() {
     const query = new URLSearchParams({ scales: scales.join(","), format: ui.format.value });
     let job = await submit(state.image, query.toString(), (fraction) => showProgress("Uploading", fraction));
     while (job.status === "queued" || job.status === "running") {
-      showProgress(job.status === "queued" ? "Waiting for a runner" : "Upscaling on the runner", null, started);
+      showProgress(...runnerProgress(job), started);
       await new Promise((resolve) => setTimeout(resolve, POLL_MS));
       job = /** @type {Job} */ (await api(`/v1/upscales/${encodeURIComponent(job.id)}`));
     }
     if (job.status === "failed") {
       throw Object.assign(new Error(`The job failed: ${job.error?.title ?? "unknown error"}`), { name: job.error?.code ?? "job_failed" });
     }
+    if (job.status === "canceled") throw Object.assign(new Error("The job was canceled"), { name: "job_canceled" });
     showProgress("Loading the results", 1);
     await showResults(job, (performance.now() - started) / 1000);
     ui.status.textContent = `Done in ${((performance.now() - started) / 1000).toFixed(1)} s: ${job.outputs?.length ?? 0} images.`;
@@ -250,6 +252,17 @@ async function upscale() {
     ui.run.disabled = false;
     void refreshUsage();
   }
+}
+
+/**
+ * What the job is doing on the runner: the tiles through the model so far, once the runner counts
+ * them (a determinate bar), else only whether it waits or runs.
+ * @param {Job} job @returns {[string, number | null]}
+ */
+function runnerProgress(job) {
+  const progress = job.progress;
+  if (progress && progress.tilesTotal > 0) return [`Upscaling on the runner: ${progress.tilesDone} of ${progress.tilesTotal} tiles`, progress.fraction];
+  return [job.status === "queued" ? "Waiting for a runner" : "Upscaling on the runner", null];
 }
 
 /** @param {string} message */

@@ -69,7 +69,9 @@ const failedProblem = (job: JobRecord) =>
 async function jobFor(request: GenerateRequest, deps: JobDeps, idempotencyKey: string): Promise<{ job: JobRecord; counted: boolean }> {
   const { env, config, key, variant } = request;
   const existing = await findByIdempotencyKey(env.DB, key.id, idempotencyKey);
-  if (existing && existing.status === "failed" && Date.now() - existing.updatedAt >= RETRY_FAILED_AFTER_MS) {
+  // A job the key canceled (POST /v1/upscales/{id}/cancel) is no failure of the image: the next request runs it again.
+  const retry = existing?.status === "canceled" || (existing?.status === "failed" && Date.now() - existing.updatedAt >= RETRY_FAILED_AFTER_MS);
+  if (existing && retry) {
     await releaseIdempotencyKey(env.DB, existing.id);
   } else if (existing) {
     return { job: existing, counted: false };

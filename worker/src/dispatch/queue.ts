@@ -21,6 +21,10 @@ export interface JobQueueOptions {
  * image goes to R2 first and the message (a QueueMessage of packages/contract) points at it. A runner
  * reports by writing its outputs to R2 (as with the pool) and then `jobs/<id>.json`, a Job of API.md;
  * `poll` reads that object, and fails a job whose runner serves another model than MODEL_VERSION.
+ *
+ * A message cannot be taken back from a queue, so `cancel` deletes the job's input: a runner that
+ * has not started the job yet finds no input (`source_not_found`) and does no work; one that has
+ * started it runs it to the end, and the worker ignores its result.
  */
 export class JobQueue implements Dispatcher {
   readonly backend = "queue";
@@ -44,6 +48,10 @@ export class JobQueue implements Dispatcher {
       throw new DispatchError("queue_unavailable", `The job queue refused the job: ${String(error)}`, true);
     }
     return { runner: "queue" };
+  }
+
+  async cancel(jobId: string): Promise<void> {
+    await this.options.bucket.delete(inputKey(jobId));
   }
 
   async poll(jobId: string): Promise<RemoteState> {

@@ -11,7 +11,8 @@ import { DispatchError, type DispatchJob, type Dispatcher, type RemoteState } fr
  * `scales` ("2,4"), `format`, `quality`, `temperature`; output: an object of URLs keyed "x1", "x2",
  * "x4". Outputs are copied into R2 (Replicate deletes them after an hour), and their sizes are read
  * from the image headers. Replicate calls back on completion (verified in security/webhook-signature.ts);
- * polling works without the callback.
+ * polling works without the callback. `cancel` cancels the prediction (Replicate stops it and bills
+ * the time it ran); a submit that failed left no prediction id, so there is nothing to cancel then.
  */
 export interface ReplicateOptions {
   client: Replicate;
@@ -62,8 +63,9 @@ export class ReplicateBackend implements Dispatcher {
         return { status: "queued" };
       case "processing":
         return { status: "running" };
-      case "failed":
       case "canceled":
+        return { status: "canceled" };
+      case "failed":
       case "aborted":
         return { status: "failed", error: { code: `replicate_${prediction.status}`, title: String(prediction.error ?? "The prediction did not succeed") } };
       case "succeeded":
@@ -81,6 +83,15 @@ export class ReplicateBackend implements Dispatcher {
       model: { id: prediction.model, version: prediction.version },
       runnerMs: Math.round((prediction.metrics?.predict_time ?? 0) * 1000),
     };
+  }
+
+  async cancel(_jobId: string, predictionId: string | null): Promise<void> {
+    if (predictionId === null) return;
+    try {
+      await this.options.client.predictions.cancel(predictionId);
+    } catch (error) {
+      throw new DispatchError("replicate_unavailable", `Replicate did not cancel the prediction: ${String(error)}`, true);
+    }
   }
 
   private async copy(jobId: string, scale: Scale, url: string): Promise<Output> {

@@ -1,4 +1,4 @@
-import { type Output, type RunnerJob, createJobPath, inputKey, jobPath, modelName, outputPath, parseResultKey, runnerJobSchema } from "@hvar/contract";
+import { type Output, type RunnerJob, cancelJobPath, createJobPath, inputKey, isCanceled, jobPath, modelName, outputPath, parseResultKey, runnerJobSchema } from "@hvar/contract";
 import { sha256Hex } from "../security/crypto";
 import { signRunnerRequest } from "../security/runner-signature";
 import { putResult } from "../storage/results";
@@ -15,6 +15,12 @@ import { DispatchError, type DispatchJob, type Dispatcher, type RemoteState } fr
  *
  * Every answer names the model the runner serves; a runner whose model is not MODEL_VERSION is passed
  * over like a busy one, since its results would be cached under the wrong model.
+ *
+ * `cancel` asks the job's runner to stop it (`POST /v1/jobs/<id>/cancel`): its tiles leave the
+ * runner's queue at once, and the job ends there `failed` with `job_canceled` (the contract's
+ * JOB_CANCELED), which `poll` reports as canceled. The input is deleted first, so the job is never
+ * sent again. After a submit without an answer (runner null) every runner of the pool is asked, as
+ * any of them may have taken it.
  */
 export interface RunnerPoolOptions {
   urls: readonly string[];
@@ -45,9 +51,10 @@ const modelMismatch = (job: RunnerJob, model: string): RemoteState => ({
  */
 export async function remoteState(jobId: string, job: RunnerJob, model: string, store: (output: Output) => Promise<void>): Promise<RemoteState> {
   if (job.id !== jobId) throw new DispatchError("runner_protocol", "The runner answered for another job", true);
+  if (isCanceled(job)) return { status: "canceled" };
   if (job.status === "failed") return { status: "failed", error: job.error ?? { code: "job_failed", title: "The job failed" } };
   if (modelName(job.model) !== model) return modelMismatch(job, model);
-  if (job.status !== "succeeded") return { status: job.status };
+  if (job.status !== "succeeded") return { status: job.status, progress: job.progress };
   if (!job.outputs) throw new DispatchError("runner_protocol", "A succeeded job without outputs", true);
   for (const output of job.outputs) {
     if (parseResultKey(output.key)?.jobId !== jobId) throw new DispatchError("runner_protocol", "An output outside the job's prefix", true);
@@ -158,6 +165,24 @@ export class RunnerPool implements Dispatcher {
     // The input is no longer needed once the job has ended.
     if (state.status === "succeeded" || state.status === "failed") await this.options.bucket.delete(inputKey(jobId));
     return state;
+  }
+
+  async cancel(jobId: string, runner: string | null): Promise<void> {
+    await this.options.bucket.delete(inputKey(jobId));
+    const runners = runner === null ? await this.order(jobId) : [runner];
+    const failures: string[] = [];
+    await Promise.all(
+      runners.map(async (base) => {
+        try {
+          const response = await this.call(base, "POST", cancelJobPath(jobId));
+          await response.body?.cancel();
+          if (!response.ok) failures.push(`${base}: ${response.status}`);
+        } catch (error) {
+          failures.push(`${base}: ${error instanceof Error ? error.name : "error"}`);
+        }
+      }),
+    );
+    if (failures.length > 0) throw new DispatchError("runner_unreachable", `The cancel did not reach every runner (${failures.join("; ")})`, true);
   }
 
   /**

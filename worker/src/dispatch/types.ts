@@ -1,4 +1,4 @@
-import type { JobError, Model, Output } from "@hvar/contract";
+import type { JobError, Model, Output, Progress } from "@hvar/contract";
 import type { NormalizedOptions } from "../validate/options";
 
 /**
@@ -20,9 +20,12 @@ export interface DispatchJob {
 }
 
 export type RemoteState =
-  | { status: "queued" | "running" }
+  /** `progress` where the backend counts tiles while the job runs (the runner pool). */
+  | { status: "queued" | "running"; progress?: Progress }
   | { status: "succeeded"; outputs: Output[]; model: Model; runnerMs: number }
-  | { status: "failed"; error: JobError };
+  | { status: "failed"; error: JobError }
+  /** The backend stopped the job because it was asked to (`cancel`). */
+  | { status: "canceled" };
 
 /**
  * A failure to hand a job over. `retryable` false means the backend refused the job itself (a bad
@@ -45,4 +48,11 @@ export interface Dispatcher {
   submit(job: DispatchJob): Promise<{ runner: string }>;
   /** The job's state; throws DispatchError when the backend cannot be reached (try again later). */
   poll(jobId: string, runner: string): Promise<RemoteState>;
+  /**
+   * Stops the job's work, as far as the backend can (idempotent): the caller no longer wants its
+   * result (a customer's cancel) or gave up on it (deadline, a submit without an answer). `runner`
+   * is null when the submit failed: the backend may still have taken the job. The job's state
+   * afterwards comes from `poll`. Throws DispatchError when the backend cannot be reached.
+   */
+  cancel(jobId: string, runner: string | null): Promise<void>;
 }

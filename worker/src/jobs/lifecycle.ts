@@ -2,7 +2,7 @@ import type { Config } from "../config";
 import { dispatcherOf } from "../dispatch";
 import { DispatchError, type Dispatcher } from "../dispatch/types";
 import type { Bindings } from "../env";
-import { type JobRecord, type Outcome, finishJob, getJob } from "../storage/jobs";
+import { type JobRecord, type Outcome, finishJob, getJob, recordProgress } from "../storage/jobs";
 import { megapixels, recordBilledJob, totalMegapixels } from "./billing";
 import { type Defer, enqueueCompletion, sendSoon } from "./notify";
 import { refundQuota, settleQuota } from "./quota";
@@ -23,17 +23,31 @@ export interface JobDeps {
 const POLL_INTERVAL_MS = 250;
 
 export function isDone(job: JobRecord): boolean {
-  return job.status === "succeeded" || job.status === "failed";
+  return job.status === "succeeded" || job.status === "failed" || job.status === "canceled";
 }
 
-/** Bills or refunds the job, enqueues its webhook, then records its end (see above for the order). */
-export async function conclude(deps: JobDeps, job: JobRecord, outcome: Outcome): Promise<JobRecord> {
+/**
+ * Stops the job's work at its backend, so that no compute is spent on a job the worker has given up
+ * on or refunded. Best effort: a backend that cannot be reached now is logged, and the job ends anyway.
+ */
+export async function stopAtBackend(dispatcher: Dispatcher, job: Pick<JobRecord, "id" | "runner">): Promise<void> {
+  try {
+    await dispatcher.cancel(job.id, job.runner);
+  } catch (error) {
+    if (!(error instanceof DispatchError)) throw error;
+    console.warn(JSON.stringify({ level: "warn", msg: "the job could not be stopped at its backend", jobId: job.id, code: error.code, error: error.message }));
+  }
+}
+
+/** Bills or refunds the job (a canceled job is refunded), enqueues its webhook, then records its end (see above for the order). */
+export async function conclude(deps: Omit<JobDeps, "dispatcher">, job: JobRecord, outcome: Outcome): Promise<JobRecord> {
   const { env } = deps;
   const inputMp = megapixels(job.input.width, job.input.height);
   if (outcome.status === "succeeded") {
     await settleQuota(env, job.keyId, job.id, inputMp);
     await recordBilledJob(env.DB, { jobId: job.id, keyId: job.keyId, inputMp, outputMp: totalMegapixels(outcome.outputs), runnerMs: outcome.runnerMs });
   } else {
+    // Failed or canceled: the whole reservation, once (the meter refunds a reservation only once).
     await refundQuota(env, job.keyId, job.id);
   }
   await enqueueCompletion(env.DB, job, outcome);
@@ -49,17 +63,28 @@ export async function advance(deps: JobDeps, read: JobRecord, now = Date.now()):
   // runner yet; the stored job may have one by now, or may even have ended.
   const job = read.runner ? read : ((await getJob(deps.env.DB, read.id)) ?? read);
   if (isDone(job)) return job;
+  let current = job;
   if (job.runner) {
     try {
       const state = await deps.dispatcher.poll(job.id, job.runner);
-      if (state.status === "succeeded" || state.status === "failed") return conclude(deps, job, state);
+      if (state.status === "succeeded" || state.status === "failed" || state.status === "canceled") return conclude(deps, job, state);
+      if (state.progress && (state.progress.tilesDone !== job.progress?.tilesDone || state.progress.tilesTotal !== job.progress?.tilesTotal)) {
+        await recordProgress(deps.env.DB, job.id, state.progress);
+        current = { ...job, progress: state.progress };
+      }
     } catch (error) {
       // A runner that cannot be reached now may answer later; the deadline bounds the wait.
       if (!(error instanceof DispatchError)) throw error;
     }
   }
-  if (now >= job.deadlineAt) return conclude(deps, job, timedOut);
-  return job;
+  if (now >= job.deadlineAt) return giveUp(deps, current, timedOut);
+  return current;
+}
+
+/** Ends a job the worker will no longer wait for: stopped at its backend first, then failed and refunded. */
+export async function giveUp(deps: JobDeps, job: JobRecord, outcome: Extract<Outcome, { status: "failed" }>): Promise<JobRecord> {
+  await stopAtBackend(deps.dispatcher, job);
+  return conclude(deps, job, outcome);
 }
 
 /** One step on the backend the job was dispatched to; the job as it is when that backend is no longer configured. */
@@ -78,7 +103,7 @@ export async function waitFor(deps: JobDeps, job: JobRecord, until: number): Pro
   return current;
 }
 
-const timedOut: Outcome = { status: "failed", error: { code: "job_timeout", title: "The job did not finish in time" } };
+const timedOut: Extract<Outcome, { status: "failed" }> = { status: "failed", error: { code: "job_timeout", title: "The job did not finish in time" } };
 
 /**
  * The cron trigger's sweep: advances unfinished jobs, so that jobs nobody polls still end, get
@@ -98,7 +123,7 @@ export async function sweep(deps: Omit<JobDeps, "dispatcher">, jobs: JobRecord[]
         console.error(JSON.stringify({ level: "error", msg: "sweep: the job could not be advanced", jobId: job.id, error: String(error) }));
         if (now < job.deadlineAt) return job;
         try {
-          return await conclude({ ...deps, dispatcher }, job, timedOut);
+          return await giveUp({ ...deps, dispatcher }, job, timedOut);
         } catch (concludeError) {
           console.error(JSON.stringify({ level: "error", msg: "sweep: the job could not be failed", jobId: job.id, error: String(concludeError) }));
           return job;

@@ -10,13 +10,13 @@ import { type WebhookEvent, attemptDelivery, deliveryOf, enqueueWebhook } from "
 export type Defer = (work: Promise<unknown>) => void;
 
 /** How a job ended, as far as its event tells. */
-export type Ending = { status: "succeeded" } | Extract<Outcome, { status: "failed" }>;
+export type Ending = { status: "succeeded" | "canceled" } | Extract<Outcome, { status: "failed" }>;
 
 /** Enqueues the job's completion event (idempotent: one delivery per job). */
 export async function enqueueCompletion(db: D1Database, job: JobRecord, outcome: Ending, now = Date.now()): Promise<void> {
   if (!job.webhookUrl) return;
   const event: WebhookEvent = {
-    type: outcome.status === "succeeded" ? "upscale.succeeded" : "upscale.failed",
+    type: `upscale.${outcome.status}`,
     timestamp: new Date(now).toISOString(),
     data: { id: job.id, status: outcome.status, ...(outcome.status === "failed" ? { error: outcome.error } : {}) },
   };

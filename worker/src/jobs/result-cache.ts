@@ -5,9 +5,10 @@ import { copyResults } from "../storage/results";
 
 /**
  * The result cache: a finished job with the same cache key (image bytes, options, model version)
- * answers a new request at once, for free. The computation is shared across keys, the result URLs
- * are not: they name a job, and a key must see only its own jobs. So another key's outputs are
- * copied under the new job's prefix first; the key's own are reused as they are.
+ * answers a new request at once, for free. The computation is shared, the result files are not:
+ * the outputs are copied under the new job's prefix, so that its URLs name only that job (a key
+ * must see only its own jobs), and deleting one job's results (DELETE /v1/upscales/{id}) never
+ * takes another job's.
  */
 export interface CachedResult {
   outputs: Output[];
@@ -17,10 +18,9 @@ export interface CachedResult {
 }
 
 /** The cached result for this request, ready to be the job's; null on a miss (or when the stored outputs are gone). */
-export async function lookUpResult(env: Bindings, cacheKey: string, keyId: string, jobId: string, format: OutputFormat): Promise<CachedResult | null> {
-  const cached = await findCached(env.DB, cacheKey, keyId);
+export async function lookUpResult(env: Bindings, cacheKey: string, jobId: string, format: OutputFormat): Promise<CachedResult | null> {
+  const cached = await findCached(env.DB, cacheKey);
   if (!cached?.outputs) return null;
-  if (cached.keyId === keyId) return { outputs: cached.outputs, model: cached.model, discard: async () => undefined };
   const copies = await copyResults(env.RESULTS, cached.outputs, jobId, format);
   if (!copies) return null;
   return { outputs: copies, model: cached.model, discard: () => env.RESULTS.delete(copies.map((o) => o.key)) };

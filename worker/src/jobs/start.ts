@@ -6,7 +6,7 @@ import { type JobRecord, insertJob, markRunning } from "../storage/jobs";
 import type { NormalizedOptions } from "../validate/options";
 import { IMAGE_TYPES, type ImageInfo } from "../validate/sniff";
 import { megapixels, recordCacheHit, totalMegapixels } from "./billing";
-import { type JobDeps, conclude } from "./lifecycle";
+import { type JobDeps, giveUp } from "./lifecycle";
 import { enqueueCompletion, sendSoon } from "./notify";
 import { refundQuota, reserveQuota } from "./quota";
 import { lookUpResult } from "./result-cache";
@@ -64,7 +64,7 @@ export async function startUpscale(
     deadlineAt: now + deps.jobTimeoutS * 1000,
   };
 
-  const cached = await lookUpResult(env, hashes.cacheKey, key.id, base.id, options.format);
+  const cached = await lookUpResult(env, hashes.cacheKey, base.id, options.format);
   if (cached) {
     const job = await insertJob(env.DB, { ...base, status: "succeeded", backend: "cache" }, { outputs: cached.outputs, model: cached.model });
     if (!job) {
@@ -90,7 +90,9 @@ export async function startUpscale(
     return { outcome: "dispatched", job: { ...job, status: "running", runner } };
   } catch (error) {
     if (!(error instanceof DispatchError)) throw error;
-    await conclude(deps, job, { status: "failed", error: { code: error.code, title: error.message } });
+    // A submit that timed out may still have been taken (a busy runner answers late): stopped, so
+    // that no compute is spent on a job that is refunded now.
+    await giveUp(deps, job, { status: "failed", error: { code: error.code, title: error.message } });
     throw new ProblemError(
       {
         status: error.retryable ? 503 : 422,

@@ -1,4 +1,5 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import { parseResultKey } from "@hvar/contract";
 import type { Context } from "hono";
 import { RETAINED_304_HEADERS, etag } from "hono/etag";
 import { configOf } from "../config";
@@ -6,6 +7,7 @@ import type { AppEnv } from "../env";
 import { openApiRouter, problemResponses } from "../http/openapi";
 import { ProblemError } from "../http/problem";
 import { verifyResultUrl } from "../security/result-url";
+import { isDeleted } from "../storage/jobs";
 import { resultKeyOf } from "../storage/results";
 
 /**
@@ -13,6 +15,9 @@ import { resultKeyOf } from "../storage/results";
  * R2. Results never change once written, so they are cached for a year under a key without the
  * signature (every valid URL of one result shares one cache entry). The ETag is the result's sha256;
  * Hono's etag middleware answers If-None-Match with a 304 that keeps NOT_MODIFIED_HEADERS.
+ *
+ * A job's results can be deleted (DELETE /v1/upscales/{id}), and edge caches are per data center,
+ * so the job's deletion mark in D1 is read before any cache: its URLs stop working everywhere at once.
  */
 const CACHE_CONTROL = "public, max-age=31536000, immutable";
 const CACHE_ORIGIN = "https://results.hvar.internal";
@@ -41,7 +46,7 @@ const route = createRoute({
     200: { description: "The image (Range supported)", content: { "image/*": { schema: z.string().openapi({ format: "binary" }) } } },
     206: { description: "Part of the image" },
     304: { description: "Not modified (If-None-Match)" },
-    ...problemResponses(403, 404),
+    ...problemResponses(403, 404, 410),
   },
 });
 
@@ -80,8 +85,12 @@ results.use("/v1/results/*", etag({ retainedHeaders: NOT_MODIFIED_HEADERS }));
 results.openapi(route, async (c) => {
   const url = new URL(c.req.url);
   const key = resultKeyOf(url.pathname);
-  if (!key) throw notFound();
+  const jobId = key && parseResultKey(key)?.jobId;
+  if (!key || !jobId) throw notFound();
   await verifyResultUrl(url, configOf(c.env).RESULT_SIGNING_KEYS);
+  if (await isDeleted(c.env.DB, jobId)) {
+    throw new ProblemError({ status: 410, code: "result_deleted", title: "This result was deleted", detail: "Its upscale was deleted with DELETE /v1/upscales/{id}." });
+  }
 
   const cache = caches.default;
   const cacheKey = new Request(`${CACHE_ORIGIN}/${key}`, { headers: c.req.raw.headers });

@@ -1,25 +1,32 @@
 import { z } from "@hono/zod-openapi";
-import { jobStatusSchema } from "@hvar/contract";
+import { progressSchema as runnerProgressSchema } from "@hvar/contract";
 import type { Config } from "../config";
 import { jobErrorSchema, modelSchema } from "../contract";
+import { ProblemError } from "../http/problem";
 import { megapixels } from "../jobs/billing";
+import { isDone } from "../jobs/lifecycle";
 import { signResultPath } from "../security/result-url";
-import type { JobRecord } from "../storage/jobs";
+import { type JobRecord, getJob, jobStatusSchema } from "../storage/jobs";
 import { resultPath } from "../storage/results";
 import { normalizedOptionsSchema } from "../validate/options";
 
 /**
- * A job as the upscale API shows it: its options and input, one signed URL per output while the
- * URLs are valid, and how it counts (a cache hit is not billed).
+ * A job as the upscale API shows it: its options and input, its progress while it runs, one signed
+ * URL per output while the URLs are valid, and how it counts (a cache hit is not billed).
  */
+export const progressSchema = runnerProgressSchema
+  .extend({ fraction: z.number().min(0).max(1).openapi({ description: "tilesDone / tilesTotal", example: 0.25 }) })
+  .openapi("UpscaleProgress", { description: "Tiles of the image through the model so far (runners count them)" });
+
 export const jobResourceSchema = z
   .object({
     id: z.string(),
-    status: jobStatusSchema,
+    status: jobStatusSchema.openapi({ description: "`canceled`: stopped by POST /v1/upscales/{id}/cancel (refunded)" }),
     createdAt: z.iso.datetime(),
     model: modelSchema.nullable(),
     options: normalizedOptionsSchema,
     input: z.object({ width: z.number().int(), height: z.number().int(), type: z.string(), megapixels: z.number() }),
+    progress: progressSchema.optional().openapi({ description: "While queued or running, once the backend reports tiles" }),
     outputs: z
       .array(
         z.object({
@@ -67,8 +74,33 @@ export async function toResource(job: JobRecord, origin: string, config: Config)
     model: job.model,
     options: job.options,
     input: { ...job.input, megapixels: inputMp },
+    ...(job.progress && !isDone(job)
+      ? { progress: { ...job.progress, fraction: job.progress.tilesTotal > 0 ? job.progress.tilesDone / job.progress.tilesTotal : 0 } }
+      : {}),
     ...(outputs ? { outputs, urlsExpireAt: new Date((Math.floor(now / 1000) + config.RESULT_URL_TTL_S) * 1000).toISOString() } : {}),
     usage: { inputMp, cacheHit, billable: !cacheHit && job.status === "succeeded" },
     ...(job.error ? { error: job.error } : {}),
   };
 }
+
+/** The caller's job, deleted or not; another key's job is as unknown as a missing one (404). */
+export async function ownJob(db: D1Database, keyId: string, id: string): Promise<JobRecord> {
+  const job = await getJob(db, id);
+  if (!job || job.keyId !== keyId) throw new ProblemError({ status: 404, code: "job_not_found", title: "No such upscale" });
+  return job;
+}
+
+/** What every read of a job whose results were deleted answers. */
+export function deletedProblem(job: JobRecord): ProblemError {
+  return new ProblemError({
+    status: 410,
+    code: "job_deleted",
+    title: "This upscale was deleted",
+    detail: "Its results were deleted with DELETE /v1/upscales/{id}.",
+    jobId: job.id,
+    deletedAt: new Date(job.deletedAt ?? 0).toISOString(),
+  });
+}
+
+/** The path parameter of every /v1/upscales/{id} route. */
+export const jobIdParams = z.object({ id: z.string().openapi({ param: { name: "id", in: "path" }, example: "j_abcdefghijklmnopqrst" }) });

@@ -10,12 +10,12 @@ import { type JobDeps, advance, isDone, refresh, waitFor } from "../jobs/lifecyc
 import { submitUpscale } from "../jobs/submit";
 import { rateLimit } from "../meter/middleware";
 import { checkWebhookUrl } from "../security/webhook-url-policy";
-import { type JobRecord, getJob } from "../storage/jobs";
+import type { JobRecord } from "../storage/jobs";
 import { readUpload } from "../validate/body";
 import { checkLimits } from "../validate/limits";
 import { normalizeUpscaleOptions, parseUpscaleParams, upscaleParamsSchema } from "../validate/options";
 import { sniffImage } from "../validate/sniff";
-import { jobResourceSchema, toResource } from "./upscale-resource";
+import { deletedProblem, jobIdParams, jobResourceSchema, ownJob, toResource } from "./upscale-resource";
 
 /**
  * POST /v1/upscales and GET /v1/upscales/{id}. Order of work: key, rate limit, then everything
@@ -31,10 +31,14 @@ function preferredWaitS(prefer: string | undefined, maxWaitS: number): number {
   return wait === undefined ? 0 : Math.min(Number(wait), maxWaitS);
 }
 
-/** The answer to a POST: 200 when done, 202 with Location while running, a problem when failed. */
+/** The answer to a POST: 200 when done, 202 with Location while running, a problem when failed, canceled or deleted. */
 async function answer(c: Context<AppEnv>, job: JobRecord, headers: Record<string, string> = {}): Promise<Response> {
   const config = configOf(c.env);
   const resource = await toResource(job, new URL(c.req.url).origin, config);
+  if (job.deletedAt !== null) throw deletedProblem(job);
+  if (job.status === "canceled") {
+    throw new ProblemError({ status: 409, code: "job_canceled", title: "The job was canceled", jobId: job.id }, headers);
+  }
   if (job.status === "failed") {
     throw new ProblemError(
       { status: 502, code: job.error?.code ?? "job_failed", title: job.error?.title ?? "The job failed", jobId: job.id },
@@ -77,7 +81,7 @@ export const createUpscale = createRoute({
   responses: {
     200: { description: "Done (or a cache hit): one signed URL per scale", content: { "application/json": { schema: jobResourceSchema } } },
     202: { description: "Accepted; poll Location", content: { "application/json": { schema: jobResourceSchema } } },
-    ...problemResponses(400, 401, 403, 409, 413, 415, 422, 429, 502, 503),
+    ...problemResponses(400, 401, 403, 409, 410, 413, 415, 422, 429, 502, 503),
   },
 });
 
@@ -88,10 +92,13 @@ export const readUpscale = createRoute({
   tags: ["upscales"],
   security: [{ apiKey: [] }],
   summary: "Read an upscale: its status, progress while it runs, and signed URLs once it succeeded",
-  request: { params: z.object({ id: z.string().openapi({ param: { name: "id", in: "path" } }) }) },
+  // Reads count against the key's rate limit like every other API call (pollers included), and
+  // carry its RateLimit headers.
+  middleware: [apiKeyAuth({ scope: "upscale" }), rateLimit()] as const,
+  request: { params: jobIdParams },
   responses: {
     200: { description: "The job", content: { "application/json": { schema: jobResourceSchema } } },
-    ...problemResponses(401, 403, 404, 429),
+    ...problemResponses(401, 403, 404, 410, 429),
   },
 });
 
@@ -133,14 +140,10 @@ upscales.post("/v1/upscales", apiKeyAuth({ scope: "upscale" }), rateLimit(), asy
   return answer(c, job);
 });
 
-// Reads count against the key's rate limit like every other API call (pollers included), and carry
-// its RateLimit headers.
-upscales.use("/v1/upscales/:id", apiKeyAuth({ scope: "upscale" }), rateLimit());
 upscales.openapi(readUpscale, async (c) => {
   const { id } = c.req.valid("param");
-  const job = await getJob(c.env.DB, id);
-  // Another key's job is as unknown as a missing one.
-  if (!job || job.keyId !== c.get("apiKey").id) throw new ProblemError({ status: 404, code: "job_not_found", title: "No such upscale" });
+  const job = await ownJob(c.env.DB, c.get("apiKey").id, id);
+  if (job.deletedAt !== null) throw deletedProblem(job);
   const current = await refresh(c.env, configOf(c.env), job, (work) => c.executionCtx.waitUntil(work));
   if (!isDone(current)) c.header("retry-after", "1");
   return c.json(await toResource(current, new URL(c.req.url).origin, configOf(c.env)), 200);

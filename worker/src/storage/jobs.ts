@@ -1,10 +1,14 @@
 import { z } from "@hono/zod-openapi";
-import { type JobError, type Model, type Output, jobStatusSchema } from "@hvar/contract";
+import { type JobError, type Model, type Output, type Progress, jobStatusSchema as runnerJobStatusSchema } from "@hvar/contract";
 import { jobErrorSchema, modelSchema, outputSchema } from "../contract";
 import { normalizedOptionsSchema } from "../validate/options";
 import { IMAGE_TYPES, type ImageType } from "../validate/sniff";
 
 /** Job records in D1 (see migrations/0002_jobs.sql for why D1 and not KV); a job goes through a runner's statuses. */
+
+/** A job's status: a runner's, or `canceled`, stored as `failed` with `canceled_at` (migrations/0006). */
+export const jobStatusSchema = z.enum([...runnerJobStatusSchema.options, "canceled"]);
+export type JobStatus = z.infer<typeof jobStatusSchema>;
 
 const json = <T extends z.ZodType>(schema: T) =>
   z
@@ -20,7 +24,7 @@ const rowSchema = z
     idempotency_key: z.string().nullable(),
     request_hash: z.string(),
     cache_key: z.string(),
-    status: jobStatusSchema,
+    status: runnerJobStatusSchema,
     options: z.string().transform((text) => JSON.parse(text) as unknown).pipe(normalizedOptionsSchema),
     input_width: z.number(),
     input_height: z.number(),
@@ -35,6 +39,10 @@ const rowSchema = z
     created_at: z.number(),
     updated_at: z.number(),
     deadline_at: z.number(),
+    canceled_at: z.number().nullable(),
+    deleted_at: z.number().nullable(),
+    tiles_done: z.number().nullable(),
+    tiles_total: z.number().nullable(),
   })
   .transform((r) => ({
     id: r.id,
@@ -42,7 +50,7 @@ const rowSchema = z
     idempotencyKey: r.idempotency_key,
     requestHash: r.request_hash,
     cacheKey: r.cache_key,
-    status: r.status,
+    status: r.canceled_at === null ? r.status : ("canceled" as const),
     options: r.options,
     input: { width: r.input_width, height: r.input_height, type: r.input_type },
     backend: r.backend,
@@ -55,10 +63,15 @@ const rowSchema = z
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     deadlineAt: r.deadline_at,
+    progress: r.tiles_done === null || r.tiles_total === null ? null : { tilesDone: r.tiles_done, tilesTotal: r.tiles_total },
+    /** Set once the job's results were deleted (DELETE /v1/upscales/{id}); the row stays. */
+    deletedAt: r.deleted_at,
   }));
 export type JobRecord = z.output<typeof rowSchema>;
 
-export type NewJob = Omit<JobRecord, "runner" | "model" | "outputs" | "runnerMs" | "error" | "updatedAt">;
+export type NewJob = Omit<JobRecord, "runner" | "model" | "outputs" | "runnerMs" | "error" | "updatedAt" | "progress" | "deletedAt"> & {
+  status: z.infer<typeof runnerJobStatusSchema>;
+};
 
 const parse = (row: unknown): JobRecord => rowSchema.parse(row);
 
@@ -119,17 +132,14 @@ export async function findByRunner(db: D1Database, backend: string, runner: stri
   return row ? parse(row) : null;
 }
 
-/**
- * A finished job with the same cache key, by any API key: its outputs answer this request. The
- * caller's own job comes first, as its result URLs may be reused as they are; another key's may not.
- */
-export async function findCached(db: D1Database, cacheKey: string, keyId: string): Promise<JobRecord | null> {
+/** A finished job with the same cache key, by any API key, whose results were not deleted: its outputs answer this request. */
+export async function findCached(db: D1Database, cacheKey: string): Promise<JobRecord | null> {
   const row = await db
     .prepare(
-      `SELECT * FROM jobs WHERE cache_key = ? AND status = 'succeeded' AND outputs IS NOT NULL
-       ORDER BY key_id = ? DESC, created_at LIMIT 1`,
+      `SELECT * FROM jobs WHERE cache_key = ? AND status = 'succeeded' AND outputs IS NOT NULL AND deleted_at IS NULL
+       ORDER BY created_at LIMIT 1`,
     )
-    .bind(cacheKey, keyId)
+    .bind(cacheKey)
     .first();
   return row ? parse(row) : null;
 }
@@ -138,7 +148,7 @@ export async function markRunning(db: D1Database, id: string, runner: string, no
   await db.prepare("UPDATE jobs SET status = 'running', runner = ?, updated_at = ? WHERE id = ? AND status = 'queued'").bind(runner, now, id).run();
 }
 
-export type Outcome = { status: "succeeded"; outputs: Output[]; model: Model; runnerMs: number } | { status: "failed"; error: JobError };
+export type Outcome = { status: "succeeded"; outputs: Output[]; model: Model; runnerMs: number } | { status: "failed"; error: JobError } | { status: "canceled" };
 
 /** Moves a job to its final state; true only for the one caller that made the transition. */
 export async function finishJob(db: D1Database, id: string, outcome: Outcome, now = Date.now()): Promise<boolean> {
@@ -150,9 +160,13 @@ export async function finishJob(db: D1Database, id: string, outcome: Outcome, no
              WHERE id = ? AND status IN ('queued', 'running')`,
           )
           .bind(JSON.stringify(outcome.outputs), JSON.stringify(outcome.model), outcome.runnerMs, now, id)
-      : db
-          .prepare("UPDATE jobs SET status = 'failed', error = ?, updated_at = ? WHERE id = ? AND status IN ('queued', 'running')")
-          .bind(JSON.stringify(outcome.error), now, id);
+      : outcome.status === "failed"
+        ? db
+            .prepare("UPDATE jobs SET status = 'failed', error = ?, updated_at = ? WHERE id = ? AND status IN ('queued', 'running')")
+            .bind(JSON.stringify(outcome.error), now, id)
+        : db
+            .prepare("UPDATE jobs SET status = 'failed', canceled_at = ?, updated_at = ? WHERE id = ? AND status IN ('queued', 'running')")
+            .bind(now, now, id);
   const result = await statement.run();
   return result.meta.changes > 0;
 }
@@ -163,4 +177,61 @@ export async function finishJob(db: D1Database, id: string, outcome: Outcome, no
  */
 export async function releaseIdempotencyKey(db: D1Database, id: string): Promise<void> {
   await db.prepare("UPDATE jobs SET idempotency_key = NULL WHERE id = ? AND status = 'failed'").bind(id).run();
+}
+
+/** Records the job's progress while it runs; the list and later reads show it. */
+export async function recordProgress(db: D1Database, id: string, progress: Progress, now = Date.now()): Promise<void> {
+  await db
+    .prepare("UPDATE jobs SET tiles_done = ?, tiles_total = ?, updated_at = ? WHERE id = ? AND status IN ('queued', 'running')")
+    .bind(progress.tilesDone, progress.tilesTotal, now, id)
+    .run();
+}
+
+/** Marks a finished job's results deleted (the first time only); false when the job is not finished. */
+export async function markDeleted(db: D1Database, id: string, now = Date.now()): Promise<boolean> {
+  const result = await db
+    .prepare("UPDATE jobs SET deleted_at = COALESCE(deleted_at, ?), updated_at = ? WHERE id = ? AND status IN ('succeeded', 'failed')")
+    .bind(now, now, id)
+    .run();
+  return result.meta.changes > 0;
+}
+
+/** Whether the job's results were deleted; false for a job without a record. */
+export async function isDeleted(db: D1Database, id: string): Promise<boolean> {
+  const deletedAt = await db.prepare("SELECT deleted_at FROM jobs WHERE id = ?").bind(id).first<number | null>("deleted_at");
+  return deletedAt !== null && deletedAt !== undefined;
+}
+
+/** Where a page of the list starts: after this job, in the list's order. */
+export interface ListPosition {
+  createdAt: number;
+  id: string;
+}
+
+/** SQL for each status filter; `canceled` and `failed` share the stored status (migrations/0006). */
+const STATUS_FILTER: Record<JobStatus, string> = {
+  queued: "status = 'queued'",
+  running: "status = 'running'",
+  succeeded: "status = 'succeeded'",
+  failed: "status = 'failed' AND canceled_at IS NULL",
+  canceled: "status = 'failed' AND canceled_at IS NOT NULL",
+};
+
+/**
+ * A page of the key's jobs that were not deleted, newest first (ties by id), after `after`; one
+ * range of the index jobs_key_created or jobs_key_status_created (migrations/0006).
+ */
+export async function listJobs(db: D1Database, keyId: string, query: { status: JobStatus | null; after: ListPosition | null; limit: number }): Promise<JobRecord[]> {
+  const conditions = ["key_id = ?", "deleted_at IS NULL"];
+  const bindings: (string | number)[] = [keyId];
+  if (query.status) conditions.push(STATUS_FILTER[query.status]);
+  if (query.after) {
+    conditions.push("(created_at, id) < (?, ?)");
+    bindings.push(query.after.createdAt, query.after.id);
+  }
+  const { results } = await db
+    .prepare(`SELECT * FROM jobs WHERE ${conditions.join(" AND ")} ORDER BY created_at DESC, id DESC LIMIT ?`)
+    .bind(...bindings, query.limit)
+    .all();
+  return results.map(parse);
 }

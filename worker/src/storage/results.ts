@@ -1,4 +1,4 @@
-import { type OutputFormat, type Scale, parseResultKey, resultKey } from "@hvar/contract";
+import { type OutputFormat, type Scale, parseResultKey, resultKey, resultPrefix } from "@hvar/contract";
 
 /**
  * Results in R2 under `results/<job id>/x<scale>.<ext>` (packages/contract's `resultKey`, the key the
@@ -35,8 +35,8 @@ export async function putResult(bucket: R2Bucket, result: StoredResult, body: Re
 }
 
 /**
- * Copies stored results to another job's prefix (a cache hit for another API key), so that the
- * job's URLs name only that job. Null when a source is gone: the caller computes the result again.
+ * Copies stored results to another job's prefix (a cache hit), so that the job's URLs name only
+ * that job. Null when a source is gone: the caller computes the result again.
  */
 export async function copyResults<T extends StoredResult & { scale: Scale }>(
   bucket: R2Bucket,
@@ -56,4 +56,18 @@ export async function copyResults<T extends StoredResult & { scale: Scale }>(
     copies.push(copy);
   }
   return copies;
+}
+
+/** Deletes every stored result of the job (its whole prefix, so also outputs a runner wrote for a job that did not succeed). */
+export async function deleteJobResults(bucket: R2Bucket, jobId: string): Promise<number> {
+  let deleted = 0;
+  let cursor: string | undefined;
+  do {
+    const listing = await bucket.list({ prefix: resultPrefix(jobId), ...(cursor ? { cursor } : {}) });
+    const keys = listing.objects.map((o) => o.key);
+    if (keys.length > 0) await bucket.delete(keys);
+    deleted += keys.length;
+    cursor = listing.truncated ? listing.cursor : undefined;
+  } while (cursor);
+  return deleted;
 }

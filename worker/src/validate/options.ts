@@ -18,7 +18,7 @@ export const upscaleParamsSchema = z.strictObject({
   webhook_url: z
     .url({ protocol: /^https?$/ })
     .optional()
-    .openapi({ description: "Receives a signed upscale.succeeded / upscale.failed event (Standard Webhooks)" }),
+    .openapi({ description: "Receives a signed upscale.succeeded, upscale.failed or upscale.canceled event (Standard Webhooks)" }),
 });
 export type UpscaleParams = z.infer<typeof upscaleParamsSchema>;
 

@@ -16,9 +16,9 @@ const TIMEOUT_MS = 10_000;
 
 export const webhookEventSchema = z
   .object({
-    type: z.enum(["upscale.succeeded", "upscale.failed"]),
+    type: z.enum(["upscale.succeeded", "upscale.failed", "upscale.canceled"]),
     timestamp: z.iso.datetime(),
-    data: z.object({ id: z.string(), status: z.enum(["succeeded", "failed"]), error: z.object({ code: z.string(), title: z.string() }).optional() }),
+    data: z.object({ id: z.string(), status: z.enum(["succeeded", "failed", "canceled"]), error: z.object({ code: z.string(), title: z.string() }).optional() }),
   })
   .openapi("WebhookEvent", { description: "Thin event: read GET /v1/upscales/{id} for the signed URLs" });
 export type WebhookEvent = z.infer<typeof webhookEventSchema>;
