@@ -3,7 +3,7 @@ import { Scalar } from "@scalar/hono-api-reference";
 import { NONCE, secureHeaders } from "hono/secure-headers";
 import type { AppEnv } from "../env";
 import { ProblemError } from "../http/problem";
-import { webhookEventSchema } from "../webhooks/deliver";
+import { upscaleCanceledEventSchema, upscaleFailedEventSchema, upscaleSucceededEventSchema } from "../jobs/notify";
 
 /**
  * The OpenAPI document (generated from the routes' zod schemas) at /openapi.json, and the reference
@@ -106,19 +106,28 @@ export function mountDocs(app: OpenAPIHono<AppEnv>): void {
   });
   // The events the worker sends to a job's webhook_url, in the document's `webhooks` section, so that
   // clients (packages/client) type them from the same document as the API.
-  app.openAPIRegistry.registerWebhook({
-    method: "post",
-    path: "upscale",
-    operationId: "upscaleEnded",
-    summary: "An upscale ended (webhook_url of POST /v1/upscales)",
-    description: "Signed like Standard Webhooks: webhook-signature is v1,base64(HMAC-SHA256(base64-decoded whsec_ secret, `<webhook-id>.<webhook-timestamp>.<body>`)).",
-    security: [{ webhookSignature: [] }],
-    request: {
-      headers: z.object({ "webhook-id": z.string(), "webhook-timestamp": z.string(), "webhook-signature": z.string() }),
-      body: { content: { "application/json": { schema: webhookEventSchema } } },
-    },
-    responses: { 200: { description: "Any 2xx acknowledges the delivery; anything else is retried with backoff" } },
-  });
+  const signing =
+    "Signed like Standard Webhooks: webhook-signature is v1,base64(HMAC-SHA256(base64-decoded whsec_ secret, `<webhook-id>.<webhook-timestamp>.<body>`)). The webhook-id is the same on every retry.";
+  const events = [
+    ["upscale.succeeded", "upscaleSucceeded", "An upscale succeeded: its outputs and usage", upscaleSucceededEventSchema],
+    ["upscale.failed", "upscaleFailed", "An upscale failed: its error", upscaleFailedEventSchema],
+    ["upscale.canceled", "upscaleCanceled", "An upscale was canceled (POST /v1/upscales/{id}/cancel): nothing billed", upscaleCanceledEventSchema],
+  ] as const;
+  for (const [name, operationId, summary, schema] of events) {
+    app.openAPIRegistry.registerWebhook({
+      method: "post",
+      path: name,
+      operationId,
+      summary: `${summary} (webhook_url of POST /v1/upscales)`,
+      description: `${signing} The body carries the job as GET /v1/upscales/{id} shows it, so the receiver needs no call back.`,
+      security: [{ webhookSignature: [] }],
+      request: {
+        headers: z.object({ "webhook-id": z.string(), "webhook-timestamp": z.string(), "webhook-signature": z.string() }),
+        body: { content: { "application/json": { schema } } },
+      },
+      responses: { 200: { description: "Any 2xx acknowledges the delivery; anything else is retried with backoff" } },
+    });
+  }
   app.doc31("/openapi.json", DOCUMENT_CONFIG);
   app.get("/docs", referenceHeaders, renderReference);
   app.get(REFERENCE_SCRIPT, async (c) => {

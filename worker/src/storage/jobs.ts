@@ -36,6 +36,8 @@ const rowSchema = z
     runner_ms: z.number().nullable(),
     error: json(jobErrorSchema),
     webhook_url: z.string().nullable(),
+    origin: z.string().nullable(),
+    request_id: z.string().nullable(),
     created_at: z.number(),
     updated_at: z.number(),
     deadline_at: z.number(),
@@ -60,6 +62,8 @@ const rowSchema = z
     runnerMs: r.runner_ms,
     error: r.error,
     webhookUrl: r.webhook_url,
+    origin: r.origin,
+    requestId: r.request_id,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     deadlineAt: r.deadline_at,
@@ -80,8 +84,8 @@ export async function insertJob(db: D1Database, job: NewJob, done?: { outputs: O
   const row = await db
     .prepare(
       `INSERT INTO jobs (id, key_id, idempotency_key, request_hash, cache_key, status, options, input_width, input_height,
-         input_type, backend, model, outputs, runner_ms, webhook_url, created_at, updated_at, deadline_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         input_type, backend, model, outputs, runner_ms, webhook_url, origin, request_id, created_at, updated_at, deadline_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (key_id, idempotency_key) DO NOTHING RETURNING *`,
     )
     .bind(
@@ -100,6 +104,8 @@ export async function insertJob(db: D1Database, job: NewJob, done?: { outputs: O
       done ? JSON.stringify(done.outputs) : null,
       done ? 0 : null,
       job.webhookUrl,
+      job.origin,
+      job.requestId,
       job.createdAt,
       job.createdAt,
       job.deadlineAt,
