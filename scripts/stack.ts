@@ -508,6 +508,8 @@ async function main(): Promise<void> {
   } else {
     lines.push("", `  development API key ${stack.devKey.id}: in ${rel(local.devKeyFile)} (source ${rel(local.devKeyFile)}; echo $HVAR_API_KEY)`);
   }
+  // The examples in README.md and docs/ read the URL and the key from these, whatever the port.
+  lines.push("", "  in another terminal, for the examples in README.md and docs/:", `    export HVAR_URL=${stack.workerUrl}; set -a; source ${rel(local.devKeyFile)}; set +a`);
   lines.push("", "  Ctrl-C stops everything.", "");
   process.stdout.write(lines.join("\n") + "\n");
 

@@ -139,22 +139,3 @@ describe("the request deadline", () => {
     expect(() => deadline({ ms: 0 })).toThrow();
   });
 });
-
-describe("the API description", () => {
-  it("serves an OpenAPI 3.1 document of every public route", async () => {
-    const response = await SELF.fetch(`${BASE}/openapi.json`);
-    expect(response.status).toBe(200);
-    const doc = await response.json<{ openapi: string; paths: Record<string, Record<string, unknown>> }>();
-    expect(doc.openapi).toBe("3.1.0");
-    expect(Object.keys(doc.paths)).toEqual(
-      expect.arrayContaining(["/v1/upscales", "/v1/upscales/{id}", "/v1/results/{job}/{file}", "/v1/usage", "/admin/keys", "/admin/keys/{id}/rotate"]),
-    );
-    expect(doc.paths["/v1/upscales"]).toHaveProperty("post");
-  });
-
-  it("serves a reference page rendered from the document", async () => {
-    const response = await SELF.fetch(`${BASE}/docs`);
-    expect(response.headers.get("content-type")).toContain("text/html");
-    expect(await response.text()).toContain("POST /v1/upscales");
-  });
-});
