@@ -5,6 +5,7 @@ import { jobErrorSchema, modelSchema } from "../contract";
 import { ProblemError } from "../http/problem";
 import { megapixels } from "../jobs/billing";
 import { isDone } from "../jobs/lifecycle";
+import { isExpired, resultUrlExpiry } from "../jobs/retention";
 import { signResultPath } from "../security/result-url";
 import { type JobRecord, getJob, jobStatusSchema } from "../storage/jobs";
 import { resultPath } from "../storage/results";
@@ -54,12 +55,15 @@ export async function toResource(job: JobRecord, origin: string, config: Config)
   const inputMp = megapixels(job.input.width, job.input.height);
   const cacheHit = job.backend === "cache";
   const now = Date.now();
+  // Never valid after the results expire (jobs/retention.ts); an expired job has no URLs to give.
+  const urlsExpireAtS = resultUrlExpiry(job, config, now);
+  const ttlS = urlsExpireAtS - Math.floor(now / 1000);
   const outputs =
-    job.status === "succeeded" && job.outputs
+    job.status === "succeeded" && job.outputs && ttlS > 0
       ? await Promise.all(
           job.outputs.map(async (o) => ({
             scale: o.scale,
-            url: origin + (await signResultPath(resultPath(o.key), config.RESULT_SIGNING_KEYS, config.RESULT_URL_TTL_S, now)),
+            url: origin + (await signResultPath(resultPath(o.key), config.RESULT_SIGNING_KEYS, ttlS, now)),
             contentType: o.contentType,
             width: o.width,
             height: o.height,
@@ -77,29 +81,44 @@ export async function toResource(job: JobRecord, origin: string, config: Config)
     ...(job.progress && !isDone(job)
       ? { progress: { ...job.progress, fraction: job.progress.tilesTotal > 0 ? job.progress.tilesDone / job.progress.tilesTotal : 0 } }
       : {}),
-    ...(outputs ? { outputs, urlsExpireAt: new Date((Math.floor(now / 1000) + config.RESULT_URL_TTL_S) * 1000).toISOString() } : {}),
+    ...(outputs ? { outputs, urlsExpireAt: new Date(urlsExpireAtS * 1000).toISOString() } : {}),
     usage: { inputMp, cacheHit, billable: !cacheHit && job.status === "succeeded" },
     ...(job.error ? { error: job.error } : {}),
   };
 }
 
-/** The caller's job, deleted or not; another key's job is as unknown as a missing one (404). */
+/** The caller's job, deleted or expired or not; another key's job is as unknown as a missing one (404). */
 export async function ownJob(db: D1Database, keyId: string, id: string): Promise<JobRecord> {
   const job = await getJob(db, id);
   if (!job || job.keyId !== keyId) throw new ProblemError({ status: 404, code: "job_not_found", title: "No such upscale" });
   return job;
 }
 
-/** What every read of a job whose results were deleted answers. */
-export function deletedProblem(job: JobRecord): ProblemError {
-  return new ProblemError({
-    status: 410,
-    code: "job_deleted",
-    title: "This upscale was deleted",
-    detail: "Its results were deleted with DELETE /v1/upscales/{id}.",
-    jobId: job.id,
-    deletedAt: new Date(job.deletedAt ?? 0).toISOString(),
-  });
+/**
+ * Throws what every read of a job whose results are gone answers: 410 `job_expired` once they
+ * expired (RESULT_TTL_DAYS after its creation, jobs/retention.ts; checked first, as the sweep marks
+ * expired jobs deleted too), 410 `job_deleted` after DELETE /v1/upscales/{id}.
+ */
+export function assertResultsKept(job: JobRecord, config: Config, now = Date.now()): void {
+  if (isExpired(job, config, now)) {
+    throw new ProblemError({
+      status: 410,
+      code: "job_expired",
+      title: "This upscale has expired",
+      detail: `Results are kept ${config.RESULT_TTL_DAYS} days; upscale the image again.`,
+      jobId: job.id,
+    });
+  }
+  if (job.deletedAt !== null) {
+    throw new ProblemError({
+      status: 410,
+      code: "job_deleted",
+      title: "This upscale was deleted",
+      detail: "Its results were deleted with DELETE /v1/upscales/{id}.",
+      jobId: job.id,
+      deletedAt: new Date(job.deletedAt).toISOString(),
+    });
+  }
 }
 
 /** The path parameter of every /v1/upscales/{id} route. */
