@@ -3,8 +3,10 @@ import { fileURLToPath } from "node:url";
 import { DockerfileParser, type JSONInstruction } from "dockerfile-ast";
 import { describe, expect, it } from "vitest";
 import { parseAllDocuments } from "yaml";
+import { inputKey, jobRecordKey, resultKey } from "@hvar/contract";
 import { loadConfig, RunnerConfigSchema } from "../../gpu-runner/src/config";
 import { RunnerMetrics } from "../../gpu-runner/src/server/metrics";
+import { deploymentOf, lifecycleRules } from "../../infra/r2-lifecycle";
 
 // No Docker engine or cluster runs here. The image and the manifests are parsed (dockerfile-ast,
 // yaml) and read for what they mean: that the runner they configure starts with those settings,
@@ -141,5 +143,41 @@ describe("Kubernetes manifests", () => {
     const [adapter] = yamlDocuments<{ rules: { custom: { seriesQuery: string; name: { as: string } }[] } }>("infra/k8s/prometheus-adapter-rules.yaml");
     const rule = adapter?.rules.custom.find((r) => r.name.as === name);
     expect(rule?.seriesQuery.split("{")[0]).toBe(name);
+  });
+});
+
+describe("R2 lifecycle rules (infra/r2-lifecycle.ts)", () => {
+  const deployment = deploymentOf(`${root}wrangler.toml`);
+  const { rules } = lifecycleRules(deployment.vars);
+  const expiryDays = (key: string) => {
+    const rule = rules.find((r) => "deleteObjectsTransition" in r && key.startsWith(r.conditions.prefix));
+    return rule && "deleteObjectsTransition" in rule ? rule.deleteObjectsTransition.condition.maxAge / 86_400 : null;
+  };
+
+  it("are applied to the bucket the worker stores results in", () => {
+    expect(deployment.bucket).toBe("hvar-results");
+  });
+
+  it("expire results and runner records RESULT_TTL_DAYS after upload, as the worker's settings say", () => {
+    const days = Number(deployment.vars.RESULT_TTL_DAYS);
+    expect(days).toBeGreaterThan(0);
+    expect(expiryDays(resultKey("j_abcdefghijklmnopqrst", 4, "png"))).toBe(days);
+    expect(expiryDays(jobRecordKey("j_abcdefghijklmnopqrst"))).toBe(days);
+  });
+
+  it("expire a leftover input after its job's deadline, and never a job's input before it", () => {
+    const inputDays = expiryDays(inputKey("j_abcdefghijklmnopqrst")) ?? 0;
+    expect(inputDays * 86_400).toBeGreaterThan(Number(deployment.vars.JOB_TIMEOUT_S));
+    const slow = lifecycleRules({ ...deployment.vars, JOB_TIMEOUT_S: String(2 * 86_400) }).rules.find((r) => r.id === "hvar-inputs");
+    expect(slow && "deleteObjectsTransition" in slow ? slow.deleteObjectsTransition.condition.maxAge : 0).toBeGreaterThan(2 * 86_400);
+  });
+
+  it("follow a deployment's own retention setting", () => {
+    const results = lifecycleRules({ RESULT_TTL_DAYS: "7" }).rules.find((r) => r.id === "hvar-results");
+    expect(results && "deleteObjectsTransition" in results ? results.deleteObjectsTransition.condition.maxAge : 0).toBe(7 * 86_400);
+  });
+
+  it("keep R2's default rule that aborts abandoned multipart uploads, which setting the rules would otherwise drop", () => {
+    expect(rules).toContainEqual(expect.objectContaining({ id: "Default Multipart Abort Rule", abortMultipartUploadsTransition: { condition: { type: "Age", maxAge: 7 * 86_400 } } }));
   });
 });
