@@ -23,7 +23,7 @@ const job = (status: Upscale["status"], extra: Partial<Upscale> = {}): Upscale =
   model: null,
   options: { scales: [2], format: "png", quality: null, temperature: 0 },
   input: { width: 40, height: 30, type: "png", megapixels: 0.0012 },
-  usage: { inputMp: 0.0012, cacheHit: false, billable: false },
+  usage: { inputMp: 0.0012, cacheHit: false, billable: false, billedMp: 0 },
   ...extra,
 });
 const json = (body: unknown, status = 200) => () => Response.json(body, { status, headers: { "retry-after": "0" } });

@@ -3,7 +3,23 @@ import { join } from "node:path";
 import { modelName } from "@hvar/contract";
 import { describe, expect, it } from "vitest";
 import { ensureDevKey } from "../../scripts/stack";
-import { api, download, example, newKey, stack, triggerCron, untilDone, upscale, usageOf, verifyWebhook, webhookReceiver, type Job } from "./helpers";
+import {
+  api,
+  download,
+  example,
+  logLines,
+  newKey,
+  noisePng,
+  sleep,
+  stack,
+  triggerCron,
+  untilDone,
+  upscale,
+  usageOf,
+  verifyWebhook,
+  webhookReceiver,
+  type Job,
+} from "./helpers";
 
 /** The public API of the real stack (wrangler dev + runner), as a customer uses it. */
 
@@ -47,7 +63,7 @@ describe("an upscale", () => {
     expect(job.status).toBe("succeeded");
     expect(job.input).toMatchObject({ width: 256, height: 170, type: "jpeg" });
     expect(job.model && modelName(job.model)).toBe(stack.model);
-    expect(job.usage).toEqual({ inputMp: 0.04352, cacheHit: false, billable: true });
+    expect(job.usage).toEqual({ inputMp: 0.04352, cacheHit: false, billable: true, billedMp: 0.04352 });
 
     const outputs = job.outputs ?? [];
     expect(outputs.map((o) => o.scale)).toEqual([1, 2, 4]);
@@ -138,6 +154,58 @@ describe("an asynchronous upscale", () => {
     } finally {
       await receiver.close();
     }
+  });
+});
+
+describe("a webhook event", () => {
+  it("carries the outputs (signed URLs that download, sizes, content types) and the usage: the receiver needs no call back", async () => {
+    const receiver = await webhookReceiver();
+    try {
+      const { secret } = await newKey();
+      const image = await noisePng(48, 32);
+      const query = new URLSearchParams({ scales: "2,4", format: "webp", webhook_url: receiver.url });
+      const accepted = (await (await upscale(secret, image, query.toString())).json()) as Job;
+      const event = JSON.parse((await receiver.next(60_000)).body) as { type: string; data: Job };
+      expect(event.type).toBe("upscale.succeeded");
+      expect(event.data).toMatchObject({ id: accepted.id, status: "succeeded", usage: { billable: true, billedMp: 0.001536 } });
+      expect(event.data.outputs?.map((o) => [o.scale, o.width, o.height, o.contentType])).toEqual([
+        [2, 96, 64, "image/webp"],
+        [4, 192, 128, "image/webp"],
+      ]);
+      const x4 = await download(event.data.outputs?.[1]?.url ?? "");
+      expect([x4.format, x4.width, x4.height]).toEqual(["webp", 192, 128]);
+    } finally {
+      await receiver.close();
+    }
+  });
+});
+
+describe("request ids", () => {
+  it("of the request that creates a job name the job in the runner's log, every line of it", async () => {
+    const { secret } = await newKey();
+    const response = await upscale(secret, await noisePng(40, 40), "scales=2&format=png", { prefer: "wait=60" });
+    const requestId = response.headers.get("x-request-id");
+    const job = (await response.json()) as Job;
+    expect(job.status).toBe("succeeded");
+    let lines: Record<string, unknown>[] = [];
+    for (let i = 0; i < 50 && !lines.some((line) => line.msg === "job succeeded"); i++) {
+      await sleep(100);
+      lines = (await logLines("runner")).filter((line) => line.jobId === job.id || String(line.path ?? "").includes(job.id));
+    }
+    expect(lines.map((line) => line.msg)).toEqual(expect.arrayContaining(["job accepted", "job succeeded", "request"]));
+    expect(new Set(lines.map((line) => line.requestId))).toEqual(new Set([requestId]));
+  });
+
+  it("are in the worker's log of the request", async () => {
+    const { secret } = await newKey();
+    const response = await upscale(secret, await noisePng(40, 40), "scales=2&format=png", { prefer: "wait=60" });
+    const requestId = response.headers.get("x-request-id");
+    let lines: Record<string, unknown>[] = [];
+    for (let i = 0; i < 50 && lines.length === 0; i++) {
+      await sleep(100);
+      lines = (await logLines("worker")).filter((line) => line.requestId === requestId);
+    }
+    expect(lines).toEqual([expect.objectContaining({ method: "POST", path: "/v1/upscales", status: 200 })]);
   });
 });
 

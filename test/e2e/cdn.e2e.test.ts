@@ -3,7 +3,7 @@ import { type Server, createServer } from "node:http";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildCdnUrl } from "../../worker/src/cdn/url-builder";
-import { example, newKey, stack, usageOf } from "./helpers";
+import { example, newKey, noisePng, stack, usageOf } from "./helpers";
 
 /**
  * CDN URLs end to end: a customer's page, served from a local origin (plain http on loopback,
@@ -15,6 +15,8 @@ const BROWSER_ACCEPT = "image/avif,image/webp,image/apng,image/*,*/*;q=0.8";
 
 let origin: Server;
 let page = "";
+/** More images the origin serves, by path. */
+const routes = new Map<string, Buffer>();
 
 /** The customer's site: the photo, and a page that embeds it through the CDN. */
 async function startOrigin(): Promise<void> {
@@ -22,6 +24,8 @@ async function startOrigin(): Promise<void> {
   origin = createServer((request, response) => {
     if (request.url === PHOTO_PATH) return void response.writeHead(200, { "content-type": "image/jpeg" }).end(photo);
     if (request.url === "/") return void response.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(page);
+    const image = routes.get(request.url ?? "");
+    if (image) return void response.writeHead(200, { "content-type": "image/png" }).end(image);
     response.writeHead(404).end();
   });
   origin.listen(Number(new URL(stack.cdnOrigin).port), "127.0.0.1");
@@ -41,11 +45,17 @@ async function fetchImage(url: string): Promise<{ response: Response; format: st
   return { response, format: meta.format, width: meta.width, height: meta.height };
 }
 
+beforeAll(startOrigin);
+
+afterAll(async () => {
+  origin.closeAllConnections();
+  await new Promise((resolve) => origin.close(resolve));
+});
+
 describe("a page on a local origin with CDN URLs", () => {
   let keySecret = "";
 
   beforeAll(async () => {
-    await startOrigin();
     const issued = (await newKey({ scopes: ["cdn", "usage"], cdnOrigins: [stack.cdnOrigin] })) as Awaited<ReturnType<typeof newKey>> & { cdnSecret: string };
     keySecret = issued.secret;
     const src = (options: Parameters<typeof buildCdnUrl>[0]["options"]) =>
@@ -63,11 +73,6 @@ describe("a page on a local origin with CDN URLs", () => {
 <img id="x4" src="${await src({ scale: 4 })}" alt="x4">
 <img id="thumb" src="${await src({ scale: 4, width: 300 })}" alt="fitted">
 `;
-  });
-
-  afterAll(async () => {
-    origin.closeAllConnections();
-    await new Promise((resolve) => origin.close(resolve));
   });
 
   it("yields x2 and x4 images of the photo's size times the scale, from the runner", async () => {
@@ -91,7 +96,39 @@ describe("a page on a local origin with CDN URLs", () => {
     const again = await fetchImage((await imageSources()).x2 ?? "");
     expect(again.response.headers.get("x-hvar-cache")).toBe("hit");
     const usage = await usageOf(keySecret);
-    expect(usage.buckets[0]).toMatchObject({ jobs: 3, cacheHits: 1 });
-    expect(usage.quota.settledMp).toBeCloseTo(3 * 0.04352, 6);
+    // x2 and x4 ran the model; the fitted x4 came from x4's result, and the second view from the cache.
+    expect(usage.buckets[0]).toMatchObject({ jobs: 2, cacheHits: 2 });
+    expect(usage.quota.settledMp).toBeCloseTo(2 * 0.04352, 6);
+  });
+});
+
+describe("three widths of one photo", () => {
+  const photo = noisePng(64, 48);
+
+  async function widths(path: string): Promise<{ secret: string; sizes: (number | undefined)[][] }> {
+    const issued = (await newKey({ scopes: ["cdn", "usage"], cdnOrigins: [stack.cdnOrigin] })) as Awaited<ReturnType<typeof newKey>> & { cdnSecret: string };
+    const source = `${stack.cdnOrigin}${path}`;
+    const urls = await Promise.all(
+      [100, 200, 300].map((width) => buildCdnUrl({ base: stack.workerUrl, keyId: issued.key.id, secret: issued.cdnSecret, source, options: { scale: 4, width, format: "webp" } })),
+    );
+    const sizes = [];
+    for (const url of urls) {
+      const image = await fetchImage(url);
+      sizes.push([image.width, image.height]);
+    }
+    return { secret: issued.secret, sizes };
+  }
+
+  it("come from one model run, billed once", async () => {
+    routes.set("/photos/noise-a.png", await photo);
+    const { secret, sizes } = await widths("/photos/noise-a.png");
+    expect(sizes).toEqual([
+      [100, 75],
+      [200, 150],
+      [256, 192],
+    ]);
+    const usage = await usageOf(secret);
+    expect(usage.buckets[0]).toMatchObject({ jobs: 1, cacheHits: 2 });
+    expect(usage.quota.settledMp).toBeCloseTo(64 * 48 / 1e6, 6);
   });
 });

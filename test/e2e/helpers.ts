@@ -70,7 +70,7 @@ export interface Job {
   input: { width: number; height: number; type: string; megapixels: number };
   outputs?: Output[];
   urlsExpireAt?: string;
-  usage: { inputMp: number; cacheHit: boolean; billable: boolean };
+  usage: { inputMp: number; cacheHit: boolean; billable: boolean; billedMp: number };
   error?: { code: string; title: string };
 }
 
@@ -211,4 +211,39 @@ export async function runnerJobsRunning(): Promise<number> {
   } catch {
     return 0;
   }
+}
+
+/**
+ * A customer's image origin: serves `files` (path to bytes) on the loopback origin the stack exempts
+ * for sources (stack.cdnOrigin, ALLOW_INSECURE_ORIGINS); one at a time, as the files run in turn.
+ */
+export async function imageOrigin(files: Record<string, Buffer>): Promise<{ url(path: string): string; close(): Promise<void> }> {
+  const server = createServer((request, response) => {
+    const body = files[request.url ?? ""];
+    if (body) response.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(body.length) }).end(body);
+    else response.writeHead(404).end();
+  });
+  server.listen(Number(new URL(stack.cdnOrigin).port), "127.0.0.1");
+  await once(server, "listening");
+  return {
+    url: (path) => `${stack.cdnOrigin}${path}`,
+    close: () => {
+      server.closeAllConnections();
+      return new Promise((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
+/** The JSON lines `service` (runner, worker) wrote to the stack's log so far. */
+export async function logLines(service: "runner" | "worker"): Promise<Record<string, unknown>[]> {
+  const text = await readFile(stack.logFile, "utf8");
+  return text.split("\n").flatMap((line) => {
+    const match = /^(\w+)\s*\| (\{.*\})\s*$/.exec(line);
+    if (match?.[1] !== service) return [];
+    try {
+      return [JSON.parse(match[2] ?? "") as Record<string, unknown>];
+    } catch {
+      return [];
+    }
+  });
 }

@@ -1,4 +1,5 @@
 import { createHash } from "node:crypto";
+import { type Logger, pino } from "pino";
 import sharp from "sharp";
 import { describe, expect, it } from "vitest";
 import type { Manifest, ModelEntry } from "../../gpu-runner/src/model/manifest";
@@ -23,6 +24,7 @@ interface RunnerOptions {
   store?: ObjectStore;
   maxQueuedTiles?: number;
   draining?: () => boolean;
+  log?: Logger;
 }
 
 async function runner(options: RunnerOptions = {}) {
@@ -30,7 +32,7 @@ async function runner(options: RunnerOptions = {}) {
   const metrics: RunnerMetrics = new RunnerMetrics({ queuedTiles: () => scheduler.queuedTiles, jobsByStatus: () => jobs.countByStatus() });
   const scheduler: Scheduler = new Scheduler(options.model ?? nearestModel(16), { batchSize: 4, memoryBudgetBytes: 1 << 30, maxQueuedTiles: options.maxQueuedTiles ?? 1000 }, metrics);
   const jobs: JobService = new JobService({ manifest, scheduler, store, metrics, log: silentLog, decode: { maxPixels: 100_000 }, overlap: 4 });
-  const app = createApp({ discovery: { models: [entry], rejected: [] }, jobs, metrics, secret: SECRET, log: silentLog, maxBodyBytes: 1_000_000, ...(options.draining ? { draining: options.draining } : {}) });
+  const app = createApp({ discovery: { models: [entry], rejected: [] }, jobs, metrics, secret: SECRET, log: options.log ?? silentLog, maxBodyBytes: 1_000_000, ...(options.draining ? { draining: options.draining } : {}) });
   const request = (method: string, path: string, body: Uint8Array = new Uint8Array(), headers: Record<string, string> = {}) =>
     app.request(path, { method, body: method === "GET" ? null : body, headers: { ...signRequest(SECRET, method, path, body), ...headers } });
   return { app, jobs, store, request };
@@ -302,6 +304,20 @@ describe("jobs", () => {
     const r = await runner({ draining: () => true });
     expect((await r.request("POST", "/v1/jobs?id=j_late", await photo())).status).toBe(503);
     expect((await r.app.request("/readyz")).status).toBe(503);
+  });
+});
+
+describe("request ids", () => {
+  it("are the worker's: the runner logs a job, and every request about it, under the X-Request-Id the job came with", async () => {
+    const lines: { requestId?: string; msg?: string; jobId?: string }[] = [];
+    const log = pino({ level: "info" }, { write: (line: string) => void lines.push(JSON.parse(line)) });
+    const r = await runner({ log });
+    const headers = { "x-request-id": "req_fromtheworker00001" };
+    expect((await r.request("POST", "/v1/jobs?id=j_logged&scales=2&format=png", await photo(), headers)).status).toBe(202);
+    await r.jobs.drain();
+    await r.request("GET", "/v1/jobs/j_logged", new Uint8Array(), headers);
+    expect(lines.filter((line) => line.jobId === "j_logged").map((line) => line.msg)).toEqual(["job accepted", "job succeeded"]);
+    expect(new Set(lines.map((line) => line.requestId))).toEqual(new Set(["req_fromtheworker00001"]));
   });
 });
 

@@ -49,7 +49,7 @@ describe("the CDN cache", () => {
 
   it("keeps format=auto apart by Accept, and says Vary: Accept", async () => {
     const issued = await cdnKey();
-    const url = await cdnUrl(issued, await servedSource(), { format: "auto" });
+    const url = await cdnUrl(issued, await servedSource("real"), { format: "auto" });
     const types = [];
     for (const accept of ["image/avif,image/webp,*/*", "image/webp,*/*", "image/png,*/*"]) {
       const response = await get(url, { accept });
@@ -62,7 +62,7 @@ describe("the CDN cache", () => {
 
   it("does not say Vary for an explicit format", async () => {
     const issued = await cdnKey();
-    const response = await get(await cdnUrl(issued, await servedSource(), { format: "webp" }));
+    const response = await get(await cdnUrl(issued, await servedSource("real"), { format: "webp" }));
     expect(response.headers.get("vary")).toBeNull();
     expect(response.headers.get("content-type")).toBe("image/webp");
   });
@@ -81,12 +81,13 @@ describe("the CDN cache", () => {
 describe("CDN purges", () => {
   it("make every variant of the source generate again from the origin", async () => {
     const issued = await cdnKey();
-    const source = await servedSource();
+    const source = await servedSource("real");
     const urls = await Promise.all([cdnUrl(issued, source, { format: "png" }), cdnUrl(issued, source, { scale: 4, format: "webp" })]);
     for (const url of urls) await get(url);
     const purge = await withKey(issued.secret, "/v1/cdn/purge", { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify({ source }) });
     expect(purge.status).toBe(200);
-    expect(await purge.json()).toEqual({ source, generation: 1, deletedObjects: 2 });
+    // The x2 PNG is its base itself; the x4 WebP is derived from the x4 base: three objects.
+    expect(await purge.json()).toEqual({ source, generation: 1, deletedObjects: 3 });
     for (const url of urls) expect((await get(url)).headers.get("x-hvar-cache")).toBe("miss");
     expect(await fetched(source)).toHaveLength(4);
   });
@@ -195,6 +196,61 @@ describe("CDN metering", () => {
     expect(response.status).toBe(502);
     expect(response.headers.get("x-hvar-cdn")).toBe("err=inference_failed");
     expect(await meterOf(issued.key.id).usage()).toMatchObject({ settledMp: 0, reservedMp: 0 });
+  });
+});
+
+describe("CDN variants of one photo", () => {
+  const widths = [100, 60, 30];
+
+  it("run the model once for three widths of one scale", async () => {
+    const issued = await cdnKey();
+    const source = await servedSource("real");
+    for (const width of widths) expect((await get(await cdnUrl(issued, source, { scale: 4, width, format: "webp" }))).status).toBe(200);
+    expect(await jobCount(issued.key.id)).toBe(1);
+  });
+
+  it("bill three widths of one scale requested at once (a page with a srcset) once, and count the others as free", async () => {
+    const issued = await cdnKey();
+    const source = await servedSource("real");
+    const urls = await Promise.all(widths.map((width) => cdnUrl(issued, source, { scale: 4, width, format: "webp" })));
+    expect((await Promise.all(urls.map((url) => get(url)))).map((r) => r.status)).toEqual([200, 200, 200]);
+    expect((await ledgerOf(issued.key.id)).map((row) => row.cache_hit).sort()).toEqual([0, 1, 1]);
+    expect(await meterOf(issued.key.id).usage()).toMatchObject({ settledMp: 0.0012, reservedMp: 0 });
+  });
+
+  it("requested at once share one job", async () => {
+    const issued = await cdnKey();
+    const source = await servedSource("real");
+    const urls = await Promise.all(widths.map((width) => cdnUrl(issued, source, { scale: 2, width, format: "png" })));
+    await Promise.all(urls.map((url) => get(url)));
+    expect(await jobCount(issued.key.id)).toBe(1);
+  });
+
+  it("in other formats and qualities are derived from the same model run", async () => {
+    const issued = await cdnKey();
+    const source = await servedSource("real");
+    const types = [];
+    for (const options of [{ format: "png" }, { format: "webp", quality: 50 }, { format: "jpeg" }, { format: "avif" }] as const) {
+      types.push((await get(await cdnUrl(issued, source, { scale: 2, ...options }))).headers.get("content-type"));
+    }
+    expect(types).toEqual(["image/png", "image/webp", "image/jpeg", "image/avif"]);
+    expect(await jobCount(issued.key.id)).toBe(1);
+  });
+
+  it("have the size of their fit of the one upscaled image", async () => {
+    const issued = await cdnKey();
+    const source = await servedSource("real");
+    const sizes = [];
+    for (const width of widths) sizes.push((await get(await cdnUrl(issued, source, { scale: 4, width, format: "png" }))).headers.get("x-hvar-output"));
+    expect(sizes).toEqual(["100x75", "60x45", "30x23"]);
+  });
+
+  it("of another scale run the model again", async () => {
+    const issued = await cdnKey();
+    const source = await servedSource("real");
+    await get(await cdnUrl(issued, source, { scale: 2, width: 50, format: "png" }));
+    await get(await cdnUrl(issued, source, { scale: 4, width: 50, format: "png" }));
+    expect(await jobCount(issued.key.id)).toBe(2);
   });
 });
 

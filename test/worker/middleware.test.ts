@@ -1,10 +1,11 @@
-import { SELF } from "cloudflare:test";
+import { SELF, env } from "cloudflare:test";
 import { Hono } from "hono";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import type { AppEnv } from "../../worker/src/env";
 import { deadline } from "../../worker/src/http/deadline";
 import { onError } from "../../worker/src/http/problem";
-import { BASE, newKey, upscale } from "./helpers";
+import { getJob } from "../../worker/src/storage/jobs";
+import { BASE, newKey, upscale, withKey } from "./helpers";
 import { png } from "./images";
 
 afterEach(() => {
@@ -27,7 +28,48 @@ describe("request ids", () => {
     expect(response.status).toBe(401);
     expect(response.headers.get("x-request-id")).toMatch(/^req_/);
   });
+
+  it("of the request that creates a job goes to its runner with the job, and with every call about it", async () => {
+    const { secret } = await newKey();
+    const response = await upscale(secret, await png(20, 20));
+    const { id } = await response.json<{ id: string }>();
+    const calls = await runnerRequestIds(id);
+    expect(calls.length).toBeGreaterThanOrEqual(3); // the submit, a poll, an output download
+    expect(new Set(calls)).toEqual(new Set([response.headers.get("x-request-id")]));
+  });
+
+  it("of the request that created a job is the one its runner sees from later requests' polls", async () => {
+    const { secret } = await newKey();
+    const response = await upscale(secret, await png(20, 20, { text: { "hvar-test": "slow" } }), { headers: { prefer: "" } });
+    const { id } = await response.json<{ id: string }>();
+    let poll = await withKey(secret, `/v1/upscales/${id}`);
+    for (let i = 0; i < 100 && poll.headers.has("retry-after"); i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      poll = await withKey(secret, `/v1/upscales/${id}`);
+    }
+    expect(await poll.json()).toMatchObject({ status: "succeeded" });
+    expect(poll.headers.get("x-request-id")).not.toBe(response.headers.get("x-request-id"));
+    expect(new Set(await runnerRequestIds(id))).toEqual(new Set([response.headers.get("x-request-id")]));
+  });
+
+  it("of the request that created a job is the one its runner sees from a later request's cancel", async () => {
+    const { secret } = await newKey();
+    const response = await upscale(secret, await png(20, 20, { text: { "hvar-test": "hang" } }), { headers: { prefer: "" } });
+    const { id } = await response.json<{ id: string }>();
+    const canceled = await withKey(secret, `/v1/upscales/${id}/cancel`, { method: "POST" });
+    expect(await canceled.json()).toMatchObject({ status: "canceled" });
+    expect(canceled.headers.get("x-request-id")).not.toBe(response.headers.get("x-request-id"));
+    const job = await getJob(env.DB, id);
+    expect(await (await fetch(`${job?.runner}/__canceled`)).json()).toContain(id);
+    expect(new Set(await runnerRequestIds(id))).toEqual(new Set([response.headers.get("x-request-id")]));
+  });
 });
+
+/** The X-Request-Id of every call the job's runner got about it (setup/runner-stub.ts). */
+async function runnerRequestIds(jobId: string): Promise<string[]> {
+  const job = await getJob(env.DB, jobId);
+  return (await fetch(`${job?.runner}/__request-ids/${jobId}`)).json();
+}
 
 describe("security headers", () => {
   it("lets other sites embed results but not frame the API", async () => {

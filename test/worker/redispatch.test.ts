@@ -28,7 +28,7 @@ describe("a job its runner lost", () => {
     const runners = pool([live]);
     const id = jobId(2);
     const image = await png(16, 16);
-    await runners.submit({ id, image, contentType: "image/png", width: 16, height: 16, options });
+    await runners.submit({ id, image, contentType: "image/png", width: 16, height: 16, options, requestId: null });
     expect((await env.RESULTS.get(inputKey(id)))?.customMetadata).toMatchObject({ attempts: "1" });
 
     await restartLoses(id);
@@ -42,7 +42,7 @@ describe("a job its runner lost", () => {
   it(`fails as job_lost once it was sent ${MAX_SENDS} times`, async () => {
     const runners = pool([live]);
     const id = jobId(3);
-    await runners.submit({ id, image: await png(16, 16), contentType: "image/png", width: 16, height: 16, options });
+    await runners.submit({ id, image: await png(16, 16), contentType: "image/png", width: 16, height: 16, options, requestId: null });
     for (let attempt = 2; attempt <= MAX_SENDS; attempt++) {
       await restartLoses(id);
       expect(await runners.poll(id, live)).toEqual({ status: "queued" });
@@ -55,7 +55,7 @@ describe("a job its runner lost", () => {
   it("fails as model_mismatch when its runner came back serving another model, keeping nothing", async () => {
     const runners = pool([live]);
     const id = jobId(5);
-    await runners.submit({ id, image: await png(16, 16), contentType: "image/png", width: 16, height: 16, options });
+    await runners.submit({ id, image: await png(16, 16), contentType: "image/png", width: 16, height: 16, options, requestId: null });
     // The job's runner is polled at an address whose runner restarted with another model.
     const other = inject("otherModelRunner");
     expect(await runners.poll(id, other.url)).toEqual({
@@ -68,7 +68,7 @@ describe("a job its runner lost", () => {
 
   it("keeps no input when no runner took the job", async () => {
     const id = jobId(4);
-    await expect(pool([dead]).submit({ id, image: await png(16, 16), contentType: "image/png", width: 16, height: 16, options })).rejects.toMatchObject({ code: "no_runner_available" });
+    await expect(pool([dead]).submit({ id, image: await png(16, 16), contentType: "image/png", width: 16, height: 16, options, requestId: null })).rejects.toMatchObject({ code: "no_runner_available" });
     expect(await env.RESULTS.head(inputKey(id))).toBeNull();
   });
 

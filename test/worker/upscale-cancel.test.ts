@@ -9,7 +9,7 @@ import { hashRequest, startUpscale } from "../../worker/src/jobs/start";
 import { type JobRecord, getJob } from "../../worker/src/storage/jobs";
 import { normalizeUpscaleOptions, parseUpscaleParams } from "../../worker/src/validate/options";
 import { sniffImage } from "../../worker/src/validate/sniff";
-import { ledgerOf, meterOf, newKey, upscale, withKey } from "./helpers";
+import { BASE, ledgerOf, meterOf, newKey, upscale, withKey } from "./helpers";
 import { png } from "./images";
 import { requests, serve, uniquePath } from "./origin";
 
@@ -160,7 +160,7 @@ describe("a job the worker gives up on", () => {
     const { key } = await newKey();
     const bytes = await png(30, 20, { text: { "hvar-test": "stall" } });
     const options = normalizeUpscaleOptions(parseUpscaleParams({ scales: "2" }), undefined);
-    const request = { key: { id: key.id, monthlyQuotaMp: 1000 }, image: sniffImage(bytes), bytes, options, idempotencyKey: null, webhookUrl: null };
+    const request = { key: { id: key.id, monthlyQuotaMp: 1000 }, image: sniffImage(bytes), bytes, options, idempotencyKey: null, webhookUrl: null, origin: BASE, requestId: "req_stalledsubmitrequest" };
     const started = startUpscale({ env, dispatcher: pool, jobTimeoutS: 600 }, request, await hashRequest(bytes, options, "test"));
     await expect(started).rejects.toMatchObject({ problem: { status: 503, code: "no_runner_available" } });
     const { jobId } = (await started.catch((error: { problem: { jobId: string } }) => error.problem)) as { jobId: string };

@@ -97,7 +97,7 @@ describe("the result cache", () => {
     expect(response.status).toBe(200);
     const hit = await response.json<Job>();
     expect(hit.id).not.toBe(first.id);
-    expect(hit.usage).toEqual({ inputMp: 0.001, cacheHit: true, billable: false });
+    expect(hit.usage).toEqual({ inputMp: 0.001, cacheHit: true, billable: false, billedMp: 0 });
     // Its own copy of the results, so that deleting one job never takes another's (DELETE /v1/upscales/{id}).
     expect(hit.outputs?.[0]?.url).toContain(`/v1/results/${hit.id}/x2.png`);
     expect((await ledgerOf(key.id)).map((row) => row.cache_hit)).toEqual([0, 1]);

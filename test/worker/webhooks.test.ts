@@ -1,8 +1,9 @@
-import { env } from "cloudflare:test";
+import { SELF, env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { fromBase64, hmacSha256, toBase64 } from "../../worker/src/security/crypto";
 import { deliverDue } from "../../worker/src/webhooks/deliver";
-import { BASE, jobCount, newKey, upscale } from "./helpers";
+import { type WebhookEvent, webhookEventSchema } from "../../worker/src/jobs/notify";
+import { BASE, jobCount, newKey, stubOutput, upscale, withKey } from "./helpers";
 import { png } from "./images";
 import { fetched, redirect, requests, serve, uniquePath } from "./origin";
 
@@ -44,6 +45,13 @@ async function verify(secret: string, delivery: Received): Promise<boolean> {
 
 const webhookQuery = (url: string) => `webhook_url=${encodeURIComponent(url)}`;
 
+/** The event of the receiver's first delivery. */
+async function eventOf(url: string): Promise<WebhookEvent> {
+  const [delivery] = await received(url, 1);
+  if (!delivery) throw new Error("no delivery");
+  return JSON.parse(delivery.body) as WebhookEvent;
+}
+
 describe("webhooks", () => {
   it("posts a signed upscale.succeeded event when the job ends", async () => {
     const { secret, webhookSecret } = await newKey();
@@ -63,6 +71,69 @@ describe("webhooks", () => {
     await upscale(secret, await png(20, 20, { text: { "hvar-test": "fail" } }), { query: webhookQuery(hook) });
     const [delivery] = await received(hook, 1);
     expect(JSON.parse(delivery?.body ?? "{}")).toMatchObject({ type: "upscale.failed", data: { status: "failed", error: { code: "inference_failed" } } });
+  });
+
+  it("carries a succeeded job's outputs: signed URLs that download, sizes and content types", async () => {
+    const { secret } = await newKey();
+    const hook = await receiver();
+    const image = await png(20, 20);
+    const job = await (await upscale(secret, image, { query: `scales=2,4&format=png&${webhookQuery(hook)}` })).json<{ id: string }>();
+    const event = await eventOf(hook);
+    expect(event.type).toBe("upscale.succeeded");
+    const outputs = event.type === "upscale.succeeded" ? event.data.outputs : [];
+    expect(outputs.map(({ scale, width, height, contentType }) => ({ scale, width, height, contentType }))).toEqual([
+      { scale: 2, width: 40, height: 40, contentType: "image/png" },
+      { scale: 4, width: 80, height: 80, contentType: "image/png" },
+    ]);
+    const download = await SELF.fetch(outputs[1]?.url ?? "");
+    expect(new Uint8Array(await download.arrayBuffer())).toEqual(stubOutput(image, job.id, 4));
+  });
+
+  it("carries a succeeded job's usage: the megapixels billed", async () => {
+    const { secret } = await newKey();
+    const hook = await receiver();
+    await upscale(secret, await png(20, 20), { query: webhookQuery(hook) });
+    expect((await eventOf(hook)).data.usage).toEqual({ inputMp: 0.0004, cacheHit: false, billable: true, billedMp: 0.0004 });
+  });
+
+  it("carries a failed job's error, and nothing billed", async () => {
+    const { secret } = await newKey();
+    const hook = await receiver();
+    await upscale(secret, await png(20, 20, { text: { "hvar-test": "fail" } }), { query: webhookQuery(hook) });
+    const event = await eventOf(hook);
+    expect(event.data).toMatchObject({ error: { code: "inference_failed" }, usage: { billedMp: 0 } });
+    expect(event.data).not.toHaveProperty("outputs");
+  });
+
+  it("carries a result-cache hit's own outputs, not billed", async () => {
+    const { secret } = await newKey();
+    const image = await png(20, 20);
+    await upscale(secret, image, { query: "scales=2" });
+    const hook = await receiver();
+    const cached = await (await upscale(secret, image, { query: `scales=2&${webhookQuery(hook)}` })).json<{ id: string }>();
+    const event = await eventOf(hook);
+    expect(event.data).toMatchObject({ id: cached.id, usage: { cacheHit: true, billedMp: 0 }, outputs: [{ scale: 2 }] });
+  });
+
+  it("carries a canceled job, and nothing billed", async () => {
+    const { secret } = await newKey();
+    const hook = await receiver();
+    const job = await (await upscale(secret, await png(20, 20, { text: { "hvar-test": "hang" } }), { query: webhookQuery(hook), headers: { prefer: "respond-async" } })).json<{ id: string }>();
+    await withKey(secret, `/v1/upscales/${job.id}/cancel`, { method: "POST" });
+    const event = await eventOf(hook);
+    expect(event).toMatchObject({ type: "upscale.canceled", data: { id: job.id, status: "canceled", usage: { billable: false, billedMp: 0 } } });
+    expect(event.data).not.toHaveProperty("outputs");
+  });
+
+  it("is one of the event schemas of the OpenAPI document, for every ending", async () => {
+    const { secret } = await newKey();
+    const [succeeded, failed, canceled] = [await receiver(), await receiver(), await receiver()];
+    await upscale(secret, await png(20, 20), { query: webhookQuery(succeeded) });
+    await upscale(secret, await png(20, 20, { text: { "hvar-test": "fail" } }), { query: webhookQuery(failed) });
+    const hanging = await (await upscale(secret, await png(20, 20, { text: { "hvar-test": "hang" } }), { query: webhookQuery(canceled), headers: { prefer: "respond-async" } })).json<{ id: string }>();
+    await withKey(secret, `/v1/upscales/${hanging.id}/cancel`, { method: "POST" });
+    const bodies = await Promise.all([succeeded, failed, canceled].map(async (hook) => (await received(hook, 1))[0]?.body));
+    expect(bodies.map((body) => webhookEventSchema.safeParse(JSON.parse(body ?? "{}")).error)).toEqual([undefined, undefined, undefined]);
   });
 
   it("retries a failed delivery later with the same webhook-id", async () => {

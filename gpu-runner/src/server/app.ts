@@ -33,7 +33,10 @@ export function createApp(deps: AppDeps) {
   const draining = deps.draining ?? (() => false);
   const app = new Hono<Env>();
 
-  // The worker's X-Request-Id is reused, so one id follows a request across both services.
+  // The worker sends the X-Request-Id of the request that created a job with every call about that
+  // job (the submit, polls, cancels, output downloads); reusing it here, for the request line and for the
+  // job's own lines (JobService logs with this request's logger), logs the job under one id in both
+  // services. A call without one (a person with curl) gets an id of its own.
   app.use(requestId({ headerName: "X-Request-Id" }));
   app.use(async function requestLog(c, next) {
     const started = performance.now();

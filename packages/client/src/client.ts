@@ -1,8 +1,19 @@
 import { errorFrom, jobCanceledError, jobFailedError, retryAfterOf } from "./errors.js";
-import type { CdnPurgeResult, OutputFormat, Scale, Upscale, UpscaleList, UpscaleListQuery, UpscaleProgress, Usage, UsageQuery } from "./types.js";
+import type { CdnPurgeResult, OutputFormat, Scale, Upscale, UpscaleFromUrl, UpscaleList, UpscaleListQuery, UpscaleProgress, Usage, UsageQuery } from "./types.js";
 
 /** What `upscale` takes as the image: anything fetch could send, read into memory first (see `bytesOf`). */
 export type ImageInput = Blob | ArrayBuffer | ArrayBufferView | ReadableStream<Uint8Array>;
+
+/**
+ * An image the worker fetches itself: https on a public host, under one of the key's CDN origins
+ * (`cdnOrigins`), at most the upload limit in size.
+ */
+export interface ImageUrl {
+  url: string | URL;
+}
+
+const isImageUrl = (image: ImageInput | ImageUrl): image is ImageUrl =>
+  typeof image === "object" && !(image instanceof Blob) && !ArrayBuffer.isView(image) && "url" in image;
 
 export interface HvarClientOptions {
   /** Where the worker answers, e.g. "https://api.hvar.dev" or "http://127.0.0.1:8787". */
@@ -117,6 +128,18 @@ export async function bytesOf(image: ImageInput): Promise<Uint8Array<ArrayBuffer
   return bytes;
 }
 
+/** The JSON body of POST /v1/upscales for an image by URL (UpscaleFromUrl in the worker's OpenAPI document). */
+export function upscaleFromUrlBody(url: string | URL, options: UpscaleOptions): UpscaleFromUrl {
+  return {
+    image: String(url),
+    ...(options.scales ? { scales: [...options.scales] } : {}),
+    ...(options.format ? { format: options.format } : {}),
+    ...(options.quality === undefined ? {} : { quality: options.quality }),
+    ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
+    ...(options.webhookUrl ? { webhook_url: options.webhookUrl } : {}),
+  };
+}
+
 /** The query string of POST /v1/upscales (the names the worker's OpenAPI document gives). */
 export function upscaleQuery(options: UpscaleOptions): URLSearchParams {
   const query = new URLSearchParams();
@@ -135,6 +158,7 @@ export function upscaleQuery(options: UpscaleOptions): URLSearchParams {
  * @example
  * const hvar = new HvarClient({ baseUrl: "https://api.hvar.dev", apiKey: process.env.HVAR_API_KEY });
  * const job = await hvar.upscale(await fs.readFile("photo.jpg"), { scales: [2, 4], format: "webp" });
+ * const byUrl = await hvar.upscale({ url: "https://images.example/photo.jpg" }, { scales: [2] });
  * for (const output of job.outputs ?? []) console.log(output.scale, output.url);
  */
 export class HvarClient {
@@ -157,18 +181,28 @@ export class HvarClient {
    * request up to that many seconds; past that (or without it) the job is polled at its Location.
    * Resolves with the succeeded job (signed URLs in `outputs`); a failed job throws HvarError with
    * the job's error code and `problem.jobId` (a canceled one: `job_canceled`).
+   *
+   * The image is its bytes (a file, buffer or stream), or `{ url }` for one the worker fetches
+   * itself (under one of the key's CDN origins; HvarError `source_*` when it cannot).
    */
-  async upscale(image: ImageInput, options: UpscaleOptions = {}): Promise<Upscale> {
-    const body = await bytesOf(image);
-    const contentType = options.contentType ?? (image instanceof Blob && image.type ? image.type : "application/octet-stream");
-    const query = upscaleQuery(options).toString();
+  async upscale(image: ImageInput | ImageUrl, options: UpscaleOptions = {}): Promise<Upscale> {
     const headers: Record<string, string> = {
-      "content-type": contentType,
       // A fresh key per call unless given: it is what makes the retries of this one call safe.
       "idempotency-key": options.idempotencyKey ?? crypto.randomUUID(),
     };
     if (options.wait !== undefined && options.wait > 0) headers.prefer = `wait=${Math.floor(options.wait)}`;
-    const response = await this.#request("POST", `/v1/upscales${query ? `?${query}` : ""}`, { headers, body, signal: options.signal });
+    let path = "/v1/upscales";
+    let body: Uint8Array<ArrayBuffer> | string;
+    if (isImageUrl(image)) {
+      headers["content-type"] = "application/json";
+      body = JSON.stringify(upscaleFromUrlBody(image.url, options));
+    } else {
+      headers["content-type"] = options.contentType ?? (image instanceof Blob && image.type ? image.type : "application/octet-stream");
+      body = await bytesOf(image);
+      const query = upscaleQuery(options).toString();
+      if (query) path += `?${query}`;
+    }
+    const response = await this.#request("POST", path, { headers, body, signal: options.signal });
     const job = (await response.json()) as Upscale;
     report(job, options);
     if (isDone(job) || options.poll === false) return job;

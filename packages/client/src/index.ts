@@ -2,8 +2,8 @@
  * @hvar/client: the hvar API from any JavaScript runtime with fetch and Web Crypto (Node 20+, Deno,
  * Bun, Workers, browsers), with no dependencies.
  */
-export { HvarClient, UpscaleTimeoutError, bytesOf, upscaleQuery } from "./client.js";
-export type { HvarClientOptions, ImageInput, UpscaleOptions, WaitOptions } from "./client.js";
+export { HvarClient, UpscaleTimeoutError, bytesOf, upscaleFromUrlBody, upscaleQuery } from "./client.js";
+export type { HvarClientOptions, ImageInput, ImageUrl, UpscaleOptions, WaitOptions } from "./client.js";
 export { HvarError, errorFrom, jobCanceledError, jobFailedError, problemOf, retryAfterOf } from "./errors.js";
 export { DEFAULT_TOLERANCE_S, WebhookVerificationError, signWebhook, verifyWebhook } from "./webhooks.js";
 export type { VerifyOptions, WebhookHeaders, WebhookVerificationFailure } from "./webhooks.js";
@@ -19,11 +19,15 @@ export type {
   Problem,
   Scale,
   Upscale,
+  UpscaleCanceledEvent,
+  UpscaleFailedEvent,
+  UpscaleFromUrl,
   UpscaleList,
   UpscaleListQuery,
   UpscaleOutput,
   UpscaleProgress,
   UpscaleQuery,
+  UpscaleSucceededEvent,
   UpscaleStatus,
   Usage,
   UsageBucket,

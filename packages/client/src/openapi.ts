@@ -430,7 +430,7 @@ export interface paths {
         put?: never;
         /**
          * Upscale an image to x1 (cleaned), x2 and/or x4
-         * @description The image is the raw body (any image Content-Type; the type is read from the bytes) or the `image` part of multipart/form-data, whose other parts may carry the options instead of the query string. `Prefer: wait=<s>` answers when the job is done (up to MAX_WAIT_S); otherwise 202 with the job to poll.
+         * @description The image is the raw body (any image Content-Type, or application/octet-stream; the type is read from the bytes), the `image` part of multipart/form-data, whose other parts may carry the options instead of the query string, or a URL in a JSON body (`{"image": "https://...", "scales": [2, 4]}`), fetched under the CDN sources' rules: under one of the key's CDN origins, https on a public host, redirects checked again, the size capped. A source that cannot be used answers 403 `source_not_allowed`, `private_source` or `insecure_source`, 404 `source_not_found`, 413 `source_too_large`, 502 `source_unreachable`, `source_error` or `source_too_many_redirects`, or 504 `source_timeout`. Other Content-Types get 415 `unsupported_content_type`. `Prefer: wait=<s>` answers when the job is done (up to MAX_WAIT_S); otherwise 202 with the job to poll. Every answer carries `X-Request-Id`, the id under which the worker and the runner log the request and its job.
          */
         post: operations["createUpscale"];
         delete?: never;
@@ -553,7 +553,7 @@ export interface paths {
         };
         /**
          * An upscaled image for <img src>: options and source in the path, signed per API key
-         * @description `options`: comma-separated `name=value`: `scale=1|2|4` (default 2), `denoise` (the cleaned x1 alone, = `scale=1`), `format=auto|avif|webp|png|jpeg` (`auto`, the default, picks from Accept and answers `Vary: Accept`), `quality=1..100` (default 85), `width`, `height` (a final fit after super-resolution, up to 8192), `fit=scale-down|contain|cover|crop|pad` (default scale-down), `dpr=1..4` (multiplies width and height), `expires=<unix seconds>`, `onerror=redirect` (302 to the original on failure). Aliases `w`, `h`, `q`, `f`. Unknown or repeated options are 400. `source`: a path under the key's first CDN origin (one or more segments, with the query string), or `url:<base64url of the absolute URL>` for any of its origins. `signature`: base64url HMAC-SHA256 with the key's CDN secret over `hvar-cdn-v1\n<key id>\n<normalized options>\n<normalized source URL>`, or `unsigned` for keys with `cdnAllowUnsigned`. Build URLs with `buildCdnUrl` (worker/src/cdn/url-builder.ts). Errors carry `X-Hvar-Cdn: err=<code>`. New images are billed like an upscale job; cache hits are free and counted in usage.
+         * @description `options`: comma-separated `name=value`: `scale=1|2|4` (default 2), `denoise` (the cleaned x1 alone, = `scale=1`), `format=auto|avif|webp|png|jpeg` (`auto`, the default, picks from Accept and answers `Vary: Accept`), `quality=1..100` (default 85), `width`, `height` (a final fit after super-resolution, up to 8192), `fit=scale-down|contain|cover|crop|pad` (default scale-down), `dpr=1..4` (multiplies width and height), `expires=<unix seconds>`, `onerror=redirect` (302 to the original on failure). Aliases `w`, `h`, `q`, `f`. Unknown or repeated options are 400. `source`: a path under the key's first CDN origin (one or more segments, with the query string), or `url:<base64url of the absolute URL>` for any of its origins. `signature`: base64url HMAC-SHA256 with the key's CDN secret over `hvar-cdn-v1\n<key id>\n<normalized options>\n<normalized source URL>`, or `unsigned` for keys with `cdnAllowUnsigned`. Build URLs with `buildCdnUrl` (worker/src/cdn/url-builder.ts). Errors carry `X-Hvar-Cdn: err=<code>`. The model runs once per source, scale and model version, billed like an upscale job; every width, fit, format and quality of that scale is derived from its result without a bill. Cache hits are free and counted in usage.
          */
         get: {
             parameters: {
@@ -774,7 +774,7 @@ export interface paths {
     };
 }
 export interface webhooks {
-    upscale: {
+    "upscale.succeeded": {
         parameters: {
             query?: never;
             header?: never;
@@ -784,8 +784,8 @@ export interface webhooks {
         get?: never;
         put?: never;
         /**
-         * An upscale ended (webhook_url of POST /v1/upscales)
-         * @description Signed like Standard Webhooks: webhook-signature is v1,base64(HMAC-SHA256(base64-decoded whsec_ secret, `<webhook-id>.<webhook-timestamp>.<body>`)).
+         * An upscale succeeded: its outputs and usage (webhook_url of POST /v1/upscales)
+         * @description Signed like Standard Webhooks: webhook-signature is v1,base64(HMAC-SHA256(base64-decoded whsec_ secret, `<webhook-id>.<webhook-timestamp>.<body>`)). The webhook-id is the same on every retry. The body carries the job as GET /v1/upscales/{id} shows it, so the receiver needs no call back.
          */
         post: {
             parameters: {
@@ -800,7 +800,97 @@ export interface webhooks {
             };
             requestBody?: {
                 content: {
-                    "application/json": components["schemas"]["WebhookEvent"];
+                    "application/json": components["schemas"]["UpscaleSucceededEvent"];
+                };
+            };
+            responses: {
+                /** @description Any 2xx acknowledges the delivery; anything else is retried with backoff */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "upscale.failed": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * An upscale failed: its error (webhook_url of POST /v1/upscales)
+         * @description Signed like Standard Webhooks: webhook-signature is v1,base64(HMAC-SHA256(base64-decoded whsec_ secret, `<webhook-id>.<webhook-timestamp>.<body>`)). The webhook-id is the same on every retry. The body carries the job as GET /v1/upscales/{id} shows it, so the receiver needs no call back.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    "webhook-id": string;
+                    "webhook-timestamp": string;
+                    "webhook-signature": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": components["schemas"]["UpscaleFailedEvent"];
+                };
+            };
+            responses: {
+                /** @description Any 2xx acknowledges the delivery; anything else is retried with backoff */
+                200: {
+                    headers: {
+                        [name: string]: unknown;
+                    };
+                    content?: never;
+                };
+            };
+        };
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "upscale.canceled": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * An upscale was canceled (POST /v1/upscales/{id}/cancel): nothing billed (webhook_url of POST /v1/upscales)
+         * @description Signed like Standard Webhooks: webhook-signature is v1,base64(HMAC-SHA256(base64-decoded whsec_ secret, `<webhook-id>.<webhook-timestamp>.<body>`)). The webhook-id is the same on every retry. The body carries the job as GET /v1/upscales/{id} shows it, so the receiver needs no call back.
+         */
+        post: {
+            parameters: {
+                query?: never;
+                header: {
+                    "webhook-id": string;
+                    "webhook-timestamp": string;
+                    "webhook-signature": string;
+                };
+                path?: never;
+                cookie?: never;
+            };
+            requestBody?: {
+                content: {
+                    "application/json": components["schemas"]["UpscaleCanceledEvent"];
                 };
             };
             responses: {
@@ -822,20 +912,113 @@ export interface webhooks {
 }
 export interface components {
     schemas: {
-        /** @description Thin event: read GET /v1/upscales/{id} for the signed URLs */
-        WebhookEvent: {
+        /** @description The job's outputs (signed URLs valid until `urlsExpireAt`, sizes, content types) and usage */
+        UpscaleSucceededEvent: {
             /** @enum {string} */
-            type: "upscale.succeeded" | "upscale.failed" | "upscale.canceled";
-            /** Format: date-time */
+            type: "upscale.succeeded";
+            /**
+             * Format: date-time
+             * @description When the job ended
+             */
             timestamp: string;
-            data: {
-                id: string;
+            data: components["schemas"]["Upscale"] & {
                 /** @enum {string} */
-                status: "succeeded" | "failed" | "canceled";
-                error?: {
-                    code: string;
-                    title: string;
-                };
+                status?: "succeeded";
+            };
+        };
+        Model: {
+            id: string;
+            version: string;
+        } | null;
+        UpscaleOptions: {
+            scales: (1 | 2 | 4)[];
+            /** @enum {string} */
+            format: "png" | "webp" | "avif" | "jpeg";
+            quality: number | null;
+            temperature: number;
+        };
+        /** @description While queued or running, once the backend reports tiles */
+        UpscaleProgress: {
+            tilesDone: number;
+            tilesTotal: number;
+            /**
+             * @description tilesDone / tilesTotal
+             * @example 0.25
+             */
+            fraction: number;
+        };
+        JobError: {
+            code: string;
+            title: string;
+        };
+        Upscale: {
+            id: string;
+            /**
+             * @description `canceled`: stopped by POST /v1/upscales/{id}/cancel (refunded)
+             * @enum {string}
+             */
+            status: "queued" | "running" | "succeeded" | "failed" | "canceled";
+            /** Format: date-time */
+            createdAt: string;
+            model: components["schemas"]["Model"];
+            options: components["schemas"]["UpscaleOptions"];
+            input: {
+                width: number;
+                height: number;
+                type: string;
+                megapixels: number;
+            };
+            progress?: components["schemas"]["UpscaleProgress"];
+            outputs?: {
+                scale: number;
+                /**
+                 * Format: uri
+                 * @description Signed; valid until `urlsExpireAt`
+                 */
+                url: string;
+                contentType: string;
+                width: number;
+                height: number;
+                bytes: number;
+            }[];
+            /** Format: date-time */
+            urlsExpireAt?: string;
+            usage: {
+                inputMp: number;
+                cacheHit: boolean;
+                /** @description Cache hits are not billed */
+                billable: boolean;
+                /** @description Megapixels billed to the key for this job: its input's once it succeeded, else 0 */
+                billedMp: number;
+            };
+            error?: components["schemas"]["JobError"];
+        };
+        /** @description The job's error; nothing was billed */
+        UpscaleFailedEvent: {
+            /** @enum {string} */
+            type: "upscale.failed";
+            /**
+             * Format: date-time
+             * @description When the job ended
+             */
+            timestamp: string;
+            data: components["schemas"]["Upscale"] & {
+                /** @enum {string} */
+                status?: "failed";
+            };
+        };
+        /** @description The job as it was canceled (POST /v1/upscales/{id}/cancel); nothing was billed */
+        UpscaleCanceledEvent: {
+            /** @enum {string} */
+            type: "upscale.canceled";
+            /**
+             * Format: date-time
+             * @description When the job ended
+             */
+            timestamp: string;
+            data: components["schemas"]["Upscale"] & {
+                /** @enum {string} */
+                status?: "canceled";
             };
         };
         ApiKeyWithSecret: {
@@ -921,70 +1104,42 @@ export interface components {
             cacheHits: number;
             runnerMs: number;
         };
-        Upscale: {
-            id: string;
+        UpscaleFromUrl: {
             /**
-             * @description `canceled`: stopped by POST /v1/upscales/{id}/cancel (refunded)
+             * @description A subset of 1, 2, 4: an array, or comma-separated
+             * @example [
+             *       2,
+             *       4
+             *     ]
+             */
+            scales?: (1 | 2 | 4)[] | string;
+            /**
+             * @description `auto` picks AVIF, then WebP, then PNG from the Accept header
+             * @default auto
              * @enum {string}
              */
-            status: "queued" | "running" | "succeeded" | "failed" | "canceled";
-            /** Format: date-time */
-            createdAt: string;
-            model: components["schemas"]["Model"];
-            options: components["schemas"]["UpscaleOptions"];
-            input: {
-                width: number;
-                height: number;
-                type: string;
-                megapixels: number;
-            };
-            progress?: components["schemas"]["UpscaleProgress"];
-            outputs?: {
-                scale: number;
-                /**
-                 * Format: uri
-                 * @description Signed; valid until `urlsExpireAt`
-                 */
-                url: string;
-                contentType: string;
-                width: number;
-                height: number;
-                bytes: number;
-            }[];
-            /** Format: date-time */
-            urlsExpireAt?: string;
-            usage: {
-                inputMp: number;
-                cacheHit: boolean;
-                /** @description Cache hits are not billed */
-                billable: boolean;
-            };
-            error?: components["schemas"]["JobError"];
-        };
-        Model: {
-            id: string;
-            version: string;
-        } | null;
-        UpscaleOptions: {
-            scales: (1 | 2 | 4)[];
-            /** @enum {string} */
-            format: "png" | "webp" | "avif" | "jpeg";
-            quality: number | null;
-            temperature: number;
-        };
-        /** @description While queued or running, once the backend reports tiles */
-        UpscaleProgress: {
-            tilesDone: number;
-            tilesTotal: number;
+            format: "png" | "webp" | "avif" | "jpeg" | "auto";
             /**
-             * @description tilesDone / tilesTotal
-             * @example 0.25
+             * @description For lossy formats
+             * @default 85
              */
-            fraction: number;
-        };
-        JobError: {
-            code: string;
-            title: string;
+            quality: number;
+            /**
+             * @description Sampling temperature; 0 is greedy (deterministic)
+             * @default 0
+             */
+            temperature: number | null;
+            /**
+             * Format: uri
+             * @description Receives a signed upscale.succeeded, upscale.failed or upscale.canceled event (Standard Webhooks)
+             */
+            webhook_url?: string;
+            /**
+             * Format: uri
+             * @description The image's URL: under one of the key's CDN origins (cdnOrigins), https on a public host
+             * @example https://images.example/photos/cat.jpg
+             */
+            image: string;
         };
         UpscaleList: {
             /** @description Newest first */
@@ -1104,6 +1259,7 @@ export interface operations {
                 } & {
                     [key: string]: unknown;
                 };
+                "application/json": components["schemas"]["UpscaleFromUrl"];
             };
         };
         responses: {
@@ -1145,6 +1301,15 @@ export interface operations {
             };
             /** @description Problem */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -1217,6 +1382,15 @@ export interface operations {
             };
             /** @description Problem */
             503: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            504: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -21,6 +21,8 @@ export type UpscaleOutput = NonNullable<Upscale["outputs"]>[number];
 export type NormalizedUpscaleOptions = Schemas["UpscaleOptions"];
 export type Scale = NormalizedUpscaleOptions["scales"][number];
 export type UpscaleQuery = NonNullable<paths["/v1/upscales"]["post"]["parameters"]["query"]>;
+/** The JSON body of an upscale of an image by URL; every option has a default (the generated type lists them as present). */
+export type UpscaleFromUrl = Pick<Schemas["UpscaleFromUrl"], "image"> & Partial<Schemas["UpscaleFromUrl"]>;
 /** `auto`: AVIF, then WebP, then PNG, by the request's Accept header. */
 export type OutputFormat = NonNullable<UpscaleQuery["format"]>;
 export type JobError = Schemas["JobError"];
@@ -35,5 +37,12 @@ export type CdnPurgeResult = Schemas["CdnPurgeResult"];
 /** RFC 9457 problem+json with the API's stable `code`; extensions (e.g. `jobId`) ride along. */
 export type Problem = Schemas["Problem"] & { [extension: string]: unknown };
 
-/** The body of a webhook delivery (thin: read the job for its URLs). */
-export type WebhookEvent = NonNullable<webhooks["upscale"]["post"]["requestBody"]>["content"]["application/json"];
+type WebhookBody<Name extends keyof webhooks> = NonNullable<webhooks[Name]["post"]["requestBody"]>["content"]["application/json"];
+/** An upscale succeeded: `data` is the job, with its outputs (signed URLs, sizes, content types) and usage. */
+export type UpscaleSucceededEvent = WebhookBody<"upscale.succeeded">;
+/** An upscale failed: `data` is the job, with its error. */
+export type UpscaleFailedEvent = WebhookBody<"upscale.failed">;
+/** An upscale was canceled (`cancel`): `data` is the job; nothing was billed. */
+export type UpscaleCanceledEvent = WebhookBody<"upscale.canceled">;
+/** The body of a webhook delivery: the job as `get` would answer it when it ended, so no call back is needed. */
+export type WebhookEvent = UpscaleSucceededEvent | UpscaleFailedEvent | UpscaleCanceledEvent;

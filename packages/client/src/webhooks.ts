@@ -14,9 +14,11 @@ import type { WebhookEvent } from "./types.js";
  * @example
  * // Any framework: give it the raw body (before JSON parsing) and the headers.
  * const event = await verifyWebhook(process.env.HVAR_WEBHOOK_SECRET, await request.text(), request.headers);
- * if (event.type === "upscale.succeeded") await hvar.get(event.data.id);
+ * // The event carries the job as it ended: no call back needed.
+ * if (event.type === "upscale.succeeded") for (const output of event.data.outputs ?? []) console.log(output.scale, output.url);
+ * else if (event.type === "upscale.failed") console.error(event.data.error.code);
  */
-export type { WebhookEvent } from "./types.js";
+export type { UpscaleCanceledEvent, UpscaleFailedEvent, UpscaleSucceededEvent, WebhookEvent } from "./types.js";
 
 /** Five minutes, as Standard Webhooks recommends. */
 export const DEFAULT_TOLERANCE_S = 300;

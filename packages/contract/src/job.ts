@@ -154,5 +154,7 @@ export const queueMessageSchema = z.object({
   /** `width` x `height`: the size the worker billed; a consumer refuses an image that decodes to another. */
   input: z.object({ key: z.string(), contentType: z.string(), bytes: z.number().int(), sha256: z.string(), ...imageSizeSchema.shape }),
   ...jobOptionsSchema.shape,
+  /** The X-Request-Id of the request that created the job: a consumer logs the job under it, as a runner does over HTTP. */
+  requestId: z.string().nullable().optional(),
 });
 export type QueueMessage = z.infer<typeof queueMessageSchema>;

@@ -15,7 +15,9 @@
  * the ids it was asked to cancel.
  *
  * It also receives webhooks for the tests: POST /__webhooks/<inbox>?fail=<n> records each delivery
- * (and answers 500 to the first n), GET /__webhooks/<inbox> lists them.
+ * (and answers 500 to the first n), GET /__webhooks/<inbox> lists them. GET /__request-ids/<job id>
+ * lists the X-Request-Id of every call about the job (submits, polls, cancels, output downloads), in
+ * order.
  */
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
 import { type IncomingMessage, type Server, type ServerResponse, createServer } from "node:http";
@@ -145,6 +147,7 @@ function jobJson(job: StubJob, model: Model, polled = true): RunnerJob | { id: s
 
 export async function startRunnerStub(secret: string, model = STUB_MODEL): Promise<RunnerStub> {
   const jobs = new Map<string, StubJob>();
+  const requestIds = new Map<string, string[]>();
   const inboxes = new Map<string, { headers: Record<string, string>; body: string }[]>();
   const cancels: string[] = [];
   const server: Server = createServer((req, res) => {
@@ -166,10 +169,15 @@ export async function startRunnerStub(secret: string, model = STUB_MODEL): Promi
       // Test control: forget a job, as a runner that restarted would (API.md: in-flight jobs are lost).
       const forget = /^\/__forget\/([\w-]+)$/.exec(url.pathname)?.[1];
       if (forget && req.method === "POST") return void res.writeHead(jobs.delete(forget) ? 204 : 404).end();
+      const requestIdsOf = /^\/__request-ids\/([\w-]+)$/.exec(url.pathname)?.[1];
+      if (requestIdsOf) return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(requestIds.get(requestIdsOf) ?? []));
       if (url.pathname === "/__canceled") return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(cancels));
       if (!verified(req, body, secret)) return problem(res, 401, "runner_auth");
       const output = /^\/v1\/jobs\/([^/]+)\/outputs\/(\d)$/.exec(url.pathname);
       const cancel = /^\/v1\/jobs\/([^/]+)\/cancel$/.exec(url.pathname);
+      const status = /^\/v1\/jobs\/([^/]+)$/.exec(url.pathname);
+      const about = decodeURIComponent(output?.[1] ?? cancel?.[1] ?? status?.[1] ?? url.searchParams.get("id") ?? "");
+      requestIds.set(about, [...(requestIds.get(about) ?? []), String(req.headers["x-request-id"] ?? "")]);
       if (req.method === "POST" && cancel) {
         const id = decodeURIComponent(cancel[1] ?? "");
         cancels.push(id);
@@ -178,7 +186,6 @@ export async function startRunnerStub(secret: string, model = STUB_MODEL): Promi
         jobs.set(id, job);
         return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(jobJson(job, model)));
       }
-      const status = /^\/v1\/jobs\/([^/]+)$/.exec(url.pathname);
       if (req.method === "POST" && url.pathname === "/v1/jobs") {
         const id = url.searchParams.get("id") ?? "";
         const existing = jobs.get(id);

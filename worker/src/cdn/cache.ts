@@ -6,17 +6,29 @@ import type { CdnOptions } from "./grammar";
 /**
  * Where CDN results live: the edge Cache API in front, R2 behind it.
  *
- * A variant is one output image: a source, its purge generation, the options that change pixels
- * or bytes (scale, resolved format, quality, size, fit; not expires or onerror, which change
- * neither) and the model version. Its hash is its one cache key, shared by every API key and every
- * spelling of the URL; it names the R2 object `cdn/<source hash>/<variant hash>.<ext>` and the
- * edge cache entry. `format=auto` is resolved from Accept before hashing, so the edge never needs
- * to honour Vary itself (the response still says `Vary: Accept` for browsers and proxies).
+ * A base is what the model makes of a source: its purge generation, one scale and the model
+ * version, stored as lossless PNG at `cdn/<source hash>/<base hash>.png`. It is the only part of a
+ * CDN image a runner computes (and the only part billed); every width, fit, format and quality of
+ * that scale is derived from it at the edge (generate.ts).
+ *
+ * A variant is one output image: a base and the options that change its pixels or bytes (resolved
+ * format, quality, size, fit; not expires or onerror, which change neither). Its hash is its one
+ * cache key, shared by every API key and every spelling of the URL; it names the R2 object
+ * `cdn/<source hash>/<variant hash>.<ext>` and the edge cache entry. A variant that is its base
+ * unchanged (PNG, no size) is stored as the base itself. `format=auto` is resolved from Accept
+ * before hashing, so the edge never needs to honour Vary itself (the response still says
+ * `Vary: Accept` for browsers and proxies).
  *
  * Purging a source raises its generation in D1 (read on every request, so it applies at once,
  * everywhere): the old variants' keys are then never computed again, and their R2 objects, found
  * by the source hash prefix, are deleted.
  */
+export interface Base {
+  hash: string;
+  scale: CdnOptions["scale"];
+  r2Key: string;
+}
+
 export interface Variant {
   sourceHash: string;
   hash: string;
@@ -24,6 +36,7 @@ export interface Variant {
   r2Key: string;
   /** The edge cache key: a URL that never leaves the worker. */
   cacheUrl: string;
+  base: Base;
 }
 
 /** Custom metadata of a stored variant (R2), also needed on edge hits for the ledger. */
@@ -61,7 +74,10 @@ export async function variantOf({ sourceUrl, sourceHash, generation, options, ac
   const quality = format === "png" ? null : options.quality;
   const { scale, width, height, fit } = options;
   const hash = await sha256Hex(JSON.stringify(["cdn-v1", sourceUrl, generation, scale, format, quality, width, height, fit, modelVersion]));
-  return { sourceHash, hash, format, r2Key: `${R2_PREFIX}${sourceHash}/${hash}.${format}`, cacheUrl: `${CACHE_ORIGIN}/${hash}` };
+  const baseHash = await sha256Hex(JSON.stringify(["cdn-base-v1", sourceUrl, generation, scale, modelVersion]));
+  const base: Base = { hash: baseHash, scale, r2Key: `${R2_PREFIX}${sourceHash}/${baseHash}.png` };
+  const isBase = format === "png" && width === null && height === null;
+  return { sourceHash, hash, format, r2Key: isBase ? base.r2Key : `${R2_PREFIX}${sourceHash}/${hash}.${format}`, cacheUrl: `${CACHE_ORIGIN}/${hash}`, base };
 }
 
 /** Also the Images binding's output formats. */
@@ -69,9 +85,10 @@ export function contentTypeOf(format: OutputFormat): (typeof CONTENT_TYPES)[Outp
   return CONTENT_TYPES[format];
 }
 
-export async function putVariant(bucket: R2Bucket, variant: Variant, body: ReadableStream | ArrayBuffer | Uint8Array, metadata: VariantMetadata): Promise<void> {
-  await bucket.put(variant.r2Key, body, {
-    httpMetadata: { contentType: contentTypeOf(variant.format) },
+/** Stores a base (PNG) or a variant, with the metadata `metadataOf` reads back. */
+export async function putImage(bucket: R2Bucket, stored: { r2Key: string; format: OutputFormat }, body: ReadableStream | ArrayBuffer | Uint8Array, metadata: VariantMetadata): Promise<void> {
+  await bucket.put(stored.r2Key, body, {
+    httpMetadata: { contentType: contentTypeOf(stored.format) },
     customMetadata: Object.fromEntries(Object.entries(metadata).map(([name, value]) => [name, String(value)])),
   });
 }
@@ -92,7 +109,7 @@ export async function edgePut(variant: Variant, response: Response): Promise<voi
   await caches.default.put(variant.cacheUrl, response);
 }
 
-/** Raises the source's generation and deletes its stored variants; returns both counts. */
+/** Raises the source's generation and deletes its stored bases and variants; returns both counts. */
 export async function purgeSource(db: D1Database, bucket: R2Bucket, sourceUrl: string, now = Date.now()): Promise<{ generation: number; deleted: number }> {
   const sourceHash = await sourceHashOf(sourceUrl);
   const generation = await db

@@ -1,4 +1,3 @@
-import type { Output } from "@hvar/contract";
 import type { ApiKey } from "../auth/keys";
 import type { Config } from "../config";
 import { dispatcherFor, dispatcherOf } from "../dispatch";
@@ -14,18 +13,22 @@ import { type JobRecord, findByIdempotencyKey, releaseExpiredIdempotencyKey, rel
 import { checkLimits } from "../validate/limits";
 import type { NormalizedOptions } from "../validate/options";
 import { sniffImage } from "../validate/sniff";
-import { type Variant, contentTypeOf, putVariant } from "./cache";
+import { type Base, type Variant, contentTypeOf, metadataOf, putImage } from "./cache";
 import { MAX_SOURCE_REDIRECTS, fetchSource } from "./fetch-source";
 import type { CdnOptions } from "./grammar";
 
 /**
- * The miss path: a variant that is in neither cache. It runs through the same job path as the
- * upscale API (startUpscale: the result cache by image bytes, quota in the key's meter, a runner,
- * the ledger), so a generated variant is billed exactly like an API job.
+ * The miss path: a variant that is in neither cache. The model runs once per base (a source's
+ * scale, cache.ts), through the same job path as the upscale API (startUpscale: the result cache
+ * by image bytes, quota in the key's meter, a runner, the ledger), so a base is billed exactly like
+ * an API job, and once. Every variant of the base (width, height, fit, format, quality) is then
+ * derived from the stored base by Cloudflare Images, without a runner and without a bill: a page
+ * with three widths of one photo runs the model once.
  *
- * The job's idempotency key is `cdn:<variant hash>`, so concurrent requests for one new variant
- * share one job (and one bill) instead of starting one each. A failed variant answers its failure
- * for RETRY_FAILED_AFTER_MS, then its key is released and the next request tries again.
+ * The base's job has the idempotency key `cdn:<base hash>`, so concurrent requests for one new
+ * base (several sizes of one photo on one page) share one job instead of starting one each. A
+ * failed base answers its failure for RETRY_FAILED_AFTER_MS, then its key is released and the
+ * next request tries again.
  */
 const RETRY_FAILED_AFTER_MS = 60_000;
 
@@ -39,6 +42,8 @@ export interface GenerateRequest {
   variant: Variant;
   /** The worker's own origin (for backends that call back). */
   origin: string;
+  /** The request's X-Request-Id: a job it starts is logged under it. */
+  requestId: string;
   defer: (work: Promise<unknown>) => void;
 }
 
@@ -47,10 +52,9 @@ export interface Generated {
   counted: boolean;
 }
 
-/** What the runner is asked for: the one scale; PNG when a fit follows (one lossy encode, at the end). */
-function jobOptionsOf(options: CdnOptions, variant: Variant): NormalizedOptions {
-  const format = options.width === null && options.height === null ? variant.format : "png";
-  return { scales: [options.scale], format, quality: format === "png" ? null : options.quality, temperature: 0 };
+/** What the runner is asked for: the base's scale, lossless, so that each variant is encoded once, at the end. */
+function jobOptionsOf(base: Base): NormalizedOptions {
+  return { scales: [base.scale], format: "png", quality: null, temperature: 0 };
 }
 
 async function takeRateToken(env: Bindings, key: ApiKey): Promise<void> {
@@ -85,9 +89,9 @@ async function jobFor(request: GenerateRequest, deps: JobDeps, idempotencyKey: s
   const limits = { maxBytes: config.MAX_UPLOAD_BYTES, timeoutMs: config.CDN_SOURCE_TIMEOUT_MS, maxRedirects: MAX_SOURCE_REDIRECTS };
   const { bytes, image } = await fetchSource(request.source, request.policy, limits);
   checkLimits(image, [request.options.scale], config.MAX_OUTPUT_PIXELS);
-  const options = jobOptionsOf(request.options, variant);
+  const options = jobOptionsOf(variant.base);
   const hashes = await hashRequest(bytes, options, config.MODEL_VERSION);
-  const started = await startUpscale({ ...deps, jobTimeoutS: config.JOB_TIMEOUT_S }, { key, image, bytes, options, idempotencyKey, webhookUrl: null }, hashes);
+  const started = await startUpscale({ ...deps, jobTimeoutS: config.JOB_TIMEOUT_S }, { key, image, bytes, options, idempotencyKey, webhookUrl: null, origin: request.origin, requestId: request.requestId }, hashes);
   if (started.outcome !== "conflict") return { job: started.job, counted: true };
   const winner = await findByIdempotencyKey(env.DB, key.id, idempotencyKey);
   if (!winner) throw new Error("idempotency conflict without a job");
@@ -105,40 +109,50 @@ async function waitForJob(request: GenerateRequest, deps: JobDeps, job: JobRecor
   return waitFor({ ...deps, dispatcher }, job, until);
 }
 
-/** Runs (or joins) the job, then stores the variant in R2; the caller serves it from there. */
+/** Stores the variant in R2, computing its base first when that is missing; the caller serves it from there. */
 export async function generateVariant(request: GenerateRequest): Promise<Generated> {
-  const { env, config, variant, options } = request;
+  const { env, variant } = request;
+  const counted = (await env.RESULTS.head(variant.base.r2Key)) ? false : (await generateBase(request)).counted;
+  if (variant.r2Key !== variant.base.r2Key) await deriveVariant(env, variant, request.options);
+  return { counted };
+}
+
+/** Runs (or joins) the base's job, then stores its output as the base. */
+async function generateBase(request: GenerateRequest): Promise<Generated> {
+  const { env, config, variant } = request;
   const deps: JobDeps = { env, dispatcher: dispatcherFor(env, config, request.origin), defer: request.defer };
-  const { job, counted } = await jobFor(request, deps, `cdn:${variant.hash}`);
+  const { job, counted } = await jobFor(request, deps, `cdn:${variant.base.hash}`);
 
   const done = isDone(job) ? job : await waitForJob(request, deps, job, Date.now() + config.MAX_WAIT_S * 1000);
   if (done.status === "failed") throw failedProblem(done);
   if (done.status !== "succeeded") {
     throw new ProblemError({ status: 503, code: "result_pending", title: "The image is still being generated; try again", jobId: done.id }, { "retry-after": "5" });
   }
-  const output = done.outputs?.find((o) => o.scale === options.scale);
-  if (!output) throw new Error(`job ${done.id} has no x${options.scale} output`);
-  await storeVariant(env, variant, options, output, done);
+  const output = done.outputs?.find((o) => o.scale === variant.base.scale);
+  if (!output) throw new Error(`job ${done.id} has no x${variant.base.scale} output`);
+  const result = await env.RESULTS.get(output.key);
+  if (!result) throw new Error(`output ${output.key} is missing from R2`);
+  const metadata = { sha256: output.sha256, width: output.width, height: output.height, inputWidth: done.input.width, inputHeight: done.input.height };
+  await putImage(env.RESULTS, { r2Key: variant.base.r2Key, format: "png" }, result.body, metadata);
   return { counted };
 }
 
-async function storeVariant(env: Bindings, variant: Variant, options: CdnOptions, output: Output, job: JobRecord): Promise<void> {
-  const result = await env.RESULTS.get(output.key);
-  if (!result) throw new Error(`output ${output.key} is missing from R2`);
-  const input = { inputWidth: job.input.width, inputHeight: job.input.height };
-  if (options.width === null && options.height === null) {
-    await putVariant(env.RESULTS, variant, result.body, { sha256: output.sha256, width: output.width, height: output.height, ...input });
-    return;
-  }
-  // The final fit, after super-resolution: Cloudflare Images resizes and encodes once.
-  const fitted = await env.IMAGES.input(result.body)
-    .transform({
+/** The variant from its stored base: Cloudflare Images fits (when a size is asked for) and encodes it, once. */
+async function deriveVariant(env: Bindings, variant: Variant, options: CdnOptions): Promise<void> {
+  const base = await env.RESULTS.get(variant.base.r2Key);
+  const baseMetadata = base && metadataOf(base);
+  if (!base || !baseMetadata) throw new Error(`base ${variant.base.r2Key} is missing from R2`);
+  let image = env.IMAGES.input(base.body);
+  if (options.width !== null || options.height !== null) {
+    image = image.transform({
       ...(options.width === null ? {} : { width: options.width }),
       ...(options.height === null ? {} : { height: options.height }),
       ...(options.fit === null ? {} : { fit: options.fit }),
-    })
-    .output({ format: contentTypeOf(variant.format), ...(variant.format === "png" || options.quality === null ? {} : { quality: options.quality }) });
-  const bytes = new Uint8Array(await fitted.response().arrayBuffer());
+    });
+  }
+  const encoded = await image.output({ format: contentTypeOf(variant.format), ...(variant.format === "png" || options.quality === null ? {} : { quality: options.quality }) });
+  const bytes = new Uint8Array(await encoded.response().arrayBuffer());
   const size = sniffImage(bytes);
-  await putVariant(env.RESULTS, variant, bytes, { sha256: await sha256Hex(bytes), width: size.width, height: size.height, ...input });
+  const { inputWidth, inputHeight } = baseMetadata;
+  await putImage(env.RESULTS, variant, bytes, { sha256: await sha256Hex(bytes), width: size.width, height: size.height, inputWidth, inputHeight });
 }

@@ -20,6 +20,8 @@ export interface ServeContext {
   accept: string | undefined;
   /** The worker's own origin (for backends that call back). */
   origin: string;
+  /** The request's X-Request-Id: a job it starts is logged under it. */
+  requestId: string;
   defer: Defer;
 }
 
@@ -45,7 +47,7 @@ export async function serveCdnImage(ctx: ServeContext, request: CdnRequest, { ke
   let object = await env.RESULTS.get(variant.r2Key);
   let counted = false;
   if (!object) {
-    ({ counted } = await generateVariant({ env, config, key, source, policy, options: request.options, variant, origin: ctx.origin, defer: ctx.defer }));
+    ({ counted } = await generateVariant({ env, config, key, source, policy, options: request.options, variant, origin: ctx.origin, requestId: ctx.requestId, defer: ctx.defer }));
     object = await env.RESULTS.get(variant.r2Key);
     if (!object) throw new Error(`variant ${variant.r2Key} was not stored`);
   }

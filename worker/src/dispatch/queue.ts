@@ -40,6 +40,7 @@ export class JobQueue implements Dispatcher {
       id: job.id,
       input: { key, contentType: job.contentType, bytes: job.image.length, sha256, width: job.width, height: job.height },
       ...job.options,
+      requestId: job.requestId,
     };
     try {
       await this.options.queue.send(message, { contentType: "json" });

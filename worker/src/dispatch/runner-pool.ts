@@ -16,6 +16,10 @@ import { DispatchError, type DispatchJob, type Dispatcher, type RemoteState } fr
  * Every answer names the model the runner serves; a runner whose model is not MODEL_VERSION is passed
  * over like a busy one, since its results would be cached under the wrong model.
  *
+ * Every call about a job carries the job's request id in X-Request-Id (the submit, each poll, a
+ * cancel, the output copies, a resend): the runner logs the request, and the job it creates, under
+ * that id.
+ *
  * `cancel` asks the job's runner to stop it (`POST /v1/jobs/<id>/cancel`): its tiles leave the
  * runner's queue at once, and the job ends there `failed` with `job_canceled` (the contract's
  * JOB_CANCELED), which `poll` reports as canceled. The input is deleted first, so the job is never
@@ -76,9 +80,10 @@ export class RunnerPool implements Dispatcher {
     if (options.urls.length === 0) throw new Error("RunnerPool needs at least one runner URL");
   }
 
-  private async call(base: string, method: string, pathAndQuery: string, body: Uint8Array<ArrayBuffer> = new Uint8Array(), contentType?: string): Promise<Response> {
+  private async call(base: string, method: string, pathAndQuery: string, requestId: string | null | undefined, body: Uint8Array<ArrayBuffer> = new Uint8Array(), contentType?: string): Promise<Response> {
     const headers = await signRunnerRequest(this.options.secret, method, pathAndQuery, body);
     if (contentType) headers["content-type"] = contentType;
+    if (requestId) headers["x-request-id"] = requestId;
     return fetch(`${base}${pathAndQuery}`, {
       method,
       headers,
@@ -98,22 +103,22 @@ export class RunnerPool implements Dispatcher {
     const path = createJobPath(job.id, job.options, { width: job.width, height: job.height });
     await this.options.bucket.put(inputKey(job.id), job.image, {
       httpMetadata: { contentType: job.contentType },
-      customMetadata: { path, attempts: "1" },
+      customMetadata: { path, attempts: "1", ...(job.requestId ? { requestId: job.requestId } : {}) },
     });
     try {
-      return await this.send(job.id, path, job.image, job.contentType);
+      return await this.send(job.id, path, job.image, job.contentType, job.requestId);
     } catch (error) {
       await this.options.bucket.delete(inputKey(job.id));
       throw error;
     }
   }
 
-  private async send(jobId: string, path: string, image: Uint8Array<ArrayBuffer>, contentType: string): Promise<{ runner: string }> {
+  private async send(jobId: string, path: string, image: Uint8Array<ArrayBuffer>, contentType: string, requestId: string | null): Promise<{ runner: string }> {
     const failures: string[] = [];
     for (const runner of await this.order(jobId)) {
       let response: Response;
       try {
-        response = await this.call(runner, "POST", path, image, contentType);
+        response = await this.call(runner, "POST", path, requestId, image, contentType);
       } catch (error) {
         failures.push(`${runner}: ${error instanceof Error ? error.name : "error"}`);
         continue;
@@ -133,10 +138,10 @@ export class RunnerPool implements Dispatcher {
     throw new DispatchError("no_runner_available", `No runner accepted the job (${failures.join("; ")})`, true);
   }
 
-  async poll(jobId: string, runner: string): Promise<RemoteState> {
+  async poll(jobId: string, runner: string, requestId?: string | null): Promise<RemoteState> {
     let body: unknown;
     try {
-      const response = await this.call(runner, "GET", jobPath(jobId));
+      const response = await this.call(runner, "GET", jobPath(jobId), requestId);
       if (response.status === 404) {
         await response.body?.cancel();
         return this.resend(jobId, runner);
@@ -157,7 +162,7 @@ export class RunnerPool implements Dispatcher {
     if (!parsed.success) throw new DispatchError("runner_protocol", "The runner's answer is not a job", true);
     let state: RemoteState;
     try {
-      state = await remoteState(jobId, parsed.data, this.options.model, (output) => this.copyOutput(runner, jobId, output));
+      state = await remoteState(jobId, parsed.data, this.options.model, (output) => this.copyOutput(runner, jobId, output, requestId));
     } catch (error) {
       if (error instanceof DispatchError) throw error;
       throw new DispatchError("runner_unreachable", `The outputs could not be copied: ${String(error)}`, true);
@@ -167,14 +172,14 @@ export class RunnerPool implements Dispatcher {
     return state;
   }
 
-  async cancel(jobId: string, runner: string | null): Promise<void> {
+  async cancel(jobId: string, runner: string | null, requestId?: string | null): Promise<void> {
     await this.options.bucket.delete(inputKey(jobId));
     const runners = runner === null ? await this.order(jobId) : [runner];
     const failures: string[] = [];
     await Promise.all(
       runners.map(async (base) => {
         try {
-          const response = await this.call(base, "POST", cancelJobPath(jobId));
+          const response = await this.call(base, "POST", cancelJobPath(jobId), requestId);
           await response.body?.cancel();
           if (!response.ok) failures.push(`${base}: ${response.status}`);
         } catch (error) {
@@ -200,9 +205,10 @@ export class RunnerPool implements Dispatcher {
     }
     const image = new Uint8Array(await input.arrayBuffer());
     const contentType = input.httpMetadata?.contentType ?? "application/octet-stream";
+    const requestId = input.customMetadata?.requestId ?? null;
     let response: Response;
     try {
-      response = await this.call(runner, "POST", path, image, contentType);
+      response = await this.call(runner, "POST", path, requestId, image, contentType);
     } catch (error) {
       throw new DispatchError("runner_unreachable", `Runner unreachable: ${String(error)}`, true);
     }
@@ -215,7 +221,7 @@ export class RunnerPool implements Dispatcher {
       }
       await this.options.bucket.put(inputKey(jobId), image, {
         httpMetadata: { contentType },
-        customMetadata: { path, attempts: String(attempts + 1) },
+        customMetadata: { path, attempts: String(attempts + 1), ...(requestId ? { requestId } : {}) },
       });
       return { status: "queued" };
     }
@@ -228,10 +234,10 @@ export class RunnerPool implements Dispatcher {
   }
 
   /** Copies one output into R2 unless it is there already (written by the runner, or a previous poll). */
-  private async copyOutput(runner: string, jobId: string, output: Output): Promise<void> {
+  private async copyOutput(runner: string, jobId: string, output: Output, requestId: string | null | undefined): Promise<void> {
     const existing = await this.options.bucket.head(output.key);
     if (existing?.customMetadata?.sha256 === output.sha256) return;
-    const response = await this.call(runner, "GET", outputPath(jobId, output.scale));
+    const response = await this.call(runner, "GET", outputPath(jobId, output.scale), requestId);
     if (!response.ok || !response.body) {
       await response.body?.cancel();
       throw new DispatchError("runner_unreachable", `Output x${output.scale} unavailable (${response.status})`, true);

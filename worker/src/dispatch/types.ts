@@ -17,6 +17,8 @@ export interface DispatchJob {
   width: number;
   height: number;
   options: NormalizedOptions;
+  /** The id the job is logged under (the X-Request-Id of the request that created it), for the runner's logs. */
+  requestId: string | null;
 }
 
 export type RemoteState =
@@ -47,12 +49,12 @@ export interface Dispatcher {
   /** Starts the job (idempotent per job id); returns where it runs, for `poll`. */
   submit(job: DispatchJob): Promise<{ runner: string }>;
   /** The job's state; throws DispatchError when the backend cannot be reached (try again later). */
-  poll(jobId: string, runner: string): Promise<RemoteState>;
+  poll(jobId: string, runner: string, requestId?: string | null): Promise<RemoteState>;
   /**
    * Stops the job's work, as far as the backend can (idempotent): the caller no longer wants its
    * result (a customer's cancel) or gave up on it (deadline, a submit without an answer). `runner`
    * is null when the submit failed: the backend may still have taken the job. The job's state
    * afterwards comes from `poll`. Throws DispatchError when the backend cannot be reached.
    */
-  cancel(jobId: string, runner: string | null): Promise<void>;
+  cancel(jobId: string, runner: string | null, requestId?: string | null): Promise<void>;
 }

@@ -4,7 +4,10 @@ import type { AppEnv } from "../env";
 
 /**
  * Gives every request an id of our own (a client's X-Request-Id is never trusted: it would let
- * one request pose as another in the logs) and returns it in the `X-Request-Id` header.
+ * one request pose as another in the logs) and returns it in the `X-Request-Id` header. A job that
+ * the request creates keeps the id (jobs/start.ts), and every runner call about the job carries it
+ * (dispatch/runner-pool.ts), so the worker's and the runner's logs name the job by the id the
+ * client was given.
  *
  * @example app.use(requestId())
  */

@@ -30,12 +30,12 @@ export function isDone(job: JobRecord): boolean {
  * Stops the job's work at its backend, so that no compute is spent on a job the worker has given up
  * on or refunded. Best effort: a backend that cannot be reached now is logged, and the job ends anyway.
  */
-export async function stopAtBackend(dispatcher: Dispatcher, job: Pick<JobRecord, "id" | "runner">): Promise<void> {
+export async function stopAtBackend(dispatcher: Dispatcher, job: Pick<JobRecord, "id" | "runner" | "requestId">): Promise<void> {
   try {
-    await dispatcher.cancel(job.id, job.runner);
+    await dispatcher.cancel(job.id, job.runner, job.requestId);
   } catch (error) {
     if (!(error instanceof DispatchError)) throw error;
-    console.warn(JSON.stringify({ level: "warn", msg: "the job could not be stopped at its backend", jobId: job.id, code: error.code, error: error.message }));
+    console.warn(JSON.stringify({ level: "warn", msg: "the job could not be stopped at its backend", jobId: job.id, requestId: job.requestId, code: error.code, error: error.message }));
   }
 }
 
@@ -50,10 +50,17 @@ export async function conclude(deps: Omit<JobDeps, "dispatcher">, job: JobRecord
     // Failed or canceled: the whole reservation, once (the meter refunds a reservation only once).
     await refundQuota(env, job.keyId, job.id);
   }
-  await enqueueCompletion(env.DB, job, outcome);
+  await enqueueCompletion(env, endedAs(job, outcome));
   const transitioned = await finishJob(env.DB, job.id, outcome);
   if (transitioned) sendSoon(env.DB, job, deps.defer);
   return (await getJob(env.DB, job.id)) ?? job;
+}
+
+/** The job as it is once `outcome` is recorded (finishJob). */
+function endedAs(job: JobRecord, outcome: Outcome): JobRecord {
+  if (outcome.status === "failed") return { ...job, status: "failed", error: outcome.error };
+  if (outcome.status === "canceled") return { ...job, status: "canceled" };
+  return { ...job, status: "succeeded", outputs: outcome.outputs, model: outcome.model, runnerMs: outcome.runnerMs };
 }
 
 /** One step: asks the backend once, and concludes the job if it ended or ran out of time. */
@@ -66,7 +73,7 @@ export async function advance(deps: JobDeps, read: JobRecord, now = Date.now()):
   let current = job;
   if (job.runner) {
     try {
-      const state = await deps.dispatcher.poll(job.id, job.runner);
+      const state = await deps.dispatcher.poll(job.id, job.runner, job.requestId);
       if (state.status === "succeeded" || state.status === "failed" || state.status === "canceled") return conclude(deps, job, state);
       if (state.progress && (state.progress.tilesDone !== job.progress?.tilesDone || state.progress.tilesTotal !== job.progress?.tilesTotal)) {
         await recordProgress(deps.env.DB, job.id, state.progress);
@@ -120,12 +127,12 @@ export async function sweep(deps: Omit<JobDeps, "dispatcher">, jobs: JobRecord[]
       try {
         return await advance({ ...deps, dispatcher }, job, now);
       } catch (error) {
-        console.error(JSON.stringify({ level: "error", msg: "sweep: the job could not be advanced", jobId: job.id, error: String(error) }));
+        console.error(JSON.stringify({ level: "error", msg: "sweep: the job could not be advanced", jobId: job.id, requestId: job.requestId, error: String(error) }));
         if (now < job.deadlineAt) return job;
         try {
           return await giveUp({ ...deps, dispatcher }, job, timedOut);
         } catch (concludeError) {
-          console.error(JSON.stringify({ level: "error", msg: "sweep: the job could not be failed", jobId: job.id, error: String(concludeError) }));
+          console.error(JSON.stringify({ level: "error", msg: "sweep: the job could not be failed", jobId: job.id, requestId: job.requestId, error: String(concludeError) }));
           return job;
         }
       }

@@ -23,9 +23,17 @@ export interface UpscaleRequest {
   options: NormalizedOptions;
   idempotencyKey: string | null;
   webhookUrl: string | null;
+  /** The worker's origin the request came to: where the job's result URLs point. */
+  origin: string;
+  /** The request's X-Request-Id: the job is logged under it, by the worker and by its runner. */
+  requestId: string | null;
 }
 
-/** `requestHash` names what the client asked for; `cacheKey` adds the model that answers it. */
+/**
+ * `requestHash` names what the client asked for (what an Idempotency-Key binds): the image, by its
+ * bytes or by its URL, and the options. `cacheKey` names the computation (the result cache's key):
+ * the image's bytes, the options and the model that answers them.
+ */
 export interface RequestHashes {
   requestHash: string;
   cacheKey: string;
@@ -36,10 +44,15 @@ export type Started =
   /** The key already used this idempotency key: the caller reads that job instead. */
   | { outcome: "conflict" };
 
-export async function hashRequest(bytes: Uint8Array, options: NormalizedOptions, modelVersion: string): Promise<RequestHashes> {
-  const imageHash = await sha256Hex(bytes);
-  const requestHash = await sha256Hex(`${imageHash}\n${JSON.stringify(options)}`);
-  return { requestHash, cacheKey: await sha256Hex(`${requestHash}\n${modelVersion}`) };
+/** `image` is the image bytes' sha256, or `url <href>` for an image sent by URL. */
+export async function requestHashOf(image: string, options: NormalizedOptions): Promise<string> {
+  return sha256Hex(`${image}\n${JSON.stringify(options)}`);
+}
+
+/** `requestHash` defaults to the one of the bytes (an upload); an image sent by URL has its own. */
+export async function hashRequest(bytes: Uint8Array, options: NormalizedOptions, modelVersion: string, requestHash?: string): Promise<RequestHashes> {
+  const computation = await requestHashOf(await sha256Hex(bytes), options);
+  return { requestHash: requestHash ?? computation, cacheKey: await sha256Hex(`${computation}\n${modelVersion}`) };
 }
 
 export async function startUpscale(
@@ -60,6 +73,8 @@ export async function startUpscale(
     options,
     input: { width: image.width, height: image.height, type: image.type },
     webhookUrl: request.webhookUrl,
+    origin: request.origin,
+    requestId: request.requestId,
     createdAt: now,
     deadlineAt: now + deps.jobTimeoutS * 1000,
   };
@@ -72,7 +87,7 @@ export async function startUpscale(
       return { outcome: "conflict" };
     }
     await recordCacheHit(env.DB, { jobId: job.id, keyId: key.id, inputMp, outputMp: totalMegapixels(cached.outputs) });
-    await enqueueCompletion(env.DB, job, { status: "succeeded" }, now);
+    await enqueueCompletion(env, job, now);
     sendSoon(env.DB, job, deps.defer);
     return { outcome: "cached", job };
   }
@@ -85,7 +100,7 @@ export async function startUpscale(
   }
 
   try {
-    const { runner } = await dispatcher.submit({ id: job.id, image: request.bytes, contentType: IMAGE_TYPES[image.type], width: image.width, height: image.height, options });
+    const { runner } = await dispatcher.submit({ id: job.id, image: request.bytes, contentType: IMAGE_TYPES[image.type], width: image.width, height: image.height, options, requestId: job.requestId });
     await markRunning(env.DB, job.id, runner);
     return { outcome: "dispatched", job: { ...job, status: "running", runner } };
   } catch (error) {

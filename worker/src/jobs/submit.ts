@@ -1,9 +1,10 @@
 import { ProblemError } from "../http/problem";
 import { configOf } from "../config";
 import { type JobRecord, findByIdempotencyKey, releaseExpiredIdempotencyKey } from "../storage/jobs";
+import type { ImageInfo } from "../validate/sniff";
 import type { JobDeps } from "./lifecycle";
 import { isExpired, resultsCutoff } from "./retention";
-import { type UpscaleRequest, hashRequest, startUpscale } from "./start";
+import { type UpscaleRequest, hashRequest, requestHashOf, startUpscale } from "./start";
 
 /**
  * A job through the upscale API, with Idempotency-Key: the same key and the same request give the
@@ -12,18 +13,33 @@ import { type UpscaleRequest, hashRequest, startUpscale } from "./start";
  * the loser replays the winner's job. A key is remembered as long as its job's results
  * (RESULT_TTL_DAYS): the key of an expired job starts a new one, whether or not the cron's
  * retention sweep has freed it yet.
+ *
+ * An image sent by URL is the same request as long as the URL and the options are: it is fetched
+ * only when a new job needs it, never for a replay.
  */
 export type Submitted = { outcome: "cached" | "dispatched" | "replayed"; job: JobRecord };
 
-export async function submitUpscale(deps: JobDeps & { jobTimeoutS: number }, request: UpscaleRequest, modelVersion: string): Promise<Submitted> {
+export interface LoadedImage {
+  image: ImageInfo;
+  bytes: Uint8Array<ArrayBuffer>;
+}
+
+export type Submission = Omit<UpscaleRequest, "image" | "bytes"> & {
+  source: ({ kind: "bytes" } & LoadedImage) | { kind: "url"; url: string; fetch: () => Promise<LoadedImage> };
+};
+
+export async function submitUpscale(deps: JobDeps & { jobTimeoutS: number }, submission: Submission, modelVersion: string): Promise<Submitted> {
   const { env } = deps;
-  const { key, idempotencyKey } = request;
-  const hashes = await hashRequest(request.bytes, request.options, modelVersion);
+  const { key, idempotencyKey, options, source } = submission;
+  // An upload is hashed once, for both hashes; an image sent by URL is named by its URL until a new job fetches it.
+  const early =
+    source.kind === "bytes" ? await hashRequest(source.bytes, options, modelVersion) : { requestHash: await requestHashOf(`url ${source.url}`, options), cacheKey: null };
+  const { requestHash } = early;
 
   const replay = async (): Promise<Submitted> => {
     const existing = idempotencyKey === null ? null : await findByIdempotencyKey(env.DB, key.id, idempotencyKey);
     if (!existing) throw new Error("idempotency conflict without a job");
-    if (existing.requestHash !== hashes.requestHash) {
+    if (existing.requestHash !== requestHash) {
       throw new ProblemError({
         status: 409,
         code: "idempotency_key_reused",
@@ -40,6 +56,8 @@ export async function submitUpscale(deps: JobDeps & { jobTimeoutS: number }, req
     else if (existing) return replay();
   }
 
-  const started = await startUpscale(deps, request, hashes);
+  const { image, bytes } = source.kind === "bytes" ? source : await source.fetch();
+  const hashes = early.cacheKey === null ? await hashRequest(bytes, options, modelVersion, requestHash) : early;
+  const started = await startUpscale(deps, { ...submission, image, bytes }, hashes);
   return started.outcome === "conflict" ? replay() : started;
 }

@@ -34,7 +34,7 @@ const imageRoute = createRoute({
     "segments, with the query string), or `url:<base64url of the absolute URL>` for any of its origins. `signature`: base64url",
     "HMAC-SHA256 with the key's CDN secret over `hvar-cdn-v1\\n<key id>\\n<normalized options>\\n<normalized source URL>`, or `unsigned`",
     "for keys with `cdnAllowUnsigned`. Build URLs with `buildCdnUrl` (worker/src/cdn/url-builder.ts). Errors carry `X-Hvar-Cdn: err=<code>`.",
-    "New images are billed like an upscale job; cache hits are free and counted in usage.",
+    "The model runs once per source, scale and model version, billed like an upscale job; every width, fit, format and quality of that scale is derived from its result without a bill. Cache hits are free and counted in usage.",
   ].join(" "),
   request: {
     params: z.object({
@@ -91,7 +91,14 @@ cdn.get("/cdn/*", async (c) => {
     const authorized = await authorizeCdnRequest(c.env.DB, request, config.ALLOW_INSECURE_ORIGINS, now);
     // Only now: a redirect before the checks would make the worker an open redirector.
     if (request.options.onerror === "redirect") redirectTo = authorized.source.href;
-    const context = { env: c.env, config, accept: c.req.header("accept"), origin: url.origin, defer: (work: Promise<unknown>) => c.executionCtx.waitUntil(work) };
+    const context = {
+      env: c.env,
+      config,
+      accept: c.req.header("accept"),
+      origin: url.origin,
+      requestId: c.get("requestId"),
+      defer: (work: Promise<unknown>) => c.executionCtx.waitUntil(work),
+    };
     return await serveCdnImage(context, request, authorized, now);
   } catch (error) {
     return cdnError(c, error, redirectTo);

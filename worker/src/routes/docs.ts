@@ -1,7 +1,7 @@
 import { type OpenAPIHono, z } from "@hono/zod-openapi";
 import { html, raw } from "hono/html";
 import type { AppEnv } from "../env";
-import { webhookEventSchema } from "../webhooks/deliver";
+import { upscaleCanceledEventSchema, upscaleFailedEventSchema, upscaleSucceededEventSchema } from "../jobs/notify";
 
 /**
  * The OpenAPI document (generated from the routes' zod schemas) at /openapi.json, and a reference
@@ -59,17 +59,26 @@ export function mountDocs(app: OpenAPIHono<AppEnv>): void {
   app.openAPIRegistry.registerComponent("securitySchemes", "adminBearer", { type: "http", scheme: "bearer", description: "ADMIN_SECRET" });
   // The events the worker sends to a job's webhook_url, in the document's `webhooks` section, so that
   // clients (packages/client) type them from the same document as the API.
-  app.openAPIRegistry.registerWebhook({
-    method: "post",
-    path: "upscale",
-    summary: "An upscale ended (webhook_url of POST /v1/upscales)",
-    description: "Signed like Standard Webhooks: webhook-signature is v1,base64(HMAC-SHA256(base64-decoded whsec_ secret, `<webhook-id>.<webhook-timestamp>.<body>`)).",
-    request: {
-      headers: z.object({ "webhook-id": z.string(), "webhook-timestamp": z.string(), "webhook-signature": z.string() }),
-      body: { content: { "application/json": { schema: webhookEventSchema } } },
-    },
-    responses: { 200: { description: "Any 2xx acknowledges the delivery; anything else is retried with backoff" } },
-  });
+  const signing =
+    "Signed like Standard Webhooks: webhook-signature is v1,base64(HMAC-SHA256(base64-decoded whsec_ secret, `<webhook-id>.<webhook-timestamp>.<body>`)). The webhook-id is the same on every retry.";
+  const events = [
+    ["upscale.succeeded", "An upscale succeeded: its outputs and usage", upscaleSucceededEventSchema],
+    ["upscale.failed", "An upscale failed: its error", upscaleFailedEventSchema],
+    ["upscale.canceled", "An upscale was canceled (POST /v1/upscales/{id}/cancel): nothing billed", upscaleCanceledEventSchema],
+  ] as const;
+  for (const [name, summary, schema] of events) {
+    app.openAPIRegistry.registerWebhook({
+      method: "post",
+      path: name,
+      summary: `${summary} (webhook_url of POST /v1/upscales)`,
+      description: `${signing} The body carries the job as GET /v1/upscales/{id} shows it, so the receiver needs no call back.`,
+      request: {
+        headers: z.object({ "webhook-id": z.string(), "webhook-timestamp": z.string(), "webhook-signature": z.string() }),
+        body: { content: { "application/json": { schema } } },
+      },
+      responses: { 200: { description: "Any 2xx acknowledges the delivery; anything else is retried with backoff" } },
+    });
+  }
   app.doc31("/openapi.json", DOCUMENT_CONFIG);
   app.get("/docs", async (c) => {
     c.header("content-security-policy", "default-src 'none'; style-src 'unsafe-inline'");

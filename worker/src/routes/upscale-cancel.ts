@@ -7,7 +7,7 @@ import { ProblemError } from "../http/problem";
 import { cancelUpscale } from "../jobs/cancel";
 import { rateLimit } from "../meter/middleware";
 import type { JobRecord } from "../storage/jobs";
-import { assertResultsKept, jobIdParams, jobResourceSchema, ownJob, toResource } from "./upscale-resource";
+import { assertResultsKept, jobIdParams, jobResourceSchema, ownJob, toResource } from "../jobs/resource";
 
 /**
  * POST /v1/upscales/{id}/cancel: stops the job on its runner and refunds it (jobs/cancel.ts).

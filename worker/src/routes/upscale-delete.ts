@@ -4,7 +4,7 @@ import { openApiRouter, problemResponses } from "../http/openapi";
 import { ProblemError } from "../http/problem";
 import { deleteUpscale } from "../jobs/delete";
 import { rateLimit } from "../meter/middleware";
-import { jobIdParams, ownJob } from "./upscale-resource";
+import { jobIdParams, ownJob } from "../jobs/resource";
 
 /** DELETE /v1/upscales/{id}: the results go now (jobs/delete.ts); reads of the job answer 410 afterwards. */
 export const deleteUpscaleRoute = createRoute({

@@ -6,7 +6,7 @@ import { ProblemError } from "../http/problem";
 import { resultsCutoff } from "../jobs/retention";
 import { rateLimit } from "../meter/middleware";
 import { type ListPosition, jobStatusSchema, listJobs } from "../storage/jobs";
-import { jobResourceSchema, toResource } from "./upscale-resource";
+import { jobResourceSchema, toResource } from "../jobs/resource";
 
 /**
  * GET /v1/upscales: the calling key's jobs, newest first, a page at a time. The cursor is opaque to

@@ -1,21 +1,25 @@
 import { createRoute, z } from "@hono/zod-openapi";
+import type { Scale } from "@hvar/contract";
 import type { Context } from "hono";
+import type { ApiKey } from "../auth/keys";
 import { apiKeyAuth } from "../auth/middleware";
-import { configOf } from "../config";
+import { MAX_SOURCE_REDIRECTS, fetchSource } from "../cdn/fetch-source";
+import { type Config, configOf } from "../config";
 import { dispatcherFor } from "../dispatch";
 import type { AppEnv } from "../env";
 import { openApiRouter, problemResponses } from "../http/openapi";
 import { ProblemError } from "../http/problem";
 import { type JobDeps, advance, isDone, refresh, waitFor } from "../jobs/lifecycle";
-import { submitUpscale } from "../jobs/submit";
+import { assertResultsKept, jobIdParams, jobResourceSchema, ownJob, toResource } from "../jobs/resource";
+import { type Submission, submitUpscale } from "../jobs/submit";
 import { rateLimit } from "../meter/middleware";
+import { checkSource } from "../security/source-policy";
 import { checkWebhookUrl } from "../security/webhook-url-policy";
 import type { JobRecord } from "../storage/jobs";
-import { readUpload } from "../validate/body";
+import { type Upload, readUpload } from "../validate/body";
 import { checkLimits } from "../validate/limits";
-import { normalizeUpscaleOptions, parseUpscaleParams, upscaleParamsSchema } from "../validate/options";
+import { type UpscaleParams, normalizeUpscaleOptions, parseUpscaleFromUrl, parseUpscaleParams, upscaleFromUrlSchema, upscaleParamsSchema } from "../validate/options";
 import { sniffImage } from "../validate/sniff";
-import { assertResultsKept, jobIdParams, jobResourceSchema, ownJob, toResource } from "./upscale-resource";
 
 /**
  * POST /v1/upscales and GET /v1/upscales/{id}. Order of work: key, rate limit, then everything
@@ -55,6 +59,39 @@ async function answer(c: Context<AppEnv>, job: JobRecord, headers: Record<string
   return response;
 }
 
+/** The options and the image of a body of image bytes, or of a JSON body with the image's URL. */
+function requestOf(upload: Upload, query: Record<string, string>, key: ApiKey, config: Config): { params: UpscaleParams; source: Submission["source"] } {
+  if (upload.kind === "url") {
+    const { image, ...params } = parseUpscaleFromUrl({ ...query, ...upload.json });
+    return { params, source: imageByUrl(image, key, config, params.scales) };
+  }
+  const params = parseUpscaleParams({ ...query, ...upload.fields });
+  // The type and size come from the bytes, and are refused now if over the limits.
+  const image = sniffImage(upload.bytes);
+  checkLimits(image, params.scales, config.MAX_OUTPUT_PIXELS);
+  return { params, source: { kind: "bytes", image, bytes: upload.bytes } };
+}
+
+/**
+ * An image by URL, under the CDN sources' rules (security/source-policy.ts): refused now unless it
+ * lies under one of the key's CDN origins on a public https host, and fetched (cdn/fetch-source.ts:
+ * every redirect checked again, the size capped while reading) only when a new job needs it.
+ */
+function imageByUrl(image: string, key: ApiKey, config: Config, scales: readonly Scale[]): Submission["source"] {
+  const policy = { allowed: key.cdnOrigins, insecure: config.ALLOW_INSECURE_ORIGINS };
+  const url = checkSource(image, policy);
+  const limits = { maxBytes: config.MAX_UPLOAD_BYTES, timeoutMs: config.CDN_SOURCE_TIMEOUT_MS, maxRedirects: MAX_SOURCE_REDIRECTS };
+  return {
+    kind: "url",
+    url: url.href,
+    fetch: async () => {
+      const fetched = await fetchSource(url, policy, limits);
+      checkLimits(fetched.image, scales, config.MAX_OUTPUT_PIXELS);
+      return fetched;
+    },
+  };
+}
+
 export const createUpscale = createRoute({
   method: "post",
   path: "/v1/upscales",
@@ -63,7 +100,7 @@ export const createUpscale = createRoute({
   security: [{ apiKey: [] }],
   summary: "Upscale an image to x1 (cleaned), x2 and/or x4",
   description:
-    "The image is the raw body (any image Content-Type; the type is read from the bytes) or the `image` part of multipart/form-data, whose other parts may carry the options instead of the query string. `Prefer: wait=<s>` answers when the job is done (up to MAX_WAIT_S); otherwise 202 with the job to poll.",
+    "The image is the raw body (any image Content-Type, or application/octet-stream; the type is read from the bytes), the `image` part of multipart/form-data, whose other parts may carry the options instead of the query string, or a URL in a JSON body (`{\"image\": \"https://...\", \"scales\": [2, 4]}`), fetched under the CDN sources' rules: under one of the key's CDN origins, https on a public host, redirects checked again, the size capped. A source that cannot be used answers 403 `source_not_allowed`, `private_source` or `insecure_source`, 404 `source_not_found`, 413 `source_too_large`, 502 `source_unreachable`, `source_error` or `source_too_many_redirects`, or 504 `source_timeout`. Other Content-Types get 415 `unsupported_content_type`. `Prefer: wait=<s>` answers when the job is done (up to MAX_WAIT_S); otherwise 202 with the job to poll. Every answer carries `X-Request-Id`, the id under which the worker and the runner log the request and its job.",
   request: {
     query: upscaleParamsSchema,
     headers: z.object({
@@ -75,13 +112,14 @@ export const createUpscale = createRoute({
       content: {
         "application/octet-stream": { schema: z.string().openapi({ format: "binary" }) },
         "multipart/form-data": { schema: z.object({ image: z.string().openapi({ format: "binary" }) }).openapi({ additionalProperties: true }) },
+        "application/json": { schema: upscaleFromUrlSchema },
       },
     },
   },
   responses: {
     200: { description: "Done (or a cache hit): one signed URL per scale", content: { "application/json": { schema: jobResourceSchema } } },
     202: { description: "Accepted; poll Location", content: { "application/json": { schema: jobResourceSchema } } },
-    ...problemResponses(400, 401, 403, 409, 410, 413, 415, 422, 429, 502, 503),
+    ...problemResponses(400, 401, 403, 404, 409, 410, 413, 415, 422, 429, 502, 503, 504),
   },
 });
 
@@ -118,17 +156,16 @@ upscales.post("/v1/upscales", apiKeyAuth({ scope: "upscale" }), rateLimit(), asy
     throw new ProblemError({ status: 400, code: "invalid_idempotency_key", title: "Idempotency-Key must be 1 to 255 visible ASCII characters" });
   }
   const upload = await readUpload(c, config.MAX_UPLOAD_BYTES);
-  const params = parseUpscaleParams({ ...c.req.query(), ...upload.fields });
+  const key = c.get("apiKey");
+  const { params, source } = requestOf(upload, c.req.query(), key, config);
   if (params.webhook_url !== undefined) {
     checkWebhookUrl(params.webhook_url, { insecure: config.ALLOW_INSECURE_ORIGINS, forbidden: [origin, ...config.RUNNER_URLS] });
   }
-  const image = sniffImage(upload.bytes);
   const options = normalizeUpscaleOptions(params, c.req.header("accept"));
-  checkLimits(image, options.scales, config.MAX_OUTPUT_PIXELS);
 
   const { outcome, job } = await submitUpscale(
     { ...deps, jobTimeoutS: config.JOB_TIMEOUT_S },
-    { key: c.get("apiKey"), image, bytes: upload.bytes, options, idempotencyKey, webhookUrl: params.webhook_url ?? null },
+    { key, source, options, idempotencyKey, webhookUrl: params.webhook_url ?? null, origin, requestId: c.get("requestId") },
     config.MODEL_VERSION,
   );
   if (outcome === "cached") return answer(c, job);

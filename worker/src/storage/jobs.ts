@@ -36,6 +36,8 @@ const rowSchema = z
     runner_ms: z.number().nullable(),
     error: json(jobErrorSchema),
     webhook_url: z.string().nullable(),
+    origin: z.string().nullable(),
+    request_id: z.string().nullable(),
     created_at: z.number(),
     updated_at: z.number(),
     deadline_at: z.number(),
@@ -60,6 +62,8 @@ const rowSchema = z
     runnerMs: r.runner_ms,
     error: r.error,
     webhookUrl: r.webhook_url,
+    origin: r.origin,
+    requestId: r.request_id,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     deadlineAt: r.deadline_at,
@@ -80,8 +84,8 @@ export async function insertJob(db: D1Database, job: NewJob, done?: { outputs: O
   const row = await db
     .prepare(
       `INSERT INTO jobs (id, key_id, idempotency_key, request_hash, cache_key, status, options, input_width, input_height,
-         input_type, backend, model, outputs, runner_ms, webhook_url, created_at, updated_at, deadline_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         input_type, backend, model, outputs, runner_ms, webhook_url, origin, request_id, created_at, updated_at, deadline_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (key_id, idempotency_key) DO NOTHING RETURNING *`,
     )
     .bind(
@@ -100,6 +104,8 @@ export async function insertJob(db: D1Database, job: NewJob, done?: { outputs: O
       done ? JSON.stringify(done.outputs) : null,
       done ? 0 : null,
       job.webhookUrl,
+      job.origin,
+      job.requestId,
       job.createdAt,
       job.createdAt,
       job.deadlineAt,
@@ -207,7 +213,7 @@ export async function releaseExpiredIdempotencyKey(db: D1Database, id: string, c
 
 /**
  * Finished jobs created before `createdBefore` whose results are still in R2, oldest first (the
- * partial index jobs_results_kept, migrations/0007): the retention sweep's work list.
+ * partial index jobs_results_kept, migrations/0008): the retention sweep's work list.
  */
 export async function listResultsToExpire(db: D1Database, createdBefore: number, limit: number): Promise<string[]> {
   const { results } = await db
@@ -226,7 +232,7 @@ export async function markResultsExpired(db: D1Database, ids: readonly string[],
     .run();
 }
 
-/** Finished jobs created before `createdBefore`, oldest first (index jobs_created, migrations/0007): rows the retention sweep deletes. */
+/** Finished jobs created before `createdBefore`, oldest first (index jobs_created, migrations/0008): rows the retention sweep deletes. */
 export async function listRowsToDelete(db: D1Database, createdBefore: number, limit: number): Promise<string[]> {
   const { results } = await db
     .prepare("SELECT id FROM jobs WHERE created_at <= ? AND status IN ('succeeded', 'failed') ORDER BY created_at LIMIT ?")

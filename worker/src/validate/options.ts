@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { CONTENT_TYPES, OUTPUT_FORMATS, type OutputFormat, SCALES, jobOptionsSchema, qualitySchema, scaleListSchema } from "@hvar/contract";
+import { CONTENT_TYPES, OUTPUT_FORMATS, type OutputFormat, SCALES, jobOptionsSchema, qualitySchema, scaleListSchema, scaleSchema } from "@hvar/contract";
 import { ProblemError } from "../http/problem";
 
 /**
@@ -22,6 +22,24 @@ export const upscaleParamsSchema = z.strictObject({
 });
 export type UpscaleParams = z.infer<typeof upscaleParamsSchema>;
 
+/**
+ * The JSON body of POST /v1/upscales: the image by URL, fetched under the CDN sources' rules
+ * (the key's CDN origins, public https hosts), and the same options as the query string, with
+ * JSON's types (`"scales": [2, 4]` or `"2,4"`).
+ */
+export const upscaleFromUrlSchema = upscaleParamsSchema
+  .extend({
+    image: z.url({ protocol: /^https?$/ }).openapi({
+      description: "The image's URL: under one of the key's CDN origins (cdnOrigins), https on a public host",
+      example: "https://images.example/photos/cat.jpg",
+    }),
+    scales: z
+      .union([z.array(scaleSchema).min(1).transform((scales) => [...new Set(scales)].sort((a, b) => a - b)), scaleListSchema])
+      .openapi({ description: `A subset of ${SCALES.join(", ")}: an array, or comma-separated`, example: [2, 4] }),
+  })
+  .openapi("UpscaleFromUrl");
+export type UpscaleFromUrl = z.infer<typeof upscaleFromUrlSchema>;
+
 export const normalizedOptionsSchema = jobOptionsSchema.openapi("UpscaleOptions");
 export type NormalizedOptions = z.infer<typeof normalizedOptionsSchema>;
 
@@ -33,12 +51,20 @@ export function formatFromAccept(accept: string | undefined): OutputFormat {
   return "png";
 }
 
-export function parseUpscaleParams(input: Record<string, string>): UpscaleParams {
-  const result = upscaleParamsSchema.safeParse(input);
+function parsed<T>(result: z.ZodSafeParseResult<T>): T {
   if (!result.success) {
     throw new ProblemError({ status: 400, code: "invalid_options", title: "The upscale options are invalid", detail: z.prettifyError(result.error) });
   }
   return result.data;
+}
+
+export function parseUpscaleParams(input: Record<string, string>): UpscaleParams {
+  return parsed(upscaleParamsSchema.safeParse(input));
+}
+
+/** A JSON body (with the query string's options under it). */
+export function parseUpscaleFromUrl(input: Record<string, unknown>): UpscaleFromUrl {
+  return parsed(upscaleFromUrlSchema.safeParse(input));
 }
 
 /** A concrete format, and no quality where it means nothing (PNG); the scales come sorted and unique. */

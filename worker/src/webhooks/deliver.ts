@@ -14,23 +14,14 @@ const BACKOFF_S = [5, 30, 120, 600, 1800, 3600, 6 * 3600] as const;
 const LEASE_MS = 60_000;
 const TIMEOUT_MS = 10_000;
 
-export const webhookEventSchema = z
-  .object({
-    type: z.enum(["upscale.succeeded", "upscale.failed", "upscale.canceled"]),
-    timestamp: z.iso.datetime(),
-    data: z.object({ id: z.string(), status: z.enum(["succeeded", "failed", "canceled"]), error: z.object({ code: z.string(), title: z.string() }).optional() }),
-  })
-  .openapi("WebhookEvent", { description: "Thin event: read GET /v1/upscales/{id} for the signed URLs" });
-export type WebhookEvent = z.infer<typeof webhookEventSchema>;
-
-/** Idempotent: a job gets at most one delivery, however often it is concluded. */
-export async function enqueueWebhook(db: D1Database, delivery: { jobId: string; keyId: string; url: string; event: WebhookEvent }, now = Date.now()): Promise<void> {
+/** Idempotent: a job gets at most one delivery, however often it is concluded. `payload` is the event's JSON. */
+export async function enqueueWebhook(db: D1Database, delivery: { jobId: string; keyId: string; url: string; payload: string }, now = Date.now()): Promise<void> {
   await db
     .prepare(
       `INSERT OR IGNORE INTO webhook_deliveries (id, job_id, key_id, url, payload, next_attempt_at, created_at)
        VALUES (?, ?, ?, ?, ?, ?, ?)`,
     )
-    .bind(randomId("msg"), delivery.jobId, delivery.keyId, delivery.url, JSON.stringify(delivery.event), now, now)
+    .bind(randomId("msg"), delivery.jobId, delivery.keyId, delivery.url, delivery.payload, now, now)
     .run();
 }
 

@@ -3,17 +3,17 @@ import { progressSchema as runnerProgressSchema } from "@hvar/contract";
 import type { Config } from "../config";
 import { jobErrorSchema, modelSchema } from "../contract";
 import { ProblemError } from "../http/problem";
-import { megapixels } from "../jobs/billing";
-import { isDone } from "../jobs/lifecycle";
-import { isExpired, resultUrlExpiry } from "../jobs/retention";
 import { signResultPath } from "../security/result-url";
 import { type JobRecord, getJob, jobStatusSchema } from "../storage/jobs";
 import { resultPath } from "../storage/results";
 import { normalizedOptionsSchema } from "../validate/options";
+import { megapixels } from "./billing";
+import { isExpired, resultUrlExpiry } from "./retention";
 
 /**
- * A job as the upscale API shows it: its options and input, its progress while it runs, one signed
- * URL per output while the URLs are valid, and how it counts (a cache hit is not billed).
+ * A job as the upscale API shows it, in its answers and in its webhook event (notify.ts): its
+ * options and input, its progress while it runs, one signed URL per output while the URLs are
+ * valid, and how it counts (a cache hit is not billed).
  */
 export const progressSchema = runnerProgressSchema
   .extend({ fraction: z.number().min(0).max(1).openapi({ description: "tilesDone / tilesTotal", example: 0.25 }) })
@@ -45,17 +45,19 @@ export const jobResourceSchema = z
       inputMp: z.number(),
       cacheHit: z.boolean(),
       billable: z.boolean().openapi({ description: "Cache hits are not billed" }),
+      billedMp: z.number().openapi({ description: "Megapixels billed to the key for this job: its input's once it succeeded, else 0" }),
     }),
     error: jobErrorSchema.optional(),
   })
   .openapi("Upscale");
-type JobResource = z.infer<typeof jobResourceSchema>;
+export type JobResource = z.infer<typeof jobResourceSchema>;
 
-export async function toResource(job: JobRecord, origin: string, config: Config): Promise<JobResource> {
+/** `origin` is where the result URLs point (the worker's own). */
+export async function toResource(job: JobRecord, origin: string, config: Config, now = Date.now()): Promise<JobResource> {
   const inputMp = megapixels(job.input.width, job.input.height);
   const cacheHit = job.backend === "cache";
-  const now = Date.now();
-  // Never valid after the results expire (jobs/retention.ts); an expired job has no URLs to give.
+  const billable = !cacheHit && job.status === "succeeded";
+  // Never valid after the results expire (retention.ts); an expired job has no URLs to give.
   const urlsExpireAtS = resultUrlExpiry(job, config, now);
   const ttlS = urlsExpireAtS - Math.floor(now / 1000);
   const outputs =
@@ -78,11 +80,11 @@ export async function toResource(job: JobRecord, origin: string, config: Config)
     model: job.model,
     options: job.options,
     input: { ...job.input, megapixels: inputMp },
-    ...(job.progress && !isDone(job)
+    ...(job.progress && (job.status === "queued" || job.status === "running")
       ? { progress: { ...job.progress, fraction: job.progress.tilesTotal > 0 ? job.progress.tilesDone / job.progress.tilesTotal : 0 } }
       : {}),
     ...(outputs ? { outputs, urlsExpireAt: new Date(urlsExpireAtS * 1000).toISOString() } : {}),
-    usage: { inputMp, cacheHit, billable: !cacheHit && job.status === "succeeded" },
+    usage: { inputMp, cacheHit, billable, billedMp: billable ? inputMp : 0 },
     ...(job.error ? { error: job.error } : {}),
   };
 }
