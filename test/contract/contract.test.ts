@@ -10,7 +10,13 @@ import {
   jobQuerySchema,
   modelName,
   parseResultKey,
+  DomainError,
+  ERROR_KINDS,
+  STATUS_OF_KIND,
+  fromProblem,
+  maxInputPixelsAt,
   problemBody,
+  toProblem,
   resultKey,
   resultPrefix,
   runnerJobSchema,
@@ -127,5 +133,34 @@ describe("a problem", () => {
       title: "No job with this id.",
       jobId: JOB,
     });
+  });
+});
+
+describe("errors", () => {
+  it("have one status per kind, and every kind has one", () => {
+    const statuses = ERROR_KINDS.map((kind) => STATUS_OF_KIND[kind]);
+    expect(new Set(statuses).size).toBe(ERROR_KINDS.length);
+  });
+
+  it("answer as problem+json with their kind's status, Retry-After and extensions, but never their log-only reason", () => {
+    const error = new DomainError({ kind: "limit_reached", code: "runner_busy", title: "Busy", retryAfterS: 3, extensions: { jobId: JOB }, reason: "http://10.0.0.7:8788 said so" });
+    const problem = toProblem(error);
+    expect(problem).toEqual({ status: 429, headers: { "retry-after": "3" }, body: { type: "https://hvar.dev/problems/runner_busy", status: 429, code: "runner_busy", title: "Busy", jobId: JOB } });
+    expect(JSON.stringify(problem)).not.toContain("10.0.0.7");
+  });
+
+  it("read back from a problem keep their code and kind, so the worker passes a runner's reason on as it was", () => {
+    const { body, status } = toProblem(new DomainError({ kind: "unprocessable", code: "image_too_large", title: "Too many pixels", detail: "2100x2100" }));
+    expect(fromProblem(status, body)).toMatchObject({ kind: "unprocessable", code: "image_too_large", title: "Too many pixels", detail: "2100x2100" });
+    expect(fromProblem(502, { not: "a problem" })).toBeNull();
+  });
+});
+
+describe("pixel limits", () => {
+  it("bound every scale by the runner's input limit and the output limit over scale²", () => {
+    const limits = { maxInputPixels: 2 ** 22, maxOutputPixels: 64 * 1024 * 1024 };
+    expect([1, 2, 4].map((scale) => maxInputPixelsAt(scale, limits))).toEqual([2 ** 22, 2 ** 22, 2 ** 22]);
+    expect(2100 * 2100).toBeGreaterThan(maxInputPixelsAt(2, limits));
+    expect(maxInputPixelsAt(4, { ...limits, maxOutputPixels: 1024 * 1024 })).toBe(65536);
   });
 });

@@ -27,6 +27,18 @@ describe("the pixels the decoder processes, end to end", () => {
     expect(await download(job.outputs?.[0]?.url ?? "")).toMatchObject({ width: 240, height: 144 });
   });
 
+  it("refuses a 2100x2100 JPEG at x2 at the edge, before any job, with the runner's own limit (image_too_large)", async () => {
+    const { secret } = await newKey();
+    const big = await sharp({ create: { width: 2100, height: 2100, channels: 3, background: { r: 30, g: 60, b: 90 } } }).jpeg().toBuffer();
+    const response = await upscale(secret, big, "scales=2&format=png");
+    expect(response.status).toBe(422);
+    const problem = (await response.json()) as Record<string, unknown>;
+    expect(problem).toMatchObject({ code: "image_too_large", maxInputPixels: 2 ** 22 });
+    // No job was made: nothing was dispatched, reserved or billed.
+    expect(problem.jobId).toBeUndefined();
+    expect((await usageOf(secret)).quota).toMatchObject({ settledMp: 0, reservedMp: 0 });
+  });
+
   it("reports a JPEG turned by its EXIF orientation upright, and its outputs are exactly that size times the scale", async () => {
     const { secret } = await newKey();
     const stored = await sharp({ create: { width: 48, height: 40, channels: 3, background: { r: 90, g: 140, b: 60 } } }).jpeg().toBuffer();

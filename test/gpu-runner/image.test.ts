@@ -1,21 +1,22 @@
 import { crc32 } from "node:zlib";
+import { DomainError, toProblem } from "@hvar/contract";
 import sharp, { type Color } from "sharp";
 import { describe, expect, it } from "vitest";
 import { decodeImage } from "../../gpu-runner/src/image/decode";
 import { encodeImage } from "../../gpu-runner/src/image/encode";
-import { ProblemError } from "../../gpu-runner/src/problem";
 import { rawImage } from "./helpers";
 
 const limits = { maxPixels: 1_000_000 };
 const red = { r: 200, g: 30, b: 20 };
 
-async function problemOf(bytes: Buffer, options = limits): Promise<ProblemError> {
+/** The problem+json body the runner answers when `bytes` are refused. */
+async function problemOf(bytes: Buffer, options = limits) {
   const error: unknown = await decodeImage(bytes, options).then(
     () => undefined,
     (e: unknown) => e,
   );
-  expect(error).toBeInstanceOf(ProblemError);
-  return error as ProblemError;
+  expect(error).toBeInstanceOf(DomainError);
+  return toProblem(error as DomainError).body;
 }
 
 /** Rewrites a PNG's IHDR dimensions (and its CRC), as a decompression bomb's header would read. */
@@ -68,11 +69,11 @@ describe("decodeImage refuses bad input with a clear 4xx", () => {
     expect(problem.status).toBeLessThan(500);
   });
 
-  it("dimensions over the pixel limit → 413 image_too_large, judged from the header", async () => {
+  it("dimensions over the pixel limit → 422 image_too_large (as the worker says it), judged from the header", async () => {
     // A real 1x1 PNG whose header claims 20000 x 20000: decoding it would mean 1.2 GB of pixels.
     const bomb = withPngSize(await solid(1, 1).png().toBuffer(), 20_000, 20_000);
     const problem = await problemOf(bomb);
-    expect(problem).toMatchObject({ status: 413, code: "image_too_large" });
+    expect(problem).toMatchObject({ status: 422, code: "image_too_large" });
     expect(problem.title).toContain("20000x20000");
   });
 

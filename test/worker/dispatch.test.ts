@@ -59,7 +59,7 @@ describe("the runner-pool backend", () => {
 
   it("declares the size it billed: a runner refuses an image of another size, and no other runner is tried", async () => {
     const submit = pool([live, other]).submit({ id: jobId(14), image: await png(16, 16), contentType: "image/png", width: 16, height: 17, options, requestId: null });
-    await expect(submit).rejects.toMatchObject({ code: "runner_rejected", retryable: false });
+    await expect(submit).rejects.toMatchObject({ code: "image_size_mismatch", kind: "unprocessable", retryable: false });
   });
 
   it("signs its requests: runners refuse another secret", async () => {

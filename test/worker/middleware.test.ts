@@ -5,6 +5,7 @@ import type { AppEnv } from "../../worker/src/env";
 import { deadline } from "../../worker/src/http/deadline";
 import { onError } from "../../worker/src/http/problem";
 import { getJob } from "../../worker/src/storage/jobs";
+import { cdnKey, cdnUrl, get, ORIGIN } from "./cdn";
 import { BASE, newKey, upscale, withKey } from "./helpers";
 import { png } from "./images";
 
@@ -109,6 +110,19 @@ describe("access logs", () => {
     expect(JSON.parse(line ?? "{}")).toMatchObject({ method: "GET", path: "/v1/usage", status: 200, keyId: expect.stringMatching(/^key_/) });
     expect(lines.join("\n")).not.toContain(secret);
     expect(lines.join("\n")).not.toContain("granularity");
+  });
+
+  it("redact a CDN URL's signature, and show a url: source without its query", async () => {
+    const issued = await cdnKey();
+    const url = await cdnUrl(issued, `${ORIGIN}/private/cat.png?token=origin-secret-token`, { format: "png" });
+    const [, , keyId, signature, options, source] = new URL(url).pathname.split("/");
+    expect(source).toMatch(/^url:/);
+    const logged = [vi.spyOn(console, "log"), vi.spyOn(console, "error"), vi.spyOn(console, "warn")].map((spy) => spy.mockImplementation(() => undefined));
+    await get(url);
+    const lines = logged.flatMap((spy) => spy.mock.calls.map((call) => String(call[0])));
+    const line = lines.find((l) => l.includes('"path":"/cdn/'));
+    expect(JSON.parse(line ?? "{}")).toMatchObject({ path: `/cdn/${keyId}/[redacted]/${options}/url:${ORIGIN}/private/cat.png` });
+    for (const secret of [signature as string, source as string, "origin-secret-token"]) expect(lines.join("\n")).not.toContain(secret);
   });
 });
 

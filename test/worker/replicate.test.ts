@@ -1,10 +1,12 @@
 import { SELF, env } from "cloudflare:test";
 import Replicate from "replicate";
 import { describe, expect, it } from "vitest";
+import { advance } from "../../worker/src/jobs/lifecycle";
+import { getJob } from "../../worker/src/storage/jobs";
 import { ReplicateBackend } from "../../worker/src/dispatch/replicate";
 import { fromBase64, hmacSha256, toBase64 } from "../../worker/src/security/crypto";
 import { verifyReplicateWebhook } from "../../worker/src/security/webhook-signature";
-import { BASE } from "./helpers";
+import { BASE, meterOf, newKey, upscale } from "./helpers";
 import { png } from "./images";
 import { idDigits } from "./unique";
 
@@ -31,6 +33,8 @@ function fakeReplicate(outputs: Record<string, Uint8Array> = {}) {
     const request = new Request(input, init);
     const url = new URL(request.url);
     if (url.hostname === "replicate.delivery") {
+      // A download that never ends, unless its caller gives up on it.
+      if (url.pathname === "/stalled") return new Promise((_, reject) => request.signal.addEventListener("abort", () => reject(request.signal.reason)));
       const body = outputs[url.pathname.slice(1)];
       return body ? new Response(body) : new Response("gone", { status: 404 });
     }
@@ -57,7 +61,7 @@ function fakeReplicate(outputs: Record<string, Uint8Array> = {}) {
 
 function backend(fake: ReturnType<typeof fakeReplicate>, version = "v123") {
   const client = new Replicate({ auth: "r8_test", fetch: fake.fetch });
-  return new ReplicateBackend({ client, version, bucket: env.RESULTS, webhookUrl: `${BASE}/v1/replicate/webhook`, fetch: fake.fetch });
+  return new ReplicateBackend({ client, version, bucket: env.RESULTS, timeoutMs: 1000, webhookUrl: `${BASE}/v1/replicate/webhook`, fetch: fake.fetch });
 }
 
 describe("the Replicate backend", () => {
@@ -130,6 +134,35 @@ describe("the Replicate backend", () => {
     const { runner } = await jobs.submit({ id: jobId(), image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options, requestId: null });
     fake.predictions.set(runner, { ...(fake.predictions.get(runner) as Prediction), status: "failed", error: "CUDA out of memory" });
     expect(await jobs.poll("j_x", runner)).toEqual({ status: "failed", error: { code: "replicate_failed", title: "CUDA out of memory" } });
+  });
+});
+
+describe("a succeeded prediction whose outputs cannot be used", () => {
+  /** A job of a new key, reserved and running, whose prediction succeeded with `output`. */
+  async function predictionWith(fake: ReturnType<typeof fakeReplicate>, output: Record<string, string>) {
+    const { key, secret } = await newKey();
+    const response = await upscale(secret, await png(30, 30, { text: { "hvar-test": "hang" } }), { headers: { prefer: "respond-async" } });
+    const job = await getJob(env.DB, (await response.json<{ id: string }>()).id);
+    if (!job) throw new Error("no job");
+    const { runner } = await backend(fake).submit({ id: job.id, image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options, requestId: null });
+    fake.predictions.set(runner, { ...(fake.predictions.get(runner) as Prediction), status: "succeeded", output });
+    return { key, job: { ...job, runner } };
+  }
+
+  it("fails the job as the prediction's fault, not the client's image, and refunds it", async () => {
+    const fake = fakeReplicate({ "o/x2.png": new TextEncoder().encode("<html>not an image</html>") });
+    const { key, job } = await predictionWith(fake, { x2: "https://replicate.delivery/o/x2.png" });
+    const ended = await advance({ env, dispatcher: backend(fake) }, job);
+    expect(ended).toMatchObject({ status: "failed", error: { code: "replicate_bad_output", kind: "upstream" } });
+    expect(await meterOf(key.id).usage()).toMatchObject({ reservedMp: 0, settledMp: 0 });
+  });
+
+  it("leaves the job running when an output's download is too slow, to be polled again", async () => {
+    const fake = fakeReplicate();
+    const { key, job } = await predictionWith(fake, { x2: "https://replicate.delivery/stalled" });
+    const ended = await advance({ env, dispatcher: backend(fake) }, job);
+    expect(ended).toMatchObject({ id: job.id, status: "running" });
+    expect(await meterOf(key.id).usage()).toMatchObject({ reservedMp: 0.0009 });
   });
 });
 

@@ -1,15 +1,16 @@
+import { DomainError, toProblem } from "@hvar/contract";
 import { describe, expect, it } from "vitest";
-import { ProblemError } from "../../worker/src/http/problem";
 import { sniffImage } from "../../worker/src/validate/sniff";
 import { exifTiff, gif, jpegWithExif, pngWithExif, webpWithExif } from "../fixtures/crafted-images";
 import { fixtures } from "./fixtures/images";
 import { heifHeader, png } from "./images";
 
+/** The problem+json body the edge would answer for what `run` throws. */
 function problemOf(run: () => unknown): unknown {
   try {
     run();
   } catch (error) {
-    if (error instanceof ProblemError) return error.problem;
+    if (error instanceof DomainError) return toProblem(error).body;
     throw error;
   }
   throw new Error("expected a problem");

@@ -162,8 +162,8 @@ describe("a job the worker gives up on", () => {
     const options = normalizeUpscaleOptions(parseUpscaleParams({ scales: "2" }), undefined);
     const request = { key: { id: key.id, monthlyQuotaMp: 1000 }, image: sniffImage(bytes), bytes, options, idempotencyKey: null, webhookUrl: null, origin: BASE, requestId: "req_stalledsubmitrequest" };
     const started = startUpscale({ env, dispatcher: pool, jobTimeoutS: 600 }, request, await hashRequest(bytes, options, "test"));
-    await expect(started).rejects.toMatchObject({ problem: { status: 503, code: "no_runner_available" } });
-    const { jobId } = (await started.catch((error: { problem: { jobId: string } }) => error.problem)) as { jobId: string };
+    await expect(started).rejects.toMatchObject({ kind: "unavailable", code: "no_runner_available" });
+    const { jobId } = (await started.catch((error: { extensions: { jobId: string } }) => error.extensions)) as { jobId: string };
     expect(await canceledAt(runner)).toContain(jobId);
     expect(await pool.poll(jobId, runner)).toEqual({ status: "canceled" });
   });

@@ -204,6 +204,33 @@ describe("Idempotency-Key", () => {
     expect(await replay.json<Job>()).toMatchObject({ id: (await first.json<Job>()).id, status: "succeeded" });
   });
 
+  it("runs a retry again after a 503: a job no runner took does not keep the key", async () => {
+    const { key, secret } = await newKey();
+    const input = await png(30, 30, { text: { "hvar-test": "flaky" } });
+    const headers = { "idempotency-key": "order-after-503" };
+    const first = await upscale(secret, input, { headers });
+    expect(first.status).toBe(503);
+    const retry = await upscale(secret, input, { headers });
+    expect(retry.status).toBe(200);
+    expect(retry.headers.get("idempotent-replayed")).toBeNull();
+    expect(await retry.json<Job>()).toMatchObject({ status: "succeeded", usage: { billable: true } });
+    expect(await meterOf(key.id).usage()).toMatchObject({ settledMp: 0.0009, reservedMp: 0 });
+    const again = await upscale(secret, input, { headers });
+    expect(again.headers.get("idempotent-replayed")).toBe("true");
+  });
+
+  it("replays a refused image as the same refusal (422 with the runner's code), not as a failure of the service", async () => {
+    const { secret } = await newKey();
+    const input = await png(30, 30, { text: { "hvar-test": "reject" } });
+    const headers = { "idempotency-key": "order-refused" };
+    const first = await upscale(secret, input, { headers });
+    expect(first.status).toBe(422);
+    const replay = await upscale(secret, input, { headers });
+    expect(replay.status).toBe(422);
+    expect(replay.headers.get("idempotent-replayed")).toBe("true");
+    expect(await replay.json()).toEqual(await first.json());
+  });
+
   it("is scoped to the API key", async () => {
     const a = await newKey();
     const b = await newKey();
@@ -227,11 +254,11 @@ describe("failures are refunded", () => {
     expect(await ledgerOf(key.id)).toEqual([]);
   });
 
-  it("answers 422 runner_rejected when the runner refuses the image, and refunds", async () => {
+  it("answers 422 with the runner's own reason when the runner refuses the image, and refunds", async () => {
     const { key, secret } = await newKey();
     const response = await upscale(secret, await behaviour("reject"));
     expect(response.status).toBe(422);
-    expect(await response.json()).toMatchObject({ code: "runner_rejected" });
+    expect(await response.json()).toMatchObject({ code: "image_corrupt", title: "The image is corrupt or truncated and could not be decoded." });
     expect(await meterOf(key.id).usage()).toMatchObject({ settledMp: 0, reservedMp: 0 });
   });
 
@@ -242,6 +269,18 @@ describe("failures are refunded", () => {
     expect(response.headers.get("retry-after")).toBe("5");
     expect(await response.json()).toMatchObject({ code: "no_runner_available" });
     expect(await meterOf(key.id).usage()).toMatchObject({ settledMp: 0, reservedMp: 0 });
+  });
+
+  it("never shows a runner's address in the answer nor in the job", async () => {
+    const { secret } = await newKey();
+    const response = await upscale(secret, await behaviour("unavailable"));
+    const answer = await response.text();
+    const { jobId } = JSON.parse(answer) as { jobId: string };
+    const job = await (await withKey(secret, `/v1/upscales/${jobId}`)).text();
+    for (const runner of env.RUNNER_URLS.split(",")) {
+      expect(answer).not.toContain(new URL(runner).host);
+      expect(job).not.toContain(new URL(runner).host);
+    }
   });
 
   it("records the failed job as failed", async () => {

@@ -1,3 +1,4 @@
+import { MAX_INPUT_PIXELS, MAX_OUTPUT_PIXELS, type PixelLimits } from "@hvar/contract";
 import { z } from "zod";
 import type { Bindings } from "./env";
 
@@ -19,8 +20,11 @@ const configSchema = z.object({
     .transform((list) => list.split(",").map((url) => url.trim().replace(/\/+$/, "")).filter(Boolean))
     .pipe(z.array(z.url())),
   MAX_UPLOAD_BYTES: int(25 * 1024 * 1024),
-  // The largest output image, in pixels; the largest input for scale s is this over s².
-  MAX_OUTPUT_PIXELS: int(64 * 1024 * 1024),
+  // Pixel limits (packages/contract's limits.ts, which the runner's HVAR_MAX_INPUT_PIXELS defaults to
+  // as well): the largest input of any job, and the largest output (an input for scale s may have
+  // this over s² pixels).
+  MAX_INPUT_PIXELS: int(MAX_INPUT_PIXELS),
+  MAX_OUTPUT_PIXELS: int(MAX_OUTPUT_PIXELS),
   RESULT_URL_TTL_S: int(24 * 3600),
   // Retention (jobs/retention.ts): a job's results, and its Idempotency-Key, are kept this many days
   // after its creation; its row (GET answers 410 job_expired) until JOB_ROW_TTL_DAYS, then 404.
@@ -62,6 +66,8 @@ const configSchema = z.object({
   );
 
 export type Config = z.infer<typeof configSchema>;
+
+export const pixelLimits = (config: Config): PixelLimits => ({ maxInputPixels: config.MAX_INPUT_PIXELS, maxOutputPixels: config.MAX_OUTPUT_PIXELS });
 
 const parsed = new WeakMap<object, Config>();
 

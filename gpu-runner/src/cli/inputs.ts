@@ -1,6 +1,6 @@
+import { DomainError } from "@hvar/contract";
 import { readFile, stat } from "node:fs/promises";
 import { checkHeader, type ImageHeader } from "../image/decode";
-import { ProblemError } from "../problem";
 
 export interface CheckedInputs {
   accepted: { file: string; header: ImageHeader }[];
@@ -24,7 +24,7 @@ export async function checkInputs(files: string[], maxPixels: number): Promise<C
       try {
         checked.accepted.push({ file, header: await checkHeader(await readFile(file), { maxPixels }) });
       } catch (error) {
-        checked.rejected.push({ file, reason: error instanceof ProblemError ? `${error.code}: ${error.title}` : error instanceof Error ? error.message : String(error) });
+        checked.rejected.push({ file, reason: error instanceof DomainError ? `${error.code}: ${error.title}` : error instanceof Error ? error.message : String(error) });
       }
     }
   }

@@ -2,13 +2,12 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { basename, extname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
-import { DEFAULT_QUALITY, MAX_QUALITY, MIN_QUALITY, OUTPUT_FORMATS, SCALES, outputFormatSchema, qualitySchema, scaleListSchema } from "@hvar/contract";
+import { DEFAULT_QUALITY, DomainError, MAX_QUALITY, MIN_QUALITY, OUTPUT_FORMATS, SCALES, outputFormatSchema, qualitySchema, scaleListSchema } from "@hvar/contract";
 import { z } from "zod";
 import { RunnerConfigSchema } from "../config";
 import { decodeImage } from "../image/decode";
 import { discoverModels, tileOverlap } from "../model/manifest";
 import { ModelSession } from "../model/session";
-import { ProblemError } from "../problem";
 import { Scheduler } from "../scheduler/scheduler";
 import { UpscaleTask } from "../tiling/task";
 import { checkInputs } from "./inputs";
@@ -157,7 +156,7 @@ export async function runCli(argv: string[], io: CliIo = { stdout: process.stdou
       bar.finish(`${file}: ${task.tiles} tiles -> ${written.join(", ")}`);
     } catch (error) {
       failures++;
-      const message = error instanceof ProblemError ? `${error.code}: ${error.title}` : error instanceof Error ? error.message : String(error);
+      const message = error instanceof DomainError ? `${error.code}: ${error.title}` : error instanceof Error ? error.message : String(error);
       bar.finish(`${file}: failed: ${message}`);
     }
   }

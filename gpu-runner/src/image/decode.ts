@@ -1,7 +1,6 @@
-import { type ImageSize, imageSizeSchema } from "@hvar/contract";
+import { DomainError, type ImageSize, imageSizeSchema } from "@hvar/contract";
 import sharp, { type Metadata, type OutputInfo } from "sharp";
 import { z } from "zod";
-import { ProblemError } from "../problem";
 
 /** Formats the runner accepts: what the worker's sniffing lets through, decoded by libvips. */
 const ACCEPTED = new Set(["jpeg", "png", "webp", "avif", "heif", "gif", "tiff"]);
@@ -45,7 +44,7 @@ export interface ImageHeader {
  */
 export async function checkHeader(bytes: Uint8Array, options: DecodeOptions): Promise<ImageHeader> {
   const { maxPixels, animated, expected } = DecodeOptionsSchema.parse(options);
-  if (bytes.length === 0) throw new ProblemError(400, "image_empty", "The request body is empty; send the image bytes.");
+  if (bytes.length === 0) throw new DomainError({ kind: "invalid_input", code: "image_empty", title: "The request body is empty; send the image bytes." });
   let metadata: Metadata;
   try {
     metadata = await sharp(bytes, { limitInputPixels: false }).metadata();
@@ -53,24 +52,25 @@ export async function checkHeader(bytes: Uint8Array, options: DecodeOptions): Pr
     throw classifyDecodeError(error);
   }
   if (metadata.format === undefined || !ACCEPTED.has(metadata.format)) {
-    throw new ProblemError(415, "image_unsupported_type", `Unsupported image type${metadata.format ? ` '${metadata.format}'` : ""}; send JPEG, PNG, WebP, AVIF, GIF or TIFF.`);
+    const type = metadata.format ? ` '${metadata.format}'` : "";
+    throw new DomainError({ kind: "unsupported_type", code: "image_unsupported_type", title: `Unsupported image type${type}; send JPEG, PNG, WebP, AVIF, GIF or TIFF.` });
   }
   const width = metadata.autoOrient.width;
   const height = metadata.autoOrient.height;
-  if (!width || !height) throw new ProblemError(422, "image_corrupt", "The image header has no dimensions.");
+  if (!width || !height) throw new DomainError({ kind: "unprocessable", code: "image_corrupt", title: "The image header has no dimensions." });
   checkExpected(width, height, expected);
   if (width * height > maxPixels) {
-    throw new ProblemError(413, "image_too_large", `The image is ${width}x${height} (${width * height} pixels); the limit is ${maxPixels} pixels.`);
+    throw new DomainError({ kind: "unprocessable", code: "image_too_large", title: `The image is ${width}x${height} (${width * height} pixels); the limit is ${maxPixels} pixels.` });
   }
   if ((metadata.pages ?? 1) > 1 && animated === "reject") {
-    throw new ProblemError(422, "image_animated", `The image is animated (${metadata.pages} frames); animations are not upscaled.`);
+    throw new DomainError({ kind: "unprocessable", code: "image_animated", title: `The image is animated (${metadata.pages} frames); animations are not upscaled.` });
   }
   return { width, height, format: metadata.format };
 }
 
 /**
  * Decodes untrusted bytes into 8-bit sRGB: EXIF orientation applied, CMYK, grey, 16-bit and embedded
- * ICC profiles converted, alpha split off. Every refusal is a ProblemError (4xx), never a crash.
+ * ICC profiles converted, alpha split off. Every refusal is a DomainError (4xx), never a crash.
  */
 export async function decodeImage(bytes: Uint8Array, options: DecodeOptions): Promise<DecodedImage> {
   const { maxPixels, expected } = DecodeOptionsSchema.parse(options);
@@ -90,14 +90,14 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions): Pr
   const { data, info } = raw;
   checkExpected(info.width, info.height, expected);
   if (info.channels === 3) return { width: info.width, height: info.height, rgb: data, format };
-  if (info.channels !== 4) throw new ProblemError(422, "image_corrupt", `The image decoded to ${info.channels} channels.`);
+  if (info.channels !== 4) throw new DomainError({ kind: "unprocessable", code: "image_corrupt", title: `The image decoded to ${info.channels} channels.` });
   return { width: info.width, height: info.height, ...splitAlpha(data, info.width * info.height), format };
 }
 
 /** The decoder's size (EXIF orientation applied) against the declared one. */
 function checkExpected(width: number, height: number, expected: ImageSize | undefined): void {
   if (expected && (width !== expected.width || height !== expected.height)) {
-    throw new ProblemError(422, "image_size_mismatch", `The image decodes to ${width}x${height}, not the declared ${expected.width}x${expected.height}.`);
+    throw new DomainError({ kind: "unprocessable", code: "image_size_mismatch", title: `The image decodes to ${width}x${height}, not the declared ${expected.width}x${expected.height}.` });
   }
 }
 
@@ -117,12 +117,12 @@ function splitAlpha(rgba: Buffer, pixels: number): { rgb: Buffer; alpha?: Buffer
   return opaque ? { rgb } : { rgb, alpha };
 }
 
-function classifyDecodeError(error: unknown): ProblemError {
+function classifyDecodeError(error: unknown): DomainError {
   const message = error instanceof Error ? error.message : String(error);
   if (/unsupported image format/i.test(message)) {
-    return new ProblemError(415, "image_unsupported_type", "The bytes are not an image type the runner decodes (JPEG, PNG, WebP, AVIF, GIF, TIFF).");
+    return new DomainError({ kind: "unsupported_type", code: "image_unsupported_type", title: "The bytes are not an image type the runner decodes (JPEG, PNG, WebP, AVIF, GIF, TIFF)." });
   }
-  if (/pixel limit/i.test(message)) return new ProblemError(413, "image_too_large", "The image has more pixels than the runner accepts.");
-  if (/empty/i.test(message)) return new ProblemError(400, "image_empty", "The request body is empty; send the image bytes.");
-  return new ProblemError(422, "image_corrupt", "The image is corrupt or truncated and could not be decoded.");
+  if (/pixel limit/i.test(message)) return new DomainError({ kind: "unprocessable", code: "image_too_large", title: "The image has more pixels than the runner accepts." });
+  if (/empty/i.test(message)) return new DomainError({ kind: "invalid_input", code: "image_empty", title: "The request body is empty; send the image bytes." });
+  return new DomainError({ kind: "unprocessable", code: "image_corrupt", title: "The image is corrupt or truncated and could not be decoded." });
 }

@@ -2,20 +2,17 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { requestId, type RequestIdVariables } from "hono/request-id";
-import { PROBLEM_CONTENT_TYPE, jobIdSchema, jobQuerySchema, problemBody } from "@hvar/contract";
+import { DomainError, PROBLEM_CONTENT_TYPE, jobIdSchema, jobQuerySchema, toProblem } from "@hvar/contract";
 import type { Logger } from "pino";
 import { z } from "zod";
 import type { Discovery } from "../model/manifest";
-import { ProblemError } from "../problem";
 import { hmacAuth } from "./auth";
 import type { JobService } from "./jobs";
-import type { RunnerMetrics } from "./metrics";
 
 export interface AppDeps {
   discovery: Discovery;
   /** Absent when no model could be loaded: job routes then answer 503 `no_model`. */
   jobs?: JobService;
-  metrics?: RunnerMetrics;
   /** RUNNER_HMAC_SECRET; every `/v1/` route requires a signature made with it. */
   secret: string;
   log: Logger;
@@ -27,9 +24,9 @@ export interface AppDeps {
 
 type Env = { Variables: RequestIdVariables & { log: Logger } };
 
-/** The runner's HTTP API (API.md). */
+/** The runner's HTTP API (API.md). Metrics are served apart, on their own port (metricsApp). */
 export function createApp(deps: AppDeps) {
-  const { discovery, jobs, metrics, log } = deps;
+  const { discovery, jobs, log } = deps;
   const draining = deps.draining ?? (() => false);
   const app = new Hono<Env>();
 
@@ -53,17 +50,13 @@ export function createApp(deps: AppDeps) {
     const ready = jobs !== undefined;
     return c.json({ status: ready ? "ready" : "no_model", models, rejected: discovery.rejected }, ready ? 200 : 503);
   });
-  app.get("/metrics", async (c) => {
-    if (!metrics) return c.text("", 404);
-    return c.text(await metrics.registry.metrics(), 200, { "Content-Type": metrics.registry.contentType });
-  });
 
   app.use(
     "/v1/*",
     bodyLimit({
       maxSize: deps.maxBodyBytes,
       onError: () => {
-        throw new ProblemError(413, "image_too_large", `The body is larger than ${deps.maxBodyBytes} bytes.`);
+        throw new DomainError({ kind: "too_large", code: "payload_too_large", title: `The body is larger than ${deps.maxBodyBytes} bytes.` });
       },
     }),
   );
@@ -72,7 +65,7 @@ export function createApp(deps: AppDeps) {
   app.post("/v1/jobs", async (c) => {
     const service = requireJobs(jobs);
     const query = parse(jobQuerySchema, c.req.query());
-    if (draining()) throw new ProblemError(503, "runner_draining", "The runner is shutting down; send the job to another runner.");
+    if (draining()) throw new DomainError({ kind: "unavailable", code: "runner_draining", title: "The runner is shutting down; send the job to another runner." });
     const body = new Uint8Array(await c.req.arrayBuffer());
     const { job, created } = await service.create(query, body, c.get("log"));
     return c.json(job, created ? 202 : 200);
@@ -80,7 +73,7 @@ export function createApp(deps: AppDeps) {
 
   app.get("/v1/jobs/:id", async (c) => {
     const job = await requireJobs(jobs).get(parse(jobIdSchema, c.req.param("id")));
-    if (!job) throw new ProblemError(404, "job_not_found", "No job with this id.");
+    if (!job) throw new DomainError({ kind: "not_found", code: "job_not_found", title: "No job with this id." });
     return c.json(job);
   });
 
@@ -93,38 +86,37 @@ export function createApp(deps: AppDeps) {
   app.get("/v1/jobs/:id/outputs/:scale", async (c) => {
     const service = requireJobs(jobs);
     const job = await service.get(parse(jobIdSchema, c.req.param("id")));
-    if (!job) throw new ProblemError(404, "job_not_found", "No job with this id.");
+    if (!job) throw new DomainError({ kind: "not_found", code: "job_not_found", title: "No job with this id." });
     const output = job.outputs?.find((o) => String(o.scale) === c.req.param("scale"));
-    if (!output) throw new ProblemError(404, "output_not_found", "The job has no output at this scale (yet).");
+    if (!output) throw new DomainError({ kind: "not_found", code: "output_not_found", title: "The job has no output at this scale (yet)." });
     const object = await service.output(output.key);
-    if (!object) throw new ProblemError(404, "output_not_found", "The output is missing from storage.");
+    if (!object) throw new DomainError({ kind: "not_found", code: "output_not_found", title: "The output is missing from storage." });
     return c.body(new Uint8Array(object.bytes), 200, { "Content-Type": output.contentType, "Content-Length": String(object.bytes.length), ETag: `"${output.sha256}"` });
   });
 
-  app.notFound(() => problemResponse(new ProblemError(404, "not_found", "No such route.")));
+  app.notFound(() => problemResponse(new DomainError({ kind: "not_found", code: "not_found", title: "No such route." })));
   app.onError((error, c) => {
-    if (error instanceof ProblemError) return problemResponse(error);
-    if (error instanceof HTTPException && error.status < 500) return problemResponse(new ProblemError(400, "invalid_request", error.message || "Bad request."));
+    if (error instanceof DomainError) return problemResponse(error);
+    if (error instanceof HTTPException && error.status < 500) return problemResponse(new DomainError({ kind: "invalid_input", code: "invalid_request", title: error.message || "Bad request." }));
     (c.get("log") ?? log).error({ err: error }, "unhandled error");
-    return c.json(problemBody({ status: 500, code: "internal", title: "Internal runner error." }), 500, { "Content-Type": PROBLEM_CONTENT_TYPE });
+    return problemResponse(new DomainError({ kind: "internal", code: "internal", title: "Internal runner error." }));
   });
   return app;
 }
 
 function requireJobs(jobs: JobService | undefined): JobService {
-  if (!jobs) throw new ProblemError(503, "no_model", "The runner has no model loaded.");
+  if (!jobs) throw new DomainError({ kind: "unavailable", code: "no_model", title: "The runner has no model loaded." });
   return jobs;
 }
 
 function parse<T>(schema: z.ZodType<T>, value: unknown): T {
   const result = schema.safeParse(value);
-  if (!result.success) throw new ProblemError(400, "invalid_request", z.prettifyError(result.error).replaceAll("\n", " "));
+  if (!result.success) throw new DomainError({ kind: "invalid_input", code: "invalid_request", title: z.prettifyError(result.error).replaceAll("\n", " ") });
   return result.data;
 }
 
-function problemResponse(problem: ProblemError): Response {
-  return new Response(JSON.stringify(problem), {
-    status: problem.status,
-    headers: { "Content-Type": PROBLEM_CONTENT_TYPE, ...problem.headers },
-  });
+/** The runner's edge for errors: packages/contract's mapping from an error's kind to its status, as the worker's. */
+function problemResponse(error: DomainError): Response {
+  const { status, headers, body } = toProblem(error);
+  return new Response(JSON.stringify(body), { status, headers: { ...headers, "Content-Type": PROBLEM_CONTENT_TYPE } });
 }

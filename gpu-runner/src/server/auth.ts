@@ -1,7 +1,6 @@
 import { createHash, createHmac, timingSafeEqual } from "node:crypto";
-import { REPLAY_WINDOW_S, SIGNATURE_HEADER, TIMESTAMP_HEADER, signatureHeader, signatureOf, signingInput, timestampOf } from "@hvar/contract";
+import { DomainError, REPLAY_WINDOW_S, SIGNATURE_HEADER, TIMESTAMP_HEADER, signatureHeader, signatureOf, signingInput, timestampOf } from "@hvar/contract";
 import type { MiddlewareHandler } from "hono";
-import { ProblemError } from "../problem";
 
 export interface HmacAuthOptions {
   secret: string;
@@ -47,6 +46,6 @@ export function hmacAuth(options: HmacAuthOptions): MiddlewareHandler {
   };
 }
 
-function unauthorized(title: string): ProblemError {
-  return new ProblemError(401, "runner_auth", title);
+function unauthorized(title: string): DomainError {
+  return new DomainError({ kind: "unauthenticated", code: "runner_auth", title });
 }

@@ -1,12 +1,11 @@
 import { createHash } from "node:crypto";
-import { JOB_CANCELED, type JobQuery, type RunnerJob, jobRecordKey, resultKey, runnerJobSchema } from "@hvar/contract";
+import { DomainError, JOB_CANCELED, type JobQuery, type RunnerJob, jobRecordKey, resultKey, runnerJobSchema } from "@hvar/contract";
 import type { Logger } from "pino";
 import { decodeImage, type DecodeOptions } from "../image/decode";
 import type { Manifest } from "../model/manifest";
-import { ProblemError } from "../problem";
 import type { Scheduler, TileJob } from "../scheduler/scheduler";
 import type { ObjectStore } from "../storage/store";
-import { UpscaleTask } from "../tiling/task";
+import { taskMemoryBytes, UpscaleTask } from "../tiling/task";
 import type { RunnerMetrics } from "./metrics";
 
 export interface JobServiceOptions {
@@ -17,6 +16,8 @@ export interface JobServiceOptions {
   log: Logger;
   decode: DecodeOptions;
   overlap: number;
+  /** Bytes one job may hold at its peak (taskMemoryBytes), and all jobs in flight together. */
+  memory: { jobBytes: number; totalBytes: number };
 }
 
 /** The rejection a canceled job's work ends with (it ends `failed` with JOB_CANCELED). */
@@ -44,6 +45,8 @@ interface ActiveJob {
 export class JobService {
   private readonly active = new Map<string, ActiveJob>();
   private readonly creating = new Map<string, Promise<{ job: RunnerJob; created: boolean }>>();
+  /** Bytes the jobs in flight hold by taskMemoryBytes, counted from admission until they end. */
+  private memoryInUse = 0;
 
   constructor(private readonly options: JobServiceOptions) {}
 
@@ -68,7 +71,7 @@ export class JobService {
 
   /**
    * Creates the job, or returns the known one for that id (`created: false`). Bad images and a full
-   * queue throw ProblemErrors before anything is stored.
+   * queue throw DomainErrors before anything is stored.
    */
   create(query: JobQuery, body: Uint8Array, log: Logger): Promise<{ job: RunnerJob; created: boolean }> {
     // Concurrent calls with one id share one creation: the id is the idempotency key.
@@ -132,6 +135,13 @@ export class JobService {
       this.options.metrics.job("rejected");
       throw error;
     }
+    const bytes = taskMemoryBytes(image.width, image.height, query.scales, image.alpha !== undefined);
+    try {
+      this.admitMemory(bytes, query);
+    } catch (error) {
+      this.options.metrics.job("rejected");
+      throw error;
+    }
     const task = new UpscaleTask(image, { scales: query.scales, tile: manifest.tile, overlap, temperature: query.temperature });
     let canceled = false;
     const job: RunnerJob = {
@@ -156,6 +166,7 @@ export class JobService {
     try {
       inference = scheduler.submit(tiles);
     } catch (error) {
+      this.memoryInUse -= bytes;
       this.options.metrics.job("rejected");
       throw error;
     }
@@ -165,7 +176,10 @@ export class JobService {
     const done = inference
       .then(() => this.finish(job, task, query, started, jobLog, () => canceled))
       .catch((error: unknown) => this.fail(job, error, started, jobLog))
-      .finally(() => this.active.delete(job.id));
+      .finally(() => {
+        this.memoryInUse -= bytes;
+        this.active.delete(job.id);
+      });
     const cancel = () => {
       canceled = true;
       scheduler.cancel(tiles, new JobCanceled());
@@ -174,11 +188,29 @@ export class JobService {
     return { job: structuredClone(job), created: true };
   }
 
+  /**
+   * Counts a job's memory against the budgets before any tile runs: a job over the per-job budget
+   * can never run here (413 job_too_large); one that does not fit beside the jobs in flight is told
+   * to come back (429 runner_busy), unless none is in flight.
+   */
+  private admitMemory(bytes: number, query: JobQuery): void {
+    const { jobBytes, totalBytes } = this.options.memory;
+    const mb = (b: number) => Math.ceil(b / 2 ** 20);
+    if (bytes > jobBytes) {
+      throw new DomainError({ kind: "too_large", code: "job_too_large", title: `This image at scales ${query.scales.join(", ")} needs about ${mb(bytes)} MB on the runner; its limit is ${mb(jobBytes)} MB per job.` });
+    }
+    if (this.memoryInUse > 0 && this.memoryInUse + bytes > totalBytes) {
+      const retryAfter = this.options.scheduler.retryAfterSeconds();
+      throw new DomainError({ kind: "limit_reached", code: "runner_busy", title: `The runner's memory for jobs is in use; retry in ${retryAfter} s.`, retryAfterS: retryAfter });
+    }
+    this.memoryInUse += bytes;
+  }
+
   private async input(query: JobQuery, body: Uint8Array): Promise<Uint8Array> {
     if (query.source === undefined) return body;
-    if (body.length > 0) throw new ProblemError(400, "invalid_request", "Send either image bytes or a source key, not both.");
+    if (body.length > 0) throw new DomainError({ kind: "invalid_input", code: "invalid_request", title: "Send either image bytes or a source key, not both." });
     const object = await this.options.store.get(query.source).catch(() => undefined);
-    if (object === undefined) throw new ProblemError(422, "source_not_found", `No object at source key '${query.source}'.`);
+    if (object === undefined) throw new DomainError({ kind: "unprocessable", code: "source_not_found", title: `No object at source key '${query.source}'.` });
     return object.bytes;
   }
 

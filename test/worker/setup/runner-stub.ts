@@ -5,14 +5,15 @@
  * and "upscales" by returning bytes derived from the input. A PNG tEXt chunk `hvar-test` picks a behaviour:
  * `fail` (the job fails), `hang` (the job never finishes), `slow` (running for SLOW_MS after the
  * submit, then succeeded: for tests about waiting), `garbled` (once submitted, a status the runner
- * API does not have: a runner answering nonsense), `reject` (422 on submit),
- * `unavailable` (503 on submit), `stall` (takes the job, answers the submit only after STALL_MS, as
- * a busy runner does, then hangs), `real` (real images of the upscaled size, resized by sharp, in the
- * requested format: for tests that decode or resize the outputs). Like a runner, it refuses an image
- * that is not the `size` declared with the job (reading only a PNG's IHDR) and reports that size. A
- * running job reports 1 of 4 tiles. `POST /v1/jobs/<id>/cancel` ends a running job failed with
- * JOB_CANCELED, as the runner does, and remembers an unknown id as canceled; GET /__canceled lists
- * the ids it was asked to cancel.
+ * API does not have: a runner answering nonsense), `reject` (422 `image_corrupt` on submit, as a
+ * runner refuses an image it cannot decode), `unavailable` (503 on submit), `flaky` (503 to the
+ * first FLAKY_REFUSALS submits of those bytes, by any stub of the pool: a pool that is down, then
+ * back), `stall` (takes the job, answers the submit only after STALL_MS, as a busy runner does, then
+ * hangs), `real` (real images of the upscaled size, resized by sharp, in the requested format: for
+ * tests that decode or resize the outputs). Like a runner, it refuses an image that is not the `size`
+ * declared with the job (reading only a PNG's IHDR) and reports that size. A running job reports 1 of
+ * 4 tiles. `POST /v1/jobs/<id>/cancel` ends a running job failed with JOB_CANCELED, as the runner
+ * does, and remembers an unknown id as canceled; GET /__canceled lists the ids it was asked to cancel.
  *
  * It also receives webhooks for the tests: POST /__webhooks/<inbox>?fail=<n> records each delivery
  * (and answers 500 to the first n), GET /__webhooks/<inbox> lists them. GET /__request-ids/<job id>
@@ -63,6 +64,11 @@ export interface RunnerStub {
   close(): Promise<void>;
 }
 
+/** Submits of one `flaky` image (by its bytes) that the stubs refuse before they take it: one per stub of the pool. */
+export const FLAKY_REFUSALS = 2;
+/** Submits seen per `flaky` image, over every stub in this process. */
+const flakySubmits = new Map<string, number>();
+
 /** How long a `slow` job runs: longer than one request takes, well below a test's Prefer: wait. */
 export const SLOW_MS = 2_000;
 /** How long a `stall` submit waits before it answers. */
@@ -93,9 +99,9 @@ async function realOutputs(input: Buffer, width: number, height: number, scales:
 
 const bytesOf = (job: StubJob, scale: number) => job.real?.get(scale) ?? outputBytes(job.input, job.id, scale);
 
-function problem(res: ServerResponse, status: number, code: string, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { "content-type": PROBLEM_CONTENT_TYPE, ...headers });
-  res.end(JSON.stringify(problemBody({ status, code, title: code })));
+function problem(res: ServerResponse, status: number, code: string, title = code): void {
+  res.writeHead(status, { "content-type": PROBLEM_CONTENT_TYPE });
+  res.end(JSON.stringify(problemBody({ status, code, title })));
 }
 
 function verified(req: IncomingMessage, body: Buffer, secret: string): boolean {
@@ -198,8 +204,14 @@ export async function startRunnerStub(secret: string, model = STUB_MODEL): Promi
           if (isPng && (declared.width !== info.width || declared.height !== info.height)) return problem(res, 422, "image_size_mismatch");
           Object.assign(info, declared);
         }
-        if (info.behaviour === "reject") return problem(res, 422, "image_rejected");
+        if (info.behaviour === "reject") return problem(res, 422, "image_corrupt", "The image is corrupt or truncated and could not be decoded.");
         if (info.behaviour === "unavailable") return problem(res, 503, "no_model");
+        if (info.behaviour === "flaky") {
+          const digest = createHash("sha256").update(body).digest("hex");
+          const seen = (flakySubmits.get(digest) ?? 0) + 1;
+          flakySubmits.set(digest, seen);
+          if (seen <= FLAKY_REFUSALS) return problem(res, 503, "no_model");
+        }
         const job: StubJob = {
           id,
           input: body,

@@ -1,11 +1,10 @@
+import { DomainError } from "@hvar/contract";
 import type { MiddlewareHandler } from "hono";
 import { timingSafeEqual } from "../security/crypto";
 import type { AppEnv } from "../env";
-import { ProblemError } from "../http/problem";
 import { findKeyBySecret, scopeSchema, type Scope } from "./keys";
 
 const BEARER = /^Bearer\s+(\S+)\s*$/i;
-const CHALLENGE = { "www-authenticate": 'Bearer realm="hvar"' };
 
 function bearerToken(header: string | undefined): string | null {
   return header?.match(BEARER)?.[1] ?? null;
@@ -21,17 +20,14 @@ export function apiKeyAuth(options: { scope: Scope }): MiddlewareHandler<AppEnv>
   return async function apiKeyAuth(c, next) {
     const secret = bearerToken(c.req.header("authorization"));
     if (!secret) {
-      throw new ProblemError(
-        { status: 401, code: "missing_api_key", title: "An API key is required", detail: "Send Authorization: Bearer <key>." },
-        CHALLENGE,
-      );
+      throw new DomainError({ kind: "unauthenticated", code: "missing_api_key", title: "An API key is required", detail: "Send Authorization: Bearer <key>." });
     }
     const key = await findKeyBySecret(c.env.DB, secret);
-    if (!key) throw new ProblemError({ status: 401, code: "invalid_api_key", title: "Unknown API key" }, CHALLENGE);
-    if (key.revokedAt) throw new ProblemError({ status: 403, code: "revoked_api_key", title: "This API key was revoked" });
+    if (!key) throw new DomainError({ kind: "unauthenticated", code: "invalid_api_key", title: "Unknown API key" });
+    if (key.revokedAt) throw new DomainError({ kind: "forbidden", code: "revoked_api_key", title: "This API key was revoked" });
     if (!key.scopes.includes(scope)) {
-      throw new ProblemError({
-        status: 403,
+      throw new DomainError({
+        kind: "forbidden",
         code: "insufficient_scope",
         title: "This API key lacks a scope",
         detail: `This operation needs the "${scope}" scope.`,
@@ -51,7 +47,7 @@ export function adminAuth(): MiddlewareHandler<AppEnv> {
     const expected = c.env.ADMIN_SECRET;
     const given = bearerToken(c.req.header("authorization"));
     if (!expected || !given || !(await timingSafeEqual(given, expected))) {
-      throw new ProblemError({ status: 401, code: "admin_unauthorized", title: "Admin credentials required" }, CHALLENGE);
+      throw new DomainError({ kind: "unauthenticated", code: "admin_unauthorized", title: "Admin credentials required" });
     }
     await next();
   };

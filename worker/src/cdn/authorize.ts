@@ -1,5 +1,5 @@
+import { DomainError } from "@hvar/contract";
 import { type ApiKey, findCdnKey } from "../auth/keys";
-import { ProblemError } from "../http/problem";
 import { verifyCdnSignature } from "../security/cdn-signature";
 import { type SourcePolicy, checkSource, resolvePathSource } from "../security/source-policy";
 import type { CdnRequest } from "./grammar";
@@ -17,7 +17,7 @@ export interface AuthorizedCdnRequest {
 }
 
 const forbidden = (code: string, title: string, detail?: string) =>
-  new ProblemError({ status: 403, code, title, ...(detail === undefined ? {} : { detail }) });
+  new DomainError({ kind: "forbidden", code, title, ...(detail === undefined ? {} : { detail }) });
 
 /** The key a CDN URL names, usable for CDN URLs. */
 async function cdnKeyOf(db: D1Database, keyId: string): Promise<{ key: ApiKey; cdnSecret: string | null }> {

@@ -1,4 +1,4 @@
-import { ProblemError } from "../http/problem";
+import { DomainError } from "@hvar/contract";
 import { type SourcePolicy, checkHop } from "../security/source-policy";
 import { readCapped } from "../validate/body";
 import { type ImageInfo, sniffImage } from "../validate/sniff";
@@ -26,8 +26,8 @@ const REDIRECT_STATUSES = new Set([301, 302, 303, 307, 308]);
 const ACCEPT = "image/avif,image/webp,image/png,image/jpeg,image/*;q=0.8";
 const USER_AGENT = "hvar-cdn/1 (+https://hvar.dev/docs)";
 
-const sourceProblem = (status: 404 | 413 | 502 | 504, code: string, title: string, detail?: string) =>
-  new ProblemError({ status, code, title, ...(detail === undefined ? {} : { detail }) });
+const sourceProblem = (kind: "not_found" | "too_large" | "upstream" | "timeout", code: string, title: string, detail?: string) =>
+  new DomainError({ kind, code, title, ...(detail === undefined ? {} : { detail }) });
 
 async function fetchHops(start: URL, policy: SourcePolicy, limits: SourceLimits, signal: AbortSignal): Promise<FetchedSource> {
   let url = start;
@@ -37,25 +37,25 @@ async function fetchHops(start: URL, policy: SourcePolicy, limits: SourceLimits,
     if (REDIRECT_STATUSES.has(response.status)) {
       await response.body?.cancel();
       const location = response.headers.get("location");
-      if (!location || !URL.canParse(location, url)) throw sourceProblem(502, "source_error", "The source redirected nowhere");
+      if (!location || !URL.canParse(location, url)) throw sourceProblem("upstream", "source_error", "The source redirected nowhere");
       if (redirects >= limits.maxRedirects) {
-        throw sourceProblem(502, "source_too_many_redirects", "The source redirected too often", `More than ${limits.maxRedirects} redirects.`);
+        throw sourceProblem("upstream", "source_too_many_redirects", "The source redirected too often", `More than ${limits.maxRedirects} redirects.`);
       }
       url = new URL(location, url);
       continue;
     }
     if (!response.ok) {
       await response.body?.cancel();
-      if (response.status === 404 || response.status === 410) throw sourceProblem(404, "source_not_found", "The source image does not exist");
-      throw sourceProblem(502, "source_error", "The source could not be fetched", `The origin answered ${response.status}.`);
+      if (response.status === 404 || response.status === 410) throw sourceProblem("not_found", "source_not_found", "The source image does not exist");
+      throw sourceProblem("upstream", "source_error", "The source could not be fetched", `The origin answered ${response.status}.`);
     }
-    const tooLarge = () => sourceProblem(413, "source_too_large", "The source image is too large", `The limit is ${limits.maxBytes} bytes.`);
+    const tooLarge = () => sourceProblem("too_large", "source_too_large", "The source image is too large", `The limit is ${limits.maxBytes} bytes.`);
     if (Number(response.headers.get("content-length") ?? 0) > limits.maxBytes) {
       await response.body?.cancel();
       throw tooLarge();
     }
     const bytes = await readCapped(response.body, limits.maxBytes, tooLarge);
-    if (bytes.length === 0) throw sourceProblem(502, "source_error", "The source is empty");
+    if (bytes.length === 0) throw sourceProblem("upstream", "source_error", "The source is empty");
     return { bytes, image: sniffImage(bytes) };
   }
 }
@@ -65,8 +65,8 @@ export async function fetchSource(source: URL, policy: SourcePolicy, limits: Sou
   try {
     return await fetchHops(source, policy, limits, signal);
   } catch (error) {
-    if (error instanceof ProblemError) throw error;
-    if (signal.aborted) throw sourceProblem(504, "source_timeout", "The source took too long", `The limit is ${limits.timeoutMs} ms.`);
-    throw sourceProblem(502, "source_unreachable", "The source could not be reached");
+    if (error instanceof DomainError) throw error;
+    if (signal.aborted) throw sourceProblem("timeout", "source_timeout", "The source took too long", `The limit is ${limits.timeoutMs} ms.`);
+    throw sourceProblem("upstream", "source_unreachable", "The source could not be reached");
   }
 }

@@ -1,9 +1,9 @@
+import { DomainError } from "@hvar/contract";
 import type { ApiKey } from "../auth/keys";
-import type { Config } from "../config";
+import { type Config, pixelLimits } from "../config";
 import { dispatcherFor, dispatcherOf } from "../dispatch";
 import type { Bindings } from "../env";
-import { ProblemError } from "../http/problem";
-import { type JobDeps, isDone, waitFor } from "../jobs/lifecycle";
+import { type JobDeps, failureOf, isDone, waitFor } from "../jobs/lifecycle";
 import { isExpired, resultsCutoff } from "../jobs/retention";
 import { hashRequest, startUpscale } from "../jobs/start";
 import { meterOf } from "../meter/client";
@@ -60,15 +60,15 @@ function jobOptionsOf(base: Base): NormalizedOptions {
 async function takeRateToken(env: Bindings, key: ApiKey): Promise<void> {
   const decision = await meterOf(env, key.id).take(key.rateLimitPerMin);
   if (!decision.ok) {
-    throw new ProblemError(
-      { status: 429, code: "rate_limited", title: "Too many new images", detail: `This key allows ${decision.limit} new images per minute.` },
-      { "retry-after": String(decision.retryAfterS) },
-    );
+    throw new DomainError({
+      kind: "limit_reached",
+      code: "rate_limited",
+      title: "Too many new images",
+      detail: `This key allows ${decision.limit} new images per minute.`,
+      retryAfterS: decision.retryAfterS,
+    });
   }
 }
-
-const failedProblem = (job: JobRecord) =>
-  new ProblemError({ status: 502, code: job.error?.code ?? "job_failed", title: job.error?.title ?? "The image could not be generated", jobId: job.id });
 
 /** Starts the job (or finds the one a concurrent request started); null when nothing is usable yet. */
 async function jobFor(request: GenerateRequest, deps: JobDeps, idempotencyKey: string): Promise<{ job: JobRecord; counted: boolean }> {
@@ -88,7 +88,7 @@ async function jobFor(request: GenerateRequest, deps: JobDeps, idempotencyKey: s
   await takeRateToken(env, key);
   const limits = { maxBytes: config.MAX_UPLOAD_BYTES, timeoutMs: config.CDN_SOURCE_TIMEOUT_MS, maxRedirects: MAX_SOURCE_REDIRECTS };
   const { bytes, image } = await fetchSource(request.source, request.policy, limits);
-  checkLimits(image, [request.options.scale], config.MAX_OUTPUT_PIXELS);
+  checkLimits(image, [request.options.scale], pixelLimits(config));
   const options = jobOptionsOf(variant.base);
   const hashes = await hashRequest(bytes, options, config.MODEL_VERSION);
   const started = await startUpscale({ ...deps, jobTimeoutS: config.JOB_TIMEOUT_S }, { key, image, bytes, options, idempotencyKey, webhookUrl: null, origin: request.origin, requestId: request.requestId }, hashes);
@@ -124,9 +124,9 @@ async function generateBase(request: GenerateRequest): Promise<Generated> {
   const { job, counted } = await jobFor(request, deps, `cdn:${variant.base.hash}`);
 
   const done = isDone(job) ? job : await waitForJob(request, deps, job, Date.now() + config.MAX_WAIT_S * 1000);
-  if (done.status === "failed") throw failedProblem(done);
+  if (done.status === "failed") throw failureOf(done, "The image could not be generated");
   if (done.status !== "succeeded") {
-    throw new ProblemError({ status: 503, code: "result_pending", title: "The image is still being generated; try again", jobId: done.id }, { "retry-after": "5" });
+    throw new DomainError({ kind: "unavailable", code: "result_pending", title: "The image is still being generated; try again", retryAfterS: 5, extensions: { jobId: done.id } });
   }
   const output = done.outputs?.find((o) => o.scale === variant.base.scale);
   if (!output) throw new Error(`job ${done.id} has no x${variant.base.scale} output`);

@@ -1,7 +1,8 @@
+import { DomainError } from "@hvar/contract";
 import type { Context } from "hono";
 import { RETAINED_304_HEADERS } from "hono/etag";
 import type { AppEnv } from "../env";
-import { ProblemError, onError, problemResponse } from "../http/problem";
+import { onError, problemResponse } from "../http/problem";
 import type { VariantMetadata } from "./cache";
 import { CdnGrammarError } from "./grammar";
 
@@ -63,15 +64,10 @@ export function deliver(stored: Response, delivery: Delivery): Response {
 
 /** Any failure of a CDN request as its answer; `redirectTo` is set once the request was authorized. */
 export function cdnError(c: Context<AppEnv>, error: unknown, redirectTo: string | null): Response {
-  let response: Response;
-  if (error instanceof CdnGrammarError) {
-    response = problemResponse({ status: 400, code: error.code, title: "The CDN URL is malformed", detail: error.message });
-  } else if (error instanceof ProblemError) {
-    const original = error.getResponse();
-    response = new Response(original.body, original);
-  } else {
-    response = onError(error instanceof Error ? error : new Error(String(error)), c);
-  }
+  const response =
+    error instanceof CdnGrammarError
+      ? problemResponse(new DomainError({ kind: "invalid_input", code: error.code, title: "The CDN URL is malformed", detail: error.message }))
+      : onError(error instanceof Error ? error : new Error(String(error)), c);
   const code = codeOf(error);
   if (redirectTo) {
     response.body?.cancel().catch(() => undefined);
@@ -85,6 +81,6 @@ export function cdnError(c: Context<AppEnv>, error: unknown, redirectTo: string 
 
 function codeOf(error: unknown): string {
   if (error instanceof CdnGrammarError) return error.code;
-  if (error instanceof ProblemError) return error.problem.code;
+  if (error instanceof DomainError) return error.code;
   return "internal_error";
 }

@@ -16,6 +16,7 @@ export function replicateBackend(env: Bindings, config: Config, origin?: string)
     client: new Replicate({ auth: config.REPLICATE_API_TOKEN }),
     version: config.REPLICATE_MODEL_VERSION,
     bucket: env.RESULTS,
+    timeoutMs: config.RUNNER_TIMEOUT_MS,
     ...(origin && config.REPLICATE_WEBHOOK_SECRET ? { webhookUrl: origin + REPLICATE_WEBHOOK_PATH } : {}),
   });
 }

@@ -1,7 +1,7 @@
 import { type QueueMessage, inputKey, jobRecordKey, runnerJobSchema } from "@hvar/contract";
 import { sha256Hex } from "../security/crypto";
 import { remoteState } from "./runner-pool";
-import { DispatchError, type DispatchJob, type Dispatcher, type RemoteState } from "./types";
+import { DispatchError, type DispatchJob, type Dispatcher, type RemoteState, unavailable } from "./types";
 
 /** The part of a Queue binding this backend uses. */
 export interface JobSender {
@@ -46,7 +46,7 @@ export class JobQueue implements Dispatcher {
       await this.options.queue.send(message, { contentType: "json" });
     } catch (error) {
       await this.options.bucket.delete(key);
-      throw new DispatchError("queue_unavailable", `The job queue refused the job: ${String(error)}`, true);
+      throw unavailable("queue_unavailable", `The job queue refused the job: ${String(error)}`);
     }
     return { runner: "queue" };
   }
@@ -56,14 +56,22 @@ export class JobQueue implements Dispatcher {
   }
 
   async poll(jobId: string): Promise<RemoteState> {
+    try {
+      return await this.pollOnce(jobId);
+    } catch (error) {
+      if (error instanceof DispatchError) throw error;
+      // R2 unreachable, a record that is not a Job: this job's trouble, polled again until its deadline.
+      throw unavailable("runner_protocol", `The job's record could not be read: ${String(error)}`);
+    }
+  }
+
+  private async pollOnce(jobId: string): Promise<RemoteState> {
     const object = await this.options.bucket.get(jobRecordKey(jobId));
     if (!object) return { status: "queued" };
     const job = runnerJobSchema.parse(await object.json());
     const state = await remoteState(jobId, job, this.options.model, async (output) => {
       const stored = await this.options.bucket.head(output.key);
-      if (stored?.customMetadata?.sha256 !== output.sha256) {
-        throw new DispatchError("runner_protocol", `Output ${output.key} is not in R2 with its sha256`, true);
-      }
+      if (stored?.customMetadata?.sha256 !== output.sha256) throw unavailable("runner_protocol", `Output ${output.key} is not in R2 with its sha256`);
     });
     // The input is no longer needed once the job has ended.
     if (state.status === "succeeded" || state.status === "failed") await this.options.bucket.delete(inputKey(jobId));

@@ -4,7 +4,7 @@ import type Replicate from "replicate";
 import { sha256Hex, toBase64 } from "../security/crypto";
 import { putResult } from "../storage/results";
 import { sniffImage } from "../validate/sniff";
-import { DispatchError, type DispatchJob, type Dispatcher, type RemoteState } from "./types";
+import { DispatchError, type DispatchJob, type Dispatcher, type RemoteState, unavailable } from "./types";
 
 /**
  * Replicate: the model packaged with Cog and run as predictions. Input: `image` (a data URI),
@@ -13,6 +13,11 @@ import { DispatchError, type DispatchJob, type Dispatcher, type RemoteState } fr
  * from the image headers. Replicate calls back on completion (verified in security/webhook-signature.ts);
  * polling works without the callback. `cancel` cancels the prediction (Replicate stops it and bills
  * the time it ran); a submit that failed left no prediction id, so there is nothing to cancel then.
+ *
+ * An output that cannot be downloaded now (Replicate down, a download slower than `timeoutMs`) is a
+ * retryable DispatchError: the job is polled again until its deadline. An output that is not an image
+ * of an output format fails the job as `replicate_bad_output` (refunded): the prediction's fault, not
+ * the client's image's.
  */
 export interface ReplicateOptions {
   client: Replicate;
@@ -22,7 +27,14 @@ export interface ReplicateOptions {
   webhookUrl?: string;
   /** Downloads outputs (replicate.delivery URLs); the global fetch unless given. */
   fetch?: typeof fetch;
+  /** How long one output's download may take (RUNNER_TIMEOUT_MS). */
+  timeoutMs: number;
 }
+
+const badOutput = (detail: string): RemoteState => ({
+  status: "failed",
+  error: { kind: "upstream", code: "replicate_bad_output", title: `Replicate's prediction gave an unusable output: ${detail}` },
+});
 
 const outputUrlsSchema = z.record(z.string().regex(new RegExp(`^x(${SCALES.join("|")})$`)), z.url());
 
@@ -47,17 +59,21 @@ export class ReplicateBackend implements Dispatcher {
       });
       return { runner: prediction.id };
     } catch (error) {
-      throw new DispatchError("replicate_unavailable", `Replicate refused the prediction: ${String(error)}`, true);
+      throw unavailable("replicate_unavailable", `Replicate refused the prediction: ${String(error)}`);
     }
   }
 
   async poll(jobId: string, predictionId: string): Promise<RemoteState> {
-    let prediction: Awaited<ReturnType<Replicate["predictions"]["get"]>>;
     try {
-      prediction = await this.options.client.predictions.get(predictionId);
+      return await this.pollOnce(jobId, predictionId);
     } catch (error) {
-      throw new DispatchError("replicate_unavailable", `Replicate unreachable: ${String(error)}`, true);
+      if (error instanceof DispatchError) throw error;
+      throw unavailable("replicate_unavailable", `Replicate or its output unreachable: ${String(error)}`);
     }
+  }
+
+  private async pollOnce(jobId: string, predictionId: string): Promise<RemoteState> {
+    const prediction = await this.options.client.predictions.get(predictionId);
     switch (prediction.status) {
       case "starting":
         return { status: "queued" };
@@ -71,11 +87,15 @@ export class ReplicateBackend implements Dispatcher {
       case "succeeded":
         break;
     }
-    const urls = outputUrlsSchema.parse(prediction.output);
+    const urls = outputUrlsSchema.safeParse(prediction.output);
+    if (!urls.success) return badOutput("not an object of x1, x2 and x4 URLs");
     const outputs: Output[] = [];
     for (const scale of SCALES) {
-      const url = urls[`x${scale}`];
-      if (url) outputs.push(await this.copy(jobId, scale, url));
+      const url = urls.data[`x${scale}`];
+      if (!url) continue;
+      const copied = await this.copy(jobId, scale, url);
+      if (typeof copied === "string") return badOutput(copied);
+      outputs.push(copied);
     }
     return {
       status: "succeeded",
@@ -90,17 +110,26 @@ export class ReplicateBackend implements Dispatcher {
     try {
       await this.options.client.predictions.cancel(predictionId);
     } catch (error) {
-      throw new DispatchError("replicate_unavailable", `Replicate did not cancel the prediction: ${String(error)}`, true);
+      throw unavailable("replicate_unavailable", `Replicate did not cancel the prediction: ${String(error)}`);
     }
   }
 
-  private async copy(jobId: string, scale: Scale, url: string): Promise<Output> {
-    const response = await (this.options.fetch ?? fetch)(url);
-    if (!response.ok) throw new DispatchError("replicate_unavailable", `Output x${scale} unavailable (${response.status})`, true);
+  /** The output, copied into R2; or what is wrong with it, when it is not an image of an output format. */
+  private async copy(jobId: string, scale: Scale, url: string): Promise<Output | string> {
+    const response = await (this.options.fetch ?? fetch)(url, { signal: AbortSignal.timeout(this.options.timeoutMs) });
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw unavailable("replicate_unavailable", `Output x${scale} unavailable (${response.status})`);
+    }
     const bytes = new Uint8Array(await response.arrayBuffer());
-    const image = sniffImage(bytes);
+    let image: ReturnType<typeof sniffImage>;
+    try {
+      image = sniffImage(bytes);
+    } catch {
+      return `x${scale} is not an image`;
+    }
     const format = image.type;
-    if (!isOutputFormat(format)) throw new DispatchError("runner_protocol", `Output x${scale} is ${format}`, true);
+    if (!isOutputFormat(format)) return `x${scale} is ${format}, not an output format`;
     const output: Output = {
       scale,
       key: resultKey(jobId, scale, format),

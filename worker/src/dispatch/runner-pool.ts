@@ -1,8 +1,8 @@
-import { type Output, type RunnerJob, cancelJobPath, createJobPath, inputKey, isCanceled, jobPath, modelName, outputPath, parseResultKey, runnerJobSchema } from "@hvar/contract";
+import { DomainError, type Output, type RunnerJob, cancelJobPath, createJobPath, fromProblem, inputKey, isCanceled, jobPath, modelName, outputPath, parseResultKey, runnerJobSchema } from "@hvar/contract";
 import { sha256Hex } from "../security/crypto";
 import { signRunnerRequest } from "../security/runner-signature";
 import { putResult } from "../storage/results";
-import { DispatchError, type DispatchJob, type Dispatcher, type RemoteState } from "./types";
+import { DispatchError, type DispatchJob, type Dispatcher, type RemoteState, refused, unavailable } from "./types";
 
 /**
  * Direct HTTP to a pool of runners (gpu-runner/API.md). Each job starts at a runner chosen by its
@@ -54,17 +54,31 @@ const modelMismatch = (job: RunnerJob, model: string): RemoteState => ({
  * sure an output is in R2 before the job is reported succeeded; outputs must lie under the job's own prefix.
  */
 export async function remoteState(jobId: string, job: RunnerJob, model: string, store: (output: Output) => Promise<void>): Promise<RemoteState> {
-  if (job.id !== jobId) throw new DispatchError("runner_protocol", "The runner answered for another job", true);
+  if (job.id !== jobId) throw unavailable("runner_protocol", "The runner answered for another job");
   if (isCanceled(job)) return { status: "canceled" };
   if (job.status === "failed") return { status: "failed", error: job.error ?? { code: "job_failed", title: "The job failed" } };
   if (modelName(job.model) !== model) return modelMismatch(job, model);
   if (job.status !== "succeeded") return { status: job.status, progress: job.progress };
-  if (!job.outputs) throw new DispatchError("runner_protocol", "A succeeded job without outputs", true);
+  if (!job.outputs) throw unavailable("runner_protocol", "A succeeded job without outputs");
   for (const output of job.outputs) {
-    if (parseResultKey(output.key)?.jobId !== jobId) throw new DispatchError("runner_protocol", "An output outside the job's prefix", true);
+    if (parseResultKey(output.key)?.jobId !== jobId) throw unavailable("runner_protocol", "An output outside the job's prefix");
     await store(output);
   }
   return { status: "succeeded", outputs: job.outputs, model: job.model, runnerMs: job.runnerMs ?? 0 };
+}
+
+/** Refusals of the image itself, whose reason the client gets as the runner gave it. */
+const IMAGE_REFUSALS = new Set<DomainError["kind"]>(["too_large", "unsupported_type", "unprocessable"]);
+
+/**
+ * A runner's refusal of a job (a status that retrying cannot change): the runner's own error when it
+ * refused the image (`image_too_large`, `image_corrupt`, `image_size_mismatch`, ...), else a protocol
+ * failure between worker and runner, which is no fault of the client's image.
+ */
+async function refusalIn(response: Response): Promise<DomainError> {
+  const error = fromProblem(response.status, await response.json().catch(() => null));
+  if (error && IMAGE_REFUSALS.has(error.kind)) return error;
+  return new DomainError({ kind: "upstream", code: "runner_rejected", title: "The runner refused the job", reason: `The runner answered ${response.status} ${error?.code ?? ""}` });
 }
 
 /** The Job in a runner's answer to a submit, or null when the answer is not one. */
@@ -129,44 +143,38 @@ export class RunnerPool implements Dispatcher {
         failures.push(`${runner}: ${answer ? `serves ${modelName(answer.model)}` : "answered no job"}`);
         continue;
       }
+      if (!RETRYABLE.has(response.status)) throw refused(await refusalIn(response));
       await response.body?.cancel();
-      if (!RETRYABLE.has(response.status)) {
-        throw new DispatchError("runner_rejected", `The runner refused the image (${response.status})`, false);
-      }
       failures.push(`${runner}: ${response.status}`);
     }
-    throw new DispatchError("no_runner_available", `No runner accepted the job (${failures.join("; ")})`, true);
+    throw unavailable("no_runner_available", `No runner accepted the job (${failures.join("; ")})`);
   }
 
   async poll(jobId: string, runner: string, requestId?: string | null): Promise<RemoteState> {
-    let body: unknown;
     try {
-      const response = await this.call(runner, "GET", jobPath(jobId), requestId);
-      if (response.status === 404) {
-        await response.body?.cancel();
-        return this.resend(jobId, runner);
-      }
-      if (!response.ok) {
-        await response.body?.cancel();
-        throw new DispatchError("runner_unreachable", `Runner answered ${response.status}`, true);
-      }
-      body = await response.json();
+      return await this.pollOnce(jobId, runner, requestId);
     } catch (error) {
       if (error instanceof DispatchError) throw error;
-      throw new DispatchError("runner_unreachable", `Runner unreachable: ${String(error)}`, true);
+      // Whatever else goes wrong (a runner unreachable or too slow, an output that cannot be fetched
+      // or stored, R2 itself) is this job's trouble, retryable: the caller polls again until the
+      // job's deadline, then fails and refunds it; it never escapes as another request's 500.
+      throw unavailable("runner_unreachable", `Polling the runner failed: ${String(error)}`);
     }
-    // Whatever goes wrong from here (an answer that is not a Job, an output that cannot be fetched or
-    // stored) is this job's trouble, reported as a DispatchError: the caller retries the poll until
-    // the job's deadline, then fails and refunds it, instead of the error escaping to a sweep of all jobs.
-    const parsed = runnerJobSchema.safeParse(body);
-    if (!parsed.success) throw new DispatchError("runner_protocol", "The runner's answer is not a job", true);
-    let state: RemoteState;
-    try {
-      state = await remoteState(jobId, parsed.data, this.options.model, (output) => this.copyOutput(runner, jobId, output, requestId));
-    } catch (error) {
-      if (error instanceof DispatchError) throw error;
-      throw new DispatchError("runner_unreachable", `The outputs could not be copied: ${String(error)}`, true);
+  }
+
+  private async pollOnce(jobId: string, runner: string, requestId: string | null | undefined): Promise<RemoteState> {
+    const response = await this.call(runner, "GET", jobPath(jobId), requestId);
+    if (response.status === 404) {
+      await response.body?.cancel();
+      return this.resend(jobId, runner);
     }
+    if (!response.ok) {
+      await response.body?.cancel();
+      throw unavailable("runner_unreachable", `Runner answered ${response.status}`);
+    }
+    const parsed = runnerJobSchema.safeParse(await response.json());
+    if (!parsed.success) throw unavailable("runner_protocol", "The runner's answer is not a job");
+    const state = await remoteState(jobId, parsed.data, this.options.model, (output) => this.copyOutput(runner, jobId, output, requestId));
     // The input is no longer needed once the job has ended.
     if (state.status === "succeeded" || state.status === "failed") await this.options.bucket.delete(inputKey(jobId));
     return state;
@@ -187,7 +195,7 @@ export class RunnerPool implements Dispatcher {
         }
       }),
     );
-    if (failures.length > 0) throw new DispatchError("runner_unreachable", `The cancel did not reach every runner (${failures.join("; ")})`, true);
+    if (failures.length > 0) throw unavailable("runner_unreachable", `The cancel did not reach every runner (${failures.join("; ")})`);
   }
 
   /**
@@ -206,15 +214,10 @@ export class RunnerPool implements Dispatcher {
     const image = new Uint8Array(await input.arrayBuffer());
     const contentType = input.httpMetadata?.contentType ?? "application/octet-stream";
     const requestId = input.customMetadata?.requestId ?? null;
-    let response: Response;
-    try {
-      response = await this.call(runner, "POST", path, requestId, image, contentType);
-    } catch (error) {
-      throw new DispatchError("runner_unreachable", `Runner unreachable: ${String(error)}`, true);
-    }
+    const response = await this.call(runner, "POST", path, requestId, image, contentType);
     if (response.ok) {
       const answer = await jobIn(response);
-      if (!answer) throw new DispatchError("runner_protocol", "The runner's answer to a resend is not a job", true);
+      if (!answer) throw unavailable("runner_protocol", "The runner's answer to a resend is not a job");
       if (modelName(answer.model) !== this.options.model) {
         await this.options.bucket.delete(inputKey(jobId));
         return modelMismatch(answer, this.options.model);
@@ -225,12 +228,13 @@ export class RunnerPool implements Dispatcher {
       });
       return { status: "queued" };
     }
-    await response.body?.cancel();
     if (!RETRYABLE.has(response.status)) {
+      const { kind, code, title } = await refusalIn(response);
       await this.options.bucket.delete(inputKey(jobId));
-      return { status: "failed", error: { code: "runner_rejected", title: `The runner refused the image (${response.status})` } };
+      return { status: "failed", error: { code, title, kind } };
     }
-    throw new DispatchError("runner_unreachable", `Runner answered ${response.status} to a resend`, true);
+    await response.body?.cancel();
+    throw unavailable("runner_unreachable", `Runner answered ${response.status} to a resend`);
   }
 
   /** Copies one output into R2 unless it is there already (written by the runner, or a previous poll). */
@@ -240,10 +244,10 @@ export class RunnerPool implements Dispatcher {
     const response = await this.call(runner, "GET", outputPath(jobId, output.scale), requestId);
     if (!response.ok || !response.body) {
       await response.body?.cancel();
-      throw new DispatchError("runner_unreachable", `Output x${output.scale} unavailable (${response.status})`, true);
+      throw unavailable("runner_unreachable", `Output x${output.scale} unavailable (${response.status})`);
     }
     const bytes = await response.arrayBuffer();
-    if ((await sha256Hex(bytes)) !== output.sha256) throw new DispatchError("runner_protocol", "Output bytes do not match their sha256", true);
+    if ((await sha256Hex(bytes)) !== output.sha256) throw unavailable("runner_protocol", "Output bytes do not match their sha256");
     await putResult(this.options.bucket, { key: output.key, contentType: output.contentType, sha256: output.sha256, bytes: bytes.byteLength }, bytes);
   }
 }

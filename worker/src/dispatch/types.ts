@@ -1,4 +1,5 @@
-import type { JobError, Model, Output, Progress } from "@hvar/contract";
+import { DomainError, type DomainErrorInit, type Model, type Output, type Progress } from "@hvar/contract";
+import type { JobFailure } from "../storage/jobs";
 import type { NormalizedOptions } from "../validate/options";
 
 /**
@@ -25,24 +26,37 @@ export type RemoteState =
   /** `progress` where the backend counts tiles while the job runs (the runner pool). */
   | { status: "queued" | "running"; progress?: Progress }
   | { status: "succeeded"; outputs: Output[]; model: Model; runnerMs: number }
-  | { status: "failed"; error: JobError }
+  | { status: "failed"; error: JobFailure }
   /** The backend stopped the job because it was asked to (`cancel`). */
   | { status: "canceled" };
 
 /**
- * A failure to hand a job over. `retryable` false means the backend refused the job itself (a bad
- * image the edge did not catch): retrying elsewhere cannot help.
+ * The only error a backend throws, from `submit` and `poll` alike: a failure of this one job to reach
+ * or hear from its backend. `retryable` (a runner down or busy, an answer or an output that could not
+ * be read): another try, later or elsewhere, may succeed; the job has done no billable work yet.
+ * Otherwise the backend refused the job itself, and the error is its precise reason (the runner's
+ * `image_too_large`, `image_corrupt`, ...), which the client gets as it is.
+ *
+ * The title and code are public; what names a runner's address or a library's message goes in
+ * `reason`, for the logs only.
  */
-export class DispatchError extends Error {
-  constructor(
-    readonly code: string,
-    message: string,
-    readonly retryable: boolean,
-  ) {
-    super(message);
+export class DispatchError extends DomainError {
+  readonly retryable: boolean;
+
+  constructor(init: DomainErrorInit & { retryable: boolean }) {
+    super(init);
     this.name = "DispatchError";
+    this.retryable = init.retryable;
   }
 }
+
+/** A retryable failure: `code` says which, `reason` (logs only) says why. */
+export const unavailable = (code: string, reason: string, title = "No runner is available; try again") =>
+  new DispatchError({ kind: "unavailable", code, title, retryAfterS: 5, reason, retryable: true });
+
+/** The backend refused the job itself, for `error`'s reason: retrying cannot help. */
+export const refused = (error: DomainError) =>
+  new DispatchError({ kind: error.kind, code: error.code, title: error.title, ...(error.detail === undefined ? {} : { detail: error.detail }), retryable: false });
 
 export interface Dispatcher {
   readonly backend: string;

@@ -1,7 +1,9 @@
+import { DomainError } from "@hvar/contract";
 import type { MiddlewareHandler } from "hono";
+import { HTTPException } from "hono/http-exception";
 import { timeout } from "hono/timeout";
 import type { AppEnv } from "../env";
-import { ProblemError } from "./problem";
+import { problemResponse } from "./problem";
 
 /**
  * Answers 504 `timeout` when a request runs past `ms`: Hono's timeout middleware, with the answer
@@ -12,6 +14,10 @@ import { ProblemError } from "./problem";
  */
 export function deadline(options: { ms: number }): MiddlewareHandler<AppEnv> {
   if (!(options.ms > 0)) throw new Error("deadline: ms must be positive");
-  // A new error each time: a problem's Response body can be read only once.
-  return timeout(options.ms, () => new ProblemError({ status: 504, code: "timeout", title: "The request took too long" }));
+  // Hono's timeout throws an HTTPException; it carries the problem as its response. A new one each
+  // time: a Response body can be read only once.
+  return timeout(options.ms, () => {
+    const response = problemResponse(new DomainError({ kind: "timeout", code: "timeout", title: "The request took too long" }));
+    return new HTTPException(504, { res: response });
+  });
 }

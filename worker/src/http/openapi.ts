@@ -1,7 +1,7 @@
+import { DomainError } from "@hvar/contract";
 import { OpenAPIHono, z } from "@hono/zod-openapi";
 import { PROBLEM_CONTENT_TYPE, problemSchema as contractProblem } from "@hvar/contract";
 import type { AppEnv } from "../env";
-import { ProblemError } from "./problem";
 
 /** Problem+json as documented in the OpenAPI spec (packages/contract's shape, that `problemResponse` writes). */
 export const problemSchema = contractProblem.openapi("Problem");
@@ -20,8 +20,8 @@ export function openApiRouter(): OpenAPIHono<AppEnv> {
   return new OpenAPIHono<AppEnv>({
     defaultHook: (result) => {
       if (!result.success) {
-        throw new ProblemError({
-          status: 400,
+        throw new DomainError({
+          kind: "invalid_input",
           code: "invalid_request",
           title: "The request is invalid",
           detail: z.prettifyError(result.error),

@@ -1,3 +1,4 @@
+import { DomainError } from "@hvar/contract";
 import type { Config } from "../config";
 import { dispatcherOf } from "../dispatch";
 import { DispatchError, type Dispatcher } from "../dispatch/types";
@@ -24,6 +25,19 @@ const POLL_INTERVAL_MS = 250;
 
 export function isDone(job: JobRecord): boolean {
   return job.status === "succeeded" || job.status === "failed" || job.status === "canceled";
+}
+
+/**
+ * The error a failed job answers with, every time it is asked: the kind it failed with (a refusal of
+ * the client's image is that client's error, replayed as itself), else an upstream failure (502).
+ */
+export function failureOf(job: JobRecord, title = "The job failed"): DomainError {
+  return new DomainError({
+    kind: job.error?.kind ?? "upstream",
+    code: job.error?.code ?? "job_failed",
+    title: job.error?.title ?? title,
+    extensions: { jobId: job.id },
+  });
 }
 
 /**

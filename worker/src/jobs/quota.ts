@@ -1,6 +1,6 @@
+import { DomainError } from "@hvar/contract";
 import type { ApiKey } from "../auth/keys";
 import type { Bindings } from "../env";
-import { ProblemError } from "../http/problem";
 import { meterOf } from "../meter/client";
 
 /**
@@ -17,15 +17,13 @@ function secondsToNextMonth(now = new Date()): number {
 export async function reserveQuota(env: Bindings, key: Pick<ApiKey, "id" | "monthlyQuotaMp">, jobId: string, inputMp: number): Promise<void> {
   const reservation = await meterOf(env, key.id).reserve(jobId, inputMp, key.monthlyQuotaMp);
   if (!reservation.ok) {
-    throw new ProblemError(
-      {
-        status: 429,
-        code: "quota_exceeded",
-        title: "The monthly quota of this key is used up",
-        detail: `This image needs ${inputMp} MP; ${Math.max(0, reservation.remainingMp)} MP remain this month.`,
-      },
-      { "retry-after": String(secondsToNextMonth()) },
-    );
+    throw new DomainError({
+      kind: "limit_reached",
+      code: "quota_exceeded",
+      title: "The monthly quota of this key is used up",
+      detail: `This image needs ${inputMp} MP; ${Math.max(0, reservation.remainingMp)} MP remain this month.`,
+      retryAfterS: secondsToNextMonth(),
+    });
   }
 }
 

@@ -1,8 +1,7 @@
 import { z } from "@hono/zod-openapi";
-import { progressSchema as runnerProgressSchema } from "@hvar/contract";
+import { DomainError, progressSchema as runnerProgressSchema } from "@hvar/contract";
 import type { Config } from "../config";
 import { jobErrorSchema, modelSchema } from "../contract";
-import { ProblemError } from "../http/problem";
 import { signResultPath } from "../security/result-url";
 import { type JobRecord, getJob, jobStatusSchema } from "../storage/jobs";
 import { resultPath } from "../storage/results";
@@ -85,42 +84,49 @@ export async function toResource(job: JobRecord, origin: string, config: Config,
       : {}),
     ...(outputs ? { outputs, urlsExpireAt: new Date(urlsExpireAtS * 1000).toISOString() } : {}),
     usage: { inputMp, cacheHit, billable, billedMp: billable ? inputMp : 0 },
-    ...(job.error ? { error: job.error } : {}),
+    // The stored kind stays inside the worker: a job's error shows its code and title.
+    ...(job.error ? { error: { code: job.error.code, title: job.error.title } } : {}),
   };
 }
 
 /** The caller's job, deleted or expired or not; another key's job is as unknown as a missing one (404). */
 export async function ownJob(db: D1Database, keyId: string, id: string): Promise<JobRecord> {
   const job = await getJob(db, id);
-  if (!job || job.keyId !== keyId) throw new ProblemError({ status: 404, code: "job_not_found", title: "No such upscale" });
+  if (!job || job.keyId !== keyId) throw new DomainError({ kind: "not_found", code: "job_not_found", title: "No such upscale" });
   return job;
 }
 
 /**
- * Throws what every read of a job whose results are gone answers: 410 `job_expired` once they
- * expired (RESULT_TTL_DAYS after its creation, jobs/retention.ts; checked first, as the sweep marks
- * expired jobs deleted too), 410 `job_deleted` after DELETE /v1/upscales/{id}.
+ * What every read of a job whose results are gone answers, or null while they are kept: 410
+ * `job_expired` once they expired (RESULT_TTL_DAYS after its creation, jobs/retention.ts; checked
+ * first, as the sweep marks expired jobs deleted too), 410 `job_deleted` after DELETE /v1/upscales/{id}.
  */
-export function assertResultsKept(job: JobRecord, config: Config, now = Date.now()): void {
+export function goneProblem(job: JobRecord, config: Config, now = Date.now()): DomainError | null {
   if (isExpired(job, config, now)) {
-    throw new ProblemError({
-      status: 410,
+    return new DomainError({
+      kind: "gone",
       code: "job_expired",
       title: "This upscale has expired",
       detail: `Results are kept ${config.RESULT_TTL_DAYS} days; upscale the image again.`,
-      jobId: job.id,
+      extensions: { jobId: job.id },
     });
   }
   if (job.deletedAt !== null) {
-    throw new ProblemError({
-      status: 410,
+    return new DomainError({
+      kind: "gone",
       code: "job_deleted",
       title: "This upscale was deleted",
       detail: "Its results were deleted with DELETE /v1/upscales/{id}.",
-      jobId: job.id,
-      deletedAt: new Date(job.deletedAt).toISOString(),
+      extensions: { jobId: job.id, deletedAt: new Date(job.deletedAt).toISOString() },
     });
   }
+  return null;
+}
+
+/** Throws goneProblem's problem, if any: every read of a job but a POST's answer, which carries its own headers. */
+export function assertResultsKept(job: JobRecord, config: Config, now = Date.now()): void {
+  const gone = goneProblem(job, config, now);
+  if (gone) throw gone;
 }
 
 /** The path parameter of every /v1/upscales/{id} route. */

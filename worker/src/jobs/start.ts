@@ -1,8 +1,8 @@
+import { DomainError } from "@hvar/contract";
 import type { ApiKey } from "../auth/keys";
 import { DispatchError } from "../dispatch/types";
-import { ProblemError } from "../http/problem";
 import { randomId, sha256Hex } from "../security/crypto";
-import { type JobRecord, insertJob, markRunning } from "../storage/jobs";
+import { type JobRecord, insertJob, markRunning, releaseIdempotencyKey } from "../storage/jobs";
 import type { NormalizedOptions } from "../validate/options";
 import { IMAGE_TYPES, type ImageInfo } from "../validate/sniff";
 import { megapixels, recordCacheHit, totalMegapixels } from "./billing";
@@ -106,16 +106,20 @@ export async function startUpscale(
   } catch (error) {
     if (!(error instanceof DispatchError)) throw error;
     // A submit that timed out may still have been taken (a busy runner answers late): stopped, so
-    // that no compute is spent on a job that is refunded now.
-    await giveUp(deps, job, { status: "failed", error: { code: error.code, title: error.message } });
-    throw new ProblemError(
-      {
-        status: error.retryable ? 503 : 422,
-        code: error.code,
-        title: error.retryable ? "No runner is available; try again" : "The image was refused by the runner",
-        jobId: job.id,
-      },
-      error.retryable ? { "retry-after": "5" } : {},
-    );
+    // that no compute is spent on a job that is refunded now. The job keeps the error's public code
+    // and title, never its reason (which may name a runner).
+    const { kind, code, title, detail, retryAfterS } = error;
+    await giveUp(deps, job, { status: "failed", error: { kind, code, title } });
+    // No runner took the job, so it did no billable work: its Idempotency-Key is free again and a
+    // retry runs again. A refusal of the image itself stays, and a retry replays it as it was.
+    if (error.retryable) await releaseIdempotencyKey(env.DB, job.id);
+    throw new DomainError({
+      kind,
+      code,
+      title,
+      ...(detail === undefined ? {} : { detail }),
+      ...(retryAfterS === undefined ? {} : { retryAfterS }),
+      extensions: { jobId: job.id },
+    });
   }
 }

@@ -1,4 +1,4 @@
-import { ProblemError } from "../http/problem";
+import { DomainError } from "@hvar/contract";
 import { configOf } from "../config";
 import { type JobRecord, findByIdempotencyKey, releaseExpiredIdempotencyKey } from "../storage/jobs";
 import type { ImageInfo } from "../validate/sniff";
@@ -40,11 +40,11 @@ export async function submitUpscale(deps: JobDeps & { jobTimeoutS: number }, sub
     const existing = idempotencyKey === null ? null : await findByIdempotencyKey(env.DB, key.id, idempotencyKey);
     if (!existing) throw new Error("idempotency conflict without a job");
     if (existing.requestHash !== requestHash) {
-      throw new ProblemError({
-        status: 409,
+      throw new DomainError({
+        kind: "conflict",
         code: "idempotency_key_reused",
         title: "This Idempotency-Key was used with a different request",
-        jobId: existing.id,
+        extensions: { jobId: existing.id },
       });
     }
     return { outcome: "replayed", job: existing };

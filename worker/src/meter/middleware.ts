@@ -1,6 +1,7 @@
+import { DomainError } from "@hvar/contract";
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../env";
-import { ProblemError } from "../http/problem";
+import { problemResponse } from "../http/problem";
 import { meterOf } from "./client";
 
 /**
@@ -21,10 +22,14 @@ export function rateLimit(): MiddlewareHandler<AppEnv> {
       "ratelimit-reset": String(decision.resetS),
     };
     if (!decision.ok) {
-      throw new ProblemError(
-        { status: 429, code: "rate_limited", title: "Too many requests", detail: `This key allows ${decision.limit} requests per minute.` },
-        { ...headers, "retry-after": String(decision.retryAfterS) },
-      );
+      const error = new DomainError({
+        kind: "limit_reached",
+        code: "rate_limited",
+        title: "Too many requests",
+        detail: `This key allows ${decision.limit} requests per minute.`,
+        retryAfterS: decision.retryAfterS,
+      });
+      return problemResponse(error, headers);
     }
     await next();
     for (const [name, value] of Object.entries(headers)) c.res.headers.set(name, value);

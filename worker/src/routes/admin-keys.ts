@@ -1,8 +1,8 @@
+import { DomainError } from "@hvar/contract";
 import { createRoute, z } from "@hono/zod-openapi";
 import { adminAuth } from "../auth/middleware";
 import { apiKeySchema, createKey, getKey, keySettingsSchema, listKeys, revokeKey, rotateKey } from "../auth/keys";
 import { openApiRouter, problemResponses } from "../http/openapi";
-import { ProblemError } from "../http/problem";
 
 /** Key management, for operators only (ADMIN_SECRET). Secrets appear in responses exactly once. */
 const keyWithSecretSchema = z
@@ -19,7 +19,7 @@ const security = [{ adminBearer: [] }];
 const tags = ["admin"];
 
 const notFound = (id: string) =>
-  new ProblemError({ status: 404, code: "key_not_found", title: "No such API key", detail: `No key ${id}.` });
+  new DomainError({ kind: "not_found", code: "key_not_found", title: "No such API key", detail: `No key ${id}.` });
 
 const create = createRoute({
   method: "post",
@@ -97,7 +97,7 @@ adminKeys
     const rotated = await rotateKey(c.env.DB, id);
     if (!rotated) {
       if (await getKey(c.env.DB, id)) {
-        throw new ProblemError({ status: 409, code: "key_revoked", title: "A revoked key cannot be rotated" });
+        throw new DomainError({ kind: "conflict", code: "key_revoked", title: "A revoked key cannot be rotated" });
       }
       throw notFound(id);
     }

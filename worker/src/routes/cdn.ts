@@ -1,3 +1,4 @@
+import { DomainError } from "@hvar/contract";
 import { createRoute, z } from "@hono/zod-openapi";
 import { DEFAULT_QUALITY, MAX_QUALITY, MIN_QUALITY, SCALES } from "@hvar/contract";
 import { etag } from "hono/etag";
@@ -9,7 +10,6 @@ import { NOT_MODIFIED_HEADERS, cdnError } from "../cdn/respond";
 import { serveCdnImage } from "../cdn/serve";
 import { configOf } from "../config";
 import { openApiRouter, problemResponses } from "../http/openapi";
-import { ProblemError } from "../http/problem";
 import { rateLimit } from "../meter/middleware";
 import { isListed } from "../security/source-policy";
 
@@ -113,10 +113,10 @@ cdn.openapi(purgeRoute, async (c) => {
     source = normalizeSourceUrl(c.req.valid("json").source);
   } catch (error) {
     if (!(error instanceof CdnGrammarError)) throw error;
-    throw new ProblemError({ status: 400, code: error.code, title: "The source URL is invalid", detail: error.message });
+    throw new DomainError({ kind: "invalid_input", code: error.code, title: "The source URL is invalid", detail: error.message });
   }
   if (!isListed(new URL(source), key.cdnOrigins)) {
-    throw new ProblemError({ status: 403, code: "source_not_allowed", title: "The source is not under one of this key's CDN origins" });
+    throw new DomainError({ kind: "forbidden", code: "source_not_allowed", title: "The source is not under one of this key's CDN origins" });
   }
   const { generation, deleted } = await purgeSource(c.env.DB, c.env.RESULTS, source);
   return c.json({ source, generation, deletedObjects: deleted }, 200);

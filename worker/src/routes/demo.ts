@@ -1,6 +1,6 @@
+import { DomainError } from "@hvar/contract";
 import { Hono } from "hono";
 import type { AppEnv } from "../env";
-import { ProblemError } from "../http/problem";
 
 /**
  * The demo page: static files in worker/public/demo (HTML, CSS, one script, example photos), served
@@ -33,7 +33,7 @@ export const demo = new Hono<AppEnv>()
     const asset = await c.env.ASSETS.fetch(c.req.raw);
     if (asset.status === 404) {
       await asset.body?.cancel();
-      throw new ProblemError({ status: 404, code: "not_found", title: "No such page" });
+      throw new DomainError({ kind: "not_found", code: "not_found", title: "No such page" });
     }
     const response = new Response(asset.body, asset);
     response.headers.set("content-security-policy", DEMO_CSP);

@@ -1,8 +1,8 @@
+import { DomainError } from "@hvar/contract";
 import { createRoute, z } from "@hono/zod-openapi";
 import { configOf } from "../config";
 import { REPLICATE_WEBHOOK_PATH, replicateBackend } from "../dispatch";
 import { openApiRouter, problemResponses } from "../http/openapi";
-import { ProblemError } from "../http/problem";
 import { advance } from "../jobs/lifecycle";
 import { verifyReplicateWebhook } from "../security/webhook-signature";
 import { findByRunner } from "../storage/jobs";
@@ -27,13 +27,13 @@ export const replicateWebhook = openApiRouter();
 replicateWebhook.openapi(route, async (c) => {
   const config = configOf(c.env);
   const secret = config.REPLICATE_WEBHOOK_SECRET;
-  if (!secret) throw new ProblemError({ status: 404, code: "not_found", title: "No such resource" });
+  if (!secret) throw new DomainError({ kind: "not_found", code: "not_found", title: "No such resource" });
   if (Number(c.req.header("content-length") ?? 0) > MAX_BODY_BYTES) {
-    throw new ProblemError({ status: 413, code: "payload_too_large", title: "The webhook body is too large" });
+    throw new DomainError({ kind: "too_large", code: "payload_too_large", title: "The webhook body is too large" });
   }
   const body = await c.req.text();
   if (!verifyReplicateWebhook(c.req.raw.headers, body, secret)) {
-    throw new ProblemError({ status: 401, code: "invalid_webhook_signature", title: "The webhook signature is invalid or stale" });
+    throw new DomainError({ kind: "unauthenticated", code: "invalid_webhook_signature", title: "The webhook signature is invalid or stale" });
   }
   let payload: unknown = null;
   try {

@@ -1,3 +1,4 @@
+import { DomainError } from "@hvar/contract";
 import { createRoute, z } from "@hono/zod-openapi";
 import { parseResultKey } from "@hvar/contract";
 import type { Context } from "hono";
@@ -5,7 +6,6 @@ import { RETAINED_304_HEADERS, etag } from "hono/etag";
 import { configOf } from "../config";
 import type { AppEnv } from "../env";
 import { openApiRouter, problemResponses } from "../http/openapi";
-import { ProblemError } from "../http/problem";
 import { verifyResultUrl } from "../security/result-url";
 import { isDeleted } from "../storage/jobs";
 import { resultKeyOf } from "../storage/results";
@@ -54,7 +54,7 @@ function headersOf(object: R2Object): Headers {
   return headers;
 }
 
-const notFound = () => new ProblemError({ status: 404, code: "result_not_found", title: "No such result" });
+const notFound = () => new DomainError({ kind: "not_found", code: "result_not_found", title: "No such result" });
 
 async function fromR2(c: Context<AppEnv>, key: string): Promise<Response> {
   const object = await c.env.RESULTS.get(key, { range: c.req.raw.headers });
@@ -81,7 +81,7 @@ results.openapi(route, async (c) => {
   if (!key || !jobId) throw notFound();
   await verifyResultUrl(url, configOf(c.env).RESULT_SIGNING_KEYS);
   if (await isDeleted(c.env.DB, jobId)) {
-    throw new ProblemError({ status: 410, code: "result_deleted", title: "This result was deleted", detail: "Its upscale was deleted with DELETE /v1/upscales/{id}." });
+    throw new DomainError({ kind: "gone", code: "result_deleted", title: "This result was deleted", detail: "Its upscale was deleted with DELETE /v1/upscales/{id}." });
   }
 
   const cache = caches.default;

@@ -1,9 +1,9 @@
+import { DomainError } from "@hvar/contract";
 import { createRoute } from "@hono/zod-openapi";
 import { apiKeyAuth } from "../auth/middleware";
 import { configOf } from "../config";
 import { dispatcherOf } from "../dispatch";
 import { openApiRouter, problemResponses } from "../http/openapi";
-import { ProblemError } from "../http/problem";
 import { cancelUpscale } from "../jobs/cancel";
 import { rateLimit } from "../meter/middleware";
 import type { JobRecord } from "../storage/jobs";
@@ -31,13 +31,13 @@ export const cancelUpscaleRoute = createRoute({
   },
 });
 
-function alreadyEnded(job: JobRecord): ProblemError {
+function alreadyEnded(job: JobRecord): DomainError {
   const succeeded = job.status === "succeeded";
-  return new ProblemError({
-    status: 409,
+  return new DomainError({
+    kind: "conflict",
     code: succeeded ? "job_already_succeeded" : "job_already_failed",
     title: succeeded ? "The upscale already succeeded; it cannot be canceled" : "The upscale already failed; it cannot be canceled",
-    jobId: job.id,
+    extensions: { jobId: job.id },
   });
 }
 

@@ -1,7 +1,7 @@
+import { DomainError } from "@hvar/contract";
 import { createRoute } from "@hono/zod-openapi";
 import { apiKeyAuth } from "../auth/middleware";
 import { openApiRouter, problemResponses } from "../http/openapi";
-import { ProblemError } from "../http/problem";
 import { deleteUpscale } from "../jobs/delete";
 import { rateLimit } from "../meter/middleware";
 import { jobIdParams, ownJob } from "../jobs/resource";
@@ -30,7 +30,7 @@ upscaleDelete.openapi(deleteUpscaleRoute, async (c) => {
   const { id } = c.req.valid("param");
   const job = await ownJob(c.env.DB, c.get("apiKey").id, id);
   if (!(await deleteUpscale(c.env, job))) {
-    throw new ProblemError({ status: 409, code: "job_not_finished", title: "The upscale has not ended", detail: "Cancel it first (POST /v1/upscales/{id}/cancel).", jobId: job.id });
+    throw new DomainError({ kind: "conflict", code: "job_not_finished", title: "The upscale has not ended", detail: "Cancel it first (POST /v1/upscales/{id}/cancel).", extensions: { jobId: job.id } });
   }
   return c.body(null, 204);
 });

@@ -1,8 +1,8 @@
+import { DomainError } from "@hvar/contract";
 import { createRoute, z } from "@hono/zod-openapi";
 import { apiKeyAuth } from "../auth/middleware";
 import { configOf } from "../config";
 import { openApiRouter, problemResponses } from "../http/openapi";
-import { ProblemError } from "../http/problem";
 import { resultsCutoff } from "../jobs/retention";
 import { rateLimit } from "../meter/middleware";
 import { type ListPosition, jobStatusSchema, listJobs } from "../storage/jobs";
@@ -28,7 +28,7 @@ function decodeCursor(cursor: string): ListPosition {
     // not base64: refused below
   }
   const match = CURSOR.exec(text);
-  if (!match?.[1] || !match[2]) throw new ProblemError({ status: 400, code: "invalid_cursor", title: "The cursor is not one this API gave", detail: "Pass nextCursor from the previous page as it is." });
+  if (!match?.[1] || !match[2]) throw new DomainError({ kind: "invalid_input", code: "invalid_cursor", title: "The cursor is not one this API gave", detail: "Pass nextCursor from the previous page as it is." });
   return { createdAt: Number(match[1]), id: match[2] };
 }
 

@@ -1,16 +1,16 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import type { Scale } from "@hvar/contract";
+import { DomainError, type Scale } from "@hvar/contract";
 import type { Context } from "hono";
 import type { ApiKey } from "../auth/keys";
 import { apiKeyAuth } from "../auth/middleware";
 import { MAX_SOURCE_REDIRECTS, fetchSource } from "../cdn/fetch-source";
-import { type Config, configOf } from "../config";
+import { type Config, configOf, pixelLimits } from "../config";
 import { dispatcherFor } from "../dispatch";
 import type { AppEnv } from "../env";
 import { openApiRouter, problemResponses } from "../http/openapi";
-import { ProblemError } from "../http/problem";
-import { type JobDeps, advance, isDone, refresh, waitFor } from "../jobs/lifecycle";
-import { assertResultsKept, jobIdParams, jobResourceSchema, ownJob, toResource } from "../jobs/resource";
+import { problemResponse } from "../http/problem";
+import { type JobDeps, advance, failureOf, isDone, refresh, waitFor } from "../jobs/lifecycle";
+import { assertResultsKept, goneProblem, jobIdParams, jobResourceSchema, ownJob, toResource } from "../jobs/resource";
 import { type Submission, submitUpscale } from "../jobs/submit";
 import { rateLimit } from "../meter/middleware";
 import { checkSource } from "../security/source-policy";
@@ -35,20 +35,16 @@ function preferredWaitS(prefer: string | undefined, maxWaitS: number): number {
   return wait === undefined ? 0 : Math.min(Number(wait), maxWaitS);
 }
 
-/** The answer to a POST: 200 when done, 202 with Location while running, a problem when failed, canceled, deleted or expired. */
+/** The answer to a POST: 200 when done, 202 with Location while running, the job's own problem when failed, canceled, deleted or expired. */
 async function answer(c: Context<AppEnv>, job: JobRecord, headers: Record<string, string> = {}): Promise<Response> {
   const config = configOf(c.env);
-  assertResultsKept(job, config);
+  const gone = goneProblem(job, config);
+  if (gone) return problemResponse(gone, headers);
   const resource = await toResource(job, new URL(c.req.url).origin, config);
   if (job.status === "canceled") {
-    throw new ProblemError({ status: 409, code: "job_canceled", title: "The job was canceled", jobId: job.id }, headers);
+    return problemResponse(new DomainError({ kind: "conflict", code: "job_canceled", title: "The job was canceled", extensions: { jobId: job.id } }), headers);
   }
-  if (job.status === "failed") {
-    throw new ProblemError(
-      { status: 502, code: job.error?.code ?? "job_failed", title: job.error?.title ?? "The job failed", jobId: job.id },
-      headers,
-    );
-  }
+  if (job.status === "failed") return problemResponse(failureOf(job), headers);
   const pending = !isDone(job);
   const response = c.json(resource, pending ? 202 : 200);
   for (const [name, value] of Object.entries(headers)) response.headers.set(name, value);
@@ -68,7 +64,7 @@ function requestOf(upload: Upload, query: Record<string, string>, key: ApiKey, c
   const params = parseUpscaleParams({ ...query, ...upload.fields });
   // The type and size come from the bytes, and are refused now if over the limits.
   const image = sniffImage(upload.bytes);
-  checkLimits(image, params.scales, config.MAX_OUTPUT_PIXELS);
+  checkLimits(image, params.scales, pixelLimits(config));
   return { params, source: { kind: "bytes", image, bytes: upload.bytes } };
 }
 
@@ -86,7 +82,7 @@ function imageByUrl(image: string, key: ApiKey, config: Config, scales: readonly
     url: url.href,
     fetch: async () => {
       const fetched = await fetchSource(url, policy, limits);
-      checkLimits(fetched.image, scales, config.MAX_OUTPUT_PIXELS);
+      checkLimits(fetched.image, scales, pixelLimits(config));
       return fetched;
     },
   };
@@ -153,7 +149,7 @@ upscales.post("/v1/upscales", apiKeyAuth({ scope: "upscale" }), rateLimit(), asy
 
   const idempotencyKey = c.req.header("idempotency-key") ?? null;
   if (idempotencyKey !== null && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
-    throw new ProblemError({ status: 400, code: "invalid_idempotency_key", title: "Idempotency-Key must be 1 to 255 visible ASCII characters" });
+    throw new DomainError({ kind: "invalid_input", code: "invalid_idempotency_key", title: "Idempotency-Key must be 1 to 255 visible ASCII characters" });
   }
   const upload = await readUpload(c, config.MAX_UPLOAD_BYTES);
   const key = c.get("apiKey");

@@ -1,5 +1,5 @@
+import { DomainError } from "@hvar/contract";
 import { bytesOf, fromBase64, hmacSha256, timingSafeEqual, toBase64Url } from "./crypto";
-import { ProblemError } from "../http/problem";
 
 /**
  * Signed result URLs: `/v1/results/<job>/<file>?exp=<unix>&kid=<key id>&sig=<base64url>`, where
@@ -21,7 +21,7 @@ export async function signResultPath(path: string, keys: SigningKeys, ttlS: numb
   return `${path}?${query}`;
 }
 
-const forbidden = (code: string, title: string) => new ProblemError({ status: 403, code, title });
+const forbidden = (code: string, title: string) => new DomainError({ kind: "forbidden", code, title });
 
 /** Throws 403 `invalid_signature` or `url_expired`; checks the signature first so expiry is not an oracle. */
 export async function verifyResultUrl(url: URL, keys: SigningKeys, now = Date.now()): Promise<void> {

@@ -1,4 +1,4 @@
-import { ProblemError } from "../http/problem";
+import { DomainError } from "@hvar/contract";
 import { hostRefusal } from "./address";
 
 /**
@@ -23,7 +23,7 @@ export interface SourcePolicy {
 const DEFAULT_PORTS: Record<string, string> = { "https:": "443", "http:": "80" };
 
 const refuse = (code: string, title: string, detail?: string) =>
-  new ProblemError({ status: 403, code, title, ...(detail === undefined ? {} : { detail }) });
+  new DomainError({ kind: "forbidden", code, title, ...(detail === undefined ? {} : { detail }) });
 
 /** The path a listed CDN origin entry covers ("/" for a bare origin, "/images/" for a prefix). */
 function prefixPath(entry: URL): string {

@@ -1,4 +1,4 @@
-import { ProblemError } from "../http/problem";
+import { DomainError } from "@hvar/contract";
 import { hopRefusal } from "./source-policy";
 
 /**
@@ -23,8 +23,8 @@ export interface WebhookUrlRules {
 }
 
 const refuse = (detail: string) =>
-  new ProblemError({
-    status: 400,
+  new DomainError({
+    kind: "invalid_input",
     code: "webhook_url_not_allowed",
     title: "The webhook URL is not allowed",
     detail: `${detail} Webhook URLs must be https on the default port, with a public host name.`,

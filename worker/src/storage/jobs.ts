@@ -1,10 +1,13 @@
 import { z } from "@hono/zod-openapi";
-import { type JobError, type Model, type Output, type Progress, jobStatusSchema as runnerJobStatusSchema } from "@hvar/contract";
+import { ERROR_KINDS, type Model, type Output, type Progress, jobStatusSchema as runnerJobStatusSchema } from "@hvar/contract";
 import { jobErrorSchema, modelSchema, outputSchema } from "../contract";
 import { normalizedOptionsSchema } from "../validate/options";
 import { IMAGE_TYPES, type ImageType } from "../validate/sniff";
 
 /** Job records in D1 (see migrations/0002_jobs.sql for why D1 and not KV); a job goes through a runner's statuses. */
+
+// Stored, not shown: the kind stays inside the worker (routes show `code` and `title`).
+const jobFailureSchema = jobErrorSchema.extend({ kind: z.enum(ERROR_KINDS).optional() });
 
 /** A job's status: a runner's, or `canceled`, stored as `failed` with `canceled_at` (migrations/0006). */
 export const jobStatusSchema = z.enum([...runnerJobStatusSchema.options, "canceled"]);
@@ -34,7 +37,7 @@ const rowSchema = z
     model: json(modelSchema),
     outputs: json(z.array(outputSchema)),
     runner_ms: z.number().nullable(),
-    error: json(jobErrorSchema),
+    error: json(jobFailureSchema),
     webhook_url: z.string().nullable(),
     origin: z.string().nullable(),
     request_id: z.string().nullable(),
@@ -78,6 +81,9 @@ export type NewJob = Omit<JobRecord, "runner" | "model" | "outputs" | "runnerMs"
 };
 
 const parse = (row: unknown): JobRecord => rowSchema.parse(row);
+
+/** Why a job failed (its public JobError), and whose trouble that was: a failed job answers with the status of that kind. */
+export type JobFailure = z.infer<typeof jobFailureSchema>;
 
 /** Inserts the job; returns null when the key already used this Idempotency-Key (UNIQUE). */
 export async function insertJob(db: D1Database, job: NewJob, done?: { outputs: Output[]; model: Model | null }): Promise<JobRecord | null> {
@@ -158,7 +164,7 @@ export async function markRunning(db: D1Database, id: string, runner: string, no
   await db.prepare("UPDATE jobs SET status = 'running', runner = ?, updated_at = ? WHERE id = ? AND status = 'queued'").bind(runner, now, id).run();
 }
 
-export type Outcome = { status: "succeeded"; outputs: Output[]; model: Model; runnerMs: number } | { status: "failed"; error: JobError } | { status: "canceled" };
+export type Outcome = { status: "succeeded"; outputs: Output[]; model: Model; runnerMs: number } | { status: "failed"; error: JobFailure } | { status: "canceled" };
 
 /** Moves a job to its final state; true only for the one caller that made the transition. */
 export async function finishJob(db: D1Database, id: string, outcome: Outcome, now = Date.now()): Promise<boolean> {

@@ -1,6 +1,6 @@
 import { z } from "@hono/zod-openapi";
+import { DomainError } from "@hvar/contract";
 import type { Context } from "hono";
-import { ProblemError } from "../http/problem";
 
 /** Room for multipart boundaries and option fields around the image. */
 const MULTIPART_OVERHEAD = 64 * 1024;
@@ -37,8 +37,8 @@ function bodyKindOf(contentType: string): BodyKind {
   if (type === "multipart/form-data") return "multipart";
   if (type === "application/json" || /^application\/[\w.+-]+\+json$/.test(type)) return "json";
   if (type.startsWith("image/") || RAW_TYPES.includes(type)) return "raw";
-  throw new ProblemError({
-    status: 415,
+  throw new DomainError({
+    kind: "unsupported_type",
     code: "unsupported_content_type",
     title: "This Content-Type is not accepted",
     detail: `${type} is none of: ${ACCEPTED_BODIES}.`,
@@ -46,7 +46,7 @@ function bodyKindOf(contentType: string): BodyKind {
 }
 
 const tooLarge = (maxBytes: number) =>
-  new ProblemError({ status: 413, code: "payload_too_large", title: "The image is too large", detail: `The limit is ${maxBytes} bytes.` });
+  new DomainError({ kind: "too_large", code: "payload_too_large", title: "The image is too large", detail: `The limit is ${maxBytes} bytes.` });
 
 /**
  * Reads the body with a hard byte cap: a declared Content-Length over the cap is refused before
@@ -56,20 +56,20 @@ export async function readUpload(c: Context, maxBytes: number): Promise<Upload> 
   const contentType = c.req.header("content-type") ?? "";
   const kind = bodyKindOf(contentType);
   const cap = kind === "json" ? JSON_BODY_LIMIT : maxBytes + (kind === "multipart" ? MULTIPART_OVERHEAD : 0);
-  const refuse = () => (kind === "json" ? new ProblemError({ status: 413, code: "payload_too_large", title: "The JSON body is too large", detail: `The limit is ${cap} bytes; send the image by URL.` }) : tooLarge(maxBytes));
+  const refuse = () => (kind === "json" ? new DomainError({ kind: "too_large", code: "payload_too_large", title: "The JSON body is too large", detail: `The limit is ${cap} bytes; send the image by URL.` }) : tooLarge(maxBytes));
   const declared = Number(c.req.header("content-length") ?? Number.NaN);
   if (declared > cap) throw refuse();
   const body = await readCapped(c.req.raw.body, cap, refuse);
   if (kind === "json") return { kind: "url", json: jsonObjectOf(body) };
   if (kind === "raw") {
-    if (body.length === 0) throw new ProblemError({ status: 400, code: "empty_body", title: "The request has no image" });
+    if (body.length === 0) throw new DomainError({ kind: "invalid_input", code: "empty_body", title: "The request has no image" });
     return { kind: "bytes", bytes: body, fields: {} };
   }
   let form: FormData;
   try {
     form = await new Response(body, { headers: { "content-type": contentType } }).formData();
   } catch {
-    throw new ProblemError({ status: 400, code: "malformed_multipart", title: "The multipart body cannot be parsed" });
+    throw new DomainError({ kind: "invalid_input", code: "malformed_multipart", title: "The multipart body cannot be parsed" });
   }
   const fields: Record<string, string> = {};
   let image: Uint8Array<ArrayBuffer> | null = null;
@@ -78,7 +78,7 @@ export async function readUpload(c: Context, maxBytes: number): Promise<Upload> 
     else if (typeof value === "string") fields[name] = value;
   }
   if (!image || image.length === 0) {
-    throw new ProblemError({ status: 400, code: "empty_body", title: "The request has no image", detail: 'Send the file in a part named "image".' });
+    throw new DomainError({ kind: "invalid_input", code: "empty_body", title: "The request has no image", detail: 'Send the file in a part named "image".' });
   }
   if (image.length > maxBytes) throw tooLarge(maxBytes);
   return { kind: "bytes", bytes: image, fields };
@@ -89,11 +89,11 @@ function jsonObjectOf(body: Uint8Array): Record<string, unknown> {
   try {
     value = JSON.parse(new TextDecoder().decode(body));
   } catch {
-    throw new ProblemError({ status: 400, code: "malformed_json", title: "The JSON body cannot be parsed" });
+    throw new DomainError({ kind: "invalid_input", code: "malformed_json", title: "The JSON body cannot be parsed" });
   }
   const object = z.record(z.string(), z.unknown()).safeParse(value);
   if (!object.success) {
-    throw new ProblemError({ status: 400, code: "malformed_json", title: "The JSON body is not an object", detail: 'Send {"image": "https://..."} with the options beside it.' });
+    throw new DomainError({ kind: "invalid_input", code: "malformed_json", title: "The JSON body is not an object", detail: 'Send {"image": "https://..."} with the options beside it.' });
   }
   return object.data;
 }

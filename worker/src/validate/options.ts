@@ -1,6 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { CONTENT_TYPES, OUTPUT_FORMATS, type OutputFormat, SCALES, jobOptionsSchema, qualitySchema, scaleListSchema, scaleSchema } from "@hvar/contract";
-import { ProblemError } from "../http/problem";
+import { CONTENT_TYPES, DomainError, OUTPUT_FORMATS, type OutputFormat, SCALES, jobOptionsSchema, qualitySchema, scaleListSchema, scaleSchema } from "@hvar/contract";
 
 /**
  * Upscale options as clients send them (query string or multipart fields, all strings) and
@@ -53,7 +52,7 @@ export function formatFromAccept(accept: string | undefined): OutputFormat {
 
 function parsed<T>(result: z.ZodSafeParseResult<T>): T {
   if (!result.success) {
-    throw new ProblemError({ status: 400, code: "invalid_options", title: "The upscale options are invalid", detail: z.prettifyError(result.error) });
+    throw new DomainError({ kind: "invalid_input", code: "invalid_options", title: "The upscale options are invalid", detail: z.prettifyError(result.error) });
   }
   return result.data;
 }

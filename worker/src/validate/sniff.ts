@@ -1,5 +1,5 @@
+import { DomainError } from "@hvar/contract";
 import { CONTENT_TYPES } from "@hvar/contract";
-import { ProblemError } from "../http/problem";
 
 /**
  * Image type from magic bytes and dimensions from the headers: no decoding, no trust in the
@@ -30,7 +30,7 @@ export interface ImageInfo {
 }
 
 const malformed = (type: ImageType, detail: string) =>
-  new ProblemError({ status: 400, code: "malformed_image", title: "The image header cannot be read", detail: `${type}: ${detail}` });
+  new DomainError({ kind: "invalid_input", code: "malformed_image", title: "The image header cannot be read", detail: `${type}: ${detail}` });
 
 class Reader {
   private readonly view: DataView;
@@ -96,7 +96,7 @@ function refuse(bytes: Uint8Array): never {
   const detail = head.startsWith("<")
     ? "SVG and other markup are not accepted: send PNG, JPEG, WebP, GIF, AVIF or HEIF."
     : "Send PNG, JPEG, WebP, GIF, AVIF or HEIF (the type is read from the bytes, not from Content-Type).";
-  throw new ProblemError({ status: 415, code: "unsupported_media_type", title: "Unsupported image type", detail });
+  throw new DomainError({ kind: "unsupported_type", code: "unsupported_media_type", title: "Unsupported image type", detail });
 }
 
 type Parsed = Omit<ImageInfo, "mime">;
