@@ -155,7 +155,7 @@ describe("Scheduler", () => {
     await nextRun();
     // 8 of its own plus 8 of the first job's before it ends: 16 tiles, over the bound of 10.
     expect(scheduler.tilesUntilDone(8)).toBe(16);
-    expect(() => scheduler.submit(job(2, 8, []))).toThrow(expect.objectContaining({ status: 429, code: "runner_busy" }));
+    expect(() => scheduler.submit(job(2, 8, []))).toThrow(expect.objectContaining({ kind: "limit_reached", code: "runner_busy" }));
     scheduler.cancel(big, new Error("done"));
     await expect(bigDone).rejects.toThrow("done");
   });
