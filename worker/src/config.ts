@@ -26,6 +26,10 @@ const configSchema = z.object({
   MAX_INPUT_PIXELS: int(MAX_INPUT_PIXELS),
   MAX_OUTPUT_PIXELS: int(MAX_OUTPUT_PIXELS),
   RESULT_URL_TTL_S: int(24 * 3600),
+  // Retention (jobs/retention.ts): a job's results, and its Idempotency-Key, are kept this many days
+  // after its creation; its row (GET answers 410 job_expired) until JOB_ROW_TTL_DAYS, then 404.
+  RESULT_TTL_DAYS: int(30),
+  JOB_ROW_TTL_DAYS: int(90),
   RUNNER_TIMEOUT_MS: int(10_000),
   JOB_TIMEOUT_S: int(600),
   MAX_WAIT_S: int(60),
@@ -54,10 +58,12 @@ const configSchema = z.object({
     })
     .pipe(z.record(z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,31}$/, "key ids start with a letter, so JSON keeps their order"), z.string().min(16)))
     .refine((keys) => Object.keys(keys).length > 0, "RESULT_SIGNING_KEYS needs at least one key"),
-}).refine(
-  (config) => config.DISPATCH_BACKEND !== "replicate" || (config.REPLICATE_API_TOKEN && config.REPLICATE_MODEL_VERSION),
-  "DISPATCH_BACKEND=replicate needs REPLICATE_API_TOKEN and REPLICATE_MODEL_VERSION",
-);
+})
+  .refine((config) => config.JOB_ROW_TTL_DAYS >= config.RESULT_TTL_DAYS, "JOB_ROW_TTL_DAYS must be at least RESULT_TTL_DAYS: a job's row outlives its results")
+  .refine(
+    (config) => config.DISPATCH_BACKEND !== "replicate" || (config.REPLICATE_API_TOKEN && config.REPLICATE_MODEL_VERSION),
+    "DISPATCH_BACKEND=replicate needs REPLICATE_API_TOKEN and REPLICATE_MODEL_VERSION",
+  );
 
 export type Config = z.infer<typeof configSchema>;
 

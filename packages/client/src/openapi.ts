@@ -150,7 +150,7 @@ export interface paths {
         };
         /**
          * List the key's upscales, newest first, a page at a time
-         * @description Deleted upscales are left out. Items are as last stored; read one upscale for its latest state.
+         * @description Deleted and expired upscales are left out. Items are as last stored; read one upscale for its latest state.
          */
         get: operations["listUpscales"];
         put?: never;
@@ -172,7 +172,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** Read an upscale: its status, progress while it runs, and signed URLs once it succeeded */
+        /**
+         * Read an upscale: its status, progress while it runs, and signed URLs once it succeeded
+         * @description Results are kept RESULT_TTL_DAYS after the upscale was created (30 by default): then it answers 410 `job_expired` (410 `job_deleted` after a DELETE), and 404 once its record is gone too (JOB_ROW_TTL_DAYS, 90 by default). Signed URLs never outlive the results.
+         */
         get: operations["getUpscale"];
         put?: never;
         post?: never;
@@ -1141,7 +1144,7 @@ export interface operations {
                 webhook_url?: string;
             };
             header?: {
-                /** @description Same key and body: the same job; different body: 409 */
+                /** @description Same key and body: the same job, while its results are kept (RESULT_TTL_DAYS); different body: 409 */
                 "idempotency-key"?: string;
                 prefer?: string;
             };

@@ -17,7 +17,7 @@ export const ERROR_KINDS = [
   "unauthenticated",
   "forbidden",
   "not_found",
-  /** It existed and was deleted (a deleted upscale's results). */
+  /** It existed and is no more (a deleted or expired upscale's results). */
   "gone",
   /** The request contradicts the state of things (an Idempotency-Key used for another request). */
   "conflict",

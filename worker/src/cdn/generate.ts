@@ -4,11 +4,12 @@ import { type Config, pixelLimits } from "../config";
 import { dispatcherFor, dispatcherOf } from "../dispatch";
 import type { Bindings } from "../env";
 import { type JobDeps, failureOf, isDone, waitFor } from "../jobs/lifecycle";
+import { isExpired, resultsCutoff } from "../jobs/retention";
 import { hashRequest, startUpscale } from "../jobs/start";
 import { meterOf } from "../meter/client";
 import { sha256Hex } from "../security/crypto";
 import type { SourcePolicy } from "../security/source-policy";
-import { type JobRecord, findByIdempotencyKey, releaseIdempotencyKey } from "../storage/jobs";
+import { type JobRecord, findByIdempotencyKey, releaseExpiredIdempotencyKey, releaseIdempotencyKey } from "../storage/jobs";
 import { checkLimits } from "../validate/limits";
 import type { NormalizedOptions } from "../validate/options";
 import { sniffImage } from "../validate/sniff";
@@ -75,7 +76,10 @@ async function jobFor(request: GenerateRequest, deps: JobDeps, idempotencyKey: s
   const existing = await findByIdempotencyKey(env.DB, key.id, idempotencyKey);
   // A job the key canceled (POST /v1/upscales/{id}/cancel) is no failure of the image: the next request runs it again.
   const retry = existing?.status === "canceled" || (existing?.status === "failed" && Date.now() - existing.updatedAt >= RETRY_FAILED_AFTER_MS);
-  if (existing && retry) {
+  // A job whose results expired (jobs/retention.ts) runs again: its outputs may be gone from R2.
+  if (existing && isExpired(existing, config)) {
+    await releaseExpiredIdempotencyKey(env.DB, existing.id, resultsCutoff(config));
+  } else if (existing && retry) {
     await releaseIdempotencyKey(env.DB, existing.id);
   } else if (existing) {
     return { job: existing, counted: false };

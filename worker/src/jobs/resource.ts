@@ -7,6 +7,7 @@ import { type JobRecord, getJob, jobStatusSchema } from "../storage/jobs";
 import { resultPath } from "../storage/results";
 import { normalizedOptionsSchema } from "../validate/options";
 import { megapixels } from "./billing";
+import { isExpired, resultUrlExpiry } from "./retention";
 
 /**
  * A job as the upscale API shows it, in its answers and in its webhook event (notify.ts): its
@@ -55,12 +56,15 @@ export async function toResource(job: JobRecord, origin: string, config: Config,
   const inputMp = megapixels(job.input.width, job.input.height);
   const cacheHit = job.backend === "cache";
   const billable = !cacheHit && job.status === "succeeded";
+  // Never valid after the results expire (retention.ts); an expired job has no URLs to give.
+  const urlsExpireAtS = resultUrlExpiry(job, config, now);
+  const ttlS = urlsExpireAtS - Math.floor(now / 1000);
   const outputs =
-    job.status === "succeeded" && job.outputs
+    job.status === "succeeded" && job.outputs && ttlS > 0
       ? await Promise.all(
           job.outputs.map(async (o) => ({
             scale: o.scale,
-            url: origin + (await signResultPath(resultPath(o.key), config.RESULT_SIGNING_KEYS, config.RESULT_URL_TTL_S, now)),
+            url: origin + (await signResultPath(resultPath(o.key), config.RESULT_SIGNING_KEYS, ttlS, now)),
             contentType: o.contentType,
             width: o.width,
             height: o.height,
@@ -78,29 +82,51 @@ export async function toResource(job: JobRecord, origin: string, config: Config,
     ...(job.progress && (job.status === "queued" || job.status === "running")
       ? { progress: { ...job.progress, fraction: job.progress.tilesTotal > 0 ? job.progress.tilesDone / job.progress.tilesTotal : 0 } }
       : {}),
-    ...(outputs ? { outputs, urlsExpireAt: new Date((Math.floor(now / 1000) + config.RESULT_URL_TTL_S) * 1000).toISOString() } : {}),
+    ...(outputs ? { outputs, urlsExpireAt: new Date(urlsExpireAtS * 1000).toISOString() } : {}),
     usage: { inputMp, cacheHit, billable, billedMp: billable ? inputMp : 0 },
     // The stored kind stays inside the worker: a job's error shows its code and title.
     ...(job.error ? { error: { code: job.error.code, title: job.error.title } } : {}),
   };
 }
 
-/** The caller's job, deleted or not; another key's job is as unknown as a missing one (404). */
+/** The caller's job, deleted or expired or not; another key's job is as unknown as a missing one (404). */
 export async function ownJob(db: D1Database, keyId: string, id: string): Promise<JobRecord> {
   const job = await getJob(db, id);
   if (!job || job.keyId !== keyId) throw new DomainError({ kind: "not_found", code: "job_not_found", title: "No such upscale" });
   return job;
 }
 
-/** What every read of a job whose results were deleted answers. */
-export function deletedProblem(job: JobRecord): DomainError {
-  return new DomainError({
-    kind: "gone",
-    code: "job_deleted",
-    title: "This upscale was deleted",
-    detail: "Its results were deleted with DELETE /v1/upscales/{id}.",
-    extensions: { jobId: job.id, deletedAt: new Date(job.deletedAt ?? 0).toISOString() },
-  });
+/**
+ * What every read of a job whose results are gone answers, or null while they are kept: 410
+ * `job_expired` once they expired (RESULT_TTL_DAYS after its creation, jobs/retention.ts; checked
+ * first, as the sweep marks expired jobs deleted too), 410 `job_deleted` after DELETE /v1/upscales/{id}.
+ */
+export function goneProblem(job: JobRecord, config: Config, now = Date.now()): DomainError | null {
+  if (isExpired(job, config, now)) {
+    return new DomainError({
+      kind: "gone",
+      code: "job_expired",
+      title: "This upscale has expired",
+      detail: `Results are kept ${config.RESULT_TTL_DAYS} days; upscale the image again.`,
+      extensions: { jobId: job.id },
+    });
+  }
+  if (job.deletedAt !== null) {
+    return new DomainError({
+      kind: "gone",
+      code: "job_deleted",
+      title: "This upscale was deleted",
+      detail: "Its results were deleted with DELETE /v1/upscales/{id}.",
+      extensions: { jobId: job.id, deletedAt: new Date(job.deletedAt).toISOString() },
+    });
+  }
+  return null;
+}
+
+/** Throws goneProblem's problem, if any: every read of a job but a POST's answer, which carries its own headers. */
+export function assertResultsKept(job: JobRecord, config: Config, now = Date.now()): void {
+  const gone = goneProblem(job, config, now);
+  if (gone) throw gone;
 }
 
 /** The path parameter of every /v1/upscales/{id} route. */

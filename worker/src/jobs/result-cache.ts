@@ -1,7 +1,9 @@
 import type { Model, Output, OutputFormat } from "@hvar/contract";
+import { configOf } from "../config";
 import type { Bindings } from "../env";
 import { findCached } from "../storage/jobs";
 import { copyResults } from "../storage/results";
+import { resultsCutoff } from "./retention";
 
 /**
  * The result cache: a finished job with the same cache key (image bytes, options, model version)
@@ -19,7 +21,7 @@ export interface CachedResult {
 
 /** The cached result for this request, ready to be the job's; null on a miss (or when the stored outputs are gone). */
 export async function lookUpResult(env: Bindings, cacheKey: string, jobId: string, format: OutputFormat): Promise<CachedResult | null> {
-  const cached = await findCached(env.DB, cacheKey);
+  const cached = await findCached(env.DB, cacheKey, resultsCutoff(configOf(env)));
   if (!cached?.outputs) return null;
   const copies = await copyResults(env.RESULTS, cached.outputs, jobId, format);
   if (!copies) return null;

@@ -1,14 +1,18 @@
 import { DomainError } from "@hvar/contract";
-import { type JobRecord, findByIdempotencyKey } from "../storage/jobs";
+import { configOf } from "../config";
+import { type JobRecord, findByIdempotencyKey, releaseExpiredIdempotencyKey } from "../storage/jobs";
 import type { ImageInfo } from "../validate/sniff";
 import type { JobDeps } from "./lifecycle";
+import { isExpired, resultsCutoff } from "./retention";
 import { type UpscaleRequest, hashRequest, requestHashOf, startUpscale } from "./start";
 
 /**
  * A job through the upscale API, with Idempotency-Key: the same key and the same request give the
  * job the first request made (a replay), the same key with another request is a 409, and a new key
  * starts a job (startUpscale). Two first requests that race are settled by D1's UNIQUE constraint:
- * the loser replays the winner's job.
+ * the loser replays the winner's job. A key is remembered as long as its job's results
+ * (RESULT_TTL_DAYS): the key of an expired job starts a new one, whether or not the cron's
+ * retention sweep has freed it yet.
  *
  * An image sent by URL is the same request as long as the URL and the options are: it is fetched
  * only when a new job needs it, never for a replay.
@@ -45,7 +49,12 @@ export async function submitUpscale(deps: JobDeps & { jobTimeoutS: number }, sub
     }
     return { outcome: "replayed", job: existing };
   };
-  if (idempotencyKey !== null && (await findByIdempotencyKey(env.DB, key.id, idempotencyKey))) return replay();
+  if (idempotencyKey !== null) {
+    const existing = await findByIdempotencyKey(env.DB, key.id, idempotencyKey);
+    const config = configOf(env);
+    if (existing && isExpired(existing, config)) await releaseExpiredIdempotencyKey(env.DB, existing.id, resultsCutoff(config));
+    else if (existing) return replay();
+  }
 
   const { image, bytes } = source.kind === "bytes" ? source : await source.fetch();
   const hashes = early.cacheKey === null ? await hashRequest(bytes, options, modelVersion, requestHash) : early;

@@ -7,7 +7,7 @@ import { openApiRouter, problemResponses } from "../http/openapi";
 import { cancelUpscale } from "../jobs/cancel";
 import { rateLimit } from "../meter/middleware";
 import type { JobRecord } from "../storage/jobs";
-import { deletedProblem, jobIdParams, jobResourceSchema, ownJob, toResource } from "../jobs/resource";
+import { assertResultsKept, jobIdParams, jobResourceSchema, ownJob, toResource } from "../jobs/resource";
 
 /**
  * POST /v1/upscales/{id}/cancel: stops the job on its runner and refunds it (jobs/cancel.ts).
@@ -45,8 +45,8 @@ export const upscaleCancel = openApiRouter();
 upscaleCancel.openapi(cancelUpscaleRoute, async (c) => {
   const { id } = c.req.valid("param");
   const job = await ownJob(c.env.DB, c.get("apiKey").id, id);
-  if (job.deletedAt !== null) throw deletedProblem(job);
   const config = configOf(c.env);
+  assertResultsKept(job, config);
   const ended = await cancelUpscale({ env: c.env, dispatcher: dispatcherOf(c.env, config, job), defer: (work) => c.executionCtx.waitUntil(work) }, job);
   if (ended.status !== "canceled") throw alreadyEnded(ended);
   return c.json(await toResource(ended, new URL(c.req.url).origin, config), 200);

@@ -3,6 +3,7 @@ import { createRoute, z } from "@hono/zod-openapi";
 import { apiKeyAuth } from "../auth/middleware";
 import { configOf } from "../config";
 import { openApiRouter, problemResponses } from "../http/openapi";
+import { resultsCutoff } from "../jobs/retention";
 import { rateLimit } from "../meter/middleware";
 import { type ListPosition, jobStatusSchema, listJobs } from "../storage/jobs";
 import { jobResourceSchema, toResource } from "../jobs/resource";
@@ -45,7 +46,7 @@ export const listUpscales = createRoute({
   tags: ["upscales"],
   security: [{ apiKey: [] }],
   summary: "List the key's upscales, newest first, a page at a time",
-  description: "Deleted upscales are left out. Items are as last stored; read one upscale for its latest state.",
+  description: "Deleted and expired upscales are left out. Items are as last stored; read one upscale for its latest state.",
   middleware: [apiKeyAuth({ scope: "upscale" }), rateLimit()] as const,
   request: {
     query: z.object({
@@ -63,11 +64,12 @@ export const listUpscales = createRoute({
 export const upscaleList = openApiRouter();
 upscaleList.openapi(listUpscales, async (c) => {
   const { status, limit, cursor } = c.req.valid("query");
-  const jobs = await listJobs(c.env.DB, c.get("apiKey").id, { status: status ?? null, after: cursor === undefined ? null : decodeCursor(cursor), limit: limit + 1 });
+  const config = configOf(c.env);
+  const after = cursor === undefined ? null : decodeCursor(cursor);
+  const jobs = await listJobs(c.env.DB, c.get("apiKey").id, { status: status ?? null, after, createdAfter: resultsCutoff(config), limit: limit + 1 });
   const page = jobs.slice(0, limit);
   const last = page.at(-1);
   const origin = new URL(c.req.url).origin;
-  const config = configOf(c.env);
   return c.json(
     {
       data: await Promise.all(page.map((job) => toResource(job, origin, config))),

@@ -10,7 +10,7 @@ import type { AppEnv } from "../env";
 import { openApiRouter, problemResponses } from "../http/openapi";
 import { problemResponse } from "../http/problem";
 import { type JobDeps, advance, failureOf, isDone, refresh, waitFor } from "../jobs/lifecycle";
-import { deletedProblem, jobIdParams, jobResourceSchema, ownJob, toResource } from "../jobs/resource";
+import { assertResultsKept, goneProblem, jobIdParams, jobResourceSchema, ownJob, toResource } from "../jobs/resource";
 import { type Submission, submitUpscale } from "../jobs/submit";
 import { rateLimit } from "../meter/middleware";
 import { checkSource } from "../security/source-policy";
@@ -35,11 +35,12 @@ function preferredWaitS(prefer: string | undefined, maxWaitS: number): number {
   return wait === undefined ? 0 : Math.min(Number(wait), maxWaitS);
 }
 
-/** The answer to a POST: 200 when done, 202 with Location while running, the job's own problem when failed, canceled or deleted. */
+/** The answer to a POST: 200 when done, 202 with Location while running, the job's own problem when failed, canceled, deleted or expired. */
 async function answer(c: Context<AppEnv>, job: JobRecord, headers: Record<string, string> = {}): Promise<Response> {
   const config = configOf(c.env);
+  const gone = goneProblem(job, config);
+  if (gone) return problemResponse(gone, headers);
   const resource = await toResource(job, new URL(c.req.url).origin, config);
-  if (job.deletedAt !== null) return problemResponse(deletedProblem(job), headers);
   if (job.status === "canceled") {
     return problemResponse(new DomainError({ kind: "conflict", code: "job_canceled", title: "The job was canceled", extensions: { jobId: job.id } }), headers);
   }
@@ -99,7 +100,7 @@ export const createUpscale = createRoute({
   request: {
     query: upscaleParamsSchema,
     headers: z.object({
-      "idempotency-key": z.string().optional().openapi({ description: "Same key and body: the same job; different body: 409" }),
+      "idempotency-key": z.string().optional().openapi({ description: "Same key and body: the same job, while its results are kept (RESULT_TTL_DAYS); different body: 409" }),
       prefer: z.string().optional().openapi({ example: "wait=30" }),
     }),
     body: {
@@ -125,6 +126,9 @@ export const readUpscale = createRoute({
   tags: ["upscales"],
   security: [{ apiKey: [] }],
   summary: "Read an upscale: its status, progress while it runs, and signed URLs once it succeeded",
+  description:
+    "Results are kept RESULT_TTL_DAYS after the upscale was created (30 by default): then it answers 410 `job_expired` (410 `job_deleted` after a DELETE), " +
+    "and 404 once its record is gone too (JOB_ROW_TTL_DAYS, 90 by default). Signed URLs never outlive the results.",
   // Reads count against the key's rate limit like every other API call (pollers included), and
   // carry its RateLimit headers.
   middleware: [apiKeyAuth({ scope: "upscale" }), rateLimit()] as const,
@@ -175,7 +179,7 @@ upscales.post("/v1/upscales", apiKeyAuth({ scope: "upscale" }), rateLimit(), asy
 upscales.openapi(readUpscale, async (c) => {
   const { id } = c.req.valid("param");
   const job = await ownJob(c.env.DB, c.get("apiKey").id, id);
-  if (job.deletedAt !== null) throw deletedProblem(job);
+  assertResultsKept(job, configOf(c.env));
   const current = await refresh(c.env, configOf(c.env), job, (work) => c.executionCtx.waitUntil(work));
   if (!isDone(current)) c.header("retry-after", "1");
   return c.json(await toResource(current, new URL(c.req.url).origin, configOf(c.env)), 200);

@@ -144,14 +144,18 @@ export async function findByRunner(db: D1Database, backend: string, runner: stri
   return row ? parse(row) : null;
 }
 
-/** A finished job with the same cache key, by any API key, whose results were not deleted: its outputs answer this request. */
-export async function findCached(db: D1Database, cacheKey: string): Promise<JobRecord | null> {
+/**
+ * A finished job with the same cache key, by any API key, created after `createdAfter` (its results
+ * have not expired) and whose results were not deleted: its outputs answer this request. The newest,
+ * whose results are kept longest.
+ */
+export async function findCached(db: D1Database, cacheKey: string, createdAfter: number): Promise<JobRecord | null> {
   const row = await db
     .prepare(
-      `SELECT * FROM jobs WHERE cache_key = ? AND status = 'succeeded' AND outputs IS NOT NULL AND deleted_at IS NULL
-       ORDER BY created_at LIMIT 1`,
+      `SELECT * FROM jobs WHERE cache_key = ? AND status = 'succeeded' AND outputs IS NOT NULL AND deleted_at IS NULL AND created_at > ?
+       ORDER BY created_at DESC LIMIT 1`,
     )
-    .bind(cacheKey)
+    .bind(cacheKey, createdAfter)
     .first();
   return row ? parse(row) : null;
 }
@@ -208,6 +212,51 @@ export async function markDeleted(db: D1Database, id: string, now = Date.now()):
   return result.meta.changes > 0;
 }
 
+/** Frees the Idempotency-Key of a job created before `createdBefore` (its results expired), so that the key may start a new job. */
+export async function releaseExpiredIdempotencyKey(db: D1Database, id: string, createdBefore: number): Promise<void> {
+  await db.prepare("UPDATE jobs SET idempotency_key = NULL WHERE id = ? AND created_at <= ?").bind(id, createdBefore).run();
+}
+
+/**
+ * Finished jobs created before `createdBefore` whose results are still in R2, oldest first (the
+ * partial index jobs_results_kept, migrations/0008): the retention sweep's work list.
+ */
+export async function listResultsToExpire(db: D1Database, createdBefore: number, limit: number): Promise<string[]> {
+  const { results } = await db
+    .prepare("SELECT id FROM jobs WHERE deleted_at IS NULL AND created_at <= ? AND status IN ('succeeded', 'failed') ORDER BY created_at LIMIT ?")
+    .bind(createdBefore, limit)
+    .all<{ id: string }>();
+  return results.map((r) => r.id);
+}
+
+/** Marks the jobs' results gone (deleted_at, as a deletion does) and frees their Idempotency-Keys. */
+export async function markResultsExpired(db: D1Database, ids: readonly string[], now = Date.now()): Promise<void> {
+  if (ids.length === 0) return;
+  await db
+    .prepare(`UPDATE jobs SET deleted_at = COALESCE(deleted_at, ?), idempotency_key = NULL, updated_at = ? WHERE id IN (${ids.map(() => "?").join(", ")})`)
+    .bind(now, now, ...ids)
+    .run();
+}
+
+/** Finished jobs created before `createdBefore`, oldest first (index jobs_created, migrations/0008): rows the retention sweep deletes. */
+export async function listRowsToDelete(db: D1Database, createdBefore: number, limit: number): Promise<string[]> {
+  const { results } = await db
+    .prepare("SELECT id FROM jobs WHERE created_at <= ? AND status IN ('succeeded', 'failed') ORDER BY created_at LIMIT ?")
+    .bind(createdBefore, limit)
+    .all<{ id: string }>();
+  return results.map((r) => r.id);
+}
+
+/** Deletes the jobs' rows, their webhook deliveries first (which reference them); the ledger keeps its rows. */
+export async function deleteJobRows(db: D1Database, ids: readonly string[]): Promise<void> {
+  if (ids.length === 0) return;
+  const list = ids.map(() => "?").join(", ");
+  await db.batch([
+    db.prepare(`DELETE FROM webhook_deliveries WHERE job_id IN (${list})`).bind(...ids),
+    db.prepare(`DELETE FROM jobs WHERE id IN (${list})`).bind(...ids),
+  ]);
+}
+
 /** Whether the job's results were deleted; false for a job without a record. */
 export async function isDeleted(db: D1Database, id: string): Promise<boolean> {
   const deletedAt = await db.prepare("SELECT deleted_at FROM jobs WHERE id = ?").bind(id).first<number | null>("deleted_at");
@@ -230,12 +279,17 @@ const STATUS_FILTER: Record<JobStatus, string> = {
 };
 
 /**
- * A page of the key's jobs that were not deleted, newest first (ties by id), after `after`; one
- * range of the index jobs_key_created or jobs_key_status_created (migrations/0006).
+ * A page of the key's jobs that were not deleted, created after `createdAfter` (results not
+ * expired), newest first (ties by id), after `after`; one range of the index jobs_key_created or
+ * jobs_key_status_created (migrations/0006).
  */
-export async function listJobs(db: D1Database, keyId: string, query: { status: JobStatus | null; after: ListPosition | null; limit: number }): Promise<JobRecord[]> {
-  const conditions = ["key_id = ?", "deleted_at IS NULL"];
-  const bindings: (string | number)[] = [keyId];
+export async function listJobs(
+  db: D1Database,
+  keyId: string,
+  query: { status: JobStatus | null; after: ListPosition | null; createdAfter: number; limit: number },
+): Promise<JobRecord[]> {
+  const conditions = ["key_id = ?", "deleted_at IS NULL", "created_at > ?"];
+  const bindings: (string | number)[] = [keyId, query.createdAfter];
   if (query.status) conditions.push(STATUS_FILTER[query.status]);
   if (query.after) {
     conditions.push("(created_at, id) < (?, ?)");

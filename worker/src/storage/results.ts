@@ -1,4 +1,4 @@
-import { type OutputFormat, type Scale, parseResultKey, resultKey, resultPrefix } from "@hvar/contract";
+import { type OutputFormat, type Scale, inputKey, jobRecordKey, parseResultKey, resultKey, resultPrefix } from "@hvar/contract";
 
 /**
  * Results in R2 under `results/<job id>/x<scale>.<ext>` (packages/contract's `resultKey`, the key the
@@ -58,16 +58,30 @@ export async function copyResults<T extends StoredResult & { scale: Scale }>(
   return copies;
 }
 
-/** Deletes every stored result of the job (its whole prefix, so also outputs a runner wrote for a job that did not succeed). */
-export async function deleteJobResults(bucket: R2Bucket, jobId: string): Promise<number> {
+/**
+ * Deletes every stored result of the job (its whole prefix, so also outputs a runner wrote for a job
+ * that did not succeed), and `alsoKeys` with the first batch.
+ */
+export async function deleteJobResults(bucket: R2Bucket, jobId: string, alsoKeys: readonly string[] = []): Promise<number> {
   let deleted = 0;
   let cursor: string | undefined;
+  let extra = [...alsoKeys];
   do {
     const listing = await bucket.list({ prefix: resultPrefix(jobId), ...(cursor ? { cursor } : {}) });
-    const keys = listing.objects.map((o) => o.key);
+    const keys = [...listing.objects.map((o) => o.key), ...extra];
+    extra = [];
     if (keys.length > 0) await bucket.delete(keys);
     deleted += keys.length;
     cursor = listing.truncated ? listing.cursor : undefined;
   } while (cursor);
   return deleted;
+}
+
+/**
+ * Deletes everything stored for the job: its results, the input a job that timed out may have left
+ * (inputs/<job>) and the record a runner wrote (jobs/<job>.json). One list and one delete for a
+ * job with a few results.
+ */
+export async function deleteJobObjects(bucket: R2Bucket, jobId: string): Promise<void> {
+  await deleteJobResults(bucket, jobId, [inputKey(jobId), jobRecordKey(jobId)]);
 }
