@@ -24,6 +24,7 @@ suite tsc-runner tsc -p gpu-runner
 suite tsc-demo tsc -p worker/tsconfig.demo.json
 suite tsc-contract bash -c "tsc -p packages/contract && tsc -p test/contract"
 suite tsc-client bash -c "tsc -p packages/client && tsc -p test/client"
+suite tsc-cli bash -c "tsc -p packages/cli && tsc -p test/cli"
 suite eslint eslint . --max-warnings 0
 suite ruff bash -c "$py/ruff check model bench && $py/ruff format --check model bench"
 suite vitest vitest run
