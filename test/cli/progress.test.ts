@@ -14,13 +14,12 @@ describe("progress", () => {
     progress.status("queued");
     progress.status("running");
     for (let done = 0; done <= 40; done++) progress.tiles(done, 40);
-    progress.finish("photo.jpg -> out/photo.x2.png (512x340)");
+    progress.clear();
     expect(out.text()).toBe(
       [
         "photo.jpg: queued",
         "photo.jpg: running",
         ...[0, 10, 20, 30, 40, 50, 60, 70, 80, 90, 100].map((percent) => `photo.jpg: ${percent}% (${(percent * 40) / 100}/40 tiles)`),
-        "photo.jpg -> out/photo.x2.png (512x340)",
         "",
       ].join("\n"),
     );
@@ -34,13 +33,13 @@ describe("progress", () => {
     expect(out.chunks).toEqual(["a.png: 30% (3/10 tiles)\n", "a.png: 90% (9/10 tiles)\n"]);
   });
 
-  it("on a terminal, redraws one line in place, only when it changes, and clears it at the end", () => {
+  it("on a terminal, redraws one line in place, only when it changes, and clears it for the result", () => {
     const out = capture(true);
     const progress = new Progress(out, "a.png");
     progress.status("running");
     progress.tiles(5, 10);
     progress.tiles(5, 10);
-    progress.finish("a.png -> a.x2.png");
-    expect(out.chunks).toEqual(["\r\x1b[2Ka.png running", `\r\x1b[2Ka.png [${"#".repeat(15)}${"-".repeat(15)}] 5/10 tiles`, "\r\x1b[2Ka.png -> a.x2.png\n"]);
+    progress.clear();
+    expect(out.chunks).toEqual(["\r\x1b[2Ka.png running", `\r\x1b[2Ka.png [${"#".repeat(15)}${"-".repeat(15)}] 5/10 tiles`, "\r\x1b[2K"]);
   });
 });

@@ -4,7 +4,7 @@ import { type Parsed, UsageError, connectionOf, parseCommand } from "./args.js";
 import { HELP, helpOf } from "./help.js";
 import type { TextOut } from "./progress.js";
 import { renderJob, renderList, renderUsage } from "./render.js";
-import { OutputError, checkUpscaleInputs, messageOf, upscaleOne } from "./upscale.js";
+import { OutputError, checkUpscaleInputs, messageOf, renderUpscaled, upscaleOne } from "./upscale.js";
 
 export interface CliIo {
   stdout: TextOut;
@@ -81,7 +81,7 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
               ...call,
               onJob: (j) => (job = j),
             });
-            print(done, "");
+            print(done, renderUpscaled(done));
           } catch (error) {
             // Every input is tried; the exit code is the first failure's.
             const failure = failureOf(error, job);

@@ -43,9 +43,9 @@ export class Progress {
     this.stream.write(`${this.label}: ${step * (100 / LINE_STEPS)}% (${done}/${total} tiles)\n`);
   }
 
-  /** Ends the progress display with a line that stays. */
-  finish(message: string): void {
-    this.stream.write(`${this.stream.isTTY && this.#drawn ? "\r\x1b[2K" : ""}${message}\n`);
+  /** Ends the display: on a terminal, the line is cleared for what comes next (the result, or an error). */
+  clear(): void {
+    if (this.stream.isTTY && this.#drawn) this.stream.write("\r\x1b[2K");
     this.#drawn = "";
   }
 

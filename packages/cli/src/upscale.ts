@@ -72,9 +72,8 @@ export async function upscaleOne(
       },
       onProgress: (p) => progress.tiles(p.tilesDone, p.tilesTotal),
     });
-  } catch (error) {
-    progress.finish(`${input}: failed`);
-    throw error;
+  } finally {
+    progress.clear();
   }
 
   const files: string[] = [];
@@ -94,9 +93,13 @@ export async function upscaleOne(
     });
     files.push(path);
   }
-  const sizes = (job.outputs ?? []).map((o, i) => `${files[i]} (${o.width}x${o.height})`);
-  progress.finish(`${input} -> ${sizes.join(", ")}`);
   return { input, files, job };
+}
+
+/** The line `hvar upscale` prints per image: `photo.jpg -> out/photo.x2.png (512x340), ...`. */
+export function renderUpscaled({ input, files, job }: Upscaled): string {
+  const sizes = (job.outputs ?? []).map((output, i) => `${files[i]} (${output.width}x${output.height})`);
+  return `${input} -> ${sizes.join(", ")}\n`;
 }
 
 export const messageOf = (error: unknown): string => {
