@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 // The `hvar` command: the process around runCli (its streams, environment and Ctrl-C).
 import process from "node:process";
 import { runCli } from "./main.js";
