@@ -2,7 +2,7 @@ import js from "@eslint/js";
 import tseslint from "typescript-eslint";
 
 export default tseslint.config(
-  { ignores: ["**/node_modules/**", "**/dist/**", "**/.wrangler/**", "model/**", "worker/worker-configuration.d.ts"] },
+  { ignores: ["**/node_modules/**", "**/dist/**", "**/.wrangler/**", "model/**", "worker/worker-configuration.d.ts", "worker/public/docs/**"] },
   js.configs.recommended,
   ...tseslint.configs.strict,
   {

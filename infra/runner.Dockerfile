@@ -46,10 +46,12 @@ COPY gpu-runner/models gpu-runner/models
 ENV NODE_ENV=production \
     HVAR_RUNNER_HOST=0.0.0.0 \
     HVAR_RUNNER_PORT=8788 \
+    HVAR_METRICS_PORT=9464 \
     HVAR_DEVICE=cuda \
     HVAR_STORAGE_DIR=/data \
     HVAR_GRAPH_CACHE_DIR=/tmp/hvar-graphs
-EXPOSE 8788
+# 8788: the API (health, signed job routes); 9464: /metrics for the scraper, not for the Service.
+EXPOSE 8788 9464
 USER 10001:10001
 # Liveness only: /readyz (model loaded, not draining) is for the load balancer, not for restarts.
 HEALTHCHECK --interval=15s --timeout=3s --start-period=60s --retries=3 \

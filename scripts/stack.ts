@@ -50,6 +50,8 @@ export interface StackOptions {
   workerPort?: number;
   /** 0 picks a free port. Default 8788 ($HVAR_RUNNER_PORT). */
   runnerPort?: number;
+  /** The runner's /metrics listener; 0 picks a free port. Default 9464 ($HVAR_METRICS_PORT). */
+  metricsPort?: number;
   /** wrangler's persisted local state (D1, R2, KV, Durable Objects). Default `.wrangler/state`. */
   stateDir?: string;
   /** The worker's secrets (dotenv), written with fresh random values when missing. Default `.dev.vars`. */
@@ -85,6 +87,8 @@ export interface DevKey {
 export interface Stack {
   workerUrl: string;
   runnerUrl: string;
+  /** The runner's metrics listener (`<metricsUrl>/metrics`), apart from its API. */
+  metricsUrl: string;
   /** ADMIN_SECRET, RESULT_SIGNING_KEYS and RUNNER_HMAC_SECRET as the worker sees them. */
   secrets: Record<string, string>;
   devKey: DevKey & { created: boolean };
@@ -286,9 +290,11 @@ async function startStackOnce(options: StackOptions): Promise<Stack> {
   const modelsDir = options.modelsDir ?? process.env.HVAR_MODELS_DIR ?? path("gpu-runner/models");
   const workerPort = options.workerPort === 0 ? await freePort() : (options.workerPort ?? 8787);
   const runnerPort = options.runnerPort === 0 ? await freePort() : (options.runnerPort ?? 8788);
+  const metricsPort = options.metricsPort === 0 ? await freePort() : (options.metricsPort ?? 9464);
   const inspectorPort = await freePort();
   const workerUrl = `http://127.0.0.1:${workerPort}`;
   const runnerUrl = `http://127.0.0.1:${runnerPort}`;
+  const metricsUrl = `http://127.0.0.1:${metricsPort}`;
   const output = sink(options.logFile);
 
   await mkdir(stateDir, { recursive: true });
@@ -335,6 +341,7 @@ async function startStackOnce(options: StackOptions): Promise<Stack> {
     ...process.env,
     HVAR_RUNNER_HOST: "127.0.0.1",
     HVAR_RUNNER_PORT: String(runnerPort),
+    HVAR_METRICS_PORT: String(metricsPort),
     HVAR_MODELS_DIR: modelsDir,
     HVAR_DEVICE: process.env.HVAR_DEVICE ?? "cpu",
     RUNNER_HMAC_SECRET: secrets.RUNNER_HMAC_SECRET,
@@ -402,6 +409,7 @@ async function startStackOnce(options: StackOptions): Promise<Stack> {
     return {
       workerUrl,
       runnerUrl,
+      metricsUrl,
       secrets,
       devKey,
       model,
@@ -449,6 +457,7 @@ async function main(): Promise<void> {
   const starting = startStack({
     workerPort: port("HVAR_WORKER_PORT", 8787),
     runnerPort: port("HVAR_RUNNER_PORT", 8788),
+    metricsPort: port("HVAR_METRICS_PORT", 9464),
     cronIntervalMs: 60_000,
     ...local,
     signal: abort.signal,
@@ -484,7 +493,7 @@ async function main(): Promise<void> {
     `    API (worker)   ${stack.workerUrl}`,
     `    API reference  ${stack.workerUrl}/docs   (OpenAPI: ${stack.workerUrl}/openapi.json)`,
     `    demo page      ${demo}`,
-    `    runner         ${stack.runnerUrl}   (readiness: ${stack.runnerUrl}/readyz)`,
+    `    runner         ${stack.runnerUrl}   (readiness: ${stack.runnerUrl}/readyz, metrics: ${stack.metricsUrl}/metrics)`,
     `    model          ${stack.model ?? `none in ${rel(stack.modelsDir)}: upscales fail until one is there (HVAR_MODELS_DIR=test/gpu-runner/fixtures npm start runs the contract test model)`}`,
   ];
   if (createdVars) lines.push("", `  wrote ${rel(local.devVarsFile)} with fresh local secrets`);
@@ -499,6 +508,8 @@ async function main(): Promise<void> {
   } else {
     lines.push("", `  development API key ${stack.devKey.id}: in ${rel(local.devKeyFile)} (source ${rel(local.devKeyFile)}; echo $HVAR_API_KEY)`);
   }
+  // The examples in README.md and docs/ read the URL and the key from these, whatever the port.
+  lines.push("", "  in another terminal, for the examples in README.md and docs/:", `    export HVAR_URL=${stack.workerUrl}; set -a; source ${rel(local.devKeyFile)}; set +a`);
   lines.push("", "  Ctrl-C stops everything.", "");
   process.stdout.write(lines.join("\n") + "\n");
 

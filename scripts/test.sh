@@ -26,6 +26,9 @@ suite tsc-contract bash -c "tsc -p packages/contract && tsc -p test/contract"
 suite tsc-client bash -c "tsc -p packages/client && tsc -p test/client"
 suite tsc-cli bash -c "tsc -p packages/cli && tsc -p test/cli"
 suite eslint eslint . --max-warnings 0
+# The worker's OpenAPI document (docs/openapi.json; test/client/openapi.test.ts keeps it equal to what the
+# worker serves) under Redocly's recommended rules (redocly.yaml). Offline: no telemetry, no update check.
+suite openapi-lint env REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true redocly lint --format=stylish docs/openapi.json
 suite ruff bash -c "$py/ruff check model bench && $py/ruff format --check model bench"
 suite vitest vitest run
 suite pytest bash -c "cd model && .venv/bin/pytest -rs"   # -rs: why each test skipped, e.g. no ../shared

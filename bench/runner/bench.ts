@@ -6,7 +6,7 @@
  * baselines. Quality is PSNR-Y on Set5 with its standard MATLAB-bicubic LR (the published numbers'
  * protocol); speed is x4 output megapixels per second on synthetic images (images.ts).
  *
- *   npm run bench:runner                                   # the shipped model, CPU (README.md)
+ *   npm run bench:runner                                   # the shipped model, CPU (bench/runner/README.md)
  *   npm run bench:runner -- --device cuda --batches 1,8,32 --size 1920x1080
  */
 import { readFileSync } from "node:fs";

@@ -5,7 +5,7 @@ import sharp from "sharp";
 
 /**
  * PSNR on the Y channel of BT.601 YCbCr with `shave` border pixels left out, as the evaluation
- * protocol measures (model/hvar/eval.py; README "Evaluation protocol"), for interleaved 8-bit RGB.
+ * protocol measures (model/hvar/eval.py; docs/evaluation.md), for interleaved 8-bit RGB.
  */
 export function psnrY(a: Uint8Array, b: Uint8Array, width: number, height: number, shave: number): number {
   if (a.length !== b.length || a.length !== width * height * 3) throw new Error("images differ in size");

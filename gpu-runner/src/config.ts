@@ -16,6 +16,8 @@ export const RunnerConfigSchema = z
   .object({
     HVAR_RUNNER_HOST: z.string().default("127.0.0.1"),
     HVAR_RUNNER_PORT: z.coerce.number().int().min(0).max(65535).default(8788),
+    /** `GET /metrics` listens here, apart from the API (Prometheus' default exporter port); its host is HVAR_RUNNER_HOST's. */
+    HVAR_METRICS_PORT: z.coerce.number().int().min(0).max(65535).default(9464),
     HVAR_MODELS_DIR: z.string().default(defaultModelsDir),
     /** Which discovered model to serve; the first by folder name when unset. */
     HVAR_MODEL: z.string().optional(),
@@ -34,8 +36,16 @@ export const RunnerConfigSchema = z
     HVAR_BATCH_SIZE: int(1, 8),
     /** Memory the tensors of one batch may take; caps the batch below HVAR_BATCH_SIZE if needed. */
     HVAR_MEMORY_BUDGET_MB: int(1, 2048),
-    /** Tiles waiting over all jobs before new jobs get 429. */
+    /** The longest wait of a new job in tiles, its own and those run beside it, before it gets 429. */
     HVAR_MAX_QUEUED_TILES: int(1, 4096),
+    /**
+     * Memory one job may hold (decoded image, blend sums, one scale's image and file; measured by
+     * bench/runner/job-memory.ts): a job over it gets 413 job_too_large. The largest input at x1, x2
+     * and x4 with alpha needs about 1.6 GB.
+     */
+    HVAR_JOB_MEMORY_MB: int(1, 2048),
+    /** Memory all jobs in flight may hold together; a job that does not fit beside them gets 429. */
+    HVAR_JOBS_MEMORY_MB: int(1, 6144),
     /**
      * A ceiling on tiles through the model per second; none when unset. For a GPU shared with other
      * work, or a staging runner made as slow as a smaller card (autoscaling and 429 rehearsals).
@@ -47,7 +57,7 @@ export const RunnerConfigSchema = z
     /**
      * Decoded input pixels at most, whatever the scales: packages/contract's MAX_INPUT_PIXELS (2^22,
      * 2048x2048), the worker's MAX_INPUT_PIXELS too, so the edge refuses larger images before upload
-     * ends. Change both together. A job of that size holds about 1 GB while it runs.
+     * ends. Change both together. A job of that size holds about 1.6 GB while it runs (HVAR_JOB_MEMORY_MB).
      */
     HVAR_MAX_INPUT_PIXELS: int(1, MAX_INPUT_PIXELS),
     HVAR_MAX_BODY_BYTES: int(1, 32 * 1024 * 1024),

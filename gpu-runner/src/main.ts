@@ -11,9 +11,13 @@ if (secret === undefined) {
   process.exit(1);
 }
 
-const { app, shutdown } = await assembleRunner(config, secret, log);
+const { app, metricsApp, shutdown } = await assembleRunner(config, secret, log);
 const server = serve({ fetch: app.fetch, hostname: config.HVAR_RUNNER_HOST, port: config.HVAR_RUNNER_PORT }, (info) =>
   log.info({ address: info.address, port: info.port }, "runner listening"),
+);
+// Metrics on a port of their own: unauthenticated scrapes never share the API's port (or its Service).
+const metricsServer = serve({ fetch: metricsApp.fetch, hostname: config.HVAR_RUNNER_HOST, port: config.HVAR_METRICS_PORT }, (info) =>
+  log.info({ address: info.address, port: info.port }, "metrics listening"),
 );
 
 for (const signal of ["SIGINT", "SIGTERM"] as const) {
@@ -24,6 +28,7 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
     void shutdown().then(
       () => {
         log.info("jobs finished, closing");
+        metricsServer.close();
         server.close(() => process.exit(0));
         // Idle keep-alive connections would otherwise hold close() open.
         if ("closeAllConnections" in server) server.closeAllConnections();

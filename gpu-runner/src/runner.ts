@@ -5,7 +5,7 @@ import { ModelSession } from "./model/session";
 import { Scheduler } from "./scheduler/scheduler";
 import { createApp } from "./server/app";
 import { JobService } from "./server/jobs";
-import { RunnerMetrics } from "./server/metrics";
+import { metricsApp, RunnerMetrics } from "./server/metrics";
 import { LocalStore } from "./storage/local";
 import { S3Store } from "./storage/s3";
 import type { ObjectStore } from "./storage/store";
@@ -23,7 +23,7 @@ export function createStore(config: RunnerConfig): ObjectStore {
 
 /**
  * Everything a serving runner is made of, wired from its configuration: the model (if one is
- * usable), its scheduler, storage, metrics, the job service and the HTTP app. `shutdown()` refuses
+ * usable), its scheduler, storage, metrics, the job service, the HTTP app and the metrics app. `shutdown()` refuses
  * new jobs, lets the jobs in flight finish and store their results, then releases the model.
  */
 export async function assembleRunner(config: RunnerConfig, secret: string, log: Logger) {
@@ -62,14 +62,15 @@ export async function assembleRunner(config: RunnerConfig, secret: string, log: 
       log,
       decode: { maxPixels: config.HVAR_MAX_INPUT_PIXELS, animated: config.HVAR_ANIMATED },
       overlap: tileOverlap(entry.manifest, config.HVAR_TILE_OVERLAP),
+      memory: { jobBytes: config.HVAR_JOB_MEMORY_MB * 2 ** 20, totalBytes: config.HVAR_JOBS_MEMORY_MB * 2 ** 20 },
     });
   }
-  const app = createApp({ discovery, secret, log, maxBodyBytes: config.HVAR_MAX_BODY_BYTES, draining: () => draining, ...(jobs ? { jobs } : {}), metrics });
+  const app = createApp({ discovery, secret, log, maxBodyBytes: config.HVAR_MAX_BODY_BYTES, draining: () => draining, ...(jobs ? { jobs } : {}) });
 
   async function shutdown(): Promise<void> {
     draining = true;
     await jobs?.drain();
     await session?.release();
   }
-  return { app, shutdown };
+  return { app, metricsApp: metricsApp(metrics), shutdown };
 }

@@ -54,6 +54,9 @@ describe("the demo page", () => {
     await page.goto(`${stack.workerUrl}/demo/#key=${stack.devKey.secret}`);
     await expect.poll(() => page.locator("#key-status").textContent()).toContain(`Key ${stack.devKey.id} accepted`);
     expect(page.url()).toBe(`${stack.workerUrl}/demo/`);
+    // For this tab only, as the page and the README say: "remember" is left to the visitor.
+    expect(await page.locator("#remember").isChecked()).toBe(false);
+    expect(await page.evaluate("[Object.values(sessionStorage).includes(document.querySelector('#key').value), localStorage.length]")).toEqual([true, 0]);
     expect(await page.locator("#usage").textContent()).toContain("MP of 10000 MP");
     expect(errors).toEqual([]);
   });
@@ -143,5 +146,25 @@ describe("the demo page", () => {
     // A determinate bar: its value is the fraction done, in percent.
     expect(await page.locator("#progress").getAttribute("value")).toMatch(/^\d+(\.\d+)?$/);
     await expect.poll(() => page.locator("#status").textContent(), { timeout: 120_000 }).toMatch(/^Done in [\d.]+ s: 1 images\.$/);
+  });
+});
+
+describe("the API reference", () => {
+  it("renders the OpenAPI document in the browser with everything from this origin", async () => {
+    const reference = await browser.newPage({ viewport: { width: 1280, height: 900 } });
+    const requests: string[] = [];
+    const errors: string[] = [];
+    reference.on("request", (request) => requests.push(request.url()));
+    reference.on("pageerror", (error) => errors.push(error.message));
+    reference.on("console", (message) => {
+      if (message.type() === "error") errors.push(message.text());
+    });
+    await reference.goto(`${stack.workerUrl}/docs`);
+    await reference.getByText("Upscale an image to x1 (cleaned), x2 and/or x4").first().waitFor({ timeout: 30_000 });
+    await reference.getByRole("heading", { name: "hvar API" }).waitFor();
+    expect(requests.filter((url) => !url.startsWith(`${stack.workerUrl}/`) && !url.startsWith("data:"))).toEqual([]);
+    expect(requests).toEqual(expect.arrayContaining([`${stack.workerUrl}/docs/scalar.js`, `${stack.workerUrl}/openapi.json`]));
+    expect(errors).toEqual([]);
+    await reference.close();
   });
 });

@@ -202,10 +202,10 @@ export function verifyWebhook(secret: string, delivery: Delivery, toleranceS = 3
   });
 }
 
-/** Jobs the runner is working on now, from its open /metrics. */
+/** Jobs the runner is working on now, from its /metrics (on their own port). */
 export async function runnerJobsRunning(): Promise<number> {
   try {
-    const text = await (await fetch(`${stack.runnerUrl}/metrics`)).text();
+    const text = await (await fetch(`${stack.metricsUrl}/metrics`)).text();
     const line = text.split("\n").find((l) => l.startsWith('hvar_runner_jobs_in_flight{status="running"}'));
     return line ? Number(line.split(" ").pop()) : 0;
   } catch {

@@ -35,7 +35,7 @@ async function atRunner(id: string): Promise<{ status: string; error?: { code: s
 }
 
 async function runnerQueueDepth(): Promise<number> {
-  const text = await (await fetch(`${stack.runnerUrl}/metrics`)).text();
+  const text = await (await fetch(`${stack.metricsUrl}/metrics`)).text();
   return Number(/^hvar_runner_queue_depth_tiles (\d+)$/m.exec(text)?.[1]);
 }
 

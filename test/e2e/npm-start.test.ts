@@ -72,13 +72,14 @@ const running: Started[] = [];
 
 async function npmStart(): Promise<Started> {
   const dir = await mkdtemp(join(tmpdir(), "hvar-npm-start-"));
-  const ports = [await freePort(), await freePort()];
+  const ports = [await freePort(), await freePort(), await freePort()];
   const npm = spawn("npm", ["start"], {
     cwd: ROOT,
     env: {
       ...process.env,
       HVAR_WORKER_PORT: String(ports[0]),
       HVAR_RUNNER_PORT: String(ports[1]),
+      HVAR_METRICS_PORT: String(ports[2]),
       HVAR_STACK_DIR: dir,
       HVAR_MODELS_DIR: E2E_MODELS_DIR,
       HVAR_NO_SETUP: "1",

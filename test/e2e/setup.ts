@@ -20,6 +20,8 @@ export const E2E_MODELS_DIR = process.env.HVAR_MODELS_DIR ?? CONTRACT_FIXTURE;
 export interface E2EStack {
   workerUrl: string;
   runnerUrl: string;
+  /** The runner's /metrics listener, apart from its API. */
+  metricsUrl: string;
   adminSecret: string;
   runnerSecret: string;
   devKey: { id: string; secret: string; webhookSecret: string };
@@ -91,6 +93,7 @@ export function stackSetup(modelsDir: string, options: StackSetupOptions = {}) {
       stack = await startStack({
         workerPort: 0,
         runnerPort: 0,
+        metricsPort: 0,
         stateDir: join(dir, "state"),
         devVarsFile: join(dir, ".dev.vars"),
         devKeyFile: join(dir, ".dev.key"),
@@ -113,6 +116,7 @@ export function stackSetup(modelsDir: string, options: StackSetupOptions = {}) {
     project.provide("stack", {
       workerUrl: stack.workerUrl,
       runnerUrl: stack.runnerUrl,
+      metricsUrl: stack.metricsUrl,
       adminSecret: stack.secrets.ADMIN_SECRET as string,
       runnerSecret: stack.secrets.RUNNER_HMAC_SECRET as string,
       devKey: { id: stack.devKey.id, secret: stack.devKey.secret, webhookSecret: stack.devKey.webhookSecret },

@@ -77,10 +77,11 @@ const image = runtimeImage();
 const podConfig = loadConfig({ ...image.env, ...configMap, ...secrets });
 
 describe("the runner image (infra/runner.Dockerfile)", () => {
-  it("configures settings the runner accepts, and exposes the port the runner then listens on", () => {
+  it("configures settings the runner accepts, and exposes the ports the runner then listens on: the API's, and the metrics' apart", () => {
     const config = loadConfig({ ...image.env, ...secrets });
     expect(config.HVAR_DEVICE).toBe("cuda");
-    expect(image.exposed).toEqual([config.HVAR_RUNNER_PORT]);
+    expect(config.HVAR_METRICS_PORT).not.toBe(config.HVAR_RUNNER_PORT);
+    expect(image.exposed).toEqual([config.HVAR_RUNNER_PORT, config.HVAR_METRICS_PORT]);
   });
 
   it("health-checks the runner's liveness route on that port", () => {
@@ -112,7 +113,7 @@ describe("Kubernetes manifests", () => {
     expect(podConfig.HVAR_STORAGE).toBe("s3");
   });
 
-  it("probe liveness on /healthz and readiness on /readyz, and scrape, where the pod's runner listens", () => {
+  it("probe liveness on /healthz and readiness on /readyz where the pod's runner listens", () => {
     const port = container.ports.find((p) => p.name === container.livenessProbe.httpGet.port);
     expect(port?.containerPort).toBe(podConfig.HVAR_RUNNER_PORT);
     expect([container.startupProbe, container.livenessProbe, container.readinessProbe].map((p) => [p.httpGet.path, p.httpGet.port])).toEqual([
@@ -120,9 +121,17 @@ describe("Kubernetes manifests", () => {
       ["/healthz", port?.name],
       ["/readyz", port?.name],
     ]);
-    expect(Number(pod.metadata.annotations["prometheus.io/port"])).toBe(podConfig.HVAR_RUNNER_PORT);
     const service = byKind("Service").spec as { ports: { targetPort: string }[] };
     expect(service.ports.map((p) => p.targetPort)).toEqual([port?.name]);
+  });
+
+  it("scrape /metrics on the runner's metrics port, which the Service does not route", () => {
+    expect(pod.metadata.annotations["prometheus.io/path"]).toBe("/metrics");
+    expect(Number(pod.metadata.annotations["prometheus.io/port"])).toBe(podConfig.HVAR_METRICS_PORT);
+    const metricsPort = container.ports.find((p) => p.containerPort === podConfig.HVAR_METRICS_PORT);
+    expect(metricsPort?.name).toBe("metrics");
+    const service = byKind("Service").spec as { ports: { targetPort: string }[] };
+    expect(service.ports.map((p) => p.targetPort)).not.toContain(metricsPort?.name);
   });
 
   it("run as the image's non-root user, on one GPU, with time to drain", () => {

@@ -127,6 +127,39 @@ describe("Scheduler", () => {
     expect(seen).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
   });
 
+  it("admits a small job beside a large one that fills the queue, and finishes it within the next batches", async () => {
+    const { model, nextRun } = drivenModel();
+    const scheduler = new Scheduler(model, { ...options, maxQueuedTiles: 10 });
+    const seen: number[] = [];
+    const big = job(1, 40, seen);
+    const bigDone = scheduler.submit(big);
+    const first = await nextRun();
+    expect(scheduler.queuedTiles).toBe(36);
+    let smallDone = false;
+    const small = scheduler.submit(job(2, 2, seen)).then(() => (smallDone = true));
+    first.finish();
+    (await nextRun()).finish();
+    await small;
+    // The small job ended in the batch after the one running when it came: 2 of the big job's 40 tiles ran beside it.
+    expect(smallDone).toBe(true);
+    expect(seen).toEqual([1, 1, 1, 1, 1, 2, 1, 2]);
+    expect(scheduler.cancel(big, new Error("done"))).toBe(true);
+    await expect(bigDone).rejects.toThrow("done");
+  });
+
+  it("still refuses a second large job while the first fills the queue", async () => {
+    const { model, nextRun } = drivenModel();
+    const scheduler = new Scheduler(model, { ...options, maxQueuedTiles: 10 });
+    const big = job(1, 40, []);
+    const bigDone = scheduler.submit(big);
+    await nextRun();
+    // 8 of its own plus 8 of the first job's before it ends: 16 tiles, over the bound of 10.
+    expect(scheduler.tilesUntilDone(8)).toBe(16);
+    expect(() => scheduler.submit(job(2, 8, []))).toThrow(expect.objectContaining({ kind: "limit_reached", code: "runner_busy" }));
+    scheduler.cancel(big, new Error("done"));
+    await expect(bigDone).rejects.toThrow("done");
+  });
+
   it("admits any job into an empty queue, even one larger than the queue", async () => {
     const seen: number[] = [];
     await new Scheduler(nearestModel(4), { ...options, maxQueuedTiles: 2 }).submit(job(1, 5, seen));

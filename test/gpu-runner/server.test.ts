@@ -9,7 +9,8 @@ import { createApp } from "../../gpu-runner/src/server/app";
 import { signRequest } from "../../gpu-runner/src/server/auth";
 import type { RunnerJob as Job } from "@hvar/contract";
 import { JobService } from "../../gpu-runner/src/server/jobs";
-import { RunnerMetrics } from "../../gpu-runner/src/server/metrics";
+import { taskMemoryBytes } from "../../gpu-runner/src/tiling/task";
+import { metricsApp, RunnerMetrics } from "../../gpu-runner/src/server/metrics";
 import { LocalStore } from "../../gpu-runner/src/storage/local";
 import type { ObjectStore } from "../../gpu-runner/src/storage/store";
 import { exifTiff, gif, jpegWithExif } from "../fixtures/crafted-images";
@@ -23,6 +24,7 @@ interface RunnerOptions {
   model?: TileModel;
   store?: ObjectStore;
   maxQueuedTiles?: number;
+  memory?: { jobBytes: number; totalBytes: number };
   draining?: () => boolean;
   log?: Logger;
 }
@@ -31,11 +33,12 @@ async function runner(options: RunnerOptions = {}) {
   const store = options.store ?? new LocalStore(await tempDir("hvar-runner-"));
   const metrics: RunnerMetrics = new RunnerMetrics({ queuedTiles: () => scheduler.queuedTiles, jobsByStatus: () => jobs.countByStatus() });
   const scheduler: Scheduler = new Scheduler(options.model ?? nearestModel(16), { batchSize: 4, memoryBudgetBytes: 1 << 30, maxQueuedTiles: options.maxQueuedTiles ?? 1000 }, metrics);
-  const jobs: JobService = new JobService({ manifest, scheduler, store, metrics, log: silentLog, decode: { maxPixels: 100_000 }, overlap: 4 });
-  const app = createApp({ discovery: { models: [entry], rejected: [] }, jobs, metrics, secret: SECRET, log: options.log ?? silentLog, maxBodyBytes: 1_000_000, ...(options.draining ? { draining: options.draining } : {}) });
+  const jobs: JobService = new JobService({ manifest, scheduler, store, metrics, log: silentLog, decode: { maxPixels: 100_000 }, overlap: 4, memory: options.memory ?? { jobBytes: 1 << 30, totalBytes: 1 << 30 } });
+  const app = createApp({ discovery: { models: [entry], rejected: [] }, jobs, secret: SECRET, log: options.log ?? silentLog, maxBodyBytes: 1_000_000, ...(options.draining ? { draining: options.draining } : {}) });
+  const scrape = () => metricsApp(metrics).request("/metrics");
   const request = (method: string, path: string, body: Uint8Array = new Uint8Array(), headers: Record<string, string> = {}) =>
     app.request(path, { method, body: method === "GET" ? null : body, headers: { ...signRequest(SECRET, method, path, body), ...headers } });
-  return { app, jobs, store, request };
+  return { app, jobs, store, request, scrape };
 }
 
 const photo = () => rawImage(40, 30, (x, y) => [x * 6, y * 8, 100]).png().toBuffer();
@@ -115,9 +118,14 @@ describe("authentication", () => {
     expect((await app.request("/v1/jobs/a", { headers: signRequest("another-secret-0123456789", "GET", "/v1/jobs/a", new Uint8Array()) })).status).toBe(401);
   });
 
-  it("leaves /healthz, /readyz and /metrics open", async () => {
+  it("leaves /healthz and /readyz open", async () => {
     const { app } = await runner();
-    for (const path of ["/healthz", "/readyz", "/metrics"]) expect((await app.request(path)).status).toBe(200);
+    for (const path of ["/healthz", "/readyz"]) expect((await app.request(path)).status).toBe(200);
+  });
+
+  it("does not serve /metrics on the API's port: they have a listener of their own", async () => {
+    const { app } = await runner();
+    expect((await app.request("/metrics")).status).toBe(404);
   });
 });
 
@@ -254,6 +262,36 @@ describe("jobs", () => {
     expect((await r.request("GET", "/v1/jobs/j_b")).status).toBe(404);
   });
 
+  it("refuses a job that needs more memory than one job may hold, with 413 job_too_large, before any tile runs", async () => {
+    const model = nearestModel(16);
+    const needs = taskMemoryBytes(40, 30, [1, 2, 4], false);
+    const r = await runner({ model, memory: { jobBytes: needs - 1, totalBytes: 1 << 30 } });
+    const refused = await r.request("POST", "/v1/jobs?id=j_huge&scales=1,2,4", await photo());
+    expect(refused.status).toBe(413);
+    expect(await refused.json()).toMatchObject({ code: "job_too_large" });
+    expect(model.runs).toEqual([]);
+    expect((await r.request("GET", "/v1/jobs/j_huge")).status).toBe(404);
+    // The same image at x1 alone needs far less, and runs.
+    expect((await r.request("POST", "/v1/jobs?id=j_small&scales=1", await photo())).status).toBe(202);
+  });
+
+  it("answers 429 while the jobs in flight hold the memory for jobs, and admits again once they end", async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const needs = taskMemoryBytes(40, 30, [1, 2, 4], false);
+    const r = await runner({ model: nearestModel(16, () => gate), memory: { jobBytes: needs, totalBytes: needs + needs / 2 } });
+    expect((await r.request("POST", "/v1/jobs?id=j_first", await photo())).status).toBe(202);
+    const refused = await r.request("POST", "/v1/jobs?id=j_second", await photo());
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+    expect(await refused.json()).toMatchObject({ code: "runner_busy" });
+    release();
+    await r.jobs.drain();
+    expect((await r.request("POST", "/v1/jobs?id=j_second", await photo())).status).toBe(202);
+    await r.jobs.drain();
+    expect(await (await r.request("GET", "/v1/jobs/j_second")).json()).toMatchObject({ status: "succeeded" });
+  });
+
   it("fails a job whose model run fails, with a stable error code", async () => {
     const model = nearestModel(16, () => Promise.reject(new Error("CUDA error: out of memory")));
     const r = await runner({ model });
@@ -326,7 +364,8 @@ describe("/metrics", () => {
   it("exposes queue depth, batch sizes, tile latency and jobs by outcome in Prometheus text", async () => {
     const r = await runner();
     await createAndFinish(r, "j_m");
-    const response = await r.app.request("/metrics");
+    const response = await r.scrape();
+    expect(response.status).toBe(200);
     expect(response.headers.get("content-type")).toMatch(/^text\/plain/);
     const text = await response.text();
     expect(text).toMatch(/^hvar_runner_queue_depth_tiles 0$/m);
@@ -358,9 +397,9 @@ describe("POST /v1/jobs/<id>/cancel", () => {
   it("takes the job's tiles out of the queue at once", async () => {
     const r = await busyRunner();
     await r.request("POST", "/v1/jobs?id=j_queue", await photo());
-    expect(await (await r.app.request("/metrics")).text()).toMatch(/^hvar_runner_queue_depth_tiles [1-9]\d*$/m);
+    expect(await (await r.scrape()).text()).toMatch(/^hvar_runner_queue_depth_tiles [1-9]\d*$/m);
     await r.request("POST", "/v1/jobs/j_queue/cancel");
-    const metrics = await (await r.app.request("/metrics")).text();
+    const metrics = await (await r.scrape()).text();
     expect(metrics).toMatch(/^hvar_runner_queue_depth_tiles 0$/m);
     expect(metrics).toMatch(/^hvar_runner_jobs_total\{outcome="canceled"\} 1$/m);
     r.release();

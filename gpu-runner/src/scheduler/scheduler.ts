@@ -7,7 +7,11 @@ export const SchedulerOptionsSchema = z.object({
   batchSize: z.number().int().positive(),
   /** Bytes the tensors of one batch (inputs and all outputs, float32) may take; caps the batch. */
   memoryBudgetBytes: z.number().int().positive(),
-  /** Tiles waiting across all jobs; a job that does not fit is refused with 429. */
+  /**
+   * The longest wait a new job may face, in tiles: those that will run before its last one, its own
+   * included. Batches go round the jobs, so each job in flight runs at most as many tiles as the new
+   * one before the new one ends: a small job fits beside a large one. A job over it is refused with 429.
+   */
   maxQueuedTiles: z.number().int().positive(),
   /** A ceiling on the model's throughput (e.g. a GPU shared with other work); none when absent. */
   maxTilesPerSecond: z.number().positive().optional(),
@@ -83,11 +87,12 @@ export class Scheduler {
 
   /**
    * Admits a job and resolves once all its tiles went through the model. Throws a 429 DomainError
-   * at once when the queue cannot take the job's tiles; an empty queue takes any job, so no image
+   * at once when the job would wait longer than `maxQueuedTiles` (tilesUntilDone); an empty queue
+   * takes any job, so no image
    * that passed the pixel limit can be refused forever.
    */
   submit(job: TileJob): Promise<void> {
-    if (this.queued > 0 && this.queued + job.tiles > this.maxQueuedTiles) {
+    if (this.queued > 0 && this.tilesUntilDone(job.tiles) > this.maxQueuedTiles) {
       const retryAfter = this.retryAfterSeconds();
       throw new DomainError({ kind: "limit_reached", code: "runner_busy", title: `The runner's queue is full (${this.queued} tiles); retry in ${retryAfter} s.`, retryAfterS: retryAfter });
     }
@@ -115,6 +120,14 @@ export class Scheduler {
   idle(): Promise<void> {
     if (this.ring.length === 0 && !this.pumping) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  /**
+   * Tiles that would run before the last tile of a new job of `tiles` tiles, its own included: batches
+   * take one tile per job in turn, so a job in flight runs no more than `tiles` of its own meanwhile.
+   */
+  tilesUntilDone(tiles: number): number {
+    return this.ring.reduce((sum, p) => sum + Math.min(p.job.tiles - p.next, tiles), tiles);
   }
 
   /** Seconds until the current queue has likely drained, between 1 and 300. */

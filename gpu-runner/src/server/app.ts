@@ -8,13 +8,11 @@ import { z } from "zod";
 import type { Discovery } from "../model/manifest";
 import { hmacAuth } from "./auth";
 import type { JobService } from "./jobs";
-import type { RunnerMetrics } from "./metrics";
 
 export interface AppDeps {
   discovery: Discovery;
   /** Absent when no model could be loaded: job routes then answer 503 `no_model`. */
   jobs?: JobService;
-  metrics?: RunnerMetrics;
   /** RUNNER_HMAC_SECRET; every `/v1/` route requires a signature made with it. */
   secret: string;
   log: Logger;
@@ -26,9 +24,9 @@ export interface AppDeps {
 
 type Env = { Variables: RequestIdVariables & { log: Logger } };
 
-/** The runner's HTTP API (API.md). */
+/** The runner's HTTP API (API.md). Metrics are served apart, on their own port (metricsApp). */
 export function createApp(deps: AppDeps) {
-  const { discovery, jobs, metrics, log } = deps;
+  const { discovery, jobs, log } = deps;
   const draining = deps.draining ?? (() => false);
   const app = new Hono<Env>();
 
@@ -51,10 +49,6 @@ export function createApp(deps: AppDeps) {
     if (draining()) return c.json({ status: "draining", models }, 503);
     const ready = jobs !== undefined;
     return c.json({ status: ready ? "ready" : "no_model", models, rejected: discovery.rejected }, ready ? 200 : 503);
-  });
-  app.get("/metrics", async (c) => {
-    if (!metrics) return c.text("", 404);
-    return c.text(await metrics.registry.metrics(), 200, { "Content-Type": metrics.registry.contentType });
   });
 
   app.use(

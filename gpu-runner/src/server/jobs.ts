@@ -5,7 +5,7 @@ import { decodeImage, type DecodeOptions } from "../image/decode";
 import type { Manifest } from "../model/manifest";
 import type { Scheduler, TileJob } from "../scheduler/scheduler";
 import type { ObjectStore } from "../storage/store";
-import { UpscaleTask } from "../tiling/task";
+import { taskMemoryBytes, UpscaleTask } from "../tiling/task";
 import type { RunnerMetrics } from "./metrics";
 
 export interface JobServiceOptions {
@@ -16,6 +16,8 @@ export interface JobServiceOptions {
   log: Logger;
   decode: DecodeOptions;
   overlap: number;
+  /** Bytes one job may hold at its peak (taskMemoryBytes), and all jobs in flight together. */
+  memory: { jobBytes: number; totalBytes: number };
 }
 
 /** The rejection a canceled job's work ends with (it ends `failed` with JOB_CANCELED). */
@@ -43,6 +45,8 @@ interface ActiveJob {
 export class JobService {
   private readonly active = new Map<string, ActiveJob>();
   private readonly creating = new Map<string, Promise<{ job: RunnerJob; created: boolean }>>();
+  /** Bytes the jobs in flight hold by taskMemoryBytes, counted from admission until they end. */
+  private memoryInUse = 0;
 
   constructor(private readonly options: JobServiceOptions) {}
 
@@ -131,6 +135,13 @@ export class JobService {
       this.options.metrics.job("rejected");
       throw error;
     }
+    const bytes = taskMemoryBytes(image.width, image.height, query.scales, image.alpha !== undefined);
+    try {
+      this.admitMemory(bytes, query);
+    } catch (error) {
+      this.options.metrics.job("rejected");
+      throw error;
+    }
     const task = new UpscaleTask(image, { scales: query.scales, tile: manifest.tile, overlap, temperature: query.temperature });
     let canceled = false;
     const job: RunnerJob = {
@@ -155,6 +166,7 @@ export class JobService {
     try {
       inference = scheduler.submit(tiles);
     } catch (error) {
+      this.memoryInUse -= bytes;
       this.options.metrics.job("rejected");
       throw error;
     }
@@ -164,13 +176,34 @@ export class JobService {
     const done = inference
       .then(() => this.finish(job, task, query, started, jobLog, () => canceled))
       .catch((error: unknown) => this.fail(job, error, started, jobLog))
-      .finally(() => this.active.delete(job.id));
+      .finally(() => {
+        this.memoryInUse -= bytes;
+        this.active.delete(job.id);
+      });
     const cancel = () => {
       canceled = true;
       scheduler.cancel(tiles, new JobCanceled());
     };
     this.active.set(job.id, { job, done, cancel });
     return { job: structuredClone(job), created: true };
+  }
+
+  /**
+   * Counts a job's memory against the budgets before any tile runs: a job over the per-job budget
+   * can never run here (413 job_too_large); one that does not fit beside the jobs in flight is told
+   * to come back (429 runner_busy), unless none is in flight.
+   */
+  private admitMemory(bytes: number, query: JobQuery): void {
+    const { jobBytes, totalBytes } = this.options.memory;
+    const mb = (b: number) => Math.ceil(b / 2 ** 20);
+    if (bytes > jobBytes) {
+      throw new DomainError({ kind: "too_large", code: "job_too_large", title: `This image at scales ${query.scales.join(", ")} needs about ${mb(bytes)} MB on the runner; its limit is ${mb(jobBytes)} MB per job.` });
+    }
+    if (this.memoryInUse > 0 && this.memoryInUse + bytes > totalBytes) {
+      const retryAfter = this.options.scheduler.retryAfterSeconds();
+      throw new DomainError({ kind: "limit_reached", code: "runner_busy", title: `The runner's memory for jobs is in use; retry in ${retryAfter} s.`, retryAfterS: retryAfter });
+    }
+    this.memoryInUse += bytes;
   }
 
   private async input(query: JobQuery, body: Uint8Array): Promise<Uint8Array> {

@@ -1,3 +1,4 @@
+import { Hono } from "hono";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { SchedulerObserver } from "../scheduler/scheduler";
 
@@ -51,4 +52,12 @@ export class RunnerMetrics implements SchedulerObserver {
   job(outcome: JobOutcome): void {
     this.jobs.inc({ outcome });
   }
+}
+
+/**
+ * `GET /metrics` alone, for its own listener (HVAR_METRICS_PORT): the API's port carries only
+ * health and signed routes, and the scrape port stays inside the cluster (the Service does not route it).
+ */
+export function metricsApp(metrics: RunnerMetrics) {
+  return new Hono().get("/metrics", async (c) => c.text(await metrics.registry.metrics(), 200, { "Content-Type": metrics.registry.contentType }));
 }

@@ -27,6 +27,23 @@ export interface UpscaleOptions {
 }
 
 /**
+ * Bytes one job holds at its peak, for a `width`x`height` input at `scales`: the decoded image (8-bit
+ * RGB and alpha), every scale's blend sum (3 float32 per output pixel) until the tiles are done, and,
+ * while the largest scale is encoded, its 8-bit RGB, its upscaled alpha and the encoded file (counted
+ * at the raw size plus a quarter: PNG of noise comes out a little larger than raw). The scales are
+ * encoded one after another, largest first, each sum dropped once its image is made, so the peak is
+ * the moment the largest is encoded. bench/runner/job-memory.ts measures it against this estimate.
+ */
+export function taskMemoryBytes(width: number, height: number, scales: readonly Scale[], alpha: boolean): number {
+  const pixels = width * height;
+  const unique = [...new Set(scales)];
+  const largest = Math.max(...unique) ** 2 * pixels;
+  const sums = unique.reduce((total, s) => total + 12 * s * s * pixels, 0);
+  const channels = alpha ? 4 : 3;
+  return pixels * channels + sums + largest * (channels + 1.25 * channels);
+}
+
+/**
  * One image on its way through the model: hands its tiles to the scheduler, blends what comes back
  * at each requested scale, then encodes (with the alpha plane upscaled on the side).
  */
@@ -35,6 +52,7 @@ export class UpscaleTask implements TileJob {
   readonly temperature: number;
   /** Greyscale in, greyscale out. */
   readonly grey: boolean;
+  /** Emptied by encode(), so that each scale's sum can be collected as soon as it is encoded. */
   private readonly blenders: Blender[];
   private done = 0;
 
@@ -69,22 +87,23 @@ export class UpscaleTask implements TileJob {
     this.options.onProgress?.(this.done, this.plan.count);
   }
 
-  /** The blended images, encoded; call once every tile was accepted. */
+  /**
+   * The blended images, encoded, by ascending scale; call once, after every tile was accepted. Scales
+   * are encoded one at a time, largest first, and each blend sum is let go as soon as its image is
+   * made: the job's peak is then its sums plus one scale's image (taskMemoryBytes), not every
+   * scale's image and encoder at once.
+   */
   async encode(format: OutputFormat, quality: number): Promise<EncodedOutput[]> {
     const { width, height, alpha } = this.image;
-    return Promise.all(
-      this.blenders.map(async (blender) => ({
-        scale: blender.scale,
-        width: blender.width,
-        height: blender.height,
-        contentType: CONTENT_TYPES[format],
-        format,
-        bytes: await encodeImage(
-          { width: blender.width, height: blender.height, rgb: blender.toRgb(this.grey), ...(alpha ? { alpha: await upscaleAlpha(alpha, width, height, blender.scale) } : {}) },
-          format,
-          quality,
-        ),
-      })),
-    );
+    const largestFirst = this.blenders.splice(0).reverse();
+    const encoded: EncodedOutput[] = [];
+    while (largestFirst.length > 0) {
+      // Shifted out before its image is made: nothing holds the sum once toRgb() returns.
+      const { scale, width: outWidth, height: outHeight } = largestFirst[0] as Blender;
+      const rgb = (largestFirst.shift() as Blender).toRgb(this.grey);
+      const bytes = await encodeImage({ width: outWidth, height: outHeight, rgb, ...(alpha ? { alpha: await upscaleAlpha(alpha, width, height, scale) } : {}) }, format, quality);
+      encoded.unshift({ scale, width: outWidth, height: outHeight, contentType: CONTENT_TYPES[format], format, bytes });
+    }
+    return encoded;
   }
 }

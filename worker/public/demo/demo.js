@@ -95,7 +95,8 @@ function loadKey() {
     // Drop the key from the address bar (and from history) at once, whatever happens next.
     history.replaceState(null, "", location.pathname + location.search);
     if (LOOPBACK.has(location.hostname)) {
-      setKey(decodeURIComponent(match[1]), true);
+      // Kept for this tab only, like a pasted key: "remember" stays the visitor's choice.
+      setKey(decodeURIComponent(match[1]), false);
       return;
     }
     ui.keyStatus.textContent = "A key in the link is only accepted on a local stack; paste it instead.";

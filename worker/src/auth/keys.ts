@@ -29,7 +29,9 @@ export const keySettingsSchema = z
       .default(false)
       .openapi({ description: "Accept unsigned CDN URLs (signature `unsigned`) for the listed origins" }),
   })
-  .openapi("KeySettings");
+  .openapi("KeySettings", {
+    example: { owner: "me", monthlyQuotaMp: 100, rateLimitPerMin: 60, scopes: ["upscale", "usage", "cdn"], cdnOrigins: ["https://photos.example.com"] },
+  });
 export type KeySettings = z.infer<typeof keySettingsSchema>;
 
 export const apiKeySchema = keySettingsSchema
@@ -38,7 +40,19 @@ export const apiKeySchema = keySettingsSchema
     createdAt: z.iso.datetime(),
     revokedAt: z.iso.datetime().nullable(),
   })
-  .openapi("ApiKey");
+  .openapi("ApiKey", {
+    example: {
+      id: "key_abcdefghijklmnopqrst",
+      owner: "me",
+      scopes: ["upscale", "usage", "cdn"],
+      monthlyQuotaMp: 100,
+      rateLimitPerMin: 60,
+      cdnOrigins: ["https://photos.example.com"],
+      cdnAllowUnsigned: false,
+      createdAt: "2026-11-01T09:30:00.000Z",
+      revokedAt: null,
+    },
+  });
 export type ApiKey = z.infer<typeof apiKeySchema>;
 
 const keyRowSchema = z.object({

@@ -1,9 +1,11 @@
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../env";
+import { loggablePath } from "./log-path";
 
 /**
- * One JSON line per request. Only the path is logged: query strings carry URL signatures and
- * headers carry keys, so neither appears; the caller is named by key id, never by secret.
+ * One JSON line per request. Only the path is logged, with a CDN URL's signature redacted
+ * (loggablePath): query strings carry URL signatures and headers carry keys, so neither appears;
+ * the caller is named by key id, never by secret.
  *
  * @example app.use(accessLog())
  */
@@ -17,7 +19,7 @@ export function accessLog(options: { write?: (line: string) => void } = {}): Mid
         level: c.res.status >= 500 ? "error" : "info",
         requestId: c.get("requestId"),
         method: c.req.method,
-        path: new URL(c.req.url).pathname,
+        path: loggablePath(c.req.url),
         status: c.res.status,
         ms: Date.now() - start,
         keyId: c.get("apiKey")?.id,

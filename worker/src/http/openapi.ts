@@ -4,7 +4,9 @@ import { PROBLEM_CONTENT_TYPE, problemSchema as contractProblem } from "@hvar/co
 import type { AppEnv } from "../env";
 
 /** Problem+json as documented in the OpenAPI spec (packages/contract's shape, that `problemResponse` writes). */
-export const problemSchema = contractProblem.openapi("Problem");
+export const problemSchema = contractProblem.openapi("Problem", {
+  example: { type: "https://hvar.dev/problems/quota_exceeded", status: 429, code: "quota_exceeded", title: "The monthly quota of this key is used up", detail: "This image needs 0.5 MP; 0.2 MP remain this month." },
+});
 
 export const problemContent = { [PROBLEM_CONTENT_TYPE]: { schema: problemSchema } };
 

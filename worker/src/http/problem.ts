@@ -2,6 +2,7 @@ import { DomainError, PROBLEM_CONTENT_TYPE, problemBody, toProblem } from "@hvar
 import type { Context } from "hono";
 import { HTTPException } from "hono/http-exception";
 import type { AppEnv } from "../env";
+import { loggablePath } from "./log-path";
 
 /**
  * The worker's edge for errors: a DomainError (packages/contract, thrown by domain code and
@@ -33,6 +34,6 @@ export function onError(error: Error, c: Context<AppEnv>): Response {
     return new Response(JSON.stringify(body), { status: error.status, headers: { "content-type": PROBLEM_CONTENT_TYPE } });
   }
   // Unknown failures are logged with the request path only: bodies and headers may hold secrets.
-  console.error(JSON.stringify({ level: "error", requestId: c.get("requestId"), path: new URL(c.req.url).pathname, error: String(error) }));
+  console.error(JSON.stringify({ level: "error", requestId: c.get("requestId"), path: loggablePath(c.req.url), error: String(error) }));
   return problemResponse(new DomainError({ kind: "internal", code: "internal_error", title: "Internal error" }));
 }

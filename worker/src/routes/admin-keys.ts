@@ -24,6 +24,8 @@ const notFound = (id: string) =>
 const create = createRoute({
   method: "post",
   path: "/admin/keys",
+  operationId: "createKey",
+  summary: "Create an API key; its secrets are shown once",
   tags,
   security,
   request: { body: { required: true, content: { "application/json": { schema: keySettingsSchema } } } },
@@ -36,6 +38,8 @@ const create = createRoute({
 const list = createRoute({
   method: "get",
   path: "/admin/keys",
+  operationId: "listKeys",
+  summary: "List API keys, optionally of one owner",
   tags,
   security,
   request: { query: z.object({ owner: z.string().optional() }) },
@@ -48,6 +52,8 @@ const list = createRoute({
 const read = createRoute({
   method: "get",
   path: "/admin/keys/{id}",
+  operationId: "getKey",
+  summary: "Read an API key's settings",
   tags,
   security,
   request: { params: idParams },
@@ -60,6 +66,8 @@ const read = createRoute({
 const rotate = createRoute({
   method: "post",
   path: "/admin/keys/{id}/rotate",
+  operationId: "rotateKey",
+  summary: "Rotate an API key: new secrets, the old ones stop working",
   tags,
   security,
   request: { params: idParams },
@@ -72,6 +80,8 @@ const rotate = createRoute({
 const revoke = createRoute({
   method: "post",
   path: "/admin/keys/{id}/revoke",
+  operationId: "revokeKey",
+  summary: "Revoke an API key at once",
   tags,
   security,
   request: { params: idParams },

@@ -23,7 +23,11 @@ import { isListed } from "../security/source-policy";
 const imageRoute = createRoute({
   method: "get",
   path: "/cdn/{keyId}/{signature}/{options}/{source}",
+  operationId: "getCdnImage",
   tags: ["cdn"],
+  // No API key: the URL is its own credential, signed in the path (`signature`), which no OpenAPI
+  // security scheme can name; the description says how.
+  security: [],
   summary: "An upscaled image for <img src>: options and source in the path, signed per API key",
   description: [
     `\`options\`: comma-separated \`name=value\`: \`scale=${SCALES.join("|")}\` (default 2), \`denoise\` (the cleaned x1 alone, = \`scale=1\`),`,
@@ -33,7 +37,7 @@ const imageRoute = createRoute({
     "Aliases `w`, `h`, `q`, `f`. Unknown or repeated options are 400. `source`: a path under the key's first CDN origin (one or more",
     "segments, with the query string), or `url:<base64url of the absolute URL>` for any of its origins. `signature`: base64url",
     "HMAC-SHA256 with the key's CDN secret over `hvar-cdn-v1\\n<key id>\\n<normalized options>\\n<normalized source URL>`, or `unsigned`",
-    "for keys with `cdnAllowUnsigned`. Build URLs with `buildCdnUrl` (worker/src/cdn/url-builder.ts). Errors carry `X-Hvar-Cdn: err=<code>`.",
+    "for keys with `cdnAllowUnsigned`. No API key is sent: the signature in the path is the credential. Build URLs with `buildCdnUrl` (@hvar/client/cdn). Errors carry `X-Hvar-Cdn: err=<code>`.",
     "The model runs once per source, scale and model version, billed like an upscale job; every width, fit, format and quality of that scale is derived from its result without a bill. Cache hits are free and counted in usage.",
   ].join(" "),
   request: {
@@ -55,19 +59,29 @@ const imageRoute = createRoute({
 const purgeRoute = createRoute({
   method: "post",
   path: "/v1/cdn/purge",
+  operationId: "purgeCdnSource",
   tags: ["cdn"],
   security: [{ apiKey: [] }],
   summary: "Forget every CDN variant of one source",
   description: "All sizes, formats and scales of the source are generated again from the origin on their next request (billed then).",
   request: {
-    body: { required: true, content: { "application/json": { schema: z.object({ source: z.url({ protocol: /^https?$/ }) }).openapi("CdnPurge") } } },
+    body: {
+      required: true,
+      content: {
+        "application/json": {
+          schema: z.object({ source: z.url({ protocol: /^https?$/ }) }).openapi("CdnPurge", { example: { source: "https://photos.example.com/cats/tom.jpg" } }),
+        },
+      },
+    },
   },
   responses: {
     200: {
       description: "Purged",
       content: {
         "application/json": {
-          schema: z.object({ source: z.string(), generation: z.number().int(), deletedObjects: z.number().int() }).openapi("CdnPurgeResult"),
+          schema: z
+            .object({ source: z.string(), generation: z.number().int(), deletedObjects: z.number().int() })
+            .openapi("CdnPurgeResult", { example: { source: "https://photos.example.com/cats/tom.jpg", generation: 2, deletedObjects: 3 } }),
         },
       },
     },

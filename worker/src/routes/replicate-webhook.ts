@@ -16,7 +16,10 @@ const MAX_BODY_BYTES = 1024 * 1024;
 const route = createRoute({
   method: "post",
   path: REPLICATE_WEBHOOK_PATH,
+  operationId: "receiveReplicateWebhook",
+  summary: "Replicate's completion callback (DISPATCH_BACKEND = replicate)",
   tags: ["backends"],
+  security: [{ replicateSignature: [] }],
   description: "Called by Replicate when a prediction completes (signed; REPLICATE_WEBHOOK_SECRET).",
   responses: { 204: { description: "Accepted" }, ...problemResponses(401, 404, 413) },
 });

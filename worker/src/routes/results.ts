@@ -26,13 +26,21 @@ const NOT_MODIFIED_HEADERS = [...RETAINED_304_HEADERS, "accept-ranges", "access-
 const route = createRoute({
   method: "get",
   path: "/v1/results/{job}/{file}",
+  operationId: "getResult",
+  summary: "Download a result through the signed URL a job answered with",
+  description: "No API key: the URL's signature is the credential (`exp`, `kid`, `sig`; see the resultSignature scheme). Results never change, so they are cached for a year; `Range` and `If-None-Match` are honoured.",
   tags: ["results"],
+  security: [{ resultSignature: [] }],
   request: {
     params: z.object({
       job: z.string().openapi({ param: { name: "job", in: "path" }, example: "j_abcdefghijklmnopqrst" }),
       file: z.string().openapi({ param: { name: "file", in: "path" }, example: "x2.png" }),
     }),
-    query: z.object({ exp: z.string().optional(), kid: z.string().optional(), sig: z.string().optional() }),
+    query: z.object({
+      exp: z.string().optional().openapi({ description: "Expiry, unix seconds", example: "1798761600" }),
+      kid: z.string().optional().openapi({ description: "The signing key's id", example: "k1" }),
+      sig: z.string().optional().openapi({ description: "base64url HMAC-SHA256 of the path, exp and kid", example: "3q2-7wXl0cQ8m1xZb4rT9yVhN6jK2pLs5dF0gAeUiOw" }),
+    }),
   },
   responses: {
     200: { description: "The image (Range supported)", content: { "image/*": { schema: z.string().openapi({ format: "binary" }) } } },

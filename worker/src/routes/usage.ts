@@ -22,11 +22,22 @@ const usageSchema = z
     }),
     buckets: z.array(usageBucketSchema),
   })
-  .openapi("Usage");
+  .openapi("Usage", {
+    example: {
+      keyId: "key_abcdefghijklmnopqrst",
+      granularity: "day",
+      from: "2026-11-01",
+      to: "2026-11-30",
+      quota: { period: "2026-11", monthlyQuotaMp: 100, settledMp: 1.31, reservedMp: 0 },
+      buckets: [{ period: "2026-11-30", billableMp: 1.31, outputMp: 16.4, jobs: 3, cacheHits: 2, runnerMs: 5120 }],
+    },
+  });
 
 const route = createRoute({
   method: "get",
   path: "/v1/usage",
+  operationId: "getUsage",
+  summary: "Usage of the calling key by day or month, and its quota this month",
   tags: ["usage"],
   security: [{ apiKey: [] }],
   request: {
