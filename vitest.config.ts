@@ -7,6 +7,6 @@ import { defineConfig } from "vitest/config";
 // acceptance checks that model's pictures through the runner's path, also after the others.
 export default defineConfig({
   test: {
-    projects: ["test/worker/vitest.config.ts", "test/gpu-runner/vitest.config.ts", "test/contract/vitest.config.ts", "test/client/vitest.config.ts", "test/e2e/vitest.config.ts", "test/e2e/vitest.shipped.config.ts", "test/acceptance/vitest.config.ts"],
+    projects: ["test/worker/vitest.config.ts", "test/gpu-runner/vitest.config.ts", "test/contract/vitest.config.ts", "test/client/vitest.config.ts", "test/cli/vitest.config.ts", "test/e2e/vitest.config.ts", "test/e2e/vitest.shipped.config.ts", "test/acceptance/vitest.config.ts"],
   },
 });

@@ -11,7 +11,7 @@ export ONNXRUNTIME_NODE_INSTALL=skip
 
 stamp() { sha256sum "$@" | sha256sum | cut -c1-16; }
 
-npm_stamp=$(stamp package.json package-lock.json worker/package.json gpu-runner/package.json packages/contract/package.json packages/client/package.json)
+npm_stamp=$(stamp package.json package-lock.json worker/package.json gpu-runner/package.json packages/contract/package.json packages/client/package.json packages/cli/package.json)
 if [ "$(cat node_modules/.hvar-stamp 2>/dev/null)" != "$npm_stamp" ]; then
   echo "setup: installing npm packages"
   npm ci --no-audit --no-fund --loglevel=error

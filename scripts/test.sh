@@ -24,6 +24,7 @@ suite tsc-runner tsc -p gpu-runner
 suite tsc-demo tsc -p worker/tsconfig.demo.json
 suite tsc-contract bash -c "tsc -p packages/contract && tsc -p test/contract"
 suite tsc-client bash -c "tsc -p packages/client && tsc -p test/client"
+suite tsc-cli bash -c "tsc -p packages/cli && tsc -p test/cli"
 suite eslint eslint . --max-warnings 0
 # The worker's OpenAPI document (docs/openapi.json; test/client/openapi.test.ts keeps it equal to what the
 # worker serves) under Redocly's recommended rules (redocly.yaml). Offline: no telemetry, no update check.

@@ -4,6 +4,8 @@ import { join } from "node:path";
 import sharp from "sharp";
 import { describe, expect, it } from "vitest";
 import { runCli } from "../../gpu-runner/src/cli/main";
+import { ProgressBar } from "../../gpu-runner/src/cli/progress";
+import { ORT_VERSION } from "../../gpu-runner/src/model/graph-cache";
 import { RunnerConfigSchema } from "../../gpu-runner/src/config";
 import { FIXTURE_MODELS_DIR, rawImage, tempDir } from "./helpers";
 
@@ -37,6 +39,18 @@ describe("hvar-runner upscale", () => {
     expect(stderr.text()).toMatch(/\rphoto\.jpg \[#+\] (\d+)\/\1 tiles/);
   });
 
+  it("off a terminal, prints a plain line per tenth of the tiles, ending at 100%", async () => {
+    const { photo, out } = await workspace();
+    const stderr = capture(false);
+    expect(await run(["upscale", photo, "--out", out, "--scales", "1", "--models-dir", FIXTURE_MODELS_DIR], stderr)).toBe(0);
+    const lines = stderr.text().split("\n").filter((line) => line.startsWith("photo.jpg: "));
+    expect(lines.at(-1)).toMatch(/^photo\.jpg: 100% \((\d+)\/\1 tiles\)$/);
+    const percents = lines.map((line) => Number(/: (\d+)%/.exec(line)?.[1]));
+    expect(percents).toEqual([...percents].sort((a, b) => a - b));
+    expect(new Set(percents).size).toBe(percents.length);
+    expect(stderr.text()).not.toContain("\r");
+  });
+
   it("reports a bad file, goes on with the others and exits 1", async () => {
     const { dir, photo, out } = await workspace();
     const broken = join(dir, "broken.png");
@@ -67,6 +81,20 @@ describe("hvar-runner upscale", () => {
     expect(await run(args, stderr)).toBe(2);
     expect(stderr.text()).toMatch(message);
     expect(stderr.text()).toContain("Usage: hvar-runner upscale");
+  });
+
+  it("--version prints the runner's and onnxruntime's versions and the model it would load", async () => {
+    const stdout = capture();
+    expect(await runCli(["--version", "--models-dir", FIXTURE_MODELS_DIR], { stdout, stderr: capture() })).toBe(0);
+    const { version } = JSON.parse(await readFile(join(import.meta.dirname, "../../gpu-runner/package.json"), "utf8")) as { version: string };
+    expect(stdout.text()).toBe(`hvar-runner ${version} (onnxruntime ${ORT_VERSION}, node ${process.versions.node})\nmodel contract-fixture 0.0.0-fixture (tile 32, fp32) (${join(FIXTURE_MODELS_DIR, "contract-model", "model.onnx")})\n`);
+  });
+
+  it("--version says so when there is no model to load", async () => {
+    const { dir } = await workspace();
+    const stdout = capture();
+    expect(await runCli(["--version", "--models-dir", join(dir, "none")], { stdout, stderr: capture() })).toBe(0);
+    expect(stdout.text()).toMatch(/\nmodel: none usable in .*none\n$/);
   });
 
   it("exits 1 and says where it looked when there is no model", async () => {
@@ -119,5 +147,15 @@ describe("hvar-runner upscale", () => {
       expect(await run(["upscale", photo, "--out", join(dir, "photo.jpg", "out"), "--models-dir", models], stderr)).toBe(1);
       expect(stderr.text()).toMatch(/cannot create the output folder .*photo\.jpg\/out/);
     });
+  });
+});
+
+describe("the runner CLI's progress off a terminal", () => {
+  it("is one line per tenth of the tiles, however many tiles finish between updates", () => {
+    const out = capture(false);
+    const bar = new ProgressBar(out, "a.png");
+    for (const done of [0, 1, 2, 7, 7, 20, 39, 40]) bar.update(done, 40);
+    bar.finish("a.png: 40 tiles -> a.x2.png");
+    expect(out.chunks).toEqual(["a.png: 0% (0/40 tiles)\n", "a.png: 10% (7/40 tiles)\n", "a.png: 50% (20/40 tiles)\n", "a.png: 90% (39/40 tiles)\n", "a.png: 100% (40/40 tiles)\n", "a.png: 40 tiles -> a.x2.png\n"]);
   });
 });

@@ -1,4 +1,5 @@
 import { mkdir, readFile, writeFile } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { basename, extname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
@@ -6,6 +7,7 @@ import { DEFAULT_QUALITY, DomainError, MAX_QUALITY, MIN_QUALITY, OUTPUT_FORMATS,
 import { z } from "zod";
 import { RunnerConfigSchema } from "../config";
 import { decodeImage } from "../image/decode";
+import { ORT_VERSION } from "../model/graph-cache";
 import { discoverModels, tileOverlap } from "../model/manifest";
 import { ModelSession } from "../model/session";
 import { Scheduler } from "../scheduler/scheduler";
@@ -19,6 +21,7 @@ const defaults = RunnerConfigSchema.parse({});
 
 const USAGE = `Usage: hvar-runner upscale <image>... [options]
        hvar-runner serve            (the HTTP runner; configured by environment, see gpu-runner/README.md)
+       hvar-runner --version [--models-dir <dir>] [--model <id>]
 
 Upscales image files with the local model: x1 (cleaned), x2 and x4, written as <name>.x<scale>.<ext>.
 
@@ -36,6 +39,7 @@ Options:
   --max-pixels <n>       refuse larger inputs (default: ${defaults.HVAR_MAX_INPUT_PIXELS})
   -h, --help             this text
 
+Progress: a bar over tiles on a terminal, else a line per tenth of an image's tiles.
 Defaults not given here are the HTTP runner's (gpu-runner/src/config.ts).
 `;
 
@@ -81,6 +85,7 @@ export async function runCli(argv: string[], io: CliIo = { stdout: process.stdou
     io.stdout.write(USAGE);
     return command === undefined ? 2 : 0;
   }
+  if (command === "--version" || command === "-v") return printVersion(rest, io);
   if (command === "serve") {
     await import("../main");
     return 0;
@@ -162,6 +167,26 @@ export async function runCli(argv: string[], io: CliIo = { stdout: process.stdou
   }
   await session.release();
   return failures === 0 ? 0 : 1;
+}
+
+/**
+ * The runner's version, onnxruntime's, and the model `upscale` would load (found and checked, not
+ * loaded): what a bug report needs.
+ */
+async function printVersion(args: string[], io: CliIo): Promise<number> {
+  let values;
+  try {
+    ({ values } = parseArgs({ args, options: { "models-dir": text, model: text } }));
+  } catch (error) {
+    return usageError(io, error instanceof Error ? error.message : String(error));
+  }
+  const { version } = createRequire(import.meta.url)("../../package.json") as { version: string };
+  const modelsDir = values["models-dir"] ?? defaults.HVAR_MODELS_DIR;
+  const { models } = await discoverModels(modelsDir);
+  const entry = values.model ? models.find((m) => m.manifest.id === values.model) : models[0];
+  io.stdout.write(`hvar-runner ${version} (onnxruntime ${ORT_VERSION}, node ${process.versions.node})\n`);
+  io.stdout.write(entry ? `model ${entry.manifest.id} ${entry.manifest.version} (tile ${entry.manifest.tile}, ${entry.manifest.precision}) (${entry.onnxPath})\n` : `model: none usable${values.model ? ` named '${values.model}'` : ""} in ${modelsDir}\n`);
+  return 0;
 }
 
 function usageError(io: CliIo, message: string): number {

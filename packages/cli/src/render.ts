@@ -1,0 +1,43 @@
+import type { Upscale, UpscaleList, Usage } from "../../client/src/index.js";
+
+/** What the commands print for people (--json prints the API's own JSON instead). */
+
+const megapixels = (mp: number) => `${Number(mp.toFixed(3))} MP`;
+
+/** One job, a few lines: id, status, input, each output with its size and signed URL, error, usage. */
+export function renderJob(job: Upscale): string {
+  const lines = [
+    `${job.id}  ${job.status}  ${job.createdAt}`,
+    `  input   ${job.input.width}x${job.input.height} ${job.input.type} (${megapixels(job.input.megapixels)})`,
+    `  options scales ${job.options.scales.join(",")}, ${job.options.format}${job.options.quality === null ? "" : ` quality ${job.options.quality}`}${job.model ? `, model ${job.model.id} ${job.model.version}` : ""}`,
+  ];
+  if (job.progress && (job.status === "queued" || job.status === "running")) lines.push(`  progress ${job.progress.tilesDone}/${job.progress.tilesTotal} tiles`);
+  for (const output of job.outputs ?? []) lines.push(`  x${output.scale}      ${output.width}x${output.height} ${output.contentType} ${output.url}`);
+  if (job.urlsExpireAt) lines.push(`  urls expire ${job.urlsExpireAt}`);
+  if (job.error) lines.push(`  error   ${job.error.code}: ${job.error.title}`);
+  lines.push(`  billed  ${megapixels(job.usage.billedMp)}${job.usage.cacheHit ? " (cache hit)" : ""}`);
+  return `${lines.join("\n")}\n`;
+}
+
+/** A table of jobs, newest first, and how to get the next page. */
+export function renderList(page: UpscaleList): string {
+  if (page.data.length === 0) return "no upscales\n";
+  const rows = page.data.map((job) => [job.id, job.status, job.createdAt, `x${job.options.scales.join(",x")}`, job.options.format, `${job.input.width}x${job.input.height}`]);
+  const widths = rows[0]?.map((_, column) => Math.max(...rows.map((row) => row[column]?.length ?? 0))) ?? [];
+  const table = rows.map((row) => row.map((cell, column) => cell.padEnd(widths[column] ?? 0)).join("  ").trimEnd());
+  if (page.nextCursor) table.push(`more: --cursor ${page.nextCursor}`);
+  return `${table.join("\n")}\n`;
+}
+
+export function renderUsage(usage: Usage): string {
+  const { quota } = usage;
+  const lines = [
+    `key ${usage.keyId}, ${quota.period}: ${megapixels(quota.settledMp)} of ${megapixels(quota.monthlyQuotaMp)} used, ${megapixels(quota.reservedMp)} held by running jobs`,
+    `${usage.granularity === "day" ? "day" : "month"} from ${usage.from} to ${usage.to}:`,
+  ];
+  if (usage.buckets.length === 0) lines.push("  no jobs");
+  for (const bucket of usage.buckets) {
+    lines.push(`  ${bucket.period}  ${bucket.jobs} jobs, ${megapixels(bucket.billableMp)} billed, ${bucket.cacheHits} cache hits, ${megapixels(bucket.outputMp)} out`);
+  }
+  return `${lines.join("\n")}\n`;
+}
