@@ -75,6 +75,9 @@ WORKER = textwrap.dedent(
     opt.step()
     if rank == 0:
         torch.save(model.transformer.state_dict(), {out!r})
+    # Both ranks reach here before either tears gloo down: a rank that destroys the group while its
+    # peer still talks to it can abort ("terminate called without an active exception").
+    torch.distributed.barrier()
     torch.distributed.destroy_process_group()
     """
 )
