@@ -1,4 +1,5 @@
 import { SELF, env } from "cloudflare:test";
+import { expect } from "vitest";
 import type { IssuedKey, KeySettings } from "../../worker/src/auth/keys";
 
 export const BASE = "https://hvar.test";
@@ -60,4 +61,13 @@ export function stubOutput(input: Uint8Array, jobId: string, scale: number): Uin
   out.set(prefix);
   out.set(input, prefix.length);
   return out;
+}
+
+/** Refused at the edge with this problem, and nothing started: no job, no reservation. */
+export async function expectRefused(response: Response, status: number, code: string, keyId: string): Promise<void> {
+  expect(response.status).toBe(status);
+  expect(response.headers.get("content-type")).toBe("application/problem+json");
+  expect(await response.json()).toMatchObject({ status, code });
+  expect(await jobCount(keyId)).toBe(0);
+  expect(await meterOf(keyId).usage()).toMatchObject({ reservedMp: 0, settledMp: 0 });
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { ORIGIN, sourceUrl } from "./cdn";
-import { jobCount, meterOf, newKey, withKey } from "./helpers";
+import { expectRefused, newKey, withKey } from "./helpers";
 import { png } from "./images";
 import { fetched, redirect, serve } from "./origin";
 
@@ -25,15 +25,6 @@ async function servedImage(): Promise<string> {
   const source = sourceUrl();
   await serve(source, await png(40, 30));
   return source;
-}
-
-/** Refused with this problem, and nothing started: no job, no reservation. */
-async function expectRefused(response: Response, status: number, code: string, keyId: string): Promise<void> {
-  expect(response.status).toBe(status);
-  expect(response.headers.get("content-type")).toBe("application/problem+json");
-  expect(await response.json()).toMatchObject({ status, code });
-  expect(await jobCount(keyId)).toBe(0);
-  expect(await meterOf(keyId).usage()).toMatchObject({ reservedMp: 0, settledMp: 0 });
 }
 
 describe("an image by URL", () => {

@@ -1,17 +1,8 @@
 import { DEFAULT_QUALITY } from "@hvar/contract";
 import { describe, expect, it } from "vitest";
 import { fixtures } from "./fixtures/images";
-import { jobCount, meterOf, newKey, upscale, withKey } from "./helpers";
+import { expectRefused, newKey, upscale, withKey } from "./helpers";
 import { heifHeader, png } from "./images";
-
-/** Every refusal happens at the edge: no job, no reservation, no runner call. */
-async function expectRefused(response: Response, status: number, code: string, keyId: string): Promise<void> {
-  expect(response.status).toBe(status);
-  expect(response.headers.get("content-type")).toBe("application/problem+json");
-  expect(await response.json()).toMatchObject({ status, code });
-  expect(await jobCount(keyId)).toBe(0);
-  expect(await meterOf(keyId).usage()).toMatchObject({ reservedMp: 0, settledMp: 0 });
-}
 
 describe("validating uploads before any work", () => {
   it("refuses a declared Content-Length over the limit with 413", async () => {
