@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { MAX_INPUT_PIXELS } from "@hvar/contract";
 import { z } from "zod";
+import { CLOUDFLARE_API } from "./queue/pull-client";
 
 const defaultModelsDir = fileURLToPath(new URL("../models", import.meta.url));
 const defaultStorageDir = fileURLToPath(new URL("../.data/storage", import.meta.url));
@@ -70,6 +71,28 @@ export const RunnerConfigSchema = z
     HVAR_S3_REGION: z.string().default("auto"),
     HVAR_S3_ACCESS_KEY_ID: z.string().optional(),
     HVAR_S3_SECRET_ACCESS_KEY: z.string().optional(),
+
+    /**
+     * Jobs from a Cloudflare Queue (the worker's DISPATCH_BACKEND = "queue"), pulled over HTTP; no
+     * pulling unless all three are set. The token (Queues read and write) is a secret: never logged.
+     * The inputs and records are in the bucket the worker uses, so the queue goes with HVAR_STORAGE=s3.
+     */
+    HVAR_QUEUE_ACCOUNT_ID: z.string().min(1).optional(),
+    HVAR_QUEUE_ID: z.string().min(1).optional(),
+    HVAR_QUEUE_API_TOKEN: z.string().min(1).optional(),
+    /** Cloudflare's API; another base only for a local fake of it (the tests). */
+    HVAR_QUEUE_API_URL: z.url().default(CLOUDFLARE_API),
+    /** Queue messages (jobs) one runner holds at once: it pulls only while it holds fewer. */
+    HVAR_QUEUE_CONCURRENCY: int(1, 2),
+    /** The lease of a pulled job (at most 12 h): longer than the slowest job, or another runner takes it again. */
+    HVAR_QUEUE_VISIBILITY_TIMEOUT_MS: z.coerce.number().int().min(1000).max(43_200_000).default(900_000),
+    /** Delay before a job given back (runner busy, storage unreachable) is delivered again. */
+    HVAR_QUEUE_RETRY_DELAY_S: z.coerce.number().int().min(0).max(43_200).default(10),
+    /** Wait after an empty or failed pull before the next one. */
+    HVAR_QUEUE_IDLE_WAIT_MS: int(10, 1000),
+  })
+  .refine((c) => [c.HVAR_QUEUE_ACCOUNT_ID, c.HVAR_QUEUE_ID, c.HVAR_QUEUE_API_TOKEN].filter(Boolean).length % 3 === 0, {
+    message: "pulling from a queue needs HVAR_QUEUE_ACCOUNT_ID, HVAR_QUEUE_ID and HVAR_QUEUE_API_TOKEN together",
   })
   .refine((c) => c.HVAR_STORAGE !== "s3" || (c.HVAR_S3_ENDPOINT && c.HVAR_S3_BUCKET && c.HVAR_S3_ACCESS_KEY_ID && c.HVAR_S3_SECRET_ACCESS_KEY), {
     message: "HVAR_STORAGE=s3 needs HVAR_S3_ENDPOINT, HVAR_S3_BUCKET, HVAR_S3_ACCESS_KEY_ID and HVAR_S3_SECRET_ACCESS_KEY",

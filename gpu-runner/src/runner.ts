@@ -2,6 +2,8 @@ import type { Logger } from "pino";
 import type { RunnerConfig } from "./config";
 import { discoverModels, tileOverlap } from "./model/manifest";
 import { ModelSession } from "./model/session";
+import { QueueConsumer } from "./queue/consumer";
+import { PullClient } from "./queue/pull-client";
 import { Scheduler } from "./scheduler/scheduler";
 import { createApp } from "./server/app";
 import { JobService } from "./server/jobs";
@@ -36,6 +38,7 @@ export async function assembleRunner(config: RunnerConfig, secret: string, log: 
   let session: ModelSession | undefined;
   let jobs: JobService | undefined;
   let scheduler: Scheduler | undefined;
+  let store: ObjectStore | undefined;
   const metrics = new RunnerMetrics({ queuedTiles: () => scheduler?.queuedTiles ?? 0, jobsByStatus: () => jobs?.countByStatus() ?? { queued: 0, running: 0 } });
   if (entry) {
     session = await ModelSession.load(
@@ -54,10 +57,11 @@ export async function assembleRunner(config: RunnerConfig, secret: string, log: 
       metrics,
     );
     log.info({ maxBatch: scheduler.maxBatch, maxQueuedTiles: config.HVAR_MAX_QUEUED_TILES, maxTilesPerSecond: config.HVAR_MAX_TILES_PER_SECOND ?? null }, "scheduler ready");
+    store = createStore(config);
     jobs = new JobService({
       manifest: entry.manifest,
       scheduler,
-      store: createStore(config),
+      store,
       metrics,
       log,
       decode: { maxPixels: config.HVAR_MAX_INPUT_PIXELS, animated: config.HVAR_ANIMATED },
@@ -65,12 +69,32 @@ export async function assembleRunner(config: RunnerConfig, secret: string, log: 
       memory: { jobBytes: config.HVAR_JOB_MEMORY_MB * 2 ** 20, totalBytes: config.HVAR_JOBS_MEMORY_MB * 2 ** 20 },
     });
   }
+  let consumer: QueueConsumer | undefined;
+  if (jobs && entry && store && config.HVAR_QUEUE_ACCOUNT_ID && config.HVAR_QUEUE_ID && config.HVAR_QUEUE_API_TOKEN) {
+    const client = new PullClient({ api: config.HVAR_QUEUE_API_URL, accountId: config.HVAR_QUEUE_ACCOUNT_ID, queueId: config.HVAR_QUEUE_ID, apiToken: config.HVAR_QUEUE_API_TOKEN });
+    consumer = new QueueConsumer({
+      client,
+      jobs,
+      store,
+      model: { id: entry.manifest.id, version: entry.manifest.version },
+      metrics,
+      log: log.child({ component: "queue" }),
+      concurrency: config.HVAR_QUEUE_CONCURRENCY,
+      visibilityTimeoutMs: config.HVAR_QUEUE_VISIBILITY_TIMEOUT_MS,
+      retryDelayS: config.HVAR_QUEUE_RETRY_DELAY_S,
+      idleWaitMs: config.HVAR_QUEUE_IDLE_WAIT_MS,
+    });
+    consumer.start();
+    log.info({ queueId: config.HVAR_QUEUE_ID, concurrency: config.HVAR_QUEUE_CONCURRENCY, visibilityTimeoutMs: config.HVAR_QUEUE_VISIBILITY_TIMEOUT_MS }, "pulling jobs from the queue");
+  }
   const app = createApp({ discovery, secret, log, maxBodyBytes: config.HVAR_MAX_BODY_BYTES, draining: () => draining, ...(jobs ? { jobs } : {}) });
 
   async function shutdown(): Promise<void> {
     draining = true;
+    // The queue first: no more pulls, and the jobs it holds finish (and are acknowledged) or go back.
+    await consumer?.stop();
     await jobs?.drain();
     await session?.release();
   }
-  return { app, metricsApp: metricsApp(metrics), shutdown };
+  return { app, metricsApp: metricsApp(metrics), shutdown, consumer };
 }

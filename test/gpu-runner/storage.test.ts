@@ -33,7 +33,7 @@ async function expectValidSigV4(request: Request, body: Uint8Array | undefined) 
 }
 
 describe("S3Store (R2's S3 API)", () => {
-  it("PUTs a correctly signed, path-style request with the content type", async () => {
+  it("PUTs a correctly signed, path-style request with the content type and the sha256 as metadata", async () => {
     const requests: Request[] = [];
     const store = new S3Store(options, async (input) => {
       requests.push(input as Request);
@@ -45,6 +45,8 @@ describe("S3Store (R2's S3 API)", () => {
     expect(request.method).toBe("PUT");
     expect(request.url).toBe("https://acc0unt.r2.cloudflarestorage.com/hvar-results/results/j_1/x2.png");
     expect(request.headers.get("content-type")).toBe("image/png");
+    // R2 keeps it as customMetadata.sha256, which the worker checks outputs against.
+    expect(request.headers.get("x-amz-meta-sha256")).toBe(sha256(bytes));
     expect(new Uint8Array(await request.clone().arrayBuffer())).toEqual(bytes);
     await expectValidSigV4(request, bytes);
   });

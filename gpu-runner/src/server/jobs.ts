@@ -64,6 +64,17 @@ export class JobService {
     return stored ? runnerJobSchema.parse(JSON.parse(stored.bytes.toString("utf8"))) : undefined;
   }
 
+  /**
+   * The job once it has ended, as its stored record says (undefined when none is stored): for a
+   * consumer that may acknowledge a job only once its end is stored (the queue consumer).
+   */
+  async ended(id: string): Promise<RunnerJob | undefined> {
+    await this.creating.get(id)?.catch(() => undefined);
+    await this.active.get(id)?.done;
+    const stored = await this.options.store.get(jobRecordKey(id));
+    return stored ? runnerJobSchema.parse(JSON.parse(stored.bytes.toString("utf8"))) : undefined;
+  }
+
   /** Reads a stored output by the key its job record gives. */
   output(key: string) {
     return this.options.store.get(key);

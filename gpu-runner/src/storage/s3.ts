@@ -33,12 +33,15 @@ export class S3Store implements ObjectStore {
   }
 
   async put(key: string, bytes: Uint8Array, contentType: string): Promise<void> {
+    const hash = sha256Hex(bytes);
     const request = await this.client.sign(this.url(key), {
       method: "PUT",
       body: bytes,
       // A signed payload hash (not aws4fetch's UNSIGNED-PAYLOAD default for S3) lets the bucket
       // refuse a body corrupted in transit.
-      headers: { "content-type": contentType, "content-length": String(bytes.length), "x-amz-content-sha256": sha256Hex(bytes) },
+      // x-amz-meta-sha256 is the object's R2 customMetadata.sha256, by which the worker's queue
+      // backend accepts an output a runner stored (worker/src/dispatch/queue.ts).
+      headers: { "content-type": contentType, "content-length": String(bytes.length), "x-amz-content-sha256": hash, "x-amz-meta-sha256": hash },
     });
     const response = await this.fetchImpl(request);
     if (!response.ok) throw new Error(`S3 PUT ${key} failed: ${response.status} ${await response.text()}`);
