@@ -55,6 +55,8 @@ const FINAL_KINDS: ReadonlySet<ErrorKind> = new Set(["invalid_input", "too_large
  */
 export class QueueConsumer {
   private readonly held = new Set<Promise<void>>();
+  /** The jobs of held messages that are running here, until they end. */
+  private readonly running = new Set<Promise<unknown>>();
   private readonly wakers = new Set<() => void>();
   private stopping = false;
   private loop: Promise<void> | undefined;
@@ -159,16 +161,29 @@ export class QueueConsumer {
         temperature: job.temperature,
         size: `${job.input.width}x${job.input.height}`,
       });
-      try {
-        await jobs.create(query, input.bytes, log);
-      } catch (error) {
-        if (!(error instanceof DomainError)) throw error;
-        if (FINAL_KINDS.has(error.kind)) return this.refuse(job, { code: error.code, title: error.title }, log);
-        log.info({ code: error.code }, "queue job refused for now; giving it back");
-        return retry("retried", error.retryAfterS ?? this.options.retryDelayS);
+      for (;;) {
+        try {
+          await jobs.create(query, input.bytes, log);
+          break;
+        } catch (error) {
+          if (!(error instanceof DomainError)) throw error;
+          if (FINAL_KINDS.has(error.kind)) return this.refuse(job, { code: error.code, title: error.title }, log);
+          // Refused for now (memory, the scheduler's queue): while this runner runs jobs of its own
+          // from the queue, one of them ending makes room, so wait for it under this lease rather
+          // than spend one of the message's retries. Otherwise what fills the runner is not ours.
+          if (this.running.size > 0 && !this.stopping) {
+            await Promise.race(this.running);
+            continue;
+          }
+          log.info({ code: error.code }, "queue job refused for now; giving it back");
+          return retry("retried", error.retryAfterS ?? this.options.retryDelayS);
+        }
       }
     }
-    const ended = await jobs.ended(job.id);
+    const ending = jobs.ended(job.id);
+    const tracked: Promise<unknown> = ending.catch(() => undefined).finally(() => this.running.delete(tracked));
+    this.running.add(tracked);
+    const ended = await ending;
     // No record of its end in the store (it could not be written, or another runner holds the job
     // after a lease ran out): another try runs it again, or finds it ended.
     if (ended?.status !== "succeeded" && ended?.status !== "failed") return retry("retried");
