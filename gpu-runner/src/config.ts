@@ -84,8 +84,12 @@ export const RunnerConfigSchema = z
     HVAR_QUEUE_API_URL: z.url().default(CLOUDFLARE_API),
     /** Queue messages (jobs) one runner holds at once: it pulls only while it holds fewer. */
     HVAR_QUEUE_CONCURRENCY: int(1, 2),
-    /** The lease of a pulled job (at most 12 h): longer than the slowest job, or another runner takes it again. */
-    HVAR_QUEUE_VISIBILITY_TIMEOUT_MS: z.coerce.number().int().min(1000).max(43_200_000).default(900_000),
+    /**
+     * The lease of a pulled job (at most 12 h): longer than the slowest job, or another runner takes
+     * it again; and short enough that a job whose runner died is delivered again, and finishes,
+     * before the worker's deadline (JOB_TIMEOUT_S, 600 s by default).
+     */
+    HVAR_QUEUE_VISIBILITY_TIMEOUT_MS: z.coerce.number().int().min(1000).max(43_200_000).default(300_000),
     /** Delay before a job given back (runner busy, storage unreachable) is delivered again. */
     HVAR_QUEUE_RETRY_DELAY_S: z.coerce.number().int().min(0).max(43_200).default(10),
     /** Wait after an empty or failed pull before the next one. */
