@@ -83,6 +83,7 @@ export async function assembleRunner(config: RunnerConfig, secret: string, log: 
       visibilityTimeoutMs: config.HVAR_QUEUE_VISIBILITY_TIMEOUT_MS,
       retryDelayS: config.HVAR_QUEUE_RETRY_DELAY_S,
       idleWaitMs: config.HVAR_QUEUE_IDLE_WAIT_MS,
+      maxInputBytes: config.HVAR_MAX_BODY_BYTES,
     });
     consumer.start();
     log.info({ queueId: config.HVAR_QUEUE_ID, concurrency: config.HVAR_QUEUE_CONCURRENCY, visibilityTimeoutMs: config.HVAR_QUEUE_VISIBILITY_TIMEOUT_MS }, "pulling jobs from the queue");

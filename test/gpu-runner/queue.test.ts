@@ -203,6 +203,15 @@ describe("a runner that pulls jobs from the queue (contract fixture model)", () 
     expect(await record(id)).toMatchObject({ status: "failed", error: { code: "input_mismatch" } });
   });
 
+  it("refuses, without reading it, an input larger than the runner takes", async () => {
+    const id = "j_queue_too_big";
+    const image = await photo();
+    await enqueue(id, image);
+    await queueRunner({ HVAR_MAX_BODY_BYTES: String(image.length - 1) });
+    await until("the message is acknowledged", () => fake.backlog === 0);
+    expect(await record(id)).toMatchObject({ status: "failed", error: { code: "payload_too_large" } });
+  });
+
   it("does no work for a job canceled before it was pulled (its input deleted), and acknowledges it", async () => {
     const id = "j_queue_canceled";
     await enqueue(id, await photo());

@@ -28,9 +28,13 @@ export interface QueueConsumerOptions {
   visibilityTimeoutMs: number;
   /** The delay before a message given back is delivered again, unless the runner said when (retry-after). */
   retryDelayS: number;
-  /** The wait after a pull that found nothing, or failed, before pulling again. */
+  /** The wait after a pull that found nothing, or failed, before pulling again (doubled after each failure in a row, to a minute). */
   idleWaitMs: number;
+  /** The largest input read from storage (HVAR_MAX_BODY_BYTES, as for a body sent over HTTP). */
+  maxInputBytes: number;
 }
+
+const MAX_FAILURE_WAIT_MS = 60_000;
 
 type Decision = { outcome: MessageOutcome } & ({ ack: true } | { ack: false; delayS: number });
 
@@ -82,6 +86,7 @@ export class QueueConsumer {
 
   private async run(): Promise<void> {
     const { client, concurrency, visibilityTimeoutMs, idleWaitMs, metrics, log } = this.options;
+    let failures = 0;
     while (!this.stopping) {
       const free = concurrency - this.held.size;
       if (free <= 0) {
@@ -92,10 +97,12 @@ export class QueueConsumer {
       try {
         batch = await client.pull(free, visibilityTimeoutMs);
       } catch (error) {
-        log.warn({ err: error }, "queue pull failed");
-        await this.pause(idleWaitMs);
+        failures++;
+        log.warn({ err: error, failures }, "queue pull failed");
+        await this.pause(Math.min(MAX_FAILURE_WAIT_MS, idleWaitMs * 2 ** (failures - 1)));
         continue;
       }
+      failures = 0;
       if (batch.backlog !== undefined) metrics.queueBacklog(batch.backlog);
       for (const message of batch.messages) this.hold(message);
       if (batch.messages.length === 0) await this.pause(idleWaitMs);
@@ -144,6 +151,9 @@ export class QueueConsumer {
     const known = await jobs.get(job.id);
     if (known && (known.status === "succeeded" || known.status === "failed")) return { outcome: "duplicate", ack: true };
     if (!known) {
+      if (job.input.bytes > this.options.maxInputBytes) {
+        return this.refuse(job, { code: "payload_too_large", title: `The image is larger than ${this.options.maxInputBytes} bytes.` }, log);
+      }
       const input = await store.get(job.input.key);
       if (!input) {
         log.info("queue job canceled: its input is gone");
