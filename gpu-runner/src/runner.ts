@@ -25,8 +25,9 @@ export function createStore(config: RunnerConfig): ObjectStore {
 
 /**
  * Everything a serving runner is made of, wired from its configuration: the model (if one is
- * usable), its scheduler, storage, metrics, the job service, the HTTP app and the metrics app. `shutdown()` refuses
- * new jobs, lets the jobs in flight finish and store their results, then releases the model.
+ * usable), its scheduler, storage, metrics, the job service, the queue consumer (when a queue is
+ * configured), the HTTP app and the metrics app. `shutdown()` stops pulling from the queue, refuses new
+ * jobs, lets the jobs in flight finish and store their results, then releases the model.
  */
 export async function assembleRunner(config: RunnerConfig, secret: string, log: Logger) {
   const discovery = await discoverModels(config.HVAR_MODELS_DIR);
@@ -97,5 +98,5 @@ export async function assembleRunner(config: RunnerConfig, secret: string, log: 
     await jobs?.drain();
     await session?.release();
   }
-  return { app, metricsApp: metricsApp(metrics), shutdown, consumer };
+  return { app, metricsApp: metricsApp(metrics), shutdown };
 }

@@ -3,7 +3,7 @@ import { DomainError, type ErrorKind, type JobError, type Model, type QueueMessa
 import type { Logger } from "pino";
 import type { JobService } from "../server/jobs";
 import type { ObjectStore } from "../storage/store";
-import type { PullClient, PulledMessage } from "./pull-client";
+import { type PullClient, type PulledMessage, decodeBody } from "./pull-client";
 
 /** How a message left this runner: acknowledged after its job's record was stored, or given back to the queue. */
 export type MessageOutcome = "succeeded" | "failed" | "rejected" | "canceled" | "duplicate" | "retried" | "unreadable" | "released";
@@ -66,11 +66,6 @@ export class QueueConsumer {
   private loop: Promise<void> | undefined;
 
   constructor(private readonly options: QueueConsumerOptions) {}
-
-  /** Messages this runner holds now. */
-  get holding(): number {
-    return this.held.size;
-  }
 
   start(): void {
     this.loop ??= this.run();
@@ -140,7 +135,7 @@ export class QueueConsumer {
     const retry = (outcome: MessageOutcome, delayS = this.options.retryDelayS): Decision => ({ outcome, ack: false, delayS });
     let job: QueueMessage;
     try {
-      job = queueMessageSchema.parse(JSON.parse(message.body));
+      job = queueMessageSchema.parse(decodeBody(message));
     } catch (error) {
       this.options.log.error({ err: error, messageId: message.id, attempts: message.attempts }, "queue message unreadable; giving it back, for the dead-letter queue");
       return retry("unreadable");

@@ -14,7 +14,8 @@ import { z } from "zod";
  *           "result": { "message_backlog_count": n,
  *                       "messages": [{ "id", "body", "attempts", "timestamp_ms", "lease_id", "metadata" }] } }
  *       message_backlog_count: unacknowledged messages in the queue, leased ones included.
- *       body: a string; a message sent with contentType "json" (as the worker sends) is its JSON text.
+ *       body: typed as a string by the reference; a message sent with contentType "json" (as the worker
+ *       sends) comes as its JSON text. (decodeBody also takes the JSON value itself, should it come parsed.)
  *       attempts: deliveries of the message so far, this one included (1 the first time).
  *
  *   POST {api}/accounts/{account_id}/queues/{queue_id}/messages/ack
@@ -39,13 +40,16 @@ const envelope = <T extends z.ZodType>(result: T) =>
 
 export const pulledMessageSchema = z.object({
   id: z.string(),
-  body: z.string(),
+  body: z.union([z.string(), z.record(z.string(), z.unknown())]),
   attempts: z.number().int().min(1),
   timestamp_ms: z.number(),
   lease_id: z.string().min(1),
   metadata: z.unknown().optional(),
 });
 export type PulledMessage = z.infer<typeof pulledMessageSchema>;
+
+/** A json message's value; throws if its body is not JSON. */
+export const decodeBody = (message: PulledMessage): unknown => (typeof message.body === "string" ? JSON.parse(message.body) : message.body);
 
 const pullResultSchema = z.object({
   message_backlog_count: z.number().int().nonnegative().optional(),
