@@ -87,7 +87,7 @@ async function record(id: string): Promise<RunnerJob | undefined> {
   return stored && runnerJobSchema.parse(JSON.parse(stored.bytes.toString("utf8")));
 }
 
-async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 60_000): Promise<void> {
+async function until(what: string, condition: () => boolean | Promise<boolean>, timeoutMs = 20_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting until ${what}`);
@@ -154,7 +154,7 @@ describe("the pull client, against the local fake of Cloudflare's pull API", () 
   });
 });
 
-describe("a runner that pulls jobs from the queue (contract fixture model)", () => {
+describe("a runner that pulls jobs from the queue (contract fixture model)", { timeout: 30_000 }, () => {
   it("runs the job, stores its outputs and then its record, and only then acknowledges it", async () => {
     const id = "j_queue_runs";
     const image = await photo();
@@ -294,7 +294,7 @@ describe("a runner that pulls jobs from the queue (contract fixture model)", () 
   });
 });
 
-describe("a runner that dies mid-job", () => {
+describe("a runner that dies mid-job", { timeout: 60_000 }, () => {
   const main = fileURLToPath(new URL("../../gpu-runner/src/main.ts", import.meta.url));
   const tsx = pathToFileURL(createRequire(import.meta.url).resolve("tsx")).href;
 
