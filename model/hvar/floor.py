@@ -141,6 +141,13 @@ def from_span(cfg: FloorConfig, path: str | Path) -> Floor:
     return model
 
 
+def grow(model: Floor, cfg: FloorConfig) -> Floor:
+    """`model` grown to the wider `cfg` (`widen`): the same outputs, more channels free to train."""
+    wide = Floor(cfg)
+    wide.load_state_dict(widen(model.state_dict(), wide.state_dict()))
+    return wide
+
+
 def widen(
     narrow: dict[str, torch.Tensor], wide: dict[str, torch.Tensor], scale: float = 0.1
 ) -> dict[str, torch.Tensor]:

@@ -6,6 +6,7 @@ sharpening them, while keeping what SPAN knows about clean inputs.
     python -m hvar.train_floor --out runs/floor-base --steps 16000 --resume # go on (same or more steps)
     python -m hvar.train_floor --out runs/span-published --steps 0         # the peer, as a floor run
     python -m hvar.train_floor --init checkpoints/floor-gpu --out runs/floor-more --lr 5e-5  # a new stage
+    python -m hvar.train_floor --init checkpoints/floor-gpu --preset wide --out runs/floor-wide  # grown wider
 
 Each batch holds `--batch-size` x4 pairs and as many x2 pairs (each half bicubic, half realistic), one
 random flip/rotation per batch. The loss is the mean L1 of every output that has a target: x1 and x2
@@ -26,7 +27,7 @@ import torch.nn.functional as F
 
 from hvar import training
 from hvar.config import FLOOR_PRESETS
-from hvar.floor import Floor, from_span, load_floor, save_floor
+from hvar.floor import Floor, from_span, grow, load_floor, save_floor
 from hvar.pairs import Pairs
 from hvar.paths import SHARED
 
@@ -39,7 +40,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--preset", default="base", choices=sorted(FLOOR_PRESETS))
+    ap.add_argument("--preset", choices=sorted(FLOOR_PRESETS),
+                    help="size of a new run (default base); with --init, a wider one grows it")  # fmt: skip
     ap.add_argument(
         "--span", type=Path, default=SPAN_WEIGHTS, help="pretrained SPAN weights (all presets but tiny)"
     )
@@ -139,9 +141,11 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out
     state = training.saved_state(out, args.resume)
     if state is None:
-        cfg = FLOOR_PRESETS[args.preset]
+        cfg = FLOOR_PRESETS[args.preset or "base"]
         if args.init:
             model = load_floor(args.init)
+            if args.preset and cfg.ch != model.cfg.ch:
+                model = grow(model, cfg)
         else:
             model = from_span(cfg, args.span) if args.preset != "tiny" else Floor(cfg)
         out.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ import torch.nn.functional as F
 
 from hvar import eval as protocol
 from hvar.config import FLOOR_PRESETS
-from hvar.floor import Floor, from_span, load_floor, save_floor, span_state, subpixel_mean, widen
+from hvar.floor import Floor, from_span, grow, load_floor, save_floor, span_state, subpixel_mean
 from hvar.train_floor import SPAN_WEIGHTS
 
 
@@ -70,9 +70,7 @@ def test_saved_and_loaded_floor_computes_the_same(tmp_path):
 
 def widened(model: Floor, ch: int, seed: int = 7) -> Floor:
     torch.manual_seed(seed)
-    wide = Floor(dataclasses.replace(model.cfg, ch=ch)).eval()
-    wide.load_state_dict(widen(model.state_dict(), wide.state_dict()))
-    return wide
+    return grow(model, dataclasses.replace(model.cfg, ch=ch)).eval()
 
 
 def test_a_widened_floor_computes_exactly_what_the_narrow_one_computes():
