@@ -58,7 +58,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--batch-size", type=int, default=8, help="pairs of each kind per step")
     ap.add_argument("--lr", type=float, default=2e-4, help="peak learning rate (cosine to 1%% of it)")
     ap.add_argument("--freeze-upscaler", action="store_true",
-                    help="two-stage floors: train the restorer only, through the upscaler as it is")  # fmt: skip
+                    help="two stages: train the restorer only, through the upscaler as it is")  # fmt: skip
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--eval-set", default="Set5", help="dev set scored during training")
     ap.add_argument("--seed", type=int, default=0)
