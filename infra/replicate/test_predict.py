@@ -9,6 +9,7 @@ or the model are missing.
 import inspect
 import json
 import pathlib
+import re
 import shutil
 import subprocess
 import types
@@ -78,6 +79,20 @@ def cog_components(module) -> dict:
 
 def test_the_predictor_schema_is_the_worker_contract():
     assert cog_components(predict) == SCHEMA
+
+
+def test_the_image_installs_the_runners_locked_dependencies_and_node():
+    cog_yaml = (ROOT / "infra/replicate/cog.yaml").read_text()
+    (install,) = re.findall(r"npm install [^\"\n]*", cog_yaml)
+    pinned = dict(token.rpartition("@")[::2] for token in install.split() if "@" in token.lstrip("@"))
+    locked = json.loads((ROOT / "package-lock.json").read_text())["packages"]
+    runner = json.loads((ROOT / "gpu-runner/package.json").read_text())["dependencies"]
+    external = [name for name in runner if not name.startswith("@hvar/")]  # the workspace's own are linked
+    wanted = {name: locked[f"node_modules/{name}"]["version"] for name in external}
+    assert pinned == wanted
+    (node,) = re.findall(r"node-v([\d.]+)-linux-x64", cog_yaml)
+    assert node == locked["node_modules/node"]["version"]  # the Node the project's own scripts run on
+    assert re.search(r'^predict: "infra/replicate/predict.py:Predictor"$', cog_yaml, re.MULTILINE)
 
 
 def missing_runtime() -> str | None:
