@@ -44,16 +44,18 @@ export class ReplicateBackend implements Dispatcher {
 
   async submit(job: DispatchJob): Promise<{ runner: string }> {
     const { scales, format, quality, temperature } = job.options;
+    // Every input, the model's defaults filled in; an option outside the contract is a bug here, not Replicate's.
+    const input = replicateInputSchema.parse({
+      image: `data:${job.contentType};base64,${toBase64(job.image)}`,
+      scales: scales.join(","),
+      format,
+      temperature,
+      ...(quality === null ? {} : { quality }),
+    });
     try {
       const prediction = await this.options.client.predictions.create({
         version: this.options.version,
-        input: replicateInputSchema.parse({
-          image: `data:${job.contentType};base64,${toBase64(job.image)}`,
-          scales: scales.join(","),
-          format,
-          temperature,
-          ...(quality === null ? {} : { quality }),
-        }),
+        input,
         ...(this.options.webhookUrl ? { webhook: this.options.webhookUrl, webhook_events_filter: ["completed" as const] } : {}),
       });
       return { runner: prediction.id };
