@@ -120,12 +120,11 @@ class Runner:
             code = problem.get("code", f"http_{error.code}")
             raise RunnerError(code, problem.get("title", error.reason)) from None
 
-    def upscale(self, image: bytes, scales: str, format: str, quality: int, temperature: float) -> dict:
-        """Runs one job to its end; returns the runner's Job (API.md) once it succeeded."""
+    def upscale(self, image: bytes, **options) -> dict:
+        """Runs one job of these job query options (API.md) to its end; returns its Job once it succeeded."""
         job_id = f"r_{uuid.uuid4().hex}"
-        query = urllib.parse.urlencode(
-            {"id": job_id, "scales": scales, "format": format, "quality": quality, "temperature": temperature}
-        )
+        given = {name: value for name, value in options.items() if value != ""}
+        query = urllib.parse.urlencode({"id": job_id, **given})
         self.request("POST", f"/v1/jobs?{query}", image)
         wait = 0.02
         while True:
@@ -175,8 +174,24 @@ class Predictor(BasePredictor):
         temperature: float = Input(
             description="Sampling temperature; 0 is greedy and deterministic.", default=0.0, ge=0.0, le=10.0
         ),
+        size: str = Input(
+            description=(
+                "The size the image must decode to, <width>x<height> (what the caller billed), "
+                "else the prediction fails with image_size_mismatch; empty: any."
+            ),
+            default="",
+            regex="^([1-9][0-9]{0,5}x[1-9][0-9]{0,5})?$",
+        ),
     ) -> Output:
-        job = self.runner.upscale(image.read_bytes(), scales, format, quality, temperature)
+        # The runner's job query has the same names; an empty size is no size.
+        job = self.runner.upscale(
+            image.read_bytes(),
+            scales=scales,
+            format=format,
+            quality=quality,
+            temperature=temperature,
+            size=size,
+        )
         folder = Path(tempfile.mkdtemp(prefix="hvar-outputs-"))
         files = {}
         for output in job["outputs"]:

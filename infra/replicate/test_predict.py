@@ -175,6 +175,16 @@ def test_scales_not_asked_for_are_null_and_lossy_formats_are_encoded(predictor):
 
 
 @needs_runtime
+def test_an_image_of_another_size_than_the_one_given_fails_the_prediction_as_image_size_mismatch(predictor):
+    assert run(predictor, image=IMAGE, scales="1", size="256x171").x1 is not None
+
+    with pytest.raises(predict.RunnerError) as refused:
+        run(predictor, image=IMAGE, scales="1", size="171x256")
+
+    assert refused.value.code == "image_size_mismatch"
+
+
+@needs_runtime
 def test_an_image_the_runner_refuses_fails_the_prediction_with_the_runners_code(predictor, tmp_path):
     corrupt = tmp_path / "corrupt.png"
     corrupt.write_bytes(IMAGE.read_bytes()[:400])

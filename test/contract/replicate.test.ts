@@ -70,11 +70,15 @@ describe("the Replicate contract", () => {
 
   it("takes the image and nothing else without a default", () => {
     expect(generated.Input.required).toEqual(["image"]);
-    expect(replicateInputSchema.parse({ image: "https://example.com/a.png" })).toEqual({ image: "https://example.com/a.png", scales: "1,2,4", format: "png", quality: 85, temperature: 0 });
+    expect(replicateInputSchema.parse({ image: "https://example.com/a.png" })).toEqual({ image: "https://example.com/a.png", scales: "1,2,4", format: "png", quality: 85, temperature: 0, size: "" });
   });
 
   it.each(["", "3", "1,,2", "1,2,", "x2", "1 ,2"])("refuses the scales %j", (scales) => {
     expect(replicateInputSchema.safeParse({ image: "data:image/png;base64,AA==", scales }).success).toBe(false);
+  });
+
+  it.each(["640", "0x480", "640x", "640x480x2", " 640x480"])("refuses the size %j", (size) => {
+    expect(replicateInputSchema.safeParse({ image: "data:image/png;base64,AA==", size }).success).toBe(false);
   });
 
   it("gives one output per scale, a URL or null for a scale not asked for", () => {

@@ -111,18 +111,19 @@ describe("the Replicate backend", () => {
     expect(runner).toBe("p1");
     expect(fake.created[0]).toMatchObject({
       version: "v123",
-      input: { image: `data:image/png;base64,${toBase64(image)}`, scales: "2,4", format: "png", quality: 85, temperature: 0.5 },
+      input: { image: `data:image/png;base64,${toBase64(image)}`, scales: "2,4", format: "png", quality: 85, temperature: 0.5, size: "8x8" },
       webhook: `${BASE}/v1/replicate/webhook`,
     });
   });
 
   it("sends an input that the model's schema allows, every input given (the fake refuses any other, as Replicate does)", async () => {
     const image = `data:image/png;base64,${toBase64(await png(8, 8))}`;
-    const valid = { image, scales: "2,4", format: "webp", quality: 80, temperature: 0 };
+    const valid = { image, scales: "2,4", format: "webp", quality: 80, temperature: 0, size: "8x8" };
     expect(invalidInput(valid)).toBeNull();
     expect(invalidInput({ ...valid, quality: 0 })).toBe("quality is under 1");
     expect(invalidInput({ ...valid, format: "gif" })).toBe("format is not one of png, webp, avif, jpeg");
     expect(invalidInput({ ...valid, scales: [2, 4] })).toBe("scales is not of type string");
+    expect(invalidInput({ ...valid, size: "8" })).toBe("size does not match ^([1-9][0-9]{0,5}x[1-9][0-9]{0,5})?$");
     expect(invalidInput({ ...valid, scale: "2" })).toBe("scale is not an input of the model");
     const fake = fakeReplicate();
     await backend(fake).submit({ id: jobId(), image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options: { ...options, format: "webp", quality: 80 }, requestId: null });

@@ -15,6 +15,9 @@ import { DEFAULT_QUALITY, MAX_QUALITY, MIN_QUALITY, OUTPUT_FORMATS, SCALES } fro
 /** `2,4`: the scales to make, as the runner's query takes them. */
 export const REPLICATE_SCALES_PATTERN = `^[${SCALES.join("")}](,[${SCALES.join("")}])*$`;
 
+/** `640x480`, the job query's `size` (imageSizeTextSchema), or empty for none: Cog's optional strings are empty, not absent. */
+export const REPLICATE_SIZE_PATTERN = "^([1-9][0-9]{0,5}x[1-9][0-9]{0,5})?$";
+
 export const replicateInputSchema = z.object({
   image: z.string().meta({ format: "uri" }).describe("The image to upscale: a URL or a data URI (PNG, JPEG, WebP, AVIF, GIF)."),
   scales: z
@@ -25,6 +28,11 @@ export const replicateInputSchema = z.object({
   format: z.enum(OUTPUT_FORMATS).default("png").describe("The outputs' format."),
   quality: z.number().int().min(MIN_QUALITY).max(MAX_QUALITY).default(DEFAULT_QUALITY).describe("The quality of lossy formats; ignored for PNG."),
   temperature: z.number().min(0).max(10).default(0).describe("Sampling temperature; 0 is greedy and deterministic."),
+  size: z
+    .string()
+    .regex(new RegExp(REPLICATE_SIZE_PATTERN))
+    .default("")
+    .describe("The size the image must decode to, <width>x<height> (what the caller billed), else the prediction fails with image_size_mismatch; empty: any."),
 });
 export type ReplicateInput = z.input<typeof replicateInputSchema>;
 
