@@ -28,7 +28,7 @@ import uuid
 
 from cog import BaseModel, BasePredictor, Input, Path
 
-# The repository: Cog builds from its root (cog.yaml's build context), so the runner is beside this file.
+# The repository root, two folders up: Cog's build context (/src in the image), where the runner's files are.
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 # How long the runner may take to load and check the model (CUDA's first session is the slow part).
 READY_TIMEOUT_S = 300
@@ -60,7 +60,7 @@ def _free_port() -> int:
 class Runner:
     """The runner's HTTP server as a child process, and a signed client of its API (gpu-runner/API.md)."""
 
-    def __init__(self, env: dict | None = None):
+    def __init__(self):
         self.secret = secrets.token_hex(32)
         self.storage = tempfile.mkdtemp(prefix="hvar-runner-")
         port = _free_port()
@@ -78,7 +78,6 @@ class Runner:
                 "HVAR_STORAGE": "local",
                 "HVAR_STORAGE_DIR": self.storage,
                 "HVAR_LOG_LEVEL": os.environ.get("HVAR_LOG_LEVEL", "warn"),
-                **(env or {}),
             },
         )
         self._wait_ready()
