@@ -70,7 +70,24 @@ export const RunnerConfigSchema = z
     HVAR_S3_REGION: z.string().default("auto"),
     HVAR_S3_ACCESS_KEY_ID: z.string().optional(),
     HVAR_S3_SECRET_ACCESS_KEY: z.string().optional(),
+
+    /**
+     * This runner among the replicas that share one store behind a load balancer (a Deployment's Pods
+     * behind its Service): unique per replica and the same after a restart, as a Pod's name is (the
+     * Deployment sets it from metadata.name). Default `<hostname>:<HVAR_RUNNER_PORT>`.
+     */
+    HVAR_REPLICA_ID: z.string().min(1).max(256).optional(),
+    /** How often a replica refreshes the shared record of each job it runs (its heartbeat). */
+    HVAR_JOB_HEARTBEAT_MS: int(10, 1000),
+    /**
+     * A job's record whose heartbeat is older than this was left by a replica that died: the job is
+     * answered as unknown (404), so the worker sends it again and another replica takes it over. At
+     * least twice the heartbeat; under the worker's RUNNER_TIMEOUT_MS, as a cancel through another
+     * replica may wait this long for a dead owner.
+     */
+    HVAR_JOB_STALE_MS: int(20, 5000),
   })
+  .refine((c) => c.HVAR_JOB_STALE_MS >= 2 * c.HVAR_JOB_HEARTBEAT_MS, { message: "HVAR_JOB_STALE_MS must be at least twice HVAR_JOB_HEARTBEAT_MS" })
   .refine((c) => c.HVAR_STORAGE !== "s3" || (c.HVAR_S3_ENDPOINT && c.HVAR_S3_BUCKET && c.HVAR_S3_ACCESS_KEY_ID && c.HVAR_S3_SECRET_ACCESS_KEY), {
     message: "HVAR_STORAGE=s3 needs HVAR_S3_ENDPOINT, HVAR_S3_BUCKET, HVAR_S3_ACCESS_KEY_ID and HVAR_S3_SECRET_ACCESS_KEY",
   });

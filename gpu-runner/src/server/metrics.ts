@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom-client";
 import type { SchedulerObserver } from "../scheduler/scheduler";
 
-export type JobOutcome = "accepted" | "duplicate" | "rejected" | "succeeded" | "failed" | "canceled";
+export type JobOutcome = "accepted" | "duplicate" | "rejected" | "succeeded" | "failed" | "canceled" | "taken_over";
 
 /** The runner's Prometheus metrics, in a registry of its own so tests can build many runners. */
 export class RunnerMetrics implements SchedulerObserver {
