@@ -74,7 +74,8 @@ export const RunnerConfigSchema = z
     /**
      * This runner among the replicas that share one store behind a load balancer (a Deployment's Pods
      * behind its Service): unique per replica and the same after a restart, as a Pod's name is (the
-     * Deployment sets it from metadata.name). Default `<hostname>:<HVAR_RUNNER_PORT>`.
+     * Deployment sets it from metadata.name). Default `<hostname>:<HVAR_RUNNER_PORT>`: set it for
+     * runners on one host that share a store and listen on port 0.
      */
     HVAR_REPLICA_ID: z.string().min(1).max(256).optional(),
     /** How often a replica refreshes the shared record of each job it runs (its heartbeat). */
