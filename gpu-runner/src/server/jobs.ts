@@ -157,6 +157,8 @@ export class JobService {
         await delay(this.options.replica.heartbeatMs / 2);
         record = await this.records.read(id);
       }
+      // The job ended (canceled, or done before its owner read the mark) or its owner died: the mark has served.
+      await this.records.clearCancelMark(id);
     }
     if (record && !record.lease) return withoutLease(record);
     const { manifest } = this.options;
@@ -170,7 +172,6 @@ export class JobService {
       error: { ...JOB_CANCELED },
     };
     await this.records.write(canceled);
-    await this.records.clearCancelMark(id);
     this.options.metrics.job("canceled");
     return canceled;
   }
