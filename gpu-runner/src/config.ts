@@ -94,10 +94,28 @@ export const RunnerConfigSchema = z
     HVAR_QUEUE_RETRY_DELAY_S: z.coerce.number().int().min(0).max(43_200).default(10),
     /** Wait after an empty or failed pull before the next one. */
     HVAR_QUEUE_IDLE_WAIT_MS: int(10, 1000),
+
+    /**
+     * This runner among the replicas that share one store behind a load balancer (a Deployment's Pods
+     * behind its Service): unique per replica and the same after a restart, as a Pod's name is (the
+     * Deployment sets it from metadata.name). Default `<hostname>:<HVAR_RUNNER_PORT>`: set it for
+     * runners on one host that share a store and listen on port 0.
+     */
+    HVAR_REPLICA_ID: z.string().min(1).max(256).optional(),
+    /** How often a replica refreshes the shared record of each job it runs (its heartbeat). */
+    HVAR_JOB_HEARTBEAT_MS: int(10, 1000),
+    /**
+     * A job's record whose heartbeat is older than this was left by a replica that died: the job is
+     * answered as unknown (404), so the worker sends it again and another replica takes it over. At
+     * least twice the heartbeat; under the worker's RUNNER_TIMEOUT_MS, as a cancel through another
+     * replica may wait this long for a dead owner.
+     */
+    HVAR_JOB_STALE_MS: int(20, 5000),
   })
   .refine((c) => [c.HVAR_QUEUE_ACCOUNT_ID, c.HVAR_QUEUE_ID, c.HVAR_QUEUE_API_TOKEN].filter(Boolean).length % 3 === 0, {
     message: "pulling from a queue needs HVAR_QUEUE_ACCOUNT_ID, HVAR_QUEUE_ID and HVAR_QUEUE_API_TOKEN together",
   })
+  .refine((c) => c.HVAR_JOB_STALE_MS >= 2 * c.HVAR_JOB_HEARTBEAT_MS, { message: "HVAR_JOB_STALE_MS must be at least twice HVAR_JOB_HEARTBEAT_MS" })
   .refine((c) => c.HVAR_STORAGE !== "s3" || (c.HVAR_S3_ENDPOINT && c.HVAR_S3_BUCKET && c.HVAR_S3_ACCESS_KEY_ID && c.HVAR_S3_SECRET_ACCESS_KEY), {
     message: "HVAR_STORAGE=s3 needs HVAR_S3_ENDPOINT, HVAR_S3_BUCKET, HVAR_S3_ACCESS_KEY_ID and HVAR_S3_SECRET_ACCESS_KEY",
   });

@@ -1,3 +1,4 @@
+import { hostname } from "node:os";
 import type { Logger } from "pino";
 import type { RunnerConfig } from "./config";
 import { discoverModels, tileOverlap } from "./model/manifest";
@@ -21,6 +22,11 @@ export function createStore(config: RunnerConfig): ObjectStore {
     accessKeyId: config.HVAR_S3_ACCESS_KEY_ID as string,
     secretAccessKey: config.HVAR_S3_SECRET_ACCESS_KEY as string,
   });
+}
+
+/** HVAR_REPLICA_ID, else the host and port: a Pod's name is its hostname; runners on one machine differ by port. */
+export function replicaId(config: RunnerConfig): string {
+  return config.HVAR_REPLICA_ID ?? `${hostname()}:${config.HVAR_RUNNER_PORT}`;
 }
 
 /**
@@ -68,6 +74,7 @@ export async function assembleRunner(config: RunnerConfig, secret: string, log: 
       decode: { maxPixels: config.HVAR_MAX_INPUT_PIXELS, animated: config.HVAR_ANIMATED },
       overlap: tileOverlap(entry.manifest, config.HVAR_TILE_OVERLAP),
       memory: { jobBytes: config.HVAR_JOB_MEMORY_MB * 2 ** 20, totalBytes: config.HVAR_JOBS_MEMORY_MB * 2 ** 20 },
+      replica: { id: replicaId(config), heartbeatMs: config.HVAR_JOB_HEARTBEAT_MS, staleMs: config.HVAR_JOB_STALE_MS },
     });
   }
   let consumer: QueueConsumer | undefined;

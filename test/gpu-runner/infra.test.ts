@@ -67,6 +67,7 @@ const podSpec = pod.spec as { securityContext: { runAsNonRoot: boolean; runAsUse
 const container = (pod.spec as { containers: unknown[] }).containers[0] as {
   ports: { name: string; containerPort: number }[];
   envFrom: { configMapRef?: { name: string } }[];
+  env?: { name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
   livenessProbe: { httpGet: { path: string; port: string } };
   readinessProbe: { httpGet: { path: string; port: string } };
   startupProbe: { httpGet: { path: string; port: string } };
@@ -150,6 +151,12 @@ describe("Kubernetes manifests", () => {
     for (const key of Object.keys(configMap)) expect(Object.keys(RunnerConfigSchema.shape)).toContain(key);
     expect(container.envFrom.map((e) => e.configMapRef?.name).filter(Boolean)).toEqual(["hvar-runner"]);
     expect(podConfig.HVAR_STORAGE).toBe("s3");
+  });
+
+  it("let the replicas answer for each other's jobs: one shared bucket, each named by its Pod", () => {
+    expect(podConfig).toMatchObject({ HVAR_STORAGE: "s3", HVAR_S3_BUCKET: "hvar-results" });
+    expect(container.env?.find((e) => e.name === "HVAR_REPLICA_ID")?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.name");
+    expect(podConfig.HVAR_JOB_STALE_MS).toBeLessThan(10_000); // the worker's RUNNER_TIMEOUT_MS: a cancel may wait this long
   });
 
   it("probe liveness on /healthz and readiness on /readyz where the pod's runner listens", () => {

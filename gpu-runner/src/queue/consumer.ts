@@ -61,6 +61,8 @@ export class QueueConsumer {
   private readonly held = new Set<Promise<void>>();
   /** The jobs of held messages that are running here, until they end. */
   private readonly running = new Set<Promise<unknown>>();
+  /** The admissions (JobService.create) of held messages under way, settled either way. */
+  private readonly admitting = new Set<Promise<void>>();
   private readonly wakers = new Set<() => void>();
   private stopping = false;
   private loop: Promise<void> | undefined;
@@ -167,21 +169,32 @@ export class QueueConsumer {
         size: `${job.input.width}x${job.input.height}`,
       });
       for (;;) {
+        const creating = jobs.create(query, input.bytes, log);
+        const created = creating.then(
+          () => undefined,
+          () => undefined,
+        );
+        this.admitting.add(created);
         try {
-          await jobs.create(query, input.bytes, log);
+          await creating;
           break;
         } catch (error) {
+          this.admitting.delete(created);
           if (!(error instanceof DomainError)) throw error;
           if (FINAL_KINDS.has(error.kind)) return this.refuse(job, { code: error.code, title: error.title }, log);
           // Refused for now (memory, the scheduler's queue): while this runner runs jobs of its own
           // from the queue, one of them ending makes room, so wait for it under this lease rather
-          // than spend one of the message's retries. Otherwise what fills the runner is not ours.
-          if (this.running.size > 0 && !this.stopping) {
-            await Promise.race(this.running);
+          // than spend one of the message's retries; one still being admitted may be what holds the
+          // memory, so wait for its admission first. Otherwise what fills the runner is not ours.
+          const ours = this.running.size > 0 ? this.running : this.admitting;
+          if (ours.size > 0 && !this.stopping) {
+            await Promise.race(ours);
             continue;
           }
           log.info({ code: error.code }, "queue job refused for now; giving it back");
           return retry("retried", error.retryAfterS ?? this.options.retryDelayS);
+        } finally {
+          this.admitting.delete(created);
         }
       }
     }

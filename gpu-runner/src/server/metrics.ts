@@ -3,7 +3,7 @@ import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from "prom
 import type { MessageOutcome, QueueObserver } from "../queue/consumer";
 import type { SchedulerObserver } from "../scheduler/scheduler";
 
-export type JobOutcome = "accepted" | "duplicate" | "rejected" | "succeeded" | "failed" | "canceled";
+export type JobOutcome = "accepted" | "duplicate" | "rejected" | "succeeded" | "failed" | "canceled" | "taken_over";
 
 /** The runner's Prometheus metrics, in a registry of its own so tests can build many runners. */
 export class RunnerMetrics implements SchedulerObserver, QueueObserver {

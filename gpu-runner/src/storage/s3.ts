@@ -54,6 +54,13 @@ export class S3Store implements ObjectStore {
     return { bytes: Buffer.from(await response.arrayBuffer()), contentType: response.headers.get("content-type") ?? "application/octet-stream" };
   }
 
+  async delete(key: string): Promise<void> {
+    const response = await this.fetchImpl(await this.client.sign(this.url(key), { method: "DELETE", headers: { "x-amz-content-sha256": sha256Hex(new Uint8Array()) } }));
+    // S3 answers 204 whether or not the key existed; some compatible stores answer 404 for a missing one.
+    if (!response.ok && response.status !== 404) throw new Error(`S3 DELETE ${key} failed: ${response.status} ${await response.text()}`);
+    await response.body?.cancel();
+  }
+
   private url(key: string): string {
     assertSafeKey(key);
     return `${this.base}/${key.split("/").map(encodeURIComponent).join("/")}`;
