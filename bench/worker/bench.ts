@@ -16,7 +16,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { deflateSync } from "node:zlib";
-import { startRunnerStub } from "../../test/worker/setup/runner-stub";
+import { STUB_MODEL, startRunnerStub } from "../../test/worker/setup/runner-stub";
 
 const { values } = parseArgs({ options: { requests: { type: "string", default: "400" }, concurrency: { type: "string", default: "8" } } });
 const REQUESTS = Number(values.requests);
@@ -126,7 +126,7 @@ async function main(): Promise<void> {
   if (migrate.status !== 0) throw new Error("applying D1 migrations failed");
   const common = ["--ip", "127.0.0.1", "--show-interactive-dev-session=false", "--log-level", "error"];
   const children = [
-    spawn(wrangler, ["dev", ...common, "--port", String(workerPort), "--inspector-port", String(workerInspector), "--persist-to", state, "--env-file", envFile, "--var", `RUNNER_URLS:${runner.url}`], { cwd: root, env, stdio: "ignore" }),
+    spawn(wrangler, ["dev", ...common, "--port", String(workerPort), "--inspector-port", String(workerInspector), "--persist-to", state, "--env-file", envFile, "--var", `RUNNER_URLS:${runner.url}`, "--var", `MODEL_VERSION:${STUB_MODEL.id}@${STUB_MODEL.version}`], { cwd: root, env, stdio: "ignore" }),
     spawn(wrangler, ["dev", ...common, "--port", String(barePort), "--inspector-port", String(bareInspector), "-c", "bench/worker/bare.wrangler.toml"], { cwd: root, env, stdio: "ignore" }),
   ];
   try {
@@ -143,9 +143,10 @@ async function main(): Promise<void> {
     const image = png();
     const upscale = () =>
       fetch(`${base}/v1/upscales?scales=2`, { method: "POST", body: image, headers: { authorization: `Bearer ${secret}`, "content-type": "image/png", prefer: "wait=30" } });
-    const first = (await (await upscale()).json()) as { outputs?: { url: string }[] };
+    const firstResponse = await upscale();
+    const first = (await firstResponse.json()) as { outputs?: { url: string }[] };
     const resultUrl = first.outputs?.[0]?.url;
-    if (!resultUrl) throw new Error("the first upscale did not succeed");
+    if (!resultUrl) throw new Error(`the first upscale did not succeed: ${firstResponse.status} ${JSON.stringify(first)}`);
 
     const results = [
       await measure("bare Hono route", 200, () => fetch(bare)),
