@@ -5,7 +5,7 @@ import { randomId, sha256Hex } from "../security/crypto";
 import { type JobRecord, insertJob, markRunning, releaseIdempotencyKey } from "../storage/jobs";
 import type { NormalizedOptions } from "../validate/options";
 import { IMAGE_TYPES, type ImageInfo } from "../validate/sniff";
-import { megapixels, recordCacheHit, totalMegapixels } from "./billing";
+import { cacheHitOfInsertedJob, megapixels, totalMegapixels } from "./billing";
 import { type JobDeps, giveUp } from "./lifecycle";
 import { enqueueCompletion, sendSoon } from "./notify";
 import { refundQuota, reserveQuota } from "./quota";
@@ -81,12 +81,13 @@ export async function startUpscale(
 
   const cached = await lookUpResult(env, hashes.cacheKey, base.id, options.format);
   if (cached) {
-    const job = await insertJob(env.DB, { ...base, status: "succeeded", backend: "cache" }, { outputs: cached.outputs, model: cached.model });
+    // The job and its ledger row in one round trip.
+    const hit = cacheHitOfInsertedJob(env.DB, { jobId: base.id, keyId: key.id, inputMp, outputMp: totalMegapixels(cached.outputs) });
+    const job = await insertJob(env.DB, { ...base, status: "succeeded", backend: "cache" }, { outputs: cached.outputs, model: cached.model }, [hit]);
     if (!job) {
       await cached.discard();
       return { outcome: "conflict" };
     }
-    await recordCacheHit(env.DB, { jobId: job.id, keyId: key.id, inputMp, outputMp: totalMegapixels(cached.outputs) });
     await enqueueCompletion(env, job, now);
     sendSoon(env.DB, job, deps.defer);
     return { outcome: "cached", job };

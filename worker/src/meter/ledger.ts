@@ -13,6 +13,19 @@ export interface LedgerEvent {
   cacheHit: boolean;
 }
 
+/**
+ * The event of a job inserted in the same batch (storage/jobs.ts, insertJob's `alongside`): written
+ * only when the job's row exists, so an insert that lost an Idempotency-Key race counts nothing.
+ */
+export function eventOfInsertedJob(db: D1Database, event: LedgerEvent, now = Date.now()): D1PreparedStatement {
+  return db
+    .prepare(
+      `INSERT OR IGNORE INTO usage_ledger (job_id, key_id, input_mp, output_mp, runner_ms, cache_hit, created_at)
+       SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?)`,
+    )
+    .bind(event.jobId, event.keyId, event.inputMp, event.outputMp, event.runnerMs, event.cacheHit ? 1 : 0, now, event.jobId);
+}
+
 export async function recordEvent(db: D1Database, event: LedgerEvent, now = Date.now()): Promise<boolean> {
   const result = await db
     .prepare(

@@ -6,8 +6,8 @@ import { RETAINED_304_HEADERS, etag } from "hono/etag";
 import { configOf } from "../config";
 import type { AppEnv } from "../env";
 import { openApiRouter, problemResponses } from "../http/openapi";
+import { resultsDeleted } from "../jobs/delete";
 import { verifyResultUrl } from "../security/result-url";
-import { isDeleted } from "../storage/jobs";
 import { resultKeyOf } from "../storage/results";
 
 /**
@@ -17,7 +17,9 @@ import { resultKeyOf } from "../storage/results";
  * Hono's etag middleware answers If-None-Match with a 304 that keeps NOT_MODIFIED_HEADERS.
  *
  * A job's results can be deleted (DELETE /v1/upscales/{id}), and edge caches are per data center,
- * so the job's deletion mark in D1 is read before any cache: its URLs stop working everywhere at once.
+ * so the job's deletion mark is checked before any cache (jobs/delete.ts, resultsDeleted: read from D1
+ * once per job and DELETION_BOUND_MS in an isolate): its URLs stop working at once in the isolate that
+ * deleted it and within DELETION_BOUND_MS everywhere.
  */
 const CACHE_CONTROL = "public, max-age=31536000, immutable";
 const CACHE_ORIGIN = "https://results.hvar.internal";
@@ -88,7 +90,7 @@ results.openapi(route, async (c) => {
   const jobId = key && parseResultKey(key)?.jobId;
   if (!key || !jobId) throw notFound();
   await verifyResultUrl(url, configOf(c.env).RESULT_SIGNING_KEYS);
-  if (await isDeleted(c.env.DB, jobId)) {
+  if (await resultsDeleted(c.env.DB, jobId)) {
     throw new DomainError({ kind: "gone", code: "result_deleted", title: "This result was deleted", detail: "Its upscale was deleted with DELETE /v1/upscales/{id}." });
   }
 

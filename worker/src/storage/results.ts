@@ -36,7 +36,8 @@ export async function putResult(bucket: R2Bucket, result: StoredResult, body: Re
 
 /**
  * Copies stored results to another job's prefix (a cache hit), so that the job's URLs name only
- * that job. Null when a source is gone: the caller computes the result again.
+ * that job; the outputs are copied side by side. Null when a source is gone (and no copy is left):
+ * the caller computes the result again.
  */
 export async function copyResults<T extends StoredResult & { scale: Scale }>(
   bucket: R2Bucket,
@@ -44,18 +45,21 @@ export async function copyResults<T extends StoredResult & { scale: Scale }>(
   jobId: string,
   format: OutputFormat,
 ): Promise<T[] | null> {
-  const copies: T[] = [];
-  for (const result of results) {
-    const source = await bucket.get(result.key);
-    if (!source) {
-      await bucket.delete(copies.map((copy) => copy.key));
-      return null;
-    }
-    const copy = { ...result, key: resultKey(jobId, result.scale, format) };
-    await putResult(bucket, copy, source.body);
-    copies.push(copy);
+  const copies = await Promise.all(
+    results.map(async (result) => {
+      const source = await bucket.get(result.key);
+      if (!source) return null;
+      const copy = { ...result, key: resultKey(jobId, result.scale, format) };
+      await putResult(bucket, copy, source.body);
+      return copy;
+    }),
+  );
+  const made = copies.filter((copy) => copy !== null);
+  if (made.length < results.length) {
+    await bucket.delete(made.map((copy) => copy.key));
+    return null;
   }
-  return copies;
+  return made;
 }
 
 /**
