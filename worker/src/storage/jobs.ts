@@ -128,6 +128,14 @@ export async function insertJob(
   return row ? parse(row) : null;
 }
 
+/**
+ * Deletes a job inserted moments ago and never answered (a cache hit whose result files could not be
+ * written), with `alongside` in the same batch. It has no webhook delivery yet.
+ */
+export async function takeBackJob(db: D1Database, id: string, alongside: readonly D1PreparedStatement[] = []): Promise<void> {
+  await db.batch([...alongside, db.prepare("DELETE FROM jobs WHERE id = ?").bind(id)]);
+}
+
 export async function getJob(db: D1Database, id: string): Promise<JobRecord | null> {
   const row = await db.prepare("SELECT * FROM jobs WHERE id = ?").bind(id).first();
   return row ? parse(row) : null;
