@@ -70,10 +70,12 @@ describe("downloading a result through its signed URL", () => {
     await (await get(path)).arrayBuffer();
     await caches.default.delete(`https://results.hvar.internal/${key}`);
     await env.RESULTS.delete(key);
-    const again = await get(path);
-    expect(again.status).toBe(200);
-    expect(again.headers.get("etag")).toBe(`"${sha256}"`);
-    expect(new Uint8Array(await again.arrayBuffer())).toEqual(bytes);
+    for (let i = 0; i < 2; i++) {
+      const again = await get(path);
+      expect(again.status).toBe(200);
+      expect(again.headers.get("etag")).toBe(`"${sha256}"`);
+      expect(new Uint8Array(await again.arrayBuffer())).toEqual(bytes);
+    }
   });
 
   it("answers a Range request from the edge cache or R2 only, never from memory", async () => {
