@@ -59,7 +59,10 @@ def check(model_dir: Path, timeout_s: float = 900) -> Report:
         models = Path(tmp) / "models"
         shutil.copytree(model_dir, models / manifest["id"])  # the runner finds exactly this model
         report = Path(tmp) / "report.json"
-        env = os.environ | {"HVAR_MODELS_DIR": str(models), "HVAR_MODEL": manifest["id"]}
+        # node_modules/.bin first, as `npm test` runs it: the repo's Node 22 (the `node` dev dependency)
+        # loads the TypeScript workspace packages the suite's config imports; an older system Node cannot.
+        path = f"{VITEST.parent}{os.pathsep}{os.environ.get('PATH', '')}"
+        env = os.environ | {"HVAR_MODELS_DIR": str(models), "HVAR_MODEL": manifest["id"], "PATH": path}
         command = [str(VITEST), "run", "--project", "acceptance", "--reporter=json", f"--outputFile={report}"]
         done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=timeout_s)
         if not report.exists():
