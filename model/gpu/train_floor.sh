@@ -3,10 +3,10 @@
 # larger pair cache on the machine's cores, train two arms side by side on the one GPU (the network is
 # small: one run alone leaves most of the GPU idle), and bring back the run folders as one tar in $OUT
 # (weights, optimizer, metrics, curves), refreshed every ten seconds so a cut-off run still returns.
-# An arm is preset:lr. The default compares capacity at the best learning rate of the first GPU session
-# (5e-4; 2e-4 ended lower): the base floor (SPAN-ch28's width, 0.15 M parameters) against `wide`
-# (SPAN grown to 48 channels by hvar.floor.widen, 0.43 M, 2.9x the compute), since the base floor's
-# realistic scores stopped rising after ~6k steps (model/checkpoints/floor-gpu/metrics.jsonl).
+# An arm is preset:lr[:frozen]. The default trains the two-stage floor (preset cascade: floor-gpu's
+# restoration in front of SPAN-ch28 as published, hvar 2.2.0-floor) two ways: the restorer alone through
+# the published SPAN (frozen: clean input keeps SPAN's quality), and both stages. `wide:5e-4` (SPAN grown
+# to 48 channels, hvar.floor.widen) and `base:5e-4` remain possible arms.
 #
 # From the repo root, once (model/.data is git-ignored; ~37 MB travels):
 #   mkdir -p model/.data/carry && cp -r ../shared/datasets ../shared/pretrained/span-ch28 model/.data/carry/
@@ -22,7 +22,8 @@ export PYTHONUNBUFFERED=1
 COUNT=${COUNT:-32000}                                    # pairs of each kind
 MINUTES=${MINUTES:-8}                                    # training time of each run
 BATCH=${BATCH:-64}                                       # pairs of each kind per step
-ARMS=${ARMS:-"base:5e-4 wide:5e-4"}                      # one run per preset:peak learning rate
+ARMS=${ARMS:-"cascade:2e-4:frozen cascade:2e-4"}         # one run per preset:peak learning rate[:frozen]
+CASCADE_INIT=${CASCADE_INIT:-checkpoints/floor-gpu}      # the restorer a cascade run starts from
 EVAL_EVERY=${EVAL_EVERY:-2000}
 OUT=${OUT:-runs/gpu-floor}
 RUNS=${RUNS:-/tmp/floor-runs}
@@ -41,18 +42,22 @@ bring_back() {  # one tar of the run folders, replaced whole so a kill never lea
   tar cf "$OUT/floor-runs.tar.tmp" -C "$RUNS" --exclude pairs . 2>/dev/null && mv "$OUT/floor-runs.tar.tmp" "$OUT/floor-runs.tar"
 }
 pids=()
+run_name() { echo "floor-gpu-${1//:/-}"; }                 # cascade:2e-4:frozen -> floor-gpu-cascade-2e-4-frozen
 for arm in $ARMS; do
-  preset=${arm%%:*} lr=${arm#*:}
-  $PY -m hvar.train_floor --out "$RUNS/floor-gpu-$preset-lr$lr" --preset "$preset" \
+  IFS=: read -r preset lr flag <<< "$arm"
+  extra=()
+  [ "$preset" = cascade ] && extra+=(--init "$CASCADE_INIT")   # a trained restorer in front of SPAN
+  [ "$flag" = frozen ] && extra+=(--freeze-upscaler)           # SPAN kept as published
+  $PY -m hvar.train_floor --out "$RUNS/$(run_name "$arm")" --preset "$preset" "${extra[@]}" \
     --span "$CARRY/span-ch28/team38_span_ch28_slim.pth" \
     --pairs "$RUNS/pairs" --steps 1000000 --minutes "$MINUTES" --batch-size "$BATCH" --lr "$lr" \
-    --eval-every "$EVAL_EVERY" --threads $(( $(nproc) / 2 )) > "$RUNS/floor-gpu-$preset-lr$lr.log" 2>&1 &
+    --eval-every "$EVAL_EVERY" --threads $(( $(nproc) / 2 )) > "$RUNS/$(run_name "$arm").log" 2>&1 &
   pids+=($!)
 done
 while kill -0 "${pids[@]}" 2>/dev/null; do sleep 10; bring_back; done
 status=0
 for pid in "${pids[@]}"; do wait "$pid" || status=1; done
-for arm in $ARMS; do tail -n 3 "$RUNS/floor-gpu-${arm%%:*}-lr${arm#*:}.log" | tee -a "$log"; done
+for arm in $ARMS; do tail -n 3 "$RUNS/$(run_name "$arm").log" | tee -a "$log"; done
 bring_back
 echo "total $(( $(date +%s) - start )) s, exit $status" | tee -a "$log"
 ls -la "$OUT" | tee -a "$log"
