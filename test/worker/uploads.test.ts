@@ -2,7 +2,7 @@ import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../../worker/src/security/crypto";
 import { UploadLengthError, readRange, streamUpload } from "../../worker/src/storage/uploads";
-import { uniquePath } from "./origin";
+import { uniqueName } from "./unique";
 
 /** `total` deterministic bytes, delivered in chunks of `chunk` bytes as a request body would be. */
 function bodyOf(bytes: Uint8Array, chunk = 64 * 1024): ReadableStream<Uint8Array> {
@@ -25,7 +25,7 @@ function patterned(total: number): Uint8Array<ArrayBuffer> {
 describe("streaming an upload into R2", () => {
   it("stores a 20 MB body byte-exact, hashed right, keeping only its first bytes", async () => {
     const image = patterned(20 * 1024 * 1024);
-    const key = `inputs/${uniquePath("stream")}`;
+    const key = `inputs/${uniqueName()}`;
     const stored = await streamUpload(env.RESULTS, key, bodyOf(image), image.length, { prefixBytes: 64 * 1024, contentType: "image/png" });
     expect(stored.bytes).toBe(image.length);
     expect(stored.sha256).toBe(await sha256Hex(image));
@@ -38,7 +38,7 @@ describe("streaming an upload into R2", () => {
 
   it("keeps the whole body as the prefix when it is shorter", async () => {
     const image = patterned(1000);
-    const stored = await streamUpload(env.RESULTS, `inputs/${uniquePath("short")}`, bodyOf(image, 300), image.length, { prefixBytes: 64 * 1024 });
+    const stored = await streamUpload(env.RESULTS, `inputs/${uniqueName()}`, bodyOf(image, 300), image.length, { prefixBytes: 64 * 1024 });
     expect(stored.prefix).toEqual(image);
   });
 
@@ -46,7 +46,7 @@ describe("streaming an upload into R2", () => {
     ["longer", 2000, 1000],
     ["shorter", 500, 1000],
   ])("stores nothing when the body is %s than declared", async (_, actual, declared) => {
-    const key = `inputs/${uniquePath("wrong-length")}`;
+    const key = `inputs/${uniqueName()}`;
     await expect(streamUpload(env.RESULTS, key, bodyOf(patterned(actual), 300), declared, { prefixBytes: 64 })).rejects.toBeInstanceOf(UploadLengthError);
     expect(await env.RESULTS.head(key)).toBeNull();
   });

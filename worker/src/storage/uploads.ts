@@ -39,6 +39,8 @@ export async function streamUpload(
 ): Promise<StoredUpload> {
   const digest = new crypto.DigestStream("SHA-256");
   const digestWriter = digest.getWriter();
+  // Read after a successful put only; a failed one aborts the digest, which rejects it.
+  digest.digest.catch(() => undefined);
   const prefix = new Uint8Array(Math.min(options.prefixBytes, length));
   let received = 0;
   const tap = new TransformStream<Uint8Array, Uint8Array>({
