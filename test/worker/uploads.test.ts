@@ -1,7 +1,7 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
 import { sha256Hex } from "../../worker/src/security/crypto";
-import { UploadLengthError, readRange, streamUpload } from "../../worker/src/storage/uploads";
+import { PART_BYTES, UploadLengthError, readRange, streamUpload } from "../../worker/src/storage/uploads";
 import { uniqueName } from "./unique";
 
 /** `total` deterministic bytes, delivered in chunks of `chunk` bytes as a request body would be. */
@@ -48,6 +48,38 @@ describe("streaming an upload into R2", () => {
   ])("stores nothing when the body is %s than declared", async (_, actual, declared) => {
     const key = `inputs/${uniqueName()}`;
     await expect(streamUpload(env.RESULTS, key, bodyOf(patterned(actual), 300), declared, { prefixBytes: 64 })).rejects.toBeInstanceOf(UploadLengthError);
+    expect(await env.RESULTS.head(key)).toBeNull();
+  });
+
+  it("stores a body of unknown length in parts, byte-exact and hashed right", async () => {
+    const image = patterned(2 * PART_BYTES + 12345);
+    const key = `inputs/${uniqueName()}`;
+    const stored = await streamUpload(env.RESULTS, key, bodyOf(image, 100_000), null, { prefixBytes: 1024, maxBytes: image.length });
+    expect(stored).toMatchObject({ bytes: image.length, sha256: await sha256Hex(image) });
+    const object = await env.RESULTS.get(key);
+    expect(await sha256Hex((await object?.arrayBuffer()) ?? new ArrayBuffer(0))).toBe(stored.sha256);
+  });
+
+  it("stores nothing when a body of unknown length passes its cap", async () => {
+    const key = `inputs/${uniqueName()}`;
+    const tooLarge = () => new Error("too large");
+    await expect(streamUpload(env.RESULTS, key, bodyOf(patterned(PART_BYTES + 10)), null, { prefixBytes: 64, maxBytes: PART_BYTES, tooLarge })).rejects.toThrow("too large");
+    expect(await env.RESULTS.head(key)).toBeNull();
+  });
+
+  it.each([
+    ["a known", 200_000],
+    ["an unknown", null],
+  ])("stops reading %s-length body as soon as its first bytes are refused, and stores nothing", async (_, length) => {
+    const image = patterned(200_000);
+    let pulled = 0;
+    const counted = bodyOf(image, 1000).pipeThrough(new TransformStream({ transform: (chunk: Uint8Array, c) => void ((pulled += chunk.length), c.enqueue(chunk)) }));
+    const key = `inputs/${uniqueName()}`;
+    const refuse = () => {
+      throw new Error("refused");
+    };
+    await expect(streamUpload(env.RESULTS, key, counted, length, { prefixBytes: 4096, maxBytes: image.length, onPrefix: refuse })).rejects.toThrow("refused");
+    expect(pulled).toBeLessThan(4096 + 10 * 1000);
     expect(await env.RESULTS.head(key)).toBeNull();
   });
 });
