@@ -45,11 +45,15 @@ export class ReplicateBackend implements Dispatcher {
 
   async submit(job: DispatchJob): Promise<{ runner: string }> {
     const { scales, format, quality, temperature } = job.options;
+    // Replicate takes the image inline: read from R2, where the edge streamed it.
+    const input = await this.options.bucket.get(job.input.key);
+    if (!input) throw unavailable("replicate_unavailable", "The job's input is not in R2");
+    const image = new Uint8Array(await input.arrayBuffer());
     try {
       const prediction = await this.options.client.predictions.create({
         version: this.options.version,
         input: {
-          image: `data:${job.contentType};base64,${toBase64(job.image)}`,
+          image: `data:${job.contentType};base64,${toBase64(image)}`,
           scales: scales.join(","),
           format,
           temperature,

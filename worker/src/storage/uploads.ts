@@ -6,12 +6,15 @@ import { toHex } from "../security/crypto";
  * first bytes, for the type sniffer (validate/sniff.ts reads headers, which are at the start for
  * most images; `readRange` serves the rest).
  */
-export interface StoredUpload {
+export interface StoredInput {
   key: string;
   /** The body's length in bytes, as stored. */
   bytes: number;
   /** sha256 of the stored bytes, lowercase hex. */
   sha256: string;
+}
+
+export interface StoredUpload extends StoredInput {
   /** The body's first `prefixBytes` bytes (all of it when shorter). */
   prefix: Uint8Array<ArrayBuffer>;
 }

@@ -155,17 +155,31 @@ export async function sniffStored(image: RangedImage): Promise<ImageInfo> {
 
 /**
  * What the first bytes of a body still arriving tell: the image (type and size) when they hold every
- * byte the parser reads, else null. `hook` hears each lower bound of the size on the way, so that a
- * header too large for the limits refuses the body before the rest of it is read; an unsupported or
- * malformed header is refused here too.
+ * byte the parser reads, else null. `hook` hears each lower bound of the size on the way, and what it
+ * throws comes out, so that a header too large for the limits refuses the body before the rest of it
+ * is read. Anything else (an unsupported type, a malformed header) is left to the exact read of the
+ * stored image, after the byte limit, as for an image in memory.
  */
 export function sniffPrefix(prefix: Uint8Array, hook: SizeHook): ImageInfo | null {
-  const parse = sniff(Number.POSITIVE_INFINITY, hook);
-  for (let step = parse.next(); ; ) {
-    if (step.done) return step.value;
-    const { offset, length } = step.value;
-    if (offset + length > prefix.length) return null;
-    step = parse.next(prefix.subarray(offset, offset + length));
+  const refusal: { error?: unknown } = {};
+  const parse = sniff(Number.POSITIVE_INFINITY, (size) => {
+    try {
+      hook(size);
+    } catch (error) {
+      refusal.error = error;
+      throw error;
+    }
+  });
+  try {
+    for (let step = parse.next(); ; ) {
+      if (step.done) return step.value;
+      const { offset, length } = step.value;
+      if (offset + length > prefix.length) return null;
+      step = parse.next(prefix.subarray(offset, offset + length));
+    }
+  } catch (error) {
+    if ("error" in refusal && error === refusal.error) throw error;
+    return null;
   }
 }
 
