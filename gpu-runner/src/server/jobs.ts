@@ -1,8 +1,8 @@
 import { createHash } from "node:crypto";
-import { DomainError, JOB_CANCELED, type JobQuery, type RunnerJob, jobRecordKey, resultKey, runnerJobSchema } from "@hvar/contract";
+import { DomainError, JOB_CANCELED, type JobQuery, type RunnerJob, type RunnerLimits, jobRecordKey, resultKey, runnerJobSchema } from "@hvar/contract";
 import type { Logger } from "pino";
 import { decodeImage, type DecodeOptions } from "../image/decode";
-import type { Manifest } from "../model/manifest";
+import { type Manifest, manifestLimits } from "../model/manifest";
 import type { Scheduler, TileJob } from "../scheduler/scheduler";
 import type { ObjectStore } from "../storage/store";
 import { taskMemoryBytes, UpscaleTask } from "../tiling/task";
@@ -49,6 +49,15 @@ export class JobService {
   private memoryInUse = 0;
 
   constructor(private readonly options: JobServiceOptions) {}
+
+  get manifest(): Manifest {
+    return this.options.manifest;
+  }
+
+  /** What this service accepts: the manifest's limits within the decoder's pixel limit (HVAR_MAX_INPUT_PIXELS). */
+  get limits(): Omit<RunnerLimits, "maxBodyBytes"> {
+    return manifestLimits(this.options.manifest, this.options.decode.maxPixels);
+  }
 
   /** Jobs not yet ended, by status, for metrics. */
   countByStatus(): Record<"queued" | "running", number> {
