@@ -33,7 +33,6 @@ import {
   PROBLEM_CONTENT_TYPE,
   REPLAY_WINDOW_S,
   type RunnerJob,
-  type RunnerLimits,
   SIGNATURE_HEADER,
   type Scale,
   TIMESTAMP_HEADER,
@@ -44,13 +43,7 @@ import {
   signingInput,
 } from "@hvar/contract";
 import sharp from "sharp";
-
-/**
- * What the stubs say they accept (`GET /v1/model`, as a runner reads it from its model manifest):
- * smaller than the worker's defaults, so that real test images can cross them (x4 allows 256x256
- * inputs), and so that the worker's tests show the edge enforcing the runners' limits.
- */
-export const STUB_LIMITS: RunnerLimits = { maxInputPixels: 2 ** 22, maxOutputPixels: 1024 * 1024, maxBodyBytes: 32 * 1024 * 1024, scales: [1, 2, 4] };
+import { STUB_LIMITS } from "./stub-limits";
 
 /** The model the stubs serve; the worker's MODEL_VERSION in the tests names it (vitest.config.ts). */
 export const STUB_MODEL: Model = { id: "hvar-stub", version: "0.0.0-test" };
