@@ -27,7 +27,7 @@ export class UploadLengthError extends Error {
   }
 }
 
-/** R2's smallest multipart part: what an upload of unknown length holds in memory at most, twice. */
+/** R2's smallest multipart part: what an upload of unknown length holds in memory, one buffer reused for every part. */
 export const PART_BYTES = 5 * 1024 * 1024;
 
 export interface StreamUploadOptions {
@@ -112,7 +112,7 @@ export async function streamUpload(bucket: R2Bucket, key: string, body: Readable
 /** A stream of unknown length into R2: one put when it fits in a part, else a multipart upload (aborted on any failure). */
 async function putUnsized(bucket: R2Bucket, key: string, stream: ReadableStream<Uint8Array>, options: R2PutOptions | undefined): Promise<void> {
   const reader = stream.getReader();
-  let part = new Uint8Array(PART_BYTES);
+  const part = new Uint8Array(PART_BYTES);
   let filled = 0;
   let upload: R2MultipartUpload | null = null;
   const parts: R2UploadedPart[] = [];
@@ -127,8 +127,8 @@ async function putUnsized(bucket: R2Bucket, key: string, stream: ReadableStream<
         chunk = chunk.subarray(taken);
         if (filled === PART_BYTES) {
           upload ??= await bucket.createMultipartUpload(key, options);
+          // The part's buffer is R2's until the upload of it resolves, then this upload's again.
           parts.push(await upload.uploadPart(parts.length + 1, part));
-          part = new Uint8Array(PART_BYTES);
           filled = 0;
         }
       }
