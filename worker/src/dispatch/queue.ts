@@ -17,10 +17,10 @@ export interface JobQueueOptions {
 /**
  * Cloudflare Queues: jobs wait in a queue that runners consume (pull consumers over HTTP), which
  * absorbs bursts without the worker knowing any runner. A message is small (limit 128 KB): the
- * image is in R2 already (streamed there by the edge) and the message (a QueueMessage of
- * packages/contract) points at it. A runner
- * reports by writing its outputs to R2 (as with the pool) and then `jobs/<id>.json`, a Job of API.md;
- * `poll` reads that object, and fails a job whose runner serves another model than MODEL_VERSION.
+ * image is in R2 already (the edge streamed it there) and the message (a QueueMessage of
+ * packages/contract) points at it. A runner reports by writing its outputs to R2 (as with the pool)
+ * and then `jobs/<id>.json`, a Job of API.md; `poll` reads that object, and fails a job whose runner
+ * serves another model than MODEL_VERSION.
  *
  * A message cannot be taken back from a queue, so `cancel` deletes the job's input: a runner that
  * has not started the job yet finds no input (`source_not_found`) and does no work; one that has

@@ -8,11 +8,16 @@ import { DispatchError, type DispatchJob, type Dispatcher, type RemoteState, ref
 /**
  * Direct HTTP to a pool of runners (gpu-runner/API.md). Each job starts at a runner chosen by its
  * id (spreading load without shared state) and moves on to the next one when a runner is down,
- * busy (429/503) or slow; the job id makes a repeated submit idempotent on the runner side.
+ * busy (429/503) or slow; the job id makes a repeated submit idempotent on the runner side. The
+ * input is in R2 already (`inputs/<job id>`, where the edge streamed it): each send streams it from
+ * there to the runner, signed by the sha256 it was stored with, never holding it in memory.
  *
  * A runner that restarts forgets the jobs it had in flight (404 afterwards). The input stays in R2
- * (`inputs/<job id>`) until the job ends, so such a job is sent to that runner again, with the same
- * id, up to MAX_SENDS times in all; only then does it fail as `job_lost` (and is refunded).
+ * until the job ends, so such a job is sent to that runner again, with the same id, up to MAX_SENDS
+ * times in all (counted beside the input, `inputs/<job id>.send`); only then does it fail as
+ * `job_lost` (and is refunded).
+ *
+ * `limits` says what the pool's runners accept (`GET /v1/model`), for the edge to enforce.
  *
  * Every answer names the model the runner serves; a runner whose model is not MODEL_VERSION is passed
  * over like a busy one, since its results would be cached under the wrong model.

@@ -1,11 +1,13 @@
 import { toHex } from "../security/crypto";
 
-/**
+/*
  * An upload streamed into R2 as it arrives, hashed on the way: the worker never holds the whole
  * image (an isolate has 128 MB; a buffered 25 MB upload cost ~97 MB, issue 16). What it keeps is the
  * first bytes, for the type sniffer (validate/sniff.ts reads headers, which are at the start for
  * most images; `readRange` serves the rest).
  */
+
+/** An image in R2 (inputs/<job id>), as a job's backend gets it: never its bytes. */
 export interface StoredInput {
   key: string;
   /** The body's length in bytes, as stored. */

@@ -2,7 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { DomainError, SCALES, scaleListSchema } from "@hvar/contract";
 import type { Context } from "hono";
 import * as Multipart from "multipasta";
-import { type StoredInput, readRange, streamUpload } from "../storage/uploads";
+import { type StoredInput, UploadLengthError, readRange, streamUpload } from "../storage/uploads";
 import { type EdgeLimits, checkLimits, checkPixels } from "./limits";
 import { type UpscaleParams, parseUpscaleParams } from "./options";
 import { type ImageInfo, type SizeHook, sniffPrefix, sniffStored } from "./sniff";
@@ -140,6 +140,9 @@ export async function storeImage(
     maxBytes: limits.maxBytes,
     tooLarge: errors.tooLarge ?? tooLarge(limits.maxBytes),
     onPrefix: (prefix) => void sniffPrefix(prefix, hook),
+  }).catch((error: unknown) => {
+    if (!(error instanceof UploadLengthError)) throw error;
+    throw new DomainError({ kind: "invalid_input", code: "malformed_body", title: "The body is not as long as its Content-Length", detail: error.message });
   });
   try {
     if (stored.bytes === 0) throw (errors.empty ?? noImage)();
