@@ -21,6 +21,7 @@ const manifest: Manifest = { id: "m", version: "1", tile: 16, scales: [1, 2, 4],
 const entry: ModelEntry = { onnxPath: "/models/m/model.onnx", manifest };
 
 interface RunnerOptions {
+  manifest?: Manifest;
   model?: TileModel;
   store?: ObjectStore;
   maxQueuedTiles?: number;
@@ -33,7 +34,7 @@ async function runner(options: RunnerOptions = {}) {
   const store = options.store ?? new LocalStore(await tempDir("hvar-runner-"));
   const metrics: RunnerMetrics = new RunnerMetrics({ queuedTiles: () => scheduler.queuedTiles, jobsByStatus: () => jobs.countByStatus() });
   const scheduler: Scheduler = new Scheduler(options.model ?? nearestModel(16), { batchSize: 4, memoryBudgetBytes: 1 << 30, maxQueuedTiles: options.maxQueuedTiles ?? 1000 }, metrics);
-  const jobs: JobService = new JobService({ manifest, scheduler, store, metrics, log: silentLog, decode: { maxPixels: 100_000 }, overlap: 4, memory: options.memory ?? { jobBytes: 1 << 30, totalBytes: 1 << 30 } });
+  const jobs: JobService = new JobService({ manifest: options.manifest ?? manifest, scheduler, store, metrics, log: silentLog, decode: { maxPixels: 100_000 }, overlap: 4, memory: options.memory ?? { jobBytes: 1 << 30, totalBytes: 1 << 30 } });
   const app = createApp({ discovery: { models: [entry], rejected: [] }, jobs, secret: SECRET, log: options.log ?? silentLog, maxBodyBytes: 1_000_000, ...(options.draining ? { draining: options.draining } : {}) });
   const scrape = () => metricsApp(metrics).request("/metrics");
   const request = (method: string, path: string, body: Uint8Array = new Uint8Array(), headers: Record<string, string> = {}) =>
@@ -95,6 +96,17 @@ describe("GET /v1/model", () => {
 
   it("is signed like every /v1/ route", async () => {
     expect((await (await runner()).app.request("/v1/model")).status).toBe(401);
+  });
+
+  it("is what the runner enforces: an input over the manifest's maxOutputPixels / s² at scale s is refused (422 image_too_large)", async () => {
+    // 40x30 is 1200 pixels: within 20_000 / 4² = 1250 at x4, over 5_000 / 4² = 312.
+    const roomy = await runner({ manifest: { ...manifest, maxOutputPixels: 20_000 } });
+    expect((await roomy.request("POST", "/v1/jobs?id=fits&scales=4&format=png", await photo())).status).toBe(202);
+    const tight = await runner({ manifest: { ...manifest, maxOutputPixels: 5_000 } });
+    const refused = await tight.request("POST", "/v1/jobs?id=too-large&scales=4&format=png", await photo());
+    expect(refused.status).toBe(422);
+    expect(await refused.json()).toMatchObject({ code: "image_too_large" });
+    expect((await tight.request("POST", "/v1/jobs?id=at-x1&scales=1&format=png", await photo())).status).toBe(202);
   });
 });
 

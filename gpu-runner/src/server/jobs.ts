@@ -1,5 +1,5 @@
 import { createHash } from "node:crypto";
-import { DomainError, JOB_CANCELED, type JobQuery, type RunnerJob, type RunnerLimits, jobRecordKey, resultKey, runnerJobSchema } from "@hvar/contract";
+import { DomainError, JOB_CANCELED, type JobQuery, type RunnerJob, type RunnerLimits, jobRecordKey, maxInputPixelsAt, resultKey, runnerJobSchema } from "@hvar/contract";
 import type { Logger } from "pino";
 import { decodeImage, type DecodeOptions } from "../image/decode";
 import { type Manifest, manifestLimits } from "../model/manifest";
@@ -139,7 +139,9 @@ export class JobService {
     const { manifest, scheduler, decode, overlap } = this.options;
     let image;
     try {
-      image = await decodeImage(await this.input(query, body), { ...decode, expected: query.size });
+      // The manifest's limits at the scales asked for: an input for scale s has at most maxOutputPixels / s².
+      const maxPixels = Math.min(...query.scales.map((scale) => maxInputPixelsAt(scale, this.limits)));
+      image = await decodeImage(await this.input(query, body), { ...decode, maxPixels, expected: query.size });
     } catch (error) {
       this.options.metrics.job("rejected");
       throw error;
