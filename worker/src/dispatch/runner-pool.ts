@@ -3,6 +3,7 @@ import { DomainError, MODEL_PATH, type Output, type RunnerLimits, type RunnerJob
 import { sha256Hex } from "../security/crypto";
 import { signRunnerRequest } from "../security/runner-signature";
 import { putResult } from "../storage/results";
+import { sendStateKey } from "../storage/uploads";
 import { DispatchError, type DispatchJob, type Dispatcher, type RemoteState, refused, unavailable } from "./types";
 
 /**
@@ -53,7 +54,6 @@ const sendStateSchema = z.object({
   attempts: z.number().int().positive(),
 });
 type SendState = z.infer<typeof sendStateSchema>;
-export const sendStateKey = (jobId: string) => `${inputKey(jobId)}.send`;
 
 /** Statuses after which another runner may well succeed. */
 const RETRYABLE = new Set([401, 408, 429, 500, 502, 503, 504]);

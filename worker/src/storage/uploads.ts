@@ -1,3 +1,4 @@
+import { inputKey } from "@hvar/contract";
 import { toHex } from "../security/crypto";
 
 /*
@@ -20,6 +21,9 @@ export interface StoredUpload extends StoredInput {
   /** The body's first `prefixBytes` bytes (all of it when shorter). */
   prefix: Uint8Array<ArrayBuffer>;
 }
+
+/** Beside a job's input: how the runner pool sends it (dispatch/runner-pool.ts), under the inputs' lifecycle rule. */
+export const sendStateKey = (jobId: string) => `${inputKey(jobId)}.send`;
 
 /** Thrown (and the object not stored) when the body is not `length` bytes long. */
 export class UploadLengthError extends Error {
