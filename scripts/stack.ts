@@ -72,6 +72,12 @@ export interface StackOptions {
   cronIntervalMs?: number;
   /** Starts the runner again when it dies (as a container orchestrator would). Default true. */
   restartRunner?: boolean;
+  /**
+   * Runner processes sharing the runner's store, as the replicas of one Deployment share a bucket:
+   * the first on `runnerPort` and `metricsPort`, the others on free ports. Default 1. The worker's
+   * RUNNER_URLS lists them all unless `vars` sets it (to a load balancer in front of them, say).
+   */
+  runnerReplicas?: number;
   /** Aborting it while the stack starts stops what was started, and the start rejects. */
   signal?: AbortSignal;
 }
@@ -97,6 +103,8 @@ export interface Stack {
   modelsDir: string;
   /** The runner's process id (it changes when the runner is restarted). */
   runnerPid(): number | undefined;
+  /** Every runner replica (the first is `runnerUrl`'s): its API, its metrics listener, its process id now. */
+  runners: { url: string; metricsUrl: string; pid(): number | undefined }[];
   /** Resolves when the runner answers /healthz again (after a restart). */
   waitForRunner(): Promise<void>;
   /** Runs the worker's scheduled handler once (webhook retries, the sweep of unfinished jobs). */
@@ -291,9 +299,12 @@ async function startStackOnce(options: StackOptions): Promise<Stack> {
   const workerPort = options.workerPort === 0 ? await freePort() : (options.workerPort ?? 8787);
   const runnerPort = options.runnerPort === 0 ? await freePort() : (options.runnerPort ?? 8788);
   const metricsPort = options.metricsPort === 0 ? await freePort() : (options.metricsPort ?? 9464);
+  const replicaPorts = [{ api: runnerPort, metrics: metricsPort }];
+  while (replicaPorts.length < (options.runnerReplicas ?? 1)) replicaPorts.push({ api: await freePort(), metrics: await freePort() });
   const inspectorPort = await freePort();
   const workerUrl = `http://127.0.0.1:${workerPort}`;
-  const runnerUrl = `http://127.0.0.1:${runnerPort}`;
+  const runnerUrls = replicaPorts.map((ports) => `http://127.0.0.1:${ports.api}`);
+  const runnerUrl = runnerUrls[0] as string;
   const metricsUrl = `http://127.0.0.1:${metricsPort}`;
   const output = sink(options.logFile);
 
@@ -317,7 +328,7 @@ async function startStackOnce(options: StackOptions): Promise<Stack> {
   // The worker's own origin may be a CDN source over plain http (local only): the demo's example
   // photos. Origins the caller lists are added to it.
   const insecure = [workerUrl, ...(options.vars?.ALLOW_INSECURE_ORIGINS ?? "").split(",")].map((o) => o.trim()).filter(Boolean);
-  const vars = { RUNNER_URLS: runnerUrl, MODEL_VERSION: model ?? "none", ...options.vars, ALLOW_INSECURE_ORIGINS: insecure.join(",") };
+  const vars = { RUNNER_URLS: runnerUrls.join(","), MODEL_VERSION: model ?? "none", ...options.vars, ALLOW_INSECURE_ORIGINS: insecure.join(",") };
   const worker = spawn(
     wranglerBin,
     [
@@ -337,55 +348,56 @@ async function startStackOnce(options: StackOptions): Promise<Stack> {
     if (!stopping) reportExit(`the worker (wrangler dev) exited (${signal ?? code})`);
   });
 
-  const runnerEnv: NodeJS.ProcessEnv = {
+  const runnerEnv = (ports: { api: number; metrics: number }): NodeJS.ProcessEnv => ({
     ...process.env,
     HVAR_RUNNER_HOST: "127.0.0.1",
-    HVAR_RUNNER_PORT: String(runnerPort),
-    HVAR_METRICS_PORT: String(metricsPort),
+    HVAR_RUNNER_PORT: String(ports.api),
+    HVAR_METRICS_PORT: String(ports.metrics),
     HVAR_MODELS_DIR: modelsDir,
     HVAR_DEVICE: process.env.HVAR_DEVICE ?? "cpu",
     RUNNER_HMAC_SECRET: secrets.RUNNER_HMAC_SECRET,
     ...(options.runnerStorageDir ? { HVAR_STORAGE_DIR: options.runnerStorageDir } : {}),
     ...options.runnerEnv,
-  };
-  let runner: ChildProcess | undefined;
-  let runnerReady: Promise<void> = Promise.resolve();
-  const startRunner = () => {
+  });
+  /** One runner process at a time per replica, started again when it dies. */
+  const replicas: { name: string; url: string; ports: { api: number; metrics: number }; child?: ChildProcess; ready: Promise<void> }[] = replicaPorts.map((ports, index) => ({
+    name: replicaPorts.length > 1 ? `runner${index + 1}` : "runner",
+    url: runnerUrls[index] as string,
+    ports,
+    ready: Promise.resolve(),
+  }));
+  const startRunner = (replica: (typeof replicas)[number]) => {
     // A runner that exits before it ever answered /healthz is broken (bad model, bad settings), not
     // crashed: stop instead of looping. One that was healthy is started again, however soon it died.
     let answered = false;
     const child = spawn(process.execPath, ["--import", "tsx", "gpu-runner/src/main.ts"], {
       cwd: ROOT,
-      env: runnerEnv,
+      env: runnerEnv(replica.ports),
       stdio: ["ignore", "pipe", "pipe"],
       detached: true,
     });
-    runner = child;
-    output.attach("runner", child);
+    replica.child = child;
+    output.attach(replica.name, child);
     child.once("exit", (code, signal) => {
       if (stopping) return;
       if (!up || options.restartRunner === false || !answered) {
-        reportExit(`the runner exited (${signal ?? code})`);
+        reportExit(`the ${replica.name} exited (${signal ?? code})`);
         return;
       }
-      output.note(`the runner exited (${signal ?? code}); starting it again`);
-      startRunner();
+      output.note(`the ${replica.name} exited (${signal ?? code}); starting it again`);
+      startRunner(replica);
     });
-    runnerReady = waitHealthy(
-      "runner",
-      `${runnerUrl}/healthz`,
-      () => runner === child && child.exitCode === null && child.signalCode === null,
-      RUNNER_HEALTH_TIMEOUT_MS,
-    );
-    runnerReady.then(() => (answered = true), () => undefined);
+    replica.ready = waitHealthy(replica.name, `${replica.url}/healthz`, () => replica.child === child && child.exitCode === null && child.signalCode === null, RUNNER_HEALTH_TIMEOUT_MS);
+    replica.ready.then(() => (answered = true), () => undefined);
   };
   if (model) output.note(`the runner is loading ${model}; it answers once the model is ready`);
-  startRunner();
+  for (const replica of replicas) startRunner(replica);
+  const first = replicas[0] as (typeof replicas)[number];
 
   const stop = async () => {
     stopping = true;
     clearInterval(cron);
-    await Promise.all([terminate(worker), terminate(runner)]);
+    await Promise.all([terminate(worker), ...replicas.map((replica) => terminate(replica.child))]);
     output.close();
   };
   const cron =
@@ -401,7 +413,7 @@ async function startStackOnce(options: StackOptions): Promise<Stack> {
   aborted.catch(() => undefined);
   try {
     await Promise.race([
-      Promise.all([waitHealthy("worker", `${workerUrl}/healthz`, () => worker.exitCode === null && worker.signalCode === null), runnerReady]),
+      Promise.all([waitHealthy("worker", `${workerUrl}/healthz`, () => worker.exitCode === null && worker.signalCode === null), ...replicas.map((replica) => replica.ready)]),
       aborted,
     ]);
     up = true;
@@ -414,8 +426,9 @@ async function startStackOnce(options: StackOptions): Promise<Stack> {
       devKey,
       model,
       modelsDir,
-      runnerPid: () => runner?.pid,
-      waitForRunner: () => runnerReady,
+      runnerPid: () => first.child?.pid,
+      runners: replicas.map((replica) => ({ url: replica.url, metricsUrl: `http://127.0.0.1:${replica.ports.metrics}`, pid: () => replica.child?.pid })),
+      waitForRunner: () => first.ready,
       triggerCron: async () => {
         const response = await fetch(`${workerUrl}/cdn-cgi/local/scheduled`);
         await response.body?.cancel();

@@ -29,9 +29,12 @@ suite eslint eslint . --max-warnings 0
 # The worker's OpenAPI document (docs/openapi.json; test/client/openapi.test.ts keeps it equal to what the
 # worker serves) under Redocly's recommended rules (redocly.yaml). Offline: no telemetry, no update check.
 suite openapi-lint env REDOCLY_TELEMETRY=off REDOCLY_SUPPRESS_UPDATE_NOTICE=true redocly lint --format=stylish docs/openapi.json
-suite ruff bash -c "$py/ruff check model bench && $py/ruff format --check model bench"
+suite ruff bash -c "$py/ruff check model bench infra/replicate && $py/ruff format --check model bench infra/replicate"
 suite vitest vitest run
 suite pytest bash -c "cd model && .venv/bin/pytest -rs"   # -rs: why each test skipped, e.g. no ../shared
+# The Replicate model's Cog predictor (infra/replicate): its schema against the worker's contract, and predictions
+# through the real runner and model against the CLI's pixels, without Docker (conftest.py stands in for cog).
+suite cog-predictor "$py/pytest" -rs infra/replicate
 
 total=$(( ${#passed[@]} + ${#failed[@]} ))
 if [ ${#failed[@]} -eq 0 ]; then

@@ -2,9 +2,11 @@
  * Worker benchmark: requests per second and p50/p99 latency of (1) a cache-hit upscale,
  * (2) a result download through a signed URL, and (3) a bare Hono route, all under `wrangler dev`
  * in the same run, on the same machine. The runner is the test stub (test/worker/setup): only the
- * first upscale reaches it, every measured upscale is a cache hit.
+ * first upscale reaches it, every measured upscale is a cache hit. The routes take turns (ROUNDS
+ * rounds of REQUESTS / ROUNDS each), so that a machine whose load drifts during the run weighs on
+ * every row alike; the load average is printed with the table.
  *
- *   npm run bench:worker [-- --requests 400 --concurrency 8]
+ *   npm run bench:worker [-- --requests 400 --concurrency 8 --rounds 5]
  *
  * (npm runs it with node_modules/.bin first on PATH, so wrangler gets the repository's Node 22.)
  */
@@ -12,15 +14,18 @@ import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
 import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
 import { createServer } from "node:net";
-import { tmpdir } from "node:os";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { deflateSync } from "node:zlib";
-import { startRunnerStub } from "../../test/worker/setup/runner-stub";
+import { STUB_MODEL, startRunnerStub } from "../../test/worker/setup/runner-stub";
 
-const { values } = parseArgs({ options: { requests: { type: "string", default: "400" }, concurrency: { type: "string", default: "8" } } });
+const { values } = parseArgs({
+  options: { requests: { type: "string", default: "400" }, concurrency: { type: "string", default: "8" }, rounds: { type: "string", default: "5" } },
+});
 const REQUESTS = Number(values.requests);
 const CONCURRENCY = Number(values.concurrency);
+const ROUNDS = Number(values.rounds);
 const root = new URL("../../", import.meta.url).pathname;
 const wrangler = join(root, "node_modules/.bin/wrangler");
 
@@ -85,27 +90,47 @@ interface Result {
   p99: number;
 }
 
-/** `REQUESTS` requests, `CONCURRENCY` in flight; every answer must have the expected status. */
-async function measure(name: string, expected: number, request: () => Promise<Response>): Promise<Result> {
-  for (let i = 0; i < 20; i++) await (await request()).arrayBuffer(); // warm-up
-  const latencies: number[] = [];
+interface Route {
+  name: string;
+  expected: number;
+  request: () => Promise<Response>;
+}
+
+/** `count` requests of the route, `CONCURRENCY` in flight; every answer must have the expected status. */
+async function burst(route: Route, count: number, latencies: number[]): Promise<number> {
   let next = 0;
   const start = performance.now();
   await Promise.all(
     Array.from({ length: CONCURRENCY }, async () => {
-      while (next++ < REQUESTS) {
+      while (next++ < count) {
         const t0 = performance.now();
-        const response = await request();
+        const response = await route.request();
         await response.arrayBuffer();
         latencies.push(performance.now() - t0);
-        if (response.status !== expected) throw new Error(`${name}: ${response.status}, expected ${expected}`);
+        if (response.status !== route.expected) throw new Error(`${route.name}: ${response.status}, expected ${route.expected}`);
       }
     }),
   );
-  const seconds = (performance.now() - start) / 1000;
-  latencies.sort((a, b) => a - b);
-  const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
-  return { name, rps: latencies.length / seconds, p50: at(0.5), p99: at(0.99) };
+  return (performance.now() - start) / 1000;
+}
+
+/** `REQUESTS` requests of each route, the routes taking turns over `ROUNDS` rounds, after a warm-up. */
+async function measure(routes: Route[]): Promise<Result[]> {
+  for (const route of routes) for (let i = 0; i < 20; i++) await (await route.request()).arrayBuffer();
+  const samples = routes.map(() => ({ latencies: [] as number[], seconds: 0 }));
+  for (let round = 0; round < ROUNDS; round++) {
+    const count = Math.ceil(REQUESTS / ROUNDS);
+    for (const [i, route] of routes.entries()) {
+      const sample = samples[i];
+      if (sample) sample.seconds += await burst(route, count, sample.latencies);
+    }
+  }
+  return routes.map((route, i) => {
+    const { latencies, seconds } = samples[i] ?? { latencies: [], seconds: 0 };
+    latencies.sort((a, b) => a - b);
+    const at = (q: number) => latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))] ?? Number.NaN;
+    return { name: route.name, rps: latencies.length / seconds, p50: at(0.5), p99: at(0.99) };
+  });
 }
 
 async function main(): Promise<void> {
@@ -126,7 +151,7 @@ async function main(): Promise<void> {
   if (migrate.status !== 0) throw new Error("applying D1 migrations failed");
   const common = ["--ip", "127.0.0.1", "--show-interactive-dev-session=false", "--log-level", "error"];
   const children = [
-    spawn(wrangler, ["dev", ...common, "--port", String(workerPort), "--inspector-port", String(workerInspector), "--persist-to", state, "--env-file", envFile, "--var", `RUNNER_URLS:${runner.url}`], { cwd: root, env, stdio: "ignore" }),
+    spawn(wrangler, ["dev", ...common, "--port", String(workerPort), "--inspector-port", String(workerInspector), "--persist-to", state, "--env-file", envFile, "--var", `RUNNER_URLS:${runner.url}`, "--var", `MODEL_VERSION:${STUB_MODEL.id}@${STUB_MODEL.version}`], { cwd: root, env, stdio: "ignore" }),
     spawn(wrangler, ["dev", ...common, "--port", String(barePort), "--inspector-port", String(bareInspector), "-c", "bench/worker/bare.wrangler.toml"], { cwd: root, env, stdio: "ignore" }),
   ];
   try {
@@ -143,16 +168,19 @@ async function main(): Promise<void> {
     const image = png();
     const upscale = () =>
       fetch(`${base}/v1/upscales?scales=2`, { method: "POST", body: image, headers: { authorization: `Bearer ${secret}`, "content-type": "image/png", prefer: "wait=30" } });
-    const first = (await (await upscale()).json()) as { outputs?: { url: string }[] };
+    const firstResponse = await upscale();
+    const first = (await firstResponse.json()) as { outputs?: { url: string }[] };
     const resultUrl = first.outputs?.[0]?.url;
-    if (!resultUrl) throw new Error("the first upscale did not succeed");
+    if (!resultUrl) throw new Error(`the first upscale did not succeed: ${firstResponse.status} ${JSON.stringify(first)}`);
 
-    const results = [
-      await measure("bare Hono route", 200, () => fetch(bare)),
-      await measure("cache-hit upscale (POST /v1/upscales)", 200, upscale),
-      await measure("result download (GET signed URL)", 200, () => fetch(resultUrl)),
-    ];
-    console.log(`\nwrangler dev, ${REQUESTS} requests, ${CONCURRENCY} in flight\n`);
+    const loadBefore = loadavg();
+    const results = await measure([
+      { name: "bare Hono route", expected: 200, request: () => fetch(bare) },
+      { name: "cache-hit upscale (POST /v1/upscales)", expected: 200, request: upscale },
+      { name: "result download (GET signed URL)", expected: 200, request: () => fetch(resultUrl) },
+    ]);
+    const load = (values: number[]) => values.map((v) => v.toFixed(1)).join(" ");
+    console.log(`\nwrangler dev, ${REQUESTS} requests per route in ${ROUNDS} rounds, ${CONCURRENCY} in flight; load average ${load(loadBefore)} before, ${load(loadavg())} after\n`);
     console.log("| route | requests/s | p50 (ms) | p99 (ms) |\n| --- | ---: | ---: | ---: |");
     for (const r of results) console.log(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} |`);
   } finally {

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { MAX_INPUT_PIXELS } from "@hvar/contract";
 import { z } from "zod";
+import { CLOUDFLARE_API } from "./queue/pull-client";
 
 const defaultModelsDir = fileURLToPath(new URL("../models", import.meta.url));
 const defaultStorageDir = fileURLToPath(new URL("../.data/storage", import.meta.url));
@@ -70,7 +71,51 @@ export const RunnerConfigSchema = z
     HVAR_S3_REGION: z.string().default("auto"),
     HVAR_S3_ACCESS_KEY_ID: z.string().optional(),
     HVAR_S3_SECRET_ACCESS_KEY: z.string().optional(),
+
+    /**
+     * Jobs from a Cloudflare Queue (the worker's DISPATCH_BACKEND = "queue"), pulled over HTTP; no
+     * pulling unless all three are set. The token (Queues read and write) is a secret: never logged.
+     * The inputs and records are in the bucket the worker uses, so the queue goes with HVAR_STORAGE=s3.
+     */
+    HVAR_QUEUE_ACCOUNT_ID: z.string().min(1).optional(),
+    HVAR_QUEUE_ID: z.string().min(1).optional(),
+    HVAR_QUEUE_API_TOKEN: z.string().min(1).optional(),
+    /** Cloudflare's API; another base only for a local fake of it (the tests). */
+    HVAR_QUEUE_API_URL: z.url().default(CLOUDFLARE_API),
+    /** Queue messages (jobs) one runner holds at once: it pulls only while it holds fewer. */
+    HVAR_QUEUE_CONCURRENCY: int(1, 2),
+    /**
+     * The lease of a pulled job (at most 12 h): longer than the slowest job, or another runner takes
+     * it again; and short enough that a job whose runner died is delivered again, and finishes,
+     * before the worker's deadline (JOB_TIMEOUT_S, 600 s by default).
+     */
+    HVAR_QUEUE_VISIBILITY_TIMEOUT_MS: z.coerce.number().int().min(1000).max(43_200_000).default(300_000),
+    /** Delay before a job given back (runner busy, storage unreachable) is delivered again. */
+    HVAR_QUEUE_RETRY_DELAY_S: z.coerce.number().int().min(0).max(43_200).default(10),
+    /** Wait after an empty or failed pull before the next one. */
+    HVAR_QUEUE_IDLE_WAIT_MS: int(10, 1000),
+
+    /**
+     * This runner among the replicas that share one store behind a load balancer (a Deployment's Pods
+     * behind its Service): unique per replica and the same after a restart, as a Pod's name is (the
+     * Deployment sets it from metadata.name). Default `<hostname>:<HVAR_RUNNER_PORT>`: set it for
+     * runners on one host that share a store and listen on port 0.
+     */
+    HVAR_REPLICA_ID: z.string().min(1).max(256).optional(),
+    /** How often a replica refreshes the shared record of each job it runs (its heartbeat). */
+    HVAR_JOB_HEARTBEAT_MS: int(10, 1000),
+    /**
+     * A job's record whose heartbeat is older than this was left by a replica that died: the job is
+     * answered as unknown (404), so the worker sends it again and another replica takes it over. At
+     * least twice the heartbeat; under the worker's RUNNER_TIMEOUT_MS, as a cancel through another
+     * replica may wait this long for a dead owner.
+     */
+    HVAR_JOB_STALE_MS: int(20, 5000),
   })
+  .refine((c) => [c.HVAR_QUEUE_ACCOUNT_ID, c.HVAR_QUEUE_ID, c.HVAR_QUEUE_API_TOKEN].filter(Boolean).length % 3 === 0, {
+    message: "pulling from a queue needs HVAR_QUEUE_ACCOUNT_ID, HVAR_QUEUE_ID and HVAR_QUEUE_API_TOKEN together",
+  })
+  .refine((c) => c.HVAR_JOB_STALE_MS >= 2 * c.HVAR_JOB_HEARTBEAT_MS, { message: "HVAR_JOB_STALE_MS must be at least twice HVAR_JOB_HEARTBEAT_MS" })
   .refine((c) => c.HVAR_STORAGE !== "s3" || (c.HVAR_S3_ENDPOINT && c.HVAR_S3_BUCKET && c.HVAR_S3_ACCESS_KEY_ID && c.HVAR_S3_SECRET_ACCESS_KEY), {
     message: "HVAR_STORAGE=s3 needs HVAR_S3_ENDPOINT, HVAR_S3_BUCKET, HVAR_S3_ACCESS_KEY_ID and HVAR_S3_SECRET_ACCESS_KEY",
   });

@@ -1,7 +1,10 @@
+import { hostname } from "node:os";
 import type { Logger } from "pino";
 import type { RunnerConfig } from "./config";
 import { discoverModels, manifestLimits, tileOverlap } from "./model/manifest";
 import { ModelSession } from "./model/session";
+import { QueueConsumer } from "./queue/consumer";
+import { PullClient } from "./queue/pull-client";
 import { Scheduler } from "./scheduler/scheduler";
 import { createApp } from "./server/app";
 import { JobService } from "./server/jobs";
@@ -21,10 +24,16 @@ export function createStore(config: RunnerConfig): ObjectStore {
   });
 }
 
+/** HVAR_REPLICA_ID, else the host and port: a Pod's name is its hostname; runners on one machine differ by port. */
+export function replicaId(config: RunnerConfig): string {
+  return config.HVAR_REPLICA_ID ?? `${hostname()}:${config.HVAR_RUNNER_PORT}`;
+}
+
 /**
  * Everything a serving runner is made of, wired from its configuration: the model (if one is
- * usable), its scheduler, storage, metrics, the job service, the HTTP app and the metrics app. `shutdown()` refuses
- * new jobs, lets the jobs in flight finish and store their results, then releases the model.
+ * usable), its scheduler, storage, metrics, the job service, the queue consumer (when a queue is
+ * configured), the HTTP app and the metrics app. `shutdown()` stops pulling from the queue, refuses new
+ * jobs, lets the jobs in flight finish and store their results, then releases the model.
  */
 export async function assembleRunner(config: RunnerConfig, secret: string, log: Logger) {
   const discovery = await discoverModels(config.HVAR_MODELS_DIR);
@@ -36,6 +45,7 @@ export async function assembleRunner(config: RunnerConfig, secret: string, log: 
   let session: ModelSession | undefined;
   let jobs: JobService | undefined;
   let scheduler: Scheduler | undefined;
+  let store: ObjectStore | undefined;
   const metrics = new RunnerMetrics({ queuedTiles: () => scheduler?.queuedTiles ?? 0, jobsByStatus: () => jobs?.countByStatus() ?? { queued: 0, running: 0 } });
   if (entry) {
     session = await ModelSession.load(
@@ -54,22 +64,45 @@ export async function assembleRunner(config: RunnerConfig, secret: string, log: 
       metrics,
     );
     log.info({ maxBatch: scheduler.maxBatch, maxQueuedTiles: config.HVAR_MAX_QUEUED_TILES, maxTilesPerSecond: config.HVAR_MAX_TILES_PER_SECOND ?? null }, "scheduler ready");
+    store = createStore(config);
     jobs = new JobService({
       manifest: entry.manifest,
       scheduler,
-      store: createStore(config),
+      store,
       metrics,
       log,
       // The manifest says what the model is served for; the operator may lower it.
       decode: { maxPixels: manifestLimits(entry.manifest, config.HVAR_MAX_INPUT_PIXELS).maxInputPixels, animated: config.HVAR_ANIMATED },
       overlap: tileOverlap(entry.manifest, config.HVAR_TILE_OVERLAP),
       memory: { jobBytes: config.HVAR_JOB_MEMORY_MB * 2 ** 20, totalBytes: config.HVAR_JOBS_MEMORY_MB * 2 ** 20 },
+      replica: { id: replicaId(config), heartbeatMs: config.HVAR_JOB_HEARTBEAT_MS, staleMs: config.HVAR_JOB_STALE_MS },
     });
+  }
+  let consumer: QueueConsumer | undefined;
+  if (jobs && entry && store && config.HVAR_QUEUE_ACCOUNT_ID && config.HVAR_QUEUE_ID && config.HVAR_QUEUE_API_TOKEN) {
+    const client = new PullClient({ api: config.HVAR_QUEUE_API_URL, accountId: config.HVAR_QUEUE_ACCOUNT_ID, queueId: config.HVAR_QUEUE_ID, apiToken: config.HVAR_QUEUE_API_TOKEN });
+    consumer = new QueueConsumer({
+      client,
+      jobs,
+      store,
+      model: { id: entry.manifest.id, version: entry.manifest.version },
+      metrics,
+      log: log.child({ component: "queue" }),
+      concurrency: config.HVAR_QUEUE_CONCURRENCY,
+      visibilityTimeoutMs: config.HVAR_QUEUE_VISIBILITY_TIMEOUT_MS,
+      retryDelayS: config.HVAR_QUEUE_RETRY_DELAY_S,
+      idleWaitMs: config.HVAR_QUEUE_IDLE_WAIT_MS,
+      maxInputBytes: config.HVAR_MAX_BODY_BYTES,
+    });
+    consumer.start();
+    log.info({ queueId: config.HVAR_QUEUE_ID, concurrency: config.HVAR_QUEUE_CONCURRENCY, visibilityTimeoutMs: config.HVAR_QUEUE_VISIBILITY_TIMEOUT_MS }, "pulling jobs from the queue");
   }
   const app = createApp({ discovery, secret, log, maxBodyBytes: config.HVAR_MAX_BODY_BYTES, draining: () => draining, ...(jobs ? { jobs } : {}) });
 
   async function shutdown(): Promise<void> {
     draining = true;
+    // The queue first: no more pulls, and the jobs it holds finish (and are acknowledged) or go back.
+    await consumer?.stop();
     await jobs?.drain();
     await session?.release();
   }

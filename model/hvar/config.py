@@ -180,16 +180,18 @@ class HVARConfig:
 
 @dataclass(frozen=True)
 class FloorConfig:
-    """The restoration stage (`hvar.floor`): SPAN's body with x1, x2 and x4 heads."""
+    """The restoration stage (`hvar.floor`): SPAN's body with x1, x2 and x4 heads; with `stages` 2, a second
+    SPAN of the same size makes x2 and x4 from x1 (restore, then upscale)."""
 
     name: str = "base"
     ch: int = 28  # feature width C (SPAN-ch28)
     blocks: int = 6  # SPAN blocks
     tile: int = 64  # LR tile side the export serves (the runner's tiles); any size trains and runs
+    stages: int = 1  # 1: one body, three heads; 2: a restorer (x1), then an upscaler (x2, x4) fed x1
 
     def __post_init__(self) -> None:
-        if self.ch < 1 or self.blocks < 1 or self.tile < 8:
-            raise ValueError(f"FloorConfig: ch, blocks >= 1 and tile >= 8, got {self}")
+        if self.ch < 1 or self.blocks < 1 or self.tile < 8 or self.stages not in (1, 2):
+            raise ValueError(f"FloorConfig: ch, blocks >= 1, tile >= 8 and stages 1 or 2, got {self}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -201,6 +203,10 @@ FLOOR_PRESETS: dict[str, FloorConfig] = {
     # SPAN-ch28 grown to 48 channels (`floor.widen`): 2.9x the compute, to measure what capacity buys on
     # realistic input (the base floor's realistic scores stop rising after ~6k GPU steps).
     "wide": FloorConfig(name="wide", ch=48, blocks=6, tile=64),
+    # A base floor's restoration (x1) in front of SPAN-ch28 as published (x2, x4): clean input keeps
+    # SPAN's quality, since x1 of a clean input is the input. Twice the compute and twice the receptive
+    # radius (42), so it serves larger tiles to keep the overlap's share of the work small.
+    "cascade": FloorConfig(name="cascade", ch=28, blocks=6, tile=192, stages=2),
 }
 
 

@@ -29,6 +29,13 @@ from hvar.export import ort_session, photo_tiles, psnr01, sha256
 from hvar.floor import Floor, load_floor
 
 MIN_PSNR = 60.0  # dB between onnxruntime's and PyTorch's float32 outputs: rounding only
+PARITY_FLOATS = 3_000_000  # float32 numbers in parity.safetensors at most (12 MB: a committed file)
+
+
+def parity_tiles(tile: int) -> int:
+    """Tiles in the parity file: two, or one where two tiles' outputs (x4 is 16 times a tile) would be too big."""
+    floats_per_tile = 3 * tile * tile * (1 + 1 + 4 + 16)  # lr, x1, x2, x4
+    return 2 if 2 * floats_per_tile <= PARITY_FLOATS else 1
 
 
 @torch.no_grad()
@@ -50,7 +57,7 @@ def export_floor(args: argparse.Namespace) -> None:
     size_mb, seconds = candidate.stat().st_size / 1e6, time.perf_counter() - start
     print(f"exported {onnx_path} ({size_mb:.2f} MB, fp32) in {seconds:.1f} s")
 
-    lr = photo_tiles(tile, 2)
+    lr = photo_tiles(tile, parity_tiles(tile))
     parity = verify(model, candidate, lr)
     print("onnxruntime vs PyTorch, PSNR: " + ", ".join(f"{k} {v:.1f} dB" for k, v in parity.items()))
     if min(parity.values()) < MIN_PSNR:

@@ -14,10 +14,19 @@ of the features, so head_2 is the mean of head_4's weights over each 2x2 group o
 at x4 downscaled instead of noise. head_1 starts at zero, so x1 begins as the input itself: a clean input
 must come out as it went in, and training only learns what to remove. Every conv is 3x3
 except conv_cat, so the network is purely local (receptive field `receptive_radius` LR pixels).
+
+With two stages (`FloorConfig.stages`, preset `cascade`) the first network keeps only head_1, and a second
+SPAN (`upscaler`, its own body with head_2 and head_4) upscales x1 instead of the input:
+
+    lr -> body -> head_1 + lr -> x1 -> upscaler body -> head_2, head_4 -> x2, x4
+
+so restoration and upscaling each get a whole network. Started from a trained floor's restoration and the
+published SPAN (`cascade`), a clean input (x1 = the input) is upscaled by SPAN itself.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 from pathlib import Path
@@ -52,15 +61,19 @@ class SPANBlock(nn.Module):
 
 
 class Floor(nn.Module):
-    def __init__(self, cfg: FloorConfig):
+    def __init__(self, cfg: FloorConfig, scales: tuple[int, ...] = SCALES):
         super().__init__()
         self.cfg = cfg
         C = cfg.ch
+        two_stage = cfg.stages == 2
+        # the second stage: a one-stage floor of the same size without an x1 head
+        self.upscaler = Floor(dataclasses.replace(cfg, stages=1), scales=(2, 4)) if two_stage else None
+        scales = (1,) if two_stage else scales
         self.conv_1 = conv3(3, C)
         self.blocks = nn.ModuleList(SPANBlock(C) for _ in range(cfg.blocks))
         self.conv_2 = conv3(C, C)
         self.conv_cat = nn.Conv2d(4 * C, C, 1)
-        self.heads = nn.ModuleDict({f"x{s}": conv3(C, 3 * s * s) for s in SCALES})
+        self.heads = nn.ModuleDict({f"x{s}": conv3(C, 3 * s * s) for s in scales})
         self.register_buffer("mean", torch.tensor(RGB_MEAN).view(1, 3, 1, 1), persistent=False)
 
     # The runner's model contract (`hvar.contract`): a tile side, and no noise inputs.
@@ -73,7 +86,8 @@ class Floor(nn.Module):
     @property
     def receptive_radius(self) -> int:
         """LR pixels on each side that can change an output pixel: one per 3x3 conv on the path."""
-        return 1 + 3 * self.cfg.blocks + 1 + 1
+        one = 1 + 3 * self.cfg.blocks + 1 + 1
+        return one + (self.upscaler.receptive_radius if self.upscaler is not None else 0)
 
     @property
     def overlap(self) -> int:
@@ -100,11 +114,20 @@ class Floor(nn.Module):
         in [0, 1] (unclamped while training). noise / temperature are accepted and unused, so that the
         evaluation calls every model alike."""
         feat = self.features(lr01_B3HW)
-        x1, x2, x4 = (F.pixel_shuffle(self.heads[f"x{s}"](feat), s) for s in SCALES)
-        x1 = x1 + lr01_B3HW
+        x1 = self.heads["x1"](feat) + lr01_B3HW  # B 3 T T
+        if self.upscaler is None:
+            x2, x4 = self.upsample(feat)
+        else:  # the upscaler sees x1 as the runner would show it: in [0, 1]
+            x2, x4 = self.upscaler.upsample(self.upscaler.features(x1.clamp(0, 1)))
         if not self.training:
             x1, x2, x4 = (x.clamp(0, 1) for x in (x1, x2, x4))
         return x1, x2, x4
+
+
+    def upsample(self, feat_BCHW: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """x2 (B 3 2H 2W) and x4 (B 3 4H 4W) from the features, by pixel shuffle."""
+        x2, x4 = (F.pixel_shuffle(self.heads[f"x{s}"](feat_BCHW), s) for s in (2, 4))
+        return x2, x4
 
 
 # ---- the pretrained SPAN ----------------------------------------------------------------------------------
@@ -132,6 +155,9 @@ def subpixel_mean(w: torch.Tensor, s_from: int, s_to: int) -> torch.Tensor:
 def from_span(cfg: FloorConfig, path: str | Path) -> Floor:
     """A floor whose body and x4 head are the pretrained SPAN, x2 derived from x4, x1 the identity; a wider
     preset holds SPAN in its first channels (`widen`) and computes what SPAN computes until it trains."""
+    if cfg.stages == 2:  # SPAN twice: an identity restorer (x1 starts at the input), SPAN upscaling it
+        one = from_span(dataclasses.replace(cfg, stages=1), path)
+        return cascade(one, one, cfg)
     state = span_state(path)
     for name in ("weight", "bias"):
         state[f"heads.x2.{name}"] = subpixel_mean(state[f"heads.x4.{name}"], 4, 2)
@@ -139,6 +165,23 @@ def from_span(cfg: FloorConfig, path: str | Path) -> Floor:
     model = Floor(cfg)
     model.load_state_dict(widen(state, model.state_dict()))
     return model
+
+
+def cascade(restorer: Floor, upscaler: Floor, cfg: FloorConfig) -> Floor:
+    """A two-stage floor (`cfg.stages` 2) from one-stage floors of its width: `restorer`'s body and x1 head,
+    then `upscaler`'s body with its x2 and x4 heads."""
+    model = Floor(cfg)
+    state = {k: v for k, v in restorer.state_dict().items() if not k.startswith(("heads.x2", "heads.x4"))}
+    state |= {f"upscaler.{k}": v for k, v in upscaler.state_dict().items() if not k.startswith("heads.x1")}
+    model.load_state_dict(state)
+    return model
+
+
+def grow(model: Floor, cfg: FloorConfig) -> Floor:
+    """`model` grown to the wider `cfg` (`widen`): the same outputs, more channels free to train."""
+    wide = Floor(cfg)
+    wide.load_state_dict(widen(model.state_dict(), wide.state_dict()))
+    return wide
 
 
 def widen(

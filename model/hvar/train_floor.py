@@ -6,6 +6,9 @@ sharpening them, while keeping what SPAN knows about clean inputs.
     python -m hvar.train_floor --out runs/floor-base --steps 16000 --resume # go on (same or more steps)
     python -m hvar.train_floor --out runs/span-published --steps 0         # the peer, as a floor run
     python -m hvar.train_floor --init checkpoints/floor-gpu --out runs/floor-more --lr 5e-5  # a new stage
+    python -m hvar.train_floor --init checkpoints/floor-gpu --preset wide --out runs/floor-wide  # grown wider
+    python -m hvar.train_floor --init checkpoints/floor-gpu --preset cascade --out runs/cascade \
+        --freeze-upscaler     # floor-gpu's restoration in front of the published SPAN, the restorer trained
 
 Each batch holds `--batch-size` x4 pairs and as many x2 pairs (each half bicubic, half realistic), one
 random flip/rotation per batch. The loss is the mean L1 of every output that has a target: x1 and x2
@@ -17,6 +20,7 @@ LR, x2 and x4 and x1), written to metrics.jsonl with the losses; the run folder 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from pathlib import Path
 
@@ -26,7 +30,7 @@ import torch.nn.functional as F
 
 from hvar import training
 from hvar.config import FLOOR_PRESETS
-from hvar.floor import Floor, from_span, load_floor, save_floor
+from hvar.floor import Floor, cascade, from_span, grow, load_floor, save_floor
 from hvar.pairs import Pairs
 from hvar.paths import SHARED
 
@@ -39,7 +43,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--resume", action="store_true")
-    ap.add_argument("--preset", default="base", choices=sorted(FLOOR_PRESETS))
+    ap.add_argument("--preset", choices=sorted(FLOOR_PRESETS),
+                    help="size of a new run (default base); with --init, a wider one grows it")  # fmt: skip
     ap.add_argument(
         "--span", type=Path, default=SPAN_WEIGHTS, help="pretrained SPAN weights (all presets but tiny)"
     )
@@ -52,6 +57,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                          "then follows whichever of steps and time runs out first")  # fmt: skip
     ap.add_argument("--batch-size", type=int, default=8, help="pairs of each kind per step")
     ap.add_argument("--lr", type=float, default=2e-4, help="peak learning rate (cosine to 1%% of it)")
+    ap.add_argument("--freeze-upscaler", action="store_true",
+                    help="two stages: train the restorer only, through the upscaler as it is")  # fmt: skip
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--eval-set", default="Set5", help="dev set scored during training")
     ap.add_argument("--seed", type=int, default=0)
@@ -66,6 +73,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if not (args.pairs / "done").exists():
         ap.error(f"--pairs: no finished cache in {args.pairs} (python -m hvar.pairs --out {args.pairs})")
     return args
+
+
+def starting_floor(args: argparse.Namespace) -> Floor:
+    """A new run's floor: the preset started from the published SPAN, or the --init run's floor as it is,
+    grown wider, or as the restorer in front of the published SPAN, as --preset asks."""
+    cfg = FLOOR_PRESETS[args.preset or "base"]
+    if not args.init:
+        return from_span(cfg, args.span) if cfg.name != "tiny" else Floor(cfg)
+    model = load_floor(args.init)
+    if args.preset is None or cfg == model.cfg:
+        return model
+    if cfg.stages == 2 and model.cfg.stages == 1:
+        return cascade(model, from_span(dataclasses.replace(cfg, stages=1), args.span), cfg)
+    return grow(model, cfg)
 
 
 def to_tensors(
@@ -139,17 +160,17 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out
     state = training.saved_state(out, args.resume)
     if state is None:
-        cfg = FLOOR_PRESETS[args.preset]
-        if args.init:
-            model = load_floor(args.init)
-        else:
-            model = from_span(cfg, args.span) if args.preset != "tiny" else Floor(cfg)
+        model = starting_floor(args)
         out.mkdir(parents=True, exist_ok=True)
-        state = {"step": 0, "seconds": 0.0, "knobs": {"batch_size": args.batch_size, "lr": args.lr}}
+        knobs = {"batch_size": args.batch_size, "lr": args.lr, "freeze_upscaler": args.freeze_upscaler}
+        state = {"step": 0, "seconds": 0.0, "knobs": knobs}
     else:
         model = load_floor(out)
     model.to(device).train()
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, betas=BETAS, weight_decay=0.0)
+    if state["knobs"].get("freeze_upscaler") and model.upscaler is not None:  # kept by a resumed run
+        model.upscaler.requires_grad_(False)
+    trained = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.AdamW(trained, lr=args.lr, betas=BETAS, weight_decay=0.0)
     if args.resume:
         training.load_optimizer_state(opt, out, device)
     print(

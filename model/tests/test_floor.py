@@ -9,13 +9,13 @@ import torch.nn.functional as F
 
 from hvar import eval as protocol
 from hvar.config import FLOOR_PRESETS
-from hvar.floor import Floor, from_span, load_floor, save_floor, span_state, subpixel_mean, widen
+from hvar.floor import Floor, cascade, from_span, grow, load_floor, save_floor, span_state, subpixel_mean
 from hvar.train_floor import SPAN_WEIGHTS
 
 
-def random_floor(seed: int = 0) -> Floor:
+def random_floor(seed: int = 0, stages: int = 1) -> Floor:
     torch.manual_seed(seed)
-    return Floor(FLOOR_PRESETS["tiny"]).eval()
+    return Floor(dataclasses.replace(FLOOR_PRESETS["tiny"], stages=stages)).eval()
 
 
 def test_outputs_are_x1_x2_x4_of_any_input_size():
@@ -24,9 +24,10 @@ def test_outputs_are_x1_x2_x4_of_any_input_size():
     assert (x1.shape, x2.shape, x4.shape) == ((2, 3, 12, 20), (2, 3, 24, 40), (2, 3, 48, 80))
 
 
-def test_a_pixel_beyond_the_receptive_radius_changes_nothing():
+@pytest.mark.parametrize("stages", [1, 2])
+def test_a_pixel_beyond_the_receptive_radius_changes_nothing(stages):
     """The network is purely local, so tiles that share the radius stitch without seams."""
-    model = random_floor()
+    model = random_floor(stages=stages)
     r = model.receptive_radius
     lr = torch.rand(1, 3, 2 * r + 8, 2 * r + 8)
     far = lr.clone()
@@ -35,6 +36,28 @@ def test_a_pixel_beyond_the_receptive_radius_changes_nothing():
         a, b = model(lr)[2], model(far)[2]
     assert torch.equal(a[..., : 4 * (r + 1), : 4 * (r + 1)], b[..., : 4 * (r + 1), : 4 * (r + 1)])
     assert not torch.equal(a, b)
+
+
+def test_a_two_stage_floor_upscales_its_own_x1():
+    restorer, upscaler = random_floor(seed=4), random_floor(seed=5)
+    two = cascade(restorer, upscaler, dataclasses.replace(restorer.cfg, stages=2)).eval()
+    lr = torch.rand(2, 3, 12, 20)
+    with torch.no_grad():
+        x1 = restorer(lr)[0]
+        expected = (x1, *upscaler(x1)[1:])
+        for a, b in zip(two(lr), expected, strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+    assert two.receptive_radius == restorer.receptive_radius + upscaler.receptive_radius
+
+
+def test_a_two_stage_floor_saves_and_loads_both_stages(tmp_path):
+    model = random_floor(seed=6, stages=2)
+    save_floor(model, tmp_path / "run")
+    loaded = load_floor(tmp_path / "run")
+    lr = torch.rand(1, 3, 16, 16)
+    with torch.no_grad():
+        assert all(torch.equal(a, b) for a, b in zip(model(lr), loaded(lr), strict=True))
+    assert loaded.cfg.stages == 2
 
 
 def test_a_subpixel_mean_head_outputs_the_area_average_of_x4():
@@ -70,9 +93,7 @@ def test_saved_and_loaded_floor_computes_the_same(tmp_path):
 
 def widened(model: Floor, ch: int, seed: int = 7) -> Floor:
     torch.manual_seed(seed)
-    wide = Floor(dataclasses.replace(model.cfg, ch=ch)).eval()
-    wide.load_state_dict(widen(model.state_dict(), wide.state_dict()))
-    return wide
+    return grow(model, dataclasses.replace(model.cfg, ch=ch)).eval()
 
 
 def test_a_widened_floor_computes_exactly_what_the_narrow_one_computes():
@@ -116,3 +137,17 @@ def test_pretrained_span_reproduces_its_published_set5_x4_score():
     _, folder = protocol.resolve_dataset("Set5")
     r = protocol.evaluate_dataset(folder, 4, method, progress=False)
     assert r["psnr"] == pytest.approx(31.73, abs=0.02) and r["ssim"] == pytest.approx(0.8898, abs=0.0005)
+
+
+@pytest.mark.benchmark_data("pretrained")
+def test_the_cascade_preset_from_span_is_span_behind_an_identity_restorer():
+    """Started from the published weights alone, a clean input comes back as it went in at x1, and x2 and x4
+    are the published SPAN's."""
+    span = from_span(FLOOR_PRESETS["base"], SPAN_WEIGHTS).eval()
+    two = from_span(FLOOR_PRESETS["cascade"], SPAN_WEIGHTS).eval()
+    lr = torch.rand(1, 3, 24, 24)
+    with torch.no_grad():
+        x1, x2, x4 = two(lr)
+        torch.testing.assert_close(x1, lr, rtol=0, atol=0)
+        for a, b in zip((x2, x4), span(lr)[1:], strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-6)

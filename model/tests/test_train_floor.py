@@ -1,5 +1,6 @@
 """Fine-tuning the floor: the loss covers every head that has a target, runs resume, bad input is refused."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -7,7 +8,7 @@ import pytest
 import torch
 
 from hvar.config import FLOOR_PRESETS
-from hvar.floor import Floor, load_floor
+from hvar.floor import Floor, load_floor, save_floor
 from hvar.pairs import Pairs, build
 from hvar.train_floor import floor_loss, main, to_tensors
 
@@ -47,6 +48,20 @@ def test_a_run_trains_resumes_and_keeps_one_metrics_history(pairs_dir, tmp_path)
     assert json.loads((out / "state.json").read_text())["step"] == 6
     assert [r["step"] for r in rows if "psnr_bicu_x4" in r] == [0, 2, 4, 6]
     assert (out / "floor.safetensors").exists() and (out / "curves.png").exists()
+
+
+def test_a_frozen_upscaler_stays_as_it_was_while_the_restorer_trains(pairs_dir, tmp_path):
+    torch.manual_seed(0)
+    save_floor(Floor(dataclasses.replace(FLOOR_PRESETS["tiny"], stages=2)), tmp_path / "start")
+    out = tmp_path / "run"
+    common = ["--init", str(tmp_path / "start"), "--out", str(out), "--pairs", str(pairs_dir),
+              "--batch-size", "2", "--eval-every", "50", "--freeze-upscaler"]  # fmt: skip
+    main([*common, "--steps", "3"])
+    main(["--out", str(out), "--pairs", str(pairs_dir), "--batch-size", "2", "--steps", "5", "--resume"])
+    start, trained = load_floor(tmp_path / "start"), load_floor(out)
+    same = [torch.equal(a, b) for a, b in zip(start.parameters(), trained.parameters(), strict=True)]
+    stage = ["upscaler." in k for k, _ in start.named_parameters()]
+    assert same == stage  # every upscaler weight unchanged after the resume too, every restorer weight moved
 
 
 def test_a_run_folder_is_never_overwritten(pairs_dir, tmp_path):

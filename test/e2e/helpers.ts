@@ -202,10 +202,10 @@ export function verifyWebhook(secret: string, delivery: Delivery, toleranceS = 3
   });
 }
 
-/** Jobs the runner is working on now, from its /metrics (on their own port). */
-export async function runnerJobsRunning(): Promise<number> {
+/** Jobs the runner (by default the stack's first) is working on now, from its /metrics (on their own port). */
+export async function runnerJobsRunning(metricsUrl = stack.metricsUrl): Promise<number> {
   try {
-    const text = await (await fetch(`${stack.metricsUrl}/metrics`)).text();
+    const text = await (await fetch(`${metricsUrl}/metrics`)).text();
     const line = text.split("\n").find((l) => l.startsWith('hvar_runner_jobs_in_flight{status="running"}'));
     return line ? Number(line.split(" ").pop()) : 0;
   } catch {
@@ -234,8 +234,8 @@ export async function imageOrigin(files: Record<string, Buffer>): Promise<{ url(
   };
 }
 
-/** The JSON lines `service` (runner, worker) wrote to the stack's log so far. */
-export async function logLines(service: "runner" | "worker"): Promise<Record<string, unknown>[]> {
+/** The JSON lines `service` (runner, worker; runner1, runner2, ... for replicas) wrote to the stack's log so far. */
+export async function logLines(service: string): Promise<Record<string, unknown>[]> {
   const text = await readFile(stack.logFile, "utf8");
   return text.split("\n").flatMap((line) => {
     const match = /^(\w+)\s*\| (\{.*\})\s*$/.exec(line);

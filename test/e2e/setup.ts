@@ -5,6 +5,7 @@ import { fileURLToPath } from "node:url";
 import type { TestProject } from "vitest/node";
 import { discoverModels } from "../../gpu-runner/src/model/manifest";
 import { ROOT, freePort, startStack } from "../../scripts/stack";
+import { roundRobinProxy } from "../fixtures/round-robin-proxy";
 
 /**
  * THE MODELS THE E2E RUNNER SERVES: one place to switch. Today the contract test model (a tiny ONNX
@@ -27,6 +28,10 @@ export interface E2EStack {
   devKey: { id: string; secret: string; webhookSecret: string };
   model: string | null;
   runnerPid: number;
+  /** Every runner replica (one, unless the project asks for more): its API, its metrics listener, its first process id. */
+  runners: { url: string; metricsUrl: string; pid: number }[];
+  /** The load balancer in front of the replicas, the worker's one RUNNER_URLS entry; null without one. */
+  balancerUrl: string | null;
   /** A plain-http origin on loopback that the worker may fetch CDN sources from (ALLOW_INSECURE_ORIGINS); cdn.e2e.test.ts serves it. */
   cdnOrigin: string;
   /** A plain-http origin on loopback that the worker may post webhooks to (ALLOW_INSECURE_ORIGINS); webhookReceiver() listens there. */
@@ -52,6 +57,10 @@ export interface StackSetupOptions {
   failure?: "throw" | "report";
   /** More runner environment (`startStack`'s `runnerEnv`). */
   runnerEnv?: Record<string, string>;
+  /** Runner processes sharing one store (`startStack`'s `runnerReplicas`). Default 1. */
+  runnerReplicas?: number;
+  /** Puts a round-robin load balancer on loopback in front of the replicas, as a Kubernetes Service: the worker knows only it. */
+  balancer?: boolean;
 }
 
 /**
@@ -88,6 +97,7 @@ export function stackSetup(modelsDir: string, options: StackSetupOptions = {}) {
     // Reserved before the worker starts, because the worker reads ALLOW_INSECURE_ORIGINS at start.
     const cdnOrigin = `http://127.0.0.1:${await freePort()}`;
     const webhookOrigin = `http://127.0.0.1:${await freePort()}`;
+    const balancer = options.balancer ? await roundRobinProxy() : undefined;
     let stack;
     try {
       stack = await startStack({
@@ -100,15 +110,19 @@ export function stackSetup(modelsDir: string, options: StackSetupOptions = {}) {
         runnerStorageDir: join(dir, "runner-storage"),
         modelsDir,
         logFile,
-        vars: { ALLOW_INSECURE_ORIGINS: `${cdnOrigin},${webhookOrigin}` },
+        vars: { ALLOW_INSECURE_ORIGINS: `${cdnOrigin},${webhookOrigin}`, ...(balancer ? { RUNNER_URLS: balancer.url } : {}) },
         runnerEnv: options.runnerEnv,
+        runnerReplicas: options.runnerReplicas ?? 1,
       });
     } catch (error) {
+      await balancer?.close();
       // The folder stays, for its whole log.
       const log = await readFile(logFile, "utf8").catch(() => "");
       return fail(`the e2e stack (models: ${where}) did not start: ${String(error)}\n--- ${logFile} (end) ---\n${log.slice(-4000)}`, error);
     }
+    if (balancer) balancer.upstreams = stack.runners.map((runner) => runner.url);
     if (!stack.model) {
+      await balancer?.close();
       await stack.stop();
       return fail(`no model with the id HVAR_MODEL=${process.env.HVAR_MODEL ?? ""} in ${where}`);
     }
@@ -122,12 +136,15 @@ export function stackSetup(modelsDir: string, options: StackSetupOptions = {}) {
       devKey: { id: stack.devKey.id, secret: stack.devKey.secret, webhookSecret: stack.devKey.webhookSecret },
       model: stack.model,
       runnerPid: stack.runnerPid() as number,
+      runners: stack.runners.map((runner) => ({ url: runner.url, metricsUrl: runner.metricsUrl, pid: runner.pid() as number })),
+      balancerUrl: balancer?.url ?? null,
       cdnOrigin,
       webhookOrigin,
       dir,
       logFile,
     });
     return async () => {
+      await balancer?.close();
       await stack.stop();
       if (!process.env.HVAR_E2E_KEEP) await rm(dir, { recursive: true, force: true });
     };

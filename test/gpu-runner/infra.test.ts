@@ -7,6 +7,7 @@ import { parseAllDocuments } from "yaml";
 import { cancelJobPath, createJobPath, inputKey, jobPath, jobRecordKey, outputPath, resultKey } from "@hvar/contract";
 import { loadConfig, RunnerConfigSchema } from "../../gpu-runner/src/config";
 import { RunnerMetrics } from "../../gpu-runner/src/server/metrics";
+import { consumerCommands, jobQueueOf } from "../../infra/queue-consumer";
 import { deploymentOf, lifecycleRules } from "../../infra/r2-lifecycle";
 
 // No Docker engine or cluster runs here. The image and the manifests are parsed (dockerfile-ast,
@@ -66,6 +67,7 @@ const podSpec = pod.spec as { securityContext: { runAsNonRoot: boolean; runAsUse
 const container = (pod.spec as { containers: unknown[] }).containers[0] as {
   ports: { name: string; containerPort: number }[];
   envFrom: { configMapRef?: { name: string } }[];
+  env?: { name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
   livenessProbe: { httpGet: { path: string; port: string } };
   readinessProbe: { httpGet: { path: string; port: string } };
   startupProbe: { httpGet: { path: string; port: string } };
@@ -151,6 +153,12 @@ describe("Kubernetes manifests", () => {
     expect(podConfig.HVAR_STORAGE).toBe("s3");
   });
 
+  it("let the replicas answer for each other's jobs: one shared bucket, each named by its Pod", () => {
+    expect(podConfig).toMatchObject({ HVAR_STORAGE: "s3", HVAR_S3_BUCKET: "hvar-results" });
+    expect(container.env?.find((e) => e.name === "HVAR_REPLICA_ID")?.valueFrom?.fieldRef?.fieldPath).toBe("metadata.name");
+    expect(podConfig.HVAR_JOB_STALE_MS).toBeLessThan(10_000); // the worker's RUNNER_TIMEOUT_MS: a cancel may wait this long
+  });
+
   it("probe liveness on /healthz and readiness on /readyz where the pod's runner listens", () => {
     const port = container.ports.find((p) => p.name === container.livenessProbe.httpGet.port);
     expect(port?.containerPort).toBe(podConfig.HVAR_RUNNER_PORT);
@@ -188,6 +196,46 @@ describe("Kubernetes manifests", () => {
     const [adapter] = yamlDocuments<{ rules: { custom: { seriesQuery: string; name: { as: string } }[] } }>("infra/k8s/prometheus-adapter-rules.yaml");
     const rule = adapter?.rules.custom.find((r) => r.name.as === name);
     expect(rule?.seriesQuery.split("{")[0]).toBe(name);
+  });
+
+  it("autoscale on the job queue's backlog too: an external metric from the gauge the runners export, through the adapter's external rule", async () => {
+    const hpa = byKind("HorizontalPodAutoscaler").spec as { metrics: { type: string; external?: { metric: { name: string }; target: { type: string } } }[] };
+    const external = hpa.metrics.find((m) => m.type === "External")?.external;
+    expect(external?.target.type).toBe("AverageValue");
+    const [adapter] = yamlDocuments<{ rules: { external: { seriesQuery: string; name: { matches: string; as: string } }[] } }>("infra/k8s/prometheus-adapter-rules.yaml");
+    const rule = adapter?.rules.external.find((r) => r.name.as === external?.metric.name);
+    const series = rule?.seriesQuery.split("{")[0] as string;
+    expect(rule?.name.matches).toBe(series);
+    const metrics = new RunnerMetrics({ queuedTiles: () => 0, jobsByStatus: () => ({ queued: 0, running: 0 }) });
+    metrics.queueBacklog(7);
+    expect(await metrics.registry.metrics()).toMatch(new RegExp(`^${series} 7$`, "m"));
+  });
+});
+
+describe("the job queue's pull consumer (infra/queue-consumer.ts)", () => {
+  const queue = jobQueueOf(`${root}wrangler.toml`);
+  const [createDlq, addConsumer] = consumerCommands(queue) as [string[], string[]];
+  const flag = (name: string) => addConsumer[addConsumer.indexOf(name) + 1];
+
+  it("is added to the queue the worker's JOBS_QUEUE sends to, with a dead-letter queue of its own that is created first", () => {
+    expect(queue).toBe("hvar-jobs");
+    expect(addConsumer.slice(0, 5)).toEqual(["queues", "consumer", "http", "add", queue]);
+    expect(flag("--dead-letter-queue")).not.toBe(queue);
+    expect(createDlq).toEqual(["queues", "create", flag("--dead-letter-queue")]);
+    expect(Number(flag("--message-retries"))).toBeGreaterThanOrEqual(1);
+  });
+
+  it("leases a job for less than the worker's deadline, so that a job whose runner died is delivered again in time", () => {
+    const runner = loadConfig({});
+    const { vars } = deploymentOf(`${root}wrangler.toml`);
+    expect(Number(flag("--visibility-timeout-secs")) * 1000).toBe(runner.HVAR_QUEUE_VISIBILITY_TIMEOUT_MS);
+    expect(runner.HVAR_QUEUE_VISIBILITY_TIMEOUT_MS).toBeLessThan(Number(vars.JOB_TIMEOUT_S) * 1000);
+  });
+
+  it("uses only options this wrangler's `queues consumer http add` takes", () => {
+    const help = spawnSync(`${root}node_modules/.bin/wrangler`, ["queues", "consumer", "http", "add", "--help"], { encoding: "utf8", timeout: 60_000 });
+    expect(help.status, help.stderr).toBe(0);
+    for (const option of addConsumer.filter((a) => a.startsWith("--"))) expect(help.stdout).toContain(option);
   });
 });
 

@@ -1,8 +1,9 @@
 import { writeFile } from "node:fs/promises";
+import { hostname } from "node:os";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
 import { hmacSecret, loadConfig } from "../../gpu-runner/src/config";
-import { assembleRunner } from "../../gpu-runner/src/runner";
+import { assembleRunner, replicaId } from "../../gpu-runner/src/runner";
 import { signRequest } from "../../gpu-runner/src/server/auth";
 import type { RunnerJob as Job } from "@hvar/contract";
 import { LocalStore } from "../../gpu-runner/src/storage/local";
@@ -45,6 +46,16 @@ describe("assembled runner (contract fixture model, local storage)", () => {
 describe("configuration", () => {
   it("refuses s3 storage without its endpoint and credentials, naming them", () => {
     expect(() => loadConfig({ HVAR_STORAGE: "s3" })).toThrow(/HVAR_S3_ENDPOINT/);
+  });
+
+  it("names the replica by HVAR_REPLICA_ID, else by host and port, which a restart keeps", () => {
+    expect(replicaId(loadConfig({ HVAR_REPLICA_ID: "hvar-runner-7d9f-abc12" }))).toBe("hvar-runner-7d9f-abc12");
+    expect(replicaId(loadConfig({ HVAR_RUNNER_PORT: "8790" }))).toBe(`${hostname()}:8790`);
+  });
+
+  it("refuses a stale bound under twice the heartbeat: an owner one heartbeat late must not look dead", () => {
+    expect(() => loadConfig({ HVAR_JOB_HEARTBEAT_MS: "1000", HVAR_JOB_STALE_MS: "1500" })).toThrow(/HVAR_JOB_STALE_MS/);
+    expect(loadConfig({})).toMatchObject({ HVAR_JOB_HEARTBEAT_MS: 1000, HVAR_JOB_STALE_MS: 5000 });
   });
 
   it("takes the HMAC secret from the environment first, then from the local .dev.vars", async () => {

@@ -1,7 +1,7 @@
 import { createHash } from "node:crypto";
 import { type Logger, pino } from "pino";
 import sharp from "sharp";
-import { describe, expect, it } from "vitest";
+import { describe, expect, it, vi } from "vitest";
 import { type Manifest, type ModelEntry, manifestLimits } from "../../gpu-runner/src/model/manifest";
 import type { TileModel } from "../../gpu-runner/src/model/types";
 import { Scheduler } from "../../gpu-runner/src/scheduler/scheduler";
@@ -28,13 +28,32 @@ interface RunnerOptions {
   memory?: { jobBytes: number; totalBytes: number };
   draining?: () => boolean;
   log?: Logger;
+  /** This runner among replicas sharing `store`: "replica-a" by default; runners made with one id are one replica's restarts. */
+  replica?: string;
+  /** The runner's clock (Unix ms), by which it writes and judges heartbeats. */
+  now?: () => number;
 }
+
+/** Heartbeats this often in tests; a heartbeat older than STALE_MS is a dead owner's. */
+const HEARTBEAT_MS = 20;
+const STALE_MS = 10_000;
 
 async function runner(options: RunnerOptions = {}) {
   const store = options.store ?? new LocalStore(await tempDir("hvar-runner-"));
   const metrics: RunnerMetrics = new RunnerMetrics({ queuedTiles: () => scheduler.queuedTiles, jobsByStatus: () => jobs.countByStatus() });
   const scheduler: Scheduler = new Scheduler(options.model ?? nearestModel(16), { batchSize: 4, memoryBudgetBytes: 1 << 30, maxQueuedTiles: options.maxQueuedTiles ?? 1000 }, metrics);
-  const jobs: JobService = new JobService({ manifest: options.manifest ?? manifest, scheduler, store, metrics, log: silentLog, decode: { maxPixels: 100_000 }, overlap: 4, memory: options.memory ?? { jobBytes: 1 << 30, totalBytes: 1 << 30 } });
+  const jobs: JobService = new JobService({
+    manifest: options.manifest ?? manifest,
+    scheduler,
+    store,
+    metrics,
+    log: silentLog,
+    decode: { maxPixels: 100_000 },
+    overlap: 4,
+    memory: options.memory ?? { jobBytes: 1 << 30, totalBytes: 1 << 30 },
+    replica: { id: options.replica ?? "replica-a", heartbeatMs: HEARTBEAT_MS, staleMs: STALE_MS },
+    ...(options.now ? { now: options.now } : {}),
+  });
   const app = createApp({ discovery: { models: [entry], rejected: [] }, jobs, secret: SECRET, log: options.log ?? silentLog, maxBodyBytes: 1_000_000, ...(options.draining ? { draining: options.draining } : {}) });
   const scrape = () => metricsApp(metrics).request("/metrics");
   const request = (method: string, path: string, body: Uint8Array = new Uint8Array(), headers: Record<string, string> = {}) =>
@@ -339,27 +358,30 @@ describe("jobs", () => {
     let recordWaiting: () => void = () => undefined;
     const recordReached = new Promise<void>((resolve) => (recordWaiting = resolve));
     const disk = new LocalStore(await tempDir("hvar-runner-"));
-    const writes: string[] = [];
+    const writes: { key: string; status?: string }[] = [];
     const store: ObjectStore = {
       get: (key) => disk.get(key),
+      delete: (key) => disk.delete(key),
       async put(key, bytes, type) {
-        if (key.startsWith("jobs/")) {
+        const status = key.startsWith("jobs/") ? (JSON.parse(Buffer.from(bytes).toString()) as Job).status : undefined;
+        if (status === "succeeded") {
           recordWaiting();
           await recordGate;
         }
         await disk.put(key, bytes, type);
-        writes.push(key);
+        writes.push({ key, ...(status ? { status } : {}) });
       },
     };
     const r = await runner({ store });
     await r.request("POST", "/v1/jobs?id=j_order&scales=2", await photo());
-    // The runner is about to write the record: the outputs are stored, and the job is not yet succeeded.
+    // The runner is about to write the final record: the outputs are stored, and the job is not yet succeeded.
     await recordReached;
-    expect(writes).toEqual(["results/j_order/x2.png"]);
+    expect(writes).toContainEqual({ key: "results/j_order/x2.png" });
+    expect(writes.filter((w) => w.status === "succeeded")).toEqual([]);
     expect(((await (await r.request("GET", "/v1/jobs/j_order")).json()) as Job).status).not.toBe("succeeded");
     releaseRecord();
     await r.jobs.drain();
-    expect(writes).toEqual(["results/j_order/x2.png", "jobs/j_order.json"]);
+    expect(writes.at(-1)).toEqual({ key: "jobs/j_order.json", status: "succeeded" });
     expect(((await (await r.request("GET", "/v1/jobs/j_order")).json()) as Job).status).toBe("succeeded");
   });
 
@@ -472,6 +494,126 @@ describe("POST /v1/jobs/<id>/cancel", () => {
   it("requires the worker's signature", async () => {
     const { app } = await runner();
     expect((await app.request("/v1/jobs/j_any/cancel", { method: "POST" })).status).toBe(401);
+  });
+});
+
+describe("replicas sharing one store behind a load balancer", () => {
+  /** A replica whose model waits until `release()`, so its jobs stay in flight as long as a test needs. */
+  async function gatedReplica(store: ObjectStore, replica: string) {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const model = nearestModel(16, () => gate);
+    return { ...(await runner({ model, store, replica })), model, release };
+  }
+  /** A clock past every heartbeat written until now: to this replica, the other replicas' owners have died. */
+  const afterStale = () => Date.now() + STALE_MS + 1;
+
+  it("answers for a job another replica runs, from its shared record, without running it twice", async () => {
+    const store = new LocalStore(await tempDir("hvar-runner-"));
+    const a = await gatedReplica(store, "replica-a");
+    const model = nearestModel(16);
+    const b = await runner({ store, replica: "replica-b", model });
+    expect((await a.request("POST", "/v1/jobs?id=j_shared&scales=2", await photo())).status).toBe(202);
+
+    const seen = await b.request("GET", "/v1/jobs/j_shared");
+    expect(seen.status).toBe(200);
+    expect(await seen.json()).toMatchObject({ id: "j_shared", status: "queued", input: { width: 40, height: 30 } });
+    expect(Object.keys((await (await b.request("GET", "/v1/jobs/j_shared")).json()) as Job)).not.toContain("lease");
+    const again = await b.request("POST", "/v1/jobs?id=j_shared&scales=2", await photo());
+    expect(again.status).toBe(200);
+
+    a.release();
+    await a.jobs.drain();
+    await b.jobs.drain();
+    expect(model.runs).toEqual([]);
+    expect(await (await b.request("GET", "/v1/jobs/j_shared")).json()).toMatchObject({ status: "succeeded", outputs: [{ scale: 2 }] });
+    expect((await b.request("GET", "/v1/jobs/j_shared/outputs/2")).status).toBe(200);
+  });
+
+  it("shows the owner's progress, as of its last heartbeat", async () => {
+    const store = new LocalStore(await tempDir("hvar-runner-"));
+    let runs = 0;
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    // The first batch goes through, the next waits: the job is running with some tiles done.
+    const a = await runner({ store, model: nearestModel(16, () => (++runs > 1 ? gate : undefined)), replica: "replica-a" });
+    const b = await runner({ store, replica: "replica-b" });
+    await a.request("POST", "/v1/jobs?id=j_progress&scales=1", await rawImage(64, 64, () => [9, 9, 9]).png().toBuffer());
+    await vi.waitFor(async () => {
+      const job = (await (await b.request("GET", "/v1/jobs/j_progress")).json()) as Job;
+      expect(job.status).toBe("running");
+      expect(job.progress.tilesDone).toBeGreaterThan(0);
+    });
+    release();
+    await a.jobs.drain();
+  });
+
+  it("answers a job whose owner's heartbeat went stale as unknown, and takes it over when it is sent again", async () => {
+    const store = new LocalStore(await tempDir("hvar-runner-"));
+    const a = await gatedReplica(store, "replica-a");
+    const model = nearestModel(16);
+    const b = await runner({ store, replica: "replica-b", model, now: afterStale });
+    await a.request("POST", "/v1/jobs?id=j_orphan&scales=2", await photo());
+
+    expect(await (await b.request("GET", "/v1/jobs/j_orphan")).json()).toMatchObject({ code: "job_not_found" });
+    expect((await b.request("POST", "/v1/jobs?id=j_orphan&scales=2", await photo())).status).toBe(202);
+    await b.jobs.drain();
+    expect(model.runs.length).toBeGreaterThan(0);
+    const done = (await (await b.request("GET", "/v1/jobs/j_orphan")).json()) as Job;
+    expect(done).toMatchObject({ status: "succeeded" });
+
+    // The former owner, alive after all, lets go at its next heartbeat, and never stores over the new owner's results.
+    await vi.waitFor(async () => expect(await (await a.scrape()).text()).toMatch(/^hvar_runner_jobs_total\{outcome="taken_over"\} 1$/m));
+    a.release();
+    await a.jobs.drain();
+    expect(await (await a.request("GET", "/v1/jobs/j_orphan")).json()).toEqual(done);
+  });
+
+  it("answers a job this replica ran before it restarted as unknown at once, and takes it over", async () => {
+    const store = new LocalStore(await tempDir("hvar-runner-"));
+    const before = await gatedReplica(store, "replica-a");
+    await before.request("POST", "/v1/jobs?id=j_restart&scales=2", await photo());
+    const restarted = await runner({ store, replica: "replica-a" });
+
+    expect((await restarted.request("GET", "/v1/jobs/j_restart")).status).toBe(404);
+    expect((await restarted.request("POST", "/v1/jobs?id=j_restart&scales=2", await photo())).status).toBe(202);
+    await restarted.jobs.drain();
+    expect(await (await restarted.request("GET", "/v1/jobs/j_restart")).json()).toMatchObject({ status: "succeeded" });
+    before.release();
+    await before.jobs.drain();
+  });
+
+  it("cancels a job through another replica: the owner stops it at its next heartbeat, and the answer says so", async () => {
+    const store = new LocalStore(await tempDir("hvar-runner-"));
+    const a = await gatedReplica(store, "replica-a");
+    const b = await runner({ store, replica: "replica-b" });
+    await a.request("POST", "/v1/jobs?id=j_far&scales=2", await photo());
+    expect(await (await a.scrape()).text()).toMatch(/^hvar_runner_queue_depth_tiles [1-9]\d*$/m);
+
+    const response = await b.request("POST", "/v1/jobs/j_far/cancel");
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ id: "j_far", status: "failed", error: { code: "job_canceled" } });
+    const owner = await (await a.scrape()).text();
+    expect(owner).toMatch(/^hvar_runner_queue_depth_tiles 0$/m);
+    expect(owner).toMatch(/^hvar_runner_jobs_total\{outcome="canceled"\} 1$/m);
+    expect(await (await a.request("GET", "/v1/jobs/j_far")).json()).toMatchObject({ status: "failed", error: { code: "job_canceled" } });
+    expect(await store.get("jobs/j_far.cancel")).toBeUndefined();
+    a.release();
+  });
+
+  it("cancels a job whose owner died by storing it as canceled, so a late resend does no work", async () => {
+    const store = new LocalStore(await tempDir("hvar-runner-"));
+    const a = await gatedReplica(store, "replica-a");
+    const model = nearestModel(16);
+    const b = await runner({ store, replica: "replica-b", model, now: afterStale });
+    await a.request("POST", "/v1/jobs?id=j_dead&scales=2", await photo());
+
+    expect(await (await b.request("POST", "/v1/jobs/j_dead/cancel")).json()).toMatchObject({ status: "failed", input: { width: 40, height: 30 }, error: { code: "job_canceled" } });
+    expect(await (await b.request("POST", "/v1/jobs?id=j_dead&scales=2", await photo())).json()).toMatchObject({ status: "failed", error: { code: "job_canceled" } });
+    await b.jobs.drain();
+    expect(model.runs).toEqual([]);
+    a.release();
+    await a.jobs.drain();
   });
 });
 

@@ -33,7 +33,7 @@ async function expectValidSigV4(request: Request, body: Uint8Array | undefined) 
 }
 
 describe("S3Store (R2's S3 API)", () => {
-  it("PUTs a correctly signed, path-style request with the content type", async () => {
+  it("PUTs a correctly signed, path-style request with the content type and the sha256 as metadata", async () => {
     const requests: Request[] = [];
     const store = new S3Store(options, async (input) => {
       requests.push(input as Request);
@@ -45,6 +45,8 @@ describe("S3Store (R2's S3 API)", () => {
     expect(request.method).toBe("PUT");
     expect(request.url).toBe("https://acc0unt.r2.cloudflarestorage.com/hvar-results/results/j_1/x2.png");
     expect(request.headers.get("content-type")).toBe("image/png");
+    // R2 keeps it as customMetadata.sha256, which the worker checks outputs against.
+    expect(request.headers.get("x-amz-meta-sha256")).toBe(sha256(bytes));
     expect(new Uint8Array(await request.clone().arrayBuffer())).toEqual(bytes);
     await expectValidSigV4(request, bytes);
   });
@@ -66,6 +68,22 @@ describe("S3Store (R2's S3 API)", () => {
     await expect(new S3Store(options, async () => new Response("SlowDown", { status: 503 })).put("a/b", new Uint8Array(1), "x/y")).rejects.toThrow(/503/);
   });
 
+  it("DELETEs with a valid signature, a missing key being no error", async () => {
+    const requests: Request[] = [];
+    const store = new S3Store(options, async (input) => {
+      requests.push(input as Request);
+      return new Response(null, { status: requests.length === 1 ? 204 : 404 });
+    });
+    await store.delete("jobs/j_1.cancel");
+    await store.delete("jobs/j_1.cancel");
+    expect(requests.map((r) => [r.method, r.url])).toEqual([
+      ["DELETE", "https://acc0unt.r2.cloudflarestorage.com/hvar-results/jobs/j_1.cancel"],
+      ["DELETE", "https://acc0unt.r2.cloudflarestorage.com/hvar-results/jobs/j_1.cancel"],
+    ]);
+    await expectValidSigV4(requests[0] as Request, undefined);
+    await expect(new S3Store(options, async () => new Response("AccessDenied", { status: 403 })).delete("a/b")).rejects.toThrow(/403/);
+  });
+
   it("refuses keys that could escape their prefix", async () => {
     const store = new S3Store(options, async () => new Response(null));
     await expect(store.get("../secrets")).rejects.toThrow(/unsafe/);
@@ -83,6 +101,14 @@ describe("LocalStore", () => {
 
   it("answers undefined for a missing key", async () => {
     expect(await new LocalStore(await tempDir("hvar-store-")).get("nothing/here")).toBeUndefined();
+  });
+
+  it("deletes an object and its content type, a missing key being no error", async () => {
+    const store = new LocalStore(await tempDir("hvar-store-"));
+    await store.put("jobs/j_1.cancel", Buffer.from(""), "text/plain");
+    await store.delete("jobs/j_1.cancel");
+    expect(await store.get("jobs/j_1.cancel")).toBeUndefined();
+    await expect(store.delete("jobs/j_1.cancel")).resolves.toBeUndefined();
   });
 
   it("refuses path traversal", async () => {

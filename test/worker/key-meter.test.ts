@@ -62,7 +62,7 @@ describe("KeyMeter rate limit", () => {
 
   it("starts with a full bucket and takes one token per request", async () => {
     const meter = meterFor("bucket-full");
-    expect(await meter.take(3, now)).toEqual({ ok: true, limit: 3, remaining: 2, resetS: 20, retryAfterS: 0 });
+    expect(await meter.take(3, now)).toEqual({ ok: true, granted: 1, limit: 3, remaining: 2, resetS: 20, retryAfterS: 0 });
   });
 
   it("refuses a request once the bucket is empty, saying when to retry", async () => {
@@ -76,6 +76,13 @@ describe("KeyMeter rate limit", () => {
     for (let i = 0; i < 3; i++) await meter.take(3, now);
     expect(await meter.take(3, now + 20_000)).toMatchObject({ ok: true });
     expect(await meter.take(3, now + 20_000)).toMatchObject({ ok: false });
+  });
+
+  it("hands out several tokens at once when asked, never more than the bucket holds", async () => {
+    const meter = meterFor("bucket-lease");
+    expect(await meter.take(10, now, 4)).toMatchObject({ ok: true, granted: 4, remaining: 6 });
+    expect(await meter.take(10, now, 8)).toMatchObject({ ok: true, granted: 6, remaining: 0 });
+    expect(await meter.take(10, now, 8)).toMatchObject({ ok: false, granted: 0 });
   });
 
   it("admits exactly the limit among 200 concurrent requests", async () => {

@@ -18,10 +18,20 @@ const jobId = () => `j_queue${idDigits(n++, 15)}`;
 const SERVED: Model = { id: "hvar-base", version: "1.0.0" };
 const jobQueue = (queue: JobSender) => new JobQueue({ queue, bucket: env.RESULTS, model: modelName(SERVED) });
 
-/** Records what the worker sends, as the Queue binding would receive it. */
-function recordingQueue(): { sent: QueueMessage[]; queue: JobSender } {
+/** Records what the worker sends, and how, as the Queue binding would receive it. */
+function recordingQueue(): { sent: QueueMessage[]; options: (QueueSendOptions | undefined)[]; queue: JobSender } {
   const sent: QueueMessage[] = [];
-  return { sent, queue: { send: async (message) => void sent.push(message) } };
+  const options: (QueueSendOptions | undefined)[] = [];
+  return {
+    sent,
+    options,
+    queue: {
+      send: async (message, sendOptions) => {
+        sent.push(message);
+        options.push(sendOptions);
+      },
+    },
+  };
 }
 
 /** What a runner writes when it has finished a job taken from the queue. */
@@ -54,6 +64,12 @@ describe("the queue backend", () => {
     });
     const stored = await env.RESULTS.get(inputKey(id));
     expect(new Uint8Array((await stored?.arrayBuffer()) ?? new ArrayBuffer(0))).toEqual(image);
+  });
+
+  it("sends the message as JSON, the content type the runners' pull consumer reads (not v8)", async () => {
+    const { options: sent, queue } = recordingQueue();
+    await jobQueue(queue).submit(await withInput({ id: jobId(), image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options, requestId: null }));
+    expect(sent).toEqual([{ contentType: "json" }]);
   });
 
   it("works with the real Queue binding of wrangler.toml", async () => {

@@ -11,14 +11,14 @@ const KEYS = JSON.parse(env.RESULT_SIGNING_KEYS) as Record<string, string>;
 let counter = 0;
 
 /** Stores a real PNG as a result and returns its signed path. */
-async function storedResult(): Promise<{ path: string; bytes: Uint8Array; sha256: string }> {
+async function storedResult(): Promise<{ path: string; key: string; bytes: Uint8Array; sha256: string }> {
   counter += 1;
   const job = `j_${idDigits(counter, 4)}${"b".repeat(16)}`;
   const bytes = await png(64, 48);
   const sha256 = await sha256Hex(bytes);
   const key = `results/${job}/x2.png`;
   await putResult(env.RESULTS, { key, contentType: "image/png", sha256, bytes: bytes.length }, bytes.slice().buffer);
-  return { path: await signResultPath(`/v1/${key}`, KEYS, 3600), bytes, sha256 };
+  return { path: await signResultPath(`/v1/${key}`, KEYS, 3600), key, bytes, sha256 };
 }
 
 const get = (path: string, headers: HeadersInit = {}) => SELF.fetch(`${BASE}${path}`, { headers });
@@ -63,6 +63,28 @@ describe("downloading a result through its signed URL", () => {
     const second = await get(path);
     await second.arrayBuffer();
     expect(second.headers.get("x-hvar-cache")).toBe("hit");
+  });
+
+  it("serves a small result again from the isolate's memory, without the edge cache or R2", async () => {
+    const { path, key, bytes, sha256 } = await storedResult();
+    await (await get(path)).arrayBuffer();
+    await caches.default.delete(`https://results.hvar.internal/${key}`);
+    await env.RESULTS.delete(key);
+    for (let i = 0; i < 2; i++) {
+      const again = await get(path);
+      expect(again.status).toBe(200);
+      expect(again.headers.get("etag")).toBe(`"${sha256}"`);
+      expect(new Uint8Array(await again.arrayBuffer())).toEqual(bytes);
+    }
+  });
+
+  it("answers a Range request from the edge cache or R2 only, never from memory", async () => {
+    const { path, key } = await storedResult();
+    await (await get(path)).arrayBuffer();
+    await caches.default.delete(`https://results.hvar.internal/${key}`);
+    await env.RESULTS.delete(key);
+    const part = await get(path, { range: "bytes=0-7" });
+    expect(part.status).toBe(404);
   });
 
   it("answers 404 result_not_found for a signed URL of a missing object", async () => {

@@ -1,5 +1,7 @@
 import { SELF, env } from "cloudflare:test";
-import { describe, expect, it } from "vitest";
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { DELETION_BOUND_MS } from "../../worker/src/jobs/delete";
+import { markDeleted } from "../../worker/src/storage/jobs";
 import { newKey, upscale, withKey } from "./helpers";
 import { png } from "./images";
 
@@ -49,6 +51,34 @@ describe("DELETE /v1/upscales/{id}", () => {
     const download = await SELF.fetch(url);
     expect(download.status).toBe(410);
     expect(await download.json()).toMatchObject({ code: "result_deleted" });
+  });
+
+  describe("made by another isolate (the mark straight in D1, so this isolate is not told)", () => {
+    afterEach(() => {
+      vi.useRealTimers();
+    });
+
+    it("stops the job's signed URLs within DELETION_BOUND_MS, even one the edge cache holds", async () => {
+      const { secret } = await newKey();
+      const job = await succeeded(secret);
+      const url = job.outputs?.[0]?.url ?? "";
+      await (await SELF.fetch(url)).arrayBuffer();
+      expect((await SELF.fetch(url)).headers.get("x-hvar-cache")).toBe("hit");
+      await markDeleted(env.DB, job.id);
+      vi.useFakeTimers({ toFake: ["Date"], now: Date.now() + DELETION_BOUND_MS });
+      const download = await SELF.fetch(url);
+      expect(download.status).toBe(410);
+      expect(await download.json()).toMatchObject({ code: "result_deleted" });
+    });
+
+    it("is read from D1 at most once per DELETION_BOUND_MS, so a download may still pass before then", async () => {
+      const { secret } = await newKey();
+      const job = await succeeded(secret);
+      const url = job.outputs?.[0]?.url ?? "";
+      await (await SELF.fetch(url)).arrayBuffer();
+      await markDeleted(env.DB, job.id);
+      expect((await SELF.fetch(url)).status).toBe(200);
+    });
   });
 
   it("answers 204 again to a second DELETE", async () => {

@@ -1,11 +1,13 @@
-import { createHash } from "node:crypto";
-import { DomainError, JOB_CANCELED, type JobQuery, type RunnerJob, type RunnerLimits, jobRecordKey, maxInputPixelsAt, resultKey, runnerJobSchema } from "@hvar/contract";
+import { createHash, randomUUID } from "node:crypto";
+import { setTimeout as delay } from "node:timers/promises";
+import { DomainError, JOB_CANCELED, type JobQuery, type RunnerJob, type RunnerLimits, maxInputPixelsAt, resultKey } from "@hvar/contract";
 import type { Logger } from "pino";
 import { decodeImage, type DecodeOptions } from "../image/decode";
 import { type Manifest, manifestLimits } from "../model/manifest";
 import type { Scheduler, TileJob } from "../scheduler/scheduler";
 import type { ObjectStore } from "../storage/store";
 import { taskMemoryBytes, UpscaleTask } from "../tiling/task";
+import { type JobRecord, JobRecords, type Lease, outranks, withoutLease } from "./job-records";
 import type { RunnerMetrics } from "./metrics";
 
 export interface JobServiceOptions {
@@ -18,6 +20,14 @@ export interface JobServiceOptions {
   overlap: number;
   /** Bytes one job may hold at its peak (taskMemoryBytes), and all jobs in flight together. */
   memory: { jobBytes: number; totalBytes: number };
+  /**
+   * This runner among the replicas that share `store` (HVAR_REPLICA_ID), how often it refreshes the
+   * records of its jobs in flight (HVAR_JOB_HEARTBEAT_MS), and how old a heartbeat may be before its
+   * owner counts as dead (HVAR_JOB_STALE_MS).
+   */
+  replica: { id: string; heartbeatMs: number; staleMs: number };
+  /** Unix ms; the clock heartbeats are written and judged by. */
+  now?: () => number;
 }
 
 /** The rejection a canceled job's work ends with (it ends `failed` with JOB_CANCELED). */
@@ -28,27 +38,57 @@ class JobCanceled extends Error {
   }
 }
 
+/** The rejection of a job another replica took over: it ends here without a word to the store. */
+class JobTakenOver extends Error {
+  constructor() {
+    super("Another replica took the job over");
+    this.name = "JobTakenOver";
+  }
+}
+
 interface ActiveJob {
   job: RunnerJob;
   done: Promise<void>;
   /** Withdraws the job's tiles and stops it before its outputs are stored. */
   cancel(): void;
+  /** Withdraws the job's tiles because another replica owns it now: nothing more is stored. */
+  abandon(): void;
+  abandoned: boolean;
+  /** Set once the final record is on its way: no heartbeat follows it. */
+  ending: boolean;
+  beating: boolean;
+  /** The job's record writes, one after another, so that a heartbeat never lands after the final record. */
+  writes: Promise<void>;
+  heartbeat?: NodeJS.Timeout;
+  /** Its lease's generation here: one more than the record it took over had, else 1. */
+  generation: number;
 }
 
 /**
- * Jobs (packages/contract's RunnerJob, as API.md shows them) from admission to stored results. A job
- * is in memory while it runs; once it ends, its record goes to the store after its outputs, so a job
- * reported `succeeded` always has its results stored, and a restarted runner still answers for it.
- * A job in flight when a runner dies is simply unknown afterwards (404), and the worker dispatches
- * it again under the same id.
+ * Jobs (packages/contract's RunnerJob, as API.md shows them) from admission to stored results.
+ *
+ * Replicas behind one load balancer share the store, and any of them answers for any job from it
+ * (job-records.ts): a job in flight has a record there from its admission on, refreshed by its owner
+ * every heartbeat; once it ends, its final record goes to the store after its outputs, so a job
+ * reported `succeeded` always has its results stored. A record whose heartbeat is older than
+ * `staleMs`, or that this replica left before it restarted, was left by a runner that died: the job
+ * is unknown (404), the worker dispatches it again under the same id, and the replica that gets it
+ * takes it over. A cancel through another replica leaves a mark that the owner reads on its heartbeat.
  */
 export class JobService {
   private readonly active = new Map<string, ActiveJob>();
   private readonly creating = new Map<string, Promise<{ job: RunnerJob; created: boolean }>>();
   /** Bytes the jobs in flight hold by taskMemoryBytes, counted from admission until they end. */
   private memoryInUse = 0;
+  private readonly records: JobRecords;
+  /** This process among the runs of this replica: a lease of this replica with another boot is a dead one's. */
+  private readonly boot = randomUUID();
+  private readonly now: () => number;
 
-  constructor(private readonly options: JobServiceOptions) {}
+  constructor(private readonly options: JobServiceOptions) {
+    this.records = new JobRecords(options.store);
+    this.now = options.now ?? Date.now;
+  }
 
   get manifest(): Manifest {
     return this.options.manifest;
@@ -66,11 +106,33 @@ export class JobService {
     return counts;
   }
 
+  /** The job: from memory when this replica runs it, else its shared record unless that was left by a dead runner. */
   async get(id: string): Promise<RunnerJob | undefined> {
     const live = this.active.get(id);
-    if (live) return structuredClone(live.job);
-    const stored = await this.options.store.get(jobRecordKey(id));
-    return stored ? runnerJobSchema.parse(JSON.parse(stored.bytes.toString("utf8"))) : undefined;
+    if (live && !live.abandoned) return structuredClone(live.job);
+    const record = await this.records.read(id);
+    return record && (record.lease === undefined || this.alive(record.id, record.lease)) ? withoutLease(record) : undefined;
+  }
+
+  /**
+   * Whether a lease's owner still runs its job: on this replica, only this very process's jobs (a
+   * lease of an earlier boot was left by this replica before it restarted); on another, while its
+   * heartbeat is fresh.
+   */
+  private alive(jobId: string, lease: Lease): boolean {
+    if (lease.replica === this.options.replica.id) return lease.boot === this.boot && this.active.get(jobId)?.abandoned === false;
+    return this.now() - lease.heartbeatAt <= this.options.replica.staleMs;
+  }
+
+  /**
+   * The job once it has ended, as its stored record says (undefined when none is stored): for a
+   * consumer that may acknowledge a job only once its end is stored (the queue consumer).
+   */
+  async ended(id: string): Promise<RunnerJob | undefined> {
+    await this.creating.get(id)?.catch(() => undefined);
+    await this.active.get(id)?.done;
+    const record = await this.records.read(id);
+    return record && record.lease === undefined ? record : undefined; // a lease: still in flight somewhere
   }
 
   /** Reads a stored output by the key its job record gives. */
@@ -94,31 +156,42 @@ export class JobService {
   /**
    * Cancels a job and answers how it ended. A job in flight loses its tiles not yet run at once (and
    * with them its memory), and ends `failed` with `job_canceled`, stored like any ended job; one that
-   * had already stored its outputs succeeds, and a job that ended is answered as it is. An id not
-   * seen yet is stored as canceled, so that a submit arriving after its cancel (a worker that gave
-   * up waiting for the submit's answer) never starts work.
+   * had already stored its outputs succeeds, and a job that ended is answered as it is. A job that
+   * another replica runs gets a cancel mark, which its owner acts on at its next heartbeat; the answer
+   * waits for that (or for the owner's heartbeat to go stale). An id not seen yet, or left by a dead
+   * runner, is stored as canceled, so that a submit arriving after its cancel (a worker that gave up
+   * waiting for the submit's answer) never starts work.
    */
   async cancel(id: string): Promise<RunnerJob> {
     await this.creating.get(id)?.catch(() => undefined);
     const live = this.active.get(id);
-    if (live) {
+    if (live && !live.abandoned) {
       live.cancel();
       await live.done;
       return structuredClone(live.job);
     }
-    const known = await this.get(id);
-    if (known) return known;
+    let record = await this.records.read(id);
+    if (record?.lease && this.alive(id, record.lease)) {
+      await this.records.markCanceled(id);
+      while (record?.lease && this.alive(id, record.lease)) {
+        await delay(this.options.replica.heartbeatMs / 2);
+        record = await this.records.read(id);
+      }
+      // The job ended (canceled, or done before its owner read the mark) or its owner died: the mark has served.
+      await this.records.clearCancelMark(id);
+    }
+    if (record && !record.lease) return withoutLease(record);
     const { manifest } = this.options;
     const canceled: RunnerJob = {
       id,
       status: "failed",
       model: { id: manifest.id, version: manifest.version },
-      input: { width: 0, height: 0 },
-      progress: { tilesDone: 0, tilesTotal: 0 },
+      input: record?.input ?? { width: 0, height: 0 },
+      progress: record?.progress ?? { tilesDone: 0, tilesTotal: 0 },
       runnerMs: 0,
       error: { ...JOB_CANCELED },
     };
-    await this.options.store.put(jobRecordKey(id), Buffer.from(JSON.stringify(canceled)), "application/json");
+    await this.records.write(canceled);
     this.options.metrics.job("canceled");
     return canceled;
   }
@@ -136,6 +209,8 @@ export class JobService {
       this.options.metrics.job("duplicate");
       return { job: known, created: false };
     }
+    // What is left of the job is a dead owner's record, if anything: this replica takes it over.
+    const generation = ((await this.records.read(query.id))?.lease?.generation ?? 0) + 1;
     const { manifest, scheduler, decode, overlap } = this.options;
     let image;
     try {
@@ -184,19 +259,94 @@ export class JobService {
     this.options.metrics.job("accepted");
     const jobLog = log.child({ jobId: job.id });
     jobLog.info({ width: image.width, height: image.height, format: image.format, tiles: task.tiles, scales: query.scales }, "job accepted");
-    const done = inference
-      .then(() => this.finish(job, task, query, started, jobLog, () => canceled))
-      .catch((error: unknown) => this.fail(job, error, started, jobLog))
+    const active: ActiveJob = {
+      job,
+      done: Promise.resolve(),
+      cancel: () => {
+        canceled = true;
+        scheduler.cancel(tiles, new JobCanceled());
+      },
+      abandon: () => {
+        active.abandoned = true;
+        scheduler.cancel(tiles, new JobTakenOver());
+      },
+      abandoned: false,
+      ending: false,
+      beating: false,
+      writes: Promise.resolve(),
+      generation,
+    };
+    active.done = inference
+      .then(() => this.finish(active, task, query, started, jobLog, () => canceled))
+      .catch((error: unknown) => this.fail(active, error, started, jobLog))
       .finally(() => {
+        clearInterval(active.heartbeat);
         this.memoryInUse -= bytes;
         this.active.delete(job.id);
       });
-    const cancel = () => {
-      canceled = true;
-      scheduler.cancel(tiles, new JobCanceled());
-    };
-    this.active.set(job.id, { job, done, cancel });
-    return { job: structuredClone(job), created: true };
+    this.active.set(job.id, active);
+    active.heartbeat = setInterval(() => void this.beat(active, jobLog), this.options.replica.heartbeatMs).unref();
+    const admitted = structuredClone(job);
+    // Stored before the 202: from here on any replica answers for the job instead of taking it over.
+    try {
+      await this.write(active, () => this.records.write(job, this.lease(active)));
+    } catch (error) {
+      active.abandon();
+      throw error;
+    }
+    return { job: admitted, created: true };
+  }
+
+  private lease(active: ActiveJob): Lease {
+    return { replica: this.options.replica.id, boot: this.boot, heartbeatAt: this.now(), generation: active.generation };
+  }
+
+  /**
+   * Whether this process still owns the job by its record: nobody else's lease outranks its own
+   * (none stored is no rival). An ended record (no lease) was ended by another replica.
+   */
+  private owns(active: ActiveJob, record: JobRecord | undefined): boolean {
+    if (record === undefined) return true;
+    return record.lease !== undefined && !outranks(record.lease, this.lease(active));
+  }
+
+  /** Queues a write of the job's record behind the ones before it. */
+  private write(active: ActiveJob, step: () => Promise<void>): Promise<void> {
+    const next = active.writes.then(step);
+    active.writes = next.catch(() => undefined);
+    return next;
+  }
+
+  /**
+   * One heartbeat of a job in flight: stops it when another replica has taken it over (its record
+   * names another owner, or has ended), cancels it when a replica left a cancel mark, and otherwise
+   * stores its record afresh, with its progress. A heartbeat still under way skips the next.
+   */
+  private async beat(active: ActiveJob, log: Logger): Promise<void> {
+    if (active.beating) return;
+    active.beating = true;
+    const { id } = active.job;
+    try {
+      await this.write(active, async () => {
+        if (active.ending || active.abandoned) return;
+        const record = await this.records.read(id);
+        if (!this.owns(active, record)) {
+          log.warn({ owner: record?.lease?.replica ?? null }, "job taken over by another replica; stopping it here");
+          active.abandon();
+          return;
+        }
+        if (await this.records.cancelMarked(id)) {
+          active.cancel();
+          return;
+        }
+        await this.records.write(active.job, this.lease(active));
+      });
+    } catch (error) {
+      // The next heartbeat tries again; a store down for longer than HVAR_JOB_STALE_MS lets another replica take the job over.
+      log.warn({ err: error }, "job heartbeat failed");
+    } finally {
+      active.beating = false;
+    }
   }
 
   /**
@@ -225,10 +375,13 @@ export class JobService {
     return object.bytes;
   }
 
-  private async finish(job: RunnerJob, task: UpscaleTask, query: JobQuery, started: number, log: Logger, canceled: () => boolean): Promise<void> {
+  private async finish(active: ActiveJob, task: UpscaleTask, query: JobQuery, started: number, log: Logger, canceled: () => boolean): Promise<void> {
+    const { job } = active;
     const encoded = await task.encode(query.format, query.quality);
     // The last moment a cancel applies: once outputs are stored, the job succeeds.
     if (canceled()) throw new JobCanceled();
+    // Nor are outputs stored over those of a replica that took the job over.
+    if (active.abandoned || !this.owns(active, await this.records.read(job.id))) throw new JobTakenOver();
     const outputs = await Promise.all(
       encoded.map(async (o) => {
         const key = resultKey(job.id, o.scale, o.format);
@@ -238,21 +391,32 @@ export class JobService {
     );
     const ended: RunnerJob = { ...job, status: "succeeded", outputs, runnerMs: Math.round(performance.now() - started) };
     // The record is written after the outputs: a stored "succeeded" always has its results.
-    await this.options.store.put(jobRecordKey(job.id), Buffer.from(JSON.stringify(ended)), "application/json");
+    active.ending = true;
+    await this.write(active, () => this.records.write(ended));
     Object.assign(job, ended);
     this.options.metrics.job("succeeded");
     log.info({ runnerMs: ended.runnerMs, outputs: outputs.map((o) => o.key) }, "job succeeded");
   }
 
-  private async fail(job: RunnerJob, error: unknown, started: number, log: Logger): Promise<void> {
+  private async fail(active: ActiveJob, error: unknown, started: number, log: Logger): Promise<void> {
+    const { job } = active;
+    if (error instanceof JobTakenOver || active.abandoned) {
+      // Its record is the new owner's now; this replica only lets go of it.
+      active.abandoned = true;
+      log.info({ tilesDone: job.progress.tilesDone, tilesTotal: job.progress.tilesTotal }, "job taken over by another replica");
+      this.options.metrics.job("taken_over");
+      return;
+    }
     const canceled = error instanceof JobCanceled;
     if (canceled) log.info({ tilesDone: job.progress.tilesDone, tilesTotal: job.progress.tilesTotal }, "job canceled");
     else log.error({ err: error }, "job failed");
     const reason = canceled ? { ...JOB_CANCELED } : { code: "inference_failed", title: "The runner could not process this image." };
     const ended: RunnerJob = { ...job, status: "failed", runnerMs: Math.round(performance.now() - started), error: reason };
     delete ended.outputs;
+    active.ending = true;
     try {
-      await this.options.store.put(jobRecordKey(job.id), Buffer.from(JSON.stringify(ended)), "application/json");
+      await this.write(active, () => this.records.write(ended));
+      if (canceled) await this.records.clearCancelMark(job.id);
     } catch (storeError) {
       // The job still reports failed from memory until it leaves; after a restart it is unknown and
       // the worker retries it, which is the right outcome for a failure to store.

@@ -1,4 +1,4 @@
-import { mkdir, readFile, rename, writeFile } from "node:fs/promises";
+import { mkdir, readFile, rename, rm, writeFile } from "node:fs/promises";
 import { dirname, join } from "node:path";
 import { assertSafeKey, type ObjectStore, type StoredObject } from "./store";
 
@@ -29,6 +29,13 @@ export class LocalStore implements ObjectStore {
       if ((error as NodeJS.ErrnoException).code === "ENOENT") return undefined;
       throw error;
     }
+  }
+
+  async delete(key: string): Promise<void> {
+    assertSafeKey(key);
+    const path = join(this.root, key);
+    await rm(path, { force: true });
+    await rm(`${path}.meta.json`, { force: true });
   }
 }
 

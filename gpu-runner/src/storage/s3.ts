@@ -33,12 +33,15 @@ export class S3Store implements ObjectStore {
   }
 
   async put(key: string, bytes: Uint8Array, contentType: string): Promise<void> {
+    const hash = sha256Hex(bytes);
     const request = await this.client.sign(this.url(key), {
       method: "PUT",
       body: bytes,
       // A signed payload hash (not aws4fetch's UNSIGNED-PAYLOAD default for S3) lets the bucket
       // refuse a body corrupted in transit.
-      headers: { "content-type": contentType, "content-length": String(bytes.length), "x-amz-content-sha256": sha256Hex(bytes) },
+      // x-amz-meta-sha256 is the object's R2 customMetadata.sha256, by which the worker's queue
+      // backend accepts an output a runner stored (worker/src/dispatch/queue.ts).
+      headers: { "content-type": contentType, "content-length": String(bytes.length), "x-amz-content-sha256": hash, "x-amz-meta-sha256": hash },
     });
     const response = await this.fetchImpl(request);
     if (!response.ok) throw new Error(`S3 PUT ${key} failed: ${response.status} ${await response.text()}`);
@@ -49,6 +52,13 @@ export class S3Store implements ObjectStore {
     if (response.status === 404) return undefined;
     if (!response.ok) throw new Error(`S3 GET ${key} failed: ${response.status} ${await response.text()}`);
     return { bytes: Buffer.from(await response.arrayBuffer()), contentType: response.headers.get("content-type") ?? "application/octet-stream" };
+  }
+
+  async delete(key: string): Promise<void> {
+    const response = await this.fetchImpl(await this.client.sign(this.url(key), { method: "DELETE", headers: { "x-amz-content-sha256": sha256Hex(new Uint8Array()) } }));
+    // S3 answers 204 whether or not the key existed; some compatible stores answer 404 for a missing one.
+    if (!response.ok && response.status !== 404) throw new Error(`S3 DELETE ${key} failed: ${response.status} ${await response.text()}`);
+    await response.body?.cancel();
   }
 
   private url(key: string): string {

@@ -7,6 +7,8 @@ export interface ObjectStore {
   put(key: string, bytes: Uint8Array, contentType: string): Promise<void>;
   /** undefined when the key does not exist. */
   get(key: string): Promise<StoredObject | undefined>;
+  /** Removes the object; a key that does not exist is no error. */
+  delete(key: string): Promise<void>;
 }
 
 export interface StoredObject {

@@ -11,6 +11,7 @@
  *   runner says it accepts (`GET /v1/model`)
  * - errors.ts: DomainError, the one error type of both services (a stable code and a kind)
  * - problem.ts: the problem+json body, and the one mapping from an error's kind to its status
+ * - replicate.ts: the input and output of a prediction of the hvar model on Replicate (infra/replicate)
  */
 export * from "./vocabulary.ts";
 export * from "./keys.ts";
@@ -19,3 +20,4 @@ export * from "./job.ts";
 export * from "./limits.ts";
 export * from "./errors.ts";
 export * from "./problem.ts";
+export * from "./replicate.ts";

@@ -1,5 +1,6 @@
 import { z } from "@hono/zod-openapi";
 import { randomId, randomToken, sha256Hex, toBase64 } from "../security/crypto";
+import { IsolateCache } from "../storage/isolate-cache";
 
 /**
  * API keys. The secret is 32 random bytes shown once; D1 keeps only its SHA-256 (a fast hash is
@@ -147,8 +148,21 @@ export async function getKey(db: D1Database, id: string): Promise<ApiKey | null>
 }
 
 /**
- * Replaces all three secrets at once: the old ones stop working with the next request, delivery or
- * CDN URL (a rotation is for a leak, and a leaked key may have leaked its neighbours).
+ * How long an isolate authenticates requests with a key record it read, without reading D1 again:
+ * the bound within which a revocation or a rotation made elsewhere takes effect here. The isolate
+ * that revokes or rotates a key forgets it at once.
+ */
+export const KEY_CACHE_TTL_MS = 5_000;
+const keysBySecretHash = new IsolateCache<string, ApiKey>({ ttlMs: KEY_CACHE_TTL_MS, maxEntries: 10_000 });
+
+function forgetKey(id: string): void {
+  keysBySecretHash.deleteWhere((key) => key.id === id);
+}
+
+/**
+ * Replaces all three secrets at once: the old ones stop working with the next delivery or CDN URL, and
+ * the old API secret with the next request to this isolate and within KEY_CACHE_TTL_MS to every other
+ * (a rotation is for a leak, and a leaked key may have leaked its neighbours).
  */
 export async function rotateKey(db: D1Database, id: string): Promise<IssuedKey | null> {
   const secret = newSecret();
@@ -160,6 +174,7 @@ export async function rotateKey(db: D1Database, id: string): Promise<IssuedKey |
     )
     .bind(await sha256Hex(secret), webhookSecret, cdnSecret, id)
     .first();
+  forgetKey(id);
   return row ? { key: fromRow(row), secret, webhookSecret, cdnSecret } : null;
 }
 
@@ -173,20 +188,25 @@ export async function findCdnKey(db: D1Database, id: string): Promise<{ key: Api
   return row ? { key: fromRow(row), cdnSecret: row.cdn_secret } : null;
 }
 
-/** Revocation is read by every authenticated request (no cache), so it takes effect at once. */
+/** Revocation takes effect at once in this isolate, and within KEY_CACHE_TTL_MS in every other. */
 export async function revokeKey(db: D1Database, id: string): Promise<ApiKey | null> {
   const row = await db
     .prepare(`UPDATE api_keys SET revoked_at = COALESCE(revoked_at, ?) WHERE id = ? RETURNING ${KEY_COLUMNS}`)
     .bind(Date.now(), id)
     .first();
+  forgetKey(id);
   return row ? fromRow(row) : null;
 }
 
+/** The key of an API secret, revoked or not; at most one D1 read per key and KEY_CACHE_TTL_MS in an isolate. */
 export async function findKeyBySecret(db: D1Database, secret: string): Promise<ApiKey | null> {
   if (!secret.startsWith(SECRET_PREFIX)) return null;
-  const row = await db
-    .prepare(`SELECT ${KEY_COLUMNS} FROM api_keys WHERE secret_hash = ?`)
-    .bind(await sha256Hex(secret))
-    .first();
-  return row ? fromRow(row) : null;
+  const secretHash = await sha256Hex(secret);
+  const remembered = keysBySecretHash.get(secretHash);
+  if (remembered) return remembered;
+  const row = await db.prepare(`SELECT ${KEY_COLUMNS} FROM api_keys WHERE secret_hash = ?`).bind(secretHash).first();
+  if (!row) return null;
+  const key = fromRow(row);
+  keysBySecretHash.set(secretHash, key);
+  return key;
 }

@@ -1,5 +1,4 @@
-import { z } from "@hono/zod-openapi";
-import { CONTENT_TYPES, type Output, SCALES, type Scale, isOutputFormat, resultKey } from "@hvar/contract";
+import { CONTENT_TYPES, type Output, SCALES, type Scale, isOutputFormat, replicateInputSchema, replicateOutputSchema, resultKey } from "@hvar/contract";
 import type Replicate from "replicate";
 import { sha256Hex, toBase64 } from "../security/crypto";
 import { putResult } from "../storage/results";
@@ -7,17 +6,19 @@ import { sniffImage } from "../validate/sniff";
 import { DispatchError, type DispatchJob, type Dispatcher, type RemoteState, unavailable } from "./types";
 
 /**
- * Replicate: the model packaged with Cog and run as predictions. Input: `image` (a data URI),
- * `scales` ("2,4"), `format`, `quality`, `temperature`; output: an object of URLs keyed "x1", "x2",
- * "x4". Outputs are copied into R2 (Replicate deletes them after an hour), and their sizes are read
- * from the image headers. Replicate calls back on completion (verified in security/webhook-signature.ts);
+ * Replicate: the model packaged with Cog (infra/replicate/predict.py, the runner's own pipeline) and
+ * run as predictions. Their input and output are @hvar/contract's Replicate contract, which the
+ * predictor's test checks predict.py against: input `image` (a data URI), `scales` ("2,4"), `format`,
+ * `quality`, `temperature` and the billed `size` ("640x480"), every one sent; output an object of "x1", "x2", "x4", each a URL or null
+ * for a scale not asked for. Outputs are copied into R2 (Replicate deletes them after an hour), and their
+ * sizes are read from the image headers. Replicate calls back on completion (verified in security/webhook-signature.ts);
  * polling works without the callback. `cancel` cancels the prediction (Replicate stops it and bills
  * the time it ran); a submit that failed left no prediction id, so there is nothing to cancel then.
  *
  * An output that cannot be downloaded now (Replicate down, a download slower than `timeoutMs`) is a
- * retryable DispatchError: the job is polled again until its deadline. An output that is not an image
- * of an output format fails the job as `replicate_bad_output` (refunded): the prediction's fault, not
- * the client's image's.
+ * retryable DispatchError: the job is polled again until its deadline. An output that is not the
+ * contract's, lacks a scale that was asked for, or is not an image of an output format fails the job as
+ * `replicate_bad_output` (refunded): the prediction's fault, not the client's image's.
  */
 export interface ReplicateOptions {
   client: Replicate;
@@ -36,8 +37,6 @@ const badOutput = (detail: string): RemoteState => ({
   error: { kind: "upstream", code: "replicate_bad_output", title: `Replicate's prediction gave an unusable output: ${detail}` },
 });
 
-const outputUrlsSchema = z.record(z.string().regex(new RegExp(`^x(${SCALES.join("|")})$`)), z.url());
-
 export class ReplicateBackend implements Dispatcher {
   readonly backend = "replicate";
 
@@ -46,19 +45,23 @@ export class ReplicateBackend implements Dispatcher {
   async submit(job: DispatchJob): Promise<{ runner: string }> {
     const { scales, format, quality, temperature } = job.options;
     // Replicate takes the image inline: read from R2, where the edge streamed it.
-    const input = await this.options.bucket.get(job.input.key);
-    if (!input) throw unavailable("replicate_unavailable", "The job's input is not in R2");
-    const image = new Uint8Array(await input.arrayBuffer());
+    const stored = await this.options.bucket.get(job.input.key);
+    if (!stored) throw unavailable("replicate_unavailable", "The job's input is not in R2");
+    const image = new Uint8Array(await stored.arrayBuffer());
+    // Every input, the model's defaults filled in; an option outside the contract is a bug here, not Replicate's.
+    const input = replicateInputSchema.parse({
+      image: `data:${job.contentType};base64,${toBase64(image)}`,
+      scales: scales.join(","),
+      format,
+      temperature,
+      ...(quality === null ? {} : { quality }),
+      // The size the edge billed: the runner refuses an image that decodes to another (image_size_mismatch).
+      size: `${job.width}x${job.height}`,
+    });
     try {
       const prediction = await this.options.client.predictions.create({
         version: this.options.version,
-        input: {
-          image: `data:${job.contentType};base64,${toBase64(image)}`,
-          scales: scales.join(","),
-          format,
-          temperature,
-          ...(quality === null ? {} : { quality }),
-        },
+        input,
         ...(this.options.webhookUrl ? { webhook: this.options.webhookUrl, webhook_events_filter: ["completed" as const] } : {}),
       });
       return { runner: prediction.id };
@@ -91,12 +94,17 @@ export class ReplicateBackend implements Dispatcher {
       case "succeeded":
         break;
     }
-    const urls = outputUrlsSchema.safeParse(prediction.output);
-    if (!urls.success) return badOutput("not an object of x1, x2 and x4 URLs");
+    const urls = replicateOutputSchema.safeParse(prediction.output);
+    if (!urls.success) return badOutput("not an object of x1, x2 and x4, each a URL or null");
+    const asked = replicateInputSchema.shape.scales.safeParse((prediction.input as { scales?: unknown }).scales);
+    const scales = asked.success ? asked.data.split(",").map(Number) : [];
     const outputs: Output[] = [];
     for (const scale of SCALES) {
       const url = urls.data[`x${scale}`];
-      if (!url) continue;
+      if (!url) {
+        if (scales.includes(scale)) return badOutput(`no x${scale}, which was asked for`);
+        continue;
+      }
       const copied = await this.copy(jobId, scale, url);
       if (typeof copied === "string") return badOutput(copied);
       outputs.push(copied);

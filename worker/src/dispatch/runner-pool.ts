@@ -20,6 +20,11 @@ import { DispatchError, type DispatchJob, type Dispatcher, type RemoteState, ref
  *
  * `limits` says what the pool's runners accept (`GET /v1/model`), for the edge to enforce.
  *
+ * A URL may also be a load balancer in front of runner replicas (a Kubernetes Service): replicas that
+ * share a store answer for each other's jobs from it, and a 404 there means the job's replica died,
+ * so the same resend reaches whichever replica the balancer picks, which takes the job over
+ * (gpu-runner/API.md, "Replicas behind a load balancer").
+ *
  * Every answer names the model the runner serves; a runner whose model is not MODEL_VERSION is passed
  * over like a busy one, since its results would be cached under the wrong model.
  *

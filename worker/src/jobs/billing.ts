@@ -1,4 +1,4 @@
-import { recordEvent } from "../meter/ledger";
+import { eventOfInsertedJob, recordEvent, withdrawCacheHit } from "../meter/ledger";
 
 /**
  * The ledger side of billing (meter/ledger.ts): one row per job and key, for billed jobs and for
@@ -24,4 +24,14 @@ export async function recordBilledJob(db: D1Database, use: BilledUse & { runnerM
 /** An answer from a cache (the result cache, or the CDN's): free, and counted. */
 export async function recordCacheHit(db: D1Database, use: BilledUse): Promise<void> {
   await recordEvent(db, { ...use, runnerMs: 0, cacheHit: true });
+}
+
+/** recordCacheHit of a job being inserted, in the insert's batch (counted only if the job is). */
+export function cacheHitOfInsertedJob(db: D1Database, use: BilledUse): D1PreparedStatement {
+  return eventOfInsertedJob(db, { ...use, runnerMs: 0, cacheHit: true });
+}
+
+/** Uncounts the cache hit of a job taken back before it was answered. */
+export function cacheHitWithdrawn(db: D1Database, jobId: string): D1PreparedStatement {
+  return withdrawCacheHit(db, jobId);
 }

@@ -2,11 +2,11 @@ import { DomainError } from "@hvar/contract";
 import type { ApiKey } from "../auth/keys";
 import { DispatchError } from "../dispatch/types";
 import { sha256Hex } from "../security/crypto";
-import { type JobRecord, insertJob, markRunning, releaseIdempotencyKey } from "../storage/jobs";
+import { type JobRecord, insertJob, markRunning, releaseIdempotencyKey, takeBackJob } from "../storage/jobs";
 import type { StoredInput } from "../storage/uploads";
 import type { NormalizedOptions } from "../validate/options";
 import { IMAGE_TYPES, type ImageInfo } from "../validate/sniff";
-import { megapixels, recordCacheHit, totalMegapixels } from "./billing";
+import { cacheHitOfInsertedJob, cacheHitWithdrawn, megapixels, totalMegapixels } from "./billing";
 import { type JobDeps, giveUp } from "./lifecycle";
 import { enqueueCompletion, sendSoon } from "./notify";
 import { refundQuota, reserveQuota } from "./quota";
@@ -94,12 +94,27 @@ async function begin(deps: JobDeps & { jobTimeoutS: number }, request: UpscaleRe
 
   const cached = await lookUpResult(env, hashes.cacheKey, base.id, options.format);
   if (cached) {
-    const job = await insertJob(env.DB, { ...base, status: "succeeded", backend: "cache" }, { outputs: cached.outputs, model: cached.model });
+    // The job and its ledger row in one D1 round trip, while the copies of its files are written (their
+    // sources were found): should a copy fail, the job is taken back before anyone is answered.
+    const hit = cacheHitOfInsertedJob(env.DB, { jobId: base.id, keyId: key.id, inputMp, outputMp: totalMegapixels(cached.copies) });
+    const [inserted, written] = await Promise.allSettled([
+      insertJob(env.DB, { ...base, status: "succeeded", backend: "cache" }, { outputs: cached.copies, model: cached.model }, [hit]),
+      cached.write(),
+    ]);
+    if (written.status === "rejected") {
+      if (inserted.status === "fulfilled" && inserted.value) await takeBackJob(env.DB, base.id, [cacheHitWithdrawn(env.DB, base.id)]);
+      await cached.discard();
+      throw written.reason;
+    }
+    if (inserted.status === "rejected") {
+      await cached.discard();
+      throw inserted.reason;
+    }
+    const job = inserted.value;
     if (!job) {
       await cached.discard();
       return { outcome: "conflict" };
     }
-    await recordCacheHit(env.DB, { jobId: job.id, keyId: key.id, inputMp, outputMp: totalMegapixels(cached.outputs) });
     await enqueueCompletion(env, job, now);
     sendSoon(env.DB, job, deps.defer);
     return { outcome: "cached", job };

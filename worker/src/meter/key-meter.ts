@@ -19,6 +19,12 @@ export interface RateDecision {
   retryAfterS: number;
 }
 
+/** A decision that may hand out more than the one token a request takes (meter/rate-lease.ts). */
+export interface RateGrant extends RateDecision {
+  /** Tokens taken: between 1 and the count asked for when `ok`, else 0. */
+  granted: number;
+}
+
 export interface Usage {
   period: string;
   settledMp: number;
@@ -47,16 +53,18 @@ export class KeyMeter extends DurableObject<Bindings> {
   }
 
   /**
-   * Token bucket of `limitPerMin` tokens refilled continuously; one request takes one token.
-   * The limit comes with each call (from the key's record), so a changed limit applies at once.
+   * Token bucket of `limitPerMin` tokens refilled continuously; one request takes one token, and an
+   * isolate may take up to `count` at once to spend them itself (meter/rate-lease.ts). The limit
+   * comes with each call (from the key's record), so a changed limit applies at once.
    */
-  take(limitPerMin: number, now = Date.now()): RateDecision {
+  take(limitPerMin: number, now = Date.now(), count = 1): RateGrant {
     const refillPerMs = limitPerMin / 60_000;
     const row = this.ctx.storage.sql.exec<{ tokens: number; updated_ms: number }>("SELECT tokens, updated_ms FROM bucket").toArray()[0];
     const elapsed = row ? Math.max(0, now - row.updated_ms) : 0;
     let tokens = row ? Math.min(limitPerMin, row.tokens + elapsed * refillPerMs) : limitPerMin;
     const ok = tokens >= 1;
-    if (ok) tokens -= 1;
+    const granted = ok ? Math.max(1, Math.min(Math.floor(count), Math.floor(tokens))) : 0;
+    tokens -= granted;
     this.ctx.storage.sql.exec(
       "INSERT INTO bucket (id, tokens, updated_ms) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET tokens = excluded.tokens, updated_ms = excluded.updated_ms",
       tokens,
@@ -64,6 +72,7 @@ export class KeyMeter extends DurableObject<Bindings> {
     );
     return {
       ok,
+      granted,
       limit: limitPerMin,
       remaining: Math.floor(tokens),
       resetS: Math.ceil((limitPerMin - tokens) / refillPerMs / 1000),

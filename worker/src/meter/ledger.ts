@@ -13,6 +13,24 @@ export interface LedgerEvent {
   cacheHit: boolean;
 }
 
+/**
+ * The event of a job inserted in the same batch (storage/jobs.ts, insertJob's `alongside`): written
+ * only when the job's row exists, so an insert that lost an Idempotency-Key race counts nothing.
+ */
+export function eventOfInsertedJob(db: D1Database, event: LedgerEvent, now = Date.now()): D1PreparedStatement {
+  return db
+    .prepare(
+      `INSERT OR IGNORE INTO usage_ledger (job_id, key_id, input_mp, output_mp, runner_ms, cache_hit, created_at)
+       SELECT ?, ?, ?, ?, ?, ?, ? WHERE EXISTS (SELECT 1 FROM jobs WHERE id = ?)`,
+    )
+    .bind(event.jobId, event.keyId, event.inputMp, event.outputMp, event.runnerMs, event.cacheHit ? 1 : 0, now, event.jobId);
+}
+
+/** Deletes the cache-hit row of a job taken back before it was answered (jobs/start.ts); a billed row is never deleted. */
+export function withdrawCacheHit(db: D1Database, jobId: string): D1PreparedStatement {
+  return db.prepare("DELETE FROM usage_ledger WHERE job_id = ? AND cache_hit = 1").bind(jobId);
+}
+
 export async function recordEvent(db: D1Database, event: LedgerEvent, now = Date.now()): Promise<boolean> {
   const result = await db
     .prepare(

@@ -2,10 +2,11 @@ import { DomainError } from "@hvar/contract";
 import type { MiddlewareHandler } from "hono";
 import type { AppEnv } from "../env";
 import { problemResponse } from "../http/problem";
-import { meterOf } from "./client";
+import { takeToken } from "./rate-lease";
 
 /**
- * Enforces the caller's rate limit with the token bucket in its KeyMeter, and reports it with
+ * Enforces the caller's rate limit with the token bucket in its KeyMeter (through this isolate's
+ * lease of it, meter/rate-lease.ts: no Durable Object call while the lease lasts), and reports it with
  * the RateLimit-Limit / -Remaining / -Reset headers (draft-ietf-httpapi-ratelimit-headers) on
  * every answer, and Retry-After on 429. Runs after `apiKeyAuth`.
  *
@@ -13,9 +14,7 @@ import { meterOf } from "./client";
  */
 export function rateLimit(): MiddlewareHandler<AppEnv> {
   return async function rateLimit(c, next) {
-    const key = c.get("apiKey");
-    const meter = meterOf(c.env, key.id);
-    const decision = await meter.take(key.rateLimitPerMin);
+    const decision = await takeToken(c.env, c.get("apiKey"));
     const headers = {
       "ratelimit-limit": String(decision.limit),
       "ratelimit-remaining": String(decision.remaining),

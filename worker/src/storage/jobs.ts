@@ -85,9 +85,17 @@ const parse = (row: unknown): JobRecord => rowSchema.parse(row);
 /** Why a job failed (its public JobError), and whose trouble that was: a failed job answers with the status of that kind. */
 export type JobFailure = z.infer<typeof jobFailureSchema>;
 
-/** Inserts the job; returns null when the key already used this Idempotency-Key (UNIQUE). */
-export async function insertJob(db: D1Database, job: NewJob, done?: { outputs: Output[]; model: Model | null }): Promise<JobRecord | null> {
-  const row = await db
+/**
+ * Inserts the job; returns null when the key already used this Idempotency-Key (UNIQUE). `alongside`
+ * runs in the same batch (one round trip, one transaction), after the insert.
+ */
+export async function insertJob(
+  db: D1Database,
+  job: NewJob,
+  done?: { outputs: Output[]; model: Model | null },
+  alongside: readonly D1PreparedStatement[] = [],
+): Promise<JobRecord | null> {
+  const insert = db
     .prepare(
       `INSERT INTO jobs (id, key_id, idempotency_key, request_hash, cache_key, status, options, input_width, input_height,
          input_type, backend, model, outputs, runner_ms, webhook_url, origin, request_id, created_at, updated_at, deadline_at)
@@ -115,9 +123,17 @@ export async function insertJob(db: D1Database, job: NewJob, done?: { outputs: O
       job.createdAt,
       job.createdAt,
       job.deadlineAt,
-    )
-    .first();
+    );
+  const row = alongside.length === 0 ? await insert.first() : ((await db.batch([insert, ...alongside]))[0]?.results[0] ?? null);
   return row ? parse(row) : null;
+}
+
+/**
+ * Deletes a job inserted moments ago and never answered (a cache hit whose result files could not be
+ * written), with `alongside` in the same batch. It has no webhook delivery yet.
+ */
+export async function takeBackJob(db: D1Database, id: string, alongside: readonly D1PreparedStatement[] = []): Promise<void> {
+  await db.batch([...alongside, db.prepare("DELETE FROM jobs WHERE id = ?").bind(id)]);
 }
 
 export async function getJob(db: D1Database, id: string): Promise<JobRecord | null> {

@@ -35,28 +35,42 @@ export async function putResult(bucket: R2Bucket, result: StoredResult, body: Re
   });
 }
 
+/** Results copied under another job's prefix (a cache hit), every source found, ready to be written. */
+export interface ResultCopy<T> {
+  copies: T[];
+  /** Writes the copies, side by side. */
+  write(): Promise<void>;
+  /** Deletes whatever copies were written (the job was not created after all). */
+  discard(): Promise<void>;
+}
+
 /**
- * Copies stored results to another job's prefix (a cache hit), so that the job's URLs name only
- * that job. Null when a source is gone: the caller computes the result again.
+ * Reads the stored results to copy them to another job's prefix (a cache hit), so that the job's
+ * URLs name only that job. Null when a source is gone: the caller computes the result again.
  */
 export async function copyResults<T extends StoredResult & { scale: Scale }>(
   bucket: R2Bucket,
   results: readonly T[],
   jobId: string,
   format: OutputFormat,
-): Promise<T[] | null> {
-  const copies: T[] = [];
-  for (const result of results) {
-    const source = await bucket.get(result.key);
-    if (!source) {
-      await bucket.delete(copies.map((copy) => copy.key));
-      return null;
-    }
-    const copy = { ...result, key: resultKey(jobId, result.scale, format) };
-    await putResult(bucket, copy, source.body);
-    copies.push(copy);
+): Promise<ResultCopy<T> | null> {
+  const sources = await Promise.all(results.map((result) => bucket.get(result.key)));
+  const found = results.flatMap((result, i) => {
+    const source = sources[i];
+    return source ? [{ copy: { ...result, key: resultKey(jobId, result.scale, format) }, body: source.body }] : [];
+  });
+  if (found.length < results.length) {
+    await Promise.all(found.map(({ body }) => body.cancel()));
+    return null;
   }
-  return copies;
+  const copies = found.map(({ copy }) => copy);
+  return {
+    copies,
+    write: async () => {
+      await Promise.all(found.map(({ copy, body }) => putResult(bucket, copy, body)));
+    },
+    discard: () => bucket.delete(copies.map((copy) => copy.key)),
+  };
 }
 
 /**
