@@ -94,6 +94,19 @@ describe("an upload streamed into R2", () => {
     expect((await env.RESULTS.list({ prefix: "inputs/" })).objects.length).toBeLessThanOrEqual(before);
   });
 
+  it("is not kept when the multipart body around it turns out malformed after it was stored (400 malformed_multipart)", async () => {
+    const { key, secret } = await newKey();
+    const form = new FormData();
+    form.append("scales", "2");
+    form.append("image", new Blob([await png(64, 48)], { type: "image/png" }), "photo.png");
+    // More option parts than a body may have, after the image.
+    for (let i = 0; i < 40; i++) form.append(`extra${i}`, "x");
+    const before = (await env.RESULTS.list({ prefix: "inputs/" })).objects.length;
+    const response = await SELF.fetch(`${BASE}/v1/upscales`, { method: "POST", body: form, headers: { authorization: `Bearer ${secret}` } });
+    await expectRefused(response, 400, "malformed_multipart", key.id);
+    expect((await env.RESULTS.list({ prefix: "inputs/" })).objects.length).toBeLessThanOrEqual(before);
+  });
+
   it("is the runner's input, streamed to it from R2: the job succeeds and its input is gone once it ended", async () => {
     const { key, secret } = await newKey();
     const response = await upscale(secret, await png(200, 150), { query: "scales=2" });

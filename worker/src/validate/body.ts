@@ -29,6 +29,9 @@ export const SNIFF_PREFIX_BYTES = 64 * 1024;
  */
 export type Upload = { kind: "stored"; params: UpscaleParams; image: ImageInfo; input: StoredInput } | { kind: "url"; json: Record<string, unknown> };
 
+/** An image streamed into R2, with the type and size read from its bytes. */
+type StoredImage = { image: ImageInfo; input: StoredInput };
+
 /** Where an uploaded image goes (inputs/<job id>), and the limits it must keep. */
 export interface UploadTarget {
   bucket: R2Bucket;
@@ -98,7 +101,7 @@ export async function readUpload(c: Context, target: UploadTarget): Promise<Uplo
     // The scales may come after the image: until then the image is held to the most a scale allows.
     const scales = "scales" in merged ? (scaleListSchema.safeParse(merged.scales).data ?? SCALES) : SCALES;
     return storeImage(target, stream, null, scales);
-  });
+  }, (stored) => target.bucket.delete(stored.input.key));
   if (!image) throw noImage('Send the file in a part named "image".');
   let params: UpscaleParams;
   try {
@@ -111,7 +114,7 @@ export async function readUpload(c: Context, target: UploadTarget): Promise<Uplo
 }
 
 /** The stored image, once the options and the limits (on its exact, decoded size) accept it; deleted otherwise. */
-async function accept(target: UploadTarget, stored: { image: ImageInfo; input: StoredInput }, params: UpscaleParams): Promise<Upload> {
+async function accept(target: UploadTarget, stored: StoredImage, params: UpscaleParams): Promise<Upload> {
   try {
     checkLimits(stored.image, params.scales, target.limits);
   } catch (error) {
@@ -132,7 +135,7 @@ export async function storeImage(
   length: number | null,
   scales: readonly number[],
   errors: { tooLarge?: () => Error; empty?: () => Error } = {},
-): Promise<{ image: ImageInfo; input: StoredInput }> {
+): Promise<StoredImage> {
   const { bucket, key, limits } = target;
   const hook: SizeHook = (size) => checkPixels(size, scales, limits);
   const stored = await streamUpload(bucket, key, body, length, {
@@ -159,16 +162,17 @@ export async function storeImage(
  * part named `image` goes to `onImage` as a stream, read no faster than `onImage` consumes it, so
  * that no more than a chunk or two of it is ever in memory. Other file parts are skipped.
  */
-async function readMultipart<T>(
+async function readMultipart(
   body: ReadableStream<Uint8Array>,
   contentType: string,
   cap: number,
-  onImage: (stream: ReadableStream<Uint8Array>, fieldsBefore: Record<string, string>) => Promise<T>,
-): Promise<{ fields: Record<string, string>; image: T | null }> {
+  onImage: (stream: ReadableStream<Uint8Array>, fieldsBefore: Record<string, string>) => Promise<StoredImage>,
+  discard: (stored: StoredImage) => Promise<void>,
+): Promise<{ fields: Record<string, string>; image: StoredImage | null }> {
   const fields: Record<string, string> = {};
   // Set from the parser's callbacks.
   const state: {
-    image: Promise<T> | null;
+    image: Promise<StoredImage> | null;
     sink: ReadableStreamDefaultController<Uint8Array> | null;
     wanted: (() => void) | null;
     stopped: boolean;
@@ -234,7 +238,9 @@ async function readMultipart<T>(
   if (failure) {
     const problem = failure._tag === "ReachedLimit" && failure.limit === "MaxTotalSize" ? tooLarge(cap - MULTIPART_OVERHEAD)() : malformedMultipart();
     state.sink?.error(problem);
-    await state.image?.catch(() => undefined);
+    // An image stored before the body turned out malformed is not kept.
+    const stored = await state.image?.catch(() => null);
+    if (stored) await discard(stored);
     throw problem;
   }
   return { fields, image: state.image === null ? null : await state.image };
