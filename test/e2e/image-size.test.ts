@@ -1,7 +1,18 @@
+import { createHash, createHmac } from "node:crypto";
+import { MODEL_PATH, SIGNATURE_HEADER, TIMESTAMP_HEADER, runnerModelSchema, signatureHeader, signingInput } from "@hvar/contract";
 import sharp from "sharp";
 import { describe, expect, it } from "vitest";
 import { exifTiff, gif, jpegWithExif } from "../fixtures/crafted-images";
-import { type Job, download, newKey, untilDone, upscale, usageOf } from "./helpers";
+import { type Job, download, newKey, stack, untilDone, upscale, usageOf } from "./helpers";
+
+/** The runner's own word on what it accepts (GET /v1/model, signed as the worker signs it). */
+async function runnerLimits() {
+  const timestamp = String(Math.floor(Date.now() / 1000));
+  const bodySha256 = createHash("sha256").update("").digest("hex");
+  const signature = signatureHeader(createHmac("sha256", stack.runnerSecret).update(signingInput({ method: "GET", pathAndQuery: MODEL_PATH, timestamp, bodySha256 })).digest("hex"));
+  const response = await fetch(`${stack.runnerUrl}${MODEL_PATH}`, { headers: { [TIMESTAMP_HEADER]: timestamp, [SIGNATURE_HEADER]: signature } });
+  return runnerModelSchema.parse(await response.json()).limits;
+}
 
 /**
  * What is billed and limited is what the runner's decoder processes, whatever a header claims, and
@@ -36,6 +47,18 @@ describe("the pixels the decoder processes, end to end", () => {
     expect(problem).toMatchObject({ code: "image_too_large", maxInputPixels: 2 ** 22 });
     // No job was made: nothing was dispatched, reserved or billed.
     expect(problem.jobId).toBeUndefined();
+    expect((await usageOf(secret)).quota).toMatchObject({ settledMp: 0, reservedMp: 0 });
+  });
+
+  it("refuses at the edge by the limits the runner reads from its model manifest (GET /v1/model)", async () => {
+    const limits = await runnerLimits();
+    const { secret } = await newKey();
+    // One pixel wider than the runner takes at x1.
+    const side = Math.floor(Math.sqrt(limits.maxInputPixels)) + 1;
+    const header = await sharp({ create: { width: side, height: side, channels: 3, background: { r: 200, g: 10, b: 10 } } }).jpeg().toBuffer();
+    const response = await upscale(secret, header, "scales=1&format=png");
+    expect(response.status).toBe(422);
+    expect(await response.json()).toMatchObject({ code: "image_too_large", maxInputPixels: limits.maxInputPixels });
     expect((await usageOf(secret)).quota).toMatchObject({ settledMp: 0, reservedMp: 0 });
   });
 

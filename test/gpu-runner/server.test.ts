@@ -2,12 +2,12 @@ import { createHash } from "node:crypto";
 import { type Logger, pino } from "pino";
 import sharp from "sharp";
 import { describe, expect, it, vi } from "vitest";
-import type { Manifest, ModelEntry } from "../../gpu-runner/src/model/manifest";
+import { type Manifest, type ModelEntry, manifestLimits } from "../../gpu-runner/src/model/manifest";
 import type { TileModel } from "../../gpu-runner/src/model/types";
 import { Scheduler } from "../../gpu-runner/src/scheduler/scheduler";
 import { createApp } from "../../gpu-runner/src/server/app";
 import { signRequest } from "../../gpu-runner/src/server/auth";
-import type { RunnerJob as Job } from "@hvar/contract";
+import { MAX_OUTPUT_PIXELS, type RunnerJob as Job, runnerModelSchema } from "@hvar/contract";
 import { JobService } from "../../gpu-runner/src/server/jobs";
 import { taskMemoryBytes } from "../../gpu-runner/src/tiling/task";
 import { metricsApp, RunnerMetrics } from "../../gpu-runner/src/server/metrics";
@@ -21,6 +21,7 @@ const manifest: Manifest = { id: "m", version: "1", tile: 16, scales: [1, 2, 4],
 const entry: ModelEntry = { onnxPath: "/models/m/model.onnx", manifest };
 
 interface RunnerOptions {
+  manifest?: Manifest;
   model?: TileModel;
   store?: ObjectStore;
   maxQueuedTiles?: number;
@@ -42,7 +43,7 @@ async function runner(options: RunnerOptions = {}) {
   const metrics: RunnerMetrics = new RunnerMetrics({ queuedTiles: () => scheduler.queuedTiles, jobsByStatus: () => jobs.countByStatus() });
   const scheduler: Scheduler = new Scheduler(options.model ?? nearestModel(16), { batchSize: 4, memoryBudgetBytes: 1 << 30, maxQueuedTiles: options.maxQueuedTiles ?? 1000 }, metrics);
   const jobs: JobService = new JobService({
-    manifest,
+    manifest: options.manifest ?? manifest,
     scheduler,
     store,
     metrics,
@@ -93,6 +94,38 @@ describe("runner health", () => {
     const response = await app.request("/v1/jobs/x", { headers: signRequest(SECRET, "GET", "/v1/jobs/x", new Uint8Array()) });
     expect(response.status).toBe(503);
     expect(await response.json()).toMatchObject({ code: "no_model" });
+  });
+});
+
+describe("GET /v1/model", () => {
+  it("names the model and says what the runner accepts: the manifest's scales and pixel limits within the operator's, and the body limit", async () => {
+    const response = await (await runner()).request("GET", "/v1/model");
+    expect(response.status).toBe(200);
+    const answer = runnerModelSchema.parse(await response.json());
+    expect(answer).toEqual({
+      model: { id: "m", version: "1" },
+      // decode.maxPixels (100_000) is lower than the manifest's default (MAX_INPUT_PIXELS).
+      limits: { maxInputPixels: 100_000, maxOutputPixels: MAX_OUTPUT_PIXELS, maxBodyBytes: 1_000_000, scales: [1, 2, 4] },
+    });
+  });
+
+  it("takes the manifest's own limits where they are lower than the operator's", () => {
+    expect(manifestLimits({ ...manifest, maxInputPixels: 50_000, maxOutputPixels: 800_000 }, 100_000)).toEqual({ maxInputPixels: 50_000, maxOutputPixels: 800_000, scales: [1, 2, 4] });
+  });
+
+  it("is signed like every /v1/ route", async () => {
+    expect((await (await runner()).app.request("/v1/model")).status).toBe(401);
+  });
+
+  it("is what the runner enforces: an input over the manifest's maxOutputPixels / s² at scale s is refused (422 image_too_large)", async () => {
+    // 40x30 is 1200 pixels: within 20_000 / 4² = 1250 at x4, over 5_000 / 4² = 312.
+    const roomy = await runner({ manifest: { ...manifest, maxOutputPixels: 20_000 } });
+    expect((await roomy.request("POST", "/v1/jobs?id=fits&scales=4&format=png", await photo())).status).toBe(202);
+    const tight = await runner({ manifest: { ...manifest, maxOutputPixels: 5_000 } });
+    const refused = await tight.request("POST", "/v1/jobs?id=too-large&scales=4&format=png", await photo());
+    expect(refused.status).toBe(422);
+    expect(await refused.json()).toMatchObject({ code: "image_too_large" });
+    expect((await tight.request("POST", "/v1/jobs?id=at-x1&scales=1&format=png", await photo())).status).toBe(202);
   });
 });
 

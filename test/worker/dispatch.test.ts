@@ -8,7 +8,7 @@ import { DispatchError, type Dispatcher } from "../../worker/src/dispatch/types"
 import worker from "../../worker/src/index";
 import { advance, sweep } from "../../worker/src/jobs/lifecycle";
 import { type JobRecord, getJob, listUnfinished } from "../../worker/src/storage/jobs";
-import { meterOf, newKey, upscale } from "./helpers";
+import { meterOf, newKey, upscale, withInput } from "./helpers";
 import { png } from "./images";
 import { idDigits } from "./unique";
 import { requests, serve, uniquePath } from "./origin";
@@ -34,7 +34,7 @@ describe("the runner-pool backend", () => {
     const image = await png(16, 16);
     const runners = [dead, live];
     for (let n = 0; n < 6; n++) {
-      const { runner } = await pool(runners).submit({ id: jobId(n), image, contentType: "image/png", width: 16, height: 16, options, requestId: null });
+      const { runner } = await pool(runners).submit(await withInput({ id: jobId(n), image, contentType: "image/png", width: 16, height: 16, options, requestId: null }));
       expect(runner).toBe(live);
     }
   });
@@ -42,35 +42,35 @@ describe("the runner-pool backend", () => {
   it("passes over a runner that serves another model than MODEL_VERSION", async () => {
     const image = await png(16, 16);
     for (let n = 20; n < 26; n++) {
-      const { runner } = await pool([otherModel.url, live]).submit({ id: jobId(n), image, contentType: "image/png", width: 16, height: 16, options, requestId: null });
+      const { runner } = await pool([otherModel.url, live]).submit(await withInput({ id: jobId(n), image, contentType: "image/png", width: 16, height: 16, options, requestId: null }));
       expect(runner).toBe(live);
     }
   });
 
   it("fails with a retryable no_runner_available, naming the model, when every runner serves another one", async () => {
-    const submit = pool([otherModel.url]).submit({ id: jobId(26), image: await png(16, 16), contentType: "image/png", width: 16, height: 16, options, requestId: null });
+    const submit = pool([otherModel.url]).submit(await withInput({ id: jobId(26), image: await png(16, 16), contentType: "image/png", width: 16, height: 16, options, requestId: null }));
     await expect(submit).rejects.toMatchObject({ code: "no_runner_available", retryable: true, message: expect.stringContaining(`serves ${otherModel.model}`) });
   });
 
   it("fails with a retryable no_runner_available when no runner answers", async () => {
-    const submit = pool([dead]).submit({ id: jobId(10), image: await png(16, 16), contentType: "image/png", width: 16, height: 16, options, requestId: null });
+    const submit = pool([dead]).submit(await withInput({ id: jobId(10), image: await png(16, 16), contentType: "image/png", width: 16, height: 16, options, requestId: null }));
     await expect(submit).rejects.toMatchObject({ code: "no_runner_available", retryable: true });
   });
 
   it("declares the size it billed: a runner refuses an image of another size, and no other runner is tried", async () => {
-    const submit = pool([live, other]).submit({ id: jobId(14), image: await png(16, 16), contentType: "image/png", width: 16, height: 17, options, requestId: null });
+    const submit = pool([live, other]).submit(await withInput({ id: jobId(14), image: await png(16, 16), contentType: "image/png", width: 16, height: 17, options, requestId: null }));
     await expect(submit).rejects.toMatchObject({ code: "image_size_mismatch", kind: "unprocessable", retryable: false });
   });
 
   it("signs its requests: runners refuse another secret", async () => {
-    const submit = pool([live], "not-the-runner-secret").submit({ id: jobId(11), image: await png(16, 16), contentType: "image/png", width: 16, height: 16, options, requestId: null });
+    const submit = pool([live], "not-the-runner-secret").submit(await withInput({ id: jobId(11), image: await png(16, 16), contentType: "image/png", width: 16, height: 16, options, requestId: null }));
     await expect(submit).rejects.toBeInstanceOf(DispatchError);
   });
 
   it("reports success only once the outputs are in R2, with their sha256", async () => {
     const runners = pool([live]);
     const id = jobId(12);
-    await runners.submit({ id, image: await png(16, 16), contentType: "image/png", width: 16, height: 16, options, requestId: null });
+    await runners.submit(await withInput({ id, image: await png(16, 16), contentType: "image/png", width: 16, height: 16, options, requestId: null }));
     const state = await runners.poll(id, live);
     expect(state).toMatchObject({ status: "succeeded", outputs: [{ scale: 2, key: `results/${id}/x2.png` }] });
     const stored = await env.RESULTS.head(`results/${id}/x2.png`);

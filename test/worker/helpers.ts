@@ -1,6 +1,9 @@
 import { SELF, env } from "cloudflare:test";
+import { inputKey } from "@hvar/contract";
 import { expect } from "vitest";
 import type { IssuedKey, KeySettings } from "../../worker/src/auth/keys";
+import type { DispatchJob } from "../../worker/src/dispatch/types";
+import { sha256Hex } from "../../worker/src/security/crypto";
 
 export const BASE = "https://hvar.test";
 export const ADMIN_SECRET = "test-admin-secret";
@@ -70,4 +73,11 @@ export async function expectRefused(response: Response, status: number, code: st
   expect(await response.json()).toMatchObject({ status, code });
   expect(await jobCount(keyId)).toBe(0);
   expect(await meterOf(keyId).usage()).toMatchObject({ reservedMp: 0, settledMp: 0 });
+}
+
+/** A job for a backend, its image stored first at inputs/<id>, as the edge streams an upload there before dispatching it. */
+export async function withInput({ image, ...job }: Omit<DispatchJob, "input"> & { image: Uint8Array }): Promise<DispatchJob> {
+  const key = inputKey(job.id);
+  await env.RESULTS.put(key, image);
+  return { ...job, input: { key, bytes: image.length, sha256: await sha256Hex(image) } };
 }

@@ -6,6 +6,7 @@ import { dispatcherFor } from "../../worker/src/dispatch";
 import { type JobSender, JobQueue } from "../../worker/src/dispatch/queue";
 import { sha256Hex } from "../../worker/src/security/crypto";
 import { putResult } from "../../worker/src/storage/results";
+import { withInput } from "./helpers";
 import { png } from "./images";
 import { idDigits } from "./unique";
 
@@ -52,7 +53,7 @@ describe("the queue backend", () => {
     const { sent, queue } = recordingQueue();
     const id = jobId();
     const image = await png(16, 16);
-    expect(await jobQueue(queue).submit({ id, image, contentType: "image/png", width: 16, height: 16, options, requestId: "req_queuedjobrequest" })).toEqual({ runner: "queue" });
+    expect(await jobQueue(queue).submit(await withInput({ id, image, contentType: "image/png", width: 16, height: 16, options, requestId: "req_queuedjobrequest" }))).toEqual({ runner: "queue" });
     expect(sent).toHaveLength(1);
     expect(queueMessageSchema.parse(sent[0])).toEqual({
       v: 1,
@@ -67,13 +68,13 @@ describe("the queue backend", () => {
 
   it("sends the message as JSON, the content type the runners' pull consumer reads (not v8)", async () => {
     const { options: sent, queue } = recordingQueue();
-    await jobQueue(queue).submit({ id: jobId(), image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options, requestId: null });
+    await jobQueue(queue).submit(await withInput({ id: jobId(), image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options, requestId: null }));
     expect(sent).toEqual([{ contentType: "json" }]);
   });
 
   it("works with the real Queue binding of wrangler.toml", async () => {
     const jobs = jobQueue(env.JOBS_QUEUE);
-    await expect(jobs.submit({ id: jobId(), image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options, requestId: null })).resolves.toEqual({ runner: "queue" });
+    await expect(jobs.submit(await withInput({ id: jobId(), image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options, requestId: null }))).resolves.toEqual({ runner: "queue" });
   });
 
   it("reports a job as queued until the runner writes its status", async () => {
@@ -85,7 +86,7 @@ describe("the queue backend", () => {
     const { queue } = recordingQueue();
     const jobs = jobQueue(queue);
     const id = jobId();
-    await jobs.submit({ id, image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options, requestId: null });
+    await jobs.submit(await withInput({ id, image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options, requestId: null }));
     await runnerFinishes(id, "succeeded");
     expect(await jobs.poll(id)).toMatchObject({ status: "succeeded", runnerMs: 7, outputs: [{ scale: 2, key: `results/${id}/x2.webp` }] });
     expect(await env.RESULTS.head(inputKey(id))).toBeNull();
@@ -101,7 +102,7 @@ describe("the queue backend", () => {
   it("fails a job whose runner serves another model than MODEL_VERSION, and removes its input", async () => {
     const jobs = jobQueue(recordingQueue().queue);
     const id = jobId();
-    await jobs.submit({ id, image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options, requestId: null });
+    await jobs.submit(await withInput({ id, image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options, requestId: null }));
     await runnerFinishes(id, "succeeded", { ...SERVED, version: "0.9.0" });
     expect(await jobs.poll(id)).toEqual({ status: "failed", error: { code: "model_mismatch", title: `The runner serves hvar-base@0.9.0, not ${modelName(SERVED)}` } });
     expect(await env.RESULTS.head(inputKey(id))).toBeNull();
@@ -111,7 +112,7 @@ describe("the queue backend", () => {
     const { queue } = recordingQueue();
     const jobs = jobQueue(queue);
     const id = jobId();
-    await jobs.submit({ id, image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options, requestId: null });
+    await jobs.submit(await withInput({ id, image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options, requestId: null }));
     await jobs.cancel(id);
     expect(await env.RESULTS.head(inputKey(id))).toBeNull();
   });
@@ -119,7 +120,7 @@ describe("the queue backend", () => {
   it("turns a refused send into a retryable queue_unavailable, leaving no input behind", async () => {
     const id = jobId();
     const queue = { send: async () => Promise.reject(new Error("queue is full")) };
-    const submit = jobQueue(queue).submit({ id, image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options, requestId: null });
+    const submit = jobQueue(queue).submit(await withInput({ id, image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options, requestId: null }));
     await expect(submit).rejects.toMatchObject({ code: "queue_unavailable", retryable: true });
     expect(await env.RESULTS.head(inputKey(id))).toBeNull();
   });

@@ -4,9 +4,10 @@ import { describe, expect, inject, it } from "vitest";
 import { configOf } from "../../worker/src/config";
 import { dispatcherOf } from "../../worker/src/dispatch";
 import { MAX_SENDS, RunnerPool } from "../../worker/src/dispatch/runner-pool";
+import { sendStateKey } from "../../worker/src/storage/uploads";
 import { advance } from "../../worker/src/jobs/lifecycle";
 import { getJob } from "../../worker/src/storage/jobs";
-import { meterOf, newKey, upscale } from "./helpers";
+import { meterOf, newKey, upscale, withInput } from "./helpers";
 import { png } from "./images";
 
 /** A runner that restarts forgets its jobs in flight; the pool sends them again from R2. */
@@ -28,21 +29,22 @@ describe("a job its runner lost", () => {
     const runners = pool([live]);
     const id = jobId(2);
     const image = await png(16, 16);
-    await runners.submit({ id, image, contentType: "image/png", width: 16, height: 16, options, requestId: null });
-    expect((await env.RESULTS.get(inputKey(id)))?.customMetadata).toMatchObject({ attempts: "1" });
+    await runners.submit(await withInput({ id, image, contentType: "image/png", width: 16, height: 16, options, requestId: null }));
+    expect(await (await env.RESULTS.get(sendStateKey(id)))?.json()).toMatchObject({ attempts: 1 });
 
     await restartLoses(id);
     expect(await runners.poll(id, live)).toEqual({ status: "queued" });
-    expect((await env.RESULTS.get(inputKey(id)))?.customMetadata).toMatchObject({ attempts: "2" });
+    expect(await (await env.RESULTS.get(sendStateKey(id)))?.json()).toMatchObject({ attempts: 2 });
 
     expect(await runners.poll(id, live)).toMatchObject({ status: "succeeded", outputs: [{ scale: 2, width: 32, height: 32 }] });
     expect(await env.RESULTS.head(inputKey(id))).toBeNull();
+    expect(await env.RESULTS.head(sendStateKey(id))).toBeNull();
   });
 
   it(`fails as job_lost once it was sent ${MAX_SENDS} times`, async () => {
     const runners = pool([live]);
     const id = jobId(3);
-    await runners.submit({ id, image: await png(16, 16), contentType: "image/png", width: 16, height: 16, options, requestId: null });
+    await runners.submit(await withInput({ id, image: await png(16, 16), contentType: "image/png", width: 16, height: 16, options, requestId: null }));
     for (let attempt = 2; attempt <= MAX_SENDS; attempt++) {
       await restartLoses(id);
       expect(await runners.poll(id, live)).toEqual({ status: "queued" });
@@ -55,7 +57,7 @@ describe("a job its runner lost", () => {
   it("fails as model_mismatch when its runner came back serving another model, keeping nothing", async () => {
     const runners = pool([live]);
     const id = jobId(5);
-    await runners.submit({ id, image: await png(16, 16), contentType: "image/png", width: 16, height: 16, options, requestId: null });
+    await runners.submit(await withInput({ id, image: await png(16, 16), contentType: "image/png", width: 16, height: 16, options, requestId: null }));
     // The job's runner is polled at an address whose runner restarted with another model.
     const other = inject("otherModelRunner");
     expect(await runners.poll(id, other.url)).toEqual({
@@ -68,7 +70,7 @@ describe("a job its runner lost", () => {
 
   it("keeps no input when no runner took the job", async () => {
     const id = jobId(4);
-    await expect(pool([dead]).submit({ id, image: await png(16, 16), contentType: "image/png", width: 16, height: 16, options, requestId: null })).rejects.toMatchObject({ code: "no_runner_available" });
+    await expect(pool([dead]).submit(await withInput({ id, image: await png(16, 16), contentType: "image/png", width: 16, height: 16, options, requestId: null }))).rejects.toMatchObject({ code: "no_runner_available" });
     expect(await env.RESULTS.head(inputKey(id))).toBeNull();
   });
 

@@ -7,7 +7,7 @@ import { getJob } from "../../worker/src/storage/jobs";
 import { ReplicateBackend } from "../../worker/src/dispatch/replicate";
 import { fromBase64, hmacSha256, toBase64 } from "../../worker/src/security/crypto";
 import { verifyReplicateWebhook } from "../../worker/src/security/webhook-signature";
-import { BASE, meterOf, newKey, upscale } from "./helpers";
+import { BASE, meterOf, newKey, upscale, withInput } from "./helpers";
 import { png } from "./images";
 import { idDigits } from "./unique";
 
@@ -107,7 +107,7 @@ describe("the Replicate backend", () => {
   it("creates a prediction with the image as a data URI, the options and the webhook", async () => {
     const fake = fakeReplicate();
     const image = await png(8, 8);
-    const { runner } = await backend(fake).submit({ id: jobId(), image, contentType: "image/png", width: 8, height: 8, options, requestId: null });
+    const { runner } = await backend(fake).submit(await withInput({ id: jobId(), image, contentType: "image/png", width: 8, height: 8, options, requestId: null }));
     expect(runner).toBe("p1");
     expect(fake.created[0]).toMatchObject({
       version: "v123",
@@ -126,12 +126,12 @@ describe("the Replicate backend", () => {
     expect(invalidInput({ ...valid, size: "8" })).toBe("size does not match ^([1-9][0-9]{0,5}x[1-9][0-9]{0,5})?$");
     expect(invalidInput({ ...valid, scale: "2" })).toBe("scale is not an input of the model");
     const fake = fakeReplicate();
-    await backend(fake).submit({ id: jobId(), image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options: { ...options, format: "webp", quality: 80 }, requestId: null });
+    await backend(fake).submit(await withInput({ id: jobId(), image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options: { ...options, format: "webp", quality: 80 }, requestId: null }));
     expect(Object.keys(fake.created[0]?.input ?? {}).sort()).toEqual(Object.keys(schema.Input.properties).sort());
   });
 
   it("turns a refused prediction into a retryable replicate_unavailable", async () => {
-    const submit = backend(fakeReplicate(), "broken").submit({ id: jobId(), image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options, requestId: null });
+    const submit = backend(fakeReplicate(), "broken").submit(await withInput({ id: jobId(), image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options, requestId: null }));
     await expect(submit).rejects.toMatchObject({ code: "replicate_unavailable", retryable: true });
   });
 
@@ -141,7 +141,7 @@ describe("the Replicate backend", () => {
   ])("reports a %s prediction as %s", async (status, expected) => {
     const fake = fakeReplicate();
     const jobs = backend(fake);
-    const { runner } = await jobs.submit({ id: jobId(), image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options, requestId: null });
+    const { runner } = await jobs.submit(await withInput({ id: jobId(), image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options, requestId: null }));
     fake.predictions.set(runner, { ...(fake.predictions.get(runner) as Prediction), status });
     expect(await jobs.poll("j_x", runner)).toEqual({ status: expected });
   });
@@ -150,7 +150,7 @@ describe("the Replicate backend", () => {
     const fake = fakeReplicate({ "o/x2.png": await png(16, 16), "o/x4.png": await png(32, 32) });
     const jobs = backend(fake);
     const id = jobId();
-    const { runner } = await jobs.submit({ id, image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options, requestId: null });
+    const { runner } = await jobs.submit(await withInput({ id, image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options, requestId: null }));
     const output = outputOf({ x2: "https://replicate.delivery/o/x2.png", x4: "https://replicate.delivery/o/x4.png" });
     fake.predictions.set(runner, { ...(fake.predictions.get(runner) as Prediction), status: "succeeded", output, metrics: { predict_time: 1.5 } });
     const state = await jobs.poll(id, runner);
@@ -169,7 +169,7 @@ describe("the Replicate backend", () => {
   it("cancels the prediction, which then reports canceled", async () => {
     const fake = fakeReplicate();
     const jobs = backend(fake);
-    const { runner } = await jobs.submit({ id: jobId(), image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options, requestId: null });
+    const { runner } = await jobs.submit(await withInput({ id: jobId(), image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options, requestId: null }));
     await jobs.cancel("j_x", runner);
     expect(fake.predictions.get(runner)?.status).toBe("canceled");
     expect(await jobs.poll("j_x", runner)).toEqual({ status: "canceled" });
@@ -184,7 +184,7 @@ describe("the Replicate backend", () => {
   it("reports a failed prediction with its error", async () => {
     const fake = fakeReplicate();
     const jobs = backend(fake);
-    const { runner } = await jobs.submit({ id: jobId(), image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options, requestId: null });
+    const { runner } = await jobs.submit(await withInput({ id: jobId(), image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options, requestId: null }));
     fake.predictions.set(runner, { ...(fake.predictions.get(runner) as Prediction), status: "failed", error: "CUDA out of memory" });
     expect(await jobs.poll("j_x", runner)).toEqual({ status: "failed", error: { code: "replicate_failed", title: "CUDA out of memory" } });
   });
@@ -197,7 +197,7 @@ describe("a succeeded prediction whose outputs cannot be used", () => {
     const response = await upscale(secret, await png(30, 30, { text: { "hvar-test": "hang" } }), { headers: { prefer: "respond-async" } });
     const job = await getJob(env.DB, (await response.json<{ id: string }>()).id);
     if (!job) throw new Error("no job");
-    const { runner } = await backend(fake).submit({ id: job.id, image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options: { ...options, scales: [2] }, requestId: null });
+    const { runner } = await backend(fake).submit(await withInput({ id: job.id, image: await png(8, 8), contentType: "image/png", width: 8, height: 8, options: { ...options, scales: [2] }, requestId: null }));
     fake.predictions.set(runner, { ...(fake.predictions.get(runner) as Prediction), status: "succeeded", output: output as Prediction["output"] });
     return { key, job: { ...job, runner } };
   }

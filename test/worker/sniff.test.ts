@@ -1,6 +1,6 @@
 import { DomainError, toProblem } from "@hvar/contract";
 import { describe, expect, it } from "vitest";
-import { sniffImage } from "../../worker/src/validate/sniff";
+import { sniffImage, sniffPrefix, sniffStored } from "../../worker/src/validate/sniff";
 import { exifTiff, gif, jpegWithExif, pngWithExif, webpWithExif } from "../fixtures/crafted-images";
 import { fixtures } from "./fixtures/images";
 import { heifHeader, png } from "./images";
@@ -157,5 +157,53 @@ describe("the size is what the runner's decoder will produce", () => {
 
   it("refuses a WebP whose canvas is not the size of its image with 400", () => {
     expect(problemOf(() => sniffImage(webpWithExif(fixtures.webpLossy, exifTiff(1), 1500, 1500)))).toMatchObject({ status: 400, code: "malformed_image" });
+  });
+});
+
+describe("sniffing a stored image by range, and the first bytes of one still arriving", () => {
+  /** `bytes` as stored: its first `prefixBytes` at hand, the rest read by range (each read's offset counted). */
+  function stored(bytes: Uint8Array, prefixBytes: number) {
+    const reads: number[] = [];
+    const image = {
+      length: bytes.length,
+      prefix: bytes.slice(0, prefixBytes),
+      read: async (offset: number, length: number) => {
+        reads.push(offset);
+        return bytes.slice(offset, offset + length);
+      },
+    };
+    return { image, reads };
+  }
+
+  it.each([
+    ["a WebP turned by an EXIF chunk after its bitstream", () => webpWithExif(fixtures.webpLossy, exifTiff(8), 40, 30)],
+    ["a GIF whose frames (the canvas, the animation) lie past the header", () => gif({ width: 1, height: 1 }, [{ width: 150, height: 90 }, { width: 10, height: 10 }])],
+    ["a JPEG turned by its EXIF segment", () => jpegWithExif(fixtures.jpegBaseline, exifTiff(6))],
+    ["a HEIF turned by irot", () => heifHeader(4032, 3024, { transforms: [{ irot: 1 }] })],
+  ])("reads %s past its first bytes exactly as in memory", async (_, make) => {
+    const bytes = make();
+    const { image, reads } = stored(bytes, 24);
+    expect(await sniffStored(image)).toEqual(sniffImage(bytes));
+    expect(reads.length).toBeGreaterThan(0);
+  });
+
+  it("announces the size in a header's first bytes and stops where they end", async () => {
+    const sizes: { width: number; height: number }[] = [];
+    expect(sniffPrefix((await png(300, 200)).subarray(0, 40), (size) => sizes.push(size))).toBeNull();
+    expect(sizes).toEqual([{ width: 300, height: 200 }]);
+  });
+
+  it("refuses there what the size hook refuses", async () => {
+    const refuse = () => {
+      throw new Error("too large");
+    };
+    const header = (await png(300, 200)).subarray(0, 40);
+    expect(() => sniffPrefix(header, refuse)).toThrow("too large");
+  });
+
+  it("answers in full when the first bytes hold all it reads, and leaves an unsupported type to the exact read", async () => {
+    const small = await png(33, 17);
+    expect(sniffPrefix(small, () => undefined)).toEqual(sniffImage(small));
+    expect(sniffPrefix(new TextEncoder().encode("<svg xmlns='http://www.w3.org/2000/svg'/>"), () => undefined)).toBeNull();
   });
 });

@@ -6,10 +6,11 @@ import { RunnerPool } from "../../worker/src/dispatch/runner-pool";
 import { cancelUpscale } from "../../worker/src/jobs/cancel";
 import { advance } from "../../worker/src/jobs/lifecycle";
 import { hashRequest, startUpscale } from "../../worker/src/jobs/start";
+import { randomId } from "../../worker/src/security/crypto";
 import { type JobRecord, getJob } from "../../worker/src/storage/jobs";
 import { normalizeUpscaleOptions, parseUpscaleParams } from "../../worker/src/validate/options";
 import { sniffImage } from "../../worker/src/validate/sniff";
-import { BASE, ledgerOf, meterOf, newKey, upscale, withKey } from "./helpers";
+import { BASE, ledgerOf, meterOf, newKey, upscale, withInput, withKey } from "./helpers";
 import { png } from "./images";
 import { requests, serve, uniquePath } from "./origin";
 
@@ -160,8 +161,9 @@ describe("a job the worker gives up on", () => {
     const { key } = await newKey();
     const bytes = await png(30, 20, { text: { "hvar-test": "stall" } });
     const options = normalizeUpscaleOptions(parseUpscaleParams({ scales: "2" }), undefined);
-    const request = { key: { id: key.id, monthlyQuotaMp: 1000 }, image: sniffImage(bytes), bytes, options, idempotencyKey: null, webhookUrl: null, origin: BASE, requestId: "req_stalledsubmitrequest" };
-    const started = startUpscale({ env, dispatcher: pool, jobTimeoutS: 600 }, request, await hashRequest(bytes, options, "test"));
+    const job = await withInput({ id: randomId("j"), image: bytes, contentType: "image/png", width: 30, height: 20, options, requestId: null });
+    const request = { id: job.id, key: { id: key.id, monthlyQuotaMp: 1000 }, image: sniffImage(bytes), input: job.input, options, idempotencyKey: null, webhookUrl: null, origin: BASE, requestId: "req_stalledsubmitrequest" };
+    const started = startUpscale({ env, dispatcher: pool, jobTimeoutS: 600 }, request, await hashRequest(job.input.sha256, options, "test"));
     await expect(started).rejects.toMatchObject({ kind: "unavailable", code: "no_runner_available" });
     const { jobId } = (await started.catch((error: { extensions: { jobId: string } }) => error.extensions)) as { jobId: string };
     expect(await canceledAt(runner)).toContain(jobId);

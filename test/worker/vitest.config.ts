@@ -19,8 +19,6 @@ export default defineConfig(async () => ({
           TEST_DEAD_RUNNER_URL: inject("deadRunnerUrl"),
           // The model the runner stubs serve: dispatch passes over runners that serve another one.
           MODEL_VERSION: modelName(STUB_MODEL),
-          // Small limits so that real test images can cross them: x4 allows 256x256 inputs.
-          MAX_OUTPUT_PIXELS: String(1024 * 1024),
           MAX_UPLOAD_BYTES: String(256 * 1024),
           TEST_MIGRATIONS: await readD1Migrations(root("worker/migrations")),
           ADMIN_SECRET: "test-admin-secret",

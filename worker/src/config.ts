@@ -1,4 +1,4 @@
-import { MAX_INPUT_PIXELS, MAX_OUTPUT_PIXELS, type PixelLimits } from "@hvar/contract";
+import { MAX_INPUT_PIXELS, MAX_OUTPUT_PIXELS } from "@hvar/contract";
 import { z } from "zod";
 import type { Bindings } from "./env";
 
@@ -20,9 +20,9 @@ const configSchema = z.object({
     .transform((list) => list.split(",").map((url) => url.trim().replace(/\/+$/, "")).filter(Boolean))
     .pipe(z.array(z.url())),
   MAX_UPLOAD_BYTES: int(25 * 1024 * 1024),
-  // Pixel limits (packages/contract's limits.ts, which the runner's HVAR_MAX_INPUT_PIXELS defaults to
-  // as well): the largest input of any job, and the largest output (an input for scale s may have
-  // this over s² pixels).
+  // The edge's own ceilings: packages/contract's limits.ts by default (the largest input of any job,
+  // and the largest output: an input for scale s may have this over s² pixels). The runners' own
+  // limits (their model manifest, GET /v1/model) narrow them where lower (dispatch/index.ts, edgeLimits).
   MAX_INPUT_PIXELS: int(MAX_INPUT_PIXELS),
   MAX_OUTPUT_PIXELS: int(MAX_OUTPUT_PIXELS),
   RESULT_URL_TTL_S: int(24 * 3600),
@@ -66,8 +66,6 @@ const configSchema = z.object({
   );
 
 export type Config = z.infer<typeof configSchema>;
-
-export const pixelLimits = (config: Config): PixelLimits => ({ maxInputPixels: config.MAX_INPUT_PIXELS, maxOutputPixels: config.MAX_OUTPUT_PIXELS });
 
 const parsed = new WeakMap<object, Config>();
 

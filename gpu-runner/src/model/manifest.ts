@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { SCALES, scaleSchema } from "@hvar/contract";
+import { MAX_INPUT_PIXELS, MAX_OUTPUT_PIXELS, type RunnerLimits, SCALES, scaleSchema } from "@hvar/contract";
 import { z } from "zod";
 
 /** `manifest.json` beside each `model.onnx`: the runner's side of the model contract (version 1). */
@@ -16,6 +16,13 @@ export const ManifestSchema = z.object({
   tokens: z.number().int().nonnegative(),
   /** LR pixels neighbouring tiles share by default (HVAR_TILE_OVERLAP overrides; absent: a quarter tile). */
   overlap: z.number().int().nonnegative().optional(),
+  /**
+   * The most decoded input pixels the model is served for (its memory per job); absent: packages/
+   * contract's MAX_INPUT_PIXELS. The runner's HVAR_MAX_INPUT_PIXELS may lower it, never raise it.
+   */
+  maxInputPixels: z.number().int().positive().optional(),
+  /** The largest output image; absent: packages/contract's MAX_OUTPUT_PIXELS. */
+  maxOutputPixels: z.number().int().positive().optional(),
   opset: z.number().int().positive(),
   precision: z.enum(["fp32", "fp16", "mixed", "int8"]),
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
@@ -27,6 +34,19 @@ export type Manifest = z.infer<typeof ManifestSchema>;
 /** The overlap a model is served with: the operator's, else the manifest's, else a quarter tile. */
 export function tileOverlap(manifest: Manifest, configured: number | undefined): number {
   return configured ?? manifest.overlap ?? Math.floor(manifest.tile / 4);
+}
+
+/**
+ * What a runner serving this model accepts (`GET /v1/model`, read by the worker, which refuses at
+ * the edge what the runner would refuse): the manifest's limits, within the operator's
+ * HVAR_MAX_INPUT_PIXELS, and the manifest's scales.
+ */
+export function manifestLimits(manifest: Manifest, configuredMaxInputPixels: number): Omit<RunnerLimits, "maxBodyBytes"> {
+  return {
+    maxInputPixels: Math.min(manifest.maxInputPixels ?? MAX_INPUT_PIXELS, configuredMaxInputPixels),
+    maxOutputPixels: manifest.maxOutputPixels ?? MAX_OUTPUT_PIXELS,
+    scales: manifest.scales,
+  };
 }
 
 export interface ModelEntry {

@@ -2,7 +2,7 @@ import { Hono } from "hono";
 import { bodyLimit } from "hono/body-limit";
 import { HTTPException } from "hono/http-exception";
 import { requestId, type RequestIdVariables } from "hono/request-id";
-import { DomainError, PROBLEM_CONTENT_TYPE, jobIdSchema, jobQuerySchema, toProblem } from "@hvar/contract";
+import { DomainError, MODEL_PATH, PROBLEM_CONTENT_TYPE, type RunnerModel, jobIdSchema, jobQuerySchema, toProblem } from "@hvar/contract";
 import type { Logger } from "pino";
 import { z } from "zod";
 import type { Discovery } from "../model/manifest";
@@ -61,6 +61,13 @@ export function createApp(deps: AppDeps) {
     }),
   );
   app.use("/v1/*", hmacAuth({ secret: deps.secret, ...(deps.now ? { now: deps.now } : {}) }));
+
+  // The contract's MODEL_PATH: the model served and what it accepts, which the worker enforces at the edge.
+  app.get(MODEL_PATH, (c) => {
+    const service = requireJobs(jobs);
+    const { id, version } = service.manifest;
+    return c.json({ model: { id, version }, limits: { ...service.limits, maxBodyBytes: deps.maxBodyBytes } } satisfies RunnerModel);
+  });
 
   app.post("/v1/jobs", async (c) => {
     const service = requireJobs(jobs);

@@ -1,9 +1,9 @@
 import { createHash, randomUUID } from "node:crypto";
 import { setTimeout as delay } from "node:timers/promises";
-import { DomainError, JOB_CANCELED, type JobQuery, type RunnerJob, resultKey } from "@hvar/contract";
+import { DomainError, JOB_CANCELED, type JobQuery, type RunnerJob, type RunnerLimits, maxInputPixelsAt, resultKey } from "@hvar/contract";
 import type { Logger } from "pino";
 import { decodeImage, type DecodeOptions } from "../image/decode";
-import type { Manifest } from "../model/manifest";
+import { type Manifest, manifestLimits } from "../model/manifest";
 import type { Scheduler, TileJob } from "../scheduler/scheduler";
 import type { ObjectStore } from "../storage/store";
 import { taskMemoryBytes, UpscaleTask } from "../tiling/task";
@@ -88,6 +88,15 @@ export class JobService {
   constructor(private readonly options: JobServiceOptions) {
     this.records = new JobRecords(options.store);
     this.now = options.now ?? Date.now;
+  }
+
+  get manifest(): Manifest {
+    return this.options.manifest;
+  }
+
+  /** What this service accepts: the manifest's limits within the decoder's pixel limit (HVAR_MAX_INPUT_PIXELS). */
+  get limits(): Omit<RunnerLimits, "maxBodyBytes"> {
+    return manifestLimits(this.options.manifest, this.options.decode.maxPixels);
   }
 
   /** Jobs not yet ended, by status, for metrics. */
@@ -205,7 +214,9 @@ export class JobService {
     const { manifest, scheduler, decode, overlap } = this.options;
     let image;
     try {
-      image = await decodeImage(await this.input(query, body), { ...decode, expected: query.size });
+      // The manifest's limits at the scales asked for: an input for scale s has at most maxOutputPixels / s².
+      const maxPixels = Math.min(...query.scales.map((scale) => maxInputPixelsAt(scale, this.limits)));
+      image = await decodeImage(await this.input(query, body), { ...decode, maxPixels, expected: query.size });
     } catch (error) {
       this.options.metrics.job("rejected");
       throw error;

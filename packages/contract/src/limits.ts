@@ -1,3 +1,6 @@
+import { z } from "zod";
+import { modelSchema, scaleSchema } from "./job.ts";
+
 /**
  * How large an image hvar processes, defined once: the runner's settings default to these
  * (HVAR_MAX_INPUT_PIXELS) and so do the worker's (MAX_INPUT_PIXELS), so the edge refuses at once,
@@ -23,3 +26,24 @@ export interface PixelLimits {
 /** The largest input, in pixels, for an image wanted at `scale`. */
 export const maxInputPixelsAt = (scale: number, { maxInputPixels, maxOutputPixels }: PixelLimits): number =>
   Math.min(maxInputPixels, Math.floor(maxOutputPixels / (scale * scale)));
+
+/**
+ * What one runner accepts, as it answers `GET /v1/model` (gpu-runner/API.md): its model manifest's
+ * limits within the runner's settings. The worker reads it (dispatch/runner-limits.ts) and refuses
+ * at the edge, before the upload completes, what no runner would take; where no runner has been
+ * heard, it falls back to the constants above.
+ */
+export const runnerLimitsSchema = z.object({
+  maxInputPixels: z.number().int().positive(),
+  maxOutputPixels: z.number().int().positive(),
+  /** The largest request body the runner reads (HVAR_MAX_BODY_BYTES). */
+  maxBodyBytes: z.number().int().positive(),
+  scales: z.array(scaleSchema).min(1),
+});
+export type RunnerLimits = z.infer<typeof runnerLimitsSchema>;
+
+export const MODEL_PATH = "/v1/model";
+
+/** `GET /v1/model`: the model a runner serves and what it accepts. */
+export const runnerModelSchema = z.object({ model: modelSchema, limits: runnerLimitsSchema });
+export type RunnerModel = z.infer<typeof runnerModelSchema>;

@@ -11,7 +11,8 @@
  * back), `stall` (takes the job, answers the submit only after STALL_MS, as a busy runner does, then
  * hangs), `real` (real images of the upscaled size, resized by sharp, in the requested format: for
  * tests that decode or resize the outputs). Like a runner, it refuses an image that is not the `size`
- * declared with the job (reading only a PNG's IHDR) and reports that size. A running job reports 1 of
+ * declared with the job (reading only a PNG's IHDR) and reports that size. `GET /v1/model` answers
+ * the model and STUB_LIMITS. A running job reports 1 of
  * 4 tiles. `POST /v1/jobs/<id>/cancel` ends a running job failed with JOB_CANCELED, as the runner
  * does, and remembers an unknown id as canceled; GET /__canceled lists the ids it was asked to cancel.
  *
@@ -26,6 +27,7 @@ import type { AddressInfo } from "node:net";
 import {
   CONTENT_TYPES,
   JOB_CANCELED,
+  MODEL_PATH,
   type Model,
   type OutputFormat,
   PROBLEM_CONTENT_TYPE,
@@ -41,6 +43,7 @@ import {
   signingInput,
 } from "@hvar/contract";
 import sharp from "sharp";
+import { STUB_LIMITS } from "./stub-limits";
 
 /** The model the stubs serve; the worker's MODEL_VERSION in the tests names it (vitest.config.ts). */
 export const STUB_MODEL: Model = { id: "hvar-stub", version: "0.0.0-test" };
@@ -179,6 +182,7 @@ export async function startRunnerStub(secret: string, model = STUB_MODEL): Promi
       if (requestIdsOf) return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(requestIds.get(requestIdsOf) ?? []));
       if (url.pathname === "/__canceled") return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(cancels));
       if (!verified(req, body, secret)) return problem(res, 401, "runner_auth");
+      if (req.method === "GET" && url.pathname === MODEL_PATH) return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({ model, limits: STUB_LIMITS }));
       const output = /^\/v1\/jobs\/([^/]+)\/outputs\/(\d)$/.exec(url.pathname);
       const cancel = /^\/v1\/jobs\/([^/]+)\/cancel$/.exec(url.pathname);
       const status = /^\/v1\/jobs\/([^/]+)$/.exec(url.pathname);

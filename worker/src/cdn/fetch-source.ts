@@ -1,23 +1,24 @@
 import { DomainError } from "@hvar/contract";
 import { type SourcePolicy, checkHop } from "../security/source-policy";
-import { readCapped } from "../validate/body";
-import { type ImageInfo, sniffImage } from "../validate/sniff";
+import type { StoredInput } from "../storage/uploads";
+import { type UploadTarget, storeImage } from "../validate/body";
+import type { ImageInfo } from "../validate/sniff";
 
 /**
  * Fetches a CDN source without trusting it: redirects are followed by hand so that every hop passes
  * the source policy again (a public origin must not bounce the worker to 169.254.169.254), at most
- * a few of them; one deadline covers all hops and the body; the body is read with a byte cap; and
- * the type is read from the magic bytes, as for uploads, whatever Content-Type the origin claims.
+ * a few of them; one deadline covers all hops and the body; the body streams into R2 (the
+ * target's inputs/<job id>) with a byte cap, as an upload does, refused on its first bytes when they
+ * show it too large; and the type is read from the magic bytes, whatever Content-Type the origin claims.
  */
 export interface SourceLimits {
-  maxBytes: number;
   timeoutMs: number;
   maxRedirects: number;
 }
 
 export interface FetchedSource {
-  bytes: Uint8Array<ArrayBuffer>;
   image: ImageInfo;
+  input: StoredInput;
 }
 
 export const MAX_SOURCE_REDIRECTS = 3;
@@ -29,7 +30,7 @@ const USER_AGENT = "hvar-cdn/1 (+https://hvar.dev/docs)";
 const sourceProblem = (kind: "not_found" | "too_large" | "upstream" | "timeout", code: string, title: string, detail?: string) =>
   new DomainError({ kind, code, title, ...(detail === undefined ? {} : { detail }) });
 
-async function fetchHops(start: URL, policy: SourcePolicy, limits: SourceLimits, signal: AbortSignal): Promise<FetchedSource> {
+async function fetchHops(start: URL, policy: SourcePolicy, limits: SourceLimits, target: UploadTarget, scales: readonly number[], signal: AbortSignal): Promise<FetchedSource> {
   let url = start;
   for (let redirects = 0; ; redirects++) {
     checkHop(url, policy);
@@ -49,21 +50,24 @@ async function fetchHops(start: URL, policy: SourcePolicy, limits: SourceLimits,
       if (response.status === 404 || response.status === 410) throw sourceProblem("not_found", "source_not_found", "The source image does not exist");
       throw sourceProblem("upstream", "source_error", "The source could not be fetched", `The origin answered ${response.status}.`);
     }
-    const tooLarge = () => sourceProblem("too_large", "source_too_large", "The source image is too large", `The limit is ${limits.maxBytes} bytes.`);
-    if (Number(response.headers.get("content-length") ?? 0) > limits.maxBytes) {
+    const maxBytes = target.limits.maxBytes;
+    const tooLarge = () => sourceProblem("too_large", "source_too_large", "The source image is too large", `The limit is ${maxBytes} bytes.`);
+    const empty = () => sourceProblem("upstream", "source_error", "The source is empty");
+    if (Number(response.headers.get("content-length") ?? 0) > maxBytes) {
       await response.body?.cancel();
       throw tooLarge();
     }
-    const bytes = await readCapped(response.body, limits.maxBytes, tooLarge);
-    if (bytes.length === 0) throw sourceProblem("upstream", "source_error", "The source is empty");
-    return { bytes, image: sniffImage(bytes) };
+    if (!response.body) throw empty();
+    // Of unknown length: a Content-Length may count the encoded body, not what fetch decodes.
+    return storeImage(target, response.body, null, scales, { tooLarge, empty });
   }
 }
 
-export async function fetchSource(source: URL, policy: SourcePolicy, limits: SourceLimits): Promise<FetchedSource> {
+/** Fetches the source into `target` (its image checked against `scales` on its first bytes); the caller checks the limits on the exact size. */
+export async function fetchSource(source: URL, policy: SourcePolicy, limits: SourceLimits, target: UploadTarget, scales: readonly number[]): Promise<FetchedSource> {
   const signal = AbortSignal.timeout(limits.timeoutMs);
   try {
-    return await fetchHops(source, policy, limits, signal);
+    return await fetchHops(source, policy, limits, target, scales, signal);
   } catch (error) {
     if (error instanceof DomainError) throw error;
     if (signal.aborted) throw sourceProblem("timeout", "source_timeout", "The source took too long", `The limit is ${limits.timeoutMs} ms.`);

@@ -1,13 +1,13 @@
-import { DomainError } from "@hvar/contract";
+import { DomainError, inputKey } from "@hvar/contract";
 import type { ApiKey } from "../auth/keys";
-import { type Config, pixelLimits } from "../config";
-import { dispatcherFor, dispatcherOf } from "../dispatch";
+import type { Config } from "../config";
+import { dispatcherFor, dispatcherOf, edgeLimits } from "../dispatch";
 import type { Bindings } from "../env";
 import { type JobDeps, failureOf, isDone, waitFor } from "../jobs/lifecycle";
 import { isExpired, resultsCutoff } from "../jobs/retention";
 import { hashRequest, startUpscale } from "../jobs/start";
 import { meterOf } from "../meter/client";
-import { sha256Hex } from "../security/crypto";
+import { randomId, sha256Hex } from "../security/crypto";
 import type { SourcePolicy } from "../security/source-policy";
 import { type JobRecord, findByIdempotencyKey, releaseExpiredIdempotencyKey, releaseIdempotencyKey } from "../storage/jobs";
 import { checkLimits } from "../validate/limits";
@@ -86,12 +86,20 @@ async function jobFor(request: GenerateRequest, deps: JobDeps, idempotencyKey: s
   }
 
   await takeRateToken(env, key);
-  const limits = { maxBytes: config.MAX_UPLOAD_BYTES, timeoutMs: config.CDN_SOURCE_TIMEOUT_MS, maxRedirects: MAX_SOURCE_REDIRECTS };
-  const { bytes, image } = await fetchSource(request.source, request.policy, limits);
-  checkLimits(image, [request.options.scale], pixelLimits(config));
+  const id = randomId("j");
+  const target = { bucket: env.RESULTS, key: inputKey(id), limits: await edgeLimits(config, deps.dispatcher) };
+  const scales = [request.options.scale];
+  const limits = { timeoutMs: config.CDN_SOURCE_TIMEOUT_MS, maxRedirects: MAX_SOURCE_REDIRECTS };
+  const { image, input } = await fetchSource(request.source, request.policy, limits, target, scales);
   const options = jobOptionsOf(variant.base);
-  const hashes = await hashRequest(bytes, options, config.MODEL_VERSION);
-  const started = await startUpscale({ ...deps, jobTimeoutS: config.JOB_TIMEOUT_S }, { key, image, bytes, options, idempotencyKey, webhookUrl: null, origin: request.origin, requestId: request.requestId }, hashes);
+  try {
+    checkLimits(image, scales, target.limits);
+  } catch (error) {
+    await env.RESULTS.delete(input.key);
+    throw error;
+  }
+  const hashes = await hashRequest(input.sha256, options, config.MODEL_VERSION);
+  const started = await startUpscale({ ...deps, jobTimeoutS: config.JOB_TIMEOUT_S }, { id, key, image, input, options, idempotencyKey, webhookUrl: null, origin: request.origin, requestId: request.requestId }, hashes);
   if (started.outcome !== "conflict") return { job: started.job, counted: true };
   const winner = await findByIdempotencyKey(env.DB, key.id, idempotencyKey);
   if (!winner) throw new Error("idempotency conflict without a job");

@@ -1,3 +1,4 @@
+import { SCALES } from "@hvar/contract";
 import Replicate from "replicate";
 import { type Config, backendSchema } from "../config";
 import type { Bindings } from "../env";
@@ -6,6 +7,22 @@ import { ReplicateBackend } from "./replicate";
 import { RunnerPool } from "./runner-pool";
 import type { Dispatcher } from "./types";
 import type { JobRecord } from "../storage/jobs";
+import type { EdgeLimits } from "../validate/limits";
+
+/**
+ * What the edge accepts now: the worker's own settings (MAX_UPLOAD_BYTES, MAX_INPUT_PIXELS and
+ * MAX_OUTPUT_PIXELS, which default to packages/contract's limits.ts), narrowed by what the backend's
+ * runners say they accept (their model manifest), where they have been heard.
+ */
+export async function edgeLimits(config: Config, dispatcher: Dispatcher): Promise<EdgeLimits> {
+  const runners = (await dispatcher.limits?.()) ?? null;
+  return {
+    maxInputPixels: Math.min(config.MAX_INPUT_PIXELS, runners?.maxInputPixels ?? Number.POSITIVE_INFINITY),
+    maxOutputPixels: Math.min(config.MAX_OUTPUT_PIXELS, runners?.maxOutputPixels ?? Number.POSITIVE_INFINITY),
+    maxBytes: Math.min(config.MAX_UPLOAD_BYTES, runners?.maxBodyBytes ?? Number.POSITIVE_INFINITY),
+    scales: runners?.scales ?? SCALES,
+  };
+}
 
 export const REPLICATE_WEBHOOK_PATH = "/v1/replicate/webhook";
 

@@ -1,5 +1,4 @@
 import { type QueueMessage, inputKey, jobRecordKey, runnerJobSchema } from "@hvar/contract";
-import { sha256Hex } from "../security/crypto";
 import { remoteState } from "./runner-pool";
 import { DispatchError, type DispatchJob, type Dispatcher, type RemoteState, unavailable } from "./types";
 
@@ -17,10 +16,11 @@ export interface JobQueueOptions {
 
 /**
  * Cloudflare Queues: jobs wait in a queue that runners consume (pull consumers over HTTP), which
- * absorbs bursts without the worker knowing any runner. A message is small (limit 128 KB), so the
- * image goes to R2 first and the message (a QueueMessage of packages/contract) points at it. A runner
- * reports by writing its outputs to R2 (as with the pool) and then `jobs/<id>.json`, a Job of API.md;
- * `poll` reads that object, and fails a job whose runner serves another model than MODEL_VERSION.
+ * absorbs bursts without the worker knowing any runner. A message is small (limit 128 KB): the
+ * image is in R2 already (the edge streamed it there) and the message (a QueueMessage of
+ * packages/contract) points at it. A runner reports by writing its outputs to R2 (as with the pool)
+ * and then `jobs/<id>.json`, a Job of API.md; `poll` reads that object, and fails a job whose runner
+ * serves another model than MODEL_VERSION.
  *
  * A message cannot be taken back from a queue, so `cancel` deletes the job's input: a runner that
  * has not started the job yet finds no input (`source_not_found`) and does no work; one that has
@@ -32,13 +32,11 @@ export class JobQueue implements Dispatcher {
   constructor(private readonly options: JobQueueOptions) {}
 
   async submit(job: DispatchJob): Promise<{ runner: string }> {
-    const key = inputKey(job.id);
-    const sha256 = await sha256Hex(job.image);
-    await this.options.bucket.put(key, job.image, { httpMetadata: { contentType: job.contentType }, customMetadata: { sha256 } });
+    const { key, bytes, sha256 } = job.input;
     const message: QueueMessage = {
       v: 1,
       id: job.id,
-      input: { key, contentType: job.contentType, bytes: job.image.length, sha256, width: job.width, height: job.height },
+      input: { key, contentType: job.contentType, bytes, sha256, width: job.width, height: job.height },
       ...job.options,
       requestId: job.requestId,
     };

@@ -44,9 +44,13 @@ export class ReplicateBackend implements Dispatcher {
 
   async submit(job: DispatchJob): Promise<{ runner: string }> {
     const { scales, format, quality, temperature } = job.options;
+    // Replicate takes the image inline: read from R2, where the edge streamed it.
+    const stored = await this.options.bucket.get(job.input.key);
+    if (!stored) throw unavailable("replicate_unavailable", "The job's input is not in R2");
+    const image = new Uint8Array(await stored.arrayBuffer());
     // Every input, the model's defaults filled in; an option outside the contract is a bug here, not Replicate's.
     const input = replicateInputSchema.parse({
-      image: `data:${job.contentType};base64,${toBase64(job.image)}`,
+      image: `data:${job.contentType};base64,${toBase64(image)}`,
       scales: scales.join(","),
       format,
       temperature,

@@ -1,17 +1,24 @@
-import { DomainError, type Output, type RunnerJob, cancelJobPath, createJobPath, fromProblem, inputKey, isCanceled, jobPath, modelName, outputPath, parseResultKey, runnerJobSchema } from "@hvar/contract";
+import { z } from "@hono/zod-openapi";
+import { DomainError, MODEL_PATH, type Output, type RunnerLimits, type RunnerJob, cancelJobPath, createJobPath, fromProblem, inputKey, isCanceled, jobPath, modelName, outputPath, parseResultKey, runnerJobSchema, runnerModelSchema } from "@hvar/contract";
 import { sha256Hex } from "../security/crypto";
 import { signRunnerRequest } from "../security/runner-signature";
 import { putResult } from "../storage/results";
+import { sendStateKey } from "../storage/uploads";
 import { DispatchError, type DispatchJob, type Dispatcher, type RemoteState, refused, unavailable } from "./types";
 
 /**
  * Direct HTTP to a pool of runners (gpu-runner/API.md). Each job starts at a runner chosen by its
  * id (spreading load without shared state) and moves on to the next one when a runner is down,
- * busy (429/503) or slow; the job id makes a repeated submit idempotent on the runner side.
+ * busy (429/503) or slow; the job id makes a repeated submit idempotent on the runner side. The
+ * input is in R2 already (`inputs/<job id>`, where the edge streamed it): each send streams it from
+ * there to the runner, signed by the sha256 it was stored with, never holding it in memory.
  *
  * A runner that restarts forgets the jobs it had in flight (404 afterwards). The input stays in R2
- * (`inputs/<job id>`) until the job ends, so such a job is sent to that runner again, with the same
- * id, up to MAX_SENDS times in all; only then does it fail as `job_lost` (and is refunded).
+ * until the job ends, so such a job is sent to that runner again, with the same id, up to MAX_SENDS
+ * times in all (counted beside the input, `inputs/<job id>.send`); only then does it fail as
+ * `job_lost` (and is refunded).
+ *
+ * `limits` says what the pool's runners accept (`GET /v1/model`), for the edge to enforce.
  *
  * A URL may also be a load balancer in front of runner replicas (a Kubernetes Service): replicas that
  * share a store answer for each other's jobs from it, and a 404 there means the job's replica died,
@@ -39,6 +46,19 @@ export interface RunnerPoolOptions {
   /** MODEL_VERSION: `<id>@<version>` of the model every runner must serve. */
   model: string;
 }
+
+/**
+ * How a job is sent (again): kept in R2 beside its input (`inputs/<job id>.send`, under the same
+ * lifecycle rule), since a resend happens in a later request, after the runner lost the job.
+ */
+const sendStateSchema = z.object({
+  path: z.string(),
+  input: z.object({ key: z.string(), bytes: z.number().int().nonnegative(), sha256: z.string() }),
+  contentType: z.string(),
+  requestId: z.string().nullable(),
+  attempts: z.number().int().positive(),
+});
+type SendState = z.infer<typeof sendStateSchema>;
 
 /** Statuses after which another runner may well succeed. */
 const RETRYABLE = new Set([401, 408, 429, 500, 502, 503, 504]);
@@ -92,6 +112,26 @@ async function jobIn(response: Response): Promise<RunnerJob | null> {
   return parsed.success ? parsed.data : null;
 }
 
+/** How long a runner's limits are trusted before it is asked again, and how long one is not asked again after it did not answer. */
+export const LIMITS_TTL_MS = 60_000;
+const LIMITS_RETRY_MS = 10_000;
+/** The limits call must not hold up an upload: a runner slower than this is not heard. */
+const LIMITS_TIMEOUT_MS = 1_000;
+/** Per isolate: a runner's limits (null: not heard) and when they were read. */
+const heard = new Map<string, { limits: RunnerLimits | null; at: number }>();
+
+/** The strictest of several runners' limits: what every one of them accepts. */
+export function strictest(all: readonly RunnerLimits[]): RunnerLimits | null {
+  const [first, ...rest] = all;
+  if (!first) return null;
+  return rest.reduce((a, b) => ({
+    maxInputPixels: Math.min(a.maxInputPixels, b.maxInputPixels),
+    maxOutputPixels: Math.min(a.maxOutputPixels, b.maxOutputPixels),
+    maxBodyBytes: Math.min(a.maxBodyBytes, b.maxBodyBytes),
+    scales: a.scales.filter((scale) => b.scales.includes(scale)),
+  }), first);
+}
+
 export class RunnerPool implements Dispatcher {
   readonly backend = "runner-pool";
 
@@ -99,16 +139,54 @@ export class RunnerPool implements Dispatcher {
     if (options.urls.length === 0) throw new Error("RunnerPool needs at least one runner URL");
   }
 
-  private async call(base: string, method: string, pathAndQuery: string, requestId: string | null | undefined, body: Uint8Array<ArrayBuffer> = new Uint8Array(), contentType?: string): Promise<Response> {
-    const headers = await signRunnerRequest(this.options.secret, method, pathAndQuery, body);
-    if (contentType) headers["content-type"] = contentType;
+  /**
+   * What every runner of the pool that serves MODEL_VERSION accepts (`GET /v1/model`: its manifest's
+   * limits), read at most once a minute per runner; null when none has been heard.
+   */
+  async limits(now = Date.now()): Promise<RunnerLimits | null> {
+    const all = await Promise.all(
+      this.options.urls.map(async (base) => {
+        const cached = heard.get(base);
+        if (cached && now - cached.at < (cached.limits ? LIMITS_TTL_MS : LIMITS_RETRY_MS)) return cached.limits;
+        const limits = await this.readLimits(base);
+        heard.set(base, { limits, at: now });
+        return limits;
+      }),
+    );
+    return strictest(all.filter((limits) => limits !== null));
+  }
+
+  private async readLimits(base: string): Promise<RunnerLimits | null> {
+    try {
+      const headers = await signRunnerRequest(this.options.secret, "GET", MODEL_PATH, new Uint8Array());
+      const response = await fetch(`${base}${MODEL_PATH}`, { headers, signal: AbortSignal.timeout(LIMITS_TIMEOUT_MS) });
+      const parsed = runnerModelSchema.safeParse(await response.json().catch(() => null));
+      return parsed.success && modelName(parsed.data.model) === this.options.model ? parsed.data.limits : null;
+    } catch {
+      return null;
+    }
+  }
+
+  /**
+   * A signed call. A body is either bytes or a stream of known sha256 (the input, streamed from R2
+   * without being read into memory: the signature covers its stored sha256, which the runner checks).
+   */
+  private async call(base: string, method: string, pathAndQuery: string, requestId: string | null | undefined, body?: { stream: ReadableStream; sha256: string; contentType: string }): Promise<Response> {
+    const headers = await signRunnerRequest(this.options.secret, method, pathAndQuery, body ?? new Uint8Array());
+    if (body) headers["content-type"] = body.contentType;
     if (requestId) headers["x-request-id"] = requestId;
     return fetch(`${base}${pathAndQuery}`, {
       method,
       headers,
-      body: method === "GET" ? undefined : body,
+      body: method === "GET" ? undefined : (body?.stream ?? new Uint8Array()),
       signal: AbortSignal.timeout(this.options.timeoutMs),
     });
+  }
+
+  /** The job's input, as a body for one call; null when it is gone (the job ended or was canceled). */
+  private async inputBody(send: SendState): Promise<{ stream: ReadableStream; sha256: string; contentType: string } | null> {
+    const object = await this.options.bucket.get(send.input.key);
+    return object ? { stream: object.body, sha256: send.input.sha256, contentType: send.contentType } : null;
   }
 
   /** The pool in the order this job tries it. */
@@ -119,25 +197,45 @@ export class RunnerPool implements Dispatcher {
   }
 
   async submit(job: DispatchJob): Promise<{ runner: string }> {
-    const path = createJobPath(job.id, job.options, { width: job.width, height: job.height });
-    await this.options.bucket.put(inputKey(job.id), job.image, {
-      httpMetadata: { contentType: job.contentType },
-      customMetadata: { path, attempts: "1", ...(job.requestId ? { requestId: job.requestId } : {}) },
-    });
+    const send: SendState = {
+      path: createJobPath(job.id, job.options, { width: job.width, height: job.height }),
+      input: job.input,
+      contentType: job.contentType,
+      requestId: job.requestId,
+      attempts: 1,
+    };
+    await this.saveSendState(job.id, send);
     try {
-      return await this.send(job.id, path, job.image, job.contentType, job.requestId);
+      return await this.send(job.id, send);
     } catch (error) {
-      await this.options.bucket.delete(inputKey(job.id));
+      await this.forget(job.id);
       throw error;
     }
   }
 
-  private async send(jobId: string, path: string, image: Uint8Array<ArrayBuffer>, contentType: string, requestId: string | null): Promise<{ runner: string }> {
+  private async saveSendState(jobId: string, send: SendState): Promise<void> {
+    await this.options.bucket.put(sendStateKey(jobId), JSON.stringify(send), { httpMetadata: { contentType: "application/json" } });
+  }
+
+  private async sendState(jobId: string): Promise<SendState | null> {
+    const object = await this.options.bucket.get(sendStateKey(jobId));
+    const parsed = sendStateSchema.safeParse(await object?.json().catch(() => null));
+    return parsed.success ? parsed.data : null;
+  }
+
+  /** The input and its send state are no longer needed once the job has ended (or never started). */
+  private async forget(jobId: string): Promise<void> {
+    await this.options.bucket.delete([inputKey(jobId), sendStateKey(jobId)]);
+  }
+
+  private async send(jobId: string, send: SendState): Promise<{ runner: string }> {
     const failures: string[] = [];
     for (const runner of await this.order(jobId)) {
+      const body = await this.inputBody(send);
+      if (!body) throw unavailable("input_missing", "The job's input is not in R2");
       let response: Response;
       try {
-        response = await this.call(runner, "POST", path, requestId, image, contentType);
+        response = await this.call(runner, "POST", send.path, send.requestId, body);
       } catch (error) {
         failures.push(`${runner}: ${error instanceof Error ? error.name : "error"}`);
         continue;
@@ -180,13 +278,12 @@ export class RunnerPool implements Dispatcher {
     const parsed = runnerJobSchema.safeParse(await response.json());
     if (!parsed.success) throw unavailable("runner_protocol", "The runner's answer is not a job");
     const state = await remoteState(jobId, parsed.data, this.options.model, (output) => this.copyOutput(runner, jobId, output, requestId));
-    // The input is no longer needed once the job has ended.
-    if (state.status === "succeeded" || state.status === "failed") await this.options.bucket.delete(inputKey(jobId));
+    if (state.status === "succeeded" || state.status === "failed") await this.forget(jobId);
     return state;
   }
 
   async cancel(jobId: string, runner: string | null, requestId?: string | null): Promise<void> {
-    await this.options.bucket.delete(inputKey(jobId));
+    await this.forget(jobId);
     const runners = runner === null ? await this.order(jobId) : [runner];
     const failures: string[] = [];
     await Promise.all(
@@ -208,34 +305,26 @@ export class RunnerPool implements Dispatcher {
    * no input left or every attempt spent, reports the job failed (the caller refunds it).
    */
   private async resend(jobId: string, runner: string): Promise<RemoteState> {
-    const input = await this.options.bucket.get(inputKey(jobId));
-    const attempts = Number(input?.customMetadata?.attempts ?? MAX_SENDS);
-    const path = input?.customMetadata?.path;
-    if (!input || !path || !(attempts < MAX_SENDS)) {
-      await input?.body.cancel();
-      await this.options.bucket.delete(inputKey(jobId));
+    const send = await this.sendState(jobId);
+    const body = send && send.attempts < MAX_SENDS ? await this.inputBody(send) : null;
+    if (!send || !body) {
+      await this.forget(jobId);
       return lost();
     }
-    const image = new Uint8Array(await input.arrayBuffer());
-    const contentType = input.httpMetadata?.contentType ?? "application/octet-stream";
-    const requestId = input.customMetadata?.requestId ?? null;
-    const response = await this.call(runner, "POST", path, requestId, image, contentType);
+    const response = await this.call(runner, "POST", send.path, send.requestId, body);
     if (response.ok) {
       const answer = await jobIn(response);
       if (!answer) throw unavailable("runner_protocol", "The runner's answer to a resend is not a job");
       if (modelName(answer.model) !== this.options.model) {
-        await this.options.bucket.delete(inputKey(jobId));
+        await this.forget(jobId);
         return modelMismatch(answer, this.options.model);
       }
-      await this.options.bucket.put(inputKey(jobId), image, {
-        httpMetadata: { contentType },
-        customMetadata: { path, attempts: String(attempts + 1), ...(requestId ? { requestId } : {}) },
-      });
+      await this.saveSendState(jobId, { ...send, attempts: send.attempts + 1 });
       return { status: "queued" };
     }
     if (!RETRYABLE.has(response.status)) {
       const { kind, code, title } = await refusalIn(response);
-      await this.options.bucket.delete(inputKey(jobId));
+      await this.forget(jobId);
       return { status: "failed", error: { code, title, kind } };
     }
     await response.body?.cancel();

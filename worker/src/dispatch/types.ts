@@ -1,5 +1,6 @@
-import { DomainError, type DomainErrorInit, type Model, type Output, type Progress } from "@hvar/contract";
+import { DomainError, type DomainErrorInit, type Model, type Output, type Progress, type RunnerLimits } from "@hvar/contract";
 import type { JobFailure } from "../storage/jobs";
+import type { StoredInput } from "../storage/uploads";
 import type { NormalizedOptions } from "../validate/options";
 
 /**
@@ -9,7 +10,11 @@ import type { NormalizedOptions } from "../validate/options";
  */
 export interface DispatchJob {
   id: string;
-  image: Uint8Array<ArrayBuffer>;
+  /**
+   * The image, already in the RESULTS bucket (inputs/<job id>, streamed there by the edge): a
+   * backend reads it from there, never from the worker's memory.
+   */
+  input: StoredInput;
   contentType: string;
   /**
    * The size the image decodes to (oriented), as the edge read it, billed and limited it. A runner
@@ -71,4 +76,9 @@ export interface Dispatcher {
    * afterwards comes from `poll`. Throws DispatchError when the backend cannot be reached.
    */
   cancel(jobId: string, runner: string | null, requestId?: string | null): Promise<void>;
+  /**
+   * What the backend's runners accept (their model manifest's limits), for the edge to refuse
+   * before the upload completes what none would take; null (or absent) when it cannot say.
+   */
+  limits?(): Promise<RunnerLimits | null>;
 }

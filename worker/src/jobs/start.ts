@@ -1,8 +1,9 @@
 import { DomainError } from "@hvar/contract";
 import type { ApiKey } from "../auth/keys";
 import { DispatchError } from "../dispatch/types";
-import { randomId, sha256Hex } from "../security/crypto";
+import { sha256Hex } from "../security/crypto";
 import { type JobRecord, insertJob, markRunning, releaseIdempotencyKey, takeBackJob } from "../storage/jobs";
+import type { StoredInput } from "../storage/uploads";
 import type { NormalizedOptions } from "../validate/options";
 import { IMAGE_TYPES, type ImageInfo } from "../validate/sniff";
 import { cacheHitOfInsertedJob, cacheHitWithdrawn, megapixels, totalMegapixels } from "./billing";
@@ -17,9 +18,11 @@ import { lookUpResult } from "./result-cache";
  * caller has already refused everything that can be refused for free (size, type, options).
  */
 export interface UpscaleRequest {
+  /** Chosen before the image was stored: the image is at inputs/<id> (`input`). */
+  id: string;
   key: Pick<ApiKey, "id" | "monthlyQuotaMp">;
   image: ImageInfo;
-  bytes: Uint8Array<ArrayBuffer>;
+  input: StoredInput;
   options: NormalizedOptions;
   idempotencyKey: string | null;
   webhookUrl: string | null;
@@ -49,23 +52,33 @@ export async function requestHashOf(image: string, options: NormalizedOptions): 
   return sha256Hex(`${image}\n${JSON.stringify(options)}`);
 }
 
-/** `requestHash` defaults to the one of the bytes (an upload); an image sent by URL has its own. */
-export async function hashRequest(bytes: Uint8Array, options: NormalizedOptions, modelVersion: string, requestHash?: string): Promise<RequestHashes> {
-  const computation = await requestHashOf(await sha256Hex(bytes), options);
+/** By the image's sha256; `requestHash` defaults to the one of the bytes (an upload), an image sent by URL has its own. */
+export async function hashRequest(imageSha256: string, options: NormalizedOptions, modelVersion: string, requestHash?: string): Promise<RequestHashes> {
+  const computation = await requestHashOf(imageSha256, options);
   return { requestHash: requestHash ?? computation, cacheKey: await sha256Hex(`${computation}\n${modelVersion}`) };
 }
 
-export async function startUpscale(
-  deps: JobDeps & { jobTimeoutS: number },
-  request: UpscaleRequest,
-  hashes: RequestHashes,
-  now = Date.now(),
-): Promise<Started> {
+/**
+ * Starts the job. Its input (inputs/<id>) becomes the backend's once the job is dispatched (the
+ * backend deletes it when the job ends); in every other case (a cache hit, a conflict, a refusal,
+ * an error) it is deleted here.
+ */
+export async function startUpscale(deps: JobDeps & { jobTimeoutS: number }, request: UpscaleRequest, hashes: RequestHashes, now = Date.now()): Promise<Started> {
+  let started: Started | undefined;
+  try {
+    started = await begin(deps, request, hashes, now);
+    return started;
+  } finally {
+    if (started?.outcome !== "dispatched") await deps.env.RESULTS.delete(request.input.key);
+  }
+}
+
+async function begin(deps: JobDeps & { jobTimeoutS: number }, request: UpscaleRequest, hashes: RequestHashes, now: number): Promise<Started> {
   const { env, dispatcher } = deps;
   const { key, image, options } = request;
   const inputMp = megapixels(image.width, image.height);
   const base = {
-    id: randomId("j"),
+    id: request.id,
     keyId: key.id,
     idempotencyKey: request.idempotencyKey,
     requestHash: hashes.requestHash,
@@ -115,7 +128,7 @@ export async function startUpscale(
   }
 
   try {
-    const { runner } = await dispatcher.submit({ id: job.id, image: request.bytes, contentType: IMAGE_TYPES[image.type], width: image.width, height: image.height, options, requestId: job.requestId });
+    const { runner } = await dispatcher.submit({ id: job.id, input: request.input, contentType: IMAGE_TYPES[image.type], width: image.width, height: image.height, options, requestId: job.requestId });
     await markRunning(env.DB, job.id, runner);
     return { outcome: "dispatched", job: { ...job, status: "running", runner } };
   } catch (error) {

@@ -1,6 +1,7 @@
 import { DomainError } from "@hvar/contract";
 import { configOf } from "../config";
 import { type JobRecord, findByIdempotencyKey, releaseExpiredIdempotencyKey } from "../storage/jobs";
+import type { StoredInput } from "../storage/uploads";
 import type { ImageInfo } from "../validate/sniff";
 import type { JobDeps } from "./lifecycle";
 import { isExpired, resultsCutoff } from "./retention";
@@ -19,21 +20,26 @@ import { type UpscaleRequest, hashRequest, requestHashOf, startUpscale } from ".
  */
 export type Submitted = { outcome: "cached" | "dispatched" | "replayed"; job: JobRecord };
 
+/** An image in R2 (inputs/<job id>), with the type and size read from its bytes. */
 export interface LoadedImage {
   image: ImageInfo;
-  bytes: Uint8Array<ArrayBuffer>;
+  input: StoredInput;
 }
 
-export type Submission = Omit<UpscaleRequest, "image" | "bytes"> & {
-  source: ({ kind: "bytes" } & LoadedImage) | { kind: "url"; url: string; fetch: () => Promise<LoadedImage> };
+/**
+ * `id` is the job's, chosen before the image is stored (at inputs/<id>): an upload is there already,
+ * an image sent by URL goes there when a new job fetches it.
+ */
+export type Submission = Omit<UpscaleRequest, "image" | "input"> & {
+  source: ({ kind: "stored" } & LoadedImage) | { kind: "url"; url: string; fetch: () => Promise<LoadedImage> };
 };
 
 export async function submitUpscale(deps: JobDeps & { jobTimeoutS: number }, submission: Submission, modelVersion: string): Promise<Submitted> {
   const { env } = deps;
   const { key, idempotencyKey, options, source } = submission;
-  // An upload is hashed once, for both hashes; an image sent by URL is named by its URL until a new job fetches it.
+  // An image sent by URL is named by its URL until a new job fetches it.
   const early =
-    source.kind === "bytes" ? await hashRequest(source.bytes, options, modelVersion) : { requestHash: await requestHashOf(`url ${source.url}`, options), cacheKey: null };
+    source.kind === "stored" ? await hashRequest(source.input.sha256, options, modelVersion) : { requestHash: await requestHashOf(`url ${source.url}`, options), cacheKey: null };
   const { requestHash } = early;
 
   const replay = async (): Promise<Submitted> => {
@@ -53,11 +59,15 @@ export async function submitUpscale(deps: JobDeps & { jobTimeoutS: number }, sub
     const existing = await findByIdempotencyKey(env.DB, key.id, idempotencyKey);
     const config = configOf(env);
     if (existing && isExpired(existing, config)) await releaseExpiredIdempotencyKey(env.DB, existing.id, resultsCutoff(config));
-    else if (existing) return replay();
+    else if (existing) {
+      // A replay needs no new input.
+      if (source.kind === "stored") await env.RESULTS.delete(source.input.key);
+      return replay();
+    }
   }
 
-  const { image, bytes } = source.kind === "bytes" ? source : await source.fetch();
-  const hashes = early.cacheKey === null ? await hashRequest(bytes, options, modelVersion, requestHash) : early;
-  const started = await startUpscale(deps, { ...submission, image, bytes }, hashes);
+  const { image, input } = source.kind === "stored" ? source : await source.fetch();
+  const hashes = early.cacheKey === null ? await hashRequest(input.sha256, options, modelVersion, requestHash) : early;
+  const started = await startUpscale(deps, { ...submission, image, input }, hashes);
   return started.outcome === "conflict" ? replay() : started;
 }

@@ -1,11 +1,11 @@
 import { createRoute, z } from "@hono/zod-openapi";
-import { DomainError, type Scale } from "@hvar/contract";
+import { DomainError, type Scale, inputKey } from "@hvar/contract";
 import type { Context } from "hono";
 import type { ApiKey } from "../auth/keys";
 import { apiKeyAuth } from "../auth/middleware";
 import { MAX_SOURCE_REDIRECTS, fetchSource } from "../cdn/fetch-source";
-import { type Config, configOf, pixelLimits } from "../config";
-import { dispatcherFor } from "../dispatch";
+import { type Config, configOf } from "../config";
+import { dispatcherFor, edgeLimits } from "../dispatch";
 import type { AppEnv } from "../env";
 import { openApiRouter, problemResponses } from "../http/openapi";
 import { problemResponse } from "../http/problem";
@@ -16,10 +16,10 @@ import { rateLimit } from "../meter/middleware";
 import { checkSource } from "../security/source-policy";
 import { checkWebhookUrl } from "../security/webhook-url-policy";
 import type { JobRecord } from "../storage/jobs";
-import { type Upload, readUpload } from "../validate/body";
+import { randomId } from "../security/crypto";
+import { type Upload, type UploadTarget, readUpload } from "../validate/body";
 import { checkLimits } from "../validate/limits";
-import { type UpscaleParams, normalizeUpscaleOptions, parseUpscaleFromUrl, parseUpscaleParams, upscaleFromUrlSchema, upscaleParamsSchema } from "../validate/options";
-import { sniffImage } from "../validate/sniff";
+import { type UpscaleParams, normalizeUpscaleOptions, parseUpscaleFromUrl, upscaleFromUrlSchema, upscaleParamsSchema } from "../validate/options";
 
 /**
  * POST /v1/upscales and GET /v1/upscales/{id}. Order of work: key, rate limit, then everything
@@ -55,34 +55,36 @@ async function answer(c: Context<AppEnv>, job: JobRecord, headers: Record<string
   return response;
 }
 
-/** The options and the image of a body of image bytes, or of a JSON body with the image's URL. */
-function requestOf(upload: Upload, query: Record<string, string>, key: ApiKey, config: Config): { params: UpscaleParams; source: Submission["source"] } {
+/** The options and the image of a body: an image streamed into R2 at inputs/<job id>, or the image's URL. */
+function requestOf(upload: Upload, query: Record<string, string>, key: ApiKey, config: Config, target: UploadTarget): { params: UpscaleParams; source: Submission["source"] } {
   if (upload.kind === "url") {
     const { image, ...params } = parseUpscaleFromUrl({ ...query, ...upload.json });
-    return { params, source: imageByUrl(image, key, config, params.scales) };
+    return { params, source: imageByUrl(image, key, config, params.scales, target) };
   }
-  const params = parseUpscaleParams({ ...query, ...upload.fields });
-  // The type and size come from the bytes, and are refused now if over the limits.
-  const image = sniffImage(upload.bytes);
-  checkLimits(image, params.scales, pixelLimits(config));
-  return { params, source: { kind: "bytes", image, bytes: upload.bytes } };
+  const { params, image, input } = upload;
+  return { params, source: { kind: "stored", image, input } };
 }
 
 /**
  * An image by URL, under the CDN sources' rules (security/source-policy.ts): refused now unless it
  * lies under one of the key's CDN origins on a public https host, and fetched (cdn/fetch-source.ts:
- * every redirect checked again, the size capped while reading) only when a new job needs it.
+ * every redirect checked again, the size capped while streaming it into R2) only when a new job needs it.
  */
-function imageByUrl(image: string, key: ApiKey, config: Config, scales: readonly Scale[]): Submission["source"] {
+function imageByUrl(image: string, key: ApiKey, config: Config, scales: readonly Scale[], target: UploadTarget): Submission["source"] {
   const policy = { allowed: key.cdnOrigins, insecure: config.ALLOW_INSECURE_ORIGINS };
   const url = checkSource(image, policy);
-  const limits = { maxBytes: config.MAX_UPLOAD_BYTES, timeoutMs: config.CDN_SOURCE_TIMEOUT_MS, maxRedirects: MAX_SOURCE_REDIRECTS };
+  const limits = { timeoutMs: config.CDN_SOURCE_TIMEOUT_MS, maxRedirects: MAX_SOURCE_REDIRECTS };
   return {
     kind: "url",
     url: url.href,
     fetch: async () => {
-      const fetched = await fetchSource(url, policy, limits);
-      checkLimits(fetched.image, scales, pixelLimits(config));
+      const fetched = await fetchSource(url, policy, limits, target, scales);
+      try {
+        checkLimits(fetched.image, scales, target.limits);
+      } catch (error) {
+        await target.bucket.delete(fetched.input.key);
+        throw error;
+      }
       return fetched;
     },
   };
@@ -96,7 +98,7 @@ export const createUpscale = createRoute({
   security: [{ apiKey: [] }],
   summary: "Upscale an image to x1 (cleaned), x2 and/or x4",
   description:
-    "The image is the raw body (any image Content-Type, or application/octet-stream; the type is read from the bytes), the `image` part of multipart/form-data, whose other parts may carry the options instead of the query string, or a URL in a JSON body (`{\"image\": \"https://...\", \"scales\": [2, 4]}`), fetched under the CDN sources' rules: under one of the key's CDN origins, https on a public host, redirects checked again, the size capped. A source that cannot be used answers 403 `source_not_allowed`, `private_source` or `insecure_source`, 404 `source_not_found`, 413 `source_too_large`, 502 `source_unreachable`, `source_error` or `source_too_many_redirects`, or 504 `source_timeout`. Other Content-Types get 415 `unsupported_content_type`. `Prefer: wait=<s>` answers when the job is done (up to MAX_WAIT_S); otherwise 202 with the job to poll. Every answer carries `X-Request-Id`, the id under which the worker and the runner log the request and its job.",
+    "The image is the raw body (any image Content-Type, or application/octet-stream; the type is read from the bytes), the `image` part of multipart/form-data, whose other parts may carry the options instead of the query string, or a URL in a JSON body (`{\"image\": \"https://...\", \"scales\": [2, 4]}`), fetched under the CDN sources' rules: under one of the key's CDN origins, https on a public host, redirects checked again, the size capped. A source that cannot be used answers 403 `source_not_allowed`, `private_source` or `insecure_source`, 404 `source_not_found`, 413 `source_too_large`, 502 `source_unreachable`, `source_error` or `source_too_many_redirects`, or 504 `source_timeout`. Other Content-Types get 415 `unsupported_content_type`. The image streams into storage as it arrives: a body over the byte limit is refused with 413 `payload_too_large` (at once by its Content-Length), and an image whose header, in its first bytes, is larger than the runners accept with 422 `image_too_large`, before the rest is read and before anything is billed. `Prefer: wait=<s>` answers when the job is done (up to MAX_WAIT_S); otherwise 202 with the job to poll. Every answer carries `X-Request-Id`, the id under which the worker and the runner log the request and its job.",
   request: {
     query: upscaleParamsSchema,
     headers: z.object({
@@ -151,17 +153,25 @@ upscales.post("/v1/upscales", apiKeyAuth({ scope: "upscale" }), rateLimit(), asy
   if (idempotencyKey !== null && !IDEMPOTENCY_KEY.test(idempotencyKey)) {
     throw new DomainError({ kind: "invalid_input", code: "invalid_idempotency_key", title: "Idempotency-Key must be 1 to 255 visible ASCII characters" });
   }
-  const upload = await readUpload(c, config.MAX_UPLOAD_BYTES);
+  // The job's id comes first: the image streams into R2 under it (inputs/<id>) before it is hashed.
+  const id = randomId("j");
+  const target: UploadTarget = { bucket: c.env.RESULTS, key: inputKey(id), limits: await edgeLimits(config, deps.dispatcher) };
+  const upload = await readUpload(c, target);
   const key = c.get("apiKey");
-  const { params, source } = requestOf(upload, c.req.query(), key, config);
-  if (params.webhook_url !== undefined) {
-    checkWebhookUrl(params.webhook_url, { insecure: config.ALLOW_INSECURE_ORIGINS, forbidden: [origin, ...config.RUNNER_URLS] });
-  }
+  const { params, source } = requestOf(upload, c.req.query(), key, config, target);
   const options = normalizeUpscaleOptions(params, c.req.header("accept"));
+  try {
+    if (params.webhook_url !== undefined) {
+      checkWebhookUrl(params.webhook_url, { insecure: config.ALLOW_INSECURE_ORIGINS, forbidden: [origin, ...config.RUNNER_URLS] });
+    }
+  } catch (error) {
+    await c.env.RESULTS.delete(target.key);
+    throw error;
+  }
 
   const { outcome, job } = await submitUpscale(
     { ...deps, jobTimeoutS: config.JOB_TIMEOUT_S },
-    { key, source, options, idempotencyKey, webhookUrl: params.webhook_url ?? null, origin, requestId: c.get("requestId") },
+    { id, key, source, options, idempotencyKey, webhookUrl: params.webhook_url ?? null, origin, requestId: c.get("requestId") },
     config.MODEL_VERSION,
   );
   if (outcome === "cached") return answer(c, job);

@@ -1,4 +1,5 @@
 import { type OutputFormat, type Scale, inputKey, jobRecordKey, parseResultKey, resultKey, resultPrefix } from "@hvar/contract";
+import { sendStateKey } from "./uploads";
 
 /**
  * Results in R2 under `results/<job id>/x<scale>.<ext>` (packages/contract's `resultKey`, the key the
@@ -93,9 +94,9 @@ export async function deleteJobResults(bucket: R2Bucket, jobId: string, alsoKeys
 
 /**
  * Deletes everything stored for the job: its results, the input a job that timed out may have left
- * (inputs/<job>) and the record a runner wrote (jobs/<job>.json). One list and one delete for a
+ * (inputs/<job>, and its send state) and the record a runner wrote (jobs/<job>.json). One list and one delete for a
  * job with a few results.
  */
 export async function deleteJobObjects(bucket: R2Bucket, jobId: string): Promise<void> {
-  await deleteJobResults(bucket, jobId, [inputKey(jobId), jobRecordKey(jobId)]);
+  await deleteJobResults(bucket, jobId, [inputKey(jobId), sendStateKey(jobId), jobRecordKey(jobId)]);
 }

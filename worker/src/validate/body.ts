@@ -1,25 +1,43 @@
 import { z } from "@hono/zod-openapi";
-import { DomainError } from "@hvar/contract";
+import { DomainError, SCALES, scaleListSchema } from "@hvar/contract";
 import type { Context } from "hono";
+import * as Multipart from "multipasta";
+import { type StoredInput, UploadLengthError, readRange, streamUpload } from "../storage/uploads";
+import { type EdgeLimits, checkLimits, checkPixels } from "./limits";
+import { type UpscaleParams, parseUpscaleParams } from "./options";
+import { type ImageInfo, type SizeHook, sniffPrefix, sniffStored } from "./sniff";
 
 /** Room for multipart boundaries and option fields around the image. */
 const MULTIPART_OVERHEAD = 64 * 1024;
 /** A JSON body holds a URL and options, never an image. */
 const JSON_BODY_LIMIT = 64 * 1024;
+/** Option fields of a multipart body: a few, each short. */
+const MAX_PARTS = 32;
+const MAX_FIELD_BYTES = 4 * 1024;
+/**
+ * The first bytes of an image, kept while it streams into R2: the sniffer reads the size from them
+ * (and refuses a too-large image before the rest arrives); where it lies deeper, it reads ranges of
+ * the stored object.
+ */
+export const SNIFF_PREFIX_BYTES = 64 * 1024;
 
 /**
- * What a POST /v1/upscales body carries: the image's bytes (a raw body, or the `image` part of
- * multipart/form-data with option fields beside it), or a JSON object with the image's URL and
- * the options (validate/options.ts reads it).
+ * What a POST /v1/upscales body carries: an image (a raw body, or the `image` part of
+ * multipart/form-data with option fields beside it), streamed into R2 as it arrives and never held
+ * whole in memory (an isolate has 128 MB), or a JSON object with the image's URL and the options
+ * (validate/options.ts reads it).
  */
-export type Upload =
-  | {
-      kind: "bytes";
-      bytes: Uint8Array<ArrayBuffer>;
-      /** Option fields of a multipart body (empty for a raw body). */
-      fields: Record<string, string>;
-    }
-  | { kind: "url"; json: Record<string, unknown> };
+export type Upload = { kind: "stored"; params: UpscaleParams; image: ImageInfo; input: StoredInput } | { kind: "url"; json: Record<string, unknown> };
+
+/** An image streamed into R2, with the type and size read from its bytes. */
+type StoredImage = { image: ImageInfo; input: StoredInput };
+
+/** Where an uploaded image goes (inputs/<job id>), and the limits it must keep. */
+export interface UploadTarget {
+  bucket: R2Bucket;
+  key: string;
+  limits: EdgeLimits;
+}
 
 /**
  * The Content-Types of a body, by how it is read. Anything else is refused (415) before the body is
@@ -45,43 +63,187 @@ function bodyKindOf(contentType: string): BodyKind {
   });
 }
 
-const tooLarge = (maxBytes: number) =>
+const tooLarge = (maxBytes: number) => () =>
   new DomainError({ kind: "too_large", code: "payload_too_large", title: "The image is too large", detail: `The limit is ${maxBytes} bytes.` });
 
+const noImage = (detail?: string) => new DomainError({ kind: "invalid_input", code: "empty_body", title: "The request has no image", ...(detail === undefined ? {} : { detail }) });
+
+const malformedMultipart = () => new DomainError({ kind: "invalid_input", code: "malformed_multipart", title: "The multipart body cannot be parsed" });
+
 /**
- * Reads the body with a hard byte cap: a declared Content-Length over the cap is refused before
- * reading, and a body without one (chunked) is cut off as soon as it passes the cap.
+ * Reads the body with hard caps: a declared Content-Length over the cap is refused before reading,
+ * a body without one (chunked, or the image part of a multipart body) is cut off as soon as it passes
+ * the cap, and an image whose first bytes show it too large for the limits is refused there, before
+ * the rest of the body is read and before anything is billed.
  */
-export async function readUpload(c: Context, maxBytes: number): Promise<Upload> {
+export async function readUpload(c: Context, target: UploadTarget): Promise<Upload> {
   const contentType = c.req.header("content-type") ?? "";
   const kind = bodyKindOf(contentType);
+  const { maxBytes } = target.limits;
   const cap = kind === "json" ? JSON_BODY_LIMIT : maxBytes + (kind === "multipart" ? MULTIPART_OVERHEAD : 0);
-  const refuse = () => (kind === "json" ? new DomainError({ kind: "too_large", code: "payload_too_large", title: "The JSON body is too large", detail: `The limit is ${cap} bytes; send the image by URL.` }) : tooLarge(maxBytes));
-  const declared = Number(c.req.header("content-length") ?? Number.NaN);
-  if (declared > cap) throw refuse();
-  const body = await readCapped(c.req.raw.body, cap, refuse);
-  if (kind === "json") return { kind: "url", json: jsonObjectOf(body) };
+  const refuse = kind === "json" ? () => new DomainError({ kind: "too_large", code: "payload_too_large", title: "The JSON body is too large", detail: `The limit is ${cap} bytes; send the image by URL.` }) : tooLarge(maxBytes);
+  const header = c.req.header("content-length");
+  const declared = header === undefined ? null : Number(header);
+  if (declared !== null && declared > cap) throw refuse();
+  const query = c.req.query();
+  const body = c.req.raw.body;
+  if (kind === "json") return { kind: "url", json: jsonObjectOf(await readCapped(body, cap, refuse)) };
   if (kind === "raw") {
-    if (body.length === 0) throw new DomainError({ kind: "invalid_input", code: "empty_body", title: "The request has no image" });
-    return { kind: "bytes", bytes: body, fields: {} };
+    // The options first: a request they refuse costs no upload.
+    const params = parseUpscaleParams(query);
+    if (!body || declared === 0) throw noImage();
+    const stored = await storeImage(target, body, declared !== null && Number.isInteger(declared) ? declared : null, params.scales);
+    return accept(target, stored, params);
   }
-  let form: FormData;
+  if (!body) throw noImage('Send the file in a part named "image".');
+  const { fields, image } = await readMultipart(body, contentType, cap, (stream, before) => {
+    const merged = { ...query, ...before };
+    // The scales may come after the image: until then the image is held to the most a scale allows.
+    const scales = "scales" in merged ? (scaleListSchema.safeParse(merged.scales).data ?? SCALES) : SCALES;
+    return storeImage(target, stream, null, scales);
+  }, (stored) => target.bucket.delete(stored.input.key));
+  if (!image) throw noImage('Send the file in a part named "image".');
+  let params: UpscaleParams;
   try {
-    form = await new Response(body, { headers: { "content-type": contentType } }).formData();
-  } catch {
-    throw new DomainError({ kind: "invalid_input", code: "malformed_multipart", title: "The multipart body cannot be parsed" });
+    params = parseUpscaleParams({ ...query, ...fields });
+  } catch (error) {
+    await target.bucket.delete(image.input.key);
+    throw error;
   }
+  return accept(target, image, params);
+}
+
+/** The stored image, once the options and the limits (on its exact, decoded size) accept it; deleted otherwise. */
+async function accept(target: UploadTarget, stored: StoredImage, params: UpscaleParams): Promise<Upload> {
+  try {
+    checkLimits(stored.image, params.scales, target.limits);
+  } catch (error) {
+    await target.bucket.delete(stored.input.key);
+    throw error;
+  }
+  return { kind: "stored", params, ...stored };
+}
+
+/**
+ * Streams an image into R2 (storage/uploads.ts) and reads its type and size: refused on its first
+ * bytes when they show it larger than `scales` allow, then read exactly from the stored object.
+ * Nothing is kept when it is refused.
+ */
+export async function storeImage(
+  target: UploadTarget,
+  body: ReadableStream<Uint8Array>,
+  length: number | null,
+  scales: readonly number[],
+  errors: { tooLarge?: () => Error; empty?: () => Error } = {},
+): Promise<StoredImage> {
+  const { bucket, key, limits } = target;
+  const hook: SizeHook = (size) => checkPixels(size, scales, limits);
+  const stored = await streamUpload(bucket, key, body, length, {
+    prefixBytes: SNIFF_PREFIX_BYTES,
+    maxBytes: limits.maxBytes,
+    tooLarge: errors.tooLarge ?? tooLarge(limits.maxBytes),
+    onPrefix: (prefix) => void sniffPrefix(prefix, hook),
+  }).catch((error: unknown) => {
+    if (!(error instanceof UploadLengthError)) throw error;
+    throw new DomainError({ kind: "invalid_input", code: "malformed_body", title: "The body is not as long as its Content-Length", detail: error.message });
+  });
+  try {
+    if (stored.bytes === 0) throw (errors.empty ?? noImage)();
+    const image = await sniffStored({ length: stored.bytes, prefix: stored.prefix, read: (offset, count) => readRange(bucket, key, offset, count) });
+    return { image, input: { key, bytes: stored.bytes, sha256: stored.sha256 } };
+  } catch (error) {
+    await bucket.delete(key);
+    throw error;
+  }
+}
+
+/**
+ * A multipart body, parsed as it streams (multipasta): option fields are collected, and the first
+ * part named `image` goes to `onImage` as a stream, read no faster than `onImage` consumes it, so
+ * that no more than a chunk or two of it is ever in memory. Other file parts are skipped.
+ */
+async function readMultipart(
+  body: ReadableStream<Uint8Array>,
+  contentType: string,
+  cap: number,
+  onImage: (stream: ReadableStream<Uint8Array>, fieldsBefore: Record<string, string>) => Promise<StoredImage>,
+  discard: (stored: StoredImage) => Promise<void>,
+): Promise<{ fields: Record<string, string>; image: StoredImage | null }> {
   const fields: Record<string, string> = {};
-  let image: Uint8Array<ArrayBuffer> | null = null;
-  for (const [name, value] of form) {
-    if (name === "image" && typeof value !== "string") image = new Uint8Array(await value.arrayBuffer());
-    else if (typeof value === "string") fields[name] = value;
+  // Set from the parser's callbacks.
+  const state: {
+    image: Promise<StoredImage> | null;
+    sink: ReadableStreamDefaultController<Uint8Array> | null;
+    wanted: (() => void) | null;
+    stopped: boolean;
+    failure: Multipart.MultipartError | null;
+  } = { image: null, sink: null, wanted: null, stopped: false, failure: null };
+  const parser = Multipart.make({
+    headers: { "content-type": contentType },
+    maxParts: MAX_PARTS,
+    maxFieldSize: MAX_FIELD_BYTES,
+    maxTotalSize: cap,
+    isFile: (info) => info.name === "image" || info.filename !== undefined,
+    onField: (info, value) => {
+      fields[info.name] = Multipart.decodeField(info, value);
+    },
+    onFile: (info) => {
+      if (info.name !== "image" || state.image) return () => undefined;
+      const stream = new ReadableStream<Uint8Array>(
+        {
+          start: (controller) => void (state.sink = controller),
+          pull: () => state.wanted?.(),
+          cancel: () => {
+            state.stopped = true;
+            state.sink = null;
+            state.wanted?.();
+          },
+        },
+        { highWaterMark: 0 },
+      );
+      state.image = onImage(stream, { ...fields });
+      // Awaited below; a rejection before then is not unhandled.
+      state.image.catch(() => undefined);
+      return (chunk) => {
+        if (chunk === null) {
+          state.sink?.close();
+          state.sink = null;
+        } else {
+          state.sink?.enqueue(chunk);
+        }
+      };
+    },
+    onError: (error) => {
+      state.failure ??= error;
+    },
+    onDone: () => undefined,
+  });
+
+  const reader = body.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) {
+      parser.end();
+      break;
+    }
+    parser.write(value);
+    if (state.failure || state.stopped) break;
+    // Backpressure: the next chunk is read only once the image's consumer has taken this one.
+    while (state.sink && (state.sink.desiredSize ?? 0) < 0 && !state.stopped) await new Promise<void>((resolve) => (state.wanted = resolve));
+    state.wanted = null;
+    if (state.stopped) break;
   }
-  if (!image || image.length === 0) {
-    throw new DomainError({ kind: "invalid_input", code: "empty_body", title: "The request has no image", detail: 'Send the file in a part named "image".' });
+  if (state.failure || state.stopped) await reader.cancel().catch(() => undefined);
+  const failure = state.failure;
+  if (failure) {
+    const problem = failure._tag === "ReachedLimit" && failure.limit === "MaxTotalSize" ? tooLarge(cap - MULTIPART_OVERHEAD)() : malformedMultipart();
+    state.sink?.error(problem);
+    // An image stored before the body turned out malformed is not kept.
+    const stored = await state.image?.catch(() => null);
+    if (stored) await discard(stored);
+    throw problem;
   }
-  if (image.length > maxBytes) throw tooLarge(maxBytes);
-  return { kind: "bytes", bytes: image, fields };
+  return { fields, image: state.image === null ? null : await state.image };
 }
 
 function jsonObjectOf(body: Uint8Array): Record<string, unknown> {
@@ -98,7 +260,7 @@ function jsonObjectOf(body: Uint8Array): Record<string, unknown> {
   return object.data;
 }
 
-/** Reads a whole stream, cancelling it and throwing `tooLarge()` as soon as it passes `cap` bytes. */
+/** Reads a whole (small) stream, cancelling it and throwing `tooLarge()` as soon as it passes `cap` bytes. */
 export async function readCapped(stream: ReadableStream<Uint8Array> | null, cap: number, tooLarge: () => Error): Promise<Uint8Array<ArrayBuffer>> {
   if (!stream) return new Uint8Array();
   const chunks: Uint8Array[] = [];
