@@ -75,8 +75,9 @@ type Image = (typeof images)[number];
 const scheduler = (model: ModelSession, batchSize: number) => new Scheduler(model, { batchSize, memoryBudgetBytes: 16 * 1024 ** 3, maxQueuedTiles: Number.MAX_SAFE_INTEGER });
 
 /** x4 of one image through the runner's path; the x4 image stays as floats in the blender (no encoding). */
-async function upscale(run: Scheduler, image: Image, overlap: number): Promise<UpscaleTask> {
-  const task = new UpscaleTask(image, { scales: [4], tile, overlap, temperature: 0 });
+/** `tileOf` is the model's own tile side (peers were exported for the served model's, hvar's older versions not). */
+async function upscale(run: Scheduler, image: Image, overlap: number, tileOf = tile): Promise<UpscaleTask> {
+  const task = new UpscaleTask(image, { scales: [4], tile: tileOf, overlap, temperature: 0 });
   await run.submit(task);
   return task;
 }
@@ -89,13 +90,13 @@ interface Timing {
 }
 
 /** Every image once, untimed first so that JIT compilation and this batch size's allocations are not counted. */
-async function time(run: Scheduler, overlap: number): Promise<Timing> {
+async function time(run: Scheduler, overlap: number, tileOf = tile): Promise<Timing> {
   await upscale(run, images[0] as Image, overlap);
   const timing: Timing = { tiles: 0, seconds: 0, cpuSeconds: 0, outputMp: 0 };
   for (const image of images) {
     const cpuBefore = process.cpuUsage();
     const started = performance.now();
-    const task = await upscale(run, image, overlap);
+    const task = await upscale(run, image, overlap, tileOf);
     timing.seconds += (performance.now() - started) / 1000;
     const cpu = process.cpuUsage(cpuBefore);
     timing.cpuSeconds += (cpu.user + cpu.system) / 1e6;
@@ -157,11 +158,11 @@ async function compareModel(label: string, entry: ModelEntry, model: ModelSessio
   const overlap = tileOverlap(entry.manifest, undefined);
   const run = scheduler(model, args.batch);
   const psnr = await meanPsnr(set5, async ({ lr, width: w, height: h }) => {
-    const task = await upscale(run, { width: w, height: h, rgb: lr, format: "raw" }, overlap);
+    const task = await upscale(run, { width: w, height: h, rgb: lr, format: "raw" }, overlap, model.tile);
     const [x4] = await task.encode("png", 90); // lossless: the 8-bit image the runner would store
     return sharp(x4?.bytes).removeAlpha().raw().toBuffer();
   });
-  const t = await time(run, overlap);
+  const t = await time(run, overlap, model.tile);
   // The exports write it beside the contract's fields, which the runner's schema keeps alone.
   const { parameters } = JSON.parse(readFileSync(join(dirname(entry.onnxPath), "manifest.json"), "utf8")) as { parameters?: number };
   methods.push({ method: label, parameters: parameters ?? null, set5PsnrY: psnr, outputMpPerSecond: t.outputMp / t.seconds, cpuSecondsPerMp: t.cpuSeconds / t.outputMp });

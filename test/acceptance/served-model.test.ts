@@ -63,6 +63,9 @@ const KNOWN_FAILURES: Record<string, string[]> = {
     "follows a smooth horizontal gradient within 1 level of bicubic, with no tile pattern",
     "brings a JPEG q90 input at least as close to the clean image as it was",
   ],
+  // 2.1.0-floor's restoration in front of SPAN as published: the gradient now passes (x2 is SPAN's), x1
+  // is 2.1.0's and still leaves a JPEG q90 input 0.02 dB further from the clean image.
+  "hvar@2.2.0-floor": ["brings a JPEG q90 input at least as close to the clean image as it was"],
 };
 
 const { models } = await discoverModels(MODELS_DIR);
