@@ -33,7 +33,7 @@ PARITY_FLOATS = 3_000_000  # float32 numbers in parity.safetensors at most (12 M
 
 
 def parity_tiles(tile: int) -> int:
-    """Tiles in the parity file: two, or one where two tiles' outputs (x4 is 16 times a tile) would be too big."""
+    """Tiles in the parity file: two, or one where two tiles' outputs (x4: 16 times a tile) are too big."""
     floats_per_tile = 3 * tile * tile * (1 + 1 + 4 + 16)  # lr, x1, x2, x4
     return 2 if 2 * floats_per_tile <= PARITY_FLOATS else 1
 
