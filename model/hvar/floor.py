@@ -123,7 +123,6 @@ class Floor(nn.Module):
             x1, x2, x4 = (x.clamp(0, 1) for x in (x1, x2, x4))
         return x1, x2, x4
 
-
     def upsample(self, feat_BCHW: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x2 (B 3 2H 2W) and x4 (B 3 4H 4W) from the features, by pixel shuffle."""
         x2, x4 = (F.pixel_shuffle(self.heads[f"x{s}"](feat_BCHW), s) for s in (2, 4))
