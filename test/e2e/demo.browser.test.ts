@@ -11,7 +11,8 @@ import { example, noisePng, stack } from "./helpers";
  * The demo page in a real browser, used as a person would: open the link `npm start` prints, upload
  * a photo, wait, see x1, x2 and x4, move the before/after slider, read the usage. Debian's chromium
  * (scripts/setup.sh --browser installs it), driven by playwright-core; never a downloaded browser.
- * HVAR_UPDATE_SCREENSHOT=1 also refreshes the README's screenshot (docs/demo.jpg).
+ * HVAR_UPDATE_SCREENSHOT=1 also refreshes the README's screenshot (docs/demo.jpg); with
+ * HVAR_MODELS_DIR=$PWD/gpu-runner/models it shows the shipped model rather than the contract fixture.
  */
 const CHROMIUM =
   process.env.HVAR_CHROMIUM ??
