@@ -16,7 +16,7 @@ const dead = env.TEST_DEAD_RUNNER_URL;
 const options = { scales: [2 as const], format: "png" as const, quality: null, temperature: 0 };
 const pool = (urls: string[]) => new RunnerPool({ urls, secret: env.RUNNER_HMAC_SECRET, timeoutMs: 5000, bucket: env.RESULTS, model: env.MODEL_VERSION });
 /** Job ids as the worker makes them (20 of a-z2-7), one per test. */
-const jobId = (n: 2 | 3 | 4 | 5) => `j_redispatchabcdefghi${n}`;
+const jobId = (n: 2 | 3 | 4 | 5 | 6) => `j_redispatchabcdefghi${n}`;
 
 /** What a runner restart does to the stub: the job is unknown afterwards. */
 async function restartLoses(id: string, runner = live): Promise<void> {
@@ -52,6 +52,19 @@ describe("a job its runner lost", () => {
     await restartLoses(id);
     expect(await runners.poll(id, live)).toMatchObject({ status: "failed", error: { code: "job_lost" } });
     expect(await env.RESULTS.head(inputKey(id))).toBeNull();
+  });
+
+  it("spends no send when the runner still holds the job, as a replica behind a load balancer may answer", async () => {
+    const runners = pool([live]);
+    const id = jobId(6);
+    await runners.submit(await withInput({ id, image: await png(16, 16), contentType: "image/png", width: 16, height: 16, options, requestId: null }));
+    for (let poll = 0; poll < MAX_SENDS + 1; poll++) {
+      const hidden = await fetch(`${live}/__hide/${id}`, { method: "POST" });
+      expect(hidden.status).toBe(204);
+      expect(await runners.poll(id, live)).toEqual({ status: "queued" });
+    }
+    expect(await (await env.RESULTS.get(sendStateKey(id)))?.json()).toMatchObject({ attempts: 1 });
+    expect(await runners.poll(id, live)).toMatchObject({ status: "succeeded" });
   });
 
   it("fails as model_mismatch when its runner came back serving another model, keeping nothing", async () => {

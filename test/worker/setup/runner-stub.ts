@@ -156,6 +156,8 @@ function jobJson(job: StubJob, model: Model, polled = true): RunnerJob | { id: s
 
 export async function startRunnerStub(secret: string, model = STUB_MODEL): Promise<RunnerStub> {
   const jobs = new Map<string, StubJob>();
+  /** Jobs whose next poll answers 404 although they stay known (`__hide`). */
+  const hidden = new Set<string>();
   const requestIds = new Map<string, string[]>();
   const inboxes = new Map<string, { headers: Record<string, string>; body: string }[]>();
   const cancels: string[] = [];
@@ -178,6 +180,10 @@ export async function startRunnerStub(secret: string, model = STUB_MODEL): Promi
       // Test control: forget a job, as a runner that restarted would (API.md: in-flight jobs are lost).
       const forget = /^\/__forget\/([\w-]+)$/.exec(url.pathname)?.[1];
       if (forget && req.method === "POST") return void res.writeHead(jobs.delete(forget) ? 204 : 404).end();
+      // Test control: the next poll of a job answers 404 while the job stays known, as a load-balanced
+      // replica answers for a job whose owner just restarted while the others still see it alive.
+      const hide = /^\/__hide\/([\w-]+)$/.exec(url.pathname)?.[1];
+      if (hide && req.method === "POST") return void (hidden.add(hide), res.writeHead(204).end());
       const requestIdsOf = /^\/__request-ids\/([\w-]+)$/.exec(url.pathname)?.[1];
       if (requestIdsOf) return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(requestIds.get(requestIdsOf) ?? []));
       if (url.pathname === "/__canceled") return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(cancels));
@@ -236,7 +242,8 @@ export async function startRunnerStub(secret: string, model = STUB_MODEL): Promi
         return void res.writeHead(202, { "content-type": "application/json" }).end(JSON.stringify(jobJson(job, model, false)));
       }
       if (req.method === "GET" && status) {
-        const job = jobs.get(decodeURIComponent(status[1] ?? ""));
+        const id = decodeURIComponent(status[1] ?? "");
+        const job = hidden.delete(id) ? undefined : jobs.get(id);
         if (!job) return problem(res, 404, "job_not_found");
         return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(jobJson(job, model)));
       }

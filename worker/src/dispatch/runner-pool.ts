@@ -23,7 +23,9 @@ import { DispatchError, type DispatchJob, type Dispatcher, type RemoteState, ref
  * A URL may also be a load balancer in front of runner replicas (a Kubernetes Service): replicas that
  * share a store answer for each other's jobs from it, and a 404 there means the job's replica died,
  * so the same resend reaches whichever replica the balancer picks, which takes the job over
- * (gpu-runner/API.md, "Replicas behind a load balancer").
+ * (gpu-runner/API.md, "Replicas behind a load balancer"). Replicas may disagree for a few seconds (the
+ * restarted owner knows at once that its job died, the others only once its heartbeat is stale), so a
+ * resend answered 200 (a replica still holds the job) spends no send; only a 202 (started again) does.
  *
  * Every answer names the model the runner serves; a runner whose model is not MODEL_VERSION is passed
  * over like a busy one, since its results would be cached under the wrong model.
@@ -319,7 +321,9 @@ export class RunnerPool implements Dispatcher {
         await this.forget(jobId);
         return modelMismatch(answer, this.options.model);
       }
-      await this.saveSendState(jobId, { ...send, attempts: send.attempts + 1 });
+      // 202: the job starts again, a send spent. 200: a runner still holds it (behind a load
+      // balancer, another replica answered for an owner it still sees alive), so nothing was sent again.
+      if (response.status === 202) await this.saveSendState(jobId, { ...send, attempts: send.attempts + 1 });
       return { status: "queued" };
     }
     if (!RETRYABLE.has(response.status)) {
