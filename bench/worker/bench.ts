@@ -10,15 +10,11 @@
  *
  * (npm runs it with node_modules/.bin first on PATH, so wrangler gets the repository's Node 22.)
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
-import { randomBytes } from "node:crypto";
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import { loadavg, tmpdir } from "node:os";
-import { join } from "node:path";
+import { loadavg } from "node:os";
 import { parseArgs } from "node:util";
 import { deflateSync } from "node:zlib";
-import { STUB_MODEL, startRunnerStub } from "../../test/worker/setup/runner-stub";
+import { STUB_MODEL } from "../../test/worker/setup/runner-stub";
+import { startDevWorker, until, wranglerDev } from "./dev-worker";
 
 const { values } = parseArgs({
   options: { requests: { type: "string", default: "400" }, concurrency: { type: "string", default: "8" }, rounds: { type: "string", default: "5" } },
@@ -26,30 +22,6 @@ const { values } = parseArgs({
 const REQUESTS = Number(values.requests);
 const CONCURRENCY = Number(values.concurrency);
 const ROUNDS = Number(values.rounds);
-const root = new URL("../../", import.meta.url).pathname;
-const wrangler = join(root, "node_modules/.bin/wrangler");
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (!address || typeof address === "string") throw new Error("no free port");
-  return address.port;
-}
-
-async function until(url: string, child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 240; i++) {
-    if (child.exitCode !== null) throw new Error(`wrangler dev exited (${child.exitCode})`);
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-  throw new Error(`${url} did not come up`);
-}
 
 /** A real 64x48 PNG; its size does not matter for a cache hit. */
 function png(): Buffer {
@@ -134,37 +106,12 @@ async function measure(routes: Route[]): Promise<Result[]> {
 }
 
 async function main(): Promise<void> {
-  const state = mkdtempSync(join(tmpdir(), "hvar-bench-"));
-  const runnerSecret = randomBytes(24).toString("base64url");
-  const adminSecret = randomBytes(24).toString("base64url");
-  const envFile = join(state, "bench.vars");
-  writeFileSync(
-    envFile,
-    [`ADMIN_SECRET=${adminSecret}`, `RESULT_SIGNING_KEYS={"b1":"${randomBytes(32).toString("base64")}"}`, `RUNNER_HMAC_SECRET=${runnerSecret}`].join("\n"),
-  );
-  const runner = await startRunnerStub(runnerSecret);
-  const [workerPort, barePort] = [await freePort(), await freePort()];
-  // Each wrangler dev needs its own inspector port, or the second one fails to start.
-  const [workerInspector, bareInspector] = [await freePort(), await freePort()];
-  const env = { ...process.env, WRANGLER_SEND_METRICS: "false" };
-  const migrate = spawnSync(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", state], { cwd: root, env, stdio: "ignore" });
-  if (migrate.status !== 0) throw new Error("applying D1 migrations failed");
-  const common = ["--ip", "127.0.0.1", "--show-interactive-dev-session=false", "--log-level", "error"];
-  const children = [
-    spawn(wrangler, ["dev", ...common, "--port", String(workerPort), "--inspector-port", String(workerInspector), "--persist-to", state, "--env-file", envFile, "--var", `RUNNER_URLS:${runner.url}`, "--var", `MODEL_VERSION:${STUB_MODEL.id}@${STUB_MODEL.version}`], { cwd: root, env, stdio: "ignore" }),
-    spawn(wrangler, ["dev", ...common, "--port", String(barePort), "--inspector-port", String(bareInspector), "-c", "bench/worker/bare.wrangler.toml"], { cwd: root, env, stdio: "ignore" }),
-  ];
+  // The worker serves the stub's model, so that the stub's results are cached under MODEL_VERSION.
+  const [worker, bareDev] = await Promise.all([startDevWorker([`MODEL_VERSION:${STUB_MODEL.id}@${STUB_MODEL.version}`]), wranglerDev(["-c", "bench/worker/bare.wrangler.toml"])]);
   try {
-    const base = `http://127.0.0.1:${workerPort}`;
-    const bare = `http://127.0.0.1:${barePort}/`;
-    await Promise.all([until(`${base}/healthz`, children[0] as ChildProcess), until(bare, children[1] as ChildProcess)]);
-
-    const created = await fetch(`${base}/admin/keys`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${adminSecret}`, "content-type": "application/json" },
-      body: JSON.stringify({ owner: "bench", monthlyQuotaMp: 1e6, rateLimitPerMin: 100_000 }),
-    });
-    const { secret } = (await created.json()) as { secret: string };
+    const { base, apiKey: secret } = worker;
+    const bare = `${bareDev.base}/`;
+    await until(bare, bareDev.child);
     const image = png();
     const upscale = () =>
       fetch(`${base}/v1/upscales?scales=2`, { method: "POST", body: image, headers: { authorization: `Bearer ${secret}`, "content-type": "image/png", prefer: "wait=30" } });
@@ -184,9 +131,8 @@ async function main(): Promise<void> {
     console.log("| route | requests/s | p50 (ms) | p99 (ms) |\n| --- | ---: | ---: | ---: |");
     for (const r of results) console.log(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} |`);
   } finally {
-    for (const child of children) child.kill("SIGTERM");
-    await runner.close();
-    rmSync(state, { recursive: true, force: true });
+    bareDev.child.kill("SIGTERM");
+    await worker.stop();
   }
 }
 

@@ -11,43 +11,15 @@
  * (the request body, its copy, the runner request), one that streams holds a few chunks and, for a
  * body of unknown length, one 5 MiB R2 part.
  */
-import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { randomBytes } from "node:crypto";
-import { mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from "node:fs";
-import { createServer } from "node:net";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { readFileSync, readdirSync } from "node:fs";
 import { parseArgs } from "node:util";
 import { deflateSync } from "node:zlib";
-import { startRunnerStub } from "../../test/worker/setup/runner-stub";
+import { startDevWorker } from "./dev-worker";
 
 const { values } = parseArgs({ options: { "size-mb": { type: "string", default: "25" }, concurrency: { type: "string", default: "4" } } });
 const SIZE_BYTES = Math.floor(Number(values["size-mb"]) * 1024 * 1024);
 const CONCURRENCY = Number(values.concurrency);
-const root = new URL("../../", import.meta.url).pathname;
-const wrangler = join(root, "node_modules/.bin/wrangler");
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const address = server.address();
-  await new Promise((resolve) => server.close(resolve));
-  if (!address || typeof address === "string") throw new Error("no free port");
-  return address.port;
-}
-
-async function until(url: string, child: ChildProcess): Promise<void> {
-  for (let i = 0; i < 240; i++) {
-    if (child.exitCode !== null) throw new Error(`wrangler dev exited (${child.exitCode})`);
-    try {
-      if ((await fetch(url)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((resolve) => setTimeout(resolve, 500));
-  }
-  throw new Error(`${url} did not come up`);
-}
 
 /** Every process under `pid` (this run's own: other workerd processes on the machine are not counted). */
 function descendants(pid: number): number[] {
@@ -110,28 +82,9 @@ function largePng(size: number): Buffer {
 }
 
 async function main(): Promise<void> {
-  const state = mkdtempSync(join(tmpdir(), "hvar-bench-upload-"));
-  const runnerSecret = randomBytes(24).toString("base64url");
-  const adminSecret = randomBytes(24).toString("base64url");
-  const envFile = join(state, "bench.vars");
-  writeFileSync(envFile, [`ADMIN_SECRET=${adminSecret}`, `RESULT_SIGNING_KEYS={"b1":"${randomBytes(32).toString("base64")}"}`, `RUNNER_HMAC_SECRET=${runnerSecret}`].join("\n"));
-  const runner = await startRunnerStub(runnerSecret);
-  const [port, inspector] = [await freePort(), await freePort()];
-  const env = { ...process.env, WRANGLER_SEND_METRICS: "false" };
-  const migrate = spawnSync(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", state], { cwd: root, env, stdio: "ignore" });
-  if (migrate.status !== 0) throw new Error("applying D1 migrations failed");
-  const vars = ["--var", `RUNNER_URLS:${runner.url}`, "--var", `MAX_UPLOAD_BYTES:${SIZE_BYTES}`, "--var", "RUNNER_TIMEOUT_MS:60000"];
-  const common = ["--ip", "127.0.0.1", "--show-interactive-dev-session=false", "--log-level", "error"];
-  const child = spawn(wrangler, ["dev", ...common, "--port", String(port), "--inspector-port", String(inspector), "--persist-to", state, "--env-file", envFile, ...vars], { cwd: root, env, stdio: "ignore" });
+  const worker = await startDevWorker([`MAX_UPLOAD_BYTES:${SIZE_BYTES}`, "RUNNER_TIMEOUT_MS:60000"]);
   try {
-    const base = `http://127.0.0.1:${port}`;
-    await until(`${base}/healthz`, child);
-    const created = await fetch(`${base}/admin/keys`, {
-      method: "POST",
-      headers: { authorization: `Bearer ${adminSecret}`, "content-type": "application/json" },
-      body: JSON.stringify({ owner: "bench", monthlyQuotaMp: 1e6, rateLimitPerMin: 100_000 }),
-    });
-    const { secret } = (await created.json()) as { secret: string };
+    const { base, child, apiKey: secret } = worker;
     const pid = child.pid ?? 0;
     const image = largePng(SIZE_BYTES);
     const raw = () => fetch(`${base}/v1/upscales?scales=1`, { method: "POST", body: image, headers: { authorization: `Bearer ${secret}`, "content-type": "image/png" } });
@@ -165,9 +118,7 @@ async function main(): Promise<void> {
       await new Promise((resolve) => setTimeout(resolve, 2000));
     }
   } finally {
-    child.kill("SIGTERM");
-    await runner.close();
-    rmSync(state, { recursive: true, force: true });
+    await worker.stop();
   }
 }
 
