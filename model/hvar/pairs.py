@@ -28,6 +28,9 @@ from hvar.paths import data_root
 KINDS = {"x4": (1, 2, 4), "x2": (1, 2)}  # kind -> scales with a target
 SYNTHETIC = 0.05  # share of HR crops that are smooth colour fields instead of photo crops
 LIGHT = 0.4  # share of the degraded pairs with one light defect instead of the realistic recipe
+# What a pair is made of; one more whenever make_pair changes, so that a cache built by an older one is
+# refused instead of training on another mix (2: light defects, `LIGHT`).
+RECIPE = 2
 
 
 def smooth_field(rng: np.random.Generator, side: int) -> np.ndarray:
@@ -112,18 +115,30 @@ def build(
     with mp.get_context("fork").Pool(workers) as pool:
         for n, _ in enumerate(pool.imap_unordered(_work, jobs), 1):
             print(f"pairs: {n}/{len(jobs)} chunks, {time.time() - started:.0f}s", file=sys.stderr, flush=True)
-    (folder / "done").write_text(f"count={count} lr={lr_side} seed={seed} synthetic={synthetic}\n")
+    (folder / "done").write_text(
+        f"count={count} lr={lr_side} seed={seed} synthetic={synthetic} recipe={RECIPE}\n"
+    )
     return folder
+
+
+def unusable(folder: Path) -> str | None:
+    """Why the cache in `folder` cannot train (unfinished, or built by another recipe), else None."""
+    if not (folder / "done").exists():
+        return f"no finished pair cache in {folder} (python -m hvar.pairs --out {folder})"
+    fields = dict(f.split("=", 1) for f in (folder / "done").read_text().split())
+    recipe = int(fields.get("recipe", 1))  # caches before the field were recipe 1 (no light defects)
+    if recipe != RECIPE:
+        return (f"the pair cache in {folder} was built by recipe {recipe}, this code makes recipe {RECIPE}: "
+                f"rebuild it (rm -r {folder}; python -m hvar.pairs --out {folder})")  # fmt: skip
+    return None
 
 
 class Pairs:
     """The cached pairs, memory-mapped: `batch(rng, n)` draws n pairs of each kind."""
 
     def __init__(self, folder: Path):
-        if not (folder / "done").exists():
-            raise FileNotFoundError(
-                f"no finished pair cache in {folder} (python -m hvar.pairs --out {folder})"
-            )
+        if (why := unusable(folder)) is not None:
+            raise FileNotFoundError(why)
         self.arrays = {
             kind: {
                 k: np.load(folder / f"{kind}.{k}.npy", mmap_mode="r")

@@ -31,7 +31,7 @@ import torch.nn.functional as F
 from hvar import training
 from hvar.config import FLOOR_PRESETS
 from hvar.floor import Floor, cascade, from_span, grow, load_floor, save_floor
-from hvar.pairs import Pairs
+from hvar.pairs import Pairs, unusable
 from hvar.paths import SHARED
 
 SPAN_WEIGHTS = SHARED / "pretrained/span-ch28/team38_span_ch28_slim.pth"
@@ -70,8 +70,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error("--init takes a floor run folder, and only for a new run")
     if not args.resume and not args.init and args.preset != "tiny" and not args.span.is_file():
         ap.error(f"--span: no such file {args.span}")
-    if not (args.pairs / "done").exists():
-        ap.error(f"--pairs: no finished cache in {args.pairs} (python -m hvar.pairs --out {args.pairs})")
+    if (why := unusable(args.pairs)) is not None:
+        ap.error(f"--pairs: {why}")
     return args
 
 

@@ -5,7 +5,7 @@ import pytest
 
 from hvar.data import load_images
 from hvar.degrade import bicubic_lr
-from hvar.pairs import Pairs, build, make_pair
+from hvar.pairs import Pairs, build, make_pair, unusable
 from hvar.paths import data_root
 
 
@@ -63,3 +63,12 @@ def test_half_of_the_smooth_fields_are_shallow_gradients():
     ]
     shallow = sum(r <= 40 for r in ranges)
     assert 10 <= shallow <= 30 and max(ranges) > 100
+
+
+def test_a_cache_built_by_another_recipe_is_refused_with_how_to_rebuild(photo_root, tmp_path):
+    folder = build(tmp_path / "c", count=2, lr_side=16, workers=1)
+    assert unusable(folder) is None
+    (folder / "done").write_text("count=2 lr=16 seed=0 synthetic=0.05\n")  # as written before recipes
+    assert "recipe 1" in unusable(folder) and "rebuild" in unusable(folder)
+    with pytest.raises(FileNotFoundError, match="recipe 1"):
+        Pairs(folder)

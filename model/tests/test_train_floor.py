@@ -74,7 +74,7 @@ def test_a_run_folder_is_never_overwritten(pairs_dir, tmp_path):
 def test_a_missing_pair_cache_is_a_clear_cli_error(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--out", str(tmp_path / "run"), "--preset", "tiny", "--pairs", str(tmp_path / "none")])
-    assert "no finished cache" in capsys.readouterr().err
+    assert "no finished pair cache" in capsys.readouterr().err
 
 
 def test_a_time_budget_ends_a_run_before_its_steps(pairs_dir, tmp_path):
