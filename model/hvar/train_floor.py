@@ -44,7 +44,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--resume", action="store_true")
     ap.add_argument("--preset", choices=sorted(FLOOR_PRESETS),
-                    help="size of a new run (default base); with --init, a wider one grows it")  # fmt: skip
+                    help="a new run's size (default base); with --init, a wider preset grows the init "
+                         "run, cascade puts the published SPAN after it")  # fmt: skip
     ap.add_argument(
         "--span", type=Path, default=SPAN_WEIGHTS, help="pretrained SPAN weights (all presets but tiny)"
     )
@@ -161,13 +162,15 @@ def main(argv: list[str] | None = None) -> None:
     state = training.saved_state(out, args.resume)
     if state is None:
         model = starting_floor(args)
+        if args.freeze_upscaler and model.upscaler is None:  # before anything is written
+            raise SystemExit("--freeze-upscaler: this floor has one stage, no upscaler (--preset cascade)")
         out.mkdir(parents=True, exist_ok=True)
         knobs = {"batch_size": args.batch_size, "lr": args.lr, "freeze_upscaler": args.freeze_upscaler}
         state = {"step": 0, "seconds": 0.0, "knobs": knobs}
     else:
         model = load_floor(out)
     model.to(device).train()
-    if state["knobs"].get("freeze_upscaler") and model.upscaler is not None:  # kept by a resumed run
+    if state["knobs"].get("freeze_upscaler"):  # kept by a resumed run
         model.upscaler.requires_grad_(False)
     trained = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trained, lr=args.lr, betas=BETAS, weight_decay=0.0)

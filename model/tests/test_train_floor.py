@@ -64,6 +64,13 @@ def test_a_frozen_upscaler_stays_as_it_was_while_the_restorer_trains(pairs_dir, 
     assert same == stage  # every upscaler weight unchanged after the resume too, every restorer weight moved
 
 
+def test_freezing_the_upscaler_of_a_one_stage_floor_is_a_clear_error(pairs_dir, tmp_path):
+    with pytest.raises(SystemExit, match="one stage"):
+        main(["--out", str(tmp_path / "run"), "--preset", "tiny", "--pairs", str(pairs_dir),
+              "--freeze-upscaler"])  # fmt: skip
+    assert not (tmp_path / "run").exists()
+
+
 def test_a_run_folder_is_never_overwritten(pairs_dir, tmp_path):
     args = ["--out", str(tmp_path / "run"), "--preset", "tiny", "--pairs", str(pairs_dir), "--steps", "1"]
     main(args)
