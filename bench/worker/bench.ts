@@ -7,17 +7,30 @@
  * every row alike; the load average is printed with the table.
  *
  *   npm run bench:worker [-- --requests 400 --concurrency 8 --rounds 5]
+ *   npm run bench:worker -- --profile bench/worker/profiles   # and where each route's CPU goes
+ *
+ * With --profile, each route is then run once more (`--requests` requests) under a CPU profile of its
+ * worker's isolate (profile.ts): the isolate's busy milliseconds per request, next to the bare route's,
+ * and the functions that spent them; the profiles are saved as `<route>.cpuprofile` in that folder.
  *
  * (npm runs it with node_modules/.bin first on PATH, so wrangler gets the repository's Node 22.)
  */
+import { mkdirSync } from "node:fs";
 import { loadavg } from "node:os";
+import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { deflateSync } from "node:zlib";
 import { STUB_MODEL } from "../../test/worker/setup/runner-stub";
 import { startDevWorker, until, wranglerDev } from "./dev-worker";
+import { profileWhile, summarize } from "./profile";
 
 const { values } = parseArgs({
-  options: { requests: { type: "string", default: "400" }, concurrency: { type: "string", default: "8" }, rounds: { type: "string", default: "5" } },
+  options: {
+    requests: { type: "string", default: "400" },
+    concurrency: { type: "string", default: "8" },
+    rounds: { type: "string", default: "5" },
+    profile: { type: "string" },
+  },
 });
 const REQUESTS = Number(values.requests);
 const CONCURRENCY = Number(values.concurrency);
@@ -64,8 +77,12 @@ interface Result {
 
 interface Route {
   name: string;
+  /** The file name of its CPU profile. */
+  slug: string;
   expected: number;
   request: () => Promise<Response>;
+  /** The inspector port of the worker that answers it. */
+  inspectorPort: number;
 }
 
 /** `count` requests of the route, `CONCURRENCY` in flight; every answer must have the expected status. */
@@ -105,6 +122,19 @@ async function measure(routes: Route[]): Promise<Result[]> {
   });
 }
 
+/** Each route once more under a CPU profile of its isolate: busy ms per request and the hottest functions. */
+async function profileRoutes(routes: Route[], folder: string): Promise<void> {
+  mkdirSync(folder, { recursive: true });
+  for (const route of routes) {
+    const file = join(folder, `${route.slug}.cpuprofile`);
+    const profile = await profileWhile(route.inspectorPort, file, async () => void (await burst(route, REQUESTS, [])));
+    const { busyMs, hotspots } = summarize(profile);
+    console.log(`\n${route.name}: the isolate busy ${(busyMs / REQUESTS).toFixed(2)} ms per request (${file})\n`);
+    console.log("| function (bundle line) | self | total |\n| --- | ---: | ---: |");
+    for (const h of hotspots) console.log(`| ${h.name} | ${(100 * h.self).toFixed(1)}% | ${(100 * h.total).toFixed(1)}% |`);
+  }
+}
+
 async function main(): Promise<void> {
   // The worker serves the stub's model, so that the stub's results are cached under MODEL_VERSION.
   const [worker, bareDev] = await Promise.all([startDevWorker([`MODEL_VERSION:${STUB_MODEL.id}@${STUB_MODEL.version}`]), wranglerDev(["-c", "bench/worker/bare.wrangler.toml"])]);
@@ -121,15 +151,17 @@ async function main(): Promise<void> {
     if (!resultUrl) throw new Error(`the first upscale did not succeed: ${firstResponse.status} ${JSON.stringify(first)}`);
 
     const loadBefore = loadavg();
-    const results = await measure([
-      { name: "bare Hono route", expected: 200, request: () => fetch(bare) },
-      { name: "cache-hit upscale (POST /v1/upscales)", expected: 200, request: upscale },
-      { name: "result download (GET signed URL)", expected: 200, request: () => fetch(resultUrl) },
-    ]);
+    const routes: Route[] = [
+      { name: "bare Hono route", slug: "bare", expected: 200, request: () => fetch(bare), inspectorPort: bareDev.inspectorPort },
+      { name: "cache-hit upscale (POST /v1/upscales)", slug: "cache-hit", expected: 200, request: upscale, inspectorPort: worker.inspectorPort },
+      { name: "result download (GET signed URL)", slug: "download", expected: 200, request: () => fetch(resultUrl), inspectorPort: worker.inspectorPort },
+    ];
+    const results = await measure(routes);
     const load = (values: number[]) => values.map((v) => v.toFixed(1)).join(" ");
     console.log(`\nwrangler dev, ${REQUESTS} requests per route in ${ROUNDS} rounds, ${CONCURRENCY} in flight; load average ${load(loadBefore)} before, ${load(loadavg())} after\n`);
     console.log("| route | requests/s | p50 (ms) | p99 (ms) |\n| --- | ---: | ---: | ---: |");
     for (const r of results) console.log(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} |`);
+    if (values.profile) await profileRoutes(routes, values.profile);
   } finally {
     bareDev.child.kill("SIGTERM");
     await worker.stop();

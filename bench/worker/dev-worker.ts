@@ -44,16 +44,18 @@ export async function until(url: string, child: ChildProcess): Promise<void> {
 }
 
 /** `wrangler dev` with `args` on a free port (and inspector port: two at once need their own). */
-export async function wranglerDev(args: string[]): Promise<{ child: ChildProcess; base: string }> {
+export async function wranglerDev(args: string[]): Promise<{ child: ChildProcess; base: string; inspectorPort: number }> {
   const [port, inspector] = [await freePort(), await freePort()];
   const child = spawn(wrangler, ["dev", ...QUIET, "--port", String(port), "--inspector-port", String(inspector), ...args], { cwd: root, env, stdio: "ignore" });
-  return { child, base: `http://127.0.0.1:${port}` };
+  return { child, base: `http://127.0.0.1:${port}`, inspectorPort: inspector };
 }
 
 export interface DevWorker {
   base: string;
   /** The worker's process (wrangler, and workerd under it). */
   child: ChildProcess;
+  /** wrangler's DevTools inspector of the worker (profile.ts). */
+  inspectorPort: number;
   runner: RunnerStub;
   /** An API key's secret: a quota and a rate limit no benchmark reaches. */
   apiKey: string;
@@ -70,7 +72,7 @@ export async function startDevWorker(vars: string[] = []): Promise<DevWorker> {
   const runner = await startRunnerStub(runnerSecret);
   const migrate = spawnSync(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", state], { cwd: root, env, stdio: "ignore" });
   if (migrate.status !== 0) throw new Error("applying D1 migrations failed");
-  const { child, base } = await wranglerDev(["--persist-to", state, "--env-file", envFile, "--var", `RUNNER_URLS:${runner.url}`, ...vars.flatMap((v) => ["--var", v])]);
+  const { child, base, inspectorPort } = await wranglerDev(["--persist-to", state, "--env-file", envFile, "--var", `RUNNER_URLS:${runner.url}`, ...vars.flatMap((v) => ["--var", v])]);
   const stop = async () => {
     child.kill("SIGTERM");
     await runner.close();
@@ -84,7 +86,7 @@ export async function startDevWorker(vars: string[] = []): Promise<DevWorker> {
       body: JSON.stringify({ owner: "bench", monthlyQuotaMp: 1e6, rateLimitPerMin: 100_000 }),
     });
     const { secret } = (await created.json()) as { secret: string };
-    return { base, child, runner, apiKey: secret, stop };
+    return { base, child, inspectorPort, runner, apiKey: secret, stop };
   } catch (error) {
     await stop();
     throw error;

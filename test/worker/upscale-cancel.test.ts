@@ -8,6 +8,7 @@ import { advance } from "../../worker/src/jobs/lifecycle";
 import { hashRequest, startUpscale } from "../../worker/src/jobs/start";
 import { randomId } from "../../worker/src/security/crypto";
 import { type JobRecord, getJob } from "../../worker/src/storage/jobs";
+import { inBucket } from "../../worker/src/storage/uploads";
 import { normalizeUpscaleOptions, parseUpscaleParams } from "../../worker/src/validate/options";
 import { sniffImage } from "../../worker/src/validate/sniff";
 import { BASE, ledgerOf, meterOf, newKey, upscale, withInput, withKey } from "./helpers";
@@ -162,7 +163,7 @@ describe("a job the worker gives up on", () => {
     const bytes = await png(30, 20, { text: { "hvar-test": "stall" } });
     const options = normalizeUpscaleOptions(parseUpscaleParams({ scales: "2" }), undefined);
     const job = await withInput({ id: randomId("j"), image: bytes, contentType: "image/png", width: 30, height: 20, options, requestId: null });
-    const request = { id: job.id, key: { id: key.id, monthlyQuotaMp: 1000 }, image: sniffImage(bytes), input: job.input, options, idempotencyKey: null, webhookUrl: null, origin: BASE, requestId: "req_stalledsubmitrequest" };
+    const request = { id: job.id, key: { id: key.id, monthlyQuotaMp: 1000 }, image: sniffImage(bytes), input: inBucket(env.RESULTS, job.input), options, idempotencyKey: null, webhookUrl: null, origin: BASE, requestId: "req_stalledsubmitrequest" };
     const started = startUpscale({ env, dispatcher: pool, jobTimeoutS: 600 }, request, await hashRequest(job.input.sha256, options, "test"));
     await expect(started).rejects.toMatchObject({ kind: "unavailable", code: "no_runner_available" });
     const { jobId } = (await started.catch((error: { extensions: { jobId: string } }) => error.extensions)) as { jobId: string };

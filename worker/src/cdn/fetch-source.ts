@@ -1,6 +1,6 @@
 import { DomainError } from "@hvar/contract";
 import { type SourcePolicy, checkHop } from "../security/source-policy";
-import type { StoredInput } from "../storage/uploads";
+import type { ReceivedInput } from "../storage/uploads";
 import { type UploadTarget, storeImage } from "../validate/body";
 import type { ImageInfo } from "../validate/sniff";
 
@@ -18,7 +18,7 @@ export interface SourceLimits {
 
 export interface FetchedSource {
   image: ImageInfo;
-  input: StoredInput;
+  input: ReceivedInput;
 }
 
 export const MAX_SOURCE_REDIRECTS = 3;

@@ -95,7 +95,7 @@ async function jobFor(request: GenerateRequest, deps: JobDeps, idempotencyKey: s
   try {
     checkLimits(image, scales, target.limits);
   } catch (error) {
-    await env.RESULTS.delete(input.key);
+    await input.discard();
     throw error;
   }
   const hashes = await hashRequest(input.sha256, options, config.MODEL_VERSION);

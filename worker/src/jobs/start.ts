@@ -3,7 +3,7 @@ import type { ApiKey } from "../auth/keys";
 import { DispatchError } from "../dispatch/types";
 import { sha256Hex } from "../security/crypto";
 import { type JobRecord, insertJob, markRunning, releaseIdempotencyKey, takeBackJob } from "../storage/jobs";
-import type { StoredInput } from "../storage/uploads";
+import type { ReceivedInput } from "../storage/uploads";
 import type { NormalizedOptions } from "../validate/options";
 import { IMAGE_TYPES, type ImageInfo } from "../validate/sniff";
 import { cacheHitOfInsertedJob, cacheHitWithdrawn, megapixels, totalMegapixels } from "./billing";
@@ -22,7 +22,7 @@ export interface UpscaleRequest {
   id: string;
   key: Pick<ApiKey, "id" | "monthlyQuotaMp">;
   image: ImageInfo;
-  input: StoredInput;
+  input: ReceivedInput;
   options: NormalizedOptions;
   idempotencyKey: string | null;
   webhookUrl: string | null;
@@ -69,7 +69,7 @@ export async function startUpscale(deps: JobDeps & { jobTimeoutS: number }, requ
     started = await begin(deps, request, hashes, now);
     return started;
   } finally {
-    if (started?.outcome !== "dispatched") await deps.env.RESULTS.delete(request.input.key);
+    if (started?.outcome !== "dispatched") await request.input.discard();
   }
 }
 
@@ -128,7 +128,7 @@ async function begin(deps: JobDeps & { jobTimeoutS: number }, request: UpscaleRe
   }
 
   try {
-    const { runner } = await dispatcher.submit({ id: job.id, input: request.input, contentType: IMAGE_TYPES[image.type], width: image.width, height: image.height, options, requestId: job.requestId });
+    const { runner } = await dispatcher.submit({ id: job.id, input: await request.input.stored(), contentType: IMAGE_TYPES[image.type], width: image.width, height: image.height, options, requestId: job.requestId });
     await markRunning(env.DB, job.id, runner);
     return { outcome: "dispatched", job: { ...job, status: "running", runner } };
   } catch (error) {

@@ -1,7 +1,7 @@
 import { DomainError } from "@hvar/contract";
 import { configOf } from "../config";
 import { type JobRecord, findByIdempotencyKey, releaseExpiredIdempotencyKey } from "../storage/jobs";
-import type { StoredInput } from "../storage/uploads";
+import type { ReceivedInput } from "../storage/uploads";
 import type { ImageInfo } from "../validate/sniff";
 import type { JobDeps } from "./lifecycle";
 import { isExpired, resultsCutoff } from "./retention";
@@ -20,10 +20,10 @@ import { type UpscaleRequest, hashRequest, requestHashOf, startUpscale } from ".
  */
 export type Submitted = { outcome: "cached" | "dispatched" | "replayed"; job: JobRecord };
 
-/** An image in R2 (inputs/<job id>), with the type and size read from its bytes. */
+/** An image for inputs/<job id> (there already, or held until a job needs it), with the type and size read from its bytes. */
 export interface LoadedImage {
   image: ImageInfo;
-  input: StoredInput;
+  input: ReceivedInput;
 }
 
 /**
@@ -61,7 +61,7 @@ export async function submitUpscale(deps: JobDeps & { jobTimeoutS: number }, sub
     if (existing && isExpired(existing, config)) await releaseExpiredIdempotencyKey(env.DB, existing.id, resultsCutoff(config));
     else if (existing) {
       // A replay needs no new input.
-      if (source.kind === "stored") await env.RESULTS.delete(source.input.key);
+      if (source.kind === "stored") await source.input.discard();
       return replay();
     }
   }

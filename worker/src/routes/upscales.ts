@@ -82,7 +82,7 @@ function imageByUrl(image: string, key: ApiKey, config: Config, scales: readonly
       try {
         checkLimits(fetched.image, scales, target.limits);
       } catch (error) {
-        await target.bucket.delete(fetched.input.key);
+        await fetched.input.discard();
         throw error;
       }
       return fetched;
@@ -165,7 +165,7 @@ upscales.post("/v1/upscales", apiKeyAuth({ scope: "upscale" }), rateLimit(), asy
       checkWebhookUrl(params.webhook_url, { insecure: config.ALLOW_INSECURE_ORIGINS, forbidden: [origin, ...config.RUNNER_URLS] });
     }
   } catch (error) {
-    await c.env.RESULTS.delete(target.key);
+    if (source.kind === "stored") await source.input.discard();
     throw error;
   }
 

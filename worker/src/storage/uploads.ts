@@ -6,6 +6,10 @@ import { toHex } from "../security/crypto";
  * image (an isolate has 128 MB; a buffered 25 MB upload cost ~97 MB, issue 16). What it keeps is the
  * first bytes, for the type sniffer (validate/sniff.ts reads headers, which are at the start for
  * most images; `readRange` serves the rest).
+ *
+ * A small upload of known length (at most HELD_UPLOAD_BYTES) is held in memory instead, and goes to
+ * R2 only when a job is dispatched with it: a cache hit or a replay, answered from the hash alone,
+ * then writes and deletes nothing (issue 19: the input's put and delete were a third of a hit's work).
  */
 
 /** An image in R2 (inputs/<job id>), as a job's backend gets it: never its bytes. */
@@ -17,9 +21,52 @@ export interface StoredInput {
   sha256: string;
 }
 
-export interface StoredUpload extends StoredInput {
+/** An upload as a request has it: in R2 already (streamed), or held until a job needs it there. */
+export interface ReceivedInput extends StoredInput {
+  /** The input in R2, put there first if it was held: what a backend is given. */
+  stored(): Promise<StoredInput>;
+  /** Deletes it from R2 if it is there (a cache hit, a replay, a refusal). */
+  discard(): Promise<void>;
+}
+
+export interface StoredUpload extends ReceivedInput {
   /** The body's first `prefixBytes` bytes (all of it when shorter). */
   prefix: Uint8Array<ArrayBuffer>;
+  /** `length` bytes from `offset` (fewer at its end). */
+  read(offset: number, length: number): Promise<Uint8Array<ArrayBuffer>>;
+}
+
+/** The largest upload held in memory rather than streamed into R2 at once (see above). */
+export const HELD_UPLOAD_BYTES = 1024 * 1024;
+
+/** An input already in R2. */
+export function inBucket(bucket: R2Bucket, input: StoredInput): ReceivedInput {
+  const plain = { key: input.key, bytes: input.bytes, sha256: input.sha256 };
+  return { ...plain, stored: async () => plain, discard: () => bucket.delete(input.key) };
+}
+
+/** An upload streamed into R2. */
+function streamed(bucket: R2Bucket, input: StoredInput, prefix: Uint8Array<ArrayBuffer>): StoredUpload {
+  return { ...inBucket(bucket, input), prefix, read: (offset, length) => readRange(bucket, input.key, offset, length) };
+}
+
+/** An upload held in memory, put into R2 on the first `stored()`. */
+function held(bucket: R2Bucket, key: string, body: Uint8Array<ArrayBuffer>, sha256: string, prefixBytes: number, httpMetadata: R2PutOptions | undefined): StoredUpload {
+  const plain = { key, bytes: body.length, sha256 };
+  let put: Promise<unknown> | null = null;
+  return {
+    ...plain,
+    prefix: body.slice(0, prefixBytes),
+    stored: async () => {
+      put ??= bucket.put(key, body, { ...httpMetadata, sha256 });
+      await put;
+      return plain;
+    },
+    discard: async () => {
+      if (put) await bucket.delete(key);
+    },
+    read: async (offset, length) => body.slice(offset, offset + length),
+  };
 }
 
 /** Beside a job's input: how the runner pool sends it (dispatch/runner-pool.ts), under the inputs' lifecycle rule. */
@@ -60,6 +107,8 @@ export interface StreamUploadOptions {
  * at a time.
  */
 export async function streamUpload(bucket: R2Bucket, key: string, body: ReadableStream<Uint8Array>, length: number | null, options: StreamUploadOptions): Promise<StoredUpload> {
+  const httpMetadata = options.contentType ? { httpMetadata: { contentType: options.contentType } } : undefined;
+  if (length !== null && length <= HELD_UPLOAD_BYTES) return holdUpload(bucket, key, body, length, options, httpMetadata);
   const digest = new crypto.DigestStream("SHA-256");
   const digestWriter = digest.getWriter();
   // Read after a successful put only; a failed one aborts the digest, which rejects it.
@@ -101,7 +150,6 @@ export async function streamUpload(bucket: R2Bucket, key: string, body: Readable
       }
     },
   });
-  const httpMetadata = options.contentType ? { httpMetadata: { contentType: options.contentType } } : undefined;
   try {
     if (length === null) await putUnsized(bucket, key, body.pipeThrough(tap), httpMetadata);
     else await bucket.put(key, body.pipeThrough(tap).pipeThrough(new FixedLengthStream(length)), httpMetadata);
@@ -112,7 +160,35 @@ export async function streamUpload(bucket: R2Bucket, key: string, body: Readable
     throw error;
   }
   await digestWriter.close();
-  return { key, bytes: received, sha256: toHex(new Uint8Array(await digest.digest)), prefix };
+  return streamed(bucket, { key, bytes: received, sha256: toHex(new Uint8Array(await digest.digest)) }, prefix);
+}
+
+/** A body of known, small `length`, read into memory with the same checks as a streamed one. */
+async function holdUpload(bucket: R2Bucket, key: string, body: ReadableStream<Uint8Array>, length: number, options: StreamUploadOptions, httpMetadata: R2PutOptions | undefined): Promise<StoredUpload> {
+  const bytes = new Uint8Array(length);
+  let received = 0;
+  let checked = false;
+  const reader = body.getReader();
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      if (received + value.length > length) throw new UploadLengthError(length, received + value.length);
+      bytes.set(value, received);
+      received += value.length;
+      if (!checked && received >= Math.min(options.prefixBytes, length)) {
+        checked = true;
+        options.onPrefix?.(bytes.slice(0, Math.min(options.prefixBytes, received)));
+      }
+    }
+  } catch (error) {
+    await reader.cancel(error).catch(() => undefined);
+    throw error;
+  }
+  if (received !== length) throw new UploadLengthError(length, received);
+  if (!checked) options.onPrefix?.(bytes.slice(0, Math.min(options.prefixBytes, received)));
+  const sha256 = toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", bytes)));
+  return held(bucket, key, bytes, sha256, options.prefixBytes, httpMetadata);
 }
 
 /** A stream of unknown length into R2: one put when it fits in a part, else a multipart upload (aborted on any failure). */

@@ -2,7 +2,7 @@ import { z } from "@hono/zod-openapi";
 import { DomainError, SCALES, scaleListSchema } from "@hvar/contract";
 import type { Context } from "hono";
 import * as Multipart from "multipasta";
-import { type StoredInput, UploadLengthError, readRange, streamUpload } from "../storage/uploads";
+import { type ReceivedInput, UploadLengthError, streamUpload } from "../storage/uploads";
 import { type EdgeLimits, checkLimits, checkPixels } from "./limits";
 import { type UpscaleParams, parseUpscaleParams } from "./options";
 import { type ImageInfo, type SizeHook, sniffPrefix, sniffStored } from "./sniff";
@@ -27,10 +27,10 @@ export const SNIFF_PREFIX_BYTES = 64 * 1024;
  * whole in memory (an isolate has 128 MB), or a JSON object with the image's URL and the options
  * (validate/options.ts reads it).
  */
-export type Upload = { kind: "stored"; params: UpscaleParams; image: ImageInfo; input: StoredInput } | { kind: "url"; json: Record<string, unknown> };
+export type Upload = { kind: "stored"; params: UpscaleParams; image: ImageInfo; input: ReceivedInput } | { kind: "url"; json: Record<string, unknown> };
 
-/** An image streamed into R2, with the type and size read from its bytes. */
-type StoredImage = { image: ImageInfo; input: StoredInput };
+/** An image streamed into R2 (or held, when small: storage/uploads.ts), with the type and size read from its bytes. */
+export type StoredImage = { image: ImageInfo; input: ReceivedInput };
 
 /** Where an uploaded image goes (inputs/<job id>), and the limits it must keep. */
 export interface UploadTarget {
@@ -101,13 +101,13 @@ export async function readUpload(c: Context, target: UploadTarget): Promise<Uplo
     // The scales may come after the image: until then the image is held to the most a scale allows.
     const scales = "scales" in merged ? (scaleListSchema.safeParse(merged.scales).data ?? SCALES) : SCALES;
     return storeImage(target, stream, null, scales);
-  }, (stored) => target.bucket.delete(stored.input.key));
+  }, (stored) => stored.input.discard());
   if (!image) throw noImage('Send the file in a part named "image".');
   let params: UpscaleParams;
   try {
     params = parseUpscaleParams({ ...query, ...fields });
   } catch (error) {
-    await target.bucket.delete(image.input.key);
+    await image.input.discard();
     throw error;
   }
   return accept(target, image, params);
@@ -118,7 +118,7 @@ async function accept(target: UploadTarget, stored: StoredImage, params: Upscale
   try {
     checkLimits(stored.image, params.scales, target.limits);
   } catch (error) {
-    await target.bucket.delete(stored.input.key);
+    await stored.input.discard();
     throw error;
   }
   return { kind: "stored", params, ...stored };
@@ -149,10 +149,10 @@ export async function storeImage(
   });
   try {
     if (stored.bytes === 0) throw (errors.empty ?? noImage)();
-    const image = await sniffStored({ length: stored.bytes, prefix: stored.prefix, read: (offset, count) => readRange(bucket, key, offset, count) });
-    return { image, input: { key, bytes: stored.bytes, sha256: stored.sha256 } };
+    const image = await sniffStored({ length: stored.bytes, prefix: stored.prefix, read: stored.read });
+    return { image, input: { key: stored.key, bytes: stored.bytes, sha256: stored.sha256, stored: stored.stored, discard: stored.discard } };
   } catch (error) {
-    await bucket.delete(key);
+    await stored.discard();
     throw error;
   }
 }
