@@ -351,19 +351,28 @@ def make_lr(
 # ---------------------------------------------------------------------------------------------- light
 
 
-def light(lr: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-    """One mild defect on an already small image (uint8 HxWx3 in and out): a JPEG round trip (q 30-95),
-    colour Gaussian noise (sigma 1-25 levels) or a Gaussian blur (sigma 0.5-1.6 px), each a third of the
+MILD = {"quality": (75, 95), "noise": (1, 5), "blur": (0.3, 0.8)}  # `light`'s faint end
+
+
+def light(
+    lr: np.ndarray,
+    rng: np.random.Generator,
+    quality: tuple[float, float] = (30, 95),
+    noise: tuple[float, float] = (1, 25),
+    blur: tuple[float, float] = (0.5, 1.6),
+) -> np.ndarray:
+    """One mild defect on an already small image (uint8 HxWx3 in and out): a JPEG round trip (`quality`),
+    colour Gaussian noise (sigma `noise` levels) or a Gaussian blur (sigma `blur` px), each a third of the
     time. The realistic recipe stacks several strong defects; photos people send are more often
-    lightly damaged once, and x1 must clean those too."""
+    lightly damaged once, and x1 must clean those too. `MILD` is the faint end, where x1 must do no harm."""
     x = lr.astype(np.float32) / 255.0
     kind = rng.integers(3)
     if kind == 0:
-        x = jpeg(x, round(rng.uniform(30, 95)))
+        x = jpeg(x, round(rng.uniform(*quality)))
     elif kind == 1:
-        x = x + rng.standard_normal(x.shape, dtype=np.float32) * rng.uniform(1, 25) / 255.0
+        x = x + rng.standard_normal(x.shape, dtype=np.float32) * rng.uniform(*noise) / 255.0
     else:
-        sigma = rng.uniform(0.5, 1.6)
+        sigma = rng.uniform(*blur)
         size = 2 * math.ceil(3 * sigma) + 1
         k = np.exp(-0.5 * _quad_form(size, sigma, sigma, 0.0))
         x = filter2d(x, (k / k.sum()).astype(np.float32))

@@ -30,7 +30,7 @@ import torch
 from PIL import Image
 from tqdm import tqdm
 
-from hvar import contract
+from hvar import contract, degrade
 from hvar import eval as protocol
 from hvar.config import SCALES
 from hvar.data import tensor_to_uint8, uint8_to_tensor
@@ -195,6 +195,50 @@ def evaluate(
                 }
                 results.append(dict(dataset=name, scale=scale, degradation=degradation, **mean, images=rows))
     return protocol._finite({"results": results, "temperature": temperature, "seed": seed})
+
+
+# The acceptance suite's x1 ladder (test/acceptance): one defect each, from faint to strong.
+LADDER = ("jpeg90", "jpeg60", "jpeg30", "noise3", "noise10", "noise25", "blur0.8", "blur1.5")
+
+
+def ladder_rung(clean: np.ndarray, rung: str, rng: np.random.Generator) -> np.ndarray:
+    """The clean image (uint8 HxWx3) with one defect of the ladder: jpeg<q>, noise<sigma>, blur<sigma>."""
+    x = clean.astype(np.float32) / 255.0
+    if rung.startswith("jpeg"):
+        x = degrade.jpeg(x, int(rung[4:]))
+    elif rung.startswith("noise"):
+        x = x + rng.standard_normal(x.shape, dtype=np.float32) * float(rung[5:]) / 255.0
+    else:
+        sigma = float(rung[4:])
+        r = math.ceil(3 * sigma)
+        k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
+        x = degrade.filter2d(x, np.outer(k, k).astype(np.float32) / np.outer(k, k).sum())
+    return np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
+
+
+def psnr_rgb(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float("inf") if mse == 0 else float(10.0 * np.log10(255.0**2 / mse))
+
+
+def x1_ladder(model: Model, dataset: str = "Set5", rungs: tuple[str, ...] = LADDER) -> dict[str, float]:
+    """How much closer x1 brings each rung's input to the clean image (PSNR-RGB of x1 minus the input's,
+    dB; negative: x1 made it worse) on the worst image of the set, and the worst PSNR-RGB of x1 of a
+    clean image against itself. The clean images: the dev set's colour HR shrunk x2 (MATLAB bicubic)."""
+    method = SRMethod(model, 0.0, 0, None)
+    _, folder = protocol.resolve_dataset(dataset)
+    worst = {"clean_psnr": math.inf} | {f"gain_{rung}": math.inf for rung in rungs}
+    for path in list_images(folder):
+        hr = modcrop(protocol.load_image(path), 2)
+        if hr.ndim == 2:
+            continue
+        clean = bicubic_lr(hr, 2)
+        worst["clean_psnr"] = min(worst["clean_psnr"], psnr_rgb(method.outputs(clean)[1], clean))
+        for rung in rungs:
+            lr = ladder_rung(clean, rung, protocol.image_rng(path.stem, 1, 0))
+            gain = psnr_rgb(method.outputs(lr)[1], clean) - psnr_rgb(lr, clean)
+            worst[f"gain_{rung}"] = min(worst[f"gain_{rung}"], gain)
+    return worst
 
 
 def niqe_or_none(img: np.ndarray) -> float | None:

@@ -11,10 +11,13 @@ sharpening them, while keeping what SPAN knows about clean inputs.
         --freeze-upscaler     # floor-gpu's restoration in front of the published SPAN, the restorer trained
 
 Each batch holds `--batch-size` x4 pairs and as many x2 pairs (each half bicubic, half realistic), one
-random flip/rotation per batch. The loss is the mean L1 of every output that has a target: x1 and x2
-for all pairs, x4 for the x4 pairs. Every `--eval-every` steps: PSNR-Y on Set5 (bicubic and realistic
-LR, x2 and x4 and x1), written to metrics.jsonl with the losses; the run folder keeps floor.safetensors
-(the weights, small enough to commit), optim.pt, state.json and curves.png, and resumes from them.
+random flip/rotation per batch; `--mild` gives a share of the bicubic pairs one faint defect on the fly
+(a JPEG q75-95, noise or blur, `degrade.MILD`: x1 must then stay close to the clean input). The loss is
+the mean L1 of every output that has a target: x1 and x2 for all pairs, x4 for the x4 pairs. Every
+`--eval-every` steps: PSNR-Y on Set5 (bicubic and realistic LR, x2 and x4 and x1) and x1's gain on the
+acceptance ladder's faint rungs (`eval_sr.x1_ladder`), written to metrics.jsonl with the losses; the run
+folder keeps floor.safetensors (the weights, small enough to commit), optim.pt, state.json and
+curves.png, and resumes from them.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import torch.nn.functional as F
 
 from hvar import training
 from hvar.config import FLOOR_PRESETS
+from hvar.degrade import MILD, light
 from hvar.floor import Floor, cascade, from_span, grow, load_floor, save_floor
 from hvar.pairs import Pairs, unusable
 from hvar.paths import SHARED
@@ -37,6 +41,7 @@ from hvar.paths import SHARED
 SPAN_WEIGHTS = SHARED / "pretrained/span-ch28/team38_span_ch28_slim.pth"
 WARMUP = 200  # steps of linear warmup before the cosine
 BETAS = (0.9, 0.99)
+QUICK_LADDER = ("jpeg90", "jpeg60", "noise3", "blur0.8")  # x1's rungs scored during training
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -60,6 +65,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--lr", type=float, default=2e-4, help="peak learning rate (cosine to 1%% of it)")
     ap.add_argument("--freeze-upscaler", action="store_true",
                     help="two stages: train the restorer only, through the upscaler as it is")  # fmt: skip
+    ap.add_argument("--mild", type=float, default=0.0,
+                    help="share of the clean pairs given one faint defect on the fly (degrade.MILD), so "
+                         "that x1 learns to do no harm where there is little to repair")  # fmt: skip
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--eval-set", default="Set5", help="dev set scored during training")
     ap.add_argument("--seed", type=int, default=0)
@@ -67,6 +75,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.steps < 0 or args.batch_size < 1 or args.eval_every < 1 or args.minutes < 0:
         ap.error("--steps and --minutes must be >= 0, --batch-size and --eval-every >= 1")
+    if not 0 <= args.mild <= 1:
+        ap.error("--mild is a share, between 0 and 1")
     if args.init and (args.resume or not (args.init / "floor.json").is_file()):
         ap.error("--init takes a floor run folder, and only for a new run")
     if not args.resume and not args.init and args.preset != "tiny" and not args.span.is_file():
@@ -88,6 +98,14 @@ def starting_floor(args: argparse.Namespace) -> Floor:
     if cfg.stages == 2 and model.cfg.stages == 1:
         return cascade(model, from_span(dataclasses.replace(cfg, stages=1), args.span), cfg)
     return grow(model, cfg)
+
+
+def with_mild(batch: dict[str, dict[str, np.ndarray]], rng: np.random.Generator, share: float) -> None:
+    """Gives `share` of the batch's clean pairs (input == x1 target) one faint defect, in place."""
+    for arrays in batch.values():
+        for i, (lr, t1) in enumerate(zip(arrays["lr"], arrays["t1"], strict=True)):
+            if np.array_equal(lr, t1) and rng.random() < share:
+                arrays["lr"][i] = light(t1, rng, **MILD)
 
 
 def to_tensors(
@@ -122,11 +140,12 @@ def floor_loss(
 
 def quick_eval(model: Floor, dataset: str) -> dict[str, float]:
     """PSNR-Y on one dev set (whole images through the tiled path), for the curves."""
-    from hvar.eval_sr import evaluate
+    from hvar.eval_sr import evaluate, x1_ladder
 
     ev = evaluate(model.eval(), (dataset,), (2, 4), ("bicubic", "realistic"), progress=False)
+    ladder = x1_ladder(model, dataset, QUICK_LADDER)
     model.train()
-    out = {}
+    out = {f"x1_{k}": v for k, v in ladder.items()}
     for r in ev["results"]:
         tag = f"{r['degradation'][:4]}_x{r['scale']}"
         out[f"psnr_{tag}"] = r["sr"]["psnr"]
@@ -150,6 +169,15 @@ def draw_curves(rows: list[dict], axes) -> None:
         axes[2].plot([r["step"] for r in evals], [r[f"psnr_{key}"] for r in evals], label=label)
     axes[1].set_ylabel("PSNR-Y (dB), eval set")
     axes[2].set_ylabel("PSNR-Y (dB), eval set")
+    laddered = [r for r in evals if "x1_gain_jpeg90" in r]
+    if laddered:  # runs from before the ladder have none
+        twin = axes[0].twinx()
+        for rung in QUICK_LADDER:
+            gains = [r[f"x1_gain_{rung}"] for r in laddered]
+            twin.plot([r["step"] for r in laddered], gains, "--", label=f"x1 {rung}")
+        twin.axhline(0, color="grey", lw=0.5)
+        twin.set_ylabel("x1 gain over its input, worst image (dB)")
+        twin.legend(loc="lower left", fontsize="small")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -165,7 +193,8 @@ def main(argv: list[str] | None = None) -> None:
         if args.freeze_upscaler and model.upscaler is None:  # before anything is written
             raise SystemExit("--freeze-upscaler: this floor has one stage, no upscaler (--preset cascade)")
         out.mkdir(parents=True, exist_ok=True)
-        knobs = {"batch_size": args.batch_size, "lr": args.lr, "freeze_upscaler": args.freeze_upscaler}
+        knobs = {"batch_size": args.batch_size, "lr": args.lr, "freeze_upscaler": args.freeze_upscaler,
+                 "mild": args.mild}  # fmt: skip
         state = {"step": 0, "seconds": 0.0, "knobs": knobs}
     else:
         model = load_floor(out)
@@ -198,7 +227,9 @@ def main(argv: list[str] | None = None) -> None:
     while not finished:
         step = state["step"]
         training.set_learning_rate(opt, training.learning_rate(step, args.lr, WARMUP, budget.progress(step)))
-        batch = to_tensors(pairs.batch(rng, args.batch_size), int(rng.integers(8)), device)
+        drawn = pairs.batch(rng, args.batch_size)
+        with_mild(drawn, rng, state["knobs"].get("mild", 0.0))
+        batch = to_tensors(drawn, int(rng.integers(8)), device)
         loss, parts = floor_loss(model, batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()

@@ -6,6 +6,7 @@ import torch
 import torch.nn.functional as F
 
 from hvar.degrade import (
+    MILD,
     DegradeConfig,
     bessel_j1,
     bicubic_lr,
@@ -141,6 +142,18 @@ def test_a_light_defect_changes_the_image_a_little_and_keeps_its_size():
         assert out.shape == lr.shape and out.dtype == np.uint8
         mse = np.mean((out.astype(float) - lr.astype(float)) ** 2)
         assert 0 < mse < 30**2, seed
+
+
+def test_a_mild_defect_is_fainter_than_a_light_one():
+    lr = bicubic_lr(_hr(), 4)
+
+    def mse(**ranges):
+        outs = [light(lr, np.random.default_rng(seed), **ranges) for seed in range(12)]
+        return [np.mean((out.astype(float) - lr.astype(float)) ** 2) for out in outs]
+
+    light_mse, mild_mse = mse(), mse(**MILD)
+    assert all(m > 0 for m in mild_mse)
+    assert np.mean(mild_mse) < np.mean(light_mse) / 2
 
 
 def test_make_lr_names_the_bicubic_convention_and_the_seeded_recipe():

@@ -3,11 +3,14 @@ import json
 import numpy as np
 import pytest
 import torch
+from PIL import Image
 from tiny_models import random_hvar
 
 from hvar import eval as protocol
+from hvar.config import FLOOR_PRESETS
 from hvar.data import tensor_to_uint8, uint8_to_tensor
-from hvar.eval_sr import evaluate, main, register, upscale
+from hvar.eval_sr import LADDER, evaluate, ladder_rung, main, register, upscale, x1_ladder
+from hvar.floor import Floor
 from hvar.sr import save_hvar
 
 
@@ -94,3 +97,25 @@ def test_compare_refuses_a_missing_file_with_a_clear_error(tmp_path, capsys):
     with pytest.raises(SystemExit):
         main(["--compare", f"a={tmp_path / 'nope.json'}"])
     assert "no such file" in capsys.readouterr().err
+
+
+def test_every_rung_of_the_ladder_damages_the_image_more_than_the_one_before_of_its_kind():
+    clean = np.random.default_rng(0).integers(60, 200, (48, 48, 3), dtype=np.uint8)
+    clean = np.asarray(Image.fromarray(clean).resize((96, 96), Image.BICUBIC))  # some smooth content
+    errors = {}
+    for rung in LADDER:
+        damaged = ladder_rung(clean, rung, np.random.default_rng(0))
+        errors[rung] = np.mean((damaged.astype(float) - clean) ** 2)
+    assert all(e > 0 for e in errors.values())
+    for weaker, stronger in (("jpeg90", "jpeg30"), ("noise3", "noise25"), ("blur0.8", "blur1.5")):
+        assert errors[weaker] < errors[stronger]
+
+
+def test_an_x1_that_returns_its_input_gains_nothing_on_any_rung(photo_root):
+    torch.manual_seed(0)
+    floor = Floor(FLOOR_PRESETS["tiny"]).eval()
+    with torch.no_grad():  # x1 = input + a correction head that is zero
+        floor.heads["x1"].weight.zero_()
+        floor.heads["x1"].bias.zero_()
+    scores = x1_ladder(floor, "Set5", ("jpeg90", "noise10"))
+    assert scores == {"clean_psnr": float("inf"), "gain_jpeg90": 0.0, "gain_noise10": 0.0}

@@ -10,7 +10,7 @@ import torch
 from hvar.config import FLOOR_PRESETS
 from hvar.floor import Floor, load_floor, save_floor
 from hvar.pairs import Pairs, build
-from hvar.train_floor import floor_loss, main, to_tensors
+from hvar.train_floor import floor_loss, main, to_tensors, with_mild
 
 
 @pytest.fixture
@@ -37,6 +37,27 @@ def test_one_rotation_turns_every_array_of_a_batch_alike(pairs_dir):
             assert torch.equal(turned[kind][name], torch.rot90(x.flip(-1), 1, dims=(-2, -1)))
 
 
+def test_a_mild_share_of_one_damages_the_clean_pairs_and_no_other(pairs_dir):
+    raw = Pairs(pairs_dir).batch(np.random.default_rng(0), 8)
+    clean = {
+        kind: [np.array_equal(lr, t1) for lr, t1 in zip(a["lr"], a["t1"], strict=True)]
+        for kind, a in raw.items()
+    }
+    before = {kind: a["lr"].copy() for kind, a in raw.items()}
+    with_mild(raw, np.random.default_rng(1), 1.0)
+    for kind, arrays in raw.items():
+        changed = [not np.array_equal(a, b) for a, b in zip(arrays["lr"], before[kind], strict=True)]
+        assert not any(ch and not c for ch, c in zip(changed, clean[kind], strict=True))  # degraded: kept
+        assert sum(changed) >= sum(clean[kind]) - 1  # a faint blur of a smooth field may round to itself
+
+
+def test_no_mild_share_leaves_the_batch_as_drawn(pairs_dir):
+    raw = Pairs(pairs_dir).batch(np.random.default_rng(0), 8)
+    before = {kind: a["lr"].copy() for kind, a in raw.items()}
+    with_mild(raw, np.random.default_rng(1), 0.0)
+    assert all(np.array_equal(raw[kind]["lr"], before[kind]) for kind in raw)
+
+
 def test_a_run_trains_resumes_and_keeps_one_metrics_history(pairs_dir, tmp_path):
     out = tmp_path / "run"
     common = ["--out", str(out), "--preset", "tiny", "--pairs", str(pairs_dir), "--batch-size", "2",
@@ -47,6 +68,7 @@ def test_a_run_trains_resumes_and_keeps_one_metrics_history(pairs_dir, tmp_path)
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert json.loads((out / "state.json").read_text())["step"] == 6
     assert [r["step"] for r in rows if "psnr_bicu_x4" in r] == [0, 2, 4, 6]
+    assert all("x1_gain_jpeg90" in r for r in rows if "psnr_bicu_x4" in r)
     assert (out / "floor.safetensors").exists() and (out / "curves.png").exists()
 
 
