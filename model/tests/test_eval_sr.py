@@ -64,6 +64,14 @@ def test_cli_writes_markdown_and_json(model, photo_root, tmp_path):
     assert json.loads((tmp_path / "sr.json").read_text())["results"][0]["input"]["psnr"] > 0
 
 
+def test_cli_adds_the_x1_ladder_on_request(model, photo_root, tmp_path):
+    save_hvar(model, tmp_path / "run")
+    ev = main(["--run", str(tmp_path / "run"), "--dataset", "Set14", "--scale", "2",
+               "--degradation", "bicubic", "--ladder", "--md", str(tmp_path / "sr.md")])  # fmt: skip
+    assert set(ev["x1_ladder"]["Set14"]) == {"clean_psnr", *(f"gain_{r}" for r in LADDER)}
+    assert "| Set14 | " in (tmp_path / "sr.md").read_text().split("acceptance ladder")[1]
+
+
 def test_grey_images_are_scored_on_grey_like_the_protocol(model, photo_root, tmp_path):
     from PIL import Image
 
