@@ -1,7 +1,8 @@
 /**
  * Worker benchmark: requests per second and p50/p99 latency of (1) a cache-hit upscale,
- * (2) a result download through a signed URL, and (3) a bare Hono route, all under `wrangler dev`
- * in the same run, on the same machine. The runner is the test stub (test/worker/setup): only the
+ * (2) a result download through a signed URL, (3) a bare Hono route and (4) the bare route writing
+ * one log line, as our access log does, all under `wrangler dev` in the same run, on the same machine,
+ * with each route's latency as a multiple of the bare route's. The runner is the test stub (test/worker/setup): only the
  * first upscale reaches it, every measured upscale is a cache hit. The routes take turns (ROUNDS
  * rounds of REQUESTS / ROUNDS each), so that a machine whose load drifts during the run weighs on
  * every row alike; the load average is printed with the table.
@@ -153,14 +154,19 @@ async function main(): Promise<void> {
     const loadBefore = loadavg();
     const routes: Route[] = [
       { name: "bare Hono route", slug: "bare", expected: 200, request: () => fetch(bare), inspectorPort: bareDev.inspectorPort },
+      { name: "bare route + one log line", slug: "bare-logged", expected: 200, request: () => fetch(`${bare}logged`), inspectorPort: bareDev.inspectorPort },
       { name: "cache-hit upscale (POST /v1/upscales)", slug: "cache-hit", expected: 200, request: upscale, inspectorPort: worker.inspectorPort },
       { name: "result download (GET signed URL)", slug: "download", expected: 200, request: () => fetch(resultUrl), inspectorPort: worker.inspectorPort },
     ];
     const results = await measure(routes);
     const load = (values: number[]) => values.map((v) => v.toFixed(1)).join(" ");
     console.log(`\nwrangler dev, ${REQUESTS} requests per route in ${ROUNDS} rounds, ${CONCURRENCY} in flight; load average ${load(loadBefore)} before, ${load(loadavg())} after\n`);
-    console.log("| route | requests/s | p50 (ms) | p99 (ms) |\n| --- | ---: | ---: | ---: |");
-    for (const r of results) console.log(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} |`);
+    const [baseline] = results;
+    console.log("| route | requests/s | p50 (ms) | p99 (ms) | × bare p50 | × bare p99 |\n| --- | ---: | ---: | ---: | ---: | ---: |");
+    for (const r of results) {
+      const ratios = baseline ? `${(r.p50 / baseline.p50).toFixed(2)} | ${(r.p99 / baseline.p99).toFixed(2)}` : "| ";
+      console.log(`| ${r.name} | ${r.rps.toFixed(0)} | ${r.p50.toFixed(1)} | ${r.p99.toFixed(1)} | ${ratios} |`);
+    }
     if (values.profile) await profileRoutes(routes, values.profile);
   } finally {
     bareDev.child.kill("SIGTERM");
