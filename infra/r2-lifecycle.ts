@@ -41,7 +41,9 @@ export function lifecycleRules(vars: Record<string, unknown>) {
   const settings = settingsSchema.parse(vars);
   return {
     rules: [
-      expire("hvar-results", "results/", settings.RESULT_TTL_DAYS),
+      // A cache hit shares the files of a job whose results have not expired, and keeps them for its
+      // own RESULT_TTL_DAYS (worker/src/jobs/result-cache.ts): files live at most twice that.
+      expire("hvar-results", "results/", 2 * settings.RESULT_TTL_DAYS),
       expire("hvar-job-records", "jobs/", settings.RESULT_TTL_DAYS),
       // An input is deleted when its job ends; one still there a day past the job's deadline was left behind.
       expire("hvar-inputs", "inputs/", Math.floor(settings.JOB_TIMEOUT_S / DAY_S) + 1),

@@ -251,10 +251,10 @@ describe("R2 lifecycle rules (infra/r2-lifecycle.ts)", () => {
     expect(deployment.bucket).toBe("hvar-results");
   });
 
-  it("expire results and runner records RESULT_TTL_DAYS after upload, as the worker's settings say", () => {
+  it("expire runner records RESULT_TTL_DAYS after upload, and result files, which cache hits share, twice that", () => {
     const days = Number(deployment.vars.RESULT_TTL_DAYS);
     expect(days).toBeGreaterThan(0);
-    expect(expiryDays(resultKey("j_abcdefghijklmnopqrst", 4, "png"))).toBe(days);
+    expect(expiryDays(resultKey("j_abcdefghijklmnopqrst", 4, "png"))).toBe(2 * days);
     expect(expiryDays(jobRecordKey("j_abcdefghijklmnopqrst"))).toBe(days);
   });
 
@@ -267,7 +267,7 @@ describe("R2 lifecycle rules (infra/r2-lifecycle.ts)", () => {
 
   it("follow a deployment's own retention setting", () => {
     const results = lifecycleRules({ RESULT_TTL_DAYS: "7" }).rules.find((r) => r.id === "hvar-results");
-    expect(results && "deleteObjectsTransition" in results ? results.deleteObjectsTransition.condition.maxAge : 0).toBe(7 * 86_400);
+    expect(results && "deleteObjectsTransition" in results ? results.deleteObjectsTransition.condition.maxAge : 0).toBe(14 * 86_400);
   });
 
   it("keep R2's default rule that aborts abandoned multipart uploads, which setting the rules would otherwise drop", () => {

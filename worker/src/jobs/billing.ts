@@ -1,4 +1,4 @@
-import { eventOfInsertedJob, recordEvent, withdrawCacheHit } from "../meter/ledger";
+import { eventOfInsertedJob, recordEvent } from "../meter/ledger";
 
 /**
  * The ledger side of billing (meter/ledger.ts): one row per job and key, for billed jobs and for
@@ -29,9 +29,4 @@ export async function recordCacheHit(db: D1Database, use: BilledUse): Promise<vo
 /** recordCacheHit of a job being inserted, in the insert's batch (counted only if the job is). */
 export function cacheHitOfInsertedJob(db: D1Database, use: BilledUse): D1PreparedStatement {
   return eventOfInsertedJob(db, { ...use, runnerMs: 0, cacheHit: true });
-}
-
-/** Uncounts the cache hit of a job taken back before it was answered. */
-export function cacheHitWithdrawn(db: D1Database, jobId: string): D1PreparedStatement {
-  return withdrawCacheHit(db, jobId);
 }

@@ -4,7 +4,7 @@ import type { Config } from "../config";
 import { jobErrorSchema, modelSchema } from "../contract";
 import { signResultPath } from "../security/result-url";
 import { type JobRecord, getJob, jobStatusSchema } from "../storage/jobs";
-import { resultPath } from "../storage/results";
+import { ownResultPath } from "../storage/results";
 import { normalizedOptionsSchema } from "../validate/options";
 import { megapixels } from "./billing";
 import { isExpired, resultUrlExpiry } from "./retention";
@@ -64,7 +64,7 @@ export async function toResource(job: JobRecord, origin: string, config: Config,
       ? await Promise.all(
           job.outputs.map(async (o) => ({
             scale: o.scale,
-            url: origin + (await signResultPath(resultPath(o.key), config.RESULT_SIGNING_KEYS, ttlS, now)),
+            url: origin + (await signResultPath(ownResultPath(job.id, o.key), config.RESULT_SIGNING_KEYS, ttlS, now)),
             contentType: o.contentType,
             width: o.width,
             height: o.height,

@@ -2,6 +2,7 @@ import type { Config } from "../config";
 import type { Bindings } from "../env";
 import { type JobRecord, deleteJobRows, listResultsToExpire, listRowsToDelete, markResultsExpired } from "../storage/jobs";
 import { deleteJobObjects } from "../storage/results";
+import { releaseResults } from "./delete";
 
 /**
  * How long hvar keeps what a job leaves, counted from the job's creation (config, wrangler.toml):
@@ -51,17 +52,28 @@ export interface SweepReport {
 
 /**
  * One retention pass, at most `limit` jobs of each kind, oldest first: the results of expired jobs
- * (R2 objects first, then the mark, so a pass that dies half-way is repeated by the next), then the
- * rows past JOB_ROW_TTL_DAYS with any objects still stored for them (local and dev buckets have no
- * lifecycle rules).
+ * (marked first, then their files released: deleted unless a younger cache hit still holds them,
+ * jobs/delete.ts; a pass that dies half-way leaves files the bucket's lifecycle rule removes), then
+ * the rows past JOB_ROW_TTL_DAYS with any objects still stored for them (local and dev buckets have
+ * no lifecycle rules).
  */
 export async function sweepExpired(env: Bindings, config: Retention, limit: number, now = Date.now()): Promise<SweepReport> {
   const expired = await listResultsToExpire(env.DB, resultsCutoff(config, now), limit);
-  for (const id of expired) await deleteJobObjects(env.RESULTS, id);
-  await markResultsExpired(env.DB, expired, now);
+  await markResultsExpired(
+    env.DB,
+    expired.map((job) => job.id),
+    now,
+  );
+  for (const job of expired) {
+    await releaseResults(env, job.filesOf);
+    await deleteJobObjects(env.RESULTS, job.id, { results: false });
+  }
 
   const rows = await listRowsToDelete(env.DB, now - config.JOB_ROW_TTL_DAYS * DAY_MS, limit);
-  for (const id of rows) await deleteJobObjects(env.RESULTS, id);
+  for (const id of rows) {
+    await releaseResults(env, id);
+    await deleteJobObjects(env.RESULTS, id, { results: false });
+  }
   await deleteJobRows(env.DB, rows);
   return { resultsExpired: expired.length, rowsDeleted: rows.length };
 }

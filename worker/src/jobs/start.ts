@@ -2,11 +2,12 @@ import { DomainError } from "@hvar/contract";
 import type { ApiKey } from "../auth/keys";
 import { DispatchError } from "../dispatch/types";
 import { sha256Hex } from "../security/crypto";
-import { type JobRecord, insertJob, markRunning, releaseIdempotencyKey, takeBackJob } from "../storage/jobs";
+import type { Bindings } from "../env";
+import { type JobRecord, type NewJob, findByIdempotencyKey, insertJob, markRunning, releaseIdempotencyKey } from "../storage/jobs";
 import type { ReceivedInput } from "../storage/uploads";
 import type { NormalizedOptions } from "../validate/options";
 import { IMAGE_TYPES, type ImageInfo } from "../validate/sniff";
-import { cacheHitOfInsertedJob, cacheHitWithdrawn, megapixels, totalMegapixels } from "./billing";
+import { cacheHitOfInsertedJob, megapixels, totalMegapixels } from "./billing";
 import { type JobDeps, giveUp } from "./lifecycle";
 import { enqueueCompletion, sendSoon } from "./notify";
 import { refundQuota, reserveQuota } from "./quota";
@@ -59,6 +60,23 @@ export async function hashRequest(imageSha256: string, options: NormalizedOption
 }
 
 /**
+ * The job answered by the result cache, sharing the result files (jobs/result-cache.ts), with its
+ * ledger row in the same D1 round trip; null on a miss. Files this isolate remembered that are no
+ * longer held make D1 be asked again; files no longer held at all are a miss.
+ */
+async function fromCache(env: Bindings, job: NewJob, inputMp: number): Promise<Started | null> {
+  for (const fresh of [false, true]) {
+    const cached = await lookUpResult(env, job.cacheKey, fresh);
+    if (!cached) return null;
+    const hit = cacheHitOfInsertedJob(env.DB, { jobId: job.id, keyId: job.keyId, inputMp, outputMp: totalMegapixels(cached.outputs) });
+    const inserted = await insertJob(env.DB, job, cached, [hit]);
+    if (inserted) return { outcome: "cached", job: inserted };
+    if (job.idempotencyKey !== null && (await findByIdempotencyKey(env.DB, job.keyId, job.idempotencyKey))) return { outcome: "conflict" };
+  }
+  return null;
+}
+
+/**
  * Starts the job. Its input (inputs/<id>) becomes the backend's once the job is dispatched (the
  * backend deletes it when the job ends); in every other case (a cache hit, a conflict, a refusal,
  * an error) it is deleted here.
@@ -92,32 +110,13 @@ async function begin(deps: JobDeps & { jobTimeoutS: number }, request: UpscaleRe
     deadlineAt: now + deps.jobTimeoutS * 1000,
   };
 
-  const cached = await lookUpResult(env, hashes.cacheKey, base.id, options.format);
-  if (cached) {
-    // The job and its ledger row in one D1 round trip, while the copies of its files are written (their
-    // sources were found): should a copy fail, the job is taken back before anyone is answered.
-    const hit = cacheHitOfInsertedJob(env.DB, { jobId: base.id, keyId: key.id, inputMp, outputMp: totalMegapixels(cached.copies) });
-    const [inserted, written] = await Promise.allSettled([
-      insertJob(env.DB, { ...base, status: "succeeded", backend: "cache" }, { outputs: cached.copies, model: cached.model }, [hit]),
-      cached.write(),
-    ]);
-    if (written.status === "rejected") {
-      if (inserted.status === "fulfilled" && inserted.value) await takeBackJob(env.DB, base.id, [cacheHitWithdrawn(env.DB, base.id)]);
-      await cached.discard();
-      throw written.reason;
+  const hit = await fromCache(env, { ...base, status: "succeeded", backend: "cache" }, inputMp);
+  if (hit) {
+    if (hit.outcome === "cached") {
+      await enqueueCompletion(env, hit.job, now);
+      sendSoon(env.DB, hit.job, deps.defer);
     }
-    if (inserted.status === "rejected") {
-      await cached.discard();
-      throw inserted.reason;
-    }
-    const job = inserted.value;
-    if (!job) {
-      await cached.discard();
-      return { outcome: "conflict" };
-    }
-    await enqueueCompletion(env, job, now);
-    sendSoon(env.DB, job, deps.defer);
-    return { outcome: "cached", job };
+    return hit;
   }
 
   await reserveQuota(env, key, base.id, inputMp);

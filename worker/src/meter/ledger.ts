@@ -26,11 +26,6 @@ export function eventOfInsertedJob(db: D1Database, event: LedgerEvent, now = Dat
     .bind(event.jobId, event.keyId, event.inputMp, event.outputMp, event.runnerMs, event.cacheHit ? 1 : 0, now, event.jobId);
 }
 
-/** Deletes the cache-hit row of a job taken back before it was answered (jobs/start.ts); a billed row is never deleted. */
-export function withdrawCacheHit(db: D1Database, jobId: string): D1PreparedStatement {
-  return db.prepare("DELETE FROM usage_ledger WHERE job_id = ? AND cache_hit = 1").bind(jobId);
-}
-
 export async function recordEvent(db: D1Database, event: LedgerEvent, now = Date.now()): Promise<boolean> {
   const result = await db
     .prepare(

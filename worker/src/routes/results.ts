@@ -6,10 +6,10 @@ import { RETAINED_304_HEADERS, etag } from "hono/etag";
 import { configOf } from "../config";
 import type { AppEnv } from "../env";
 import { openApiRouter, problemResponses } from "../http/openapi";
-import { resultsDeleted } from "../jobs/delete";
+import { resultFiles } from "../jobs/delete";
 import { verifyResultUrl } from "../security/result-url";
 import { IsolateCache } from "../storage/isolate-cache";
-import { resultKeyOf } from "../storage/results";
+import { filesAt, resultKeyOf } from "../storage/results";
 
 /**
  * Downloads of results through signed URLs: signature and expiry first, then the edge cache, then
@@ -18,9 +18,10 @@ import { resultKeyOf } from "../storage/results";
  * Hono's etag middleware answers If-None-Match with a 304 that keeps NOT_MODIFIED_HEADERS.
  *
  * A job's results can be deleted (DELETE /v1/upscales/{id}), and edge caches are per data center,
- * so the job's deletion mark is checked before any cache (jobs/delete.ts, resultsDeleted: read from D1
- * once per job and DELETION_BOUND_MS in an isolate): its URLs stop working at once in the isolate that
- * deleted it and within DELETION_BOUND_MS everywhere.
+ * so the job's deletion mark is checked before any cache (jobs/delete.ts, resultFiles: read from D1
+ * once per job and DELETION_BOUND_MS in an isolate, with whose files the job's are): its URLs stop
+ * working at once in the isolate that deleted it and within DELETION_BOUND_MS everywhere. The caches
+ * are keyed by the file, which every job sharing it shares.
  */
 const CACHE_CONTROL = "public, max-age=31536000, immutable";
 const CACHE_ORIGIN = "https://results.hvar.internal";
@@ -106,13 +107,16 @@ export const results = openApiRouter();
 results.use("/v1/results/*", etag({ retainedHeaders: NOT_MODIFIED_HEADERS }));
 results.openapi(route, async (c) => {
   const url = new URL(c.req.url);
-  const key = resultKeyOf(url.pathname);
-  const jobId = key && parseResultKey(key)?.jobId;
-  if (!key || !jobId) throw notFound();
+  const path = resultKeyOf(url.pathname);
+  const jobId = path && parseResultKey(path)?.jobId;
+  if (!path || !jobId) throw notFound();
   await verifyResultUrl(url, configOf(c.env).RESULT_SIGNING_KEYS);
-  if (await resultsDeleted(c.env.DB, jobId)) {
+  const files = await resultFiles(c.env.DB, jobId);
+  if (files.deleted) {
     throw new DomainError({ kind: "gone", code: "result_deleted", title: "This result was deleted", detail: "Its upscale was deleted with DELETE /v1/upscales/{id}." });
   }
+  // The file itself: the job's own, or the one a cache hit shares (jobs/result-cache.ts).
+  const key = filesAt(path, files.filesOf);
 
   const whole = c.req.header("range") === undefined;
   const inMemory = whole ? hot.get(key) : undefined;

@@ -15,7 +15,7 @@ export const deleteUpscaleRoute = createRoute({
   security: [{ apiKey: [] }],
   summary: "Delete an upscale's results now",
   description:
-    "The result images are deleted at once and their signed URLs stop working (410). The upscale leaves the list; reading it answers 410 `job_deleted`; " +
+    "The result images are deleted at once (files that another upscale of the same image and options shares, a cache hit, go with the last of them) and their signed URLs stop working (410). The upscale leaves the list; reading it answers 410 `job_deleted`; " +
     "its usage stays. Deleting it again answers 204 too. An upscale still queued or running cannot be deleted (409 `job_not_finished`): cancel it first.",
   middleware: [apiKeyAuth({ scope: "upscale" }), rateLimit()] as const,
   request: { params: jobIdParams },

@@ -48,6 +48,7 @@ const rowSchema = z
     deleted_at: z.number().nullable(),
     tiles_done: z.number().nullable(),
     tiles_total: z.number().nullable(),
+    results_of: z.string().nullable(),
   })
   .transform((r) => ({
     id: r.id,
@@ -71,12 +72,14 @@ const rowSchema = z
     updatedAt: r.updated_at,
     deadlineAt: r.deadline_at,
     progress: r.tiles_done === null || r.tiles_total === null ? null : { tilesDone: r.tiles_done, tilesTotal: r.tiles_total },
-    /** Set once the job's results were deleted (DELETE /v1/upscales/{id}); the row stays. */
+    /** Set once the job's results were deleted (DELETE /v1/upscales/{id}) or expired; the row stays. */
     deletedAt: r.deleted_at,
+    /** The job whose result files are this job's outputs (a cache hit shares them); null: its own. */
+    resultsOf: r.results_of,
   }));
 export type JobRecord = z.output<typeof rowSchema>;
 
-export type NewJob = Omit<JobRecord, "runner" | "model" | "outputs" | "runnerMs" | "error" | "updatedAt" | "progress" | "deletedAt"> & {
+export type NewJob = Omit<JobRecord, "runner" | "model" | "outputs" | "runnerMs" | "error" | "updatedAt" | "progress" | "deletedAt" | "resultsOf"> & {
   status: z.infer<typeof runnerJobStatusSchema>;
 };
 
@@ -85,55 +88,67 @@ const parse = (row: unknown): JobRecord => rowSchema.parse(row);
 /** Why a job failed (its public JobError), and whose trouble that was: a failed job answers with the status of that kind. */
 export type JobFailure = z.infer<typeof jobFailureSchema>;
 
+/** The result files a cache hit shares: the job that holds them, while its results are kept. */
+export interface SharedResults {
+  /** The job whose prefix holds the files (the one that computed them). */
+  owner: string;
+  /** The owner must have been created after this (its results have not expired). */
+  createdAfter: number;
+}
+
 /**
- * Inserts the job; returns null when the key already used this Idempotency-Key (UNIQUE). `alongside`
- * runs in the same batch (one round trip, one transaction), after the insert.
+ * Inserts the job; returns null when the key already used this Idempotency-Key (UNIQUE), or, for a
+ * job sharing another's result files (`done.shares`), when those files are no longer held: no job
+ * holding them (the owner or another sharer) keeps its results, or the owner's have expired. That
+ * condition is checked in the insert itself, so a file release (`isHeld`) never races a new sharer.
+ * `alongside` runs in the same batch (one round trip, one transaction), after the insert.
  */
 export async function insertJob(
   db: D1Database,
   job: NewJob,
-  done?: { outputs: Output[]; model: Model | null },
+  done?: { outputs: Output[]; model: Model | null; shares?: SharedResults },
   alongside: readonly D1PreparedStatement[] = [],
 ): Promise<JobRecord | null> {
-  const insert = db
-    .prepare(
-      `INSERT INTO jobs (id, key_id, idempotency_key, request_hash, cache_key, status, options, input_width, input_height,
-         input_type, backend, model, outputs, runner_ms, webhook_url, origin, request_id, created_at, updated_at, deadline_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (key_id, idempotency_key) DO NOTHING RETURNING *`,
-    )
-    .bind(
-      job.id,
-      job.keyId,
-      job.idempotencyKey,
-      job.requestHash,
-      job.cacheKey,
-      job.status,
-      JSON.stringify(job.options),
-      job.input.width,
-      job.input.height,
-      job.input.type,
-      job.backend,
-      done?.model ? JSON.stringify(done.model) : null,
-      done ? JSON.stringify(done.outputs) : null,
-      done ? 0 : null,
-      job.webhookUrl,
-      job.origin,
-      job.requestId,
-      job.createdAt,
-      job.createdAt,
-      job.deadlineAt,
-    );
+  const shares = done?.shares;
+  const values = [
+    job.id,
+    job.keyId,
+    job.idempotencyKey,
+    job.requestHash,
+    job.cacheKey,
+    job.status,
+    JSON.stringify(job.options),
+    job.input.width,
+    job.input.height,
+    job.input.type,
+    job.backend,
+    done?.model ? JSON.stringify(done.model) : null,
+    done ? JSON.stringify(done.outputs) : null,
+    done ? 0 : null,
+    job.webhookUrl,
+    job.origin,
+    job.requestId,
+    job.createdAt,
+    job.createdAt,
+    job.deadlineAt,
+    shares?.owner ?? null,
+  ];
+  const columns = `INSERT INTO jobs (id, key_id, idempotency_key, request_hash, cache_key, status, options, input_width, input_height,
+         input_type, backend, model, outputs, runner_ms, webhook_url, origin, request_id, created_at, updated_at, deadline_at, results_of)`;
+  const placeholders = values.map(() => "?").join(", ");
+  const insert = shares
+    ? db
+        .prepare(
+          `${columns}
+           SELECT ${placeholders}
+           WHERE EXISTS (SELECT 1 FROM jobs WHERE (id = ? OR results_of = ?) AND deleted_at IS NULL)
+             AND EXISTS (SELECT 1 FROM jobs WHERE id = ? AND created_at > ?)
+           ON CONFLICT (key_id, idempotency_key) DO NOTHING RETURNING *`,
+        )
+        .bind(...values, shares.owner, shares.owner, shares.owner, shares.createdAfter)
+    : db.prepare(`${columns} VALUES (${placeholders}) ON CONFLICT (key_id, idempotency_key) DO NOTHING RETURNING *`).bind(...values);
   const row = alongside.length === 0 ? await insert.first() : ((await db.batch([insert, ...alongside]))[0]?.results[0] ?? null);
   return row ? parse(row) : null;
-}
-
-/**
- * Deletes a job inserted moments ago and never answered (a cache hit whose result files could not be
- * written), with `alongside` in the same batch. It has no webhook delivery yet.
- */
-export async function takeBackJob(db: D1Database, id: string, alongside: readonly D1PreparedStatement[] = []): Promise<void> {
-  await db.batch([...alongside, db.prepare("DELETE FROM jobs WHERE id = ?").bind(id)]);
 }
 
 export async function getJob(db: D1Database, id: string): Promise<JobRecord | null> {
@@ -161,19 +176,22 @@ export async function findByRunner(db: D1Database, backend: string, runner: stri
 }
 
 /**
- * A finished job with the same cache key, by any API key, created after `createdAfter` (its results
- * have not expired) and whose results were not deleted: its outputs answer this request. The newest,
- * whose results are kept longest.
+ * A finished job with the same cache key, by any API key, whose results were not deleted and whose
+ * result files were made after `createdAfter` (by it, or by the job it shares them with: they have not
+ * expired): its outputs answer this request. The newest, whose results are kept longest; with the
+ * creation time of its files.
  */
-export async function findCached(db: D1Database, cacheKey: string, createdAfter: number): Promise<JobRecord | null> {
+export async function findCached(db: D1Database, cacheKey: string, createdAfter: number): Promise<{ job: JobRecord; filesCreatedAt: number } | null> {
   const row = await db
     .prepare(
-      `SELECT * FROM jobs WHERE cache_key = ? AND status = 'succeeded' AND outputs IS NOT NULL AND deleted_at IS NULL AND created_at > ?
-       ORDER BY created_at DESC LIMIT 1`,
+      `SELECT j.*, COALESCE(o.created_at, j.created_at) AS files_created_at FROM jobs j LEFT JOIN jobs o ON o.id = j.results_of
+       WHERE j.cache_key = ? AND j.status = 'succeeded' AND j.outputs IS NOT NULL AND j.deleted_at IS NULL
+         AND COALESCE(o.created_at, j.created_at) > ?
+       ORDER BY j.created_at DESC LIMIT 1`,
     )
     .bind(cacheKey, createdAfter)
-    .first();
-  return row ? parse(row) : null;
+    .first<{ files_created_at: number }>();
+  return row ? { job: parse(row), filesCreatedAt: row.files_created_at } : null;
 }
 
 export async function markRunning(db: D1Database, id: string, runner: string, now = Date.now()): Promise<void> {
@@ -237,12 +255,12 @@ export async function releaseExpiredIdempotencyKey(db: D1Database, id: string, c
  * Finished jobs created before `createdBefore` whose results are still in R2, oldest first (the
  * partial index jobs_results_kept, migrations/0008): the retention sweep's work list.
  */
-export async function listResultsToExpire(db: D1Database, createdBefore: number, limit: number): Promise<string[]> {
+export async function listResultsToExpire(db: D1Database, createdBefore: number, limit: number): Promise<{ id: string; filesOf: string }[]> {
   const { results } = await db
-    .prepare("SELECT id FROM jobs WHERE deleted_at IS NULL AND created_at <= ? AND status IN ('succeeded', 'failed') ORDER BY created_at LIMIT ?")
+    .prepare("SELECT id, results_of FROM jobs WHERE deleted_at IS NULL AND created_at <= ? AND status IN ('succeeded', 'failed') ORDER BY created_at LIMIT ?")
     .bind(createdBefore, limit)
-    .all<{ id: string }>();
-  return results.map((r) => r.id);
+    .all<{ id: string; results_of: string | null }>();
+  return results.map((r) => ({ id: r.id, filesOf: r.results_of ?? r.id }));
 }
 
 /** Marks the jobs' results gone (deleted_at, as a deletion does) and frees their Idempotency-Keys. */
@@ -273,10 +291,16 @@ export async function deleteJobRows(db: D1Database, ids: readonly string[]): Pro
   ]);
 }
 
-/** Whether the job's results were deleted; false for a job without a record. */
-export async function isDeleted(db: D1Database, id: string): Promise<boolean> {
-  const deletedAt = await db.prepare("SELECT deleted_at FROM jobs WHERE id = ?").bind(id).first<number | null>("deleted_at");
-  return deletedAt !== null && deletedAt !== undefined;
+/** Whether the job's results were deleted (or expired), and whose prefix holds its files; null for a job without a record. */
+export async function resultState(db: D1Database, id: string): Promise<{ deleted: boolean; filesOf: string } | null> {
+  const row = await db.prepare("SELECT deleted_at, results_of FROM jobs WHERE id = ?").bind(id).first<{ deleted_at: number | null; results_of: string | null }>();
+  return row ? { deleted: row.deleted_at !== null, filesOf: row.results_of ?? id } : null;
+}
+
+/** Whether a job that holds the owner's result files (the owner itself, or a job sharing them) still keeps its results. */
+export async function isHeld(db: D1Database, owner: string): Promise<boolean> {
+  const row = await db.prepare("SELECT 1 AS held FROM jobs WHERE (id = ? OR results_of = ?) AND deleted_at IS NULL LIMIT 1").bind(owner, owner).first();
+  return row !== null;
 }
 
 /** Where a page of the list starts: after this job, in the list's order. */

@@ -1,16 +1,27 @@
-import { type OutputFormat, type Scale, inputKey, jobRecordKey, parseResultKey, resultKey, resultPrefix } from "@hvar/contract";
+import { inputKey, jobRecordKey, parseResultKey, resultPrefix } from "@hvar/contract";
 import { sendStateKey } from "./uploads";
 
 /**
  * Results in R2 under `results/<job id>/x<scale>.<ext>` (packages/contract's `resultKey`, the key the
  * runner reports in `outputs`), with the output's sha256 in custom metadata: it is the strong ETag
- * of every download.
+ * of every download. A cache hit's outputs are the files of the job it shares them with
+ * (jobs/result-cache.ts); its URLs still name it (`ownResultPath`).
  */
 const PUBLIC_PREFIX = "/v1/";
 
 /** The public path of a stored result, which its signed URL signs. */
 export function resultPath(key: string): string {
   return `${PUBLIC_PREFIX}${key}`;
+}
+
+/** The public path of a job's output: under the job's own id, wherever its file is (a cache hit shares another's). */
+export function ownResultPath(jobId: string, key: string): string {
+  return resultPath(filesAt(key, jobId));
+}
+
+/** The key of the same output file under another job's prefix. */
+export function filesAt(key: string, jobId: string): string {
+  return `${resultPrefix(jobId)}${key.slice(key.lastIndexOf("/") + 1)}`;
 }
 
 /** The result key a public path names, or null when it names none. */
@@ -35,44 +46,6 @@ export async function putResult(bucket: R2Bucket, result: StoredResult, body: Re
   });
 }
 
-/** Results copied under another job's prefix (a cache hit), every source found, ready to be written. */
-export interface ResultCopy<T> {
-  copies: T[];
-  /** Writes the copies, side by side. */
-  write(): Promise<void>;
-  /** Deletes whatever copies were written (the job was not created after all). */
-  discard(): Promise<void>;
-}
-
-/**
- * Reads the stored results to copy them to another job's prefix (a cache hit), so that the job's
- * URLs name only that job. Null when a source is gone: the caller computes the result again.
- */
-export async function copyResults<T extends StoredResult & { scale: Scale }>(
-  bucket: R2Bucket,
-  results: readonly T[],
-  jobId: string,
-  format: OutputFormat,
-): Promise<ResultCopy<T> | null> {
-  const sources = await Promise.all(results.map((result) => bucket.get(result.key)));
-  const found = results.flatMap((result, i) => {
-    const source = sources[i];
-    return source ? [{ copy: { ...result, key: resultKey(jobId, result.scale, format) }, body: source.body }] : [];
-  });
-  if (found.length < results.length) {
-    await Promise.all(found.map(({ body }) => body.cancel()));
-    return null;
-  }
-  const copies = found.map(({ copy }) => copy);
-  return {
-    copies,
-    write: async () => {
-      await Promise.all(found.map(({ copy, body }) => putResult(bucket, copy, body)));
-    },
-    discard: () => bucket.delete(copies.map((copy) => copy.key)),
-  };
-}
-
 /**
  * Deletes every stored result of the job (its whole prefix, so also outputs a runner wrote for a job
  * that did not succeed), and `alsoKeys` with the first batch.
@@ -93,10 +66,13 @@ export async function deleteJobResults(bucket: R2Bucket, jobId: string, alsoKeys
 }
 
 /**
- * Deletes everything stored for the job: its results, the input a job that timed out may have left
- * (inputs/<job>, and its send state) and the record a runner wrote (jobs/<job>.json). One list and one delete for a
- * job with a few results.
+ * Deletes everything stored for the job: its results (unless `results` is false: they may be shared,
+ * jobs/delete.ts releases them), the input a job that timed out may have left (inputs/<job>, and its
+ * send state) and the record a runner wrote (jobs/<job>.json). One list and one delete for a job
+ * with a few results.
  */
-export async function deleteJobObjects(bucket: R2Bucket, jobId: string): Promise<void> {
-  await deleteJobResults(bucket, jobId, [inputKey(jobId), sendStateKey(jobId), jobRecordKey(jobId)]);
+export async function deleteJobObjects(bucket: R2Bucket, jobId: string, { results = true } = {}): Promise<void> {
+  const others = [inputKey(jobId), sendStateKey(jobId), jobRecordKey(jobId)];
+  if (results) await deleteJobResults(bucket, jobId, others);
+  else await bucket.delete(others);
 }
