@@ -6,7 +6,8 @@
 # An arm is preset:lr[:frozen]. The default trains the two-stage floor (preset cascade: floor-gpu's
 # restoration in front of SPAN-ch28 as published, hvar 2.2.0-floor) two ways: the restorer alone through
 # the published SPAN (frozen: clean input keeps SPAN's quality), and both stages. `wide:5e-4` (SPAN grown
-# to 48 channels, hvar.floor.widen) and `base:5e-4` remain possible arms.
+# to 48 channels, hvar.floor.widen) and `base:5e-4` remain possible arms. MILD (--mild) gives half the clean
+# pairs one faint defect, so that x1 learns to do no harm on lightly damaged photos (issue 20's ladder).
 #
 # From the repo root, once (model/.data is git-ignored; ~37 MB travels):
 #   mkdir -p model/.data/carry && cp -r ../shared/datasets ../shared/pretrained/span-ch28 model/.data/carry/
@@ -25,6 +26,7 @@ BATCH=${BATCH:-64}                                       # pairs of each kind pe
 ARMS=${ARMS:-"cascade:2e-4:frozen cascade:2e-4"}         # one run per preset:peak learning rate[:frozen]
 CASCADE_INIT=${CASCADE_INIT:-checkpoints/floor-gpu}      # the restorer a cascade run starts from
 EVAL_EVERY=${EVAL_EVERY:-2000}
+MILD=${MILD:-0.5}                                        # share of clean pairs given a faint defect (--mild)
 OUT=${OUT:-runs/gpu-floor}
 RUNS=${RUNS:-/tmp/floor-runs}
 PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
@@ -51,7 +53,7 @@ for arm in $ARMS; do
   $PY -m hvar.train_floor --out "$RUNS/$(run_name "$arm")" --preset "$preset" "${extra[@]}" \
     --span "$CARRY/span-ch28/team38_span_ch28_slim.pth" \
     --pairs "$RUNS/pairs" --steps 1000000 --minutes "$MINUTES" --batch-size "$BATCH" --lr "$lr" \
-    --eval-every "$EVAL_EVERY" --threads $(( $(nproc) / 2 )) > "$RUNS/$(run_name "$arm").log" 2>&1 &
+    --mild "$MILD" --eval-every "$EVAL_EVERY" --threads $(( $(nproc) / 2 )) > "$RUNS/$(run_name "$arm").log" 2>&1 &
   pids+=($!)
 done
 while kill -0 "${pids[@]}" 2>/dev/null; do sleep 10; bring_back; done
