@@ -372,8 +372,12 @@ def light(
     elif kind == 1:
         x = x + rng.standard_normal(x.shape, dtype=np.float32) * rng.uniform(*noise) / 255.0
     else:
-        sigma = rng.uniform(*blur)
-        size = 2 * math.ceil(3 * sigma) + 1
-        k = np.exp(-0.5 * _quad_form(size, sigma, sigma, 0.0))
-        x = filter2d(x, (k / k.sum()).astype(np.float32))
+        x = gaussian_blur(x, rng.uniform(*blur))
     return np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
+
+
+def gaussian_blur(img: np.ndarray, sigma: float) -> np.ndarray:
+    """An isotropic Gaussian blur of a float HxWxC image, the kernel cut at 3 sigma."""
+    size = 2 * math.ceil(3 * sigma) + 1
+    k = np.exp(-0.5 * _quad_form(size, sigma, sigma, 0.0))
+    return filter2d(img, (k / k.sum()).astype(np.float32))

@@ -209,10 +209,7 @@ def ladder_rung(clean: np.ndarray, rung: str, rng: np.random.Generator) -> np.nd
     elif rung.startswith("noise"):
         x = x + rng.standard_normal(x.shape, dtype=np.float32) * float(rung[5:]) / 255.0
     else:
-        sigma = float(rung[4:])
-        r = math.ceil(3 * sigma)
-        k = np.exp(-0.5 * (np.arange(-r, r + 1) / sigma) ** 2)
-        x = degrade.filter2d(x, np.outer(k, k).astype(np.float32) / np.outer(k, k).sum())
+        x = degrade.gaussian_blur(x, float(rung[4:]))
     return np.clip(np.round(x * 255.0), 0, 255).astype(np.uint8)
 
 

@@ -3,6 +3,8 @@ import { inputKey } from "@hvar/contract";
 import { expect } from "vitest";
 import type { IssuedKey, KeySettings } from "../../worker/src/auth/keys";
 import type { DispatchJob } from "../../worker/src/dispatch/types";
+import { configOf } from "../../worker/src/config";
+import { sweepExpired } from "../../worker/src/jobs/retention";
 import { sha256Hex } from "../../worker/src/security/crypto";
 
 export const BASE = "https://hvar.test";
@@ -80,4 +82,20 @@ export async function withInput({ image, ...job }: Omit<DispatchJob, "input"> & 
   const key = inputKey(job.id);
   await env.RESULTS.put(key, image);
   return { ...job, input: { key, bytes: image.length, sha256: await sha256Hex(image) } };
+}
+
+const DAY_MS = 86_400_000;
+
+/** Makes the job look created `days` ago (and the same for its update time). */
+export async function age(id: string, days: number): Promise<void> {
+  const at = Date.now() - days * DAY_MS;
+  await env.DB.prepare("UPDATE jobs SET created_at = ?, updated_at = ? WHERE id = ?").bind(at, at, id).run();
+}
+
+/** Sweeps until nothing is left to sweep, so that each test starts without another's expired jobs. */
+export async function sweepAll(): Promise<void> {
+  for (;;) {
+    const report = await sweepExpired(env, configOf(env), 100);
+    if (report.resultsExpired === 0 && report.rowsDeleted === 0) return;
+  }
 }

@@ -4,7 +4,7 @@ import { configOf } from "../../worker/src/config";
 import worker from "../../worker/src/index";
 import { sweepExpired } from "../../worker/src/jobs/retention";
 import { getJob } from "../../worker/src/storage/jobs";
-import { ledgerOf, newKey, upscale, withKey } from "./helpers";
+import { age, ledgerOf, newKey, sweepAll, upscale, withKey } from "./helpers";
 import { png } from "./images";
 
 interface Job {
@@ -27,20 +27,6 @@ async function succeeded(options: { secret?: string; image?: Uint8Array; idempot
   const job = await response.json<Job>();
   const row = await getJob(env.DB, job.id);
   return { ...job, secret, keyId: row?.keyId ?? "" };
-}
-
-/** Makes the job look created `days` ago (and the same for its update time). */
-async function age(id: string, days: number): Promise<void> {
-  const at = Date.now() - days * DAY_MS;
-  await env.DB.prepare("UPDATE jobs SET created_at = ?, updated_at = ? WHERE id = ?").bind(at, at, id).run();
-}
-
-/** Sweeps until nothing is left to sweep, so that each test starts without another's expired jobs. */
-async function sweepAll(): Promise<void> {
-  for (;;) {
-    const report = await sweepExpired(env, config, 100);
-    if (report.resultsExpired === 0 && report.rowsDeleted === 0) return;
-  }
 }
 
 const stored = async (key: string) => (await env.RESULTS.head(key)) !== null;

@@ -1,9 +1,7 @@
 import { SELF, env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
-import { configOf } from "../../worker/src/config";
-import { sweepExpired } from "../../worker/src/jobs/retention";
 import { getJob, insertJob, markDeleted } from "../../worker/src/storage/jobs";
-import { newKey, upscale, withKey } from "./helpers";
+import { age, newKey, sweepAll, upscale, withKey } from "./helpers";
 import { png } from "./images";
 
 interface Job {
@@ -11,9 +9,6 @@ interface Job {
   outputs?: { scale: number; url: string }[];
   usage: { cacheHit: boolean };
 }
-
-const DAY_MS = 86_400_000;
-const config = configOf(env);
 
 /** A succeeded job (the stub runner answers at once); `image` decides whether it is a cache hit. */
 async function succeeded(secret: string, image: Uint8Array): Promise<Job> {
@@ -36,19 +31,6 @@ const remove = (secret: string, id: string) => withKey(secret, `/v1/upscales/${i
 const stored = async (key: string) => (await env.RESULTS.head(key)) !== null;
 const urlOf = (job: Job) => job.outputs?.[0]?.url ?? "";
 const bytesAt = async (url: string) => new Uint8Array(await (await SELF.fetch(url)).arrayBuffer());
-
-/** Makes the job look created `days` ago. */
-async function age(id: string, days: number): Promise<void> {
-  const at = Date.now() - days * DAY_MS;
-  await env.DB.prepare("UPDATE jobs SET created_at = ?, updated_at = ? WHERE id = ?").bind(at, at, id).run();
-}
-
-async function sweepAll(): Promise<void> {
-  for (;;) {
-    const report = await sweepExpired(env, config, 100);
-    if (report.resultsExpired === 0 && report.rowsDeleted === 0) return;
-  }
-}
 
 describe("a cache hit shares the result files of the job that computed them", () => {
   it("writes no file of its own, and its URLs name only itself and serve the same bytes", async () => {

@@ -59,11 +59,7 @@ export interface SweepReport {
  */
 export async function sweepExpired(env: Bindings, config: Retention, limit: number, now = Date.now()): Promise<SweepReport> {
   const expired = await listResultsToExpire(env.DB, resultsCutoff(config, now), limit);
-  await markResultsExpired(
-    env.DB,
-    expired.map((job) => job.id),
-    now,
-  );
+  await markResultsExpired(env.DB, expired.map((job) => job.id), now);
   for (const job of expired) {
     await releaseResults(env, job.filesOf);
     await deleteJobObjects(env.RESULTS, job.id, { results: false });
