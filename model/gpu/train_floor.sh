@@ -3,11 +3,13 @@
 # larger pair cache on the machine's cores, train two arms side by side on the one GPU (the network is
 # small: one run alone leaves most of the GPU idle), and bring back the run folders as one tar in $OUT
 # (weights, optimizer, metrics, curves), refreshed every ten seconds so a cut-off run still returns.
-# An arm is preset:lr[:frozen]. The default trains the two-stage floor (preset cascade: floor-gpu's
-# restoration in front of SPAN-ch28 as published, hvar 2.2.0-floor) two ways: the restorer alone through
-# the published SPAN (frozen: clean input keeps SPAN's quality), and both stages. `wide:5e-4` (SPAN grown
-# to 48 channels, hvar.floor.widen) and `base:5e-4` remain possible arms. MILD (--mild) gives half the clean
-# pairs one faint defect, so that x1 learns to do no harm on lightly damaged photos (issue 20's ladder).
+# An arm is preset:lr[:frozen]. The default trains the shipped two-stage floor (preset cascade, from
+# CASCADE_INIT: a restorer in front of SPAN-ch28 as published) two ways: the restorer alone through the
+# published SPAN (frozen: clean input keeps SPAN's quality), and both stages. `wide:5e-4` (SPAN grown to
+# 48 channels, hvar.floor.widen) and `base:5e-4` remain possible arms. MILD (--mild) gives a share of the
+# clean pairs one faint defect, so that x1 learns to do no harm on lightly damaged photos (issue 20's
+# ladder); LIGHT (--light) a share one defect of degrade.light's whole range (JPEG q30-95, noise, blur),
+# so that x1 repairs a photo damaged once.
 #
 # From the repo root, once (model/.data is git-ignored; ~37 MB travels):
 #   mkdir -p model/.data/carry && cp -r ../shared/datasets ../shared/pretrained/span-ch28 model/.data/carry/
@@ -24,9 +26,10 @@ COUNT=${COUNT:-32000}                                    # pairs of each kind
 MINUTES=${MINUTES:-8}                                    # training time of each run
 BATCH=${BATCH:-64}                                       # pairs of each kind per step
 ARMS=${ARMS:-"cascade:2e-4:frozen cascade:2e-4"}         # one run per preset:peak learning rate[:frozen]
-CASCADE_INIT=${CASCADE_INIT:-checkpoints/floor-gpu}      # the restorer a cascade run starts from
+CASCADE_INIT=${CASCADE_INIT:-checkpoints/floor-cascade-mild}  # the cascade a cascade run starts from
 EVAL_EVERY=${EVAL_EVERY:-2000}
-MILD=${MILD:-0.5}                                        # share of clean pairs given a faint defect (--mild)
+MILD=${MILD:-0.3}                                        # share of clean pairs given a faint defect (--mild)
+LIGHT=${LIGHT:-0.4}                                      # share given one defect of light's range (--light)
 OUT=${OUT:-runs/gpu-floor}
 RUNS=${RUNS:-/tmp/floor-runs}
 PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
@@ -53,7 +56,7 @@ for arm in $ARMS; do
   $PY -m hvar.train_floor --out "$RUNS/$(run_name "$arm")" --preset "$preset" "${extra[@]}" \
     --span "$CARRY/span-ch28/team38_span_ch28_slim.pth" \
     --pairs "$RUNS/pairs" --steps 1000000 --minutes "$MINUTES" --batch-size "$BATCH" --lr "$lr" \
-    --mild "$MILD" --eval-every "$EVAL_EVERY" --threads $(( $(nproc) / 2 )) > "$RUNS/$(run_name "$arm").log" 2>&1 &
+    --mild "$MILD" --light "$LIGHT" --eval-every "$EVAL_EVERY" --threads $(( $(nproc) / 2 )) > "$RUNS/$(run_name "$arm").log" 2>&1 &
   pids+=($!)
 done
 while kill -0 "${pids[@]}" 2>/dev/null; do sleep 10; bring_back; done

@@ -12,7 +12,9 @@ sharpening them, while keeping what SPAN knows about clean inputs.
 
 Each batch holds `--batch-size` x4 pairs and as many x2 pairs (each half bicubic, half realistic), one
 random flip/rotation per batch; `--mild` gives a share of the bicubic pairs one faint defect on the fly
-(a JPEG q75-95, noise or blur, `degrade.MILD`: x1 must then stay close to the clean input). The loss is
+(a JPEG q75-95, noise or blur, `degrade.MILD`: x1 must then stay close to the clean input), `--light` a
+share one defect of `degrade.light`'s whole range (JPEG q30-95, noise, blur: what x1 must repair when a
+photo was damaged once, not by the realistic recipe's stack of defects). The loss is
 the mean L1 of every output that has a target: x1 and x2 for all pairs, x4 for the x4 pairs. Every
 `--eval-every` steps: PSNR-Y on Set5 (bicubic and realistic LR, x2 and x4 and x1) and x1's gain on the
 acceptance ladder's faint rungs (`eval_sr.x1_ladder`), written to metrics.jsonl with the losses; the run
@@ -68,6 +70,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--mild", type=float, default=0.0,
                     help="share of the clean pairs given one faint defect on the fly (degrade.MILD), so "
                          "that x1 learns to do no harm where there is little to repair")  # fmt: skip
+    ap.add_argument("--light", type=float, default=0.0,
+                    help="share of the clean pairs given one defect of degrade.light's whole range "
+                         "(JPEG q30-95, noise sigma 1-25, blur 0.5-1.6): x1 learns to repair it")  # fmt: skip
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--eval-set", default="Set5", help="dev set scored during training")
     ap.add_argument("--seed", type=int, default=0)
@@ -75,8 +80,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.steps < 0 or args.batch_size < 1 or args.eval_every < 1 or args.minutes < 0:
         ap.error("--steps and --minutes must be >= 0, --batch-size and --eval-every >= 1")
-    if not 0 <= args.mild <= 1:
-        ap.error("--mild is a share, between 0 and 1")
+    if not (0 <= args.mild and 0 <= args.light and args.mild + args.light <= 1):
+        ap.error("--mild and --light are shares of the clean pairs: each >= 0, together <= 1")
     if args.init and (args.resume or not (args.init / "floor.json").is_file()):
         ap.error("--init takes a floor run folder, and only for a new run")
     if not args.resume and not args.init and args.preset != "tiny" and not args.span.is_file():
@@ -100,12 +105,20 @@ def starting_floor(args: argparse.Namespace) -> Floor:
     return grow(model, cfg)
 
 
-def with_mild(batch: dict[str, dict[str, np.ndarray]], rng: np.random.Generator, share: float) -> None:
-    """Gives `share` of the batch's clean pairs (input == x1 target) one faint defect, in place."""
+def with_defects(
+    batch: dict[str, dict[str, np.ndarray]], rng: np.random.Generator, mild: float, whole: float = 0.0
+) -> None:
+    """Gives a share `mild` of the batch's clean pairs (input == x1 target) one faint defect and a share
+    `whole` one defect of `light`'s whole range, in place."""
     for arrays in batch.values():
         for i, (lr, t1) in enumerate(zip(arrays["lr"], arrays["t1"], strict=True)):
-            if np.array_equal(lr, t1) and rng.random() < share:
+            if not np.array_equal(lr, t1):
+                continue
+            u = rng.random()
+            if u < mild:
                 arrays["lr"][i] = light(t1, rng, **MILD)
+            elif u < mild + whole:
+                arrays["lr"][i] = light(t1, rng)
 
 
 def to_tensors(
@@ -194,7 +207,7 @@ def main(argv: list[str] | None = None) -> None:
             raise SystemExit("--freeze-upscaler: this floor has one stage, no upscaler (--preset cascade)")
         out.mkdir(parents=True, exist_ok=True)
         knobs = {"batch_size": args.batch_size, "lr": args.lr, "freeze_upscaler": args.freeze_upscaler,
-                 "mild": args.mild}  # fmt: skip
+                 "mild": args.mild, "light": args.light}  # fmt: skip
         state = {"step": 0, "seconds": 0.0, "knobs": knobs}
     else:
         model = load_floor(out)
@@ -228,7 +241,7 @@ def main(argv: list[str] | None = None) -> None:
         step = state["step"]
         training.set_learning_rate(opt, training.learning_rate(step, args.lr, WARMUP, budget.progress(step)))
         drawn = pairs.batch(rng, args.batch_size)
-        with_mild(drawn, rng, state["knobs"].get("mild", 0.0))
+        with_defects(drawn, rng, state["knobs"].get("mild", 0.0), state["knobs"].get("light", 0.0))
         batch = to_tensors(drawn, int(rng.integers(8)), device)
         loss, parts = floor_loss(model, batch)
         opt.zero_grad(set_to_none=True)

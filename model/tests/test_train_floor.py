@@ -10,7 +10,7 @@ import torch
 from hvar.config import FLOOR_PRESETS
 from hvar.floor import Floor, load_floor, save_floor
 from hvar.pairs import Pairs, build
-from hvar.train_floor import floor_loss, main, to_tensors, with_mild
+from hvar.train_floor import floor_loss, main, to_tensors, with_defects
 
 
 @pytest.fixture
@@ -37,24 +37,25 @@ def test_one_rotation_turns_every_array_of_a_batch_alike(pairs_dir):
             assert torch.equal(turned[kind][name], torch.rot90(x.flip(-1), 1, dims=(-2, -1)))
 
 
-def test_a_mild_share_of_one_damages_the_clean_pairs_and_no_other(pairs_dir):
+@pytest.mark.parametrize(("mild", "whole"), [(1.0, 0.0), (0.0, 1.0), (0.5, 0.5)])
+def test_a_share_of_one_damages_the_clean_pairs_and_no_other(pairs_dir, mild, whole):
     raw = Pairs(pairs_dir).batch(np.random.default_rng(0), 8)
     clean = {
         kind: [np.array_equal(lr, t1) for lr, t1 in zip(a["lr"], a["t1"], strict=True)]
         for kind, a in raw.items()
     }
     before = {kind: a["lr"].copy() for kind, a in raw.items()}
-    with_mild(raw, np.random.default_rng(1), 1.0)
+    with_defects(raw, np.random.default_rng(1), mild, whole)
     for kind, arrays in raw.items():
         changed = [not np.array_equal(a, b) for a, b in zip(arrays["lr"], before[kind], strict=True)]
         assert not any(ch and not c for ch, c in zip(changed, clean[kind], strict=True))  # degraded: kept
         assert sum(changed) >= sum(clean[kind]) - 1  # a faint blur of a smooth field may round to itself
 
 
-def test_no_mild_share_leaves_the_batch_as_drawn(pairs_dir):
+def test_no_share_leaves_the_batch_as_drawn(pairs_dir):
     raw = Pairs(pairs_dir).batch(np.random.default_rng(0), 8)
     before = {kind: a["lr"].copy() for kind, a in raw.items()}
-    with_mild(raw, np.random.default_rng(1), 0.0)
+    with_defects(raw, np.random.default_rng(1), 0.0, 0.0)
     assert all(np.array_equal(raw[kind]["lr"], before[kind]) for kind in raw)
 
 
