@@ -122,9 +122,9 @@ async function createSession(entry: ModelEntry, options: SessionOptions, log: Lo
       // that made the fixture model 18x slower per tile (bench/runner/README.md). Off, always.
       extra: { session: { intra_op: { allow_spinning: "0" } } },
       // A memory pattern is recorded per input shape, and a batch of each new size then ran twice at
-      // about twice the CPU (2.2x for hvar 2.3.0's first two batches of 8). Batches here take every size
-      // up to the maximum, and without the pattern every size runs at the same steady cost from the
-      // session's second run (bench/runner/README.md, "Warm-up").
+      // 2.2-2.8x the CPU (hvar 2.3.0). Batches here take every size up to the maximum, and without the
+      // pattern every size runs at the same steady cost from the session's second run
+      // (bench/runner/README.md, "Warm-up").
       enableMemPattern: false,
     },
     options.graphCacheDir,
