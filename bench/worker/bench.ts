@@ -8,7 +8,12 @@
  * every row alike; the load average is printed with the table.
  *
  *   npm run bench:worker [-- --requests 400 --concurrency 8 --rounds 5]
+ *   npm run bench:worker -- --inspector                       # with wrangler's DevTools inspector attached
  *   npm run bench:worker -- --profile bench/worker/profiles   # and where each route's CPU goes
+ *
+ * The worker runs without the DevTools inspector, as in production (dev-server.ts): attached, it carries
+ * every console.log to wrangler and makes the access log cost more than a bare route. --inspector times
+ * with it attached; --profile needs it and attaches it.
  *
  * With --profile, each route is then run once more (`--requests` requests) under a CPU profile of its
  * worker's isolate (profile.ts): the isolate's busy milliseconds per request, next to the bare route's,
@@ -31,11 +36,14 @@ const { values } = parseArgs({
     concurrency: { type: "string", default: "8" },
     rounds: { type: "string", default: "5" },
     profile: { type: "string" },
+    inspector: { type: "boolean", default: false },
   },
 });
 const REQUESTS = Number(values.requests);
 const CONCURRENCY = Number(values.concurrency);
 const ROUNDS = Number(values.rounds);
+/** The DevTools inspector is attached only when asked for, or to profile (README.md: it costs every log line). */
+const INSPECTOR = values.inspector || values.profile !== undefined;
 
 /** A real 64x48 PNG; its size does not matter for a cache hit. */
 function png(): Buffer {
@@ -82,8 +90,8 @@ interface Route {
   slug: string;
   expected: number;
   request: () => Promise<Response>;
-  /** The inspector port of the worker that answers it. */
-  inspectorPort: number;
+  /** The inspector port of the worker that answers it, when one is attached. */
+  inspectorPort?: number;
 }
 
 /** `count` requests of the route, `CONCURRENCY` in flight; every answer must have the expected status. */
@@ -128,6 +136,7 @@ async function profileRoutes(routes: Route[], folder: string): Promise<void> {
   mkdirSync(folder, { recursive: true });
   for (const route of routes) {
     const file = join(folder, `${route.slug}.cpuprofile`);
+    if (route.inspectorPort === undefined) throw new Error(`${route.name}: no inspector to profile through`);
     const profile = await profileWhile(route.inspectorPort, file, async () => void (await burst(route, REQUESTS, [])));
     const { busyMs, hotspots } = summarize(profile);
     console.log(`\n${route.name}: the isolate busy ${(busyMs / REQUESTS).toFixed(2)} ms per request (${file})\n`);
@@ -138,7 +147,7 @@ async function profileRoutes(routes: Route[], folder: string): Promise<void> {
 
 async function main(): Promise<void> {
   // The worker serves the stub's model, so that the stub's results are cached under MODEL_VERSION.
-  const [worker, bareDev] = await Promise.all([startDevWorker([`MODEL_VERSION:${STUB_MODEL.id}@${STUB_MODEL.version}`]), wranglerDev(["-c", "bench/worker/bare.wrangler.toml"])]);
+  const [worker, bareDev] = await Promise.all([startDevWorker([`MODEL_VERSION:${STUB_MODEL.id}@${STUB_MODEL.version}`], INSPECTOR), wranglerDev(["--config", "bench/worker/bare.wrangler.toml"], INSPECTOR)]);
   try {
     const { base, apiKey: secret } = worker;
     const bare = `${bareDev.base}/`;
@@ -160,7 +169,7 @@ async function main(): Promise<void> {
     ];
     const results = await measure(routes);
     const load = (values: number[]) => values.map((v) => v.toFixed(1)).join(" ");
-    console.log(`\nwrangler dev, ${REQUESTS} requests per route in ${ROUNDS} rounds, ${CONCURRENCY} in flight; load average ${load(loadBefore)} before, ${load(loadavg())} after\n`);
+    console.log(`\nwrangler dev (${INSPECTOR ? "DevTools inspector attached" : "no inspector"}), ${REQUESTS} requests per route in ${ROUNDS} rounds, ${CONCURRENCY} in flight; load average ${load(loadBefore)} before, ${load(loadavg())} after\n`);
     const [baseline] = results;
     console.log("| route | requests/s | p50 (ms) | p99 (ms) | × bare p50 | × bare p99 |\n| --- | ---: | ---: | ---: | ---: | ---: |");
     for (const r of results) {

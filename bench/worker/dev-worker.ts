@@ -16,9 +16,9 @@ import { type RunnerStub, startRunnerStub } from "../../test/worker/setup/runner
 
 export const root = new URL("../../", import.meta.url).pathname;
 export const wrangler = join(root, "node_modules/.bin/wrangler");
+const tsx = join(root, "node_modules/.bin/tsx");
+const devServer = join(root, "bench/worker/dev-server.ts");
 const env = { ...process.env, WRANGLER_SEND_METRICS: "false" };
-/** Flags of every `wrangler dev` here; each also needs its own --port and --inspector-port. */
-const QUIET = ["--ip", "127.0.0.1", "--show-interactive-dev-session=false", "--log-level", "error"];
 
 export async function freePort(): Promise<number> {
   const server = createServer();
@@ -43,27 +43,32 @@ export async function until(url: string, child: ChildProcess): Promise<void> {
   throw new Error(`${url} did not come up`);
 }
 
-/** `wrangler dev` with `args` on a free port (and inspector port: two at once need their own). */
-export async function wranglerDev(args: string[]): Promise<{ child: ChildProcess; base: string; inspectorPort: number }> {
-  const [port, inspector] = [await freePort(), await freePort()];
-  const child = spawn(wrangler, ["dev", ...QUIET, "--port", String(port), "--inspector-port", String(inspector), ...args], { cwd: root, env, stdio: "ignore" });
-  return { child, base: `http://127.0.0.1:${port}`, inspectorPort: inspector };
+/**
+ * `wrangler dev` (dev-server.ts) with `args` on a free port; with `inspector`, wrangler's DevTools inspector
+ * on another (profile.ts), which the timing runs leave out as production does.
+ */
+export async function wranglerDev(args: string[], inspector = false): Promise<{ child: ChildProcess; base: string; inspectorPort?: number }> {
+  const port = await freePort();
+  const inspectorPort = inspector ? await freePort() : undefined;
+  const ports = ["--port", String(port), ...(inspectorPort ? ["--inspector-port", String(inspectorPort)] : [])];
+  const child = spawn(tsx, [devServer, ...ports, ...args], { cwd: root, env, stdio: "ignore" });
+  return { child, base: `http://127.0.0.1:${port}`, inspectorPort };
 }
 
 export interface DevWorker {
   base: string;
   /** The worker's process (wrangler, and workerd under it). */
   child: ChildProcess;
-  /** wrangler's DevTools inspector of the worker (profile.ts). */
-  inspectorPort: number;
+  /** wrangler's DevTools inspector of the worker (profile.ts), when it was asked for. */
+  inspectorPort?: number;
   runner: RunnerStub;
   /** An API key's secret: a quota and a rate limit no benchmark reaches. */
   apiKey: string;
   stop(): Promise<void>;
 }
 
-/** Starts the worker with the stub runner; `vars` are more `NAME:value` variables for `wrangler dev --var`. */
-export async function startDevWorker(vars: string[] = []): Promise<DevWorker> {
+/** Starts the worker with the stub runner; `vars` are more `NAME:value` variables (`--var`). */
+export async function startDevWorker(vars: string[] = [], inspector = false): Promise<DevWorker> {
   const state = mkdtempSync(join(tmpdir(), "hvar-bench-"));
   const runnerSecret = randomBytes(24).toString("base64url");
   const adminSecret = randomBytes(24).toString("base64url");
@@ -72,7 +77,7 @@ export async function startDevWorker(vars: string[] = []): Promise<DevWorker> {
   const runner = await startRunnerStub(runnerSecret);
   const migrate = spawnSync(wrangler, ["d1", "migrations", "apply", "DB", "--local", "--persist-to", state], { cwd: root, env, stdio: "ignore" });
   if (migrate.status !== 0) throw new Error("applying D1 migrations failed");
-  const { child, base, inspectorPort } = await wranglerDev(["--persist-to", state, "--env-file", envFile, "--var", `RUNNER_URLS:${runner.url}`, ...vars.flatMap((v) => ["--var", v])]);
+  const { child, base, inspectorPort } = await wranglerDev(["--persist-to", state, "--env-file", envFile, "--var", `RUNNER_URLS:${runner.url}`, ...vars.flatMap((v) => ["--var", v])], inspector);
   const stop = async () => {
     child.kill("SIGTERM");
     await runner.close();
