@@ -24,7 +24,11 @@ const { values } = parseArgs({
     var: { type: "string", multiple: true, default: [] },
   },
 });
-if (!values.port) throw new Error("--port is required");
+const port = Number(values.port);
+const inspectorPort = values["inspector-port"] === undefined ? undefined : Number(values["inspector-port"]);
+for (const [flag, value] of [["--port", port], ["--inspector-port", inspectorPort ?? 1]] as const) {
+  if (!Number.isInteger(value) || value < 1 || value > 65535) throw new Error(`${flag} takes a TCP port (1-65535)`);
+}
 
 const vars = Object.fromEntries(
   values.var.map((pair) => {
@@ -39,8 +43,8 @@ const worker = await unstable_startWorker({
   envFiles: values["env-file"] ? [values["env-file"]] : undefined,
   bindings: vars,
   dev: {
-    server: { hostname: "127.0.0.1", port: Number(values.port) },
-    inspector: values["inspector-port"] ? { hostname: "127.0.0.1", port: Number(values["inspector-port"]) } : false,
+    server: { hostname: "127.0.0.1", port },
+    inspector: inspectorPort === undefined ? false : { hostname: "127.0.0.1", port: inspectorPort },
     persist: values["persist-to"] ?? false,
     logLevel: "error",
     watch: false,
@@ -48,6 +52,7 @@ const worker = await unstable_startWorker({
     structuredLogsHandler: () => {},
   },
 });
+// Before `ready`: a benchmark that gives up while the worker starts must not leave workerd behind.
+process.once("SIGTERM", () => void worker.dispose().finally(() => process.exit(0)));
 await worker.ready;
 console.log(`ready ${(await worker.url).toString()}`);
-process.once("SIGTERM", () => void worker.dispose().finally(() => process.exit(0)));

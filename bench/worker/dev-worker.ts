@@ -57,7 +57,7 @@ export async function wranglerDev(args: string[], inspector = false): Promise<{ 
 
 export interface DevWorker {
   base: string;
-  /** The worker's process (wrangler, and workerd under it). */
+  /** The worker's process (dev-server.ts: wrangler, and workerd under it). */
   child: ChildProcess;
   /** wrangler's DevTools inspector of the worker (profile.ts), when it was asked for. */
   inspectorPort?: number;
