@@ -67,7 +67,8 @@ class Floor(nn.Module):
         C = cfg.ch
         two_stage = cfg.stages == 2
         # the second stage: a one-stage floor of the same size without an x1 head
-        self.upscaler = Floor(dataclasses.replace(cfg, stages=1), scales=(2, 4)) if two_stage else None
+        upscaler = dataclasses.replace(cfg, stages=1, ch=cfg.upscaler_ch or C, upscaler_ch=0)
+        self.upscaler = Floor(upscaler, scales=(2, 4)) if two_stage else None
         scales = (1,) if two_stage else scales
         self.conv_1 = conv3(3, C)
         self.blocks = nn.ModuleList(SPANBlock(C) for _ in range(cfg.blocks))
@@ -155,8 +156,9 @@ def from_span(cfg: FloorConfig, path: str | Path) -> Floor:
     """A floor whose body and x4 head are the pretrained SPAN, x2 derived from x4, x1 the identity; a wider
     preset holds SPAN in its first channels (`widen`) and computes what SPAN computes until it trains."""
     if cfg.stages == 2:  # SPAN twice: an identity restorer (x1 starts at the input), SPAN upscaling it
-        one = from_span(dataclasses.replace(cfg, stages=1), path)
-        return cascade(one, one, cfg)
+        one = dataclasses.replace(cfg, stages=1, upscaler_ch=0)
+        upscaler = from_span(dataclasses.replace(one, ch=cfg.upscaler_ch or cfg.ch), path)
+        return cascade(from_span(one, path), upscaler, cfg)
     state = span_state(path)
     for name in ("weight", "bias"):
         state[f"heads.x2.{name}"] = subpixel_mean(state[f"heads.x4.{name}"], 4, 2)
@@ -177,9 +179,21 @@ def cascade(restorer: Floor, upscaler: Floor, cfg: FloorConfig) -> Floor:
 
 
 def grow(model: Floor, cfg: FloorConfig) -> Floor:
-    """`model` grown to the wider `cfg` (`widen`): the same outputs, more channels free to train."""
+    """`model` grown to the wider `cfg` (`widen`): the same outputs, more channels free to train. A
+    cascade grows its restorer; its upscaler stays as it is (the same `upscaler_ch`)."""
     wide = Floor(cfg)
-    wide.load_state_dict(widen(model.state_dict(), wide.state_dict()))
+    if (model.upscaler is None) != (wide.upscaler is None):
+        raise ValueError(f"grow: {model.cfg.name} and {cfg.name} differ in stages")
+    if wide.upscaler is not None and wide.upscaler.cfg.ch != model.upscaler.cfg.ch:
+        raise ValueError("grow: a cascade grows its restorer only; the upscaler keeps its width")
+
+    def restorer(m: Floor) -> dict[str, torch.Tensor]:
+        return {k: v for k, v in m.state_dict().items() if not k.startswith("upscaler.")}
+
+    state = widen(restorer(model), restorer(wide))
+    if model.upscaler is not None:
+        state |= {f"upscaler.{k}": v for k, v in model.upscaler.state_dict().items()}
+    wide.load_state_dict(state)
     return wide
 
 

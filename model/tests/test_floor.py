@@ -105,6 +105,17 @@ def test_a_widened_floor_computes_exactly_what_the_narrow_one_computes():
             torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
 
 
+def test_a_cascade_grows_its_restorer_and_keeps_its_upscaler():
+    narrow = random_floor(seed=4, stages=2)
+    ch = narrow.cfg.ch
+    wide = grow(narrow, dataclasses.replace(narrow.cfg, ch=ch + 4, upscaler_ch=ch)).eval()
+    assert wide.conv_1.out_channels == ch + 4 and wide.upscaler.conv_1.out_channels == ch
+    lr = torch.rand(1, 3, 12, 12)
+    with torch.no_grad():
+        for a, b in zip(narrow(lr), wide(lr), strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
+
+
 def test_a_widened_floors_new_channels_carry_signal_and_learn():
     narrow = random_floor(seed=3)
     wide = widened(narrow, ch=narrow.cfg.ch + 4).train()
