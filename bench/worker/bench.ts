@@ -1,7 +1,8 @@
 /**
  * Worker benchmark: requests per second and p50/p99 latency of (1) a cache-hit upscale,
- * (2) a result download through a signed URL, (3) a bare Hono route and (4) the bare route writing
- * one log line, as our access log does, all under `wrangler dev` in the same run, on the same machine,
+ * (2) a result download through a signed URL, (3) a bare Hono route, (4) the bare route writing
+ * one log line, as our access log does, and (5) the least any cache hit must do (bare-worker.ts: hash
+ * the uploaded image, write one D1 batch of two rows), all under `wrangler dev` in the same run, on the same machine,
  * with each route's latency as a multiple of the bare route's. The runner is the test stub (test/worker/setup): only the
  * first upscale reaches it, every measured upscale is a cache hit. The routes take turns (ROUNDS
  * rounds of REQUESTS / ROUNDS each), so that a machine whose load drifts during the run weighs on
@@ -164,6 +165,13 @@ async function main(): Promise<void> {
     const routes: Route[] = [
       { name: "bare Hono route", slug: "bare", expected: 200, request: () => fetch(bare), inspectorPort: bareDev.inspectorPort },
       { name: "bare route + one log line", slug: "bare-logged", expected: 200, request: () => fetch(`${bare}logged`), inspectorPort: bareDev.inspectorPort },
+      {
+        name: "bare route + a hit's minimum (hash the body, one D1 batch)",
+        slug: "minimum-hit",
+        expected: 200,
+        request: () => fetch(`${bare}minimum-hit`, { method: "POST", body: image, headers: { "content-type": "image/png" } }),
+        inspectorPort: bareDev.inspectorPort,
+      },
       { name: "cache-hit upscale (POST /v1/upscales)", slug: "cache-hit", expected: 200, request: upscale, inspectorPort: worker.inspectorPort },
       { name: "result download (GET signed URL)", slug: "download", expected: 200, request: () => fetch(resultUrl), inspectorPort: worker.inspectorPort },
     ];

@@ -86,6 +86,21 @@ describe("a cache hit shares the result files of the job that computed them", ()
   });
 });
 
+describe("the record an insert returns", () => {
+  it("is the row D1 reads back, for a hit sharing files and for a queued job", async () => {
+    const { first, hit } = await computedAndHit(45);
+    const row = await getJob(env.DB, hit.id);
+    if (!row?.outputs) throw new Error("no hit row");
+    const { id, keyId, requestHash, cacheKey, options, input, webhookUrl, origin, requestId, createdAt, deadlineAt } = row;
+    const fields = { keyId, idempotencyKey: null, requestHash, cacheKey, options, input, webhookUrl, origin, requestId, createdAt, deadlineAt };
+    const shared = { ...fields, id: `${id.slice(0, -5)}again`, status: "succeeded" as const, backend: "cache" };
+    const queued = { ...fields, id: `${id.slice(0, -5)}queue`, status: "queued" as const, backend: "runner-pool" };
+    const done = { outputs: row.outputs, model: row.model, shares: { owner: first.id, createdAfter: 0 } };
+    expect(await insertJob(env.DB, shared, done)).toEqual(await getJob(env.DB, shared.id));
+    expect(await insertJob(env.DB, queued)).toEqual(await getJob(env.DB, queued.id));
+  });
+});
+
 describe("retention of shared result files", () => {
   it("keeps an expired job's files while a younger hit holds them, and deletes them when that hit expires", async () => {
     await sweepAll();

@@ -143,12 +143,26 @@ export async function insertJob(
            SELECT ${placeholders}
            WHERE EXISTS (SELECT 1 FROM jobs WHERE (id = ? OR results_of = ?) AND deleted_at IS NULL)
              AND EXISTS (SELECT 1 FROM jobs WHERE id = ? AND created_at > ?)
-           ON CONFLICT (key_id, idempotency_key) DO NOTHING RETURNING *`,
+           ON CONFLICT (key_id, idempotency_key) DO NOTHING RETURNING id`,
         )
         .bind(...values, shares.owner, shares.owner, shares.owner, shares.createdAfter)
-    : db.prepare(`${columns} VALUES (${placeholders}) ON CONFLICT (key_id, idempotency_key) DO NOTHING RETURNING *`).bind(...values);
+    : db.prepare(`${columns} VALUES (${placeholders}) ON CONFLICT (key_id, idempotency_key) DO NOTHING RETURNING id`).bind(...values);
   const row = alongside.length === 0 ? await insert.first() : ((await db.batch([insert, ...alongside]))[0]?.results[0] ?? null);
-  return row ? parse(row) : null;
+  if (!row) return null;
+  // The record is what was just written: only its id comes back, so a cache hit does not pay for
+  // reading and validating the whole row again (issue 19).
+  return {
+    ...job,
+    runner: null,
+    model: done?.model ?? null,
+    outputs: done?.outputs ?? null,
+    runnerMs: done ? 0 : null,
+    error: null,
+    updatedAt: job.createdAt,
+    progress: null,
+    deletedAt: null,
+    resultsOf: shares?.owner ?? null,
+  };
 }
 
 export async function getJob(db: D1Database, id: string): Promise<JobRecord | null> {
