@@ -22,8 +22,8 @@
  *
  * (npm runs it with node_modules/.bin first on PATH, so wrangler gets the repository's Node 22.)
  */
-import { mkdirSync } from "node:fs";
-import { loadavg } from "node:os";
+import { mkdirSync, mkdtempSync, rmSync } from "node:fs";
+import { loadavg, tmpdir } from "node:os";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { deflateSync } from "node:zlib";
@@ -148,7 +148,12 @@ async function profileRoutes(routes: Route[], folder: string): Promise<void> {
 
 async function main(): Promise<void> {
   // The worker serves the stub's model, so that the stub's results are cached under MODEL_VERSION.
-  const [worker, bareDev] = await Promise.all([startDevWorker([`MODEL_VERSION:${STUB_MODEL.id}@${STUB_MODEL.version}`], INSPECTOR), wranglerDev(["--config", "bench/worker/bare.wrangler.toml"], INSPECTOR)]);
+  // The baselines' D1 is on disk like the worker's (dev-worker.ts), so that their writes cost the same.
+  const bareState = mkdtempSync(join(tmpdir(), "hvar-bench-bare-"));
+  const [worker, bareDev] = await Promise.all([
+    startDevWorker([`MODEL_VERSION:${STUB_MODEL.id}@${STUB_MODEL.version}`], INSPECTOR),
+    wranglerDev(["--config", "bench/worker/bare.wrangler.toml", "--persist-to", bareState], INSPECTOR),
+  ]);
   try {
     const { base, apiKey: secret } = worker;
     const bare = `${bareDev.base}/`;
@@ -188,6 +193,7 @@ async function main(): Promise<void> {
   } finally {
     bareDev.child.kill("SIGTERM");
     await worker.stop();
+    rmSync(bareState, { recursive: true, force: true });
   }
 }
 
