@@ -15,6 +15,8 @@
 #   mkdir -p model/.data/carry && cp -r ../shared/datasets ../shared/pretrained/span-ch28 model/.data/carry/
 #   device run, carry ["model/.data/carry"], command: bash model/gpu/train_floor.sh, timeout_s 570
 # Back here: tar xf <files_at>/floor-runs.tar -C model/runs, then export and evaluate on the CPU.
+# Then, if the device time allows, a second call for issue 19's GPU reading (about a minute):
+#   device run, command: cd model && python gpu/bench_floor.py --seconds 3 --json "$OUT/bench-floor.json"
 # A CPU dry run of the same steps (a minute):
 #   OUT=/tmp/gpu-dry RUNS=/tmp/gpu-dry-runs COUNT=400 MINUTES=0.3 BATCH=4 EVAL_EVERY=20 bash model/gpu/train_floor.sh
 set -euo pipefail
