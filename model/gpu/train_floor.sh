@@ -5,8 +5,9 @@
 # (weights, optimizer, metrics, curves), refreshed every ten seconds so a cut-off run still returns.
 # An arm is preset:lr[:frozen]. The default trains the shipped two-stage floor (preset cascade, from
 # CASCADE_INIT: a restorer in front of SPAN-ch28 as published) two ways: the restorer alone through the
-# published SPAN (frozen: clean input keeps SPAN's quality), and both stages. `wide:5e-4` (SPAN grown to
-# 48 channels, hvar.floor.widen) and `base:5e-4` remain possible arms. MILD (--mild) gives a share of the
+# published SPAN (frozen: clean input keeps SPAN's quality), and both stages. `cascade-wide:2e-4:frozen`
+# (the restorer grown to 40 channels: the capacity test, flat on the CPU in 1500 steps), `wide:5e-4` (SPAN
+# grown to 48 channels, hvar.floor.widen) and `base:5e-4` remain possible arms. MILD (--mild) gives a share of the
 # clean pairs one faint defect, so that x1 learns to do no harm on lightly damaged photos (issue 20's
 # ladder); LIGHT (--light) a share one defect of degrade.light's whole range (JPEG q30-95, noise, blur),
 # so that x1 repairs a photo damaged once.
@@ -53,7 +54,7 @@ run_name() { echo "floor-gpu-${1//:/-}"; }                 # cascade:2e-4:frozen
 for arm in $ARMS; do
   IFS=: read -r preset lr flag <<< "$arm"
   extra=()
-  [ "$preset" = cascade ] && extra+=(--init "$CASCADE_INIT")   # a trained restorer in front of SPAN
+  [[ "$preset" == cascade* ]] && extra+=(--init "$CASCADE_INIT")  # a trained restorer (grown: cascade-wide)
   [ "$flag" = frozen ] && extra+=(--freeze-upscaler)           # SPAN kept as published
   $PY -m hvar.train_floor --out "$RUNS/$(run_name "$arm")" --preset "$preset" "${extra[@]}" \
     --span "$CARRY/span-ch28/team38_span_ch28_slim.pth" \
