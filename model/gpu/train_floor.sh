@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # Fine-tune the restoration stage (hvar.floor, from SPAN-ch28) on one GPU in about eight minutes: build a
-# larger pair cache on the machine's cores, train two arms side by side on the one GPU (the network is
+# larger pair cache on the machine's cores, train the arms side by side on the one GPU (the network is
 # small: one run alone leaves most of the GPU idle), and bring back the run folders as one tar in $OUT
 # (weights, optimizer, metrics, curves), refreshed every ten seconds so a cut-off run still returns.
 # An arm is preset:lr[:frozen]. The default trains the shipped two-stage floor (preset cascade, from
-# CASCADE_INIT: a restorer in front of SPAN-ch28 as published) two ways: the restorer alone through the
-# published SPAN (frozen: clean input keeps SPAN's quality), and both stages. `cascade-wide:2e-4:frozen`
-# (the restorer grown to 40 channels: the capacity test, flat on the CPU in 1500 steps), `wide:5e-4` (SPAN
-# grown to 48 channels, hvar.floor.widen) and `base:5e-4` remain possible arms. MILD (--mild) gives a share of the
+# CASCADE_INIT: a restorer in front of SPAN-ch28 as published) three ways: the restorer alone through the
+# published SPAN (frozen: clean input keeps SPAN's quality); both stages; and the restorer grown to 40
+# channels (cascade-wide, frozen: the capacity test, whose curves matched the 28-channel restorer's for
+# 1500 CPU steps; model/checkpoints/floor-cascade-wide). `wide:5e-4` (SPAN grown to 48 channels,
+# hvar.floor.widen) and `base:5e-4` remain possible arms. MILD (--mild) gives a share of the
 # clean pairs one faint defect, so that x1 learns to do no harm on lightly damaged photos (issue 20's
 # ladder); LIGHT (--light) a share one defect of degrade.light's whole range (JPEG q30-95, noise, blur),
 # so that x1 repairs a photo damaged once.
@@ -28,7 +29,7 @@ export PYTHONUNBUFFERED=1
 COUNT=${COUNT:-32000}                                    # pairs of each kind
 MINUTES=${MINUTES:-8}                                    # training time of each run
 BATCH=${BATCH:-64}                                       # pairs of each kind per step
-ARMS=${ARMS:-"cascade:2e-4:frozen cascade:2e-4"}         # one run per preset:peak learning rate[:frozen]
+ARMS=${ARMS:-"cascade:2e-4:frozen cascade:2e-4 cascade-wide:2e-4:frozen"}  # one run per preset:peak lr[:frozen]
 CASCADE_INIT=${CASCADE_INIT:-checkpoints/floor-cascade-mild}  # the cascade a cascade run starts from
 EVAL_EVERY=${EVAL_EVERY:-2000}
 MILD=${MILD:-0.3}                                        # share of clean pairs given a faint defect (--mild)
@@ -49,6 +50,8 @@ echo "pairs: $((2 * COUNT)) in $(( $(date +%s) - start )) s on $(nproc) cores" |
 bring_back() {  # one tar of the run folders, replaced whole so a kill never leaves half of it
   tar cf "$OUT/floor-runs.tar.tmp" -C "$RUNS" --exclude pairs . 2>/dev/null && mv "$OUT/floor-runs.tar.tmp" "$OUT/floor-runs.tar"
 }
+read -ra arms <<< "$ARMS"
+threads=$(( $(nproc) / ${#arms[@]} )); threads=$(( threads > 0 ? threads : 1 ))  # the cores shared by the arms
 pids=()
 run_name() { echo "floor-gpu-${1//:/-}"; }                 # cascade:2e-4:frozen -> floor-gpu-cascade-2e-4-frozen
 for arm in $ARMS; do
@@ -59,7 +62,7 @@ for arm in $ARMS; do
   $PY -m hvar.train_floor --out "$RUNS/$(run_name "$arm")" --preset "$preset" "${extra[@]}" \
     --span "$CARRY/span-ch28/team38_span_ch28_slim.pth" \
     --pairs "$RUNS/pairs" --steps 1000000 --minutes "$MINUTES" --batch-size "$BATCH" --lr "$lr" \
-    --mild "$MILD" --light "$LIGHT" --eval-every "$EVAL_EVERY" --threads $(( $(nproc) / 2 )) > "$RUNS/$(run_name "$arm").log" 2>&1 &
+    --mild "$MILD" --light "$LIGHT" --eval-every "$EVAL_EVERY" --threads "$threads" > "$RUNS/$(run_name "$arm").log" 2>&1 &
   pids+=($!)
 done
 while kill -0 "${pids[@]}" 2>/dev/null; do sleep 10; bring_back; done
