@@ -97,17 +97,30 @@ def paper_figure(args, device: torch.device) -> dict:
     return {"engine": engine, "image": "128x128 -> 512x512", "seconds": statistics.median(times)}
 
 
+def batch_sizes(text: str) -> list[int]:
+    """`--batches`: "1,8,16" -> [1, 8, 16]; argparse reports what it raises as a usage error."""
+    sizes = [int(b) for b in text.split(",") if b.strip()]
+    if not sizes or min(sizes) < 1:
+        raise ValueError(text)
+    return sizes
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--model", type=Path, default=Path("../gpu-runner/models/hvar"), help="a runner model")
     ap.add_argument("--floor", type=Path, default=Path("checkpoints/floor-cascade-mild"),
                     help="the same model's PyTorch weights (hvar.floor run folder)")  # fmt: skip
-    ap.add_argument("--batches", default="1,8,16,32,64")
+    ap.add_argument("--batches", type=batch_sizes, default="1,8,16,32,64", help="comma-separated, each >= 1")
     ap.add_argument("--seconds", type=float, default=5.0, help="timed seconds per point")
     ap.add_argument("--device", choices=("auto", "cuda", "cpu"), default="auto")
     ap.add_argument("--json", type=Path, help="write the readings here too")
     args = ap.parse_args(argv)
-    args.batches = [int(b) for b in args.batches.split(",")]
+    if args.seconds <= 0:
+        ap.error("--seconds must be > 0")
+    if not (args.model / "manifest.json").is_file() or not (args.model / "model.onnx").is_file():
+        ap.error(f"--model: {args.model} is not a runner model folder (manifest.json, model.onnx)")
+    if not (args.floor / "floor.json").is_file():
+        ap.error(f"--floor: {args.floor} is not an hvar.floor run folder (floor.json)")
     if args.device == "cuda" and not torch.cuda.is_available():
         ap.error("--device cuda: no CUDA device")
     cuda = args.device == "cuda" or (args.device == "auto" and torch.cuda.is_available())

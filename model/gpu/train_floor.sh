@@ -54,7 +54,7 @@ read -ra arms <<< "$ARMS"
 threads=$(( $(nproc) / ${#arms[@]} )); threads=$(( threads > 0 ? threads : 1 ))  # the cores shared by the arms
 pids=()
 run_name() { echo "floor-gpu-${1//:/-}"; }                 # cascade:2e-4:frozen -> floor-gpu-cascade-2e-4-frozen
-for arm in $ARMS; do
+for arm in "${arms[@]}"; do
   IFS=: read -r preset lr flag <<< "$arm"
   extra=()
   [[ "$preset" == cascade* ]] && extra+=(--init "$CASCADE_INIT")  # a trained restorer (grown: cascade-wide)
@@ -68,7 +68,7 @@ done
 while kill -0 "${pids[@]}" 2>/dev/null; do sleep 10; bring_back; done
 status=0
 for pid in "${pids[@]}"; do wait "$pid" || status=1; done
-for arm in $ARMS; do tail -n 3 "$RUNS/$(run_name "$arm").log" | tee -a "$log"; done
+for arm in "${arms[@]}"; do tail -n 3 "$RUNS/$(run_name "$arm").log" | tee -a "$log"; done
 bring_back
 echo "total $(( $(date +%s) - start )) s, exit $status" | tee -a "$log"
 ls -la "$OUT" | tee -a "$log"
