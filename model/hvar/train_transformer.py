@@ -7,6 +7,8 @@
     python -m hvar.train_transformer --out runs/hvar-base --resume --minutes 120   # budgets are totals
     python -m hvar.train_transformer --init runs/hvar-base --tokenizer runs/tok-base-dg \
         --out runs/hvar-base-dg --lr-mode mixed --minutes 40   # go on from a run, with a new tokenizer
+    python -m hvar.train_transformer --init checkpoints/hvar-base --tokenizer checkpoints/tok-base-hit-lrg \
+        --floor checkpoints/floor-cascade-mild --out runs/hvar-floor --minutes 40   # on the floor's x1
     torchrun --nproc_per_node 8 -m hvar.train_transformer ...  # data parallel (NCCL on GPUs, gloo on CPU)
 
 Each step takes HR crops of side 4T, makes their LR on the fly (`--lr-mode bicubic`: MATLAB bicubic;
@@ -15,6 +17,11 @@ tokenizes the HR crop (z_HR) and the LR upsampled bilinearly to the HR size (z_L
 sequence), and minimises
 CE(z_HR) + lambda * softplus(-beta * (l(z_HR) - l(z_LR))) (`hvar.dpo`). --batch-size is the global
 batch: under torchrun each process takes batch_size / world_size of it.
+
+With `--floor`, the transformer learns on the restoration stage's output instead of the raw LR, as the
+detail stage (`hvar.detail`) runs it: pairs come from the pair cache (`hvar.pairs`, half bicubic, half
+degraded LR), the frozen floor cleans the whole 48 px LR, and the centre tile of its x1 (which saw real
+context) is the transformer's input; the HR centre tile gives z_HR, and z_LR is the tokens of that x1.
 
 A run folder holds model.safetensors + config.json + tokenizer/ (the model, see `hvar.sr`), optim.pt +
 state.json (to resume; reference.safetensors with --dpo reference), metrics.jsonl, curves.png, and at
@@ -30,9 +37,11 @@ import json
 import math
 import sys
 import time
+from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.distributed as dist
 from safetensors.torch import load_file, save_file
@@ -41,9 +50,13 @@ from hvar import training
 from hvar.config import TRANSFORMER_PRESETS, HVARConfig
 from hvar.data import PAIR_MODES, lr_batches
 from hvar.ddp import setup_distributed, wrap_ddp
+from hvar.detail import centre_tiles
 from hvar.dpo import loss_on_batch
+from hvar.floor import Floor, load_floor
+from hvar.pairs import Pairs, unusable
 from hvar.sr import HVAR, load_hvar, save_hvar
 from hvar.tokenizer import load_hit
+from hvar.train_floor import to_tensors
 from hvar.transformer import NextScaleTransformer
 
 # Knobs per preset (nanoGPT style: all in one place). batch_size is global (all processes together).
@@ -71,6 +84,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     "(default: a frozen copy of the model as it starts)")  # fmt: skip
     ap.add_argument("--init", help="start from this transformer run's weights and transformer config "
                     "(with the --tokenizer given, e.g. one whose decoder was retrained)")  # fmt: skip
+    ap.add_argument("--floor", help="train on this floor's x1 of the pair cache's LR (see above)")
+    ap.add_argument("--pairs", default=".data/pairs", help="--floor: the pair cache (`hvar.pairs`)")
     ap.add_argument("--resume", action="store_true", help="continue the run in --out")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch threads per process (0 = all cores)")
@@ -86,7 +101,21 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error("a new run needs --tokenizer")
     if args.init and not Path(args.init, "model.safetensors").exists():
         ap.error(f"--init: no model.safetensors in {args.init}")
+    if args.floor and (why := unusable(Path(args.pairs))):
+        ap.error(f"--pairs {args.pairs}: {why} (build it: python -m hvar.pairs --out {args.pairs})")
     return args
+
+
+def floor_batches(pairs: Pairs, floor: Floor, tile: int, seed: int, batch: int) -> Iterator:
+    """Endless (HR centre tile, the floor's x1 of it) batches in [-1, 1], drawn from the pair cache."""
+    rng = np.random.default_rng(seed)
+    floor = floor.eval().requires_grad_(False)
+    while True:
+        drawn = to_tensors({"x4": pairs.batch(rng, batch)["x4"]}, int(rng.integers(8)))["x4"]
+        with torch.no_grad():
+            outs = [x.clamp(0, 1) * 2 - 1 for x in floor(drawn["lr"])]
+        hr, guides, _ = centre_tiles(drawn, outs, tile)
+        yield hr, guides[0]
 
 
 def make_optimizer(transformer: NextScaleTransformer, lr: float) -> torch.optim.AdamW:
@@ -141,7 +170,8 @@ def build_run(args, knobs: dict) -> tuple[HVAR, dict]:
     if start is not None:
         hvar.transformer.load_state_dict(start.transformer.state_dict())
     state = dict(step=0, elapsed_s=0.0, seed=args.seed, preset=name, knobs=knobs,
-                 tokenizer_run=str(args.tokenizer), lr_mode=args.lr_mode, init=args.init)  # fmt: skip
+                 tokenizer_run=str(args.tokenizer), lr_mode=args.lr_mode, init=args.init,
+                 floor=args.floor, pairs=args.pairs)  # fmt: skip
     return hvar, state
 
 
@@ -184,7 +214,8 @@ def main(argv: list[str] | None = None) -> None:
         print(
             f"{cfg.name}: transformer {n_params / 1e6:.2f}M params, L={tok_cfg.num_tokens} "
             f"(+{hvar.transformer.num_cond} condition tokens), {cfg.transformer}, "
-            f"lr_mode={state['lr_mode']}, knobs={knobs}, processes={world}, device={device}",
+            f"lr_mode={state['lr_mode']}, floor={state.get('floor')}, knobs={knobs}, processes={world}, "
+            f"device={device}",
             flush=True,
         )
 
@@ -192,7 +223,11 @@ def main(argv: list[str] | None = None) -> None:
     seed = training.data_seed(args.seed, step, rank)
     torch.manual_seed(seed)
     local_batch = knobs["batch_size"] // world
-    data = lr_batches(tok_cfg.hr_tile, state["lr_mode"], seed, local_batch)
+    if state.get("floor"):
+        floor = load_floor(state["floor"])
+        data = floor_batches(Pairs(Path(state["pairs"])), floor, tok_cfg.tile, seed, local_batch)
+    else:
+        data = lr_batches(tok_cfg.hr_tile, state["lr_mode"], seed, local_batch)
 
     budget = training.Budget(args.steps or math.inf, args.minutes, state["elapsed_s"])
     bar = training.progress_bar(step, budget.steps, enabled=main_proc)
@@ -261,6 +296,7 @@ def main(argv: list[str] | None = None) -> None:
         tokenizer_run=state["tokenizer_run"],
         init=state.get("init"),
         lr_mode=state["lr_mode"],
+        floor=state.get("floor"),
         dpo=f"{tcfg.dpo_mode} (beta {tcfg.dpo_beta}, lambda {tcfg.dpo_lambda})",
         transformer_params_M=round(n_params / 1e6, 3),
         step=step,

@@ -145,3 +145,36 @@ def test_init_starts_from_another_runs_transformer_with_the_given_tokenizer(phot
     for k, v in a.transformer.state_dict().items():  # one step at a vanishing rate: still --init's weights
         assert torch.allclose(v, b.transformer.state_dict()[k], atol=1e-6), k
     assert json.loads((second / "state.json").read_text())["init"] == str(first)
+
+
+def test_floor_batches_give_the_hr_centre_tile_and_the_floors_x1_of_it(photo_root, tmp_path):
+    from hvar.config import FLOOR_PRESETS
+    from hvar.floor import Floor
+    from hvar.pairs import Pairs, build
+    from hvar.train_transformer import floor_batches
+
+    pairs = Pairs(build(tmp_path / "pairs", count=4, lr_side=24, workers=1))
+    torch.manual_seed(0)
+    floor = Floor(FLOOR_PRESETS["tiny"])
+    hr, x1 = next(floor_batches(pairs, floor, 16, seed=0, batch=2))
+    assert hr.shape == (2, 3, 64, 64) and x1.shape == (2, 3, 16, 16)
+    assert -1 <= float(x1.min()) and float(x1.max()) <= 1
+    # x1 is the centre of the floor's output on the whole 24 px LR (it saw context, not zero padding)
+    raw = next(floor_batches(pairs, floor, 24, seed=0, batch=2))[1]
+    assert torch.equal(raw[..., 4:20, 4:20], x1)
+
+
+def test_a_run_on_the_floors_output_records_its_floor_and_resumes_on_it(photo_root, tok_run, tmp_path):
+    from hvar.config import FLOOR_PRESETS
+    from hvar.floor import Floor, save_floor
+    from hvar.pairs import build
+
+    pairs = build(tmp_path / "pairs", count=4, lr_side=24, workers=1)
+    save_floor(Floor(FLOOR_PRESETS["tiny"]), tmp_path / "floor")
+    out = tmp_path / "run"
+    main(["--preset", "tiny", "--tokenizer", str(tok_run), "--out", str(out), "--steps", "2",
+          "--threads", "1", "--batch-size", "2", "--floor", str(tmp_path / "floor"), "--pairs", str(pairs),
+          "--no-eval"])  # fmt: skip
+    main(["--out", str(out), "--resume", "--steps", "3", "--threads", "1", "--no-eval"])
+    state = json.loads((out / "state.json").read_text())
+    assert state["step"] == 3 and state["floor"] == str(tmp_path / "floor")

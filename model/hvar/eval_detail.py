@@ -1,0 +1,183 @@
+"""What the detail stage adds to the floor, on Set5 / Set14: the floor alone against the floor with tokens.
+
+Protocol. Each HR image is modcropped to 4 and its LR made at x4 (MATLAB bicubic, or the realistic
+recipe with the seed `hvar.eval` fixes per image, the same LR as `hvar.eval_sr`'s x4). The floor runs on
+the whole LR image, as the runner would serve it. Its x1, x2, x4 are then cut into the tokenizer's tiles
+(LR side T, HR side 4T, no overlap; the last tile of a row or column is aligned to the border and the
+two are averaged where they overlap), each tile's tokens are decoded on its floor outputs, and the tiles
+are stitched. Tokens come from:
+  hr       the HR tile's (the oracle: the most the tokens can add at this tokenizer)
+  floor    the floor's own x4 tile's (what the floor already knows: the tokens should add nothing)
+  greedy   a transformer's (`--transformer`, an H-VAR run on the same tokens), temperature 0
+  sampled  the same at temperature 1 (uniforms fixed per image)
+Scores: PSNR / SSIM on Y of x4 against the HR (4 px shaved) and of x2 against the HR's MATLAB-bicubic
+half (2 px shaved), both from the same x4 LR; NIQE of x4 (lower is better).
+
+    python -m hvar.eval_detail --run runs/detail --transformer checkpoints/hvar-base \\
+        --json runs/detail/eval.json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import zlib
+from functools import partial
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from hvar import metrics
+from hvar.data import dev_set, tensor_to_uint8, uint8_to_tensor
+from hvar.degrade import DEGRADATIONS, make_lr, modcrop
+from hvar.detail import Detail, load_detail
+from hvar.eval import image_rng
+from hvar.imresize import imresize_uint8
+from hvar.niqe import niqe
+from hvar.sr import HVAR, load_hvar
+from hvar.tiling import tile_starts
+
+SIDES = (1, 2, 4)  # each output's side in LR pixels
+SOURCES = ("floor-alone", "hr", "floor", "greedy", "sampled")
+
+
+def tile_area(y: int, x: int, tile: int, s: int) -> tuple[slice, slice, slice]:
+    """The LR tile at (y, x) as an area of a C x H x W image of s times the LR's side."""
+    return slice(None), slice(y * s, (y + tile) * s), slice(x * s, (x + tile) * s)
+
+
+def token_source(model: Detail, source: str, transformer: HVAR | None, stem: str):
+    """A function (hr tiles, lr tiles, floor x4 tiles; [-1, 1]) -> tokens, for one token source."""
+    if source == "hr":
+        return lambda hr, lr, x4: model.tokens(hr)
+    if source == "floor":
+        return lambda hr, lr, x4: model.tokens(x4)
+    if transformer is None:
+        raise ValueError(f"tokens '{source}' need --transformer")
+    gen = torch.Generator().manual_seed(zlib.crc32(stem.encode()))
+    temperature = 0.0 if source == "greedy" else 1.0
+
+    def drawn(hr, lr, x4):
+        noise = torch.rand(lr.shape[0], transformer.tokens, generator=gen)
+        return transformer.generate(lr, noise, temperature)[0]
+
+    return drawn
+
+
+@torch.no_grad()
+def upscale(
+    model: Detail, lr_HWC: np.ndarray, hr_HWC: np.ndarray, source: str, transformer: HVAR | None, stem: str
+) -> list[np.ndarray]:
+    """x1, x2, x4 (uint8) of one image's LR with the given tokens; 'floor-alone' skips the detail stage."""
+    lr = uint8_to_tensor(lr_HWC)[None]
+    guides = [g[0] for g in model.floor_outputs((lr + 1) / 2)]
+    if source == "floor-alone":
+        return [tensor_to_uint8(g) for g in guides]
+    tokens_of = token_source(model, source, transformer, stem)
+    T = model.cfg.tile
+    H, W = lr_HWC.shape[:2]
+    sums = [torch.zeros_like(g) for g in guides]
+    counts = [torch.zeros(1, *g.shape[-2:]) for g in guides]
+    hr = uint8_to_tensor(hr_HWC)
+    for y in tile_starts(H, T, 0):
+        for x in tile_starts(W, T, 0):
+            at = partial(tile_area, y, x, T)
+            cut = [g[at(s)][None] for g, s in zip(guides, SIDES, strict=True)]
+            idx = tokens_of(hr[at(4)][None], lr[0][at(1)][None], cut[2])
+            for n, (out, s) in enumerate(zip(model.decode(idx, cut), SIDES, strict=True)):
+                sums[n][at(s)] += out[0]
+                counts[n][at(s)] += 1
+    return [tensor_to_uint8(s / c) for s, c in zip(sums, counts, strict=True)]
+
+
+def evaluate(
+    model: Detail,
+    sets: tuple[str, ...],
+    degradations: tuple[str, ...] = DEGRADATIONS,
+    sources: tuple[str, ...] = SOURCES,
+    transformer: HVAR | None = None,
+    figures: Path | None = None,
+    with_niqe: bool = True,
+) -> dict:
+    """{set: {degradation: {source: {x2_psnr, x2_ssim, x4_psnr, x4_ssim[, x4_niqe]}}}}, means over images
+    (NIQE needs two 96 px blocks, and costs more than the rest: the training's checks leave it out)."""
+    result: dict = {}
+    for name in sets:
+        for degradation in degradations:
+            rows: dict[str, dict[str, list[float]]] = {s: {} for s in sources}
+            for stem, hr in dev_set(name):
+                hr = modcrop(hr, 4)
+                rng = image_rng(stem, 4, 0) if degradation == "realistic" else None
+                lr = make_lr(hr, 4, degradation, rng)
+                half = imresize_uint8(hr, 0.5)
+                for source in sources:
+                    _, x2, x4 = upscale(model, lr, hr, source, transformer, stem)
+                    scores = {
+                        "x2_psnr": metrics.psnr_y(x2, half, shave=2),
+                        "x2_ssim": metrics.ssim_y(x2, half, shave=2),
+                        "x4_psnr": metrics.psnr_y(x4, hr, shave=4),
+                        "x4_ssim": metrics.ssim_y(x4, hr, shave=4),
+                    }
+                    if with_niqe:
+                        scores["x4_niqe"] = niqe(x4)
+                    for k, v in scores.items():
+                        rows[source].setdefault(k, []).append(v)
+                    if figures is not None:
+                        figures.mkdir(parents=True, exist_ok=True)
+                        path = figures / f"{name}-{stem}-{degradation}-{source}.png"
+                        Image.fromarray(x4).save(path)
+            means = {s: {k: float(np.mean(v)) for k, v in r.items()} for s, r in rows.items()}
+            result.setdefault(name, {})[degradation] = means
+    return result
+
+
+def markdown(result: dict) -> str:
+    lines = [
+        "| set | LR | tokens | x2 PSNR / SSIM | x4 PSNR / SSIM | x4 NIQE |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, by_degradation in result.items():
+        for degradation, by_source in by_degradation.items():
+            for source, s in by_source.items():
+                lines.append(
+                    f"| {name} | {degradation} | {source} | {s['x2_psnr']:.2f} / {s['x2_ssim']:.4f} | "
+                    f"{s['x4_psnr']:.2f} / {s['x4_ssim']:.4f} | {s['x4_niqe']:.2f} |"
+                )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--run", required=True, help="detail run (decoder.safetensors, tokenizer/, floor/)")
+    ap.add_argument("--transformer", help="H-VAR run on the same tokens, for the greedy and sampled rows")
+    ap.add_argument("--dataset", nargs="+", default=["Set5", "Set14"])
+    ap.add_argument("--degradation", nargs="+", choices=DEGRADATIONS, default=list(DEGRADATIONS))
+    ap.add_argument("--tokens", nargs="+", choices=SOURCES, default=None, help="default: all that apply")
+    ap.add_argument("--figures", type=Path, help="save every x4 here as PNG")
+    ap.add_argument("--json", type=Path)
+    ap.add_argument("--threads", type=int, default=0)
+    args = ap.parse_args(argv)
+    if not Path(args.run, "decoder.safetensors").is_file():
+        ap.error(f"--run {args.run}: not a detail run (no decoder.safetensors)")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    torch.backends.nnpack.set_flags(False)  # unsupported on these CPUs; avoids a warning per conv
+    model = load_detail(args.run)
+    transformer = None
+    if args.transformer:
+        transformer = load_hvar(args.transformer)
+        if not transformer.tokenizer.same_tokens_as(model.tokenizer):
+            ap.error("--transformer predicts another tokenizer's tokens than the detail run decodes")
+    sources = tuple(args.tokens or (s for s in SOURCES if transformer or s not in ("greedy", "sampled")))
+    result = evaluate(model, tuple(args.dataset), tuple(args.degradation), sources, transformer, args.figures)
+    print(markdown(result), end="")
+    if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
+        args.json.write_text(json.dumps(result, indent=2) + "\n")
+    return result
+
+
+if __name__ == "__main__":
+    main()
