@@ -8,7 +8,9 @@
 # published SPAN (frozen: clean input keeps SPAN's quality); both stages; and the restorer grown to 40
 # channels (cascade-wide, frozen: the capacity test, whose curves matched the 28-channel restorer's for
 # 1500 CPU steps; model/checkpoints/floor-cascade-wide). `wide:5e-4` (SPAN grown to 48 channels,
-# hvar.floor.widen) and `base:5e-4` remain possible arms. MILD (--mild) gives a share of the
+# hvar.floor.widen) and `base:5e-4` remain possible arms. `detail:lr` trains the generative stage's decoder
+# (hvar.train_detail: DETAIL_TOKENIZER's tokens decoded on CASCADE_INIT's outputs; its CPU run is
+# model/checkpoints/detail-base). MILD (--mild) gives a share of the
 # clean pairs one faint defect, so that x1 learns to do no harm on lightly damaged photos (issue 20's
 # ladder); LIGHT (--light) a share one defect of degrade.light's whole range (JPEG q30-95, noise, blur),
 # so that x1 repairs a photo damaged once.
@@ -29,8 +31,9 @@ export PYTHONUNBUFFERED=1
 COUNT=${COUNT:-32000}                                    # pairs of each kind
 MINUTES=${MINUTES:-8}                                    # training time of each run
 BATCH=${BATCH:-64}                                       # pairs of each kind per step
-ARMS=${ARMS:-"cascade:2e-4:frozen cascade:2e-4 cascade-wide:2e-4:frozen"}  # one run per preset:peak lr[:frozen]
+ARMS=${ARMS:-"cascade:2e-4:frozen cascade:2e-4 cascade-wide:2e-4:frozen detail:2e-4"}  # preset:peak lr[:frozen]
 CASCADE_INIT=${CASCADE_INIT:-checkpoints/floor-cascade-mild}  # the cascade a cascade run starts from
+DETAIL_TOKENIZER=${DETAIL_TOKENIZER:-checkpoints/tok-base-dg}  # the tokens a detail arm decodes
 EVAL_EVERY=${EVAL_EVERY:-2000}
 MILD=${MILD:-0.3}                                        # share of clean pairs given a faint defect (--mild)
 LIGHT=${LIGHT:-0.4}                                      # share given one defect of light's range (--light)
@@ -56,6 +59,13 @@ pids=()
 run_name() { echo "floor-gpu-${1//:/-}"; }                 # cascade:2e-4:frozen -> floor-gpu-cascade-2e-4-frozen
 for arm in "${arms[@]}"; do
   IFS=: read -r preset lr flag <<< "$arm"
+  if [ "$preset" = detail ]; then                          # the decoder of the generative stage, on the floor
+    $PY -m hvar.train_detail --out "$RUNS/$(run_name "$arm")" --tokenizer "$DETAIL_TOKENIZER" --floor "$CASCADE_INIT" \
+      --pairs "$RUNS/pairs" --minutes "$MINUTES" --batch-size "$BATCH" --lr "$lr" --eval-every "$EVAL_EVERY" \
+      --threads "$threads" > "$RUNS/$(run_name "$arm").log" 2>&1 &
+    pids+=($!)
+    continue
+  fi
   extra=()
   [[ "$preset" == cascade* ]] && extra+=(--init "$CASCADE_INIT")  # a trained restorer (grown: cascade-wide)
   [ "$flag" = frozen ] && extra+=(--freeze-upscaler)           # SPAN kept as published

@@ -13,8 +13,8 @@ are stitched. Tokens come from:
 Scores: PSNR / SSIM on Y of x4 against the HR (4 px shaved) and of x2 against the HR's MATLAB-bicubic
 half (2 px shaved), both from the same x4 LR; NIQE of x4 (lower is better).
 
-    python -m hvar.eval_detail --run runs/detail --transformer checkpoints/hvar-base \\
-        --json runs/detail/eval.json
+    python -m hvar.eval_detail --run runs/detail --transformer runs/hvar-floor --json runs/detail/eval.json \\
+        --figure-image ../worker/public/demo/examples/chelsea.jpg --figure runs/detail/figure.png
 """
 
 from __future__ import annotations
@@ -34,6 +34,7 @@ from hvar.data import dev_set, tensor_to_uint8, uint8_to_tensor
 from hvar.degrade import DEGRADATIONS, make_lr, modcrop
 from hvar.detail import Detail, load_detail
 from hvar.eval import image_rng
+from hvar.figure import panel, row
 from hvar.imresize import imresize_uint8
 from hvar.niqe import niqe
 from hvar.sr import HVAR, load_hvar
@@ -60,7 +61,7 @@ def token_source(model: Detail, source: str, transformer: HVAR | None, stem: str
     temperature = 0.0 if source == "greedy" else 1.0
 
     def drawn(hr, lr, x4):
-        noise = torch.rand(lr.shape[0], transformer.tokens, generator=gen)
+        noise = torch.rand(lr.shape[0], transformer.tokens, generator=gen).to(lr.device)
         return transformer.generate(lr, noise, temperature)[0]
 
     return drawn
@@ -71,7 +72,8 @@ def upscale(
     model: Detail, lr_HWC: np.ndarray, hr_HWC: np.ndarray, source: str, transformer: HVAR | None, stem: str
 ) -> list[np.ndarray]:
     """x1, x2, x4 (uint8) of one image's LR with the given tokens; 'floor-alone' skips the detail stage."""
-    lr = uint8_to_tensor(lr_HWC)[None]
+    device = next(model.decoder.parameters()).device
+    lr = uint8_to_tensor(lr_HWC)[None].to(device)
     guides = [g[0] for g in model.floor_outputs((lr + 1) / 2)]
     if source == "floor-alone":
         return [tensor_to_uint8(g) for g in guides]
@@ -79,8 +81,8 @@ def upscale(
     T = model.cfg.tile
     H, W = lr_HWC.shape[:2]
     sums = [torch.zeros_like(g) for g in guides]
-    counts = [torch.zeros(1, *g.shape[-2:]) for g in guides]
-    hr = uint8_to_tensor(hr_HWC)
+    counts = [torch.zeros(1, *g.shape[-2:], device=device) for g in guides]
+    hr = uint8_to_tensor(hr_HWC).to(device)
     for y in tile_starts(H, T, 0):
         for x in tile_starts(W, T, 0):
             at = partial(tile_area, y, x, T)
@@ -98,7 +100,6 @@ def evaluate(
     degradations: tuple[str, ...] = DEGRADATIONS,
     sources: tuple[str, ...] = SOURCES,
     transformer: HVAR | None = None,
-    figures: Path | None = None,
     with_niqe: bool = True,
 ) -> dict:
     """{set: {degradation: {source: {x2_psnr, x2_ssim, x4_psnr, x4_ssim[, x4_niqe]}}}}, means over images
@@ -124,13 +125,35 @@ def evaluate(
                         scores["x4_niqe"] = niqe(x4)
                     for k, v in scores.items():
                         rows[source].setdefault(k, []).append(v)
-                    if figures is not None:
-                        figures.mkdir(parents=True, exist_ok=True)
-                        path = figures / f"{name}-{stem}-{degradation}-{source}.png"
-                        Image.fromarray(x4).save(path)
             means = {s: {k: float(np.mean(v)) for k, v in r.items()} for s, r in rows.items()}
             result.setdefault(name, {})[degradation] = means
     return result
+
+
+def figure(
+    model: Detail, transformer: HVAR | None, image: Path, out: Path, sources: tuple[str, ...], crop: int = 192
+) -> None:
+    """One photo's x4 crop from every token source, clean LR (top row) and realistic LR (bottom row).
+    Use the CC0 example photos: the figure goes into the repository."""
+    hr = modcrop(np.asarray(Image.open(image).convert("RGB")), 4)
+    c = min(crop, *hr.shape[:2]) // 4 * 4
+    y, x = (hr.shape[0] - c) // 2 // 4 * 4, (hr.shape[1] - c) // 2 // 4 * 4
+    rows = []
+    for degradation in DEGRADATIONS:
+        lr = make_lr(hr, 4, degradation, image_rng(image.stem, 4, 0))
+        lr_crop = lr[y // 4 : (y + c) // 4, x // 4 : (x + c) // 4].repeat(4, 0).repeat(4, 1)
+        panels = [panel(lr_crop, f"{degradation} LR (nearest)")]
+        for source in sources:
+            x4 = upscale(model, lr, hr, source, transformer, image.stem)[2]
+            label = "floor alone" if source == "floor-alone" else f"floor + {source} tokens"
+            panels.append(panel(x4[y : y + c, x : x + c], label))
+        panels.append(panel(hr[y : y + c, x : x + c], "original"))
+        rows.append(row(panels))
+    canvas = Image.new("RGB", (rows[0].width, sum(r.height for r in rows) + 4), "white")
+    canvas.paste(rows[0], (0, 0))
+    canvas.paste(rows[1], (0, rows[0].height + 4))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    canvas.save(out)
 
 
 def markdown(result: dict) -> str:
@@ -155,12 +178,15 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--dataset", nargs="+", default=["Set5", "Set14"])
     ap.add_argument("--degradation", nargs="+", choices=DEGRADATIONS, default=list(DEGRADATIONS))
     ap.add_argument("--tokens", nargs="+", choices=SOURCES, default=None, help="default: all that apply")
-    ap.add_argument("--figures", type=Path, help="save every x4 here as PNG")
+    ap.add_argument("--figure-image", type=Path, help="also draw this photo's crops from every source")
+    ap.add_argument("--figure", type=Path, help="where to write that figure (PNG)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args(argv)
     if not Path(args.run, "decoder.safetensors").is_file():
         ap.error(f"--run {args.run}: not a detail run (no decoder.safetensors)")
+    if bool(args.figure_image) != bool(args.figure):
+        ap.error("--figure-image and --figure go together")
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.backends.nnpack.set_flags(False)  # unsupported on these CPUs; avoids a warning per conv
@@ -171,7 +197,10 @@ def main(argv: list[str] | None = None) -> dict:
         if not transformer.tokenizer.same_tokens_as(model.tokenizer):
             ap.error("--transformer predicts another tokenizer's tokens than the detail run decodes")
     sources = tuple(args.tokens or (s for s in SOURCES if transformer or s not in ("greedy", "sampled")))
-    result = evaluate(model, tuple(args.dataset), tuple(args.degradation), sources, transformer, args.figures)
+    if args.figure_image and args.figure:
+        figure(model, transformer, args.figure_image, args.figure, sources)
+        print(f"wrote {args.figure}")
+    result = evaluate(model, tuple(args.dataset), tuple(args.degradation), sources, transformer)
     print(markdown(result), end="")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -109,16 +109,18 @@ def main(argv: list[str] | None = None) -> None:
         out.mkdir(parents=True)
     else:
         model = load_detail(out)
-    model.train()
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    model.to(device).train()
     opt = torch.optim.AdamW(model.decoder.parameters(), lr=args.lr, betas=BETAS, weight_decay=0.0)
     if args.resume:
-        training.load_optimizer_state(opt, out)
+        training.load_optimizer_state(opt, out, device)
     pairs = Pairs(args.pairs)
     rng = np.random.default_rng([args.seed, state["step"]])  # a resumed run draws new batches
     metrics = training.Metrics(out)
     budget = training.Budget(args.steps, args.minutes, state["seconds"])
     n = sum(p.numel() for p in model.decoder.parameters())
-    print(f"{out}: step {state['step']}, decoder {n / 1e6:.2f}M params, batch {args.batch_size}", flush=True)
+    head = f"{out}: step {state['step']}, decoder {n / 1e6:.2f}M params, batch {args.batch_size}, {device}"
+    print(head, flush=True)
 
     def save() -> None:
         save_detail(model, out)
@@ -133,7 +135,8 @@ def main(argv: list[str] | None = None) -> None:
     while not finished:
         step = state["step"]
         training.set_learning_rate(opt, training.learning_rate(step, args.lr, WARMUP, budget.progress(step)))
-        batch = to_tensors({"x4": pairs.batch(rng, args.batch_size)["x4"]}, int(rng.integers(8)))["x4"]
+        drawn = {"x4": pairs.batch(rng, args.batch_size)["x4"]}
+        batch = to_tensors(drawn, int(rng.integers(8)), device)["x4"]
         loss, parts = detail_loss(model, batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()

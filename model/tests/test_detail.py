@@ -9,7 +9,7 @@ import torch
 
 from hvar.config import FLOOR_PRESETS, get_config
 from hvar.detail import Detail, DetailDecoder, load_detail, save_detail
-from hvar.eval_detail import evaluate
+from hvar.eval_detail import evaluate, figure
 from hvar.floor import Floor, save_floor
 from hvar.pairs import Pairs, build
 from hvar.tokenizer import HIT, save_hit
@@ -129,3 +129,13 @@ def test_a_run_folder_is_never_overwritten(pairs_dir, start):
         main(["--out", str(start / "run"), "--pairs", str(pairs_dir), "--tokenizer", str(start / "tok"),
               "--floor", str(start / "floor"), "--steps", "1"])  # fmt: skip
     assert not any((start / "run").iterdir())
+
+
+def test_the_figure_shows_the_lr_every_source_and_the_original_in_two_rows(photo_root, tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "figure.png"
+    photo = photo_root / "train" / "img0.png"
+    figure(Detail(*tiny_parts()), None, photo, out, ("floor-alone", "hr"), crop=64)
+    im = Image.open(out)
+    assert im.width == 4 * 64 + 3 * 4 and im.height == 2 * (64 + 14) + 4  # 4 panels, 2 rows with labels
