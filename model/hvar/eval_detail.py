@@ -8,7 +8,8 @@ two are averaged where they overlap), each tile's tokens are decoded on its floo
 are stitched. Tokens come from:
   hr       the HR tile's (the oracle: the most the tokens can add at this tokenizer)
   floor    the floor's own x4 tile's (what the floor already knows: the tokens should add nothing)
-  greedy   a transformer's (`--transformer`, an H-VAR run on the same tokens), temperature 0
+  greedy   a transformer's, fed the floor's x1 tile (`--transformer`: an H-VAR run on the same tokens,
+           trained with `train_transformer --floor`), temperature 0
   sampled  the same at temperature 1 (uniforms fixed per image)
 Scores: PSNR / SSIM on Y of x4 against the HR (4 px shaved) and of x2 against the HR's MATLAB-bicubic
 half (2 px shaved), both from the same x4 LR; NIQE of x4 (lower is better).
@@ -50,19 +51,19 @@ def tile_area(y: int, x: int, tile: int, s: int) -> tuple[slice, slice, slice]:
 
 
 def token_source(model: Detail, source: str, transformer: HVAR | None, stem: str):
-    """A function (hr tiles, lr tiles, floor x4 tiles; [-1, 1]) -> tokens, for one token source."""
+    """A function (HR tiles, the floor's x1 and x4 tiles; [-1, 1]) -> tokens, for one token source."""
     if source == "hr":
-        return lambda hr, lr, x4: model.tokens(hr)
+        return lambda hr, x1, x4: model.tokens(hr)
     if source == "floor":
-        return lambda hr, lr, x4: model.tokens(x4)
+        return lambda hr, x1, x4: model.tokens(x4)
     if transformer is None:
         raise ValueError(f"tokens '{source}' need --transformer")
     gen = torch.Generator().manual_seed(zlib.crc32(stem.encode()))
     temperature = 0.0 if source == "greedy" else 1.0
 
-    def drawn(hr, lr, x4):
-        noise = torch.rand(lr.shape[0], transformer.tokens, generator=gen).to(lr.device)
-        return transformer.generate(lr, noise, temperature)[0]
+    def drawn(hr, x1, x4):
+        noise = torch.rand(x1.shape[0], transformer.tokens, generator=gen).to(x1.device)
+        return transformer.generate(x1, noise, temperature)[0]
 
     return drawn
 
@@ -87,7 +88,7 @@ def upscale(
         for x in tile_starts(W, T, 0):
             at = partial(tile_area, y, x, T)
             cut = [g[at(s)][None] for g, s in zip(guides, SIDES, strict=True)]
-            idx = tokens_of(hr[at(4)][None], lr[0][at(1)][None], cut[2])
+            idx = tokens_of(hr[at(4)][None], cut[0], cut[2])
             for n, (out, s) in enumerate(zip(model.decode(idx, cut), SIDES, strict=True)):
                 sums[n][at(s)] += out[0]
                 counts[n][at(s)] += 1

@@ -116,7 +116,7 @@ def main(argv: list[str] | None = None) -> None:
         training.load_optimizer_state(opt, out, device)
     pairs = Pairs(args.pairs)
     rng = np.random.default_rng([args.seed, state["step"]])  # a resumed run draws new batches
-    metrics = training.Metrics(out)
+    metrics, means = training.Metrics(out), training.Means()
     budget = training.Budget(args.steps, args.minutes, state["seconds"])
     n = sum(p.numel() for p in model.decoder.parameters())
     head = f"{out}: step {state['step']}, decoder {n / 1e6:.2f}M params, batch {args.batch_size}, {device}"
@@ -144,9 +144,10 @@ def main(argv: list[str] | None = None) -> None:
         opt.step()
         state |= {"step": step + 1, "seconds": budget.elapsed()}
         finished = budget.done(state["step"])
-        if state["step"] % 25 == 0:
-            row = {"step": state["step"], "loss": float(loss.detach()), **parts,
-                   "lr": opt.param_groups[0]["lr"], "seconds": round(state["seconds"], 1)}  # fmt: skip
+        means.add({"loss": float(loss.detach())} | parts)
+        if state["step"] % 25 == 0:  # means over the 25 steps: one batch of 8 says little
+            row = {"step": state["step"], **means.pop(), "lr": opt.param_groups[0]["lr"],
+                   "seconds": round(state["seconds"], 1)}  # fmt: skip
             metrics.write(row)
         if state["step"] % args.eval_every == 0 or finished:
             row = {"step": state["step"]} | quick_eval(model, args.eval_set)

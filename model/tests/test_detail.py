@@ -6,6 +6,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from tiny_models import random_hvar
 
 from hvar.config import FLOOR_PRESETS, get_config
 from hvar.detail import Detail, DetailDecoder, load_detail, save_detail
@@ -139,3 +140,13 @@ def test_the_figure_shows_the_lr_every_source_and_the_original_in_two_rows(photo
     figure(Detail(*tiny_parts()), None, photo, out, ("floor-alone", "hr"), crop=64)
     im = Image.open(out)
     assert im.width == 4 * 64 + 3 * 4 and im.height == 2 * (64 + 14) + 4  # 4 panels, 2 rows with labels
+
+
+def test_a_transformers_greedy_tokens_give_the_same_picture_twice_and_sampling_another(photo_root):
+    transformer = random_hvar(spread=0.3)
+    torch.manual_seed(0)
+    model = moved(Detail(Floor(FLOOR_PRESETS["tiny"]), transformer.tokenizer))
+    sources = ("greedy", "sampled")
+    a = evaluate(model, ("Set5",), ("bicubic",), sources, transformer, with_niqe=False)["Set5"]["bicubic"]
+    b = evaluate(model, ("Set5",), ("bicubic",), sources, transformer, with_niqe=False)["Set5"]["bicubic"]
+    assert a == b and a["greedy"] != a["sampled"]
