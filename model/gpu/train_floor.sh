@@ -4,21 +4,32 @@
 # small: one run alone leaves most of the GPU idle), and bring back the run folders as one tar in $OUT
 # (weights, optimizer, metrics, curves), refreshed every ten seconds so a cut-off run still returns.
 # An arm is preset:lr[:frozen]. The default trains the shipped two-stage floor (preset cascade, from
-# CASCADE_INIT: a restorer in front of SPAN-ch28 as published) three ways: the restorer alone through the
-# published SPAN (frozen: clean input keeps SPAN's quality); both stages; and the restorer grown to 40
-# channels (cascade-wide, frozen: the capacity test, whose curves matched the 28-channel restorer's for
-# 1500 CPU steps; model/checkpoints/floor-cascade-wide). `wide:5e-4` (SPAN grown to 48 channels,
-# hvar.floor.widen) and `base:5e-4` remain possible arms. `detail:lr` trains the generative stage's decoder
+# CASCADE_INIT: a restorer in front of SPAN-ch28 as published) two ways: the restorer alone through the
+# published SPAN (frozen: clean input keeps SPAN's quality), and the restorer grown to 40 channels
+# (cascade-wide, frozen: the capacity test, whose curves matched the 28-channel restorer's for 1500 CPU
+# steps; model/checkpoints/floor-cascade-wide); and the generative stage's two parts (below).
+# `cascade:2e-4` (both stages), `wide:5e-4` (SPAN grown to 48 channels, hvar.floor.widen) and
+# `base:5e-4` remain possible arms. `detail:lr` trains the generative stage's decoder
 # (hvar.train_detail: DETAIL_TOKENIZER's tokens decoded on CASCADE_INIT's outputs; its CPU run is
-# model/checkpoints/detail-base). MILD (--mild) gives a share of the
+# model/checkpoints/detail-base) and `transformer:lr` the transformer that predicts those tokens from
+# the floor's x1 (hvar.train_transformer --floor, from TRANSFORMER_INIT; its CPU run,
+# model/checkpoints/hvar-floor, predicts a fifth of the tokens after 722 steps, far too few). MILD (--mild) gives a share of the
 # clean pairs one faint defect, so that x1 learns to do no harm on lightly damaged photos (issue 20's
 # ladder); LIGHT (--light) a share one defect of degrade.light's whole range (JPEG q30-95, noise, blur),
 # so that x1 repairs a photo damaged once.
 #
+# NOT RUNNABLE AS IS (found 2026-12-01): a device call takes at most 64 MiB in all, tracked files and
+# carry together. The tracked tree is 57 MB (shipped ONNX files, the parity fixture, checkpoints) and
+# the carry below 38 MB (the 65 training photos alone are 28 MB of JPEG), 95 MB: the call is refused.
+# Before a GPU is lent again, make room: the parity fixture in fp16 (9.7 -> 4.9 MB), hvar-base's
+# tokenizer/ copy as a link to tok-base-hit-lrg (4.8 MB), and a carry of part of the photos.
+#
 # From the repo root, once (model/.data is git-ignored; ~37 MB travels):
 #   mkdir -p model/.data/carry && cp -r ../shared/datasets ../shared/pretrained/span-ch28 model/.data/carry/
 #   device run, carry ["model/.data/carry"], command: bash model/gpu/train_floor.sh, timeout_s 570
-# Back here: tar xf <files_at>/floor-runs.tar -C model/runs, then export and evaluate on the CPU.
+# Back here: tar xf <files_at>/floor-runs.tar -C model/runs, then export and evaluate on the CPU (a detail
+# or transformer run first gets its frozen parts back: cp -r checkpoints/tok-base-dg RUN/tokenizer, and
+# for a detail run cp -r checkpoints/floor-cascade-mild RUN/floor).
 # Then, if the device time allows, a second call for issue 19's GPU reading (about a minute):
 #   device run, command: cd model && python gpu/bench_floor.py --seconds 3 --json "$OUT/bench-floor.json"
 # A CPU dry run of the same steps (a minute):
@@ -31,9 +42,10 @@ export PYTHONUNBUFFERED=1
 COUNT=${COUNT:-32000}                                    # pairs of each kind
 MINUTES=${MINUTES:-8}                                    # training time of each run
 BATCH=${BATCH:-64}                                       # pairs of each kind per step
-ARMS=${ARMS:-"cascade:2e-4:frozen cascade:2e-4 cascade-wide:2e-4:frozen detail:2e-4"}  # preset:peak lr[:frozen]
+ARMS=${ARMS:-"cascade:2e-4:frozen cascade-wide:2e-4:frozen detail:2e-4 transformer:2e-4"}  # preset:peak lr[:frozen]
 CASCADE_INIT=${CASCADE_INIT:-checkpoints/floor-cascade-mild}  # the cascade a cascade run starts from
-DETAIL_TOKENIZER=${DETAIL_TOKENIZER:-checkpoints/tok-base-dg}  # the tokens a detail arm decodes
+DETAIL_TOKENIZER=${DETAIL_TOKENIZER:-checkpoints/tok-base-dg}  # the tokens a detail or transformer arm learns
+TRANSFORMER_INIT=${TRANSFORMER_INIT:-checkpoints/hvar-base}  # where a transformer arm starts (hvar-floor kept no weights)
 EVAL_EVERY=${EVAL_EVERY:-2000}
 MILD=${MILD:-0.3}                                        # share of clean pairs given a faint defect (--mild)
 LIGHT=${LIGHT:-0.4}                                      # share given one defect of light's range (--light)
@@ -50,8 +62,12 @@ start=$(date +%s)
 $PY -m hvar.pairs --count "$COUNT" --workers "$(nproc)" --out "$RUNS/pairs" 2>&1 | tail -n 1 | tee -a "$log"
 echo "pairs: $((2 * COUNT)) in $(( $(date +%s) - start )) s on $(nproc) cores" | tee -a "$log"
 
-bring_back() {  # one tar of the run folders, replaced whole so a kill never leaves half of it
-  tar cf "$OUT/floor-runs.tar.tmp" -C "$RUNS" --exclude pairs . 2>/dev/null && mv "$OUT/floor-runs.tar.tmp" "$OUT/floor-runs.tar"
+# One tar of the run folders, replaced whole so a kill never leaves half of it. It must stay under 16 MiB
+# (the most one file brings back): no optimizer states, and not the frozen tokenizer/ and floor/ copies,
+# which are byte for byte DETAIL_TOKENIZER's and CASCADE_INIT's (copy them back in before loading a run).
+bring_back() {
+  tar cf "$OUT/floor-runs.tar.tmp" -C "$RUNS" --exclude pairs --exclude optim.pt --exclude tokenizer --exclude floor . \
+    2>/dev/null && mv "$OUT/floor-runs.tar.tmp" "$OUT/floor-runs.tar"
 }
 read -ra arms <<< "$ARMS"
 threads=$(( $(nproc) / ${#arms[@]} )); threads=$(( threads > 0 ? threads : 1 ))  # the cores shared by the arms
@@ -63,6 +79,13 @@ for arm in "${arms[@]}"; do
     $PY -m hvar.train_detail --out "$RUNS/$(run_name "$arm")" --tokenizer "$DETAIL_TOKENIZER" --floor "$CASCADE_INIT" \
       --pairs "$RUNS/pairs" --minutes "$MINUTES" --batch-size "$BATCH" --lr "$lr" --eval-every "$EVAL_EVERY" \
       --threads "$threads" > "$RUNS/$(run_name "$arm").log" 2>&1 &
+    pids+=($!)
+    continue
+  fi
+  if [ "$preset" = transformer ]; then                     # the next-scale transformer, on the floor's x1
+    $PY -m hvar.train_transformer --out "$RUNS/$(run_name "$arm")" --init "$TRANSFORMER_INIT" \
+      --tokenizer "$DETAIL_TOKENIZER" --floor "$CASCADE_INIT" --pairs "$RUNS/pairs" --minutes "$MINUTES" \
+      --batch-size "$BATCH" --lr "$lr" --threads "$threads" --no-eval > "$RUNS/$(run_name "$arm").log" 2>&1 &
     pids+=($!)
     continue
   fi

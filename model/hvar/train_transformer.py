@@ -106,12 +106,14 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def floor_batches(pairs: Pairs, floor: Floor, tile: int, seed: int, batch: int) -> Iterator:
-    """Endless (HR centre tile, the floor's x1 of it) batches in [-1, 1], drawn from the pair cache."""
+def floor_batches(
+    pairs: Pairs, floor: Floor, tile: int, seed: int, batch: int, device: torch.device | str = "cpu"
+) -> Iterator:
+    """Endless (HR centre tile, the floor's x1 of it) batches in [-1, 1] on `device`, from the pair cache."""
     rng = np.random.default_rng(seed)
-    floor = floor.eval().requires_grad_(False)
+    floor = floor.to(device).eval().requires_grad_(False)
     while True:
-        drawn = to_tensors({"x4": pairs.batch(rng, batch)["x4"]}, int(rng.integers(8)))["x4"]
+        drawn = to_tensors({"x4": pairs.batch(rng, batch)["x4"]}, int(rng.integers(8)), device)["x4"]
         with torch.no_grad():
             outs = [x.clamp(0, 1) * 2 - 1 for x in floor(drawn["lr"])]
         hr, guides, _ = centre_tiles(drawn, outs, tile)
@@ -225,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
     local_batch = knobs["batch_size"] // world
     if state.get("floor"):
         floor = load_floor(state["floor"])
-        data = floor_batches(Pairs(Path(state["pairs"])), floor, tok_cfg.tile, seed, local_batch)
+        data = floor_batches(Pairs(Path(state["pairs"])), floor, tok_cfg.tile, seed, local_batch, device)
     else:
         data = lr_batches(tok_cfg.hr_tile, state["lr_mode"], seed, local_batch)
 
