@@ -18,7 +18,7 @@ steps), curves.png.
 from __future__ import annotations
 
 import argparse
-import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -128,10 +128,9 @@ def main(argv: list[str] | None = None) -> None:
         training.save_curves(out, draw_curves)
 
     finished = budget.done(state["step"])
+    evaluate = partial(quick_eval, model, args.eval_set)
     if state["step"] == 0:
-        row = {"step": 0} | quick_eval(model, args.eval_set)
-        metrics.write(row)
-        print(json.dumps(row), flush=True)
+        training.log_evaluation(0, evaluate, metrics)
     while not finished:
         step = state["step"]
         training.set_learning_rate(opt, training.learning_rate(step, args.lr, WARMUP, budget.progress(step)))
@@ -150,9 +149,7 @@ def main(argv: list[str] | None = None) -> None:
                    "seconds": round(state["seconds"], 1)}  # fmt: skip
             metrics.write(row)
         if state["step"] % args.eval_every == 0 or finished:
-            row = {"step": state["step"]} | quick_eval(model, args.eval_set)
-            metrics.write(row)
-            print(json.dumps(row | {"seconds": round(state["seconds"])}), flush=True)
+            training.log_evaluation(state["step"], evaluate, metrics, state["seconds"])
             training.periodic(state["step"], save)
     metrics.close()
     training.periodic(state["step"], save)

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -232,10 +232,9 @@ def main(argv: list[str] | None = None) -> None:
         training.save_curves(out, draw_curves)
 
     finished = budget.done(state["step"])  # before the first evaluation: a run that may train trains
+    evaluate = partial(quick_eval, model, args.eval_set)
     if state["step"] == 0:
-        row = {"step": 0} | quick_eval(model, args.eval_set)
-        metrics.write(row)
-        print(json.dumps(row), flush=True)
+        training.log_evaluation(0, evaluate, metrics)
 
     while not finished:
         step = state["step"]
@@ -254,9 +253,7 @@ def main(argv: list[str] | None = None) -> None:
                    "lr": opt.param_groups[0]["lr"], "seconds": round(state["seconds"], 1)}  # fmt: skip
             metrics.write(row)
         if state["step"] % args.eval_every == 0 or finished:
-            row = {"step": state["step"]} | quick_eval(model, args.eval_set)
-            metrics.write(row)
-            print(json.dumps(row | {"seconds": round(state["seconds"])}), flush=True)
+            training.log_evaluation(state["step"], evaluate, metrics, state["seconds"])
             training.periodic(state["step"], save)
     metrics.close()
     training.periodic(state["step"], save)

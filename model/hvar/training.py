@@ -1,5 +1,5 @@
-"""What the trainers (`train_tokenizer`, `train_transformer`, `train_floor`) share; each keeps its own
-flat loop with its knobs at the top, as nanoGPT's train.py does.
+"""What the trainers (`train_tokenizer`, `train_transformer`, `train_floor`, `train_detail`) share; each
+keeps its own flat loop with its knobs at the top, as nanoGPT's train.py does.
 
 The run folder: besides the model, optimizer and step state (to resume), metrics as JSONL and the curves
 drawn from them; a run is never overwritten, and a resumed one appends. The loop: threads, the budget
@@ -100,6 +100,13 @@ def periodic(step: int, *saves: Callable[[], None]) -> None:
             save()
     except Exception as e:  # noqa: BLE001
         print(f"warning: checkpoint at step {step} failed: {e!r}", flush=True)
+
+
+def log_evaluation(step: int, evaluate: Callable[[], dict], metrics: "Metrics", seconds: float = 0.0) -> None:
+    """A quick evaluation: a metrics row, also printed as the run's progress."""
+    row = {"step": step} | evaluate()
+    metrics.write(row)
+    print(json.dumps(row | {"seconds": round(seconds)}), flush=True)
 
 
 # ---- the loop ---------------------------------------------------------------------------------------------
