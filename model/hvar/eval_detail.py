@@ -3,9 +3,9 @@
 Protocol. Each HR image is modcropped to 4 and its LR made at x4 (MATLAB bicubic, or the realistic
 recipe with the seed `hvar.eval` fixes per image, the same LR as `hvar.eval_sr`'s x4). The floor runs on
 the whole LR image, as the runner would serve it. Its x1, x2, x4 are then cut into the tokenizer's tiles
-(LR side T, HR side 4T, no overlap; the last tile of a row or column is aligned to the border and the
-two are averaged where they overlap), each tile's tokens are decoded on its floor outputs, and the tiles
-are stitched. Tokens come from:
+(LR side T, HR side 4T) overlapping by T/4, each tile's tokens are decoded on its floor outputs, and the
+tiles are blended back, all by the runner's own tiling (`hvar.tiling`: mirrored edges, sin^2 ramps).
+Tokens come from:
   hr       the HR tile's (the oracle: the most the tokens can add at this tokenizer)
   floor    the floor's own x4 tile's (what the floor already knows: the tokens should add nothing)
   greedy   a transformer's, fed the floor's x1 tile (`--transformer`: an H-VAR run on the same tokens,
@@ -23,7 +23,6 @@ from __future__ import annotations
 import argparse
 import json
 import zlib
-from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -39,15 +38,10 @@ from hvar.figure import panel, row
 from hvar.imresize import imresize_uint8
 from hvar.niqe import niqe
 from hvar.sr import HVAR, load_hvar
-from hvar.tiling import tile_starts
+from hvar.tiling import Blender, cut_tile, tile_starts
 
 SIDES = (1, 2, 4)  # each output's side in LR pixels
 SOURCES = ("floor-alone", "hr", "floor", "greedy", "sampled")
-
-
-def tile_area(y: int, x: int, tile: int, s: int) -> tuple[slice, slice, slice]:
-    """The LR tile at (y, x) as an area of a C x H x W image of s times the LR's side."""
-    return slice(None), slice(y * s, (y + tile) * s), slice(x * s, (x + tile) * s)
 
 
 def token_source(model: Detail, source: str, transformer: HVAR | None, stem: str):
@@ -70,9 +64,16 @@ def token_source(model: Detail, source: str, transformer: HVAR | None, stem: str
 
 @torch.no_grad()
 def upscale(
-    model: Detail, lr_HWC: np.ndarray, hr_HWC: np.ndarray, source: str, transformer: HVAR | None, stem: str
+    model: Detail,
+    lr_HWC: np.ndarray,
+    hr_HWC: np.ndarray,
+    source: str,
+    transformer: HVAR | None,
+    stem: str,
+    batch: int = 16,
 ) -> list[np.ndarray]:
-    """x1, x2, x4 (uint8) of one image's LR with the given tokens; 'floor-alone' skips the detail stage."""
+    """x1, x2, x4 (uint8) of one image's LR with the given tokens; 'floor-alone' skips the detail stage.
+    Tiles of LR side T overlap by T/4 and are cut and blended by the runner's tiling (`hvar.tiling`)."""
     device = next(model.decoder.parameters()).device
     lr = uint8_to_tensor(lr_HWC)[None].to(device)
     guides = [g[0] for g in model.floor_outputs((lr + 1) / 2)]
@@ -80,19 +81,27 @@ def upscale(
         return [tensor_to_uint8(g) for g in guides]
     tokens_of = token_source(model, source, transformer, stem)
     T = model.cfg.tile
+    overlap = T // 4
     H, W = lr_HWC.shape[:2]
-    sums = [torch.zeros_like(g) for g in guides]
-    counts = [torch.zeros(1, *g.shape[-2:], device=device) for g in guides]
-    hr = uint8_to_tensor(hr_HWC).to(device)
-    for y in tile_starts(H, T, 0):
-        for x in tile_starts(W, T, 0):
-            at = partial(tile_area, y, x, T)
-            cut = [g[at(s)][None] for g, s in zip(guides, SIDES, strict=True)]
-            idx = tokens_of(hr[at(4)][None], cut[0], cut[2])
-            for n, (out, s) in enumerate(zip(model.decode(idx, cut), SIDES, strict=True)):
-                sums[n][at(s)] += out[0]
-                counts[n][at(s)] += 1
-    return [tensor_to_uint8(s / c) for s, c in zip(sums, counts, strict=True)]
+    ys, xs = tile_starts(H, T, overlap), tile_starts(W, T, overlap)
+    planes = [g.permute(1, 2, 0).cpu().numpy() for g in guides]  # HWC in [-1, 1]
+    blenders = [Blender((H, W), ys, xs, T, overlap, s) for s in SIDES]
+    tiles = [(r, c, y, x) for r, y in enumerate(ys) for c, x in enumerate(xs)]
+    for i in range(0, len(tiles), batch):
+        chunk = tiles[i : i + batch]
+        cut = [
+            torch.stack([torch.from_numpy(cut_tile(p, y * s, x * s, T * s)) for _, _, y, x in chunk])
+            .permute(0, 3, 1, 2)
+            .to(device)
+            for p, s in zip(planes, SIDES, strict=True)
+        ]
+        hr = torch.stack([uint8_to_tensor(cut_tile(hr_HWC, 4 * y, 4 * x, 4 * T)) for _, _, y, x in chunk])
+        idx = tokens_of(hr.to(device), cut[0], cut[2])
+        for blender, out in zip(blenders, model.decode(idx, cut), strict=True):
+            out = out.clamp(-1, 1).cpu().numpy()
+            for k, (r, c, y, x) in enumerate(chunk):
+                blender.add(r, c, y, x, out[k])
+    return [tensor_to_uint8(torch.from_numpy(b.image()).float()) for b in blenders]
 
 
 def evaluate(
