@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Fine-tune the restoration stage (hvar.floor, from SPAN-ch28) on one GPU in about eight minutes: build a
 # larger pair cache on the machine's cores, train the arms side by side on the one GPU (the network is
-# small: one run alone leaves most of the GPU idle), and bring back the run folders as one tar in $OUT
-# (weights, optimizer, metrics, curves), refreshed every ten seconds so a cut-off run still returns.
+# small: one run alone leaves most of the GPU idle), and bring back each run folder as a tar in $OUT
+# (weights, metrics, curves, log), refreshed every ten seconds so a cut-off run still returns.
 # An arm is preset:lr[:frozen]. The default trains the shipped two-stage floor (preset cascade, from
 # CASCADE_INIT: a restorer in front of SPAN-ch28 as published) two ways: the restorer alone through the
 # published SPAN (frozen: clean input keeps SPAN's quality), and the restorer grown to 40 channels
@@ -18,16 +18,16 @@
 # ladder); LIGHT (--light) a share one defect of degrade.light's whole range (JPEG q30-95, noise, blur),
 # so that x1 repairs a photo damaged once.
 #
-# NOT RUNNABLE AS IS (found 2026-12-01): a device call takes at most 64 MiB in all, tracked files and
-# carry together. The tracked tree is 57 MB (shipped ONNX files, the parity fixture, checkpoints) and
-# the carry below 38 MB (the 65 training photos alone are 28 MB of JPEG), 95 MB: the call is refused.
-# Before a GPU is lent again, make room: the parity fixture in fp16 (9.7 -> 4.9 MB), hvar-base's
-# tokenizer/ copy as a link to tok-base-hit-lrg (4.8 MB), and a carry of part of the photos.
-#
-# From the repo root, once (model/.data is git-ignored; ~37 MB travels):
-#   mkdir -p model/.data/carry && cp -r ../shared/datasets ../shared/pretrained/span-ch28 model/.data/carry/
-#   device run, carry ["model/.data/carry"], command: bash model/gpu/train_floor.sh, timeout_s 570
-# Back here: tar xf <files_at>/floor-runs.tar -C model/runs, then export and evaluate on the CPU (a detail
+# The photos travel in parts: a device call takes at most 64 MiB in all (tracked files and carry), the
+# repository is about 48 MB and the 65 training photos 28 MB. From the repo root, once (model/.data is
+# git-ignored): `cd model && .venv/bin/python gpu/pack_carry.py` writes model/.data/carry-1, -2, ... each
+# sized to fit a call beside the repository (part 1 also holds Set5, SPAN-ch28 and NIQE's parameters).
+# Then, one call right after the other (a warm machine keeps the ignored folders earlier calls brought):
+#   device run, carry ["model/.data/carry-1"], command: true, timeout_s 60      (and so on for all but the last)
+#   device run, carry ["model/.data/carry-2"], command: CARRY_PARTS=".data/carry-*" bash model/gpu/train_floor.sh, timeout_s 570
+# The script merges the parts and stops at once if a photo of the manifest is missing (a cold machine
+# between the calls): then run all the calls again.
+# Back here: for t in <files_at>/*.tar; do tar xf "$t" -C model/runs; done, then export and evaluate on the CPU (a detail
 # or transformer run first gets its frozen parts back: cp -r checkpoints/tok-base-dg RUN/tokenizer, and
 # for a detail run cp -r checkpoints/floor-cascade-mild RUN/floor).
 # Then, if the device time allows, a second call for issue 19's GPU reading (about a minute):
@@ -36,8 +36,6 @@
 #   OUT=/tmp/gpu-dry RUNS=/tmp/gpu-dry-runs COUNT=400 MINUTES=0.3 BATCH=4 EVAL_EVERY=20 bash model/gpu/train_floor.sh
 set -euo pipefail
 cd "$(dirname "$0")/.."                                  # model/
-CARRY=${CARRY:-$PWD/.data/carry}
-export HVAR_DATA_ROOT=${HVAR_DATA_ROOT:-$CARRY/datasets} HVAR_METRICS_ROOT=${HVAR_METRICS_ROOT:-$CARRY/metrics}
 export PYTHONUNBUFFERED=1
 COUNT=${COUNT:-32000}                                    # pairs of each kind
 MINUTES=${MINUTES:-8}                                    # training time of each run
@@ -57,17 +55,30 @@ log="$OUT/train.log"
 $PY -c 'import torch, sys; print("python", sys.version.split()[0], "torch", torch.__version__,
   "cuda", torch.cuda.is_available() and torch.cuda.get_device_name())' | tee "$log"
 nvidia-smi --query-gpu=name,memory.total --format=csv,noheader 2>/dev/null | tee -a "$log" || true
+CARRY=${CARRY:-$PWD/.data/carry}                        # one folder, or CARRY_PARTS merged into one
+if [ -n "${CARRY_PARTS:-}" ]; then
+  CARRY=$RUNS/carry && rm -rf "$CARRY" && mkdir -p "$CARRY"
+  for part in $CARRY_PARTS; do cp -r "$part"/. "$CARRY"/; done   # unquoted: CARRY_PARTS may be a glob
+  want=$(grep -c '\.jpg,' "$CARRY/datasets/train/MANIFEST.csv") got=$(find "$CARRY/datasets/train" -name '*.jpg' | wc -l)
+  echo "carry: $got of $want photos from $(echo $CARRY_PARTS)" | tee -a "$log"
+  [ "$got" = "$want" ] || { echo "carry: photos are missing (a part's call went to another machine?)" | tee -a "$log"; exit 3; }
+fi
+export HVAR_DATA_ROOT=${HVAR_DATA_ROOT:-$CARRY/datasets} HVAR_METRICS_ROOT=${HVAR_METRICS_ROOT:-$CARRY/metrics}
 
 start=$(date +%s)
 $PY -m hvar.pairs --count "$COUNT" --workers "$(nproc)" --out "$RUNS/pairs" 2>&1 | tail -n 1 | tee -a "$log"
 echo "pairs: $((2 * COUNT)) in $(( $(date +%s) - start )) s on $(nproc) cores" | tee -a "$log"
 
-# One tar of the run folders, replaced whole so a kill never leaves half of it. It must stay under 16 MiB
-# (the most one file brings back): no optimizer states, and not the frozen tokenizer/ and floor/ copies,
-# which are byte for byte DETAIL_TOKENIZER's and CASCADE_INIT's (copy them back in before loading a run).
+# One tar per run (the folder and its log), replaced whole so a kill never leaves half of one. Each must
+# stay under 16 MiB (the most one file brings back; at most 8 files): no optimizer states, and not the
+# frozen tokenizer/ and floor/ copies, which are byte for byte DETAIL_TOKENIZER's and CASCADE_INIT's (copy
+# them back in before loading a run).
 bring_back() {
-  tar cf "$OUT/floor-runs.tar.tmp" -C "$RUNS" --exclude pairs --exclude optim.pt --exclude tokenizer --exclude floor . \
-    2>/dev/null && mv "$OUT/floor-runs.tar.tmp" "$OUT/floor-runs.tar"
+  for run in "$RUNS"/floor-gpu-*/; do
+    name=$(basename "$run")
+    tar cf "$OUT/$name.tar.tmp" -C "$RUNS" --exclude optim.pt --exclude tokenizer --exclude floor "$name" "$name.log" \
+      2>/dev/null && mv "$OUT/$name.tar.tmp" "$OUT/$name.tar"
+  done
 }
 read -ra arms <<< "$ARMS"
 threads=$(( $(nproc) / ${#arms[@]} )); threads=$(( threads > 0 ? threads : 1 ))  # the cores shared by the arms

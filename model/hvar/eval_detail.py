@@ -11,6 +11,8 @@ Tokens come from:
   greedy   a transformer's, fed the floor's x1 tile (`--transformer`: an H-VAR run on the same tokens,
            trained with `train_transformer --floor`), temperature 0
   sampled  the same at temperature 1 (uniforms fixed per image)
+  gated:C  greedy where the transformer's most likely token has probability >= C, the floor's own token
+           elsewhere (`HVAR.generate`'s prior): a wrong guess it is unsure of costs nothing
 Scores: PSNR / SSIM on Y of x4 against the HR (4 px shaved) and of x2 against the HR's MATLAB-bicubic
 half (2 px shaved), both from the same x4 LR; NIQE of x4 (lower is better).
 
@@ -41,7 +43,15 @@ from hvar.sr import HVAR, load_hvar
 from hvar.tiling import Blender, cut_tile, tile_starts
 
 SIDES = (1, 2, 4)  # each output's side in LR pixels
-SOURCES = ("floor-alone", "hr", "floor", "greedy", "sampled")
+SOURCES = ("floor-alone", "hr", "floor", "greedy", "sampled")  # and gated:C, for confidences C in [0, 1]
+
+
+def source_name(text: str) -> str:
+    """argparse type: one of SOURCES or gated:C."""
+    kind, _, c = text.partition(":")
+    if text in SOURCES or (kind == "gated" and c.replace(".", "", 1).isdigit() and float(c) <= 1):
+        return text
+    raise argparse.ArgumentTypeError(f"'{text}': one of {', '.join(SOURCES)} or gated:C (0 <= C <= 1)")
 
 
 def token_source(model: Detail, source: str, transformer: HVAR | None, stem: str):
@@ -53,11 +63,13 @@ def token_source(model: Detail, source: str, transformer: HVAR | None, stem: str
     if transformer is None:
         raise ValueError(f"tokens '{source}' need --transformer")
     gen = torch.Generator().manual_seed(zlib.crc32(stem.encode()))
-    temperature = 0.0 if source == "greedy" else 1.0
+    temperature = 1.0 if source == "sampled" else 0.0
+    confidence = float(source.partition(":")[2] or 0)
 
     def drawn(hr, x1, x4):
         noise = torch.rand(x1.shape[0], transformer.tokens, generator=gen).to(x1.device)
-        return transformer.generate(x1, noise, temperature)[0]
+        prior = model.tokens(x4) if source.startswith("gated:") else None
+        return transformer.generate(x1, noise, temperature, prior=prior, confidence=confidence)[0]
 
     return drawn
 
@@ -176,7 +188,7 @@ def markdown(result: dict) -> str:
             for source, s in by_source.items():
                 lines.append(
                     f"| {name} | {degradation} | {source} | {s['x2_psnr']:.2f} / {s['x2_ssim']:.4f} | "
-                    f"{s['x4_psnr']:.2f} / {s['x4_ssim']:.4f} | {s['x4_niqe']:.2f} |"
+                    f"{s['x4_psnr']:.2f} / {s['x4_ssim']:.4f} | {s.get('x4_niqe', float('nan')):.2f} |"
                 )
     return "\n".join(lines) + "\n"
 
@@ -187,10 +199,13 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--transformer", help="H-VAR run on the same tokens, for the greedy and sampled rows")
     ap.add_argument("--dataset", nargs="+", default=["Set5", "Set14"])
     ap.add_argument("--degradation", nargs="+", choices=DEGRADATIONS, default=list(DEGRADATIONS))
-    ap.add_argument("--tokens", nargs="+", choices=SOURCES, default=None, help="default: all that apply")
+    ap.add_argument(
+        "--tokens", nargs="+", type=source_name, default=None, help="default: all of SOURCES that apply"
+    )
     ap.add_argument("--figure-image", type=Path, help="also draw this photo's crops from every source")
     ap.add_argument("--figure", type=Path, help="where to write that figure (PNG)")
     ap.add_argument("--json", type=Path)
+    ap.add_argument("--no-niqe", action="store_true", help="PSNR and SSIM only (NIQE costs the most)")
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args(argv)
     if not Path(args.run, "decoder.safetensors").is_file():
@@ -210,7 +225,9 @@ def main(argv: list[str] | None = None) -> dict:
     if args.figure_image and args.figure:
         figure(model, transformer, args.figure_image, args.figure, sources)
         print(f"wrote {args.figure}")
-    result = evaluate(model, tuple(args.dataset), tuple(args.degradation), sources, transformer)
+    result = evaluate(
+        model, tuple(args.dataset), tuple(args.degradation), sources, transformer, with_niqe=not args.no_niqe
+    )
     print(markdown(result), end="")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)

@@ -115,9 +115,13 @@ class HVAR(nn.Module):
         noise_BL: torch.Tensor | None = None,
         temperature: torch.Tensor | float = 0.0,
         top_k: int | None = None,
+        prior: list[torch.Tensor] | None = None,
+        confidence: float = 0.0,
     ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
         """One pass: LR in [-1, 1] -> (tokens per scale, images at the segment ends in [-1, 1]).
-        noise_BL: one uniform per generated token (ignored when temperature is 0; None = zeros)."""
+        noise_BL: one uniform per generated token (ignored when temperature is 0; None = zeros).
+        prior: tokens per scale to keep wherever the transformer's most likely token has a probability
+        below `confidence` (the detail stage passes the floor's own tokens: unsure means no change)."""
         tok, q = self.cfg.tokenizer, self.tokenizer.quantizer
         top_k = self.cfg.transformer.top_k if top_k is None else top_k
         B = lr_B3TT.shape[0]
@@ -128,6 +132,9 @@ class HVAR(nn.Module):
         for si, (b, e) in enumerate(self.transformer.begin_ends):
             logits_BlV, cache = self._step(si, x_next, cond_BD, cache)
             idx_Bl = sample_top_k(logits_BlV, noise_BL[:, b:e], temperature, top_k)
+            if prior is not None:
+                sure_Bl = torch.softmax(logits_BlV.float(), dim=-1).amax(dim=-1) >= confidence
+                idx_Bl = torch.where(sure_Bl, idx_Bl, prior[si])
             idx_list.append(idx_Bl)
             fhat = q.add_scale(si, fhat, q.lookup(idx_Bl, si))
             if si in q.segment_last:

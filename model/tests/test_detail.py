@@ -1,6 +1,7 @@
 """The detail stage: it starts as the tokenizer's decoder on the floor's output, trains only its decoder,
 and its runs resume and evaluate."""
 
+import argparse
 import json
 
 import numpy as np
@@ -10,7 +11,7 @@ from tiny_models import random_hvar
 
 from hvar.config import FLOOR_PRESETS, get_config
 from hvar.detail import Detail, DetailDecoder, load_detail, save_detail
-from hvar.eval_detail import evaluate, figure
+from hvar.eval_detail import evaluate, figure, source_name
 from hvar.floor import Floor, save_floor
 from hvar.pairs import Pairs, build
 from hvar.tokenizer import HIT, save_hit
@@ -150,3 +151,19 @@ def test_a_transformers_greedy_tokens_give_the_same_picture_twice_and_sampling_a
     a = evaluate(model, ("Set5",), ("bicubic",), sources, transformer, with_niqe=False)["Set5"]["bicubic"]
     b = evaluate(model, ("Set5",), ("bicubic",), sources, transformer, with_niqe=False)["Set5"]["bicubic"]
     assert a == b and a["greedy"] != a["sampled"]
+
+
+def test_gated_tokens_the_transformer_is_never_sure_enough_of_give_the_floors_own_tokens_picture(photo_root):
+    transformer = random_hvar(spread=0.3)
+    torch.manual_seed(0)
+    model = moved(Detail(Floor(FLOOR_PRESETS["tiny"]), transformer.tokenizer))
+    sources = ("floor", "gated:1", "gated:0", "greedy")
+    r = evaluate(model, ("Set5",), ("bicubic",), sources, transformer, with_niqe=False)["Set5"]["bicubic"]
+    assert r["gated:1"] == r["floor"] and r["gated:0"] == r["greedy"] and r["floor"] != r["greedy"]
+
+
+@pytest.mark.parametrize("text", ["gated", "gated:", "gated:1.5", "gated:-1", "gated:x", "oracle"])
+def test_a_token_source_is_one_of_the_known_ones_or_gated_at_a_confidence(text):
+    assert source_name("gated:0.9") == "gated:0.9" and source_name("hr") == "hr"
+    with pytest.raises(argparse.ArgumentTypeError):
+        source_name(text)

@@ -98,6 +98,28 @@ def test_sampling_is_reproducible_from_the_noise_and_changes_with_it():
     assert torch.equal(a, b) and not torch.equal(a, c)
 
 
+def test_a_prior_is_kept_wherever_the_transformer_is_less_sure_than_the_confidence():
+    model = random_hvar(spread=0.1)
+    lr = lr_of(images(model.cfg))
+    with torch.no_grad():
+        prior = model.tokenizer.img_to_idx(images(model.cfg))
+        free = torch.cat(model.generate(lr)[0], 1)
+        never = torch.cat(model.generate(lr, prior=prior, confidence=0.0)[0], 1)
+        always = torch.cat(model.generate(lr, prior=prior, confidence=1.0)[0], 1)
+        c = float(
+            torch.softmax(model.teacher_forced_logits_by_cache(lr, model.generate(lr)[0]), -1)
+            .amax(-1)
+            .median()
+        )
+        some_list = model.generate(lr, prior=prior, confidence=c)[0]
+        p_BLV = torch.softmax(model.teacher_forced_logits_by_cache(lr, some_list), dim=-1)
+    flat, some = torch.cat(prior, 1), torch.cat(some_list, 1)
+    assert torch.equal(never, free) and torch.equal(always, flat) and not torch.equal(free, flat)
+    sure = p_BLV.amax(-1) >= c  # given the tokens before it, as generation saw them
+    assert 0 < sure.float().mean() < 1
+    assert torch.equal(some[sure], p_BLV.argmax(-1)[sure]) and torch.equal(some[~sure], flat[~sure])
+
+
 @pytest.mark.parametrize(
     "tokenizer", [{}, {"hierarchical": False}, {"lr_guided_decoder": True}], ids=["hit", "plain", "lr-guided"]
 )

@@ -25,6 +25,21 @@ interface Tensor {
   data: Float32Array | Int32Array;
 }
 
+/** IEEE half to float (Node 20 has no Float16Array): the restoration stage's answers are stored in F16. */
+function halfToFloat(bits: Uint16Array): Float32Array {
+  const out = new Float32Array(bits.length);
+  for (let i = 0; i < bits.length; i++) {
+    const h = bits[i] as number;
+    const sign = h & 0x8000 ? -1 : 1;
+    const exponent = (h >> 10) & 0x1f;
+    const fraction = h & 0x3ff;
+    if (exponent === 0) out[i] = sign * 2 ** -14 * (fraction / 1024);
+    else if (exponent === 0x1f) out[i] = fraction ? NaN : sign * Infinity;
+    else out[i] = sign * 2 ** (exponent - 15) * (1 + fraction / 1024);
+  }
+  return out;
+}
+
 /** safetensors: u64 header length, a JSON header of {dtype, shape, data_offsets}, then raw data. */
 function parseSafetensors(bytes: Buffer): Record<string, Tensor> {
   const headerLength = Number(bytes.readBigUInt64LE(0));
@@ -36,6 +51,7 @@ function parseSafetensors(bytes: Buffer): Record<string, Tensor> {
     const raw = bytes.subarray(8 + headerLength + begin, 8 + headerLength + end);
     const copy = new Uint8Array(raw).buffer; // aligned
     if (info.dtype === "F32") out[name] = { shape: info.shape, data: new Float32Array(copy) };
+    else if (info.dtype === "F16") out[name] = { shape: info.shape, data: halfToFloat(new Uint16Array(copy)) };
     else if (info.dtype === "I32") out[name] = { shape: info.shape, data: new Int32Array(copy) };
     else throw new Error(`unexpected dtype ${info.dtype} for ${name}`);
   }
