@@ -136,6 +136,9 @@ class TokenizerConfig:
             fail("lpips_weight > 0 needs lpips_path (local TorchScript weights; nothing is downloaded)")
 
 
+CONDITIONS = ("lr", "x1", "x4")  # TransformerConfig.condition
+
+
 @dataclass(frozen=True)
 class TransformerConfig:
     """The next-scale transformer (VAR's, conditioned on the LR image) and its training loss."""
@@ -150,12 +153,17 @@ class TransformerConfig:
     dpo_mode: str = "simple"
     dpo_beta: float = 0.2
     dpo_lambda: float = 1.0
+    # What the condition encodes: "lr" (the LR tile, upsampled to the HR side), or in the detail stage
+    # (`hvar.detail`) the floor's "x1" (upsampled the same way) or its "x4" (at the HR side already).
+    condition: str = "lr"
 
     def __post_init__(self) -> None:
         if self.width % self.heads or (self.width // self.heads) % 2:
             raise ValueError(f"TransformerConfig: width {self.width} must split into {self.heads} even heads")
         if self.dpo_mode not in ("off", "simple", "reference"):
             raise ValueError(f"TransformerConfig: dpo_mode is off, simple or reference, not {self.dpo_mode}")
+        if self.condition not in CONDITIONS:
+            raise ValueError(f"TransformerConfig: condition is one of {CONDITIONS}, not {self.condition}")
 
 
 @dataclass(frozen=True)

@@ -8,8 +8,8 @@ tiles are blended back, all by the runner's own tiling (`hvar.tiling`: mirrored 
 Tokens come from:
   hr       the HR tile's (the oracle: the most the tokens can add at this tokenizer)
   floor    the floor's own x4 tile's (what the floor already knows: the tokens should add nothing)
-  greedy   a transformer's, fed the floor's x1 tile (`--transformer`: an H-VAR run on the same tokens,
-           trained with `train_transformer --floor`), temperature 0
+  greedy   a transformer's, fed the floor's x4 or x1 tile as its config's `condition` says
+           (`--transformer`: an H-VAR run on the same tokens, `train_transformer --floor`), temperature 0
   sampled  the same at temperature 1 (uniforms fixed per image)
   gated:C  greedy where the transformer's most likely token has probability >= C, the floor's own token
            elsewhere (`HVAR.generate`'s prior): a wrong guess it is unsure of costs nothing
@@ -69,7 +69,8 @@ def token_source(model: Detail, source: str, transformer: HVAR | None, stem: str
     def drawn(hr, x1, x4):
         noise = torch.rand(x1.shape[0], transformer.tokens, generator=gen).to(x1.device)
         prior = model.tokens(x4) if source.startswith("gated:") else None
-        return transformer.generate(x1, noise, temperature, prior=prior, confidence=confidence)[0]
+        cond = x4 if transformer.cfg.transformer.condition == "x4" else x1
+        return transformer.generate(cond, noise, temperature, prior=prior, confidence=confidence)[0]
 
     return drawn
 
@@ -152,6 +153,54 @@ def evaluate(
     return result
 
 
+@torch.no_grad()
+def calibration(
+    model: Detail, transformer: HVAR, name: str, degradation: str, confidences: tuple[float, ...]
+) -> dict:
+    """How sure the transformer is, and how often right, next to the floor's own tokens: over the
+    tiles of one set (cut as `upscale` cuts them), with the HR tokens before each scale (teacher forced).
+    {overall: {transformer, floor}, by_confidence: {C: {share, transformer, floor}}}: accuracies against
+    the HR tokens, `share` the tokens whose most likely token has probability >= C."""
+    sure, right, floor_right = [], [], []
+    T = model.cfg.tile
+
+    def tile(img_HWC: np.ndarray, y: int, x: int, side: int) -> torch.Tensor:  # 1 3 T*side T*side
+        cut = np.ascontiguousarray(cut_tile(img_HWC, y * side, x * side, T * side), dtype=np.float32)
+        return torch.from_numpy(cut).permute(2, 0, 1)[None]
+
+    for stem, hr in dev_set(name):
+        hr = modcrop(hr, 4)
+        lr = make_lr(hr, 4, degradation, image_rng(stem, 4, 0) if degradation == "realistic" else None)
+        guides = model.floor_outputs(uint8_to_tensor(lr)[None] / 2 + 0.5)
+        x1, _, x4 = (g[0].permute(1, 2, 0).numpy() for g in guides)  # HWC in [-1, 1]
+        hr_pm1 = hr.astype(np.float32) / 127.5 - 1
+        for y in tile_starts(lr.shape[0], T, T // 4):
+            for x in tile_starts(lr.shape[1], T, T // 4):
+                want = model.tokens(tile(hr_pm1, y, x, 4))
+                want_L = torch.cat(want, 1)[0]
+                cond = (
+                    tile(x4, y, x, 4) if transformer.cfg.transformer.condition == "x4" else tile(x1, y, x, 1)
+                )
+                logits_LV = transformer.teacher_forced_logits_by_cache(cond, want)[0]
+                p_LV = torch.softmax(logits_LV, dim=-1)
+                sure.append(p_LV.amax(-1))
+                right.append(p_LV.argmax(-1) == want_L)
+                floor_right.append(torch.cat(model.tokens(tile(x4, y, x, 4)), 1)[0] == want_L)
+    p, ok, ok_floor = torch.cat(sure), torch.cat(right).float(), torch.cat(floor_right).float()
+    by = {}
+    for c in confidences:
+        m = p >= c
+        by[c] = {
+            "share": float(m.float().mean()),
+            "transformer": float(ok[m].mean()) if m.any() else None,
+            "floor": float(ok_floor[m].mean()) if m.any() else None,
+        }
+    return {
+        "overall": {"transformer": float(ok.mean()), "floor": float(ok_floor.mean())},
+        "by_confidence": by,
+    }
+
+
 def figure(
     model: Detail, transformer: HVAR | None, image: Path, out: Path, sources: tuple[str, ...], crop: int = 192
 ) -> None:
@@ -206,6 +255,9 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--figure", type=Path, help="where to write that figure (PNG)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--no-niqe", action="store_true", help="PSNR and SSIM only (NIQE costs the most)")
+    ap.add_argument(
+        "--calibration", nargs="+", type=float, metavar="C", help="instead: token accuracy where this sure"
+    )
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args(argv)
     if not Path(args.run, "decoder.safetensors").is_file():
@@ -221,14 +273,30 @@ def main(argv: list[str] | None = None) -> dict:
         transformer = load_hvar(args.transformer)
         if not transformer.tokenizer.same_tokens_as(model.tokenizer):
             ap.error("--transformer predicts another tokenizer's tokens than the detail run decodes")
-    sources = tuple(args.tokens or (s for s in SOURCES if transformer or s not in ("greedy", "sampled")))
-    if args.figure_image and args.figure:
-        figure(model, transformer, args.figure_image, args.figure, sources)
-        print(f"wrote {args.figure}")
-    result = evaluate(
-        model, tuple(args.dataset), tuple(args.degradation), sources, transformer, with_niqe=not args.no_niqe
-    )
-    print(markdown(result), end="")
+    if args.calibration and transformer is None:
+        ap.error("--calibration needs --transformer")
+    if args.calibration:
+        result = {
+            name: {
+                d: calibration(model, transformer, name, d, tuple(args.calibration)) for d in args.degradation
+            }
+            for name in args.dataset
+        }
+        print(json.dumps(result, indent=2))
+    else:
+        sources = tuple(args.tokens or (s for s in SOURCES if transformer or s not in ("greedy", "sampled")))
+        if args.figure_image and args.figure:
+            figure(model, transformer, args.figure_image, args.figure, sources)
+            print(f"wrote {args.figure}")
+        result = evaluate(
+            model,
+            tuple(args.dataset),
+            tuple(args.degradation),
+            sources,
+            transformer,
+            with_niqe=not args.no_niqe,
+        )
+        print(markdown(result), end="")
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=2) + "\n")

@@ -73,11 +73,15 @@ class HVAR(nn.Module):
 
     # ---- conditioning ---------------------------------------------------------------------------------
     def upsample_lr(self, lr_B3TT: torch.Tensor) -> torch.Tensor:
+        """An LR tile to the HR side; an image already there (the floor's x4: condition "x4") as it is."""
+        if lr_B3TT.shape[-1] == self.cfg.tokenizer.hr_tile:
+            return lr_B3TT
         return resize_with(lr_B3TT, self.up_lr, self.up_lr)
 
     @torch.no_grad()
     def condition(self, lr_B3TT: torch.Tensor) -> torch.Tensor:
-        """LR in [-1, 1] -> condition latents f_BCvPP (the HIT encoding at the full latent side)."""
+        """LR (or the floor's x4) in [-1, 1] -> condition latents f_BCvPP (the HIT encoding at the full
+        latent side)."""
         tok = self.tokenizer
         return tok.quant_conv(tok.encoder(self.upsample_lr(lr_B3TT)))
 

@@ -20,8 +20,10 @@ batch: under torchrun each process takes batch_size / world_size of it.
 
 With `--floor`, the transformer learns on the restoration stage's output instead of the raw LR, as the
 detail stage (`hvar.detail`) runs it: pairs come from the pair cache (`hvar.pairs`, half bicubic, half
-degraded LR), the frozen floor cleans the whole 48 px LR, and the centre tile of its x1 (which saw real
-context) is the transformer's input; the HR centre tile gives z_HR, and z_LR is the tokens of that x1.
+degraded LR), the frozen floor cleans the whole 48 px LR, and the centre tile of its x4 (`--condition
+x4`, the default; or of its x1, upsampled) is the transformer's condition, having seen real context; the
+HR centre tile gives z_HR, and z_LR is the tokens of that x4 (the floor's own tokens: what it already
+knows is the sequence the DPO rejects).
 
 A run folder holds model.safetensors + config.json + tokenizer/ (the model, see `hvar.sr`), optim.pt +
 state.json (to resume; reference.safetensors with --dpo reference), metrics.jsonl, curves.png, and at
@@ -86,6 +88,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     "(with the --tokenizer given, e.g. one whose decoder was retrained)")  # fmt: skip
     ap.add_argument("--floor", help="train on this floor's x1 of the pair cache's LR (see above)")
     ap.add_argument("--pairs", default=".data/pairs", help="--floor: the pair cache (`hvar.pairs`)")
+    ap.add_argument("--condition", choices=("x1", "x4"), default="x4", help="--floor: which of its outputs")
     ap.add_argument("--resume", action="store_true", help="continue the run in --out")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch threads per process (0 = all cores)")
@@ -107,9 +110,16 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def floor_batches(
-    pairs: Pairs, floor: Floor, tile: int, seed: int, batch: int, device: torch.device | str = "cpu"
+    pairs: Pairs,
+    floor: Floor,
+    tile: int,
+    seed: int,
+    batch: int,
+    device: torch.device | str = "cpu",
+    condition: str = "x4",
 ) -> Iterator:
-    """Endless (HR centre tile, the floor's x1 of it) batches in [-1, 1] on `device`, from the pair cache."""
+    """Endless (HR centre tile, the floor's x1 or x4 of it) batches in [-1, 1] on `device`, from the pair
+    cache."""
     rng = np.random.default_rng(seed)
     floor = floor.to(device).eval().requires_grad_(False)
     while True:
@@ -117,7 +127,7 @@ def floor_batches(
         with torch.no_grad():
             outs = [x.clamp(0, 1) * 2 - 1 for x in floor(drawn["lr"])]
         hr, guides, _ = centre_tiles(drawn, outs, tile)
-        yield hr, guides[0]
+        yield hr, guides[0] if condition == "x1" else guides[2]
 
 
 def make_optimizer(transformer: NextScaleTransformer, lr: float) -> torch.optim.AdamW:
@@ -166,6 +176,7 @@ def build_run(args, knobs: dict) -> tuple[HVAR, dict]:
     tcfg = start.cfg.transformer if start is not None else TRANSFORMER_PRESETS[args.preset]
     dpo = {"dpo_mode": args.dpo, "dpo_beta": args.dpo_beta, "dpo_lambda": args.dpo_lambda}
     tcfg = dataclasses.replace(tcfg, **{k: v for k, v in dpo.items() if v is not None})
+    tcfg = dataclasses.replace(tcfg, condition=args.condition if args.floor else "lr")
     cfg = HVARConfig(name=name, tokenizer=tok_cfg.tokenizer, transformer=tcfg)
     torch.manual_seed(args.seed)
     hvar = HVAR(cfg, tokenizer)
@@ -227,7 +238,8 @@ def main(argv: list[str] | None = None) -> None:
     local_batch = knobs["batch_size"] // world
     if state.get("floor"):
         floor = load_floor(state["floor"])
-        data = floor_batches(Pairs(Path(state["pairs"])), floor, tok_cfg.tile, seed, local_batch, device)
+        pairs, condition = Pairs(Path(state["pairs"])), cfg.transformer.condition
+        data = floor_batches(pairs, floor, tok_cfg.tile, seed, local_batch, device, condition)
     else:
         data = lr_batches(tok_cfg.hr_tile, state["lr_mode"], seed, local_batch)
 

@@ -167,3 +167,23 @@ def test_a_token_source_is_one_of_the_known_ones_or_gated_at_a_confidence(text):
     assert source_name("gated:0.9") == "gated:0.9" and source_name("hr") == "hr"
     with pytest.raises(argparse.ArgumentTypeError):
         source_name(text)
+
+
+def test_calibration_counts_fewer_tokens_as_sure_at_a_higher_confidence_and_all_at_zero(photo_root):
+    from hvar.eval_detail import calibration
+
+    transformer = random_hvar(spread=0.3)
+    model = Detail(Floor(FLOOR_PRESETS["tiny"]), transformer.tokenizer)
+    r = calibration(model, transformer, "Set5", "bicubic", (0.0, 0.01, 0.05, 1.01))
+    shares = [r["by_confidence"][c]["share"] for c in (0.0, 0.01, 0.05, 1.01)]
+    assert shares[0] == 1 and shares == sorted(shares, reverse=True) and shares[-1] == 0
+    assert r["by_confidence"][0.0]["transformer"] == r["overall"]["transformer"]
+    assert r["by_confidence"][1.01]["floor"] is None and 0 <= r["overall"]["floor"] <= 1
+
+
+def test_a_transformer_conditioned_on_the_floors_x4_is_fed_the_x4_tile_and_one_on_x1_the_x1_tile(photo_root):
+    on_x1, on_x4 = random_hvar(spread=0.3, condition="x1"), random_hvar(spread=0.3, condition="x4")
+    model = moved(Detail(Floor(FLOOR_PRESETS["tiny"]), on_x1.tokenizer))
+    a = evaluate(model, ("Set5",), ("bicubic",), ("greedy",), on_x1, with_niqe=False)["Set5"]["bicubic"]
+    b = evaluate(model, ("Set5",), ("bicubic",), ("greedy",), on_x4, with_niqe=False)["Set5"]["bicubic"]
+    assert a != b  # the same weights (seed 0) read another condition

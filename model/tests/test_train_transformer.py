@@ -147,7 +147,7 @@ def test_init_starts_from_another_runs_transformer_with_the_given_tokenizer(phot
     assert json.loads((second / "state.json").read_text())["init"] == str(first)
 
 
-def test_floor_batches_give_the_hr_centre_tile_and_the_floors_x1_of_it(photo_root, tmp_path):
+def test_floor_batches_give_the_hr_centre_tile_and_the_floors_x1_or_x4_of_it(photo_root, tmp_path):
     from hvar.config import FLOOR_PRESETS
     from hvar.floor import Floor
     from hvar.pairs import Pairs, build
@@ -156,12 +156,15 @@ def test_floor_batches_give_the_hr_centre_tile_and_the_floors_x1_of_it(photo_roo
     pairs = Pairs(build(tmp_path / "pairs", count=4, lr_side=24, workers=1))
     torch.manual_seed(0)
     floor = Floor(FLOOR_PRESETS["tiny"])
-    hr, x1 = next(floor_batches(pairs, floor, 16, seed=0, batch=2))
+    hr, x1 = next(floor_batches(pairs, floor, 16, seed=0, batch=2, condition="x1"))
     assert hr.shape == (2, 3, 64, 64) and x1.shape == (2, 3, 16, 16)
     assert -1 <= float(x1.min()) and float(x1.max()) <= 1
     # x1 is the centre of the floor's output on the whole 24 px LR (it saw context, not zero padding)
-    raw = next(floor_batches(pairs, floor, 24, seed=0, batch=2))[1]
+    raw = next(floor_batches(pairs, floor, 24, seed=0, batch=2, condition="x1"))[1]
     assert torch.equal(raw[..., 4:20, 4:20], x1)
+    _, x4 = next(floor_batches(pairs, floor, 16, seed=0, batch=2))  # the default: x4, at the HR side
+    raw = next(floor_batches(pairs, floor, 24, seed=0, batch=2))[1]
+    assert x4.shape == (2, 3, 64, 64) and torch.equal(raw[..., 16:80, 16:80], x4)
 
 
 def test_a_run_on_the_floors_output_records_its_floor_and_resumes_on_it(photo_root, tok_run, tmp_path):
@@ -178,3 +181,4 @@ def test_a_run_on_the_floors_output_records_its_floor_and_resumes_on_it(photo_ro
     main(["--out", str(out), "--resume", "--steps", "3", "--threads", "1", "--no-eval"])
     state = json.loads((out / "state.json").read_text())
     assert state["step"] == 3 and state["floor"] == str(tmp_path / "floor")
+    assert json.loads((out / "config.json").read_text())["transformer"]["condition"] == "x4"

@@ -178,3 +178,14 @@ def test_transformer_config_round_trips_and_is_validated():
     assert type(cfg).from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="dpo_mode"):
         dataclasses.replace(cfg.transformer, dpo_mode="bogus")
+
+
+def test_an_image_already_at_the_hr_side_is_encoded_as_it_is_and_an_lr_tile_upsampled_first():
+    model = random_hvar(spread=0.1, condition="x4")
+    hr = images(model.cfg)
+    tok = model.tokenizer
+    with torch.no_grad():
+        assert torch.equal(model.condition(hr), tok.quant_conv(tok.encoder(hr)))
+        lr = lr_of(hr)
+        assert torch.equal(model.condition(lr), tok.quant_conv(tok.encoder(model.upsample_lr(lr))))
+        assert model.upsample_lr(lr).shape == hr.shape
