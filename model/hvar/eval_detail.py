@@ -36,7 +36,7 @@ from hvar.data import dev_set, tensor_to_uint8, uint8_to_tensor
 from hvar.degrade import DEGRADATIONS, make_lr, modcrop
 from hvar.detail import Detail, load_detail
 from hvar.eval import image_rng
-from hvar.figure import panel, row
+from hvar.figure import centre_box, column, panel, row
 from hvar.imresize import imresize_uint8
 from hvar.niqe import niqe
 from hvar.sr import HVAR, load_hvar
@@ -207,8 +207,7 @@ def figure(
     """One photo's x4 crop from every token source, clean LR (top row) and realistic LR (bottom row).
     Use the CC0 example photos: the figure goes into the repository."""
     hr = modcrop(np.asarray(Image.open(image).convert("RGB")), 4)
-    c = min(crop, *hr.shape[:2]) // 4 * 4
-    y, x = (hr.shape[0] - c) // 2 // 4 * 4, (hr.shape[1] - c) // 2 // 4 * 4
+    y, x, c = centre_box(hr, crop)
     rows = []
     for degradation in DEGRADATIONS:
         lr = make_lr(hr, 4, degradation, image_rng(image.stem, 4, 0))
@@ -220,11 +219,8 @@ def figure(
             panels.append(panel(x4[y : y + c, x : x + c], label))
         panels.append(panel(hr[y : y + c, x : x + c], "original"))
         rows.append(row(panels))
-    canvas = Image.new("RGB", (rows[0].width, sum(r.height for r in rows) + 4), "white")
-    canvas.paste(rows[0], (0, 0))
-    canvas.paste(rows[1], (0, rows[0].height + 4))
     out.parent.mkdir(parents=True, exist_ok=True)
-    canvas.save(out)
+    column(rows).save(out)
 
 
 def markdown(result: dict) -> str:

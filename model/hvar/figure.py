@@ -45,6 +45,22 @@ def row(panels: list[Image.Image], gap: int = 4) -> Image.Image:
     return out
 
 
+def column(rows: list[Image.Image], gap: int = 4) -> Image.Image:
+    out = Image.new("RGB", (rows[0].width, sum(r.height for r in rows) + gap * (len(rows) - 1)), "white")
+    y = 0
+    for r in rows:
+        out.paste(r, (0, y))
+        y += r.height + gap
+    return out
+
+
+def centre_box(hr_HWC: np.ndarray, crop: int) -> tuple[int, int, int]:
+    """(y, x, side) of the centre crop of at most `crop` HR pixels a side, all multiples of 4, so that
+    the crop falls on whole LR pixels at x4."""
+    c = min(crop, *hr_HWC.shape[:2]) // 4 * 4
+    return (hr_HWC.shape[0] - c) // 2 // 4 * 4, (hr_HWC.shape[1] - c) // 2 // 4 * 4, c
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--image", type=Path, required=True)
@@ -59,8 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     methods = [(name, SRMethod(load_model(folder))) for name, folder in pairs]
 
     hr = modcrop(np.asarray(Image.open(args.image).convert("RGB")), 4)
-    c = min(args.crop, *hr.shape[:2]) // 4 * 4
-    y, x = (hr.shape[0] - c) // 2 // 4 * 4, (hr.shape[1] - c) // 2 // 4 * 4
+    y, x, c = centre_box(hr, args.crop)
     rows = []
     for degradation in DEGRADATIONS:
         rng = protocol.image_rng(args.image.stem, 4, args.seed)
@@ -71,11 +86,8 @@ def main(argv: list[str] | None = None) -> None:
         crop += [(f"{name} x4", m.outputs(lr)[4][y : y + c, x : x + c]) for name, m in methods]
         crop.append(("original", hr[y : y + c, x : x + c]))
         rows.append(row([panel(img, label) for label, img in crop]))
-    figure = Image.new("RGB", (rows[0].width, sum(r.height for r in rows) + 4), "white")
-    figure.paste(rows[0], (0, 0))
-    figure.paste(rows[1], (0, rows[0].height + 4))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    figure.save(args.out)
+    column(rows).save(args.out)
     print(f"wrote {args.out}")
 
 
