@@ -156,6 +156,10 @@ class TransformerConfig:
     # What the condition encodes: "lr" (the LR tile, upsampled to the HR side), or in the detail stage
     # (`hvar.detail`) the floor's "x1" (upsampled the same way) or its "x4" (at the HR side already).
     condition: str = "lr"
+    # The image's own tokens as an input (the floor's, with condition "x4"): every position also sees the
+    # token the image has there, and its logit gets a learned per-scale bonus, so the transformer starts
+    # from copying what the floor knows and learns where to depart from it.
+    hint: bool = False
 
     def __post_init__(self) -> None:
         if self.width % self.heads or (self.width // self.heads) % 2:

@@ -102,18 +102,21 @@ def loss_on_batch(
     use_dpo = tcfg.dpo_mode != "off" and tcfg.dpo_lambda > 0
     with torch.no_grad():
         x_BlCv, idx_BL = hvar.teacher_inputs(hvar.tokenizer.img_to_idx(hr_B3HH))
-        if use_dpo:
+        hint_BL = None
+        if use_dpo or tcfg.hint:
             f_BCvPP, idx_lr = hvar.condition_and_lr_tokens(lr_B3TT)
-            x_lr, idx_lr_BL = hvar.teacher_inputs(idx_lr)
-            x_BlCv, idx_BL = torch.cat([x_BlCv, x_lr]), torch.cat([idx_BL, idx_lr_BL])
+            hint_BL = torch.cat(idx_lr, dim=1) if tcfg.hint else None
         else:
             f_BCvPP = hvar.condition(lr_B3TT)
+        if use_dpo:
+            x_lr, idx_lr_BL = hvar.teacher_inputs(idx_lr)
+            x_BlCv, idx_BL = torch.cat([x_BlCv, x_lr]), torch.cat([idx_BL, idx_lr_BL])
     cuda = hr_B3HH.device.type == "cuda"
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if cuda else contextlib.nullcontext()
     with autocast:
-        logits_BLV = transformer(f_BCvPP, x_BlCv)
+        logits_BLV = transformer(f_BCvPP, x_BlCv, hint_BL)
         ref_logits = None
         if ref is not None and use_dpo and tcfg.dpo_mode == "reference":
             with torch.no_grad():
-                ref_logits = ref(f_BCvPP, x_BlCv)
+                ref_logits = ref(f_BCvPP, x_BlCv, hint_BL)
     return hvar_loss(logits_BLV, idx_BL, tcfg, tok_cfg.tokens_per_segment, ref_logits)

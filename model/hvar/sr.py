@@ -105,13 +105,28 @@ class HVAR(nn.Module):
         return cond_BD, cache
 
     def _step(
-        self, si: int, x_next_BlCv: torch.Tensor | None, cond_BD: torch.Tensor, cache: KVCache
+        self,
+        si: int,
+        x_next_BlCv: torch.Tensor | None,
+        cond_BD: torch.Tensor,
+        cache: KVCache,
+        hint_Bl: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, KVCache]:
         """One level: the tokens of scale si attend to the cache -> logits_BlV and the extended cache."""
         tr = self.transformer
-        x_BlC = tr.embed_scale(si, x_next_BlCv, cond_BD.shape[0])
+        x_BlC = tr.embed_scale(si, x_next_BlCv, cond_BD.shape[0], hint_Bl)
         h_BlC, cache = tr.run(x_BlC, cond_BD, cache=cache)
-        return tr.logits(h_BlC, cond_BD), cache
+        return tr.hinted(tr.logits(h_BlC, cond_BD), si, hint_Bl), cache
+
+    def _begin(self, lr_B3TT: torch.Tensor) -> tuple[torch.Tensor, KVCache, list[torch.Tensor] | None]:
+        """The condition through the blocks, and with TransformerConfig.hint the image's own tokens (one
+        encoding gives both)."""
+        if self.cfg.transformer.hint:
+            f_BCvPP, hint = self.condition_and_lr_tokens(lr_B3TT)
+        else:
+            f_BCvPP, hint = self.condition(lr_B3TT), None
+        cond_BD, cache = self._start(f_BCvPP)
+        return cond_BD, cache, hint
 
     def generate(
         self,
@@ -131,10 +146,10 @@ class HVAR(nn.Module):
         B = lr_B3TT.shape[0]
         if noise_BL is None:
             noise_BL = lr_B3TT.new_zeros(B, tok.num_tokens)
-        cond_BD, cache = self._start(self.condition(lr_B3TT))
+        cond_BD, cache, hint = self._begin(lr_B3TT)
         fhat, x_next, idx_list, fhats = None, None, [], []
         for si, (b, e) in enumerate(self.transformer.begin_ends):
-            logits_BlV, cache = self._step(si, x_next, cond_BD, cache)
+            logits_BlV, cache = self._step(si, x_next, cond_BD, cache, None if hint is None else hint[si])
             idx_Bl = sample_top_k(logits_BlV, noise_BL[:, b:e], temperature, top_k)
             if prior is not None:
                 sure_Bl = torch.softmax(logits_BlV.float(), dim=-1).amax(dim=-1) >= confidence
@@ -155,10 +170,10 @@ class HVAR(nn.Module):
         """The inference loop (cache and all) fed with given tokens instead of sampled ones:
         logits_BLV, to compare with the teacher-forced forward."""
         q = self.tokenizer.quantizer
-        cond_BD, cache = self._start(self.condition(lr_B3TT))
+        cond_BD, cache, hint = self._begin(lr_B3TT)
         fhat, x_next, out = None, None, []
         for si in range(len(self.cfg.tokenizer.patch_nums)):
-            logits_BlV, cache = self._step(si, x_next, cond_BD, cache)
+            logits_BlV, cache = self._step(si, x_next, cond_BD, cache, None if hint is None else hint[si])
             out.append(logits_BlV)
             fhat = q.add_scale(si, fhat, q.lookup(idx_list[si], si))
             x_next = q.next_input(si, fhat).flatten(2).transpose(1, 2)

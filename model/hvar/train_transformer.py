@@ -89,6 +89,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--floor", help="train on this floor's x1 of the pair cache's LR (see above)")
     ap.add_argument("--pairs", default=".data/pairs", help="--floor: the pair cache (`hvar.pairs`)")
     ap.add_argument("--condition", choices=("x1", "x4"), default="x4", help="--floor: which of its outputs")
+    ap.add_argument(
+        "--hint", action="store_true", help="a new run: the condition image's own tokens as an input"
+    )
     ap.add_argument("--resume", action="store_true", help="continue the run in --out")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch threads per process (0 = all cores)")
@@ -176,12 +179,14 @@ def build_run(args, knobs: dict) -> tuple[HVAR, dict]:
     tcfg = start.cfg.transformer if start is not None else TRANSFORMER_PRESETS[args.preset]
     dpo = {"dpo_mode": args.dpo, "dpo_beta": args.dpo_beta, "dpo_lambda": args.dpo_lambda}
     tcfg = dataclasses.replace(tcfg, **{k: v for k, v in dpo.items() if v is not None})
-    tcfg = dataclasses.replace(tcfg, condition=args.condition if args.floor else "lr")
+    tcfg = dataclasses.replace(tcfg, condition=args.condition if args.floor else "lr", hint=args.hint)
     cfg = HVARConfig(name=name, tokenizer=tok_cfg.tokenizer, transformer=tcfg)
     torch.manual_seed(args.seed)
     hvar = HVAR(cfg, tokenizer)
-    if start is not None:
-        hvar.transformer.load_state_dict(start.transformer.state_dict())
+    if start is not None:  # a hint's parts start at zero where --init had none
+        missing, unexpected = hvar.transformer.load_state_dict(start.transformer.state_dict(), strict=False)
+        if unexpected or set(missing) - {"hint_embed.weight", "hint_gain_K"}:
+            sys.exit(f"--init {args.init}: the transformer does not fit ({missing=}, {unexpected=})")
     state = dict(step=0, elapsed_s=0.0, seed=args.seed, preset=name, knobs=knobs,
                  tokenizer_run=str(args.tokenizer), lr_mode=args.lr_mode, init=args.init,
                  floor=args.floor, pairs=args.pairs)  # fmt: skip

@@ -142,6 +142,9 @@ class NextScaleTransformer(nn.Module):
         self.blocks = nn.ModuleList(AdaLNBlock(C, cfg.heads, cfg.mlp_ratio) for _ in range(cfg.depth))
         self.head_nm = AdaLNBeforeHead(C)
         self.head = nn.Linear(C, V)
+        if cfg.hint:  # TransformerConfig.hint; both start at zero: a hinted model starts as the plain one
+            self.hint_embed = nn.Embedding(V, C)
+            self.hint_gain_K = nn.Parameter(torch.zeros(len(self.patch_nums)))
         self.init_weights()
 
     # ---- embeddings -------------------------------------------------------------------------------------
@@ -160,24 +163,40 @@ class NextScaleTransformer(nn.Module):
         cond_BD = self.cond_vec_1D + self.cond_pool(f_BNcCv.mean(dim=1))
         return x_BNcC, cond_BD
 
-    def embed_scale(self, si: int, x_next_BlCv: torch.Tensor | None, batch: int) -> torch.Tensor:
-        """Tokens of scale si: the start token for si = 0, else the word embedding of its input."""
+    def embed_scale(
+        self, si: int, x_next_BlCv: torch.Tensor | None, batch: int, hint_Bl: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Tokens of scale si: the start token for si = 0, else the word embedding of its input; with a
+        hint, plus the embedding of the hinted token at each position."""
         if si == 0:
             x_BlC = self.start_11C.expand(batch, 1, -1)
         else:
             x_BlC = self.word_embed(x_next_BlCv)
-        return x_BlC + self.pos_of(si) + self.level_embed.weight[1 + si]
+        x_BlC = x_BlC + self.pos_of(si) + self.level_embed.weight[1 + si]
+        return x_BlC if hint_Bl is None else x_BlC + self.hint_embed(hint_Bl)
 
-    def embed_targets(self, x_next_BlCv: torch.Tensor) -> torch.Tensor:
+    def embed_targets(self, x_next_BlCv: torch.Tensor, hint_BL: torch.Tensor | None = None) -> torch.Tensor:
         """All target positions at once (teacher forcing): x_next holds the inputs of scales 1..K-1."""
         B = x_next_BlCv.shape[0]
         return torch.cat(
             [
-                self.embed_scale(si, x_next_BlCv[:, b - 1 : e - 1] if si else None, B)
+                self.embed_scale(
+                    si,
+                    x_next_BlCv[:, b - 1 : e - 1] if si else None,
+                    B,
+                    None if hint_BL is None else hint_BL[:, b:e],
+                )
                 for si, (b, e) in enumerate(self.begin_ends)
             ],
             dim=1,
         )
+
+    def hinted(self, logits_BlV: torch.Tensor, si: int, hint_Bl: torch.Tensor | None) -> torch.Tensor:
+        """The logits with scale si's learned bonus on each position's hinted token."""
+        if hint_Bl is None:
+            return logits_BlV
+        bonus_BlV = torch.zeros_like(logits_BlV).scatter_(-1, hint_Bl[..., None], 1.0)
+        return logits_BlV + self.hint_gain_K[si] * bonus_BlV
 
     # ---- the blocks ---------------------------------------------------------------------------------------
     def run(
@@ -198,9 +217,12 @@ class NextScaleTransformer(nn.Module):
     def logits(self, h_BlC: torch.Tensor, cond_BD: torch.Tensor) -> torch.Tensor:
         return self.head(self.head_nm(h_BlC, cond_BD)).float()
 
-    def forward(self, f_BCvPP: torch.Tensor, x_next_BlCv: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, f_BCvPP: torch.Tensor, x_next_BlCv: torch.Tensor, hint_BL: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """Teacher forcing: condition latents (B) and next-scale inputs (r*B, L-1, Cv) -> logits_BLV for
         the r*B sequences; row i is conditioned on latent i % B (DPO passes [HR; LR] inputs, r = 2).
+        hint_BL (B, L): the condition image's own tokens, with TransformerConfig.hint.
 
         The block-causal pass over [condition | targets] in two parts: the condition tokens attend only
         among themselves, so they run once per condition (not once per sequence), and the targets then
@@ -211,8 +233,20 @@ class NextScaleTransformer(nn.Module):
         if r > 1:
             cache = tuple((k.repeat(r, 1, 1, 1), v.repeat(r, 1, 1, 1)) for k, v in cache)
             cond_BD = cond_BD.repeat(r, 1)
-        h_BLC, _ = self.run(self.embed_targets(x_next_BlCv), cond_BD, self.mask_NN[self.num_cond :], cache)
-        return self.logits(h_BLC, cond_BD)
+        if hint_BL is not None and r > 1:
+            hint_BL = hint_BL.repeat(r, 1)
+        x_BLC = self.embed_targets(x_next_BlCv, hint_BL)
+        h_BLC, _ = self.run(x_BLC, cond_BD, self.mask_NN[self.num_cond :], cache)
+        logits_BLV = self.logits(h_BLC, cond_BD)
+        if hint_BL is None:
+            return logits_BLV
+        return torch.cat(
+            [
+                self.hinted(logits_BLV[:, b:e], si, hint_BL[:, b:e])
+                for si, (b, e) in enumerate(self.begin_ends)
+            ],
+            dim=1,
+        )
 
     # ---- initialisation (VAR's init_weights) -----------------------------------------------------------
     @torch.no_grad()
@@ -226,6 +260,8 @@ class NextScaleTransformer(nn.Module):
                 nn.init.trunc_normal_(m.weight, std=std)
         for p in (self.start_11C, self.pos_1CPP, self.cond_vec_1D):
             nn.init.trunc_normal_(p, std=std)
+        if self.cfg.hint:
+            nn.init.zeros_(self.hint_embed.weight)
         self.head.weight.mul_(init_head)
         self.head_nm.ada_lin[-1].weight.mul_(init_adaln)
         C, depth = self.cfg.width, len(self.blocks)

@@ -182,3 +182,31 @@ def test_a_run_on_the_floors_output_records_its_floor_and_resumes_on_it(photo_ro
     state = json.loads((out / "state.json").read_text())
     assert state["step"] == 3 and state["floor"] == str(tmp_path / "floor")
     assert json.loads((out / "config.json").read_text())["transformer"]["condition"] == "x4"
+
+
+def test_a_hinted_run_starts_from_a_plain_runs_weights(photo_root, tok_run, tmp_path):
+    from hvar.config import FLOOR_PRESETS
+    from hvar.floor import Floor, save_floor
+    from hvar.pairs import build
+    from hvar.sr import load_hvar
+
+    pairs = build(tmp_path / "pairs", count=4, lr_side=24, workers=1)
+    save_floor(Floor(FLOOR_PRESETS["tiny"]), tmp_path / "floor")
+    common = ["--tokenizer", str(tok_run), "--threads", "1", "--batch-size", "2", "--no-eval",
+              "--floor", str(tmp_path / "floor"), "--pairs", str(pairs)]  # fmt: skip
+    main(["--preset", "tiny", "--out", str(tmp_path / "plain"), "--steps", "1", *common])
+    main(
+        [
+            "--init",
+            str(tmp_path / "plain"),
+            "--hint",
+            "--out",
+            str(tmp_path / "hint"),
+            "--steps",
+            "1",
+            *common,
+        ]
+    )
+    plain, hint = load_hvar(tmp_path / "plain"), load_hvar(tmp_path / "hint")
+    assert hint.cfg.transformer.hint and not plain.cfg.transformer.hint
+    assert float(hint.transformer.hint_embed.weight.detach().abs().sum()) > 0  # one step moved it off zero

@@ -7,7 +7,7 @@ from tiny_models import images, random_hvar
 
 from hvar.config import PRESETS, TRANSFORMER_PRESETS, get_config
 from hvar.resize import area_half
-from hvar.sr import bilinear_matrix, load_hvar, save_hvar
+from hvar.sr import HVAR, bilinear_matrix, load_hvar, save_hvar
 from hvar.transformer import NextScaleTransformer
 
 
@@ -189,3 +189,56 @@ def test_an_image_already_at_the_hr_side_is_encoded_as_it_is_and_an_lr_tile_upsa
         lr = lr_of(hr)
         assert torch.equal(model.condition(lr), tok.quant_conv(tok.encoder(model.upsample_lr(lr))))
         assert model.upsample_lr(lr).shape == hr.shape
+
+
+def hinted(seed: int = 0) -> HVAR:
+    """A tiny hinted H-VAR whose hint parts are no longer zero."""
+    model = random_hvar(seed, hint=True)
+    with torch.no_grad():
+        model.transformer.hint_embed.weight.normal_(0, 0.3)
+        model.transformer.hint_gain_K.fill_(2.0)
+    return model
+
+
+def test_a_hinted_transformer_starts_as_the_plain_one():
+    plain, hint = random_hvar(), random_hvar(hint=True, spread=0)  # spread 0: the hint parts as built
+    assert set(hint.load_state_dict(plain.state_dict(), strict=False).missing_keys) == {
+        "transformer.hint_embed.weight",
+        "transformer.hint_gain_K",
+    }
+    lr = lr_of(images(plain.cfg))
+    with torch.no_grad():
+        a, b = plain.generate(lr)[0], hint.generate(lr)[0]
+        la = plain.teacher_forced_logits_by_cache(lr, a)
+        lb = hint.teacher_forced_logits_by_cache(lr, a)
+    assert all(torch.equal(x, y) for x, y in zip(a, b, strict=True)) and torch.equal(la, lb)
+
+
+def test_the_hinted_token_gets_the_scales_bonus_on_its_logit():
+    model = hinted()
+    hr = images(model.cfg)
+    with torch.no_grad():
+        x_next, _ = model.teacher_inputs(model.tokenizer.img_to_idx(hr))
+        f, own = model.condition_and_lr_tokens(lr_of(hr))
+        hint_BL = torch.cat(own, 1)
+        with_gain = model.transformer(f, x_next, hint_BL)
+        model.transformer.hint_gain_K.zero_()
+        without = model.transformer(f, x_next, hint_BL)
+    bonus = (with_gain - without).gather(-1, hint_BL[..., None])[..., 0]
+    torch.testing.assert_close(bonus, torch.full_like(bonus, 2.0))
+    assert torch.equal((with_gain - without).abs().sum(-1), bonus.abs())  # on no other token
+
+
+def test_kv_cache_inference_reproduces_teacher_forced_logits_with_a_hint():
+    model = hinted()
+    hr = images(model.cfg, batch=3)
+    lr = lr_of(hr)
+    with torch.no_grad():
+        idx = model.tokenizer.img_to_idx(hr)
+        x_next, _ = model.teacher_inputs(idx)
+        f, own = model.condition_and_lr_tokens(lr)
+        teacher = model.transformer(f, x_next, torch.cat(own, 1))
+        cached = model.teacher_forced_logits_by_cache(lr, idx)
+        unhinted = model.transformer(f, x_next)
+    torch.testing.assert_close(cached, teacher, rtol=0, atol=1e-5)
+    assert (teacher - unhinted).abs().max() > 1e-2  # the hint is used
