@@ -12,8 +12,8 @@
 # `base:5e-4` remain possible arms. `detail:lr` trains the generative stage's decoder
 # (hvar.train_detail: DETAIL_TOKENIZER's tokens decoded on CASCADE_INIT's outputs; its CPU run is
 # model/checkpoints/detail-base) and `transformer:lr` the transformer that predicts those tokens from
-# the floor's x1 (hvar.train_transformer --floor, from TRANSFORMER_INIT; its CPU run,
-# model/checkpoints/hvar-floor, predicts a fifth of the tokens after 722 steps, far too few). MILD (--mild) gives a share of the
+# the floor's x4, hinted with the floor's own tokens (hvar.train_transformer --floor --hint, from
+# TRANSFORMER_INIT; its CPU runs are model/checkpoints/hvar-floor*). MILD (--mild) gives a share of the
 # clean pairs one faint defect, so that x1 learns to do no harm on lightly damaged photos (issue 20's
 # ladder); LIGHT (--light) a share one defect of degrade.light's whole range (JPEG q30-95, noise, blur),
 # so that x1 repairs a photo damaged once.
@@ -95,7 +95,7 @@ for arm in "${arms[@]}"; do
   fi
   if [ "$preset" = transformer ]; then                     # the next-scale transformer, on the floor's x1
     $PY -m hvar.train_transformer --out "$RUNS/$(run_name "$arm")" --init "$TRANSFORMER_INIT" \
-      --tokenizer "$DETAIL_TOKENIZER" --floor "$CASCADE_INIT" --pairs "$RUNS/pairs" --minutes "$MINUTES" \
+      --tokenizer "$DETAIL_TOKENIZER" --floor "$CASCADE_INIT" --hint --pairs "$RUNS/pairs" --minutes "$MINUTES" \
       --batch-size "$BATCH" --lr "$lr" --threads "$threads" --no-eval > "$RUNS/$(run_name "$arm").log" 2>&1 &
     pids+=($!)
     continue

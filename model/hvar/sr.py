@@ -160,7 +160,11 @@ class HVAR(nn.Module):
                 fhats.append(fhat)
             if si + 1 < len(tok.patch_nums):
                 x_next = q.next_input(si, fhat).flatten(2).transpose(1, 2)
-        lr_guide = lr_B3TT if tok.lr_guided_decoder else None
+        lr_guide = None
+        if tok.lr_guided_decoder:  # an LR tile; the floor's x4 (condition "x4") brought down to one
+            lr_guide = (
+                lr_B3TT if lr_B3TT.shape[-1] == tok.tile else area_down(lr_B3TT, tok.hr_tile // tok.tile)
+            )
         imgs = [self.tokenizer.fhat_to_img(f, lr_guide) for f in fhats]
         if not tok.hierarchical:  # the plain tokenizer decodes every partial sum at the HR size
             imgs = [area_down(im, SCALES[-1] // s) for im, s in zip(imgs, SCALES, strict=True)]

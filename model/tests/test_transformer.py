@@ -242,3 +242,11 @@ def test_kv_cache_inference_reproduces_teacher_forced_logits_with_a_hint():
         unhinted = model.transformer(f, x_next)
     torch.testing.assert_close(cached, teacher, rtol=0, atol=1e-5)
     assert (teacher - unhinted).abs().max() > 1e-2  # the hint is used
+
+
+def test_a_model_conditioned_on_an_image_at_the_hr_side_guides_its_decoder_with_that_image_brought_down():
+    model = random_hvar(spread=0.1, condition="x4", tokenizer={"lr_guided_decoder": True})
+    hr = images(model.cfg)
+    with torch.no_grad():
+        _, imgs = model.generate(hr)
+    assert [tuple(im.shape[-2:]) for im in imgs] == [(s, s) for s in model.cfg.tokenizer.image_sides]
