@@ -93,7 +93,7 @@ for arm in "${arms[@]}"; do
     pids+=($!)
     continue
   fi
-  if [ "$preset" = transformer ]; then                     # the next-scale transformer, on the floor's x1
+  if [ "$preset" = transformer ]; then                     # the next-scale transformer, on the floor's x4, hinted
     $PY -m hvar.train_transformer --out "$RUNS/$(run_name "$arm")" --init "$TRANSFORMER_INIT" \
       --tokenizer "$DETAIL_TOKENIZER" --floor "$CASCADE_INIT" --hint --pairs "$RUNS/pairs" --minutes "$MINUTES" \
       --batch-size "$BATCH" --lr "$lr" --threads "$threads" --no-eval > "$RUNS/$(run_name "$arm").log" 2>&1 &

@@ -54,6 +54,11 @@ def source_name(text: str) -> str:
     raise argparse.ArgumentTypeError(f"'{text}': one of {', '.join(SOURCES)} or gated:C (0 <= C <= 1)")
 
 
+def transformer_input(transformer: HVAR, x1: torch.Tensor, x4: torch.Tensor) -> torch.Tensor:
+    """The floor's output the transformer was trained on (its config's `condition`)."""
+    return x4 if transformer.cfg.transformer.condition == "x4" else x1
+
+
 def token_source(model: Detail, source: str, transformer: HVAR | None, stem: str):
     """A function (HR tiles, the floor's x1 and x4 tiles; [-1, 1]) -> tokens, for one token source."""
     if source == "hr":
@@ -69,7 +74,7 @@ def token_source(model: Detail, source: str, transformer: HVAR | None, stem: str
     def drawn(hr, x1, x4):
         noise = torch.rand(x1.shape[0], transformer.tokens, generator=gen).to(x1.device)
         prior = model.tokens(x4) if source.startswith("gated:") else None
-        cond = x4 if transformer.cfg.transformer.condition == "x4" else x1
+        cond = transformer_input(transformer, x1, x4)
         return transformer.generate(cond, noise, temperature, prior=prior, confidence=confidence)[0]
 
     return drawn
@@ -173,14 +178,11 @@ def calibration(
         lr = make_lr(hr, 4, degradation, image_rng(stem, 4, 0) if degradation == "realistic" else None)
         guides = model.floor_outputs(uint8_to_tensor(lr)[None] / 2 + 0.5)
         x1, _, x4 = (g[0].permute(1, 2, 0).numpy() for g in guides)  # HWC in [-1, 1]
-        hr_pm1 = hr.astype(np.float32) / 127.5 - 1
         for y in tile_starts(lr.shape[0], T, T // 4):
             for x in tile_starts(lr.shape[1], T, T // 4):
-                want = model.tokens(tile(hr_pm1, y, x, 4))
+                want = model.tokens(uint8_to_tensor(cut_tile(hr, 4 * y, 4 * x, 4 * T))[None])
                 want_L = torch.cat(want, 1)[0]
-                cond = (
-                    tile(x4, y, x, 4) if transformer.cfg.transformer.condition == "x4" else tile(x1, y, x, 1)
-                )
+                cond = transformer_input(transformer, tile(x1, y, x, 1), tile(x4, y, x, 4))
                 logits_LV = transformer.teacher_forced_logits_by_cache(cond, want)[0]
                 p_LV = torch.softmax(logits_LV, dim=-1)
                 sure.append(p_LV.amax(-1))
@@ -269,8 +271,8 @@ def main(argv: list[str] | None = None) -> dict:
         transformer = load_hvar(args.transformer)
         if not transformer.tokenizer.same_tokens_as(model.tokenizer):
             ap.error("--transformer predicts another tokenizer's tokens than the detail run decodes")
-    if args.calibration and transformer is None:
-        ap.error("--calibration needs --transformer")
+    if args.calibration and (transformer is None or args.figure or args.tokens):
+        ap.error("--calibration needs --transformer, and draws no figure and scores no --tokens")
     if args.calibration:
         result = {
             name: {

@@ -86,7 +86,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     "(default: a frozen copy of the model as it starts)")  # fmt: skip
     ap.add_argument("--init", help="start from this transformer run's weights and transformer config "
                     "(with the --tokenizer given, e.g. one whose decoder was retrained)")  # fmt: skip
-    ap.add_argument("--floor", help="train on this floor's x1 of the pair cache's LR (see above)")
+    ap.add_argument("--floor", help="train on this floor's output (--condition) for the pair cache's LR")
     ap.add_argument("--pairs", default=".data/pairs", help="--floor: the pair cache (`hvar.pairs`)")
     ap.add_argument("--condition", choices=("x1", "x4"), default="x4", help="--floor: which of its outputs")
     ap.add_argument(
