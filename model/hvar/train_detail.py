@@ -3,6 +3,8 @@
     python -m hvar.train_detail --tokenizer checkpoints/tok-base-hit-lrg \\
         --floor checkpoints/floor-cascade-mild --out runs/detail --minutes 40 --threads 2
     python -m hvar.train_detail --out runs/detail --resume --minutes 80     # budgets are totals
+    python -m hvar.train_detail --init checkpoints/detail-base --out runs/detail-gan \\
+        --adversarial 0.3 --floor-tokens 0.25 --niqe --minutes 60 --threads 2
 
 Each step draws x4 pairs (`hvar.pairs`: LR side 48, half bicubic, half degraded), runs the frozen floor
 on the whole 48 px LR and keeps the centre tile (LR side T, so the floor's outputs there saw real
@@ -10,23 +12,35 @@ context, not the crop's zero padding), tokenizes the HR centre tile, and trains 
 tokens and the floor's outputs into the targets: x1 = the clean LR, x2 = the HR at half size, x4 = the
 HR. Loss: L1 + the image-gradient L1 (`tokenizer.image_grad_l1`) per output, averaged.
 
+`--spectrum W` adds W times the L1 between the amplitude spectra of the decoded x4's 32 px patches and
+the HR's (`patch_spectrum_l1`): the phase is left free, so the decoder is asked for the HR's amount of
+fine detail where it cannot know its exact place, instead of the flat mean L1 asks for.
+`--adversarial W` adds a patch critic on the x4 output (`hvar.discriminator`: hinge loss, its weight
+W times VQGAN's adaptive balance), trained beside the decoder: L1 alone makes the decoder draw the
+mean of what the tokens allow, a soft picture. `--floor-tokens P` decodes a fraction P of the tiles
+from the floor's own x4 tokens instead of the HR tile's, towards the same HR target: the tokens a
+transformer that knows no better gives, from which only the critic can make the decoder draw detail.
+
 A run folder holds decoder.safetensors, tokenizer/ and floor/ (`hvar.detail`), optim.pt + state.json,
 metrics.jsonl (training rows, and Set5's x4 PSNR-Y with HR tokens and of the floor every --eval-every
-steps), curves.png.
+steps), curves.png; with --adversarial also discriminator.safetensors and discriminator-optim.pt.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 from functools import partial
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from safetensors.torch import load_file, save_file
 
 from hvar import training
 from hvar.detail import Detail, DetailDecoder, centre_tiles, load_detail, save_detail
+from hvar.discriminator import PatchDiscriminator, adaptive_weight, d_hinge, g_hinge
 from hvar.eval_detail import evaluate
 from hvar.floor import load_floor
 from hvar.pairs import Pairs, unusable
@@ -34,6 +48,10 @@ from hvar.tokenizer import image_grad_l1, load_hit
 from hvar.train_floor import to_tensors
 
 BETAS, WARMUP, GRAD_CLIP = (0.9, 0.99), 50, 1.0
+# The critic learns at twice the decoder's rate with a short momentum (TTUR, as GANs train): at the
+# decoder's own settings it rated real and decoded tiles alike for 100 steps while the balance pushed
+# the decoder around at random (runs/detail-gan-nowarmup, in checkpoints/detail-gan's README).
+CRITIC_LR_RATIO, CRITIC_BETAS = 2.0, (0.5, 0.99)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -41,6 +59,32 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--out", type=Path, required=True, help="run folder")
     ap.add_argument("--tokenizer", help="trained HIT run (its encoder, codebook and decoder body)")
     ap.add_argument("--floor", help="trained floor folder (floor.safetensors)")
+    ap.add_argument("--init", help="a detail run to start from instead (its decoder, tokenizer and floor)")
+    ap.add_argument(
+        "--adversarial",
+        type=float,
+        default=0.0,
+        help="weight of the patch critic's term on x4, times the adaptive balance (0: none)",
+    )
+    ap.add_argument(
+        "--spectrum",
+        type=float,
+        default=0.0,
+        help="weight of the x4 patches' amplitude-spectrum L1 (0: none)",
+    )
+    ap.add_argument(
+        "--critic-warmup",
+        type=int,
+        default=200,
+        help="steps at the start in which only the critic learns from the adversarial term",
+    )
+    ap.add_argument(
+        "--floor-tokens",
+        type=float,
+        default=0.0,
+        help="fraction of tiles decoded from the floor's own x4 tokens instead of the HR's",
+    )
+    ap.add_argument("--niqe", action="store_true", help="the Set5 checks also score NIQE (shared/metrics)")
     ap.add_argument("--pairs", type=Path, default=Path(".data/pairs"), help="pair cache (`hvar.pairs`)")
     ap.add_argument("--resume", action="store_true", help="continue the run in --out")
     ap.add_argument("--steps", type=int, default=100000, help="stop after this many steps in total")
@@ -52,8 +96,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = all cores)")
     args = ap.parse_args(argv)
-    if not args.resume and not (args.tokenizer and args.floor):
-        ap.error("a new run needs --tokenizer and --floor")
+    if not args.resume and not args.init and not (args.tokenizer and args.floor):
+        ap.error("a new run needs --init, or --tokenizer and --floor")
+    if not 0 <= args.floor_tokens <= 1:
+        ap.error("--floor-tokens is a fraction in [0, 1]")
     if not args.resume and args.out.exists():
         ap.error(f"--out {args.out} exists: pass --resume to continue it, or choose a new folder")
     why = unusable(args.pairs)
@@ -62,36 +108,86 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     return args
 
 
-def detail_loss(model: Detail, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, dict[str, float]]:
-    """Mean over x1, x2, x4 of L1 + grad_weight * gradient L1 between the decoded tile and its target."""
+SPECTRUM_PATCH = 32  # px: a few textures' periods, small enough that a patch holds one kind of surface
+
+
+def patch_spectrum_l1(x: torch.Tensor, y: torch.Tensor, patch: int = SPECTRUM_PATCH) -> torch.Tensor:
+    """L1 between the amplitude spectra of the images' non-overlapping patches (B C H W, H and W
+    multiples of `patch`): how much detail of each frequency, wherever it lies in the patch."""
+
+    def amplitude(img: torch.Tensor) -> torch.Tensor:
+        tiles = img.unfold(2, patch, patch).unfold(3, patch, patch)  # B C H/p W/p p p
+        return torch.fft.rfft2(tiles, norm="ortho").abs()
+
+    return F.l1_loss(amplitude(x), amplitude(y))
+
+
+def detail_loss(
+    model: Detail,
+    batch: dict[str, torch.Tensor],
+    from_floor: torch.Tensor | None = None,
+    spectrum: float = 0.0,
+) -> tuple[torch.Tensor, dict[str, float], torch.Tensor, torch.Tensor]:
+    """Mean over x1, x2, x4 of L1 + grad_weight * gradient L1 between the decoded tile and its target
+    (x4's with `spectrum` * patch_spectrum_l1 added), with the decoded x4 and its target (B 3 4T 4T, for
+    the critic). `from_floor` (B bools): the tiles decoded from the floor's own x4 tokens instead of
+    the HR tile's."""
     hr, guides, targets = centre_tiles(batch, model.floor_outputs(batch["lr"]), model.cfg.tile)
-    outs = model.decode(model.tokens(hr), guides)
+    idx = model.tokens(hr)
+    if from_floor is not None and from_floor.any():
+        own = model.tokens(guides[2])
+        idx = [torch.where(from_floor.view(-1, 1), o, i) for o, i in zip(own, idx, strict=True)]
+    outs = model.decode(idx, guides)
     parts = {}
     for s, out, target in zip((1, 2, 4), outs, targets, strict=True):
         parts[f"x{s}"] = F.l1_loss(out, target) + model.cfg.grad_weight * image_grad_l1(out, target)
+    logs = {k: float(v.detach()) for k, v in parts.items()}
+    if spectrum > 0:
+        amplitude = patch_spectrum_l1(outs[2], targets[2])
+        parts["x4"] = parts["x4"] + spectrum * amplitude
+        logs["spectrum"] = float(amplitude.detach())
     loss = sum(parts.values()) / len(parts)
-    return loss, {k: float(v.detach()) for k, v in parts.items()}
+    return loss, logs, outs[2], targets[2]
 
 
-def quick_eval(model: Detail, name: str) -> dict[str, float]:
-    """Set5's realistic x4 PSNR-Y: the floor alone and with the HR tiles' tokens (the oracle)."""
+CHECKED = {"floor-alone": "floor", "hr": "oracle", "floor": "own"}  # source -> metrics prefix
+
+
+def quick_eval(model: Detail, name: str, with_niqe: bool = False) -> dict[str, float]:
+    """Set5's realistic x4 PSNR-Y (and NIQE): the floor alone, with the HR tiles' tokens (the oracle) and
+    with the floor's own tokens."""
     model.eval()
-    ev = evaluate(model, (name,), ("realistic",), ("floor-alone", "hr"), with_niqe=False)[name]["realistic"]
+    ev = evaluate(model, (name,), ("realistic",), tuple(CHECKED), with_niqe=with_niqe)[name]["realistic"]
     model.train()
-    return {"floor_x4": round(ev["floor-alone"]["x4_psnr"], 3), "oracle_x4": round(ev["hr"]["x4_psnr"], 3)}
+    row = {}
+    for source, prefix in CHECKED.items():
+        row[f"{prefix}_x4"] = round(ev[source]["x4_psnr"], 3)
+        if with_niqe:
+            row[f"{prefix}_niqe"] = round(ev[source]["x4_niqe"], 3)
+    return row
 
 
 def draw_curves(rows: list[dict], axes) -> None:
     train = [r for r in rows if "loss" in r]
-    for key in ("loss", "x1", "x2", "x4"):
-        axes[0].plot([r["step"] for r in train], [r[key] for r in train], label=key)
+    for key in ("loss", "x1", "x2", "x4", "spectrum"):
+        points = [(r["step"], r[key]) for r in train if key in r]
+        if points:
+            axes[0].plot(*zip(*points, strict=True), label=key)
     axes[0].set_title("training loss (L1 + gradient L1)")
     ev = [r for r in rows if "oracle_x4" in r]
-    for key, label in (("oracle_x4", "floor + HR tokens"), ("floor_x4", "floor alone")):
-        axes[1].plot([r["step"] for r in ev], [r[key] for r in ev], label=label)
+    labels = {"oracle": "floor + HR tokens", "floor": "floor alone", "own": "floor + its own tokens"}
+    niqe = any("oracle_niqe" in r for r in ev)
+    for prefix, label in labels.items():
+        for key, ax in ((f"{prefix}_x4", axes[1]), (f"{prefix}_niqe", axes[2])):
+            points = [(r["step"], r[key]) for r in ev if key in r]
+            if points:
+                ax.plot(*zip(*points, strict=True), label=label)
     axes[1].set_title("Set5 realistic x4 PSNR-Y (dB)")
-    axes[2].plot([r["step"] for r in train], [r["lr"] for r in train], label="learning rate")
-    axes[2].set_title("schedule")
+    if niqe:
+        axes[2].set_title("Set5 realistic x4 NIQE (lower is better)")
+    else:
+        axes[2].plot([r["step"] for r in train], [r["lr"] for r in train], label="learning rate")
+        axes[2].set_title("schedule")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -101,42 +197,66 @@ def main(argv: list[str] | None = None) -> None:
     out = args.out
     state = training.saved_state(out, args.resume)
     if state is None:
-        tokenizer, _ = load_hit(args.tokenizer)
-        model = Detail(load_floor(args.floor), tokenizer, DetailDecoder.from_hit(tokenizer))
-        knobs = {"batch_size": args.batch_size, "lr": args.lr,
-                 "tokenizer": args.tokenizer, "floor": args.floor}  # fmt: skip
+        if args.init:
+            model = load_detail(args.init)
+        else:
+            tokenizer, _ = load_hit(args.tokenizer)
+            model = Detail(load_floor(args.floor), tokenizer, DetailDecoder.from_hit(tokenizer))
+        knobs = {"batch_size": args.batch_size, "lr": args.lr, "init": args.init,
+                 "tokenizer": args.tokenizer, "floor": args.floor,
+                 "spectrum": args.spectrum, "floor_tokens": args.floor_tokens,
+                 "adversarial": args.adversarial, "critic_warmup": args.critic_warmup}  # fmt: skip
         state = {"step": 0, "seconds": 0.0, "knobs": knobs}
         out.mkdir(parents=True)
     else:
         model = load_detail(out)
+    knobs = state["knobs"]  # a resumed run keeps the losses it started with
+    adversarial, floor_tokens = knobs.get("adversarial", 0.0), knobs.get("floor_tokens", 0.0)
+    critic_warmup, spectrum = knobs.get("critic_warmup", 0), knobs.get("spectrum", 0.0)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device).train()
     opt = torch.optim.AdamW(model.decoder.parameters(), lr=args.lr, betas=BETAS, weight_decay=0.0)
+    critic = critic_opt = None
+    if adversarial > 0:
+        critic = PatchDiscriminator().to(device).train()
+        critic_opt = torch.optim.AdamW(critic.parameters(), lr=args.lr, betas=CRITIC_BETAS, weight_decay=0.0)
     if args.resume:
         training.load_optimizer_state(opt, out, device)
+        if critic is not None:
+            load_critic(critic, critic_opt, out, device)
     pairs = Pairs(args.pairs)
     rng = np.random.default_rng([args.seed, state["step"]])  # a resumed run draws new batches
     metrics, means = training.Metrics(out), training.Means()
     budget = training.Budget(args.steps, args.minutes, state["seconds"])
     n = sum(p.numel() for p in model.decoder.parameters())
     head = f"{out}: step {state['step']}, decoder {n / 1e6:.2f}M params, batch {args.batch_size}, {device}"
-    print(head, flush=True)
+    print(head + (f", critic x{adversarial}" if critic is not None else ""), flush=True)
 
     def save() -> None:
         save_detail(model, out)
         training.save_training_state(out, opt, state)
+        if critic is not None:
+            save_critic(critic, critic_opt, out)
         training.save_curves(out, draw_curves)
 
     finished = budget.done(state["step"])
-    evaluate = partial(quick_eval, model, args.eval_set)
+    evaluate = partial(quick_eval, model, args.eval_set, args.niqe)
     if state["step"] == 0:
         training.log_evaluation(0, evaluate, metrics)
     while not finished:
         step = state["step"]
-        training.set_learning_rate(opt, training.learning_rate(step, args.lr, WARMUP, budget.progress(step)))
+        lr = training.learning_rate(step, args.lr, WARMUP, budget.progress(step))
+        training.set_learning_rate(opt, lr)
+        if critic_opt is not None:
+            training.set_learning_rate(critic_opt, lr * CRITIC_LR_RATIO)
         drawn = {"x4": pairs.batch(rng, args.batch_size)["x4"]}
         batch = to_tensors(drawn, int(rng.integers(8)), device)["x4"]
-        loss, parts = detail_loss(model, batch)
+        from_floor = torch.from_numpy(rng.random(args.batch_size) < floor_tokens).to(device)
+        loss, parts, fake, real = detail_loss(model, batch, from_floor, spectrum)
+        if critic is not None:
+            weight = adversarial if step >= critic_warmup else 0.0
+            loss, critic_parts = critic_step(critic, critic_opt, model, loss, fake, real, weight)
+            parts |= critic_parts
         opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.decoder.parameters(), GRAD_CLIP)
@@ -154,6 +274,43 @@ def main(argv: list[str] | None = None) -> None:
     metrics.close()
     training.periodic(state["step"], save)
     print(f"stopped at step {state['step']} after {state['seconds'] / 60:.1f} min", flush=True)
+
+
+def critic_step(critic, critic_opt, model: Detail, rec, fake, real, weight: float):
+    """One critic update on (HR, decoded x4), then the decoder's loss with the critic's term added:
+    rec + weight * balance * g_hinge (rec alone at weight 0). Returns that loss and the logs."""
+    critic.requires_grad_(True)
+    d_loss = d_hinge(critic(real), critic(fake.detach()))
+    critic_opt.zero_grad(set_to_none=True)
+    d_loss.backward()
+    critic_opt.step()
+    critic.requires_grad_(False)  # the decoder's backward must not reach the critic's weights
+    if weight == 0:
+        return rec, {"rec": float(rec.detach()), "critic": float(d_loss.detach())}
+    adv = g_hinge(critic(fake))
+    balance = adaptive_weight(rec, adv, model.decoder.conv_out.weight)
+    logs = {"rec": float(rec.detach()), "adv": float(adv.detach()), "critic": float(d_loss.detach()),
+            "balance": float(balance)}  # fmt: skip
+    return rec + weight * balance * adv, logs
+
+
+CRITIC_FILE, CRITIC_OPTIM = "discriminator.safetensors", "discriminator-optim.pt"
+
+
+def save_critic(critic: PatchDiscriminator, opt: torch.optim.Optimizer, out: Path) -> None:
+    state = {k: v.detach().contiguous().cpu() for k, v in critic.state_dict().items()}
+    save_file(state, out / (CRITIC_FILE + ".tmp"))
+    os.replace(out / (CRITIC_FILE + ".tmp"), out / CRITIC_FILE)
+    torch.save(opt.state_dict(), out / (CRITIC_OPTIM + ".tmp"))
+    os.replace(out / (CRITIC_OPTIM + ".tmp"), out / CRITIC_OPTIM)
+
+
+def load_critic(critic: PatchDiscriminator, opt: torch.optim.Optimizer, out: Path, device) -> None:
+    if not (out / CRITIC_FILE).exists():
+        print(f"--resume: no {CRITIC_FILE} in {out}; the critic starts afresh", flush=True)
+        return
+    critic.load_state_dict(load_file(out / CRITIC_FILE, device=str(device)))
+    opt.load_state_dict(torch.load(out / CRITIC_OPTIM, weights_only=True, map_location=device))
 
 
 if __name__ == "__main__":

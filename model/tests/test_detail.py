@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import load_file
 from tiny_models import random_hvar
 
 from hvar.config import FLOOR_PRESETS, get_config
@@ -15,7 +16,7 @@ from hvar.eval_detail import evaluate, figure, source_name
 from hvar.floor import Floor, save_floor
 from hvar.pairs import Pairs, build
 from hvar.tokenizer import HIT, save_hit
-from hvar.train_detail import detail_loss, main
+from hvar.train_detail import critic_step, detail_loss, main, patch_spectrum_l1
 from hvar.train_floor import to_tensors
 
 
@@ -85,7 +86,7 @@ def test_a_training_step_moves_only_the_decoder(pairs_dir):
     before = {k: v.clone() for k, v in model.state_dict().items()}
     batch = to_tensors({"x4": Pairs(pairs_dir).batch(np.random.default_rng(0), 2)["x4"]}, 0)["x4"]
     opt = torch.optim.SGD(model.decoder.parameters(), lr=0.1)
-    loss, parts = detail_loss(model, batch)
+    loss, parts, _, _ = detail_loss(model, batch)
     loss.backward()
     opt.step()
     assert set(parts) == {"x1", "x2", "x4"} and loss.item() > 0
@@ -125,12 +126,88 @@ def test_a_run_trains_resumes_and_records_the_oracle(pairs_dir, start):
     assert (out / "decoder.safetensors").exists() and (out / "curves.png").exists()
 
 
+def test_tiles_marked_from_floor_are_decoded_from_the_floors_own_tokens_and_the_rest_from_the_hrs(pairs_dir):
+    model = moved(Detail(*tiny_parts()))
+    batch = to_tensors({"x4": Pairs(pairs_dir).batch(np.random.default_rng(0), 2)["x4"]}, 0)["x4"]
+    with torch.no_grad():
+        _, _, from_hr, _ = detail_loss(model, batch)
+        _, _, mixed, _ = detail_loss(model, batch, torch.tensor([False, True]))
+        _, _, from_floor, _ = detail_loss(model, batch, torch.tensor([True, True]))
+    assert torch.equal(mixed[0], from_hr[0]) and torch.equal(mixed[1], from_floor[1])
+    assert not torch.equal(from_hr[1], from_floor[1])
+
+
+def test_an_adversarial_run_trains_a_critic_beside_the_decoder_and_resumes_both(pairs_dir, start):
+    out = start / "run"
+    common = ["--out", str(out), "--pairs", str(pairs_dir), "--batch-size", "2", "--eval-every", "10"]
+    main([*common, "--tokenizer", str(start / "tok"), "--floor", str(start / "floor"), "--steps", "2",
+          "--adversarial", "0.5", "--critic-warmup", "1", "--floor-tokens", "0.5"])  # fmt: skip
+    first = load_file(out / "discriminator.safetensors")
+    main([*common, "--steps", "4", "--resume"])
+    second = load_file(out / "discriminator.safetensors")
+    assert json.loads((out / "state.json").read_text())["knobs"]["adversarial"] == 0.5
+    assert any(not torch.equal(first[k], second[k]) for k in first)
+    assert (out / "discriminator-optim.pt").exists()
+
+
+def test_a_run_started_from_another_run_starts_with_its_decoder(pairs_dir, tmp_path):
+    model = moved(Detail(*tiny_parts()))
+    save_detail(model, tmp_path / "first")
+    main(["--init", str(tmp_path / "first"), "--out", str(tmp_path / "second"), "--pairs", str(pairs_dir),
+          "--steps", "0"])  # fmt: skip
+    loaded = load_detail(tmp_path / "second")
+    for k, v in model.decoder.state_dict().items():
+        assert torch.equal(v, loaded.decoder.state_dict()[k]), k
+
+
+def test_the_spectrum_loss_ignores_where_in_its_patch_the_detail_lies_but_not_how_much_there_is():
+    torch.manual_seed(0)
+    sharp = torch.rand(1, 3, 64, 64) * 2 - 1
+    moved = sharp.clone()
+    for i in (0, 32):
+        for j in (0, 32):  # each 32 px patch circularly shifted within itself
+            moved[..., i : i + 32, j : j + 32] = sharp[..., i : i + 32, j : j + 32].roll((5, 9), (-2, -1))
+    soft = torch.nn.functional.avg_pool2d(sharp, 3, 1, 1)
+    assert torch.nn.functional.l1_loss(moved, sharp) > 0.3
+    assert patch_spectrum_l1(moved, sharp) < 1e-5 < patch_spectrum_l1(soft, sharp)
+
+
+def test_during_the_critics_warmup_the_decoder_learns_from_the_reconstruction_alone():
+    from hvar.discriminator import PatchDiscriminator
+
+    model = moved(Detail(*tiny_parts()))
+    critic = PatchDiscriminator(width=8)
+    before = {k: v.clone() for k, v in critic.state_dict().items()}
+    opt = torch.optim.SGD(critic.parameters(), lr=0.1)
+    fake = model.decoder.conv_out.weight.sum() + torch.rand(2, 3, 32, 32)
+    rec = fake.abs().mean()
+    loss, logs = critic_step(critic, opt, model, rec, fake, torch.rand(2, 3, 32, 32), weight=0.0)
+    assert loss is rec and set(logs) == {"rec", "critic"}
+    assert any(not torch.equal(v, critic.state_dict()[k]) for k, v in before.items())
+    loss, logs = critic_step(critic, opt, model, rec, fake, torch.rand(2, 3, 32, 32), weight=0.5)
+    assert loss is not rec and logs["balance"] > 0
+
+
 def test_a_run_folder_is_never_overwritten(pairs_dir, start):
     (start / "run").mkdir()
     with pytest.raises(SystemExit):
         main(["--out", str(start / "run"), "--pairs", str(pairs_dir), "--tokenizer", str(start / "tok"),
               "--floor", str(start / "floor"), "--steps", "1"])  # fmt: skip
     assert not any((start / "run").iterdir())
+
+
+def test_the_sharpened_floor_keeps_the_floors_x1_and_sharpens_its_x2_and_x4():
+    from hvar.eval_detail import upscale
+
+    model = Detail(*tiny_parts())
+    rng = np.random.default_rng(0)
+    lr = (rng.random((24, 24, 3)) * 255).astype(np.uint8)
+    hr = (rng.random((96, 96, 3)) * 255).astype(np.uint8)
+    plain = upscale(model, lr, hr, "floor-alone", None, "img")
+    sharp = upscale(model, lr, hr, "floor-sharpened", None, "img")
+    assert np.array_equal(plain[0], sharp[0])
+    for p, q in zip(plain[1:], sharp[1:], strict=True):
+        assert p.shape == q.shape and np.abs(p.astype(int) - q.astype(int)).max() > 0
 
 
 def test_the_figure_shows_the_lr_every_source_and_the_original_in_two_rows(photo_root, tmp_path):
