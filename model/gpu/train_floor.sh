@@ -44,6 +44,9 @@ ARMS=${ARMS:-"cascade:2e-4:frozen cascade-wide:2e-4:frozen detail:2e-4 transform
 CASCADE_INIT=${CASCADE_INIT:-checkpoints/floor-cascade-mild}  # the cascade a cascade run starts from
 DETAIL_TOKENIZER=${DETAIL_TOKENIZER:-checkpoints/tok-base-dg}  # the tokens a detail or transformer arm learns
 TRANSFORMER_INIT=${TRANSFORMER_INIT:-checkpoints/hvar-base}  # where a transformer arm starts (hvar-floor kept no weights)
+# A detail arm goes on from the CPU decoder with a patch critic (the CPU's 300 steps were too few for one
+# to tell decoded tiles from HR ones) and a quarter of its tiles decoded from the floor's own tokens.
+DETAIL_LOSSES=${DETAIL_LOSSES:-"--init checkpoints/detail-base --adversarial 0.5 --critic-warmup 1000 --floor-tokens 0.25"}
 EVAL_EVERY=${EVAL_EVERY:-2000}
 MILD=${MILD:-0.3}                                        # share of clean pairs given a faint defect (--mild)
 LIGHT=${LIGHT:-0.4}                                      # share given one defect of light's range (--light)
@@ -76,7 +79,7 @@ echo "pairs: $((2 * COUNT)) in $(( $(date +%s) - start )) s on $(nproc) cores" |
 bring_back() {
   for run in "$RUNS"/floor-gpu-*/; do
     name=$(basename "$run")
-    tar cf "$OUT/$name.tar.tmp" -C "$RUNS" --exclude optim.pt --exclude tokenizer --exclude floor "$name" "$name.log" \
+    tar cf "$OUT/$name.tar.tmp" -C "$RUNS" --exclude optim.pt --exclude discriminator-optim.pt --exclude tokenizer --exclude floor "$name" "$name.log" \
       2>/dev/null && mv "$OUT/$name.tar.tmp" "$OUT/$name.tar"
   done
 }
@@ -87,8 +90,9 @@ run_name() { echo "floor-gpu-${1//:/-}"; }                 # cascade:2e-4:frozen
 for arm in "${arms[@]}"; do
   IFS=: read -r preset lr flag <<< "$arm"
   if [ "$preset" = detail ]; then                          # the decoder of the generative stage, on the floor
+    read -ra losses <<< "$DETAIL_LOSSES"
     $PY -m hvar.train_detail --out "$RUNS/$(run_name "$arm")" --tokenizer "$DETAIL_TOKENIZER" --floor "$CASCADE_INIT" \
-      --pairs "$RUNS/pairs" --minutes "$MINUTES" --batch-size "$BATCH" --lr "$lr" --eval-every "$EVAL_EVERY" \
+      "${losses[@]}" --pairs "$RUNS/pairs" --minutes "$MINUTES" --batch-size "$BATCH" --lr "$lr" --eval-every "$EVAL_EVERY" \
       --threads "$threads" > "$RUNS/$(run_name "$arm").log" 2>&1 &
     pids+=($!)
     continue
