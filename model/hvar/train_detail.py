@@ -4,7 +4,7 @@
         --floor checkpoints/floor-cascade-mild --out runs/detail --minutes 40 --threads 2
     python -m hvar.train_detail --out runs/detail --resume --minutes 80     # budgets are totals
     python -m hvar.train_detail --init checkpoints/detail-base --out runs/detail-gan \\
-        --adversarial 0.3 --floor-tokens 0.25 --niqe --minutes 60 --threads 2
+        --adversarial 0.5 --critic-warmup 1000 --floor-tokens 0.25 --niqe --minutes 60   # a GPU's job
 
 Each step draws x4 pairs (`hvar.pairs`: LR side 48, half bicubic, half degraded), runs the frozen floor
 on the whole 48 px LR and keeps the centre tile (LR side T, so the floor's outputs there saw real
@@ -19,11 +19,13 @@ fine detail where it cannot know its exact place, instead of the flat mean L1 as
 W times VQGAN's adaptive balance), trained beside the decoder: L1 alone makes the decoder draw the
 mean of what the tokens allow, a soft picture. `--floor-tokens P` decodes a fraction P of the tiles
 from the floor's own x4 tokens instead of the HR tile's, towards the same HR target: the tokens a
-transformer that knows no better gives, from which only the critic can make the decoder draw detail.
+transformer that knows no better gives, from which only a loss that asks for detail (the critic's, the
+spectrum's) can make the decoder draw any.
 
 A run folder holds decoder.safetensors, tokenizer/ and floor/ (`hvar.detail`), optim.pt + state.json,
-metrics.jsonl (training rows, and Set5's x4 PSNR-Y with HR tokens and of the floor every --eval-every
-steps), curves.png; with --adversarial also discriminator.safetensors and discriminator-optim.pt.
+metrics.jsonl (training rows, and every --eval-every steps Set5's realistic x4 PSNR-Y, and NIQE with
+--niqe, of the floor alone, with HR tokens and with the floor's own tokens), curves.png; with
+--adversarial also discriminator.safetensors and discriminator-optim.pt.
 """
 
 from __future__ import annotations
@@ -251,7 +253,9 @@ def main(argv: list[str] | None = None) -> None:
             training.set_learning_rate(critic_opt, lr * CRITIC_LR_RATIO)
         drawn = {"x4": pairs.batch(rng, args.batch_size)["x4"]}
         batch = to_tensors(drawn, int(rng.integers(8)), device)["x4"]
-        from_floor = torch.from_numpy(rng.random(args.batch_size) < floor_tokens).to(device)
+        from_floor = None
+        if floor_tokens > 0:  # drawn only then, so that a run without it sees the batches it always did
+            from_floor = torch.from_numpy(rng.random(args.batch_size) < floor_tokens).to(device)
         loss, parts, fake, real = detail_loss(model, batch, from_floor, spectrum)
         if critic is not None:
             weight = adversarial if step >= critic_warmup else 0.0
