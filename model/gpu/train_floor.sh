@@ -44,9 +44,11 @@ ARMS=${ARMS:-"cascade:2e-4:frozen cascade-wide:2e-4:frozen detail:2e-4 transform
 CASCADE_INIT=${CASCADE_INIT:-checkpoints/floor-cascade-mild}  # the cascade a cascade run starts from
 DETAIL_TOKENIZER=${DETAIL_TOKENIZER:-checkpoints/tok-base-dg}  # the tokens a detail or transformer arm learns
 TRANSFORMER_INIT=${TRANSFORMER_INIT:-checkpoints/hvar-base}  # where a transformer arm starts (hvar-floor kept no weights)
-# A detail arm goes on from the CPU decoder with a patch critic (the CPU's 300 steps were too few for one
-# to tell decoded tiles from HR ones) and a quarter of its tiles decoded from the floor's own tokens.
-DETAIL_LOSSES=${DETAIL_LOSSES:-"--init checkpoints/detail-base --adversarial 0.5 --critic-warmup 1000 --floor-tokens 0.25"}
+# A detail arm goes on from the CPU decoder (DETAIL_INIT; empty: a new decoder on DETAIL_TOKENIZER and
+# CASCADE_INIT) with a patch critic (the CPU's few hundred steps were too few for one to tell decoded
+# tiles from HR ones) and a quarter of its tiles decoded from the floor's own tokens.
+DETAIL_INIT=${DETAIL_INIT-checkpoints/detail-base}
+DETAIL_LOSSES=${DETAIL_LOSSES:-"--adversarial 0.5 --critic-warmup 1000 --floor-tokens 0.25"}
 EVAL_EVERY=${EVAL_EVERY:-2000}
 MILD=${MILD:-0.3}                                        # share of clean pairs given a faint defect (--mild)
 LIGHT=${LIGHT:-0.4}                                      # share given one defect of light's range (--light)
@@ -91,8 +93,8 @@ for arm in "${arms[@]}"; do
   IFS=: read -r preset lr flag <<< "$arm"
   if [ "$preset" = detail ]; then                          # the decoder of the generative stage, on the floor
     read -ra losses <<< "$DETAIL_LOSSES"
-    $PY -m hvar.train_detail --out "$RUNS/$(run_name "$arm")" --tokenizer "$DETAIL_TOKENIZER" --floor "$CASCADE_INIT" \
-      "${losses[@]}" --pairs "$RUNS/pairs" --minutes "$MINUTES" --batch-size "$BATCH" --lr "$lr" --eval-every "$EVAL_EVERY" \
+    from=(--tokenizer "$DETAIL_TOKENIZER" --floor "$CASCADE_INIT") && [ -n "$DETAIL_INIT" ] && from=(--init "$DETAIL_INIT")
+    $PY -m hvar.train_detail --out "$RUNS/$(run_name "$arm")" "${from[@]}" "${losses[@]}" --pairs "$RUNS/pairs" --minutes "$MINUTES" --batch-size "$BATCH" --lr "$lr" --eval-every "$EVAL_EVERY" \
       --threads "$threads" > "$RUNS/$(run_name "$arm").log" 2>&1 &
     pids+=($!)
     continue

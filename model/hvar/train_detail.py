@@ -52,7 +52,7 @@ from hvar.train_floor import to_tensors
 BETAS, WARMUP, GRAD_CLIP = (0.9, 0.99), 50, 1.0
 # The critic learns at twice the decoder's rate with a short momentum (TTUR, as GANs train): at the
 # decoder's own settings it rated real and decoded tiles alike for 100 steps while the balance pushed
-# the decoder around at random (runs/detail-gan-nowarmup, in checkpoints/detail-gan's README).
+# the decoder around at random (checkpoints/detail-texture, "critic-no-warmup").
 CRITIC_LR_RATIO, CRITIC_BETAS = 2.0, (0.5, 0.99)
 
 
@@ -61,7 +61,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--out", type=Path, required=True, help="run folder")
     ap.add_argument("--tokenizer", help="trained HIT run (its encoder, codebook and decoder body)")
     ap.add_argument("--floor", help="trained floor folder (floor.safetensors)")
-    ap.add_argument("--init", help="a detail run to start from instead (its decoder, tokenizer and floor)")
+    ap.add_argument("--init", help="a detail run to start from instead: its decoder, tokenizer and floor")
     ap.add_argument(
         "--adversarial",
         type=float,
@@ -100,8 +100,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if not args.resume and not args.init and not (args.tokenizer and args.floor):
         ap.error("a new run needs --init, or --tokenizer and --floor")
+    if args.init and (args.tokenizer or args.floor):
+        ap.error("--init takes the tokenizer and the floor from that run: leave out --tokenizer and --floor")
     if not 0 <= args.floor_tokens <= 1:
         ap.error("--floor-tokens is a fraction in [0, 1]")
+    if min(args.spectrum, args.adversarial, args.critic_warmup) < 0:
+        ap.error("--spectrum, --adversarial and --critic-warmup cannot be negative")
     if not args.resume and args.out.exists():
         ap.error(f"--out {args.out} exists: pass --resume to continue it, or choose a new folder")
     why = unusable(args.pairs)
@@ -289,13 +293,12 @@ def critic_step(critic, critic_opt, model: Detail, rec, fake, real, weight: floa
     d_loss.backward()
     critic_opt.step()
     critic.requires_grad_(False)  # the decoder's backward must not reach the critic's weights
+    logs = {"rec": float(rec.detach()), "critic": float(d_loss.detach())}
     if weight == 0:
-        return rec, {"rec": float(rec.detach()), "critic": float(d_loss.detach())}
+        return rec, logs
     adv = g_hinge(critic(fake))
     balance = adaptive_weight(rec, adv, model.decoder.conv_out.weight)
-    logs = {"rec": float(rec.detach()), "adv": float(adv.detach()), "critic": float(d_loss.detach()),
-            "balance": float(balance)}  # fmt: skip
-    return rec + weight * balance * adv, logs
+    return rec + weight * balance * adv, logs | {"adv": float(adv.detach()), "balance": float(balance)}
 
 
 CRITIC_FILE, CRITIC_OPTIM = "discriminator.safetensors", "discriminator-optim.pt"
@@ -305,8 +308,7 @@ def save_critic(critic: PatchDiscriminator, opt: torch.optim.Optimizer, out: Pat
     state = {k: v.detach().contiguous().cpu() for k, v in critic.state_dict().items()}
     save_file(state, out / (CRITIC_FILE + ".tmp"))
     os.replace(out / (CRITIC_FILE + ".tmp"), out / CRITIC_FILE)
-    torch.save(opt.state_dict(), out / (CRITIC_OPTIM + ".tmp"))
-    os.replace(out / (CRITIC_OPTIM + ".tmp"), out / CRITIC_OPTIM)
+    training.save_optimizer_state(opt, out, CRITIC_OPTIM)
 
 
 def load_critic(critic: PatchDiscriminator, opt: torch.optim.Optimizer, out: Path, device) -> None:
@@ -314,7 +316,7 @@ def load_critic(critic: PatchDiscriminator, opt: torch.optim.Optimizer, out: Pat
         print(f"--resume: no {CRITIC_FILE} in {out}; the critic starts afresh", flush=True)
         return
     critic.load_state_dict(load_file(out / CRITIC_FILE, device=str(device)))
-    opt.load_state_dict(torch.load(out / CRITIC_OPTIM, weights_only=True, map_location=device))
+    training.load_optimizer_state(opt, out, device, CRITIC_OPTIM)
 
 
 if __name__ == "__main__":

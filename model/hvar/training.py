@@ -41,17 +41,24 @@ def saved_state(out: Path, resume: bool) -> dict | None:
     return json.loads((out / "state.json").read_text()) if resume else None
 
 
-def load_optimizer_state(opt: torch.optim.Optimizer, out: Path, device: str | torch.device = "cpu") -> None:
-    if (out / "optim.pt").exists():
-        opt.load_state_dict(torch.load(out / "optim.pt", weights_only=True, map_location=device))
+def load_optimizer_state(
+    opt: torch.optim.Optimizer, out: Path, device: str | torch.device = "cpu", name: str = "optim.pt"
+) -> None:
+    if (out / name).exists():
+        opt.load_state_dict(torch.load(out / name, weights_only=True, map_location=device))
     else:  # committed checkpoints keep the weights only; AdamW's moments rebuild in a few steps
-        print(f"--resume: no optim.pt in {out}; the optimizer starts afresh", flush=True)
+        print(f"--resume: no {name} in {out}; the optimizer starts afresh", flush=True)
+
+
+def save_optimizer_state(opt: torch.optim.Optimizer, out: Path, name: str = "optim.pt") -> None:
+    """Replaced atomically, so a kill never leaves half a file."""
+    torch.save(opt.state_dict(), out / (name + ".tmp"))
+    os.replace(out / (name + ".tmp"), out / name)
 
 
 def save_training_state(out: Path, opt: torch.optim.Optimizer, state: dict) -> None:
     """optim.pt and state.json, each replaced atomically so a kill never leaves half a file."""
-    torch.save(opt.state_dict(), out / "optim.pt.tmp")
-    os.replace(out / "optim.pt.tmp", out / "optim.pt")
+    save_optimizer_state(opt, out)
     (out / "state.json.tmp").write_text(json.dumps(state, indent=2))
     os.replace(out / "state.json.tmp", out / "state.json")
 

@@ -188,6 +188,14 @@ def test_during_the_critics_warmup_the_decoder_learns_from_the_reconstruction_al
     assert loss is not rec and logs["balance"] > 0
 
 
+@pytest.mark.parametrize("extra", [["--tokenizer", "tok"], ["--floor", "floor"], ["--spectrum", "-1"]])
+def test_a_run_from_another_refuses_a_tokenizer_a_floor_or_a_negative_weight(pairs_dir, tmp_path, extra):
+    with pytest.raises(SystemExit):
+        main(["--init", str(tmp_path / "first"), "--out", str(tmp_path / "second"), "--pairs", str(pairs_dir),
+              *extra])  # fmt: skip
+    assert not (tmp_path / "second").exists()
+
+
 def test_a_run_folder_is_never_overwritten(pairs_dir, start):
     (start / "run").mkdir()
     with pytest.raises(SystemExit):
