@@ -5,7 +5,7 @@ the floor's even with the HR image's tokens (`checkpoints/detail-base`). The fix
 2021) and the SR GANs use is an adversarial term: a small convolutional critic scores overlapping
 patches as real (HR) or decoded, and the decoder is pushed towards patches it cannot tell apart.
 
-    PatchDiscriminator(width, layers)(img B 3 H W in [-1, 1]) -> logits B 1 H/2^layers W/2^layers
+    PatchDiscriminator(width, layers)(img B 3 H W) -> logits B 1 H/2^layers W/2^layers
     d_hinge(real_logits, fake_logits)   the critic's loss
     g_hinge(fake_logits)                the decoder's loss
     adaptive_weight(rec, adv, last)     VQGAN's balance: |grad rec| / |grad adv| at the decoder's last layer

@@ -11,12 +11,12 @@ from safetensors.torch import load_file
 from tiny_models import random_hvar
 
 from hvar.config import FLOOR_PRESETS, get_config
-from hvar.detail import Detail, DetailDecoder, load_detail, save_detail
+from hvar.detail import Detail, DetailDecoder, centre_tiles, load_detail, save_detail
 from hvar.eval_detail import evaluate, figure, source_name
 from hvar.floor import Floor, save_floor
 from hvar.pairs import Pairs, build
 from hvar.tokenizer import HIT, save_hit
-from hvar.train_detail import critic_step, detail_loss, main, patch_spectrum_l1
+from hvar.train_detail import RESIDUAL_GAIN, critic_step, detail_loss, main, patch_spectrum_l1
 from hvar.train_floor import to_tensors
 
 
@@ -135,6 +135,17 @@ def test_tiles_marked_from_floor_are_decoded_from_the_floors_own_tokens_and_the_
         _, _, from_floor, _ = detail_loss(model, batch, torch.tensor([True, True]))
     assert torch.equal(mixed[0], from_hr[0]) and torch.equal(mixed[1], from_floor[1])
     assert not torch.equal(from_hr[1], from_floor[1])
+
+
+def test_the_critic_is_shown_what_the_hr_and_the_decoded_x4_add_to_the_floors_x4(pairs_dir):
+    model = moved(Detail(*tiny_parts()))
+    batch = to_tensors({"x4": Pairs(pairs_dir).batch(np.random.default_rng(0), 2)["x4"]}, 0)["x4"]
+    with torch.no_grad():
+        _, _, fake, real = detail_loss(model, batch)
+        hr, guides, targets = centre_tiles(batch, model.floor_outputs(batch["lr"]), model.cfg.tile)
+        decoded = model.decode(model.tokens(hr), guides)[2]
+    torch.testing.assert_close(real, RESIDUAL_GAIN * (targets[2] - guides[2]))
+    torch.testing.assert_close(fake, RESIDUAL_GAIN * (decoded - guides[2]))
 
 
 def test_an_adversarial_run_trains_a_critic_beside_the_decoder_and_resumes_both(pairs_dir, start):
