@@ -57,5 +57,5 @@ for step in range(60):
             real, fake, floor = batches[3]
             r, f = critic(shown(real, floor)), critic(shown(fake, floor))
             acc = 0.5 * (float((r > 0).float().mean()) + float((f < 0).float().mean()))
-        loss = float(d_hinge(r, f))
-        print(f"{args.view} step {step + 1}: held-out loss {loss:.3f}, patch accuracy {acc:.3f}")
+        held_out = float(d_hinge(r, f))
+        print(f"{args.view} step {step + 1}: held-out loss {held_out:.3f}, patch accuracy {acc:.3f}")
