@@ -45,10 +45,11 @@ CASCADE_INIT=${CASCADE_INIT:-checkpoints/floor-cascade-mild}  # the cascade a ca
 DETAIL_TOKENIZER=${DETAIL_TOKENIZER:-checkpoints/tok-base-dg}  # the tokens a detail or transformer arm learns
 TRANSFORMER_INIT=${TRANSFORMER_INIT:-checkpoints/hvar-base}  # where a transformer arm starts (hvar-floor kept no weights)
 # A detail arm goes on from the CPU decoder (DETAIL_INIT; empty: a new decoder on DETAIL_TOKENIZER and
-# CASCADE_INIT) with a patch critic (the CPU's few hundred steps were too few for one to tell decoded
-# tiles from HR ones) and a quarter of its tiles decoded from the floor's own tokens.
+# CASCADE_INIT) with the patch critic on the residual over the floor's x4, at the weight that held the
+# critic on the CPU (at 0.5 it outran the decoder; checkpoints/detail-texture), and half its tiles
+# decoded from the floor's own tokens: the thousands of critic steps the CPU could not give.
 DETAIL_INIT=${DETAIL_INIT-checkpoints/detail-base}
-DETAIL_LOSSES=${DETAIL_LOSSES:-"--adversarial 0.5 --critic-warmup 1000 --floor-tokens 0.25"}
+DETAIL_LOSSES=${DETAIL_LOSSES:-"--adversarial 2 --critic-warmup 300 --floor-tokens 0.5"}
 EVAL_EVERY=${EVAL_EVERY:-2000}
 MILD=${MILD:-0.3}                                        # share of clean pairs given a faint defect (--mild)
 LIGHT=${LIGHT:-0.4}                                      # share given one defect of light's range (--light)
