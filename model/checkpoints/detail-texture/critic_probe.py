@@ -1,7 +1,7 @@
 """Can a fresh patch critic tell detail-base's x4 (decoded from the HR tile's own tokens) from the HR?
 
     cd model && .venv/bin/python checkpoints/detail-texture/critic_probe.py image
-    cd model && .venv/bin/python checkpoints/detail-texture/critic_probe.py residual --gain 4
+    cd model && .venv/bin/python checkpoints/detail-texture/critic_probe.py residual
 
 Four fixed batches of 8 training pairs: the critic trains 60 steps on three and is scored on the fourth
 (hinge loss; patch accuracy = the share of patches it puts on the right side of 0). `image` shows it
@@ -18,12 +18,12 @@ import torch
 from hvar.detail import centre_tiles, load_detail
 from hvar.discriminator import PatchDiscriminator, d_hinge
 from hvar.pairs import Pairs
-from hvar.train_detail import CRITIC_BETAS
+from hvar.train_detail import CRITIC_BETAS, RESIDUAL_GAIN
 from hvar.train_floor import to_tensors
 
 ap = argparse.ArgumentParser()
 ap.add_argument("view", choices=("image", "residual"))
-ap.add_argument("--gain", type=float, default=4.0)
+ap.add_argument("--gain", type=float, default=RESIDUAL_GAIN, help="as train_detail shows its critic")
 args = ap.parse_args()
 torch.set_num_threads(2)
 torch.manual_seed(0)
