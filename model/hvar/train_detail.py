@@ -24,11 +24,16 @@ steps, while on the residual it tells 78% of the patches apart in 10 (checkpoint
 `--floor-tokens P` decodes a fraction P of the tiles from the floor's own x4 tokens instead of the HR
 tile's, towards the same HR target: the tokens a transformer that knows no better gives, from which only
 a loss that asks for detail (the critic's, the spectrum's) can make the decoder draw any.
+`--lowpass S` frees those tiles' x4 from L1's pull towards the mean: their x4 L1 compares the two images
+blurred by a Gaussian of S HR px, so the reconstruction asks for the content and the critic for the
+detail on top (frequency separation).
 
 A run folder holds decoder.safetensors, tokenizer/ and floor/ (`hvar.detail`), optim.pt + state.json,
 metrics.jsonl (training rows, and every --eval-every steps Set5's realistic x4 PSNR-Y, and NIQE with
 --niqe, of the floor alone, with HR tokens and with the floor's own tokens), curves.png; with
---adversarial also discriminator.safetensors and discriminator-optim.pt.
+--adversarial also discriminator.safetensors and discriminator-optim.pt; with --niqe also best/, the
+detail folder of the check with the lowest NIQE from the floor's own tokens at most PSNR_ALLOWANCE below
+the floor (state.json's "best" says which).
 """
 
 from __future__ import annotations
@@ -92,7 +97,18 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         default=0.0,
         help="fraction of tiles decoded from the floor's own x4 tokens instead of the HR's",
     )
-    ap.add_argument("--niqe", action="store_true", help="the Set5 checks also score NIQE (shared/metrics)")
+    ap.add_argument(
+        "--lowpass",
+        type=float,
+        default=0.0,
+        help="on tiles decoded from the floor's own tokens, x4's L1 compares the images blurred by a "
+        "Gaussian of this sigma in HR px (0: the full images)",
+    )
+    ap.add_argument(
+        "--niqe",
+        action="store_true",
+        help="the Set5 checks also score NIQE (shared/metrics), and the run keeps its best check in best/",
+    )
     ap.add_argument("--pairs", type=Path, default=Path(".data/pairs"), help="pair cache (`hvar.pairs`)")
     ap.add_argument("--resume", action="store_true", help="continue the run in --out")
     ap.add_argument("--steps", type=int, default=100000, help="stop after this many steps in total")
@@ -110,8 +126,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error("--init takes the tokenizer and the floor from that run: leave out --tokenizer and --floor")
     if not 0 <= args.floor_tokens <= 1:
         ap.error("--floor-tokens is a fraction in [0, 1]")
-    if min(args.spectrum, args.adversarial, args.critic_warmup) < 0:
-        ap.error("--spectrum, --adversarial and --critic-warmup cannot be negative")
+    if min(args.spectrum, args.adversarial, args.critic_warmup, args.lowpass) < 0:
+        ap.error("--spectrum, --adversarial, --critic-warmup and --lowpass cannot be negative")
     if not args.resume and args.out.exists():
         ap.error(f"--out {args.out} exists: pass --resume to continue it, or choose a new folder")
     why = unusable(args.pairs)
@@ -134,16 +150,34 @@ def patch_spectrum_l1(x: torch.Tensor, y: torch.Tensor, patch: int = SPECTRUM_PA
     return F.l1_loss(amplitude(x), amplitude(y))
 
 
+def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """B C H W blurred by a separable Gaussian of `sigma` px, mirrored at the edges."""
+    r = max(1, int(3 * sigma + 0.5))
+    k = torch.exp(-0.5 * (torch.arange(-r, r + 1, dtype=x.dtype, device=x.device) / sigma) ** 2)
+    k = (k / k.sum()).repeat(x.shape[1], 1, 1, 1)  # C 1 1 2r+1
+    x = F.conv2d(F.pad(x, (r, r, 0, 0), mode="reflect"), k, groups=x.shape[1])
+    return F.conv2d(F.pad(x, (0, 0, r, r), mode="reflect"), k.transpose(2, 3), groups=x.shape[1])
+
+
+def low_passed(x: torch.Tensor, which: torch.Tensor, sigma: float) -> torch.Tensor:
+    """x (B C H W) with the tiles marked in `which` (B bools) blurred by `gaussian_blur`."""
+    return torch.where(which.view(-1, 1, 1, 1), gaussian_blur(x, sigma), x)
+
+
 def detail_loss(
     model: Detail,
     batch: dict[str, torch.Tensor],
     from_floor: torch.Tensor | None = None,
     spectrum: float = 0.0,
+    lowpass: float = 0.0,
 ) -> tuple[torch.Tensor, dict[str, float], torch.Tensor, torch.Tensor]:
     """Mean over x1, x2, x4 of L1 + grad_weight * gradient L1 between the decoded tile and its target
     (x4's with `spectrum` * patch_spectrum_l1 added), with what the decoded x4 and the HR add to the
     floor's x4 (B 3 4T 4T, times RESIDUAL_GAIN: the critic's inputs). `from_floor` (B bools): the tiles
-    decoded from the floor's own x4 tokens instead of the HR tile's."""
+    decoded from the floor's own x4 tokens instead of the HR tile's; with `lowpass` > 0 their x4 terms
+    compare the two images blurred by that sigma, since those tokens cannot say where the detail goes
+    and L1 on the full images asks for the blurred mean of where it might (frequency separation, as in
+    Fritsche et al. 2019: the low frequencies from the reconstruction, the high ones from the critic)."""
     hr, guides, targets = centre_tiles(batch, model.floor_outputs(batch["lr"]), model.cfg.tile)
     idx = model.tokens(hr)
     if from_floor is not None and from_floor.any():
@@ -152,6 +186,8 @@ def detail_loss(
     outs = model.decode(idx, guides)
     parts = {}
     for s, out, target in zip((1, 2, 4), outs, targets, strict=True):
+        if s == 4 and lowpass > 0 and from_floor is not None:
+            out, target = low_passed(out, from_floor, lowpass), low_passed(target, from_floor, lowpass)
         parts[f"x{s}"] = F.l1_loss(out, target) + model.cfg.grad_weight * image_grad_l1(out, target)
     logs = {k: float(v.detach()) for k, v in parts.items()}
     if spectrum > 0:
@@ -163,6 +199,17 @@ def detail_loss(
 
 
 CHECKED = {"floor-alone": "floor", "hr": "oracle", "floor": "own"}  # source -> metrics prefix
+# The issue's bound on what detail may cost: x4 PSNR at most this far below the floor's.
+PSNR_ALLOWANCE = 0.5
+BEST_DIR = "best"
+
+
+def better_check(row: dict, best: dict | None) -> bool:
+    """Whether a check's row beats the best so far: a lower NIQE with the floor's own tokens (the
+    tokens a transformer that knows no better gives), PSNR within PSNR_ALLOWANCE of the floor's."""
+    if "own_niqe" not in row or row["own_x4"] < row["floor_x4"] - PSNR_ALLOWANCE:
+        return False
+    return best is None or row["own_niqe"] < best["own_niqe"]
 
 
 def quick_eval(model: Detail, name: str, with_niqe: bool = False) -> dict[str, float]:
@@ -217,7 +264,8 @@ def main(argv: list[str] | None = None) -> None:
         knobs = {"batch_size": args.batch_size, "lr": args.lr, "init": args.init,
                  "tokenizer": args.tokenizer, "floor": args.floor,
                  "spectrum": args.spectrum, "floor_tokens": args.floor_tokens,
-                 "adversarial": args.adversarial, "critic_warmup": args.critic_warmup}  # fmt: skip
+                 "adversarial": args.adversarial, "critic_warmup": args.critic_warmup,
+                 "lowpass": args.lowpass}  # fmt: skip
         state = {"step": 0, "seconds": 0.0, "knobs": knobs}
         out.mkdir(parents=True)
     else:
@@ -225,6 +273,7 @@ def main(argv: list[str] | None = None) -> None:
     knobs = state["knobs"]  # a resumed run keeps the losses it started with
     adversarial, floor_tokens = knobs.get("adversarial", 0.0), knobs.get("floor_tokens", 0.0)
     critic_warmup, spectrum = knobs.get("critic_warmup", 0), knobs.get("spectrum", 0.0)
+    lowpass = knobs.get("lowpass", 0.0)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device).train()
     opt = torch.optim.AdamW(model.decoder.parameters(), lr=args.lr, betas=BETAS, weight_decay=0.0)
@@ -251,10 +300,16 @@ def main(argv: list[str] | None = None) -> None:
             save_critic(critic, critic_opt, out)
         training.save_curves(out, draw_curves)
 
+    def check() -> None:  # NIQE moves by tenths between checks: the best one's weights are kept in best/
+        row = training.log_evaluation(state["step"], evaluate, metrics, state["seconds"])
+        if better_check(row, state.get("best")):
+            save_detail(model, out / BEST_DIR)
+            state["best"] = {k: row[k] for k in ("step", "own_x4", "own_niqe")}
+
     finished = budget.done(state["step"])
     evaluate = partial(quick_eval, model, args.eval_set, args.niqe)
     if state["step"] == 0:
-        training.log_evaluation(0, evaluate, metrics)
+        check()
     while not finished:
         step = state["step"]
         lr = training.learning_rate(step, args.lr, WARMUP, budget.progress(step))
@@ -266,7 +321,7 @@ def main(argv: list[str] | None = None) -> None:
         from_floor = None
         if floor_tokens > 0:  # drawn only then, so that a run without it sees the batches it always did
             from_floor = torch.from_numpy(rng.random(args.batch_size) < floor_tokens).to(device)
-        loss, parts, fake, real = detail_loss(model, batch, from_floor, spectrum)
+        loss, parts, fake, real = detail_loss(model, batch, from_floor, spectrum, lowpass)
         if critic is not None:
             weight = adversarial if step >= critic_warmup else 0.0
             loss, critic_parts = critic_step(critic, critic_opt, model, loss, fake, real, weight)
@@ -283,7 +338,7 @@ def main(argv: list[str] | None = None) -> None:
                    "seconds": round(state["seconds"], 1)}  # fmt: skip
             metrics.write(row)
         if state["step"] % args.eval_every == 0 or finished:
-            training.log_evaluation(state["step"], evaluate, metrics, state["seconds"])
+            check()
             training.periodic(state["step"], save)
     metrics.close()
     training.periodic(state["step"], save)

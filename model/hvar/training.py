@@ -109,11 +109,12 @@ def periodic(step: int, *saves: Callable[[], None]) -> None:
         print(f"warning: checkpoint at step {step} failed: {e!r}", flush=True)
 
 
-def log_evaluation(step: int, evaluate: Callable[[], dict], metrics: "Metrics", seconds: float = 0.0) -> None:
-    """A quick evaluation: a metrics row, also printed as the run's progress."""
+def log_evaluation(step: int, evaluate: Callable[[], dict], metrics: "Metrics", seconds: float = 0.0) -> dict:
+    """A quick evaluation: a metrics row, also printed as the run's progress, and returned."""
     row = {"step": step} | evaluate()
     metrics.write(row)
     print(json.dumps(row | {"seconds": round(seconds)}), flush=True)
+    return row
 
 
 # ---- the loop ---------------------------------------------------------------------------------------------

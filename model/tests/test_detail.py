@@ -16,7 +16,15 @@ from hvar.eval_detail import evaluate, figure, source_name
 from hvar.floor import Floor, save_floor
 from hvar.pairs import Pairs, build
 from hvar.tokenizer import HIT, save_hit
-from hvar.train_detail import RESIDUAL_GAIN, critic_step, detail_loss, main, patch_spectrum_l1
+from hvar.train_detail import (
+    RESIDUAL_GAIN,
+    better_check,
+    critic_step,
+    detail_loss,
+    low_passed,
+    main,
+    patch_spectrum_l1,
+)
 from hvar.train_floor import to_tensors
 
 
@@ -181,6 +189,34 @@ def test_the_spectrum_loss_ignores_where_in_its_patch_the_detail_lies_but_not_ho
     soft = torch.nn.functional.avg_pool2d(sharp, 3, 1, 1)
     assert torch.nn.functional.l1_loss(moved, sharp) > 0.3
     assert patch_spectrum_l1(moved, sharp) < 1e-5 < patch_spectrum_l1(soft, sharp)
+
+
+def test_the_low_pass_erases_pixel_level_detail_on_the_marked_tiles_and_keeps_the_others():
+    torch.manual_seed(0)
+    content = torch.nn.functional.avg_pool2d(torch.rand(2, 3, 64, 64), 9, 1, 4)  # smooth
+    checker = 0.2 * (torch.arange(64).view(1, 64) + torch.arange(64).view(64, 1)).remainder(2).float()
+    detailed = content + checker  # the same content with 1 px detail on top
+    marked = torch.tensor([True, False])
+    a, b = low_passed(content, marked, 2.0), low_passed(detailed, marked, 2.0)
+    assert (a[0] - b[0]).abs().sub(0.1).abs().max() < 1e-3  # only the checker's mean is left
+    assert torch.equal(a[1], content[1]) and torch.equal(b[1], detailed[1])
+
+
+@pytest.mark.parametrize(
+    ("row", "kept"),
+    [
+        ({"floor_x4": 23.1, "own_x4": 23.0, "own_niqe": 9.9}, True),  # lower NIQE, 0.1 dB off
+        ({"floor_x4": 23.1, "own_x4": 22.5, "own_niqe": 9.0}, False),  # lower NIQE, but 0.6 dB off
+        ({"floor_x4": 23.1, "own_x4": 23.2, "own_niqe": 10.1}, False),  # higher NIQE
+        ({"floor_x4": 23.1, "own_x4": 23.2}, False),  # no NIQE scored
+    ],
+)
+def test_a_check_is_the_best_only_with_a_lower_niqe_from_the_floors_tokens_within_half_a_db(row, kept):
+    assert better_check(row, {"step": 100, "own_x4": 23.1, "own_niqe": 10.0}) is kept
+
+
+def test_the_first_check_with_niqe_within_half_a_db_is_the_best_so_far():
+    assert better_check({"floor_x4": 23.1, "own_x4": 23.0, "own_niqe": 12.0}, None)
 
 
 def test_during_the_critics_warmup_the_decoder_learns_from_the_reconstruction_alone():
