@@ -29,7 +29,7 @@
 # between the calls): then run all the calls again.
 # Back here: for t in <files_at>/*.tar; do tar xf "$t" -C model/runs; done, then export and evaluate on the CPU (a detail
 # or transformer run first gets its frozen parts back: cp -r checkpoints/tok-base-dg RUN/tokenizer, and
-# for a detail run cp -r checkpoints/floor-cascade-mild RUN/floor).
+# for a detail run cp -r checkpoints/floor-cascade-mild RUN/floor; the same two into RUN/best).
 # Then, if the device time allows, a second call for issue 19's GPU reading (about a minute):
 #   device run, command: cd model && python gpu/bench_floor.py --seconds 3 --json "$OUT/bench-floor.json"
 # A CPU dry run of the same steps (a minute):
@@ -47,9 +47,12 @@ TRANSFORMER_INIT=${TRANSFORMER_INIT:-checkpoints/hvar-base}  # where a transform
 # A detail arm goes on from the CPU decoder (DETAIL_INIT; empty: a new decoder on DETAIL_TOKENIZER and
 # CASCADE_INIT) with the patch critic on the residual over the floor's x4, at the weight that held the
 # critic on the CPU (at 0.5 it outran the decoder; checkpoints/detail-texture), and half its tiles
-# decoded from the floor's own tokens: the thousands of critic steps the CPU could not give.
+# decoded from the floor's own tokens: the thousands of critic steps the CPU could not give. Its Set5
+# checks score NIQE every DETAIL_EVAL_EVERY steps, and the run keeps the best check's decoder in best/
+# (NIQE moved below the floor's mid-run on the CPU and back by the end).
 DETAIL_INIT=${DETAIL_INIT-checkpoints/detail-base}
-DETAIL_LOSSES=${DETAIL_LOSSES:-"--adversarial 2 --critic-warmup 300 --floor-tokens 0.5"}
+DETAIL_LOSSES=${DETAIL_LOSSES:-"--adversarial 2 --critic-warmup 300 --floor-tokens 0.5 --niqe"}
+DETAIL_EVAL_EVERY=${DETAIL_EVAL_EVERY:-500}
 EVAL_EVERY=${EVAL_EVERY:-2000}
 MILD=${MILD:-0.3}                                        # share of clean pairs given a faint defect (--mild)
 LIGHT=${LIGHT:-0.4}                                      # share given one defect of light's range (--light)
@@ -95,7 +98,7 @@ for arm in "${arms[@]}"; do
   if [ "$preset" = detail ]; then                          # the decoder of the generative stage, on the floor
     read -ra losses <<< "$DETAIL_LOSSES"
     from=(--tokenizer "$DETAIL_TOKENIZER" --floor "$CASCADE_INIT") && [ -n "$DETAIL_INIT" ] && from=(--init "$DETAIL_INIT")
-    $PY -m hvar.train_detail --out "$RUNS/$(run_name "$arm")" "${from[@]}" "${losses[@]}" --pairs "$RUNS/pairs" --minutes "$MINUTES" --batch-size "$BATCH" --lr "$lr" --eval-every "$EVAL_EVERY" \
+    $PY -m hvar.train_detail --out "$RUNS/$(run_name "$arm")" "${from[@]}" "${losses[@]}" --pairs "$RUNS/pairs" --minutes "$MINUTES" --batch-size "$BATCH" --lr "$lr" --eval-every "$DETAIL_EVAL_EVERY" \
       --threads "$threads" > "$RUNS/$(run_name "$arm").log" 2>&1 &
     pids+=($!)
     continue
