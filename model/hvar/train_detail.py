@@ -4,7 +4,7 @@
         --floor checkpoints/floor-cascade-mild --out runs/detail --minutes 40 --threads 2
     python -m hvar.train_detail --out runs/detail --resume --minutes 80     # budgets are totals
     python -m hvar.train_detail --init checkpoints/detail-base --out runs/detail-gan \\
-        --adversarial 2 --critic-warmup 300 --floor-tokens 0.5 --niqe --minutes 60   # better a GPU's job
+        --adversarial 2 --critic-warmup 300 --floor-tokens 0.5 --lowpass 2 --niqe --minutes 60   # a GPU's job
 
 Each step draws x4 pairs (`hvar.pairs`: LR side 48, half bicubic, half degraded), runs the frozen floor
 on the whole 48 px LR and keeps the centre tile (LR side T, so the floor's outputs there saw real
