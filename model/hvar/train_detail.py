@@ -24,9 +24,9 @@ steps, while on the residual it tells 78% of the patches apart in 10 (checkpoint
 `--floor-tokens P` decodes a fraction P of the tiles from the floor's own x4 tokens instead of the HR
 tile's, towards the same HR target: the tokens a transformer that knows no better gives, from which only
 a loss that asks for detail (the critic's, the spectrum's) can make the decoder draw any.
-`--lowpass S` frees those tiles' x4 from L1's pull towards the mean: their x4 L1 compares the two images
-blurred by a Gaussian of S HR px, so the reconstruction asks for the content and the critic for the
-detail on top (frequency separation).
+`--lowpass S` frees those tiles' x4 from L1's pull towards the mean where the LR is degraded: their x4 L1
+compares the two images blurred by a Gaussian of S HR px, so the reconstruction asks for the content
+and the critic for the detail on top (frequency separation). Clean LR keeps the full L1.
 
 A run folder holds decoder.safetensors, tokenizer/ and floor/ (`hvar.detail`), optim.pt + state.json,
 metrics.jsonl (training rows, and every --eval-every steps Set5's realistic x4 PSNR-Y, and NIQE with
@@ -164,6 +164,11 @@ def low_passed(x: torch.Tensor, which: torch.Tensor, sigma: float) -> torch.Tens
     return torch.where(which.view(-1, 1, 1, 1), gaussian_blur(x, sigma), x)
 
 
+def clean_lr(batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    """B bools: the pairs whose LR is the clean one (`hvar.pairs`: MATLAB bicubic, nothing degraded)."""
+    return (batch["lr"] == batch["t1"]).flatten(1).all(1)
+
+
 def detail_loss(
     model: Detail,
     batch: dict[str, torch.Tensor],
@@ -174,10 +179,12 @@ def detail_loss(
     """Mean over x1, x2, x4 of L1 + grad_weight * gradient L1 between the decoded tile and its target
     (x4's with `spectrum` * patch_spectrum_l1 added), with what the decoded x4 and the HR add to the
     floor's x4 (B 3 4T 4T, times RESIDUAL_GAIN: the critic's inputs). `from_floor` (B bools): the tiles
-    decoded from the floor's own x4 tokens instead of the HR tile's; with `lowpass` > 0 their x4 terms
-    compare the two images blurred by that sigma, since those tokens cannot say where the detail goes
-    and L1 on the full images asks for the blurred mean of where it might (frequency separation, as in
-    Fritsche et al. 2019: the low frequencies from the reconstruction, the high ones from the critic)."""
+    decoded from the floor's own x4 tokens instead of the HR tile's; with `lowpass` > 0 the x4 terms of
+    those with a degraded LR compare the two images blurred by that sigma, since those tokens cannot say
+    where the detail goes and L1 on the full images asks for the blurred mean of where it might
+    (frequency separation, as in Fritsche et al. 2019: the low frequencies from the reconstruction, the
+    high ones from the critic). Clean LR (the pair's LR is its clean target x1) keeps the full L1: the
+    floor's x4 of it is already sharp, and freed it lost 1.9 dB to streaks (checkpoints/detail-texture)."""
     hr, guides, targets = centre_tiles(batch, model.floor_outputs(batch["lr"]), model.cfg.tile)
     idx = model.tokens(hr)
     if from_floor is not None and from_floor.any():
@@ -187,7 +194,8 @@ def detail_loss(
     parts = {}
     for s, out, target in zip((1, 2, 4), outs, targets, strict=True):
         if s == 4 and lowpass > 0 and from_floor is not None:
-            out, target = low_passed(out, from_floor, lowpass), low_passed(target, from_floor, lowpass)
+            freed = from_floor & ~clean_lr(batch)
+            out, target = low_passed(out, freed, lowpass), low_passed(target, freed, lowpass)
         parts[f"x{s}"] = F.l1_loss(out, target) + model.cfg.grad_weight * image_grad_l1(out, target)
     logs = {k: float(v.detach()) for k, v in parts.items()}
     if spectrum > 0:

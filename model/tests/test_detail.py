@@ -19,6 +19,7 @@ from hvar.tokenizer import HIT, save_hit
 from hvar.train_detail import (
     RESIDUAL_GAIN,
     better_check,
+    clean_lr,
     critic_step,
     detail_loss,
     low_passed,
@@ -203,6 +204,25 @@ def test_the_low_pass_erases_pixel_level_detail_on_the_marked_tiles_and_keeps_th
 
 
 CLEAN = {"clean_floor_x4": 31.6, "clean_own_x4": 31.5}  # clean LR: 0.1 dB off
+
+
+def test_the_pairs_with_clean_lr_are_those_whose_lr_is_their_clean_target(pairs_dir):
+    batch = to_tensors({"x4": Pairs(pairs_dir).batch(np.random.default_rng(0), 8)["x4"]}, 0)["x4"]
+    degraded = (batch["lr"] - batch["t1"]).abs().flatten(1).mean(1) > 0
+    assert torch.equal(clean_lr(batch), ~degraded) and clean_lr(batch).any() and degraded.any()
+
+
+def test_under_lowpass_only_floor_token_tiles_with_degraded_lr_compare_blurred_x4s(pairs_dir):
+    model = moved(Detail(*tiny_parts()))
+    batch = to_tensors({"x4": Pairs(pairs_dir).batch(np.random.default_rng(0), 8)["x4"]}, 0)["x4"]
+    clean = clean_lr(batch)
+
+    def x4_loss(from_floor: torch.Tensor, lowpass: float = 0.0) -> float:
+        with torch.no_grad():
+            return detail_loss(model, batch, from_floor, lowpass=lowpass)[1]["x4"]
+
+    assert x4_loss(clean, 2.0) == x4_loss(clean)  # clean LR keeps its full L1
+    assert x4_loss(~clean, 2.0) != x4_loss(~clean)  # degraded LR: blurred images
 
 
 @pytest.mark.parametrize(
