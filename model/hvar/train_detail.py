@@ -65,6 +65,7 @@ CRITIC_LR_RATIO, CRITIC_BETAS = 2.0, (0.5, 0.99)
 # The HR's difference from the floor's x4 has a standard deviation near 0.09 in [-1, 1] units: times 4
 # it spans about the range the critic's first (unnormalised) convolution sees for an image.
 RESIDUAL_GAIN = 4.0
+MAX_LOWPASS = 8.0  # sigma in HR px: the blur's reach (3 sigma) stays inside the HR tile (128 px)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -101,8 +102,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "--lowpass",
         type=float,
         default=0.0,
-        help="on tiles decoded from the floor's own tokens, x4's L1 compares the images blurred by a "
-        "Gaussian of this sigma in HR px (0: the full images)",
+        help="on tiles decoded from the floor's own tokens with a degraded LR, x4's L1 compares the images "
+        f"blurred by a Gaussian of this sigma in HR px, at most {MAX_LOWPASS} (0: the full images)",
     )
     ap.add_argument(
         "--niqe",
@@ -128,6 +129,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error("--floor-tokens is a fraction in [0, 1]")
     if min(args.spectrum, args.adversarial, args.critic_warmup, args.lowpass) < 0:
         ap.error("--spectrum, --adversarial, --critic-warmup and --lowpass cannot be negative")
+    if args.lowpass > MAX_LOWPASS:
+        ap.error(f"--lowpass is at most {MAX_LOWPASS} HR px: a wider blur reaches past the tile")
+    if args.lowpass > 0 and args.floor_tokens == 0 and not args.resume:
+        ap.error("--lowpass acts on the tiles decoded from the floor's tokens: it needs --floor-tokens > 0")
     if not args.resume and args.out.exists():
         ap.error(f"--out {args.out} exists: pass --resume to continue it, or choose a new folder")
     why = unusable(args.pairs)

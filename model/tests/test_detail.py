@@ -268,6 +268,22 @@ def test_a_run_from_another_refuses_a_tokenizer_a_floor_or_a_negative_weight(pai
     assert not (tmp_path / "second").exists()
 
 
+@pytest.mark.parametrize(
+    ("extra", "why"),
+    [
+        (["--lowpass", "2"], "needs --floor-tokens"),  # no floor-token tiles: it would do nothing
+        (["--lowpass", "9", "--floor-tokens", "0.5"], "at most 8.0"),  # wider than the tile can hold
+    ],
+)
+def test_a_run_refuses_a_lowpass_that_would_do_nothing_or_reach_past_the_tile(
+    pairs_dir, tmp_path, capsys, extra, why
+):
+    with pytest.raises(SystemExit):
+        main(["--init", str(tmp_path / "first"), "--out", str(tmp_path / "second"), "--pairs", str(pairs_dir),
+              *extra])  # fmt: skip
+    assert why in capsys.readouterr().err and not (tmp_path / "second").exists()
+
+
 def test_a_run_folder_is_never_overwritten(pairs_dir, start):
     (start / "run").mkdir()
     with pytest.raises(SystemExit):
