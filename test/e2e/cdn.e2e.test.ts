@@ -1,9 +1,8 @@
-import { once } from "node:events";
-import { type Server, createServer } from "node:http";
+import { createServer } from "node:http";
 import sharp from "sharp";
 import { afterAll, beforeAll, describe, expect, it } from "vitest";
 import { buildCdnUrl } from "../../worker/src/cdn/url-builder";
-import { example, newKey, noisePng, stack, usageOf } from "./helpers";
+import { example, newKey, noisePng, serveOrigin, stack, usageOf } from "./helpers";
 
 /**
  * CDN URLs end to end: a customer's page, served from a local origin (plain http on loopback,
@@ -13,7 +12,7 @@ import { example, newKey, noisePng, stack, usageOf } from "./helpers";
 const PHOTO_PATH = "/photos/chelsea.jpg"; // 256x170 JPEG
 const BROWSER_ACCEPT = "image/avif,image/webp,image/apng,image/*,*/*;q=0.8";
 
-let origin: Server;
+let closeOrigin: () => Promise<void>;
 let page = "";
 /** More images the origin serves, by path. */
 const routes = new Map<string, Buffer>();
@@ -21,15 +20,14 @@ const routes = new Map<string, Buffer>();
 /** The customer's site: the photo, and a page that embeds it through the CDN. */
 async function startOrigin(): Promise<void> {
   const photo = await example("chelsea");
-  origin = createServer((request, response) => {
+  const origin = createServer((request, response) => {
     if (request.url === PHOTO_PATH) return void response.writeHead(200, { "content-type": "image/jpeg" }).end(photo);
     if (request.url === "/") return void response.writeHead(200, { "content-type": "text/html; charset=utf-8" }).end(page);
     const image = routes.get(request.url ?? "");
     if (image) return void response.writeHead(200, { "content-type": "image/png" }).end(image);
     response.writeHead(404).end();
   });
-  origin.listen(Number(new URL(stack.cdnOrigin).port), "127.0.0.1");
-  await once(origin, "listening");
+  closeOrigin = await serveOrigin(stack.cdnOriginRoute, origin);
 }
 
 /** The <img> sources of the page, as a browser would resolve them. */
@@ -47,10 +45,7 @@ async function fetchImage(url: string): Promise<{ response: Response; format: st
 
 beforeAll(startOrigin);
 
-afterAll(async () => {
-  origin.closeAllConnections();
-  await new Promise((resolve) => origin.close(resolve));
-});
+afterAll(() => closeOrigin());
 
 describe("a page on a local origin with CDN URLs", () => {
   let keySecret = "";

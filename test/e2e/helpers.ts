@@ -1,10 +1,10 @@
 import { createHmac, timingSafeEqual } from "node:crypto";
-import { once } from "node:events";
-import { readFile } from "node:fs/promises";
-import { type IncomingHttpHeaders, createServer } from "node:http";
+import { readFile, rm, writeFile } from "node:fs/promises";
+import { type IncomingHttpHeaders, type Server, createServer } from "node:http";
 import { fileURLToPath } from "node:url";
 import sharp from "sharp";
 import { expect, inject } from "vitest";
+import { listenOnLoopback } from "../fixtures/round-robin-proxy";
 
 /** Helpers for the e2e tests: the stack of setup.ts, seen only through its public HTTP APIs. */
 export const stack = inject("stack");
@@ -164,8 +164,7 @@ export async function webhookReceiver(): Promise<{ url: string; next(timeoutMs?:
   });
   // Webhook URLs must be public https unless their origin is exempt (ALLOW_INSECURE_ORIGINS):
   // the stack exempts this one loopback origin, so one receiver at a time (the files run in turn).
-  server.listen(Number(new URL(stack.webhookOrigin).port), "127.0.0.1");
-  await once(server, "listening");
+  const close = await serveOrigin(stack.webhookOriginRoute, server);
   return {
     url: `${stack.webhookOrigin}/hooks/hvar`,
     next(timeoutMs = 60_000) {
@@ -179,7 +178,7 @@ export async function webhookReceiver(): Promise<{ url: string; next(timeoutMs?:
         });
       });
     },
-    close: () => new Promise((resolve) => server.close(() => resolve())),
+    close,
   };
 }
 
@@ -223,14 +222,21 @@ export async function imageOrigin(files: Record<string, Buffer>): Promise<{ url(
     if (body) response.writeHead(200, { "content-type": "application/octet-stream", "content-length": String(body.length) }).end(body);
     else response.writeHead(404).end();
   });
-  server.listen(Number(new URL(stack.cdnOrigin).port), "127.0.0.1");
-  await once(server, "listening");
-  return {
-    url: (path) => `${stack.cdnOrigin}${path}`,
-    close: () => {
-      server.closeAllConnections();
-      return new Promise((resolve) => server.close(() => resolve()));
-    },
+  const close = await serveOrigin(stack.cdnOriginRoute, server);
+  return { url: (path) => `${stack.cdnOrigin}${path}`, close };
+}
+
+/**
+ * Serves one of the stack's fixed loopback origins with `server` until the returned close: the
+ * server listens on a port of its own, and the origin (setup.ts's routed origin) relays to it.
+ * One server per origin at a time, as the files run in turn.
+ */
+export async function serveOrigin(routeFile: string, server: Server): Promise<() => Promise<void>> {
+  const listening = await listenOnLoopback(server);
+  await writeFile(routeFile, listening.url);
+  return async () => {
+    await rm(routeFile, { force: true });
+    await listening.close();
   };
 }
 

@@ -4,8 +4,9 @@ import { isAbsolute, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 import type { TestProject } from "vitest/node";
 import { discoverModels } from "../../gpu-runner/src/model/manifest";
-import { ROOT, freePort, startStack } from "../../scripts/stack";
+import { ROOT, startStack } from "../../scripts/stack";
 import { roundRobinProxy } from "../fixtures/round-robin-proxy";
+import { routedOrigin } from "../fixtures/routed-origin";
 
 /**
  * THE MODELS THE E2E RUNNER SERVES: one place to switch. Today the contract test model (a tiny ONNX
@@ -32,10 +33,14 @@ export interface E2EStack {
   runners: { url: string; metricsUrl: string; pid: number }[];
   /** The load balancer in front of the replicas, the worker's one RUNNER_URLS entry; null without one. */
   balancerUrl: string | null;
-  /** A plain-http origin on loopback that the worker may fetch CDN sources from (ALLOW_INSECURE_ORIGINS); cdn.e2e.test.ts serves it. */
+  /** A plain-http origin on loopback that the worker may fetch CDN sources from (ALLOW_INSECURE_ORIGINS); a test serves it with `serveOrigin` (helpers.ts). */
   cdnOrigin: string;
-  /** A plain-http origin on loopback that the worker may post webhooks to (ALLOW_INSECURE_ORIGINS); webhookReceiver() listens there. */
+  /** The file naming where requests to cdnOrigin go now (test/fixtures/routed-origin.ts). */
+  cdnOriginRoute: string;
+  /** A plain-http origin on loopback that the worker may post webhooks to (ALLOW_INSECURE_ORIGINS); webhookReceiver() serves it. */
   webhookOrigin: string;
+  /** The file naming where requests to webhookOrigin go now. */
+  webhookOriginRoute: string;
   dir: string;
   logFile: string;
 }
@@ -94,10 +99,13 @@ export function stackSetup(modelsDir: string, options: StackSetupOptions = {}) {
 
     const dir = await mkdtemp(join(tmpdir(), "hvar-e2e-"));
     const logFile = join(dir, "stack.log");
-    // Reserved before the worker starts, because the worker reads ALLOW_INSECURE_ORIGINS at start.
-    const cdnOrigin = `http://127.0.0.1:${await freePort()}`;
-    const webhookOrigin = `http://127.0.0.1:${await freePort()}`;
+    // Listening before the worker starts, which reads ALLOW_INSECURE_ORIGINS once, and until the end.
+    const cdnOrigin = await routedOrigin(join(dir, "cdn-origin.route"));
+    const webhookOrigin = await routedOrigin(join(dir, "webhook-origin.route"));
     const balancer = options.balancer ? await roundRobinProxy() : undefined;
+    const closeProxies = async () => {
+      await Promise.all([balancer?.close(), cdnOrigin.close(), webhookOrigin.close()]);
+    };
     let stack;
     try {
       stack = await startStack({
@@ -110,19 +118,19 @@ export function stackSetup(modelsDir: string, options: StackSetupOptions = {}) {
         runnerStorageDir: join(dir, "runner-storage"),
         modelsDir,
         logFile,
-        vars: { ALLOW_INSECURE_ORIGINS: `${cdnOrigin},${webhookOrigin}`, ...(balancer ? { RUNNER_URLS: balancer.url } : {}) },
+        vars: { ALLOW_INSECURE_ORIGINS: `${cdnOrigin.url},${webhookOrigin.url}`, ...(balancer ? { RUNNER_URLS: balancer.url } : {}) },
         runnerEnv: options.runnerEnv,
         runnerReplicas: options.runnerReplicas ?? 1,
       });
     } catch (error) {
-      await balancer?.close();
+      await closeProxies();
       // The folder stays, for its whole log.
       const log = await readFile(logFile, "utf8").catch(() => "");
       return fail(`the e2e stack (models: ${where}) did not start: ${String(error)}\n--- ${logFile} (end) ---\n${log.slice(-4000)}`, error);
     }
     if (balancer) balancer.upstreams = stack.runners.map((runner) => runner.url);
     if (!stack.model) {
-      await balancer?.close();
+      await closeProxies();
       await stack.stop();
       return fail(`no model with the id HVAR_MODEL=${process.env.HVAR_MODEL ?? ""} in ${where}`);
     }
@@ -138,13 +146,15 @@ export function stackSetup(modelsDir: string, options: StackSetupOptions = {}) {
       runnerPid: stack.runnerPid() as number,
       runners: stack.runners.map((runner) => ({ url: runner.url, metricsUrl: runner.metricsUrl, pid: runner.pid() as number })),
       balancerUrl: balancer?.url ?? null,
-      cdnOrigin,
-      webhookOrigin,
+      cdnOrigin: cdnOrigin.url,
+      cdnOriginRoute: cdnOrigin.routeFile,
+      webhookOrigin: webhookOrigin.url,
+      webhookOriginRoute: webhookOrigin.routeFile,
       dir,
       logFile,
     });
     return async () => {
-      await balancer?.close();
+      await closeProxies();
       await stack.stop();
       if (!process.env.HVAR_E2E_KEEP) await rm(dir, { recursive: true, force: true });
     };
