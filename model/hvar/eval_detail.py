@@ -20,7 +20,8 @@ Tokens come from:
   gated:C  greedy where the transformer's most likely token has probability >= C, the floor's own token
            elsewhere (`HVAR.generate`'s prior): a wrong guess it is unsure of costs nothing
 Scores: PSNR / SSIM on Y of x4 against the HR (4 px shaved) and of x2 against the HR's MATLAB-bicubic
-half (2 px shaved), both from the same x4 LR; NIQE of x4 (lower is better).
+half (2 px shaved), both from the same x4 LR; NIQE of x4 (lower is better); and the streakiness of what x4
+adds to the floor's (`metrics.streakiness`: 0 as much across as along; streaks that fool NIQE score 1.4+).
 
     python -m hvar.eval_detail --run runs/detail --transformer runs/hvar-floor --json runs/detail/eval.json \\
         --figure-image ../worker/public/demo/examples/chelsea.jpg --figure runs/detail/figure.png
@@ -141,8 +142,9 @@ def evaluate(
     transformer: HVAR | None = None,
     with_niqe: bool = True,
 ) -> dict:
-    """{set: {degradation: {source: {x2_psnr, x2_ssim, x4_psnr, x4_ssim[, x4_niqe]}}}}, means over images
-    (NIQE needs two 96 px blocks, and costs more than the rest: the training's checks leave it out)."""
+    """{set: {degradation: {source: {x2_psnr, x2_ssim, x4_psnr, x4_ssim, x4_streak[, x4_niqe]}}}}, means
+    over images (NIQE needs two 96 px blocks, and costs more than the rest: the training's checks leave it
+    out)."""
     result: dict = {}
     for name in sets:
         for degradation in degradations:
@@ -152,6 +154,7 @@ def evaluate(
                 rng = image_rng(stem, 4, 0) if degradation == "realistic" else None
                 lr = make_lr(hr, 4, degradation, rng)
                 half = imresize_uint8(hr, 0.5)
+                floor_x4 = upscale(model, lr, hr, "floor-alone", None, stem)[2]
                 for source in sources:
                     _, x2, x4 = upscale(model, lr, hr, source, transformer, stem)
                     scores = {
@@ -159,6 +162,7 @@ def evaluate(
                         "x2_ssim": metrics.ssim_y(x2, half, shave=2),
                         "x4_psnr": metrics.psnr_y(x4, hr, shave=4),
                         "x4_ssim": metrics.ssim_y(x4, hr, shave=4),
+                        "x4_streak": metrics.streakiness(x4, floor_x4, shave=4),
                     }
                     if with_niqe:
                         scores["x4_niqe"] = niqe(x4)
@@ -238,15 +242,16 @@ def figure(
 
 def markdown(result: dict) -> str:
     lines = [
-        "| set | LR | tokens | x2 PSNR / SSIM | x4 PSNR / SSIM | x4 NIQE |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| set | LR | tokens | x2 PSNR / SSIM | x4 PSNR / SSIM | x4 NIQE | x4 streakiness |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for name, by_degradation in result.items():
         for degradation, by_source in by_degradation.items():
             for source, s in by_source.items():
                 lines.append(
                     f"| {name} | {degradation} | {source} | {s['x2_psnr']:.2f} / {s['x2_ssim']:.4f} | "
-                    f"{s['x4_psnr']:.2f} / {s['x4_ssim']:.4f} | {s.get('x4_niqe', float('nan')):.2f} |"
+                    f"{s['x4_psnr']:.2f} / {s['x4_ssim']:.4f} | {s.get('x4_niqe', float('nan')):.2f} | "
+                    f"{s.get('x4_streak', float('nan')):.2f} |"
                 )
     return "\n".join(lines) + "\n"
 

@@ -30,10 +30,11 @@ and the critic for the detail on top (frequency separation). Clean LR keeps the 
 
 A run folder holds decoder.safetensors, tokenizer/ and floor/ (`hvar.detail`), optim.pt + state.json,
 metrics.jsonl (training rows, and every --eval-every steps Set5's realistic x4 PSNR-Y, and NIQE with
---niqe, of the floor alone, with HR tokens and with the floor's own tokens), curves.png; with
---adversarial also discriminator.safetensors and discriminator-optim.pt; with --niqe also best/, the
-detail folder of the check with the lowest NIQE from the floor's own tokens at most PSNR_ALLOWANCE below
-the floor on realistic and on clean LR (state.json's "best" says which).
+--niqe, of the floor alone, with HR tokens and with the floor's own tokens, the streakiness of what the
+tokens add, and clean LR's x4 PSNR-Y), curves.png; with --adversarial also discriminator.safetensors and
+discriminator-optim.pt; with --niqe also best/, the detail folder of the check with the lowest NIQE from
+the floor's own tokens at most PSNR_ALLOWANCE below the floor on realistic and on clean LR and no
+streakier than STREAK_LIMIT (state.json's "best" says which).
 """
 
 from __future__ import annotations
@@ -214,15 +215,19 @@ def detail_loss(
 CHECKED = {"floor-alone": "floor", "hr": "oracle", "floor": "own"}  # source -> metrics prefix
 # The issue's bound on what detail may cost: x4 PSNR at most this far below the floor's.
 PSNR_ALLOWANCE = 0.5
+# The most streakiness (`metrics.streakiness`, Set5 mean) a kept check's detail may have: what the HR adds
+# to the floor scores 0.3, an unsharp mask 0.7, the streaks that fooled NIQE 1.5-1.9 (streak_probe.py).
+STREAK_LIMIT = 1.0
 BEST_DIR = "best"
 
 
 def better_check(row: dict, best: dict | None) -> bool:
     """Whether a check's row beats the best so far: a lower NIQE with the floor's own tokens (the
     tokens a transformer that knows no better gives), their x4 PSNR within PSNR_ALLOWANCE of the floor's
-    on realistic and on clean LR alike. NIQE alone can be bought with artifacts: a check at 8.66 against
-    the floor's 10.06 drew streaks and cost 1.9 dB on clean LR (checkpoints/detail-texture)."""
-    if "own_niqe" not in row:
+    on realistic and on clean LR alike, what they add no streakier than STREAK_LIMIT. NIQE alone can be
+    bought with artifacts: checks at 8.66 and 8.80 against the floor's 10.06 drew vertical streaks, and
+    one cost 1.9 dB on clean LR (checkpoints/detail-texture)."""
+    if "own_niqe" not in row or row.get("own_streak", 0.0) > STREAK_LIMIT:
         return False
     for prefix in ("", "clean_"):
         if row[f"{prefix}own_x4"] < row[f"{prefix}floor_x4"] - PSNR_ALLOWANCE:
@@ -232,8 +237,9 @@ def better_check(row: dict, best: dict | None) -> bool:
 
 def quick_eval(model: Detail, name: str, with_niqe: bool = False) -> dict[str, float]:
     """Set5's realistic x4 PSNR-Y (and NIQE): the floor alone, with the HR tiles' tokens (the oracle) and
-    with the floor's own tokens; and the clean (bicubic) LR's x4 PSNR-Y of the floor alone and with its
-    own tokens (clean_*), which detail must not cost either."""
+    with the floor's own tokens, and how streaky the latter two's additions are (*_streak); and the clean
+    (bicubic) LR's x4 PSNR-Y of the floor alone and with its own tokens (clean_*), which detail must not
+    cost either."""
     model.eval()
     ev = evaluate(model, (name,), ("realistic",), tuple(CHECKED), with_niqe=with_niqe)[name]["realistic"]
     clean = evaluate(model, (name,), ("bicubic",), ("floor-alone", "floor"), with_niqe=False)[name]["bicubic"]
@@ -241,6 +247,8 @@ def quick_eval(model: Detail, name: str, with_niqe: bool = False) -> dict[str, f
     row = {}
     for source, prefix in CHECKED.items():
         row[f"{prefix}_x4"] = round(ev[source]["x4_psnr"], 3)
+        if source != "floor-alone":
+            row[f"{prefix}_streak"] = round(ev[source]["x4_streak"], 3)
         if with_niqe:
             row[f"{prefix}_niqe"] = round(ev[source]["x4_niqe"], 3)
     for source in ("floor-alone", "floor"):
@@ -326,7 +334,7 @@ def main(argv: list[str] | None = None) -> None:
         row = training.log_evaluation(state["step"], evaluate, metrics, state["seconds"])
         if better_check(row, state.get("best")):
             save_detail(model, out / BEST_DIR)
-            state["best"] = {k: row[k] for k in ("step", "own_x4", "own_niqe")}
+            state["best"] = {k: row[k] for k in ("step", "own_x4", "own_niqe", "own_streak")}
 
     finished = budget.done(state["step"])
     evaluate = partial(quick_eval, model, args.eval_set, args.niqe)

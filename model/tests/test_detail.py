@@ -120,8 +120,9 @@ def test_the_evaluation_scores_every_source_and_the_floor_alone_whatever_the_dec
     a = evaluate(Detail(*tiny_parts()), ("Set5",), ("bicubic",), sources, with_niqe=False)["Set5"]["bicubic"]
     b = evaluate(moved(Detail(*tiny_parts())), ("Set5",), ("bicubic",), sources, with_niqe=False)
     b = b["Set5"]["bicubic"]
-    assert all(set(a[s]) == {"x2_psnr", "x2_ssim", "x4_psnr", "x4_ssim"} for s in sources)
+    assert all(set(a[s]) == {"x2_psnr", "x2_ssim", "x4_psnr", "x4_ssim", "x4_streak"} for s in sources)
     assert a["floor-alone"] == b["floor-alone"] and a["hr"] != b["hr"]
+    assert a["floor-alone"]["x4_streak"] == 0.0  # the floor adds nothing to itself
 
 
 def test_a_run_trains_resumes_and_records_the_oracle(pairs_dir, start):
@@ -131,7 +132,8 @@ def test_a_run_trains_resumes_and_records_the_oracle(pairs_dir, start):
     main([*common, "--steps", "4", "--resume"])
     rows = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert json.loads((out / "state.json").read_text())["step"] == 4
-    assert [r["step"] for r in rows if "oracle_x4" in r and "clean_own_x4" in r] == [0, 2, 4]
+    checks = [r["step"] for r in rows if {"oracle_x4", "own_streak", "clean_own_x4"} <= set(r)]
+    assert checks == [0, 2, 4]
     assert (out / "decoder.safetensors").exists() and (out / "curves.png").exists()
 
 
@@ -234,9 +236,13 @@ def test_under_lowpass_only_floor_token_tiles_with_degraded_lr_compare_blurred_x
          False),  # lower NIQE at realistic LR, but 1.9 dB off on clean LR
         ({"floor_x4": 23.1, "own_x4": 23.2, "own_niqe": 10.1} | CLEAN, False),  # higher NIQE
         ({"floor_x4": 23.1, "own_x4": 23.2} | CLEAN, False),  # no NIQE scored
+        ({"floor_x4": 23.1, "own_x4": 23.1, "own_niqe": 8.8, "own_streak": 1.9} | CLEAN, False),  # streaks
+        ({"floor_x4": 23.1, "own_x4": 23.1, "own_niqe": 9.5, "own_streak": 0.4} | CLEAN, True),  # detail
     ],
 )  # fmt: skip
-def test_a_check_is_best_only_with_lower_niqe_from_the_floors_tokens_within_half_a_db_on_both_lrs(row, kept):
+def test_a_check_is_best_only_with_lower_niqe_from_the_floors_tokens_within_half_a_db_and_no_streaks(
+    row, kept
+):
     assert better_check(row, {"step": 100, "own_x4": 23.1, "own_niqe": 10.0}) is kept
 
 

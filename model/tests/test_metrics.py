@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from hvar.metrics import gaussian_window, psnr_y, rgb_to_y, ssim_y
+from hvar.metrics import gaussian_window, psnr_y, rgb_to_y, ssim_y, streakiness
 
 
 def _img(seed, shape=(40, 48, 3)):
@@ -98,3 +98,23 @@ def test_ssim_is_symmetric_and_drops_with_noise():
 def test_shape_mismatch_raises():
     with pytest.raises(ValueError):
         psnr_y(_img(0, (10, 10, 3)), _img(0, (10, 12, 3)))
+
+
+def _stripes(base: np.ndarray, axis: int) -> np.ndarray:
+    """base plus stripes 1 px wide alternating +-6 grey levels across `axis` (1: vertical stripes)."""
+    shape = [1, 1, 1]
+    shape[axis] = base.shape[axis]
+    sign = np.where(np.arange(base.shape[axis]) % 2 == 0, 6, -6).reshape(shape)
+    return (base.astype(np.int16) + sign).clip(0, 255).astype(np.uint8)
+
+
+def test_streakiness_is_high_for_stripes_in_either_direction_and_low_for_noise():
+    base = _img(0)
+    noise = (base + np.random.default_rng(1).normal(0, 6, base.shape)).clip(0, 255).astype(np.uint8)
+    assert streakiness(_stripes(base, 1), base) > 3  # vertical stripes: all change is across
+    assert streakiness(_stripes(base, 0), base) > 3  # horizontal ones: the same score
+    assert streakiness(noise, base) < 0.3
+
+
+def test_streakiness_of_nothing_added_is_zero():
+    assert streakiness(_img(0), _img(0)) == 0.0
