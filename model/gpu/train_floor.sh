@@ -52,9 +52,10 @@ TRANSFORMER_INIT=${TRANSFORMER_INIT:-checkpoints/hvar-base}  # where a transform
 # the thousands of critic steps the CPU could not give. Its Set5 checks score NIQE every
 # DETAIL_EVAL_EVERY steps, and the run keeps in best/ the check with the lowest NIQE that holds the
 # floor's PSNR within 0.5 dB on realistic and clean LR and adds no streaks (train_detail.STREAK_LIMIT; the
-# CPU runs' NIQE dips were streaks). Look at its pictures before believing it.
+# CPU runs' NIQE dips were streaks). --equivariance 1 keeps the decoder from drawing a pattern of its own
+# frame (those streaks; gone within 100 CPU steps, at 1.7x the step's time). Look at its pictures before believing it.
 DETAIL_INIT=${DETAIL_INIT-checkpoints/detail-base}
-DETAIL_LOSSES=${DETAIL_LOSSES:-"--adversarial 2 --critic-warmup 300 --floor-tokens 0.5 --lowpass 2 --niqe"}
+DETAIL_LOSSES=${DETAIL_LOSSES:-"--adversarial 2 --critic-warmup 300 --floor-tokens 0.5 --lowpass 2 --equivariance 1 --niqe"}
 DETAIL_EVAL_EVERY=${DETAIL_EVAL_EVERY:-500}
 EVAL_EVERY=${EVAL_EVERY:-2000}
 MILD=${MILD:-0.3}                                        # share of clean pairs given a faint defect (--mild)

@@ -22,6 +22,7 @@ Public API:
   DetailDecoder(cfg).forward(fhat, guide)  one segment's running sum + the floor's output at its size
   Detail(floor, tokenizer)                 the floor, the frozen token parts and a DetailDecoder
   Detail.floor_outputs(lr01)               the floor's x1, x2, x4 in [-1, 1]
+  Detail.features(idx)                     tokens -> what the decoder reads of each segment
   Detail.decode(idx, guides)               tokens + the floor's outputs -> images in [-1, 1]
   centre_tiles(batch, guides, tile)        the centre tile of a pair-cache batch (training)
   save_detail / load_detail                a run folder: decoder + tokenizer + floor
@@ -107,12 +108,14 @@ class Detail(nn.Module):
         """HIT tokens of an image of side 4T in [-1, 1] (the HR tile, or the floor's x4 of it)."""
         return self.tokenizer.img_to_idx(img_B3HW)
 
+    def features(self, idx_list: list[torch.Tensor]) -> list[torch.Tensor]:
+        """Tokens -> what the decoder reads of each segment (B Cvae h w), the frozen tokenizer's part."""
+        with torch.no_grad():
+            return [self.tokenizer.post_quant_conv(f) for f in self.tokenizer.idx_to_fhats(idx_list)]
+
     def decode(self, idx_list: list[torch.Tensor], guides: list[torch.Tensor]) -> list[torch.Tensor]:
         """Tokens and the floor's x1, x2, x4 (B 3 T, 2T, 4T in [-1, 1]) -> x1, x2, x4 (unclamped)."""
-        with torch.no_grad():
-            fhats = self.tokenizer.idx_to_fhats(idx_list)
-        post = self.tokenizer.post_quant_conv
-        return [self.decoder(post(f), g) for f, g in zip(fhats, guides, strict=True)]
+        return [self.decoder(f, g) for f, g in zip(self.features(idx_list), guides, strict=True)]
 
 
 def centre_tiles(batch: dict[str, torch.Tensor], guides: list[torch.Tensor], tile: int):

@@ -27,6 +27,11 @@ a loss that asks for detail (the critic's, the spectrum's) can make the decoder 
 `--lowpass S` frees those tiles' x4 from L1's pull towards the mean where the LR is degraded: their x4 L1
 compares the two images blurred by a Gaussian of S HR px, so the reconstruction asks for the content
 and the critic for the detail on top (frequency separation). Clean LR keeps the full L1.
+`--equivariance W` adds W times the L1 between the x4 decoded from the tokens' features and the floor's
+x4 turned by a random one of the square's 7 other symmetries and that x4 turned the same way
+(`equivariance_l1`). The pictures have no preferred direction (batches are turned at random), so detail
+that follows the content costs nothing, while a pattern fixed in the decoder's own frame, such as the
+vertical streaks the critic let through on the CPU (`streak_probe.py --orientation`), costs its size.
 
 A run folder holds decoder.safetensors, tokenizer/ and floor/ (`hvar.detail`), optim.pt + state.json,
 metrics.jsonl (training rows, and every --eval-every steps Set5's realistic x4 PSNR-Y, and NIQE with
@@ -107,6 +112,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         f"blurred by a Gaussian of this sigma in HR px, at most {MAX_LOWPASS} (0: the full images)",
     )
     ap.add_argument(
+        "--equivariance",
+        type=float,
+        default=0.0,
+        help="weight of the L1 between x4 decoded from turned inputs and x4 turned (0: none)",
+    )
+    ap.add_argument(
         "--niqe",
         action="store_true",
         help="the Set5 checks also score NIQE (shared/metrics), and the run keeps its best check in best/",
@@ -128,8 +139,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error("--init takes the tokenizer and the floor from that run: leave out --tokenizer and --floor")
     if not 0 <= args.floor_tokens <= 1:
         ap.error("--floor-tokens is a fraction in [0, 1]")
-    if min(args.spectrum, args.adversarial, args.critic_warmup, args.lowpass) < 0:
-        ap.error("--spectrum, --adversarial, --critic-warmup and --lowpass cannot be negative")
+    if min(args.spectrum, args.adversarial, args.critic_warmup, args.lowpass, args.equivariance) < 0:
+        ap.error("the weights, --critic-warmup and --lowpass cannot be negative")
     if args.lowpass > MAX_LOWPASS:
         ap.error(f"--lowpass is at most {MAX_LOWPASS} HR px: a wider blur reaches past the tile")
     if args.lowpass > 0 and args.floor_tokens == 0 and not args.resume:
@@ -170,6 +181,18 @@ def low_passed(x: torch.Tensor, which: torch.Tensor, sigma: float) -> torch.Tens
     return torch.where(which.view(-1, 1, 1, 1), gaussian_blur(x, sigma), x)
 
 
+def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
+    """B C H W turned k * 90 degrees, mirrored first for k >= 4 (as `to_tensors` turns a batch)."""
+    x = x.flip(-1) if k >= 4 else x
+    return torch.rot90(x, k % 4, dims=(-2, -1))
+
+
+def equivariance_l1(model: Detail, feature: torch.Tensor, guide: torch.Tensor, x4: torch.Tensor, k: int):
+    """L1 between x4 decoded from the x4 segment's features and the floor's x4 turned by `dihedral` k, and
+    x4 (decoded from them unturned) turned by k: zero for a decoder without a direction of its own."""
+    return F.l1_loss(model.decoder(dihedral(feature, k), dihedral(guide, k)), dihedral(x4, k))
+
+
 def clean_lr(batch: dict[str, torch.Tensor]) -> torch.Tensor:
     """B bools: the pairs whose LR is the clean one (`hvar.pairs`: MATLAB bicubic, nothing degraded)."""
     return (batch["lr"] == batch["t1"]).flatten(1).all(1)
@@ -181,6 +204,8 @@ def detail_loss(
     from_floor: torch.Tensor | None = None,
     spectrum: float = 0.0,
     lowpass: float = 0.0,
+    equivariance: float = 0.0,
+    turn: int = 1,
 ) -> tuple[torch.Tensor, dict[str, float], torch.Tensor, torch.Tensor]:
     """Mean over x1, x2, x4 of L1 + grad_weight * gradient L1 between the decoded tile and its target
     (x4's with `spectrum` * patch_spectrum_l1 added), with what the decoded x4 and the HR add to the
@@ -190,13 +215,15 @@ def detail_loss(
     where the detail goes and L1 on the full images asks for the blurred mean of where it might
     (frequency separation, as in Fritsche et al. 2019: the low frequencies from the reconstruction, the
     high ones from the critic). Clean LR (the pair's LR is its clean target x1) keeps the full L1: the
-    floor's x4 of it is already sharp, and freed it lost 1.9 dB to streaks (checkpoints/detail-texture)."""
+    floor's x4 of it is already sharp, and freed it lost 1.9 dB to streaks (checkpoints/detail-texture).
+    With `equivariance` > 0, x4's terms add that times `equivariance_l1` for the symmetry `turn` (1-7)."""
     hr, guides, targets = centre_tiles(batch, model.floor_outputs(batch["lr"]), model.cfg.tile)
     idx = model.tokens(hr)
     if from_floor is not None and from_floor.any():
         own = model.tokens(guides[2])
         idx = [torch.where(from_floor.view(-1, 1), o, i) for o, i in zip(own, idx, strict=True)]
-    outs = model.decode(idx, guides)
+    features = model.features(idx)
+    outs = [model.decoder(f, g) for f, g in zip(features, guides, strict=True)]
     parts = {}
     for s, out, target in zip((1, 2, 4), outs, targets, strict=True):
         if s == 4 and lowpass > 0 and from_floor is not None:
@@ -208,6 +235,10 @@ def detail_loss(
         amplitude = patch_spectrum_l1(outs[2], targets[2])
         parts["x4"] = parts["x4"] + spectrum * amplitude
         logs["spectrum"] = float(amplitude.detach())
+    if equivariance > 0:
+        turned = equivariance_l1(model, features[2], guides[2], outs[2], turn)
+        parts["x4"] = parts["x4"] + equivariance * turned
+        logs["equivariance"] = float(turned.detach())
     loss = sum(parts.values()) / len(parts)
     return loss, logs, RESIDUAL_GAIN * (outs[2] - guides[2]), RESIDUAL_GAIN * (targets[2] - guides[2])
 
@@ -258,7 +289,7 @@ def quick_eval(model: Detail, name: str, with_niqe: bool = False) -> dict[str, f
 
 def draw_curves(rows: list[dict], axes) -> None:
     train = [r for r in rows if "loss" in r]
-    for key in ("loss", "x1", "x2", "x4", "spectrum"):
+    for key in ("loss", "x1", "x2", "x4", "spectrum", "equivariance"):
         points = [(r["step"], r[key]) for r in train if key in r]
         if points:
             axes[0].plot(*zip(*points, strict=True), label=key)
@@ -295,7 +326,7 @@ def main(argv: list[str] | None = None) -> None:
                  "tokenizer": args.tokenizer, "floor": args.floor,
                  "spectrum": args.spectrum, "floor_tokens": args.floor_tokens,
                  "adversarial": args.adversarial, "critic_warmup": args.critic_warmup,
-                 "lowpass": args.lowpass}  # fmt: skip
+                 "lowpass": args.lowpass, "equivariance": args.equivariance}  # fmt: skip
         state = {"step": 0, "seconds": 0.0, "knobs": knobs}
         out.mkdir(parents=True)
     else:
@@ -303,7 +334,7 @@ def main(argv: list[str] | None = None) -> None:
     knobs = state["knobs"]  # a resumed run keeps the losses it started with
     adversarial, floor_tokens = knobs.get("adversarial", 0.0), knobs.get("floor_tokens", 0.0)
     critic_warmup, spectrum = knobs.get("critic_warmup", 0), knobs.get("spectrum", 0.0)
-    lowpass = knobs.get("lowpass", 0.0)
+    lowpass, equivariance = knobs.get("lowpass", 0.0), knobs.get("equivariance", 0.0)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     model.to(device).train()
     opt = torch.optim.AdamW(model.decoder.parameters(), lr=args.lr, betas=BETAS, weight_decay=0.0)
@@ -351,7 +382,8 @@ def main(argv: list[str] | None = None) -> None:
         from_floor = None
         if floor_tokens > 0:  # drawn only then, so that a run without it sees the batches it always did
             from_floor = torch.from_numpy(rng.random(args.batch_size) < floor_tokens).to(device)
-        loss, parts, fake, real = detail_loss(model, batch, from_floor, spectrum, lowpass)
+        turn = int(rng.integers(1, 8)) if equivariance > 0 else 1  # drawn only then, as from_floor
+        loss, parts, fake, real = detail_loss(model, batch, from_floor, spectrum, lowpass, equivariance, turn)
         if critic is not None:
             weight = adversarial if step >= critic_warmup else 0.0
             loss, critic_parts = critic_step(critic, critic_opt, model, loss, fake, real, weight)

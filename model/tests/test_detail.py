@@ -22,6 +22,8 @@ from hvar.train_detail import (
     clean_lr,
     critic_step,
     detail_loss,
+    dihedral,
+    equivariance_l1,
     low_passed,
     main,
     patch_spectrum_l1,
@@ -205,6 +207,45 @@ def test_the_low_pass_erases_pixel_level_detail_on_the_marked_tiles_and_keeps_th
     assert torch.equal(a[1], content[1]) and torch.equal(b[1], detailed[1])
 
 
+def test_dihedral_turns_an_image_as_the_training_batches_are_turned(pairs_dir):
+    drawn = {"x4": Pairs(pairs_dir).batch(np.random.default_rng(0), 2)["x4"]}
+    upright = to_tensors(drawn, 0)["x4"]["lr"]
+    for k in range(8):
+        assert torch.equal(dihedral(upright, k), to_tensors(drawn, k)["x4"]["lr"])
+
+
+def test_the_equivariance_term_costs_nothing_for_detail_that_follows_the_content_and_costs_fixed_stripes():
+    torch.manual_seed(0)
+    feature, guide = torch.rand(2, 4, 8, 8), torch.rand(2, 3, 32, 32)
+    stripes = 0.1 * (torch.arange(32) % 2).float()  # vertical, in the decoder's own frame
+    sharpen = torch.nn.functional.avg_pool2d  # any content-driven change is turned with the content
+
+    def follows(f, g):
+        return 2 * g - sharpen(g, 3, 1, 1)
+
+    def striped(f, g):
+        return g + stripes
+
+    for k in range(1, 8):
+        x4 = follows(feature, guide)
+        assert equivariance_l1(argparse.Namespace(decoder=follows), feature, guide, x4, k) < 1e-6
+    x4 = striped(feature, guide)
+    turned = equivariance_l1(argparse.Namespace(decoder=striped), feature, guide, x4, 1)
+    mirrored = equivariance_l1(argparse.Namespace(decoder=striped), feature, guide, x4, 6)
+    assert turned == pytest.approx(0.05)  # horizontal against vertical stripes: 0.1 apart on half the pixels
+    assert mirrored < 1e-6  # mirrored left-right and turned upside down, the stripes are where they were
+
+
+def test_under_equivariance_the_x4_loss_adds_the_turned_decodes_difference(pairs_dir):
+    model = moved(Detail(*tiny_parts()))
+    batch = to_tensors({"x4": Pairs(pairs_dir).batch(np.random.default_rng(0), 2)["x4"]}, 0)["x4"]
+    with torch.no_grad():
+        plain = detail_loss(model, batch)[1]
+        turned = detail_loss(model, batch, equivariance=1.0, turn=3)[1]
+    assert "equivariance" not in plain and turned["equivariance"] > 0
+    assert turned["x1"] == plain["x1"] and turned["x4"] == plain["x4"]  # the logs keep the plain L1s
+
+
 CLEAN = {"clean_floor_x4": 31.6, "clean_own_x4": 31.5}  # clean LR: 0.1 dB off
 
 
@@ -266,7 +307,9 @@ def test_during_the_critics_warmup_the_decoder_learns_from_the_reconstruction_al
     assert loss is not rec and logs["balance"] > 0
 
 
-@pytest.mark.parametrize("extra", [["--tokenizer", "tok"], ["--floor", "floor"], ["--spectrum", "-1"]])
+@pytest.mark.parametrize(
+    "extra", [["--tokenizer", "tok"], ["--floor", "floor"], ["--spectrum", "-1"], ["--equivariance", "-1"]]
+)
 def test_a_run_from_another_refuses_a_tokenizer_a_floor_or_a_negative_weight(pairs_dir, tmp_path, extra):
     with pytest.raises(SystemExit):
         main(["--init", str(tmp_path / "first"), "--out", str(tmp_path / "second"), "--pairs", str(pairs_dir),
