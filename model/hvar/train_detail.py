@@ -61,7 +61,7 @@ from hvar.eval_detail import evaluate
 from hvar.floor import load_floor
 from hvar.pairs import Pairs, unusable
 from hvar.tokenizer import image_grad_l1, load_hit
-from hvar.train_floor import to_tensors
+from hvar.train_floor import dihedral, to_tensors
 
 BETAS, WARMUP, GRAD_CLIP = (0.9, 0.99), 50, 1.0
 # The critic learns at twice the decoder's rate with a short momentum (TTUR, as GANs train): at the
@@ -179,12 +179,6 @@ def gaussian_blur(x: torch.Tensor, sigma: float) -> torch.Tensor:
 def low_passed(x: torch.Tensor, which: torch.Tensor, sigma: float) -> torch.Tensor:
     """x (B C H W) with the tiles marked in `which` (B bools) blurred by `gaussian_blur`."""
     return torch.where(which.view(-1, 1, 1, 1), gaussian_blur(x, sigma), x)
-
-
-def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
-    """B C H W turned k * 90 degrees, mirrored first for k >= 4 (as `to_tensors` turns a batch)."""
-    x = x.flip(-1) if k >= 4 else x
-    return torch.rot90(x, k % 4, dims=(-2, -1))
 
 
 def equivariance_l1(model: Detail, feature: torch.Tensor, guide: torch.Tensor, x4: torch.Tensor, k: int):

@@ -128,11 +128,17 @@ def to_tensors(
     k * 90 degrees (k >= 4: mirrored first). Bytes travel to the device, floats are made there."""
 
     def conv(a: np.ndarray) -> torch.Tensor:
-        x = torch.from_numpy(np.ascontiguousarray(a)).to(device).permute(0, 3, 1, 2).float().div(255)
-        x = x.flip(-1) if k >= 4 else x
-        return torch.rot90(x, k % 4, dims=(-2, -1))
+        return dihedral(
+            torch.from_numpy(np.ascontiguousarray(a)).to(device).permute(0, 3, 1, 2).float().div(255), k
+        )
 
     return {kind: {name: conv(a) for name, a in arrays.items()} for kind, arrays in batch.items()}
+
+
+def dihedral(x: torch.Tensor, k: int) -> torch.Tensor:
+    """B C H W turned k * 90 degrees, mirrored first for k >= 4: one of the square's 8 symmetries."""
+    x = x.flip(-1) if k >= 4 else x
+    return torch.rot90(x, k % 4, dims=(-2, -1))
 
 
 def floor_loss(

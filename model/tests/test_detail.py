@@ -22,13 +22,12 @@ from hvar.train_detail import (
     clean_lr,
     critic_step,
     detail_loss,
-    dihedral,
     equivariance_l1,
     low_passed,
     main,
     patch_spectrum_l1,
 )
-from hvar.train_floor import to_tensors
+from hvar.train_floor import dihedral, to_tensors
 
 
 def tiny_parts(seed: int = 0) -> tuple[Floor, HIT]:
