@@ -3,11 +3,13 @@
 # larger pair cache on the machine's cores, train the arms side by side on the one GPU (the network is
 # small: one run alone leaves most of the GPU idle), and bring back each run folder as a tar in $OUT
 # (weights, metrics, curves, log), refreshed every ten seconds so a cut-off run still returns.
-# An arm is preset:lr[:frozen]. The default trains the shipped two-stage floor (preset cascade, from
-# CASCADE_INIT: a restorer in front of SPAN-ch28 as published) two ways: the restorer alone through the
-# published SPAN (frozen: clean input keeps SPAN's quality), and the restorer grown to 40 channels
-# (cascade-wide, frozen: the capacity test, whose curves matched the 28-channel restorer's for 1500 CPU
-# steps; model/checkpoints/floor-cascade-wide); and the generative stage's two parts (below).
+# An arm is preset:lr[:frozen|:restore]. The default trains the shipped two-stage floor (preset cascade,
+# from FLOOR_INIT: a restorer in front of SPAN-ch28 as published) two ways, each restorer on x1 alone
+# with SPAN frozen and not run (restore: --restore-only with RESTORE_SHARES of JPEG-only and light
+# defects, what moved the restorer on the CPU; model/checkpoints/floor-cascade-restore): at 28 channels,
+# and grown to 40 (cascade-wide: the capacity test, whose curves matched the 28-channel restorer's for
+# 1500 CPU steps through SPAN; model/checkpoints/floor-cascade-wide); and the generative stage's two
+# parts (below). `frozen` trains a restorer through the frozen SPAN on x1, x2 and x4 (MILD, LIGHT).
 # `cascade:2e-4` (both stages), `wide:5e-4` (SPAN grown to 48 channels, hvar.floor.widen) and
 # `base:5e-4` remain possible arms. `detail:lr` trains the generative stage's decoder
 # (hvar.train_detail: DETAIL_TOKENIZER's tokens decoded on CASCADE_INIT's outputs; its CPU run is
@@ -40,8 +42,9 @@ export PYTHONUNBUFFERED=1
 COUNT=${COUNT:-32000}                                    # pairs of each kind
 MINUTES=${MINUTES:-8}                                    # training time of each run
 BATCH=${BATCH:-64}                                       # pairs of each kind per step
-ARMS=${ARMS:-"cascade:2e-4:frozen cascade-wide:2e-4:frozen detail:2e-4 transformer:2e-4"}  # preset:peak lr[:frozen]
-CASCADE_INIT=${CASCADE_INIT:-checkpoints/floor-cascade-mild}  # the cascade a cascade run starts from
+ARMS=${ARMS:-"cascade:2e-4:restore cascade-wide:2e-4:restore detail:2e-4 transformer:2e-4"}  # preset:peak lr[:flag]
+CASCADE_INIT=${CASCADE_INIT:-checkpoints/floor-cascade-mild}  # the floor the detail and transformer arms read (2.3.0: detail-base's)
+FLOOR_INIT=${FLOOR_INIT:-checkpoints/floor-cascade-restore}  # the cascade a cascade run starts from (2.4.0)
 DETAIL_TOKENIZER=${DETAIL_TOKENIZER:-checkpoints/tok-base-dg}  # the tokens a detail or transformer arm learns
 TRANSFORMER_INIT=${TRANSFORMER_INIT:-checkpoints/hvar-base}  # where a transformer arm starts (hvar-floor kept no weights)
 # A detail arm goes on from the CPU decoder (DETAIL_INIT; empty: a new decoder on DETAIL_TOKENIZER and
@@ -60,6 +63,7 @@ DETAIL_EVAL_EVERY=${DETAIL_EVAL_EVERY:-500}
 EVAL_EVERY=${EVAL_EVERY:-2000}
 MILD=${MILD:-0.3}                                        # share of clean pairs given a faint defect (--mild)
 LIGHT=${LIGHT:-0.4}                                      # share given one defect of light's range (--light)
+RESTORE_SHARES=${RESTORE_SHARES:-"--jpeg 0.5 --light 0.2"}  # a restore arm's clean pairs given a defect
 OUT=${OUT:-runs/gpu-floor}
 RUNS=${RUNS:-/tmp/floor-runs}
 PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
@@ -115,12 +119,18 @@ for arm in "${arms[@]}"; do
     continue
   fi
   extra=()
-  [[ "$preset" == cascade* ]] && extra+=(--init "$CASCADE_INIT")  # a trained restorer (grown: cascade-wide)
-  [ "$flag" = frozen ] && extra+=(--freeze-upscaler)           # SPAN kept as published
+  [[ "$preset" == cascade* ]] && extra+=(--init "$FLOOR_INIT")  # a trained restorer (grown: cascade-wide)
+  if [ "$flag" = restore ]; then                           # the restorer on x1 alone, SPAN as published
+    read -ra shares <<< "$RESTORE_SHARES"
+    extra+=(--restore-only "${shares[@]}")
+  else
+    extra+=(--mild "$MILD" --light "$LIGHT")
+    [ "$flag" = frozen ] && extra+=(--freeze-upscaler)         # SPAN kept as published
+  fi
   $PY -m hvar.train_floor --out "$RUNS/$(run_name "$arm")" --preset "$preset" "${extra[@]}" \
     --span "$CARRY/span-ch28/team38_span_ch28_slim.pth" \
     --pairs "$RUNS/pairs" --steps 1000000 --minutes "$MINUTES" --batch-size "$BATCH" --lr "$lr" \
-    --mild "$MILD" --light "$LIGHT" --eval-every "$EVAL_EVERY" --threads "$threads" > "$RUNS/$(run_name "$arm").log" 2>&1 &
+    --eval-every "$EVAL_EVERY" --threads "$threads" > "$RUNS/$(run_name "$arm").log" 2>&1 &
   pids+=($!)
 done
 while kill -0 "${pids[@]}" 2>/dev/null; do sleep 10; bring_back; done

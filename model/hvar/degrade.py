@@ -11,6 +11,7 @@ Randomness comes only from the `rng` argument, so a seed fixes the whole degrada
 
 import io
 import math
+import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -23,6 +24,8 @@ KERNEL_NAMES = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau
 KERNEL_SIZES = tuple(range(7, 22, 2))  # odd sizes 7..21, as Real-ESRGAN's kernel_range
 RESIZE_MODES = ("area", "bilinear", "bicubic")
 DEGRADATIONS = ("bicubic", "realistic")  # how an LR image is made from its HR image: `make_lr`
+# The evaluation also asks for "jpeg<q>": the benchmark LR saved as a JPEG of quality q (`jpeg_lr`).
+JPEG_DEGRADATION = re.compile(r"jpeg(\d{1,2}|100)")
 
 
 @dataclass
@@ -345,7 +348,17 @@ def make_lr(
         if rng is None:
             raise ValueError("realistic degradation needs an rng")
         return degrade(hr_HWC, scale, rng)
-    raise ValueError(f"unknown degradation {degradation!r}; choose from {DEGRADATIONS}")
+    if (m := JPEG_DEGRADATION.fullmatch(degradation)) and 1 <= int(m[1]) <= 100:
+        return jpeg_lr(hr_HWC, scale, int(m[1]))
+    raise ValueError(f"unknown degradation {degradation!r}; choose from {DEGRADATIONS} or jpeg1..jpeg100")
+
+
+def jpeg_lr(hr_HWC: np.ndarray, scale: int, quality: int) -> np.ndarray:
+    """The benchmark LR saved as a JPEG of `quality` (Pillow, 4:2:0 chroma): how nearly every photo people
+    send has been damaged. Grey stays grey (HxW)."""
+    lr = bicubic_lr(hr_HWC, scale).astype(np.float32) / 255.0
+    x = jpeg(lr[..., None] if lr.ndim == 2 else lr, quality)
+    return np.round(x.reshape(lr.shape) * 255.0).astype(np.uint8)
 
 
 # ---------------------------------------------------------------------------------------------- light

@@ -34,7 +34,7 @@ from hvar import contract, degrade
 from hvar import eval as protocol
 from hvar.config import SCALES
 from hvar.data import tensor_to_uint8, uint8_to_tensor
-from hvar.degrade import DEGRADATIONS, bicubic_lr, make_lr, modcrop
+from hvar.degrade import bicubic_lr, make_lr, modcrop
 from hvar.floor import CONFIG_FILE as FLOOR_CONFIG
 from hvar.floor import Floor, load_floor
 from hvar.imresize import imresize_uint8
@@ -368,6 +368,15 @@ def load_model(path: str | Path, threads: int = 0) -> Model:
     return load_floor(path) if (path / FLOOR_CONFIG).exists() else load_hvar(path)
 
 
+def degradation(name: str) -> str:
+    """--degradation's type: a name `make_lr` knows."""
+    try:
+        make_lr(np.zeros((4, 4, 3), np.uint8), 2, name, np.random.default_rng(0))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
+    return name
+
+
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--compare", nargs="+", metavar="NAME=JSON",
@@ -378,7 +387,8 @@ def main(argv: list[str] | None = None) -> dict:
         "--dataset", nargs="+", default=["Set5", "Set14"], help="names under <data-root>/dev, or HR folders"
     )
     ap.add_argument("--scale", nargs="+", type=int, default=[2, 4], choices=[2, 4])
-    ap.add_argument("--degradation", nargs="+", default=["bicubic", "realistic"], choices=DEGRADATIONS)
+    ap.add_argument("--degradation", nargs="+", default=["bicubic", "realistic"], type=degradation,
+                    help="bicubic, realistic or jpeg<q> (the bicubic LR as a JPEG of quality q)")  # fmt: skip
     ap.add_argument("--seed", type=int, default=0, help="realistic degradation and sampling noise seed")
     ap.add_argument("--temperature", type=float, default=0.0, help="0 = greedy decoding")
     ap.add_argument("--data-root", type=Path, default=None)

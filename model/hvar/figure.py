@@ -4,8 +4,9 @@
         --model "hvar 2.0=../gpu-runner/models/hvar" \\
         --model "hvar-base 1.0=../gpu-runner/models/hvar-base" --out ../docs/before-after.png
 
-The photo is taken as the HR image; its LR is MATLAB bicubic (top row) or the realistic recipe with a
-fixed seed (bottom row), each run through the exported model by the runner's tiling (`hvar.eval_sr`).
+The photo is taken as the HR image; its LR is made one row per `--degradation` (default: MATLAB bicubic,
+then the realistic recipe with a fixed seed; `jpeg<q>` is the bicubic LR saved as a JPEG of quality q),
+each run through the exported model by the runner's tiling (`hvar.eval_sr`).
 A crop of `--crop` HR pixels around the centre keeps the detail visible. Use the CC0 example photos, not
 the research-only benchmark sets: the figure goes into the repository and the model card.
 """
@@ -20,7 +21,7 @@ from PIL import Image, ImageDraw
 
 from hvar import eval as protocol
 from hvar.degrade import DEGRADATIONS, make_lr, modcrop
-from hvar.eval_sr import SRMethod, load_model
+from hvar.eval_sr import SRMethod, degradation, load_model
 from hvar.imresize import imresize_uint8
 
 LABEL_H = 14
@@ -68,6 +69,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--crop", type=int, default=192, help="HR pixels shown per side")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument(
+        "--degradation", nargs="+", type=degradation, default=list(DEGRADATIONS), help="one row each"
+    )
     args = ap.parse_args(argv)
     pairs = [m.split("=", 1) for m in args.model]
     if not args.image.is_file() or any(len(p) != 2 or not Path(p[1]).is_dir() for p in pairs):
@@ -77,13 +81,13 @@ def main(argv: list[str] | None = None) -> None:
     hr = modcrop(np.asarray(Image.open(args.image).convert("RGB")), 4)
     y, x, c = centre_box(hr, args.crop)
     rows = []
-    for degradation in DEGRADATIONS:
+    for name in args.degradation:
         rng = protocol.image_rng(args.image.stem, 4, args.seed)
-        lr = make_lr(hr, 4, degradation, rng)
+        lr = make_lr(hr, 4, name, rng)
         ly, lx, lc = y // 4, x // 4, c // 4
-        crop = [(f"{degradation} LR (nearest)", lr[ly : ly + lc, lx : lx + lc].repeat(4, 0).repeat(4, 1))]
+        crop = [(f"{name} LR (nearest)", lr[ly : ly + lc, lx : lx + lc].repeat(4, 0).repeat(4, 1))]
         crop.append(("bicubic x4", imresize_uint8(lr, 4)[y : y + c, x : x + c]))
-        crop += [(f"{name} x4", m.outputs(lr)[4][y : y + c, x : x + c]) for name, m in methods]
+        crop += [(f"{model} x4", m.outputs(lr)[4][y : y + c, x : x + c]) for model, m in methods]
         crop.append(("original", hr[y : y + c, x : x + c]))
         rows.append(row([panel(img, label) for label, img in crop]))
     args.out.parent.mkdir(parents=True, exist_ok=True)

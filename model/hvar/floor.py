@@ -115,7 +115,7 @@ class Floor(nn.Module):
         in [0, 1] (unclamped while training). noise / temperature are accepted and unused, so that the
         evaluation calls every model alike."""
         feat = self.features(lr01_B3HW)
-        x1 = self.heads["x1"](feat) + lr01_B3HW  # B 3 T T
+        x1 = self.restore(lr01_B3HW, feat)  # B 3 T T
         if self.upscaler is None:
             x2, x4 = self.upsample(feat)
         else:  # the upscaler sees x1 as the runner would show it: in [0, 1]
@@ -123,6 +123,11 @@ class Floor(nn.Module):
         if not self.training:
             x1, x2, x4 = (x.clamp(0, 1) for x in (x1, x2, x4))
         return x1, x2, x4
+
+    def restore(self, lr01_B3HW: torch.Tensor, feat_BCHW: torch.Tensor | None = None) -> torch.Tensor:
+        """x1 (B 3 H W, unclamped): the input plus the correction head_1 reads from its features."""
+        feat_BCHW = self.features(lr01_B3HW) if feat_BCHW is None else feat_BCHW
+        return self.heads["x1"](feat_BCHW) + lr01_B3HW
 
     def upsample(self, feat_BCHW: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x2 (B 3 2H 2W) and x4 (B 3 4H 4W) from the features, by pixel shuffle."""

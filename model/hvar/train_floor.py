@@ -14,8 +14,14 @@ Each batch holds `--batch-size` x4 pairs and as many x2 pairs (each half bicubic
 random flip/rotation per batch; `--mild` gives a share of the bicubic pairs one faint defect on the fly
 (a JPEG q75-95, noise or blur, `degrade.MILD`: x1 must then stay close to the clean input), `--light` a
 share one defect of `degrade.light`'s whole range (JPEG q30-95, noise, blur: what x1 must repair when a
-photo was damaged once, not by the realistic recipe's stack of defects). The loss is
-the mean L1 of every output that has a target: x1 and x2 for all pairs, x4 for the x4 pairs. Every
+photo was damaged once, not by the realistic recipe's stack of defects), `--jpeg` a share a JPEG round trip
+alone (q30-95: the defect of nearly every photo people send). The loss is the mean L1 of every output that
+has a target: x1 and x2 for all pairs, x4 for the x4 pairs. With `--restore-only` (two stages) the
+restorer learns x1 alone and the upscaler is neither run nor trained: each pair's x1 L1 is divided by its
+input's (plus `RELATIVE_FLOOR`), so a faint defect that x1 must nearly leave alone weighs as much as the
+realistic recipe's heavy stack. The frozen SPAN upscales a faithful x1 best: in 400 steps from 2.3.0 this
+lifted x4 on clean, JPEG and realistic LR alike, where x2 and x4's losses through SPAN had held the restorer
+in one band for thousands of steps. Every
 `--eval-every` steps: PSNR-Y on Set5 (bicubic and realistic LR, x2 and x4 and x1) and x1's gain on the
 acceptance ladder's faint rungs (`eval_sr.x1_ladder`), written to metrics.jsonl with the losses; the run
 folder keeps floor.safetensors (the weights, small enough to commit), optim.pt, state.json and
@@ -35,7 +41,7 @@ import torch.nn.functional as F
 
 from hvar import training
 from hvar.config import FLOOR_PRESETS
-from hvar.degrade import MILD, light
+from hvar.degrade import MILD, jpeg, light
 from hvar.floor import Floor, cascade, from_span, grow, load_floor, save_floor
 from hvar.pairs import Pairs, unusable
 from hvar.paths import SHARED
@@ -44,6 +50,8 @@ SPAN_WEIGHTS = SHARED / "pretrained/span-ch28/team38_span_ch28_slim.pth"
 WARMUP = 200  # steps of linear warmup before the cosine
 BETAS = (0.9, 0.99)
 QUICK_LADDER = ("jpeg90", "jpeg60", "noise3", "blur0.8")  # x1's rungs scored during training
+JPEG_QUALITY = (30, 95)  # --jpeg's range, as degrade.light's
+RELATIVE_FLOOR = 2 / 255  # --restore-only: added to each input's L1 before dividing by it (clean: 0)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -73,6 +81,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--light", type=float, default=0.0,
                     help="share of the clean pairs given one defect of degrade.light's whole range "
                          "(JPEG q30-95, noise sigma 1-25, blur 0.5-1.6): x1 learns to repair it")  # fmt: skip
+    ap.add_argument("--jpeg", type=float, default=0.0,
+                    help="share of the clean pairs given a JPEG round trip alone (q30-95)")  # fmt: skip
+    ap.add_argument("--restore-only", action="store_true",
+                    help="two stages: train the restorer on x1 alone (each pair's L1 relative to its "
+                         "input's); the upscaler is frozen and not run")  # fmt: skip
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--eval-set", default="Set5", help="dev set scored during training")
     ap.add_argument("--seed", type=int, default=0)
@@ -80,8 +93,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.steps < 0 or args.batch_size < 1 or args.eval_every < 1 or args.minutes < 0:
         ap.error("--steps and --minutes must be >= 0, --batch-size and --eval-every >= 1")
-    if not (0 <= args.mild and 0 <= args.light and args.mild + args.light <= 1):
-        ap.error("--mild and --light are shares of the clean pairs: each >= 0, together <= 1")
+    if min(args.mild, args.light, args.jpeg) < 0 or args.mild + args.light + args.jpeg > 1:
+        ap.error("--mild, --light and --jpeg are shares of the clean pairs: each >= 0, together <= 1")
     if args.init and (args.resume or not (args.init / "floor.json").is_file()):
         ap.error("--init takes a floor run folder, and only for a new run")
     if not args.resume and not args.init and args.preset != "tiny" and not args.span.is_file():
@@ -106,10 +119,14 @@ def starting_floor(args: argparse.Namespace) -> Floor:
 
 
 def with_defects(
-    batch: dict[str, dict[str, np.ndarray]], rng: np.random.Generator, mild: float, whole: float = 0.0
+    batch: dict[str, dict[str, np.ndarray]],
+    rng: np.random.Generator,
+    mild: float,
+    whole: float = 0.0,
+    jpeg_share: float = 0.0,
 ) -> None:
-    """Gives a share `mild` of the batch's clean pairs (input == x1 target) one faint defect and a share
-    `whole` one defect of `light`'s whole range, in place."""
+    """Gives a share `mild` of the batch's clean pairs (input == x1 target) one faint defect, a share
+    `whole` one defect of `light`'s whole range and a share `jpeg_share` a JPEG round trip, in place."""
     for arrays in batch.values():
         for i, (lr, t1) in enumerate(zip(arrays["lr"], arrays["t1"], strict=True)):
             if not np.array_equal(lr, t1):
@@ -119,6 +136,11 @@ def with_defects(
                 arrays["lr"][i] = light(t1, rng, **MILD)
             elif u < mild + whole:
                 arrays["lr"][i] = light(t1, rng)
+            elif u < mild + whole + jpeg_share:
+                quality = round(rng.uniform(*JPEG_QUALITY))
+                arrays["lr"][i] = np.round(jpeg(t1.astype(np.float32) / 255.0, quality) * 255.0).astype(
+                    np.uint8
+                )
 
 
 def to_tensors(
@@ -157,6 +179,19 @@ def floor_loss(
     return loss, {k: float(v.detach()) for k, v in parts.items()}
 
 
+def restore_loss(
+    model: Floor, batch: dict[str, dict[str, torch.Tensor]]
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """x1's L1 per pair over its input's L1 (+ RELATIVE_FLOOR), weights normalised to mean 1; reports
+    the plain mean L1 of x1 (comparable with floor_loss's)."""
+    lr = torch.cat([batch["x4"]["lr"], batch["x2"]["lr"]])  # B 3 T T
+    t1 = torch.cat([batch["x4"]["t1"], batch["x2"]["t1"]])
+    err_B = (model.restore(lr) - t1).abs().mean(dim=(1, 2, 3))
+    weight_B = 1.0 / ((lr - t1).abs().mean(dim=(1, 2, 3)) + RELATIVE_FLOOR)
+    loss = (err_B * weight_B).sum() / weight_B.sum()
+    return loss, {"x1": float(err_B.detach().mean())}
+
+
 def quick_eval(model: Floor, dataset: str) -> dict[str, float]:
     """PSNR-Y on one dev set (whole images through the tiled path), for the curves."""
     from hvar.eval_sr import evaluate, x1_ladder
@@ -176,7 +211,7 @@ def quick_eval(model: Floor, dataset: str) -> dict[str, float]:
 def draw_curves(rows: list[dict], axes) -> None:
     train = [r for r in rows if "loss" in r]
     evals = [r for r in rows if "psnr_bicu_x4" in r]
-    axes[0].plot([r["step"] for r in train], [r["loss"] for r in train], label="L1 (mean of heads)")
+    axes[0].plot([r["step"] for r in train], [r["loss"] for r in train], label="training loss (L1)")
     axes[0].set_yscale("log")
     for key, label in (("bicu_x4", "bicubic LR x4"), ("bicu_x2", "bicubic LR x2")):
         axes[1].plot([r["step"] for r in evals], [r[f"psnr_{key}"] for r in evals], label=label)
@@ -209,16 +244,21 @@ def main(argv: list[str] | None = None) -> None:
     state = training.saved_state(out, args.resume)
     if state is None:
         model = starting_floor(args)
-        if args.freeze_upscaler and model.upscaler is None:  # before anything is written
-            raise SystemExit("--freeze-upscaler: this floor has one stage, no upscaler (--preset cascade)")
+        if (args.freeze_upscaler or args.restore_only) and model.upscaler is None:  # before any write
+            flag = "--restore-only" if args.restore_only else "--freeze-upscaler"
+            raise SystemExit(f"{flag}: this floor has one stage, no upscaler (--preset cascade)")
         out.mkdir(parents=True, exist_ok=True)
-        knobs = {"batch_size": args.batch_size, "lr": args.lr, "freeze_upscaler": args.freeze_upscaler,
-                 "mild": args.mild, "light": args.light}  # fmt: skip
+        knobs = {"batch_size": args.batch_size, "lr": args.lr,
+                 "freeze_upscaler": args.freeze_upscaler or args.restore_only,
+                 "restore_only": args.restore_only, "mild": args.mild, "light": args.light,
+                 "jpeg": args.jpeg}  # fmt: skip
         state = {"step": 0, "seconds": 0.0, "knobs": knobs}
     else:
         model = load_floor(out)
     model.to(device).train()
-    if state["knobs"].get("freeze_upscaler"):  # kept by a resumed run
+    knobs = state["knobs"]  # a resumed run keeps its own
+    loss_of = restore_loss if knobs.get("restore_only") else floor_loss
+    if knobs.get("freeze_upscaler"):
         model.upscaler.requires_grad_(False)
     trained = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(trained, lr=args.lr, betas=BETAS, weight_decay=0.0)
@@ -246,9 +286,9 @@ def main(argv: list[str] | None = None) -> None:
         step = state["step"]
         training.set_learning_rate(opt, training.learning_rate(step, args.lr, WARMUP, budget.progress(step)))
         drawn = pairs.batch(rng, args.batch_size)
-        with_defects(drawn, rng, state["knobs"].get("mild", 0.0), state["knobs"].get("light", 0.0))
+        with_defects(drawn, rng, knobs.get("mild", 0.0), knobs.get("light", 0.0), knobs.get("jpeg", 0.0))
         batch = to_tensors(drawn, int(rng.integers(8)), device)
-        loss, parts = floor_loss(model, batch)
+        loss, parts = loss_of(model, batch)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()

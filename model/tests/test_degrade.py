@@ -12,6 +12,7 @@ from hvar.degrade import (
     bicubic_lr,
     degrade,
     filter2d,
+    jpeg,
     light,
     make_lr,
     modcrop,
@@ -163,13 +164,28 @@ def test_make_lr_names_the_bicubic_convention_and_the_seeded_recipe():
     assert np.array_equal(real, degrade(hr, 4, np.random.default_rng(3)))
 
 
+def test_a_jpeg_degradation_is_the_benchmark_lr_through_a_jpeg_of_that_quality():
+    hr = _hr()
+    clean = bicubic_lr(hr, 4)
+    want = np.round(jpeg(clean.astype(np.float32) / 255.0, 75) * 255.0).astype(np.uint8)
+    assert np.array_equal(make_lr(hr, 4, "jpeg75"), want)
+    err = {q: np.abs(make_lr(hr, 4, f"jpeg{q}").astype(float) - clean).mean() for q in (30, 90)}
+    assert 0 < err[90] < err[30]
+
+
+def test_a_jpeg_degradation_keeps_grey_grey():
+    grey = _hr()[..., 1]
+    assert make_lr(grey, 2, "jpeg60").shape == bicubic_lr(grey, 2).shape
+
+
 def test_make_lr_takes_flipped_and_rotated_views():
     view = np.rot90(_hr()[:, ::-1])
     assert np.array_equal(make_lr(view, 4, "bicubic"), bicubic_lr(np.ascontiguousarray(view), 4))
 
 
 def test_make_lr_refuses_an_unknown_degradation_and_a_realistic_one_without_rng():
-    with pytest.raises(ValueError, match="unknown degradation"):
-        make_lr(np.zeros((8, 8, 3), dtype=np.uint8), 2, "jpeg")
+    for name in ("jpeg", "jpeg0", "jpeg101", "blurry"):
+        with pytest.raises(ValueError, match="unknown degradation"):
+            make_lr(np.zeros((8, 8, 3), dtype=np.uint8), 2, name)
     with pytest.raises(ValueError, match="needs an rng"):
         make_lr(np.zeros((8, 8, 3), dtype=np.uint8), 2, "realistic")

@@ -64,6 +64,21 @@ def test_cli_writes_markdown_and_json(model, photo_root, tmp_path):
     assert json.loads((tmp_path / "sr.json").read_text())["results"][0]["input"]["psnr"] > 0
 
 
+def test_cli_scores_jpeg_compressed_input_against_the_clean_lr(model, photo_root, tmp_path):
+    save_hvar(model, tmp_path / "run")
+    ev = main(
+        ["--run", str(tmp_path / "run"), "--dataset", "Set14", "--scale", "2", "--degradation", "jpeg50"]
+    )
+    (r,) = ev["results"]
+    assert r["degradation"] == "jpeg50" and 20 < r["input"]["psnr"] < 60  # the JPEG's loss, finite
+
+
+def test_cli_refuses_an_unknown_degradation_with_a_clear_error(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--run", str(tmp_path / "run"), "--degradation", "jpeg0"])
+    assert "unknown degradation 'jpeg0'" in capsys.readouterr().err
+
+
 def test_cli_adds_the_x1_ladder_on_request(model, photo_root, tmp_path):
     save_hvar(model, tmp_path / "run")
     ev = main(["--run", str(tmp_path / "run"), "--dataset", "Set14", "--scale", "2",

@@ -139,6 +139,19 @@ def test_the_before_after_figure_shows_each_model_for_clean_and_degraded_input(e
     assert (w, h) == (4 * 64 + 3 * 4, 2 * (64 + 14) + 4)  # input, bicubic, tiny, original; two rows
 
 
+def test_the_figure_draws_one_row_per_degradation_asked_for(exported, tmp_path):
+    from PIL import Image
+
+    from hvar.figure import main as figure
+
+    _, out = exported
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)).save(photo)
+    figure(["--image", str(photo), "--model", f"tiny={out}", "--out", str(tmp_path / "f.png"), "--crop", "64",
+            "--degradation", "bicubic", "jpeg60", "realistic"])  # fmt: skip
+    assert Image.open(tmp_path / "f.png").size[1] == 3 * (64 + 14) + 2 * 4
+
+
 def test_the_figure_refuses_a_model_folder_that_does_not_exist(tmp_path, capsys):
     from hvar.figure import main as figure
 

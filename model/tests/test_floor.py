@@ -50,6 +50,13 @@ def test_a_two_stage_floor_upscales_its_own_x1():
     assert two.receptive_radius == restorer.receptive_radius + upscaler.receptive_radius
 
 
+def test_restore_is_the_x1_that_the_forward_pass_gives_before_its_clamp():
+    model = random_floor(seed=7, stages=2)
+    lr = torch.rand(2, 3, 12, 12)
+    with torch.no_grad():
+        torch.testing.assert_close(model.restore(lr).clamp(0, 1), model(lr)[0], rtol=0, atol=0)
+
+
 def test_a_two_stage_floor_saves_and_loads_both_stages(tmp_path):
     model = random_floor(seed=6, stages=2)
     save_floor(model, tmp_path / "run")

@@ -8,9 +8,10 @@ import pytest
 import torch
 
 from hvar.config import FLOOR_PRESETS
+from hvar.degrade import jpeg
 from hvar.floor import Floor, load_floor, save_floor
 from hvar.pairs import Pairs, build
-from hvar.train_floor import floor_loss, main, to_tensors, with_defects
+from hvar.train_floor import floor_loss, main, restore_loss, to_tensors, with_defects
 
 
 @pytest.fixture
@@ -37,19 +38,72 @@ def test_one_rotation_turns_every_array_of_a_batch_alike(pairs_dir):
             assert torch.equal(turned[kind][name], torch.rot90(x.flip(-1), 1, dims=(-2, -1)))
 
 
-@pytest.mark.parametrize(("mild", "whole"), [(1.0, 0.0), (0.0, 1.0), (0.5, 0.5)])
-def test_a_share_of_one_damages_the_clean_pairs_and_no_other(pairs_dir, mild, whole):
+@pytest.mark.parametrize(("mild", "whole", "jpeg"), [(1, 0, 0), (0, 1, 0), (0, 0, 1), (0.5, 0.3, 0.2)])
+def test_a_share_of_one_damages_the_clean_pairs_and_no_other(pairs_dir, mild, whole, jpeg):
     raw = Pairs(pairs_dir).batch(np.random.default_rng(0), 8)
     clean = {
         kind: [np.array_equal(lr, t1) for lr, t1 in zip(a["lr"], a["t1"], strict=True)]
         for kind, a in raw.items()
     }
     before = {kind: a["lr"].copy() for kind, a in raw.items()}
-    with_defects(raw, np.random.default_rng(1), mild, whole)
+    with_defects(raw, np.random.default_rng(1), mild, whole, jpeg)
     for kind, arrays in raw.items():
         changed = [not np.array_equal(a, b) for a, b in zip(arrays["lr"], before[kind], strict=True)]
         assert not any(ch and not c for ch, c in zip(changed, clean[kind], strict=True))  # degraded: kept
         assert sum(changed) >= sum(clean[kind]) - 1  # a faint blur of a smooth field may round to itself
+
+
+def test_a_jpeg_share_gives_a_jpeg_round_trip_and_nothing_else(pairs_dir):
+    raw = Pairs(pairs_dir).batch(np.random.default_rng(0), 8)
+    clean = [np.array_equal(lr, t1) for lr, t1 in zip(raw["x4"]["lr"], raw["x4"]["t1"], strict=True)]
+    with_defects(raw, np.random.default_rng(1), 0.0, 0.0, 1.0)
+    for was_clean, lr, t1 in zip(clean, raw["x4"]["lr"], raw["x4"]["t1"], strict=True):
+        if was_clean:  # a JPEG round trip of the target at one quality of 30-95, bit for bit
+            trips = [np.round(jpeg(t1.astype(np.float32) / 255.0, q) * 255.0) for q in range(30, 96)]
+            assert any(np.array_equal(lr, t) for t in trips)
+
+
+def identity_restorer(seed: int = 0) -> Floor:
+    """A two-stage tiny floor whose x1 is its input: the head that corrects it is zero."""
+    torch.manual_seed(seed)
+    model = Floor(dataclasses.replace(FLOOR_PRESETS["tiny"], stages=2)).train()
+    with torch.no_grad():
+        for p in model.heads["x1"].parameters():
+            p.zero_()
+    return model
+
+
+def noisy_pairs(sigma: float, n: int = 4) -> dict[str, torch.Tensor]:
+    gen = torch.Generator().manual_seed(int(sigma))
+    t1 = torch.rand(n, 3, 16, 16, generator=gen)
+    return {"lr": t1 + torch.randn(t1.shape, generator=gen) * sigma / 255.0, "t1": t1}
+
+
+class Corrected(torch.nn.Module):
+    """x1 = the input plus a free correction per pixel, so the loss's gradient shows each pixel's weight."""
+
+    def __init__(self, shape: tuple[int, ...]):
+        super().__init__()
+        self.correction = torch.nn.Parameter(torch.zeros(shape))
+
+    def restore(self, lr: torch.Tensor) -> torch.Tensor:
+        return lr + self.correction
+
+
+def test_the_restore_loss_is_zero_when_x1_is_the_clean_target():
+    clean = {kind: noisy_pairs(0.0) for kind in ("x4", "x2")}
+    loss, parts = restore_loss(identity_restorer(), clean)
+    assert loss.item() == 0.0 and parts == {"x1": 0.0}
+
+
+def test_the_restore_loss_pulls_a_faint_defect_harder_than_a_heavy_one():
+    """Plain L1 weighs every pixel alike, so the realistic recipe's heavy defects would drown the faint
+    ones; relative to its input's own error a faint pair's pixel pulls x1 several times harder."""
+    batch = {"x4": noisy_pairs(2.0), "x2": noisy_pairs(30.0)}  # restore_loss puts x4's pairs first
+    model = Corrected((8, 3, 16, 16))
+    restore_loss(model, batch)[0].backward()
+    pull = model.correction.grad.abs().mean(dim=(1, 2, 3))
+    assert pull[:4].min() > 5 * pull[4:].max()
 
 
 def test_no_share_leaves_the_batch_as_drawn(pairs_dir):
@@ -87,11 +141,40 @@ def test_a_frozen_upscaler_stays_as_it_was_while_the_restorer_trains(pairs_dir, 
     assert same == stage  # every upscaler weight unchanged after the resume too, every restorer weight moved
 
 
-def test_freezing_the_upscaler_of_a_one_stage_floor_is_a_clear_error(pairs_dir, tmp_path):
-    with pytest.raises(SystemExit, match="one stage"):
-        main(["--out", str(tmp_path / "run"), "--preset", "tiny", "--pairs", str(pairs_dir),
-              "--freeze-upscaler"])  # fmt: skip
+def test_a_restore_only_run_trains_the_restorer_on_x1_alone(pairs_dir, tmp_path):
+    torch.manual_seed(0)
+    save_floor(Floor(dataclasses.replace(FLOOR_PRESETS["tiny"], stages=2)), tmp_path / "start")
+    out = tmp_path / "run"
+    args = [
+        "--init",
+        str(tmp_path / "start"),
+        "--out",
+        str(out),
+        "--pairs",
+        str(pairs_dir),
+        "--batch-size",
+        "2",
+    ]
+    main([*args, "--eval-every", "50", "--steps", "50", "--restore-only", "--jpeg", "0.5"])
+    start, trained = load_floor(tmp_path / "start"), load_floor(out)
+    same = [torch.equal(a, b) for a, b in zip(start.parameters(), trained.parameters(), strict=True)]
+    assert same == ["upscaler." in k for k, _ in start.named_parameters()]
+    losses = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [set(r) - {"step", "loss", "lr", "seconds"} for r in losses if "loss" in r] == [{"x1"}]
+
+
+@pytest.mark.parametrize("flag", ["--freeze-upscaler", "--restore-only"])
+def test_a_one_stage_floor_cannot_train_its_stages_apart(pairs_dir, tmp_path, flag):
+    with pytest.raises(SystemExit, match=f"{flag}: this floor has one stage"):
+        main(["--out", str(tmp_path / "run"), "--preset", "tiny", "--pairs", str(pairs_dir), flag])
     assert not (tmp_path / "run").exists()
+
+
+def test_shares_of_the_clean_pairs_over_one_are_a_clear_cli_error(pairs_dir, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "run"), "--preset", "tiny", "--pairs", str(pairs_dir),
+              "--light", "0.6", "--jpeg", "0.6"])  # fmt: skip
+    assert "together <= 1" in capsys.readouterr().err
 
 
 def test_a_run_folder_is_never_overwritten(pairs_dir, tmp_path):
