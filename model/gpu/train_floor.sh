@@ -26,7 +26,8 @@
 # sized to fit a call beside the repository (part 1 also holds Set5, SPAN-ch28 and NIQE's parameters).
 # Then, one call right after the other (a warm machine keeps the ignored folders earlier calls brought):
 #   device run, carry ["model/.data/carry-1"], command: true, timeout_s 60      (and so on for all but the last)
-#   device run, carry ["model/.data/carry-2"], command: CARRY_PARTS=".data/carry-*" bash model/gpu/train_floor.sh, timeout_s 570
+#   device run, carry ["model/.data/carry-N"] (the last part; 3 with 2.4.0's repository), command:
+#     CARRY_PARTS=".data/carry-*" bash model/gpu/train_floor.sh, timeout_s 570
 # The script merges the parts and stops at once if a photo of the manifest is missing (a cold machine
 # between the calls): then run all the calls again.
 # Back here: for t in <files_at>/*.tar; do tar xf "$t" -C model/runs; done, then export and evaluate on the CPU (a detail
