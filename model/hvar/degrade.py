@@ -24,7 +24,7 @@ KERNEL_NAMES = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau
 KERNEL_SIZES = tuple(range(7, 22, 2))  # odd sizes 7..21, as Real-ESRGAN's kernel_range
 RESIZE_MODES = ("area", "bilinear", "bicubic")
 DEGRADATIONS = ("bicubic", "realistic")  # how an LR image is made from its HR image: `make_lr`
-# The evaluation also asks for "jpeg<q>": the benchmark LR saved as a JPEG of quality q (`jpeg_lr`).
+# The evaluation also asks for "jpeg<q>": the benchmark LR saved as a JPEG of quality q (`make_lr`).
 JPEG_DEGRADATION = re.compile(r"jpeg(\d{1,2}|100)")
 
 
@@ -348,17 +348,23 @@ def make_lr(
         if rng is None:
             raise ValueError("realistic degradation needs an rng")
         return degrade(hr_HWC, scale, rng)
-    if (m := JPEG_DEGRADATION.fullmatch(degradation)) and 1 <= int(m[1]) <= 100:
-        return jpeg_lr(hr_HWC, scale, int(m[1]))
+    if (quality := jpeg_quality(degradation)) is not None:
+        # the benchmark LR saved as a JPEG: how nearly every photo people send has been damaged
+        return jpeg_uint8(bicubic_lr(hr_HWC, scale), quality)
     raise ValueError(f"unknown degradation {degradation!r}; choose from {DEGRADATIONS} or jpeg1..jpeg100")
 
 
-def jpeg_lr(hr_HWC: np.ndarray, scale: int, quality: int) -> np.ndarray:
-    """The benchmark LR saved as a JPEG of `quality` (Pillow, 4:2:0 chroma): how nearly every photo people
-    send has been damaged. Grey stays grey (HxW)."""
-    lr = bicubic_lr(hr_HWC, scale).astype(np.float32) / 255.0
-    x = jpeg(lr[..., None] if lr.ndim == 2 else lr, quality)
-    return np.round(x.reshape(lr.shape) * 255.0).astype(np.uint8)
+def jpeg_quality(degradation: str) -> int | None:
+    """The quality q of a "jpeg<q>" degradation name (1-100), None for any other name."""
+    m = JPEG_DEGRADATION.fullmatch(degradation)
+    return int(m[1]) if m and 1 <= int(m[1]) <= 100 else None
+
+
+def jpeg_uint8(img: np.ndarray, quality: int) -> np.ndarray:
+    """`jpeg` for a uint8 image, HxWx3 or grey HxW, which comes back as it went in."""
+    x = img.astype(np.float32) / 255.0
+    x = jpeg(x[..., None] if img.ndim == 2 else x, quality)
+    return np.round(x.reshape(img.shape) * 255.0).astype(np.uint8)
 
 
 # ---------------------------------------------------------------------------------------------- light

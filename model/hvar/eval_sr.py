@@ -34,7 +34,7 @@ from hvar import contract, degrade
 from hvar import eval as protocol
 from hvar.config import SCALES
 from hvar.data import tensor_to_uint8, uint8_to_tensor
-from hvar.degrade import bicubic_lr, make_lr, modcrop
+from hvar.degrade import DEGRADATIONS, bicubic_lr, jpeg_quality, make_lr, modcrop
 from hvar.floor import CONFIG_FILE as FLOOR_CONFIG
 from hvar.floor import Floor, load_floor
 from hvar.imresize import imresize_uint8
@@ -370,11 +370,11 @@ def load_model(path: str | Path, threads: int = 0) -> Model:
 
 def degradation(name: str) -> str:
     """--degradation's type: a name `make_lr` knows."""
-    try:
-        make_lr(np.zeros((4, 4, 3), np.uint8), 2, name, np.random.default_rng(0))
-    except ValueError as e:
-        raise argparse.ArgumentTypeError(str(e)) from None
-    return name
+    if name in DEGRADATIONS or jpeg_quality(name) is not None:
+        return name
+    raise argparse.ArgumentTypeError(
+        f"unknown degradation {name!r}; choose from {DEGRADATIONS} or jpeg1..jpeg100"
+    )
 
 
 def main(argv: list[str] | None = None) -> dict:

@@ -41,7 +41,7 @@ import torch.nn.functional as F
 
 from hvar import training
 from hvar.config import FLOOR_PRESETS
-from hvar.degrade import MILD, jpeg, light
+from hvar.degrade import MILD, jpeg_uint8, light
 from hvar.floor import Floor, cascade, from_span, grow, load_floor, save_floor
 from hvar.pairs import Pairs, unusable
 from hvar.paths import SHARED
@@ -137,10 +137,7 @@ def with_defects(
             elif u < mild + whole:
                 arrays["lr"][i] = light(t1, rng)
             elif u < mild + whole + jpeg_share:
-                quality = round(rng.uniform(*JPEG_QUALITY))
-                arrays["lr"][i] = np.round(jpeg(t1.astype(np.float32) / 255.0, quality) * 255.0).astype(
-                    np.uint8
-                )
+                arrays["lr"][i] = jpeg_uint8(t1, round(rng.uniform(*JPEG_QUALITY)))
 
 
 def to_tensors(
