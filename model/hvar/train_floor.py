@@ -14,14 +14,14 @@ Each batch holds `--batch-size` x4 pairs and as many x2 pairs (each half bicubic
 random flip/rotation per batch; `--mild` gives a share of the bicubic pairs one faint defect on the fly
 (a JPEG q75-95, noise or blur, `degrade.MILD`: x1 must then stay close to the clean input), `--light` a
 share one defect of `degrade.light`'s whole range (JPEG q30-95, noise, blur: what x1 must repair when a
-photo was damaged once, not by the realistic recipe's stack of defects), `--jpeg` a share a JPEG round trip
-alone (q30-95: the defect of nearly every photo people send). The loss is the mean L1 of every output that
-has a target: x1 and x2 for all pairs, x4 for the x4 pairs. With `--restore-only` (two stages) the
-restorer learns x1 alone and the upscaler is neither run nor trained: each pair's x1 L1 is divided by its
-input's (plus `RELATIVE_FLOOR`), so a faint defect that x1 must nearly leave alone weighs as much as the
-realistic recipe's heavy stack. The frozen SPAN upscales a faithful x1 best: in 400 steps from 2.3.0 this
-lifted x4 on clean, JPEG and realistic LR alike, where x2 and x4's losses through SPAN had held the restorer
-in one band for thousands of steps. Every
+photo was damaged once, not by the realistic recipe's stack of defects), `--jpeg` a share a JPEG round
+trip alone (q30-95 unless `--jpeg-quality` says otherwise: the defect of nearly every photo people send).
+The loss is the mean L1 of every output that has a target: x1 and x2 for all pairs, x4 for the x4 pairs. With
+`--restore-only` (two stages) the restorer learns x1 alone and the upscaler is neither run nor trained: each
+pair's x1 L1 is divided by its input's (plus `RELATIVE_FLOOR`), so a faint defect that x1 must nearly leave
+alone weighs as much as the realistic recipe's heavy stack. The frozen SPAN upscales a faithful x1 best: in
+400 steps from 2.3.0 this lifted x4 on clean, JPEG and realistic LR alike, where x2 and x4's losses through
+SPAN had held the restorer in one band for thousands of steps. Every
 `--eval-every` steps: PSNR-Y on Set5 (bicubic and realistic LR, x2 and x4 and x1) and x1's gain on the
 acceptance ladder's faint rungs (`eval_sr.x1_ladder`), written to metrics.jsonl with the losses; the run
 folder keeps floor.safetensors (the weights, small enough to commit), optim.pt, state.json and
@@ -50,7 +50,7 @@ SPAN_WEIGHTS = SHARED / "pretrained/span-ch28/team38_span_ch28_slim.pth"
 WARMUP = 200  # steps of linear warmup before the cosine
 BETAS = (0.9, 0.99)
 QUICK_LADDER = ("jpeg90", "jpeg60", "noise3", "blur0.8")  # x1's rungs scored during training
-JPEG_QUALITY = (30, 95)  # --jpeg's range, as degrade.light's
+JPEG_QUALITY = (30, 95)  # --jpeg's default range, as degrade.light's
 RELATIVE_FLOOR = 2 / 255  # --restore-only: added to each input's L1 before dividing by it (clean: 0)
 
 
@@ -82,7 +82,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="share of the clean pairs given one defect of degrade.light's whole range "
                          "(JPEG q30-95, noise sigma 1-25, blur 0.5-1.6): x1 learns to repair it")  # fmt: skip
     ap.add_argument("--jpeg", type=float, default=0.0,
-                    help="share of the clean pairs given a JPEG round trip alone (q30-95)")  # fmt: skip
+                    help="share of the clean pairs given a JPEG round trip alone")  # fmt: skip
+    ap.add_argument("--jpeg-quality", type=int, nargs=2, default=JPEG_QUALITY, metavar=("LO", "HI"),
+                    help="--jpeg's qualities, drawn uniformly (default %(default)s)")  # fmt: skip
     ap.add_argument("--restore-only", action="store_true",
                     help="two stages: train the restorer on x1 alone (each pair's L1 relative to its "
                          "input's); the upscaler is frozen and not run")  # fmt: skip
@@ -95,6 +97,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error("--steps and --minutes must be >= 0, --batch-size and --eval-every >= 1")
     if min(args.mild, args.light, args.jpeg) < 0 or args.mild + args.light + args.jpeg > 1:
         ap.error("--mild, --light and --jpeg are shares of the clean pairs: each >= 0, together <= 1")
+    if not 1 <= args.jpeg_quality[0] <= args.jpeg_quality[1] <= 100:
+        ap.error("--jpeg-quality LO HI: 1 <= LO <= HI <= 100")
     if args.init and (args.resume or not (args.init / "floor.json").is_file()):
         ap.error("--init takes a floor run folder, and only for a new run")
     if not args.resume and not args.init and args.preset != "tiny" and not args.span.is_file():
@@ -124,9 +128,11 @@ def with_defects(
     mild: float,
     whole: float = 0.0,
     jpeg_share: float = 0.0,
+    jpeg_quality: tuple[int, int] = JPEG_QUALITY,
 ) -> None:
     """Gives a share `mild` of the batch's clean pairs (input == x1 target) one faint defect, a share
-    `whole` one defect of `light`'s whole range and a share `jpeg_share` a JPEG round trip, in place."""
+    `whole` one defect of `light`'s whole range and a share `jpeg_share` a JPEG round trip of a quality
+    in `jpeg_quality`, in place."""
     for arrays in batch.values():
         for i, (lr, t1) in enumerate(zip(arrays["lr"], arrays["t1"], strict=True)):
             if not np.array_equal(lr, t1):
@@ -137,7 +143,7 @@ def with_defects(
             elif u < mild + whole:
                 arrays["lr"][i] = light(t1, rng)
             elif u < mild + whole + jpeg_share:
-                arrays["lr"][i] = jpeg_uint8(t1, round(rng.uniform(*JPEG_QUALITY)))
+                arrays["lr"][i] = jpeg_uint8(t1, round(rng.uniform(*jpeg_quality)))
 
 
 def to_tensors(
@@ -248,7 +254,7 @@ def main(argv: list[str] | None = None) -> None:
         knobs = {"batch_size": args.batch_size, "lr": args.lr,
                  "freeze_upscaler": args.freeze_upscaler or args.restore_only,
                  "restore_only": args.restore_only, "mild": args.mild, "light": args.light,
-                 "jpeg": args.jpeg}  # fmt: skip
+                 "jpeg": args.jpeg, "jpeg_quality": list(args.jpeg_quality)}  # fmt: skip
         state = {"step": 0, "seconds": 0.0, "knobs": knobs}
     else:
         model = load_floor(out)
@@ -283,7 +289,8 @@ def main(argv: list[str] | None = None) -> None:
         step = state["step"]
         training.set_learning_rate(opt, training.learning_rate(step, args.lr, WARMUP, budget.progress(step)))
         drawn = pairs.batch(rng, args.batch_size)
-        with_defects(drawn, rng, knobs.get("mild", 0.0), knobs.get("light", 0.0), knobs.get("jpeg", 0.0))
+        with_defects(drawn, rng, knobs.get("mild", 0.0), knobs.get("light", 0.0), knobs.get("jpeg", 0.0),
+                     tuple(knobs.get("jpeg_quality", JPEG_QUALITY)))  # fmt: skip
         batch = to_tensors(drawn, int(rng.integers(8)), device)
         loss, parts = loss_of(model, batch)
         opt.zero_grad(set_to_none=True)

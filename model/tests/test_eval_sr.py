@@ -87,6 +87,17 @@ def test_cli_adds_the_x1_ladder_on_request(model, photo_root, tmp_path):
     assert "| Set14 | " in (tmp_path / "sr.md").read_text().split("acceptance ladder")[1]
 
 
+def test_the_cli_ladder_keeps_every_image_and_its_worst_is_the_minimum(model, photo_root, tmp_path):
+    save_hvar(model, tmp_path / "run")
+    ev = main(["--run", str(tmp_path / "run"), "--dataset", "Set5", "--scale", "2",
+               "--degradation", "bicubic", "--ladder", "--md", str(tmp_path / "sr.md")])  # fmt: skip
+    per_image = ev["x1_ladder_per_image"]["Set5"]
+    assert sorted(per_image) == ["img0", "img1"]
+    for key, worst in ev["x1_ladder"]["Set5"].items():
+        assert worst == min(row[key] for row in per_image.values())
+    assert f"of {len(per_image)})" in (tmp_path / "sr.md").read_text().split("Per image")[1]
+
+
 def test_grey_images_are_scored_on_grey_like_the_protocol(model, photo_root, tmp_path):
     from PIL import Image
 

@@ -63,6 +63,24 @@ def test_a_jpeg_share_gives_a_jpeg_round_trip_and_nothing_else(pairs_dir):
             assert any(np.array_equal(lr, t) for t in trips)
 
 
+def test_a_jpeg_quality_range_draws_only_those_qualities(pairs_dir):
+    raw = Pairs(pairs_dir).batch(np.random.default_rng(0), 8)
+    clean = [np.array_equal(lr, t1) for lr, t1 in zip(raw["x4"]["lr"], raw["x4"]["t1"], strict=True)]
+    with_defects(raw, np.random.default_rng(1), 0.0, 0.0, 1.0, (97, 98))
+    for was_clean, lr, t1 in zip(clean, raw["x4"]["lr"], raw["x4"]["t1"], strict=True):
+        if was_clean:
+            trips = [np.round(jpeg(t1.astype(np.float32) / 255.0, q) * 255.0) for q in (97, 98)]
+            assert any(np.array_equal(lr, t) for t in trips)
+
+
+@pytest.mark.parametrize("qualities", [["0", "90"], ["90", "101"], ["95", "60"]])
+def test_a_jpeg_quality_range_outside_1_to_100_is_a_clear_cli_error(pairs_dir, tmp_path, capsys, qualities):
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "run"), "--preset", "tiny", "--pairs", str(pairs_dir),
+              "--jpeg", "0.5", "--jpeg-quality", *qualities])  # fmt: skip
+    assert "1 <= LO <= HI <= 100" in capsys.readouterr().err
+
+
 def identity_restorer(seed: int = 0) -> Floor:
     """A two-stage tiny floor whose x1 is its input: the head that corrects it is zero."""
     torch.manual_seed(seed)
