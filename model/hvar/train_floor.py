@@ -16,6 +16,8 @@ random flip/rotation per batch; `--mild` gives a share of the bicubic pairs one 
 share one defect of `degrade.light`'s whole range (JPEG q30-95, noise, blur: what x1 must repair when a
 photo was damaged once, not by the realistic recipe's stack of defects), `--jpeg` a share a JPEG round
 trip alone (q30-95 unless `--jpeg-quality` says otherwise: the defect of nearly every photo people send).
+`--texture` (with `--restore-only`) replaces a share of them by a synthetic fine texture
+(`pairs.fine_texture`), half of them through a JPEG of `--jpeg-quality`, which x1 must give back as it was.
 The loss is the mean L1 of every output that has a target: x1 and x2 for all pairs, x4 for the x4 pairs. With
 `--restore-only` (two stages) the restorer learns x1 alone and the upscaler is neither run nor trained: each
 pair's x1 L1 is divided by its input's (plus `RELATIVE_FLOOR`), so a faint defect that x1 must nearly leave
@@ -43,7 +45,7 @@ from hvar import training
 from hvar.config import FLOOR_PRESETS
 from hvar.degrade import MILD, jpeg_uint8, light
 from hvar.floor import Floor, cascade, from_span, grow, load_floor, save_floor
-from hvar.pairs import Pairs, unusable
+from hvar.pairs import Pairs, fine_texture, unusable
 from hvar.paths import SHARED
 
 SPAN_WEIGHTS = SHARED / "pretrained/span-ch28/team38_span_ch28_slim.pth"
@@ -85,6 +87,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                     help="share of the clean pairs given a JPEG round trip alone")  # fmt: skip
     ap.add_argument("--jpeg-quality", type=int, nargs=2, default=JPEG_QUALITY, metavar=("LO", "HI"),
                     help="--jpeg's qualities, drawn uniformly (default %(default)s)")  # fmt: skip
+    ap.add_argument("--texture", type=float, default=0.0,
+                    help="share of the clean pairs whose x1 pair is a synthetic fine texture, half of "
+                         "them through a JPEG (--restore-only: x2 and x4 keep the photo's)")  # fmt: skip
     ap.add_argument("--restore-only", action="store_true",
                     help="two stages: train the restorer on x1 alone (each pair's L1 relative to its "
                          "input's); the upscaler is frozen and not run")  # fmt: skip
@@ -95,8 +100,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.steps < 0 or args.batch_size < 1 or args.eval_every < 1 or args.minutes < 0:
         ap.error("--steps and --minutes must be >= 0, --batch-size and --eval-every >= 1")
-    if min(args.mild, args.light, args.jpeg) < 0 or args.mild + args.light + args.jpeg > 1:
-        ap.error("--mild, --light and --jpeg are shares of the clean pairs: each >= 0, together <= 1")
+    shares = (args.mild, args.light, args.jpeg, args.texture)
+    if min(shares) < 0 or sum(shares) > 1:
+        ap.error("--mild, --light, --jpeg and --texture share the clean pairs: each >= 0, together <= 1")
+    if args.texture and not args.restore_only:
+        ap.error("--texture replaces x1's pair only: it needs --restore-only")
     if not 1 <= args.jpeg_quality[0] <= args.jpeg_quality[1] <= 100:
         ap.error("--jpeg-quality LO HI: 1 <= LO <= HI <= 100")
     if args.init and (args.resume or not (args.init / "floor.json").is_file()):
@@ -129,10 +137,12 @@ def with_defects(
     whole: float = 0.0,
     jpeg_share: float = 0.0,
     jpeg_quality: tuple[int, int] = JPEG_QUALITY,
+    texture: float = 0.0,
 ) -> None:
     """Gives a share `mild` of the batch's clean pairs (input == x1 target) one faint defect, a share
     `whole` one defect of `light`'s whole range and a share `jpeg_share` a JPEG round trip of a quality
-    in `jpeg_quality`, in place."""
+    in `jpeg_quality`, and turns a share `texture` into a fine texture with itself or its JPEG as the
+    input (x1's pair only), in place."""
     for arrays in batch.values():
         for i, (lr, t1) in enumerate(zip(arrays["lr"], arrays["t1"], strict=True)):
             if not np.array_equal(lr, t1):
@@ -144,6 +154,11 @@ def with_defects(
                 arrays["lr"][i] = light(t1, rng)
             elif u < mild + whole + jpeg_share:
                 arrays["lr"][i] = jpeg_uint8(t1, round(rng.uniform(*jpeg_quality)))
+            elif u < mild + whole + jpeg_share + texture:
+                arrays["t1"][i] = fine_texture(rng, t1.shape[0])
+                jpeg_it = rng.random() < 0.5
+                q = round(rng.uniform(*jpeg_quality))
+                arrays["lr"][i] = jpeg_uint8(arrays["t1"][i], q) if jpeg_it else arrays["t1"][i]
 
 
 def to_tensors(
@@ -254,7 +269,8 @@ def main(argv: list[str] | None = None) -> None:
         knobs = {"batch_size": args.batch_size, "lr": args.lr,
                  "freeze_upscaler": args.freeze_upscaler or args.restore_only,
                  "restore_only": args.restore_only, "mild": args.mild, "light": args.light,
-                 "jpeg": args.jpeg, "jpeg_quality": list(args.jpeg_quality)}  # fmt: skip
+                 "jpeg": args.jpeg, "jpeg_quality": list(args.jpeg_quality),
+                 "texture": args.texture}  # fmt: skip
         state = {"step": 0, "seconds": 0.0, "knobs": knobs}
     else:
         model = load_floor(out)
@@ -290,7 +306,7 @@ def main(argv: list[str] | None = None) -> None:
         training.set_learning_rate(opt, training.learning_rate(step, args.lr, WARMUP, budget.progress(step)))
         drawn = pairs.batch(rng, args.batch_size)
         with_defects(drawn, rng, knobs.get("mild", 0.0), knobs.get("light", 0.0), knobs.get("jpeg", 0.0),
-                     tuple(knobs.get("jpeg_quality", JPEG_QUALITY)))  # fmt: skip
+                     tuple(knobs.get("jpeg_quality", JPEG_QUALITY)), knobs.get("texture", 0.0))  # fmt: skip
         batch = to_tensors(drawn, int(rng.integers(8)), device)
         loss, parts = loss_of(model, batch)
         opt.zero_grad(set_to_none=True)

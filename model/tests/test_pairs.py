@@ -65,6 +65,26 @@ def test_half_of_the_smooth_fields_are_shallow_gradients():
     assert 10 <= shallow <= 30 and max(ranges) > 100
 
 
+def test_a_fine_texture_changes_by_tens_of_levels_from_one_pixel_to_the_next():
+    from hvar.pairs import fine_texture, smooth_field
+
+    def step(img):  # mean absolute difference between neighbours, across and down, in levels
+        a = img.astype(int)
+        return (np.abs(np.diff(a, axis=0)).mean() + np.abs(np.diff(a, axis=1)).mean()) / 2
+
+    textures = [fine_texture(np.random.default_rng(s), 48) for s in range(20)]
+    assert all(t.shape == (48, 48, 3) and t.dtype == np.uint8 for t in textures)
+    assert np.median([step(t) for t in textures]) > 10
+    assert max(step(smooth_field(np.random.default_rng(s), 48)) for s in range(20)) < 6
+
+
+def test_a_fine_texture_is_fixed_by_its_seed():
+    from hvar.pairs import fine_texture
+
+    a, b = (fine_texture(np.random.default_rng(7), 32) for _ in range(2))
+    assert np.array_equal(a, b) and not np.array_equal(a, fine_texture(np.random.default_rng(8), 32))
+
+
 def test_a_cache_built_by_another_recipe_is_refused_with_how_to_rebuild(photo_root, tmp_path):
     folder = build(tmp_path / "c", count=2, lr_side=16, workers=1)
     assert unusable(folder) is None

@@ -73,6 +73,35 @@ def test_a_jpeg_quality_range_draws_only_those_qualities(pairs_dir):
             assert any(np.array_equal(lr, t) for t in trips)
 
 
+def test_a_texture_share_makes_x1s_pair_a_fine_texture_given_as_it_is_or_as_a_jpeg(pairs_dir):
+    raw = Pairs(pairs_dir).batch(np.random.default_rng(0), 8)
+    before = {kind: {k: a.copy() for k, a in arrays.items()} for kind, arrays in raw.items()}
+    with_defects(raw, np.random.default_rng(1), 0.0, 0.0, 0.0, (50, 50), texture=1.0)
+    kinds = {"as it is": 0, "as a JPEG": 0}
+    for kind, arrays in raw.items():
+        for i, (lr, t1) in enumerate(zip(arrays["lr"], arrays["t1"], strict=True)):
+            lr0, t10 = before[kind]["lr"][i], before[kind]["t1"][i]
+            if not np.array_equal(lr0, t10):  # a degraded pair is left as it was
+                assert np.array_equal(lr, lr0) and np.array_equal(t1, t10)
+                continue
+            assert not np.array_equal(t1, t10)
+            if np.array_equal(lr, t1):
+                kinds["as it is"] += 1
+            else:
+                assert np.array_equal(lr, np.round(jpeg(t1.astype(np.float32) / 255.0, 50) * 255.0))
+                kinds["as a JPEG"] += 1
+    assert min(kinds.values()) > 0
+
+
+def test_a_texture_share_needs_restore_only_because_x2_and_x4_keep_the_photos_targets(
+    pairs_dir, tmp_path, capsys
+):
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "run"), "--preset", "tiny", "--pairs", str(pairs_dir),
+              "--texture", "0.2"])  # fmt: skip
+    assert "needs --restore-only" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("qualities", [["0", "90"], ["90", "101"], ["95", "60"]])
 def test_a_jpeg_quality_range_outside_1_to_100_is_a_clear_cli_error(pairs_dir, tmp_path, capsys, qualities):
     with pytest.raises(SystemExit):
