@@ -237,6 +237,8 @@ def x1_ladder_per_image(
             lr = ladder_rung(clean, rung, protocol.image_rng(path.stem, 1, 0))
             row[f"gain_{rung}"] = psnr_rgb(method.outputs(lr)[1], clean) - psnr_rgb(lr, clean)
         scores[path.stem] = row
+    if not scores:
+        raise ValueError(f"{dataset} has no colour image: the x1 ladder scores colour images only")
     return scores
 
 
@@ -450,10 +452,15 @@ def main(argv: list[str] | None = None) -> dict:
         torch.set_num_threads(args.threads)
     torch.backends.nnpack.set_flags(False)
     model = load_model(args.run, args.threads)
+    per_image = {}
+    if args.ladder:  # first: the cheaper part, and the one a grey-only set cannot give
+        try:
+            per_image = {ds: x1_ladder_per_image(model, ds, data_root=args.data_root) for ds in args.dataset}
+        except ValueError as e:
+            ap.error(f"--ladder: {e}")
     ev = evaluate(model, tuple(args.dataset), tuple(args.scale), tuple(args.degradation), args.seed,
                   args.temperature, args.crops, args.data_root, overlap=args.overlap)  # fmt: skip
-    if args.ladder:
-        per_image = {ds: x1_ladder_per_image(model, ds, data_root=args.data_root) for ds in args.dataset}
+    if per_image:
         ev["x1_ladder"] = {ds: worst_of(scores) for ds, scores in per_image.items()}
         ev["x1_ladder_per_image"] = per_image
     md = report_markdown(

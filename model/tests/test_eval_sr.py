@@ -98,6 +98,20 @@ def test_the_cli_ladder_keeps_every_image_and_its_worst_is_the_minimum(model, ph
     assert f"of {len(per_image)})" in (tmp_path / "sr.md").read_text().split("Per image")[1]
 
 
+def test_the_cli_ladder_refuses_a_set_without_colour_images_before_evaluating(model, tmp_path, capsys):
+    from PIL import Image
+
+    folder = tmp_path / "grey" / "HR"
+    folder.mkdir(parents=True)
+    Image.fromarray(np.full((64, 64), 128, np.uint8)).save(folder / "flat.png")
+    save_hvar(model, tmp_path / "run")
+    with pytest.raises(SystemExit):
+        main(["--run", str(tmp_path / "run"), "--dataset", str(folder), "--scale", "2",
+              "--degradation", "bicubic", "--ladder", "--json", str(tmp_path / "ev.json")])  # fmt: skip
+    assert "no colour image" in capsys.readouterr().err
+    assert not (tmp_path / "ev.json").exists()
+
+
 def test_grey_images_are_scored_on_grey_like_the_protocol(model, photo_root, tmp_path):
     from PIL import Image
 
