@@ -20,8 +20,9 @@ trip alone (q30-95 unless `--jpeg-quality` says otherwise: the defect of nearly 
 (`pairs.fine_texture`), half of them through a JPEG of `--jpeg-quality`, which x1 must give back as it was.
 The loss is the mean L1 of every output that has a target: x1 and x2 for all pairs, x4 for the x4 pairs. With
 `--restore-only` (two stages) the restorer learns x1 alone and the upscaler is neither run nor trained: each
-pair's x1 L1 is divided by its input's (plus `RELATIVE_FLOOR`), so a faint defect that x1 must nearly leave
-alone weighs as much as the realistic recipe's heavy stack. The frozen SPAN upscales a faithful x1 best: in
+pair's x1 L1 is divided by its input's (plus `--relative-floor` levels), so a faint defect that x1 must nearly
+leave alone weighs as much as the realistic recipe's heavy stack; a larger floor moves weight from the clean
+and faint pairs to the heavy ones. The frozen SPAN upscales a faithful x1 best: in
 400 steps from 2.3.0 this lifted x4 on clean, JPEG and realistic LR alike, where x2 and x4's losses through
 SPAN had held the restorer in one band for thousands of steps. Every
 `--eval-every` steps: PSNR-Y on Set5 (bicubic and realistic LR, x2 and x4 and x1) and x1's gain on the
@@ -53,7 +54,7 @@ WARMUP = 200  # steps of linear warmup before the cosine
 BETAS = (0.9, 0.99)
 QUICK_LADDER = ("jpeg90", "jpeg60", "noise3", "blur0.8")  # x1's rungs scored during training
 JPEG_QUALITY = (30, 95)  # --jpeg's default range, as degrade.light's
-RELATIVE_FLOOR = 2 / 255  # --restore-only: added to each input's L1 before dividing by it (clean: 0)
+RELATIVE_FLOOR = 2.0  # --restore-only's default, in levels of 255: added to each input's L1 before dividing
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -93,6 +94,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--restore-only", action="store_true",
                     help="two stages: train the restorer on x1 alone (each pair's L1 relative to its "
                          "input's); the upscaler is frozen and not run")  # fmt: skip
+    ap.add_argument("--relative-floor", type=float, default=RELATIVE_FLOOR, metavar="LEVELS",
+                    help="--restore-only: levels of 255 added to each pair's input L1 before dividing "
+                         "by it; larger weighs heavy (realistic) pairs more")  # fmt: skip
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--eval-set", default="Set5", help="dev set scored during training")
     ap.add_argument("--seed", type=int, default=0)
@@ -103,6 +107,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     shares = (args.mild, args.light, args.jpeg, args.texture)
     if min(shares) < 0 or sum(shares) > 1:
         ap.error("--mild, --light, --jpeg and --texture share the clean pairs: each >= 0, together <= 1")
+    if args.relative_floor <= 0:
+        ap.error("--relative-floor must be > 0 (levels of 255)")
     if args.texture and not args.restore_only:
         ap.error("--texture replaces x1's pair only: it needs --restore-only")
     if not 1 <= args.jpeg_quality[0] <= args.jpeg_quality[1] <= 100:
@@ -198,14 +204,14 @@ def floor_loss(
 
 
 def restore_loss(
-    model: Floor, batch: dict[str, dict[str, torch.Tensor]]
+    model: Floor, batch: dict[str, dict[str, torch.Tensor]], relative_floor: float = RELATIVE_FLOOR
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """x1's L1 per pair over its input's L1 (+ RELATIVE_FLOOR), weights normalised to mean 1; reports
-    the plain mean L1 of x1 (comparable with floor_loss's)."""
+    """x1's L1 per pair over its input's L1 (+ relative_floor levels), weights normalised to mean 1;
+    reports the plain mean L1 of x1 (comparable with floor_loss's)."""
     lr = torch.cat([batch["x4"]["lr"], batch["x2"]["lr"]])  # B 3 T T
     t1 = torch.cat([batch["x4"]["t1"], batch["x2"]["t1"]])
     err_B = (model.restore(lr) - t1).abs().mean(dim=(1, 2, 3))
-    weight_B = 1.0 / ((lr - t1).abs().mean(dim=(1, 2, 3)) + RELATIVE_FLOOR)
+    weight_B = 1.0 / ((lr - t1).abs().mean(dim=(1, 2, 3)) + relative_floor / 255)
     loss = (err_B * weight_B).sum() / weight_B.sum()
     return loss, {"x1": float(err_B.detach().mean())}
 
@@ -270,13 +276,15 @@ def main(argv: list[str] | None = None) -> None:
                  "freeze_upscaler": args.freeze_upscaler or args.restore_only,
                  "restore_only": args.restore_only, "mild": args.mild, "light": args.light,
                  "jpeg": args.jpeg, "jpeg_quality": list(args.jpeg_quality),
-                 "texture": args.texture}  # fmt: skip
+                 "texture": args.texture, "relative_floor": args.relative_floor}  # fmt: skip
         state = {"step": 0, "seconds": 0.0, "knobs": knobs}
     else:
         model = load_floor(out)
     model.to(device).train()
     knobs = state["knobs"]  # a resumed run keeps its own
-    loss_of = restore_loss if knobs.get("restore_only") else floor_loss
+    loss_of = floor_loss
+    if knobs.get("restore_only"):
+        loss_of = partial(restore_loss, relative_floor=knobs.get("relative_floor", RELATIVE_FLOOR))
     if knobs.get("freeze_upscaler"):
         model.upscaler.requires_grad_(False)
     trained = [p for p in model.parameters() if p.requires_grad]

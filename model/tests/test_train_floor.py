@@ -110,6 +110,14 @@ def test_a_jpeg_quality_range_outside_1_to_100_is_a_clear_cli_error(pairs_dir, t
     assert "1 <= LO <= HI <= 100" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("levels", ["0", "-1"])
+def test_a_relative_floor_of_zero_or_less_is_a_clear_cli_error(pairs_dir, tmp_path, capsys, levels):
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "run"), "--preset", "tiny", "--pairs", str(pairs_dir),
+              "--restore-only", "--relative-floor", levels])  # fmt: skip
+    assert "--relative-floor must be > 0" in capsys.readouterr().err
+
+
 def identity_restorer(seed: int = 0) -> Floor:
     """A two-stage tiny floor whose x1 is its input: the head that corrects it is zero."""
     torch.manual_seed(seed)
@@ -151,6 +159,18 @@ def test_the_restore_loss_pulls_a_faint_defect_harder_than_a_heavy_one():
     restore_loss(model, batch)[0].backward()
     pull = model.correction.grad.abs().mean(dim=(1, 2, 3))
     assert pull[:4].min() > 5 * pull[4:].max()
+
+
+def test_a_larger_relative_floor_moves_the_pull_towards_the_heavy_defects():
+    batch = {"x4": noisy_pairs(2.0), "x2": noisy_pairs(30.0)}
+
+    def faint_over_heavy(levels: float) -> float:
+        model = Corrected((8, 3, 16, 16))
+        restore_loss(model, batch, relative_floor=levels)[0].backward()
+        pull = model.correction.grad.abs().mean(dim=(1, 2, 3))
+        return float(pull[:4].mean() / pull[4:].mean())
+
+    assert faint_over_heavy(8.0) < 0.5 * faint_over_heavy(2.0)
 
 
 def test_no_share_leaves_the_batch_as_drawn(pairs_dir):
