@@ -1,0 +1,157 @@
+"""No-reference evaluation on real low-resolution photos (RealSRSet): what users send, with no HR to
+score against. For every photo, NIQE (lower is more natural) of MATLAB bicubic and of each model's x2
+and x4, run as the runner runs them (`hvar.eval_sr`'s tiling), and a contact sheet of centre crops to
+look at: the numbers say which output looks least processed, only the pictures say whether it is better.
+
+    python -m hvar.eval_real --model "hvar 2.5.0=../gpu-runner/models/hvar" \\
+        --model "SPAN=runs/span-published" --json runs/realsr/niqe.json --sheet runs/realsr/sheet.png
+
+RealSRSet is research-only: keep its outputs and sheets out of the repository (runs/ is git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+from tqdm import tqdm
+
+from hvar import eval as protocol
+from hvar.eval_sr import SRMethod, load_model, niqe_or_none
+from hvar.figure import column, panel, row
+from hvar.imresize import imresize_uint8
+from hvar.paths import data_root, list_images
+
+DATASET = "RealSRSet"  # <data-root>/dev/RealSRSet/LR: 25 real LR photos, no ground truth
+SHEET_CROP = 48  # LR pixels a side of each photo's centre crop on the sheet (192 px at x4)
+
+
+def real_lr_folder(name_or_path: str, root: Path | None = None) -> Path:
+    """A folder of LR photos: the path itself, its LR/ subfolder, or <root>/dev/<name>/LR."""
+    path = Path(name_or_path)
+    if not path.is_dir():
+        path = (root or data_root()) / "dev" / name_or_path
+    if (path / "LR").is_dir():
+        path = path / "LR"
+    if not path.is_dir():
+        raise FileNotFoundError(f"no LR folder for {name_or_path!r} (looked at {path}); set --data-root")
+    return path
+
+
+def evaluate_real(
+    methods: dict[str, SRMethod], paths: list[Path], scales: tuple[int, ...] = (2, 4), progress: bool = True
+) -> dict:
+    """{"images": [{name, size, niqe: {"bicubic x4": v, "<model> x4": v, ...}}], "mean": {...}}.
+
+    The mean is over the photos where every column has a NIQE (an output needs two whole 96x96 blocks),
+    so the columns are compared on the same photos."""
+    images = []
+    for path in tqdm(paths, desc="real LR", disable=not progress, file=sys.stderr):
+        lr = protocol.load_image(path)
+        outputs = {name: m.outputs(lr) for name, m in methods.items()}
+        scores = {}
+        for s in scales:
+            scores[f"bicubic x{s}"] = niqe_or_none(imresize_uint8(lr, s))
+            scores |= {f"{name} x{s}": niqe_or_none(out[s]) for name, out in outputs.items()}
+        images.append({"name": path.stem, "size": list(lr.shape[:2]), "niqe": scores})
+    columns = list(images[0]["niqe"]) if images else []
+    scored = [im for im in images if all(im["niqe"][c] is not None for c in columns)]
+    mean = {c: float(np.mean([im["niqe"][c] for im in scored])) if scored else None for c in columns}
+    return {"images": images, "mean": mean, "scored": len(scored)}
+
+
+def report_markdown(ev: dict) -> str:
+    """One row per photo and the mean; the lowest NIQE of each scale in bold."""
+    columns = list(ev["mean"])
+    lines = [
+        f"NIQE (no reference, lower is more natural) of each output, mean over the {ev['scored']} photos "
+        "every column scores.",
+        "",
+        "| photo | LR size | " + " | ".join(columns) + " |",
+        "| --- | --- | " + " | ".join("---:" for _ in columns) + " |",
+    ]
+
+    def cells(scores: dict) -> list[str]:
+        out = []
+        for c in columns:
+            v = scores[c]
+            same_scale = [scores[k] for k in columns if k.endswith(c[-3:]) and scores[k] is not None]
+            text = "-" if v is None else f"{v:.2f}"
+            out.append(f"**{text}**" if v is not None and v == min(same_scale) else text)
+        return out
+
+    for im in ev["images"]:
+        h, w = im["size"]
+        lines.append(f"| {im['name']} | {w}x{h} | " + " | ".join(cells(im["niqe"])) + " |")
+    lines.append("| **mean** | | " + " | ".join(cells(ev["mean"])) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def contact_sheet(methods: dict[str, SRMethod], paths: list[Path], scale: int = 4) -> Image.Image:
+    """One row per photo: its centre crop as given (nearest), bicubic and each model at `scale`."""
+    rows = []
+    for path in paths:
+        lr = protocol.load_image(path)
+        if lr.ndim == 2:
+            lr = np.repeat(lr[..., None], 3, axis=-1)
+        c = min(SHEET_CROP, *lr.shape[:2])
+        y, x = (lr.shape[0] - c) // 2, (lr.shape[1] - c) // 2
+        Y, X, C = y * scale, x * scale, c * scale
+        crops = [(f"{path.stem} LR (nearest)", lr[y : y + c, x : x + c].repeat(scale, 0).repeat(scale, 1))]
+        crops.append((f"bicubic x{scale}", imresize_uint8(lr, scale)[Y : Y + C, X : X + C]))
+        crops += [(f"{n} x{scale}", m.outputs(lr)[scale][Y : Y + C, X : X + C]) for n, m in methods.items()]
+        rows.append(row([panel(img, label) for label, img in crops]))
+    return column(rows)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--model", action="append", required=True, metavar="NAME=FOLDER",
+                    help="an exported model folder or a floor / H-VAR run; repeat to compare")  # fmt: skip
+    ap.add_argument(
+        "--dataset", default=DATASET, help="a name under <data-root>/dev, or a folder of LR photos"
+    )
+    ap.add_argument("--scale", nargs="+", type=int, default=[2, 4], choices=[2, 4])
+    ap.add_argument("--data-root", type=Path, default=None)
+    ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--md", type=Path, default=None)
+    ap.add_argument("--sheet", type=Path, default=None, help="write the contact sheet (x4 crops) here")
+    ap.add_argument("--sheet-photos", type=int, default=8, help="photos on the sheet (the first N)")
+    ap.add_argument("--threads", type=int, default=0)
+    args = ap.parse_args(argv)
+    pairs = [m.split("=", 1) for m in args.model]
+    if any(len(p) != 2 or not Path(p[1]).is_dir() for p in pairs):
+        ap.error("every --model must be NAME=FOLDER with an existing folder")
+    if len({n for n, _ in pairs}) != len(pairs):
+        ap.error("--model names must differ")
+    if args.sheet_photos < 1:
+        ap.error("--sheet-photos must be >= 1")
+    try:
+        paths = list_images(real_lr_folder(args.dataset, args.data_root))
+    except FileNotFoundError as e:
+        ap.error(str(e))
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    methods = {name: SRMethod(load_model(folder, args.threads)) for name, folder in pairs}
+    ev = evaluate_real(methods, paths, tuple(args.scale))
+    ev["models"] = dict(pairs)
+    md = report_markdown(ev)
+    print(md, end="")
+    for out, text in ((args.json, json.dumps(ev, indent=1)), (args.md, md)):
+        if out:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            out.write_text(text)
+    if args.sheet:
+        args.sheet.parent.mkdir(parents=True, exist_ok=True)
+        contact_sheet(methods, paths[: args.sheet_photos]).save(args.sheet)
+        print(f"wrote {args.sheet}")
+    return ev
+
+
+if __name__ == "__main__":
+    main()
