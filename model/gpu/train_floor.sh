@@ -5,8 +5,9 @@
 # (weights, metrics, curves, log), refreshed every ten seconds so a cut-off run still returns.
 # An arm is preset:lr[:frozen|:restore]. The default trains the shipped two-stage floor (preset cascade,
 # from FLOOR_INIT: a restorer in front of SPAN-ch28 as published) two ways, each restorer on x1 alone
-# with SPAN frozen and not run (restore: --restore-only with RESTORE_SHARES of JPEG-only and light
-# defects, what moved the restorer on the CPU; model/checkpoints/floor-cascade-restore): at 28 channels,
+# with SPAN frozen and not run (restore: --restore-only with RESTORE_SHARES of JPEG, fine-texture and
+# light defects and heavy defects weighted up, what moved the restorer on the CPU; 2.5.0,
+# model/checkpoints/floor-restore-heavy): at 28 channels,
 # and grown to 40 (cascade-wide: the capacity test, whose curves matched the 28-channel restorer's for
 # 1500 CPU steps through SPAN; model/checkpoints/floor-cascade-wide); and the generative stage's two
 # parts (below). `frozen` trains a restorer through the frozen SPAN on x1, x2 and x4 (MILD, LIGHT).
@@ -26,7 +27,7 @@
 # sized to fit a call beside the repository (part 1 also holds Set5, SPAN-ch28 and NIQE's parameters).
 # Then, one call right after the other (a warm machine keeps the ignored folders earlier calls brought):
 #   device run, carry ["model/.data/carry-1"], command: true, timeout_s 60      (and so on for all but the last)
-#   device run, carry ["model/.data/carry-N"] (the last part; 3 with 2.4.0's repository), command:
+#   device run, carry ["model/.data/carry-N"] (the last part; 4 with 2.5.0's repository), command:
 #     CARRY_PARTS=".data/carry-*" bash model/gpu/train_floor.sh, timeout_s 570
 # The script merges the parts and stops at once if a photo of the manifest is missing (a cold machine
 # between the calls): then run all the calls again.
@@ -45,7 +46,7 @@ MINUTES=${MINUTES:-8}                                    # training time of each
 BATCH=${BATCH:-64}                                       # pairs of each kind per step
 ARMS=${ARMS:-"cascade:2e-4:restore cascade-wide:2e-4:restore detail:2e-4 transformer:2e-4"}  # preset:peak lr[:flag]
 CASCADE_INIT=${CASCADE_INIT:-checkpoints/floor-cascade-mild}  # the floor the detail and transformer arms read (2.3.0: detail-base's)
-FLOOR_INIT=${FLOOR_INIT:-checkpoints/floor-cascade-restore}  # the cascade a cascade run starts from (2.4.0)
+FLOOR_INIT=${FLOOR_INIT:-checkpoints/floor-restore-heavy}  # the cascade a cascade run starts from (2.5.0)
 DETAIL_TOKENIZER=${DETAIL_TOKENIZER:-checkpoints/tok-base-dg}  # the tokens a detail or transformer arm learns
 TRANSFORMER_INIT=${TRANSFORMER_INIT:-checkpoints/hvar-base}  # where a transformer arm starts (hvar-floor kept no weights)
 # A detail arm goes on from the CPU decoder (DETAIL_INIT; empty: a new decoder on DETAIL_TOKENIZER and
@@ -64,7 +65,7 @@ DETAIL_EVAL_EVERY=${DETAIL_EVAL_EVERY:-500}
 EVAL_EVERY=${EVAL_EVERY:-2000}
 MILD=${MILD:-0.3}                                        # share of clean pairs given a faint defect (--mild)
 LIGHT=${LIGHT:-0.4}                                      # share given one defect of light's range (--light)
-RESTORE_SHARES=${RESTORE_SHARES:-"--jpeg 0.5 --light 0.2"}  # a restore arm's clean pairs given a defect
+RESTORE_SHARES=${RESTORE_SHARES:-"--jpeg 0.45 --texture 0.15 --jpeg-quality 60 100 --light 0.2 --relative-floor 6"}  # 2.5.0's
 OUT=${OUT:-runs/gpu-floor}
 RUNS=${RUNS:-/tmp/floor-runs}
 PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
