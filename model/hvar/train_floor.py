@@ -94,9 +94,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--restore-only", action="store_true",
                     help="two stages: train the restorer on x1 alone (each pair's L1 relative to its "
                          "input's); the upscaler is frozen and not run")  # fmt: skip
-    ap.add_argument("--relative-floor", type=float, default=RELATIVE_FLOOR, metavar="LEVELS",
+    ap.add_argument("--relative-floor", type=float, default=None, metavar="LEVELS",
                     help="--restore-only: levels of 255 added to each pair's input L1 before dividing "
-                         "by it; larger weighs heavy (realistic) pairs more")  # fmt: skip
+                         f"by it (default {RELATIVE_FLOOR:g}); larger weighs heavy pairs more")  # fmt: skip
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--eval-set", default="Set5", help="dev set scored during training")
     ap.add_argument("--seed", type=int, default=0)
@@ -107,8 +107,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     shares = (args.mild, args.light, args.jpeg, args.texture)
     if min(shares) < 0 or sum(shares) > 1:
         ap.error("--mild, --light, --jpeg and --texture share the clean pairs: each >= 0, together <= 1")
-    if args.relative_floor <= 0:
+    if args.relative_floor is not None and not args.restore_only:
+        ap.error("--relative-floor weighs x1's restore loss only: it needs --restore-only")
+    if args.relative_floor is not None and args.relative_floor <= 0:
         ap.error("--relative-floor must be > 0 (levels of 255)")
+    if args.relative_floor is None:
+        args.relative_floor = RELATIVE_FLOOR
     if args.texture and not args.restore_only:
         ap.error("--texture replaces x1's pair only: it needs --restore-only")
     if not 1 <= args.jpeg_quality[0] <= args.jpeg_quality[1] <= 100:

@@ -110,6 +110,13 @@ def test_a_jpeg_quality_range_outside_1_to_100_is_a_clear_cli_error(pairs_dir, t
     assert "1 <= LO <= HI <= 100" in capsys.readouterr().err
 
 
+def test_a_relative_floor_needs_restore_only_because_only_that_loss_reads_it(pairs_dir, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "run"), "--preset", "tiny", "--pairs", str(pairs_dir),
+              "--relative-floor", "6"])  # fmt: skip
+    assert "needs --restore-only" in capsys.readouterr().err
+
+
 @pytest.mark.parametrize("levels", ["0", "-1"])
 def test_a_relative_floor_of_zero_or_less_is_a_clear_cli_error(pairs_dir, tmp_path, capsys, levels):
     with pytest.raises(SystemExit):
