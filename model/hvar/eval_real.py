@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -43,17 +44,27 @@ def real_lr_folder(name_or_path: str, root: Path | None = None) -> Path:
     return path
 
 
+Outputs = dict[str, dict[int, np.ndarray]]  # model name -> {1: x1, 2: x2, 4: x4}
+
+
 def evaluate_real(
-    methods: dict[str, SRMethod], paths: list[Path], scales: tuple[int, ...] = (2, 4), progress: bool = True
+    methods: dict[str, SRMethod],
+    paths: list[Path],
+    scales: tuple[int, ...] = (2, 4),
+    progress: bool = True,
+    on_photo: Callable[[str, np.ndarray, Outputs], None] | None = None,
 ) -> dict:
     """{"images": [{name, size, niqe: {"bicubic x4": v, "<model> x4": v, ...}}], "mean": {...}}.
 
     The mean is over the photos where every column has a NIQE (an output needs two whole 96x96 blocks),
-    so the columns are compared on the same photos."""
+    so the columns are compared on the same photos. `on_photo(name, lr, outputs)` sees each photo's
+    outputs once they exist (the contact sheet), so no model runs twice."""
     images = []
     for path in tqdm(paths, desc="real LR", disable=not progress, file=sys.stderr):
         lr = protocol.load_image(path)
         outputs = {name: m.outputs(lr) for name, m in methods.items()}
+        if on_photo is not None:
+            on_photo(path.stem, lr, outputs)
         scores = {}
         for s in scales:
             scores[f"bicubic x{s}"] = niqe_or_none(imresize_uint8(lr, s))
@@ -80,7 +91,8 @@ def report_markdown(ev: dict) -> str:
         out = []
         for c in columns:
             v = scores[c]
-            same_scale = [scores[k] for k in columns if k.endswith(c[-3:]) and scores[k] is not None]
+            scale = c.rsplit(" ", 1)[1]  # columns are "<method> x<s>"
+            same_scale = [scores[k] for k in columns if k.endswith(f" {scale}") and scores[k] is not None]
             text = "-" if v is None else f"{v:.2f}"
             out.append(f"**{text}**" if v is not None and v == min(same_scale) else text)
         return out
@@ -92,21 +104,15 @@ def report_markdown(ev: dict) -> str:
     return "\n".join(lines) + "\n"
 
 
-def contact_sheet(methods: dict[str, SRMethod], paths: list[Path], scale: int = 4) -> Image.Image:
-    """One row per photo: its centre crop as given (nearest), bicubic and each model at `scale`."""
-    rows = []
-    for path in paths:
-        lr = protocol.load_image(path)
-        if lr.ndim == 2:
-            lr = np.repeat(lr[..., None], 3, axis=-1)
-        c = min(SHEET_CROP, *lr.shape[:2])
-        y, x = (lr.shape[0] - c) // 2, (lr.shape[1] - c) // 2
-        Y, X, C = y * scale, x * scale, c * scale
-        crops = [(f"{path.stem} LR (nearest)", lr[y : y + c, x : x + c].repeat(scale, 0).repeat(scale, 1))]
-        crops.append((f"bicubic x{scale}", imresize_uint8(lr, scale)[Y : Y + C, X : X + C]))
-        crops += [(f"{n} x{scale}", m.outputs(lr)[scale][Y : Y + C, X : X + C]) for n, m in methods.items()]
-        rows.append(row([panel(img, label) for label, img in crops]))
-    return column(rows)
+def sheet_row(name: str, lr: np.ndarray, outputs: Outputs, scale: int = 4) -> Image.Image:
+    """One photo's row of the contact sheet: its centre crop as given (nearest), bicubic and each model."""
+    c = min(SHEET_CROP, *lr.shape[:2])
+    y, x = (lr.shape[0] - c) // 2, (lr.shape[1] - c) // 2
+    Y, X, C = y * scale, x * scale, c * scale
+    crops = [(f"{name} LR (nearest)", lr[y : y + c, x : x + c].repeat(scale, 0).repeat(scale, 1))]
+    crops.append((f"bicubic x{scale}", imresize_uint8(lr, scale)[Y : Y + C, X : X + C]))
+    crops += [(f"{model} x{scale}", out[scale][Y : Y + C, X : X + C]) for model, out in outputs.items()]
+    return row([panel(img, label) for label, img in crops])
 
 
 def main(argv: list[str] | None = None) -> dict:
@@ -138,7 +144,13 @@ def main(argv: list[str] | None = None) -> dict:
     if args.threads:
         torch.set_num_threads(args.threads)
     methods = {name: SRMethod(load_model(folder, args.threads)) for name, folder in pairs}
-    ev = evaluate_real(methods, paths, tuple(args.scale))
+    rows: list[Image.Image] = []
+
+    def keep_row(name: str, lr: np.ndarray, outputs: Outputs) -> None:
+        if args.sheet and len(rows) < args.sheet_photos:
+            rows.append(sheet_row(name, lr, outputs))
+
+    ev = evaluate_real(methods, paths, tuple(args.scale), on_photo=keep_row)
     ev["models"] = dict(pairs)
     md = report_markdown(ev)
     print(md, end="")
@@ -148,7 +160,7 @@ def main(argv: list[str] | None = None) -> dict:
             out.write_text(text)
     if args.sheet:
         args.sheet.parent.mkdir(parents=True, exist_ok=True)
-        contact_sheet(methods, paths[: args.sheet_photos]).save(args.sheet)
+        column(rows).save(args.sheet)
         print(f"wrote {args.sheet}")
     return ev
 

@@ -107,12 +107,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     shares = (args.mild, args.light, args.jpeg, args.texture)
     if min(shares) < 0 or sum(shares) > 1:
         ap.error("--mild, --light, --jpeg and --texture share the clean pairs: each >= 0, together <= 1")
-    if args.relative_floor is not None and not args.restore_only:
-        ap.error("--relative-floor weighs x1's restore loss only: it needs --restore-only")
-    if args.relative_floor is not None and args.relative_floor <= 0:
-        ap.error("--relative-floor must be > 0 (levels of 255)")
     if args.relative_floor is None:
         args.relative_floor = RELATIVE_FLOOR
+    elif not args.restore_only:
+        ap.error("--relative-floor weighs x1's restore loss only: it needs --restore-only")
+    elif args.relative_floor <= 0:
+        ap.error("--relative-floor must be > 0 (levels of 255)")
     if args.texture and not args.restore_only:
         ap.error("--texture replaces x1's pair only: it needs --restore-only")
     if not 1 <= args.jpeg_quality[0] <= args.jpeg_quality[1] <= 100:

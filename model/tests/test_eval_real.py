@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 from tiny_models import random_hvar
 
-from hvar.eval_real import SHEET_CROP, evaluate_real, main, real_lr_folder, report_markdown
+from hvar.eval_real import SHEET_CROP, evaluate_real, main, real_lr_folder, report_markdown, sheet_row
 from hvar.eval_sr import SRMethod
 from hvar.sr import save_hvar
 
@@ -76,6 +76,25 @@ def test_cli_writes_json_markdown_and_a_contact_sheet_row_per_photo(model, real_
     assert "| **mean** |" in (out / "r.md").read_text()
     with Image.open(out / "sheet.png") as sheet:  # 2 rows of LR, bicubic and the model, crops at x4
         assert sheet.width > 3 * 4 * min(SHEET_CROP, 96) and sheet.height > 2 * 4 * min(SHEET_CROP, 96)
+
+
+def test_a_grey_photo_gets_a_sheet_row_like_a_colour_one(model):
+    lr = np.random.default_rng(2).integers(0, 256, (60, 64), dtype=np.uint8)
+    outputs = {"m": SRMethod(model).outputs(lr)}
+    grey, colour = sheet_row("g", lr, outputs), sheet_row("c", np.stack([lr] * 3, -1), outputs)
+    assert grey.size == colour.size and grey.mode == "RGB"
+
+
+def test_evaluation_hands_each_photos_outputs_on_so_the_sheet_runs_no_model_again(model, real_root):
+    seen = []
+    paths = sorted((real_root / "dev/Real/LR").glob("*.png"))
+
+    def keep(name, lr, out):
+        seen.append((name, lr.shape, out["m"][4].shape))
+
+    evaluate_real({"m": SRMethod(model)}, paths, (), progress=False, on_photo=keep)
+    assert [name for name, _, _ in seen] == ["a", "b", "tiny"]
+    assert seen[2][1:] == ((20, 20, 3), (80, 80, 3))
 
 
 @pytest.mark.parametrize(
