@@ -22,7 +22,8 @@ Public API:
   DetailDecoder(cfg).forward(fhat, guide)  one segment's running sum + the floor's output at its size
   Detail(floor, tokenizer)                 the floor, the frozen token parts and a DetailDecoder
   Detail.floor_outputs(lr01)               the floor's x1, x2, x4 in [-1, 1]
-  Detail.features(idx)                     tokens -> what the decoder reads of each segment
+  Detail.decoded                           which outputs the tokens decode to (HIT: x1, x2, x4; plain: x4)
+  Detail.features(idx)                     tokens -> what the decoder reads of each decoded output
   Detail.decode(idx, guides)               tokens + the floor's outputs -> images in [-1, 1]
   centre_tiles(batch, guides, tile)        the centre tile of a pair-cache batch (training)
   save_detail / load_detail                a run folder: decoder + tokenizer + floor
@@ -82,8 +83,6 @@ class DetailDecoder(Decoder):
 class Detail(nn.Module):
     def __init__(self, floor: Floor, tokenizer: HIT, decoder: DetailDecoder | None = None):
         super().__init__()
-        if not tokenizer.cfg.hierarchical:
-            raise ValueError("the detail stage decodes HIT's segments: the plain tokenizer has none")
         self.floor = floor.eval().requires_grad_(False)
         self.tokenizer = tokenizer.eval().requires_grad_(False)
         self.decoder = decoder if decoder is not None else DetailDecoder.from_hit(tokenizer)
@@ -108,14 +107,26 @@ class Detail(nn.Module):
         """HIT tokens of an image of side 4T in [-1, 1] (the HR tile, or the floor's x4 of it)."""
         return self.tokenizer.img_to_idx(img_B3HW)
 
+    @property
+    def decoded(self) -> tuple[int, ...]:
+        """The outputs (scale factors) the tokens decode to: HIT's segments end at x1, x2 and x4; the
+        plain VAR quantizer's (the ablation) has one latent, the x4 image's, so it leaves x1 and x2 to
+        the floor."""
+        return (1, 2, 4) if self.cfg.hierarchical else (4,)
+
     def features(self, idx_list: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Tokens -> what the decoder reads of each segment (B Cvae h w), the frozen tokenizer's part."""
+        """Tokens -> what the decoder reads of each decoded output (B Cvae h w), the frozen tokenizer's
+        part."""
         with torch.no_grad():
-            return [self.tokenizer.post_quant_conv(f) for f in self.tokenizer.idx_to_fhats(idx_list)]
+            fhats = self.tokenizer.idx_to_fhats(idx_list)[-len(self.decoded) :]
+            return [self.tokenizer.post_quant_conv(f) for f in fhats]
 
     def decode(self, idx_list: list[torch.Tensor], guides: list[torch.Tensor]) -> list[torch.Tensor]:
-        """Tokens and the floor's x1, x2, x4 (B 3 T, 2T, 4T in [-1, 1]) -> x1, x2, x4 (unclamped)."""
-        return [self.decoder(f, g) for f, g in zip(self.features(idx_list), guides, strict=True)]
+        """Tokens and the floor's x1, x2, x4 (B 3 T, 2T, 4T in [-1, 1]) -> x1, x2, x4 (unclamped); the
+        outputs the tokens do not decode to are the floor's."""
+        n = len(self.decoded)
+        decoded = [self.decoder(f, g) for f, g in zip(self.features(idx_list), guides[-n:], strict=True)]
+        return guides[: len(guides) - n] + decoded
 
 
 def centre_tiles(batch: dict[str, torch.Tensor], guides: list[torch.Tensor], tile: int):

@@ -201,40 +201,42 @@ def detail_loss(
     equivariance: float = 0.0,
     turn: int = 1,
 ) -> tuple[torch.Tensor, dict[str, float], torch.Tensor, torch.Tensor]:
-    """Mean over x1, x2, x4 of L1 + grad_weight * gradient L1 between the decoded tile and its target
-    (x4's with `spectrum` * patch_spectrum_l1 added), with what the decoded x4 and the HR add to the
-    floor's x4 (B 3 4T 4T, times RESIDUAL_GAIN: the critic's inputs). `from_floor` (B bools): the tiles
-    decoded from the floor's own x4 tokens instead of the HR tile's; with `lowpass` > 0 the x4 terms of
-    those with a degraded LR compare the two images blurred by that sigma, since those tokens cannot say
-    where the detail goes and L1 on the full images asks for the blurred mean of where it might
-    (frequency separation, as in Fritsche et al. 2019: the low frequencies from the reconstruction, the
-    high ones from the critic). Clean LR (the pair's LR is its clean target x1) keeps the full L1: the
-    floor's x4 of it is already sharp, and freed it lost 1.9 dB to streaks (checkpoints/detail-texture).
-    With `equivariance` > 0, x4's terms add that times `equivariance_l1` for the symmetry `turn` (1-7)."""
+    """Mean over the decoded outputs (x1, x2, x4; the plain tokenizer's x4 alone) of L1 + grad_weight *
+    gradient L1 between the decoded tile and its target (x4's with `spectrum` * patch_spectrum_l1 added),
+    with what the decoded x4 and the HR add to the floor's x4 (B 3 4T 4T, times RESIDUAL_GAIN: the critic's
+    inputs). `from_floor` (B bools): the tiles decoded from the floor's own x4 tokens instead of the HR
+    tile's; with `lowpass` > 0 the x4 terms of those with a degraded LR compare the two images blurred by
+    that sigma, since those tokens cannot say where the detail goes and L1 on the full images asks for the
+    blurred mean of where it might (frequency separation, as in Fritsche et al. 2019: the low frequencies
+    from the reconstruction, the high ones from the critic). Clean LR (the pair's LR is its clean target x1)
+    keeps the full L1: the floor's x4 of it is already sharp, and freed it lost 1.9 dB to streaks
+    (checkpoints/detail-texture). With `equivariance` > 0, x4's terms add that times `equivariance_l1` for
+    the symmetry `turn` (1-7)."""
     hr, guides, targets = centre_tiles(batch, model.floor_outputs(batch["lr"]), model.cfg.tile)
     idx = model.tokens(hr)
     if from_floor is not None and from_floor.any():
         own = model.tokens(guides[2])
         idx = [torch.where(from_floor.view(-1, 1), o, i) for o, i in zip(own, idx, strict=True)]
     features = model.features(idx)
-    outs = [model.decoder(f, g) for f, g in zip(features, guides, strict=True)]
+    n = len(model.decoded)  # the plain tokenizer decodes x4 alone: x1 and x2 stay the floor's
+    outs = [model.decoder(f, g) for f, g in zip(features, guides[-n:], strict=True)]
     parts = {}
-    for s, out, target in zip((1, 2, 4), outs, targets, strict=True):
+    for s, out, target in zip(model.decoded, outs, targets[-n:], strict=True):
         if s == 4 and lowpass > 0 and from_floor is not None:
             freed = from_floor & ~clean_lr(batch)
             out, target = low_passed(out, freed, lowpass), low_passed(target, freed, lowpass)
         parts[f"x{s}"] = F.l1_loss(out, target) + model.cfg.grad_weight * image_grad_l1(out, target)
     logs = {k: float(v.detach()) for k, v in parts.items()}
     if spectrum > 0:
-        amplitude = patch_spectrum_l1(outs[2], targets[2])
+        amplitude = patch_spectrum_l1(outs[-1], targets[2])
         parts["x4"] = parts["x4"] + spectrum * amplitude
         logs["spectrum"] = float(amplitude.detach())
     if equivariance > 0:
-        turned = equivariance_l1(model, features[2], guides[2], outs[2], turn)
+        turned = equivariance_l1(model, features[-1], guides[2], outs[-1], turn)
         parts["x4"] = parts["x4"] + equivariance * turned
         logs["equivariance"] = float(turned.detach())
     loss = sum(parts.values()) / len(parts)
-    return loss, logs, RESIDUAL_GAIN * (outs[2] - guides[2]), RESIDUAL_GAIN * (targets[2] - guides[2])
+    return loss, logs, RESIDUAL_GAIN * (outs[-1] - guides[2]), RESIDUAL_GAIN * (targets[2] - guides[2])
 
 
 CHECKED = {"floor-alone": "floor", "hr": "oracle", "floor": "own"}  # source -> metrics prefix

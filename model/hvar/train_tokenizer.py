@@ -24,6 +24,7 @@ whichever comes first; both count from the start of the run, across resumes.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import math
 import time
@@ -55,7 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--out", required=True, help="run folder")
     ap.add_argument("--steps", type=int, default=0, help="stop after this many steps in total (0 = no limit)")
     ap.add_argument("--minutes", type=float, default=0.0, help="stop after this much training time in total")
-    ap.add_argument("--hierarchical", action=argparse.BooleanOptionalAction, default=True, help="HIT")
+    ap.add_argument("--hierarchical", action=argparse.BooleanOptionalAction, default=None,
+                    help="HIT (default); with --init: the init's weights under this quantizer")  # fmt: skip
     ap.add_argument("--plain", dest="hierarchical", action="store_false", help="plain VAR quantizer")
     ap.add_argument("--lr-guided", action=argparse.BooleanOptionalAction, default=None,
                     help="decoder also sees the LR image (default: the preset's choice)")  # fmt: skip
@@ -83,6 +85,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error("--guide-dropout is a fraction in [0, 1)")
     if args.freeze_encoder and not (args.init or args.resume):
         ap.error("--freeze-encoder needs --init: a random encoder's tokens are not worth keeping")
+    if args.freeze_encoder and args.hierarchical is not None and args.init:
+        ap.error("--freeze-encoder keeps the init's tokens; --plain / --hierarchical would change them")
     return args
 
 
@@ -90,6 +94,15 @@ def drop_guides(lr_B3TT: torch.Tensor, p: float, gen: torch.Generator) -> torch.
     """Each sample's guide replaced by flat mid-grey (0 in [-1, 1]) with probability p."""
     keep_B = torch.rand(lr_B3TT.shape[0], generator=gen) >= p
     return lr_B3TT * keep_B.view(-1, 1, 1, 1)
+
+
+def switch_quantizer(model: HIT, cfg: HVARConfig, hierarchical: bool) -> tuple[HIT, HVARConfig]:
+    """The same weights under the other quantizer (HIT <-> plain VAR): both have the same parameters,
+    only which latent each segment quantizes differs, so the plain ablation can start where HIT is."""
+    tcfg = dataclasses.replace(cfg.tokenizer, hierarchical=hierarchical)
+    switched = HIT(tcfg)
+    switched.load_state_dict(model.state_dict())
+    return switched, dataclasses.replace(cfg, tokenizer=tcfg)
 
 
 def make_optimizer(model: HIT, lr: float) -> torch.optim.AdamW:
@@ -133,11 +146,14 @@ def main(argv: list[str] | None = None) -> None:
         model, cfg = load_hit(out)
         state, knobs = saved, training.knobs_from(saved["knobs"], args)
     else:
-        if args.init:  # the --init run's preset and architecture; --plain / --lr-guided do not apply
+        if args.init:  # the --init run's preset and architecture; --lr-guided does not apply
             model, cfg = load_hit(args.init)
+            if args.hierarchical is not None and args.hierarchical != cfg.tokenizer.hierarchical:
+                model, cfg = switch_quantizer(model, cfg, args.hierarchical)
         else:
             guided = {} if args.lr_guided is None else {"lr_guided_decoder": args.lr_guided}
-            cfg = get_config(args.preset, hierarchical=args.hierarchical, **guided)
+            hierarchical = True if args.hierarchical is None else args.hierarchical
+            cfg = get_config(args.preset, hierarchical=hierarchical, **guided)
             torch.manual_seed(args.seed)
             model = HIT(cfg.tokenizer)
         knobs = training.knobs_from(TRAIN_DEFAULTS[cfg.name], args)

@@ -105,6 +105,32 @@ def test_a_training_step_moves_only_the_decoder(pairs_dir):
         assert torch.equal(v, after[k]) != k.startswith("decoder."), k
 
 
+def plain_parts() -> tuple[Floor, HIT]:
+    """tiny_parts with the plain VAR quantizer (the ablation): the same weights, one x4 latent."""
+    floor, hit = tiny_parts()
+    plain = HIT(get_config("tiny", lr_guided_decoder=True, hierarchical=False).tokenizer)
+    plain.load_state_dict(hit.state_dict())
+    return floor, plain.eval()
+
+
+def test_the_plain_tokenizers_stage_decodes_x4_alone_and_gives_the_floors_x1_and_x2_back():
+    model = moved(Detail(*plain_parts()))
+    guides = model.floor_outputs(torch.rand(2, 3, 16, 16))
+    x1, x2, x4 = model.decode(model.tokens(torch.rand(2, 3, 64, 64) * 2 - 1), guides)
+    assert model.decoded == (4,) and Detail(*tiny_parts()).decoded == (1, 2, 4)
+    assert torch.equal(x1, guides[0]) and torch.equal(x2, guides[1])
+    assert x4.shape == guides[2].shape and (x4 - guides[2]).abs().max() > 1e-3
+
+
+def test_the_plain_tokenizers_stage_trains_on_x4_alone(pairs_dir):
+    model = moved(Detail(*plain_parts())).train()
+    batch = to_tensors({"x4": Pairs(pairs_dir).batch(np.random.default_rng(0), 2)["x4"]}, 0)["x4"]
+    loss, parts, fake, _ = detail_loss(model, batch)
+    loss.backward()
+    assert set(parts) == {"x4"} and loss.item() == pytest.approx(parts["x4"])
+    assert fake.shape[-1] == 64 and all(p.grad is not None for p in model.decoder.parameters())
+
+
 def test_a_saved_stage_loads_with_the_same_outputs(tmp_path):
     model = moved(Detail(*tiny_parts()))
     save_detail(model, tmp_path / "run")

@@ -56,3 +56,29 @@ def test_guide_dropout_blanks_whole_guides_at_the_requested_rate():
     blank = (out == 0).flatten(1).all(1)
     assert abs(blank.float().mean() - 0.25) < 0.03
     assert torch.equal(out[~blank], lr[~blank])
+
+
+def test_init_with_plain_starts_the_plain_quantizer_from_the_hit_weights(photo_root, tmp_path):
+    from hvar.tokenizer import load_hit
+    from hvar.train_tokenizer import switch_quantizer
+
+    hit_run, plain_run = tmp_path / "hit", tmp_path / "plain"
+    main(["--preset", "tiny", "--out", str(hit_run), "--steps", "1", "--lr-guided", "--no-eval",
+          "--threads", "1", "--batch-size", "2"])  # fmt: skip
+    hit, cfg = load_hit(hit_run)
+    plain, plain_cfg = switch_quantizer(hit, cfg, hierarchical=False)
+    assert plain_cfg.tokenizer.hierarchical is False and cfg.tokenizer.hierarchical is True
+    weights = zip(hit.state_dict().values(), plain.state_dict().values(), strict=True)
+    assert all(torch.equal(a, b) for a, b in weights)
+
+    main(["--init", str(hit_run), "--plain", "--out", str(plain_run), "--steps", "1", "--no-eval",
+          "--threads", "1", "--batch-size", "2"])  # fmt: skip
+    assert json.loads((plain_run / "config.json").read_text())["tokenizer"]["hierarchical"] is False
+
+
+def test_a_frozen_encoder_refuses_a_quantizer_switch(tmp_path, capsys):
+    (tmp_path / "model.safetensors").touch()
+    with pytest.raises(SystemExit):
+        main(["--init", str(tmp_path), "--plain", "--freeze-encoder", "--out", str(tmp_path / "x"),
+              "--steps", "1"])  # fmt: skip
+    assert "would change them" in capsys.readouterr().err
