@@ -1,11 +1,11 @@
 """How predictable are each tokenizer's detail tokens? Agreement of the floor's own x4 tokens with the HR's.
 
 A transformer conditioned on the floor starts from what the floor already knows: where the tokens of
-the floor's x4 tile equal the HR tile's, it has nothing to predict. So the share of tokens that differ,
-and how much the oracle gains there, says how much a transformer must learn. For each detail run, over
+the floor's x4 tile equal the HR tile's, it has nothing to predict. So the share of tokens that differ
+says how much a transformer must learn. For each detail run, over
 Set5 and Set14 at realistic and bicubic x4 LR, tiles cut as `eval_detail` cuts them (LR side T,
 overlap T/4), this prints per scale the share of the floor's x4 tokens equal to the HR's, and the mean
-over all L tokens. Output: token-agreement.txt (about a minute on 2 cores).
+over all L tokens. Output: token-agreement.txt (Set5 about 3 min on 2 cores for two runs; Set14 more).
 
     cd model && .venv/bin/python checkpoints/detail-plain/token_agreement.py \
         checkpoints/detail-base checkpoints/detail-plain
