@@ -14,7 +14,8 @@ per-image seeds, bicubic LR as the benchmark makes it):
 
 From model/ (about 3 minutes on 2 cores):
 
-    .venv/bin/python checkpoints/floor-restore-heavy/ceiling_probe.py > checkpoints/floor-restore-heavy/ceiling-probe.md
+    .venv/bin/python checkpoints/floor-restore-heavy/ceiling_probe.py \
+        > checkpoints/floor-restore-heavy/ceiling-probe.md
 """
 
 import numpy as np
@@ -46,7 +47,8 @@ def oracle_linear(lr_y: np.ndarray, target_y: np.ndarray, scale: int) -> np.ndar
     """The least-squares KxK filter (one per output phase) from lr_y to target_y, applied."""
     h, w = lr_y.shape
     p = np.pad(lr_y, K // 2, mode="reflect")
-    taps = np.stack([p[i : i + h, j : j + w].ravel() for i in range(K) for j in range(K)] + [np.ones(h * w)], 1)
+    shifted = [p[i : i + h, j : j + w].ravel() for i in range(K) for j in range(K)]
+    taps = np.stack([*shifted, np.ones(h * w)], 1)  # (h*w, K*K + 1)
     out = np.zeros_like(target_y)
     for py in range(scale):
         for px in range(scale):
@@ -87,7 +89,8 @@ def rows(dataset: str, scale: int, degradation: str) -> dict[str, float]:
 
 
 def main() -> None:
-    print(f"PSNR-Y (dB), mean over the set; in brackets the gain over bicubic (x2, x4) or the input (x1). K = {K}.\n")
+    print("PSNR-Y (dB), mean over the set; in brackets the gain over bicubic (x2, x4) or the input (x1).")
+    print(f"K = {K}.\n")
     print("| degradation | set | row | x2 | x4 |")
     print("| --- | --- | --- | --- | --- |")
     for degradation in ("realistic", "bicubic"):
