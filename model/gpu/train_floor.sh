@@ -9,8 +9,10 @@
 # light defects and heavy defects weighted up, what moved the restorer on the CPU; 2.5.0,
 # model/checkpoints/floor-restore-heavy): at 28 channels,
 # and grown to 40 (cascade-wide: the capacity test, whose curves matched the 28-channel restorer's for
-# 1500 CPU steps through SPAN; model/checkpoints/floor-cascade-wide); and the generative stage's two
-# parts (below). `frozen` trains a restorer through the frozen SPAN on x1, x2 and x4 (MILD, LIGHT).
+# 1500 CPU steps through SPAN; model/checkpoints/floor-cascade-wide), and given the tile-wide damage
+# reading (cascade-context, hvar.floor.DegradationContext: the blindness test; on realistic LR the
+# local restorer is 0.35-0.7 dB below a per-image oracle linear filter,
+# model/checkpoints/floor-restore-heavy/ceiling-probe.md); and the generative stage's two parts (below). `frozen` trains a restorer through the frozen SPAN on x1, x2 and x4 (MILD, LIGHT).
 # `cascade:2e-4` (both stages), `wide:5e-4` (SPAN grown to 48 channels, hvar.floor.widen) and
 # `base:5e-4` remain possible arms. `detail:lr` trains the generative stage's decoder
 # (hvar.train_detail: DETAIL_TOKENIZER's tokens decoded on CASCADE_INIT's outputs; its CPU run is
@@ -44,7 +46,7 @@ export PYTHONUNBUFFERED=1
 COUNT=${COUNT:-32000}                                    # pairs of each kind
 MINUTES=${MINUTES:-8}                                    # training time of each run
 BATCH=${BATCH:-64}                                       # pairs of each kind per step
-ARMS=${ARMS:-"cascade:2e-4:restore cascade-wide:2e-4:restore detail:2e-4 transformer:2e-4"}  # preset:peak lr[:flag]
+ARMS=${ARMS:-"cascade:2e-4:restore cascade-wide:2e-4:restore cascade-context:2e-4:restore detail:2e-4 transformer:2e-4"}  # preset:peak lr[:flag]
 CASCADE_INIT=${CASCADE_INIT:-checkpoints/floor-cascade-mild}  # the floor the detail and transformer arms read (2.3.0: detail-base's)
 FLOOR_INIT=${FLOOR_INIT:-checkpoints/floor-restore-heavy}  # the cascade a cascade run starts from (2.5.0)
 DETAIL_TOKENIZER=${DETAIL_TOKENIZER:-checkpoints/tok-base-dg}  # the tokens a detail or transformer arm learns

@@ -22,6 +22,12 @@ SPAN (`upscaler`, its own body with head_2 and head_4) upscales x1 instead of th
 
 so restoration and upscaling each get a whole network. Started from a trained floor's restoration and the
 published SPAN (`cascade`), a clean input (x1 = the input) is upscaled by SPAN itself.
+
+With `FloorConfig.context` the network also reads the whole tile once (`DegradationContext`): the mean
+of strided features of conv_1's output scales and shifts each block's input (FiLM). A local network sees
+about 20 LR px around a pixel and must guess there how the photo was damaged; the tile as a whole tells
+it. Outputs then depend on the tile's content beyond the receptive radius, a little: tiles of one photo
+share its damage, and the overlap's blend hides what differs.
 """
 
 from __future__ import annotations
@@ -60,6 +66,25 @@ class SPANBlock(nn.Module):
         return (b + x_BCHW) * (torch.sigmoid(b) - 0.5), a  # output, and the handout for conv_cat
 
 
+class DegradationContext(nn.Module):
+    """The tile's damage, read from conv_1's features: per block, a scale and a shift of its input."""
+
+    def __init__(self, ch: int, width: int, blocks: int):
+        super().__init__()
+        self.blocks, self.ch = blocks, ch
+        self.read = nn.Sequential(
+            nn.Conv2d(ch, width, 3, stride=2, padding=1), nn.SiLU(),
+            nn.Conv2d(width, width, 3, stride=2, padding=1), nn.SiLU(),
+        )  # fmt: skip
+        self.film = nn.Linear(width, 2 * blocks * ch)
+        nn.init.zeros_(self.film.weight)  # at the start every scale is 1 and every shift 0: no change
+        nn.init.zeros_(self.film.bias)
+
+    def forward(self, f0_BCHW: torch.Tensor) -> torch.Tensor:
+        z_BW = self.read(f0_BCHW).mean(dim=(2, 3))  # the whole tile, whatever its size
+        return self.film(z_BW).unflatten(1, (self.blocks, 2, self.ch))[..., None, None]  # B n 2 C 1 1
+
+
 class Floor(nn.Module):
     def __init__(self, cfg: FloorConfig, scales: tuple[int, ...] = SCALES):
         super().__init__()
@@ -67,7 +92,7 @@ class Floor(nn.Module):
         C = cfg.ch
         two_stage = cfg.stages == 2
         # the second stage: a one-stage floor of the same size without an x1 head
-        upscaler = dataclasses.replace(cfg, stages=1, ch=cfg.upscaler_ch or C, upscaler_ch=0)
+        upscaler = dataclasses.replace(cfg, stages=1, ch=cfg.upscaler_ch or C, upscaler_ch=0, context=0)
         self.upscaler = Floor(upscaler, scales=(2, 4)) if two_stage else None
         scales = (1,) if two_stage else scales
         self.conv_1 = conv3(3, C)
@@ -75,6 +100,7 @@ class Floor(nn.Module):
         self.conv_2 = conv3(C, C)
         self.conv_cat = nn.Conv2d(4 * C, C, 1)
         self.heads = nn.ModuleDict({f"x{s}": conv3(C, 3 * s * s) for s in scales})
+        self.context = DegradationContext(C, cfg.context, cfg.blocks) if cfg.context else None
         self.register_buffer("mean", torch.tensor(RGB_MEAN).view(1, 3, 1, 1), persistent=False)
 
     # The runner's model contract (`hvar.contract`): a tile side, and no noise inputs.
@@ -86,7 +112,8 @@ class Floor(nn.Module):
 
     @property
     def receptive_radius(self) -> int:
-        """LR pixels on each side that can change an output pixel: one per 3x3 conv on the path."""
+        """LR pixels on each side that can change an output pixel: one per 3x3 conv on the path (the
+        context's tile-wide mean aside)."""
         one = 1 + 3 * self.cfg.blocks + 1 + 1
         return one + (self.upscaler.receptive_radius if self.upscaler is not None else 0)
 
@@ -99,8 +126,11 @@ class Floor(nn.Module):
     def features(self, lr01_B3HW: torch.Tensor) -> torch.Tensor:
         x = (lr01_B3HW - self.mean) * 255.0
         f0 = self.conv_1(x)
+        film = self.context(f0) if self.context is not None else None  # B n 2 C 1 1
         h, first, a = f0, None, None
-        for block in self.blocks:
+        for i, block in enumerate(self.blocks):
+            if film is not None:
+                h = h * (1 + film[:, i, 0]) + film[:, i, 1]
             h, a = block(h)
             first = h if first is None else first
         return self.conv_cat(torch.cat([f0, self.conv_2(h), first, a], dim=1))  # B C H W
@@ -162,7 +192,7 @@ def from_span(cfg: FloorConfig, path: str | Path) -> Floor:
     preset holds SPAN in its first channels (`widen`) and computes what SPAN computes until it trains."""
     if cfg.stages == 2:  # SPAN twice: an identity restorer (x1 starts at the input), SPAN upscaling it
         one = dataclasses.replace(cfg, stages=1, upscaler_ch=0)
-        upscaler = from_span(dataclasses.replace(one, ch=cfg.upscaler_ch or cfg.ch), path)
+        upscaler = from_span(dataclasses.replace(one, ch=cfg.upscaler_ch or cfg.ch, context=0), path)
         return cascade(from_span(one, path), upscaler, cfg)
     state = span_state(path)
     for name in ("weight", "bias"):
@@ -218,6 +248,9 @@ def widen(
         raise ValueError(f"widen: the floor is narrower ({Cw}) than the weights ({C})")
     out = {}
     for k, w in wide.items():
+        if k not in narrow:  # a part the narrow floor lacks (the context): as initialized, a no-op at first
+            out[k] = w.clone()
+            continue
         n = narrow[k]
         if n.shape == w.shape:
             out[k] = n.clone()

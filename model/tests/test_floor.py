@@ -169,3 +169,30 @@ def test_the_cascade_preset_from_span_is_span_behind_an_identity_restorer():
         torch.testing.assert_close(x1, lr, rtol=0, atol=0)
         for a, b in zip((x2, x4), span(lr)[1:], strict=True):
             torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
+def with_context(model: Floor, width: int = 8, seed: int = 9) -> Floor:
+    torch.manual_seed(seed)
+    return grow(model, dataclasses.replace(model.cfg, context=width)).eval()
+
+
+def test_a_floor_given_the_context_computes_exactly_what_it_computed():
+    plain = random_floor(seed=5, stages=2)
+    grown = with_context(plain)
+    assert grown.context is not None and grown.upscaler.context is None
+    lr = torch.rand(2, 3, 12, 20)
+    with torch.no_grad():
+        for a, b in zip(plain(lr), grown(lr), strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=1e-6)
+
+
+def test_the_context_reads_the_whole_tile_once_trained():
+    model = with_context(random_floor(seed=6, stages=2))
+    torch.nn.init.normal_(model.context.film.weight, std=0.1)  # as if trained: no longer a no-op
+    r = model.receptive_radius
+    lr = torch.rand(1, 3, 2 * r + 8, 2 * r + 8)
+    far = lr.clone()
+    far[..., -4:, -4:] = 1 - far[..., -4:, -4:]
+    with torch.no_grad():
+        a, b = model(lr)[0], model(far)[0]
+    assert not torch.equal(a[..., :4, :4], b[..., :4, :4])  # beyond the radius, through the tile's mean
