@@ -97,6 +97,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--relative-floor", type=float, default=None, metavar="LEVELS",
                     help="--restore-only: levels of 255 added to each pair's input L1 before dividing "
                          f"by it (default {RELATIVE_FLOOR:g}); larger weighs heavy pairs more")  # fmt: skip
+    ap.add_argument("--context-lr-mult", type=float, default=20.0,
+                    help="the damage reading's (FloorConfig.context) learning rate over --lr: it starts at "
+                         "zero and at --lr barely moves in a CPU run")  # fmt: skip
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--eval-set", default="Set5", help="dev set scored during training")
     ap.add_argument("--seed", type=int, default=0)
@@ -280,7 +283,8 @@ def main(argv: list[str] | None = None) -> None:
                  "freeze_upscaler": args.freeze_upscaler or args.restore_only,
                  "restore_only": args.restore_only, "mild": args.mild, "light": args.light,
                  "jpeg": args.jpeg, "jpeg_quality": list(args.jpeg_quality),
-                 "texture": args.texture, "relative_floor": args.relative_floor}  # fmt: skip
+                 "texture": args.texture, "relative_floor": args.relative_floor,
+                 "context_lr_mult": args.context_lr_mult}  # fmt: skip
         state = {"step": 0, "seconds": 0.0, "knobs": knobs}
     else:
         model = load_floor(out)
@@ -291,8 +295,13 @@ def main(argv: list[str] | None = None) -> None:
         loss_of = partial(restore_loss, relative_floor=knobs.get("relative_floor", RELATIVE_FLOOR))
     if knobs.get("freeze_upscaler"):
         model.upscaler.requires_grad_(False)
-    trained = [p for p in model.parameters() if p.requires_grad]
-    opt = torch.optim.AdamW(trained, lr=args.lr, betas=BETAS, weight_decay=0.0)
+    context = {id(p) for p in model.context.parameters()} if model.context is not None else set()
+    groups = [
+        {"params": [p for p in model.parameters() if p.requires_grad and id(p) not in context]},
+        {"params": [p for p in model.parameters() if id(p) in context],
+         "lr_mult": knobs.get("context_lr_mult", 1.0)},
+    ]  # fmt: skip
+    opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=args.lr, betas=BETAS, weight_decay=0.0)
     if args.resume:
         training.load_optimizer_state(opt, out, device)
     print(

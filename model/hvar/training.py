@@ -155,8 +155,9 @@ def learning_rate(step: int, peak: float, warmup: int, progress: float | None = 
 
 
 def set_learning_rate(opt: torch.optim.Optimizer, lr: float) -> None:
+    """Every group at `lr`, times the group's `lr_mult` if it has one (a new part that must catch up)."""
     for group in opt.param_groups:
-        group["lr"] = lr
+        group["lr"] = lr * group.get("lr_mult", 1.0)
 
 
 def adamw(

@@ -63,3 +63,10 @@ def test_a_run_folder_is_resumed_only_when_asked_and_never_overwritten(tmp_path)
     assert training.saved_state(tmp_path, resume=True) == {"step": 7}
     with pytest.raises(SystemExit, match="already holds a run"):
         training.saved_state(tmp_path, resume=False)
+
+
+def test_a_group_with_an_lr_mult_learns_that_many_times_faster():
+    fast, slow = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
+    opt = torch.optim.AdamW([{"params": [slow]}, {"params": [fast], "lr_mult": 20.0}], lr=1.0)
+    training.set_learning_rate(opt, 1e-4)
+    assert [g["lr"] for g in opt.param_groups] == [1e-4, pytest.approx(2e-3)]
