@@ -29,6 +29,7 @@ LINEAGE = [
     ("floor-restore-hiq", 48, "floor-cascade-restore"),
     ("floor-restore-texture", 48, "floor-cascade-restore"),
     ("floor-restore-heavy", 48, "floor-restore-texture"),
+    ("floor-restore-context", 48, "floor-restore-heavy"),
 ]
 SHIPPED = {
     "floor-gpu",
