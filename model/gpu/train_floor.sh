@@ -12,7 +12,8 @@
 # 1500 CPU steps through SPAN; model/checkpoints/floor-cascade-wide), and given the tile-wide damage
 # reading (cascade-context, hvar.floor.DegradationContext: the blindness test; on realistic LR the
 # local restorer is 0.35-0.7 dB below a per-image oracle linear filter,
-# model/checkpoints/floor-restore-heavy/ceiling-probe.md); and the generative stage's two parts (below). `frozen` trains a restorer through the frozen SPAN on x1, x2 and x4 (MILD, LIGHT).
+# model/checkpoints/floor-restore-heavy/ceiling-probe.md); and the generative stage's two parts
+# (below). `frozen` trains a restorer through the frozen SPAN on x1, x2 and x4 (MILD, LIGHT).
 # `cascade:2e-4` (both stages), `wide:5e-4` (SPAN grown to 48 channels, hvar.floor.widen) and
 # `base:5e-4` remain possible arms. `detail:lr` trains the generative stage's decoder
 # (hvar.train_detail: DETAIL_TOKENIZER's tokens decoded on CASCADE_INIT's outputs; its CPU run is

@@ -107,6 +107,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args = ap.parse_args(argv)
     if args.steps < 0 or args.batch_size < 1 or args.eval_every < 1 or args.minutes < 0:
         ap.error("--steps and --minutes must be >= 0, --batch-size and --eval-every >= 1")
+    if args.context_lr_mult <= 0:
+        ap.error("--context-lr-mult must be > 0")
     shares = (args.mild, args.light, args.jpeg, args.texture)
     if min(shares) < 0 or sum(shares) > 1:
         ap.error("--mild, --light, --jpeg and --texture share the clean pairs: each >= 0, together <= 1")
@@ -295,12 +297,14 @@ def main(argv: list[str] | None = None) -> None:
         loss_of = partial(restore_loss, relative_floor=knobs.get("relative_floor", RELATIVE_FLOOR))
     if knobs.get("freeze_upscaler"):
         model.upscaler.requires_grad_(False)
-    context = {id(p) for p in model.context.parameters()} if model.context is not None else set()
+    trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     groups = [
-        {"params": [p for p in model.parameters() if p.requires_grad and id(p) not in context]},
-        {"params": [p for p in model.parameters() if id(p) in context],
-         "lr_mult": knobs.get("context_lr_mult", 1.0)},
-    ]  # fmt: skip
+        {"params": [p for n, p in trained if not n.startswith("context.")]},
+        {
+            "params": [p for n, p in trained if n.startswith("context.")],
+            "lr_mult": knobs.get("context_lr_mult", 1.0),
+        },
+    ]
     opt = torch.optim.AdamW([g for g in groups if g["params"]], lr=args.lr, betas=BETAS, weight_decay=0.0)
     if args.resume:
         training.load_optimizer_state(opt, out, device)

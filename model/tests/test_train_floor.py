@@ -117,6 +117,15 @@ def test_a_relative_floor_needs_restore_only_because_only_that_loss_reads_it(pai
     assert "needs --restore-only" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize("mult", ["0", "-2"])
+def test_a_context_lr_mult_of_zero_or_less_is_a_clear_cli_error(pairs_dir, tmp_path, capsys, mult):
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "run"), "--preset", "tiny", "--pairs", str(pairs_dir),
+              "--context-lr-mult", mult])  # fmt: skip
+    assert "--context-lr-mult must be > 0" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 @pytest.mark.parametrize("levels", ["0", "-1"])
 def test_a_relative_floor_of_zero_or_less_is_a_clear_cli_error(pairs_dir, tmp_path, capsys, levels):
     with pytest.raises(SystemExit):

@@ -65,7 +65,7 @@ def test_a_run_folder_is_resumed_only_when_asked_and_never_overwritten(tmp_path)
         training.saved_state(tmp_path, resume=False)
 
 
-def test_a_group_with_an_lr_mult_learns_that_many_times_faster():
+def test_a_group_with_an_lr_mult_gets_that_many_times_the_learning_rate():
     fast, slow = torch.nn.Parameter(torch.zeros(1)), torch.nn.Parameter(torch.zeros(1))
     opt = torch.optim.AdamW([{"params": [slow]}, {"params": [fast], "lr_mult": 20.0}], lr=1.0)
     training.set_learning_rate(opt, 1e-4)

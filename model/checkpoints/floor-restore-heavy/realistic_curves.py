@@ -3,11 +3,10 @@ over bicubic at x2 and x4 (train_floor's checks, which agree with the ONNX evalu
 step 0) against the pairs each run had seen since SPAN, with the issue's target (+1.5 dB) and the
 per-image oracle linear filter (`ceiling_probe.py`). From model/:
 
-    .venv/bin/python checkpoints/floor-restore-heavy/realistic_curves.py [runs/other-run ...]
+    .venv/bin/python checkpoints/floor-restore-heavy/realistic_curves.py
 """
 
 import json
-import sys
 from pathlib import Path
 
 import matplotlib
@@ -45,19 +44,17 @@ def checks(folder: Path) -> list[dict]:
     return [r for r in rows if "psnr_real_x4" in r]
 
 
-def main(extra: list[str]) -> None:
+def main() -> None:
     """Left: the GPU run from SPAN; right: each CPU run after it, from the weights it started from."""
-    runs = LINEAGE + [(path, 48, "floor-restore-heavy") for path in extra]
     fig, axes = plt.subplots(2, 2, figsize=(12, 7.5), sharey="row", gridspec_kw={"width_ratios": [1, 1.4]})
-    for name, per_step, parent in runs:
-        folder = Path(name) if "/" in name else CHECKPOINTS / name
-        rows = checks(folder)
+    for name, per_step, parent in LINEAGE:
+        rows = checks(CHECKPOINTS / name)
         kpairs = [r["step"] * per_step / 1000 for r in rows]
         col = 0 if parent is None else 1
         shipped = name in SHIPPED
         for row, s in enumerate((2, 4)):
             gain = [r[f"psnr_real_x{s}"] - r[f"bicubic_real_x{s}"] for r in rows]
-            axes[row, col].plot(kpairs, gain, "-" if shipped else "--", marker=".", label=Path(name).name)
+            axes[row, col].plot(kpairs, gain, "-" if shipped else "--", marker=".", label=name)
     for row, s in enumerate((2, 4)):
         for col, what in enumerate(
             ("one H200, 9.4 min, batch 64 + 64", "2 CPU cores, 35-93 min each, batch 24 + 24")
@@ -87,4 +84,4 @@ def main(extra: list[str]) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1:])
+    main()
