@@ -230,7 +230,9 @@ FLOOR_PRESETS: dict[str, FloorConfig] = {
     # The cascade whose restorer also reads the whole tile's damage (`floor.DegradationContext`): on
     # realistic LR the local restorer stays 0.35-0.7 dB below a per-image oracle linear filter, and
     # knowing only how strongly to restore each photo would add up to 0.3 dB to x1
-    # (model/checkpoints/floor-restore-heavy/ceiling-probe.md). A few percent more compute.
+    # (model/checkpoints/floor-restore-heavy/ceiling-probe.md); the same restorer fine-tuned on each
+    # photo's own damage gains over one tuned on any damage (known-damage-probe.md). Its reader can be
+    # taught the damage first (`hvar.damage`, `train_floor --damage-reader`). A few percent more compute.
     "cascade-context": FloorConfig(name="cascade-context", ch=28, blocks=6, tile=192, stages=2, context=32),
 }
 

@@ -400,3 +400,49 @@ def gaussian_blur(img: np.ndarray, sigma: float) -> np.ndarray:
     size = 2 * math.ceil(3 * sigma) + 1
     k = np.exp(-0.5 * _quad_form(size, sigma, sigma, 0.0))
     return filter2d(img, (k / k.sum()).astype(np.float32))
+
+
+# ---------------------------------------------------------------------------------------------- one damage
+
+
+class Draws:
+    """A numpy Generator whose choices (every scalar draw: kernels, resizes, noise kinds and levels, JPEG
+    qualities) are recorded, or replayed from a record; the noise itself (standard_normal, poisson)
+    always comes from `rng`. Recording leaves `rng`'s stream as it was, so a recorded `degrade` or `light`
+    gives what it gives without; replayed on another image, it damages that image the same way (with
+    fresh noise). The choices never depend on the image, so a replay takes the same path.
+
+        d = Draws(rng); lr_a = degrade(hr_a, 4, d)              # recorded
+        lr_b = degrade(hr_b, 4, Draws(other_rng, d.record))      # the same damage, another photo
+    """
+
+    CHOICES = ("uniform", "choice", "integers", "random")
+
+    def __init__(self, rng: np.random.Generator, replay: list[tuple[str, object]] | None = None):
+        self.rng, self.record = rng, []
+        self._replay = None if replay is None else iter(replay)
+
+    def __getattr__(self, name: str):
+        draw = getattr(self.rng, name)
+        if name not in self.CHOICES:
+            return draw
+        if self._replay is None:
+
+            def recorded(*args, **kwargs):
+                value = draw(*args, **kwargs)
+                self.record.append((name, value))
+                return value
+
+            return recorded
+
+        def replayed(*args, **kwargs):
+            kind, value = next(self._replay)
+            if kind != name:
+                raise RuntimeError(f"replay out of step: {kind} was recorded where {name} is asked")
+            return value
+
+        return replayed
+
+    def exhausted(self) -> bool:
+        """Whether a replay used every recorded choice (a recording is always exhausted)."""
+        return self._replay is None or next(self._replay, None) is None

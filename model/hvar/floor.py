@@ -24,7 +24,8 @@ so restoration and upscaling each get a whole network. Started from a trained fl
 published SPAN (`cascade`), a clean input (x1 = the input) is upscaled by SPAN itself.
 
 With `FloorConfig.context` the network also reads the whole tile once (`DegradationContext`): the mean
-of strided features of conv_1's output scales and shifts each block's input (FiLM). A local network sees
+of strided features of the LR (`DamageReader`, which `hvar.damage` teaches to read the damage rather
+than the photo) scales and shifts each block's input (FiLM). A local network sees
 about 20 LR px around a pixel and must guess there how the photo was damaged; the tile as a whole tells
 it. Outputs then depend on the tile's content beyond the receptive radius, a little: tiles of one photo
 share its damage, and the overlap's blend hides what differs.
@@ -66,23 +67,39 @@ class SPANBlock(nn.Module):
         return (b + x_BCHW) * (torch.sigmoid(b) - 0.5), a  # output, and the handout for conv_cat
 
 
+class DamageReader(nn.Module):
+    """How a tile was damaged, read from the LR itself: local statistics averaged over the whole tile.
+    `hvar.damage` teaches it to tell damages apart rather than photos."""
+
+    def __init__(self, width: int):
+        super().__init__()
+        self.convs = nn.Sequential(
+            nn.Conv2d(3, width, 3, padding=1), nn.SiLU(),
+            nn.Conv2d(width, width, 3, stride=2, padding=1), nn.SiLU(),
+            nn.Conv2d(width, width, 3, stride=2, padding=1), nn.SiLU(),
+        )  # fmt: skip
+        self.register_buffer("mean", torch.tensor(RGB_MEAN).view(1, 3, 1, 1), persistent=False)
+
+    def forward(self, lr01_B3HW: torch.Tensor) -> torch.Tensor:
+        # in units of 16 levels: near unit scale for the default init, and a few levels of noise still show
+        x = (lr01_B3HW - self.mean) * (255.0 / 16)
+        return self.convs(x).mean(dim=(2, 3))  # B W: the whole tile, whatever its size
+
+
 class DegradationContext(nn.Module):
-    """The tile's damage, read from conv_1's features: per block, a scale and a shift of its input."""
+    """The tile's damage (`DamageReader`): per block, a scale and a shift of its input."""
 
     def __init__(self, ch: int, width: int, blocks: int):
         super().__init__()
         self.blocks, self.ch = blocks, ch
-        self.read = nn.Sequential(
-            nn.Conv2d(ch, width, 3, stride=2, padding=1), nn.SiLU(),
-            nn.Conv2d(width, width, 3, stride=2, padding=1), nn.SiLU(),
-        )  # fmt: skip
+        self.read = DamageReader(width)
         self.film = nn.Linear(width, 2 * blocks * ch)
         nn.init.zeros_(self.film.weight)  # at the start every scale is 1 and every shift 0: no change
         nn.init.zeros_(self.film.bias)
 
-    def forward(self, f0_BCHW: torch.Tensor) -> torch.Tensor:
-        z_BW = self.read(f0_BCHW).mean(dim=(2, 3))  # the whole tile, whatever its size
-        return self.film(z_BW).unflatten(1, (self.blocks, 2, self.ch))[..., None, None]  # B n 2 C 1 1
+    def forward(self, lr01_B3HW: torch.Tensor) -> torch.Tensor:
+        film_BF = self.film(self.read(lr01_B3HW))
+        return film_BF.unflatten(1, (self.blocks, 2, self.ch))[..., None, None]  # B n 2 C 1 1
 
 
 class Floor(nn.Module):
@@ -126,7 +143,7 @@ class Floor(nn.Module):
     def features(self, lr01_B3HW: torch.Tensor) -> torch.Tensor:
         x = (lr01_B3HW - self.mean) * 255.0
         f0 = self.conv_1(x)
-        film = self.context(f0) if self.context is not None else None  # B n 2 C 1 1
+        film = self.context(lr01_B3HW) if self.context is not None else None  # B n 2 C 1 1
         h, first, a = f0, None, None
         for i, block in enumerate(self.blocks):
             if film is not None:

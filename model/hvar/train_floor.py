@@ -44,6 +44,7 @@ import torch.nn.functional as F
 
 from hvar import training
 from hvar.config import FLOOR_PRESETS
+from hvar.damage import READER_FILE, load_reader
 from hvar.degrade import MILD, jpeg_uint8, light
 from hvar.floor import Floor, cascade, from_span, grow, load_floor, save_floor
 from hvar.pairs import Pairs, fine_texture, unusable
@@ -100,6 +101,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--context-lr-mult", type=float, default=20.0,
                     help="the damage reading's (FloorConfig.context) learning rate over --lr: it starts at "
                          "zero and at --lr barely moves in a CPU run")  # fmt: skip
+    ap.add_argument("--damage-reader", type=Path, metavar="RUN",
+                    help="a new run with a context preset: the hvar.damage run whose reader reads the "
+                         "damage, loaded and frozen; the FiLM from it and the restorer learn")  # fmt: skip
     ap.add_argument("--eval-every", type=int, default=500)
     ap.add_argument("--eval-set", default="Set5", help="dev set scored during training")
     ap.add_argument("--seed", type=int, default=0)
@@ -126,6 +130,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error("--init takes a floor run folder, and only for a new run")
     if not args.resume and not args.init and args.preset != "tiny" and not args.span.is_file():
         ap.error(f"--span: no such file {args.span}")
+    if args.damage_reader is not None:
+        width = FLOOR_PRESETS[args.preset].context if args.preset else 0
+        if args.resume or not width:
+            ap.error("--damage-reader starts a new run of a preset with a context (cascade-context)")
+        if not (args.damage_reader / READER_FILE).is_file():
+            ap.error(f"--damage-reader: no {READER_FILE} in {args.damage_reader} (python -m hvar.damage)")
     if (why := unusable(args.pairs)) is not None:
         ap.error(f"--pairs: {why}")
     return args
@@ -280,13 +290,16 @@ def main(argv: list[str] | None = None) -> None:
         if (args.freeze_upscaler or args.restore_only) and model.upscaler is None:  # before any write
             flag = "--restore-only" if args.restore_only else "--freeze-upscaler"
             raise SystemExit(f"{flag}: this floor has one stage, no upscaler (--preset cascade)")
+        if args.damage_reader is not None:
+            model.context.read.load_state_dict(load_reader(args.damage_reader))
         out.mkdir(parents=True, exist_ok=True)
         knobs = {"batch_size": args.batch_size, "lr": args.lr,
                  "freeze_upscaler": args.freeze_upscaler or args.restore_only,
                  "restore_only": args.restore_only, "mild": args.mild, "light": args.light,
                  "jpeg": args.jpeg, "jpeg_quality": list(args.jpeg_quality),
                  "texture": args.texture, "relative_floor": args.relative_floor,
-                 "context_lr_mult": args.context_lr_mult}  # fmt: skip
+                 "context_lr_mult": args.context_lr_mult,
+                 "damage_reader": str(args.damage_reader) if args.damage_reader else None}  # fmt: skip
         state = {"step": 0, "seconds": 0.0, "knobs": knobs}
     else:
         model = load_floor(out)
@@ -297,6 +310,9 @@ def main(argv: list[str] | None = None) -> None:
         loss_of = partial(restore_loss, relative_floor=knobs.get("relative_floor", RELATIVE_FLOOR))
     if knobs.get("freeze_upscaler"):
         model.upscaler.requires_grad_(False)
+    if knobs.get("damage_reader"):
+        model.context.read.requires_grad_(False)  # it was taught to read the damage; the restorer's loss
+        # alone would teach it to tell photos apart instead
     trained = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
     groups = [
         {"params": [p for n, p in trained if not n.startswith("context.")]},

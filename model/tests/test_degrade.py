@@ -8,6 +8,7 @@ import torch.nn.functional as F
 from hvar.degrade import (
     MILD,
     DegradeConfig,
+    Draws,
     bessel_j1,
     bicubic_lr,
     degrade,
@@ -189,3 +190,33 @@ def test_make_lr_refuses_an_unknown_degradation_and_a_realistic_one_without_rng(
             make_lr(np.zeros((8, 8, 3), dtype=np.uint8), 2, name)
     with pytest.raises(ValueError, match="needs an rng"):
         make_lr(np.zeros((8, 8, 3), dtype=np.uint8), 2, "realistic")
+
+
+def test_recording_the_choices_leaves_the_damage_as_it_was():
+    hr = _hr(seed=3)
+    draws = Draws(np.random.default_rng(5))
+    assert np.array_equal(degrade(hr, 4, draws), degrade(hr, 4, np.random.default_rng(5)))
+    assert len(draws.record) > 10
+
+
+def test_a_replayed_defect_without_noise_is_the_recorded_one_whatever_the_rng():
+    lr = _hr((48, 40, 3), seed=4)
+    seed = next(s for s in range(50) if np.random.default_rng(s).integers(3) != 1)  # JPEG or blur
+    draws = Draws(np.random.default_rng(seed))
+    recorded = light(lr, draws)
+    assert np.array_equal(light(lr, Draws(np.random.default_rng(99), draws.record)), recorded)
+
+
+def test_a_replay_on_another_photo_takes_every_recorded_choice():
+    draws = Draws(np.random.default_rng(6))
+    degrade(_hr(seed=1), 2, draws)
+    replay = Draws(np.random.default_rng(7), draws.record)
+    assert degrade(_hr(seed=2), 2, replay).shape == (48, 40, 3)
+    assert replay.exhausted()
+
+
+def test_a_replay_out_of_step_is_refused():
+    draws = Draws(np.random.default_rng(8))
+    light(_hr((48, 40, 3)), draws)
+    with pytest.raises(RuntimeError, match="out of step"):
+        degrade(_hr(), 4, Draws(np.random.default_rng(9), draws.record))

@@ -6,10 +6,12 @@ import json
 import numpy as np
 import pytest
 import torch
+from safetensors.torch import save_file
 
 from hvar.config import FLOOR_PRESETS
+from hvar.damage import READER_FILE
 from hvar.degrade import jpeg
-from hvar.floor import Floor, load_floor, save_floor
+from hvar.floor import DamageReader, Floor, load_floor, save_floor
 from hvar.pairs import Pairs, build
 from hvar.train_floor import floor_loss, main, restore_loss, to_tensors, with_defects
 
@@ -291,3 +293,25 @@ def test_a_new_run_can_start_from_another_runs_weights(pairs_dir, tmp_path):
         for a, b in zip(first.state_dict().values(), second.state_dict().values(), strict=True)
     )
     assert json.loads((tmp_path / "second" / "state.json").read_text())["step"] == 0
+
+
+def test_a_damage_reader_is_loaded_and_kept_while_the_film_from_it_learns(pairs_dir, tmp_path):
+    torch.manual_seed(0)
+    save_floor(Floor(FLOOR_PRESETS["cascade"]), tmp_path / "start")
+    reader = DamageReader(FLOOR_PRESETS["cascade-context"].context)
+    (tmp_path / "reader").mkdir()
+    save_file(reader.state_dict(), tmp_path / "reader" / READER_FILE)
+    main(["--init", str(tmp_path / "start"), "--preset", "cascade-context", "--out", str(tmp_path / "run"),
+          "--damage-reader", str(tmp_path / "reader"), "--pairs", str(pairs_dir), "--restore-only",
+          "--batch-size", "2", "--steps", "3", "--eval-every", "50"])  # fmt: skip
+    trained = load_floor(tmp_path / "run")
+    for name, w in reader.state_dict().items():
+        assert torch.equal(trained.context.read.state_dict()[name], w), name
+    assert trained.context.film.weight.abs().sum() > 0
+
+
+def test_a_damage_reader_needs_a_preset_with_a_context(pairs_dir, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "run"), "--preset", "tiny", "--pairs", str(pairs_dir),
+              "--damage-reader", str(tmp_path)])  # fmt: skip
+    assert "--damage-reader starts a new run of a preset with a context" in capsys.readouterr().err
