@@ -289,6 +289,7 @@ def widen(
 
 # ---- files ------------------------------------------------------------------------------------------------
 WEIGHTS_FILE, CONFIG_FILE = "floor.safetensors", "floor.json"
+READER_FILE = "reader.safetensors"  # a `DamageReader` taught by `hvar.damage`
 
 
 def save_floor(model: Floor, folder: str | Path) -> None:
@@ -307,3 +308,8 @@ def load_floor(folder: str | Path) -> Floor:
     model = Floor(FloorConfig(**json.loads((folder / CONFIG_FILE).read_text())))
     model.load_state_dict(load_file(folder / WEIGHTS_FILE))
     return model.eval()
+
+
+def load_reader(folder: str | Path) -> dict[str, torch.Tensor]:
+    """The weights of a `DamageReader` that `hvar.damage` taught."""
+    return load_file(Path(folder) / READER_FILE)

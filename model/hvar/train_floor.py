@@ -44,9 +44,8 @@ import torch.nn.functional as F
 
 from hvar import training
 from hvar.config import FLOOR_PRESETS
-from hvar.damage import READER_FILE, load_reader
 from hvar.degrade import MILD, jpeg_uint8, light
-from hvar.floor import Floor, cascade, from_span, grow, load_floor, save_floor
+from hvar.floor import READER_FILE, Floor, cascade, from_span, grow, load_floor, load_reader, save_floor
 from hvar.pairs import Pairs, fine_texture, unusable
 from hvar.paths import SHARED
 

@@ -9,9 +9,8 @@ import torch
 from safetensors.torch import save_file
 
 from hvar.config import FLOOR_PRESETS
-from hvar.damage import READER_FILE
 from hvar.degrade import jpeg
-from hvar.floor import DamageReader, Floor, load_floor, save_floor
+from hvar.floor import READER_FILE, DamageReader, Floor, load_floor, save_floor
 from hvar.pairs import Pairs, build
 from hvar.train_floor import floor_loss, main, restore_loss, to_tensors, with_defects
 
