@@ -12,7 +12,8 @@
 # 1500 CPU steps through SPAN; model/checkpoints/floor-cascade-wide), and given the tile-wide damage
 # reading (cascade-context, hvar.floor.DegradationContext: the blindness test; on realistic LR the
 # local restorer is 0.35-0.7 dB below a per-image oracle linear filter,
-# model/checkpoints/floor-restore-heavy/ceiling-probe.md); and the generative stage's two parts
+# model/checkpoints/floor-restore-heavy/ceiling-probe.md; it reads with DAMAGE_READER, taught to measure
+# the damage on the CPU, model/checkpoints/damage-reader); and the generative stage's two parts
 # (below). `frozen` trains a restorer through the frozen SPAN on x1, x2 and x4 (MILD, LIGHT).
 # `cascade:2e-4` (both stages), `wide:5e-4` (SPAN grown to 48 channels, hvar.floor.widen) and
 # `base:5e-4` remain possible arms. `detail:lr` trains the generative stage's decoder
@@ -50,6 +51,7 @@ BATCH=${BATCH:-64}                                       # pairs of each kind pe
 ARMS=${ARMS:-"cascade:2e-4:restore cascade-wide:2e-4:restore cascade-context:2e-4:restore detail:2e-4 transformer:2e-4"}  # preset:peak lr[:flag]
 CASCADE_INIT=${CASCADE_INIT:-checkpoints/floor-cascade-mild}  # the floor the detail and transformer arms read (2.3.0: detail-base's)
 FLOOR_INIT=${FLOOR_INIT:-checkpoints/floor-restore-heavy}  # the cascade a cascade run starts from (2.5.0)
+DAMAGE_READER=${DAMAGE_READER-checkpoints/damage-reader}  # a cascade-context arm's reader (hvar.damage), frozen; empty: learned through the restorer's loss
 DETAIL_TOKENIZER=${DETAIL_TOKENIZER:-checkpoints/tok-base-dg}  # the tokens a detail or transformer arm learns
 TRANSFORMER_INIT=${TRANSFORMER_INIT:-checkpoints/hvar-base}  # where a transformer arm starts (hvar-floor kept no weights)
 # A detail arm goes on from the CPU decoder (DETAIL_INIT; empty: a new decoder on DETAIL_TOKENIZER and
@@ -125,6 +127,7 @@ for arm in "${arms[@]}"; do
   fi
   extra=()
   [[ "$preset" == cascade* ]] && extra+=(--init "$FLOOR_INIT")  # a trained restorer (grown: cascade-wide)
+  [ "$preset" = cascade-context ] && [ -n "$DAMAGE_READER" ] && extra+=(--damage-reader "$DAMAGE_READER")
   if [ "$flag" = restore ]; then                           # the restorer on x1 alone, SPAN as published
     read -ra shares <<< "$RESTORE_SHARES"
     extra+=(--restore-only "${shares[@]}")
