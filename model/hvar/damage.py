@@ -102,7 +102,10 @@ def batch(pairs: Pairs, rows: np.ndarray, rng: np.random.Generator) -> tuple[tor
 
 
 @torch.no_grad()
-def r_squared(model: Measure, lr: torch.Tensor, target: torch.Tensor, mean, std) -> dict[str, float]:
+def r_squared(
+    model: Measure, lr: torch.Tensor, target: torch.Tensor, mean: torch.Tensor, std: torch.Tensor
+) -> dict[str, float]:
+    """R^2 of each number on (lr, target): 1 - its squared error over its variance."""
     err = (model(lr) * std + mean - target) ** 2
     return {
         n: round(1 - float(e / v), 3) for n, e, v in zip(NUMBERS, err.mean(0), target.var(0), strict=True)

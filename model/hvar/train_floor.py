@@ -28,7 +28,8 @@ SPAN had held the restorer in one band for thousands of steps. Every
 `--eval-every` steps: PSNR-Y on Set5 (bicubic and realistic LR, x2 and x4 and x1) and x1's gain on the
 acceptance ladder's faint rungs (`eval_sr.x1_ladder`), written to metrics.jsonl with the losses; the run
 folder keeps floor.safetensors (the weights, small enough to commit), optim.pt, state.json and
-curves.png, and resumes from them.
+curves.png, and resumes from them. `--damage-reader` puts a reader taught by `hvar.damage` in front of a
+`cascade-context` floor's FiLM, frozen (the restorer's loss alone teaches a reading to tell photos apart).
 """
 
 from __future__ import annotations
