@@ -128,6 +128,8 @@ def main(argv: list[str] | None = None) -> None:
     args = ap.parse_args(argv)
     if min(args.width, args.batch_size, args.steps, args.eval_every, args.held_out) < 1 or args.minutes < 0:
         ap.error("--width, --batch-size, --steps, --eval-every and --held-out must be >= 1, --minutes >= 0")
+    if (args.out / READER_FILE).exists():
+        ap.error(f"--out: {args.out} already holds a reader; choose another folder")
     if (why := unusable(args.pairs)) is not None:
         ap.error(f"--pairs: {why}")
     pairs = Pairs(args.pairs)

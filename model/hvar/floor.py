@@ -69,7 +69,7 @@ class SPANBlock(nn.Module):
 
 class DamageReader(nn.Module):
     """How a tile was damaged, read from the LR itself: local statistics averaged over the whole tile.
-    `hvar.damage` teaches it to tell damages apart rather than photos."""
+    `hvar.damage` teaches it to measure the damage rather than the photo."""
 
     def __init__(self, width: int):
         super().__init__()

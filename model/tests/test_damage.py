@@ -49,3 +49,12 @@ def test_a_cache_too_small_for_the_held_out_pairs_is_a_clear_cli_error(photo_roo
     with pytest.raises(SystemExit):
         main(["--out", str(tmp_path / "run"), "--pairs", str(pairs), "--held-out", "4"])
     assert "too few for --held-out" in capsys.readouterr().err
+
+
+def test_a_folder_that_holds_a_reader_is_never_overwritten(photo_root, tmp_path, capsys):
+    (tmp_path / "run").mkdir()
+    (tmp_path / "run" / "reader.safetensors").write_bytes(b"kept")
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "run"), "--pairs", str(tmp_path / "none")])
+    assert "already holds a reader" in capsys.readouterr().err
+    assert (tmp_path / "run" / "reader.safetensors").read_bytes() == b"kept"

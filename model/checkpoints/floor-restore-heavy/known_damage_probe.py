@@ -14,7 +14,7 @@ realistic LR with eval_sr's per-image seeds, every model through the runner's ti
   tuned, known damage  STEPS steps on crops with this image's own damage
 
 Only the restorer learns (as 2.5.0 did), with x1's L1 against the clean crop; the upscaler is SPAN as
-published. From model/ (about 50 minutes on 2 cores):
+published. From model/ (about 65 minutes on 2 cores):
 
     .venv/bin/python checkpoints/floor-restore-heavy/known_damage_probe.py \
         > checkpoints/floor-restore-heavy/known-damage-probe.md
