@@ -6,8 +6,8 @@
 # An arm is preset:lr[:frozen|:restore]. The default trains the shipped two-stage floor (preset cascade,
 # from FLOOR_INIT: a restorer in front of SPAN-ch28 as published) two ways, each restorer on x1 alone
 # with SPAN frozen and not run (restore: --restore-only with RESTORE_SHARES of JPEG, fine-texture and
-# light defects and heavy defects weighted up, what moved the restorer on the CPU; 2.5.0,
-# model/checkpoints/floor-restore-heavy): at 28 channels,
+# light defects and heavy defects weighted up, what moved the restorer on the CPU; 2.5.0, and 2.6.0 on
+# pairs cropped from the photos at DOWNSCALE sizes, model/checkpoints/floor-restore-dense): at 28 channels,
 # and grown to 40 (cascade-wide: the capacity test, whose curves matched the 28-channel restorer's for
 # 1500 CPU steps through SPAN; model/checkpoints/floor-cascade-wide), and given the tile-wide damage
 # reading (cascade-context, hvar.floor.DegradationContext: the blindness test; on realistic LR the
@@ -50,7 +50,8 @@ MINUTES=${MINUTES:-8}                                    # training time of each
 BATCH=${BATCH:-64}                                       # pairs of each kind per step
 ARMS=${ARMS:-"cascade:2e-4:restore cascade-wide:2e-4:restore cascade-context:2e-4:restore detail:2e-4 transformer:2e-4"}  # preset:peak lr[:flag]
 CASCADE_INIT=${CASCADE_INIT:-checkpoints/floor-cascade-mild}  # the floor the detail and transformer arms read (2.3.0: detail-base's)
-FLOOR_INIT=${FLOOR_INIT:-checkpoints/floor-restore-heavy}  # the cascade a cascade run starts from (2.5.0)
+FLOOR_INIT=${FLOOR_INIT:-checkpoints/floor-restore-dense}  # the cascade a cascade run starts from (2.6.0)
+DOWNSCALE=${DOWNSCALE:-"1 0.5 0.33 0.25"}                # photo sizes the pairs' crops come from (hvar.pairs --downscale; 2.6.0's)
 DAMAGE_READER=${DAMAGE_READER-checkpoints/damage-reader}  # a cascade-context arm's reader (hvar.damage), frozen; empty: learned through the restorer's loss
 DETAIL_TOKENIZER=${DETAIL_TOKENIZER:-checkpoints/tok-base-dg}  # the tokens a detail or transformer arm learns
 TRANSFORMER_INIT=${TRANSFORMER_INIT:-checkpoints/hvar-base}  # where a transformer arm starts (hvar-floor kept no weights)
@@ -70,7 +71,7 @@ DETAIL_EVAL_EVERY=${DETAIL_EVAL_EVERY:-500}
 EVAL_EVERY=${EVAL_EVERY:-2000}
 MILD=${MILD:-0.3}                                        # share of clean pairs given a faint defect (--mild)
 LIGHT=${LIGHT:-0.4}                                      # share given one defect of light's range (--light)
-RESTORE_SHARES=${RESTORE_SHARES:-"--jpeg 0.45 --texture 0.15 --jpeg-quality 60 100 --light 0.2 --relative-floor 6"}  # 2.5.0's
+RESTORE_SHARES=${RESTORE_SHARES:-"--jpeg 0.45 --texture 0.15 --jpeg-quality 60 100 --light 0.2 --relative-floor 6"}  # 2.5.0's and 2.6.0's
 OUT=${OUT:-runs/gpu-floor}
 RUNS=${RUNS:-/tmp/floor-runs}
 PY=${PY:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
@@ -90,7 +91,8 @@ fi
 export HVAR_DATA_ROOT=${HVAR_DATA_ROOT:-$CARRY/datasets} HVAR_METRICS_ROOT=${HVAR_METRICS_ROOT:-$CARRY/metrics}
 
 start=$(date +%s)
-$PY -m hvar.pairs --count "$COUNT" --workers "$(nproc)" --out "$RUNS/pairs" 2>&1 | tail -n 1 | tee -a "$log"
+# shellcheck disable=SC2086  # DOWNSCALE is a list of factors
+$PY -m hvar.pairs --count "$COUNT" --workers "$(nproc)" --out "$RUNS/pairs" --downscale $DOWNSCALE 2>&1 | tail -n 1 | tee -a "$log"
 echo "pairs: $((2 * COUNT)) in $(( $(date +%s) - start )) s on $(nproc) cores" | tee -a "$log"
 
 # One tar per run (the folder and its log), replaced whole so a kill never leaves half of one. Each must

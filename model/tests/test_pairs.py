@@ -5,7 +5,7 @@ import pytest
 
 from hvar.data import load_images
 from hvar.degrade import bicubic_lr
-from hvar.pairs import Pairs, build, make_pair, unusable
+from hvar.pairs import Pairs, build, make_pair, photo_levels, unusable
 from hvar.paths import data_root
 
 
@@ -15,7 +15,7 @@ def images(photo_root):
 
 
 def test_an_x4_pair_holds_the_clean_targets_of_its_hr_crop(images):
-    p = make_pair(images, "x4", 0, 16, seed=0)
+    p = make_pair((images,), "x4", 0, 16, seed=0)
     assert {k: v.shape for k, v in p.items()} == {
         "lr": (16, 16, 3), "t1": (16, 16, 3), "t2": (32, 32, 3), "t4": (64, 64, 3)
     }  # fmt: skip
@@ -24,9 +24,39 @@ def test_an_x4_pair_holds_the_clean_targets_of_its_hr_crop(images):
 
 
 def test_odd_pairs_are_degraded_and_x2_pairs_have_no_x4_target(images):
-    p = make_pair(images, "x2", 1, 16, seed=0)
+    p = make_pair((images,), "x2", 1, 16, seed=0)
     assert set(p) == {"lr", "t1", "t2"}
     assert not np.array_equal(p["lr"], p["t1"])  # realistic LR differs from the clean one
+
+
+def test_photo_levels_hold_every_photo_at_each_size(images):
+    levels = photo_levels(images, (1.0, 0.5))
+    assert levels[0] is images
+    assert [im.shape[:2] for im in levels[1]] == [((h + 1) // 2, (w + 1) // 2) for h, w, _ in
+                                                   (im.shape for im in images)]  # fmt: skip
+
+
+def test_a_pair_from_downscaled_photos_holds_finer_detail():
+    """The same draws from a grating photo as taken and at half size: the half-size crops change twice as
+    much from pixel to pixel (the photo's detail packed twice as densely)."""
+    yy, xx = np.mgrid[0:128, 0:160]
+    grating = (128 + 60 * np.sin(2 * np.pi * (xx + yy) / 24))[..., None].repeat(3, 2).astype(np.uint8)
+
+    def roughness(levels):
+        crops = [
+            make_pair(levels, "x2", 2 * i, 16, seed=0, synthetic=0)["t2"].astype(float) for i in range(8)
+        ]
+        return np.mean([np.abs(np.diff(c, axis=1)).mean() for c in crops])
+
+    ratio = roughness(photo_levels((grating,), (0.5,))) / roughness(((grating,),))
+    assert 1.8 < ratio < 2.2
+
+
+def test_a_level_is_drawn_for_each_photo_crop():
+    flat = [np.full((64, 64, 3), v, np.uint8) for v in (50, 200)]
+    drawn = {int(make_pair(((flat[0],), (flat[1],)), "x2", 2 * i, 8, seed=0, synthetic=0)["t2"][0, 0, 0])
+             for i in range(12)}  # fmt: skip
+    assert drawn == {50, 200}
 
 
 def test_the_cache_is_the_same_with_one_or_two_workers(photo_root, tmp_path):
