@@ -13,7 +13,7 @@
 # reading (cascade-context, hvar.floor.DegradationContext: the blindness test; on realistic LR the
 # local restorer is 0.35-0.7 dB below a per-image oracle linear filter,
 # model/checkpoints/floor-restore-heavy/ceiling-probe.md; it reads with DAMAGE_READER, taught to measure
-# the damage on the CPU, model/checkpoints/damage-reader); and the generative stage's two parts
+# the damage on the CPU, model/checkpoints/damage-reader-dense); and the generative stage's two parts
 # (below). `frozen` trains a restorer through the frozen SPAN on x1, x2 and x4 (MILD, LIGHT).
 # `cascade:2e-4` (both stages), `wide:5e-4` (SPAN grown to 48 channels, hvar.floor.widen) and
 # `base:5e-4` remain possible arms. `detail:lr` trains the generative stage's decoder
@@ -52,7 +52,7 @@ ARMS=${ARMS:-"cascade:2e-4:restore cascade-wide:2e-4:restore cascade-context:2e-
 CASCADE_INIT=${CASCADE_INIT:-checkpoints/floor-cascade-mild}  # the floor the detail and transformer arms read (2.3.0: detail-base's)
 FLOOR_INIT=${FLOOR_INIT:-checkpoints/floor-restore-dense}  # the cascade a cascade run starts from (2.6.0)
 DOWNSCALE=${DOWNSCALE:-"1 0.5 0.33 0.25"}                # photo sizes the pairs' crops come from (hvar.pairs --downscale; 2.6.0's)
-DAMAGE_READER=${DAMAGE_READER-checkpoints/damage-reader}  # a cascade-context arm's reader (hvar.damage), frozen; empty: learned through the restorer's loss
+DAMAGE_READER=${DAMAGE_READER-checkpoints/damage-reader-dense}  # a cascade-context arm's reader (hvar.damage, taught on dense pairs), frozen; empty: learned through the restorer's loss
 DETAIL_TOKENIZER=${DETAIL_TOKENIZER:-checkpoints/tok-base-dg}  # the tokens a detail or transformer arm learns
 TRANSFORMER_INIT=${TRANSFORMER_INIT:-checkpoints/hvar-base}  # where a transformer arm starts (hvar-floor kept no weights)
 # A detail arm goes on from the CPU decoder (DETAIL_INIT; empty: a new decoder on DETAIL_TOKENIZER and

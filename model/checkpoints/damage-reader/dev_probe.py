@@ -4,11 +4,13 @@ scored by R^2 on: those pairs; the cache's degraded column alone; fresh realisti
 photos; Set5 and Set14's realistic LR, whole and in 48 px crops. The means of the targets show why it
 fails there: on the training crops the recipe mostly adds noise power (bands > 0), on the benchmarks'
 denser detail it mostly takes detail away (bands < 0), which the reader had seldom seen
-(`../floor-restore-dense/detail-density.md`). From model/ (about 1 minute):
+(`../floor-restore-dense/detail-density.md`). From model/ (about 1 minute each):
 
     .venv/bin/python checkpoints/damage-reader/dev_probe.py > checkpoints/damage-reader/dev-probe.txt
+    .venv/bin/python checkpoints/damage-reader/dev_probe.py READER_RUN PAIRS   # another reader, its cache
 """
 
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -41,9 +43,12 @@ def r2(pred: torch.Tensor, target: torch.Tensor) -> str:
 @torch.no_grad()
 def main() -> None:
     reader = DamageReader(32)
-    reader.load_state_dict(load_reader(HERE))
+    folder = Path(sys.argv[1]) if len(sys.argv) > 1 else HERE
+    cache = Path(sys.argv[2]) if len(sys.argv) > 2 else Path(".data/pairs")
+    reader.load_state_dict(load_reader(folder))
     reader.eval()
-    pairs = Pairs(Path(".data/pairs"))
+    pairs = Pairs(cache)
+    print(f"reader {folder}, read-out fitted on {cache}")
     held = np.arange(pairs.count - HELD_OUT, pairs.count)
     rng = np.random.default_rng(5)
     feats, targets = zip(
