@@ -1,7 +1,7 @@
 """Split what a GPU training call needs into carry folders that each fit one device call.
 
 A device call takes at most 64 MiB: the working tree (tracked and untracked-not-ignored files) plus its
-carry. The repository alone is about 48 MB and the 65 training photos 28 MB, so the photos travel in
+carry. The repository alone is about 58 MiB and the 65 training photos 28 MB, so the photos travel in
 parts, one call each, and stay on the warm machine between calls (ignored paths already there are kept).
 Part 1 also holds what is small: Set5, SPAN-ch28's weights and NIQE's parameters; every part holds the
 photo manifest, so the last call can check that every photo arrived (train_floor.sh does).
