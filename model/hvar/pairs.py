@@ -23,17 +23,19 @@ from __future__ import annotations
 
 import argparse
 import functools
+import math
 import multiprocessing as mp
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
+from PIL import Image
 
 from hvar.data import load_images, random_crop
 from hvar.degrade import bicubic_lr, light, make_lr
 from hvar.imresize import imresize_uint8
-from hvar.paths import data_root
+from hvar.paths import data_root, list_images
 
 KINDS = {"x4": (1, 2, 4), "x2": (1, 2)}  # kind -> scales with a target
 SYNTHETIC = 0.05  # share of HR crops that are smooth colour fields instead of photo crops
@@ -127,6 +129,12 @@ def make_pair(
 
 def shapes(kind: str, lr_side: int) -> dict[str, tuple[int, int, int]]:
     return {"lr": (lr_side, lr_side, 3)} | {f"t{s}": (lr_side * s, lr_side * s, 3) for s in KINDS[kind]}
+
+
+def too_small(factors: list[float], crop: int) -> float | None:
+    """The first factor at which no training photo holds a crop x crop HR crop (read from the headers)."""
+    sides = [min(Image.open(p).size) for p in list_images(data_root() / "train")]
+    return next((f for f in factors if not any(math.ceil(side * f) >= crop for side in sides)), None)
 
 
 @functools.cache
@@ -235,6 +243,10 @@ def main(argv: list[str] | None = None) -> None:
         ap.error("--count must be >= 1, --lr >= 8 and --synthetic within [0, 1]")
     if not all(0 < f <= 1 for f in args.downscale):
         ap.error("--downscale factors must be within (0, 1]")
+    if small := too_small(args.downscale, args.lr * max(int(k[1:]) for k in KINDS)):
+        ap.error(
+            f"--downscale {small:g} leaves no training photo large enough for an x4 crop of --lr {args.lr}"
+        )
     build(args.out, args.count, args.lr, args.seed, args.workers, args.synthetic, tuple(args.downscale))
 
 

@@ -59,6 +59,15 @@ def test_a_level_is_drawn_for_each_photo_crop():
     assert drawn == {50, 200}
 
 
+def test_a_size_too_small_for_any_crop_is_a_clear_cli_error_before_any_work(photo_root, tmp_path, capsys):
+    from hvar.pairs import main
+
+    with pytest.raises(SystemExit):  # the fake photos are 96x112: at 0.3 no 64 px x4 crop of --lr 16 fits
+        main(["--out", str(tmp_path / "c"), "--count", "2", "--lr", "16", "--downscale", "1", "0.3"])
+    assert "--downscale 0.3 leaves no training photo large enough" in capsys.readouterr().err
+    assert not (tmp_path / "c").exists()
+
+
 def test_the_cache_is_the_same_with_one_or_two_workers(photo_root, tmp_path):
     a = build(tmp_path / "a", count=6, lr_side=16, workers=1)
     b = build(tmp_path / "b", count=6, lr_side=16, workers=2)
