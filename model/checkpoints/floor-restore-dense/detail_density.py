@@ -1,6 +1,6 @@
 """How much fine detail the floor's training crops hold next to the dev sets'. Median over 48 px clean LR
 crops of log10(1 + mean power) of Y in each of `hvar.damage`'s six radial bands (cycles per px), for crops
-of the training photos as taken, at 1/2, 1/3 and 1/4 of their size, of the pair caches, and of Set5 and
+of the training photos as taken, at 1/2, 1/3, 1/4 and 1/5 of their size, of the pair caches, and of Set5 and
 Set14. From model/ (about 2 minutes):
 
     .venv/bin/python checkpoints/floor-restore-dense/detail_density.py \
@@ -23,6 +23,7 @@ SIDE, CROPS = 48, 400
 CACHES = {
     "cache as taken (.data/pairs)": Path(".data/pairs"),
     "cache --downscale 1 0.5 0.33 0.25": Path(".data/pairs-dense"),
+    "cache --downscale 0.5 0.33 0.25 0.2": Path(".data/pairs-denser"),
 }
 
 
@@ -43,7 +44,7 @@ def main() -> None:
     for scale in (2, 4):
         print(f"\n## x{scale} crops (HR {SIDE * scale} px)\n\n| crops | {head} |\n|---|" + "---|" * 6)
         rows = {}
-        for f in (1, 0.5, 0.33, 0.25):
+        for f in (1, 0.5, 0.33, 0.25, 0.2):
             level = photo_levels(photos, (f,))[0]
             crops = [
                 bicubic_lr(np.ascontiguousarray(random_crop(level, SIDE * scale, rng)), scale)
