@@ -105,12 +105,17 @@ describe("GET /v1/model", () => {
     expect(answer).toEqual({
       model: { id: "m", version: "1" },
       // decode.maxPixels (100_000) is lower than the manifest's default (MAX_INPUT_PIXELS).
-      limits: { maxInputPixels: 100_000, maxOutputPixels: MAX_OUTPUT_PIXELS, maxBodyBytes: 1_000_000, scales: [1, 2, 4] },
+      limits: { maxInputPixels: 100_000, maxOutputPixels: MAX_OUTPUT_PIXELS, maxBodyBytes: 1_000_000, scales: [1, 2, 4], sampling: true },
     });
   });
 
   it("takes the manifest's own limits where they are lower than the operator's", () => {
-    expect(manifestLimits({ ...manifest, maxInputPixels: 50_000, maxOutputPixels: 800_000 }, 100_000)).toEqual({ maxInputPixels: 50_000, maxOutputPixels: 800_000, scales: [1, 2, 4] });
+    expect(manifestLimits({ ...manifest, maxInputPixels: 50_000, maxOutputPixels: 800_000 }, 100_000)).toEqual({ maxInputPixels: 50_000, maxOutputPixels: 800_000, scales: [1, 2, 4], sampling: true });
+  });
+
+  it("says a deterministic model (tokens 0) does not sample, so that the worker can drop the temperature", async () => {
+    const response = await (await runner({ manifest: { ...manifest, tokens: 0 } })).request("GET", "/v1/model");
+    expect(runnerModelSchema.parse(await response.json()).limits.sampling).toBe(false);
   });
 
   it("is signed like every /v1/ route", async () => {
@@ -126,6 +131,23 @@ describe("GET /v1/model", () => {
     expect(refused.status).toBe(422);
     expect(await refused.json()).toMatchObject({ code: "image_too_large" });
     expect((await tight.request("POST", "/v1/jobs?id=at-x1&scales=1&format=png", await photo())).status).toBe(202);
+  });
+});
+
+describe("a job's temperature", () => {
+  async function temperatureRun(tokens: number, asked: string) {
+    const seen: number[] = [];
+    const r = await runner({ manifest: { ...manifest, tokens }, model: nearestModel(16, (_n, temperature) => void seen.push(temperature)) });
+    expect((await createAndFinish(r, "j_t", `scales=2&format=png&temperature=${asked}`)).status).toBe("succeeded");
+    return seen;
+  }
+
+  it("is the one asked for where the model samples", async () => {
+    expect(new Set(await temperatureRun(4, "1.5"))).toEqual(new Set([1.5]));
+  });
+
+  it("is 0 for a deterministic model (tokens 0), whatever was asked: every temperature gives it the same pixels", async () => {
+    expect(new Set(await temperatureRun(0, "1.5"))).toEqual(new Set([0]));
   });
 });
 

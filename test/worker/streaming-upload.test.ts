@@ -130,7 +130,7 @@ describe("the limits the edge enforces", () => {
     const dead = pool([env.TEST_DEAD_RUNNER_URL]);
     expect(await dead.limits()).toBeNull();
     const config = configOf(env);
-    expect(await edgeLimits(config, dead)).toEqual({ maxInputPixels: MAX_INPUT_PIXELS, maxOutputPixels: config.MAX_OUTPUT_PIXELS, maxBytes: config.MAX_UPLOAD_BYTES, scales: SCALES });
+    expect(await edgeLimits(config, dead)).toEqual({ maxInputPixels: MAX_INPUT_PIXELS, maxOutputPixels: config.MAX_OUTPUT_PIXELS, maxBytes: config.MAX_UPLOAD_BYTES, scales: SCALES, sampling: true });
   });
 
   it("take no runner that serves another model into account", async () => {
@@ -139,10 +139,15 @@ describe("the limits the edge enforces", () => {
   });
 
   it("are the strictest of several runners', within the worker's own", async () => {
-    const small = { maxInputPixels: 1000, maxOutputPixels: 5000, maxBodyBytes: 100, scales: [1, 2] as const };
+    const small = { maxInputPixels: 1000, maxOutputPixels: 5000, maxBodyBytes: 100, scales: [1, 2] as const, sampling: false };
     expect(strictest([STUB_LIMITS, { ...small, scales: [1, 2] }])).toEqual({ ...small, scales: [1, 2] });
     const dispatcher = { limits: async () => ({ ...small, scales: [1, 2] }) } as unknown as Dispatcher;
-    expect(await edgeLimits(configOf(env), dispatcher)).toEqual({ maxInputPixels: 1000, maxOutputPixels: 5000, maxBytes: 100, scales: [1, 2] });
+    expect(await edgeLimits(configOf(env), dispatcher)).toEqual({ maxInputPixels: 1000, maxOutputPixels: 5000, maxBytes: 100, scales: [1, 2], sampling: false });
+  });
+
+  it("keep a temperature where any runner of the pool samples", () => {
+    expect(strictest([STUB_LIMITS, { ...STUB_LIMITS, sampling: true }])?.sampling).toBe(true);
+    expect(strictest([STUB_LIMITS, STUB_LIMITS])?.sampling).toBe(false);
   });
 
   it("refuse at the edge, with the runners' numbers, an image the worker's defaults would take (300x300 at x4)", async () => {

@@ -14,6 +14,7 @@ import { sniffImage } from "../../worker/src/validate/sniff";
 import { BASE, ledgerOf, meterOf, newKey, upscale, withInput, withKey } from "./helpers";
 import { png } from "./images";
 import { requests, serve, uniquePath } from "./origin";
+import { STUB_LIMITS } from "./setup/stub-limits";
 
 /** A job the stub runner keeps running (behaviour `hang`, or another), started without waiting. */
 async function running(secret: string, behaviour = "hang", query = ""): Promise<JobRecord> {
@@ -161,7 +162,7 @@ describe("a job the worker gives up on", () => {
     const pool = new RunnerPool({ urls: [runner], secret: env.RUNNER_HMAC_SECRET, timeoutMs: 200, bucket: env.RESULTS, model: env.MODEL_VERSION });
     const { key } = await newKey();
     const bytes = await png(30, 20, { text: { "hvar-test": "stall" } });
-    const options = normalizeUpscaleOptions(parseUpscaleParams({ scales: "2" }), undefined);
+    const options = normalizeUpscaleOptions(parseUpscaleParams({ scales: "2" }), undefined, STUB_LIMITS);
     const job = await withInput({ id: randomId("j"), image: bytes, contentType: "image/png", width: 30, height: 20, options, requestId: null });
     const request = { id: job.id, key: { id: key.id, monthlyQuotaMp: 1000 }, image: sniffImage(bytes), input: inBucket(env.RESULTS, job.input), options, idempotencyKey: null, webhookUrl: null, origin: BASE, requestId: "req_stalledsubmitrequest" };
     const started = startUpscale({ env, dispatcher: pool, jobTimeoutS: 600 }, request, await hashRequest(job.input.sha256, options, "test"));

@@ -3,6 +3,7 @@ import { DEFAULT_QUALITY } from "@hvar/contract";
 import { describe, expect, it } from "vitest";
 import { BASE, jobCount, ledgerOf, meterOf, newKey, stubOutput, upscale, withKey } from "./helpers";
 import { png } from "./images";
+import { normalizeUpscaleOptions, parseUpscaleParams } from "../../worker/src/validate/options";
 
 interface Job {
   id: string;
@@ -149,6 +150,20 @@ describe("the result cache", () => {
     await upscale(secret, input, { query: "scales=4,2&format=png&quality=50" });
     const again = await upscale(secret, input, { query: "scales=x2,4,2&format=png&quality=80" });
     expect(await again.json()).toMatchObject({ usage: { cacheHit: true } });
+  });
+
+  it("drops the temperature where the runners' model is deterministic: every temperature shares one result, and the job says 0", async () => {
+    const { secret } = await newKey();
+    const input = await image();
+    await upscale(secret, input, { query: "scales=2&temperature=0" });
+    const again = await upscale(secret, input, { query: "scales=2&temperature=1.5" });
+    expect(await again.json()).toMatchObject({ usage: { cacheHit: true }, options: { temperature: 0 } });
+  });
+
+  it("keeps the temperature where the runners' model samples, so that it is another result", () => {
+    const params = parseUpscaleParams({ scales: "2", temperature: "1.5" });
+    expect(normalizeUpscaleOptions(params, undefined, { sampling: true }).temperature).toBe(1.5);
+    expect(normalizeUpscaleOptions(params, undefined, { sampling: false }).temperature).toBe(0);
   });
 });
 

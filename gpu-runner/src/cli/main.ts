@@ -8,7 +8,7 @@ import { z } from "zod";
 import { RunnerConfigSchema } from "../config";
 import { decodeImage } from "../image/decode";
 import { ORT_VERSION } from "../model/graph-cache";
-import { discoverModels, tileOverlap } from "../model/manifest";
+import { discoverModels, servedTemperature, tileOverlap } from "../model/manifest";
 import { ModelSession } from "../model/session";
 import { Scheduler } from "../scheduler/scheduler";
 import { UpscaleTask } from "../tiling/task";
@@ -30,7 +30,7 @@ Options:
   --scales <list>        any of ${SCALES.join(",")} (default: ${SCALES.join(",")})
   --format <fmt>         ${OUTPUT_FORMATS.join(" | ")} (default: png)
   --quality <${MIN_QUALITY}-${MAX_QUALITY}>      for lossy formats (default: ${DEFAULT_QUALITY})
-  --temperature <t>      0 = greedy, deterministic (default: 0)
+  --temperature <t>      0 = greedy; a deterministic model (tokens 0) ignores it (default: 0)
   --models-dir <dir>     where <id>/model.onnx and manifest.json live (default: gpu-runner/models)
   --model <id>           which model (default: the first found)
   --overlap <px>         LR pixels shared by neighbouring tiles (default: the model's, else tile/4)
@@ -148,7 +148,7 @@ export async function runCli(argv: string[], io: CliIo = { stdout: process.stdou
         scales: o.scales,
         tile: entry.manifest.tile,
         overlap: tileOverlap(entry.manifest, o.overlap),
-        temperature: o.temperature,
+        temperature: servedTemperature(entry.manifest, o.temperature),
         onProgress: (done, total) => bar.update(done, total),
       });
       await scheduler.submit(task);

@@ -46,8 +46,15 @@ export function manifestLimits(manifest: Manifest, configuredMaxInputPixels: num
     maxInputPixels: Math.min(manifest.maxInputPixels ?? MAX_INPUT_PIXELS, configuredMaxInputPixels),
     maxOutputPixels: manifest.maxOutputPixels ?? MAX_OUTPUT_PIXELS,
     scales: manifest.scales,
+    sampling: manifest.tokens > 0,
   };
 }
+
+/**
+ * The temperature a job runs at: the one asked for where the model samples, else 0, which is what
+ * every temperature gives a deterministic model; so its jobs report what was made and share batches.
+ */
+export const servedTemperature = (manifest: Manifest, asked: number): number => (manifest.tokens > 0 ? asked : 0);
 
 export interface ModelEntry {
   manifest: Manifest;

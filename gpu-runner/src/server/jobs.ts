@@ -3,7 +3,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import { DomainError, JOB_CANCELED, type JobQuery, type RunnerJob, type RunnerLimits, maxInputPixelsAt, resultKey } from "@hvar/contract";
 import type { Logger } from "pino";
 import { decodeImage, type DecodeOptions } from "../image/decode";
-import { type Manifest, manifestLimits } from "../model/manifest";
+import { type Manifest, manifestLimits, servedTemperature } from "../model/manifest";
 import type { Scheduler, TileJob } from "../scheduler/scheduler";
 import type { ObjectStore } from "../storage/store";
 import { taskMemoryBytes, UpscaleTask } from "../tiling/task";
@@ -228,7 +228,7 @@ export class JobService {
       this.options.metrics.job("rejected");
       throw error;
     }
-    const task = new UpscaleTask(image, { scales: query.scales, tile: manifest.tile, overlap, temperature: query.temperature });
+    const task = new UpscaleTask(image, { scales: query.scales, tile: manifest.tile, overlap, temperature: servedTemperature(manifest, query.temperature) });
     let canceled = false;
     const job: RunnerJob = {
       id: query.id,

@@ -48,7 +48,7 @@ Options:
   --scales <list>        any of ${SCALES.join(",")} (default: the deployment's, all three)
   --format <fmt>         ${[...OUTPUT_FORMATS, "auto"].join(" | ")} (default: the deployment's, auto)
   --quality <${MIN_QUALITY}-${MAX_QUALITY}>      for lossy formats
-  --temperature <0-2>    sampling temperature; 0 is greedy, deterministic
+  --temperature <0-2>    sampling temperature; 0 is greedy (a deterministic model uses 0)
   --timeout <s>          give up waiting after this long (default: 600); the job goes on
   --url, --json          as for every command; --json prints {input, files, job} per image
 

@@ -47,7 +47,7 @@ export interface UpscaleOptions extends WaitOptions {
   format?: OutputFormat;
   /** 1 to 100, for lossy formats. */
   quality?: number;
-  /** Sampling temperature, 0 (greedy, deterministic) to 2. */
+  /** Sampling temperature of generated detail, 0 (greedy, deterministic) to 2; a deterministic model answers 0 in `options`. */
   temperature?: number;
   /** Receives a signed upscale.succeeded / upscale.failed event (see verifyWebhook). */
   webhookUrl?: string;

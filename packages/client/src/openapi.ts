@@ -634,7 +634,7 @@ export interface components {
              */
             quality: number;
             /**
-             * @description Sampling temperature; 0 is greedy (deterministic)
+             * @description Sampling temperature of the generated detail; 0 is greedy (deterministic). A deterministic model (one without a sampled detail stage, such as the hvar 2.x floor) makes the same pixels at every temperature: it is then normalized to 0, as the job's `options` show, and one cached result serves them all
              * @default 0
              */
             temperature: number | null;
@@ -1138,7 +1138,7 @@ export interface operations {
                 format?: "png" | "webp" | "avif" | "jpeg" | "auto";
                 /** @description For lossy formats */
                 quality?: number;
-                /** @description Sampling temperature; 0 is greedy (deterministic) */
+                /** @description Sampling temperature of the generated detail; 0 is greedy (deterministic). A deterministic model (one without a sampled detail stage, such as the hvar 2.x floor) makes the same pixels at every temperature: it is then normalized to 0, as the job's `options` show, and one cached result serves them all */
                 temperature?: number | null;
                 /** @description Receives a signed upscale.succeeded, upscale.failed or upscale.canceled event (Standard Webhooks) */
                 webhook_url?: string;

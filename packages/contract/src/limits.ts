@@ -39,6 +39,13 @@ export const runnerLimitsSchema = z.object({
   /** The largest request body the runner reads (HVAR_MAX_BODY_BYTES). */
   maxBodyBytes: z.number().int().positive(),
   scales: z.array(scaleSchema).min(1),
+  /**
+   * Whether the model samples generated detail, so that a job's temperature changes its pixels (its
+   * manifest's `tokens` > 0). A deterministic model makes every temperature's output the greedy one:
+   * the worker then normalizes the temperature to 0, so that one cache entry and one bill serve them
+   * all. Absent (a runner from before this field): assumed to sample, which keeps temperatures apart.
+   */
+  sampling: z.boolean().default(true),
 });
 export type RunnerLimits = z.infer<typeof runnerLimitsSchema>;
 

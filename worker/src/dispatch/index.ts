@@ -21,6 +21,8 @@ export async function edgeLimits(config: Config, dispatcher: Dispatcher): Promis
     maxOutputPixels: Math.min(config.MAX_OUTPUT_PIXELS, runners?.maxOutputPixels ?? Number.POSITIVE_INFINITY),
     maxBytes: Math.min(config.MAX_UPLOAD_BYTES, runners?.maxBodyBytes ?? Number.POSITIVE_INFINITY),
     scales: runners?.scales ?? SCALES,
+    // Unheard runners may sample: temperatures stay apart until one says its model does not.
+    sampling: runners?.sampling ?? true,
   };
 }
 

@@ -131,6 +131,8 @@ export function strictest(all: readonly RunnerLimits[]): RunnerLimits | null {
     maxOutputPixels: Math.min(a.maxOutputPixels, b.maxOutputPixels),
     maxBodyBytes: Math.min(a.maxBodyBytes, b.maxBodyBytes),
     scales: a.scales.filter((scale) => b.scales.includes(scale)),
+    // They serve one model; a temperature is kept where any of them would use it.
+    sampling: a.sampling || b.sampling,
   }), first);
 }
 

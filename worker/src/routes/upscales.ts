@@ -159,7 +159,7 @@ upscales.post("/v1/upscales", apiKeyAuth({ scope: "upscale" }), rateLimit(), asy
   const upload = await readUpload(c, target);
   const key = c.get("apiKey");
   const { params, source } = requestOf(upload, c.req.query(), key, config, target);
-  const options = normalizeUpscaleOptions(params, c.req.header("accept"));
+  const options = normalizeUpscaleOptions(params, c.req.header("accept"), target.limits);
   try {
     if (params.webhook_url !== undefined) {
       checkWebhookUrl(params.webhook_url, { insecure: config.ALLOW_INSECURE_ORIGINS, forbidden: [origin, ...config.RUNNER_URLS] });

@@ -2,13 +2,15 @@ import { DomainError, type PixelLimits, type Scale, maxInputPixelsAt } from "@hv
 import type { ImageInfo } from "./sniff";
 
 /**
- * What the edge accepts: the runners' limits (their model manifest, read by dispatch/runner-limits.ts,
+ * What the edge accepts: the runners' limits (their model manifest, read by dispatch/runner-pool.ts,
  * else packages/contract's limits.ts) within the worker's own settings, and the largest body.
  */
 export interface EdgeLimits extends PixelLimits {
   maxBytes: number;
   /** The scales the runners serve. */
   scales: readonly Scale[];
+  /** Whether the runners' model samples, so that a temperature changes the pixels (normalizeUpscaleOptions). */
+  sampling: boolean;
 }
 
 /**

@@ -13,7 +13,15 @@ export const upscaleParamsSchema = z.strictObject({
     .default("auto")
     .openapi({ description: "`auto` picks AVIF, then WebP, then PNG from the Accept header" }),
   quality: qualitySchema.openapi({ description: "For lossy formats" }),
-  temperature: z.coerce.number().min(0).max(2).default(0).openapi({ description: "Sampling temperature; 0 is greedy (deterministic)" }),
+  temperature: z.coerce
+    .number()
+    .min(0)
+    .max(2)
+    .default(0)
+    .openapi({
+      description:
+        "Sampling temperature of the generated detail; 0 is greedy (deterministic). A deterministic model (one without a sampled detail stage, such as the hvar 2.x floor) makes the same pixels at every temperature: it is then normalized to 0, as the job's `options` show, and one cached result serves them all",
+    }),
   webhook_url: z
     .url({ protocol: /^https?$/ })
     .optional()
@@ -66,13 +74,16 @@ export function parseUpscaleFromUrl(input: Record<string, unknown>): UpscaleFrom
   return parsed(upscaleFromUrlSchema.safeParse(input));
 }
 
-/** A concrete format, and no quality where it means nothing (PNG); the scales come sorted and unique. */
-export function normalizeUpscaleOptions(params: UpscaleParams, accept: string | undefined): NormalizedOptions {
+/**
+ * A concrete format, no quality where it means nothing (PNG) and no temperature where the model does
+ * not sample (`sampling`: every temperature makes the greedy pixels); the scales come sorted and unique.
+ */
+export function normalizeUpscaleOptions(params: UpscaleParams, accept: string | undefined, { sampling }: { sampling: boolean }): NormalizedOptions {
   const format = params.format === "auto" ? formatFromAccept(accept) : params.format;
   return {
     scales: params.scales,
     format,
     quality: format === "png" ? null : params.quality,
-    temperature: params.temperature,
+    temperature: sampling ? params.temperature : 0,
   };
 }
