@@ -36,6 +36,9 @@ export function tileOverlap(manifest: Manifest, configured: number | undefined):
   return configured ?? manifest.overlap ?? Math.floor(manifest.tile / 4);
 }
 
+/** Whether the model samples generated detail (it takes uniforms and a temperature), so that a temperature changes its pixels. */
+const samples = (manifest: Manifest): boolean => manifest.tokens > 0;
+
 /**
  * What a runner serving this model accepts (`GET /v1/model`, read by the worker, which refuses at
  * the edge what the runner would refuse): the manifest's limits, within the operator's
@@ -46,7 +49,7 @@ export function manifestLimits(manifest: Manifest, configuredMaxInputPixels: num
     maxInputPixels: Math.min(manifest.maxInputPixels ?? MAX_INPUT_PIXELS, configuredMaxInputPixels),
     maxOutputPixels: manifest.maxOutputPixels ?? MAX_OUTPUT_PIXELS,
     scales: manifest.scales,
-    sampling: manifest.tokens > 0,
+    sampling: samples(manifest),
   };
 }
 
@@ -54,7 +57,7 @@ export function manifestLimits(manifest: Manifest, configuredMaxInputPixels: num
  * The temperature a job runs at: the one asked for where the model samples, else 0, which is what
  * every temperature gives a deterministic model; so its jobs report what was made and share batches.
  */
-export const servedTemperature = (manifest: Manifest, asked: number): number => (manifest.tokens > 0 ? asked : 0);
+export const servedTemperature = (manifest: Manifest, asked: number): number => (samples(manifest) ? asked : 0);
 
 export interface ModelEntry {
   manifest: Manifest;

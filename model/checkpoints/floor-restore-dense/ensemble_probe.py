@@ -10,6 +10,9 @@ that the gain can be weighed against the time it multiplies.
     .venv/bin/python checkpoints/floor-restore-dense/ensemble_probe.py \\
         --model ../gpu-runner/models/hvar --json checkpoints/floor-restore-dense/ensemble-probe.json \\
         > checkpoints/floor-restore-dense/ensemble-probe.md
+    # the table again from the saved scores, without running the model:
+    .venv/bin/python checkpoints/floor-restore-dense/ensemble_probe.py --report \\
+        --json checkpoints/floor-restore-dense/ensemble-probe.json
 """
 
 import argparse
@@ -60,38 +63,59 @@ class Ensemble:
         return [o / len(self.members) for o in total]
 
 
+def cell(score: dict, base: dict | None = None) -> str:
+    """PSNR / SSIM / NIQE of one row, with the PSNR gain over `base` when given."""
+    gain = "" if base is None else f" ({score['psnr'] - base['psnr']:+.2f})"
+    return f"{score['psnr']:.2f}{gain} / {score['ssim']:.4f} / {score['niqe']:.2f}"
+
+
+def report(probe: dict) -> str:
+    """The probe's JSON as a markdown table: one row per (set, scale, LR), one column per member count."""
+    runs = probe["members"]
+    counts = list(runs)
+    first = runs[counts[0]]["results"]
+    lines = [
+        f"# Self-ensemble of `{probe['model']}` (ONNX through the runner's tiling)\n",
+        "PSNR-Y dB (gain over one pass) / SSIM-Y / NIQE.\n",
+        "| set | scale | LR | bicubic | "
+        + " | ".join(f"{n} member{'s' * (n != '1')}" for n in counts)
+        + " |",
+        "| --- | --- | --- | --- |" + " --- |" * len(counts),
+    ]
+    for i, row in enumerate(first):
+        cells = [cell(row["sr"])] + [cell(runs[n]["results"][i]["sr"], row["sr"]) for n in counts[1:]]
+        head = f"| {row['dataset']} | x{row['scale']} | {row['degradation']} | {cell(row['bicubic'])} | "
+        lines.append(head + " | ".join(cells) + " |")
+    times = ", ".join(f"{n}: {runs[n]['seconds']:.0f} s" for n in counts)
+    lines.append(
+        f"\nSeconds per column, the whole evaluation with NIQE: {times} (on a CPU shared with training)."
+    )
+    return "\n".join(lines)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", type=Path, required=True, help="an exported model folder")
+    ap.add_argument("--model", type=Path, help="an exported model folder")
     ap.add_argument("--members", type=int, nargs="+", default=[1, 2, 8])
     ap.add_argument("--dataset", nargs="+", default=["Set5", "Set14"])
     ap.add_argument("--degradation", nargs="+", default=["bicubic", "realistic"])
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--json", type=Path, required=True)
+    ap.add_argument("--json", type=Path, required=True, help="where the scores go (read back with --report)")
+    ap.add_argument("--report", action="store_true", help="print the table of an earlier probe's --json only")
     args = ap.parse_args()
-
-    model = OnnxModel(args.model, args.threads)
-    runs = {}
-    for n in args.members:
-        start = time.perf_counter()
-        ev = evaluate(Ensemble(model, DIHEDRAL[:n]), tuple(args.dataset), (2, 4), tuple(args.degradation),
-                      progress=False)  # fmt: skip
-        runs[n] = {"seconds": time.perf_counter() - start, "results": ev["results"]}
-        print(f"{n} members: {runs[n]['seconds']:.0f} s", file=sys.stderr)
-    args.json.write_text(json.dumps({"model": str(args.model), "members": runs}, indent=1))
-
-    base = runs[args.members[0]]
-    print(f"# Self-ensemble of `{args.model}` (PSNR-Y dB, ONNX through the runner's tiling)\n")
-    head = " | ".join(f"{n} members" for n in args.members[1:])
-    print(f"| set | scale | LR | bicubic | 1 member | {head} |")
-    print("| --- | --- | --- | --- | --- |" + " --- |" * len(args.members[1:]))
-    for i, row in enumerate(base["results"]):
-        psnrs = [runs[n]["results"][i]["sr"]["psnr"] for n in args.members[1:]]
-        gains = " | ".join(f"{p:.2f} ({p - row['sr']['psnr']:+.2f})" for p in psnrs)
-        print(f"| {row['dataset']} | x{row['scale']} | {row['degradation']} | {row['bicubic']['psnr']:.2f} | "
-              f"{row['sr']['psnr']:.2f} | {gains} |")  # fmt: skip
-    times = ", ".join(f"{n} members {runs[n]['seconds']:.0f} s" for n in args.members)
-    print(f"\nTime per run: {times} (the whole probe, NIQE included, on a CPU shared with a training).")
+    if not args.report:
+        if args.model is None:
+            ap.error("--model is required unless --report")
+        model = OnnxModel(args.model, args.threads)
+        runs = {}
+        for n in args.members:
+            start = time.perf_counter()
+            ev = evaluate(Ensemble(model, DIHEDRAL[:n]), tuple(args.dataset), (2, 4), tuple(args.degradation),
+                          progress=False)  # fmt: skip
+            runs[str(n)] = {"seconds": time.perf_counter() - start, "results": ev["results"]}
+            print(f"{n} members: {runs[str(n)]['seconds']:.0f} s", file=sys.stderr)
+        args.json.write_text(json.dumps({"model": str(args.model), "members": runs}, indent=1))
+    print(report(json.loads(args.json.read_text())))
 
 
 if __name__ == "__main__":
