@@ -171,7 +171,13 @@ class Predictor(BasePredictor):
             le=100,
         ),
         temperature: float = Input(
-            description="Sampling temperature; 0 is greedy and deterministic.", default=0.0, ge=0.0, le=10.0
+            description=(
+                "Sampling temperature of the generated detail; 0 is greedy. A deterministic model "
+                "(the hvar 2.x floor) makes the same pixels at every temperature and runs at 0."
+            ),
+            default=0.0,
+            ge=0.0,
+            le=10.0,
         ),
         size: str = Input(
             description=(

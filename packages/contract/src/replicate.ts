@@ -27,7 +27,9 @@ export const replicateInputSchema = z.object({
     .describe(`Comma-separated scales to make, of ${SCALES.join(", ")}.`),
   format: z.enum(OUTPUT_FORMATS).default("png").describe("The outputs' format."),
   quality: z.number().int().min(MIN_QUALITY).max(MAX_QUALITY).default(DEFAULT_QUALITY).describe("The quality of lossy formats; ignored for PNG."),
-  temperature: z.number().min(0).max(10).default(0).describe("Sampling temperature; 0 is greedy and deterministic."),
+  temperature: z.number().min(0).max(10).default(0).describe(
+    "Sampling temperature of the generated detail; 0 is greedy. A deterministic model (the hvar 2.x floor) makes the same pixels at every temperature and runs at 0.",
+  ),
   size: z
     .string()
     .regex(new RegExp(REPLICATE_SIZE_PATTERN))
