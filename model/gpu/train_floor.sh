@@ -50,7 +50,9 @@ MINUTES=${MINUTES:-8}                                    # training time of each
 BATCH=${BATCH:-64}                                       # pairs of each kind per step
 ARMS=${ARMS:-"cascade:2e-4:restore cascade-wide:2e-4:restore cascade-context:2e-4:restore detail:2e-4 transformer:2e-4"}  # preset:peak lr[:flag]
 CASCADE_INIT=${CASCADE_INIT:-checkpoints/floor-cascade-mild}  # the floor the detail and transformer arms read (2.3.0: detail-base's)
-FLOOR_INIT=${FLOOR_INIT:-checkpoints/floor-restore-dense}  # the cascade a cascade run starts from (2.6.0)
+FLOOR_INIT=${FLOOR_INIT:-checkpoints/floor-restore-dense}  # the cascade a cascade run starts from (2.6.0; 2.7.0 is it with
+# x2 blocks of its own, which growing to cascade-wide / -context would drop: ship a restorer trained here with
+# `train_floor --init RUN --preset cascade-x2 --x2-only`, as 2.7.0 was made, model/checkpoints/floor-x2)
 DOWNSCALE=${DOWNSCALE:-"1 0.5 0.33 0.25"}                # photo sizes the pairs' crops come from (hvar.pairs --downscale; 2.6.0's)
 DAMAGE_READER=${DAMAGE_READER-checkpoints/damage-reader-dense}  # a cascade-context arm's reader (hvar.damage, taught on dense pairs), frozen; empty: learned through the restorer's loss
 DETAIL_TOKENIZER=${DETAIL_TOKENIZER:-checkpoints/tok-base-dg}  # the tokens a detail or transformer arm learns

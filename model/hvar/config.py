@@ -202,12 +202,13 @@ class FloorConfig:
     stages: int = 1  # 1: one body, three heads; 2: a restorer (x1), then an upscaler (x2, x4) fed x1
     upscaler_ch: int = 0  # two stages: the upscaler's width (0: ch, the restorer's)
     context: int = 0  # width of the tile-wide damage reading (`floor.DegradationContext`); 0: none
+    x2_blocks: int = 0  # residual blocks of x2's own before its head (`floor.Residual`); 0: the head alone
 
     def __post_init__(self) -> None:
         if min(self.ch, self.blocks) < 1 or self.tile < 8 or self.stages not in (1, 2):
             raise ValueError(f"FloorConfig: ch, blocks >= 1, tile >= 8 and stages 1 or 2, got {self}")
-        if self.upscaler_ch < 0 or self.context < 0:
-            raise ValueError(f"FloorConfig: upscaler_ch and context >= 0, got {self}")
+        if min(self.upscaler_ch, self.context, self.x2_blocks) < 0:
+            raise ValueError(f"FloorConfig: upscaler_ch, context and x2_blocks >= 0, got {self}")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -234,6 +235,12 @@ FLOOR_PRESETS: dict[str, FloorConfig] = {
     # photo's own damage gains over one tuned on any damage (known-damage-probe.md). Its reader can be
     # taught the damage first (`hvar.damage`, `train_floor --damage-reader`). A few percent more compute.
     "cascade-context": FloorConfig(name="cascade-context", ch=28, blocks=6, tile=192, stages=2, context=32),
+    # The cascade whose x2 gets layers of its own: its head reads SPAN's x4 features through residual
+    # blocks that x2 alone trains (`train_floor --x2-only`). The published SPAN has no x2 head, so the
+    # cascade's is x4's averaged (x2 = x4 downscaled); refitting that head alone gives clean x2 up to
+    # +0.15 dB, a block in front +0.29 (model/checkpoints/floor-restore-dense/x2-*-probe.json). A few
+    # percent more compute. hvar 2.7.0 (model/checkpoints/floor-x2).
+    "cascade-x2": FloorConfig(name="cascade-x2", ch=28, blocks=6, tile=192, stages=2, x2_blocks=1),
 }
 
 

@@ -1,4 +1,5 @@
-"""Before/after figure: one photo's LR input next to bicubic and each model's x4, clean and degraded.
+"""Before/after figure: one photo's LR input next to bicubic and each model's x4 (or x2, `--scale 2`), clean
+and degraded.
 
     python -m hvar.figure --image ../worker/public/demo/examples/chelsea.jpg \\
         --model "hvar 2.0=../gpu-runner/models/hvar" \\
@@ -55,11 +56,12 @@ def column(rows: list[Image.Image], gap: int = 4) -> Image.Image:
     return out
 
 
-def centre_box(hr_HWC: np.ndarray, crop: int) -> tuple[int, int, int]:
-    """(y, x, side) of the centre crop of at most `crop` HR pixels a side, all multiples of 4, so that
-    the crop falls on whole LR pixels at x4."""
-    c = min(crop, *hr_HWC.shape[:2]) // 4 * 4
-    return (hr_HWC.shape[0] - c) // 2 // 4 * 4, (hr_HWC.shape[1] - c) // 2 // 4 * 4, c
+def centre_box(hr_HWC: np.ndarray, crop: int, scale: int = 4) -> tuple[int, int, int]:
+    """(y, x, side) of the centre crop of at most `crop` HR pixels a side, all multiples of `scale`, so
+    that the crop falls on whole LR pixels."""
+    s = scale
+    c = min(crop, *hr_HWC.shape[:2]) // s * s
+    return (hr_HWC.shape[0] - c) // 2 // s * s, (hr_HWC.shape[1] - c) // 2 // s * s, c
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -69,6 +71,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--crop", type=int, default=192, help="HR pixels shown per side")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--scale", type=int, default=4, choices=[2, 4])
     ap.add_argument(
         "--degradation", nargs="+", type=degradation, default=list(DEGRADATIONS), help="one row each"
     )
@@ -78,16 +81,17 @@ def main(argv: list[str] | None = None) -> None:
         ap.error("--image must be a file and every --model NAME=FOLDER an existing folder")
     methods = [(name, SRMethod(load_model(folder))) for name, folder in pairs]
 
-    hr = modcrop(np.asarray(Image.open(args.image).convert("RGB")), 4)
-    y, x, c = centre_box(hr, args.crop)
+    s = args.scale
+    hr = modcrop(np.asarray(Image.open(args.image).convert("RGB")), s)
+    y, x, c = centre_box(hr, args.crop, s)
     rows = []
     for name in args.degradation:
-        rng = protocol.image_rng(args.image.stem, 4, args.seed)
-        lr = make_lr(hr, 4, name, rng)
-        ly, lx, lc = y // 4, x // 4, c // 4
-        crop = [(f"{name} LR (nearest)", lr[ly : ly + lc, lx : lx + lc].repeat(4, 0).repeat(4, 1))]
-        crop.append(("bicubic x4", imresize_uint8(lr, 4)[y : y + c, x : x + c]))
-        crop += [(f"{model} x4", m.outputs(lr)[4][y : y + c, x : x + c]) for model, m in methods]
+        rng = protocol.image_rng(args.image.stem, s, args.seed)
+        lr = make_lr(hr, s, name, rng)
+        ly, lx, lc = y // s, x // s, c // s
+        crop = [(f"{name} LR (nearest)", lr[ly : ly + lc, lx : lx + lc].repeat(s, 0).repeat(s, 1))]
+        crop.append((f"bicubic x{s}", imresize_uint8(lr, s)[y : y + c, x : x + c]))
+        crop += [(f"{model} x{s}", m.outputs(lr)[s][y : y + c, x : x + c]) for model, m in methods]
         crop.append(("original", hr[y : y + c, x : x + c]))
         rows.append(row([panel(img, label) for label, img in crop]))
     args.out.parent.mkdir(parents=True, exist_ok=True)

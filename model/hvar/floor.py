@@ -6,14 +6,16 @@ weights (MIT) load as they are. Three pixel-shuffle heads read the same features
 
     lr (T x T, [0, 1]) -> (lr - mean) * 255 -> conv_1 -> 6 SPAN blocks -> conv_2 -> conv_cat (1x1) -> feat
     feat -> head_1 (C -> 3)  + lr   -> x1 (T)       the input cleaned: a correction of the input
-    feat -> head_2 (C -> 12), PS(2) -> x2 (2T)
+    feat -> head_2 (C -> 12), PS(2) -> x2 (2T)      (`x2_blocks` residual blocks of its own before head_2)
     feat -> head_4 (C -> 48), PS(4) -> x4 (4T)      SPAN's own upsampler
 
 `from_span` starts x2 from the pretrained x4 head: the area average of x4's sub-pixels is a linear function
 of the features, so head_2 is the mean of head_4's weights over each 2x2 group of sub-pixels, and x2 begins
-at x4 downscaled instead of noise. head_1 starts at zero, so x1 begins as the input itself: a clean input
-must come out as it went in, and training only learns what to remove. Every conv is 3x3
-except conv_cat, so the network is purely local (receptive field `receptive_radius` LR pixels).
+at x4 downscaled instead of noise; blocks of x2's own (`FloorConfig.x2_blocks`) start as the identity and
+let x2 read SPAN's x4 features its own way (`train_floor --x2-only`). head_1 starts at zero, so x1 begins
+as the input itself: a clean input must come out as it went in, and training only learns what to remove.
+Every conv is 3x3 except conv_cat, so the network is purely local (receptive field `receptive_radius` LR
+pixels).
 
 With two stages (`FloorConfig.stages`, preset `cascade`) the first network keeps only head_1, and a second
 SPAN (`upscaler`, its own body with head_2 and head_4) upscales x1 instead of the input:
@@ -67,6 +69,19 @@ class SPANBlock(nn.Module):
         return (b + x_BCHW) * (torch.sigmoid(b) - 0.5), a  # output, and the handout for conv_cat
 
 
+class Residual(nn.Module):
+    """x + conv(silu(conv(x))); the second conv starts at zero, so a new block changes nothing at first."""
+
+    def __init__(self, C: int):
+        super().__init__()
+        self.c1, self.c2 = conv3(C, C), conv3(C, C)
+        nn.init.zeros_(self.c2.weight)
+        nn.init.zeros_(self.c2.bias)
+
+    def forward(self, x_BCHW: torch.Tensor) -> torch.Tensor:
+        return x_BCHW + self.c2(F.silu(self.c1(x_BCHW)))
+
+
 class DamageReader(nn.Module):
     """How a tile was damaged, read from the LR itself: local statistics averaged over the whole tile.
     `hvar.damage` teaches it to measure the damage rather than the photo."""
@@ -117,6 +132,7 @@ class Floor(nn.Module):
         self.conv_2 = conv3(C, C)
         self.conv_cat = nn.Conv2d(4 * C, C, 1)
         self.heads = nn.ModuleDict({f"x{s}": conv3(C, 3 * s * s) for s in scales})
+        self.x2_body = nn.Sequential(*(Residual(C) for _ in range(cfg.x2_blocks if 2 in scales else 0)))
         self.context = DegradationContext(C, cfg.context, cfg.blocks) if cfg.context else None
         self.register_buffer("mean", torch.tensor(RGB_MEAN).view(1, 3, 1, 1), persistent=False)
 
@@ -131,7 +147,7 @@ class Floor(nn.Module):
     def receptive_radius(self) -> int:
         """LR pixels on each side that can change an output pixel: one per 3x3 conv on the path (the
         context's tile-wide mean aside)."""
-        one = 1 + 3 * self.cfg.blocks + 1 + 1
+        one = 1 + 3 * self.cfg.blocks + 1 + 1 + 2 * len(self.x2_body)
         return one + (self.upscaler.receptive_radius if self.upscaler is not None else 0)
 
     @property
@@ -178,7 +194,8 @@ class Floor(nn.Module):
 
     def upsample(self, feat_BCHW: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x2 (B 3 2H 2W) and x4 (B 3 4H 4W) from the features, by pixel shuffle."""
-        x2, x4 = (F.pixel_shuffle(self.heads[f"x{s}"](feat_BCHW), s) for s in (2, 4))
+        x2 = F.pixel_shuffle(self.heads["x2"](self.x2_body(feat_BCHW)), 2)
+        x4 = F.pixel_shuffle(self.heads["x4"](feat_BCHW), 4)
         return x2, x4
 
 
@@ -224,7 +241,8 @@ def cascade(restorer: Floor, upscaler: Floor, cfg: FloorConfig) -> Floor:
     """A two-stage floor (`cfg.stages` 2) from one-stage floors of its width: `restorer`'s body and x1 head,
     then `upscaler`'s body with its x2 and x4 heads."""
     model = Floor(cfg)
-    state = {k: v for k, v in restorer.state_dict().items() if not k.startswith(("heads.x2", "heads.x4"))}
+    upscaling = ("heads.x2", "heads.x4", "x2_body.")
+    state = {k: v for k, v in restorer.state_dict().items() if not k.startswith(upscaling)}
     state |= {f"upscaler.{k}": v for k, v in upscaler.state_dict().items() if not k.startswith("heads.x1")}
     model.load_state_dict(state)
     return model
@@ -232,19 +250,23 @@ def cascade(restorer: Floor, upscaler: Floor, cfg: FloorConfig) -> Floor:
 
 def grow(model: Floor, cfg: FloorConfig) -> Floor:
     """`model` grown to the wider `cfg` (`widen`): the same outputs, more channels free to train. A
-    cascade grows its restorer; its upscaler stays as it is (the same `upscaler_ch`)."""
+    cascade grows its restorer; its upscaler keeps its width (the same `upscaler_ch`) and gains only the
+    parts `cfg` adds (x2's blocks), which change nothing at first."""
     wide = Floor(cfg)
     if (model.upscaler is None) != (wide.upscaler is None):
         raise ValueError(f"grow: {model.cfg.name} and {cfg.name} differ in stages")
     if wide.upscaler is not None and wide.upscaler.cfg.ch != model.upscaler.cfg.ch:
         raise ValueError("grow: a cascade grows its restorer only; the upscaler keeps its width")
+    if cfg.x2_blocks < model.cfg.x2_blocks:
+        raise ValueError(f"grow: {cfg.name} has fewer x2 blocks than {model.cfg.name}; they would be lost")
 
     def restorer(m: Floor) -> dict[str, torch.Tensor]:
         return {k: v for k, v in m.state_dict().items() if not k.startswith("upscaler.")}
 
     state = widen(restorer(model), restorer(wide))
     if model.upscaler is not None:
-        state |= {f"upscaler.{k}": v for k, v in model.upscaler.state_dict().items()}
+        upscaler = widen(model.upscaler.state_dict(), wide.upscaler.state_dict())
+        state |= {f"upscaler.{k}": v for k, v in upscaler.items()}
     wide.load_state_dict(state)
     return wide
 

@@ -24,7 +24,8 @@ pair's x1 L1 is divided by its input's (plus `--relative-floor` levels), so a fa
 leave alone weighs as much as the realistic recipe's heavy stack; a larger floor moves weight from the clean
 and faint pairs to the heavy ones. The frozen SPAN upscales a faithful x1 best: in
 400 steps from 2.3.0 this lifted x4 on clean, JPEG and realistic LR alike, where x2 and x4's losses through
-SPAN had held the restorer in one band for thousands of steps. Every
+SPAN had held the restorer in one band for thousands of steps. `--x2-only` (preset `cascade-x2`) trains
+x2's own blocks and head alone on both kinds' x2 targets, the restorer and SPAN's body frozen. Every
 `--eval-every` steps: PSNR-Y on Set5 (bicubic and realistic LR, x2 and x4 and x1) and x1's gain on the
 acceptance ladder's faint rungs (`eval_sr.x1_ladder`), written to metrics.jsonl with the losses; the run
 folder keeps floor.safetensors (the weights, small enough to commit), optim.pt, state.json and
@@ -95,6 +96,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     ap.add_argument("--restore-only", action="store_true",
                     help="two stages: train the restorer on x1 alone (each pair's L1 relative to its "
                          "input's); the upscaler is frozen and not run")  # fmt: skip
+    ap.add_argument("--x2-only", action="store_true",
+                    help="two stages: train x2's blocks and head alone (preset cascade-x2) on both kinds' x2 "
+                         "targets; the restorer and the upscaler's body run frozen")  # fmt: skip
     ap.add_argument("--relative-floor", type=float, default=None, metavar="LEVELS",
                     help="--restore-only: levels of 255 added to each pair's input L1 before dividing "
                          f"by it (default {RELATIVE_FLOOR:g}); larger weighs heavy pairs more")  # fmt: skip
@@ -122,6 +126,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         ap.error("--relative-floor weighs x1's restore loss only: it needs --restore-only")
     elif args.relative_floor <= 0:
         ap.error("--relative-floor must be > 0 (levels of 255)")
+    if args.x2_only and (args.restore_only or args.freeze_upscaler):
+        ap.error("--x2-only trains x2's blocks and head alone: not with --restore-only or --freeze-upscaler")
     if args.texture and not args.restore_only:
         ap.error("--texture replaces x1's pair only: it needs --restore-only")
     if not 1 <= args.jpeg_quality[0] <= args.jpeg_quality[1] <= 100:
@@ -222,6 +228,13 @@ def floor_loss(
     return loss, {k: float(v.detach()) for k, v in parts.items()}
 
 
+def x2_loss(model: Floor, batch: dict[str, dict[str, torch.Tensor]]) -> tuple[torch.Tensor, dict[str, float]]:
+    """Mean L1 of x2 over both kinds (x1 and x4 have no say: nothing that makes them trains)."""
+    lr = torch.cat([batch["x4"]["lr"], batch["x2"]["lr"]])
+    loss = F.l1_loss(model(lr)[1], torch.cat([batch["x4"]["t2"], batch["x2"]["t2"]]))
+    return loss, {"x2": float(loss.detach())}
+
+
 def restore_loss(
     model: Floor, batch: dict[str, dict[str, torch.Tensor]], relative_floor: float = RELATIVE_FLOOR
 ) -> tuple[torch.Tensor, dict[str, float]]:
@@ -287,15 +300,18 @@ def main(argv: list[str] | None = None) -> None:
     state = training.saved_state(out, args.resume)
     if state is None:
         model = starting_floor(args)
-        if (args.freeze_upscaler or args.restore_only) and model.upscaler is None:  # before any write
-            flag = "--restore-only" if args.restore_only else "--freeze-upscaler"
+        flags = {"--restore-only": args.restore_only, "--x2-only": args.x2_only,
+                 "--freeze-upscaler": args.freeze_upscaler}  # fmt: skip
+        if any(flags.values()) and model.upscaler is None:  # before any write
+            flag = next(f for f, on in flags.items() if on)
             raise SystemExit(f"{flag}: this floor has one stage, no upscaler (--preset cascade)")
         if args.damage_reader is not None:
             model.context.read.load_state_dict(load_reader(args.damage_reader))
         out.mkdir(parents=True, exist_ok=True)
         knobs = {"batch_size": args.batch_size, "lr": args.lr,
                  "freeze_upscaler": args.freeze_upscaler or args.restore_only,
-                 "restore_only": args.restore_only, "mild": args.mild, "light": args.light,
+                 "restore_only": args.restore_only, "x2_only": args.x2_only,
+                 "mild": args.mild, "light": args.light,
                  "jpeg": args.jpeg, "jpeg_quality": list(args.jpeg_quality),
                  "texture": args.texture, "relative_floor": args.relative_floor,
                  "context_lr_mult": args.context_lr_mult,
@@ -310,6 +326,11 @@ def main(argv: list[str] | None = None) -> None:
         loss_of = partial(restore_loss, relative_floor=knobs.get("relative_floor", RELATIVE_FLOOR))
     if knobs.get("freeze_upscaler"):
         model.upscaler.requires_grad_(False)
+    if knobs.get("x2_only"):
+        loss_of = x2_loss
+        model.requires_grad_(False)
+        model.upscaler.x2_body.requires_grad_(True)
+        model.upscaler.heads["x2"].requires_grad_(True)
     if knobs.get("damage_reader"):
         model.context.read.requires_grad_(False)  # it was taught to read the damage; the restorer's loss
         # alone would teach it to tell photos apart instead

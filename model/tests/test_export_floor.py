@@ -152,6 +152,24 @@ def test_the_figure_draws_one_row_per_degradation_asked_for(exported, tmp_path):
     assert Image.open(tmp_path / "f.png").size[1] == 3 * (64 + 14) + 2 * 4
 
 
+def test_the_figure_at_scale_2_shows_each_models_x2(exported, tmp_path):
+    from PIL import Image
+
+    from hvar.degrade import bicubic_lr
+    from hvar.eval_sr import SRMethod, load_model
+    from hvar.figure import main as figure
+
+    _, out = exported
+    photo = tmp_path / "photo.png"
+    hr = np.random.default_rng(0).integers(0, 256, (96, 96, 3), dtype=np.uint8)
+    Image.fromarray(hr).save(photo)
+    figure(["--image", str(photo), "--model", f"tiny={out}", "--out", str(tmp_path / "f.png"), "--crop", "64",
+            "--degradation", "bicubic", "--scale", "2"])  # fmt: skip
+    shown = np.asarray(Image.open(tmp_path / "f.png"))[14 : 14 + 64, 2 * (64 + 4) : 2 * (64 + 4) + 64]
+    x2 = SRMethod(load_model(out)).outputs(bicubic_lr(hr, 2))[2]
+    assert np.array_equal(shown, x2[16:80, 16:80])  # the centre 64 px of the model's x2
+
+
 def test_the_figure_refuses_a_model_folder_that_does_not_exist(tmp_path, capsys):
     from hvar.figure import main as figure
 

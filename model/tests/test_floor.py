@@ -123,6 +123,45 @@ def test_a_cascade_grows_its_restorer_and_keeps_its_upscaler():
             torch.testing.assert_close(a, b, rtol=0, atol=1e-5)
 
 
+def test_a_cascade_given_x2_blocks_computes_what_it_computed_until_they_train():
+    """The blocks start as the identity, so a trained cascade gains them without losing what it knew."""
+    plain = random_floor(seed=4, stages=2)
+    refined = grow(plain, dataclasses.replace(plain.cfg, x2_blocks=2)).eval()
+    assert len(refined.upscaler.x2_body) == 2 and len(refined.x2_body) == 0  # the restorer makes no x2
+    lr = torch.rand(1, 3, 12, 12)
+    with torch.no_grad():
+        for a, b in zip(plain(lr), refined(lr), strict=True):
+            torch.testing.assert_close(a, b, rtol=0, atol=0)
+
+
+def test_growing_never_drops_trained_x2_blocks():
+    refined = random_floor(seed=4, stages=2)
+    refined = grow(refined, dataclasses.replace(refined.cfg, x2_blocks=1))
+    with pytest.raises(ValueError, match="fewer x2 blocks"):
+        grow(refined, dataclasses.replace(refined.cfg, x2_blocks=0))
+
+
+def test_x2_blocks_change_x2_alone_and_widen_its_receptive_radius():
+    torch.manual_seed(0)
+    model = Floor(dataclasses.replace(FLOOR_PRESETS["tiny"], x2_blocks=1)).eval()
+    plain = Floor(FLOOR_PRESETS["tiny"]).eval()
+    assert model.receptive_radius == plain.receptive_radius + 2
+    r = model.receptive_radius
+    with torch.no_grad():
+        for p in model.x2_body.parameters():
+            p.normal_(0, 0.1)
+        lr = torch.rand(1, 3, 2 * r + 8, 2 * r + 8)
+        before = model(lr)
+        far = lr.clone()
+        far[..., -1, -1] = 1 - far[..., -1, -1]
+        x2 = model(far)[1]
+        model.x2_body = torch.nn.Sequential()
+        after = model(lr)
+    assert torch.equal(before[0], after[0]) and torch.equal(before[2], after[2])
+    assert not torch.equal(before[1], after[1])
+    assert torch.equal(before[1][..., : 2 * (r + 1), : 2 * (r + 1)], x2[..., : 2 * (r + 1), : 2 * (r + 1)])
+
+
 def test_a_widened_floors_new_channels_carry_signal_and_learn():
     narrow = random_floor(seed=3)
     wide = widened(narrow, ch=narrow.cfg.ch + 4).train()

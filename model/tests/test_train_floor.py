@@ -247,7 +247,29 @@ def test_a_restore_only_run_trains_the_restorer_on_x1_alone(pairs_dir, tmp_path)
     assert [set(r) - {"step", "loss", "lr", "seconds"} for r in losses if "loss" in r] == [{"x1"}]
 
 
-@pytest.mark.parametrize("flag", ["--freeze-upscaler", "--restore-only"])
+def test_an_x2_only_run_trains_x2s_blocks_and_head_on_x2_alone(pairs_dir, tmp_path):
+    torch.manual_seed(0)
+    save_floor(Floor(dataclasses.replace(FLOOR_PRESETS["tiny"], stages=2, x2_blocks=1)), tmp_path / "start")
+    out = tmp_path / "run"
+    main(["--init", str(tmp_path / "start"), "--out", str(out), "--pairs", str(pairs_dir),
+          "--batch-size", "2", "--eval-every", "50", "--steps", "50", "--x2-only"])  # fmt: skip
+    start, trained = load_floor(tmp_path / "start"), load_floor(out)
+    moved = {k for (k, a), b in zip(start.named_parameters(), trained.parameters(), strict=True)
+             if not torch.equal(a, b)}  # fmt: skip
+    x2_parts = ("upscaler.x2_body.", "upscaler.heads.x2")
+    assert moved == {k for k, _ in start.named_parameters() if k.startswith(x2_parts)}
+    losses = [json.loads(line) for line in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [set(r) - {"step", "loss", "lr", "seconds"} for r in losses if "loss" in r] == [{"x2"}]
+
+
+def test_x2_only_is_not_with_a_restore_only_run(pairs_dir, tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        main(["--out", str(tmp_path / "run"), "--preset", "cascade", "--pairs", str(pairs_dir),
+              "--x2-only", "--restore-only"])  # fmt: skip
+    assert "--x2-only trains x2's blocks and head alone" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("flag", ["--freeze-upscaler", "--restore-only", "--x2-only"])
 def test_a_one_stage_floor_cannot_train_its_stages_apart(pairs_dir, tmp_path, flag):
     with pytest.raises(SystemExit, match=f"{flag}: this floor has one stage"):
         main(["--out", str(tmp_path / "run"), "--preset", "tiny", "--pairs", str(pairs_dir), flag])
