@@ -31,7 +31,7 @@
 # sized to fit a call beside the repository (part 1 also holds Set5, SPAN-ch28 and NIQE's parameters).
 # Then, one call right after the other (a warm machine keeps the ignored folders earlier calls brought):
 #   device run, carry ["model/.data/carry-1"], command: true, timeout_s 60      (and so on for all but the last)
-#   device run, carry ["model/.data/carry-N"] (the last part; 8 with 2.6.0's repository), command:
+#   device run, carry ["model/.data/carry-N"] (the last part; 6 with 2.7.0's repository), command:
 #     CARRY_PARTS=".data/carry-*" bash model/gpu/train_floor.sh, timeout_s 570
 # The script merges the parts and stops at once if a photo of the manifest is missing (a cold machine
 # between the calls): then run all the calls again.

@@ -33,3 +33,11 @@ def test_a_photo_larger_than_a_whole_call_is_refused():
 
 def test_the_working_tree_counts_tracked_files():
     assert pack_carry.working_tree_bytes() > 1_000_000  # at least the shipped ONNX graphs
+
+
+def test_the_repository_leaves_a_gpu_call_room_for_the_photos():
+    """Every tracked byte travels with every device call; past this, the photos need so many calls that a
+    GPU loan goes on carrying them. Keep weights that are not shipped or trained from out of the tree
+    (git history keeps them)."""
+    room = pack_carry.CALL_LIMIT - pack_carry.MARGIN - pack_carry.working_tree_bytes()
+    assert room >= pack_carry.MIN_ROOM, f"{room / 2**20:.1f} MiB left for photos per call"
