@@ -59,9 +59,8 @@ def column(rows: list[Image.Image], gap: int = 4) -> Image.Image:
 def centre_box(hr_HWC: np.ndarray, crop: int, scale: int = 4) -> tuple[int, int, int]:
     """(y, x, side) of the centre crop of at most `crop` HR pixels a side, all multiples of `scale`, so
     that the crop falls on whole LR pixels."""
-    s = scale
-    c = min(crop, *hr_HWC.shape[:2]) // s * s
-    return (hr_HWC.shape[0] - c) // 2 // s * s, (hr_HWC.shape[1] - c) // 2 // s * s, c
+    c = min(crop, *hr_HWC.shape[:2]) // scale * scale
+    return (hr_HWC.shape[0] - c) // 2 // scale * scale, (hr_HWC.shape[1] - c) // 2 // scale * scale, c
 
 
 def main(argv: list[str] | None = None) -> None:

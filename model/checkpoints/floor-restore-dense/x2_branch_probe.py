@@ -18,21 +18,8 @@ import torch.nn.functional as F
 from torch import nn
 from x2_head_probe import HERE, MARGIN, scores, to01
 
-from hvar.floor import conv3, load_floor
+from hvar.floor import Residual, load_floor
 from hvar.pairs import Pairs
-
-
-class Residual(nn.Module):
-    """x + conv(silu(conv(x))), the second conv started at zero (the block starts as the identity)."""
-
-    def __init__(self, C: int):
-        super().__init__()
-        self.c1, self.c2 = conv3(C, C), conv3(C, C)
-        nn.init.zeros_(self.c2.weight)
-        nn.init.zeros_(self.c2.bias)
-
-    def forward(self, x_BCHW: torch.Tensor) -> torch.Tensor:
-        return x_BCHW + self.c2(F.silu(self.c1(x_BCHW)))
 
 
 class Refined(nn.Module):
