@@ -4,7 +4,9 @@
  * against the strongest CPU peers, each through the same runner path and onnxruntime settings:
  * SPAN-ch28 and RLFN x4 as published (peers.ts), with sharp's bicubic and Lanczos3 as the classic
  * baselines. Quality is PSNR-Y on Set5 with its standard MATLAB-bicubic LR (the published numbers'
- * protocol); speed is x4 output megapixels per second on synthetic images (images.ts).
+ * protocol); speed is x4 output megapixels per second on synthetic images (images.ts), the median of
+ * `--rounds` rounds that each time every method once, in turn: a shared machine drifts by tens of
+ * percent within a minute, and timing one method after another put that drift between them.
  *
  *   npm run bench:runner                                   # the shipped model, CPU (bench/runner/README.md)
  *   npm run bench:runner -- --device cuda --batches 1,8,32 --size 1920x1080
@@ -44,6 +46,8 @@ const ArgsSchema = z.object({
   /** LR size of the synthetic images that time everything (480x270: x4 gives 1920x1080). */
   size: z.string().default("480x270").transform(size),
   images: z.coerce.number().int().min(1).default(2),
+  /** Rounds of the comparison: every method timed once per round, in turn; the report takes the median. */
+  rounds: z.coerce.number().int().min(1).default(5),
   "skip-peers": z.boolean().default(false),
   /** Folders of more runner models to compare (e.g. gpu-runner/models with --model hvar for hvar-base). */
   "peer-models": z
@@ -56,7 +60,7 @@ const ArgsSchema = z.object({
 const text = { type: "string" } as const;
 const args = ArgsSchema.parse(
   parseArgs({
-    options: { "models-dir": text, model: text, device: text, threads: text, batches: text, overlaps: text, batch: text, size: text, images: text, "skip-peers": { type: "boolean" }, "peer-models": text, json: { type: "boolean" } },
+    options: { "models-dir": text, model: text, device: text, threads: text, batches: text, overlaps: text, batch: text, size: text, images: text, rounds: text, "skip-peers": { type: "boolean" }, "peer-models": text, json: { type: "boolean" } },
   }).values,
 );
 const log = pino({ level: "warn" });
@@ -74,10 +78,13 @@ type Image = (typeof images)[number];
 
 const scheduler = (model: ModelSession, batchSize: number) => new Scheduler(model, { batchSize, memoryBudgetBytes: 16 * 1024 ** 3, maxQueuedTiles: Number.MAX_SAFE_INTEGER });
 
+/** How a model's tiles are cut: its manifest's side and step (peers were exported for the served model's, hvar's older versions not). */
+type Tiling = Pick<ModelEntry["manifest"], "tile" | "tileStep">;
+const servedTiling: Tiling = { tile, tileStep: served.manifest.tileStep };
+
 /** x4 of one image through the runner's path; the x4 image stays as floats in the blender (no encoding). */
-/** `tileOf` is the model's own tile side (peers were exported for the served model's, hvar's older versions not). */
-async function upscale(run: Scheduler, image: Image, overlap: number, tileOf = tile): Promise<UpscaleTask> {
-  const task = new UpscaleTask(image, { scales: [4], tile: tileOf, overlap, temperature: 0 });
+async function upscale(run: Scheduler, image: Image, overlap: number, tiling = servedTiling): Promise<UpscaleTask> {
+  const task = new UpscaleTask(image, { scales: [4], tile: tiling.tile, tileStep: tiling.tileStep, overlap, temperature: 0 });
   await run.submit(task);
   return task;
 }
@@ -90,13 +97,13 @@ interface Timing {
 }
 
 /** Every image once, untimed first so that JIT compilation and this batch size's allocations are not counted. */
-async function time(run: Scheduler, overlap: number, tileOf = tile): Promise<Timing> {
-  await upscale(run, images[0] as Image, overlap);
+async function time(run: Scheduler, overlap: number, tiling = servedTiling): Promise<Timing> {
+  await upscale(run, images[0] as Image, overlap, tiling);
   const timing: Timing = { tiles: 0, seconds: 0, cpuSeconds: 0, outputMp: 0 };
   for (const image of images) {
     const cpuBefore = process.cpuUsage();
     const started = performance.now();
-    const task = await upscale(run, image, overlap, tileOf);
+    const task = await upscale(run, image, overlap, tiling);
     timing.seconds += (performance.now() - started) / 1000;
     const cpu = process.cpuUsage(cpuBefore);
     timing.cpuSeconds += (cpu.user + cpu.system) / 1e6;
@@ -144,8 +151,16 @@ interface MethodRow {
   outputMpPerSecond: number;
   cpuSecondsPerMp: number;
 }
-const methods: MethodRow[] = [];
+/** A method to compare: its Set5 score, measured once, and one timed pass over the images. */
+interface Method {
+  label: string;
+  parameters: number | null;
+  set5PsnrY: number;
+  time(): Promise<Timing>;
+}
+const methods: Method[] = [];
 const set5 = args["skip-peers"] ? [] : await set5x4();
+const sessions: ModelSession[] = [];
 
 async function meanPsnr(pairs: Pair[], x4: (pair: Pair) => Promise<Uint8Array>): Promise<number> {
   let sum = 0;
@@ -153,71 +168,93 @@ async function meanPsnr(pairs: Pair[], x4: (pair: Pair) => Promise<Uint8Array>):
   return sum / pairs.length;
 }
 
-async function compareModel(label: string, entry: ModelEntry, model: ModelSession): Promise<void> {
+async function addModel(label: string, entry: ModelEntry, model: ModelSession): Promise<void> {
   note(`comparison: ${label}`);
   const overlap = tileOverlap(entry.manifest, undefined);
   const run = scheduler(model, args.batch);
-  const psnr = await meanPsnr(set5, async ({ lr, width: w, height: h }) => {
-    const task = await upscale(run, { width: w, height: h, rgb: lr, format: "raw" }, overlap, model.tile);
+  const set5PsnrY = await meanPsnr(set5, async ({ lr, width: w, height: h }) => {
+    const task = await upscale(run, { width: w, height: h, rgb: lr, format: "raw" }, overlap, entry.manifest);
     const [x4] = await task.encode("png", 90); // lossless: the 8-bit image the runner would store
     return sharp(x4?.bytes).removeAlpha().raw().toBuffer();
   });
-  const t = await time(run, overlap, model.tile);
+  await upscale(run, images[0] as Image, overlap, entry.manifest); // untimed: this size's first run
   // The exports write it beside the contract's fields, which the runner's schema keeps alone.
   const { parameters } = JSON.parse(readFileSync(join(dirname(entry.onnxPath), "manifest.json"), "utf8")) as { parameters?: number };
-  methods.push({ method: label, parameters: parameters ?? null, set5PsnrY: psnr, outputMpPerSecond: t.outputMp / t.seconds, cpuSecondsPerMp: t.cpuSeconds / t.outputMp });
+  methods.push({ label, parameters: parameters ?? null, set5PsnrY, time: () => timeOnce((image) => upscale(run, image, overlap, entry.manifest)) });
 }
 
 /** A classic upscaler: interleaved RGB in, x4 interleaved RGB out. */
 type Resize = (rgb: Buffer, w: number, h: number) => Promise<Uint8Array>;
 
-async function compareResize(label: string, resize: Resize): Promise<void> {
+async function addResize(label: string, resize: Resize): Promise<void> {
   note(`comparison: ${label}`);
-  const psnr = await meanPsnr(set5, ({ lr, width: w, height: h }) => resize(lr, w, h));
+  const set5PsnrY = await meanPsnr(set5, ({ lr, width: w, height: h }) => resize(lr, w, h));
   await resize((images[0] as Image).rgb, width, height);
-  const cpuBefore = process.cpuUsage();
-  const started = performance.now();
-  for (const image of images) await resize(image.rgb, image.width, image.height);
-  const seconds = (performance.now() - started) / 1000;
-  const cpu = process.cpuUsage(cpuBefore);
-  const outputMp = (images.length * 16 * width * height) / 1e6;
-  methods.push({ method: label, parameters: null, set5PsnrY: psnr, outputMpPerSecond: outputMp / seconds, cpuSecondsPerMp: (cpu.user + cpu.system) / 1e6 / outputMp });
+  methods.push({ label, parameters: null, set5PsnrY, time: () => timeOnce((image) => resize(image.rgb, image.width, image.height)) });
 }
 
+/** One timed pass of `x4` over every image. */
+async function timeOnce(x4: (image: Image) => Promise<unknown>): Promise<Timing> {
+  const timing: Timing = { tiles: 0, seconds: 0, cpuSeconds: 0, outputMp: 0 };
+  for (const image of images) {
+    const cpuBefore = process.cpuUsage();
+    const started = performance.now();
+    await x4(image);
+    timing.seconds += (performance.now() - started) / 1000;
+    const cpu = process.cpuUsage(cpuBefore);
+    timing.cpuSeconds += (cpu.user + cpu.system) / 1e6;
+    timing.outputMp += (16 * image.width * image.height) / 1e6;
+  }
+  return timing;
+}
+
+const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
+
+const rows: MethodRow[] = [];
 if (!args["skip-peers"]) {
-  await compareModel(`${served.manifest.id} ${served.manifest.version}`, served, session);
-  const others = [...(await peerModels(tile, note))];
+  await addModel(`${served.manifest.id} ${served.manifest.version}`, served, session);
+  const others = [...(await peerModels(tile, served.manifest.tileStep, note))];
   for (const dir of args["peer-models"]) others.push(...(await discoverModels(dir)).models.filter((m) => m.manifest.sha256 !== served.manifest.sha256));
   for (const entry of others) {
     const model = await ModelSession.load(entry, sessionOptions, log);
-    await compareModel(`${entry.manifest.id} ${entry.manifest.version}`, entry, model);
-    await model.release();
+    sessions.push(model);
+    await addModel(`${entry.manifest.id} ${entry.manifest.version}`, entry, model);
   }
-  await compareResize("bicubic (MATLAB's convention, resample.ts)", async (rgb, w, h) => resample(rgb, w, h, 4, "cubic"));
-  await compareResize("Lanczos3 (resample.ts)", async (rgb, w, h) => resample(rgb, w, h, 4, "lanczos3"));
-  await compareResize("sharp resize x4 (libvips bicubic, whatever the kernel)", (rgb, w, h) => sharp(rgb, { raw: { width: w, height: h, channels: 3 } }).resize(4 * w, 4 * h).raw().toBuffer());
+  await addResize("bicubic (MATLAB's convention, resample.ts)", async (rgb, w, h) => resample(rgb, w, h, 4, "cubic"));
+  await addResize("Lanczos3 (resample.ts)", async (rgb, w, h) => resample(rgb, w, h, 4, "lanczos3"));
+  await addResize("sharp resize x4 (libvips bicubic, whatever the kernel)", (rgb, w, h) => sharp(rgb, { raw: { width: w, height: h, channels: 3 } }).resize(4 * w, 4 * h).raw().toBuffer());
+  const timings = methods.map((): Timing[] => []);
+  for (let round = 1; round <= args.rounds; round++) {
+    note(`timing: round ${round} of ${args.rounds}`);
+    for (const [i, method] of methods.entries()) timings[i]?.push(await method.time());
+  }
+  for (const [i, m] of methods.entries()) {
+    const t = timings[i] as Timing[];
+    rows.push({ method: m.label, parameters: m.parameters, set5PsnrY: m.set5PsnrY, outputMpPerSecond: median(t.map((r) => r.outputMp / r.seconds)), cpuSecondsPerMp: median(t.map((r) => r.cpuSeconds / r.outputMp)) });
+  }
 }
-await session.release();
+for (const model of [session, ...sessions]) await model.release();
 
 // ---- report -------------------------------------------------------------------------------------------
 const machine = `${availableParallelism()} CPUs (${cpus()[0]?.model ?? "?"}), load average ${loadAtStart[0]?.toFixed(1)} at the start, ${loadavg()[0]?.toFixed(1)} at the end`;
 if (args.json) {
-  console.log(JSON.stringify({ model: served.manifest.id, version: served.manifest.version, provider: session.provider, machine, size: args.size, images: args.images, sweep, batch: args.batch, methods }, null, 2));
+  console.log(JSON.stringify({ model: served.manifest.id, version: served.manifest.version, provider: session.provider, machine, size: args.size, images: args.images, sweep, batch: args.batch, rounds: args.rounds, methods: rows }, null, 2));
 } else {
   const threads = args.threads > 0 ? args.threads : availableParallelism();
-  console.log(`model ${served.manifest.id} ${served.manifest.version} (tile ${tile}), provider ${session.provider}${session.provider === "cpu" ? ` (${threads} threads)` : ""}, ${machine}`);
+  const tiles = served.manifest.tileStep === undefined ? `tile ${tile}` : `tiles fitted to each image, up to ${tile} px in steps of ${served.manifest.tileStep}`;
+  console.log(`model ${served.manifest.id} ${served.manifest.version} (${tiles}), provider ${session.provider}${session.provider === "cpu" ? ` (${threads} threads)` : ""}, ${machine}`);
   console.log("");
   console.log(`x4 of ${images.length} synthetic ${width}x${height} images through the runner (tiling, scheduler, onnxruntime, blending; no encoding)`);
   console.log("");
   console.log("| batch | overlap (px) | tiles/image | tiles/s | CPU ms/tile | x4 output MP/s | s/image |");
   console.log("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
   for (const r of sweep) console.log(`| ${r.batch} | ${r.overlap} | ${r.tilesPerImage} | ${r.tilesPerSecond.toFixed(1)} | ${r.cpuMsPerTile.toFixed(0)} | ${r.outputMpPerSecond.toFixed(2)} | ${r.secondsPerImage.toFixed(2)} |`);
-  if (methods.length > 0) {
+  if (rows.length > 0) {
     console.log("");
-    console.log(`x4: PSNR-Y on Set5 (MATLAB-bicubic LR, 4 px shaved); speed on the ${width}x${height} images, networks through the runner at batch ${args.batch} and their served overlap`);
+    console.log(`x4: PSNR-Y on Set5 (MATLAB-bicubic LR, 4 px shaved); speed on the ${width}x${height} images, networks through the runner at batch ${args.batch} and their served overlap, the median of ${args.rounds} interleaved rounds`);
     console.log("");
     console.log("| method | parameters | Set5 PSNR-Y (dB) | x4 output MP/s | CPU s per output MP |");
     console.log("| --- | ---: | ---: | ---: | ---: |");
-    for (const r of methods) console.log(`| ${r.method} | ${r.parameters?.toLocaleString("en") ?? ""} | ${r.set5PsnrY.toFixed(2)} | ${r.outputMpPerSecond.toFixed(2)} | ${r.cpuSecondsPerMp.toFixed(2)} |`);
+    for (const r of rows) console.log(`| ${r.method} | ${r.parameters?.toLocaleString("en") ?? ""} | ${r.set5PsnrY.toFixed(2)} | ${r.outputMpPerSecond.toFixed(2)} | ${r.cpuSecondsPerMp.toFixed(2)} |`);
   }
 }

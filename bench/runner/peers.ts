@@ -3,7 +3,7 @@
  * the shipped model starts from) and RLFN x4 (NTIRE 2022 winner), the published weights from
  * `../shared/pretrained` exported to ONNX in the runner's contract by `python -m hvar.export_peer`.
  *
- * The folders are a local cache in `bench/runner/.peers/<sources>-t<tile>/<network>` (git-ignored: the
+ * The folders are a local cache in `bench/runner/.peers/<sources>-t<tile>[s<step>]/<network>` (git-ignored: the
  * weights are research-derived and never committed), built the first time they are asked for. `<sources>`
  * is a hash of the exporter's code, so a change to it exports again (and removes the older folders).
  */
@@ -30,20 +30,25 @@ async function sourcesHash(): Promise<string> {
   return hash.digest("hex").slice(0, 12);
 }
 
-/** The peers for tiles of side `tile`, exported first where missing or no longer matching their manifest. */
-export async function peerModels(tile: number, log: (line: string) => void): Promise<ModelEntry[]> {
-  const name = `${await sourcesHash()}-t${tile}`;
+/**
+ * The peers for tiles of side `tile` (with `tileStep`, tiles fitted to each image up to that side, as the
+ * served model's), exported first where missing or no longer matching their manifest.
+ */
+export async function peerModels(tile: number, tileStep: number | undefined, log: (line: string) => void): Promise<ModelEntry[]> {
+  const tiling = `t${tile}${tileStep === undefined ? "" : `s${tileStep}`}`;
+  const name = `${await sourcesHash()}-${tiling}`;
   const dir = join(PEERS_DIR, name);
   const found = async () => (await discoverModels(dir)).models;
   const have = new Set((await found()).map((m) => m.manifest.id));
   if (have.size < PEER_NETWORKS.length) {
-    const stale = (await readdir(PEERS_DIR).catch(() => [])).filter((d) => d.endsWith(`-t${tile}`) && d !== name);
+    const stale = (await readdir(PEERS_DIR).catch(() => [])).filter((d) => d.endsWith(`-${tiling}`) && d !== name);
     for (const old of stale) await rm(join(PEERS_DIR, old), { recursive: true, force: true });
   }
   for (const network of PEER_NETWORKS.filter((n) => !have.has(n))) {
     if (!existsSync(PYTHON)) throw new Error(`${PYTHON} is missing: run bash scripts/setup.sh (the peers are exported by the model package)`);
-    log(`exporting ${network} for tile ${tile} (python -m hvar.export_peer) ...`);
-    await promisify(execFile)(PYTHON, ["-m", "hvar.export_peer", "--network", network, "--tile", String(tile), "--out", join(dir, network)], { cwd: MODEL_DIR });
+    log(`exporting ${network} for ${tiling} (python -m hvar.export_peer) ...`);
+    const step = tileStep === undefined ? [] : ["--tile-step", String(tileStep)];
+    await promisify(execFile)(PYTHON, ["-m", "hvar.export_peer", "--network", network, "--tile", String(tile), ...step, "--out", join(dir, network)], { cwd: MODEL_DIR });
   }
   const models = await found();
   const absent = PEER_NETWORKS.filter((n) => !models.some((m) => m.manifest.id === n));

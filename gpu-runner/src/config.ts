@@ -37,8 +37,12 @@ export const RunnerConfigSchema = z
     HVAR_BATCH_SIZE: int(1, 8),
     /** Memory the tensors of one batch may take; caps the batch below HVAR_BATCH_SIZE if needed. */
     HVAR_MEMORY_BUDGET_MB: int(1, 2048),
-    /** The longest wait of a new job in tiles, its own and those run beside it, before it gets 429. */
-    HVAR_MAX_QUEUED_TILES: int(1, 4096),
+    /**
+     * The longest wait of a new job, its own tiles and those run beside it, before it gets 429: in tiles
+     * of the model's full side (a fitted tile counts for its share of the area; scheduler.ts). 1024 of
+     * hvar's 384-px tiles are the work of 4096 tiles of 192 px, the bound before tiles were fitted.
+     */
+    HVAR_MAX_QUEUED_TILES: int(1, 1024),
     /**
      * Memory one job may hold (decoded image, blend sums, one scale's image and file; measured by
      * bench/runner/job-memory.ts): a job over it gets 413 job_too_large. The largest input at x1, x2
@@ -48,7 +52,7 @@ export const RunnerConfigSchema = z
     /** Memory all jobs in flight may hold together; a job that does not fit beside them gets 429. */
     HVAR_JOBS_MEMORY_MB: int(1, 6144),
     /**
-     * A ceiling on tiles through the model per second; none when unset. For a GPU shared with other
+     * A ceiling on tiles through the model per second (full tiles, as HVAR_MAX_QUEUED_TILES); none when unset. For a GPU shared with other
      * work, or a staging runner made as slow as a smaller card (autoscaling and 429 rehearsals).
      */
     HVAR_MAX_TILES_PER_SECOND: z.coerce.number().positive().optional(),

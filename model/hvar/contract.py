@@ -1,6 +1,8 @@
 """The runner's model contract, version 1: the inputs and outputs of an exported `model.onnx`.
 
-One graph runs a batch of N LR tiles of side T and returns each at x1, x2 and x4; a model that generates
+One graph runs a batch of N LR tiles of side T and returns each at x1, x2 and x4 (a graph exported
+`fitted` takes tiles of any H x W instead, which the runner keeps to multiples of the manifest's
+`tileStep` up to T and fits to each image); a model that generates
 (H-VAR: L tokens per tile) also takes one uniform per token and a temperature, and returns the tokens it
 drew. `inputs` and `outputs` below say each tensor's name, shape, dtype and values.
 
@@ -34,8 +36,13 @@ class TensorSpec:
     values: str
 
 
-def inputs(T: int, L: int) -> list[TensorSpec]:
-    lr = TensorSpec("lr", ("N", 3, T, T), "float32", "[0, 1], sRGB")
+def sides(T: int, fitted: bool, s: int = 1) -> tuple[int | str, int | str]:
+    """A tile's (height, width) at output scale s: T x T, or symbolic for a fitted graph."""
+    return (f"{s}H", f"{s}W") if fitted and s > 1 else ("H", "W") if fitted else (s * T, s * T)
+
+
+def inputs(T: int, L: int, fitted: bool = False) -> list[TensorSpec]:
+    lr = TensorSpec("lr", ("N", 3, *sides(T, fitted)), "float32", "[0, 1], sRGB")
     if L == 0:  # nothing to draw: the tiles alone
         return [lr]
     return [
@@ -45,9 +52,9 @@ def inputs(T: int, L: int) -> list[TensorSpec]:
     ]
 
 
-def outputs(T: int, L: int) -> list[TensorSpec]:
+def outputs(T: int, L: int, fitted: bool = False) -> list[TensorSpec]:
     images = [
-        TensorSpec(name, ("N", 3, s * T, s * T), "float32", "[0, 1], sRGB")
+        TensorSpec(name, ("N", 3, *sides(T, fitted, s)), "float32", "[0, 1], sRGB")
         for name, s in zip(IMAGES, SCALES, strict=True)
     ]
     if L == 0:
@@ -72,22 +79,28 @@ def trace(module: nn.Module, args: tuple, path: Path, names_in, names_out, dynam
         )  # fmt: skip
 
 
-def export(model: nn.Module, path: Path) -> onnx.ModelProto:
+def export(model: nn.Module, path: Path, fitted: bool = False) -> onnx.ModelProto:
     """The graph of `model.forward` under the contract's names, with a dynamic batch N and every other
-    side static (the tracer leaves some symbolic, e.g. x1's as the result of a Div, and the runner checks
-    each side against its manifest). Written to `path` as traced; the returned graph has the static
-    sides, for the caller to finish (`save`)."""
+    side static, or, `fitted`, the tiles' sides symbolic too (only for a model that computes the same at
+    any size: the floor). The tracer names some sides itself (e.g. x1's as the result of a Div, and the
+    runner checks each side against its manifest). Written to `path` as traced; the returned graph has
+    the contract's sides, for the caller to finish (`save`)."""
     T, L = model.tile, model.tokens
-    specs_in, specs_out = inputs(T, L), outputs(T, L)
-    dynamic = {t.name: {0: "N"} for t in (*specs_in, *specs_out) if t.shape[0] == "N"}
+    specs_in, specs_out = inputs(T, L, fitted), outputs(T, L, fitted)
+    specs = (*specs_in, *specs_out)
+    symbolic = {t.name: {i: d for i, d in enumerate(t.shape) if isinstance(d, str)} for t in specs}
+    dynamic = {name: dims for name, dims in symbolic.items() if dims}
     names_in, names_out = [t.name for t in specs_in], [t.name for t in specs_out]
     trace(model.eval(), example_inputs(T, L), path, names_in, names_out, dynamic)
     graph = onnx.load(str(path))
-    sides = {t.name: t.shape[1:] for t in specs_out}
+    shapes = {t.name: t.shape[1:] for t in specs_out}
     for out in graph.graph.output:
-        for d, n in zip(out.type.tensor_type.shape.dim[1:], sides[out.name], strict=True):
+        for d, n in zip(out.type.tensor_type.shape.dim[1:], shapes[out.name], strict=True):
             d.Clear()
-            d.dim_value = n
+            if isinstance(n, str):
+                d.dim_param = n
+            else:
+                d.dim_value = n
     return graph
 
 

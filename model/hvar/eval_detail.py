@@ -115,7 +115,7 @@ def upscale(
     H, W = lr_HWC.shape[:2]
     ys, xs = tile_starts(H, T, overlap), tile_starts(W, T, overlap)
     planes = [g.permute(1, 2, 0).cpu().numpy() for g in guides]  # HWC in [-1, 1]
-    blenders = [Blender((H, W), ys, xs, T, overlap, s) for s in SIDES]
+    blenders = [Blender((H, W), ys, xs, (T, T), overlap, s) for s in SIDES]
     tiles = [(r, c, y, x) for r, y in enumerate(ys) for c, x in enumerate(xs)]
     for i in range(0, len(tiles), batch):
         chunk = tiles[i : i + batch]

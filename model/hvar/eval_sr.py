@@ -42,7 +42,7 @@ from hvar.metrics import psnr_y, ssim_y
 from hvar.niqe import niqe
 from hvar.paths import list_images
 from hvar.sr import HVAR, load_hvar
-from hvar.tiling import Blender, cut_tile, tile_starts
+from hvar.tiling import Blender, cut_tile, fit_side, tile_starts
 
 CROP_HR = 96  # side of the HR region shown in the side-by-side PNGs
 CROPS_PER_SET = 2  # images per (dataset, scale, degradation) written as PNG
@@ -62,20 +62,21 @@ def upscale(
     `model.tile`, `model.tokens` (uniforms per tile, 0 for none), `model.overlap` (optional) and
     `model(lr01_N3TT, noise_NL, temperature_1) -> (x1, x2, x4, ...)` in [0, 1]; like the runner, it reads
     the image outputs and ignores the rest (tokens)."""
-    T = model.tile
+    T, step = model.tile, getattr(model, "tile_step", None)
     if overlap is None:
         overlap = getattr(model, "overlap", None)
         overlap = T // 4 if overlap is None else overlap
     H, W = lr_HWC.shape[:2]
-    ys, xs = tile_starts(H, T, overlap), tile_starts(W, T, overlap)
+    th, tw = (T, T) if step is None else (fit_side(H, T, overlap, step), fit_side(W, T, overlap, step))
+    ys, xs = tile_starts(H, th, overlap), tile_starts(W, tw, overlap)
     boxes = [(r, c) for r in range(len(ys)) for c in range(len(xs))]
-    blenders = {s: Blender((H, W), ys, xs, T, overlap, s) for s in SCALES}
+    blenders = {s: Blender((H, W), ys, xs, (th, tw), overlap, s) for s in SCALES}
     gen = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else "cpu"
     temperature_1 = torch.tensor([temperature], device=device)
     for i in range(0, len(boxes), batch):
         chunk = boxes[i : i + batch]
-        tiles = [cut_tile(lr_HWC, ys[r], xs[c], T) for r, c in chunk]
+        tiles = [cut_tile(lr_HWC, ys[r], xs[c], th, tw) for r, c in chunk]
         x = torch.stack([uint8_to_tensor(t) for t in tiles]).add(1).div(2)
         noise = torch.rand(len(chunk), model.tokens, generator=gen)
         imgs = model(x.to(device), noise.to(device), temperature_1)[: len(SCALES)]
@@ -374,6 +375,7 @@ class OnnxModel:
         self.manifest = json.loads((folder / "manifest.json").read_text())
         self.tile, self.tokens = self.manifest["tile"], self.manifest["tokens"]
         self.overlap = self.manifest.get("overlap")  # None: the runner's default, a quarter tile
+        self.tile_step = self.manifest.get("tileStep")  # set: tiles fitted to each image (`hvar.tiling`)
         self.session = ort_session(folder / "model.onnx", threads)
 
     def eval(self) -> OnnxModel:

@@ -326,6 +326,11 @@ def main(argv: list[str] | None = None) -> None:
     )
     overlap_help = "floor runs: LR pixels tiles share, for the manifest (default: the receptive radius)"
     ap.add_argument("--overlap", type=int, default=None, help=overlap_help)
+    step_help = (
+        "floor runs: the graph takes tiles of any side that is a multiple of this, up to --tile, and the "
+        "runner fits tiles to each image (manifest `tileStep`); default: fixed tiles"
+    )
+    ap.add_argument("--tile-step", type=int, default=None, help=step_help)
     ap.add_argument(
         "--no-acceptance",
         dest="acceptance",
@@ -340,6 +345,8 @@ def main(argv: list[str] | None = None) -> None:
             ap.error(f"{path} does not exist")
     if args.tile is not None and (args.tile < 8 or args.tile % 4):
         ap.error("--tile must be a multiple of 4, at least 8")
+    if args.tile_step is not None and (not floor or args.tile_step < 4 or args.tile_step % 4):
+        ap.error("--tile-step is for floor runs, a multiple of 4")
     if args.acceptance and (why := acceptance.available()) is not None:
         ap.error(f"the acceptance checks cannot run here ({why}); --no-acceptance skips them")
     torch.backends.nnpack.set_flags(False)

@@ -4,10 +4,11 @@
 
 (`hvar.export` hands floor runs to `export_floor`.) The floor generates nothing, so its graph has one
 input and its manifest says `tokens: 0`: lr [N,3,T,T] in [0, 1] -> x1 [N,3,T,T], x2 [N,3,2T,2T],
-x4 [N,3,4T,4T] in [0, 1]. The weights stay float32 (the whole network is 0.6 MB). The folder gets the
-same files as an H-VAR export: model.onnx (replaced only once onnxruntime reproduces PyTorch),
-manifest.json, and parity.safetensors (fixed tiles and PyTorch's outputs, which the runner's own test
-replays through onnxruntime-node).
+x4 [N,3,4T,4T] in [0, 1]; with `--tile-step` the tiles' sides are free (lr [N,3,H,W]), since the floor
+computes the same at any size, and the runner fits its tiles to each image. The weights stay float32
+(the whole network is 0.6 MB). The folder gets the same files as an H-VAR export: model.onnx (replaced
+only once onnxruntime reproduces PyTorch), manifest.json, and parity.safetensors (fixed tiles and
+PyTorch's outputs, which the runner's own test replays through onnxruntime-node).
 """
 
 from __future__ import annotations
@@ -32,9 +33,9 @@ MIN_PSNR = 60.0  # dB between onnxruntime's and PyTorch's float32 outputs: round
 PARITY_BYTES = 6_000_000  # parity.safetensors at most: committed, it travels with every device call
 
 
-def parity_tiles(tile: int) -> int:
+def parity_tiles(height: int, width: int) -> int:
     """Tiles in the parity file: two, or one where two tiles' outputs (x4: 16 times a tile) are too big."""
-    bytes_per_tile = 3 * tile * tile * (4 + 2 * (1 + 4 + 16))  # lr in float32; x1, x2, x4 in float16
+    bytes_per_tile = 3 * height * width * (4 + 2 * (1 + 4 + 16))  # lr in float32; x1, x2, x4 in float16
     return 2 if 2 * bytes_per_tile <= PARITY_BYTES else 1
 
 
@@ -46,19 +47,31 @@ def verify(model: Floor, path: Path, lr: np.ndarray) -> dict[str, float]:
     return {name: psnr01(g, w) for name, g, w in zip(contract.IMAGES, got, want, strict=True)}
 
 
+def fitted_shape(tile: int, step: int) -> tuple[int, int]:
+    """A tile shape a fitted graph must also compute right, neither square nor the largest: its parity
+    file's (a largest tile's outputs would make that file 4x as big)."""
+    return max(step, tile // 2 // step * step), max(step, tile * 3 // 8 // step * step)
+
+
 def export_floor(args: argparse.Namespace) -> None:
     model = load_floor(args.run)
-    tile = args.tile or model.cfg.tile
+    tile, step = args.tile or model.cfg.tile, args.tile_step
+    if step is not None and tile % step:
+        raise SystemExit(f"export: the tile side {tile} is not a multiple of --tile-step {step}")
     model.cfg = dataclasses.replace(model.cfg, tile=tile)  # the serving tile is the export's choice
     args.out.mkdir(parents=True, exist_ok=True)
     onnx_path, candidate = args.out / "model.onnx", args.out / "model.onnx.tmp"
     start = time.perf_counter()
-    contract.save(contract.export(model, candidate), candidate)
+    contract.save(contract.export(model, candidate, fitted=step is not None), candidate)
     size_mb, seconds = candidate.stat().st_size / 1e6, time.perf_counter() - start
     print(f"exported {onnx_path} ({size_mb:.2f} MB, fp32) in {seconds:.1f} s")
 
-    lr = photo_tiles(tile, parity_tiles(tile))
+    h, w = (tile, tile) if step is None else fitted_shape(tile, step)
+    lr = np.ascontiguousarray(photo_tiles(tile, parity_tiles(h, w))[:, :, :h, :w])
     parity = verify(model, candidate, lr)
+    if step is not None:  # and on the largest tile
+        largest = verify(model, candidate, photo_tiles(tile, 1))
+        parity |= {f"{k} {tile}x{tile}": v for k, v in largest.items()}
     print("onnxruntime vs PyTorch, PSNR: " + ", ".join(f"{k} {v:.1f} dB" for k, v in parity.items()))
     if min(parity.values()) < MIN_PSNR:
         candidate.unlink()
@@ -80,6 +93,7 @@ def export_floor(args: argparse.Namespace) -> None:
         "version": args.version,
         "tile": tile,
         "overlap": args.overlap if args.overlap is not None else model.overlap,
+        **({"tileStep": step} if step is not None else {}),
         "scales": list(SCALES),
         "tokens": 0,
         "opset": contract.OPSET,

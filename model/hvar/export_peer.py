@@ -3,7 +3,8 @@
     python -m hvar.export_peer --network rlfn-x4 --tile 128 --out ../bench/runner/.peers/rlfn-x4-t128
 
 writes model.onnx and manifest.json in the runner's contract, so that the runner runs a peer exactly as it
-runs the model: same onnxruntime settings, same tiling, batching and blending. The weights are the authors'
+runs the model: same onnxruntime settings, same tiling, batching and blending (with `--tile-step`, the
+served model's, tiles fitted to each image as the model's are). The weights are the authors'
 (`../shared/pretrained`, trained on research-only data): the folders are a local cache, never committed.
 
 - `span-ch28`: SPAN as published, as the floor starts from it (`hvar.floor.from_span`): x4 is SPAN's, x2 the
@@ -30,7 +31,7 @@ import torch.nn.functional as F
 from hvar import contract
 from hvar.config import FLOOR_PRESETS, SCALES
 from hvar.export import sha256
-from hvar.export_floor import MIN_PSNR, verify
+from hvar.export_floor import MIN_PSNR, fitted_shape, verify
 from hvar.floor import from_span
 from hvar.rlfn import RLFN, RLFN_WEIGHTS, load_rlfn
 from hvar.train_floor import SPAN_WEIGHTS
@@ -86,17 +87,24 @@ PEERS: dict[str, Peer] = {
 }
 
 
-def export_peer(model: nn.Module, out: Path, *, id: str, overlap: int, config: dict) -> dict:
+def export_peer(
+    model: nn.Module, out: Path, *, id: str, overlap: int, config: dict, step: int | None = None
+) -> dict:
     """`model` (tile, tokens 0, forward -> x1, x2, x4) -> `out`/{model.onnx, manifest.json}, verified against
-    PyTorch on random tiles; `out` is replaced only once both files are written."""
+    PyTorch on random tiles (with `step`, also on a smaller oblong one); `out` is replaced only once both
+    files are written."""
     tile = model.tile
     tmp = out.with_name(f".{out.name}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     tmp.mkdir(parents=True)
     onnx_path = tmp / "model.onnx"
-    contract.save(contract.export(model, onnx_path), onnx_path)
+    contract.save(contract.export(model, onnx_path, fitted=step is not None), onnx_path)
     lr = np.random.default_rng(0).random((2, 3, tile, tile), dtype=np.float32)
     parity = verify(model, onnx_path, lr)
+    if step is not None:
+        h, w = fitted_shape(tile, step)
+        oblong = verify(model, onnx_path, np.ascontiguousarray(lr[:1, :, :h, :w]))
+        parity |= {f"{k} {h}x{w}": v for k, v in oblong.items()}
     if min(parity.values()) < MIN_PSNR:
         shutil.rmtree(tmp)
         raise SystemExit(f"export_peer: onnxruntime does not compute what PyTorch computes ({parity})")
@@ -105,6 +113,7 @@ def export_peer(model: nn.Module, out: Path, *, id: str, overlap: int, config: d
         "version": "published",
         "tile": tile,
         "overlap": overlap,
+        **({"tileStep": step} if step is not None else {}),
         "scales": list(SCALES),
         "tokens": 0,
         "opset": contract.OPSET,
@@ -126,10 +135,13 @@ def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--network", choices=sorted(PEERS), required=True)
     ap.add_argument("--tile", type=int, required=True, help="LR tile side, the served model's (its manifest)")
+    ap.add_argument("--tile-step", type=int, default=None, help="the served model's (manifest's tileStep)")
     ap.add_argument("--out", type=Path, required=True, help="model folder, e.g. ../bench/runner/.peers/<id>")
     args = ap.parse_args(argv)
     if args.tile < 16 or args.tile % 4:
         ap.error("--tile must be a multiple of 4, at least 16 (RLFN's attention pools 7 of its stride-2 map)")
+    if args.tile_step is not None and (args.tile_step < 16 or args.tile % args.tile_step):
+        ap.error("--tile-step must divide --tile, at least 16")
     torch.backends.nnpack.set_flags(False)
     peer = PEERS[args.network]
     manifest = export_peer(
@@ -138,6 +150,7 @@ def main(argv: list[str] | None = None) -> None:
         id=args.network,
         overlap=peer.overlap(args.tile),
         config={**peer.source, "tile": args.tile},
+        step=args.tile_step,
     )
     parity = manifest["verification"]["psnr_vs_pytorch"].items()
     psnr = ", ".join(f"{k} {'identical' if v is None else f'{v:.0f} dB'}" for k, v in parity)

@@ -74,6 +74,47 @@ def test_the_manifest_says_the_model_generates_nothing(exported):
     assert m["sha256"] == ex.sha256(out / "model.onnx") and m["overlap"] * 2 <= m["tile"]
 
 
+@pytest.fixture(scope="module")
+def exported_fitted(exported):
+    run, out = exported
+    fitted = out.parent / "floor-tiny-fitted"
+    ex.main(["--run", str(run), "--out", str(fitted), "--tile", "32", "--tile-step", "8", "--no-acceptance"])
+    return run, fitted
+
+
+def test_a_graph_exported_with_a_tile_step_takes_any_sides_and_its_manifest_says_the_step(exported_fitted):
+    _, out = exported_fitted
+    graph = onnx.load(str(out / "model.onnx"))
+    sides = {
+        v.name: [d.dim_value or d.dim_param for d in v.type.tensor_type.shape.dim]
+        for v in (*graph.graph.input, *graph.graph.output)
+    }
+    assert sides == {
+        "lr": ["N", 3, "H", "W"],
+        "x1": ["N", 3, "H", "W"],
+        "x2": ["N", 3, "2H", "2W"],
+        "x4": ["N", 3, "4H", "4W"],
+    }
+    m = json.loads((out / "manifest.json").read_text())
+    assert (m["tile"], m["tileStep"]) == (32, 8)
+
+
+def test_a_fitted_graph_computes_what_pytorch_computes_on_an_oblong_tile(exported_fitted):
+    run, out = exported_fitted
+    lr = np.random.default_rng(1).random((2, 3, 16, 24), dtype=np.float32)
+    assert min(verify(load_floor(run), out / "model.onnx", lr).values()) > 60
+    parity = ex.load_parity(out / "parity.safetensors")
+    assert parity["lr"].shape[2:] == (16, 8)  # the parity file holds a fitted, oblong tile (half x 3/8)
+
+
+def test_a_tile_step_that_does_not_divide_the_tile_is_refused(exported, tmp_path):
+    run, _ = exported
+    with pytest.raises(SystemExit, match="not a multiple"):
+        ex.main(["--run", str(run), "--out", str(tmp_path / "m"), "--tile", "24", "--tile-step", "16",
+                 "--no-acceptance"])  # fmt: skip
+    assert not (tmp_path / "m").exists()
+
+
 def test_the_parity_file_replays_in_onnxruntime(exported):
     _, out = exported
     parity = ex.load_parity(out / "parity.safetensors")

@@ -68,3 +68,16 @@ def test_a_second_export_replaces_the_folder_whole(exported, tiny_peer):
     (out / "stale.onnx").write_bytes(b"old")
     ep.export_peer(tiny_peer, out, id="tiny", overlap=6, config={})
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "model.onnx"]
+
+
+def test_a_peer_exported_with_the_served_tile_step_takes_any_sides_and_computes_the_network(tmp_path):
+    """So that the bench cuts a peer's images as it cuts the served model's (fitted tiles)."""
+    torch.manual_seed(0)
+    peer = ep.X4Peer(RLFN(RLFNConfig(ch=8, esa_ch=4, blocks=1)).eval(), tile=48)
+    manifest = ep.export_peer(peer, tmp_path / "p", id="tiny", overlap=6, config={}, step=16)
+    assert manifest["tileStep"] == 16
+    lr = np.random.default_rng(2).random((1, 3, 32, 48), dtype=np.float32)
+    x4 = ort_session(tmp_path / "p" / "model.onnx").run(["x4"], {"lr": lr})[0]
+    with torch.no_grad():
+        want = (peer.net(torch.from_numpy(lr) * 255) / 255).clamp(0, 1).numpy()
+    np.testing.assert_allclose(x4, want, atol=1e-5)

@@ -6,7 +6,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hvar.tiling import Blender, axis_weights, cut_tile, golden, reflect_index, tile_starts
+from hvar.tiling import (
+    Blender,
+    axis_weights,
+    cut_tile,
+    fit_side,
+    golden,
+    golden_fitted,
+    reflect_index,
+    tile_starts,
+)
 
 GOLDEN = Path(__file__).resolve().parents[2] / "test" / "fixtures" / "tiling-golden.json"
 
@@ -31,7 +40,7 @@ def test_neighbouring_ramps_add_up_to_one():
 def test_a_flat_image_stays_exactly_flat_through_the_blend():
     H, W, T, overlap = 50, 70, 32, 8
     ys, xs = tile_starts(H, T, overlap), tile_starts(W, T, overlap)
-    blend = Blender((H, W), ys, xs, T, overlap, 2)
+    blend = Blender((H, W), ys, xs, (T, T), overlap, 2)
     for r, y in enumerate(ys):
         for c, x in enumerate(xs):
             blend.add(r, c, y, x, np.full((3, 2 * T, 2 * T), 0.3))
@@ -44,6 +53,40 @@ def test_pixels_past_the_edges_are_mirrored_without_repeating_the_edge():
     assert cut_tile(img, 0, -2, 5)[0, :, 0].tolist() == [2, 1, 0, 1, 2]
 
 
+def test_fitted_tiles_are_the_fewest_that_cover_an_axis_each_as_short_as_the_step_allows():
+    assert fit_side(480, 384, 32, 16) == 288  # 544 mirrored px: 2 tiles of 288 (a 192-px tile: 4)
+    assert fit_side(270, 384, 32, 16) == 336  # one tile holds 334 mirrored px
+    assert fit_side(8, 384, 32, 16) == 80  # never below twice the overlap, rounded to the step
+    assert len(tile_starts(1000, fit_side(1000, 384, 32, 16), 32)) == 3
+
+
+def test_a_fitted_side_never_exceeds_the_graphs_tile_and_is_a_multiple_of_the_step():
+    for n in range(1, 1200, 7):
+        side = fit_side(n, 384, 32, 16)
+        assert side <= 384 and side % 16 == 0 and side >= 64
+        starts = tile_starts(n, side, 32)
+        assert starts[-1] + side >= n + 32  # the mirrored axis is covered
+        assert len(starts) == (1 if n + 64 <= 384 else -(-(n + 32) // 352))  # no more tiles than 384-px ones
+
+
+def test_a_tile_step_that_does_not_divide_the_tile_is_refused():
+    with pytest.raises(ValueError, match="multiple"):
+        fit_side(100, 100, 8, 16)
+
+
+def test_a_flat_image_stays_exactly_flat_through_fitted_rectangular_tiles():
+    H, W, T, overlap = 50, 130, 64, 8
+    th, tw = fit_side(H, T, overlap, 16), fit_side(W, T, overlap, 16)
+    assert th != tw
+    ys, xs = tile_starts(H, th, overlap), tile_starts(W, tw, overlap)
+    blend = Blender((H, W), ys, xs, (th, tw), overlap, 4)
+    for r, y in enumerate(ys):
+        for c, x in enumerate(xs):
+            blend.add(r, c, y, x, np.full((3, 4 * th, 4 * tw), 0.7))
+    np.testing.assert_allclose(blend.image(), 0.7, atol=1e-12)
+
+
 def test_the_golden_file_is_what_this_implementation_computes():
     """The runner's tests read the same file (test/gpu-runner/tiling.test.ts)."""
-    assert json.loads(GOLDEN.read_text())["cases"] == golden()
+    doc = json.loads(GOLDEN.read_text())
+    assert doc["cases"] == golden() and doc["fitted"] == golden_fitted()

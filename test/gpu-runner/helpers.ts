@@ -32,8 +32,8 @@ export async function decodeRaw(bytes: Buffer) {
 }
 
 /**
- * A pure per-pixel "model": x1 is the tile itself, x2 and x4 repeat each pixel (nearest neighbour).
- * Tiling it must give exactly the same image as applying it to the whole picture at once.
+ * A pure per-pixel "model": x1 is the tile itself, x2 and x4 repeat each pixel (nearest neighbour), for
+ * tiles of any shape. Tiling it must give exactly the same image as applying it to the whole picture at once.
  */
 export function nearestModel(tile: number, onRun?: (n: number, temperature: number) => Promise<void> | void): TileModel & { runs: number[] } {
   const runs: number[] = [];
@@ -41,15 +41,15 @@ export function nearestModel(tile: number, onRun?: (n: number, temperature: numb
     tile,
     tokens: 4,
     runs,
-    async run(lr, _noise, n, temperature): Promise<ModelOutputs> {
+    async run(lr, _noise, n, temperature, shape = { height: tile, width: tile }): Promise<ModelOutputs> {
       runs.push(n);
       await onRun?.(n, temperature);
+      const { height, width } = shape;
       const up = (s: number) => {
-        const side = tile * s;
-        const out = new Float32Array(n * 3 * side * side);
+        const out = new Float32Array(n * 3 * height * width * s * s);
         for (let p = 0; p < n * 3; p++) {
-          for (let y = 0; y < side; y++) {
-            for (let x = 0; x < side; x++) out[p * side * side + y * side + x] = lr[p * tile * tile + Math.floor(y / s) * tile + Math.floor(x / s)] as number;
+          for (let y = 0; y < height * s; y++) {
+            for (let x = 0; x < width * s; x++) out[(p * height * s + y) * width * s + x] = lr[(p * height + Math.floor(y / s)) * width + Math.floor(x / s)] as number;
           }
         }
         return out;

@@ -68,6 +68,14 @@ describe("discoverModels", () => {
     const dir = await modelsDirWith({ wide: { manifest: { ...manifestFor("wide", onnxBytes), overlap: 17 }, onnx: onnxBytes } });
     expect((await discoverModels(dir)).rejected[0]?.reason).toMatch(/overlap must be at most half the tile/);
   });
+
+  it("takes a tile step that divides the tile in a model that draws nothing, and no other", async () => {
+    const step = (id: string, tileStep: number, tokens: number) => ({ manifest: { ...manifestFor(id, onnxBytes), tileStep, tokens }, onnx: onnxBytes });
+    const dir = await modelsDirWith({ fits: step("fits", 8, 0), uneven: step("uneven", 12, 0), drawing: step("drawing", 8, 100) });
+    const { models, rejected } = await discoverModels(dir);
+    expect(models.map((m) => m.manifest.id)).toEqual(["fits"]);
+    expect(rejected.map((r) => r.reason)).toEqual([expect.stringMatching(/tileStep must divide the tile/), expect.stringMatching(/tileStep must divide the tile/)]);
+  });
 });
 
 describe("tileOverlap", () => {

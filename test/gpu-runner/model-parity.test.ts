@@ -144,9 +144,10 @@ describe("the shipped model", { timeout: 300_000 }, () => {
       const lr = get(parity, "lr");
       // A model that generates nothing (tokens 0) takes no noise, and its parity file has none.
       const noise = entry.manifest.tokens > 0 ? get(parity, "noise") : { shape: [0], data: new Float32Array(0) };
-      const n = lr.shape[0] as number;
+      // [n, 3, H, W]: the tile side, or for a graph with a tile step any shape it takes
+      const [n, , height, width] = lr.shape as [number, number, number, number];
       const session = await ModelSession.load(entry, { device: "cpu", cudaDeviceId: 0, cpuThreads: 2 }, silentLog);
-      const out = await session.run(lr.data as Float32Array, noise.data as Float32Array, n, 0);
+      const out = await session.run(lr.data as Float32Array, noise.data as Float32Array, n, 0, { height, width });
       for (const scale of ["x1", "x2", "x4"] as const) {
         expect(psnr(out[scale], get(parity, `greedy.${scale}`).data)).toBeGreaterThan(50);
       }

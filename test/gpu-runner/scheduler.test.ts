@@ -5,15 +5,16 @@ import { bytesPerTile, Scheduler, type TileJob } from "../../gpu-runner/src/sche
 import { nearestModel } from "./helpers";
 
 /** A job whose tiles carry its name, so the order they reach the model shows up in `seen`. */
-function job(name: number, tiles: number, seen: number[], temperature = 0): TileJob & { accepted: number[] } {
+function job(name: number, tiles: number, seen: number[], temperature = 0, side = 4): TileJob & { accepted: number[] } {
   const accepted: number[] = [];
   return {
     tiles,
     temperature,
+    shape: { height: side, width: side },
     accepted,
-    fill: (_index, dst, offset) => void dst.fill(name, offset, offset + 3 * 4 * 4),
+    fill: (_index, dst, offset) => void dst.fill(name, offset, offset + 3 * side * side),
     accept: (index, outputs: ModelOutputs, slot) => {
-      seen.push(outputs.x1[slot * 3 * 16] as number);
+      seen.push(outputs.x1[slot * 3 * side * side] as number);
       accepted.push(index);
     },
   };
@@ -105,6 +106,23 @@ describe("Scheduler", () => {
     expect(seen).toEqual([1, 1, 2, 2]);
   });
 
+  it("keeps tiles of different shapes in different batches, each run at its own shape", async () => {
+    const shapes: number[] = [];
+    const model = nearestModel(4);
+    const run = model.run.bind(model);
+    model.run = (lr, noise, n, temperature, shape) => (shapes.push(shape?.width ?? 0), run(lr, noise, n, temperature, shape));
+    const seen: number[] = [];
+    const scheduler = new Scheduler(model, options);
+    await Promise.all([scheduler.submit(job(1, 2, seen, 0, 4)), scheduler.submit(job(2, 2, seen, 0, 2))]);
+    expect(model.runs).toEqual([2, 2]);
+    expect(shapes).toEqual([4, 2]);
+    expect(seen).toEqual([1, 1, 2, 2]);
+  });
+
+  it("refuses a job whose tiles are larger than the model's", () => {
+    expect(() => new Scheduler(nearestModel(4), options).submit(job(1, 1, [], 0, 8))).toThrow(RangeError);
+  });
+
   it("answers 429 with Retry-After when a job does not fit in the queue", async () => {
     const { model, nextRun } = drivenModel();
     const scheduler = new Scheduler(model, { ...options, maxQueuedTiles: 10 });
@@ -125,6 +143,21 @@ describe("Scheduler", () => {
     (await nextRun()).finish();
     await first;
     expect(seen).toEqual([1, 1, 1, 1, 1, 1, 1, 1]);
+  });
+
+  it("counts a fitted tile in the queue for its share of a full tile's area", async () => {
+    const { model, nextRun } = drivenModel();
+    const scheduler = new Scheduler(model, { ...options, maxQueuedTiles: 10 });
+    const seen: number[] = [];
+    const first = scheduler.submit(job(1, 8, seen));
+    const run = await nextRun();
+    expect(() => void scheduler.submit(job(2, 8, seen))).toThrow(DomainError); // 4 + 8 full tiles > 10
+    const quarters = scheduler.submit(job(3, 8, seen, 0, 2)); // 4 + 8 / 4: admitted
+    expect(scheduler.queuedTiles).toBe(6);
+    run.finish();
+    for (let batches = 1; batches < 4; batches++) (await nextRun()).finish(); // 8 full tiles, then 8 quarters, 4 a batch
+    await Promise.all([first, quarters]);
+    expect(scheduler.queuedTiles).toBe(0);
   });
 
   it("admits a small job beside a large one that fills the queue, and finishes it within the next batches", async () => {

@@ -14,10 +14,11 @@ async function fixtureEntry(dir = FIXTURE_MODELS_DIR): Promise<ModelEntry> {
 }
 
 const DETERMINISTIC_DIR = join(FIXTURE_MODELS_DIR, "deterministic");
+const FITTED_DIR = join(FIXTURE_MODELS_DIR, "fitted");
 
-/** The fixture's graph under another manifest, as the runner would discover it. */
-async function withManifest(manifest: Record<string, unknown>): Promise<ModelEntry> {
-  const entry = await fixtureEntry();
+/** A fixture's graph under another manifest, as the runner would discover it. */
+async function withManifest(manifest: Record<string, unknown>, source = FIXTURE_MODELS_DIR): Promise<ModelEntry> {
+  const entry = await fixtureEntry(source);
   const dir = await tempDir("hvar-model-");
   await mkdir(join(dir, "wrong"));
   await copyFile(entry.onnxPath, join(dir, "wrong", "model.onnx"));
@@ -60,6 +61,28 @@ describe("ModelSession", () => {
     expect(out.x4.length).toBe(3 * 16 * t * t);
     expect(out.x4[0]).toBeCloseTo(0.5, 6);
     await session.release();
+  });
+
+  it("runs tiles of any shape within the tile on a model with a tile step", async () => {
+    const session = await ModelSession.load(await fixtureEntry(FITTED_DIR), cpu, silentLog);
+    const shape = { height: 16, width: 24 };
+    const out = await session.run(new Float32Array(2 * 3 * 16 * 24).fill(0.5), new Float32Array(0), 2, 0, shape);
+    expect([out.x1.length, out.x2.length, out.x4.length]).toEqual([2 * 3 * 384, 2 * 12 * 384, 2 * 48 * 384]);
+    expect(out.x4[0]).toBeCloseTo(0.5, 6);
+    await session.release();
+  });
+
+  it("refuses another tile shape on a model whose graph takes one", async () => {
+    const session = await ModelSession.load(await fixtureEntry(DETERMINISTIC_DIR), cpu, silentLog);
+    await expect(session.run(new Float32Array(3 * 16 * 24), new Float32Array(0), 1, 0, { height: 16, width: 24 })).rejects.toThrow(/takes 32px tiles only/);
+    await session.release();
+  });
+
+  it("refuses a tile step over a graph whose tile sides are fixed, and fixed sides over a free graph", async () => {
+    const fixed = await fixtureEntry(DETERMINISTIC_DIR);
+    await expect(ModelSession.load(await withManifest({ ...fixed.manifest, tileStep: 8 }, DETERMINISTIC_DIR), cpu, silentLog)).rejects.toThrow(/input 'lr' has shape \[N, 3, 32, 32\], the contract says \[N, 3, H, W\]/);
+    const free = await fixtureEntry(FITTED_DIR);
+    await expect(ModelSession.load(await withManifest({ ...free.manifest, tileStep: undefined }, FITTED_DIR), cpu, silentLog)).rejects.toThrow(/breaks contract v1/);
   });
 
   it("refuses a graph that takes noise when its manifest says it generates nothing", async () => {

@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import sharp, { type OutputInfo } from "sharp";
 import { describe, expect, it } from "vitest";
 import { axisWeights } from "../../gpu-runner/src/tiling/blend";
-import { planTiles, reflectIndex } from "../../gpu-runner/src/tiling/plan";
+import { fitSide, planTiles, reflectIndex } from "../../gpu-runner/src/tiling/plan";
 import { UpscaleTask } from "../../gpu-runner/src/tiling/task";
 import { discoverModels, type ModelEntry } from "../../gpu-runner/src/model/manifest";
 import { ModelSession } from "../../gpu-runner/src/model/session";
@@ -19,8 +19,8 @@ function image(width: number, height: number, pixel: (x: number, y: number) => [
 }
 
 /** Runs an image through the tiling with `model`; returns the raw RGB of each requested scale. */
-async function upscale(model: TileModel, input: DecodedImage, scales: Scale[], overlap = model.tile / 4) {
-  const task = new UpscaleTask(input, { scales, tile: model.tile, overlap, temperature: 0 });
+async function upscale(model: TileModel, input: DecodedImage, scales: Scale[], overlap = model.tile / 4, tileStep?: number) {
+  const task = new UpscaleTask(input, { scales, tile: model.tile, tileStep, overlap, temperature: 0 });
   await new Scheduler(model, roomy).submit(task);
   const outputs = await task.encode("png", 90);
   return Promise.all(outputs.map(async (o) => ({ scale: o.scale, ...(await sharp(o.bytes).raw().toBuffer({ resolveWithObject: true })) })));
@@ -47,6 +47,17 @@ describe("tile plan", () => {
     expect(planTiles(32, 32, 32, 0)).toMatchObject({ xs: [0], ys: [0], count: 1 });
   });
 
+  it("fits the tiles to the image for a model with a tile step: the fewest per axis, each as short as covers it", () => {
+    // 480x270 mirrored by 32 px is 544x334: two 288x336 tiles, where 192-px tiles took 8
+    expect(planTiles(480, 270, 384, 32, 16)).toMatchObject({ tileWidth: 288, tileHeight: 336, xs: [-32, 224], ys: [-32], count: 2 });
+    expect(planTiles(480, 270, 192, 32)).toMatchObject({ tileWidth: 192, tileHeight: 192, count: 8 });
+  });
+
+  it("never fits a side below twice the overlap or off the step", () => {
+    expect(fitSide(3, 384, 32, 16)).toBe(80);
+    expect(() => fitSide(100, 100, 8, 16)).toThrow(RangeError);
+  });
+
   it("refuses an overlap larger than half a tile", () => {
     expect(() => planTiles(100, 100, 32, 17)).toThrow(RangeError);
   });
@@ -70,6 +81,16 @@ describe("tile plan", () => {
     }
   });
 
+  it("fitted sides and their starts are the golden file's, as the Python evaluation's are", () => {
+    const golden = JSON.parse(readFileSync(new URL("../fixtures/tiling-golden.json", import.meta.url), "utf8")) as {
+      fitted: { length: number; tile: number; overlap: number; step: number; side: number; starts: number[] }[];
+    };
+    for (const c of golden.fitted) {
+      const plan = planTiles(c.length, 1, c.tile, c.overlap, c.step);
+      expect([plan.tileWidth, plan.xs]).toEqual([c.side, c.starts]);
+    }
+  });
+
   it("blend ramps of neighbouring tiles add up to one across the overlap", () => {
     const left = axisWeights(64, 16, false, true);
     const right = axisWeights(64, 16, true, false);
@@ -84,6 +105,19 @@ describe("tiled upscaling", () => {
     for (const { scale, data, info } of outputs) {
       expect([info.width, info.height]).toEqual([75 * scale, 50 * scale]);
       for (let y = 0; y < info.height; y += 7) {
+        for (let x = 0; x < info.width; x += 3) {
+          const want = gradient(Math.floor(x / scale), Math.floor(y / scale));
+          expect([...data.subarray((y * info.width + x) * 3, (y * info.width + x) * 3 + 3)]).toEqual(want);
+        }
+      }
+    }
+  });
+
+  it("equals the untiled result through fitted oblong tiles too", async () => {
+    const input = image(150, 70, gradient);
+    const outputs = await upscale(nearestModel(64), input, [1, 4], 8, 16);
+    for (const { scale, data, info } of outputs) {
+      for (let y = 0; y < info.height; y += 5) {
         for (let x = 0; x < info.width; x += 3) {
           const want = gradient(Math.floor(x / scale), Math.floor(y / scale));
           expect([...data.subarray((y * info.width + x) * 3, (y * info.width + x) * 3 + 3)]).toEqual(want);

@@ -135,7 +135,7 @@ export async function runCli(argv: string[], io: CliIo = { stdout: process.stdou
   }
   const graphCacheDir = settings.HVAR_GRAPH_CACHE_DIR.parse(process.env.HVAR_GRAPH_CACHE_DIR) || undefined;
   const session = await ModelSession.load(entry, { device: o.device, cudaDeviceId: defaults.HVAR_CUDA_DEVICE_ID, cpuThreads: defaults.HVAR_CPU_THREADS, graphCacheDir }, log);
-  io.stderr.write(`model ${entry.manifest.id} ${entry.manifest.version} (tile ${entry.manifest.tile}) on ${session.provider.toUpperCase()}\n`);
+  io.stderr.write(`model ${entry.manifest.id} ${entry.manifest.version} (tile ${entry.manifest.tile}${entry.manifest.tileStep === undefined ? "" : `, fitted in steps of ${entry.manifest.tileStep}`}) on ${session.provider.toUpperCase()}\n`);
   // One file at a time: the queue never holds more than one job.
   const scheduler = new Scheduler(session, { batchSize: o.batch, memoryBudgetBytes: defaults.HVAR_MEMORY_BUDGET_MB * 1024 * 1024, maxQueuedTiles: Number.MAX_SAFE_INTEGER });
 
@@ -147,6 +147,7 @@ export async function runCli(argv: string[], io: CliIo = { stdout: process.stdou
       const task = new UpscaleTask(image, {
         scales: o.scales,
         tile: entry.manifest.tile,
+        tileStep: entry.manifest.tileStep,
         overlap: tileOverlap(entry.manifest, o.overlap),
         temperature: servedTemperature(entry.manifest, o.temperature),
         onProgress: (done, total) => bar.update(done, total),

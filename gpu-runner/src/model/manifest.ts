@@ -14,6 +14,12 @@ export const ManifestSchema = z.object({
   scales: z.array(scaleSchema).refine((scales) => scales.join() === SCALES.join(), `scales must be [${SCALES.join(", ")}]`),
   /** Uniforms the model draws its generated detail from, per tile; 0: a deterministic model (no noise or temperature input). */
   tokens: z.number().int().nonnegative(),
+  /**
+   * The graph takes tiles of any side that is a multiple of this, up to `tile` (its LR sides are
+   * symbolic, `[N, 3, H, W]`), and the runner fits each image's tiles to it (tiling/plan.ts): a
+   * model that computes the same at any size, and draws nothing. Absent: every tile is tile x tile.
+   */
+  tileStep: z.number().int().positive().optional(),
   /** LR pixels neighbouring tiles share by default (HVAR_TILE_OVERLAP overrides; absent: a quarter tile). */
   overlap: z.number().int().nonnegative().optional(),
   /**
@@ -28,7 +34,9 @@ export const ManifestSchema = z.object({
   sha256: z.string().regex(/^[0-9a-f]{64}$/),
   config: z.record(z.string(), z.unknown()),
   evaluation: z.record(z.string(), z.unknown()),
-}).refine((m) => m.overlap === undefined || m.overlap * 2 <= m.tile, { message: "overlap must be at most half the tile", path: ["overlap"] });
+})
+  .refine((m) => m.overlap === undefined || m.overlap * 2 <= m.tile, { message: "overlap must be at most half the tile", path: ["overlap"] })
+  .refine((m) => m.tileStep === undefined || (m.tile % m.tileStep === 0 && m.tokens === 0), { message: "tileStep must divide the tile, in a model that draws nothing (tokens 0)", path: ["tileStep"] });
 export type Manifest = z.infer<typeof ManifestSchema>;
 
 /** The overlap a model is served with: the operator's, else the manifest's, else a quarter tile. */

@@ -6,7 +6,7 @@ import * as ort from "onnxruntime-node";
 import type { Logger } from "pino";
 import { type CachedGraph, createCachedSession } from "./graph-cache";
 import type { ModelEntry } from "./manifest";
-import type { ModelOutputs, TileModel } from "./types";
+import type { ModelOutputs, TileModel, TileShape } from "./types";
 
 export interface SessionOptions {
   /** `auto` tries CUDA and falls back to the CPU; `cuda` refuses to start without it. */
@@ -19,14 +19,16 @@ export interface SessionOptions {
 }
 
 /**
- * The contract's tensors and their shapes, with `N` for the dynamic batch dimension. A model that
- * generates nothing (`tokens` 0, e.g. the restoration stage alone) takes the LR tiles only.
+ * The contract's tensors and their shapes, with `N` for the dynamic batch dimension, and `H`, `W` for
+ * the tile's sides of a model with a tile step (manifest `tileStep`). A model that generates nothing
+ * (`tokens` 0, e.g. the restoration stage alone) takes the LR tiles only.
  */
-function contractShapes(tile: number, tokens: number): Record<"inputs" | "outputs", Record<string, (string | number)[]>> {
+function contractShapes(tile: number, tokens: number, fitted: boolean): Record<"inputs" | "outputs", Record<string, (string | number)[]>> {
   const sampling: Record<string, (string | number)[]> = tokens > 0 ? { noise: ["N", tokens], temperature: [1] } : {};
+  const sides = (s: number) => (fitted ? [s === 1 ? "H" : `${s}H`, s === 1 ? "W" : `${s}W`] : [s * tile, s * tile]);
   return {
-    inputs: { lr: ["N", 3, tile, tile], ...sampling },
-    outputs: { x1: ["N", 3, tile, tile], x2: ["N", 3, 2 * tile, 2 * tile], x4: ["N", 3, 4 * tile, 4 * tile] },
+    inputs: { lr: ["N", 3, ...sides(1)], ...sampling },
+    outputs: { x1: ["N", 3, ...sides(1)], x2: ["N", 3, ...sides(2)], x4: ["N", 3, ...sides(4)] },
   };
 }
 
@@ -60,15 +62,17 @@ export class ModelSession implements TileModel {
     return model;
   }
 
-  async run(lr: Float32Array, noise: Float32Array, n: number, temperature: number): Promise<ModelOutputs> {
-    const t = this.tile;
-    const feeds: Record<string, ort.Tensor> = { lr: new ort.Tensor("float32", lr.subarray(0, n * 3 * t * t), [n, 3, t, t]) };
+  async run(lr: Float32Array, noise: Float32Array, n: number, temperature: number, shape?: TileShape): Promise<ModelOutputs> {
+    const { height, width } = shape ?? { height: this.tile, width: this.tile };
+    if ((height !== this.tile || width !== this.tile) && this.entry.manifest.tileStep === undefined) throw new RangeError(`model ${this.entry.manifest.id} takes ${this.tile}px tiles only, not ${height}x${width}`);
+    const pixels = n * height * width;
+    const feeds: Record<string, ort.Tensor> = { lr: new ort.Tensor("float32", lr.subarray(0, 3 * pixels), [n, 3, height, width]) };
     if (this.tokens > 0) {
       feeds.noise = new ort.Tensor("float32", noise.subarray(0, n * this.tokens), [n, this.tokens]);
       feeds.temperature = new ort.Tensor("float32", Float32Array.of(temperature), [1]);
     }
     const result = await this.session.run(feeds);
-    return { x1: tensorData(result, "x1", n * 3 * t * t), x2: tensorData(result, "x2", n * 12 * t * t), x4: tensorData(result, "x4", n * 48 * t * t) };
+    return { x1: tensorData(result, "x1", 3 * pixels), x2: tensorData(result, "x2", 12 * pixels), x4: tensorData(result, "x4", 48 * pixels) };
   }
 
   async release(): Promise<void> {
@@ -136,7 +140,7 @@ async function createSession(entry: ModelEntry, options: SessionOptions, log: Lo
 
 /** Refuses a model whose graph does not match its manifest and contract v1, before any job sees it. */
 function checkContract(session: ort.InferenceSession, entry: ModelEntry): void {
-  const expected = contractShapes(entry.manifest.tile, entry.manifest.tokens);
+  const expected = contractShapes(entry.manifest.tile, entry.manifest.tokens, entry.manifest.tileStep !== undefined);
   const problems: string[] = [];
   const compare = (kind: string, metadata: readonly ort.InferenceSession.ValueMetadata[], want: Record<string, (string | number)[]>) => {
     for (const [name, shape] of Object.entries(want)) {

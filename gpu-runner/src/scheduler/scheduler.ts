@@ -1,6 +1,6 @@
 import { DomainError } from "@hvar/contract";
 import { z } from "zod";
-import type { ModelOutputs, TileModel } from "../model/types";
+import type { ModelOutputs, TileModel, TileShape } from "../model/types";
 
 export const SchedulerOptionsSchema = z.object({
   /** Most tiles in one model run. */
@@ -22,7 +22,9 @@ export type SchedulerOptions = z.infer<typeof SchedulerOptionsSchema>;
 export interface TileJob {
   readonly tiles: number;
   readonly temperature: number;
-  /** Writes LR tile `index` as planar `[3, T, T]` at `dst[offset ..]`. */
+  /** The sides of every tile of the job: the model's T x T, or fitted to the image (tiling/plan.ts). */
+  readonly shape: TileShape;
+  /** Writes LR tile `index` as planar `[3, H, W]` at `dst[offset ..]`. */
   fill(index: number, dst: Float32Array, offset: number): void;
   /** Takes the outputs of tile `index`, found at position `slot` of the batch. */
   accept(index: number, outputs: ModelOutputs, slot: number): void;
@@ -48,7 +50,9 @@ export function bytesPerTile(tile: number, tokens: number): number {
 /**
  * Runs the tiles of every job in flight through one model, one batch at a time. Batches mix jobs:
  * each batch takes one tile from each job in turn (round-robin), so a large image does not hold a
- * small one behind it. Tiles of one batch share a temperature, since the model takes one per run.
+ * small one behind it. Tiles of one batch share a temperature and a shape, since the model takes one
+ * of each per run. The queue's bounds count work in tiles of the model's full side (`tile` x `tile`):
+ * a fitted tile (tiling/plan.ts) counts for its share of that area, which is its share of the time.
  */
 export class Scheduler {
   readonly maxBatch: number;
@@ -56,10 +60,11 @@ export class Scheduler {
   private readonly maxTilesPerSecond: number;
   private readonly ring: Pending[] = [];
   private cursor = 0;
-  private queued = 0;
+  /** LR pixels of the tiles admitted and not yet run (an integer: a drained queue is exactly 0). */
+  private queuedPixels = 0;
   private pumping = false;
   private idleWaiters: (() => void)[] = [];
-  /** Recent throughput in tiles per second, for Retry-After; undefined until the first batch. */
+  /** Recent throughput in full tiles per second, for Retry-After; undefined until the first batch. */
   private tilesPerSecond: number | undefined;
   private readonly lr: Float32Array;
   private readonly noise: Float32Array;
@@ -80,9 +85,14 @@ export class Scheduler {
     this.noise = new Float32Array(this.maxBatch * model.tokens);
   }
 
-  /** Tiles admitted and not yet run. */
+  /** Tiles admitted and not yet run, in full tiles (a fitted tile counts for its share of the area). */
   get queuedTiles(): number {
-    return this.queued;
+    return this.queuedPixels / this.model.tile ** 2;
+  }
+
+  /** LR pixels of one tile of `job`. */
+  private static pixels(job: TileJob): number {
+    return job.shape.height * job.shape.width;
   }
 
   /**
@@ -92,14 +102,16 @@ export class Scheduler {
    * that passed the pixel limit can be refused forever.
    */
   submit(job: TileJob): Promise<void> {
-    if (this.queued > 0 && this.tilesUntilDone(job.tiles) > this.maxQueuedTiles) {
+    const { height, width } = job.shape;
+    if (height > this.model.tile || width > this.model.tile) throw new RangeError(`tiles of ${height}x${width} do not fit the model's ${this.model.tile}px`);
+    if (this.queuedPixels > 0 && this.tilesUntilDone(job.tiles, Scheduler.pixels(job) / this.model.tile ** 2) > this.maxQueuedTiles) {
       const retryAfter = this.retryAfterSeconds();
-      throw new DomainError({ kind: "limit_reached", code: "runner_busy", title: `The runner's queue is full (${this.queued} tiles); retry in ${retryAfter} s.`, retryAfterS: retryAfter });
+      throw new DomainError({ kind: "limit_reached", code: "runner_busy", title: `The runner's queue is full (${Math.ceil(this.queuedTiles)} tiles); retry in ${retryAfter} s.`, retryAfterS: retryAfter });
     }
     if (job.tiles === 0) return Promise.resolve();
     return new Promise((resolve, reject) => {
       this.ring.push({ job, next: 0, done: 0, resolve, reject });
-      this.queued += job.tiles;
+      this.queuedPixels += job.tiles * Scheduler.pixels(job);
       void this.pump();
     });
   }
@@ -123,17 +135,19 @@ export class Scheduler {
   }
 
   /**
-   * Tiles that would run before the last tile of a new job of `tiles` tiles, its own included: batches
-   * take one tile per job in turn, so a job in flight runs no more than `tiles` of its own meanwhile.
+   * Work, in full tiles, that would run before the last tile of a new job of `tiles` tiles of `area`
+   * full tiles each, its own included: batches take one tile per job in turn, so a job in flight runs
+   * no more than `tiles` of its own meanwhile.
    */
-  tilesUntilDone(tiles: number): number {
-    return this.ring.reduce((sum, p) => sum + Math.min(p.job.tiles - p.next, tiles), tiles);
+  tilesUntilDone(tiles: number, area = 1): number {
+    const pixels = this.ring.reduce((sum, p) => sum + Math.min(p.job.tiles - p.next, tiles) * Scheduler.pixels(p.job), 0);
+    return pixels / this.model.tile ** 2 + tiles * area;
   }
 
   /** Seconds until the current queue has likely drained, between 1 and 300. */
   retryAfterSeconds(): number {
     const rate = Math.min(this.tilesPerSecond ?? 10, this.maxTilesPerSecond);
-    return Math.min(300, Math.max(1, Math.ceil(this.queued / rate)));
+    return Math.min(300, Math.max(1, Math.ceil(this.queuedTiles / rate)));
   }
 
   private async pump(): Promise<void> {
@@ -142,11 +156,12 @@ export class Scheduler {
     try {
       while (this.ring.length > 0) {
         const batch = this.takeBatch();
+        const work = (batch.length * Scheduler.pixels((batch[0] as { pending: Pending }).pending.job)) / this.model.tile ** 2;
         const started = performance.now();
         await this.runBatch(batch);
         // Let I/O (HTTP requests, encodes) in between batches: the model run is the long part. Under
         // a throughput ceiling, while tiles wait, the pause lasts until the batch's share of time is over.
-        const pauseMs = (1000 * batch.length) / this.maxTilesPerSecond - (performance.now() - started);
+        const pauseMs = (1000 * work) / this.maxTilesPerSecond - (performance.now() - started);
         const paced = pauseMs > 0 && this.ring.length > 0;
         await new Promise((resolve) => (paced ? setTimeout(resolve, Math.ceil(pauseMs)) : setImmediate(resolve)));
       }
@@ -159,13 +174,14 @@ export class Scheduler {
   private takeBatch(): { pending: Pending; index: number }[] {
     const batch: { pending: Pending; index: number }[] = [];
     this.cursor %= this.ring.length;
-    const temperature = (this.ring[this.cursor] as Pending).job.temperature;
+    const { temperature, shape } = (this.ring[this.cursor] as Pending).job;
     let idleTurns = 0;
     // Go round the ring taking one tile per job until the batch is full or a whole turn adds nothing.
     while (batch.length < this.maxBatch && idleTurns < this.ring.length) {
       const pending = this.ring[this.cursor] as Pending;
       this.cursor = (this.cursor + 1) % this.ring.length;
-      if (pending.next < pending.job.tiles && pending.job.temperature === temperature) {
+      const { job } = pending;
+      if (pending.next < job.tiles && job.temperature === temperature && job.shape.height === shape.height && job.shape.width === shape.width) {
         batch.push({ pending, index: pending.next++ });
         idleTurns = 0;
       } else {
@@ -176,22 +192,24 @@ export class Scheduler {
   }
 
   private async runBatch(batch: { pending: Pending; index: number }[]): Promise<void> {
-    const { tile, tokens } = this.model;
+    const { tokens } = this.model;
     const n = batch.length;
-    const temperature = (batch[0] as { pending: Pending }).pending.job.temperature;
-    batch.forEach(({ pending, index }, slot) => pending.job.fill(index, this.lr, slot * 3 * tile * tile));
+    const { job } = (batch[0] as { pending: Pending }).pending;
+    const { shape } = job;
+    batch.forEach(({ pending, index }, slot) => pending.job.fill(index, this.lr, slot * 3 * shape.height * shape.width));
     for (let i = 0; i < n * tokens; i++) this.noise[i] = this.random();
-    this.queued -= n;
+    this.queuedPixels -= n * Scheduler.pixels(job);
+    const work = (n * Scheduler.pixels(job)) / this.model.tile ** 2;
     const started = performance.now();
     let outputs: ModelOutputs;
     try {
-      outputs = await this.model.run(this.lr, this.noise, n, temperature);
+      outputs = await this.model.run(this.lr, this.noise, n, job.temperature, shape);
     } catch (error) {
       for (const pending of new Set(batch.map((b) => b.pending))) this.finish(pending, error);
       return;
     }
     const seconds = (performance.now() - started) / 1000;
-    const rate = n / Math.max(seconds, 1e-6);
+    const rate = work / Math.max(seconds, 1e-6);
     this.tilesPerSecond = this.tilesPerSecond === undefined ? rate : 0.8 * this.tilesPerSecond + 0.2 * rate;
     this.observer.batch?.(n, seconds);
     for (const [slot, { pending, index }] of batch.entries()) {
@@ -212,7 +230,7 @@ export class Scheduler {
     this.ring.splice(at, 1);
     if (at < this.cursor) this.cursor--;
     // Tiles of a failed or withdrawn job that were never run leave the queue with it.
-    this.queued -= pending.job.tiles - pending.next;
+    this.queuedPixels -= (pending.job.tiles - pending.next) * Scheduler.pixels(pending.job);
     if (error === undefined) pending.resolve();
     else pending.reject(error);
   }

@@ -228,7 +228,7 @@ export class JobService {
       this.options.metrics.job("rejected");
       throw error;
     }
-    const task = new UpscaleTask(image, { scales: query.scales, tile: manifest.tile, overlap, temperature: servedTemperature(manifest, query.temperature) });
+    const task = new UpscaleTask(image, { scales: query.scales, tile: manifest.tile, tileStep: manifest.tileStep, overlap, temperature: servedTemperature(manifest, query.temperature) });
     let canceled = false;
     const job: RunnerJob = {
       id: query.id,
@@ -241,6 +241,7 @@ export class JobService {
     const tiles: TileJob = {
       tiles: task.tiles,
       temperature: task.temperature,
+      shape: task.shape,
       fill: (index, dst, offset) => task.fill(index, dst, offset),
       accept: (index, outputs, slot) => {
         task.accept(index, outputs, slot);

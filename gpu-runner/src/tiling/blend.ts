@@ -26,14 +26,14 @@ export function isGrey(rgb: Uint8Array): boolean {
 
 /** Copies LR tile `index` of an interleaved 8-bit RGB image into `dst` as planar float in [0, 1]. */
 export function fillTile(rgb: Uint8Array, plan: TilePlan, index: number, dst: Float32Array, offset: number): void {
-  const { width, height, tile } = plan;
+  const { width, height, tileWidth, tileHeight } = plan;
   const { x, y } = tileOrigin(plan, index);
-  const plane = tile * tile;
-  for (let ty = 0; ty < tile; ty++) {
+  const plane = tileWidth * tileHeight;
+  for (let ty = 0; ty < tileHeight; ty++) {
     const row = reflectIndex(y + ty, height) * width;
-    for (let tx = 0; tx < tile; tx++) {
+    for (let tx = 0; tx < tileWidth; tx++) {
       const src = (row + reflectIndex(x + tx, width)) * 3;
-      const d = offset + ty * tile + tx;
+      const d = offset + ty * tileWidth + tx;
       dst[d] = (rgb[src] as number) / 255;
       dst[d + plane] = (rgb[src + 1] as number) / 255;
       dst[d + 2 * plane] = (rgb[src + 2] as number) / 255;
@@ -58,18 +58,18 @@ export class Blender {
     this.width = plan.width * scale;
     this.height = plan.height * scale;
     this.sum = new Float32Array(3 * this.width * this.height);
-    const tileOut = plan.tile * scale;
     const rampOut = plan.overlap * scale;
-    this.weightsX = plan.xs.map((_, i) => axisWeights(tileOut, rampOut, i > 0, i < plan.xs.length - 1));
-    this.weightsY = plan.ys.map((_, i) => axisWeights(tileOut, rampOut, i > 0, i < plan.ys.length - 1));
+    this.weightsX = plan.xs.map((_, i) => axisWeights(plan.tileWidth * scale, rampOut, i > 0, i < plan.xs.length - 1));
+    this.weightsY = plan.ys.map((_, i) => axisWeights(plan.tileHeight * scale, rampOut, i > 0, i < plan.ys.length - 1));
     this.columnWeight = axisSum(plan.xs, this.weightsX, scale, this.width);
     this.rowWeight = axisSum(plan.ys, this.weightsY, scale, this.height);
   }
 
-  /** Adds tile `index`'s output, `data[offset ..]` planar `[3, sT, sT]`, cropped to the image. */
+  /** Adds tile `index`'s output, `data[offset ..]` planar `[3, sH, sW]`, cropped to the image. */
   add(index: number, data: Float32Array, offset: number): void {
     const { column, row, x, y } = tileOrigin(this.plan, index);
-    const tileOut = this.plan.tile * this.scale;
+    const outWidth = this.plan.tileWidth * this.scale;
+    const outHeight = this.plan.tileHeight * this.scale;
     const wx = this.weightsX[column] as Float32Array;
     const wy = this.weightsY[row] as Float32Array;
     const x0 = x * this.scale;
@@ -77,13 +77,13 @@ export class Blender {
     // Tiles start before the image (its mirrored margin) and may end after it: only the part on it counts.
     const left = Math.max(0, -x0);
     const top = Math.max(0, -y0);
-    const right = Math.min(tileOut, this.width - x0);
-    const bottom = Math.min(tileOut, this.height - y0);
+    const right = Math.min(outWidth, this.width - x0);
+    const bottom = Math.min(outHeight, this.height - y0);
     const plane = this.width * this.height;
     for (let c = 0; c < 3; c++) {
       for (let ty = top; ty < bottom; ty++) {
         const weightY = wy[ty] as number;
-        const src = offset + c * tileOut * tileOut + ty * tileOut;
+        const src = offset + c * outWidth * outHeight + ty * outWidth;
         const dst = c * plane + (y0 + ty) * this.width + x0;
         for (let tx = left; tx < right; tx++) this.sum[dst + tx] = (this.sum[dst + tx] as number) + (data[src + tx] as number) * (wx[tx] as number) * weightY;
       }

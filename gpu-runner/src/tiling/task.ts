@@ -2,7 +2,7 @@ import { CONTENT_TYPES, type OutputFormat, type Scale } from "@hvar/contract";
 import { upscaleAlpha } from "../image/alpha";
 import type { DecodedImage } from "../image/decode";
 import { encodeImage } from "../image/encode";
-import { outputFor, type ModelOutputs } from "../model/types";
+import { outputFor, type ModelOutputs, type TileShape } from "../model/types";
 import type { TileJob } from "../scheduler/scheduler";
 import { Blender, fillTile, isGrey } from "./blend";
 import { planTiles, type TilePlan } from "./plan";
@@ -19,7 +19,9 @@ export interface EncodedOutput {
 
 export interface UpscaleOptions {
   scales: Scale[];
+  /** The model's tile side; with `tileStep`, the largest, and tiles are fitted to the image (plan.ts). */
   tile: number;
+  tileStep?: number;
   /** LR pixels shared by neighbouring tiles; the design's default is T/4. */
   overlap: number;
   temperature: number;
@@ -60,7 +62,7 @@ export class UpscaleTask implements TileJob {
     private readonly image: DecodedImage,
     private readonly options: UpscaleOptions,
   ) {
-    this.plan = planTiles(image.width, image.height, options.tile, options.overlap);
+    this.plan = planTiles(image.width, image.height, options.tile, options.overlap, options.tileStep);
     this.temperature = options.temperature;
     this.grey = isGrey(image.rgb);
     this.blenders = [...new Set(options.scales)].sort((a, b) => a - b).map((scale) => new Blender(this.plan, scale));
@@ -68,6 +70,10 @@ export class UpscaleTask implements TileJob {
 
   get tiles(): number {
     return this.plan.count;
+  }
+
+  get shape(): TileShape {
+    return { height: this.plan.tileHeight, width: this.plan.tileWidth };
   }
 
   get tilesDone(): number {
@@ -79,10 +85,8 @@ export class UpscaleTask implements TileJob {
   }
 
   accept(index: number, outputs: ModelOutputs, slot: number): void {
-    for (const blender of this.blenders) {
-      const side = this.plan.tile * blender.scale;
-      blender.add(index, outputFor(outputs, blender.scale), slot * 3 * side * side);
-    }
+    const pixels = this.plan.tileWidth * this.plan.tileHeight;
+    for (const blender of this.blenders) blender.add(index, outputFor(outputs, blender.scale), slot * 3 * pixels * blender.scale ** 2);
     this.done++;
     this.options.onProgress?.(this.done, this.plan.count);
   }

@@ -446,7 +446,7 @@ export interface components {
         /**
          * @example {
          *       "status": "ready",
-         *       "modelVersion": "hvar@2.7.0-floor",
+         *       "modelVersion": "hvar@2.7.1-floor",
          *       "checks": {
          *         "d1": true,
          *         "r2": true
