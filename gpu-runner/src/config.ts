@@ -58,6 +58,12 @@ export const RunnerConfigSchema = z
     HVAR_MAX_TILES_PER_SECOND: z.coerce.number().positive().optional(),
     /** LR pixels shared by neighbouring tiles; the manifest's `overlap`, else T/4, when unset. */
     HVAR_TILE_OVERLAP: z.coerce.number().int().min(0).optional(),
+    /**
+     * For a model whose tiles are fitted to each image (manifest `tileStep`): a coarser step, a multiple
+     * of the manifest's that divides its tile. Fewer tile shapes, a little more work per image: on a GPU
+     * each new shape costs cuDNN's algorithm search once per process. Unset: the manifest's.
+     */
+    HVAR_TILE_STEP: z.coerce.number().int().positive().optional(),
 
     /**
      * Decoded input pixels at most, whatever the scales: packages/contract's MAX_INPUT_PIXELS (2^22,

@@ -1,7 +1,7 @@
 import { hostname } from "node:os";
 import type { Logger } from "pino";
 import type { RunnerConfig } from "./config";
-import { discoverModels, manifestLimits, tileOverlap } from "./model/manifest";
+import { discoverModels, manifestLimits, tileOverlap, tileStep } from "./model/manifest";
 import { ModelSession } from "./model/session";
 import { QueueConsumer } from "./queue/consumer";
 import { PullClient } from "./queue/pull-client";
@@ -74,6 +74,7 @@ export async function assembleRunner(config: RunnerConfig, secret: string, log: 
       // The manifest says what the model is served for; the operator may lower it.
       decode: { maxPixels: manifestLimits(entry.manifest, config.HVAR_MAX_INPUT_PIXELS).maxInputPixels, animated: config.HVAR_ANIMATED },
       overlap: tileOverlap(entry.manifest, config.HVAR_TILE_OVERLAP),
+      tileStep: tileStep(entry.manifest, config.HVAR_TILE_STEP),
       memory: { jobBytes: config.HVAR_JOB_MEMORY_MB * 2 ** 20, totalBytes: config.HVAR_JOBS_MEMORY_MB * 2 ** 20 },
       replica: { id: replicaId(config), heartbeatMs: config.HVAR_JOB_HEARTBEAT_MS, staleMs: config.HVAR_JOB_STALE_MS },
     });

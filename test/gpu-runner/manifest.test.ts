@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { mkdir, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { describe, expect, it } from "vitest";
-import { discoverModels, ManifestSchema, tileOverlap } from "../../gpu-runner/src/model/manifest";
+import { discoverModels, ManifestSchema, tileOverlap, tileStep } from "../../gpu-runner/src/model/manifest";
 import { tempDir } from "./helpers";
 
 const onnxBytes = Buffer.from("not really onnx, but the hash is what is checked here");
@@ -88,5 +88,20 @@ describe("tileOverlap", () => {
   it("is the manifest's when it sets one, and the operator's above both", () => {
     expect(tileOverlap({ ...manifest, overlap: 12 }, undefined)).toBe(12);
     expect(tileOverlap({ ...manifest, overlap: 12 }, 0)).toBe(0);
+  });
+});
+
+describe("tileStep", () => {
+  const fitted = ManifestSchema.parse({ ...manifestFor("m", onnxBytes), tokens: 0, tileStep: 8 });
+
+  it("is the manifest's unless the operator sets a coarser one, and none for a model of one tile side", () => {
+    expect(tileStep(fitted, undefined)).toBe(8);
+    expect(tileStep(fitted, 16)).toBe(16);
+    expect(tileStep(ManifestSchema.parse(manifestFor("m", onnxBytes)), undefined)).toBeUndefined();
+  });
+
+  it("refuses at start-up a step the model cannot take", () => {
+    expect(() => tileStep(fitted, 12)).toThrow(/multiple of model m's tileStep 8 and divide its tile 32/);
+    expect(() => tileStep(ManifestSchema.parse(manifestFor("m", onnxBytes)), 16)).toThrow(/takes 32px tiles only/);
   });
 });

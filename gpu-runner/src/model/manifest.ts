@@ -44,6 +44,17 @@ export function tileOverlap(manifest: Manifest, configured: number | undefined):
   return configured ?? manifest.overlap ?? Math.floor(manifest.tile / 4);
 }
 
+/**
+ * The step fitted tiles are cut with: the operator's (HVAR_TILE_STEP), else the manifest's; none for a
+ * model whose graph takes one tile side. Throws at start-up on a step the model cannot take.
+ */
+export function tileStep(manifest: Manifest, configured: number | undefined): number | undefined {
+  if (configured === undefined) return manifest.tileStep;
+  if (manifest.tileStep === undefined) throw new Error(`HVAR_TILE_STEP is set, but model ${manifest.id} takes ${manifest.tile}px tiles only`);
+  if (configured % manifest.tileStep !== 0 || manifest.tile % configured !== 0) throw new Error(`HVAR_TILE_STEP ${configured} must be a multiple of model ${manifest.id}'s tileStep ${manifest.tileStep} and divide its tile ${manifest.tile}`);
+  return configured;
+}
+
 /** Whether the model samples generated detail (it takes uniforms and a temperature), so that a temperature changes its pixels. */
 const samples = (manifest: Manifest): boolean => manifest.tokens > 0;
 

@@ -18,6 +18,8 @@ export interface JobServiceOptions {
   log: Logger;
   decode: DecodeOptions;
   overlap: number;
+  /** The step of fitted tiles (tileStep in manifest.ts); none: the manifest's tile side. */
+  tileStep?: number;
   /** Bytes one job may hold at its peak (taskMemoryBytes), and all jobs in flight together. */
   memory: { jobBytes: number; totalBytes: number };
   /**
@@ -211,7 +213,7 @@ export class JobService {
     }
     // What is left of the job is a dead owner's record, if anything: this replica takes it over.
     const generation = ((await this.records.read(query.id))?.lease?.generation ?? 0) + 1;
-    const { manifest, scheduler, decode, overlap } = this.options;
+    const { manifest, scheduler, decode, overlap, tileStep } = this.options;
     let image;
     try {
       // The manifest's limits at the scales asked for: an input for scale s has at most maxOutputPixels / s².
@@ -228,7 +230,7 @@ export class JobService {
       this.options.metrics.job("rejected");
       throw error;
     }
-    const task = new UpscaleTask(image, { scales: query.scales, tile: manifest.tile, tileStep: manifest.tileStep, overlap, temperature: servedTemperature(manifest, query.temperature) });
+    const task = new UpscaleTask(image, { scales: query.scales, tile: manifest.tile, tileStep, overlap, temperature: servedTemperature(manifest, query.temperature) });
     let canceled = false;
     const job: RunnerJob = {
       id: query.id,
