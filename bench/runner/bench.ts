@@ -5,8 +5,8 @@
  * SPAN-ch28 and RLFN x4 as published (peers.ts), with sharp's bicubic and Lanczos3 as the classic
  * baselines. Quality is PSNR-Y on Set5 with its standard MATLAB-bicubic LR (the published numbers'
  * protocol); speed is x4 output megapixels per second on synthetic images (images.ts), the median of
- * `--rounds` rounds that each time every method once, in turn: a shared machine drifts by tens of
- * percent within a minute, and timing one method after another put that drift between them.
+ * `--rounds` rounds that each time every setting (or method) once, in turn: a shared machine drifts by
+ * tens of percent within a minute, and timing one after another put that drift between them.
  *
  *   npm run bench:runner                                   # the shipped model, CPU (bench/runner/README.md)
  *   npm run bench:runner -- --device cuda --batches 1,8,32 --size 1920x1080
@@ -46,7 +46,7 @@ const ArgsSchema = z.object({
   /** LR size of the synthetic images that time everything (480x270: x4 gives 1920x1080). */
   size: z.string().default("480x270").transform(size),
   images: z.coerce.number().int().min(1).default(2),
-  /** Rounds of the comparison: every method timed once per round, in turn; the report takes the median. */
+  /** Rounds of the sweep and of the comparison: every setting or method timed once per round, in turn; the report takes the median. */
   rounds: z.coerce.number().int().min(1).default(5),
   "skip-peers": z.boolean().default(false),
   /** Folders of more runner models to compare (e.g. gpu-runner/models with --model hvar for hvar-base). */
@@ -96,21 +96,35 @@ interface Timing {
   outputMp: number;
 }
 
-/** Every image once, untimed first so that JIT compilation and this batch size's allocations are not counted. */
-async function time(run: Scheduler, overlap: number, tiling = servedTiling): Promise<Timing> {
-  await upscale(run, images[0] as Image, overlap, tiling);
+/** One timed pass of `x4` over every image (tiles: those of the runner's tasks, 0 for a resampler). */
+async function timeOnce(x4: (image: Image) => Promise<unknown>): Promise<Timing> {
   const timing: Timing = { tiles: 0, seconds: 0, cpuSeconds: 0, outputMp: 0 };
   for (const image of images) {
     const cpuBefore = process.cpuUsage();
     const started = performance.now();
-    const task = await upscale(run, image, overlap, tiling);
+    const out = await x4(image);
     timing.seconds += (performance.now() - started) / 1000;
     const cpu = process.cpuUsage(cpuBefore);
     timing.cpuSeconds += (cpu.user + cpu.system) / 1e6;
-    timing.tiles += task.tiles;
+    timing.tiles += out instanceof UpscaleTask ? out.tiles : 0;
     timing.outputMp += (16 * image.width * image.height) / 1e6;
   }
   return timing;
+}
+
+const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
+
+/**
+ * Each of `passes` timed `args.rounds` times, in turn (after one untimed call each, so that JIT
+ * compilation and first allocations are not counted): the machine's drift falls on all alike.
+ */
+async function timeInRounds(passes: (() => Promise<Timing>)[], label: string): Promise<Timing[][]> {
+  const timings = passes.map((): Timing[] => []);
+  for (let round = 1; round <= args.rounds; round++) {
+    note(`${label}: round ${round} of ${args.rounds}`);
+    for (const [i, pass] of passes.entries()) timings[i]?.push(await pass());
+  }
+  return timings;
 }
 
 // ---- 1. the served model against batch size and overlap --------------------------------------------
@@ -125,23 +139,22 @@ interface SweepRow {
   outputMpPerSecond: number;
   secondsPerImage: number;
 }
-const sweep: SweepRow[] = [];
-for (const overlap of overlaps) {
-  for (const batch of args.batches) {
-    note(`sweep: batch ${batch}, overlap ${overlap}`);
-    const run = scheduler(session, batch);
-    const t = await time(run, overlap);
-    sweep.push({
-      batch: run.maxBatch,
-      overlap,
-      tilesPerImage: t.tiles / images.length,
-      tilesPerSecond: t.tiles / t.seconds,
-      cpuMsPerTile: (1000 * t.cpuSeconds) / t.tiles,
-      outputMpPerSecond: t.outputMp / t.seconds,
-      secondsPerImage: t.seconds / images.length,
-    });
-  }
-}
+const settings = overlaps.flatMap((overlap) => args.batches.map((batch) => ({ overlap, run: scheduler(session, batch) })));
+for (const { overlap, run } of settings) await upscale(run, images[0] as Image, overlap); // untimed: the first run
+const sweepTimings = await timeInRounds(settings.map(({ overlap, run }) => () => timeOnce((image) => upscale(run, image, overlap))), "sweep");
+const sweep: SweepRow[] = settings.map(({ overlap, run }, i) => {
+  const t = sweepTimings[i] as Timing[];
+  const tiles = (t[0] as Timing).tiles;
+  return {
+    batch: run.maxBatch,
+    overlap,
+    tilesPerImage: tiles / images.length,
+    tilesPerSecond: median(t.map((r) => r.tiles / r.seconds)),
+    cpuMsPerTile: median(t.map((r) => (1000 * r.cpuSeconds) / r.tiles)),
+    outputMpPerSecond: median(t.map((r) => r.outputMp / r.seconds)),
+    secondsPerImage: median(t.map((r) => r.seconds / images.length)),
+  };
+});
 
 // ---- 2. x4 against the peers: Set5 PSNR-Y, speed on the same synthetic images -----------------------
 interface MethodRow {
@@ -193,23 +206,6 @@ async function addResize(label: string, resize: Resize): Promise<void> {
   methods.push({ label, parameters: null, set5PsnrY, time: () => timeOnce((image) => resize(image.rgb, image.width, image.height)) });
 }
 
-/** One timed pass of `x4` over every image. */
-async function timeOnce(x4: (image: Image) => Promise<unknown>): Promise<Timing> {
-  const timing: Timing = { tiles: 0, seconds: 0, cpuSeconds: 0, outputMp: 0 };
-  for (const image of images) {
-    const cpuBefore = process.cpuUsage();
-    const started = performance.now();
-    await x4(image);
-    timing.seconds += (performance.now() - started) / 1000;
-    const cpu = process.cpuUsage(cpuBefore);
-    timing.cpuSeconds += (cpu.user + cpu.system) / 1e6;
-    timing.outputMp += (16 * image.width * image.height) / 1e6;
-  }
-  return timing;
-}
-
-const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
-
 const rows: MethodRow[] = [];
 if (!args["skip-peers"]) {
   await addModel(`${served.manifest.id} ${served.manifest.version}`, served, session);
@@ -223,11 +219,7 @@ if (!args["skip-peers"]) {
   await addResize("bicubic (MATLAB's convention, resample.ts)", async (rgb, w, h) => resample(rgb, w, h, 4, "cubic"));
   await addResize("Lanczos3 (resample.ts)", async (rgb, w, h) => resample(rgb, w, h, 4, "lanczos3"));
   await addResize("sharp resize x4 (libvips bicubic, whatever the kernel)", (rgb, w, h) => sharp(rgb, { raw: { width: w, height: h, channels: 3 } }).resize(4 * w, 4 * h).raw().toBuffer());
-  const timings = methods.map((): Timing[] => []);
-  for (let round = 1; round <= args.rounds; round++) {
-    note(`timing: round ${round} of ${args.rounds}`);
-    for (const [i, method] of methods.entries()) timings[i]?.push(await method.time());
-  }
+  const timings = await timeInRounds(methods.map((m) => () => m.time()), "comparison");
   for (const [i, m] of methods.entries()) {
     const t = timings[i] as Timing[];
     rows.push({ method: m.label, parameters: m.parameters, set5PsnrY: m.set5PsnrY, outputMpPerSecond: median(t.map((r) => r.outputMp / r.seconds)), cpuSecondsPerMp: median(t.map((r) => r.cpuSeconds / r.outputMp)) });
@@ -244,7 +236,7 @@ if (args.json) {
   const tiles = served.manifest.tileStep === undefined ? `tile ${tile}` : `tiles fitted to each image, up to ${tile} px in steps of ${served.manifest.tileStep}`;
   console.log(`model ${served.manifest.id} ${served.manifest.version} (${tiles}), provider ${session.provider}${session.provider === "cpu" ? ` (${threads} threads)` : ""}, ${machine}`);
   console.log("");
-  console.log(`x4 of ${images.length} synthetic ${width}x${height} images through the runner (tiling, scheduler, onnxruntime, blending; no encoding)`);
+  console.log(`x4 of ${images.length} synthetic ${width}x${height} images through the runner (tiling, scheduler, onnxruntime, blending; no encoding), the median of ${args.rounds} interleaved rounds`);
   console.log("");
   console.log("| batch | overlap (px) | tiles/image | tiles/s | CPU ms/tile | x4 output MP/s | s/image |");
   console.log("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
