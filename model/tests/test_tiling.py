@@ -86,6 +86,31 @@ def test_a_flat_image_stays_exactly_flat_through_fitted_rectangular_tiles():
     np.testing.assert_allclose(blend.image(), 0.7, atol=1e-12)
 
 
+class NearestModel:
+    """A per-pixel model of the runner's contract: x1 the tile, x2 and x4 each pixel repeated; records the
+    tile shapes it is given."""
+
+    tile, tokens, overlap, tile_step = 64, 0, 8, 16
+
+    def __init__(self):
+        self.shapes = []
+
+    def __call__(self, lr01_N3HW, noise, temperature):
+        self.shapes.append(tuple(lr01_N3HW.shape[2:]))
+        return [lr01_N3HW.repeat_interleave(s, 2).repeat_interleave(s, 3) for s in (1, 2, 4)]
+
+
+def test_the_evaluation_cuts_a_fitted_model_into_the_runners_oblong_tiles_and_loses_no_pixel():
+    from hvar.eval_sr import upscale
+
+    model = NearestModel()
+    lr = np.random.default_rng(0).integers(0, 256, (50, 130, 3), dtype=np.uint8)
+    out = upscale(model, lr)
+    assert set(model.shapes) == {(fit_side(50, 64, 8, 16), fit_side(130, 64, 8, 16))} == {(48, 64)}
+    for s in (1, 2, 4):
+        np.testing.assert_array_equal(out[s], lr.repeat(s, 0).repeat(s, 1))
+
+
 def test_the_golden_file_is_what_this_implementation_computes():
     """The runner's tests read the same file (test/gpu-runner/tiling.test.ts)."""
     doc = json.loads(GOLDEN.read_text())
