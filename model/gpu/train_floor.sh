@@ -35,7 +35,8 @@
 #     CARRY_PARTS=".data/carry-*" bash model/gpu/train_floor.sh, timeout_s 570
 # The script merges the parts and stops at once if a photo of the manifest is missing (a cold machine
 # between the calls): then run all the calls again.
-# Back here: for t in <files_at>/*.tar; do tar xf "$t" -C model/runs; done, then export and evaluate on the CPU (a detail
+# Back here: for t in <files_at>/*.tar; do tar xf "$t" -C model/runs; done, then export (a floor as 2.7.1 is:
+# --tile 384 --tile-step 16 --overlap 32, docs/model-and-training.md) and evaluate on the CPU (a detail
 # or transformer run first gets its frozen parts back: cp -r checkpoints/tok-base-dg RUN/tokenizer, and
 # for a detail run cp -r checkpoints/floor-cascade-mild RUN/floor; the same two into RUN/best).
 # Then, if the device time allows, a second call for issue 19's GPU reading (about a minute):
