@@ -115,8 +115,8 @@ async function timeOnce(x4: (image: Image) => Promise<unknown>): Promise<Timing>
 const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
 
 /**
- * Each of `passes` timed `args.rounds` times, in turn (after one untimed call each, so that JIT
- * compilation and first allocations are not counted): the machine's drift falls on all alike.
+ * Each of `passes` timed `args.rounds` times, in turn, so that the machine's drift falls on all alike
+ * (callers run each once untimed first: JIT compilation and first allocations are not counted).
  */
 async function timeInRounds(passes: (() => Promise<Timing>)[], label: string): Promise<Timing[][]> {
   const timings = passes.map((): Timing[] => []);

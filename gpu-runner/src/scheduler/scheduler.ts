@@ -95,6 +95,11 @@ export class Scheduler {
     return job.shape.height * job.shape.width;
   }
 
+  /** `tiles` tiles of `shape` as tiles of the model's full side: their share of the work. */
+  private full(tiles: number, shape: TileShape): number {
+    return (tiles * shape.height * shape.width) / this.model.tile ** 2;
+  }
+
   /**
    * Admits a job and resolves once all its tiles went through the model. Throws a 429 DomainError
    * at once when the job would wait longer than `maxQueuedTiles` (tilesUntilDone); an empty queue
@@ -104,7 +109,7 @@ export class Scheduler {
   submit(job: TileJob): Promise<void> {
     const { height, width } = job.shape;
     if (height > this.model.tile || width > this.model.tile) throw new RangeError(`tiles of ${height}x${width} do not fit the model's ${this.model.tile}px`);
-    if (this.queuedPixels > 0 && this.tilesUntilDone(job.tiles, Scheduler.pixels(job) / this.model.tile ** 2) > this.maxQueuedTiles) {
+    if (this.queuedPixels > 0 && this.tilesUntilDone(job.tiles, job.shape) > this.maxQueuedTiles) {
       const retryAfter = this.retryAfterSeconds();
       throw new DomainError({ kind: "limit_reached", code: "runner_busy", title: `The runner's queue is full (${Math.ceil(this.queuedTiles)} tiles); retry in ${retryAfter} s.`, retryAfterS: retryAfter });
     }
@@ -135,13 +140,12 @@ export class Scheduler {
   }
 
   /**
-   * Work, in full tiles, that would run before the last tile of a new job of `tiles` tiles of `area`
-   * full tiles each, its own included: batches take one tile per job in turn, so a job in flight runs
-   * no more than `tiles` of its own meanwhile.
+   * Work, in full tiles, that would run before the last tile of a new job of `tiles` tiles of `shape`
+   * (default: full ones), its own included: batches take one tile per job in turn, so a job in flight
+   * runs no more than `tiles` of its own meanwhile.
    */
-  tilesUntilDone(tiles: number, area = 1): number {
-    const pixels = this.ring.reduce((sum, p) => sum + Math.min(p.job.tiles - p.next, tiles) * Scheduler.pixels(p.job), 0);
-    return pixels / this.model.tile ** 2 + tiles * area;
+  tilesUntilDone(tiles: number, shape: TileShape = { height: this.model.tile, width: this.model.tile }): number {
+    return this.ring.reduce((sum, p) => sum + this.full(Math.min(p.job.tiles - p.next, tiles), p.job.shape), this.full(tiles, shape));
   }
 
   /** Seconds until the current queue has likely drained, between 1 and 300. */
@@ -155,10 +159,8 @@ export class Scheduler {
     this.pumping = true;
     try {
       while (this.ring.length > 0) {
-        const batch = this.takeBatch();
-        const work = (batch.length * Scheduler.pixels((batch[0] as { pending: Pending }).pending.job)) / this.model.tile ** 2;
         const started = performance.now();
-        await this.runBatch(batch);
+        const work = await this.runBatch(this.takeBatch());
         // Let I/O (HTTP requests, encodes) in between batches: the model run is the long part. Under
         // a throughput ceiling, while tiles wait, the pause lasts until the batch's share of time is over.
         const pauseMs = (1000 * work) / this.maxTilesPerSecond - (performance.now() - started);
@@ -191,7 +193,8 @@ export class Scheduler {
     return batch;
   }
 
-  private async runBatch(batch: { pending: Pending; index: number }[]): Promise<void> {
+  /** Runs one batch; answers its work in full tiles. */
+  private async runBatch(batch: { pending: Pending; index: number }[]): Promise<number> {
     const { tokens } = this.model;
     const n = batch.length;
     const { job } = (batch[0] as { pending: Pending }).pending;
@@ -199,14 +202,14 @@ export class Scheduler {
     batch.forEach(({ pending, index }, slot) => pending.job.fill(index, this.lr, slot * 3 * shape.height * shape.width));
     for (let i = 0; i < n * tokens; i++) this.noise[i] = this.random();
     this.queuedPixels -= n * Scheduler.pixels(job);
-    const work = (n * Scheduler.pixels(job)) / this.model.tile ** 2;
+    const work = this.full(n, shape);
     const started = performance.now();
     let outputs: ModelOutputs;
     try {
       outputs = await this.model.run(this.lr, this.noise, n, job.temperature, shape);
     } catch (error) {
       for (const pending of new Set(batch.map((b) => b.pending))) this.finish(pending, error);
-      return;
+      return work;
     }
     const seconds = (performance.now() - started) / 1000;
     const rate = work / Math.max(seconds, 1e-6);
@@ -222,6 +225,7 @@ export class Scheduler {
       }
       if (++pending.done === pending.job.tiles) this.finish(pending);
     }
+    return work;
   }
 
   private finish(pending: Pending, error?: unknown): void {
