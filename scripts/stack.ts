@@ -39,7 +39,7 @@ const devKeySettings = (workerUrl: string) => ({
 const HEALTH_TIMEOUT_MS = 120_000;
 /**
  * The runner listens only once its model is loaded and warmed up: about a second for the shipped
- * model, but several seconds for an H-VAR graph (hvar-base: 8 s on a 2-core machine, up to a minute
+ * model, but several seconds for an H-VAR graph (hvar-base 1.0.0: 8 s on a 2-core machine, up to a minute
  * when other work runs on it), so its wait is longer than the worker's. A runner that dies meanwhile
  * is reported at once.
  */

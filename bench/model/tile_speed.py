@@ -1,5 +1,6 @@
-"""Time per LR tile of the shipped model: onnxruntime (the runner's runtime) next to PyTorch, same run.
+"""Time per LR tile of an H-VAR export: onnxruntime (the runner's runtime) next to PyTorch, same run.
 
+    # export hvar-base first (docs/model-and-training.md), then:
     model/.venv/bin/python bench/model/tile_speed.py --model gpu-runner/models/hvar-base \\
         --run model/checkpoints/hvar-base --threads 2
 

@@ -49,7 +49,7 @@ const ArgsSchema = z.object({
   /** Rounds of the sweep and of the comparison: every setting or method timed once per round, in turn; the report takes the median. */
   rounds: z.coerce.number().int().min(1).default(5),
   "skip-peers": z.boolean().default(false),
-  /** Folders of more runner models to compare (e.g. gpu-runner/models with --model hvar for hvar-base). */
+  /** Folders of more runner models to compare (e.g. model/runs/prev, earlier versions exported there). */
   "peer-models": z
     .string()
     .default("")

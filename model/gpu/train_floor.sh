@@ -25,13 +25,13 @@
 # ladder); LIGHT (--light) a share one defect of degrade.light's whole range (JPEG q30-95, noise, blur),
 # so that x1 repairs a photo damaged once.
 #
-# The photos travel in parts: a device call takes at most 64 MiB in all (tracked files and carry), the
-# repository is about 58 MiB and the 65 training photos 28 MB. From the repo root, once (model/.data is
+# The photos travel in two parts: a device call takes at most 64 MiB in all (tracked files and carry), the
+# repository is about 45 MiB and the 65 training photos 27 MiB. From the repo root, once (model/.data is
 # git-ignored): `cd model && .venv/bin/python gpu/pack_carry.py` writes model/.data/carry-1, -2, ... each
 # sized to fit a call beside the repository (part 1 also holds Set5, SPAN-ch28 and NIQE's parameters).
 # Then, one call right after the other (a warm machine keeps the ignored folders earlier calls brought):
-#   device run, carry ["model/.data/carry-1"], command: true, timeout_s 60      (and so on for all but the last)
-#   device run, carry ["model/.data/carry-N"] (the last part; 6 with 2.7.0's repository), command:
+#   device run, carry ["model/.data/carry-1"], command: true, timeout_s 60
+#   device run, carry ["model/.data/carry-2"] (the last part: two since 2.7.1's repository), command:
 #     CARRY_PARTS=".data/carry-*" bash model/gpu/train_floor.sh, timeout_s 570
 # The script merges the parts and stops at once if a photo of the manifest is missing (a cold machine
 # between the calls): then run all the calls again.

@@ -1,8 +1,8 @@
 """hvar: multi-scale image super-resolution, one pass giving x1 (the input cleaned), x2 and x4.
 
 Two models. H-VAR (Sanchez et al., 2025): a hierarchical multi-scale tokenizer and a next-scale
-transformer conditioned on the LR image, trained with cross-entropy and a DPO regularizer; it is kept
-for rollback (gpu-runner/models/hvar-base). In front of it Model 2.0 puts a restoration stage, "the
+transformer conditioned on the LR image, trained with cross-entropy and a DPO regularizer
+(model/checkpoints/hvar-base, exported on demand). In front of it Model 2.0 puts a restoration stage, "the
 floor" (SPAN's body with x1, x2 and x4 heads), which is what the service runs today on its own
 (gpu-runner/models/hvar). Both are exported to one ONNX contract that the runner executes.
 

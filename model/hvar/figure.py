@@ -2,8 +2,8 @@
 and degraded.
 
     python -m hvar.figure --image ../worker/public/demo/examples/chelsea.jpg \\
-        --model "hvar 2.0=../gpu-runner/models/hvar" \\
-        --model "hvar-base 1.0=../gpu-runner/models/hvar-base" --out ../docs/before-after.png
+        --model "hvar 2.7=../gpu-runner/models/hvar" --model "hvar 2.6=runs/prev/hvar-2.6" \\
+        --out ../docs/before-after.png
 
 The photo is taken as the HR image; its LR is made one row per `--degradation` (default: MATLAB bicubic,
 then the realistic recipe with a fixed seed; `jpeg<q>` is the bicubic LR saved as a JPEG of quality q),

@@ -22,7 +22,6 @@ small photo, shows it.
 from __future__ import annotations
 
 import argparse
-import functools
 import math
 import multiprocessing as mp
 import sys
@@ -47,10 +46,28 @@ DOWNSCALE = (1.0,)  # the photo sizes crops are drawn from (1: as taken); more t
 
 
 def photo_levels(
-    images: tuple[np.ndarray, ...], factors: tuple[float, ...]
+    images: tuple[np.ndarray, ...], factors: tuple[float, ...], workers: int = 1
 ) -> tuple[tuple[np.ndarray, ...], ...]:
-    """The photos at each size factor: one tuple of uint8 HxWx3 per factor (1 leaves them as they are)."""
-    return tuple(images if f == 1 else tuple(imresize_uint8(im, f) for im in images) for f in factors)
+    """The photos at each size factor: one tuple of uint8 HxWx3 per factor (1 leaves them as they are),
+    each photo and factor resized by one of `workers` processes."""
+    global _PHOTOS
+    jobs = [(i, f) for f in factors if f != 1 for i in range(len(images))]
+    _PHOTOS = images  # read by the forked workers, not sent to them
+    if workers > 1 and len(jobs) > 1:
+        with mp.get_context("fork").Pool(workers) as pool:
+            resized = dict(zip(jobs, pool.map(_resize, jobs, chunksize=1), strict=True))
+    else:
+        resized = {job: _resize(job) for job in jobs}
+    _PHOTOS = ()
+    return tuple(images if f == 1 else tuple(resized[i, f] for i in range(len(images))) for f in factors)
+
+
+_PHOTOS: tuple[np.ndarray, ...] = ()
+
+
+def _resize(job: tuple[int, float]) -> np.ndarray:
+    i, factor = job
+    return imresize_uint8(_PHOTOS[i], factor)
 
 
 def smooth_field(rng: np.random.Generator, side: int) -> np.ndarray:
@@ -137,21 +154,17 @@ def too_small(factors: list[float], crop: int) -> float | None:
     return next((f for f in factors if not any(math.ceil(side * f) >= crop for side in sides)), None)
 
 
-@functools.cache
-def _training_photos(downscale: tuple[float, ...]) -> tuple[tuple[np.ndarray, ...], ...]:
-    """Made once per worker process: a minute for four sizes."""
-    return photo_levels(load_images(str(data_root() / "train")), downscale)
+_LEVELS: tuple[tuple[np.ndarray, ...], ...] = ()  # the training photos at each size, made before the fork
 
 
 def _work(job) -> None:
-    folder, kind, start, stop, lr_side, seed, synthetic, downscale = job
-    levels = _training_photos(downscale)
+    folder, kind, start, stop, lr_side, seed, synthetic = job
     arrays = {
         k: np.lib.format.open_memmap(Path(folder) / f"{kind}.{k}.npy", mode="r+")
         for k in shapes(kind, lr_side)
     }
     for i in range(start, stop):
-        for k, v in make_pair(levels, kind, i, lr_side, seed, synthetic).items():
+        for k, v in make_pair(_LEVELS, kind, i, lr_side, seed, synthetic).items():
             arrays[k][i] = v
     for a in arrays.values():
         a.flush()
@@ -166,7 +179,11 @@ def build(
     synthetic: float = SYNTHETIC,
     downscale: tuple[float, ...] = DOWNSCALE,
 ) -> Path:
-    """Writes `<folder>/<kind>.<array>.npy` for both kinds, then `done` (an interrupted build restarts)."""
+    """Writes `<folder>/<kind>.<array>.npy` for both kinds, then `done` (an interrupted build restarts).
+    The photos are resized once, shared out among the workers (when each worker made its own, 4 sizes
+    cost every build a minute however many cores it had: a minute of a lent GPU's 15), then the workers,
+    forked with them, make the pairs in chunks."""
+    global _LEVELS
     folder.mkdir(parents=True, exist_ok=True)
     if (folder / "done").exists():
         return folder
@@ -178,10 +195,12 @@ def build(
             )
         chunk = 500
         jobs += [
-            (str(folder), kind, a, min(a + chunk, count), lr_side, seed, synthetic, downscale)
+            (str(folder), kind, a, min(a + chunk, count), lr_side, seed, synthetic)
             for a in range(0, count, chunk)
         ]
     started = time.time()
+    _LEVELS = photo_levels(load_images(str(data_root() / "train")), downscale, workers)
+    print(f"pairs: photos at {len(downscale)} sizes, {time.time() - started:.0f}s", file=sys.stderr)
     with mp.get_context("fork").Pool(workers) as pool:
         for n, _ in enumerate(pool.imap_unordered(_work, jobs), 1):
             print(f"pairs: {n}/{len(jobs)} chunks, {time.time() - started:.0f}s", file=sys.stderr, flush=True)
