@@ -32,7 +32,9 @@
 # Then, one call right after the other (a warm machine keeps the ignored folders earlier calls brought):
 #   device run, carry ["model/.data/carry-1"], command: true, timeout_s 60
 #   device run, carry ["model/.data/carry-2"] (the last part: two since 2.7.1's repository), command:
-#     CARRY_PARTS=".data/carry-*" bash model/gpu/train_floor.sh, timeout_s 570
+#     DEADLINE_S=560 CARRY_PARTS=".data/carry-*" bash model/gpu/train_floor.sh, timeout_s 600
+# DEADLINE_S: the arms train what is left of it once the pair cache is built (at most MINUTES), so that a
+# slower build costs training time instead of the runs' last checks and weights (cut off by the call's limit).
 # The script merges the parts and stops at once if a photo of the manifest is missing (a cold machine
 # between the calls): then run all the calls again.
 # Back here: for t in <files_at>/*.tar; do tar xf "$t" -C model/runs; done, then export (a floor as 2.7.1 is:
@@ -41,13 +43,18 @@
 # for a detail run cp -r checkpoints/floor-cascade-mild RUN/floor; the same two into RUN/best).
 # Then, if the device time allows, a second call for issue 19's GPU reading (about a minute):
 #   device run, command: cd model && python gpu/bench_floor.py --seconds 3 --json "$OUT/bench-floor.json"
-# A CPU dry run of the same steps (a minute):
-#   OUT=/tmp/gpu-dry RUNS=/tmp/gpu-dry-runs COUNT=400 MINUTES=0.3 BATCH=4 EVAL_EVERY=20 bash model/gpu/train_floor.sh
+# A CPU dry run of the same steps, the calls' parts and the deadline too (5-8 minutes on 2 cores, most of
+# it the arms' checks, which overrun the deadline here; ARMS=... for fewer arms):
+#   DEADLINE_S=150 END_S=30 CARRY_PARTS=".data/carry-*" OUT=/tmp/gpu-dry RUNS=/tmp/gpu-dry-runs COUNT=400 BATCH=4 \
+#     EVAL_EVERY=20 DETAIL_EVAL_EVERY=10 bash model/gpu/train_floor.sh
 set -euo pipefail
+t0=$(date +%s)
 cd "$(dirname "$0")/.."                                  # model/
 export PYTHONUNBUFFERED=1
 COUNT=${COUNT:-32000}                                    # pairs of each kind
-MINUTES=${MINUTES:-8}                                    # training time of each run
+MINUTES=${MINUTES:-9}                                    # training time of each run, at most
+DEADLINE_S=${DEADLINE_S:-}                               # seconds from the start by which the arms have stopped
+END_S=${END_S:-45}                                       # what the arms' last checks and the tars take after training
 BATCH=${BATCH:-64}                                       # pairs of each kind per step
 ARMS=${ARMS:-"cascade:2e-4:restore cascade-wide:2e-4:restore cascade-context:2e-4:restore detail:2e-4 transformer:2e-4"}  # preset:peak lr[:flag]
 CASCADE_INIT=${CASCADE_INIT:-checkpoints/floor-cascade-mild}  # the floor the detail and transformer arms read (2.3.0: detail-base's)
@@ -97,6 +104,11 @@ start=$(date +%s)
 # shellcheck disable=SC2086  # DOWNSCALE is a list of factors
 $PY -m hvar.pairs --count "$COUNT" --workers "$(nproc)" --out "$RUNS/pairs" --downscale $DOWNSCALE 2>&1 | tail -n 1 | tee -a "$log"
 echo "pairs: $((2 * COUNT)) in $(( $(date +%s) - start )) s on $(nproc) cores" | tee -a "$log"
+if [ -n "$DEADLINE_S" ]; then                            # train what is left, at least half a minute
+  left=$(( DEADLINE_S - END_S - ($(date +%s) - t0) ))
+  MINUTES=$(awk -v m="$MINUTES" -v s="$left" 'BEGIN { t = s / 60; if (t < m) m = t; if (m < 0.5) m = 0.5; printf "%.2f", m }')
+  echo "training: $MINUTES min per arm ($left s left of DEADLINE_S $DEADLINE_S)" | tee -a "$log"
+fi
 
 # One tar per run (the folder and its log), replaced whole so a kill never leaves half of one. Each must
 # stay under 16 MiB (the most one file brings back; at most 8 files): no optimizer states, and not the
