@@ -5,10 +5,10 @@ sharpening them, while keeping what SPAN knows about clean inputs.
     python -m hvar.train_floor --out runs/floor-base --steps 8000          # new run from SPAN-ch28
     python -m hvar.train_floor --out runs/floor-base --steps 16000 --resume # go on (same or more steps)
     python -m hvar.train_floor --out runs/span-published --steps 0         # the peer, as a floor run
-    python -m hvar.train_floor --init checkpoints/floor-gpu --out runs/floor-more --lr 5e-5  # a new stage
-    python -m hvar.train_floor --init checkpoints/floor-gpu --preset wide --out runs/floor-wide  # grown wider
-    python -m hvar.train_floor --init checkpoints/floor-gpu --preset cascade --out runs/cascade \
-        --freeze-upscaler     # floor-gpu's restoration in front of the published SPAN, the restorer trained
+    python -m hvar.train_floor --init runs/floor-base --out runs/floor-more --lr 5e-5  # a new stage
+    python -m hvar.train_floor --init runs/floor-base --preset wide --out runs/floor-wide  # grown wider
+    python -m hvar.train_floor --init runs/floor-base --preset cascade --out runs/cascade \
+        --freeze-upscaler     # floor-base's restoration in front of the published SPAN, the restorer trained
 
 Each batch holds `--batch-size` x4 pairs and as many x2 pairs (each half bicubic, half realistic), one
 random flip/rotation per batch; `--mild` gives a share of the bicubic pairs one faint defect on the fly
