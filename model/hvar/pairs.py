@@ -53,12 +53,14 @@ def photo_levels(
     global _PHOTOS
     jobs = [(i, f) for f in factors if f != 1 for i in range(len(images))]
     _PHOTOS = images  # read by the forked workers, not sent to them
-    if workers > 1 and len(jobs) > 1:
-        with mp.get_context("fork").Pool(workers) as pool:
-            resized = dict(zip(jobs, pool.map(_resize, jobs, chunksize=1), strict=True))
-    else:
-        resized = {job: _resize(job) for job in jobs}
-    _PHOTOS = ()
+    try:
+        if workers > 1 and len(jobs) > 1:
+            with mp.get_context("fork").Pool(workers) as pool:
+                resized = dict(zip(jobs, pool.map(_resize, jobs, chunksize=1), strict=True))
+        else:
+            resized = {job: _resize(job) for job in jobs}
+    finally:
+        _PHOTOS = ()
     return tuple(images if f == 1 else tuple(resized[i, f] for i in range(len(images))) for f in factors)
 
 
@@ -201,9 +203,12 @@ def build(
     started = time.time()
     _LEVELS = photo_levels(load_images(str(data_root() / "train")), downscale, workers)
     print(f"pairs: photos at {len(downscale)} sizes, {time.time() - started:.0f}s", file=sys.stderr)
-    with mp.get_context("fork").Pool(workers) as pool:
-        for n, _ in enumerate(pool.imap_unordered(_work, jobs), 1):
-            print(f"pairs: {n}/{len(jobs)} chunks, {time.time() - started:.0f}s", file=sys.stderr, flush=True)
+    try:
+        with mp.get_context("fork").Pool(workers) as pool:
+            for n, _ in enumerate(pool.imap_unordered(_work, jobs), 1):
+                print(f"pairs: {n}/{len(jobs)} chunks, {time.time() - started:.0f}s", file=sys.stderr)
+    finally:
+        _LEVELS = ()  # the photos at every size are hundreds of MB: not kept past the build
     (folder / "done").write_text(
         f"count={count} lr={lr_side} seed={seed} synthetic={synthetic} recipe={RECIPE} "
         f"downscale={','.join(f'{f:g}' for f in downscale)}\n"
