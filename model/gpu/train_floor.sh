@@ -72,9 +72,11 @@ TRANSFORMER_INIT=${TRANSFORMER_INIT:-checkpoints/hvar-base}  # where a transform
 # loss that moved the decoder off the floor on the CPU, with streaks the critic had no time to punish):
 # the thousands of critic steps the CPU could not give. Its Set5 checks score NIQE every
 # DETAIL_EVAL_EVERY steps, and the run keeps in best/ the check with the lowest NIQE that holds the
-# floor's PSNR within 0.5 dB on realistic and clean LR and adds no streaks (train_detail.STREAK_LIMIT; the
-# CPU runs' NIQE dips were streaks). --equivariance 1 keeps the decoder from drawing a pattern of its own
-# frame (those streaks; gone within 100 CPU steps, at 1.7x the step's time). Look at its pictures before believing it.
+# floor's PSNR within 0.5 dB on realistic and clean LR, adds no streaks (train_detail.STREAK_LIMIT; the
+# CPU runs' NIQE dips were streaks) and whose HR tokens still add 1 dB (train_detail.ORACLE_MARGIN).
+# --equivariance 1 keeps the decoder from drawing a pattern of its own frame (those streaks; gone within
+# 100 CPU steps); it tokenizes the turned image, as turning the token map cost the HR tokens 1.4 dB
+# (checkpoints/detail-texture, equivariant-image). Look at its pictures before believing it.
 DETAIL_INIT=${DETAIL_INIT-checkpoints/detail-base}
 DETAIL_LOSSES=${DETAIL_LOSSES:-"--adversarial 2 --critic-warmup 300 --floor-tokens 0.5 --lowpass 2 --equivariance 1 --niqe"}
 DETAIL_EVAL_EVERY=${DETAIL_EVAL_EVERY:-500}
