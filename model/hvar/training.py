@@ -93,7 +93,8 @@ def save_curves(out: Path, draw: Callable[[list[dict], list], None]) -> None:
     draw(rows, axes)
     for ax in axes:
         ax.set_xlabel("step")
-        ax.legend()
+        if ax.get_legend_handles_labels()[0]:  # a run shorter than its first logged row has none yet
+            ax.legend()
     fig.tight_layout()
     fig.savefig(out / "curves.png", dpi=100)
     plt.close(fig)
