@@ -75,8 +75,9 @@ TRANSFORMER_INIT=${TRANSFORMER_INIT:-checkpoints/hvar-base}  # where a transform
 # floor's PSNR within 0.5 dB on realistic and clean LR, adds no streaks (train_detail.STREAK_LIMIT; the
 # CPU runs' NIQE dips were streaks) and whose HR tokens still add 1 dB (train_detail.ORACLE_MARGIN).
 # --equivariance 1 keeps the decoder from drawing a pattern of its own frame (those streaks; gone within
-# 100 CPU steps); it tokenizes the turned image, as turning the token map cost the HR tokens 1.4 dB
-# (checkpoints/detail-texture, equivariant-image). Look at its pictures before believing it.
+# 100 CPU steps); it tokenizes the turned floor's x4 of the floor-token tiles only, as turning the token
+# map cost the HR tokens 1.4 dB and the term on the HR tiles 0.5 dB (checkpoints/detail-texture,
+# equivariant-image and the probes). Look at its pictures before believing it.
 DETAIL_INIT=${DETAIL_INIT-checkpoints/detail-base}
 DETAIL_LOSSES=${DETAIL_LOSSES:-"--adversarial 2 --critic-warmup 300 --floor-tokens 0.5 --lowpass 2 --equivariance 1 --niqe"}
 DETAIL_EVAL_EVERY=${DETAIL_EVAL_EVERY:-500}

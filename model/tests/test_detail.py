@@ -267,11 +267,20 @@ def test_the_equivariance_term_costs_nothing_for_detail_that_follows_the_content
 def test_under_equivariance_the_x4_loss_adds_the_turned_decodes_difference(pairs_dir):
     model = moved(Detail(*tiny_parts()))
     batch = to_tensors({"x4": Pairs(pairs_dir).batch(np.random.default_rng(0), 2)["x4"]}, 0)["x4"]
+    from_floor = torch.tensor([True, False])
     with torch.no_grad():
-        plain = detail_loss(model, batch)[1]
-        turned = detail_loss(model, batch, equivariance=1.0, turn=3)[1]
+        plain = detail_loss(model, batch, from_floor)[1]
+        turned = detail_loss(model, batch, from_floor, equivariance=1.0, turn=3)[1]
     assert "equivariance" not in plain and turned["equivariance"] > 0
     assert turned["x1"] == plain["x1"] and turned["x4"] == plain["x4"]  # the logs keep the plain L1s
+
+
+def test_equivariance_leaves_the_tiles_decoded_from_the_hr_tokens_to_their_l1(pairs_dir):
+    model = moved(Detail(*tiny_parts()))
+    batch = to_tensors({"x4": Pairs(pairs_dir).batch(np.random.default_rng(0), 2)["x4"]}, 0)["x4"]
+    with torch.no_grad():
+        logs = detail_loss(model, batch, torch.tensor([False, False]), equivariance=1.0, turn=3)[1]
+    assert "equivariance" not in logs
 
 
 # Clean LR 0.1 dB off, the HR tokens 1.5 dB above the floor.
@@ -352,6 +361,7 @@ def test_a_run_from_another_refuses_a_tokenizer_a_floor_or_a_negative_weight(pai
     ("extra", "why"),
     [
         (["--lowpass", "2"], "needs --floor-tokens"),  # no floor-token tiles: it would do nothing
+        (["--equivariance", "1"], "needs --floor-tokens"),  # the same
         (["--lowpass", "9", "--floor-tokens", "0.5"], "at most 8.0"),  # wider than the tile can hold
     ],
 )
