@@ -187,16 +187,15 @@ def low_passed(x: torch.Tensor, which: torch.Tensor, sigma: float) -> torch.Tens
     return torch.where(which.view(-1, 1, 1, 1), gaussian_blur(x, sigma), x)
 
 
-def equivariance_l1(model: Detail, source: torch.Tensor, guide: torch.Tensor, x4: torch.Tensor, k: int):
-    """L1 between x4 decoded from the tokens of the tokenized image (`source`, B 3 4T 4T: the HR tile or
-    the floor's x4) turned by `dihedral` k, guided by the floor's x4 turned by k, and x4 (decoded from the
-    unturned tokens) turned by k: near zero for a decoder that draws what the tokens and the guide say,
-    whichever way up they come, and the size of any pattern fixed in its own frame. The tokens are
-    those of the turned image, not the token map turned: a code means a pattern in one orientation, so
-    a turned map asks the decoder to stop reading the codes (it cost the HR tokens 1.4 dB in 150 CPU
-    steps, checkpoints/detail-texture)."""
-    turned = model.features(model.tokens(dihedral(source, k)))[-1]
-    return F.l1_loss(model.decoder(turned, dihedral(guide, k)), dihedral(x4, k))
+def equivariance_l1(model: Detail, floor_x4: torch.Tensor, x4: torch.Tensor, k: int) -> torch.Tensor:
+    """L1 between x4 decoded from the tokens of the floor's x4 (B 3 4T 4T) turned by `dihedral` k, guided
+    by it turned, and x4 (decoded from it unturned) turned by k: near zero for a decoder that draws what
+    the tokens and the guide say, whichever way up they come, and the size of any pattern fixed in its
+    own frame. The tokens are those of the turned image, not the token map turned: a code means a
+    pattern in one orientation, so a turned map asks the decoder to stop reading the codes (it cost the
+    HR tokens 1.4 dB in 150 CPU steps, checkpoints/detail-texture)."""
+    turned = dihedral(floor_x4, k)
+    return F.l1_loss(model.decoder(model.features(model.tokens(turned))[-1], turned), dihedral(x4, k))
 
 
 def clean_lr(batch: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -244,8 +243,7 @@ def detail_loss(
         parts["x4"] = parts["x4"] + spectrum * amplitude
         logs["spectrum"] = float(amplitude.detach())
     if equivariance > 0 and from_floor is not None and from_floor.any():
-        f = from_floor
-        turned = equivariance_l1(model, guides[2][f], guides[2][f], outs[-1][f], turn)
+        turned = equivariance_l1(model, guides[2][from_floor], outs[-1][from_floor], turn)
         parts["x4"] = parts["x4"] + equivariance * turned
         logs["equivariance"] = float(turned.detach())
     loss = sum(parts.values()) / len(parts)
