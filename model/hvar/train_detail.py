@@ -307,7 +307,7 @@ def draw_curves(rows: list[dict], axes) -> None:
         points = [(r["step"], r[key]) for r in train if key in r]
         if points:
             axes[0].plot(*zip(*points, strict=True), label=key)
-    axes[0].set_title("training loss (L1 + gradient L1; spectrum: the x4 amplitude-spectrum L1)")
+    axes[0].set_title("training loss (L1 + gradient L1) and added terms")
     ev = [r for r in rows if "oracle_x4" in r]
     labels = {"oracle": "floor + HR tokens", "floor": "floor alone", "own": "floor + its own tokens"}
     niqe = any("oracle_niqe" in r for r in ev)
