@@ -1,29 +1,40 @@
-"""Where the time of Model 2.0's detail path goes, per 32 px LR tile, in PyTorch on the CPU.
+"""Where the time of Model 2.0's detail path goes, per 32 px LR tile, on the CPU.
 
     model/.venv/bin/python bench/model/detail_speed.py --run model/checkpoints/detail-base \\
-        --transformer-config model/checkpoints/hvar-floor-hint/config.json --threads 2
+        --transformer-config model/checkpoints/hvar-floor-hint/config.json --threads 2 --runtime onnxruntime
 
-The detail stage is not exported yet, so this times its parts where they run today, one after the
-other as a request would: the floor (x1, x2, x4 of the tile), the encoder (the floor's x4 to the
-transformer's condition and its own tokens, the hint), the transformer (the condition through the
-blocks, then every scale with its key/value cache), and the detail decoder at x1, x2 and x4. The
-transformer's weights are drawn at random (from the config): its work does not depend on them, nor on
-the tiles' content. Each part is the median of --repeats timed runs after one warm-up. Run it on an
-otherwise idle machine. Prints a markdown table per batch size: ms per tile, share, and the x4 output
-MP/s the path would reach without the parts above it (the issue asks 0.3 with detail on 2 cores).
+The detail stage is not exported yet, so this times its parts one after the other as a request would
+run them: the floor (x1, x2, x4 of the tile), the encoder (the floor's x4 to the transformer's
+condition and its own tokens, the hint), the transformer (the condition through the blocks, then every
+scale with its key/value cache), and the detail decoder at x1, x2 and x4. `--runtime onnxruntime`
+traces each part to its own ONNX graph and times it in onnxruntime, the runner's runtime (the runner's
+tiling, overlap and queues come on top); `pytorch` times the modules as they are. The transformer's
+weights are drawn at random (from the config, which may be edited to time another size): its work
+depends neither on them nor on the tiles' content. Each part is the median of --repeats timed runs
+after one warm-up. Run it on an otherwise idle machine. Prints a markdown table per batch size: ms per
+tile, share, and the x4 output MP/s the path would reach without each part (the issue asks 0.3 with
+detail on 2 cores).
 """
 
 import argparse
 import json
 import statistics
+import tempfile
 import time
 from pathlib import Path
 
 import torch
+import torch.nn as nn
 
+from hvar import contract
 from hvar.config import HVARConfig
 from hvar.detail import load_detail
+from hvar.export import ort_session
 from hvar.sr import HVAR
+
+ENCODER = "encoder (condition + hint)"
+LOOP = "encoder + transformer"
+TRANSFORMER = "transformer (condition + 10 scales)"
 
 
 def median_seconds(fn, repeats: int) -> float:
@@ -36,25 +47,71 @@ def median_seconds(fn, repeats: int) -> float:
     return statistics.median(times)
 
 
+class Part(nn.Module):
+    """One part of the path as a module over tensors, so that it can be traced to ONNX on its own."""
+
+    def __init__(self, fn, owner: nn.Module):
+        super().__init__()
+        self.fn, self.owner = fn, owner  # owner: the part's weights, registered for the exporter
+
+    def forward(self, *xs: torch.Tensor):
+        return self.fn(*xs)
+
+
 @torch.no_grad()
-def part_seconds(model, hvar: HVAR, batch: int, repeats: int) -> dict[str, float]:
-    """Seconds per batch of each part of the detail path, on random LR tiles."""
+def parts(model, hvar: HVAR, batch: int) -> dict[str, tuple[Part, tuple[torch.Tensor, ...]]]:
+    """Each part of the detail path with its inputs for one batch of random LR tiles."""
     T = hvar.tile
     lr01 = torch.rand(batch, 3, T, T, generator=torch.Generator().manual_seed(0))
     x1, x2, x4 = model.floor_outputs(lr01)
     _, idx = hvar.condition_and_lr_tokens(x4)  # any valid tokens: the floor's own
-    feats = model.features(idx)
-    t = {
-        "floor": median_seconds(lambda: model.floor_outputs(lr01), repeats),
-        "encoder (condition + hint)": median_seconds(lambda: hvar.condition_and_lr_tokens(x4), repeats),
+    spans = hvar.transformer.begin_ends
+
+    def encoder(x4_):
+        f, idx_ = hvar.condition_and_lr_tokens(x4_)
+        return f, torch.cat(idx_, dim=1)
+
+    def loop(x4_, idx_NL):  # the cached inference loop fed the tokens (the sampler's top-k is negligible)
+        return hvar.teacher_forced_logits_by_cache(x4_, [idx_NL[:, b:e] for b, e in spans])
+
+    out = {
+        "floor": (Part(lambda lr: tuple(model.floor_outputs(lr)), model.floor), (lr01,)),
+        ENCODER: (Part(encoder, hvar.tokenizer), (x4,)),
+        LOOP: (Part(loop, hvar), (x4, torch.cat(idx, dim=1))),
+        "token features": (Part(lambda *i: tuple(model.features(list(i))), model.tokenizer), tuple(idx)),
     }
-    # The cached inference loop fed the tokens (sampling is a top-k over 512 logits: negligible).
-    loop = median_seconds(lambda: hvar.teacher_forced_logits_by_cache(x4, idx), repeats)
-    t["transformer (condition + 10 scales)"] = max(loop - t["encoder (condition + hint)"], 0.0)
-    t["token features"] = median_seconds(lambda: model.features(idx), repeats)
-    for f, g, name in zip(feats, (x1, x2, x4), ("x1", "x2", "x4"), strict=True):
-        t[f"decoder {name}"] = median_seconds(lambda f=f, g=g: model.decoder(f, g), repeats)
-    return t
+    for f, g, name in zip(model.features(idx), (x1, x2, x4), ("x1", "x2", "x4"), strict=True):
+        out[f"decoder {name}"] = (Part(lambda f_, g_: model.decoder(f_, g_), model.decoder), (f, g))
+    return out
+
+
+def torch_seconds(part: Part, xs: tuple[torch.Tensor, ...], repeats: int) -> float:
+    with torch.no_grad():
+        return median_seconds(lambda: part(*xs), repeats)
+
+
+def ort_seconds(part: Part, xs: tuple[torch.Tensor, ...], repeats: int, threads: int, folder: Path) -> float:
+    """The part traced to ONNX (static shapes) and timed in onnxruntime, the runner's runtime."""
+    path = folder / "part.onnx"
+    names = [f"in{i}" for i in range(len(xs))]
+    contract.trace(part.eval(), xs, path, names, (), {})
+    sess = ort_session(path, threads)
+    feed = {n: x.numpy() for n, x in zip(names, xs, strict=True)}
+    return median_seconds(lambda: sess.run(None, feed), repeats)
+
+
+def part_seconds(model, hvar: HVAR, batch: int, repeats: int, runtime: str, threads: int) -> dict[str, float]:
+    """Seconds per batch of each part; the transformer's is the loop's less the encoder inside it."""
+    with tempfile.TemporaryDirectory() as tmp:
+        t = {}
+        for name, (part, xs) in parts(model, hvar, batch).items():
+            if runtime == "onnxruntime":
+                t[name] = ort_seconds(part, xs, repeats, threads, Path(tmp))
+            else:
+                t[name] = torch_seconds(part, xs, repeats)
+    t[TRANSFORMER] = max(t.pop(LOOP) - t[ENCODER], 0.0)
+    order = ["floor", ENCODER, TRANSFORMER, "token features", "decoder x1", "decoder x2", "decoder x4"]
+    return {k: t[k] for k in order}
 
 
 def table(t: dict[str, float], batch: int, out_px: int) -> str:
@@ -78,6 +135,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--batches", type=int, nargs="+", default=[1, 8])
     ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--runtime", choices=("pytorch", "onnxruntime"), default="pytorch")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
     torch.backends.nnpack.set_flags(False)
@@ -94,14 +152,15 @@ def main() -> None:
 
     tok, tr = cfg.tokenizer, cfg.transformer
     print(
-        f"{args.threads} threads; LR tile {tok.tile} px, {tok.num_tokens} tokens; transformer "
-        f"{millions(hvar.transformer)} (depth {tr.depth}, width {tr.width}); encoder "
+        f"{args.runtime}, {args.threads} threads; LR tile {tok.tile} px, {tok.num_tokens} tokens; "
+        f"transformer {millions(hvar.transformer)} (depth {tr.depth}, width {tr.width}); encoder "
         f"{millions(model.tokenizer.encoder)}; detail decoder {millions(model.decoder)}; "
         f"floor {millions(model.floor)}"
     )
     for batch in args.batches:
         print()
-        print(table(part_seconds(model, hvar, batch, args.repeats), batch, tok.hr_tile**2))
+        t = part_seconds(model, hvar, batch, args.repeats, args.runtime, args.threads)
+        print(table(t, batch, tok.hr_tile**2))
 
 
 if __name__ == "__main__":
