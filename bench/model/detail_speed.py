@@ -6,14 +6,15 @@
 The detail stage is not exported yet, so this times its parts one after the other as a request would
 run them: the floor (x1, x2, x4 of the tile), the encoder (the floor's x4 to the transformer's
 condition and its own tokens, the hint), the transformer (the condition through the blocks, then every
-scale with its key/value cache), and the detail decoder at x1, x2 and x4. `--runtime onnxruntime`
-traces each part to its own ONNX graph and times it in onnxruntime, the runner's runtime (the runner's
-tiling, overlap and queues come on top); `pytorch` times the modules as they are. The transformer's
-weights are drawn at random (from the config, which may be edited to time another size): its work
-depends neither on them nor on the tiles' content. Each part is the median of --repeats timed runs
-after one warm-up. Run it on an otherwise idle machine. Prints a markdown table per batch size: ms per
-tile, share, and the x4 output MP/s the path would reach without each part (the issue asks 0.3 with
-detail on 2 cores).
+scale with its key/value cache), the sampler (a top-k draw of every token; the graph computes it for
+greedy decoding too, selecting with `torch.where`), and the detail decoder at x1, x2 and x4.
+`--runtime onnxruntime` traces each part to its own ONNX graph and times it in onnxruntime, the
+runner's runtime (the runner's tiling, overlap and queues come on top); `pytorch` times the modules as
+they are. The transformer's weights are drawn at random (from the config, which may be edited to time
+another size): its work depends neither on them nor on the tiles' content. Each part is the median of
+--repeats timed runs after one warm-up. Run it on an otherwise idle machine. Prints a markdown table
+per batch size: ms per tile, share, and the x4 output MP/s the path would reach without each part (the
+issue asks 0.3 with detail on 2 cores).
 """
 
 import argparse
@@ -30,11 +31,13 @@ from hvar import contract
 from hvar.config import HVARConfig
 from hvar.detail import load_detail
 from hvar.export import ort_session
+from hvar.sample import sample_top_k
 from hvar.sr import HVAR
 
 ENCODER = "encoder (condition + hint)"
 LOOP = "encoder + transformer"
 TRANSFORMER = "transformer (condition + 10 scales)"
+SAMPLER = "sampler (top-k draws of every token)"
 
 
 def median_seconds(fn, repeats: int) -> float:
@@ -71,13 +74,20 @@ def parts(model, hvar: HVAR, batch: int) -> dict[str, tuple[Part, tuple[torch.Te
         f, idx_ = hvar.condition_and_lr_tokens(x4_)
         return f, torch.cat(idx_, dim=1)
 
-    def loop(x4_, idx_NL):  # the cached inference loop fed the tokens (the sampler's top-k is negligible)
+    def loop(x4_, idx_NL):  # the cached inference loop fed the tokens, without the sampler
         return hvar.teacher_forced_logits_by_cache(x4_, [idx_NL[:, b:e] for b, e in spans])
+
+    def sampler(logits_BLV, u_BL, temperature_1):  # every scale's draws at once: the same work
+        return sample_top_k(logits_BLV, u_BL, temperature_1, hvar.cfg.transformer.top_k)
+
+    logits = hvar.teacher_forced_logits_by_cache(x4, idx)
+    u = torch.rand(logits.shape[:2], generator=torch.Generator().manual_seed(1))
 
     out = {
         "floor": (Part(lambda lr: tuple(model.floor_outputs(lr)), model.floor), (lr01,)),
         ENCODER: (Part(encoder, hvar.tokenizer), (x4,)),
         LOOP: (Part(loop, hvar), (x4, torch.cat(idx, dim=1))),
+        SAMPLER: (Part(sampler, hvar), (logits, u, torch.ones(1))),
         "token features": (Part(lambda *i: tuple(model.features(list(i))), model.tokenizer), tuple(idx)),
     }
     for f, g, name in zip(model.features(idx), (x1, x2, x4), ("x1", "x2", "x4"), strict=True):
@@ -110,8 +120,8 @@ def part_seconds(model, hvar: HVAR, batch: int, repeats: int, runtime: str, thre
             else:
                 t[name] = torch_seconds(part, xs, repeats)
     t[TRANSFORMER] = max(t.pop(LOOP) - t[ENCODER], 0.0)
-    order = ["floor", ENCODER, TRANSFORMER, "token features", "decoder x1", "decoder x2", "decoder x4"]
-    return {k: t[k] for k in order}
+    order = ["floor", ENCODER, TRANSFORMER, SAMPLER, "token features"]
+    return {k: t[k] for k in order + [f"decoder {s}" for s in ("x1", "x2", "x4")]}
 
 
 def table(t: dict[str, float], batch: int, out_px: int) -> str:
