@@ -19,13 +19,12 @@ issue asks 0.3 with detail on 2 cores).
 
 import argparse
 import json
-import statistics
 import tempfile
-import time
 from pathlib import Path
 
 import torch
 import torch.nn as nn
+from tile_speed import median_seconds  # this folder: scripts run as files
 
 from hvar import contract
 from hvar.config import HVARConfig
@@ -38,16 +37,6 @@ ENCODER = "encoder (condition + hint)"
 LOOP = "encoder + transformer"
 TRANSFORMER = "transformer (condition + 10 scales)"
 SAMPLER = "sampler (top-k draws of every token)"
-
-
-def median_seconds(fn, repeats: int) -> float:
-    fn()  # warm-up: allocations, first-run kernel choices
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times)
 
 
 class Part(nn.Module):
