@@ -47,6 +47,7 @@ from safetensors.numpy import save_file as save_np
 
 from hvar import acceptance, contract
 from hvar.config import HVARConfig
+from hvar.detail import WEIGHTS_FILE as DETAIL_WEIGHTS
 from hvar.floor import CONFIG_FILE as FLOOR_CONFIG
 from hvar.sample import tie_distance
 from hvar.sr import HVAR, load_hvar
@@ -311,8 +312,12 @@ def main(argv: list[str] | None = None) -> None:
         "--run",
         type=Path,
         required=True,
-        help="H-VAR run (hvar.train_transformer) or floor run (hvar.train_floor) folder",
+        help="run folder of hvar.train_transformer, hvar.train_floor or hvar.train_detail",
     )
+    transformer_help = "detail runs: the transformer run (train_transformer --floor)"
+    ap.add_argument("--transformer", type=Path, help=transformer_help)
+    top_k_help = "detail runs: draw from the K likeliest tokens (0: all; default: the transformer's config)"
+    ap.add_argument("--top-k", type=int, default=None, metavar="K", help=top_k_help)
     ap.add_argument("--out", type=Path, required=True, help="model folder, e.g. ../gpu-runner/models/<id>")
     ap.add_argument("--id", default=None, help="model id (default: the folder's name)")
     ap.add_argument("--version", default="1.0.0")
@@ -321,10 +326,9 @@ def main(argv: list[str] | None = None) -> None:
         "--evaluation", type=Path, help="JSON of hvar.eval_sr on this model (kept in the manifest)"
     )
     ap.add_argument("--training", type=Path, help="JSON describing the training (kept in the manifest)")
-    ap.add_argument(
-        "--tile", type=int, default=None, help="floor runs: LR tile side served (default: its config's)"
-    )
-    overlap_help = "floor runs: LR pixels tiles share, for the manifest (default: the receptive radius)"
+    tile_help = "floor and detail runs: LR tile side served (default: its config's)"
+    ap.add_argument("--tile", type=int, default=None, help=tile_help)
+    overlap_help = "floor and detail runs: LR pixels tiles share, in the manifest (default: floor's reach)"
     ap.add_argument("--overlap", type=int, default=None, help=overlap_help)
     step_help = (
         "floor runs: the graph takes tiles of any side that is a multiple of this, up to --tile, and the "
@@ -339,10 +343,17 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = ap.parse_args(argv)
     floor = (args.run / FLOOR_CONFIG).exists()  # an hvar.train_floor run folder
-    run_files = (args.run / FLOOR_CONFIG,) if floor else (args.run / "config.json", args.run / "tokenizer")
-    for path in (*run_files, args.evaluation, args.training):
+    detail = (args.run / DETAIL_WEIGHTS).exists()  # an hvar.train_detail run folder
+    run_files = (
+        (args.run / FLOOR_CONFIG,) if floor
+        else (args.run / DETAIL_WEIGHTS, args.run / "floor") if detail
+        else (args.run / "config.json", args.run / "tokenizer")
+    )  # fmt: skip
+    for path in (*run_files, args.transformer, args.evaluation, args.training):
         if path is not None and not path.exists():
             ap.error(f"{path} does not exist")
+    if args.top_k is not None and (not detail or args.top_k < 0):
+        ap.error("--top-k is for detail runs, 0 or more")
     if args.tile is not None and (args.tile < 8 or args.tile % 4):
         ap.error("--tile must be a multiple of 4, at least 8")
     if args.tile_step is not None and (not floor or args.tile_step < 4 or args.tile_step % 4):
@@ -358,6 +369,10 @@ def main(argv: list[str] | None = None) -> None:
             from hvar.export_floor import export_floor
 
             export_floor(args)
+        elif detail:
+            from hvar.export_detail import export_detail
+
+            export_detail(args)
         else:
             export_hvar(args)
         record_acceptance(args.out, args.acceptance, out)

@@ -42,10 +42,10 @@ def tie_distance(
     smaller of the two distances. Greedy (temperature 0): the gap between the two most likely tokens."""
     V = logits_BlV.shape[-1]
     k = V if top_k <= 0 else min(top_k, V)
-    top_BlK = logits_BlV.double().topk(k, dim=-1).values
-    if temperature <= 0:
-        p_BlK = torch.softmax(top_BlK, dim=-1)
+    if temperature <= 0 or k == 1:  # the argmax, whatever u: what can change it is the runner-up
+        p_BlK = torch.softmax(logits_BlV.double().topk(max(k, 2), dim=-1).values, dim=-1)
         return (p_BlK[..., 0] - p_BlK[..., 1]).float()
+    top_BlK = logits_BlV.double().topk(k, dim=-1).values
     p_BlK = torch.softmax(top_BlK / temperature, dim=-1)
     cdf_BlK = p_BlK.cumsum(dim=-1)
     u_Bl1 = u_Bl.double().unsqueeze(-1) * cdf_BlK[..., -1:]

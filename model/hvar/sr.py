@@ -7,7 +7,8 @@
 Public API (the trainer, the evaluation and the ONNX export use these):
   HVAR.condition(lr)                      condition latents f_BCvPP of an LR batch
   HVAR.condition_and_lr_tokens(lr)        the same, and z_LR (HIT tokens of the upsampled LR) for DPO
-  HVAR.generate(lr, noise, temperature)   tokens and images (in [-1, 1]) of one pass, KV-cached
+  HVAR.draw(lr, noise, temperature)       tokens and running sums of one pass, KV-cached
+  HVAR.generate(lr, noise, temperature)   the same pass's tokens and images (in [-1, 1])
   HVAR.teacher_forced_logits_by_cache(..) the cached loop fed with given tokens (tests)
   HVAR.forward(lr01, noise, temperature)  the ONNX contract (`hvar.contract`): x1, x2, x4, tokens
   save_hvar / load_hvar                   a run folder: transformer + tokenizer weights, one config
@@ -128,7 +129,7 @@ class HVAR(nn.Module):
         cond_BD, cache = self._start(f_BCvPP)
         return cond_BD, cache, hint
 
-    def generate(
+    def draw(
         self,
         lr_B3TT: torch.Tensor,
         noise_BL: torch.Tensor | None = None,
@@ -137,7 +138,7 @@ class HVAR(nn.Module):
         prior: list[torch.Tensor] | None = None,
         confidence: float = 0.0,
     ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
-        """One pass: LR in [-1, 1] -> (tokens per scale, images at the segment ends in [-1, 1]).
+        """The token loop alone: LR in [-1, 1] -> (tokens per scale, running sums at the segment ends).
         noise_BL: one uniform per generated token (ignored when temperature is 0; None = zeros).
         prior: tokens per scale to keep wherever the transformer's most likely token has a probability
         below `confidence` (the detail stage passes the floor's own tokens: unsure means no change)."""
@@ -160,6 +161,19 @@ class HVAR(nn.Module):
                 fhats.append(fhat)
             if si + 1 < len(tok.patch_nums):
                 x_next = q.next_input(si, fhat).flatten(2).transpose(1, 2)
+        return idx_list, fhats
+
+    def generate(
+        self,
+        lr_B3TT: torch.Tensor,
+        noise_BL: torch.Tensor | None = None,
+        temperature: torch.Tensor | float = 0.0,
+        **draw_options,
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor]]:
+        """One pass: LR in [-1, 1] -> (tokens per scale, images at the segment ends in [-1, 1]); `draw`'s
+        options (top_k, prior, confidence) pass through."""
+        tok = self.cfg.tokenizer
+        idx_list, fhats = self.draw(lr_B3TT, noise_BL, temperature, **draw_options)
         lr_guide = None
         if tok.lr_guided_decoder:  # an LR tile; the floor's x4 (condition "x4") brought down to one
             lr_guide = (

@@ -57,6 +57,14 @@ def test_greedy_tie_distance_is_the_gap_between_the_two_most_likely_tokens():
     torch.testing.assert_close(d, torch.tensor([[float(p[0] - p[1])]]), rtol=0, atol=1e-6)
 
 
+def test_a_draw_from_the_one_likeliest_token_is_as_near_a_tie_as_its_runner_up():
+    from hvar.sample import tie_distance
+
+    p = torch.softmax(LOGITS.topk(2).values.double(), 0)  # what can flip the argmax: the runner-up
+    d = tie_distance(LOGITS.expand(1, 2, -1), torch.tensor([[0.0, 0.9]]), 1.0, top_k=1)
+    torch.testing.assert_close(d, torch.full((1, 2), float(p[0] - p[1])), rtol=0, atol=1e-6)
+
+
 @pytest.mark.parametrize("temperature", [1.0, 0.0])
 def test_rounding_the_logits_flips_only_draws_that_were_near_a_tie(temperature):
     """What the export's parity check relies on: another runtime's rounding (here 1e-4 on the logits)

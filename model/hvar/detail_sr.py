@@ -1,0 +1,104 @@
+"""The detail path as one model of the runner's contract: the floor, then tokens that add what it lacks.
+
+    lr (N 3 T T, T a multiple of the tokenizer's tile t) --floor--> x1, x2, x4 (the guides)
+    x4 cut into g x g sub-tiles of side 4t (g = T / t) --transformer (condition x4, hinted)--> tokens
+    each sub-tile's running sums at the segment ends, put back side by side (N Cvae g*h g*w)
+        --DetailDecoder, guided by the floor's whole output at that size--> x1, x2, x4
+
+The transformer and the tokenizer work on the tiles they were trained on (t LR px), but the runner's
+tile is T: the floor sees T px of context, the sub-tiles' tokens are drawn in one batch, and the decoder
+(convolutions only) reads the sub-tiles' latents as one map, so the image has no seam between them and
+the runner's overlap is paid once per T, not per t (`bench/model/detail_speed.py` times the parts).
+
+Public API:
+  DetailSR(detail, transformer, tile)   the contract model (`hvar.contract`): lr, noise, temperature ->
+                                        x1, x2, x4, tokens; tokens = g*g*L, sub-tile after sub-tile
+  DetailSR.guides(lr01)                 the floor's outputs in [-1, 1]
+  DetailSR.render(guides, fhats)        running sums per sub-tile -> x1, x2, x4 in [0, 1]
+  DetailSR.decode_tokens(lr01, tokens)  the images given tokens (to check another runtime's draws)
+  DetailSR.sub_tiles(x4)                the transformer's inputs of a batch: (N g g) 3 4t 4t
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn as nn
+
+from .detail import Detail
+from .sr import HVAR
+
+
+def to_grid(x_BCHW: torch.Tensor, g: int) -> torch.Tensor:
+    """B C H W -> (B g g) C H/g W/g: the g x g sub-tiles, row after row."""
+    B, C, H, W = x_BCHW.shape
+    x = x_BCHW.reshape(B, C, g, H // g, g, W // g).permute(0, 2, 4, 1, 3, 5)
+    return x.reshape(B * g * g, C, H // g, W // g)
+
+
+def from_grid(x_nChw: torch.Tensor, g: int) -> torch.Tensor:
+    """(B g g) C h w -> B C g*h g*w: `to_grid` undone."""
+    n, C, h, w = x_nChw.shape
+    x = x_nChw.reshape(n // (g * g), g, g, C, h, w).permute(0, 3, 1, 4, 2, 5)
+    return x.reshape(n // (g * g), C, g * h, g * w)
+
+
+class DetailSR(nn.Module):
+    def __init__(self, detail: Detail, transformer: HVAR, tile: int):
+        super().__init__()
+        t = detail.cfg.tile
+        if tile % t:
+            raise ValueError(f"the tile side {tile} is not a multiple of the tokenizer's tile {t}")
+        if transformer.cfg.transformer.condition != "x4" or not transformer.tokenizer.same_tokens_as(
+            detail.tokenizer
+        ):
+            raise ValueError("the transformer must be conditioned on the floor's x4, on the decoder's tokens")
+        self.detail, self.transformer = detail.eval(), transformer.eval()
+        self.g = tile // t
+        self._tile = tile
+
+    # The runner's model contract (`hvar.contract`).
+    @property
+    def tile(self) -> int:
+        return self._tile
+
+    @property
+    def tokens(self) -> int:
+        return self.g * self.g * self.transformer.tokens
+
+    @property
+    def overlap(self) -> int:
+        """The floor's receptive radius: where a tile's blend weight is 1, the floor saw real context."""
+        return min(self.detail.floor.receptive_radius, self.tile // 2)
+
+    def guides(self, lr01_N3TT: torch.Tensor) -> list[torch.Tensor]:
+        return self.detail.floor_outputs(lr01_N3TT)
+
+    def sub_tiles(self, x4_N3HW: torch.Tensor) -> torch.Tensor:
+        return to_grid(x4_N3HW, self.g)
+
+    def render(self, guides: list[torch.Tensor], fhats: list[torch.Tensor]) -> list[torch.Tensor]:
+        """The floor's outputs ([-1, 1]) and each sub-tile's running sums at the segment ends -> x1, x2,
+        x4 in [0, 1]; the outputs the tokens do not decode to (plain quantizer: x1, x2) are the floor's."""
+        d = self.detail
+        n = len(d.decoded)
+        z = [from_grid(d.tokenizer.post_quant_conv(f), self.g) for f in fhats[-n:]]
+        decoded = [d.decoder(f, g) for f, g in zip(z, guides[-n:], strict=True)]
+        return [((im + 1) / 2).clamp(0, 1) for im in guides[: len(guides) - n] + decoded]
+
+    def forward(
+        self, lr01_N3TT: torch.Tensor, noise_NL: torch.Tensor, temperature_1: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """The model contract: lr in [0, 1], one uniform per token, temperature [1] (0 = greedy) ->
+        x1, x2, x4 in [0, 1] and the tokens drawn (N, g*g*L)."""
+        guides = self.guides(lr01_N3TT)
+        noise_nl = noise_NL.reshape(-1, self.transformer.tokens)  # one row per sub-tile
+        idx_list, fhats = self.transformer.draw(self.sub_tiles(guides[2]), noise_nl, temperature_1)
+        x1, x2, x4 = self.render(guides, fhats)
+        return x1, x2, x4, torch.cat(idx_list, dim=1).reshape(lr01_N3TT.shape[0], -1)
+
+    @torch.no_grad()
+    def decode_tokens(self, lr01_N3TT: torch.Tensor, tokens_NL: torch.Tensor) -> list[torch.Tensor]:
+        spans = self.transformer.transformer.begin_ends
+        idx_nl = tokens_NL.reshape(-1, self.transformer.tokens)
+        fhats = self.detail.tokenizer.idx_to_fhats([idx_nl[:, b:e] for b, e in spans])
+        return self.render(self.guides(lr01_N3TT), fhats)
