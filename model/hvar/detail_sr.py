@@ -7,8 +7,9 @@
 
 The transformer and the tokenizer work on the tiles they were trained on (t LR px), but the runner's
 tile is T: the floor sees T px of context, the sub-tiles' tokens are drawn in one batch, and the decoder
-(convolutions only) reads the sub-tiles' latents as one map, so the image has no seam between them and
-the runner's overlap is paid once per T, not per t (`bench/model/detail_speed.py` times the parts).
+(convolutions only) reads the sub-tiles' latents as one map, so no sub-tile's edge is decoded against
+zero padding, and the runner's overlap is paid once per T, not per t (`bench/model/detail_speed.py`
+times the parts).
 
 Public API:
   DetailSR(detail, transformer, tile)   the contract model (`hvar.contract`): lr, noise, temperature ->
