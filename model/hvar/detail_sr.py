@@ -1,15 +1,18 @@
 """The detail path as one model of the runner's contract: the floor, then tokens that add what it lacks.
 
     lr (N 3 T T, T a multiple of the tokenizer's tile t) --floor--> x1, x2, x4 (the guides)
-    x4 cut into g x g sub-tiles of side 4t (g = T / t) --transformer (condition x4, hinted)--> tokens
-    each sub-tile's running sums at the segment ends, put back side by side (N Cvae g*h g*w)
-        --DetailDecoder, guided by the floor's whole output at that size--> x1, x2, x4
+    the outputs cut into g x g sub-tiles (g = T / t), x4's of side 4t
+        --transformer (condition: the sub-tile's x4, hinted)--> tokens of each sub-tile
+    each sub-tile's running sums at the segment ends
+        --DetailDecoder, guided by the floor's output of that sub-tile--> x1, x2, x4 of the sub-tile
+    the sub-tiles put back side by side
 
-The transformer and the tokenizer work on the tiles they were trained on (t LR px), but the runner's
-tile is T: the floor sees T px of context, the sub-tiles' tokens are drawn in one batch, and the decoder
-(convolutions only) reads the sub-tiles' latents as one map, so no sub-tile's edge is decoded against
-zero padding, and the runner's overlap is paid once per T, not per t (`bench/model/detail_speed.py`
-times the parts).
+The transformer, the tokenizer and the decoder work on the tiles they were trained on (t LR px), but the
+runner's tile is T: the floor sees T px of context, all sub-tiles go through in one batch, and the
+runner's overlap is paid once per T, not per t (`bench/model/detail_speed.py` times the parts). The
+decoder must see one sub-tile at a time: its GroupNorms and its attention pool over the whole map, and
+fed the sub-tiles' latents as one map it gave the floor's own tokens back 18-21 dB worse (x1-x4 against
+the floor, a Set5 tile) than sub-tile by sub-tile.
 
 Public API:
   DetailSR(detail, transformer, tile)   the contract model (`hvar.contract`): lr, noise, temperature ->
@@ -18,6 +21,7 @@ Public API:
   DetailSR.render(guides, fhats)        running sums per sub-tile -> x1, x2, x4 in [0, 1]
   DetailSR.decode_tokens(lr01, tokens)  the images given tokens (to check another runtime's draws)
   DetailSR.sub_tiles(x4)                the transformer's inputs of a batch: (N g g) 3 4t 4t
+  to_grid / from_grid                   a batch cut into its sub-tiles, and put back
 """
 
 from __future__ import annotations
@@ -80,10 +84,10 @@ class DetailSR(nn.Module):
     def render(self, guides: list[torch.Tensor], fhats: list[torch.Tensor]) -> list[torch.Tensor]:
         """The floor's outputs ([-1, 1]) and each sub-tile's running sums at the segment ends -> x1, x2,
         x4 in [0, 1]; the outputs the tokens do not decode to (plain quantizer: x1, x2) are the floor's."""
-        d = self.detail
+        d, g = self.detail, self.g
         n = len(d.decoded)
-        z = [from_grid(d.tokenizer.post_quant_conv(f), self.g) for f in fhats[-n:]]
-        decoded = [d.decoder(f, g) for f, g in zip(z, guides[-n:], strict=True)]
+        z = [d.tokenizer.post_quant_conv(f) for f in fhats[-n:]]  # (N g g) Cvae h w each
+        decoded = [from_grid(d.decoder(f, to_grid(x, g)), g) for f, x in zip(z, guides[-n:], strict=True)]
         return [((im + 1) / 2).clamp(0, 1) for im in guides[: len(guides) - n] + decoded]
 
     def forward(

@@ -83,6 +83,24 @@ def test_each_sub_tile_draws_the_tokens_of_its_own_part_of_the_floors_x4(path):
     assert torch.equal(tokens[:, 2 * L : 3 * L], torch.cat(idx, dim=1))
 
 
+def test_each_sub_tile_is_decoded_alone_as_the_decoder_was_trained(path):
+    # its norms and attention pool over the map they see: the neighbours' latents must not reach a sub-tile
+    detail, transformer = path
+    whole, one = (
+        DetailSR(detail, transformer, 2 * detail.cfg.tile),
+        DetailSR(detail, transformer, detail.cfg.tile),
+    )
+    lr = lr_tiles(1, whole.tile, seed=3)
+    with torch.no_grad():
+        guides = whole.guides(lr)
+        _, fhats = transformer.draw(whole.sub_tiles(guides[2]), torch.rand(4, transformer.tokens), 1.0)
+        images = whole.render(guides, fhats)
+        top_left = one.render([to_grid(x, 2)[:1] for x in guides], [f[:1] for f in fhats])
+    for im, alone in zip(images, top_left, strict=True):
+        side = alone.shape[-1]
+        torch.testing.assert_close(im[..., :side, :side], alone)
+
+
 def test_the_images_given_the_tokens_drawn_are_the_images_drawn(path):
     detail, transformer = path
     model = DetailSR(detail, transformer, 2 * detail.cfg.tile)
