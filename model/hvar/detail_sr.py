@@ -15,7 +15,7 @@ fed the sub-tiles' latents as one map it gave the floor's own tokens back 18-21 
 the floor, a Set5 tile) than sub-tile by sub-tile.
 
 Public API:
-  DetailSR(detail, transformer, tile)   the contract model (`hvar.contract`): lr, noise, temperature ->
+  DetailSR(detail, transformer, tile, decode)  the contract model (`hvar.contract`): lr, noise, temperature ->
                                         x1, x2, x4, tokens; tokens = g*g*L, sub-tile after sub-tile
   DetailSR.guides(lr01)                 the floor's outputs in [-1, 1]
   DetailSR.render(guides, fhats)        running sums per sub-tile -> x1, x2, x4 in [0, 1]
@@ -29,6 +29,7 @@ from __future__ import annotations
 import torch
 import torch.nn as nn
 
+from .config import SCALES
 from .detail import Detail
 from .sr import HVAR
 
@@ -48,11 +49,16 @@ def from_grid(x_nChw: torch.Tensor, g: int) -> torch.Tensor:
 
 
 class DetailSR(nn.Module):
-    def __init__(self, detail: Detail, transformer: HVAR, tile: int):
+    def __init__(self, detail: Detail, transformer: HVAR, tile: int, decode: tuple[int, ...] | None = None):
+        """decode: the outputs drawn from the tokens (default: all the tokenizer decodes, `Detail.decoded`);
+        the others are the floor's (the tokens of every scale are drawn all the same)."""
         super().__init__()
         t = detail.cfg.tile
         if tile % t:
             raise ValueError(f"the tile side {tile} is not a multiple of the tokenizer's tile {t}")
+        self.decode = tuple(detail.decoded if decode is None else decode)
+        if not self.decode or not set(self.decode) <= set(detail.decoded):
+            raise ValueError(f"decode {self.decode}: the tokens decode to {detail.decoded}")
         if transformer.cfg.transformer.condition != "x4" or not transformer.tokenizer.same_tokens_as(
             detail.tokenizer
         ):
@@ -83,12 +89,16 @@ class DetailSR(nn.Module):
 
     def render(self, guides: list[torch.Tensor], fhats: list[torch.Tensor]) -> list[torch.Tensor]:
         """The floor's outputs ([-1, 1]) and each sub-tile's running sums at the segment ends -> x1, x2,
-        x4 in [0, 1]; the outputs the tokens do not decode to (plain quantizer: x1, x2) are the floor's."""
+        x4 in [0, 1]; the outputs not in `decode` are the floor's."""
         d, g = self.detail, self.g
-        n = len(d.decoded)
-        z = [d.tokenizer.post_quant_conv(f) for f in fhats[-n:]]  # (N g g) Cvae h w each
-        decoded = [from_grid(d.decoder(f, to_grid(x, g)), g) for f, x in zip(z, guides[-n:], strict=True)]
-        return [((im + 1) / 2).clamp(0, 1) for im in guides[: len(guides) - n] + decoded]
+        fhat_of = dict(zip(d.decoded, fhats[-len(d.decoded) :], strict=True))  # (N g g) Cvae h w each
+        images = []
+        for s, guide in zip(SCALES, guides, strict=True):
+            if s in self.decode:
+                z = d.tokenizer.post_quant_conv(fhat_of[s])
+                guide = from_grid(d.decoder(z, to_grid(guide, g)), g)
+            images.append(((guide + 1) / 2).clamp(0, 1))
+        return images
 
     def forward(
         self, lr01_N3TT: torch.Tensor, noise_NL: torch.Tensor, temperature_1: torch.Tensor

@@ -46,7 +46,7 @@ from safetensors.numpy import load_file as load_np
 from safetensors.numpy import save_file as save_np
 
 from hvar import acceptance, contract
-from hvar.config import HVARConfig
+from hvar.config import SCALES, HVARConfig
 from hvar.detail import WEIGHTS_FILE as DETAIL_WEIGHTS
 from hvar.floor import CONFIG_FILE as FLOOR_CONFIG
 from hvar.sample import tie_distance
@@ -318,6 +318,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--transformer", type=Path, help=transformer_help)
     top_k_help = "detail runs: draw from the K likeliest tokens (0: all; default: the transformer's config)"
     ap.add_argument("--top-k", type=int, default=None, metavar="K", help=top_k_help)
+    decode_help = "detail runs: the outputs drawn from the tokens, the others the floor's (default: all)"
+    ap.add_argument("--decode", type=int, nargs="+", choices=SCALES, default=None, help=decode_help)
     ap.add_argument("--out", type=Path, required=True, help="model folder, e.g. ../gpu-runner/models/<id>")
     ap.add_argument("--id", default=None, help="model id (default: the folder's name)")
     ap.add_argument("--version", default="1.0.0")
@@ -352,6 +354,8 @@ def main(argv: list[str] | None = None) -> None:
     for path in (*run_files, args.transformer, args.evaluation, args.training):
         if path is not None and not path.exists():
             ap.error(f"{path} does not exist")
+    if args.decode is not None and not detail:
+        ap.error("--decode is for detail runs")
     if args.top_k is not None and (not detail or args.top_k < 0):
         ap.error("--top-k is for detail runs, 0 or more")
     if args.tile is not None and (args.tile < 8 or args.tile % 4):

@@ -103,7 +103,7 @@ def export_detail(args: argparse.Namespace) -> None:
     if args.top_k is not None:  # a sampling choice, not a weight: the graph's sampler keeps K tokens
         drawing = dataclasses.replace(transformer.cfg.transformer, top_k=args.top_k)
         transformer.cfg = dataclasses.replace(transformer.cfg, transformer=drawing)
-    model = DetailSR(detail, transformer, args.tile or detail.cfg.tile).eval()
+    model = DetailSR(detail, transformer, args.tile or detail.cfg.tile, args.decode).eval()
     args.out.mkdir(parents=True, exist_ok=True)
     onnx_path, candidate = args.out / "model.onnx", args.out / "model.onnx.tmp"
     start = time.perf_counter()
@@ -147,6 +147,7 @@ def export_detail(args: argparse.Namespace) -> None:
             "floor": detail.floor.cfg.to_dict(),
             "runs": {"detail": str(args.run), "transformer": str(args.transformer)},
             "subTiles": sub_tiles,
+            "decode": list(model.decode),  # the outputs drawn from the tokens; the others are the floor's
         },
         "evaluation": json.loads(args.evaluation.read_text()) if args.evaluation else {},
         "training": json.loads(args.training.read_text()) if args.training else {},

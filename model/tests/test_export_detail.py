@@ -101,6 +101,23 @@ def test_each_sub_tile_is_decoded_alone_as_the_decoder_was_trained(path):
         torch.testing.assert_close(im[..., :side, :side], alone)
 
 
+def test_outputs_not_decoded_from_the_tokens_are_the_floors(path):
+    detail, transformer = path
+    every, x4_only = (DetailSR(detail, transformer, 2 * detail.cfg.tile, decode) for decode in (None, (4,)))
+    lr, noise = lr_tiles(1, every.tile, seed=4), torch.rand(1, every.tokens)
+    with torch.no_grad():
+        want, got = every(lr, noise, torch.tensor([1.0])), x4_only(lr, noise, torch.tensor([1.0]))
+        floor = [(g + 1) / 2 for g in detail.floor_outputs(lr)]
+    assert torch.equal(got[0], floor[0]) and torch.equal(got[1], floor[1])
+    assert torch.equal(got[2], want[2]) and torch.equal(got[3], want[3])  # the same tokens, the same x4
+
+
+def test_it_refuses_to_decode_an_output_the_tokens_do_not_reach(path):
+    detail, transformer = path
+    with pytest.raises(ValueError, match="decode"):
+        DetailSR(detail, transformer, detail.cfg.tile, decode=())
+
+
 def test_the_images_given_the_tokens_drawn_are_the_images_drawn(path):
     detail, transformer = path
     model = DetailSR(detail, transformer, 2 * detail.cfg.tile)
@@ -153,8 +170,9 @@ def test_an_export_can_draw_from_fewer_tokens_than_the_transformer_was_trained_t
     save_hvar(transformer, tmp_path / "transformer")
     out = tmp_path / "models" / "hvar-detail"
     ex.main(["--run", str(tmp_path / "detail"), "--transformer", str(tmp_path / "transformer"),
-             "--top-k", "1", "--out", str(out), "--no-acceptance"])  # fmt: skip
+             "--top-k", "1", "--decode", "4", "--out", str(out), "--no-acceptance"])  # fmt: skip
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["config"]["transformer"]["top_k"] == 1 and transformer.cfg.transformer.top_k == 0
+    assert manifest["config"]["decode"] == [4]
     parity = ex.load_parity(out / "parity.safetensors")
     assert np.array_equal(parity["sampled.tokens"], parity["greedy.tokens"])  # one token left to draw
