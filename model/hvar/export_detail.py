@@ -2,7 +2,9 @@
 contract, verified.
 
     python -m hvar.export --run runs/detail --transformer runs/hvar-floor-hint --tile 128 --top-k 64 \\
-        --out runs/export/hvar-detail --version 3.0.0-detail
+        --decode 4 --out runs/export/hvar-detail --version 3.0.0-detail
+
+(`--decode 4`: x4 from the tokens, x1 and x2 the floor's; `--top-k`: the sampler's K likeliest tokens.)
 
 (`hvar.export` hands detail runs, folders with a `decoder.safetensors`, to `export_detail`.) The graph
 is the contract's for a model that draws: lr [N,3,T,T], noise [N,L], temperature [1] -> x1, x2, x4,
