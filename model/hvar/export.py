@@ -237,6 +237,27 @@ def passes(row: Parity) -> bool:
     return row.unexplained_flips == 0 and min(row.psnr_same_tokens) > 50
 
 
+def check_overlap(overlap: int | None, tile: int) -> None:
+    """Refuse (SystemExit) before any work an --overlap the runner's manifest schema would refuse."""
+    if overlap is not None and not 0 <= 2 * overlap <= tile:
+        raise SystemExit(f"export: --overlap {overlap} must be 0 to half the tile ({tile // 2})")
+
+
+def accept(rows: list[Parity], candidate: Path, onnx_path: Path) -> None:
+    """Print the parity rows; install the candidate graph as `onnx_path` if every row passes, else delete
+    it and stop (SystemExit), the model folder as it was."""
+    for r in rows:
+        same, own = (" / ".join(f"{p:.1f}" for p in ps) for ps in (r.psnr_same_tokens, r.psnr_vs_pytorch))
+        print(f"{r.case}: tokens equal {r.token_agreement:.2%}, flips away from a tie {r.unexplained_flips}; "
+              f"PSNR x1/x2/x4 given the same tokens {same} dB; vs PyTorch's run {own} dB")  # fmt: skip
+    failed = [r.case for r in rows if not passes(r)]
+    if failed:
+        candidate.unlink()
+        raise SystemExit(f"export: onnxruntime does not compute what PyTorch computes ({', '.join(failed)}); "
+                         "the model folder was left as it was")  # fmt: skip
+    os.replace(candidate, onnx_path)
+
+
 def teacher_forced_error(model: HVAR, inputs: dict[str, np.ndarray], tokens: np.ndarray) -> float:
     """Max |logit difference| between onnxruntime's and PyTorch's teacher-forced pass on given tokens."""
     with tempfile.TemporaryDirectory() as d:
@@ -354,6 +375,10 @@ def main(argv: list[str] | None = None) -> None:
     for path in (*run_files, args.transformer, args.evaluation, args.training):
         if path is not None and not path.exists():
             ap.error(f"{path} does not exist")
+    if detail != (args.transformer is not None):
+        ap.error(
+            "a detail run needs --transformer (a run of train_transformer --floor), and only a detail run"
+        )
     if args.decode is not None and not detail:
         ap.error("--decode is for detail runs")
     if args.top_k is not None and (not detail or args.top_k < 0):
@@ -431,16 +456,7 @@ def export_hvar(args: argparse.Namespace) -> None:
     reference = rounded(model) if args.precision == "mixed" else model
     answers = pytorch_answers(reference, inputs)
     rows = verify_contract(reference, candidate, inputs, answers)
-    for r in rows:
-        same, own = (" / ".join(f"{p:.1f}" for p in ps) for ps in (r.psnr_same_tokens, r.psnr_vs_pytorch))
-        print(f"{r.case}: tokens equal {r.token_agreement:.2%}, flips away from a tie {r.unexplained_flips}; "
-              f"PSNR x1/x2/x4 given the same tokens {same} dB; vs PyTorch's run {own} dB")  # fmt: skip
-    failed = [r.case for r in rows if not passes(r)]
-    if failed:
-        candidate.unlink()
-        raise SystemExit(f"export: onnxruntime does not compute what PyTorch computes ({', '.join(failed)}); "
-                         "the model folder was left as it was")  # fmt: skip
-    os.replace(candidate, onnx_path)
+    accept(rows, candidate, onnx_path)
     save_parity(args.out / "parity.safetensors", inputs, answers, model.transformer.begin_ends)
     rounding = {}
     if args.precision == "mixed":

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import time
 from pathlib import Path
 
@@ -35,8 +34,9 @@ from hvar.detail_sr import DetailSR
 from hvar.export import (
     TEMPERATURES,
     Parity,
+    accept,
+    check_overlap,
     ort_session,
-    passes,
     photo_tiles,
     psnr01,
     save_parity,
@@ -99,13 +99,15 @@ def parameters(model: DetailSR) -> int:
 
 
 def export_detail(args: argparse.Namespace) -> None:
-    if args.transformer is None:
-        raise SystemExit("export: a detail run needs --transformer (a run of train_transformer --floor)")
     detail, transformer = load_detail(args.run), load_hvar(args.transformer)
     if args.top_k is not None:  # a sampling choice, not a weight: the graph's sampler keeps K tokens
         drawing = dataclasses.replace(transformer.cfg.transformer, top_k=args.top_k)
         transformer.cfg = dataclasses.replace(transformer.cfg, transformer=drawing)
-    model = DetailSR(detail, transformer, args.tile or detail.cfg.tile, args.decode).eval()
+    try:
+        model = DetailSR(detail, transformer, args.tile or detail.cfg.tile, args.decode).eval()
+    except ValueError as e:  # a tile, transformer or --decode the detail path cannot take
+        raise SystemExit(f"export: {e}") from None
+    check_overlap(args.overlap, model.tile)
     args.out.mkdir(parents=True, exist_ok=True)
     onnx_path, candidate = args.out / "model.onnx", args.out / "model.onnx.tmp"
     start = time.perf_counter()
@@ -119,16 +121,7 @@ def export_detail(args: argparse.Namespace) -> None:
     noise = torch.rand(n, model.tokens, generator=torch.Generator().manual_seed(0)).numpy()
     answers = pytorch_answers(model, lr, noise)
     rows = verify(model, candidate, lr, noise, answers)
-    for r in rows:
-        same, own = (" / ".join(f"{p:.1f}" for p in ps) for ps in (r.psnr_same_tokens, r.psnr_vs_pytorch))
-        print(f"{r.case}: tokens equal {r.token_agreement:.2%}, flips away from a tie {r.unexplained_flips}; "
-              f"PSNR x1/x2/x4 given the same tokens {same} dB; vs PyTorch's run {own} dB")  # fmt: skip
-    failed = [r.case for r in rows if not passes(r)]
-    if failed:
-        candidate.unlink()
-        raise SystemExit(f"export: onnxruntime does not compute what PyTorch computes ({', '.join(failed)}); "
-                         "the model folder was left as it was")  # fmt: skip
-    os.replace(candidate, onnx_path)
+    accept(rows, candidate, onnx_path)
     L, sub_tiles = model.transformer.tokens, model.g * model.g
     scales = model.transformer.transformer.begin_ends
     spans = [(j * L + b, j * L + e) for j in range(sub_tiles) for b, e in scales]

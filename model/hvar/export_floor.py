@@ -26,7 +26,7 @@ from safetensors.numpy import save_file as save_np
 
 from hvar import contract
 from hvar.config import SCALES
-from hvar.export import ort_session, photo_tiles, psnr01, sha256
+from hvar.export import check_overlap, ort_session, photo_tiles, psnr01, sha256
 from hvar.floor import Floor, load_floor
 
 MIN_PSNR = 60.0  # dB between onnxruntime's and PyTorch's float32 outputs: rounding only
@@ -59,6 +59,7 @@ def export_floor(args: argparse.Namespace) -> None:
     if step is not None and tile % step:
         raise SystemExit(f"export: the tile side {tile} is not a multiple of --tile-step {step}")
     model.cfg = dataclasses.replace(model.cfg, tile=tile)  # the serving tile is the export's choice
+    check_overlap(args.overlap, tile)
     args.out.mkdir(parents=True, exist_ok=True)
     onnx_path, candidate = args.out / "model.onnx", args.out / "model.onnx.tmp"
     start = time.perf_counter()

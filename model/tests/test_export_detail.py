@@ -157,11 +157,23 @@ def test_the_export_cli_writes_a_verified_model_folder_the_runner_accepts(tmp_pa
     assert ex.psnr01(x1, parity["greedy.x1"]) > 50 and ex.psnr01(x4, parity["greedy.x4"]) > 50
 
 
-def test_a_detail_run_exports_only_with_its_transformer(tmp_path, path):
+def test_a_detail_run_exports_only_with_its_transformer(tmp_path, path, capsys):
     detail, _ = path
     save_detail(detail, tmp_path / "detail")
-    with pytest.raises(SystemExit, match="--transformer"):
+    with pytest.raises(SystemExit):
         ex.main(["--run", str(tmp_path / "detail"), "--out", str(tmp_path / "out"), "--no-acceptance"])
+    assert "needs --transformer" in capsys.readouterr().err and not (tmp_path / "out").exists()
+
+
+def test_a_tile_of_no_whole_sub_tiles_is_refused_with_the_reason_and_writes_nothing(tmp_path, path):
+    detail, transformer = path
+    save_detail(detail, tmp_path / "detail")
+    save_hvar(transformer, tmp_path / "transformer")
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit, match="not a multiple of the tokenizer's tile"):
+        ex.main(["--run", str(tmp_path / "detail"), "--transformer", str(tmp_path / "transformer"),
+                 "--tile", str(detail.cfg.tile + 4), "--out", str(out), "--no-acceptance"])  # fmt: skip
+    assert not out.exists()
 
 
 def test_an_export_can_draw_from_fewer_tokens_than_the_transformer_was_trained_to(tmp_path, path, photo_root):
@@ -176,3 +188,14 @@ def test_an_export_can_draw_from_fewer_tokens_than_the_transformer_was_trained_t
     assert manifest["config"]["decode"] == [4]
     parity = ex.load_parity(out / "parity.safetensors")
     assert np.array_equal(parity["sampled.tokens"], parity["greedy.tokens"])  # one token left to draw
+
+
+def test_an_overlap_over_half_the_tile_is_refused_before_any_work(tmp_path, path):
+    detail, transformer = path
+    save_detail(detail, tmp_path / "detail")
+    save_hvar(transformer, tmp_path / "transformer")
+    out = tmp_path / "out"
+    with pytest.raises(SystemExit, match="half the tile"):
+        ex.main(["--run", str(tmp_path / "detail"), "--transformer", str(tmp_path / "transformer"),
+                 "--overlap", str(detail.cfg.tile), "--out", str(out), "--no-acceptance"])  # fmt: skip
+    assert not out.exists()
