@@ -1,11 +1,11 @@
 """The detail path as one model of the runner's contract: the floor, then tokens that add what it lacks.
 
-    lr (N 3 T T, T a multiple of the tokenizer's tile t) --floor--> x1, x2, x4 (the guides)
-    the outputs cut into g x g sub-tiles (g = T / t), x4's of side 4t
+    lr (N 3 T T) --floor--> x1, x2, x4 (the guides)
+    the outputs cut into g x g sub-tiles of the tokenizer's tile t, `stride` LR px apart, x4's of side 4t
         --transformer (condition: the sub-tile's x4, hinted)--> tokens of each sub-tile
     each sub-tile's running sums at the segment ends
         --DetailDecoder, guided by the floor's output of that sub-tile--> x1, x2, x4 of the sub-tile
-    the sub-tiles put back side by side
+    the sub-tiles put back (side by side at stride t; overlapping ones blended, `SubTiles`)
 
 The transformer, the tokenizer and the decoder work on the tiles they were trained on (t LR px), but the
 runner's tile is T: the floor sees T px of context, all sub-tiles go through in one batch, and the
@@ -15,47 +15,91 @@ fed the sub-tiles' latents as one map it gave the floor's own tokens back 18-21 
 the floor, a Set5 tile) than sub-tile by sub-tile.
 
 Public API:
-  DetailSR(detail, transformer, tile, decode)  the contract model (`hvar.contract`): lr, noise, temperature ->
+  DetailSR(detail, transformer, tile, decode, stride)
+                                        the contract model (`hvar.contract`): lr, noise, temperature ->
                                         x1, x2, x4, tokens; tokens = g*g*L, sub-tile after sub-tile
   DetailSR.guides(lr01)                 the floor's outputs in [-1, 1]
   DetailSR.render(guides, fhats)        running sums per sub-tile -> x1, x2, x4 in [0, 1]
   DetailSR.decode_tokens(lr01, tokens)  the images given tokens (to check another runtime's draws)
   DetailSR.sub_tiles(x4)                the transformer's inputs of a batch: (N g g) 3 4t 4t
-  to_grid / from_grid                   a batch cut into its sub-tiles, and put back
+  SubTiles(tile, side, stride)          a batch cut into its sub-tiles (.cut), and put back (.paste)
 """
 
 from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 from .config import SCALES
 from .detail import Detail
 from .sr import HVAR
 
 
-def to_grid(x_BCHW: torch.Tensor, g: int) -> torch.Tensor:
-    """B C H W -> (B g g) C H/g W/g: the g x g sub-tiles, row after row."""
-    B, C, H, W = x_BCHW.shape
-    x = x_BCHW.reshape(B, C, g, H // g, g, W // g).permute(0, 2, 4, 1, 3, 5)
-    return x.reshape(B * g * g, C, H // g, W // g)
+class SubTiles(nn.Module):
+    """The g x g sub-tiles of side t, `stride` apart, that cover a tile of side T, at every output scale.
 
+    Side by side (stride t), pasting puts each back in place. Overlapping (stride < t), each sub-tile's
+    pixels are weighted down linearly over the t - stride pixels it shares with a neighbour, and the sum
+    is divided by the weights: the decoder's borders, drawn without context, fade into the neighbour's
+    interior; where a tile's border has one sub-tile, its pixels are that sub-tile's."""
 
-def from_grid(x_nChw: torch.Tensor, g: int) -> torch.Tensor:
-    """(B g g) C h w -> B C g*h g*w: `to_grid` undone."""
-    n, C, h, w = x_nChw.shape
-    x = x_nChw.reshape(n // (g * g), g, g, C, h, w).permute(0, 3, 1, 4, 2, 5)
-    return x.reshape(n // (g * g), C, g * h, g * w)
+    def __init__(self, tile: int, side: int, stride: int):
+        super().__init__()
+        if not 0 < stride <= side or (tile - side) % stride:
+            raise ValueError(
+                f"sub-tiles of {side} px, {stride} px apart, do not cover the tile side {tile} exactly"
+            )
+        self.tile, self.side, self.stride = tile, side, stride
+        self.starts = list(range(0, tile - side + 1, stride))
+        self.g = len(self.starts)
+        for s in SCALES:  # per scale: each sub-tile's weights (k k), and 1 / their sum over the tile (T T)
+            ramp = torch.ones(side * s)
+            if stride < side:
+                fade = (torch.arange(side * s) + 0.5) / ((side - stride) * s)
+                ramp = torch.minimum(ramp, torch.minimum(fade, fade.flip(0)))
+            weight_kk = ramp[:, None] * ramp[None, :]
+            total_TT = torch.zeros(tile * s, tile * s)
+            for y in self.starts:
+                for x in self.starts:
+                    total_TT[y * s : (y + side) * s, x * s : (x + side) * s] += weight_kk
+            self.register_buffer(f"weight_x{s}", weight_kk, persistent=False)
+            self.register_buffer(f"norm_x{s}", 1 / total_TT, persistent=False)
+
+    def cut(self, x_BCHW: torch.Tensor, scale: int) -> torch.Tensor:
+        """B C sT sT -> (B g g) C sk sk: the sub-tiles of an output at `scale`, row after row."""
+        k, at = self.side * scale, [start * scale for start in self.starts]
+        parts = [x_BCHW[:, :, y : y + k, x : x + k] for y in at for x in at]
+        return torch.stack(parts, 1).flatten(0, 1)
+
+    def paste(self, x_nCkk: torch.Tensor, scale: int) -> torch.Tensor:
+        """(B g g) C sk sk -> B C sT sT: `cut` undone, overlaps blended."""
+        k, size = self.side * scale, self.tile * scale
+        parts = (x_nCkk * getattr(self, f"weight_x{scale}")).unflatten(0, (-1, self.g * self.g))
+        out, i = 0, 0
+        for y in self.starts:
+            for x in self.starts:
+                y0, x0 = y * scale, x * scale
+                out = out + F.pad(parts[:, i], (x0, size - x0 - k, y0, size - y0 - k))
+                i += 1
+        return out * getattr(self, f"norm_x{scale}")
 
 
 class DetailSR(nn.Module):
-    def __init__(self, detail: Detail, transformer: HVAR, tile: int, decode: tuple[int, ...] | None = None):
+    def __init__(
+        self,
+        detail: Detail,
+        transformer: HVAR,
+        tile: int,
+        decode: tuple[int, ...] | None = None,
+        stride: int | None = None,
+    ):
         """decode: the outputs drawn from the tokens (default: all the tokenizer decodes, `Detail.decoded`);
-        the others are the floor's (the tokens of every scale are drawn all the same)."""
+        the others are the floor's (the tokens of every scale are drawn all the same). stride: LR px between
+        sub-tiles (default the tokenizer's tile t: side by side; less: overlapping, blended, `SubTiles`)."""
         super().__init__()
         t = detail.cfg.tile
-        if tile % t:
-            raise ValueError(f"the tile side {tile} is not a multiple of the tokenizer's tile {t}")
+        self.grid = SubTiles(tile, t, t if stride is None else stride)
         self.decode = tuple(detail.decoded if decode is None else decode)
         if not self.decode or not set(self.decode) <= set(detail.decoded):
             raise ValueError(f"decode {self.decode}: the tokens decode to {detail.decoded}")
@@ -64,7 +108,7 @@ class DetailSR(nn.Module):
         ):
             raise ValueError("the transformer must be conditioned on the floor's x4, on the decoder's tokens")
         self.detail, self.transformer = detail.eval(), transformer.eval()
-        self.g = tile // t
+        self.g = self.grid.g
         self._tile = tile
 
     # The runner's model contract (`hvar.contract`).
@@ -85,18 +129,18 @@ class DetailSR(nn.Module):
         return self.detail.floor_outputs(lr01_N3TT)
 
     def sub_tiles(self, x4_N3HW: torch.Tensor) -> torch.Tensor:
-        return to_grid(x4_N3HW, self.g)
+        return self.grid.cut(x4_N3HW, 4)
 
     def render(self, guides: list[torch.Tensor], fhats: list[torch.Tensor]) -> list[torch.Tensor]:
         """The floor's outputs ([-1, 1]) and each sub-tile's running sums at the segment ends -> x1, x2,
         x4 in [0, 1]; the outputs not in `decode` are the floor's."""
-        d, g = self.detail, self.g
+        d = self.detail
         fhat_of = dict(zip(d.decoded, fhats[-len(d.decoded) :], strict=True))  # (N g g) Cvae h w each
         images = []
         for s, guide in zip(SCALES, guides, strict=True):
             if s in self.decode:
                 z = d.tokenizer.post_quant_conv(fhat_of[s])
-                guide = from_grid(d.decoder(z, to_grid(guide, g)), g)
+                guide = self.grid.paste(d.decoder(z, self.grid.cut(guide, s)), s)
             images.append(((guide + 1) / 2).clamp(0, 1))
         return images
 

@@ -341,6 +341,8 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--top-k", type=int, default=None, metavar="K", help=top_k_help)
     decode_help = "detail runs: the outputs drawn from the tokens, the others the floor's (default: all)"
     ap.add_argument("--decode", type=int, nargs="+", choices=SCALES, default=None, help=decode_help)
+    stride_help = "detail runs: LR px between sub-tiles (default: side by side; less: overlapping, blended)"
+    ap.add_argument("--stride", type=int, default=None, metavar="PX", help=stride_help)
     ap.add_argument("--out", type=Path, required=True, help="model folder, e.g. ../gpu-runner/models/<id>")
     ap.add_argument("--id", default=None, help="model id (default: the folder's name)")
     ap.add_argument("--version", default="1.0.0")
@@ -381,6 +383,8 @@ def main(argv: list[str] | None = None) -> None:
         )
     if args.decode is not None and not detail:
         ap.error("--decode is for detail runs")
+    if args.stride is not None and not detail:
+        ap.error("--stride is for detail runs")
     if args.top_k is not None and (not detail or args.top_k < 0):
         ap.error("--top-k is for detail runs, 0 or more")
     if args.tile is not None and (args.tile < 8 or args.tile % 4):

@@ -2,9 +2,10 @@
 contract, verified.
 
     python -m hvar.export --run runs/detail --transformer runs/hvar-floor-hint --tile 128 --top-k 64 \\
-        --decode 4 --out runs/export/hvar-detail --version 3.0.0-detail
+        --decode 4 --stride 24 --out runs/export/hvar-detail --version 3.0.0-detail
 
-(`--decode 4`: x4 from the tokens, x1 and x2 the floor's; `--top-k`: the sampler's K likeliest tokens.)
+(`--decode 4`: x4 from the tokens, x1 and x2 the floor's; `--top-k`: the sampler's K likeliest tokens;
+`--stride 24`: sub-tiles 24 LR px apart, overlapping by 8 and blended, `detail_sr.SubTiles`.)
 
 (`hvar.export` hands detail runs, folders with a `decoder.safetensors`, to `export_detail`.) The graph
 is the contract's for a model that draws: lr [N,3,T,T], noise [N,L], temperature [1] -> x1, x2, x4,
@@ -104,7 +105,7 @@ def export_detail(args: argparse.Namespace) -> None:
         drawing = dataclasses.replace(transformer.cfg.transformer, top_k=args.top_k)
         transformer.cfg = dataclasses.replace(transformer.cfg, transformer=drawing)
     try:
-        model = DetailSR(detail, transformer, args.tile or detail.cfg.tile, args.decode).eval()
+        model = DetailSR(detail, transformer, args.tile or detail.cfg.tile, args.decode, args.stride).eval()
     except ValueError as e:  # a tile, transformer or --decode the detail path cannot take
         raise SystemExit(f"export: {e}") from None
     check_overlap(args.overlap, model.tile)
@@ -142,6 +143,7 @@ def export_detail(args: argparse.Namespace) -> None:
             "floor": detail.floor.cfg.to_dict(),
             "runs": {"detail": str(args.run), "transformer": str(args.transformer)},
             "subTiles": sub_tiles,
+            "subTileStride": model.grid.stride,  # LR px; under the tokenizer's tile they overlap, blended
             "decode": list(model.decode),  # the outputs drawn from the tokens; the others are the floor's
         },
         "evaluation": json.loads(args.evaluation.read_text()) if args.evaluation else {},

@@ -9,9 +9,9 @@ import pytest
 import torch
 
 from hvar import export as ex
-from hvar.config import FLOOR_PRESETS, get_config
+from hvar.config import FLOOR_PRESETS, SCALES, get_config
 from hvar.detail import Detail, save_detail
-from hvar.detail_sr import DetailSR, from_grid, to_grid
+from hvar.detail_sr import DetailSR, SubTiles
 from hvar.floor import Floor
 from hvar.sr import HVAR, save_hvar
 from hvar.tokenizer import HIT
@@ -48,10 +48,29 @@ def lr_tiles(n: int, side: int, seed: int = 0) -> torch.Tensor:
 
 def test_sub_tiles_are_cut_row_after_row_and_put_back_in_place():
     x = torch.arange(2 * 3 * 8 * 8, dtype=torch.float32).reshape(2, 3, 8, 8)
-    grid = to_grid(x, 2)
-    assert grid.shape == (8, 3, 4, 4)
-    assert torch.equal(grid[1], x[0, :, :4, 4:]) and torch.equal(grid[6], x[1, :, 4:, :4])
-    assert torch.equal(from_grid(grid, 2), x)
+    grid = SubTiles(tile=4, side=2, stride=2)
+    cut = grid.cut(x, scale=2)
+    assert cut.shape == (8, 3, 4, 4)
+    assert torch.equal(cut[1], x[0, :, :4, 4:]) and torch.equal(cut[6], x[1, :, 4:, :4])
+    assert torch.equal(grid.paste(cut, scale=2), x)
+
+
+def test_overlapping_sub_tiles_are_cut_stride_apart_and_blend_back_to_the_image():
+    x = torch.rand(2, 3, 40, 40, generator=torch.Generator().manual_seed(0))
+    grid = SubTiles(tile=10, side=4, stride=3)  # 3 x 3 sub-tiles of 4 px, sharing 1 px with a neighbour
+    cut = grid.cut(x, scale=4)
+    assert grid.g == 3 and cut.shape == (18, 3, 16, 16)
+    assert torch.equal(cut[4], x[0, :, 12:28, 12:28])
+    torch.testing.assert_close(grid.paste(cut, scale=4), x)
+
+
+def test_where_sub_tiles_overlap_each_fades_into_its_neighbour():
+    grid = SubTiles(tile=12, side=8, stride=4)  # 2 x 2 sub-tiles sharing 4 px
+    flat = torch.stack([torch.full((1, 8, 8), float(v)) for v in (0, 1, 0, 1)])  # left 0, right 1
+    row = grid.paste(flat, scale=1)[0, 0, 0]
+    assert torch.equal(row[:4], torch.zeros(4)) and torch.equal(row[8:], torch.ones(4))  # one sub-tile only
+    shared = row[4:8]
+    assert (shared > 0).all() and (shared < 1).all() and (shared.diff() > 0).all()
 
 
 def test_over_one_tokenizer_tile_it_decodes_the_transformers_tokens_as_the_detail_stage_does(path):
@@ -95,7 +114,8 @@ def test_each_sub_tile_is_decoded_alone_as_the_decoder_was_trained(path):
         guides = whole.guides(lr)
         _, fhats = transformer.draw(whole.sub_tiles(guides[2]), torch.rand(4, transformer.tokens), 1.0)
         images = whole.render(guides, fhats)
-        top_left = one.render([to_grid(x, 2)[:1] for x in guides], [f[:1] for f in fhats])
+        cut = [whole.grid.cut(x, s)[:1] for s, x in zip(SCALES, guides, strict=True)]
+        top_left = one.render(cut, [f[:1] for f in fhats])
     for im, alone in zip(images, top_left, strict=True):
         side = alone.shape[-1]
         torch.testing.assert_close(im[..., :side, :side], alone)
@@ -134,8 +154,25 @@ def test_it_refuses_a_transformer_on_the_floors_x1_and_a_tile_that_does_not_hold
     with pytest.raises(ValueError, match="x4"):
         DetailSR(detail, on_x1, detail.cfg.tile)
     _, on_x4 = tiny_path()
-    with pytest.raises(ValueError, match="multiple"):
+    with pytest.raises(ValueError, match="cover"):
         DetailSR(detail, on_x4, detail.cfg.tile + 4)
+    with pytest.raises(ValueError, match="cover"):
+        DetailSR(detail, on_x4, 2 * detail.cfg.tile, stride=detail.cfg.tile // 2 + 1)
+
+
+def test_overlapping_sub_tiles_each_draw_the_tokens_of_their_own_part_of_the_floors_x4(path):
+    detail, transformer = path
+    t = detail.cfg.tile
+    model = DetailSR(detail, transformer, 2 * t, stride=t // 2)  # 3 x 3 sub-tiles
+    L = transformer.tokens
+    assert model.tokens == 9 * L
+    lr, noise = lr_tiles(1, model.tile, seed=5), torch.rand(1, model.tokens)
+    with torch.no_grad():
+        *_, tokens = model(lr, noise, torch.tensor([1.0]))
+        x4 = detail.floor_outputs(lr)[2]
+        centre = x4[..., 2 * t : 6 * t, 2 * t : 6 * t]  # the middle sub-tile: t/2 LR px in, t wide
+        idx, _ = transformer.draw(centre, noise[:, 4 * L : 5 * L], torch.tensor([1.0]))
+    assert torch.equal(tokens[:, 4 * L : 5 * L], torch.cat(idx, dim=1))
 
 
 def test_the_export_cli_writes_a_verified_model_folder_the_runner_accepts(tmp_path, path, photo_root):
@@ -157,6 +194,19 @@ def test_the_export_cli_writes_a_verified_model_folder_the_runner_accepts(tmp_pa
     assert ex.psnr01(x1, parity["greedy.x1"]) > 50 and ex.psnr01(x4, parity["greedy.x4"]) > 50
 
 
+def test_an_export_with_overlapping_sub_tiles_is_verified_and_says_their_stride(tmp_path, path, photo_root):
+    detail, transformer = path
+    save_detail(detail, tmp_path / "detail")
+    save_hvar(transformer, tmp_path / "transformer")
+    out, t = tmp_path / "hvar-detail", detail.cfg.tile
+    ex.main(["--run", str(tmp_path / "detail"), "--transformer", str(tmp_path / "transformer"), "--tile",
+             str(2 * t), "--stride", str(t // 2), "--out", str(out), "--no-acceptance"])  # fmt: skip
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["tokens"] == 9 * transformer.tokens
+    assert manifest["config"]["subTiles"] == 9 and manifest["config"]["subTileStride"] == t // 2
+    assert all(row["unexplained_flips"] == 0 for row in manifest["verification"])
+
+
 def test_a_detail_run_exports_only_with_its_transformer(tmp_path, path, capsys):
     detail, _ = path
     save_detail(detail, tmp_path / "detail")
@@ -170,7 +220,7 @@ def test_a_tile_of_no_whole_sub_tiles_is_refused_with_the_reason_and_writes_noth
     save_detail(detail, tmp_path / "detail")
     save_hvar(transformer, tmp_path / "transformer")
     out = tmp_path / "out"
-    with pytest.raises(SystemExit, match="not a multiple of the tokenizer's tile"):
+    with pytest.raises(SystemExit, match="do not cover the tile side"):
         ex.main(["--run", str(tmp_path / "detail"), "--transformer", str(tmp_path / "transformer"),
                  "--tile", str(detail.cfg.tile + 4), "--out", str(out), "--no-acceptance"])  # fmt: skip
     assert not out.exists()
