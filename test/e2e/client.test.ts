@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
+import { discoverModels } from "../../gpu-runner/src/model/manifest";
 import { HvarClient, HvarError, type Upscale, type UpscaleStatus, verifyWebhook } from "../../packages/client/src/index";
 import { download, example, newKey, noisePng, stack, webhookReceiver } from "./helpers";
+import { E2E_MODELS_DIR } from "./setup";
 
 /**
  * The client package (packages/client) against the real stack: what a customer's program sees.
@@ -64,6 +66,16 @@ describe("@hvar/client against the stack", () => {
     const invalid = hvar.upscale(await example("chelsea"), { scales: [3 as 2] });
     await expect(invalid).rejects.toMatchObject({ status: 400, code: "invalid_options" });
     await expect(hvar.get("j_aaaaaaaaaaaaaaaaaaaa")).rejects.toMatchObject({ status: 404, code: "job_not_found" });
+  });
+
+  it("reads the served model: the stack's runner's version, scales and whether it samples detail", async () => {
+    const { hvar } = await client();
+    const served = await hvar.model();
+    // The runner serves the first valid model of the folder (scripts/stack.ts reads it the same way).
+    const [model] = (await discoverModels(E2E_MODELS_DIR)).models;
+    expect(served.version).toBe(`${model?.manifest.id}@${model?.manifest.version}`);
+    expect(served.scales).toEqual([1, 2, 4]);
+    expect(served.detail.sampling).toBe((model?.manifest.tokens ?? 0) > 0); // a model samples when it draws tokens
   });
 
   it("reads the key's usage, with the billed megapixels of its jobs", async () => {

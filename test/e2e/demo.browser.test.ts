@@ -148,6 +148,23 @@ describe("the demo page", () => {
     expect(await page.locator("#progress").getAttribute("value")).toMatch(/^\d+(\.\d+)?$/);
     await expect.poll(() => page.locator("#status").textContent(), { timeout: 120_000 }).toMatch(/^Done in [\d.]+ s: 1 images\.$/);
   });
+
+  it("offers generated detail only where the served model samples, and sends the temperature chosen", async () => {
+    const response = await fetch(`${stack.workerUrl}/v1/model`, { headers: { authorization: `Bearer ${stack.devKey.secret}` } });
+    const served = (await response.json()) as { detail: { sampling: boolean } };
+    await expect.poll(() => page.locator("#detail").isEnabled()).toBe(served.detail.sampling);
+    if (!served.detail.sampling) {
+      expect(await page.locator("#detail-help").textContent()).toContain("restoration stage alone");
+      return;
+    }
+    await page.locator("#detail").fill("1.5");
+    expect(await page.locator("#detail-value").textContent()).toBe("1.5");
+    await page.locator("#file").setInputFiles(PHOTO);
+    const submitted = page.waitForRequest((request) => request.method() === "POST" && request.url().includes("/v1/upscales?"));
+    await page.getByRole("button", { name: "Upscale" }).click();
+    expect(new URL((await submitted).url()).searchParams.get("temperature")).toBe("1.5");
+    await expect.poll(() => page.locator("#status").textContent(), { timeout: 120_000 }).toMatch(/^Done in [\d.]+ s: 1 images\.$/);
+  });
 });
 
 describe("the API reference", () => {

@@ -16,6 +16,7 @@ import { cdn } from "./routes/cdn";
 import { demo } from "./routes/demo";
 import { mountDocs } from "./routes/docs";
 import { health } from "./routes/health";
+import { model } from "./routes/model";
 import { replicateWebhook } from "./routes/replicate-webhook";
 import { results } from "./routes/results";
 import { upscaleCancel } from "./routes/upscale-cancel";
@@ -72,6 +73,7 @@ app
   .route("/", health)
   .route("/", adminKeys)
   .route("/", usage)
+  .route("/", model)
   .route("/", results)
   .route("/", upscales)
   .route("/", upscaleList)

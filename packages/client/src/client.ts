@@ -1,5 +1,5 @@
 import { errorFrom, jobCanceledError, jobFailedError, retryAfterOf } from "./errors.js";
-import type { CdnPurgeResult, OutputFormat, Scale, Upscale, UpscaleFromUrl, UpscaleList, UpscaleListQuery, UpscaleProgress, Usage, UsageQuery } from "./types.js";
+import type { CdnPurgeResult, OutputFormat, Scale, ServedModel, Upscale, UpscaleFromUrl, UpscaleList, UpscaleListQuery, UpscaleProgress, Usage, UsageQuery } from "./types.js";
 
 /** What `upscale` takes as the image: anything fetch could send, read into memory first (see `bytesOf`). */
 export type ImageInput = Blob | ArrayBuffer | ArrayBufferView | ReadableStream<Uint8Array>;
@@ -278,6 +278,12 @@ export class HvarClient {
     const search = params.toString();
     const response = await this.#request("GET", `/v1/usage${search ? `?${search}` : ""}`, { signal: options.signal });
     return (await response.json()) as Usage;
+  }
+
+  /** The model this deployment serves: version, scales, upload limits, and whether a temperature draws detail. */
+  async model(options: { signal?: AbortSignal } = {}): Promise<ServedModel> {
+    const response = await this.#request("GET", "/v1/model", { signal: options.signal });
+    return (await response.json()) as ServedModel;
   }
 
   /** Forgets every CDN variant of one source (needs a key with the `cdn` scope). */

@@ -18,6 +18,7 @@ export type {
   OutputFormat,
   Problem,
   Scale,
+  ServedModel,
   Upscale,
   UpscaleCanceledEvent,
   UpscaleFailedEvent,

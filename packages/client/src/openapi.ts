@@ -121,6 +121,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/model": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The model this deployment serves: version, scales, upload limits, and whether it samples detail */
+        get: operations["getModel"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/results/{job}/{file}": {
         parameters: {
             query?: never;
@@ -613,6 +630,39 @@ export interface components {
             cacheHits: number;
             runnerMs: number;
         };
+        /**
+         * @example {
+         *       "version": "hvar@2.7.1-floor",
+         *       "scales": [
+         *         1,
+         *         2,
+         *         4
+         *       ],
+         *       "limits": {
+         *         "maxInputPixels": 4194304,
+         *         "maxOutputPixels": 67108864,
+         *         "maxUploadBytes": 26214400
+         *       },
+         *       "detail": {
+         *         "sampling": false
+         *       }
+         *     }
+         */
+        ServedModel: {
+            /** @description The model the runners serve (id@version) */
+            version: string;
+            scales: (1 | 2 | 4)[];
+            limits: {
+                /** @description Input pixels at x1; at scale s also at most maxOutputPixels / s² */
+                maxInputPixels: number;
+                maxOutputPixels: number;
+                maxUploadBytes: number;
+            };
+            detail: {
+                /** @description Whether the model draws generated detail, so that `temperature` changes the pixels. False: the model is the restoration stage alone, deterministic, and every temperature gives the greedy result */
+                sampling: boolean;
+            };
+        };
         UpscaleFromUrl: {
             /**
              * @description A subset of 1, 2, 4: an array, or comma-separated
@@ -986,6 +1036,53 @@ export interface operations {
             };
             /** @description Problem */
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+        };
+    };
+    getModel: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description The served model, as its runners describe it */
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ServedModel"];
+                };
+            };
+            /** @description Problem */
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/problem+json": components["schemas"]["Problem"];
+                };
+            };
+            /** @description Problem */
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -28,6 +28,8 @@ export type OutputFormat = NonNullable<UpscaleQuery["format"]>;
 export type JobError = Schemas["JobError"];
 export type Model = Schemas["Model"];
 
+/** What a deployment serves (GET /v1/model): version, scales, upload limits, whether a temperature draws detail. */
+export type ServedModel = Schemas["ServedModel"];
 export type Usage = Schemas["Usage"];
 export type UsageBucket = Schemas["UsageBucket"];
 export type UsageQuery = NonNullable<paths["/v1/usage"]["get"]["parameters"]["query"]>;

@@ -24,6 +24,7 @@
  * }} Job
  * @typedef {{ type?: string, title?: string, status?: number, detail?: string, code?: string }} Problem
  * @typedef {{ period: string, billableMp: number, outputMp: number, jobs: number, cacheHits: number, runnerMs: number }} Bucket
+ * @typedef {{ version: string, scales: number[], detail: { sampling: boolean } }} ServedModel
  * @typedef {{ keyId: string, from: string, to: string,
  *   quota: { period: string, monthlyQuotaMp: number, settledMp: number, reservedMp: number }, buckets: Bucket[] }} Usage
  */
@@ -58,6 +59,9 @@ const ui = {
   pickedName: byId("picked-name", HTMLElement),
   runForm: byId("run-form", HTMLFormElement),
   format: byId("format", HTMLSelectElement),
+  detail: byId("detail", HTMLInputElement),
+  detailValue: byId("detail-value", HTMLOutputElement),
+  detailHelp: byId("detail-help", HTMLElement),
   run: byId("run", HTMLButtonElement),
   progressBox: byId("progress-box", HTMLElement),
   progressLabel: byId("progress-label", HTMLElement),
@@ -114,6 +118,7 @@ function setKey(key, remember) {
   localStorage.removeItem(KEY_ITEM);
   if (state.key) (remember ? localStorage : sessionStorage).setItem(KEY_ITEM, state.key);
   void refreshUsage();
+  void refreshModel();
 }
 
 ui.keyForm.addEventListener("submit", (event) => {
@@ -212,6 +217,31 @@ for (const button of document.querySelectorAll("[data-example]")) {
   });
 }
 
+// ---------------------------------------------------------------------------------------- model
+
+/**
+ * The detail control is offered only where it changes the pictures: a model that samples generated
+ * detail (GET /v1/model). The restoration stage alone is deterministic, and the API would drop the
+ * temperature anyway (the job's options show 0).
+ */
+async function refreshModel() {
+  if (!state.key) return;
+  try {
+    const model = /** @type {ServedModel} */ (await api("/v1/model"));
+    ui.detail.disabled = !model.detail.sampling;
+    ui.detailHelp.textContent = model.detail.sampling
+      ? `${model.version} draws detail the input cannot show: 0 is greedy (the same pixels every time); higher temperatures draw livelier, less faithful detail.`
+      : `${model.version} is the restoration stage alone: deterministic, with no generated detail to draw, so there is no temperature to choose.`;
+  } catch (error) {
+    ui.detail.disabled = true;
+    ui.detailHelp.textContent = `The served model could not be read: ${error instanceof Error ? error.message : String(error)}`;
+  }
+}
+
+ui.detail.addEventListener("input", () => {
+  ui.detailValue.value = ui.detail.value;
+});
+
 // ---------------------------------------------------------------------------------------- run
 
 ui.runForm.addEventListener("submit", (event) => {
@@ -232,6 +262,7 @@ async function upscale() {
   showProgress("Uploading", 0);
   try {
     const query = new URLSearchParams({ scales: scales.join(","), format: ui.format.value });
+    if (!ui.detail.disabled) query.set("temperature", ui.detail.value);
     let job = await submit(state.image, query.toString(), (fraction) => showProgress("Uploading", fraction));
     while (job.status === "queued" || job.status === "running") {
       showProgress(...runnerProgress(job), started);

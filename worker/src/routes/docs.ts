@@ -29,6 +29,7 @@ export const DOCUMENT_CONFIG = {
     { name: "upscales", description: "Upscale jobs: submit, wait or poll, read" },
     { name: "results", description: "Downloads of results through the signed URLs that jobs answer with" },
     { name: "cdn", description: "CDN URLs: upscaled images straight in <img src>" },
+    { name: "model", description: "The model this deployment serves, and what it accepts" },
     { name: "usage", description: "What a key has used, from the ledger" },
     { name: "admin", description: "Key management, for operators (ADMIN_SECRET)" },
     { name: "backends", description: "Callbacks from dispatch backends" },

@@ -1,0 +1,66 @@
+import { scaleSchema } from "@hvar/contract";
+import { createRoute, z } from "@hono/zod-openapi";
+import { apiKeyAuth } from "../auth/middleware";
+import { configOf } from "../config";
+import { dispatcherFor, edgeLimits } from "../dispatch";
+import { openApiRouter, problemResponses } from "../http/openapi";
+import { rateLimit } from "../meter/middleware";
+
+/**
+ * What this deployment serves, so that a client (the demo among them) can offer only what changes the
+ * pictures: the model's version, its scales, the limits an upload is checked against, and whether a
+ * temperature draws generated detail or the model is deterministic.
+ */
+const modelSchema = z
+  .object({
+    version: z.string().openapi({ description: "The model the runners serve (id@version)" }),
+    scales: z.array(scaleSchema),
+    limits: z.object({
+      maxInputPixels: z.number().int().openapi({ description: "Input pixels at x1; at scale s also at most maxOutputPixels / s²" }),
+      maxOutputPixels: z.number().int(),
+      maxUploadBytes: z.number().int(),
+    }),
+    detail: z.object({
+      sampling: z.boolean().openapi({
+        description:
+          "Whether the model draws generated detail, so that `temperature` changes the pixels. False: the model is the restoration stage alone, deterministic, and every temperature gives the greedy result",
+      }),
+    }),
+  })
+  .openapi("ServedModel", {
+    example: {
+      version: "hvar@2.7.1-floor",
+      scales: [1, 2, 4],
+      limits: { maxInputPixels: 4_194_304, maxOutputPixels: 67_108_864, maxUploadBytes: 26_214_400 },
+      detail: { sampling: false },
+    },
+  });
+
+const route = createRoute({
+  method: "get",
+  path: "/v1/model",
+  operationId: "getModel",
+  summary: "The model this deployment serves: version, scales, upload limits, and whether it samples detail",
+  tags: ["model"],
+  security: [{ apiKey: [] }],
+  responses: {
+    200: { description: "The served model, as its runners describe it", content: { "application/json": { schema: modelSchema } } },
+    ...problemResponses(401, 403, 429),
+  },
+});
+
+export const model = openApiRouter();
+model.use("/v1/model", apiKeyAuth({ scope: "upscale" }), rateLimit());
+model.openapi(route, async (c) => {
+  const config = configOf(c.env);
+  const limits = await edgeLimits(config, dispatcherFor(c.env, config));
+  return c.json(
+    {
+      version: config.MODEL_VERSION,
+      scales: [...limits.scales],
+      limits: { maxInputPixels: limits.maxInputPixels, maxOutputPixels: limits.maxOutputPixels, maxUploadBytes: limits.maxBytes },
+      detail: { sampling: limits.sampling },
+    },
+    200,
+  );
+});
