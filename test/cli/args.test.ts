@@ -37,6 +37,7 @@ describe("hvar's command line", () => {
     expect(parseCommand(["delete", "j_1"])).toMatchObject({ name: "delete", id: "j_1" });
     expect(parseCommand(["list", "--status", "running", "--limit", "5", "--cursor", "c1"])).toEqual({ name: "list", status: "running", limit: 5, cursor: "c1", globals: { json: false } });
     expect(parseCommand(["usage", "--granularity", "day", "--from", "2026-01-01", "--to", "2026-01-31"])).toEqual({ name: "usage", granularity: "day", from: "2026-01-01", to: "2026-01-31", globals: { json: false } });
+    expect(parseCommand(["model", "--json"])).toEqual({ name: "model", globals: { json: true } });
   });
 
   it("reads --help and --version anywhere they make sense", () => {

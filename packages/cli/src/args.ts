@@ -11,7 +11,8 @@ export type Command =
   | { name: "list"; status?: UpscaleStatus; limit?: number; cursor?: string }
   | { name: "cancel"; id: string }
   | { name: "delete"; id: string }
-  | { name: "usage"; granularity?: "day" | "month"; from?: string; to?: string };
+  | { name: "usage"; granularity?: "day" | "month"; from?: string; to?: string }
+  | { name: "model" };
 
 export interface UpscaleArgs {
   /** Files, or https URLs the worker fetches itself. */
@@ -37,7 +38,7 @@ export class UsageError extends Error {
   override readonly name = "UsageError";
 }
 
-export const COMMANDS = ["upscale", "get", "list", "cancel", "delete", "usage"] as const;
+export const COMMANDS = ["upscale", "get", "list", "cancel", "delete", "usage", "model"] as const;
 export const STATUSES = ["queued", "running", "succeeded", "failed", "canceled"] as const satisfies readonly UpscaleStatus[];
 const DEFAULT_TIMEOUT_S = 600;
 
@@ -51,6 +52,7 @@ const COMMAND_OPTIONS = {
   cancel: {},
   delete: {},
   usage: { granularity: text, from: text, to: text },
+  model: {},
 } as const;
 
 const isCommand = (name: string): name is (typeof COMMANDS)[number] => (COMMANDS as readonly string[]).includes(name);
@@ -124,6 +126,9 @@ export function parseCommand(argv: readonly string[]): Parsed {
       }
       return { name: "usage", ...(granularity === undefined ? {} : { granularity }), ...(from === undefined ? {} : { from }), ...(to === undefined ? {} : { to }), globals };
     }
+    case "model":
+      noPositionals(first, positionals);
+      return { name: "model", globals };
   }
 }
 

@@ -22,6 +22,7 @@ Commands:
   cancel <id>          stop a queued or running upscale (refunded)
   delete <id>          delete a finished upscale's results now
   usage                the key's quota and billed megapixels
+  model                the model served: version, scales, limits, generated detail
 
 Options of every command:
   --url <url>          the deployment (default: HVAR_URL)
@@ -48,7 +49,8 @@ Options:
   --scales <list>        any of ${SCALES.join(",")} (default: the deployment's, all three)
   --format <fmt>         ${[...OUTPUT_FORMATS, "auto"].join(" | ")} (default: the deployment's, auto)
   --quality <${MIN_QUALITY}-${MAX_QUALITY}>      for lossy formats
-  --temperature <0-2>    sampling temperature; 0 is greedy (a deterministic model uses 0)
+  --temperature <0-2>    sampling temperature of generated detail; 0 is greedy (a deterministic
+                         model uses 0: \`hvar model\` says whether the served one samples)
   --timeout <s>          give up waiting after this long (default: 600); the job goes on
   --url, --json          as for every command; --json prints {input, files, job} per image
 
@@ -76,6 +78,11 @@ Deletes a finished upscale's results now: its signed URLs stop working. One stil
   usage: `Usage: hvar usage [--granularity day|month] [--from YYYY-MM-DD] [--to YYYY-MM-DD] [--json]
 
 The key's quota this month and its billed megapixels, jobs and cache hits by day or month.
+`,
+  model: `Usage: hvar model [--json]
+
+The model the deployment serves: its version, scales, the limits an upload is checked against, and
+whether it draws generated detail (only then does --temperature change the pictures).
 `,
 };
 

@@ -3,7 +3,7 @@ import { HvarClient, HvarError, UpscaleTimeoutError, type Upscale } from "../../
 import { type Parsed, UsageError, connectionOf, parseCommand } from "./args.js";
 import { HELP, helpOf } from "./help.js";
 import type { TextOut } from "./progress.js";
-import { renderJob, renderList, renderUsage } from "./render.js";
+import { renderJob, renderList, renderModel, renderUsage } from "./render.js";
 import { OutputError, checkUpscaleInputs, messageOf, renderUpscaled, upscaleOne } from "./upscale.js";
 
 export interface CliIo {
@@ -115,6 +115,11 @@ export async function runCli(argv: readonly string[], io: CliIo): Promise<number
       case "usage": {
         const usage = await hvar.usage({ granularity: command.granularity, from: command.from, to: command.to }, call);
         print(usage, renderUsage(usage));
+        return EXIT.ok;
+      }
+      case "model": {
+        const model = await hvar.model(call);
+        print(model, renderModel(model));
         return EXIT.ok;
       }
     }

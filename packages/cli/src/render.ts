@@ -1,4 +1,4 @@
-import type { Upscale, UpscaleList, Usage } from "../../client/src/index.js";
+import type { ServedModel, Upscale, UpscaleList, Usage } from "../../client/src/index.js";
 
 /** What the commands print for people (--json prints the API's own JSON instead). */
 
@@ -40,4 +40,17 @@ export function renderUsage(usage: Usage): string {
     lines.push(`  ${bucket.period}  ${bucket.jobs} jobs, ${megapixels(bucket.billableMp)} billed, ${bucket.cacheHits} cache hits, ${megapixels(bucket.outputMp)} out`);
   }
   return `${lines.join("\n")}\n`;
+}
+
+/** The served model: version, scales, upload limits, and whether a temperature draws detail. */
+export function renderModel(model: ServedModel): string {
+  const { limits } = model;
+  return [
+    `${model.version}  scales ${model.scales.map((s) => `x${s}`).join(", ")}`,
+    `  limits  ${megapixels(limits.maxInputPixels / 1e6)} in, ${megapixels(limits.maxOutputPixels / 1e6)} per output, ${Number((limits.maxUploadBytes / 2 ** 20).toFixed(1))} MiB per upload`,
+    model.detail.sampling
+      ? "  detail  generated: --temperature draws it (0 is greedy)"
+      : "  detail  none: restoration only, deterministic (--temperature changes nothing)",
+    "",
+  ].join("\n");
 }
