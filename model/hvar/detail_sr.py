@@ -53,11 +53,9 @@ class SubTiles(nn.Module):
         self.tile, self.side, self.stride = tile, side, stride
         self.starts = list(range(0, tile - side + 1, stride))
         self.g = len(self.starts)
-        for s in SCALES:  # per scale: each sub-tile's weights (k k), and 1 / their sum over the tile (T T)
-            ramp = torch.ones(side * s)
-            if stride < side:
-                fade = (torch.arange(side * s) + 0.5) / ((side - stride) * s)
-                ramp = torch.minimum(ramp, torch.minimum(fade, fade.flip(0)))
+        for s in SCALES if stride < side else ():  # per scale: a sub-tile's weights, 1 / their sum (T T)
+            fade = (torch.arange(side * s) + 0.5) / ((side - stride) * s)
+            ramp = torch.minimum(torch.ones(side * s), torch.minimum(fade, fade.flip(0)))
             weight_kk = ramp[:, None] * ramp[None, :]
             total_TT = torch.zeros(tile * s, tile * s)
             for y in self.starts:
@@ -74,8 +72,12 @@ class SubTiles(nn.Module):
 
     def paste(self, x_nCkk: torch.Tensor, scale: int) -> torch.Tensor:
         """(B g g) C sk sk -> B C sT sT: `cut` undone, overlaps blended."""
-        k, size = self.side * scale, self.tile * scale
-        parts = (x_nCkk * getattr(self, f"weight_x{scale}")).unflatten(0, (-1, self.g * self.g))
+        g, (n, C, k, _) = self.g, x_nCkk.shape
+        if self.stride == self.side:  # side by side: every pixel is one sub-tile's
+            x = x_nCkk.reshape(n // (g * g), g, g, C, k, k).permute(0, 3, 1, 4, 2, 5)
+            return x.reshape(n // (g * g), C, g * k, g * k)
+        size = self.tile * scale
+        parts = (x_nCkk * getattr(self, f"weight_x{scale}")).unflatten(0, (-1, g * g))
         out, i = 0, 0
         for y in self.starts:
             for x in self.starts:
