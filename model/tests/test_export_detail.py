@@ -175,14 +175,20 @@ def test_overlapping_sub_tiles_each_draw_the_tokens_of_their_own_part_of_the_flo
     assert torch.equal(tokens[:, 4 * L : 5 * L], torch.cat(idx, dim=1))
 
 
-def test_the_export_cli_writes_a_verified_model_folder_the_runner_accepts(tmp_path, path, photo_root):
-    # photo_root: the parity tiles are cut from Set5's photos, here small synthetic ones
+def saved_runs(tmp_path, path) -> list[str]:
+    """The tiny detail run and its transformer saved as run folders: export's --run and --transformer."""
     detail, transformer = path
     save_detail(detail, tmp_path / "detail")
     save_hvar(transformer, tmp_path / "transformer")
+    return ["--run", str(tmp_path / "detail"), "--transformer", str(tmp_path / "transformer")]
+
+
+def test_the_export_cli_writes_a_verified_model_folder_the_runner_accepts(tmp_path, path, photo_root):
+    # photo_root: the parity tiles are cut from Set5's photos, here small synthetic ones
+    detail, transformer = path
     out, tile = tmp_path / "models" / "hvar-detail", 2 * detail.cfg.tile
-    ex.main(["--run", str(tmp_path / "detail"), "--transformer", str(tmp_path / "transformer"),
-             "--tile", str(tile), "--out", str(out), "--version", "0.1.0", "--no-acceptance"])  # fmt: skip
+    ex.main([*saved_runs(tmp_path, path), "--tile", str(tile), "--out", str(out), "--version", "0.1.0",
+             "--no-acceptance"])  # fmt: skip
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["tile"] == tile and manifest["tokens"] == 4 * transformer.tokens
     assert manifest["sha256"] == ex.sha256(out / "model.onnx") and manifest["scales"] == [1, 2, 4]
@@ -196,11 +202,9 @@ def test_the_export_cli_writes_a_verified_model_folder_the_runner_accepts(tmp_pa
 
 def test_an_export_with_overlapping_sub_tiles_is_verified_and_says_their_stride(tmp_path, path, photo_root):
     detail, transformer = path
-    save_detail(detail, tmp_path / "detail")
-    save_hvar(transformer, tmp_path / "transformer")
     out, t = tmp_path / "hvar-detail", detail.cfg.tile
-    ex.main(["--run", str(tmp_path / "detail"), "--transformer", str(tmp_path / "transformer"), "--tile",
-             str(2 * t), "--stride", str(t // 2), "--out", str(out), "--no-acceptance"])  # fmt: skip
+    ex.main([*saved_runs(tmp_path, path), "--tile", str(2 * t), "--stride", str(t // 2), "--out", str(out),
+             "--no-acceptance"])  # fmt: skip
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["tokens"] == 9 * transformer.tokens
     assert manifest["config"]["subTiles"] == 9 and manifest["config"]["subTileStride"] == t // 2
@@ -216,23 +220,19 @@ def test_a_detail_run_exports_only_with_its_transformer(tmp_path, path, capsys):
 
 
 def test_a_tile_of_no_whole_sub_tiles_is_refused_with_the_reason_and_writes_nothing(tmp_path, path):
-    detail, transformer = path
-    save_detail(detail, tmp_path / "detail")
-    save_hvar(transformer, tmp_path / "transformer")
+    detail, _ = path
     out = tmp_path / "out"
     with pytest.raises(SystemExit, match="do not cover the tile side"):
-        ex.main(["--run", str(tmp_path / "detail"), "--transformer", str(tmp_path / "transformer"),
-                 "--tile", str(detail.cfg.tile + 4), "--out", str(out), "--no-acceptance"])  # fmt: skip
+        ex.main([*saved_runs(tmp_path, path), "--tile", str(detail.cfg.tile + 4), "--out", str(out),
+                 "--no-acceptance"])  # fmt: skip
     assert not out.exists()
 
 
 def test_an_export_can_draw_from_fewer_tokens_than_the_transformer_was_trained_to(tmp_path, path, photo_root):
-    detail, transformer = path
-    save_detail(detail, tmp_path / "detail")
-    save_hvar(transformer, tmp_path / "transformer")
+    _, transformer = path
     out = tmp_path / "models" / "hvar-detail"
-    ex.main(["--run", str(tmp_path / "detail"), "--transformer", str(tmp_path / "transformer"),
-             "--top-k", "1", "--decode", "4", "--out", str(out), "--no-acceptance"])  # fmt: skip
+    ex.main([*saved_runs(tmp_path, path), "--top-k", "1", "--decode", "4", "--out", str(out),
+             "--no-acceptance"])  # fmt: skip
     manifest = json.loads((out / "manifest.json").read_text())
     assert manifest["config"]["transformer"]["top_k"] == 1 and transformer.cfg.transformer.top_k == 0
     assert manifest["config"]["decode"] == [4]
@@ -241,11 +241,9 @@ def test_an_export_can_draw_from_fewer_tokens_than_the_transformer_was_trained_t
 
 
 def test_an_overlap_over_half_the_tile_is_refused_before_any_work(tmp_path, path):
-    detail, transformer = path
-    save_detail(detail, tmp_path / "detail")
-    save_hvar(transformer, tmp_path / "transformer")
+    detail, _ = path
     out = tmp_path / "out"
     with pytest.raises(SystemExit, match="half the tile"):
-        ex.main(["--run", str(tmp_path / "detail"), "--transformer", str(tmp_path / "transformer"),
-                 "--overlap", str(detail.cfg.tile), "--out", str(out), "--no-acceptance"])  # fmt: skip
+        ex.main([*saved_runs(tmp_path, path), "--overlap", str(detail.cfg.tile), "--out", str(out),
+                 "--no-acceptance"])  # fmt: skip
     assert not out.exists()
