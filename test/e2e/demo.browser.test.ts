@@ -149,21 +149,29 @@ describe("the demo page", () => {
     await expect.poll(() => page.locator("#status").textContent(), { timeout: 120_000 }).toMatch(/^Done in [\d.]+ s: 1 images\.$/);
   });
 
-  it("offers generated detail only where the served model samples, and sends the temperature chosen", async () => {
+  it("offers generated detail beside the before/after slider only where the served model samples", async () => {
     const response = await fetch(`${stack.workerUrl}/v1/model`, { headers: { authorization: `Bearer ${stack.devKey.secret}` } });
     const served = (await response.json()) as { detail: { sampling: boolean } };
+    expect(await page.locator("#results").locator("#detail, #redraw").count()).toBe(2);
     await expect.poll(() => page.locator("#detail").isEnabled()).toBe(served.detail.sampling);
+    expect(await page.locator("#redraw").isEnabled()).toBe(served.detail.sampling);
     if (!served.detail.sampling) {
       expect(await page.locator("#detail-help").textContent()).toContain("restoration stage alone");
-      return;
     }
+  });
+
+  it("redraws the image at the temperature chosen beside the slider", async ({ skip }) => {
+    const response = await fetch(`${stack.workerUrl}/v1/model`, { headers: { authorization: `Bearer ${stack.devKey.secret}` } });
+    if (!((await response.json()) as { detail: { sampling: boolean } }).detail.sampling) skip("the served model draws no generated detail");
+    await page.locator("#file").setInputFiles(PHOTO);
+    await page.getByRole("button", { name: "Upscale" }).click();
+    await expect.poll(() => page.locator("#summary").textContent(), { timeout: 120_000 }).toContain("256×171");
     await page.locator("#detail").fill("1.5");
     expect(await page.locator("#detail-value").textContent()).toBe("1.5");
-    await page.locator("#file").setInputFiles(PHOTO);
     const submitted = page.waitForRequest((request) => request.method() === "POST" && request.url().includes("/v1/upscales?"));
-    await page.getByRole("button", { name: "Upscale" }).click();
+    await page.getByRole("button", { name: "Redraw at this temperature" }).click();
     expect(new URL((await submitted).url()).searchParams.get("temperature")).toBe("1.5");
-    await expect.poll(() => page.locator("#status").textContent(), { timeout: 120_000 }).toMatch(/^Done in [\d.]+ s: 1 images\.$/);
+    await expect.poll(() => page.locator("#summary").textContent(), { timeout: 120_000 }).toContain("generated detail at temperature 1.5");
   });
 });
 

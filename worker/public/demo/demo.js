@@ -62,6 +62,7 @@ const ui = {
   detail: byId("detail", HTMLInputElement),
   detailValue: byId("detail-value", HTMLOutputElement),
   detailHelp: byId("detail-help", HTMLElement),
+  redraw: byId("redraw", HTMLButtonElement),
   run: byId("run", HTMLButtonElement),
   progressBox: byId("progress-box", HTMLElement),
   progressLabel: byId("progress-label", HTMLElement),
@@ -220,7 +221,9 @@ for (const button of document.querySelectorAll("[data-example]")) {
 // ---------------------------------------------------------------------------------------- model
 
 /**
- * The detail control is offered only where it changes the pictures: a model that samples generated
+ * The detail control sits beside the before/after slider, where its effect shows: the first run is
+ * greedy (temperature 0, the API's default), and "Redraw" runs the image again at the chosen
+ * temperature. It is offered only where it changes the pictures: a model that samples generated
  * detail (GET /v1/model). The restoration stage alone is deterministic, and the API would drop the
  * temperature anyway (the job's options show 0).
  */
@@ -229,11 +232,12 @@ async function refreshModel() {
   try {
     const model = /** @type {ServedModel} */ (await api("/v1/model"));
     ui.detail.disabled = !model.detail.sampling;
+    ui.redraw.disabled = ui.detail.disabled;
     ui.detailHelp.textContent = model.detail.sampling
       ? `${model.version} draws detail the input cannot show: 0 is greedy (the same pixels every time); higher temperatures draw livelier, less faithful detail.`
       : `${model.version} is the restoration stage alone: deterministic, with no generated detail to draw, so there is no temperature to choose.`;
   } catch (error) {
-    ui.detail.disabled = true;
+    ui.detail.disabled = ui.redraw.disabled = true;
     ui.detailHelp.textContent = `The served model could not be read: ${error instanceof Error ? error.message : String(error)}`;
   }
 }
@@ -241,6 +245,7 @@ async function refreshModel() {
 ui.detail.addEventListener("input", () => {
   ui.detailValue.value = ui.detail.value;
 });
+ui.redraw.addEventListener("click", () => void upscale());
 
 // ---------------------------------------------------------------------------------------- run
 
@@ -346,7 +351,8 @@ async function showResults(job, seconds) {
   const model = job.model ? `${job.model.id} ${job.model.version}` : "unknown model";
   const billing = job.usage.cacheHit ? "served from the cache, not billed" : `${job.usage.inputMp} MP billed`;
   const expires = job.urlsExpireAt ? `; the URLs work until ${new Date(job.urlsExpireAt).toLocaleString()}` : "";
-  ui.summary.textContent = `Job ${job.id}: ${job.input.width}×${job.input.height} ${job.input.type.toUpperCase()} in, ${model}, ${seconds.toFixed(1)} s, ${billing}${expires}.`;
+  const detail = ui.detail.disabled ? "" : `, generated detail at temperature ${job.options.temperature}`;
+  ui.summary.textContent = `Job ${job.id}: ${job.input.width}×${job.input.height} ${job.input.type.toUpperCase()} in, ${model}${detail}, ${seconds.toFixed(1)} s, ${billing}${expires}.`;
   renderCdn(job);
   ui.results.hidden = false;
   await Promise.all([...state.images.values()].map((image) => image.decode().catch(() => undefined)));
