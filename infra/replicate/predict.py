@@ -179,6 +179,15 @@ class Predictor(BasePredictor):
             ge=0.0,
             le=10.0,
         ),
+        cleanup: float = Input(
+            description=(
+                "How strongly x1 cleans the input of noise, blur and compression before it is upscaled: "
+                "1 fully, 0 not at all (the input's grain kept). A model without the setting cleans fully."
+            ),
+            default=1.0,
+            ge=0.0,
+            le=1.0,
+        ),
         size: str = Input(
             description=(
                 "The size the image must decode to, <width>x<height> (what the caller billed), "
@@ -195,6 +204,7 @@ class Predictor(BasePredictor):
             format=format,
             quality=quality,
             temperature=temperature,
+            cleanup=cleanup,
             size=size,
         )
         folder = Path(tempfile.mkdtemp(prefix="hvar-outputs-"))

@@ -4,12 +4,14 @@ One graph runs a batch of N LR tiles of side T and returns each at x1, x2 and x4
 `fitted` takes tiles of any H x W instead, which the runner keeps to multiples of the manifest's
 `tileStep` up to T and fits to each image); a model that generates
 (H-VAR: L tokens per tile) also takes one uniform per token and a temperature, and returns the tokens it
-drew. `inputs` and `outputs` below say each tensor's name, shape, dtype and values.
+drew; a model with a clean-up setting (manifest `cleanup`: the two-stage floor) also takes its strength.
+`inputs` and `outputs` below say each tensor's name, shape, dtype and values.
 
-In PyTorch a model of the contract has `tile` (T), `tokens` (L) and a `forward` that takes the inputs
-and returns the outputs in this order (`hvar.sr.HVAR`, `hvar.floor.Floor`); `export` traces exactly
-that. The runner checks the same names and shapes before it loads a model
-(`gpu-runner/src/model/session.ts`) and ignores outputs it does not know (`tokens`).
+In PyTorch a model of the contract has `tile` (T), `tokens` (L), `cleanup` and a `forward` that takes
+the inputs and returns the outputs in this order (`hvar.sr.HVAR`, `hvar.floor.Floor`; the strength as
+the keyword `cleanup`); `export` traces exactly that. The runner checks the same names and shapes
+before it loads a model (`gpu-runner/src/model/session.ts`) and ignores outputs it does not know
+(`tokens`).
 """
 
 from __future__ import annotations
@@ -41,15 +43,16 @@ def sides(T: int, fitted: bool, s: int = 1) -> tuple[int | str, int | str]:
     return (f"{s}H", f"{s}W") if fitted and s > 1 else ("H", "W") if fitted else (s * T, s * T)
 
 
-def inputs(T: int, L: int, fitted: bool = False) -> list[TensorSpec]:
+CLEANUP = TensorSpec("cleanup", (1,), "float32", "[0, 1]: the share of the restorer's correction x1 keeps")
+
+
+def inputs(T: int, L: int, fitted: bool = False, cleanup: bool = False) -> list[TensorSpec]:
     lr = TensorSpec("lr", ("N", 3, *sides(T, fitted)), "float32", "[0, 1], sRGB")
-    if L == 0:  # nothing to draw: the tiles alone
-        return [lr]
-    return [
-        lr,
+    sampling = [
         TensorSpec("noise", ("N", L), "float32", "[0, 1), the uniform each token is drawn with"),
         TensorSpec("temperature", (1,), "float32", ">= 0; 0 = greedy (argmax), noise unused"),
     ]
+    return [lr, *(sampling if L else []), *([CLEANUP] if cleanup else [])]
 
 
 def outputs(T: int, L: int, fitted: bool = False) -> list[TensorSpec]:
@@ -62,10 +65,12 @@ def outputs(T: int, L: int, fitted: bool = False) -> list[TensorSpec]:
     return [*images, TensorSpec("tokens", ("N", L), "int64", "[0, V), for verification")]
 
 
-def example_inputs(T: int, L: int, n: int = 2) -> tuple[torch.Tensor, ...]:
-    """Inputs of the contract's shapes and ranges (random tiles and noise, greedy) to trace with."""
+def example_inputs(T: int, L: int, n: int = 2, cleanup: bool = False) -> tuple:
+    """Inputs of the contract's shapes and ranges (random tiles and noise, greedy, half the clean-up) to
+    trace with; the strength goes in as the keyword `cleanup` (a trailing dict, as torch.onnx takes it)."""
     lr_N3TT = torch.rand(n, 3, T, T)
-    return (lr_N3TT,) if L == 0 else (lr_N3TT, torch.rand(n, L), torch.tensor([0.0]))
+    args = (lr_N3TT,) if L == 0 else (lr_N3TT, torch.rand(n, L), torch.tensor([0.0]))
+    return (*args, {"cleanup": torch.tensor([0.5])}) if cleanup else args
 
 
 def trace(module: nn.Module, args: tuple, path: Path, names_in, names_out, dynamic: dict) -> None:
@@ -85,13 +90,13 @@ def export(model: nn.Module, path: Path, fitted: bool = False) -> onnx.ModelProt
     any size: the floor). The tracer names some sides itself (e.g. x1's as the result of a Div, and the
     runner checks each side against its manifest). Written to `path` as traced; the returned graph has
     the contract's sides, for the caller to finish (`save`)."""
-    T, L = model.tile, model.tokens
-    specs_in, specs_out = inputs(T, L, fitted), outputs(T, L, fitted)
+    T, L, strength = model.tile, model.tokens, getattr(model, "cleanup", False)
+    specs_in, specs_out = inputs(T, L, fitted, strength), outputs(T, L, fitted)
     specs = (*specs_in, *specs_out)
     symbolic = {t.name: {i: d for i, d in enumerate(t.shape) if isinstance(d, str)} for t in specs}
     dynamic = {name: dims for name, dims in symbolic.items() if dims}
     names_in, names_out = [t.name for t in specs_in], [t.name for t in specs_out]
-    trace(model.eval(), example_inputs(T, L), path, names_in, names_out, dynamic)
+    trace(model.eval(), example_inputs(T, L, cleanup=strength), path, names_in, names_out, dynamic)
     graph = onnx.load(str(path))
     shapes = {t.name: t.shape[1:] for t in specs_out}
     for out in graph.graph.output:

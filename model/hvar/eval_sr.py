@@ -56,12 +56,13 @@ def upscale(
     seed: int = 0,
     batch: int = 16,
     overlap: int | None = None,
+    cleanup: float = 1.0,
 ) -> dict[int, np.ndarray]:
     """One model pass over a whole uint8 LR image (HxWx3, any size) -> {1: x1, 2: x2, 4: x4} uint8, cut and
     stitched as the runner does (`hvar.tiling`). Any model of the runner's contract (`hvar.contract`):
     `model.tile`, `model.tokens` (uniforms per tile, 0 for none), `model.overlap` (optional) and
-    `model(lr01_N3TT, noise_NL, temperature_1) -> (x1, x2, x4, ...)` in [0, 1]; like the runner, it reads
-    the image outputs and ignores the rest (tokens)."""
+    `model(lr01_N3TT, noise_NL, temperature_1) -> (x1, x2, x4, ...)` in [0, 1], given `cleanup=` too
+    where `model.cleanup`; like the runner, it reads the image outputs and ignores the rest (tokens)."""
     T, step = model.tile, getattr(model, "tile_step", None)
     if overlap is None:
         overlap = getattr(model, "overlap", None)
@@ -74,12 +75,13 @@ def upscale(
     gen = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else "cpu"
     temperature_1 = torch.tensor([temperature], device=device)
+    strength = {"cleanup": torch.tensor([cleanup], device=device)} if getattr(model, "cleanup", False) else {}
     for i in range(0, len(boxes), batch):
         chunk = boxes[i : i + batch]
         tiles = [cut_tile(lr_HWC, ys[r], xs[c], th, tw) for r, c in chunk]
         x = torch.stack([uint8_to_tensor(t) for t in tiles]).add(1).div(2)
         noise = torch.rand(len(chunk), model.tokens, generator=gen)
-        imgs = model(x.to(device), noise.to(device), temperature_1)[: len(SCALES)]
+        imgs = model(x.to(device), noise.to(device), temperature_1, **strength)[: len(SCALES)]
         for s, img in zip(SCALES, imgs, strict=True):
             img = img.float().cpu().numpy()
             for b, (r, c) in enumerate(chunk):
@@ -90,13 +92,19 @@ def upscale(
 class SRMethod:
     """H-VAR as an `hvar.eval` method: (lr_uint8, scale) -> sr_uint8. One pass gives every scale."""
 
-    def __init__(self, model: Model, temperature: float = 0.0, seed: int = 0, overlap: int | None = None):
+    def __init__(
+        self, model: Model, temperature: float = 0.0, seed: int = 0, overlap: int | None = None,
+        cleanup: float = 1.0,
+    ):  # fmt: skip
         self.model, self.temperature, self.seed, self.overlap = model.eval(), temperature, seed, overlap
+        self.cleanup = cleanup
 
     def outputs(self, lr: np.ndarray) -> dict[int, np.ndarray]:
         grey = lr.ndim == 2
         rgb = np.stack([lr] * 3, -1) if grey else lr
-        out = upscale(self.model, rgb, self.temperature, self.seed, overlap=self.overlap)
+        out = upscale(
+            self.model, rgb, self.temperature, self.seed, overlap=self.overlap, cleanup=self.cleanup
+        )
         # grey in, grey out, as the runner does: the mean of the channels (a network may tint grey)
         return {s: np.round(im.mean(-1)).astype(np.uint8) if grey else im for s, im in out.items()}
 
@@ -153,10 +161,11 @@ def evaluate(
     data_root: Path | None = None,
     progress: bool = True,
     overlap: int | None = None,
+    cleanup: float = 1.0,
 ) -> dict:
     """Mean and per-image scores: {"results": [{dataset, scale, degradation, sr, bicubic, x1, input,
     images}]}; each score is {"psnr", "ssim"} on Y (infinite PSNR written as None)."""
-    method = SRMethod(model, temperature, seed, overlap)
+    method = SRMethod(model, temperature, seed, overlap, cleanup)
     results = []
     for ds in datasets:
         name, folder = protocol.resolve_dataset(ds, data_root)
@@ -376,15 +385,19 @@ class OnnxModel:
         self.tile, self.tokens = self.manifest["tile"], self.manifest["tokens"]
         self.overlap = self.manifest.get("overlap")  # None: the runner's default, a quarter tile
         self.tile_step = self.manifest.get("tileStep")  # set: tiles fitted to each image (`hvar.tiling`)
+        self.cleanup = self.manifest.get("cleanup", False)  # the graph takes a clean-up strength
         self.session = ort_session(folder / "model.onnx", threads)
 
     def eval(self) -> OnnxModel:
         return self
 
-    def __call__(self, lr01_N3TT: torch.Tensor, noise_NL: torch.Tensor, temperature_1: torch.Tensor):
+    def __call__(self, lr01_N3TT, noise_NL, temperature_1, cleanup: torch.Tensor | None = None):
         feeds = {"lr": lr01_N3TT.numpy()}
         if self.tokens:  # a model without generated detail takes neither noise nor temperature
             feeds |= {"noise": noise_NL.numpy(), "temperature": temperature_1.numpy().astype(np.float32)}
+        if self.cleanup:  # as the runner feeds it: 1 unless asked
+            strength = torch.ones(1) if cleanup is None else cleanup
+            feeds["cleanup"] = strength.numpy().astype(np.float32)
         return [torch.from_numpy(x) for x in self.session.run(list(contract.IMAGES), feeds)]
 
 
@@ -422,6 +435,8 @@ def main(argv: list[str] | None = None) -> dict:
                     help="bicubic, realistic or jpeg<q> (the bicubic LR as a JPEG of quality q)")  # fmt: skip
     ap.add_argument("--seed", type=int, default=0, help="realistic degradation and sampling noise seed")
     ap.add_argument("--temperature", type=float, default=0.0, help="0 = greedy decoding")
+    ap.add_argument("--cleanup", type=float, default=1.0,
+                    help="clean-up strength of a model that takes one (1: as trained, 0: none)")  # fmt: skip
     ap.add_argument("--data-root", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--md", type=Path, default=None)
@@ -461,12 +476,15 @@ def main(argv: list[str] | None = None) -> dict:
         except ValueError as e:
             ap.error(f"--ladder: {e}")
     ev = evaluate(model, tuple(args.dataset), tuple(args.scale), tuple(args.degradation), args.seed,
-                  args.temperature, args.crops, args.data_root, overlap=args.overlap)  # fmt: skip
+                  args.temperature, args.crops, args.data_root, overlap=args.overlap,
+                  cleanup=args.cleanup)  # fmt: skip
     if per_image:
         ev["x1_ladder"] = {ds: worst_of(scores) for ds, scores in per_image.items()}
         ev["x1_ladder_per_image"] = per_image
     md = report_markdown(
-        f"H-VAR {Path(args.run).name}", {"run": args.run, "temperature": args.temperature}, ev
+        f"H-VAR {Path(args.run).name}",
+        {"run": args.run, "temperature": args.temperature, "cleanup": args.cleanup},
+        ev,
     )
     print(md, end="")
     if args.md:

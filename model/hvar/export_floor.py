@@ -2,10 +2,12 @@
 
     python -m hvar.export --run runs/floor-base --out ../gpu-runner/models/hvar --version 2.0.0-floor
 
-(`hvar.export` hands floor runs to `export_floor`.) The floor generates nothing, so its graph has one
-input and its manifest says `tokens: 0`: lr [N,3,T,T] in [0, 1] -> x1 [N,3,T,T], x2 [N,3,2T,2T],
-x4 [N,3,4T,4T] in [0, 1]; with `--tile-step` the tiles' sides are free (lr [N,3,H,W]), since the floor
-computes the same at any size, and the runner fits its tiles to each image. The weights stay float32
+(`hvar.export` hands floor runs to `export_floor`.) The floor generates nothing, so its manifest says
+`tokens: 0`: lr [N,3,T,T] in [0, 1] -> x1 [N,3,T,T], x2 [N,3,2T,2T], x4 [N,3,4T,4T] in [0, 1]; a
+two-stage floor also takes `cleanup` [1], the share of the restorer's correction x1 keeps before the
+upscaler sees it (manifest `cleanup: true`). With `--tile-step` the tiles' sides are free
+(lr [N,3,H,W]), since the floor computes the same at any size, and the runner fits its tiles to each
+image. The weights stay float32
 (the whole network is 0.6 MB). The folder gets the same files as an H-VAR export: model.onnx (replaced
 only once onnxruntime reproduces PyTorch), manifest.json, and parity.safetensors (fixed tiles and
 PyTorch's outputs, which the runner's own test replays through onnxruntime-node).
@@ -39,11 +41,17 @@ def parity_tiles(height: int, width: int) -> int:
     return 2 if 2 * bytes_per_tile <= PARITY_BYTES else 1
 
 
+def feeds(model: Floor, lr: np.ndarray, cleanup: float = 1.0) -> dict[str, np.ndarray]:
+    """The graph's inputs for these tiles: the strength too where the floor takes one."""
+    return {"lr": lr} | ({"cleanup": np.array([cleanup], np.float32)} if model.cleanup else {})
+
+
 @torch.no_grad()
-def verify(model: Floor, path: Path, lr: np.ndarray) -> dict[str, float]:
+def verify(model: Floor, path: Path, lr: np.ndarray, cleanup: float = 1.0) -> dict[str, float]:
     """PSNR of onnxruntime's outputs against PyTorch's for the same tiles, per output."""
-    want = [x.numpy() for x in model.eval()(torch.from_numpy(lr))]
-    got = ort_session(path).run(list(contract.IMAGES), {"lr": lr})
+    strength = {"cleanup": torch.tensor([cleanup])} if model.cleanup else {}
+    want = [x.numpy() for x in model.eval()(torch.from_numpy(lr), **strength)]
+    got = ort_session(path).run(list(contract.IMAGES), feeds(model, lr, cleanup))
     return {name: psnr01(g, w) for name, g, w in zip(contract.IMAGES, got, want, strict=True)}
 
 
@@ -73,6 +81,8 @@ def export_floor(args: argparse.Namespace) -> None:
     if step is not None:  # and on the largest tile
         largest = verify(model, candidate, photo_tiles(tile, 1))
         parity |= {f"{k} {tile}x{tile}": v for k, v in largest.items()}
+    if model.cleanup:  # and with half the clean-up
+        parity |= {f"{k} cleanup 0.5": v for k, v in verify(model, candidate, lr, 0.5).items()}
     print("onnxruntime vs PyTorch, PSNR: " + ", ".join(f"{k} {v:.1f} dB" for k, v in parity.items()))
     if min(parity.values()) < MIN_PSNR:
         candidate.unlink()
@@ -97,6 +107,7 @@ def export_floor(args: argparse.Namespace) -> None:
         **({"tileStep": step} if step is not None else {}),
         "scales": list(SCALES),
         "tokens": 0,
+        **({"cleanup": True} if model.cleanup else {}),
         "opset": contract.OPSET,
         "precision": "fp32",
         "sha256": sha256(onnx_path),

@@ -144,6 +144,13 @@ class Floor(nn.Module):
     tokens = 0  # no generated detail: the floor is deterministic
 
     @property
+    def cleanup(self) -> bool:
+        """Whether the clean-up strength can be chosen: in a two-stage floor, x1 (the input plus the
+        restorer's correction) is what the upscaler sees, so scaling the correction scales the clean-up
+        of every output; a one-stage floor upscales from the raw input's features."""
+        return self.upscaler is not None
+
+    @property
     def receptive_radius(self) -> int:
         """LR pixels on each side that can change an output pixel: one per 3x3 conv on the path (the
         context's tile-wide mean aside)."""
@@ -173,12 +180,15 @@ class Floor(nn.Module):
         lr01_B3HW: torch.Tensor,
         noise: torch.Tensor | None = None,
         temperature: torch.Tensor | None = None,
+        cleanup: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The model contract (`hvar.contract`) for a model that draws nothing: LR in [0, 1] -> x1, x2, x4
         in [0, 1] (unclamped while training). noise / temperature are accepted and unused, so that the
-        evaluation calls every model alike."""
+        evaluation calls every model alike. `cleanup` (shape (1,), in [0, 1]; a two-stage floor only)
+        scales the restorer's correction: 1 or None as trained, 0 leaves x1 the input, so that x2 and
+        x4 upscale the input as it is (a photo's own grain kept)."""
         feat = self.features(lr01_B3HW)
-        x1 = self.restore(lr01_B3HW, feat)  # B 3 T T
+        x1 = self.restore(lr01_B3HW, feat, cleanup)  # B 3 T T
         if self.upscaler is None:
             x2, x4 = self.upsample(feat)
         else:  # the upscaler sees x1 as the runner would show it: in [0, 1]
@@ -187,10 +197,17 @@ class Floor(nn.Module):
             x1, x2, x4 = (x.clamp(0, 1) for x in (x1, x2, x4))
         return x1, x2, x4
 
-    def restore(self, lr01_B3HW: torch.Tensor, feat_BCHW: torch.Tensor | None = None) -> torch.Tensor:
-        """x1 (B 3 H W, unclamped): the input plus the correction head_1 reads from its features."""
+    def restore(
+        self,
+        lr01_B3HW: torch.Tensor,
+        feat_BCHW: torch.Tensor | None = None,
+        cleanup: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """x1 (B 3 H W, unclamped): the input plus the correction head_1 reads from its features, times
+        `cleanup` where one is given."""
         feat_BCHW = self.features(lr01_B3HW) if feat_BCHW is None else feat_BCHW
-        return self.heads["x1"](feat_BCHW) + lr01_B3HW
+        correction = self.heads["x1"](feat_BCHW)
+        return lr01_B3HW + (correction if cleanup is None else cleanup.view(1, 1, 1, 1) * correction)
 
     def upsample(self, feat_BCHW: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """x2 (B 3 2H 2W) and x4 (B 3 4H 4W) from the features, by pixel shuffle."""

@@ -1,5 +1,6 @@
 """The floor's ONNX export: one input, the contract's outputs, what PyTorch computes (issue: Model 2.0)."""
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -105,6 +106,45 @@ def test_a_fitted_graph_computes_what_pytorch_computes_on_an_oblong_tile(exporte
     assert min(verify(load_floor(run), out / "model.onnx", lr).values()) > 60
     parity = ex.load_parity(out / "parity.safetensors")
     assert parity["lr"].shape[2:] == (16, 8)  # the parity file holds a fitted, oblong tile (half x 3/8)
+
+
+@pytest.fixture(scope="module")
+def exported_cascade(exported):
+    """A two-stage floor (a restorer, then an upscaler that sees its x1), which takes a clean-up strength."""
+    run, _ = exported
+    torch.manual_seed(0)
+    cascade = run.parent / "cascade"
+    save_floor(Floor(dataclasses.replace(FLOOR_PRESETS["tiny"], stages=2)), cascade)
+    out = run.parent / "models" / "floor-cascade"
+    ex.main(["--run", str(cascade), "--out", str(out), "--version", "0.1", "--tile", "24", "--no-acceptance"])
+    return cascade, out
+
+
+def test_a_two_stage_floor_takes_a_clean_up_strength_and_its_manifest_says_so(exported_cascade):
+    _, out = exported_cascade
+    assert [i.name for i in onnx.load(str(out / "model.onnx")).graph.input] == ["lr", "cleanup"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["cleanup"] is True
+    assert min(v for k, v in manifest["verification"]["psnr_vs_pytorch"].items() if "cleanup 0.5" in k) > 60
+
+
+def test_a_one_stage_floor_has_no_clean_up_setting(exported):
+    _, out = exported
+    assert "cleanup" not in json.loads((out / "manifest.json").read_text())
+
+
+def test_at_clean_up_0_x1_is_the_input_and_the_upscaler_sees_it_as_it_is(exported_cascade):
+    run, out = exported_cascade
+    lr = np.random.default_rng(1).random((2, 3, 24, 24), dtype=np.float32)
+    session = ex.ort_session(out / "model.onnx")
+    x1, _, x4 = session.run(list(IMAGES), {"lr": lr, "cleanup": np.array([0.0], np.float32)})
+    assert np.abs(x1 - lr).max() < 1e-6
+    upscaler = load_floor(run).upscaler
+    with torch.no_grad():
+        _, want = upscaler.upsample(upscaler.features(torch.from_numpy(lr)))
+    assert np.abs(x4 - want.clamp(0, 1).numpy()).max() < 1e-4
+    full, _, _ = session.run(list(IMAGES), {"lr": lr, "cleanup": np.array([1.0], np.float32)})
+    assert np.abs(full - lr).max() > 1e-3  # the restorer does change it at full strength
 
 
 def test_a_tile_step_that_does_not_divide_the_tile_is_refused(exported, tmp_path):

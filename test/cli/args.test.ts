@@ -13,7 +13,7 @@ const usageError = (argv: string[]) => {
 
 describe("hvar's command line", () => {
   it("reads an upscale of files and URLs with its options", () => {
-    expect(parseCommand(["upscale", "photo.jpg", "https://img.example/cat.png", "--scales", "2,4", "--out", "out/", "--format", "webp", "--quality", "80", "--temperature", "0.5", "--json"])).toEqual({
+    expect(parseCommand(["upscale", "photo.jpg", "https://img.example/cat.png", "--scales", "2,4", "--out", "out/", "--format", "webp", "--quality", "80", "--temperature", "0.5", "--cleanup", "0.3", "--json"])).toEqual({
       name: "upscale",
       inputs: ["photo.jpg", "https://img.example/cat.png"],
       out: "out/",
@@ -21,6 +21,7 @@ describe("hvar's command line", () => {
       format: "webp",
       quality: 80,
       temperature: 0.5,
+      cleanup: 0.3,
       timeoutS: 600,
       globals: { json: true },
     });
@@ -58,6 +59,7 @@ describe("hvar's command line", () => {
     [["upscale", "a.png", "--quality", "101"], "--quality is a number from 1 to 100, not '101'"],
     [["upscale", "a.png", "--quality", "8.5"], "--quality is a whole number"],
     [["upscale", "a.png", "--temperature", "hot"], "--temperature is a number from 0 to 2"],
+    [["upscale", "a.png", "--cleanup", "2"], "--cleanup is a number from 0 to 1"],
     [["upscale", "a.png", "--timeout", "0"], "--timeout is a number from 1 up"],
     [["upscale", "a.png", "--bogus"], "Unknown option '--bogus'"],
     [["upscale", "a.png", "--status", "running"], "Unknown option '--status'"],

@@ -21,7 +21,7 @@ const job = (status: Upscale["status"], extra: Partial<Upscale> = {}): Upscale =
   status,
   createdAt: "2026-11-30T12:00:00.000Z",
   model: null,
-  options: { scales: [2], format: "png", quality: null, temperature: 0 },
+  options: { scales: [2], format: "png", quality: null, temperature: 0, cleanup: 1 },
   input: { width: 40, height: 30, type: "png", megapixels: 0.0012 },
   usage: { inputMp: 0.0012, cacheHit: false, billable: false, billedMp: 0 },
   ...extra,

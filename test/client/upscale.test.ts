@@ -10,7 +10,7 @@ const finished: Upscale = {
   status: "succeeded",
   createdAt: "2026-01-01T00:00:00.000Z",
   model: { id: "hvar", version: "1" },
-  options: { scales: [2], format: "png", quality: null, temperature: 0 },
+  options: { scales: [2], format: "png", quality: null, temperature: 0, cleanup: 1 },
   input: { width: 40, height: 30, type: "png", megapixels: 0.0012 },
   outputs: [],
   usage: { inputMp: 0.0012, cacheHit: false, billable: true, billedMp: 0.0012 },

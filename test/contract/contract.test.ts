@@ -66,14 +66,14 @@ describe("the request signature", () => {
 
 describe("the job query", () => {
   it("carries a job's options and the image's size from the worker to the runner unchanged", () => {
-    const options = { scales: [2, 4] as const, format: "webp" as const, quality: 70, temperature: 0.5 };
+    const options = { scales: [2, 4] as const, format: "webp" as const, quality: 70, temperature: 0.5, cleanup: 1 };
     const size = { width: 640, height: 480 };
     const query = Object.fromEntries(new URL(createJobPath(JOB, { ...options, scales: [...options.scales] }, size), "http://runner").searchParams);
     expect(jobQuerySchema.parse(query)).toEqual({ id: JOB, ...options, scales: [2, 4], size });
   });
 
   it("leaves out the quality of PNG, which the runner then fills with the one default", () => {
-    const path = createJobPath(JOB, { scales: [1], format: "png", quality: null, temperature: 0 }, { width: 16, height: 16 });
+    const path = createJobPath(JOB, { scales: [1], format: "png", quality: null, temperature: 0, cleanup: 1 }, { width: 16, height: 16 });
     expect(path).not.toContain("quality");
     expect(jobQuerySchema.parse(Object.fromEntries(new URL(path, "http://runner").searchParams))).toMatchObject({ quality: DEFAULT_QUALITY });
   });

@@ -141,12 +141,13 @@ describe("the hvar command against the stack", () => {
     expect((await run(["usage"], env)).stdout).toMatch(/: 0\.005 MP of 1000 MP used, 0 MP held by running jobs\n.*\n {2}\S+ {2}1 jobs, 0\.005 MP billed/);
   });
 
-  it("shows the served model, and whether --temperature changes its pictures", async () => {
+  it("shows the served model, and whether --temperature and --cleanup change its pictures", async () => {
     const { env } = await user();
-    const served = JSON.parse((await run(["model", "--json"], env)).stdout) as { version: string; detail: { sampling: boolean } };
+    const served = JSON.parse((await run(["model", "--json"], env)).stdout) as { version: string; detail: { sampling: boolean }; cleanup: { adjustable: boolean } };
     const text = (await run(["model"], env)).stdout;
     expect(text).toMatch(new RegExp(`^${served.version.replaceAll(".", "\\.")} {2}scales x1, x2, x4\n {2}limits {2}[\\d.]+ MP in, `));
     expect(text).toContain(served.detail.sampling ? "detail  generated: --temperature draws it" : "detail  none: restoration only");
+    expect(text).toContain(served.cleanup.adjustable ? "cleanup  adjustable: --cleanup 0 to 1" : "cleanup  always full");
   });
 
   describe("exit codes", () => {

@@ -1,3 +1,4 @@
+import sharp from "sharp";
 import { describe, expect, it } from "vitest";
 import { discoverModels } from "../../gpu-runner/src/model/manifest";
 import { HvarClient, HvarError, type Upscale, type UpscaleStatus, verifyWebhook } from "../../packages/client/src/index";
@@ -68,7 +69,7 @@ describe("@hvar/client against the stack", () => {
     await expect(hvar.get("j_aaaaaaaaaaaaaaaaaaaa")).rejects.toMatchObject({ status: 404, code: "job_not_found" });
   });
 
-  it("reads the served model: the stack's runner's version, scales and whether it samples detail", async () => {
+  it("reads the served model: the stack's runner's version, scales, whether it samples detail and takes a clean-up strength", async () => {
     const { hvar } = await client();
     const served = await hvar.model();
     // The runner serves the first valid model of the folder (scripts/stack.ts reads it the same way).
@@ -76,6 +77,20 @@ describe("@hvar/client against the stack", () => {
     expect(served.version).toBe(`${model?.manifest.id}@${model?.manifest.version}`);
     expect(served.scales).toEqual([1, 2, 4]);
     expect(served.detail.sampling).toBe((model?.manifest.tokens ?? 0) > 0); // a model samples when it draws tokens
+    expect(served.cleanup.adjustable).toBe(model?.manifest.cleanup ?? false);
+  });
+
+  it("upscales at a chosen clean-up strength: at 0, x1 is the input as it came", async ({ skip }) => {
+    const { hvar } = await client();
+    if (!(await hvar.model()).cleanup.adjustable) skip("the served model has no clean-up setting");
+    const photo = await noisePng(48, 40);
+    const pixels = async (job: Upscale) => sharp(Buffer.from(await (await fetch(job.outputs?.[0]?.url ?? "")).arrayBuffer())).raw().toBuffer();
+    const none = await hvar.upscale(photo, { scales: [1], format: "png", cleanup: 0, wait: 60 });
+    const full = await hvar.upscale(photo, { scales: [1], format: "png", wait: 60 });
+    expect([none.options.cleanup, full.options.cleanup]).toEqual([0, 1]);
+    const input = await sharp(photo).raw().toBuffer();
+    expect((await pixels(none)).equals(input)).toBe(true);
+    expect((await pixels(full)).equals(input)).toBe(false);
   });
 
   it("reads the key's usage, with the billed megapixels of its jobs", async () => {

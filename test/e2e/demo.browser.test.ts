@@ -175,6 +175,25 @@ describe("the demo page", () => {
   });
 });
 
+describe("the clean-up control", () => {
+  it("is offered where the served model takes a clean-up strength, and sends the strength chosen", async () => {
+    const response = await fetch(`${stack.workerUrl}/v1/model`, { headers: { authorization: `Bearer ${stack.devKey.secret}` } });
+    const served = (await response.json()) as { cleanup: { adjustable: boolean } };
+    await expect.poll(() => page.locator("#cleanup").isEnabled()).toBe(served.cleanup.adjustable);
+    if (!served.cleanup.adjustable) {
+      expect(await page.locator("#cleanup-help").textContent()).toContain("always cleans fully");
+      return;
+    }
+    await page.locator("#cleanup").fill("0.3");
+    expect(await page.locator("#cleanup-value").textContent()).toBe("0.3");
+    await page.locator("#file").setInputFiles(PHOTO);
+    const submitted = page.waitForRequest((request) => request.method() === "POST" && request.url().includes("/v1/upscales?"));
+    await page.getByRole("button", { name: "Upscale" }).click();
+    expect(new URL((await submitted).url()).searchParams.get("cleanup")).toBe("0.3");
+    await expect.poll(() => page.locator("#summary").textContent(), { timeout: 120_000 }).toContain("clean-up 0.3");
+  });
+});
+
 describe("the API reference", () => {
   it("renders the OpenAPI document in the browser with everything from this origin", async () => {
     const reference = await browser.newPage({ viewport: { width: 1280, height: 900 } });

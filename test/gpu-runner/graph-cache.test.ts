@@ -32,7 +32,7 @@ async function setup() {
 async function x4Of(session: ModelSession): Promise<Float32Array> {
   const t = session.tile;
   const lr = Float32Array.from({ length: 3 * t * t }, (_, i) => (i % 97) / 97);
-  return (await session.run(lr, new Float32Array(session.tokens).fill(0.5), 1, 0)).x4;
+  return (await session.run(lr, new Float32Array(session.tokens).fill(0.5), 1, { temperature: 0, cleanup: 1 })).x4;
 }
 
 describe("optimized graph cache", () => {

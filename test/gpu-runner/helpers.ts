@@ -4,7 +4,7 @@ import { fileURLToPath } from "node:url";
 import { pino } from "pino";
 import sharp from "sharp";
 import { inject } from "vitest";
-import type { ModelOutputs, TileModel } from "../../gpu-runner/src/model/types";
+import type { ModelOutputs, RunSettings, TileModel } from "../../gpu-runner/src/model/types";
 
 /** The contract-conformant fixture model (see fixtures/make_contract_model.py), not a product model. */
 export const FIXTURE_MODELS_DIR = fileURLToPath(new URL("./fixtures", import.meta.url));
@@ -35,15 +35,15 @@ export async function decodeRaw(bytes: Buffer) {
  * A pure per-pixel "model": x1 is the tile itself, x2 and x4 repeat each pixel (nearest neighbour), for
  * tiles of any shape. Tiling it must give exactly the same image as applying it to the whole picture at once.
  */
-export function nearestModel(tile: number, onRun?: (n: number, temperature: number) => Promise<void> | void): TileModel & { runs: number[] } {
+export function nearestModel(tile: number, onRun?: (n: number, settings: RunSettings) => Promise<void> | void): TileModel & { runs: number[] } {
   const runs: number[] = [];
   return {
     tile,
     tokens: 4,
     runs,
-    async run(lr, _noise, n, temperature, shape = { height: tile, width: tile }): Promise<ModelOutputs> {
+    async run(lr, _noise, n, settings, shape = { height: tile, width: tile }): Promise<ModelOutputs> {
       runs.push(n);
-      await onRun?.(n, temperature);
+      await onRun?.(n, settings);
       const { height, width } = shape;
       const up = (s: number) => {
         const out = new Float32Array(n * 3 * height * width * s * s);

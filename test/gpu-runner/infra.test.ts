@@ -298,7 +298,7 @@ describe("the edge's way to the runners (infra/k8s/edge)", () => {
     };
   };
   // Every route the worker calls, all of them signed by it (packages/contract), and the runner's unsigned ones.
-  const signedPaths = [createJobPath("j_x", { scales: [2], format: "png", quality: null, temperature: 0 }, { width: 8, height: 8 }), jobPath("j_x"), outputPath("j_x", 2), cancelJobPath("j_x")];
+  const signedPaths = [createJobPath("j_x", { scales: [2], format: "png", quality: null, temperature: 0, cleanup: 1 }, { width: 8, height: 8 }), jobPath("j_x"), outputPath("j_x", 2), cancelJobPath("j_x")];
   const unsignedPaths = ["/healthz", "/readyz", "/metrics"];
 
   it("keep every Deployment's selector on its own pods, and every Service and budget on one Deployment's pods", () => {

@@ -147,7 +147,7 @@ describe("the shipped model", { timeout: 300_000 }, () => {
       // [n, 3, H, W]: the tile side, or for a graph with a tile step any shape it takes
       const [n, , height, width] = lr.shape as [number, number, number, number];
       const session = await ModelSession.load(entry, { device: "cpu", cudaDeviceId: 0, cpuThreads: 2 }, silentLog);
-      const out = await session.run(lr.data as Float32Array, noise.data as Float32Array, n, 0, { height, width });
+      const out = await session.run(lr.data as Float32Array, noise.data as Float32Array, n, { temperature: 0, cleanup: 1 }, { height, width });
       for (const scale of ["x1", "x2", "x4"] as const) {
         expect(psnr(out[scale], get(parity, `greedy.${scale}`).data)).toBeGreaterThan(50);
       }

@@ -76,6 +76,7 @@ async function enqueue(id: string, image: Uint8Array, size = { width: 70, height
     format: "png",
     quality: null,
     temperature: 0,
+    cleanup: 1,
     requestId: `req_${id}`,
     ...options,
   };

@@ -1,15 +1,15 @@
 import { describe, expect, it } from "vitest";
-import type { ModelOutputs } from "../../gpu-runner/src/model/types";
+import type { ModelOutputs, RunSettings } from "../../gpu-runner/src/model/types";
 import { DomainError } from "@hvar/contract";
 import { bytesPerTile, Scheduler, type TileJob } from "../../gpu-runner/src/scheduler/scheduler";
 import { nearestModel } from "./helpers";
 
 /** A job whose tiles carry its name, so the order they reach the model shows up in `seen`. */
-function job(name: number, tiles: number, seen: number[], temperature = 0, side = 4): TileJob & { accepted: number[] } {
+function job(name: number, tiles: number, seen: number[], temperature = 0, side = 4, cleanup = 1): TileJob & { accepted: number[] } {
   const accepted: number[] = [];
   return {
     tiles,
-    temperature,
+    settings: { temperature, cleanup },
     shape: { height: side, width: side },
     accepted,
     fill: (_index, dst, offset) => void dst.fill(name, offset, offset + 3 * side * side),
@@ -22,7 +22,7 @@ function job(name: number, tiles: number, seen: number[], temperature = 0, side 
 
 interface Run {
   n: number;
-  temperature: number;
+  settings: RunSettings;
   /** performance.now() when the scheduler started the run. */
   at: number;
   /** Lets the run return its outputs. */
@@ -38,9 +38,9 @@ interface Run {
 function drivenModel() {
   const started: Run[] = [];
   const waiting: ((run: Run) => void)[] = [];
-  const model = nearestModel(4, (n, temperature) => {
+  const model = nearestModel(4, (n, settings) => {
     return new Promise<void>((finish, fail) => {
-      const run = { n, temperature, at: performance.now(), finish, fail };
+      const run = { n, settings, at: performance.now(), finish, fail };
       const waiter = waiting.shift();
       if (waiter) waiter(run);
       else started.push(run);
@@ -99,9 +99,26 @@ describe("Scheduler", () => {
     const second = await nextRun();
     second.finish();
     await runs;
-    expect([first, second].map((r) => [r.n, r.temperature])).toEqual([
+    expect([first, second].map((r) => [r.n, r.settings.temperature])).toEqual([
       [2, 0],
       [2, 0.7],
+    ]);
+    expect(seen).toEqual([1, 1, 2, 2]);
+  });
+
+  it("keeps tiles of different clean-up strengths in different batches", async () => {
+    const { model, nextRun } = drivenModel();
+    const scheduler = new Scheduler(model, options);
+    const seen: number[] = [];
+    const runs = Promise.all([scheduler.submit(job(1, 2, seen, 0, 4, 1)), scheduler.submit(job(2, 2, seen, 0, 4, 0.25))]);
+    const first = await nextRun();
+    first.finish();
+    const second = await nextRun();
+    second.finish();
+    await runs;
+    expect([first, second].map((r) => [r.n, r.settings.cleanup])).toEqual([
+      [2, 1],
+      [2, 0.25],
     ]);
     expect(seen).toEqual([1, 1, 2, 2]);
   });
@@ -110,7 +127,7 @@ describe("Scheduler", () => {
     const shapes: number[] = [];
     const model = nearestModel(4);
     const run = model.run.bind(model);
-    model.run = (lr, noise, n, temperature, shape) => (shapes.push(shape?.width ?? 0), run(lr, noise, n, temperature, shape));
+    model.run = (lr, noise, n, settings, shape) => (shapes.push(shape?.width ?? 0), run(lr, noise, n, settings, shape));
     const seen: number[] = [];
     const scheduler = new Scheduler(model, options);
     await Promise.all([scheduler.submit(job(1, 2, seen, 0, 4)), scheduler.submit(job(2, 2, seen, 0, 2))]);

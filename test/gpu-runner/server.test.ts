@@ -105,17 +105,23 @@ describe("GET /v1/model", () => {
     expect(answer).toEqual({
       model: { id: "m", version: "1" },
       // decode.maxPixels (100_000) is lower than the manifest's default (MAX_INPUT_PIXELS).
-      limits: { maxInputPixels: 100_000, maxOutputPixels: MAX_OUTPUT_PIXELS, maxBodyBytes: 1_000_000, scales: [1, 2, 4], sampling: true },
+      limits: { maxInputPixels: 100_000, maxOutputPixels: MAX_OUTPUT_PIXELS, maxBodyBytes: 1_000_000, scales: [1, 2, 4], sampling: true, cleanup: false },
     });
   });
 
   it("takes the manifest's own limits where they are lower than the operator's", () => {
-    expect(manifestLimits({ ...manifest, maxInputPixels: 50_000, maxOutputPixels: 800_000 }, 100_000)).toEqual({ maxInputPixels: 50_000, maxOutputPixels: 800_000, scales: [1, 2, 4], sampling: true });
+    expect(manifestLimits({ ...manifest, maxInputPixels: 50_000, maxOutputPixels: 800_000 }, 100_000)).toEqual({ maxInputPixels: 50_000, maxOutputPixels: 800_000, scales: [1, 2, 4], sampling: true, cleanup: false });
   });
 
   it("says a deterministic model (tokens 0) does not sample, so that the worker can drop the temperature", async () => {
     const response = await (await runner({ manifest: { ...manifest, tokens: 0 } })).request("GET", "/v1/model");
     expect(runnerModelSchema.parse(await response.json()).limits.sampling).toBe(false);
+  });
+
+  it("says whether the model takes a clean-up strength (manifest cleanup), so that the worker can drop one it does not", async () => {
+    const limits = async (m: Manifest) => runnerModelSchema.parse(await (await (await runner({ manifest: m })).request("GET", "/v1/model")).json()).limits.cleanup;
+    expect(await limits({ ...manifest, cleanup: true })).toBe(true);
+    expect(await limits(manifest)).toBe(false);
   });
 
   it("is signed like every /v1/ route", async () => {
@@ -137,7 +143,7 @@ describe("GET /v1/model", () => {
 describe("a job's temperature", () => {
   async function temperatureRun(tokens: number, asked: string) {
     const seen: number[] = [];
-    const r = await runner({ manifest: { ...manifest, tokens }, model: nearestModel(16, (_n, temperature) => void seen.push(temperature)) });
+    const r = await runner({ manifest: { ...manifest, tokens }, model: nearestModel(16, (_n, settings) => void seen.push(settings.temperature)) });
     expect((await createAndFinish(r, "j_t", `scales=2&format=png&temperature=${asked}`)).status).toBe("succeeded");
     return seen;
   }
@@ -148,6 +154,27 @@ describe("a job's temperature", () => {
 
   it("is 0 for a deterministic model (tokens 0), whatever was asked: every temperature gives it the same pixels", async () => {
     expect(new Set(await temperatureRun(0, "1.5"))).toEqual(new Set([0]));
+  });
+});
+
+describe("a job's clean-up strength", () => {
+  async function cleanupRun(cleanup: boolean, query: string) {
+    const seen: number[] = [];
+    const r = await runner({ manifest: { ...manifest, cleanup }, model: nearestModel(16, (_n, settings) => void seen.push(settings.cleanup)) });
+    expect((await createAndFinish(r, "j_c", `scales=2&format=png${query}`)).status).toBe("succeeded");
+    return seen;
+  }
+
+  it("is the one asked for where the model takes one", async () => {
+    expect(new Set(await cleanupRun(true, "&cleanup=0.25"))).toEqual(new Set([0.25]));
+  });
+
+  it("is 1, all the model does, where the query has none", async () => {
+    expect(new Set(await cleanupRun(true, ""))).toEqual(new Set([1]));
+  });
+
+  it("is 1 for a model without the setting, whatever was asked", async () => {
+    expect(new Set(await cleanupRun(false, "&cleanup=0"))).toEqual(new Set([1]));
   });
 });
 
@@ -298,7 +325,7 @@ describe("jobs", () => {
     expect(await response.json()).toMatchObject({ code: "payload_too_large" });
   });
 
-  it.each(["scales=3", "format=auto", "quality=0", "temperature=-1", "format=gif"])("refuses an invalid query (%s) with 400", async (query) => {
+  it.each(["scales=3", "format=auto", "quality=0", "temperature=-1", "cleanup=1.5", "format=gif"])("refuses an invalid query (%s) with 400", async (query) => {
     const response = await (await runner()).request("POST", `/v1/jobs?id=j_q&${query}`, await photo());
     expect(response.status).toBe(400);
     expect(await response.json()).toMatchObject({ code: "invalid_request" });

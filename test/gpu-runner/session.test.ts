@@ -33,7 +33,7 @@ describe("ModelSession", () => {
     expect(session.provider).toBe("cpu");
     const t = session.tile;
     const lr = new Float32Array(2 * 3 * t * t).fill(0.25);
-    const out = await session.run(lr, new Float32Array(2 * session.tokens), 2, 0);
+    const out = await session.run(lr, new Float32Array(2 * session.tokens), 2, { temperature: 0, cleanup: 1 });
     expect(out.x1.length).toBe(2 * 3 * t * t);
     expect(out.x2.length).toBe(2 * 3 * 4 * t * t);
     expect(out.x4.length).toBe(2 * 3 * 16 * t * t);
@@ -57,7 +57,7 @@ describe("ModelSession", () => {
     const session = await ModelSession.load(await fixtureEntry(DETERMINISTIC_DIR), cpu, silentLog);
     expect(session.tokens).toBe(0);
     const t = session.tile;
-    const out = await session.run(new Float32Array(3 * t * t).fill(0.5), new Float32Array(0), 1, 0);
+    const out = await session.run(new Float32Array(3 * t * t).fill(0.5), new Float32Array(0), 1, { temperature: 0, cleanup: 1 });
     expect(out.x4.length).toBe(3 * 16 * t * t);
     expect(out.x4[0]).toBeCloseTo(0.5, 6);
     await session.release();
@@ -66,7 +66,7 @@ describe("ModelSession", () => {
   it("runs tiles of any shape within the tile on a model with a tile step", async () => {
     const session = await ModelSession.load(await fixtureEntry(FITTED_DIR), cpu, silentLog);
     const shape = { height: 16, width: 24 };
-    const out = await session.run(new Float32Array(2 * 3 * 16 * 24).fill(0.5), new Float32Array(0), 2, 0, shape);
+    const out = await session.run(new Float32Array(2 * 3 * 16 * 24).fill(0.5), new Float32Array(0), 2, { temperature: 0, cleanup: 1 }, shape);
     expect([out.x1.length, out.x2.length, out.x4.length]).toEqual([2 * 3 * 384, 2 * 12 * 384, 2 * 48 * 384]);
     expect(out.x4[0]).toBeCloseTo(0.5, 6);
     await session.release();
@@ -74,7 +74,7 @@ describe("ModelSession", () => {
 
   it("refuses another tile shape on a model whose graph takes one", async () => {
     const session = await ModelSession.load(await fixtureEntry(DETERMINISTIC_DIR), cpu, silentLog);
-    await expect(session.run(new Float32Array(3 * 16 * 24), new Float32Array(0), 1, 0, { height: 16, width: 24 })).rejects.toThrow(/takes 32px tiles only/);
+    await expect(session.run(new Float32Array(3 * 16 * 24), new Float32Array(0), 1, { temperature: 0, cleanup: 1 }, { height: 16, width: 24 })).rejects.toThrow(/takes 32px tiles only/);
     await session.release();
   });
 
@@ -83,6 +83,23 @@ describe("ModelSession", () => {
     await expect(ModelSession.load(await withManifest({ ...fixed.manifest, tileStep: 8 }, DETERMINISTIC_DIR), cpu, silentLog)).rejects.toThrow(/input 'lr' has shape \[N, 3, 32, 32\], the contract says \[N, 3, H, W\]/);
     const free = await fixtureEntry(FITTED_DIR);
     await expect(ModelSession.load(await withManifest({ ...free.manifest, tileStep: undefined }, FITTED_DIR), cpu, silentLog)).rejects.toThrow(/breaks contract v1/);
+  });
+
+  it("feeds the clean-up strength to a model that takes one: x1 is the input at 0 and its clean-up at 1", async () => {
+    const session = await ModelSession.load(await fixtureEntry(FITTED_DIR), cpu, silentLog);
+    const lr = Float32Array.from({ length: 3 * 8 * 8 }, (_, i) => (i % 7) / 7);
+    const x1 = async (cleanup: number) => (await session.run(lr, new Float32Array(0), 1, { temperature: 0, cleanup }, { height: 8, width: 8 })).x1;
+    const [none, full] = [await x1(0), await x1(1)];
+    none.forEach((v, i) => expect(v).toBeCloseTo(lr[i] as number, 6));
+    expect(full.some((v, i) => Math.abs(v - (lr[i] as number)) > 0.05)).toBe(true);
+    await session.release();
+  });
+
+  it("refuses a graph that takes a clean-up strength when its manifest says it has none, and the reverse", async () => {
+    const fitted = await fixtureEntry(FITTED_DIR);
+    await expect(ModelSession.load(await withManifest({ ...fitted.manifest, cleanup: undefined }, FITTED_DIR), cpu, silentLog)).rejects.toThrow(/input 'cleanup' not in the contract/);
+    const fixed = await fixtureEntry(DETERMINISTIC_DIR);
+    await expect(ModelSession.load(await withManifest({ ...fixed.manifest, cleanup: true }, DETERMINISTIC_DIR), cpu, silentLog)).rejects.toThrow(/input 'cleanup' is missing/);
   });
 
   it("refuses a graph that takes noise when its manifest says it generates nothing", async () => {

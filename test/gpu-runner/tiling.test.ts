@@ -155,7 +155,7 @@ describe("tiled upscaling", () => {
     const input = image(t, t, gradient);
     const lr = new Float32Array(3 * t * t);
     for (let p = 0; p < t * t; p++) for (let c = 0; c < 3; c++) lr[c * t * t + p] = (input.rgb[p * 3 + c] as number) / 255;
-    const direct = await model.run(lr, new Float32Array(model.tokens), 1, 0);
+    const direct = await model.run(lr, new Float32Array(model.tokens), 1, { temperature: 0, cleanup: 1 });
     const [x2] = await upscale(model, input, [2], 0);
     const { data } = x2 as { data: Buffer };
     const side = 2 * t;

@@ -20,7 +20,7 @@ async function until(done: () => Promise<boolean>): Promise<void> {
 
 const [live = "", other = ""] = env.RUNNER_URLS.split(",");
 const dead = env.TEST_DEAD_RUNNER_URL;
-const options = { scales: [2 as const], format: "png" as const, quality: null, temperature: 0 };
+const options = { scales: [2 as const], format: "png" as const, quality: null, temperature: 0, cleanup: 1 };
 const pool = (urls: string[], secret = env.RUNNER_HMAC_SECRET) => new RunnerPool({ urls, secret, timeoutMs: 5000, bucket: env.RESULTS, model: env.MODEL_VERSION });
 const otherModel = inject("otherModelRunner");
 const jobId = (n: number) => `j_abcdefghijklmnop${idDigits(n, 4)}`;

@@ -10,7 +10,7 @@ import { withInput } from "./helpers";
 import { png } from "./images";
 import { idDigits } from "./unique";
 
-const options = { scales: [2 as const], format: "webp" as const, quality: 80, temperature: 0 };
+const options = { scales: [2 as const], format: "webp" as const, quality: 80, temperature: 0, cleanup: 1 };
 let n = 0;
 const jobId = () => `j_queue${idDigits(n++, 15)}`;
 

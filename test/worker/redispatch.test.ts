@@ -13,7 +13,7 @@ import { png } from "./images";
 /** A runner that restarts forgets its jobs in flight; the pool sends them again from R2. */
 const [live = ""] = env.RUNNER_URLS.split(",");
 const dead = env.TEST_DEAD_RUNNER_URL;
-const options = { scales: [2 as const], format: "png" as const, quality: null, temperature: 0 };
+const options = { scales: [2 as const], format: "png" as const, quality: null, temperature: 0, cleanup: 1 };
 const pool = (urls: string[]) => new RunnerPool({ urls, secret: env.RUNNER_HMAC_SECRET, timeoutMs: 5000, bucket: env.RESULTS, model: env.MODEL_VERSION });
 /** Job ids as the worker makes them (20 of a-z2-7), one per test. */
 const jobId = (n: 2 | 3 | 4 | 5 | 6) => `j_redispatchabcdefghi${n}`;

@@ -12,7 +12,7 @@ import { png } from "./images";
 import { idDigits } from "./unique";
 
 const WEBHOOK_SECRET = env.REPLICATE_WEBHOOK_SECRET;
-const options = { scales: [2 as const, 4 as const], format: "png" as const, quality: null, temperature: 0.5 };
+const options = { scales: [2 as const, 4 as const], format: "png" as const, quality: null, temperature: 0.5, cleanup: 1 };
 let n = 0;
 const jobId = () => `j_repl${idDigits(n++, 16)}`;
 

@@ -130,7 +130,7 @@ describe("the limits the edge enforces", () => {
     const dead = pool([env.TEST_DEAD_RUNNER_URL]);
     expect(await dead.limits()).toBeNull();
     const config = configOf(env);
-    expect(await edgeLimits(config, dead)).toEqual({ maxInputPixels: MAX_INPUT_PIXELS, maxOutputPixels: config.MAX_OUTPUT_PIXELS, maxBytes: config.MAX_UPLOAD_BYTES, scales: SCALES, sampling: true });
+    expect(await edgeLimits(config, dead)).toEqual({ maxInputPixels: MAX_INPUT_PIXELS, maxOutputPixels: config.MAX_OUTPUT_PIXELS, maxBytes: config.MAX_UPLOAD_BYTES, scales: SCALES, sampling: true, cleanup: true });
   });
 
   it("take no runner that serves another model into account", async () => {
@@ -139,10 +139,15 @@ describe("the limits the edge enforces", () => {
   });
 
   it("are the strictest of several runners', within the worker's own", async () => {
-    const small = { maxInputPixels: 1000, maxOutputPixels: 5000, maxBodyBytes: 100, scales: [1, 2] as const, sampling: false };
-    expect(strictest([STUB_LIMITS, { ...small, scales: [1, 2] }])).toEqual({ ...small, scales: [1, 2] });
+    const small = { maxInputPixels: 1000, maxOutputPixels: 5000, maxBodyBytes: 100, scales: [1, 2] as const, sampling: false, cleanup: false };
+    expect(strictest([STUB_LIMITS, { ...small, scales: [1, 2] }])).toEqual({ ...small, scales: [1, 2], cleanup: true });
     const dispatcher = { limits: async () => ({ ...small, scales: [1, 2] }) } as unknown as Dispatcher;
-    expect(await edgeLimits(configOf(env), dispatcher)).toEqual({ maxInputPixels: 1000, maxOutputPixels: 5000, maxBytes: 100, scales: [1, 2], sampling: false });
+    expect(await edgeLimits(configOf(env), dispatcher)).toEqual({ maxInputPixels: 1000, maxOutputPixels: 5000, maxBytes: 100, scales: [1, 2], sampling: false, cleanup: false });
+  });
+
+  it("keep a clean-up strength where any runner of the pool takes one", () => {
+    expect(strictest([STUB_LIMITS, { ...STUB_LIMITS, cleanup: false }])?.cleanup).toBe(true);
+    expect(strictest([{ ...STUB_LIMITS, cleanup: false }, { ...STUB_LIMITS, cleanup: false }])?.cleanup).toBe(false);
   });
 
   it("keep a temperature where any runner of the pool samples", () => {

@@ -11,6 +11,7 @@ interface Job {
   model: { id: string; version: string } | null;
   outputs?: { scale: number; url: string; width: number; height: number; bytes: number; contentType: string }[];
   usage: { inputMp: number; cacheHit: boolean; billable: boolean };
+  options: { temperature: number; cleanup: number };
 }
 
 const image = () => png(40, 25);
@@ -162,8 +163,32 @@ describe("the result cache", () => {
 
   it("keeps the temperature where the runners' model samples, so that it is another result", () => {
     const params = parseUpscaleParams({ scales: "2", temperature: "1.5" });
-    expect(normalizeUpscaleOptions(params, undefined, { sampling: true }).temperature).toBe(1.5);
-    expect(normalizeUpscaleOptions(params, undefined, { sampling: false }).temperature).toBe(0);
+    expect(normalizeUpscaleOptions(params, undefined, { sampling: true, cleanup: true }).temperature).toBe(1.5);
+    expect(normalizeUpscaleOptions(params, undefined, { sampling: false, cleanup: true }).temperature).toBe(0);
+  });
+
+  it("keeps a clean-up strength the runners' model takes: another result, which the job shows", async () => {
+    const { secret } = await newKey();
+    const input = await image();
+    const full = await (await upscale(secret, input, { query: "scales=2" })).json<Job>();
+    const none = await upscale(secret, input, { query: "scales=2&cleanup=0" });
+    expect(none.status).toBe(200);
+    const job = await none.json<Job>();
+    expect(full.options.cleanup).toBe(1);
+    expect(job).toMatchObject({ usage: { cacheHit: false }, options: { cleanup: 0 } });
+  });
+
+  it("cleans fully where the runners' model has no clean-up setting", () => {
+    const params = parseUpscaleParams({ scales: "2", cleanup: "0.25" });
+    expect(normalizeUpscaleOptions(params, undefined, { sampling: false, cleanup: true }).cleanup).toBe(0.25);
+    expect(normalizeUpscaleOptions(params, undefined, { sampling: false, cleanup: false }).cleanup).toBe(1);
+  });
+
+  it("refuses a clean-up strength outside 0 to 1 before anything is stored", async () => {
+    const { secret } = await newKey();
+    const response = await upscale(secret, await image(), { query: "scales=2&cleanup=1.5" });
+    expect(response.status).toBe(400);
+    expect(await response.json()).toMatchObject({ code: "invalid_options" });
   });
 });
 

@@ -8,7 +8,7 @@ import { z } from "zod";
 import { RunnerConfigSchema } from "../config";
 import { decodeImage } from "../image/decode";
 import { ORT_VERSION } from "../model/graph-cache";
-import { discoverModels, servedTemperature, tileOverlap } from "../model/manifest";
+import { discoverModels, servedCleanup, servedTemperature, tileOverlap } from "../model/manifest";
 import { ModelSession } from "../model/session";
 import { Scheduler } from "../scheduler/scheduler";
 import { UpscaleTask } from "../tiling/task";
@@ -31,6 +31,8 @@ Options:
   --format <fmt>         ${OUTPUT_FORMATS.join(" | ")} (default: png)
   --quality <${MIN_QUALITY}-${MAX_QUALITY}>      for lossy formats (default: ${DEFAULT_QUALITY})
   --temperature <t>      0 = greedy; a deterministic model (tokens 0) ignores it (default: 0)
+  --cleanup <0-1>        how strongly x1 cleans the input before upscaling; 0 keeps its grain;
+                         a model without the setting cleans fully (default: 1)
   --models-dir <dir>     where <id>/model.onnx and manifest.json live (default: gpu-runner/models)
   --model <id>           which model (default: the first found)
   --overlap <px>         LR pixels shared by neighbouring tiles (default: the model's, else tile/4)
@@ -49,6 +51,7 @@ const OptionsSchema = z.object({
   format: outputFormatSchema.default("png"),
   quality: qualitySchema,
   temperature: z.coerce.number().min(0).default(0),
+  cleanup: z.coerce.number().min(0).max(1).default(1),
   "models-dir": settings.HVAR_MODELS_DIR,
   model: settings.HVAR_MODEL,
   overlap: settings.HVAR_TILE_OVERLAP,
@@ -64,6 +67,7 @@ const PARSE_OPTIONS = {
   format: text,
   quality: text,
   temperature: text,
+  cleanup: text,
   "models-dir": text,
   model: text,
   overlap: text,
@@ -150,6 +154,7 @@ export async function runCli(argv: string[], io: CliIo = { stdout: process.stdou
         tileStep: entry.manifest.tileStep,
         overlap: tileOverlap(entry.manifest, o.overlap),
         temperature: servedTemperature(entry.manifest, o.temperature),
+        cleanup: servedCleanup(entry.manifest, o.cleanup),
         onProgress: (done, total) => bar.update(done, total),
       });
       await scheduler.submit(task);

@@ -20,6 +20,11 @@ export const ManifestSchema = z.object({
    * model that computes the same at any size, and draws nothing. Absent: every tile is tile x tile.
    */
   tileStep: z.number().int().positive().optional(),
+  /**
+   * The graph also takes `cleanup` (`[1]`, in [0, 1]): how much of its restorer's correction x1 keeps
+   * before the image is upscaled, 1 all of it, 0 none (the input as it is). Absent: it cleans fully.
+   */
+  cleanup: z.boolean().optional(),
   /** LR pixels neighbouring tiles share by default (HVAR_TILE_OVERLAP overrides; absent: a quarter tile). */
   overlap: z.number().int().nonnegative().optional(),
   /**
@@ -69,6 +74,7 @@ export function manifestLimits(manifest: Manifest, configuredMaxInputPixels: num
     maxOutputPixels: manifest.maxOutputPixels ?? MAX_OUTPUT_PIXELS,
     scales: manifest.scales,
     sampling: samples(manifest),
+    cleanup: manifest.cleanup ?? false,
   };
 }
 
@@ -77,6 +83,9 @@ export function manifestLimits(manifest: Manifest, configuredMaxInputPixels: num
  * every temperature gives a deterministic model; so its jobs report what was made and share batches.
  */
 export const servedTemperature = (manifest: Manifest, asked: number): number => (samples(manifest) ? asked : 0);
+
+/** The clean-up strength a job runs at: the one asked for where the model takes one, else 1, all it does. */
+export const servedCleanup = (manifest: Manifest, asked: number): number => (manifest.cleanup ? asked : 1);
 
 export interface ModelEntry {
   manifest: Manifest;

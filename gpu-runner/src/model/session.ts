@@ -6,7 +6,7 @@ import * as ort from "onnxruntime-node";
 import type { Logger } from "pino";
 import { type CachedGraph, createCachedSession } from "./graph-cache";
 import type { ModelEntry } from "./manifest";
-import type { ModelOutputs, TileModel, TileShape } from "./types";
+import type { ModelOutputs, RunSettings, TileModel, TileShape } from "./types";
 
 export interface SessionOptions {
   /** `auto` tries CUDA and falls back to the CPU; `cuda` refuses to start without it. */
@@ -21,13 +21,15 @@ export interface SessionOptions {
 /**
  * The contract's tensors and their shapes, with `N` for the dynamic batch dimension, and `H`, `W` for
  * the tile's sides of a model with a tile step (manifest `tileStep`). A model that generates nothing
- * (`tokens` 0, e.g. the restoration stage alone) takes the LR tiles only.
+ * (`tokens` 0, e.g. the restoration stage alone) takes no noise or temperature; a model with a
+ * clean-up setting (manifest `cleanup`) also takes its strength.
  */
-function contractShapes(tile: number, tokens: number, fitted: boolean): Record<"inputs" | "outputs", Record<string, (string | number)[]>> {
+function contractShapes(tile: number, tokens: number, fitted: boolean, cleanup: boolean): Record<"inputs" | "outputs", Record<string, (string | number)[]>> {
   const sampling: Record<string, (string | number)[]> = tokens > 0 ? { noise: ["N", tokens], temperature: [1] } : {};
+  const strength: Record<string, (string | number)[]> = cleanup ? { cleanup: [1] } : {};
   const sides = (s: number) => (fitted ? [s === 1 ? "H" : `${s}H`, s === 1 ? "W" : `${s}W`] : [s * tile, s * tile]);
   return {
-    inputs: { lr: ["N", 3, ...sides(1)], ...sampling },
+    inputs: { lr: ["N", 3, ...sides(1)], ...sampling, ...strength },
     outputs: { x1: ["N", 3, ...sides(1)], x2: ["N", 3, ...sides(2)], x4: ["N", 3, ...sides(4)] },
   };
 }
@@ -56,13 +58,13 @@ export class ModelSession implements TileModel {
     const createMs = Math.round(performance.now() - created);
     const started = performance.now();
     // The first run allocates buffers and (on CUDA) picks kernels: pay for it before the first job.
-    await model.run(new Float32Array(3 * model.tile * model.tile), new Float32Array(model.tokens), 1, 0);
+    await model.run(new Float32Array(3 * model.tile * model.tile), new Float32Array(model.tokens), 1, { temperature: 0, cleanup: 1 });
     const warmupMs = Math.round(performance.now() - started);
     log.info({ model: entry.manifest.id, version: entry.manifest.version, provider, createMs, graph: graph?.path ?? null, graphReused: graph?.reused ?? false, warmupMs }, "model warmed up");
     return model;
   }
 
-  async run(lr: Float32Array, noise: Float32Array, n: number, temperature: number, shape?: TileShape): Promise<ModelOutputs> {
+  async run(lr: Float32Array, noise: Float32Array, n: number, { temperature, cleanup }: RunSettings, shape?: TileShape): Promise<ModelOutputs> {
     const { height, width } = shape ?? { height: this.tile, width: this.tile };
     if ((height !== this.tile || width !== this.tile) && this.entry.manifest.tileStep === undefined) throw new RangeError(`model ${this.entry.manifest.id} takes ${this.tile}px tiles only, not ${height}x${width}`);
     const pixels = n * height * width;
@@ -71,6 +73,7 @@ export class ModelSession implements TileModel {
       feeds.noise = new ort.Tensor("float32", noise.subarray(0, n * this.tokens), [n, this.tokens]);
       feeds.temperature = new ort.Tensor("float32", Float32Array.of(temperature), [1]);
     }
+    if (this.entry.manifest.cleanup) feeds.cleanup = new ort.Tensor("float32", Float32Array.of(cleanup), [1]);
     const result = await this.session.run(feeds);
     return { x1: tensorData(result, "x1", 3 * pixels), x2: tensorData(result, "x2", 12 * pixels), x4: tensorData(result, "x4", 48 * pixels) };
   }
@@ -140,7 +143,8 @@ async function createSession(entry: ModelEntry, options: SessionOptions, log: Lo
 
 /** Refuses a model whose graph does not match its manifest and contract v1, before any job sees it. */
 function checkContract(session: ort.InferenceSession, entry: ModelEntry): void {
-  const expected = contractShapes(entry.manifest.tile, entry.manifest.tokens, entry.manifest.tileStep !== undefined);
+  const { tile, tokens, tileStep, cleanup = false } = entry.manifest;
+  const expected = contractShapes(tile, tokens, tileStep !== undefined, cleanup);
   const problems: string[] = [];
   const compare = (kind: string, metadata: readonly ort.InferenceSession.ValueMetadata[], want: Record<string, (string | number)[]>) => {
     for (const [name, shape] of Object.entries(want)) {
@@ -156,7 +160,7 @@ function checkContract(session: ort.InferenceSession, entry: ModelEntry): void {
   };
   compare("input", session.inputMetadata, expected.inputs);
   const extra = session.inputMetadata.map((m) => m.name).filter((name) => !(name in expected.inputs));
-  if (extra.length > 0) problems.push(`input${extra.length > 1 ? "s" : ""} ${extra.map((name) => `'${name}'`).join(", ")} not in the contract for tokens = ${entry.manifest.tokens}`);
+  if (extra.length > 0) problems.push(`input${extra.length > 1 ? "s" : ""} ${extra.map((name) => `'${name}'`).join(", ")} not in the contract for tokens = ${tokens}${cleanup ? " with cleanup" : ""}`);
   compare("output", session.outputMetadata, expected.outputs);
   if (problems.length > 0) throw new Error(`model ${entry.manifest.id} breaks contract v1: ${problems.join("; ")}`);
 }

@@ -21,6 +21,16 @@ export interface TileShape {
 }
 
 /**
+ * What the tiles of one batch share besides their shape: the sampling temperature of generated detail
+ * and the clean-up strength (how much of the restorer's correction x1 keeps, 1 all of it). A model
+ * uses what it takes (manifest `tokens`, `cleanup`) and ignores the rest.
+ */
+export interface RunSettings {
+  temperature: number;
+  cleanup: number;
+}
+
+/**
  * What the tiling and the scheduler need from a model: its tile side and one call per batch.
  * The ONNX session implements it; tests also use plain per-tile functions.
  */
@@ -30,5 +40,5 @@ export interface TileModel {
   /** L, the number of noise values per tile. */
   readonly tokens: number;
   /** `lr` is `[n, 3, H, W]` (`shape`; absent: T x T); `noise` is `[n, L]`; outputs are `[n, 3, sH, sW]`. */
-  run(lr: Float32Array, noise: Float32Array, n: number, temperature: number, shape?: TileShape): Promise<ModelOutputs>;
+  run(lr: Float32Array, noise: Float32Array, n: number, settings: RunSettings, shape?: TileShape): Promise<ModelOutputs>;
 }

@@ -166,6 +166,7 @@ export class QueueConsumer {
         format: job.format,
         ...(job.quality === null ? {} : { quality: job.quality }),
         temperature: job.temperature,
+        cleanup: job.cleanup,
         size: `${job.input.width}x${job.input.height}`,
       });
       for (;;) {

@@ -1,6 +1,6 @@
 import { DomainError } from "@hvar/contract";
 import { z } from "zod";
-import type { ModelOutputs, TileModel, TileShape } from "../model/types";
+import type { ModelOutputs, RunSettings, TileModel, TileShape } from "../model/types";
 
 export const SchedulerOptionsSchema = z.object({
   /** Most tiles in one model run. */
@@ -21,7 +21,8 @@ export type SchedulerOptions = z.infer<typeof SchedulerOptionsSchema>;
 /** A job's tiles as the scheduler sees them: filled on demand, so queued jobs hold no tensors. */
 export interface TileJob {
   readonly tiles: number;
-  readonly temperature: number;
+  /** What its tiles ask of the model; tiles of one batch share it. */
+  readonly settings: RunSettings;
   /** The sides of every tile of the job: the model's T x T, or fitted to the image (tiling/plan.ts). */
   readonly shape: TileShape;
   /** Writes LR tile `index` as planar `[3, H, W]` at `dst[offset ..]`. */
@@ -50,8 +51,8 @@ export function bytesPerTile(tile: number, tokens: number): number {
 /**
  * Runs the tiles of every job in flight through one model, one batch at a time. Batches mix jobs:
  * each batch takes one tile from each job in turn (round-robin), so a large image does not hold a
- * small one behind it. Tiles of one batch share a temperature and a shape, since the model takes one
- * of each per run. The queue's bounds count work in tiles of the model's full side (`tile` x `tile`):
+ * small one behind it. Tiles of one batch share their settings (temperature, clean-up) and a shape,
+ * since the model takes one of each per run. The queue's bounds count work in tiles of the model's full side (`tile` x `tile`):
  * a fitted tile (tiling/plan.ts) counts for its share of that area, which is its share of the time.
  */
 export class Scheduler {
@@ -176,14 +177,15 @@ export class Scheduler {
   private takeBatch(): { pending: Pending; index: number }[] {
     const batch: { pending: Pending; index: number }[] = [];
     this.cursor %= this.ring.length;
-    const { temperature, shape } = (this.ring[this.cursor] as Pending).job;
+    const { settings, shape } = (this.ring[this.cursor] as Pending).job;
     let idleTurns = 0;
     // Go round the ring taking one tile per job until the batch is full or a whole turn adds nothing.
     while (batch.length < this.maxBatch && idleTurns < this.ring.length) {
       const pending = this.ring[this.cursor] as Pending;
       this.cursor = (this.cursor + 1) % this.ring.length;
       const { job } = pending;
-      if (pending.next < job.tiles && job.temperature === temperature && job.shape.height === shape.height && job.shape.width === shape.width) {
+      const alike = job.settings.temperature === settings.temperature && job.settings.cleanup === settings.cleanup && job.shape.height === shape.height && job.shape.width === shape.width;
+      if (pending.next < job.tiles && alike) {
         batch.push({ pending, index: pending.next++ });
         idleTurns = 0;
       } else {
@@ -206,7 +208,7 @@ export class Scheduler {
     const started = performance.now();
     let outputs: ModelOutputs;
     try {
-      outputs = await this.model.run(this.lr, this.noise, n, job.temperature, shape);
+      outputs = await this.model.run(this.lr, this.noise, n, job.settings, shape);
     } catch (error) {
       for (const pending of new Set(batch.map((b) => b.pending))) this.finish(pending, error);
       return work;

@@ -3,7 +3,7 @@ import { setTimeout as delay } from "node:timers/promises";
 import { DomainError, JOB_CANCELED, type JobQuery, type RunnerJob, type RunnerLimits, maxInputPixelsAt, resultKey } from "@hvar/contract";
 import type { Logger } from "pino";
 import { decodeImage, type DecodeOptions } from "../image/decode";
-import { type Manifest, manifestLimits, servedTemperature } from "../model/manifest";
+import { type Manifest, manifestLimits, servedCleanup, servedTemperature } from "../model/manifest";
 import type { Scheduler, TileJob } from "../scheduler/scheduler";
 import type { ObjectStore } from "../storage/store";
 import { taskMemoryBytes, UpscaleTask } from "../tiling/task";
@@ -230,7 +230,14 @@ export class JobService {
       this.options.metrics.job("rejected");
       throw error;
     }
-    const task = new UpscaleTask(image, { scales: query.scales, tile: manifest.tile, tileStep, overlap, temperature: servedTemperature(manifest, query.temperature) });
+    const task = new UpscaleTask(image, {
+      scales: query.scales,
+      tile: manifest.tile,
+      tileStep,
+      overlap,
+      temperature: servedTemperature(manifest, query.temperature),
+      cleanup: servedCleanup(manifest, query.cleanup),
+    });
     let canceled = false;
     const job: RunnerJob = {
       id: query.id,
@@ -242,7 +249,7 @@ export class JobService {
     const started = performance.now();
     const tiles: TileJob = {
       tiles: task.tiles,
-      temperature: task.temperature,
+      settings: task.settings,
       shape: task.shape,
       fill: (index, dst, offset) => task.fill(index, dst, offset),
       accept: (index, outputs, slot) => {

@@ -2,7 +2,7 @@ import { CONTENT_TYPES, type OutputFormat, type Scale } from "@hvar/contract";
 import { upscaleAlpha } from "../image/alpha";
 import type { DecodedImage } from "../image/decode";
 import { encodeImage } from "../image/encode";
-import { outputFor, type ModelOutputs, type TileShape } from "../model/types";
+import { outputFor, type ModelOutputs, type RunSettings, type TileShape } from "../model/types";
 import type { TileJob } from "../scheduler/scheduler";
 import { Blender, fillTile, isGrey } from "./blend";
 import { planTiles, type TilePlan } from "./plan";
@@ -25,6 +25,8 @@ export interface UpscaleOptions {
   /** LR pixels shared by neighbouring tiles; the design's default is T/4. */
   overlap: number;
   temperature: number;
+  /** The clean-up strength (manifest `cleanup`); absent: 1, the model's full clean-up. */
+  cleanup?: number;
   onProgress?: (tilesDone: number, tilesTotal: number) => void;
 }
 
@@ -51,7 +53,7 @@ export function taskMemoryBytes(width: number, height: number, scales: readonly 
  */
 export class UpscaleTask implements TileJob {
   readonly plan: TilePlan;
-  readonly temperature: number;
+  readonly settings: RunSettings;
   /** Greyscale in, greyscale out. */
   readonly grey: boolean;
   /** Emptied by encode(), so that each scale's sum can be collected as soon as it is encoded. */
@@ -63,7 +65,7 @@ export class UpscaleTask implements TileJob {
     private readonly options: UpscaleOptions,
   ) {
     this.plan = planTiles(image.width, image.height, options.tile, options.overlap, options.tileStep);
-    this.temperature = options.temperature;
+    this.settings = { temperature: options.temperature, cleanup: options.cleanup ?? 1 };
     this.grey = isGrey(image.rgb);
     this.blenders = [...new Set(options.scales)].sort((a, b) => a - b).map((scale) => new Blender(this.plan, scale));
   }

@@ -22,6 +22,7 @@ export interface UpscaleArgs {
   format?: OutputFormat | "auto";
   quality?: number;
   temperature?: number;
+  cleanup?: number;
   timeoutS: number;
 }
 
@@ -46,7 +47,7 @@ const text = { type: "string" } as const;
 const flag = { type: "boolean" } as const;
 const GLOBAL_OPTIONS = { url: text, json: flag, help: { type: "boolean", short: "h" } } as const;
 const COMMAND_OPTIONS = {
-  upscale: { out: { type: "string", short: "o" }, scales: text, format: text, quality: text, temperature: text, timeout: text },
+  upscale: { out: { type: "string", short: "o" }, scales: text, format: text, quality: text, temperature: text, cleanup: text, timeout: text },
   get: {},
   list: { status: text, limit: text, cursor: text },
   cancel: {},
@@ -85,6 +86,7 @@ export function parseCommand(argv: readonly string[]): Parsed {
       const format = option("format");
       const quality = option("quality");
       const temperature = option("temperature");
+      const cleanup = option("cleanup");
       return {
         name: "upscale",
         inputs: positionals,
@@ -93,6 +95,7 @@ export function parseCommand(argv: readonly string[]): Parsed {
         ...(format === undefined ? {} : { format: parseFormat(format) }),
         ...(quality === undefined ? {} : { quality: parseInteger("--quality", quality, MIN_QUALITY, MAX_QUALITY) }),
         ...(temperature === undefined ? {} : { temperature: parseNumber("--temperature", temperature, 0, 2) }),
+        ...(cleanup === undefined ? {} : { cleanup: parseNumber("--cleanup", cleanup, 0, 1) }),
         timeoutS: parseNumber("--timeout", option("timeout") ?? String(DEFAULT_TIMEOUT_S), 1, Number.MAX_SAFE_INTEGER),
         globals,
       };

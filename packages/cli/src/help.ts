@@ -51,6 +51,8 @@ Options:
   --quality <${MIN_QUALITY}-${MAX_QUALITY}>      for lossy formats
   --temperature <0-2>    sampling temperature of generated detail; 0 is greedy (a deterministic
                          model uses 0: \`hvar model\` says whether the served one samples)
+  --cleanup <0-1>        how strongly x1 cleans noise, blur and JPEG before upscaling (default: 1);
+                         0 keeps a clean photo's grain (\`hvar model\` says whether it applies)
   --timeout <s>          give up waiting after this long (default: 600); the job goes on
   --url, --json          as for every command; --json prints {input, files, job} per image
 
@@ -82,7 +84,8 @@ The key's quota this month and its billed megapixels, jobs and cache hits by day
   model: `Usage: hvar model [--json]
 
 The model the deployment serves: its version, scales, the limits an upload is checked against, and
-whether it draws generated detail (only then does --temperature change the pictures).
+whether it draws generated detail (only then does --temperature change the pictures) and whether
+--cleanup applies.
 `,
 };
 

@@ -42,7 +42,7 @@ export function renderUsage(usage: Usage): string {
   return `${lines.join("\n")}\n`;
 }
 
-/** The served model: version, scales, upload limits, and whether a temperature draws detail. */
+/** The served model: version, scales, upload limits, whether a temperature draws detail and whether --cleanup applies. */
 export function renderModel(model: ServedModel): string {
   const { limits } = model;
   return [
@@ -51,6 +51,9 @@ export function renderModel(model: ServedModel): string {
     model.detail.sampling
       ? "  detail  generated: --temperature draws it (0 is greedy)"
       : "  detail  none: restoration only, deterministic (--temperature changes nothing)",
+    model.cleanup.adjustable
+      ? "  cleanup  adjustable: --cleanup 0 to 1 (1, the default, cleans fully; 0 keeps a photo's grain)"
+      : "  cleanup  always full (--cleanup changes nothing)",
     "",
   ].join("\n");
 }

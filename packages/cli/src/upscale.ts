@@ -64,6 +64,7 @@ export async function upscaleOne(
       ...(args.format ? { format: args.format } : {}),
       ...(args.quality === undefined ? {} : { quality: args.quality }),
       ...(args.temperature === undefined ? {} : { temperature: args.temperature }),
+      ...(args.cleanup === undefined ? {} : { cleanup: args.cleanup }),
       timeoutMs: args.timeoutS * 1000,
       ...(context.signal ? { signal: context.signal } : {}),
       onStatus: (j) => {

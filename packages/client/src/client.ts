@@ -49,6 +49,8 @@ export interface UpscaleOptions extends WaitOptions {
   quality?: number;
   /** Sampling temperature of generated detail, 0 (greedy, deterministic) to 2; a deterministic model answers 0 in `options`. */
   temperature?: number;
+  /** How strongly x1 cleans the input before it is upscaled, 0 (not at all: a photo's grain kept) to 1 (fully, the default); a model without the setting answers 1 in `options`. */
+  cleanup?: number;
   /** Receives a signed upscale.succeeded / upscale.failed event (see verifyWebhook). */
   webhookUrl?: string;
   /** Same key and body: the same job; a different body with the key: 409 idempotency_key_reused. Default: a random UUID per call. */
@@ -136,6 +138,7 @@ export function upscaleFromUrlBody(url: string | URL, options: UpscaleOptions): 
     ...(options.format ? { format: options.format } : {}),
     ...(options.quality === undefined ? {} : { quality: options.quality }),
     ...(options.temperature === undefined ? {} : { temperature: options.temperature }),
+    ...(options.cleanup === undefined ? {} : { cleanup: options.cleanup }),
     ...(options.webhookUrl ? { webhook_url: options.webhookUrl } : {}),
   };
 }
@@ -147,6 +150,7 @@ export function upscaleQuery(options: UpscaleOptions): URLSearchParams {
   if (options.format) query.set("format", options.format);
   if (options.quality !== undefined) query.set("quality", String(options.quality));
   if (options.temperature !== undefined) query.set("temperature", String(options.temperature));
+  if (options.cleanup !== undefined) query.set("cleanup", String(options.cleanup));
   if (options.webhookUrl) query.set("webhook_url", options.webhookUrl);
   return query;
 }
@@ -280,7 +284,7 @@ export class HvarClient {
     return (await response.json()) as Usage;
   }
 
-  /** The model this deployment serves: version, scales, upload limits, and whether a temperature draws detail. */
+  /** The model this deployment serves: version, scales, upload limits, whether a temperature draws detail and whether `cleanup` can be chosen. */
   async model(options: { signal?: AbortSignal } = {}): Promise<ServedModel> {
     const response = await this.#request("GET", "/v1/model", { signal: options.signal });
     return (await response.json()) as ServedModel;

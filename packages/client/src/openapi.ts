@@ -128,7 +128,7 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The model this deployment serves: version, scales, upload limits, and whether it samples detail */
+        /** The model this deployment serves: version, scales, upload limits, and what its detail and clean-up settings change */
         get: operations["getModel"];
         put?: never;
         post?: never;
@@ -375,6 +375,8 @@ export interface components {
             format: "png" | "webp" | "avif" | "jpeg";
             quality: number | null;
             temperature: number;
+            /** @default 1 */
+            cleanup: number;
         };
         /** @description While queued or running, once the backend reports tiles */
         UpscaleProgress: {
@@ -645,6 +647,9 @@ export interface components {
          *       },
          *       "detail": {
          *         "sampling": false
+         *       },
+         *       "cleanup": {
+         *         "adjustable": true
          *       }
          *     }
          */
@@ -661,6 +666,10 @@ export interface components {
             detail: {
                 /** @description Whether the model draws generated detail, so that `temperature` changes the pixels. False: the model is the restoration stage alone, deterministic, and every temperature gives the greedy result */
                 sampling: boolean;
+            };
+            cleanup: {
+                /** @description Whether `cleanup` changes the pixels: how strongly x1 cleans the input before it is upscaled. False: the model always cleans fully */
+                adjustable: boolean;
             };
         };
         UpscaleFromUrl: {
@@ -688,6 +697,11 @@ export interface components {
              * @default 0
              */
             temperature: number | null;
+            /**
+             * @description How strongly x1 cleans the input of noise, blur and compression before it is upscaled: 1 (the default) as fully as the model can, 0 not at all (the input's grain and texture kept, as for a clean photo), in proportion between. A model without the setting cleans fully: it is then normalized to 1, as the job's `options` show
+             * @default 1
+             */
+            cleanup: number | null;
             /**
              * Format: uri
              * @description Receives a signed upscale.succeeded, upscale.failed or upscale.canceled event (Standard Webhooks)
@@ -1237,6 +1251,8 @@ export interface operations {
                 quality?: number;
                 /** @description Sampling temperature of the generated detail; 0 is greedy (deterministic). A deterministic model (one without a sampled detail stage, such as the hvar 2.x floor) makes the same pixels at every temperature: it is then normalized to 0, as the job's `options` show, and one cached result serves them all */
                 temperature?: number | null;
+                /** @description How strongly x1 cleans the input of noise, blur and compression before it is upscaled: 1 (the default) as fully as the model can, 0 not at all (the input's grain and texture kept, as for a clean photo), in proportion between. A model without the setting cleans fully: it is then normalized to 1, as the job's `options` show */
+                cleanup?: number | null;
                 /** @description Receives a signed upscale.succeeded, upscale.failed or upscale.canceled event (Standard Webhooks) */
                 webhook_url?: string;
             };

@@ -41,6 +41,11 @@ export const jobOptionsSchema = z.object({
   /** Null for PNG, where it means nothing. */
   quality: z.number().int().nullable(),
   temperature: z.number(),
+  /**
+   * How strongly x1 cleans the input before it is upscaled: 1 fully (the model as trained), 0 not at
+   * all. Absent (a job stored or queued before the setting): 1, what every job made until then.
+   */
+  cleanup: z.number().default(1),
 });
 export type JobOptions = z.infer<typeof jobOptionsSchema>;
 
@@ -64,6 +69,7 @@ export const jobQuerySchema = z.object({
   format: outputFormatSchema.default("png"),
   quality: qualitySchema,
   temperature: z.coerce.number().min(0).max(10).default(0),
+  cleanup: z.coerce.number().min(0).max(1).default(1),
   /** A storage key to read the image from instead of the body. */
   source: z
     .string()
@@ -75,8 +81,8 @@ export const jobQuerySchema = z.object({
 export type JobQuery = z.infer<typeof jobQuerySchema>;
 
 /** `/v1/jobs?...`: the path and query that submit a job of an image of `size`, as the worker signs and sends it. */
-export function createJobPath(id: string, { scales, format, quality, temperature }: JobOptions, size: ImageSize): string {
-  const query: Record<string, string> = { id, scales: scales.join(","), format, temperature: String(temperature), size: `${size.width}x${size.height}` };
+export function createJobPath(id: string, { scales, format, quality, temperature, cleanup }: JobOptions, size: ImageSize): string {
+  const query: Record<string, string> = { id, scales: scales.join(","), format, temperature: String(temperature), cleanup: String(cleanup), size: `${size.width}x${size.height}` };
   if (quality !== null) query.quality = String(quality);
   return `/v1/jobs?${Object.entries(query)
     .map(([name, value]) => `${name}=${encodeURIComponent(value)}`)

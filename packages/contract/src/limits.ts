@@ -46,6 +46,12 @@ export const runnerLimitsSchema = z.object({
    * all. Absent (a runner from before this field): assumed to sample, which keeps temperatures apart.
    */
   sampling: z.boolean().default(true),
+  /**
+   * Whether the model takes a clean-up strength (its manifest's `cleanup`), so that a job's `cleanup`
+   * changes its pixels. A model without one cleans up fully: the worker then normalizes `cleanup` to 1.
+   * Absent (a runner from before this field): assumed to take it, which keeps strengths apart.
+   */
+  cleanup: z.boolean().default(true),
 });
 export type RunnerLimits = z.infer<typeof runnerLimitsSchema>;
 

@@ -16,7 +16,7 @@
  * @typedef {{
  *   id: string, status: "queued" | "running" | "succeeded" | "failed" | "canceled", createdAt: string,
  *   model: { id: string, version: string } | null,
- *   options: { scales: number[], format: string, quality: number | null, temperature: number },
+ *   options: { scales: number[], format: string, quality: number | null, temperature: number, cleanup: number },
  *   input: { width: number, height: number, type: string, megapixels: number },
  *   progress?: Progress, outputs?: Output[], urlsExpireAt?: string,
  *   usage: { inputMp: number, cacheHit: boolean, billable: boolean },
@@ -24,7 +24,7 @@
  * }} Job
  * @typedef {{ type?: string, title?: string, status?: number, detail?: string, code?: string }} Problem
  * @typedef {{ period: string, billableMp: number, outputMp: number, jobs: number, cacheHits: number, runnerMs: number }} Bucket
- * @typedef {{ version: string, scales: number[], detail: { sampling: boolean } }} ServedModel
+ * @typedef {{ version: string, scales: number[], detail: { sampling: boolean }, cleanup: { adjustable: boolean } }} ServedModel
  * @typedef {{ keyId: string, from: string, to: string,
  *   quota: { period: string, monthlyQuotaMp: number, settledMp: number, reservedMp: number }, buckets: Bucket[] }} Usage
  */
@@ -63,6 +63,9 @@ const ui = {
   detailValue: byId("detail-value", HTMLOutputElement),
   detailHelp: byId("detail-help", HTMLElement),
   redraw: byId("redraw", HTMLButtonElement),
+  cleanup: byId("cleanup", HTMLInputElement),
+  cleanupValue: byId("cleanup-value", HTMLOutputElement),
+  cleanupHelp: byId("cleanup-help", HTMLElement),
   run: byId("run", HTMLButtonElement),
   progressBox: byId("progress-box", HTMLElement),
   progressLabel: byId("progress-label", HTMLElement),
@@ -233,11 +236,16 @@ async function refreshModel() {
     const model = /** @type {ServedModel} */ (await api("/v1/model"));
     ui.detail.disabled = !model.detail.sampling;
     ui.redraw.disabled = ui.detail.disabled;
+    ui.cleanup.disabled = !model.cleanup.adjustable;
+    ui.cleanupHelp.textContent = model.cleanup.adjustable
+      ? "How strongly x1 cleans noise, blur and JPEG blocks before upscaling: 1 for a damaged photo (the default), less for a clean one whose grain and fine texture should stay, 0 to upscale the photo as it is."
+      : `${model.version} always cleans fully: it has no clean-up setting.`;
     ui.detailHelp.textContent = model.detail.sampling
       ? `${model.version} draws detail the input cannot show: 0 is greedy (the same pixels every time); higher temperatures draw livelier, less faithful detail.`
       : `${model.version} is the restoration stage alone: deterministic, with no generated detail to draw, so there is no temperature to choose.`;
   } catch (error) {
-    ui.detail.disabled = ui.redraw.disabled = true;
+    ui.detail.disabled = ui.redraw.disabled = ui.cleanup.disabled = true;
+    ui.cleanupHelp.textContent = "";
     ui.detailHelp.textContent = `The served model could not be read: ${error instanceof Error ? error.message : String(error)}`;
   }
 }
@@ -246,6 +254,9 @@ ui.detail.addEventListener("input", () => {
   ui.detailValue.value = ui.detail.value;
 });
 ui.redraw.addEventListener("click", () => void upscale());
+ui.cleanup.addEventListener("input", () => {
+  ui.cleanupValue.value = ui.cleanup.value;
+});
 
 // ---------------------------------------------------------------------------------------- run
 
@@ -268,6 +279,7 @@ async function upscale() {
   try {
     const query = new URLSearchParams({ scales: scales.join(","), format: ui.format.value });
     if (!ui.detail.disabled) query.set("temperature", ui.detail.value);
+    if (!ui.cleanup.disabled) query.set("cleanup", ui.cleanup.value);
     let job = await submit(state.image, query.toString(), (fraction) => showProgress("Uploading", fraction));
     while (job.status === "queued" || job.status === "running") {
       showProgress(...runnerProgress(job), started);
@@ -352,7 +364,8 @@ async function showResults(job, seconds) {
   const billing = job.usage.cacheHit ? "served from the cache, not billed" : `${job.usage.inputMp} MP billed`;
   const expires = job.urlsExpireAt ? `; the URLs work until ${new Date(job.urlsExpireAt).toLocaleString()}` : "";
   const detail = ui.detail.disabled ? "" : `, generated detail at temperature ${job.options.temperature}`;
-  ui.summary.textContent = `Job ${job.id}: ${job.input.width}×${job.input.height} ${job.input.type.toUpperCase()} in, ${model}${detail}, ${seconds.toFixed(1)} s, ${billing}${expires}.`;
+  const cleanup = ui.cleanup.disabled ? "" : `, clean-up ${job.options.cleanup}`;
+  ui.summary.textContent = `Job ${job.id}: ${job.input.width}×${job.input.height} ${job.input.type.toUpperCase()} in, ${model}${detail}${cleanup}, ${seconds.toFixed(1)} s, ${billing}${expires}.`;
   renderCdn(job);
   ui.results.hidden = false;
   await Promise.all([...state.images.values()].map((image) => image.decode().catch(() => undefined)));

@@ -54,7 +54,7 @@ export interface Generated {
 
 /** What the runner is asked for: the base's scale, lossless, so that each variant is encoded once, at the end. */
 function jobOptionsOf(base: Base): NormalizedOptions {
-  return { scales: [base.scale], format: "png", quality: null, temperature: 0 };
+  return { scales: [base.scale], format: "png", quality: null, temperature: 0, cleanup: 1 };
 }
 
 async function takeRateToken(env: Bindings, key: ApiKey): Promise<void> {

@@ -23,6 +23,8 @@ export async function edgeLimits(config: Config, dispatcher: Dispatcher): Promis
     scales: runners?.scales ?? SCALES,
     // Unheard runners may sample: temperatures stay apart until one says its model does not.
     sampling: runners?.sampling ?? true,
+    // Likewise clean-up strengths, until a runner says its model has no such setting.
+    cleanup: runners?.cleanup ?? true,
   };
 }
 

@@ -9,7 +9,7 @@ import { DispatchError, type DispatchJob, type Dispatcher, type RemoteState, una
  * Replicate: the model packaged with Cog (infra/replicate/predict.py, the runner's own pipeline) and
  * run as predictions. Their input and output are @hvar/contract's Replicate contract, which the
  * predictor's test checks predict.py against: input `image` (a data URI), `scales` ("2,4"), `format`,
- * `quality`, `temperature` and the billed `size` ("640x480"), every one sent; output an object of "x1", "x2", "x4", each a URL or null
+ * `quality`, `temperature`, `cleanup` and the billed `size` ("640x480"), every one sent; output an object of "x1", "x2", "x4", each a URL or null
  * for a scale not asked for. Outputs are copied into R2 (Replicate deletes them after an hour), and their
  * sizes are read from the image headers. Replicate calls back on completion (verified in security/webhook-signature.ts);
  * polling works without the callback. `cancel` cancels the prediction (Replicate stops it and bills
@@ -43,7 +43,7 @@ export class ReplicateBackend implements Dispatcher {
   constructor(private readonly options: ReplicateOptions) {}
 
   async submit(job: DispatchJob): Promise<{ runner: string }> {
-    const { scales, format, quality, temperature } = job.options;
+    const { scales, format, quality, temperature, cleanup } = job.options;
     // Replicate takes the image inline: read from R2, where the edge streamed it.
     const stored = await this.options.bucket.get(job.input.key);
     if (!stored) throw unavailable("replicate_unavailable", "The job's input is not in R2");
@@ -54,6 +54,7 @@ export class ReplicateBackend implements Dispatcher {
       scales: scales.join(","),
       format,
       temperature,
+      cleanup,
       ...(quality === null ? {} : { quality }),
       // The size the edge billed: the runner refuses an image that decodes to another (image_size_mismatch).
       size: `${job.width}x${job.height}`,

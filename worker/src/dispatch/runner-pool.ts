@@ -133,6 +133,7 @@ export function strictest(all: readonly RunnerLimits[]): RunnerLimits | null {
     scales: a.scales.filter((scale) => b.scales.includes(scale)),
     // They serve one model; a temperature is kept where any of them would use it.
     sampling: a.sampling || b.sampling,
+    cleanup: a.cleanup || b.cleanup,
   }), first);
 }
 

@@ -8,8 +8,9 @@ import { rateLimit } from "../meter/middleware";
 
 /**
  * What this deployment serves, so that a client (the demo among them) can offer only what changes the
- * pictures: the model's version, its scales, the limits an upload is checked against, and whether a
- * temperature draws generated detail or the model is deterministic.
+ * pictures: the model's version, its scales, the limits an upload is checked against, whether a
+ * temperature draws generated detail or the model is deterministic, and whether the strength of its
+ * clean-up can be chosen.
  */
 const modelSchema = z
   .object({
@@ -26,6 +27,12 @@ const modelSchema = z
           "Whether the model draws generated detail, so that `temperature` changes the pixels. False: the model is the restoration stage alone, deterministic, and every temperature gives the greedy result",
       }),
     }),
+    cleanup: z.object({
+      adjustable: z.boolean().openapi({
+        description:
+          "Whether `cleanup` changes the pixels: how strongly x1 cleans the input before it is upscaled. False: the model always cleans fully",
+      }),
+    }),
   })
   .openapi("ServedModel", {
     example: {
@@ -33,6 +40,7 @@ const modelSchema = z
       scales: [1, 2, 4],
       limits: { maxInputPixels: 4_194_304, maxOutputPixels: 67_108_864, maxUploadBytes: 26_214_400 },
       detail: { sampling: false },
+      cleanup: { adjustable: true },
     },
   });
 
@@ -40,7 +48,7 @@ const route = createRoute({
   method: "get",
   path: "/v1/model",
   operationId: "getModel",
-  summary: "The model this deployment serves: version, scales, upload limits, and whether it samples detail",
+  summary: "The model this deployment serves: version, scales, upload limits, and what its detail and clean-up settings change",
   tags: ["model"],
   security: [{ apiKey: [] }],
   responses: {
@@ -60,6 +68,7 @@ model.openapi(route, async (c) => {
       scales: [...limits.scales],
       limits: { maxInputPixels: limits.maxInputPixels, maxOutputPixels: limits.maxOutputPixels, maxUploadBytes: limits.maxBytes },
       detail: { sampling: limits.sampling },
+      cleanup: { adjustable: limits.cleanup },
     },
     200,
   );

@@ -11,6 +11,8 @@ export interface EdgeLimits extends PixelLimits {
   scales: readonly Scale[];
   /** Whether the runners' model samples, so that a temperature changes the pixels (normalizeUpscaleOptions). */
   sampling: boolean;
+  /** Whether the runners' model takes a clean-up strength, so that `cleanup` changes the pixels. */
+  cleanup: boolean;
 }
 
 /**

@@ -22,6 +22,15 @@ export const upscaleParamsSchema = z.strictObject({
       description:
         "Sampling temperature of the generated detail; 0 is greedy (deterministic). A deterministic model (one without a sampled detail stage, such as the hvar 2.x floor) makes the same pixels at every temperature: it is then normalized to 0, as the job's `options` show, and one cached result serves them all",
     }),
+  cleanup: z.coerce
+    .number()
+    .min(0)
+    .max(1)
+    .default(1)
+    .openapi({
+      description:
+        "How strongly x1 cleans the input of noise, blur and compression before it is upscaled: 1 (the default) as fully as the model can, 0 not at all (the input's grain and texture kept, as for a clean photo), in proportion between. A model without the setting cleans fully: it is then normalized to 1, as the job's `options` show",
+    }),
   webhook_url: z
     .url({ protocol: /^https?$/ })
     .optional()
@@ -75,15 +84,17 @@ export function parseUpscaleFromUrl(input: Record<string, unknown>): UpscaleFrom
 }
 
 /**
- * A concrete format, no quality where it means nothing (PNG) and no temperature where the model does
- * not sample (`sampling`: every temperature makes the greedy pixels); the scales come sorted and unique.
+ * A concrete format, no quality where it means nothing (PNG), no temperature where the model does
+ * not sample (`sampling`: every temperature makes the greedy pixels) and full clean-up where the model
+ * has no setting for it (`cleanup`); the scales come sorted and unique.
  */
-export function normalizeUpscaleOptions(params: UpscaleParams, accept: string | undefined, { sampling }: { sampling: boolean }): NormalizedOptions {
+export function normalizeUpscaleOptions(params: UpscaleParams, accept: string | undefined, model: { sampling: boolean; cleanup: boolean }): NormalizedOptions {
   const format = params.format === "auto" ? formatFromAccept(accept) : params.format;
   return {
     scales: params.scales,
     format,
     quality: format === "png" ? null : params.quality,
-    temperature: sampling ? params.temperature : 0,
+    temperature: model.sampling ? params.temperature : 0,
+    cleanup: model.cleanup ? params.cleanup : 1,
   };
 }
