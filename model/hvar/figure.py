@@ -7,7 +7,9 @@ and degraded.
 
 The photo is taken as the HR image; its LR is made one row per `--degradation` (default: MATLAB bicubic,
 then the realistic recipe with a fixed seed; `jpeg<q>` is the bicubic LR saved as a JPEG of quality q),
-each run through the exported model by the runner's tiling (`hvar.eval_sr`).
+each run through the exported model by the runner's tiling (`hvar.eval_sr`). A folder may end in
+`?cleanup=S`, the clean-up strength of a model that takes one
+(`--model "cleanup 0=../gpu-runner/models/hvar?cleanup=0"`).
 A crop of `--crop` HR pixels around the centre keeps the detail visible. Use the CC0 example photos, not
 the research-only benchmark sets: the figure goes into the repository and the model card.
 """
@@ -63,10 +65,20 @@ def centre_box(hr_HWC: np.ndarray, crop: int, scale: int = 4) -> tuple[int, int,
     return (hr_HWC.shape[0] - c) // 2 // scale * scale, (hr_HWC.shape[1] - c) // 2 // scale * scale, c
 
 
+def folder_and_cleanup(spec: str) -> tuple[str, float | None]:
+    """`FOLDER[?cleanup=S]` -> (folder, strength; 1 when not given, None when not a number in [0, 1])."""
+    folder, _, query = spec.partition("?cleanup=")
+    try:
+        strength = float(query) if query else 1.0
+    except ValueError:
+        return folder, None
+    return folder, strength if 0 <= strength <= 1 else None
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--image", type=Path, required=True)
-    ap.add_argument("--model", action="append", required=True, metavar="NAME=FOLDER")
+    ap.add_argument("--model", action="append", required=True, metavar="NAME=FOLDER[?cleanup=S]")
     ap.add_argument("--out", type=Path, required=True)
     ap.add_argument("--crop", type=int, default=192, help="HR pixels shown per side")
     ap.add_argument("--seed", type=int, default=0)
@@ -76,9 +88,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = ap.parse_args(argv)
     pairs = [m.split("=", 1) for m in args.model]
-    if not args.image.is_file() or any(len(p) != 2 or not Path(p[1]).is_dir() for p in pairs):
-        ap.error("--image must be a file and every --model NAME=FOLDER an existing folder")
-    methods = [(name, SRMethod(load_model(folder))) for name, folder in pairs]
+    if any(len(p) != 2 for p in pairs):
+        ap.error("every --model is NAME=FOLDER")
+    models = [(name, *folder_and_cleanup(folder)) for name, folder in pairs]
+    if not args.image.is_file() or any(not Path(folder).is_dir() or s is None for _, folder, s in models):
+        ap.error("--image must be a file, every --model NAME=FOLDER an existing folder, ?cleanup= in [0, 1]")
+    methods = [(name, SRMethod(load_model(folder), cleanup=s)) for name, folder, s in models]
 
     s = args.scale
     hr = modcrop(np.asarray(Image.open(args.image).convert("RGB")), s)

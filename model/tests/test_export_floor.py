@@ -201,7 +201,9 @@ def test_a_shipped_floor_passed_the_acceptance_checks_when_it_was_exported(folde
 @pytest.mark.parametrize("folder", FLOORS, ids=[p.name for p in FLOORS])
 def test_a_shipped_floor_reproduces_pytorchs_outputs(folder):
     parity = ex.load_parity(folder / "parity.safetensors")
-    got = ex.ort_session(folder / "model.onnx", threads=2).run(list(IMAGES), {"lr": parity["lr"]})
+    manifest = json.loads((folder / "manifest.json").read_text())
+    full = {"cleanup": np.ones(1, np.float32)} if manifest.get("cleanup") else {}  # as the parity file
+    got = ex.ort_session(folder / "model.onnx", threads=2).run(list(IMAGES), {"lr": parity["lr"]} | full)
     assert all(ex.psnr01(g, parity[f"greedy.{n}"]) > 60 for n, g in zip(IMAGES, got, strict=True))
 
 
@@ -266,3 +268,25 @@ def test_the_figure_refuses_a_model_folder_that_does_not_exist(tmp_path, capsys)
             ]
         )
     assert "NAME=FOLDER" in capsys.readouterr().err
+
+
+def test_the_figure_reads_a_clean_up_strength_after_a_models_folder():
+    from hvar.figure import folder_and_cleanup
+
+    assert folder_and_cleanup("models/hvar?cleanup=0.5") == ("models/hvar", 0.5)
+    assert folder_and_cleanup("models/hvar") == ("models/hvar", 1.0)
+    assert folder_and_cleanup("models/hvar?cleanup=2")[1] is None
+    assert folder_and_cleanup("models/hvar?cleanup=much")[1] is None
+
+
+def test_the_figure_shows_a_two_stage_floor_at_each_clean_up_strength_asked_for(exported_cascade, tmp_path):
+    from PIL import Image
+
+    from hvar.figure import main as figure
+
+    _, out = exported_cascade
+    photo = tmp_path / "photo.png"
+    Image.fromarray(np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8)).save(photo)
+    models = ["--model", f"full={out}", "--model", f"none={out}?cleanup=0"]
+    figure(["--image", str(photo), *models, "--out", str(tmp_path / "f.png"), "--crop", "32", "--scale", "2"])
+    assert Image.open(tmp_path / "f.png").width > 5 * 32  # LR, bicubic, two strengths, original

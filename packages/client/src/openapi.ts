@@ -465,7 +465,7 @@ export interface components {
         /**
          * @example {
          *       "status": "ready",
-         *       "modelVersion": "hvar@2.7.1-floor",
+         *       "modelVersion": "hvar@2.8.0-floor",
          *       "checks": {
          *         "d1": true,
          *         "r2": true
@@ -634,7 +634,7 @@ export interface components {
         };
         /**
          * @example {
-         *       "version": "hvar@2.7.1-floor",
+         *       "version": "hvar@2.8.0-floor",
          *       "scales": [
          *         1,
          *         2,

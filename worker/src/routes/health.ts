@@ -23,7 +23,7 @@ const readinessSchema = z
     modelVersion: z.string().openapi({ description: "The model this deployment's runners must serve (MODEL_VERSION)" }),
     checks: z.object({ d1: z.boolean(), r2: z.boolean() }),
   })
-  .openapi("Readiness", { example: { status: "ready", modelVersion: "hvar@2.7.1-floor", checks: { d1: true, r2: true } } });
+  .openapi("Readiness", { example: { status: "ready", modelVersion: "hvar@2.8.0-floor", checks: { d1: true, r2: true } } });
 
 const readiness = createRoute({
   method: "get",

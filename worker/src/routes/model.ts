@@ -36,7 +36,7 @@ const modelSchema = z
   })
   .openapi("ServedModel", {
     example: {
-      version: "hvar@2.7.1-floor",
+      version: "hvar@2.8.0-floor",
       scales: [1, 2, 4],
       limits: { maxInputPixels: 4_194_304, maxOutputPixels: 67_108_864, maxUploadBytes: 26_214_400 },
       detail: { sampling: false },
