@@ -109,7 +109,8 @@ def main(argv: list[str] | None = None) -> None:
         crop.append(("original", hr[y : y + c, x : x + c]))
         rows.append(row([panel(img, label) for label, img in crop]))
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    column(rows).save(args.out)
+    jpeg = {"quality": 92, "subsampling": 0} if args.out.suffix.lower() in (".jpg", ".jpeg") else {}
+    column(rows).save(args.out, **jpeg)  # a JPEG figure keeps the pixels it compares nearly intact
     print(f"wrote {args.out}")
 
 
