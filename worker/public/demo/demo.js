@@ -238,7 +238,7 @@ async function refreshModel() {
     ui.redraw.disabled = ui.detail.disabled;
     ui.cleanup.disabled = !model.cleanup.adjustable;
     ui.cleanupHelp.textContent = model.cleanup.adjustable
-      ? "How strongly x1 cleans noise, blur and JPEG blocks before upscaling: 1 for a damaged photo (the default), less for a clean one whose grain and fine texture should stay, 0 to upscale the photo as it is."
+      ? "How strongly x1 cleans noise, blur and JPEG blocks before upscaling: 1 for a damaged photo (the default), about 0.5 for an ordinary JPEG, 0 for a clean original whose grain and fine texture should stay."
       : `${model.version} always cleans fully: it has no clean-up setting.`;
     ui.detailHelp.textContent = model.detail.sampling
       ? `${model.version} draws detail the input cannot show: 0 is greedy (the same pixels every time); higher temperatures draw livelier, less faithful detail.`
