@@ -252,6 +252,15 @@ describe("CDN variants of one photo", () => {
     await get(await cdnUrl(issued, source, { scale: 4, width: 50, format: "png" }));
     expect(await jobCount(issued.key.id)).toBe(2);
   });
+
+  it("of another clean-up strength run the model again, at that strength", async () => {
+    const issued = await cdnKey();
+    const source = await servedSource("real");
+    await get(await cdnUrl(issued, source, { scale: 2, format: "png" }));
+    await get(await cdnUrl(issued, source, { scale: 2, cleanup: 0, format: "png" }));
+    const { results } = await env.DB.prepare("SELECT options FROM jobs WHERE key_id = ?").bind(issued.key.id).all<{ options: string }>();
+    expect(results.map((r) => (JSON.parse(r.options) as { cleanup: number }).cleanup).sort()).toEqual([0, 1]);
+  });
 });
 
 describe("CDN errors with onerror=redirect", () => {

@@ -12,8 +12,9 @@ describe("CDN options: valid", () => {
   });
 
   it("read every option", () => {
-    expect(parseOptions("scale=4,format=webp,quality=70,width=800,height=600,fit=cover,expires=1900000000,onerror=redirect")).toEqual({
+    expect(parseOptions("scale=4,cleanup=0.5,format=webp,quality=70,width=800,height=600,fit=cover,expires=1900000000,onerror=redirect")).toEqual({
       scale: 4,
+      cleanup: 0.5,
       format: "webp",
       quality: 70,
       width: 800,
@@ -22,6 +23,11 @@ describe("CDN options: valid", () => {
       expires: 1900000000,
       onerror: "redirect",
     });
+  });
+
+  it("read a clean-up strength, 1 (the model's full clean-up) where none is written", () => {
+    expect(parseOptions("scale=2,cleanup=0").cleanup).toBe(0);
+    expect(parseOptions("scale=2").cleanup).toBe(1);
   });
 
   it("read denoise as the cleaned x1 alone", () => {
@@ -58,6 +64,11 @@ describe("CDN options: normalization gives one form per result", () => {
     expect(canonical("width=300")).toBe("scale=2,format=auto,quality=85,width=300,fit=scale-down");
   });
 
+  it("writes the default clean-up as nothing, so that URLs from before the option keep their keys", () => {
+    expect(canonical("scale=2,cleanup=1")).toBe("scale=2,format=auto,quality=85");
+    expect(canonical("format=png,cleanup=0.50,scale=4")).toBe("scale=4,cleanup=0.5,format=png");
+  });
+
   it("writes denoise as scale=1", () => {
     expect(canonical("denoise")).toBe(canonical("scale=1"));
   });
@@ -86,6 +97,8 @@ describe("CDN options: invalid", () => {
   it("refuses an empty option", () => refused("scale=2,,format=png", /empty option/));
   it("refuses an empty options segment", () => refused("", /No options/));
   it("refuses an unknown onerror", () => refused("onerror=blank", /onerror must be one of redirect/));
+  it("refuses a clean-up strength above 1", () => refused("cleanup=2", /cleanup must be from 0 to 1/));
+  it("refuses a clean-up strength that is not a number", () => refused("cleanup=strong", /cleanup must be a number from 0 to 1/));
 });
 
 describe("CDN sources", () => {

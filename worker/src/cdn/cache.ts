@@ -6,8 +6,8 @@ import type { CdnOptions } from "./grammar";
 /**
  * Where CDN results live: the edge Cache API in front, R2 behind it.
  *
- * A base is what the model makes of a source: its purge generation, one scale and the model
- * version, stored as lossless PNG at `cdn/<source hash>/<base hash>.png`. It is the only part of a
+ * A base is what the model makes of a source: its purge generation, one scale, the clean-up strength
+ * and the model version, stored as lossless PNG at `cdn/<source hash>/<base hash>.png`. It is the only part of a
  * CDN image a runner computes (and the only part billed); every width, fit, format and quality of
  * that scale is derived from it at the edge (generate.ts).
  *
@@ -26,6 +26,7 @@ import type { CdnOptions } from "./grammar";
 export interface Base {
   hash: string;
   scale: CdnOptions["scale"];
+  cleanup: number;
   r2Key: string;
 }
 
@@ -72,10 +73,12 @@ export interface VariantInput {
 export async function variantOf({ sourceUrl, sourceHash, generation, options, accept, modelVersion }: VariantInput): Promise<Variant> {
   const format = options.format === "auto" ? formatFromAccept(accept) : options.format;
   const quality = format === "png" ? null : options.quality;
-  const { scale, width, height, fit } = options;
-  const hash = await sha256Hex(JSON.stringify(["cdn-v1", sourceUrl, generation, scale, format, quality, width, height, fit, modelVersion]));
-  const baseHash = await sha256Hex(JSON.stringify(["cdn-base-v1", sourceUrl, generation, scale, modelVersion]));
-  const base: Base = { hash: baseHash, scale, r2Key: `${R2_PREFIX}${sourceHash}/${baseHash}.png` };
+  const { scale, cleanup, width, height, fit } = options;
+  // The default clean-up is left out, so that the keys of every URL written before the option stay.
+  const strength = cleanup === 1 ? [] : [cleanup];
+  const hash = await sha256Hex(JSON.stringify(["cdn-v1", sourceUrl, generation, scale, format, quality, width, height, fit, modelVersion, ...strength]));
+  const baseHash = await sha256Hex(JSON.stringify(["cdn-base-v1", sourceUrl, generation, scale, modelVersion, ...strength]));
+  const base: Base = { hash: baseHash, scale, cleanup, r2Key: `${R2_PREFIX}${sourceHash}/${baseHash}.png` };
   const isBase = format === "png" && width === null && height === null;
   return { sourceHash, hash, format, r2Key: isBase ? base.r2Key : `${R2_PREFIX}${sourceHash}/${hash}.${format}`, cacheUrl: `${CACHE_ORIGIN}/${hash}`, base };
 }

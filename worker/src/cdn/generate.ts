@@ -52,9 +52,9 @@ export interface Generated {
   counted: boolean;
 }
 
-/** What the runner is asked for: the base's scale, lossless, so that each variant is encoded once, at the end. */
+/** What the runner is asked for: the base's scale and clean-up, lossless, so that each variant is encoded once, at the end. */
 function jobOptionsOf(base: Base): NormalizedOptions {
-  return { scales: [base.scale], format: "png", quality: null, temperature: 0, cleanup: 1 };
+  return { scales: [base.scale], format: "png", quality: null, temperature: 0, cleanup: base.cleanup };
 }
 
 async function takeRateToken(env: Bindings, key: ApiKey): Promise<void> {

@@ -41,6 +41,8 @@ export interface CdnOptionsInput {
   scale?: number;
   /** Only the cleaned x1 (noise, blur and compression removed, no enlargement): `scale=1`. */
   denoise?: boolean;
+  /** How strongly the model cleans the source before upscaling, 0 to 1 (default 1; 0 keeps a clean photo's grain). */
+  cleanup?: number;
   format?: string;
   quality?: number;
   width?: number;
@@ -57,6 +59,7 @@ export interface CdnOptionsInput {
 /** The one normalized form: what is signed, and (without expires/onerror) what names the result. */
 export interface CdnOptions {
   scale: CdnScale;
+  cleanup: number;
   format: CdnFormat;
   /** Null for PNG, where it means nothing. */
   quality: number | null;
@@ -97,7 +100,7 @@ const UNSIGNED_INT = /^[0-9]{1,12}$/;
 const DECIMAL = /^[0-9]{1,2}(?:\.[0-9]{1,3})?$/;
 
 const ALIASES: Record<string, keyof CdnOptionsInput> = { w: "width", h: "height", q: "quality", f: "format" };
-const NAMES: readonly (keyof CdnOptionsInput)[] = ["scale", "denoise", "format", "quality", "width", "height", "fit", "dpr", "expires", "onerror"];
+const NAMES: readonly (keyof CdnOptionsInput)[] = ["scale", "denoise", "cleanup", "format", "quality", "width", "height", "fit", "dpr", "expires", "onerror"];
 const FLAGS: ReadonlySet<string> = new Set(["denoise"]);
 
 const invalidOptions = (message: string) => new CdnGrammarError("invalid_options", message);
@@ -120,6 +123,9 @@ function inputValue(name: keyof CdnOptionsInput, text: string): CdnOptionsInput[
       return integerValue(name, text);
     case "dpr":
       if (!DECIMAL.test(text)) throw invalidOptions(`dpr must be a number such as 2 or 1.5, not "${text}"`);
+      return Number(text);
+    case "cleanup":
+      if (!DECIMAL.test(text)) throw invalidOptions(`cleanup must be a number from 0 to 1 such as 0.5, not "${text}"`);
       return Number(text);
     case "format":
     case "fit":
@@ -174,6 +180,7 @@ export function normalizeCdnOptions(input: CdnOptionsInput): CdnOptions {
   if (input.denoise && input.scale !== undefined) throw invalidOptions("denoise is scale=1: give one or the other");
   const scale = input.denoise ? 1 : (input.scale ?? DEFAULT_SCALE);
   if (!isScale(scale)) throw invalidOptions(`scale must be ${SCALES.slice(0, -1).join(", ")} or ${SCALES.at(-1)}, not ${scale}`);
+  const cleanup = input.cleanup === undefined ? 1 : inRange("cleanup", input.cleanup, 0, 1, false);
   const format = oneOf("format", input.format === "jpg" ? "jpeg" : (input.format ?? "auto"), CDN_FORMATS);
   const quality = input.quality === undefined ? DEFAULT_QUALITY : inRange("quality", input.quality, MIN_QUALITY, MAX_QUALITY);
   const dpr = input.dpr === undefined ? 1 : inRange("dpr", input.dpr, 1, MAX_DPR, false);
@@ -190,6 +197,7 @@ export function normalizeCdnOptions(input: CdnOptionsInput): CdnOptions {
   const onerror = input.onerror === undefined ? null : oneOf("onerror", input.onerror, ["redirect"] as const);
   return {
     scale,
+    cleanup,
     format,
     quality: format === "png" ? null : quality,
     width,
@@ -200,9 +208,9 @@ export function normalizeCdnOptions(input: CdnOptionsInput): CdnOptions {
   };
 }
 
-/** The canonical text of normalized options, in a fixed order. */
+/** The canonical text of normalized options, in a fixed order; the default clean-up (1) is not written. */
 export function formatOptions(options: CdnOptions): string {
-  const parts = [`scale=${options.scale}`, `format=${options.format}`];
+  const parts = [`scale=${options.scale}`, ...(options.cleanup === 1 ? [] : [`cleanup=${options.cleanup}`]), `format=${options.format}`];
   if (options.quality !== null) parts.push(`quality=${options.quality}`);
   if (options.width !== null) parts.push(`width=${options.width}`);
   if (options.height !== null) parts.push(`height=${options.height}`);
