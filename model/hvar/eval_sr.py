@@ -229,12 +229,16 @@ def psnr_rgb(a: np.ndarray, b: np.ndarray) -> float:
 
 
 def x1_ladder_per_image(
-    model: Model, dataset: str = "Set5", rungs: tuple[str, ...] = LADDER, data_root: Path | None = None
+    model: Model,
+    dataset: str = "Set5",
+    rungs: tuple[str, ...] = LADDER,
+    data_root: Path | None = None,
+    cleanup: float = 1.0,
 ) -> dict[str, dict[str, float]]:
     """Per colour image of the set: how much closer x1 brings each rung's input to the clean image
     (PSNR-RGB of x1 minus the input's, dB; negative: x1 made it worse), and the PSNR-RGB of x1 of the
     clean image against itself. The clean images: the dev set's colour HR shrunk x2 (MATLAB bicubic)."""
-    method = SRMethod(model, 0.0, 0, None)
+    method = SRMethod(model, 0.0, 0, None, cleanup)
     _, folder = protocol.resolve_dataset(dataset, data_root)
     scores = {}
     for path in list_images(folder):
@@ -472,7 +476,10 @@ def main(argv: list[str] | None = None) -> dict:
     per_image = {}
     if args.ladder:  # first: the cheaper part, and the one a grey-only set cannot give
         try:
-            per_image = {ds: x1_ladder_per_image(model, ds, data_root=args.data_root) for ds in args.dataset}
+            per_image = {
+                ds: x1_ladder_per_image(model, ds, data_root=args.data_root, cleanup=args.cleanup)
+                for ds in args.dataset
+            }
         except ValueError as e:
             ap.error(f"--ladder: {e}")
     ev = evaluate(model, tuple(args.dataset), tuple(args.scale), tuple(args.degradation), args.seed,

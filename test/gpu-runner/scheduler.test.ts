@@ -89,36 +89,22 @@ describe("Scheduler", () => {
     expect(seen).toEqual([1, 1, 1, 1, 1, 2, 1, 2, 1, 1]);
   });
 
-  it("keeps tiles of different temperatures in different batches", async () => {
+  it.each([
+    ["temperatures", { temperature: 0, cleanup: 1 }, { temperature: 0.7, cleanup: 1 }],
+    ["clean-up strengths", { temperature: 0, cleanup: 1 }, { temperature: 0, cleanup: 0.25 }],
+  ] as const)("keeps tiles of different %s in different batches, each run with its own", async (_what, a, b) => {
     const { model, nextRun } = drivenModel();
     const scheduler = new Scheduler(model, options);
     const seen: number[] = [];
-    const runs = Promise.all([scheduler.submit(job(1, 2, seen, 0)), scheduler.submit(job(2, 2, seen, 0.7))]);
+    const runs = Promise.all([scheduler.submit(job(1, 2, seen, a.temperature, 4, a.cleanup)), scheduler.submit(job(2, 2, seen, b.temperature, 4, b.cleanup))]);
     const first = await nextRun();
     first.finish();
     const second = await nextRun();
     second.finish();
     await runs;
-    expect([first, second].map((r) => [r.n, r.settings.temperature])).toEqual([
-      [2, 0],
-      [2, 0.7],
-    ]);
-    expect(seen).toEqual([1, 1, 2, 2]);
-  });
-
-  it("keeps tiles of different clean-up strengths in different batches", async () => {
-    const { model, nextRun } = drivenModel();
-    const scheduler = new Scheduler(model, options);
-    const seen: number[] = [];
-    const runs = Promise.all([scheduler.submit(job(1, 2, seen, 0, 4, 1)), scheduler.submit(job(2, 2, seen, 0, 4, 0.25))]);
-    const first = await nextRun();
-    first.finish();
-    const second = await nextRun();
-    second.finish();
-    await runs;
-    expect([first, second].map((r) => [r.n, r.settings.cleanup])).toEqual([
-      [2, 1],
-      [2, 0.25],
+    expect([first, second].map((r) => [r.n, r.settings])).toEqual([
+      [2, a],
+      [2, b],
     ]);
     expect(seen).toEqual([1, 1, 2, 2]);
   });
