@@ -32,6 +32,19 @@ describe("hvar-runner upscale", () => {
     expect([x4.format, x4.width, x4.height]).toEqual(["webp", 200, 160]);
   });
 
+  it("upscales at the --cleanup asked: at 0 the model's x1 is the input itself", async () => {
+    const { dir, out } = await workspace();
+    const photo = join(dir, "photo.png");
+    await rawImage(50, 40, (x, y) => [(x * 37 + y * 11) % 256, (x * 5) % 256, (y * 29) % 256]).png().toFile(photo);
+    const x1 = async (cleanup: string) => {
+      expect(await run(["upscale", photo, "--out", out, "--scales", "1", "--cleanup", cleanup, "--models-dir", FIXTURE_MODELS_DIR])).toBe(0);
+      return sharp(join(out, "photo.x1.png")).raw().toBuffer();
+    };
+    const input = await sharp(photo).raw().toBuffer();
+    expect((await x1("0")).equals(input)).toBe(true);
+    expect((await x1("1")).equals(input)).toBe(false);
+  });
+
   it("draws a progress bar over tiles on a terminal", async () => {
     const { photo, out } = await workspace();
     const stderr = capture(true);
