@@ -46,6 +46,12 @@ def sides(T: int, fitted: bool, s: int = 1) -> tuple[int | str, int | str]:
 CLEANUP = TensorSpec("cleanup", (1,), "float32", "[0, 1]: the share of the restorer's correction x1 keeps")
 
 
+def takes_cleanup(model) -> bool:
+    """Whether the model (PyTorch or an exported folder's session) takes the clean-up input: a two-stage
+    floor does; a one-stage floor, H-VAR and the published peers do not."""
+    return getattr(model, "cleanup", False)
+
+
 def inputs(T: int, L: int, fitted: bool = False, cleanup: bool = False) -> list[TensorSpec]:
     lr = TensorSpec("lr", ("N", 3, *sides(T, fitted)), "float32", "[0, 1], sRGB")
     sampling = [
@@ -90,7 +96,7 @@ def export(model: nn.Module, path: Path, fitted: bool = False) -> onnx.ModelProt
     any size: the floor). The tracer names some sides itself (e.g. x1's as the result of a Div, and the
     runner checks each side against its manifest). Written to `path` as traced; the returned graph has
     the contract's sides, for the caller to finish (`save`)."""
-    T, L, strength = model.tile, model.tokens, getattr(model, "cleanup", False)
+    T, L, strength = model.tile, model.tokens, takes_cleanup(model)
     specs_in, specs_out = inputs(T, L, fitted, strength), outputs(T, L, fitted)
     specs = (*specs_in, *specs_out)
     symbolic = {t.name: {i: d for i, d in enumerate(t.shape) if isinstance(d, str)} for t in specs}

@@ -75,7 +75,7 @@ def upscale(
     gen = torch.Generator().manual_seed(seed)
     device = next(model.parameters()).device if isinstance(model, torch.nn.Module) else "cpu"
     temperature_1 = torch.tensor([temperature], device=device)
-    strength = {"cleanup": torch.tensor([cleanup], device=device)} if getattr(model, "cleanup", False) else {}
+    strength = {"cleanup": torch.tensor([cleanup], device=device)} if contract.takes_cleanup(model) else {}
     for i in range(0, len(boxes), batch):
         chunk = boxes[i : i + batch]
         tiles = [cut_tile(lr_HWC, ys[r], xs[c], th, tw) for r, c in chunk]
@@ -395,7 +395,13 @@ class OnnxModel:
     def eval(self) -> OnnxModel:
         return self
 
-    def __call__(self, lr01_N3TT, noise_NL, temperature_1, cleanup: torch.Tensor | None = None):
+    def __call__(
+        self,
+        lr01_N3TT: torch.Tensor,
+        noise_NL: torch.Tensor,
+        temperature_1: torch.Tensor,
+        cleanup: torch.Tensor | None = None,
+    ):
         feeds = {"lr": lr01_N3TT.numpy()}
         if self.tokens:  # a model without generated detail takes neither noise nor temperature
             feeds |= {"noise": noise_NL.numpy(), "temperature": temperature_1.numpy().astype(np.float32)}
@@ -414,6 +420,14 @@ def load_model(path: str | Path, threads: int = 0) -> Model:
     if (path / "manifest.json").exists():
         return OnnxModel(path, threads)
     return load_floor(path) if (path / FLOOR_CONFIG).exists() else load_hvar(path)
+
+
+def strength(text: str) -> float:
+    """--cleanup's type: a number from 0 to 1."""
+    value = float(text)
+    if not 0 <= value <= 1:
+        raise argparse.ArgumentTypeError(f"the clean-up strength is from 0 to 1, not {value}")
+    return value
 
 
 def degradation(name: str) -> str:
@@ -439,7 +453,7 @@ def main(argv: list[str] | None = None) -> dict:
                     help="bicubic, realistic or jpeg<q> (the bicubic LR as a JPEG of quality q)")  # fmt: skip
     ap.add_argument("--seed", type=int, default=0, help="realistic degradation and sampling noise seed")
     ap.add_argument("--temperature", type=float, default=0.0, help="0 = greedy decoding")
-    ap.add_argument("--cleanup", type=float, default=1.0,
+    ap.add_argument("--cleanup", type=strength, default=1.0,
                     help="clean-up strength of a model that takes one (1: as trained, 0: none)")  # fmt: skip
     ap.add_argument("--data-root", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=None)

@@ -41,20 +41,16 @@ def parity_tiles(height: int, width: int) -> int:
     return 2 if 2 * bytes_per_tile <= PARITY_BYTES else 1
 
 
-def takes_cleanup(model: torch.nn.Module) -> bool:
-    """Whether the model's graph has the clean-up input (a two-stage floor; not a one-stage one or a peer)."""
-    return getattr(model, "cleanup", False)
-
-
 def feeds(model: torch.nn.Module, lr: np.ndarray, cleanup: float = 1.0) -> dict[str, np.ndarray]:
     """The graph's inputs for these tiles: the strength too where the model takes one."""
-    return {"lr": lr} | ({"cleanup": np.array([cleanup], np.float32)} if takes_cleanup(model) else {})
+    strength = {"cleanup": np.array([cleanup], np.float32)} if contract.takes_cleanup(model) else {}
+    return {"lr": lr} | strength
 
 
 @torch.no_grad()
 def verify(model: torch.nn.Module, path: Path, lr: np.ndarray, cleanup: float = 1.0) -> dict[str, float]:
     """PSNR of onnxruntime's outputs against PyTorch's for the same tiles, per output."""
-    strength = {"cleanup": torch.tensor([cleanup])} if takes_cleanup(model) else {}
+    strength = {"cleanup": torch.tensor([cleanup])} if contract.takes_cleanup(model) else {}
     want = [x.numpy() for x in model.eval()(torch.from_numpy(lr), **strength)]
     got = ort_session(path).run(list(contract.IMAGES), feeds(model, lr, cleanup))
     return {name: psnr01(g, w) for name, g, w in zip(contract.IMAGES, got, want, strict=True)}

@@ -103,7 +103,12 @@ def main() -> None:
     )
     ap.add_argument("--out", type=Path, default=Path(".data/OpenCV12"))
     args = ap.parse_args()
-    written = build(args.deb, args.out)
+    if not args.deb.is_file():
+        ap.error(f"--deb {args.deb}: no such file (apt-get download opencv-doc=4.6.0+dfsg-12 fetches it)")
+    try:
+        written = build(args.deb, args.out)
+    except (ValueError, KeyError) as e:  # another package, a changed photo, or one missing: nothing written
+        ap.error(str(e))
     print(f"{NAME}: {len(written)} photos in {args.out / 'HR'}")
 
 

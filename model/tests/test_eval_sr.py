@@ -167,3 +167,9 @@ def test_an_x1_that_returns_its_input_gains_nothing_on_any_rung(photo_root):
         floor.heads["x1"].bias.zero_()
     scores = x1_ladder(floor, "Set5", ("jpeg90", "noise10"))
     assert scores == {"clean_psnr": float("inf"), "gain_jpeg90": 0.0, "gain_noise10": 0.0}
+
+
+def test_a_clean_up_strength_outside_0_to_1_is_refused_before_any_work(capsys):
+    with pytest.raises(SystemExit):
+        main(["--run", "any", "--cleanup", "1.5"])
+    assert "from 0 to 1" in capsys.readouterr().err

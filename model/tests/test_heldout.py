@@ -70,3 +70,12 @@ def test_refuses_a_package_without_the_photo(package, tmp_path):
     path, photos, digest = package
     with pytest.raises(KeyError):
         heldout.build(path, tmp_path / "set", {**photos, "missing.jpg": "0" * 64}, digest)
+
+
+def test_the_command_refuses_a_missing_package_with_the_way_to_get_it(tmp_path, monkeypatch, capsys):
+    argv = ["heldout", "--deb", str(tmp_path / "none.deb"), "--out", str(tmp_path / "set")]
+    monkeypatch.setattr("sys.argv", argv)
+    with pytest.raises(SystemExit):
+        heldout.main()
+    assert "apt-get download" in capsys.readouterr().err
+    assert not (tmp_path / "set").exists()
