@@ -24,7 +24,7 @@ half (2 px shaved), both from the same x4 LR; NIQE of x4 (lower is better); and 
 adds to the floor's (`metrics.streakiness`: 0 as much across as along; streaks that fool NIQE score 1.4+).
 
     python -m hvar.eval_detail --run runs/detail --transformer runs/hvar-floor --json runs/detail/eval.json \\
-        --figure-image ../worker/public/demo/examples/chelsea.jpg --figure runs/detail/figure.png
+        --figure-image ../worker/public/demo/examples/chelsea.jpg --figure runs/detail/figure.jpg
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ from hvar.data import dev_set, tensor_to_uint8, uint8_to_tensor
 from hvar.degrade import DEGRADATIONS, make_lr, modcrop
 from hvar.detail import Detail, load_detail
 from hvar.eval import image_rng
-from hvar.figure import centre_box, column, panel, row
+from hvar.figure import centre_box, column, panel, row, save
 from hvar.imresize import imresize_uint8
 from hvar.niqe import niqe
 from hvar.sr import HVAR, load_hvar
@@ -236,8 +236,7 @@ def figure(
             panels.append(panel(x4[y : y + c, x : x + c], label))
         panels.append(panel(hr[y : y + c, x : x + c], "original"))
         rows.append(row(panels))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    column(rows).save(out)
+    save(column(rows), out)
 
 
 def markdown(result: dict) -> str:
@@ -266,7 +265,7 @@ def main(argv: list[str] | None = None) -> dict:
         "--tokens", nargs="+", type=source_name, default=None, help="default: all of SOURCES that apply"
     )
     ap.add_argument("--figure-image", type=Path, help="also draw this photo's crops from every source")
-    ap.add_argument("--figure", type=Path, help="where to write that figure (PNG)")
+    ap.add_argument("--figure", type=Path, help="where to write that figure (PNG, or JPEG by its suffix)")
     ap.add_argument("--json", type=Path)
     ap.add_argument("--no-niqe", action="store_true", help="PSNR and SSIM only (NIQE costs the most)")
     ap.add_argument(

@@ -406,6 +406,14 @@ def test_the_figure_shows_the_lr_every_source_and_the_original_in_two_rows(photo
     assert im.width == 4 * 64 + 3 * 4 and im.height == 2 * (64 + 14) + 4  # 4 panels, 2 rows with labels
 
 
+def test_a_figure_named_jpg_is_written_as_a_jpeg(photo_root, tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "figure.jpg"
+    figure(Detail(*tiny_parts()), None, photo_root / "train" / "img0.png", out, ("floor-alone",), crop=64)
+    assert Image.open(out).format == "JPEG"
+
+
 def test_a_transformers_greedy_tokens_give_the_same_picture_twice_and_sampling_another(photo_root):
     transformer = random_hvar(spread=0.3)
     torch.manual_seed(0)

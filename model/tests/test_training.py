@@ -70,3 +70,13 @@ def test_a_group_with_an_lr_mult_gets_that_many_times_the_learning_rate():
     opt = torch.optim.AdamW([{"params": [slow]}, {"params": [fast], "lr_mult": 20.0}], lr=1.0)
     training.set_learning_rate(opt, 1e-4)
     assert [g["lr"] for g in opt.param_groups] == [1e-4, pytest.approx(2e-3)]
+
+
+def test_curves_are_drawn_in_a_palette_of_256_colours(tmp_path):
+    from PIL import Image
+
+    rows = [{"step": s, "loss": 1 / (s + 1)} for s in range(5)]
+    (tmp_path / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    training.save_curves(tmp_path, lambda rows, axes: axes[0].plot([r["loss"] for r in rows], label="loss"))
+    im = Image.open(tmp_path / "curves.png")
+    assert im.mode == "P" and im.size == (1500, 400)
