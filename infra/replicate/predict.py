@@ -182,9 +182,10 @@ class Predictor(BasePredictor):
         cleanup: float = Input(
             description=(
                 "How strongly x1 cleans the input of noise, blur and compression before it is upscaled: "
-                "1 fully, 0 not at all (the input's grain kept). A model without the setting cleans fully."
+                "1 fully, 0 not at all (the input's grain kept), 0.75 by default. A model without the "
+                "setting cleans fully."
             ),
-            default=1.0,
+            default=0.75,
             ge=0.0,
             le=1.0,
         ),

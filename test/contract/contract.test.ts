@@ -7,6 +7,7 @@ import {
   cancelJobPath,
   createJobPath,
   isCanceled,
+  jobOptionsSchema,
   jobQuerySchema,
   modelName,
   parseResultKey,
@@ -81,6 +82,11 @@ describe("the job query", () => {
   it("reads the size as <width>x<height> of positive integers, and nothing else", () => {
     expect(jobQuerySchema.parse({ id: JOB, size: "640x480" }).size).toEqual({ width: 640, height: 480 });
     for (const size of ["640", "0x480", "640x", "640x480x3", "-1x2", "1.5x2", "1234567x1"]) expect(jobQuerySchema.safeParse({ id: JOB, size }).success, size).toBe(false);
+  });
+
+  it("asks for the default clean-up, 0.75, where none is given; a job stored without one was made at 1", () => {
+    expect(jobQuerySchema.parse({ id: JOB }).cleanup).toBe(0.75);
+    expect(jobOptionsSchema.parse({ scales: [2], format: "png", quality: null, temperature: 0 }).cleanup).toBe(1);
   });
 
   it("reads scales as a sorted set, with or without an x, every scale when absent", () => {

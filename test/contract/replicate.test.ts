@@ -70,7 +70,7 @@ describe("the Replicate contract", () => {
 
   it("takes the image and nothing else without a default", () => {
     expect(generated.Input.required).toEqual(["image"]);
-    expect(replicateInputSchema.parse({ image: "https://example.com/a.png" })).toEqual({ image: "https://example.com/a.png", scales: "1,2,4", format: "png", quality: 85, temperature: 0, cleanup: 1, size: "" });
+    expect(replicateInputSchema.parse({ image: "https://example.com/a.png" })).toEqual({ image: "https://example.com/a.png", scales: "1,2,4", format: "png", quality: 85, temperature: 0, cleanup: 0.75, size: "" });
   });
 
   it.each(["", "3", "1,,2", "1,2,", "x2", "1 ,2"])("refuses the scales %j", (scales) => {

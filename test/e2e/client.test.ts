@@ -86,11 +86,11 @@ describe("@hvar/client against the stack", () => {
     const photo = await noisePng(48, 40);
     const pixels = async (job: Upscale) => sharp(Buffer.from(await (await fetch(job.outputs?.[0]?.url ?? "")).arrayBuffer())).raw().toBuffer();
     const none = await hvar.upscale(photo, { scales: [1], format: "png", cleanup: 0, wait: 60 });
-    const full = await hvar.upscale(photo, { scales: [1], format: "png", wait: 60 });
-    expect([none.options.cleanup, full.options.cleanup]).toEqual([0, 1]);
+    const byDefault = await hvar.upscale(photo, { scales: [1], format: "png", wait: 60 });
+    expect([none.options.cleanup, byDefault.options.cleanup]).toEqual([0, (await hvar.model()).cleanup.default]);
     const input = await sharp(photo).raw().toBuffer();
     expect((await pixels(none)).equals(input)).toBe(true);
-    expect((await pixels(full)).equals(input)).toBe(false);
+    expect((await pixels(byDefault)).equals(input)).toBe(false);
   });
 
   it("reads the key's usage, with the billed megapixels of its jobs", async () => {

@@ -169,8 +169,8 @@ describe("a job's clean-up strength", () => {
     expect(new Set(await cleanupRun(true, "&cleanup=0.25"))).toEqual(new Set([0.25]));
   });
 
-  it("is 1, all the model does, where the query has none", async () => {
-    expect(new Set(await cleanupRun(true, ""))).toEqual(new Set([1]));
+  it("is the default, 0.75, where the query has none", async () => {
+    expect(new Set(await cleanupRun(true, ""))).toEqual(new Set([0.75]));
   });
 
   it("is 1 for a model without the setting, whatever was asked", async () => {

@@ -25,9 +25,9 @@ describe("CDN options: valid", () => {
     });
   });
 
-  it("read a clean-up strength, 1 (the model's full clean-up) where none is written", () => {
+  it("read a clean-up strength, the default (0.75) where none is written", () => {
     expect(parseOptions("scale=2,cleanup=0").cleanup).toBe(0);
-    expect(parseOptions("scale=2").cleanup).toBe(1);
+    expect(parseOptions("scale=2").cleanup).toBe(0.75);
   });
 
   it("read denoise as the cleaned x1 alone", () => {
@@ -64,8 +64,9 @@ describe("CDN options: normalization gives one form per result", () => {
     expect(canonical("width=300")).toBe("scale=2,format=auto,quality=85,width=300,fit=scale-down");
   });
 
-  it("writes the default clean-up as nothing, so that URLs from before the option keep their keys", () => {
-    expect(canonical("scale=2,cleanup=1")).toBe("scale=2,format=auto,quality=85");
+  it("writes the default clean-up as nothing, so that URLs signed before the option keep their signatures", () => {
+    expect(canonical("scale=2,cleanup=0.75")).toBe("scale=2,format=auto,quality=85");
+    expect(canonical("scale=2,cleanup=1")).toBe("scale=2,cleanup=1,format=auto,quality=85");
     expect(canonical("format=png,cleanup=0.50,scale=4")).toBe("scale=4,cleanup=0.5,format=png");
   });
 

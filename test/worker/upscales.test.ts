@@ -170,11 +170,11 @@ describe("the result cache", () => {
   it("keeps a clean-up strength the runners' model takes: another result, which the job shows", async () => {
     const { secret } = await newKey();
     const input = await image();
-    const full = await (await upscale(secret, input, { query: "scales=2" })).json<Job>();
+    const byDefault = await (await upscale(secret, input, { query: "scales=2" })).json<Job>();
     const none = await upscale(secret, input, { query: "scales=2&cleanup=0" });
     expect(none.status).toBe(200);
     const job = await none.json<Job>();
-    expect(full.options.cleanup).toBe(1);
+    expect(byDefault.options.cleanup).toBe(0.75);
     expect(job).toMatchObject({ usage: { cacheHit: false }, options: { cleanup: 0 } });
   });
 

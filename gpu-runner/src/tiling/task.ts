@@ -1,4 +1,4 @@
-import { CONTENT_TYPES, type OutputFormat, type Scale } from "@hvar/contract";
+import { CONTENT_TYPES, DEFAULT_CLEANUP, type OutputFormat, type Scale } from "@hvar/contract";
 import { upscaleAlpha } from "../image/alpha";
 import type { DecodedImage } from "../image/decode";
 import { encodeImage } from "../image/encode";
@@ -25,7 +25,7 @@ export interface UpscaleOptions {
   /** LR pixels shared by neighbouring tiles; the design's default is T/4. */
   overlap: number;
   temperature: number;
-  /** The clean-up strength (manifest `cleanup`); absent: 1, the model's full clean-up. */
+  /** The clean-up strength (manifest `cleanup`); absent: DEFAULT_CLEANUP, what a job gets by default. */
   cleanup?: number;
   onProgress?: (tilesDone: number, tilesTotal: number) => void;
 }
@@ -65,7 +65,7 @@ export class UpscaleTask implements TileJob {
     private readonly options: UpscaleOptions,
   ) {
     this.plan = planTiles(image.width, image.height, options.tile, options.overlap, options.tileStep);
-    this.settings = { temperature: options.temperature, cleanup: options.cleanup ?? 1 };
+    this.settings = { temperature: options.temperature, cleanup: options.cleanup ?? DEFAULT_CLEANUP };
     this.grey = isGrey(image.rgb);
     this.blenders = [...new Set(options.scales)].sort((a, b) => a - b).map((scale) => new Blender(this.plan, scale));
   }

@@ -49,7 +49,7 @@ export interface UpscaleOptions extends WaitOptions {
   quality?: number;
   /** Sampling temperature of generated detail, 0 (greedy, deterministic) to 2; a deterministic model answers 0 in `options`. */
   temperature?: number;
-  /** How strongly x1 cleans the input before it is upscaled, 0 (not at all: a photo's grain kept) to 1 (fully, the default); a model without the setting answers 1 in `options`. */
+  /** How strongly x1 cleans the input before it is upscaled, 0 (not at all: a photo's grain kept) to 1 (fully); the deployment's default when absent (`model().cleanup.default`); a model without the setting answers 1 in `options`. */
   cleanup?: number;
   /** Receives a signed upscale.succeeded / upscale.failed event (see verifyWebhook). */
   webhookUrl?: string;

@@ -2,7 +2,7 @@
  * @hvar/contract: what the worker, the GPU runner and the worker's test runner stub agree on, in one
  * place (gpu-runner/API.md describes it in words).
  *
- * - vocabulary.ts: scales, output formats and content types, the default quality, the problem type
+ * - vocabulary.ts: scales, output formats and content types, the default quality and clean-up, the problem type
  * - keys.ts: where inputs, outputs (each job's under its own prefix) and job records live in storage
  * - signing.ts: the string the worker signs and the runner verifies
  * - job.ts: the job request (query or queue message), the runner's Job with its progress, and how a

@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { JOB_ID, parseResultKey } from "./keys.ts";
-import { CONTENT_TYPES, DEFAULT_QUALITY, MAX_QUALITY, MIN_QUALITY, OUTPUT_FORMATS, SCALES, isScale } from "./vocabulary.ts";
+import { CONTENT_TYPES, DEFAULT_CLEANUP, DEFAULT_QUALITY, MAX_QUALITY, MIN_QUALITY, OUTPUT_FORMATS, SCALES, isScale } from "./vocabulary.ts";
 
 /**
  * A job as the worker hands it to a runner and as the runner reports it (gpu-runner/API.md): the
@@ -43,7 +43,8 @@ export const jobOptionsSchema = z.object({
   temperature: z.number(),
   /**
    * How strongly x1 cleans the input before it is upscaled: 1 fully (the model as trained), 0 not at
-   * all. Absent (a job stored or queued before the setting): 1, what every job made until then.
+   * all. Absent (a job stored or queued before the setting): 1, what every job made until then
+   * (new jobs default to DEFAULT_CLEANUP when they are asked for).
    */
   cleanup: z.number().default(1),
 });
@@ -69,7 +70,7 @@ export const jobQuerySchema = z.object({
   format: outputFormatSchema.default("png"),
   quality: qualitySchema,
   temperature: z.coerce.number().min(0).max(10).default(0),
-  cleanup: z.coerce.number().min(0).max(1).default(1),
+  cleanup: z.coerce.number().min(0).max(1).default(DEFAULT_CLEANUP),
   /** A storage key to read the image from instead of the body. */
   source: z
     .string()

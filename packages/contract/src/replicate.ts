@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { DEFAULT_QUALITY, MAX_QUALITY, MIN_QUALITY, OUTPUT_FORMATS, SCALES } from "./vocabulary.ts";
+import { DEFAULT_CLEANUP, DEFAULT_QUALITY, MAX_QUALITY, MIN_QUALITY, OUTPUT_FORMATS, SCALES } from "./vocabulary.ts";
 
 /**
  * The hvar model on Replicate (infra/replicate/predict.py, packaged with Cog): the `input` of a
@@ -30,8 +30,8 @@ export const replicateInputSchema = z.object({
   temperature: z.number().min(0).max(10).default(0).describe(
     "Sampling temperature of the generated detail; 0 is greedy. A deterministic model (the hvar 2.x floor) makes the same pixels at every temperature and runs at 0.",
   ),
-  cleanup: z.number().min(0).max(1).default(1).describe(
-    "How strongly x1 cleans the input of noise, blur and compression before it is upscaled: 1 fully, 0 not at all (the input's grain kept). A model without the setting cleans fully.",
+  cleanup: z.number().min(0).max(1).default(DEFAULT_CLEANUP).describe(
+    `How strongly x1 cleans the input of noise, blur and compression before it is upscaled: 1 fully, 0 not at all (the input's grain kept), ${DEFAULT_CLEANUP} by default. A model without the setting cleans fully.`,
   ),
   size: z
     .string()

@@ -24,7 +24,7 @@
  * }} Job
  * @typedef {{ type?: string, title?: string, status?: number, detail?: string, code?: string }} Problem
  * @typedef {{ period: string, billableMp: number, outputMp: number, jobs: number, cacheHits: number, runnerMs: number }} Bucket
- * @typedef {{ version: string, scales: number[], detail: { sampling: boolean }, cleanup: { adjustable: boolean } }} ServedModel
+ * @typedef {{ version: string, scales: number[], detail: { sampling: boolean }, cleanup: { adjustable: boolean, default: number } }} ServedModel
  * @typedef {{ keyId: string, from: string, to: string,
  *   quota: { period: string, monthlyQuotaMp: number, settledMp: number, reservedMp: number }, buckets: Bucket[] }} Usage
  */
@@ -237,8 +237,9 @@ async function refreshModel() {
     ui.detail.disabled = !model.detail.sampling;
     ui.redraw.disabled = ui.detail.disabled;
     ui.cleanup.disabled = !model.cleanup.adjustable;
+    ui.cleanup.value = ui.cleanupValue.value = String(model.cleanup.default);
     ui.cleanupHelp.textContent = model.cleanup.adjustable
-      ? "How strongly x1 cleans noise, blur and JPEG blocks before upscaling: 1 for a damaged photo (the default), about 0.5 for an ordinary JPEG, 0 for a clean original whose grain and fine texture should stay."
+      ? `How strongly x1 cleans noise, blur and JPEG blocks before upscaling: 1 for a badly damaged photo, about 0.5 for an ordinary JPEG, 0 for a clean original whose grain and fine texture should stay; ${model.cleanup.default} by default.`
       : `${model.version} always cleans fully: it has no clean-up setting.`;
     ui.detailHelp.textContent = model.detail.sampling
       ? `${model.version} draws detail the input cannot show: 0 is greedy (the same pixels every time); higher temperatures draw livelier, less faithful detail.`

@@ -74,7 +74,7 @@ export async function variantOf({ sourceUrl, sourceHash, generation, options, ac
   const format = options.format === "auto" ? formatFromAccept(accept) : options.format;
   const quality = format === "png" ? null : options.quality;
   const { scale, cleanup, width, height, fit } = options;
-  // The default clean-up is left out, so that the keys of every URL written before the option stay.
+  // Strength 1, what every URL made before the option was made at, is left out: those results keep their keys.
   const strength = cleanup === 1 ? [] : [cleanup];
   const hash = await sha256Hex(JSON.stringify(["cdn-v1", sourceUrl, generation, scale, format, quality, width, height, fit, modelVersion, ...strength]));
   const baseHash = await sha256Hex(JSON.stringify(["cdn-base-v1", sourceUrl, generation, scale, modelVersion, ...strength]));

@@ -1,4 +1,4 @@
-import { scaleSchema } from "@hvar/contract";
+import { DEFAULT_CLEANUP, scaleSchema } from "@hvar/contract";
 import { createRoute, z } from "@hono/zod-openapi";
 import { apiKeyAuth } from "../auth/middleware";
 import { configOf } from "../config";
@@ -32,6 +32,7 @@ const modelSchema = z
         description:
           "Whether `cleanup` changes the pixels: how strongly x1 cleans the input before it is upscaled. False: the model always cleans fully",
       }),
+      default: z.number().openapi({ description: "The strength a job without `cleanup` gets (1 where it is not adjustable)" }),
     }),
   })
   .openapi("ServedModel", {
@@ -40,7 +41,7 @@ const modelSchema = z
       scales: [1, 2, 4],
       limits: { maxInputPixels: 4_194_304, maxOutputPixels: 67_108_864, maxUploadBytes: 26_214_400 },
       detail: { sampling: false },
-      cleanup: { adjustable: true },
+      cleanup: { adjustable: true, default: 0.75 },
     },
   });
 
@@ -68,7 +69,7 @@ model.openapi(route, async (c) => {
       scales: [...limits.scales],
       limits: { maxInputPixels: limits.maxInputPixels, maxOutputPixels: limits.maxOutputPixels, maxUploadBytes: limits.maxBytes },
       detail: { sampling: limits.sampling },
-      cleanup: { adjustable: limits.cleanup },
+      cleanup: { adjustable: limits.cleanup, default: limits.cleanup ? DEFAULT_CLEANUP : 1 },
     },
     200,
   );

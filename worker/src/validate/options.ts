@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { CONTENT_TYPES, DomainError, OUTPUT_FORMATS, type OutputFormat, SCALES, jobOptionsSchema, qualitySchema, scaleListSchema, scaleSchema } from "@hvar/contract";
+import { CONTENT_TYPES, DEFAULT_CLEANUP, DomainError, OUTPUT_FORMATS, type OutputFormat, SCALES, jobOptionsSchema, qualitySchema, scaleListSchema, scaleSchema } from "@hvar/contract";
 
 /**
  * Upscale options as clients send them (query string or multipart fields, all strings) and
@@ -26,10 +26,9 @@ export const upscaleParamsSchema = z.strictObject({
     .number()
     .min(0)
     .max(1)
-    .default(1)
+    .default(DEFAULT_CLEANUP)
     .openapi({
-      description:
-        "How strongly x1 cleans the input of noise, blur and compression before it is upscaled: 1 (the default) as fully as the model can, 0 not at all (the input's grain and texture kept, as for a clean photo), in proportion between. A model without the setting cleans fully: it is then normalized to 1, as the job's `options` show",
+      description: `How strongly x1 cleans the input of noise, blur and compression before it is upscaled: 1 as fully as the model can (best for heavily damaged photos), 0 not at all (the input's grain and texture kept, as for a clean original), in proportion between. The default, ${DEFAULT_CLEANUP}, keeps a photo's fine texture and cleans ordinary JPEGs best while staying within 0.11 dB of 1 on heavy damage. A model without the setting cleans fully: it is then normalized to 1, as the job's \`options\` show`,
     }),
   webhook_url: z
     .url({ protocol: /^https?$/ })

@@ -18,7 +18,7 @@
  * Scales, formats and the default quality are hvar's one vocabulary (packages/contract), which the
  * client's build carries along.
  */
-import { DEFAULT_QUALITY, MAX_QUALITY, MIN_QUALITY, OUTPUT_FORMATS, SCALES, type Scale, isScale } from "../../../contract/src/vocabulary.js";
+import { DEFAULT_CLEANUP, DEFAULT_QUALITY, MAX_QUALITY, MIN_QUALITY, OUTPUT_FORMATS, SCALES, type Scale, isScale } from "../../../contract/src/vocabulary.js";
 
 export const CDN_PATH_PREFIX = "/cdn/";
 export const UNSIGNED = "unsigned";
@@ -41,7 +41,7 @@ export interface CdnOptionsInput {
   scale?: number;
   /** Only the cleaned x1 (noise, blur and compression removed, no enlargement): `scale=1`. */
   denoise?: boolean;
-  /** How strongly the model cleans the source before upscaling, 0 to 1 (default 1; 0 keeps a clean photo's grain). */
+  /** How strongly the model cleans the source before upscaling, 0 to 1 (default DEFAULT_CLEANUP, 0.75; 1 for a badly damaged photo, 0 keeps a clean photo's grain). */
   cleanup?: number;
   format?: string;
   quality?: number;
@@ -180,7 +180,7 @@ export function normalizeCdnOptions(input: CdnOptionsInput): CdnOptions {
   if (input.denoise && input.scale !== undefined) throw invalidOptions("denoise is scale=1: give one or the other");
   const scale = input.denoise ? 1 : (input.scale ?? DEFAULT_SCALE);
   if (!isScale(scale)) throw invalidOptions(`scale must be ${SCALES.slice(0, -1).join(", ")} or ${SCALES.at(-1)}, not ${scale}`);
-  const cleanup = input.cleanup === undefined ? 1 : inRange("cleanup", input.cleanup, 0, 1, false);
+  const cleanup = input.cleanup === undefined ? DEFAULT_CLEANUP : inRange("cleanup", input.cleanup, 0, 1, false);
   const format = oneOf("format", input.format === "jpg" ? "jpeg" : (input.format ?? "auto"), CDN_FORMATS);
   const quality = input.quality === undefined ? DEFAULT_QUALITY : inRange("quality", input.quality, MIN_QUALITY, MAX_QUALITY);
   const dpr = input.dpr === undefined ? 1 : inRange("dpr", input.dpr, 1, MAX_DPR, false);
@@ -208,9 +208,12 @@ export function normalizeCdnOptions(input: CdnOptionsInput): CdnOptions {
   };
 }
 
-/** The canonical text of normalized options, in a fixed order; the default clean-up (1) is not written. */
+/**
+ * The canonical text of normalized options, in a fixed order. The default clean-up is not written, so
+ * that a URL signed before the option existed keeps its signature (it now means the default).
+ */
 export function formatOptions(options: CdnOptions): string {
-  const parts = [`scale=${options.scale}`, ...(options.cleanup === 1 ? [] : [`cleanup=${options.cleanup}`]), `format=${options.format}`];
+  const parts = [`scale=${options.scale}`, ...(options.cleanup === DEFAULT_CLEANUP ? [] : [`cleanup=${options.cleanup}`]), `format=${options.format}`];
   if (options.quality !== null) parts.push(`quality=${options.quality}`);
   if (options.width !== null) parts.push(`width=${options.width}`);
   if (options.height !== null) parts.push(`height=${options.height}`);
