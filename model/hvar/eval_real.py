@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from hvar import eval as protocol
 from hvar.eval_sr import SRMethod, load_model, niqe_or_none
-from hvar.figure import column, panel, row
+from hvar.figure import column, folder_and_cleanup, panel, row
 from hvar.imresize import imresize_uint8
 from hvar.paths import data_root, list_images
 
@@ -117,8 +117,9 @@ def sheet_row(name: str, lr: np.ndarray, outputs: Outputs, scale: int = 4) -> Im
 
 def main(argv: list[str] | None = None) -> dict:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--model", action="append", required=True, metavar="NAME=FOLDER",
-                    help="an exported model folder or a floor / H-VAR run; repeat to compare")  # fmt: skip
+    ap.add_argument("--model", action="append", required=True, metavar="NAME=FOLDER[?cleanup=S]",
+                    help="an exported model folder or a floor / H-VAR run, at clean-up strength S (a model "
+                    "that takes one; default 1); repeat to compare")  # fmt: skip
     ap.add_argument(
         "--dataset", default=DATASET, help="a name under <data-root>/dev, or a folder of LR photos"
     )
@@ -131,8 +132,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--threads", type=int, default=0)
     args = ap.parse_args(argv)
     pairs = [m.split("=", 1) for m in args.model]
-    if any(len(p) != 2 or not Path(p[1]).is_dir() for p in pairs):
+    models = [(p[0], *folder_and_cleanup(p[1])) for p in pairs if len(p) == 2]
+    if len(models) != len(pairs) or any(not Path(folder).is_dir() for _, folder, _ in models):
         ap.error("every --model must be NAME=FOLDER with an existing folder")
+    if any(strength is None for _, _, strength in models):
+        ap.error("?cleanup= takes a number from 0 to 1")
     if len({n for n, _ in pairs}) != len(pairs):
         ap.error("--model names must differ")
     if args.sheet_photos < 1:
@@ -143,7 +147,7 @@ def main(argv: list[str] | None = None) -> dict:
         ap.error(str(e))
     if args.threads:
         torch.set_num_threads(args.threads)
-    methods = {name: SRMethod(load_model(folder, args.threads)) for name, folder in pairs}
+    methods = {name: SRMethod(load_model(folder, args.threads), cleanup=s) for name, folder, s in models}
     rows: list[Image.Image] = []
 
     def keep_row(name: str, lr: np.ndarray, outputs: Outputs) -> None:
@@ -151,7 +155,7 @@ def main(argv: list[str] | None = None) -> dict:
             rows.append(sheet_row(name, lr, outputs))
 
     ev = evaluate_real(methods, paths, tuple(args.scale), on_photo=keep_row)
-    ev["models"] = dict(pairs)
+    ev["models"] = dict(pairs)  # as given, strengths included
     md = report_markdown(ev)
     print(md, end="")
     for out, text in ((args.json, json.dumps(ev, indent=1)), (args.md, md)):

@@ -102,6 +102,7 @@ def test_evaluation_hands_each_photos_outputs_on_so_the_sheet_runs_no_model_agai
     [
         (["--model", "no-equals-sign"], "NAME=FOLDER"),
         (["--model", "a=/no/such/folder"], "NAME=FOLDER"),
+        (["--model", "a=.?cleanup=1.5"], "cleanup= takes a number from 0 to 1"),
         (["--model", "a=.", "--model", "a=."], "names must differ"),
         (["--model", "a=.", "--sheet-photos", "0"], "--sheet-photos"),
         (["--model", "a=.", "--dataset", "Missing"], "no LR folder"),
