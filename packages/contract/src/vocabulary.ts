@@ -38,8 +38,8 @@ export const MAX_QUALITY = 100;
  * How strongly x1 cleans the input before it is upscaled when none is asked for, everywhere: API jobs,
  * CDN URLs, Replicate, the runner's HTTP API and its CLI (1: fully, as the model was trained; 0: the
  * input as it is). A blind restorer cannot tell a camera's grain from noise: over 300 images x scales x
- * damages, 0.75 is as good as 1 or better on clean photos and JPEGs (up to +0.27 dB at x2, x1 up to
- * +0.6 dB), and within 0.11 dB of it on heavy damage (model/checkpoints/floor-x2/eval/cleanup-sweep.md).
+ * damages, 0.75 is as good as 1 or better on clean photos and JPEGs (up to +0.28 dB at x2, x1 up to
+ * +0.78 dB), and within 0.11 dB of it on heavy damage (model/checkpoints/floor-x2/eval/cleanup-sweep.md).
  * A job stored before the setting existed was made at 1 (job.ts).
  */
 export const DEFAULT_CLEANUP = 0.75;

@@ -5,6 +5,7 @@ import { configOf } from "../config";
 import { dispatcherFor, edgeLimits } from "../dispatch";
 import { openApiRouter, problemResponses } from "../http/openapi";
 import { rateLimit } from "../meter/middleware";
+import { servedCleanup } from "../validate/options";
 
 /**
  * What this deployment serves, so that a client (the demo among them) can offer only what changes the
@@ -69,7 +70,7 @@ model.openapi(route, async (c) => {
       scales: [...limits.scales],
       limits: { maxInputPixels: limits.maxInputPixels, maxOutputPixels: limits.maxOutputPixels, maxUploadBytes: limits.maxBytes },
       detail: { sampling: limits.sampling },
-      cleanup: { adjustable: limits.cleanup, default: limits.cleanup ? DEFAULT_CLEANUP : 1 },
+      cleanup: { adjustable: limits.cleanup, default: servedCleanup(DEFAULT_CLEANUP, limits.cleanup) },
     },
     200,
   );

@@ -94,6 +94,9 @@ export function normalizeUpscaleOptions(params: UpscaleParams, accept: string | 
     format,
     quality: format === "png" ? null : params.quality,
     temperature: model.sampling ? params.temperature : 0,
-    cleanup: model.cleanup ? params.cleanup : 1,
+    cleanup: servedCleanup(params.cleanup, model.cleanup),
   };
 }
+
+/** The strength a job runs at: the one asked, or 1 where the runners' model has no setting (it always cleans fully). */
+export const servedCleanup = (asked: number, adjustable: boolean): number => (adjustable ? asked : 1);
