@@ -12,6 +12,7 @@
  *   npm run bench:runner -- --device cuda --batches 1,8,32 --size 1920x1080
  */
 import { readFileSync } from "node:fs";
+import { DEFAULT_CLEANUP } from "@hvar/contract";
 import { availableParallelism, cpus, loadavg } from "node:os";
 import { dirname, join } from "node:path";
 import { parseArgs } from "node:util";
@@ -82,9 +83,12 @@ const scheduler = (model: ModelSession, batchSize: number) => new Scheduler(mode
 type Tiling = Pick<ModelEntry["manifest"], "tile" | "tileStep">;
 const servedTiling: Tiling = { tile, tileStep: served.manifest.tileStep };
 
-/** x4 of one image through the runner's path; the x4 image stays as floats in the blender (no encoding). */
-async function upscale(run: Scheduler, image: Image, overlap: number, tiling = servedTiling): Promise<UpscaleTask> {
-  const task = new UpscaleTask(image, { scales: [4], tile: tiling.tile, tileStep: tiling.tileStep, overlap, temperature: 0 });
+/**
+ * x4 of one image through the runner's path; the x4 image stays as floats in the blender (no encoding).
+ * No `cleanup`: the job's default, `auto`, which reads the image's noise first, as a job does.
+ */
+async function upscale(run: Scheduler, image: Image, overlap: number, tiling = servedTiling, cleanup?: number): Promise<UpscaleTask> {
+  const task = new UpscaleTask(image, { scales: [4], tile: tiling.tile, tileStep: tiling.tileStep, overlap, temperature: 0, ...(cleanup === undefined ? {} : { cleanup }) });
   await run.submit(task);
   return task;
 }
@@ -181,19 +185,19 @@ async function meanPsnr(pairs: Pair[], x4: (pair: Pair) => Promise<Uint8Array>):
   return sum / pairs.length;
 }
 
-async function addModel(label: string, entry: ModelEntry, model: ModelSession): Promise<void> {
+async function addModel(label: string, entry: ModelEntry, model: ModelSession, cleanup?: number): Promise<void> {
   note(`comparison: ${label}`);
   const overlap = tileOverlap(entry.manifest, undefined);
   const run = scheduler(model, args.batch);
   const set5PsnrY = await meanPsnr(set5, async ({ lr, width: w, height: h }) => {
-    const task = await upscale(run, { width: w, height: h, rgb: lr, format: "raw" }, overlap, entry.manifest);
+    const task = await upscale(run, { width: w, height: h, rgb: lr, format: "raw" }, overlap, entry.manifest, cleanup);
     const [x4] = await task.encode("png", 90); // lossless: the 8-bit image the runner would store
     return sharp(x4?.bytes).removeAlpha().raw().toBuffer();
   });
-  await upscale(run, images[0] as Image, overlap, entry.manifest); // untimed: this size's first run
+  await upscale(run, images[0] as Image, overlap, entry.manifest, cleanup); // untimed: this size's first run
   // The exports write it beside the contract's fields, which the runner's schema keeps alone.
   const { parameters } = JSON.parse(readFileSync(join(dirname(entry.onnxPath), "manifest.json"), "utf8")) as { parameters?: number };
-  methods.push({ label, parameters: parameters ?? null, set5PsnrY, time: () => timeOnce((image) => upscale(run, image, overlap, entry.manifest)) });
+  methods.push({ label, parameters: parameters ?? null, set5PsnrY, time: () => timeOnce((image) => upscale(run, image, overlap, entry.manifest, cleanup)) });
 }
 
 /** A classic upscaler: interleaved RGB in, x4 interleaved RGB out. */
@@ -209,6 +213,8 @@ async function addResize(label: string, resize: Resize): Promise<void> {
 const rows: MethodRow[] = [];
 if (!args["skip-peers"]) {
   await addModel(`${served.manifest.id} ${served.manifest.version}`, served, session);
+  // The same model at a fixed strength: what reading each image's noise (cleanup=auto) costs.
+  if (served.manifest.cleanup) await addModel(`${served.manifest.id} ${served.manifest.version} at cleanup ${DEFAULT_CLEANUP} (no noise read)`, served, session, DEFAULT_CLEANUP);
   const others = [...(await peerModels(tile, served.manifest.tileStep, note))];
   for (const dir of args["peer-models"]) others.push(...(await discoverModels(dir)).models.filter((m) => m.manifest.sha256 !== served.manifest.sha256));
   for (const entry of others) {

@@ -179,15 +179,14 @@ class Predictor(BasePredictor):
             ge=0.0,
             le=10.0,
         ),
-        cleanup: float = Input(
+        cleanup: str = Input(
             description=(
                 "How strongly x1 cleans the input of noise, blur and compression before it is upscaled: "
-                "1 fully, 0 not at all (the input's grain kept), 0.75 by default. A model without the "
-                "setting cleans fully."
+                "1 fully, 0 not at all (the input's grain kept), or auto (the default): 1 for a plainly "
+                "noisy photo, else 0.75. A model without the setting cleans fully."
             ),
-            default=0.75,
-            ge=0.0,
-            le=1.0,
+            default="auto",
+            regex="^(auto|0(\\.[0-9]{1,3})?|1(\\.0{1,3})?)$",
         ),
         size: str = Input(
             description=(

@@ -24,8 +24,10 @@ KERNEL_NAMES = ("iso", "aniso", "generalized_iso", "generalized_aniso", "plateau
 KERNEL_SIZES = tuple(range(7, 22, 2))  # odd sizes 7..21, as Real-ESRGAN's kernel_range
 RESIZE_MODES = ("area", "bilinear", "bicubic")
 DEGRADATIONS = ("bicubic", "realistic")  # how an LR image is made from its HR image: `make_lr`
-# The evaluation also asks for "jpeg<q>": the benchmark LR saved as a JPEG of quality q (`make_lr`).
+# The evaluation also asks for "jpeg<q>": the benchmark LR saved as a JPEG of quality q, and "noise<s>":
+# the benchmark LR with Gaussian noise of s levels in each channel, seeded (`make_lr`).
 JPEG_DEGRADATION = re.compile(r"jpeg(\d{1,2}|100)")
+NOISE_DEGRADATION = re.compile(r"noise([1-9]\d?)")
 
 
 @dataclass
@@ -351,13 +353,27 @@ def make_lr(
     if (quality := jpeg_quality(degradation)) is not None:
         # the benchmark LR saved as a JPEG: how nearly every photo people send has been damaged
         return jpeg_uint8(bicubic_lr(hr_HWC, scale), quality)
-    raise ValueError(f"unknown degradation {degradation!r}; choose from {DEGRADATIONS} or jpeg1..jpeg100")
+    if (sigma := noise_sigma(degradation)) is not None:
+        if rng is None:
+            raise ValueError("noise degradation needs an rng")
+        lr = bicubic_lr(hr_HWC, scale).astype(np.float32)
+        lr += rng.standard_normal(lr.shape, dtype=np.float32) * sigma
+        return np.clip(np.round(lr), 0, 255).astype(np.uint8)
+    raise ValueError(
+        f"unknown degradation {degradation!r}; choose from {DEGRADATIONS}, jpeg1..jpeg100 or noise1..noise99"
+    )
 
 
 def jpeg_quality(degradation: str) -> int | None:
     """The quality q of a "jpeg<q>" degradation name (1-100), None for any other name."""
     m = JPEG_DEGRADATION.fullmatch(degradation)
     return int(m[1]) if m and 1 <= int(m[1]) <= 100 else None
+
+
+def noise_sigma(degradation: str) -> int | None:
+    """The level s of a "noise<s>" degradation name (1-99, of 255), None for any other name."""
+    m = NOISE_DEGRADATION.fullmatch(degradation)
+    return int(m[1]) if m else None
 
 
 def jpeg_uint8(img: np.ndarray, quality: int) -> np.ndarray:

@@ -136,7 +136,7 @@ def main(argv: list[str] | None = None) -> dict:
     if len(models) != len(pairs) or any(not Path(folder).is_dir() for _, folder, _ in models):
         ap.error("every --model must be NAME=FOLDER with an existing folder")
     if any(strength is None for _, _, strength in models):
-        ap.error("?cleanup= takes a number from 0 to 1")
+        ap.error("?cleanup= takes a number from 0 to 1, or auto")
     if len({n for n, _ in pairs}) != len(pairs):
         ap.error("--model names must differ")
     if args.sheet_photos < 1:

@@ -34,12 +34,13 @@ from hvar import contract, degrade
 from hvar import eval as protocol
 from hvar.config import SCALES
 from hvar.data import tensor_to_uint8, uint8_to_tensor
-from hvar.degrade import DEGRADATIONS, bicubic_lr, jpeg_quality, make_lr, modcrop
+from hvar.degrade import DEGRADATIONS, bicubic_lr, jpeg_quality, make_lr, modcrop, noise_sigma
 from hvar.floor import CONFIG_FILE as FLOOR_CONFIG
 from hvar.floor import Floor, load_floor
 from hvar.imresize import imresize_uint8
 from hvar.metrics import psnr_y, ssim_y
 from hvar.niqe import niqe
+from hvar.noise import AUTO, auto_cleanup
 from hvar.paths import list_images
 from hvar.sr import HVAR, load_hvar
 from hvar.tiling import Blender, cut_tile, fit_side, tile_starts
@@ -94,17 +95,16 @@ class SRMethod:
 
     def __init__(
         self, model: Model, temperature: float = 0.0, seed: int = 0, overlap: int | None = None,
-        cleanup: float = 1.0,
+        cleanup: float | str = 1.0,
     ):  # fmt: skip
         self.model, self.temperature, self.seed, self.overlap = model.eval(), temperature, seed, overlap
-        self.cleanup = cleanup
+        self.cleanup = cleanup  # a strength, or "auto": each image's own (hvar.noise), as the runner picks
 
     def outputs(self, lr: np.ndarray) -> dict[int, np.ndarray]:
         grey = lr.ndim == 2
         rgb = np.stack([lr] * 3, -1) if grey else lr
-        out = upscale(
-            self.model, rgb, self.temperature, self.seed, overlap=self.overlap, cleanup=self.cleanup
-        )
+        cleanup = auto_cleanup(rgb) if self.cleanup == AUTO else self.cleanup
+        out = upscale(self.model, rgb, self.temperature, self.seed, overlap=self.overlap, cleanup=cleanup)
         # grey in, grey out, as the runner does: the mean of the channels (a network may tint grey)
         return {s: np.round(im.mean(-1)).astype(np.uint8) if grey else im for s, im in out.items()}
 
@@ -161,7 +161,7 @@ def evaluate(
     data_root: Path | None = None,
     progress: bool = True,
     overlap: int | None = None,
-    cleanup: float = 1.0,
+    cleanup: float | str = 1.0,
 ) -> dict:
     """Mean and per-image scores: {"results": [{dataset, scale, degradation, sr, bicubic, x1, input,
     images}]}; each score is {"psnr", "ssim"} on Y (infinite PSNR written as None)."""
@@ -176,7 +176,7 @@ def evaluate(
                 desc = f"{name} x{scale} {degradation}"
                 for k, path in enumerate(tqdm(paths, desc=desc, disable=not progress, file=sys.stderr)):
                     hr = modcrop(protocol.load_image(path), scale)  # grey stays grey, scored as such
-                    rng = protocol.image_rng(path.stem, scale, seed) if degradation == "realistic" else None
+                    rng = protocol.image_rng(path.stem, scale, seed)  # realistic and noise<s> draw from it
                     lr = make_lr(hr, scale, degradation, rng)
                     out = method.outputs(lr)
                     bic, clean_lr = imresize_uint8(lr, scale), bicubic_lr(hr, scale)
@@ -233,7 +233,7 @@ def x1_ladder_per_image(
     dataset: str = "Set5",
     rungs: tuple[str, ...] = LADDER,
     data_root: Path | None = None,
-    cleanup: float = 1.0,
+    cleanup: float | str = 1.0,
 ) -> dict[str, dict[str, float]]:
     """Per colour image of the set: how much closer x1 brings each rung's input to the clean image
     (PSNR-RGB of x1 minus the input's, dB; negative: x1 made it worse), and the PSNR-RGB of x1 of the
@@ -422,8 +422,10 @@ def load_model(path: str | Path, threads: int = 0) -> Model:
     return load_floor(path) if (path / FLOOR_CONFIG).exists() else load_hvar(path)
 
 
-def strength(text: str) -> float:
-    """--cleanup's type: a number from 0 to 1."""
+def strength(text: str) -> float | str:
+    """--cleanup's type: a number from 0 to 1, or "auto" (each image's own, `hvar.noise`)."""
+    if text == AUTO:
+        return AUTO
     value = float(text)
     if not 0 <= value <= 1:
         raise argparse.ArgumentTypeError(f"the clean-up strength is from 0 to 1, not {value}")
@@ -432,10 +434,10 @@ def strength(text: str) -> float:
 
 def degradation(name: str) -> str:
     """--degradation's type: a name `make_lr` knows."""
-    if name in DEGRADATIONS or jpeg_quality(name) is not None:
+    if name in DEGRADATIONS or jpeg_quality(name) is not None or noise_sigma(name) is not None:
         return name
     raise argparse.ArgumentTypeError(
-        f"unknown degradation {name!r}; choose from {DEGRADATIONS} or jpeg1..jpeg100"
+        f"unknown degradation {name!r}; choose from {DEGRADATIONS}, jpeg1..jpeg100 or noise1..noise99"
     )
 
 
@@ -450,11 +452,13 @@ def main(argv: list[str] | None = None) -> dict:
     )
     ap.add_argument("--scale", nargs="+", type=int, default=[2, 4], choices=[2, 4])
     ap.add_argument("--degradation", nargs="+", default=["bicubic", "realistic"], type=degradation,
-                    help="bicubic, realistic or jpeg<q> (the bicubic LR as a JPEG of quality q)")  # fmt: skip
+                    help="bicubic, realistic, jpeg<q> (the bicubic LR as a JPEG of quality q) or noise<s> "
+                    "(the bicubic LR with Gaussian noise of s levels, seeded)")  # fmt: skip
     ap.add_argument("--seed", type=int, default=0, help="realistic degradation and sampling noise seed")
     ap.add_argument("--temperature", type=float, default=0.0, help="0 = greedy decoding")
     ap.add_argument("--cleanup", type=strength, default=1.0,
-                    help="clean-up strength of a model that takes one (1: as trained, 0: none)")  # fmt: skip
+                    help="clean-up strength of a model that takes one (1: as trained, 0: none; auto: "
+                    "1 for a noisy image, else 0.75, as the API's default)")  # fmt: skip
     ap.add_argument("--data-root", type=Path, default=None)
     ap.add_argument("--json", type=Path, default=None)
     ap.add_argument("--md", type=Path, default=None)

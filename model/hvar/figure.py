@@ -6,9 +6,10 @@ and degraded.
         --out ../docs/before-after.png
 
 The photo is taken as the HR image; its LR is made one row per `--degradation` (default: MATLAB bicubic,
-then the realistic recipe with a fixed seed; `jpeg<q>` is the bicubic LR saved as a JPEG of quality q),
+then the realistic recipe with a fixed seed; `jpeg<q>` is the bicubic LR saved as a JPEG of quality q,
+`noise<s>` the bicubic LR with Gaussian noise of s levels),
 each run through the exported model by the runner's tiling (`hvar.eval_sr`). A folder may end in
-`?cleanup=S`, the clean-up strength of a model that takes one
+`?cleanup=S`, the clean-up strength of a model that takes one, or `?cleanup=auto`
 (`--model "cleanup 0=../gpu-runner/models/hvar?cleanup=0"`).
 A crop of `--crop` HR pixels around the centre keeps the detail visible. Use the CC0 example photos, not
 the research-only benchmark sets: the figure goes into the repository and the model card.
@@ -26,6 +27,7 @@ from hvar import eval as protocol
 from hvar.degrade import DEGRADATIONS, make_lr, modcrop
 from hvar.eval_sr import SRMethod, degradation, load_model
 from hvar.imresize import imresize_uint8
+from hvar.noise import AUTO
 
 LABEL_H = 14
 
@@ -74,9 +76,12 @@ def centre_box(hr_HWC: np.ndarray, crop: int, scale: int = 4) -> tuple[int, int,
     return (hr_HWC.shape[0] - c) // 2 // scale * scale, (hr_HWC.shape[1] - c) // 2 // scale * scale, c
 
 
-def folder_and_cleanup(spec: str) -> tuple[str, float | None]:
-    """`FOLDER[?cleanup=S]` -> (folder, strength; 1 when not given, None when not a number in [0, 1])."""
+def folder_and_cleanup(spec: str) -> tuple[str, float | str | None]:
+    """`FOLDER[?cleanup=S]` -> (folder, strength; 1 when not given, "auto" as given, None when not a
+    number in [0, 1])."""
     folder, _, query = spec.partition("?cleanup=")
+    if query == AUTO:
+        return folder, AUTO
     try:
         strength = float(query) if query else 1.0
     except ValueError:
@@ -101,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
         ap.error("every --model is NAME=FOLDER")
     models = [(name, *folder_and_cleanup(folder)) for name, folder in pairs]
     if not args.image.is_file() or any(not Path(folder).is_dir() or s is None for _, folder, s in models):
-        ap.error("--image must be a file, every --model NAME=FOLDER an existing folder, ?cleanup= in [0, 1]")
+        ap.error("--image must be a file, every --model NAME=FOLDER an existing folder, ?cleanup=0-1 or auto")
     methods = [(name, SRMethod(load_model(folder), cleanup=s)) for name, folder, s in models]
 
     s = args.scale

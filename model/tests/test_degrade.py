@@ -184,12 +184,21 @@ def test_make_lr_takes_flipped_and_rotated_views():
     assert np.array_equal(make_lr(view, 4, "bicubic"), bicubic_lr(np.ascontiguousarray(view), 4))
 
 
-def test_make_lr_refuses_an_unknown_degradation_and_a_realistic_one_without_rng():
-    for name in ("jpeg", "jpeg0", "jpeg101", "blurry"):
+def test_make_lr_refuses_an_unknown_degradation_and_a_random_one_without_rng():
+    for name in ("jpeg", "jpeg0", "jpeg101", "blurry", "noise0", "noise100"):
         with pytest.raises(ValueError, match="unknown degradation"):
             make_lr(np.zeros((8, 8, 3), dtype=np.uint8), 2, name)
-    with pytest.raises(ValueError, match="needs an rng"):
-        make_lr(np.zeros((8, 8, 3), dtype=np.uint8), 2, "realistic")
+    for name in ("realistic", "noise10"):
+        with pytest.raises(ValueError, match="needs an rng"):
+            make_lr(np.zeros((8, 8, 3), dtype=np.uint8), 2, name)
+
+
+def test_a_noise_degradation_is_the_benchmark_lr_with_seeded_noise_of_that_level():
+    hr = _hr()
+    clean = bicubic_lr(hr, 2).astype(np.float64)
+    noisy = make_lr(hr, 2, "noise10", np.random.default_rng(1))
+    assert np.array_equal(noisy, make_lr(hr, 2, "noise10", np.random.default_rng(1)))
+    assert np.std(noisy - clean) == pytest.approx(10, rel=0.15)  # a little less where it clips
 
 
 def test_recording_the_choices_leaves_the_damage_as_it_was():

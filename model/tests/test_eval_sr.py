@@ -7,10 +7,12 @@ from PIL import Image
 from tiny_models import random_hvar
 
 from hvar import eval as protocol
+from hvar import eval_sr
 from hvar.config import FLOOR_PRESETS
 from hvar.data import tensor_to_uint8, uint8_to_tensor
-from hvar.eval_sr import LADDER, evaluate, ladder_rung, main, register, upscale, x1_ladder
+from hvar.eval_sr import LADDER, SRMethod, evaluate, ladder_rung, main, register, upscale, x1_ladder
 from hvar.floor import Floor
+from hvar.noise import smooth_field
 from hvar.sr import save_hvar
 
 
@@ -173,3 +175,14 @@ def test_a_clean_up_strength_outside_0_to_1_is_refused_before_any_work(capsys):
     with pytest.raises(SystemExit):
         main(["--run", "any", "--cleanup", "1.5"])
     assert "from 0 to 1" in capsys.readouterr().err
+
+
+def test_auto_cleans_each_image_at_the_strength_its_noise_calls_for(monkeypatch):
+    seen = []
+    monkeypatch.setattr(eval_sr, "upscale", lambda model, rgb, *a, cleanup, **k: seen.append(cleanup) or {})
+    method = SRMethod(torch.nn.Identity(), cleanup="auto")
+    rng = np.random.default_rng(0)
+    smooth = smooth_field(64, 64)
+    for image in (smooth, smooth + rng.normal(0, 20, smooth.shape)):
+        method.outputs(np.clip(np.round(image), 0, 255).astype(np.uint8))
+    assert seen == [0.75, 1.0]

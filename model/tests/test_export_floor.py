@@ -275,6 +275,7 @@ def test_the_figure_reads_a_clean_up_strength_after_a_models_folder():
 
     assert folder_and_cleanup("models/hvar?cleanup=0.5") == ("models/hvar", 0.5)
     assert folder_and_cleanup("models/hvar") == ("models/hvar", 1.0)
+    assert folder_and_cleanup("models/hvar?cleanup=auto") == ("models/hvar", "auto")
     assert folder_and_cleanup("models/hvar?cleanup=2")[1] is None
     assert folder_and_cleanup("models/hvar?cleanup=much")[1] is None
 

@@ -27,6 +27,10 @@ describe("hvar's command line", () => {
     });
   });
 
+  it("reads --cleanup auto as the image's own strength", () => {
+    expect(parseCommand(["upscale", "photo.jpg", "--cleanup", "auto"])).toMatchObject({ cleanup: "auto" });
+  });
+
   it("leaves the options it is not given to the deployment, and writes to the current folder", () => {
     expect(parseCommand(["upscale", "photo.jpg", "-o", "x", "--url", "http://127.0.0.1:8787"])).toEqual({ name: "upscale", inputs: ["photo.jpg"], out: "x", timeoutS: 600, globals: { json: false, url: "http://127.0.0.1:8787" } });
     expect(parseCommand(["upscale", "photo.jpg"])).toMatchObject({ out: "." });
@@ -59,7 +63,8 @@ describe("hvar's command line", () => {
     [["upscale", "a.png", "--quality", "101"], "--quality is a number from 1 to 100, not '101'"],
     [["upscale", "a.png", "--quality", "8.5"], "--quality is a whole number"],
     [["upscale", "a.png", "--temperature", "hot"], "--temperature is a number from 0 to 2"],
-    [["upscale", "a.png", "--cleanup", "2"], "--cleanup is a number from 0 to 1"],
+    [["upscale", "a.png", "--cleanup", "2"], "--cleanup is auto or a number from 0 to 1, not '2'"],
+    [["upscale", "a.png", "--cleanup", "strong"], "--cleanup is auto or a number from 0 to 1, not 'strong'"],
     [["upscale", "a.png", "--timeout", "0"], "--timeout is a number from 1 up"],
     [["upscale", "a.png", "--bogus"], "Unknown option '--bogus'"],
     [["upscale", "a.png", "--status", "running"], "Unknown option '--status'"],

@@ -84,9 +84,15 @@ describe("the job query", () => {
     for (const size of ["640", "0x480", "640x", "640x480x3", "-1x2", "1.5x2", "1234567x1"]) expect(jobQuerySchema.safeParse({ id: JOB, size }).success, size).toBe(false);
   });
 
-  it("asks for the default clean-up, 0.75, where none is given; a job stored without one was made at 1", () => {
-    expect(jobQuerySchema.parse({ id: JOB }).cleanup).toBe(0.75);
+  it("asks for the image's own clean-up (auto) where none is given; a job stored without one was made at 1", () => {
+    expect(jobQuerySchema.parse({ id: JOB }).cleanup).toBe("auto");
     expect(jobOptionsSchema.parse({ scales: [2], format: "png", quality: null, temperature: 0 }).cleanup).toBe(1);
+  });
+
+  it("reads the clean-up as auto or a strength from 0 to 1, and nothing else", () => {
+    expect(jobQuerySchema.parse({ id: JOB, cleanup: "auto" }).cleanup).toBe("auto");
+    expect(jobQuerySchema.parse({ id: JOB, cleanup: "0.5" }).cleanup).toBe(0.5);
+    for (const cleanup of ["AUTO", "1.5", "-0.1", "half"]) expect(jobQuerySchema.safeParse({ id: JOB, cleanup }).success, cleanup).toBe(false);
   });
 
   it("reads scales as a sorted set, with or without an x, every scale when absent", () => {

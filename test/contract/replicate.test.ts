@@ -70,7 +70,15 @@ describe("the Replicate contract", () => {
 
   it("takes the image and nothing else without a default", () => {
     expect(generated.Input.required).toEqual(["image"]);
-    expect(replicateInputSchema.parse({ image: "https://example.com/a.png" })).toEqual({ image: "https://example.com/a.png", scales: "1,2,4", format: "png", quality: 85, temperature: 0, cleanup: 0.75, size: "" });
+    expect(replicateInputSchema.parse({ image: "https://example.com/a.png" })).toEqual({ image: "https://example.com/a.png", scales: "1,2,4", format: "png", quality: 85, temperature: 0, cleanup: "auto", size: "" });
+  });
+
+  it.each(["auto", "0", "0.5", "0.75", "1", "1.0"])("takes the clean-up %j", (cleanup) => {
+    expect(replicateInputSchema.safeParse({ image: "data:image/png;base64,AA==", cleanup }).success).toBe(true);
+  });
+
+  it.each(["", "1.5", "2", "-1", "Auto", ".5"])("refuses the clean-up %j", (cleanup) => {
+    expect(replicateInputSchema.safeParse({ image: "data:image/png;base64,AA==", cleanup }).success).toBe(false);
   });
 
   it.each(["", "3", "1,,2", "1,2,", "x2", "1 ,2"])("refuses the scales %j", (scales) => {

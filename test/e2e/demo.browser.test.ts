@@ -178,13 +178,15 @@ describe("the demo page", () => {
 describe("the clean-up control", () => {
   it("is offered where the served model takes a clean-up strength, starts at its default, and sends the strength chosen", async () => {
     const response = await fetch(`${stack.workerUrl}/v1/model`, { headers: { authorization: `Bearer ${stack.devKey.secret}` } });
-    const served = (await response.json()) as { cleanup: { adjustable: boolean; default: number } };
-    await expect.poll(() => page.locator("#cleanup").isEnabled()).toBe(served.cleanup.adjustable);
+    const served = (await response.json()) as { cleanup: { adjustable: boolean; default: number | "auto" } };
+    await expect.poll(() => page.locator("#cleanup-auto").isEnabled()).toBe(served.cleanup.adjustable);
     if (!served.cleanup.adjustable) {
       expect(await page.locator("#cleanup-help").textContent()).toContain("always cleans fully");
       return;
     }
-    expect(await page.locator("#cleanup").inputValue()).toBe(String(served.cleanup.default));
+    expect(await page.locator("#cleanup-auto").isChecked()).toBe(served.cleanup.default === "auto");
+    expect(await page.locator("#cleanup-value").textContent()).toBe(String(served.cleanup.default));
+    await page.locator("#cleanup-auto").uncheck();
     await page.locator("#cleanup").fill("0.3");
     expect(await page.locator("#cleanup-value").textContent()).toBe("0.3");
     await page.locator("#file").setInputFiles(PHOTO);

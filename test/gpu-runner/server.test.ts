@@ -63,8 +63,8 @@ async function runner(options: RunnerOptions = {}) {
 
 const photo = () => rawImage(40, 30, (x, y) => [x * 6, y * 8, 100]).png().toBuffer();
 
-async function createAndFinish(r: Awaited<ReturnType<typeof runner>>, id: string, query = "scales=1,2,4&format=png") {
-  const response = await r.request("POST", `/v1/jobs?id=${id}&${query}`, await photo());
+async function createAndFinish(r: Awaited<ReturnType<typeof runner>>, id: string, query = "scales=1,2,4&format=png", image?: Buffer) {
+  const response = await r.request("POST", `/v1/jobs?id=${id}&${query}`, image ?? (await photo()));
   expect(response.status).toBe(202);
   await r.jobs.drain();
   return (await (await r.request("GET", `/v1/jobs/${id}`)).json()) as Job;
@@ -158,23 +158,38 @@ describe("a job's temperature", () => {
 });
 
 describe("a job's clean-up strength", () => {
-  async function cleanupRun(cleanup: boolean, query: string) {
+  async function cleanupRun(cleanup: boolean, query: string, image?: Buffer) {
     const seen: number[] = [];
     const r = await runner({ manifest: { ...manifest, cleanup }, model: nearestModel(16, (_n, settings) => void seen.push(settings.cleanup)) });
-    expect((await createAndFinish(r, "j_c", `scales=2&format=png${query}`)).status).toBe("succeeded");
-    return seen;
+    const job = await createAndFinish(r, "j_c", `scales=2&format=png${query}`, image);
+    expect(job.status).toBe("succeeded");
+    return { seen: new Set(seen), job };
   }
 
+  /** The photo with pseudo-random noise of up to 40 levels in each channel. */
+  const noisyPhoto = () => {
+    const noisy = (level: number, x: number, y: number) => Math.min(255, Math.max(0, Math.round(level + 40 * ((Math.sin(x * 12.9898 + y * 78.233) * 43758.5453) % 1))));
+    return rawImage(40, 30, (x, y) => [noisy(x * 6, x, y), noisy(y * 8, x + 97, y), noisy(100, x + 194, y)]).png().toBuffer();
+  };
+
   it("is the one asked for where the model takes one", async () => {
-    expect(new Set(await cleanupRun(true, "&cleanup=0.25"))).toEqual(new Set([0.25]));
+    expect((await cleanupRun(true, "&cleanup=0.25")).seen).toEqual(new Set([0.25]));
   });
 
-  it("is the default, 0.75, where the query has none", async () => {
-    expect(new Set(await cleanupRun(true, ""))).toEqual(new Set([0.75]));
+  it("is the image's own where the query has none (auto): the default, 0.75, for a clean photo, and the job says so", async () => {
+    const { seen, job } = await cleanupRun(true, "");
+    expect(seen).toEqual(new Set([0.75]));
+    expect(job.cleanup).toBe(0.75);
+  });
+
+  it("is 1 for a noisy photo under auto", async () => {
+    const { seen, job } = await cleanupRun(true, "&cleanup=auto", await noisyPhoto());
+    expect(seen).toEqual(new Set([1]));
+    expect(job.cleanup).toBe(1);
   });
 
   it("is 1 for a model without the setting, whatever was asked", async () => {
-    expect(new Set(await cleanupRun(false, "&cleanup=0"))).toEqual(new Set([1]));
+    expect((await cleanupRun(false, "&cleanup=0")).seen).toEqual(new Set([1]));
   });
 });
 

@@ -253,14 +253,15 @@ describe("CDN variants of one photo", () => {
     expect(await jobCount(issued.key.id)).toBe(2);
   });
 
-  it("of another clean-up strength run the model again, at that strength; none written is the default, 0.75", async () => {
+  it("of another clean-up strength run the model again, at that strength; none written is the default, auto", async () => {
     const issued = await cdnKey();
     const source = await servedSource("real");
     await get(await cdnUrl(issued, source, { scale: 2, format: "png" }));
     await get(await cdnUrl(issued, source, { scale: 2, cleanup: 0, format: "png" }));
+    await get(await cdnUrl(issued, source, { scale: 2, cleanup: 0.75, format: "png" }));
     await get(await cdnUrl(issued, source, { scale: 2, cleanup: 1, format: "png" }));
     const { results } = await env.DB.prepare("SELECT options FROM jobs WHERE key_id = ?").bind(issued.key.id).all<{ options: string }>();
-    expect(results.map((r) => (JSON.parse(r.options) as { cleanup: number }).cleanup).sort()).toEqual([0, 0.75, 1]);
+    expect(results.map((r) => (JSON.parse(r.options) as { cleanup: number | string }).cleanup).sort()).toEqual([0, 0.75, 1, "auto"]);
   });
 });
 

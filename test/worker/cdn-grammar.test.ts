@@ -25,9 +25,10 @@ describe("CDN options: valid", () => {
     });
   });
 
-  it("read a clean-up strength, the default (0.75) where none is written", () => {
+  it("read a clean-up strength, or auto, the default where none is written", () => {
     expect(parseOptions("scale=2,cleanup=0").cleanup).toBe(0);
-    expect(parseOptions("scale=2").cleanup).toBe(0.75);
+    expect(parseOptions("scale=2,cleanup=auto").cleanup).toBe("auto");
+    expect(parseOptions("scale=2").cleanup).toBe("auto");
   });
 
   it("read denoise as the cleaned x1 alone", () => {
@@ -64,8 +65,9 @@ describe("CDN options: normalization gives one form per result", () => {
     expect(canonical("width=300")).toBe("scale=2,format=auto,quality=85,width=300,fit=scale-down");
   });
 
-  it("writes the default clean-up as nothing, so that URLs signed before the option keep their signatures", () => {
-    expect(canonical("scale=2,cleanup=0.75")).toBe("scale=2,format=auto,quality=85");
+  it("writes the default clean-up (auto) as nothing, so that URLs signed before the option keep their signatures", () => {
+    expect(canonical("scale=2,cleanup=auto")).toBe("scale=2,format=auto,quality=85");
+    expect(canonical("scale=2,cleanup=0.75")).toBe("scale=2,cleanup=0.75,format=auto,quality=85");
     expect(canonical("scale=2,cleanup=1")).toBe("scale=2,cleanup=1,format=auto,quality=85");
     expect(canonical("format=png,cleanup=0.50,scale=4")).toBe("scale=4,cleanup=0.5,format=png");
   });
@@ -99,7 +101,7 @@ describe("CDN options: invalid", () => {
   it("refuses an empty options segment", () => refused("", /No options/));
   it("refuses an unknown onerror", () => refused("onerror=blank", /onerror must be one of redirect/));
   it("refuses a clean-up strength above 1", () => refused("cleanup=2", /cleanup must be from 0 to 1/));
-  it("refuses a clean-up strength that is not a number", () => refused("cleanup=strong", /cleanup must be a number from 0 to 1/));
+  it("refuses a clean-up strength that is neither auto nor a number", () => refused("cleanup=strong", /cleanup must be auto or a number from 0 to 1/));
 });
 
 describe("CDN sources", () => {

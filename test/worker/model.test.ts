@@ -19,7 +19,7 @@ describe("GET /v1/model", () => {
         maxUploadBytes: Math.min(config.MAX_UPLOAD_BYTES, STUB_LIMITS.maxBodyBytes),
       },
       detail: { sampling: false },
-      cleanup: { adjustable: true, default: 0.75 },
+      cleanup: { adjustable: true, default: "auto" },
     });
   });
 

@@ -174,7 +174,7 @@ describe("the result cache", () => {
     const none = await upscale(secret, input, { query: "scales=2&cleanup=0" });
     expect(none.status).toBe(200);
     const job = await none.json<Job>();
-    expect(byDefault.options.cleanup).toBe(0.75);
+    expect(byDefault.options.cleanup).toBe("auto");
     expect(job).toMatchObject({ usage: { cacheHit: false }, options: { cleanup: 0 } });
   });
 
@@ -182,6 +182,7 @@ describe("the result cache", () => {
     const params = parseUpscaleParams({ scales: "2", cleanup: "0.25" });
     expect(normalizeUpscaleOptions(params, undefined, { sampling: false, cleanup: true }).cleanup).toBe(0.25);
     expect(normalizeUpscaleOptions(params, undefined, { sampling: false, cleanup: false }).cleanup).toBe(1);
+    expect(normalizeUpscaleOptions(parseUpscaleParams({ scales: "2" }), undefined, { sampling: false, cleanup: false }).cleanup).toBe(1);
   });
 
   it("refuses a clean-up strength outside 0 to 1 before anything is stored", async () => {

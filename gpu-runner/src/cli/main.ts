@@ -3,7 +3,7 @@ import { createRequire } from "node:module";
 import { basename, extname, join, resolve } from "node:path";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
-import { DEFAULT_CLEANUP, DEFAULT_QUALITY, DomainError, MAX_QUALITY, MIN_QUALITY, OUTPUT_FORMATS, SCALES, outputFormatSchema, qualitySchema, scaleListSchema } from "@hvar/contract";
+import { AUTO_CLEANUP, DEFAULT_CLEANUP, DEFAULT_QUALITY, DomainError, MAX_QUALITY, MIN_QUALITY, OUTPUT_FORMATS, SCALES, cleanupSchema, outputFormatSchema, qualitySchema, scaleListSchema } from "@hvar/contract";
 import { z } from "zod";
 import { RunnerConfigSchema } from "../config";
 import { decodeImage } from "../image/decode";
@@ -31,8 +31,9 @@ Options:
   --format <fmt>         ${OUTPUT_FORMATS.join(" | ")} (default: png)
   --quality <${MIN_QUALITY}-${MAX_QUALITY}>      for lossy formats (default: ${DEFAULT_QUALITY})
   --temperature <t>      0 = greedy; a deterministic model (tokens 0) ignores it (default: 0)
-  --cleanup <0-1>        how strongly x1 cleans the input before upscaling; 0 keeps its grain;
-                         a model without the setting cleans fully (default: ${DEFAULT_CLEANUP})
+  --cleanup <0-1|auto>   how strongly x1 cleans the input before upscaling; 0 keeps its grain; auto:
+                         1 for a noisy photo, else ${DEFAULT_CLEANUP}; a model without the setting
+                         cleans fully (default: ${AUTO_CLEANUP})
   --models-dir <dir>     where <id>/model.onnx and manifest.json live (default: gpu-runner/models)
   --model <id>           which model (default: the first found)
   --overlap <px>         LR pixels shared by neighbouring tiles (default: the model's, else tile/4)
@@ -51,7 +52,7 @@ const OptionsSchema = z.object({
   format: outputFormatSchema.default("png"),
   quality: qualitySchema,
   temperature: z.coerce.number().min(0).default(0),
-  cleanup: z.coerce.number().min(0).max(1).default(DEFAULT_CLEANUP),
+  cleanup: cleanupSchema.default(AUTO_CLEANUP),
   "models-dir": settings.HVAR_MODELS_DIR,
   model: settings.HVAR_MODEL,
   overlap: settings.HVAR_TILE_OVERLAP,
@@ -164,7 +165,7 @@ export async function runCli(argv: string[], io: CliIo = { stdout: process.stdou
         await writeFile(path, output.bytes);
         written.push(`${resolve(path)} (${output.width}x${output.height})`);
       }
-      bar.finish(`${file}: ${task.tiles} tiles -> ${written.join(", ")}`);
+      bar.finish(`${file}: ${task.tiles} tiles, clean-up ${task.settings.cleanup} -> ${written.join(", ")}`);
     } catch (error) {
       failures++;
       const message = error instanceof DomainError ? `${error.code}: ${error.title}` : error instanceof Error ? error.message : String(error);

@@ -2,7 +2,7 @@ import { createHash } from "node:crypto";
 import { createReadStream } from "node:fs";
 import { readdir, readFile } from "node:fs/promises";
 import { join } from "node:path";
-import { MAX_INPUT_PIXELS, MAX_OUTPUT_PIXELS, type RunnerLimits, SCALES, scaleSchema } from "@hvar/contract";
+import { type Cleanup, MAX_INPUT_PIXELS, MAX_OUTPUT_PIXELS, type RunnerLimits, SCALES, scaleSchema } from "@hvar/contract";
 import { z } from "zod";
 
 /** `manifest.json` beside each `model.onnx`: the runner's side of the model contract (version 1). */
@@ -84,8 +84,8 @@ export function manifestLimits(manifest: Manifest, configuredMaxInputPixels: num
  */
 export const servedTemperature = (manifest: Manifest, asked: number): number => (samples(manifest) ? asked : 0);
 
-/** The clean-up strength a job runs at: the one asked for where the model takes one, else 1, all it does. */
-export const servedCleanup = (manifest: Manifest, asked: number): number => (manifest.cleanup ? asked : 1);
+/** The clean-up strength a job runs at: the one asked for (or `auto`) where the model takes one, else 1, all it does. */
+export const servedCleanup = (manifest: Manifest, asked: Cleanup): Cleanup => (manifest.cleanup ? asked : 1);
 
 export interface ModelEntry {
   manifest: Manifest;

@@ -244,6 +244,7 @@ export class JobService {
       status: "queued",
       model: { id: manifest.id, version: manifest.version },
       input: { width: image.width, height: image.height },
+      cleanup: task.settings.cleanup,
       progress: { tilesDone: 0, tilesTotal: task.tiles },
     };
     const started = performance.now();
@@ -268,7 +269,7 @@ export class JobService {
     }
     this.options.metrics.job("accepted");
     const jobLog = log.child({ jobId: job.id });
-    jobLog.info({ width: image.width, height: image.height, format: image.format, tiles: task.tiles, scales: query.scales }, "job accepted");
+    jobLog.info({ width: image.width, height: image.height, format: image.format, tiles: task.tiles, scales: query.scales, cleanup: task.settings.cleanup }, "job accepted");
     const active: ActiveJob = {
       job,
       done: Promise.resolve(),

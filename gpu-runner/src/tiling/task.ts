@@ -1,7 +1,8 @@
-import { CONTENT_TYPES, DEFAULT_CLEANUP, type OutputFormat, type Scale } from "@hvar/contract";
+import { AUTO_CLEANUP, CONTENT_TYPES, type Cleanup, type OutputFormat, type Scale } from "@hvar/contract";
 import { upscaleAlpha } from "../image/alpha";
 import type { DecodedImage } from "../image/decode";
 import { encodeImage } from "../image/encode";
+import { autoCleanup } from "../image/noise";
 import { outputFor, type ModelOutputs, type RunSettings, type TileShape } from "../model/types";
 import type { TileJob } from "../scheduler/scheduler";
 import { Blender, fillTile, isGrey } from "./blend";
@@ -25,8 +26,8 @@ export interface UpscaleOptions {
   /** LR pixels shared by neighbouring tiles; the design's default is T/4. */
   overlap: number;
   temperature: number;
-  /** The clean-up strength (manifest `cleanup`); absent: DEFAULT_CLEANUP, what a job gets by default. */
-  cleanup?: number;
+  /** The clean-up strength (manifest `cleanup`); `auto` or absent: the image's own (image/noise.ts), what a job gets by default. */
+  cleanup?: Cleanup;
   onProgress?: (tilesDone: number, tilesTotal: number) => void;
 }
 
@@ -65,7 +66,8 @@ export class UpscaleTask implements TileJob {
     private readonly options: UpscaleOptions,
   ) {
     this.plan = planTiles(image.width, image.height, options.tile, options.overlap, options.tileStep);
-    this.settings = { temperature: options.temperature, cleanup: options.cleanup ?? DEFAULT_CLEANUP };
+    const cleanup = options.cleanup ?? AUTO_CLEANUP;
+    this.settings = { temperature: options.temperature, cleanup: cleanup === AUTO_CLEANUP ? autoCleanup(image.rgb, image.width, image.height) : cleanup };
     this.grey = isGrey(image.rgb);
     this.blenders = [...new Set(options.scales)].sort((a, b) => a - b).map((scale) => new Blender(this.plan, scale));
   }

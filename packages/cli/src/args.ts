@@ -1,5 +1,5 @@
 import { parseArgs } from "node:util";
-import { MAX_QUALITY, MIN_QUALITY, OUTPUT_FORMATS, SCALES, isOutputFormat, isScale } from "../../contract/src/vocabulary.js";
+import { AUTO_CLEANUP, MAX_QUALITY, MIN_QUALITY, OUTPUT_FORMATS, SCALES, isOutputFormat, isScale } from "../../contract/src/vocabulary.js";
 import type { OutputFormat, Scale, UpscaleStatus } from "../../client/src/index.js";
 
 /** What the command line asks for, checked: the one place argv is read. */
@@ -22,7 +22,7 @@ export interface UpscaleArgs {
   format?: OutputFormat | "auto";
   quality?: number;
   temperature?: number;
-  cleanup?: number;
+  cleanup?: number | typeof AUTO_CLEANUP;
   timeoutS: number;
 }
 
@@ -95,7 +95,7 @@ export function parseCommand(argv: readonly string[]): Parsed {
         ...(format === undefined ? {} : { format: parseFormat(format) }),
         ...(quality === undefined ? {} : { quality: parseInteger("--quality", quality, MIN_QUALITY, MAX_QUALITY) }),
         ...(temperature === undefined ? {} : { temperature: parseNumber("--temperature", temperature, 0, 2) }),
-        ...(cleanup === undefined ? {} : { cleanup: parseNumber("--cleanup", cleanup, 0, 1) }),
+        ...(cleanup === undefined ? {} : { cleanup: parseCleanup(cleanup) }),
         timeoutS: parseNumber("--timeout", option("timeout") ?? String(DEFAULT_TIMEOUT_S), 1, Number.MAX_SAFE_INTEGER),
         globals,
       };
@@ -153,6 +153,13 @@ function parseFormat(value: string): OutputFormat | "auto" {
 function parseNumber(name: string, value: string, min: number, max: number): number {
   const number = value.trim() === "" ? Number.NaN : Number(value);
   if (!Number.isFinite(number) || number < min || number > max) throw new UsageError(`${name} is a number from ${min}${max === Number.MAX_SAFE_INTEGER ? " up" : ` to ${max}`}, not '${value}'`);
+  return number;
+}
+
+function parseCleanup(value: string): number | typeof AUTO_CLEANUP {
+  if (value === AUTO_CLEANUP) return AUTO_CLEANUP;
+  const number = value.trim() === "" ? Number.NaN : Number(value);
+  if (!Number.isFinite(number) || number < 0 || number > 1) throw new UsageError(`--cleanup is ${AUTO_CLEANUP} or a number from 0 to 1, not '${value}'`);
   return number;
 }
 

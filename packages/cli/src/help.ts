@@ -51,9 +51,9 @@ Options:
   --quality <${MIN_QUALITY}-${MAX_QUALITY}>      for lossy formats
   --temperature <0-2>    sampling temperature of generated detail; 0 is greedy (a deterministic
                          model uses 0: \`hvar model\` says whether the served one samples)
-  --cleanup <0-1>        how strongly x1 cleans noise, blur and JPEG before upscaling: 1 for a badly
-                         damaged photo, 0 keeps a clean photo's grain (default: the deployment's,
-                         \`hvar model\` says which and whether it applies)
+  --cleanup <0-1|auto>   how strongly x1 cleans noise, blur and JPEG before upscaling: 1 for a badly
+                         damaged photo, 0 keeps a clean photo's grain, auto reads the photo's noise
+                         (default: the deployment's, \`hvar model\` says which and whether it applies)
   --timeout <s>          give up waiting after this long (default: 600); the job goes on
   --url, --json          as for every command; --json prints {input, files, job} per image
 

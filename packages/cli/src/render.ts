@@ -52,7 +52,7 @@ export function renderModel(model: ServedModel): string {
       ? "  detail  generated: --temperature draws it (0 is greedy)"
       : "  detail  none: restoration only, deterministic (--temperature changes nothing)",
     model.cleanup.adjustable
-      ? `  cleanup  adjustable: --cleanup 0 to 1 (default ${model.cleanup.default}; 1 cleans fully, 0 keeps a photo's grain)`
+      ? `  cleanup  adjustable: --cleanup 0 to 1 or auto (default ${model.cleanup.default}; 1 cleans fully, 0 keeps a photo's grain, auto cleans a noisy photo fully and any other at 0.75)`
       : "  cleanup  always full (--cleanup changes nothing)",
     "",
   ].join("\n");

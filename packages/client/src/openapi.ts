@@ -376,7 +376,7 @@ export interface components {
             quality: number | null;
             temperature: number;
             /** @default 1 */
-            cleanup: number;
+            cleanup: number | "auto";
         };
         /** @description While queued or running, once the backend reports tiles */
         UpscaleProgress: {
@@ -650,7 +650,7 @@ export interface components {
          *       },
          *       "cleanup": {
          *         "adjustable": true,
-         *         "default": 0.75
+         *         "default": "auto"
          *       }
          *     }
          */
@@ -671,8 +671,8 @@ export interface components {
             cleanup: {
                 /** @description Whether `cleanup` changes the pixels: how strongly x1 cleans the input before it is upscaled. False: the model always cleans fully */
                 adjustable: boolean;
-                /** @description The strength a job without `cleanup` gets (1 where it is not adjustable) */
-                default: number;
+                /** @description The strength a job without `cleanup` gets: `auto` (1 for a plainly noisy photo, else 0.75), or 1 where it is not adjustable */
+                default: number | "auto";
             };
         };
         UpscaleFromUrl: {
@@ -701,10 +701,11 @@ export interface components {
              */
             temperature: number | null;
             /**
-             * @description How strongly x1 cleans the input of noise, blur and compression before it is upscaled: 1 as fully as the model can (best for heavily damaged photos), 0 not at all (the input's grain and texture kept, as for a clean original), in proportion between. The default, 0.75, keeps a photo's fine texture and cleans ordinary JPEGs best while staying within 0.11 dB of 1 on heavy damage. A model without the setting cleans fully: it is then normalized to 1, as the job's `options` show
-             * @default 0.75
+             * @description How strongly x1 cleans the input of noise, blur and compression before it is upscaled: 1 as fully as the model can (best for heavily damaged photos), 0 not at all (the input's grain and texture kept, as for a clean original), in proportion between. `auto`, the default, reads the image's noise: 1 for a plainly noisy photo, else 0.75, which keeps a photo's fine texture and cleans ordinary JPEGs best while staying within 0.11 dB of 1 on heavy damage. A model without the setting cleans fully: it is then normalized to 1, as the job's `options` show
+             * @default auto
+             * @example auto
              */
-            cleanup: number | null;
+            cleanup: "auto" | (number | null) | null;
             /**
              * Format: uri
              * @description Receives a signed upscale.succeeded, upscale.failed or upscale.canceled event (Standard Webhooks)
@@ -1254,8 +1255,8 @@ export interface operations {
                 quality?: number;
                 /** @description Sampling temperature of the generated detail; 0 is greedy (deterministic). A deterministic model (one without a sampled detail stage, such as the hvar 2.x floor) makes the same pixels at every temperature: it is then normalized to 0, as the job's `options` show, and one cached result serves them all */
                 temperature?: number | null;
-                /** @description How strongly x1 cleans the input of noise, blur and compression before it is upscaled: 1 as fully as the model can (best for heavily damaged photos), 0 not at all (the input's grain and texture kept, as for a clean original), in proportion between. The default, 0.75, keeps a photo's fine texture and cleans ordinary JPEGs best while staying within 0.11 dB of 1 on heavy damage. A model without the setting cleans fully: it is then normalized to 1, as the job's `options` show */
-                cleanup?: number | null;
+                /** @description How strongly x1 cleans the input of noise, blur and compression before it is upscaled: 1 as fully as the model can (best for heavily damaged photos), 0 not at all (the input's grain and texture kept, as for a clean original), in proportion between. `auto`, the default, reads the image's noise: 1 for a plainly noisy photo, else 0.75, which keeps a photo's fine texture and cleans ordinary JPEGs best while staying within 0.11 dB of 1 on heavy damage. A model without the setting cleans fully: it is then normalized to 1, as the job's `options` show */
+                cleanup?: "auto" | (number | null) | null;
                 /** @description Receives a signed upscale.succeeded, upscale.failed or upscale.canceled event (Standard Webhooks) */
                 webhook_url?: string;
             };

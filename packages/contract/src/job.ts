@@ -1,6 +1,6 @@
 import { z } from "zod";
 import { JOB_ID, parseResultKey } from "./keys.ts";
-import { CONTENT_TYPES, DEFAULT_CLEANUP, DEFAULT_QUALITY, MAX_QUALITY, MIN_QUALITY, OUTPUT_FORMATS, SCALES, isScale } from "./vocabulary.ts";
+import { AUTO_CLEANUP, CONTENT_TYPES, DEFAULT_QUALITY, MAX_QUALITY, MIN_QUALITY, OUTPUT_FORMATS, SCALES, isScale } from "./vocabulary.ts";
 
 /**
  * A job as the worker hands it to a runner and as the runner reports it (gpu-runner/API.md): the
@@ -31,6 +31,10 @@ export const scaleListSchema = z
     return [...new Set(scales)].sort((a, b) => a - b);
   });
 
+/** A clean-up strength as text (a query string, a CLI flag) or JSON: a number from 0 to 1, or `auto`. */
+export const cleanupSchema = z.union([z.literal(AUTO_CLEANUP), z.coerce.number().min(0).max(1)]);
+export type Cleanup = z.infer<typeof cleanupSchema>;
+
 /** The quality of lossy formats as text (a query string, a CLI flag); DEFAULT_QUALITY when absent. */
 export const qualitySchema = z.coerce.number().int().min(MIN_QUALITY).max(MAX_QUALITY).default(DEFAULT_QUALITY);
 
@@ -43,10 +47,10 @@ export const jobOptionsSchema = z.object({
   temperature: z.number(),
   /**
    * How strongly x1 cleans the input before it is upscaled: 1 fully (the model as trained), 0 not at
-   * all. Absent (a job stored or queued before the setting): 1, what every job made until then
-   * (new jobs default to DEFAULT_CLEANUP when they are asked for).
+   * all, or AUTO_CLEANUP, chosen from the image by the runner. Absent (a job stored or queued before
+   * the setting): 1, what every job made until then (new jobs default to AUTO_CLEANUP).
    */
-  cleanup: z.number().default(1),
+  cleanup: z.union([z.number(), z.literal(AUTO_CLEANUP)]).default(1),
 });
 export type JobOptions = z.infer<typeof jobOptionsSchema>;
 
@@ -70,7 +74,7 @@ export const jobQuerySchema = z.object({
   format: outputFormatSchema.default("png"),
   quality: qualitySchema,
   temperature: z.coerce.number().min(0).max(10).default(0),
-  cleanup: z.coerce.number().min(0).max(1).default(DEFAULT_CLEANUP),
+  cleanup: cleanupSchema.default(AUTO_CLEANUP),
   /** A storage key to read the image from instead of the body. */
   source: z
     .string()
@@ -144,6 +148,8 @@ export const runnerJobSchema = z.object({
   status: jobStatusSchema,
   model: modelSchema,
   input: z.object({ width: z.number().int(), height: z.number().int() }),
+  /** The clean-up strength the model applies: the job's own, or the one `auto` chose for this image. */
+  cleanup: z.number().optional(),
   progress: progressSchema,
   outputs: z.array(outputSchema).optional(),
   runnerMs: z.number().int().nonnegative().optional(),

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { DEFAULT_CLEANUP, DEFAULT_QUALITY, MAX_QUALITY, MIN_QUALITY, OUTPUT_FORMATS, SCALES } from "./vocabulary.ts";
+import { AUTO_CLEANUP, DEFAULT_CLEANUP, DEFAULT_QUALITY, MAX_QUALITY, MIN_QUALITY, OUTPUT_FORMATS, SCALES } from "./vocabulary.ts";
 
 /**
  * The hvar model on Replicate (infra/replicate/predict.py, packaged with Cog): the `input` of a
@@ -18,6 +18,9 @@ export const REPLICATE_SCALES_PATTERN = `^[${SCALES.join("")}](,[${SCALES.join("
 /** `640x480`, the job query's `size` (imageSizeTextSchema), or empty for none: Cog's optional strings are empty, not absent. */
 export const REPLICATE_SIZE_PATTERN = "^([1-9][0-9]{0,5}x[1-9][0-9]{0,5})?$";
 
+/** `auto`, or a strength from 0 to 1 (`0.5`, `1`), as the job query's `cleanup` takes it: Cog has no union of string and number. */
+export const REPLICATE_CLEANUP_PATTERN = "^(auto|0(\\.[0-9]{1,3})?|1(\\.0{1,3})?)$";
+
 export const replicateInputSchema = z.object({
   image: z.string().meta({ format: "uri" }).describe("The image to upscale: a URL or a data URI (PNG, JPEG, WebP, AVIF, GIF)."),
   scales: z
@@ -30,9 +33,13 @@ export const replicateInputSchema = z.object({
   temperature: z.number().min(0).max(10).default(0).describe(
     "Sampling temperature of the generated detail; 0 is greedy. A deterministic model (the hvar 2.x floor) makes the same pixels at every temperature and runs at 0.",
   ),
-  cleanup: z.number().min(0).max(1).default(DEFAULT_CLEANUP).describe(
-    `How strongly x1 cleans the input of noise, blur and compression before it is upscaled: 1 fully, 0 not at all (the input's grain kept), ${DEFAULT_CLEANUP} by default. A model without the setting cleans fully.`,
-  ),
+  cleanup: z
+    .string()
+    .regex(new RegExp(REPLICATE_CLEANUP_PATTERN))
+    .default(AUTO_CLEANUP)
+    .describe(
+      `How strongly x1 cleans the input of noise, blur and compression before it is upscaled: 1 fully, 0 not at all (the input's grain kept), or ${AUTO_CLEANUP} (the default): 1 for a plainly noisy photo, else ${DEFAULT_CLEANUP}. A model without the setting cleans fully.`,
+    ),
   size: z
     .string()
     .regex(new RegExp(REPLICATE_SIZE_PATTERN))

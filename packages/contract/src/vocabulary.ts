@@ -35,14 +35,23 @@ export const MIN_QUALITY = 1;
 export const MAX_QUALITY = 100;
 
 /**
- * How strongly x1 cleans the input before it is upscaled when none is asked for, everywhere: API jobs,
- * CDN URLs, Replicate, the runner's HTTP API and its CLI (1: fully, as the model was trained; 0: the
- * input as it is). A blind restorer cannot tell a camera's grain from noise: over 300 images x scales x
- * damages, 0.75 is as good as 1 or better on clean photos and JPEGs (up to +0.28 dB at x2, x1 up to
- * +0.78 dB), and within 0.11 dB of it on heavy damage (model/checkpoints/floor-x2/eval/cleanup-sweep.md).
- * A job stored before the setting existed was made at 1 (job.ts).
+ * How strongly x1 cleans a photo that is not plainly noisy before it is upscaled (1: fully, as the
+ * model was trained; 0: the input as it is). A blind restorer cannot tell a camera's grain from noise:
+ * over 300 images x scales x damages, 0.75 is as good as 1 or better on clean photos and JPEGs (up to
+ * +0.28 dB at x2, x1 up to +0.78 dB), and within 0.11 dB of it on heavy damage
+ * (model/checkpoints/floor-x2/eval/cleanup-sweep.md). A job stored before the setting existed was made
+ * at 1 (job.ts).
  */
 export const DEFAULT_CLEANUP = 0.75;
+
+/**
+ * The clean-up strength every job gets unless it asks for one, everywhere (API jobs, CDN URLs,
+ * Replicate, the runner's HTTP API and its CLI): the runner reads the image's noise and cleans a
+ * plainly noisy photo fully (1), any other at DEFAULT_CLEANUP (gpu-runner/src/image/noise.ts). Under
+ * noise of 10 / 25 levels that is +0.2 / +0.7 dB at x2 over 0.75, and it leaves clean photos and JPEGs
+ * as 0.75 does (model/checkpoints/floor-x2/eval/noise-rule-probe.md).
+ */
+export const AUTO_CLEANUP = "auto";
 
 /** Errors are RFC 9457 problem+json, with this content type, from the worker and the runner alike. */
 export const PROBLEM_CONTENT_TYPE = "application/problem+json";

@@ -16,7 +16,7 @@
  * @typedef {{
  *   id: string, status: "queued" | "running" | "succeeded" | "failed" | "canceled", createdAt: string,
  *   model: { id: string, version: string } | null,
- *   options: { scales: number[], format: string, quality: number | null, temperature: number, cleanup: number },
+ *   options: { scales: number[], format: string, quality: number | null, temperature: number, cleanup: number | "auto" },
  *   input: { width: number, height: number, type: string, megapixels: number },
  *   progress?: Progress, outputs?: Output[], urlsExpireAt?: string,
  *   usage: { inputMp: number, cacheHit: boolean, billable: boolean },
@@ -24,7 +24,7 @@
  * }} Job
  * @typedef {{ type?: string, title?: string, status?: number, detail?: string, code?: string }} Problem
  * @typedef {{ period: string, billableMp: number, outputMp: number, jobs: number, cacheHits: number, runnerMs: number }} Bucket
- * @typedef {{ version: string, scales: number[], detail: { sampling: boolean }, cleanup: { adjustable: boolean, default: number } }} ServedModel
+ * @typedef {{ version: string, scales: number[], detail: { sampling: boolean }, cleanup: { adjustable: boolean, default: number | "auto" } }} ServedModel
  * @typedef {{ keyId: string, from: string, to: string,
  *   quota: { period: string, monthlyQuotaMp: number, settledMp: number, reservedMp: number }, buckets: Bucket[] }} Usage
  */
@@ -63,6 +63,7 @@ const ui = {
   detailValue: byId("detail-value", HTMLOutputElement),
   detailHelp: byId("detail-help", HTMLElement),
   redraw: byId("redraw", HTMLButtonElement),
+  cleanupAuto: byId("cleanup-auto", HTMLInputElement),
   cleanup: byId("cleanup", HTMLInputElement),
   cleanupValue: byId("cleanup-value", HTMLOutputElement),
   cleanupHelp: byId("cleanup-help", HTMLElement),
@@ -236,16 +237,18 @@ async function refreshModel() {
     const model = /** @type {ServedModel} */ (await api("/v1/model"));
     ui.detail.disabled = !model.detail.sampling;
     ui.redraw.disabled = ui.detail.disabled;
-    ui.cleanup.disabled = !model.cleanup.adjustable;
-    ui.cleanup.value = ui.cleanupValue.value = String(model.cleanup.default);
+    ui.cleanupAuto.disabled = !model.cleanup.adjustable;
+    ui.cleanupAuto.checked = model.cleanup.default === "auto";
+    if (model.cleanup.default !== "auto") ui.cleanup.value = String(model.cleanup.default);
+    showCleanup();
     ui.cleanupHelp.textContent = model.cleanup.adjustable
-      ? `How strongly x1 cleans noise, blur and JPEG blocks before upscaling: 1 for a badly damaged photo, about 0.5 for an ordinary JPEG, 0 for a clean original whose grain and fine texture should stay; ${model.cleanup.default} by default.`
+      ? "How strongly x1 cleans noise, blur and JPEG blocks before upscaling: 1 for a badly damaged photo, about 0.5 for an ordinary JPEG, 0 for a clean original whose grain and fine texture should stay. Auto (the default) reads the photo's noise: 1 for a noisy photo, 0.75 for any other."
       : `${model.version} always cleans fully: it has no clean-up setting.`;
     ui.detailHelp.textContent = model.detail.sampling
       ? `${model.version} draws detail the input cannot show: 0 is greedy (the same pixels every time); higher temperatures draw livelier, less faithful detail.`
       : `${model.version} is the restoration stage alone: deterministic, with no generated detail to draw, so there is no temperature to choose.`;
   } catch (error) {
-    ui.detail.disabled = ui.redraw.disabled = ui.cleanup.disabled = true;
+    ui.detail.disabled = ui.redraw.disabled = ui.cleanup.disabled = ui.cleanupAuto.disabled = true;
     ui.cleanupHelp.textContent = "";
     ui.detailHelp.textContent = `The served model could not be read: ${error instanceof Error ? error.message : String(error)}`;
   }
@@ -255,9 +258,14 @@ ui.detail.addEventListener("input", () => {
   ui.detailValue.value = ui.detail.value;
 });
 ui.redraw.addEventListener("click", () => void upscale());
-ui.cleanup.addEventListener("input", () => {
-  ui.cleanupValue.value = ui.cleanup.value;
-});
+ui.cleanup.addEventListener("input", () => showCleanup());
+ui.cleanupAuto.addEventListener("change", () => showCleanup());
+
+/** The slider applies only where the model takes a strength and Auto is off. */
+function showCleanup() {
+  ui.cleanup.disabled = ui.cleanupAuto.disabled || ui.cleanupAuto.checked;
+  ui.cleanupValue.value = ui.cleanupAuto.disabled ? "1" : ui.cleanupAuto.checked ? "auto" : ui.cleanup.value;
+}
 
 // ---------------------------------------------------------------------------------------- run
 
@@ -280,7 +288,7 @@ async function upscale() {
   try {
     const query = new URLSearchParams({ scales: scales.join(","), format: ui.format.value });
     if (!ui.detail.disabled) query.set("temperature", ui.detail.value);
-    if (!ui.cleanup.disabled) query.set("cleanup", ui.cleanup.value);
+    if (!ui.cleanupAuto.disabled) query.set("cleanup", ui.cleanupAuto.checked ? "auto" : ui.cleanup.value);
     let job = await submit(state.image, query.toString(), (fraction) => showProgress("Uploading", fraction));
     while (job.status === "queued" || job.status === "running") {
       showProgress(...runnerProgress(job), started);
@@ -365,7 +373,7 @@ async function showResults(job, seconds) {
   const billing = job.usage.cacheHit ? "served from the cache, not billed" : `${job.usage.inputMp} MP billed`;
   const expires = job.urlsExpireAt ? `; the URLs work until ${new Date(job.urlsExpireAt).toLocaleString()}` : "";
   const detail = ui.detail.disabled ? "" : `, generated detail at temperature ${job.options.temperature}`;
-  const cleanup = ui.cleanup.disabled ? "" : `, clean-up ${job.options.cleanup}`;
+  const cleanup = ui.cleanupAuto.disabled ? "" : `, clean-up ${job.options.cleanup}`;
   ui.summary.textContent = `Job ${job.id}: ${job.input.width}×${job.input.height} ${job.input.type.toUpperCase()} in, ${model}${detail}${cleanup}, ${seconds.toFixed(1)} s, ${billing}${expires}.`;
   renderCdn(job);
   ui.results.hidden = false;

@@ -26,7 +26,7 @@ import type { CdnOptions } from "./grammar";
 export interface Base {
   hash: string;
   scale: CdnOptions["scale"];
-  cleanup: number;
+  cleanup: CdnOptions["cleanup"];
   r2Key: string;
 }
 
@@ -74,7 +74,8 @@ export async function variantOf({ sourceUrl, sourceHash, generation, options, ac
   const format = options.format === "auto" ? formatFromAccept(accept) : options.format;
   const quality = format === "png" ? null : options.quality;
   const { scale, cleanup, width, height, fit } = options;
-  // Strength 1, what every URL made before the option was made at, is left out: those results keep their keys.
+  // Strength 1, what every URL made before the option was made at, is left out: those results keep their
+  // keys. `auto` is written, so results made while the default was a fixed 0.75 are made again.
   const strength = cleanup === 1 ? [] : [cleanup];
   const hash = await sha256Hex(JSON.stringify(["cdn-v1", sourceUrl, generation, scale, format, quality, width, height, fit, modelVersion, ...strength]));
   const baseHash = await sha256Hex(JSON.stringify(["cdn-base-v1", sourceUrl, generation, scale, modelVersion, ...strength]));

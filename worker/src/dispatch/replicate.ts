@@ -54,7 +54,7 @@ export class ReplicateBackend implements Dispatcher {
       scales: scales.join(","),
       format,
       temperature,
-      cleanup,
+      cleanup: String(cleanup),
       ...(quality === null ? {} : { quality }),
       // The size the edge billed: the runner refuses an image that decodes to another (image_size_mismatch).
       size: `${job.width}x${job.height}`,

@@ -1,4 +1,4 @@
-import { DEFAULT_CLEANUP, scaleSchema } from "@hvar/contract";
+import { AUTO_CLEANUP, DEFAULT_CLEANUP, scaleSchema } from "@hvar/contract";
 import { createRoute, z } from "@hono/zod-openapi";
 import { apiKeyAuth } from "../auth/middleware";
 import { configOf } from "../config";
@@ -33,7 +33,9 @@ const modelSchema = z
         description:
           "Whether `cleanup` changes the pixels: how strongly x1 cleans the input before it is upscaled. False: the model always cleans fully",
       }),
-      default: z.number().openapi({ description: "The strength a job without `cleanup` gets (1 where it is not adjustable)" }),
+      default: z.union([z.number(), z.literal(AUTO_CLEANUP)]).openapi({
+        description: `The strength a job without \`cleanup\` gets: \`${AUTO_CLEANUP}\` (1 for a plainly noisy photo, else ${DEFAULT_CLEANUP}), or 1 where it is not adjustable`,
+      }),
     }),
   })
   .openapi("ServedModel", {
@@ -42,7 +44,7 @@ const modelSchema = z
       scales: [1, 2, 4],
       limits: { maxInputPixels: 4_194_304, maxOutputPixels: 67_108_864, maxUploadBytes: 26_214_400 },
       detail: { sampling: false },
-      cleanup: { adjustable: true, default: 0.75 },
+      cleanup: { adjustable: true, default: AUTO_CLEANUP },
     },
   });
 
@@ -70,7 +72,7 @@ model.openapi(route, async (c) => {
       scales: [...limits.scales],
       limits: { maxInputPixels: limits.maxInputPixels, maxOutputPixels: limits.maxOutputPixels, maxUploadBytes: limits.maxBytes },
       detail: { sampling: limits.sampling },
-      cleanup: { adjustable: limits.cleanup, default: servedCleanup(DEFAULT_CLEANUP, limits.cleanup) },
+      cleanup: { adjustable: limits.cleanup, default: servedCleanup(AUTO_CLEANUP, limits.cleanup) },
     },
     200,
   );

@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { CONTENT_TYPES, DEFAULT_CLEANUP, DomainError, OUTPUT_FORMATS, type OutputFormat, SCALES, jobOptionsSchema, qualitySchema, scaleListSchema, scaleSchema } from "@hvar/contract";
+import { AUTO_CLEANUP, CONTENT_TYPES, type Cleanup, DEFAULT_CLEANUP, DomainError, OUTPUT_FORMATS, type OutputFormat, SCALES, cleanupSchema, jobOptionsSchema, qualitySchema, scaleListSchema, scaleSchema } from "@hvar/contract";
 
 /**
  * Upscale options as clients send them (query string or multipart fields, all strings) and
@@ -22,14 +22,10 @@ export const upscaleParamsSchema = z.strictObject({
       description:
         "Sampling temperature of the generated detail; 0 is greedy (deterministic). A deterministic model (one without a sampled detail stage, such as the hvar 2.x floor) makes the same pixels at every temperature: it is then normalized to 0, as the job's `options` show, and one cached result serves them all",
     }),
-  cleanup: z.coerce
-    .number()
-    .min(0)
-    .max(1)
-    .default(DEFAULT_CLEANUP)
-    .openapi({
-      description: `How strongly x1 cleans the input of noise, blur and compression before it is upscaled: 1 as fully as the model can (best for heavily damaged photos), 0 not at all (the input's grain and texture kept, as for a clean original), in proportion between. The default, ${DEFAULT_CLEANUP}, keeps a photo's fine texture and cleans ordinary JPEGs best while staying within 0.11 dB of 1 on heavy damage. A model without the setting cleans fully: it is then normalized to 1, as the job's \`options\` show`,
-    }),
+  cleanup: cleanupSchema.default(AUTO_CLEANUP).openapi({
+    description: `How strongly x1 cleans the input of noise, blur and compression before it is upscaled: 1 as fully as the model can (best for heavily damaged photos), 0 not at all (the input's grain and texture kept, as for a clean original), in proportion between. \`${AUTO_CLEANUP}\`, the default, reads the image's noise: 1 for a plainly noisy photo, else ${DEFAULT_CLEANUP}, which keeps a photo's fine texture and cleans ordinary JPEGs best while staying within 0.11 dB of 1 on heavy damage. A model without the setting cleans fully: it is then normalized to 1, as the job's \`options\` show`,
+    example: AUTO_CLEANUP,
+  }),
   webhook_url: z
     .url({ protocol: /^https?$/ })
     .optional()
@@ -99,4 +95,4 @@ export function normalizeUpscaleOptions(params: UpscaleParams, accept: string | 
 }
 
 /** The strength a job runs at: the one asked, or 1 where the runners' model has no setting (it always cleans fully). */
-export const servedCleanup = (asked: number, adjustable: boolean): number => (adjustable ? asked : 1);
+export const servedCleanup = (asked: Cleanup, adjustable: boolean): Cleanup => (adjustable ? asked : 1);

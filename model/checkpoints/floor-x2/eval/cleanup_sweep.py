@@ -45,27 +45,40 @@ def noise_sigma(Y: np.ndarray) -> float:
     return float(np.sqrt(np.pi / 2) * np.abs(d[:-2] - 2 * d[1:-1] + d[2:]).mean() / 6)
 
 
-def sweep() -> list[dict]:
+def damaged_lr(hr: np.ndarray, clean: np.ndarray, deg: str, scale: int, rng: np.random.Generator):
+    """The LR of one row (uint8): the evaluation's degradation `deg` of the HR image."""
+    return make_lr(hr, scale, deg, rng if deg == "realistic" else None)
+
+
+def lr_statistics(lr: np.ndarray, outs: dict) -> dict:
+    """What a rule could read: the restorer's correction at strength 1, the LR's detail and its noise."""
+    Y, corr = luma(lr), luma(outs[1.0][1]) - luma(lr)
+    return {
+        "correction": float(np.sqrt((corr**2).mean())),
+        "detail": float(np.sqrt(((Y - box3(Y)) ** 2).mean())),
+        "noise": noise_sigma(Y),
+    }
+
+
+def sweep(damages=DEGRADATIONS, lr_of=damaged_lr, statistics=lr_statistics) -> list[dict]:
+    """Every colour image x damage x scale through the served file at each strength, with `statistics`."""
     model = load_model("../gpu-runner/models/hvar", threads=2)
     methods = {s: SRMethod(model, cleanup=s) for s in STRENGTHS}
     rows = []
     for ds in DATASETS:
         name, folder = protocol.resolve_dataset(ds, None)
-        for path, deg, scale in itertools.product(list_images(folder), DEGRADATIONS, (2, 4)):
+        for path, deg, scale in itertools.product(list_images(folder), damages, (2, 4)):
             hr = modcrop(protocol.load_image(path), scale)
             if hr.ndim == 2:
                 continue  # grey: the clean-up has no colour statistics to read alike
-            rng = protocol.image_rng(path.stem, scale, 0) if deg == "realistic" else None
-            lr, clean = make_lr(hr, scale, deg, rng), bicubic_lr(hr, scale)
+            clean = bicubic_lr(hr, scale)
+            lr = lr_of(hr, clean, deg, scale, protocol.image_rng(path.stem, scale, 0))
             outs = {s: m.outputs(lr) for s, m in methods.items()}
-            Y, corr = luma(lr), luma(outs[1.0][1]) - luma(lr)
             rows.append({
                 "dataset": name, "image": path.stem, "degradation": deg, "scale": scale,
                 "sr": [round(psnr_y(outs[s][scale], hr, shave=scale), 3) for s in STRENGTHS],
                 "x1": [round(min(psnr_y(outs[s][1], clean, shave=0), 99.0), 3) for s in STRENGTHS],
-                "correction": float(np.sqrt((corr**2).mean())),
-                "detail": float(np.sqrt(((Y - box3(Y)) ** 2).mean())),
-                "noise": noise_sigma(Y),
+                **statistics(lr, outs),
             })  # fmt: skip
             print(name, path.stem, deg, scale, rows[-1]["sr"], flush=True)
     return rows

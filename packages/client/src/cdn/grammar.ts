@@ -18,7 +18,7 @@
  * Scales, formats and the default quality are hvar's one vocabulary (packages/contract), which the
  * client's build carries along.
  */
-import { DEFAULT_CLEANUP, DEFAULT_QUALITY, MAX_QUALITY, MIN_QUALITY, OUTPUT_FORMATS, SCALES, type Scale, isScale } from "../../../contract/src/vocabulary.js";
+import { AUTO_CLEANUP, DEFAULT_QUALITY, MAX_QUALITY, MIN_QUALITY, OUTPUT_FORMATS, SCALES, type Scale, isScale } from "../../../contract/src/vocabulary.js";
 
 export const CDN_PATH_PREFIX = "/cdn/";
 export const UNSIGNED = "unsigned";
@@ -41,8 +41,8 @@ export interface CdnOptionsInput {
   scale?: number;
   /** Only the cleaned x1 (noise, blur and compression removed, no enlargement): `scale=1`. */
   denoise?: boolean;
-  /** How strongly the model cleans the source before upscaling, 0 to 1 (default DEFAULT_CLEANUP, 0.75; 1 for a badly damaged photo, 0 keeps a clean photo's grain). */
-  cleanup?: number;
+  /** How strongly the model cleans the source before upscaling, 0 to 1 (1 for a badly damaged photo, 0 keeps a clean photo's grain), or `auto` (the default: 1 for a plainly noisy photo, else DEFAULT_CLEANUP, 0.75). */
+  cleanup?: number | typeof AUTO_CLEANUP;
   format?: string;
   quality?: number;
   width?: number;
@@ -59,7 +59,7 @@ export interface CdnOptionsInput {
 /** The one normalized form: what is signed, and (without expires/onerror) what names the result. */
 export interface CdnOptions {
   scale: CdnScale;
-  cleanup: number;
+  cleanup: number | typeof AUTO_CLEANUP;
   format: CdnFormat;
   /** Null for PNG, where it means nothing. */
   quality: number | null;
@@ -125,7 +125,8 @@ function inputValue(name: keyof CdnOptionsInput, text: string): CdnOptionsInput[
       if (!DECIMAL.test(text)) throw invalidOptions(`dpr must be a number such as 2 or 1.5, not "${text}"`);
       return Number(text);
     case "cleanup":
-      if (!DECIMAL.test(text)) throw invalidOptions(`cleanup must be a number from 0 to 1 such as 0.5, not "${text}"`);
+      if (text.toLowerCase() === AUTO_CLEANUP) return AUTO_CLEANUP;
+      if (!DECIMAL.test(text)) throw invalidOptions(`cleanup must be ${AUTO_CLEANUP} or a number from 0 to 1 such as 0.5, not "${text}"`);
       return Number(text);
     case "format":
     case "fit":
@@ -180,7 +181,7 @@ export function normalizeCdnOptions(input: CdnOptionsInput): CdnOptions {
   if (input.denoise && input.scale !== undefined) throw invalidOptions("denoise is scale=1: give one or the other");
   const scale = input.denoise ? 1 : (input.scale ?? DEFAULT_SCALE);
   if (!isScale(scale)) throw invalidOptions(`scale must be ${SCALES.slice(0, -1).join(", ")} or ${SCALES.at(-1)}, not ${scale}`);
-  const cleanup = input.cleanup === undefined ? DEFAULT_CLEANUP : inRange("cleanup", input.cleanup, 0, 1, false);
+  const cleanup = input.cleanup === undefined || input.cleanup === AUTO_CLEANUP ? AUTO_CLEANUP : inRange("cleanup", input.cleanup, 0, 1, false);
   const format = oneOf("format", input.format === "jpg" ? "jpeg" : (input.format ?? "auto"), CDN_FORMATS);
   const quality = input.quality === undefined ? DEFAULT_QUALITY : inRange("quality", input.quality, MIN_QUALITY, MAX_QUALITY);
   const dpr = input.dpr === undefined ? 1 : inRange("dpr", input.dpr, 1, MAX_DPR, false);
@@ -209,11 +210,11 @@ export function normalizeCdnOptions(input: CdnOptionsInput): CdnOptions {
 }
 
 /**
- * The canonical text of normalized options, in a fixed order. The default clean-up is not written, so
- * that a URL signed before the option existed keeps its signature (it now means the default).
+ * The canonical text of normalized options, in a fixed order. The default clean-up (`auto`) is not
+ * written, so that a URL signed before the option existed keeps its signature (it now means `auto`).
  */
 export function formatOptions(options: CdnOptions): string {
-  const parts = [`scale=${options.scale}`, ...(options.cleanup === DEFAULT_CLEANUP ? [] : [`cleanup=${options.cleanup}`]), `format=${options.format}`];
+  const parts = [`scale=${options.scale}`, ...(options.cleanup === AUTO_CLEANUP ? [] : [`cleanup=${options.cleanup}`]), `format=${options.format}`];
   if (options.quality !== null) parts.push(`quality=${options.quality}`);
   if (options.width !== null) parts.push(`width=${options.width}`);
   if (options.height !== null) parts.push(`height=${options.height}`);

@@ -1,0 +1,53 @@
+"""The noise estimate behind `cleanup=auto`: it reads noise, not texture, and the runner's copy of it
+(gpu-runner/src/image/noise.ts) is held to the same numbers on test/gpu-runner/fixtures/noise."""
+
+import json
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from hvar.noise import FIXTURES, auto_cleanup, fixture_images, luma, noise_level, smooth_field
+
+
+def field() -> np.ndarray:
+    return smooth_field(96, 128)
+
+
+def u8(image: np.ndarray) -> np.ndarray:
+    return np.clip(np.round(image), 0, 255).astype(np.uint8)
+
+
+@pytest.mark.parametrize("sigma", [5, 10, 20])
+def test_reads_grey_noise_of_a_known_level_within_a_fifth(sigma):
+    rng = np.random.default_rng(sigma)
+    image = u8(field() + rng.normal(0, sigma, (96, 128, 1)))  # the same noise in R, G and B
+    assert noise_level(image) == pytest.approx(sigma * 219 / 255, rel=0.2)  # Y spans 16-235
+
+
+def test_reads_hard_edged_texture_as_no_noise():
+    stripes = field() + 50 * np.sign(np.sin(7 * np.mgrid[0:96, 0:128][1] / 32.0))[..., None]
+    assert noise_level(u8(stripes)) < 0.5
+
+
+def test_reads_a_grey_image_as_its_three_channel_copy():
+    grey = u8(luma(u8(field())) - 16)
+    assert noise_level(grey) == noise_level(np.stack([grey] * 3, -1))
+
+
+def test_an_image_under_one_patch_has_no_noise_to_read():
+    assert noise_level(np.full((6, 50, 3), 90, np.uint8)) == 0.0
+
+
+def test_auto_cleans_a_noisy_photo_fully_and_a_clean_one_at_the_default():
+    rng = np.random.default_rng(0)
+    assert auto_cleanup(u8(field())) == 0.75
+    assert auto_cleanup(u8(field() + rng.normal(0, 10, (96, 128, 3)))) == 1.0
+
+
+def test_the_runners_parity_fixtures_are_what_this_module_reads():
+    recorded = json.loads((FIXTURES / "levels.json").read_text())["levels"]
+    assert set(recorded) == set(fixture_images())
+    for name, level in recorded.items():
+        image = np.asarray(Image.open(FIXTURES / f"{name}.png").convert("RGB"))
+        assert noise_level(image) == pytest.approx(level, abs=1e-5), name

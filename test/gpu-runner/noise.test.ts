@@ -1,0 +1,49 @@
+import { readFileSync } from "node:fs";
+import { DEFAULT_CLEANUP } from "@hvar/contract";
+import sharp from "sharp";
+import { describe, expect, it } from "vitest";
+import { NOISY_CLEANUP, NOISY_LEVEL, autoCleanup, noiseLevel } from "../../gpu-runner/src/image/noise";
+
+// Written by `python -m hvar.noise --fixtures`: the images, and what model/hvar/noise.py reads in each.
+const FIXTURES = new URL("./fixtures/noise/", import.meta.url);
+const fixture = JSON.parse(readFileSync(new URL("levels.json", FIXTURES), "utf8")) as {
+  rule: { noisyLevel: number; noisy: number; quiet: number };
+  levels: Record<string, number>;
+};
+
+async function pixels(name: string) {
+  const { data, info } = await sharp(new URL(`${name}.png`, FIXTURES).pathname).removeAlpha().raw().toBuffer({ resolveWithObject: true });
+  return { rgb: data, width: info.width, height: info.height };
+}
+
+describe("noiseLevel reads an image's noise as the model's evaluation does", () => {
+  it.each(Object.entries(fixture.levels))("%s: the level model/hvar/noise.py reads", async (name, level) => {
+    const { rgb, width, height } = await pixels(name);
+    expect(noiseLevel(rgb, width, height)).toBeCloseTo(level, 4);
+  });
+
+  it("reads stripes of 50 levels as no noise: texture is not noise", async () => {
+    const { rgb, width, height } = await pixels("stripes");
+    expect(noiseLevel(rgb, width, height)).toBeLessThan(0.5);
+  });
+
+  it("reads an image under 7 px a side as noiseless", () => {
+    expect(noiseLevel(new Uint8Array(6 * 40 * 3).fill(90), 40, 6)).toBe(0);
+  });
+});
+
+describe("autoCleanup", () => {
+  it("applies the rule the evaluation measured", () => {
+    expect({ noisyLevel: NOISY_LEVEL, noisy: NOISY_CLEANUP, quiet: DEFAULT_CLEANUP }).toEqual(fixture.rule);
+  });
+
+  it("cleans a noisy photo fully", async () => {
+    const { rgb, width, height } = await pixels("noise20");
+    expect(autoCleanup(rgb, width, height)).toBe(1);
+  });
+
+  it("gives a clean one the default strength", async () => {
+    const { rgb, width, height } = await pixels("smooth");
+    expect(autoCleanup(rgb, width, height)).toBe(DEFAULT_CLEANUP);
+  });
+});
