@@ -88,6 +88,8 @@ describe("@hvar/client against the stack", () => {
     const none = await hvar.upscale(photo, { scales: [1], format: "png", cleanup: 0, wait: 60 });
     const byDefault = await hvar.upscale(photo, { scales: [1], format: "png", wait: 60 });
     expect([none.options.cleanup, byDefault.options.cleanup]).toEqual([0, (await hvar.model()).cleanup.default]);
+    // The photo is noise through and through: auto cleans it fully, and the job says so.
+    expect([none.cleanupApplied, byDefault.cleanupApplied]).toEqual([0, 1]);
     const input = await sharp(photo).raw().toBuffer();
     expect((await pixels(none)).equals(input)).toBe(true);
     expect((await pixels(byDefault)).equals(input)).toBe(false);

@@ -193,7 +193,7 @@ describe("the clean-up control", () => {
     const submitted = page.waitForRequest((request) => request.method() === "POST" && request.url().includes("/v1/upscales?"));
     await page.getByRole("button", { name: "Upscale" }).click();
     expect(new URL((await submitted).url()).searchParams.get("cleanup")).toBe("0.3");
-    await expect.poll(() => page.locator("#summary").textContent(), { timeout: 120_000 }).toContain("clean-up 0.3");
+    await expect.poll(() => page.locator("#summary").textContent(), { timeout: 120_000 }).toContain("clean-up 0.3,");
   });
 });
 

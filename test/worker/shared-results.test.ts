@@ -82,7 +82,7 @@ describe("a cache hit shares the result files of the job that computed them", ()
     await markDeleted(env.DB, hit.id);
     const late = { ...row, id: `${row.id.slice(0, -4)}late`, idempotencyKey: null, status: "succeeded" as const };
     const shares = { owner: first.id, createdAfter: 0 };
-    expect(await insertJob(env.DB, late, { outputs: row.outputs, model: row.model, shares })).toBeNull();
+    expect(await insertJob(env.DB, late, { outputs: row.outputs, model: row.model, cleanup: row.cleanupApplied, shares })).toBeNull();
   });
 });
 
@@ -95,7 +95,7 @@ describe("the record an insert returns", () => {
     const fields = { keyId, idempotencyKey: null, requestHash, cacheKey, options, input, webhookUrl, origin, requestId, createdAt, deadlineAt };
     const shared = { ...fields, id: `${id.slice(0, -5)}again`, status: "succeeded" as const, backend: "cache" };
     const queued = { ...fields, id: `${id.slice(0, -5)}queue`, status: "queued" as const, backend: "runner-pool" };
-    const done = { outputs: row.outputs, model: row.model, shares: { owner: first.id, createdAfter: 0 } };
+    const done = { outputs: row.outputs, model: row.model, cleanup: row.cleanupApplied, shares: { owner: first.id, createdAfter: 0 } };
     expect(await insertJob(env.DB, shared, done)).toEqual(await getJob(env.DB, shared.id));
     expect(await insertJob(env.DB, queued)).toEqual(await getJob(env.DB, queued.id));
   });

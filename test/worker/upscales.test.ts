@@ -11,7 +11,8 @@ interface Job {
   model: { id: string; version: string } | null;
   outputs?: { scale: number; url: string; width: number; height: number; bytes: number; contentType: string }[];
   usage: { inputMp: number; cacheHit: boolean; billable: boolean };
-  options: { temperature: number; cleanup: number };
+  options: { temperature: number; cleanup: number | "auto" };
+  cleanupApplied?: number;
 }
 
 const image = () => png(40, 25);
@@ -176,6 +177,17 @@ describe("the result cache", () => {
     const job = await none.json<Job>();
     expect(byDefault.options.cleanup).toBe("auto");
     expect(job).toMatchObject({ usage: { cacheHit: false }, options: { cleanup: 0 } });
+  });
+
+  it("shows the strength the model applied, the one auto chose too, on the job and on its cache hits", async () => {
+    const { secret } = await newKey();
+    const input = await image();
+    const computed = await (await upscale(secret, input, { query: "scales=2" })).json<Job>();
+    const hit = await (await upscale(secret, input, { query: "scales=2" })).json<Job>();
+    const asked = await (await upscale(secret, input, { query: "scales=2&cleanup=0.3" })).json<Job>();
+    // The stub runner reads none of its images as noisy: auto is the default strength there.
+    expect([computed.cleanupApplied, hit.cleanupApplied, asked.cleanupApplied]).toEqual([0.75, 0.75, 0.3]);
+    expect(hit.usage.cacheHit).toBe(true);
   });
 
   it("cleans fully where the runners' model has no clean-up setting", () => {

@@ -403,6 +403,11 @@ export interface components {
             createdAt: string;
             model: components["schemas"]["Model"];
             options: components["schemas"]["UpscaleOptions"];
+            /**
+             * @description The clean-up strength the model applied to this image once it succeeded: `options.cleanup`, or the one `auto` chose (1 for a noisy photo, else 0.75). Absent where the backend does not say (Replicate) and for jobs made before 2026-12-05
+             * @example 0.75
+             */
+            cleanupApplied?: number;
             input: {
                 width: number;
                 height: number;

@@ -26,6 +26,7 @@ import { type IncomingMessage, type Server, type ServerResponse, createServer } 
 import type { AddressInfo } from "node:net";
 import {
   CONTENT_TYPES,
+  DEFAULT_CLEANUP,
   JOB_CANCELED,
   MODEL_PATH,
   type Model,
@@ -55,6 +56,8 @@ interface StubJob {
   height: number;
   scales: Scale[];
   format: OutputFormat;
+  /** The strength a runner would apply: the query's own; `auto` reads none of the stub's images as noisy. */
+  cleanup: number;
   behaviour: string;
   submittedAt: number;
   /** Real encoded outputs by scale (behaviour `real`). */
@@ -128,6 +131,7 @@ function jobJson(job: StubJob, model: Model, polled = true): RunnerJob | { id: s
     status: failed ? "failed" : running ? "running" : "succeeded",
     model,
     input: { width: job.width, height: job.height },
+    cleanup: job.cleanup,
     progress: running ? { tilesDone: 1, tilesTotal: 4 } : { tilesDone: 4, tilesTotal: 4 },
     ...(job.canceled
       ? { error: { ...JOB_CANCELED } }
@@ -197,7 +201,7 @@ export async function startRunnerStub(secret: string, model = STUB_MODEL): Promi
       if (req.method === "POST" && cancel) {
         const id = decodeURIComponent(cancel[1] ?? "");
         cancels.push(id);
-        const job: StubJob = jobs.get(id) ?? { id, input: Buffer.alloc(0), width: 0, height: 0, scales: [], format: "png", behaviour: "hang", submittedAt: Date.now() };
+        const job: StubJob = jobs.get(id) ?? { id, input: Buffer.alloc(0), width: 0, height: 0, scales: [], format: "png", cleanup: DEFAULT_CLEANUP, behaviour: "hang", submittedAt: Date.now() };
         if (jobJson(job, model).status === "running") job.canceled = true;
         jobs.set(id, job);
         return void res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify(jobJson(job, model)));
@@ -229,6 +233,7 @@ export async function startRunnerStub(secret: string, model = STUB_MODEL): Promi
           submittedAt: Date.now(),
           scales: query.data.scales,
           format: query.data.format,
+          cleanup: query.data.cleanup === "auto" ? DEFAULT_CLEANUP : query.data.cleanup,
         };
         if (job.behaviour === "real") {
           return void realOutputs(body, job.width, job.height, job.scales, job.format).then((real) => {

@@ -17,6 +17,7 @@
  *   id: string, status: "queued" | "running" | "succeeded" | "failed" | "canceled", createdAt: string,
  *   model: { id: string, version: string } | null,
  *   options: { scales: number[], format: string, quality: number | null, temperature: number, cleanup: number | "auto" },
+ *   cleanupApplied?: number,
  *   input: { width: number, height: number, type: string, megapixels: number },
  *   progress?: Progress, outputs?: Output[], urlsExpireAt?: string,
  *   usage: { inputMp: number, cacheHit: boolean, billable: boolean },
@@ -373,7 +374,8 @@ async function showResults(job, seconds) {
   const billing = job.usage.cacheHit ? "served from the cache, not billed" : `${job.usage.inputMp} MP billed`;
   const expires = job.urlsExpireAt ? `; the URLs work until ${new Date(job.urlsExpireAt).toLocaleString()}` : "";
   const detail = ui.detail.disabled ? "" : `, generated detail at temperature ${job.options.temperature}`;
-  const cleanup = ui.cleanupAuto.disabled ? "" : `, clean-up ${job.options.cleanup}`;
+  const applied = job.options.cleanup === "auto" && job.cleanupApplied !== undefined ? ` (${job.cleanupApplied})` : "";
+  const cleanup = ui.cleanupAuto.disabled ? "" : `, clean-up ${job.options.cleanup}${applied}`;
   ui.summary.textContent = `Job ${job.id}: ${job.input.width}×${job.input.height} ${job.input.type.toUpperCase()} in, ${model}${detail}${cleanup}, ${seconds.toFixed(1)} s, ${billing}${expires}.`;
   renderCdn(job);
   ui.results.hidden = false;

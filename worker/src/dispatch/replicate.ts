@@ -115,6 +115,8 @@ export class ReplicateBackend implements Dispatcher {
       outputs,
       model: { id: prediction.model, version: prediction.version },
       runnerMs: Math.round((prediction.metrics?.predict_time ?? 0) * 1000),
+      // A prediction's output is its files: which strength `auto` chose is not among them.
+      cleanup: null,
     };
   }
 

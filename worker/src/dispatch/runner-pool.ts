@@ -91,7 +91,7 @@ export async function remoteState(jobId: string, job: RunnerJob, model: string, 
     if (parseResultKey(output.key)?.jobId !== jobId) throw unavailable("runner_protocol", "An output outside the job's prefix");
     await store(output);
   }
-  return { status: "succeeded", outputs: job.outputs, model: job.model, runnerMs: job.runnerMs ?? 0 };
+  return { status: "succeeded", outputs: job.outputs, model: job.model, runnerMs: job.runnerMs ?? 0, cleanup: job.cleanup ?? null };
 }
 
 /** Refusals of the image itself, whose reason the client gets as the runner gave it. */

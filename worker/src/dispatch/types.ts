@@ -30,7 +30,8 @@ export interface DispatchJob {
 export type RemoteState =
   /** `progress` where the backend counts tiles while the job runs (the runner pool). */
   | { status: "queued" | "running"; progress?: Progress }
-  | { status: "succeeded"; outputs: Output[]; model: Model; runnerMs: number }
+  /** `cleanup`: the strength the model applied (the job's own, or what `auto` chose); null where the backend does not say. */
+  | { status: "succeeded"; outputs: Output[]; model: Model; runnerMs: number; cleanup: number | null }
   | { status: "failed"; error: JobFailure }
   /** The backend stopped the job because it was asked to (`cancel`). */
   | { status: "canceled" };

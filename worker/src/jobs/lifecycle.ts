@@ -74,7 +74,7 @@ export async function conclude(deps: Omit<JobDeps, "dispatcher">, job: JobRecord
 function endedAs(job: JobRecord, outcome: Outcome): JobRecord {
   if (outcome.status === "failed") return { ...job, status: "failed", error: outcome.error };
   if (outcome.status === "canceled") return { ...job, status: "canceled" };
-  return { ...job, status: "succeeded", outputs: outcome.outputs, model: outcome.model, runnerMs: outcome.runnerMs };
+  return { ...job, status: "succeeded", outputs: outcome.outputs, model: outcome.model, runnerMs: outcome.runnerMs, cleanupApplied: outcome.cleanup };
 }
 
 /** One step: asks the backend once, and concludes the job if it ended or ran out of time. */

@@ -25,6 +25,11 @@ export const jobResourceSchema = z
     createdAt: z.iso.datetime(),
     model: modelSchema.nullable(),
     options: normalizedOptionsSchema,
+    cleanupApplied: z.number().optional().openapi({
+      description:
+        "The clean-up strength the model applied to this image once it succeeded: `options.cleanup`, or the one `auto` chose (1 for a noisy photo, else 0.75). Absent where the backend does not say (Replicate) and for jobs made before 2026-12-05",
+      example: 0.75,
+    }),
     input: z.object({ width: z.number().int(), height: z.number().int(), type: z.string(), megapixels: z.number() }),
     progress: progressSchema.optional().openapi({ description: "While queued or running, once the backend reports tiles" }),
     outputs: z
@@ -78,6 +83,7 @@ export async function toResource(job: JobRecord, origin: string, config: Config,
     createdAt: new Date(job.createdAt).toISOString(),
     model: job.model,
     options: job.options,
+    ...(job.status === "succeeded" && job.cleanupApplied !== null ? { cleanupApplied: job.cleanupApplied } : {}),
     input: { ...job.input, megapixels: inputMp },
     ...(job.progress && (job.status === "queued" || job.status === "running")
       ? { progress: { ...job.progress, fraction: job.progress.tilesTotal > 0 ? job.progress.tilesDone / job.progress.tilesTotal : 0 } }

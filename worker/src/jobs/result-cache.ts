@@ -21,15 +21,17 @@ import { resultsCutoff } from "./retention";
 export interface CachedResult {
   outputs: Output[];
   model: Model | null;
+  /** The clean-up strength the files were made at (what `auto` chose for the image); null where unknown. */
+  cleanup: number | null;
   shares: SharedResults;
 }
 
 const RESULT_INDEX_TTL_MS = 60_000;
-type Indexed = { owner: string; filesCreatedAt: number; outputs: Output[]; model: Model | null };
+type Indexed = { owner: string; filesCreatedAt: number; outputs: Output[]; model: Model | null; cleanup: number | null };
 const index = new IsolateCache<string, Indexed>({ ttlMs: RESULT_INDEX_TTL_MS, maxEntries: 10_000 });
 
 function resultOf(entry: Indexed, cutoff: number): CachedResult {
-  return { outputs: entry.outputs, model: entry.model, shares: { owner: entry.owner, createdAfter: cutoff } };
+  return { outputs: entry.outputs, model: entry.model, cleanup: entry.cleanup, shares: { owner: entry.owner, createdAfter: cutoff } };
 }
 
 /**
@@ -44,7 +46,7 @@ export async function lookUpResult(env: Bindings, cacheKey: string, fresh = fals
   const found = await findCached(env.DB, cacheKey, cutoff);
   if (!found?.job.outputs) return null;
   const { job, filesCreatedAt } = found;
-  const entry = { owner: job.resultsOf ?? job.id, filesCreatedAt, outputs: job.outputs ?? [], model: job.model };
+  const entry = { owner: job.resultsOf ?? job.id, filesCreatedAt, outputs: job.outputs ?? [], model: job.model, cleanup: job.cleanupApplied };
   index.set(cacheKey, entry);
   return resultOf(entry, cutoff);
 }

@@ -37,6 +37,7 @@ const rowSchema = z
     model: json(modelSchema),
     outputs: json(z.array(outputSchema)),
     runner_ms: z.number().nullable(),
+    cleanup_applied: z.number().nullable(),
     error: json(jobFailureSchema),
     webhook_url: z.string().nullable(),
     origin: z.string().nullable(),
@@ -64,6 +65,8 @@ const rowSchema = z
     model: r.model,
     outputs: r.outputs,
     runnerMs: r.runner_ms,
+    /** The clean-up strength the model applied (the options' own, or what `auto` chose); null where unknown. */
+    cleanupApplied: r.cleanup_applied,
     error: r.error,
     webhookUrl: r.webhook_url,
     origin: r.origin,
@@ -79,7 +82,7 @@ const rowSchema = z
   }));
 export type JobRecord = z.output<typeof rowSchema>;
 
-export type NewJob = Omit<JobRecord, "runner" | "model" | "outputs" | "runnerMs" | "error" | "updatedAt" | "progress" | "deletedAt" | "resultsOf"> & {
+export type NewJob = Omit<JobRecord, "runner" | "model" | "outputs" | "runnerMs" | "cleanupApplied" | "error" | "updatedAt" | "progress" | "deletedAt" | "resultsOf"> & {
   status: z.infer<typeof runnerJobStatusSchema>;
 };
 
@@ -113,7 +116,7 @@ export const FILES_HELD =
 export async function insertJob(
   db: D1Database,
   job: NewJob,
-  done?: { outputs: Output[]; model: Model | null; shares?: SharedResults },
+  done?: { outputs: Output[]; model: Model | null; cleanup: number | null; shares?: SharedResults },
   alongside: readonly D1PreparedStatement[] = [],
 ): Promise<JobRecord | null> {
   const shares = done?.shares;
@@ -132,6 +135,7 @@ export async function insertJob(
     done?.model ? JSON.stringify(done.model) : null,
     done ? JSON.stringify(done.outputs) : null,
     done ? 0 : null,
+    done?.cleanup ?? null,
     job.webhookUrl,
     job.origin,
     job.requestId,
@@ -141,7 +145,7 @@ export async function insertJob(
     shares?.owner ?? null,
   ];
   const columns = `INSERT INTO jobs (id, key_id, idempotency_key, request_hash, cache_key, status, options, input_width, input_height,
-         input_type, backend, model, outputs, runner_ms, webhook_url, origin, request_id, created_at, updated_at, deadline_at, results_of)`;
+         input_type, backend, model, outputs, runner_ms, cleanup_applied, webhook_url, origin, request_id, created_at, updated_at, deadline_at, results_of)`;
   const placeholders = values.map(() => "?").join(", ");
   const insert = shares
     ? db
@@ -163,6 +167,7 @@ export async function insertJob(
     model: done?.model ?? null,
     outputs: done?.outputs ?? null,
     runnerMs: done ? 0 : null,
+    cleanupApplied: done?.cleanup ?? null,
     error: null,
     updatedAt: job.createdAt,
     progress: null,
@@ -220,7 +225,7 @@ export async function markRunning(db: D1Database, id: string, runner: string, no
   await db.prepare("UPDATE jobs SET status = 'running', runner = ?, updated_at = ? WHERE id = ? AND status = 'queued'").bind(runner, now, id).run();
 }
 
-export type Outcome = { status: "succeeded"; outputs: Output[]; model: Model; runnerMs: number } | { status: "failed"; error: JobFailure } | { status: "canceled" };
+export type Outcome = { status: "succeeded"; outputs: Output[]; model: Model; runnerMs: number; cleanup: number | null } | { status: "failed"; error: JobFailure } | { status: "canceled" };
 
 /** Moves a job to its final state; true only for the one caller that made the transition. */
 export async function finishJob(db: D1Database, id: string, outcome: Outcome, now = Date.now()): Promise<boolean> {
@@ -228,10 +233,10 @@ export async function finishJob(db: D1Database, id: string, outcome: Outcome, no
     outcome.status === "succeeded"
       ? db
           .prepare(
-            `UPDATE jobs SET status = 'succeeded', outputs = ?, model = ?, runner_ms = ?, updated_at = ?
+            `UPDATE jobs SET status = 'succeeded', outputs = ?, model = ?, runner_ms = ?, cleanup_applied = ?, updated_at = ?
              WHERE id = ? AND status IN ('queued', 'running')`,
           )
-          .bind(JSON.stringify(outcome.outputs), JSON.stringify(outcome.model), outcome.runnerMs, now, id)
+          .bind(JSON.stringify(outcome.outputs), JSON.stringify(outcome.model), outcome.runnerMs, outcome.cleanup, now, id)
       : outcome.status === "failed"
         ? db
             .prepare("UPDATE jobs SET status = 'failed', error = ?, updated_at = ? WHERE id = ? AND status IN ('queued', 'running')")
