@@ -9,7 +9,7 @@ export function renderJob(job: Upscale): string {
   const lines = [
     `${job.id}  ${job.status}  ${job.createdAt}`,
     `  input   ${job.input.width}x${job.input.height} ${job.input.type} (${megapixels(job.input.megapixels)})`,
-    `  options scales ${job.options.scales.join(",")}, ${job.options.format}${job.options.quality === null ? "" : ` quality ${job.options.quality}`}${job.model ? `, model ${job.model.id} ${job.model.version}` : ""}`,
+    `  options scales ${job.options.scales.join(",")}, ${job.options.format}${job.options.quality === null ? "" : ` quality ${job.options.quality}`}, ${cleanupOf(job)}${job.model ? `, model ${job.model.id} ${job.model.version}` : ""}`,
   ];
   if (job.progress && (job.status === "queued" || job.status === "running")) lines.push(`  progress ${job.progress.tilesDone}/${job.progress.tilesTotal} tiles`);
   for (const output of job.outputs ?? []) lines.push(`  x${output.scale}      ${output.width}x${output.height} ${output.contentType} ${output.url}`);
@@ -17,6 +17,12 @@ export function renderJob(job: Upscale): string {
   if (job.error) lines.push(`  error   ${job.error.code}: ${job.error.title}`);
   lines.push(`  billed  ${megapixels(job.usage.billedMp)}${job.usage.cacheHit ? " (cache hit)" : ""}`);
   return `${lines.join("\n")}\n`;
+}
+
+/** `clean-up auto (1)`: the strength asked for, and the one the model applied where auto chose it. */
+function cleanupOf(job: Upscale): string {
+  const applied = job.options.cleanup === "auto" && job.cleanupApplied !== undefined ? ` (${job.cleanupApplied})` : "";
+  return `clean-up ${job.options.cleanup}${applied}`;
 }
 
 /** A table of jobs, newest first, and how to get the next page. */
