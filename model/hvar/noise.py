@@ -22,6 +22,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from hvar.metrics import rgb_to_y
+
 AUTO = "auto"  # the strength's name in the API, the CLI and the evaluation
 PATCH = 7  # side of the patches whose covariance is read
 MAX_PATCHES = 20_000  # patches sampled on a regular grid: a bound on the work whatever the image's size
@@ -29,12 +31,6 @@ ITERATIONS = 5
 NOISY_LEVEL = 2.0  # estimated noise (levels of 255, Y) above which a photo is cleaned fully
 NOISY_CLEANUP = 1.0
 QUIET_CLEANUP = 0.75  # DEFAULT_CLEANUP in packages/contract: what a photo that is not noisy gets
-
-
-def luma(rgb: np.ndarray) -> np.ndarray:
-    """HxWx3 uint8 -> HxW float64 Y in levels of 255 (BT.601, as the evaluation's PSNR-Y)."""
-    x = rgb.astype(np.float64)
-    return 16 + (65.481 * x[..., 0] + 128.553 * x[..., 1] + 24.966 * x[..., 2]) / 255
 
 
 def grid_stride(height: int, width: int) -> int:
@@ -55,7 +51,8 @@ def smallest_variance(patches: np.ndarray) -> float:
 
 def noise_level(rgb: np.ndarray) -> float:
     """The standard deviation of the image's noise in Y, in levels of 255 (0 for an image under 7 px)."""
-    Y = luma(rgb if rgb.ndim == 3 else np.stack([rgb] * 3, -1))
+    # a grey image as the runner sees it: three equal channels, so Y is 16 + 219/255 of the grey level
+    Y = rgb_to_y(rgb if rgb.ndim == 3 else np.stack([rgb] * 3, -1))
     if min(Y.shape) < PATCH:
         return 0.0
     s = grid_stride(*Y.shape)
@@ -97,8 +94,8 @@ def smooth_field(height: int, width: int) -> np.ndarray:
 def fixture_images() -> dict[str, np.ndarray]:
     """Small images the two implementations must read alike: smooth, textured, noisy, large, odd-sized."""
     rng = np.random.default_rng(7)
-    field = smooth_field
-    smooth, big = field(96, 128), field(150, 180)  # big: 25,056 patches, so the grid takes every other
+    smooth = smooth_field(96, 128)
+    big = smooth_field(150, 180)  # 25,056 patches: the grid takes every other
     stripes = smooth + 50 * np.sign(np.sin(7 * np.mgrid[0:96, 0:128][1] / 32.0))[..., None]
     images = {
         "smooth": smooth,

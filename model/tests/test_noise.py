@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from hvar.noise import FIXTURES, auto_cleanup, fixture_images, luma, noise_level, smooth_field
+from hvar.metrics import rgb_to_y
+from hvar.noise import FIXTURES, auto_cleanup, fixture_images, noise_level, smooth_field
 
 
 def field() -> np.ndarray:
@@ -31,7 +32,7 @@ def test_reads_hard_edged_texture_as_no_noise():
 
 
 def test_reads_a_grey_image_as_its_three_channel_copy():
-    grey = u8(luma(u8(field())) - 16)
+    grey = u8(rgb_to_y(u8(field())) - 16)
     assert noise_level(grey) == noise_level(np.stack([grey] * 3, -1))
 
 

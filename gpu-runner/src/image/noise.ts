@@ -34,7 +34,8 @@ export function noiseLevel(rgb: Uint8Array, width: number, height: number): numb
   const differences = 4 * PATCH * (PATCH - 1);
   let variance = smallestVariance(patches, null);
   for (let round = 0; round < ITERATIONS; round++) {
-    const weak = energy.map((e) => (e < (variance * differences * gammaQuantile(DIM / 2) * 2) / DIM ? 1 : 0));
+    const limit = (variance * differences * gammaQuantile(DIM / 2) * 2) / DIM;
+    const weak = energy.map((e) => (e < limit ? 1 : 0));
     if (weak.reduce((a, b) => a + b, 0) < 2 * DIM) break;
     const previous = variance;
     variance = smallestVariance(patches, weak);
