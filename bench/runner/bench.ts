@@ -15,6 +15,7 @@ import { readFileSync } from "node:fs";
 import { DEFAULT_CLEANUP } from "@hvar/contract";
 import { availableParallelism, cpus, loadavg } from "node:os";
 import { dirname, join } from "node:path";
+import { monitorEventLoopDelay } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
 import sharp from "sharp";
@@ -98,11 +99,15 @@ interface Timing {
   seconds: number;
   cpuSeconds: number;
   outputMp: number;
+  /** The longest the thread that serves the runner's HTTP requests was held at once: no answer meanwhile. */
+  longestStallMs: number;
 }
 
 /** One timed pass of `x4` over every image (tiles: those of the runner's tasks, 0 for a resampler). */
 async function timeOnce(x4: (image: Image) => Promise<unknown>): Promise<Timing> {
-  const timing: Timing = { tiles: 0, seconds: 0, cpuSeconds: 0, outputMp: 0 };
+  const timing: Timing = { tiles: 0, seconds: 0, cpuSeconds: 0, outputMp: 0, longestStallMs: 0 };
+  const stalls = monitorEventLoopDelay({ resolution: 5 });
+  stalls.enable();
   for (const image of images) {
     const cpuBefore = process.cpuUsage();
     const started = performance.now();
@@ -113,6 +118,8 @@ async function timeOnce(x4: (image: Image) => Promise<unknown>): Promise<Timing>
     timing.tiles += out instanceof UpscaleTask ? out.tiles : 0;
     timing.outputMp += (16 * image.width * image.height) / 1e6;
   }
+  stalls.disable();
+  timing.longestStallMs = stalls.max / 1e6;
   return timing;
 }
 
@@ -142,6 +149,7 @@ interface SweepRow {
   cpuMsPerTile: number;
   outputMpPerSecond: number;
   secondsPerImage: number;
+  longestStallMs: number;
 }
 const settings = overlaps.flatMap((overlap) => args.batches.map((batch) => ({ overlap, run: scheduler(session, batch) })));
 for (const { overlap, run } of settings) await upscale(run, images[0] as Image, overlap); // untimed: the first run
@@ -157,6 +165,7 @@ const sweep: SweepRow[] = settings.map(({ overlap, run }, i) => {
     cpuMsPerTile: median(t.map((r) => (1000 * r.cpuSeconds) / r.tiles)),
     outputMpPerSecond: median(t.map((r) => r.outputMp / r.seconds)),
     secondsPerImage: median(t.map((r) => r.seconds / images.length)),
+    longestStallMs: median(t.map((r) => r.longestStallMs)),
   };
 });
 
@@ -167,6 +176,7 @@ interface MethodRow {
   set5PsnrY: number;
   outputMpPerSecond: number;
   cpuSecondsPerMp: number;
+  longestStallMs: number;
 }
 /** A method to compare: its Set5 score, measured once, and one timed pass over the images. */
 interface Method {
@@ -228,7 +238,7 @@ if (!args["skip-peers"]) {
   const timings = await timeInRounds(methods.map((m) => () => m.time()), "comparison");
   for (const [i, m] of methods.entries()) {
     const t = timings[i] as Timing[];
-    rows.push({ method: m.label, parameters: m.parameters, set5PsnrY: m.set5PsnrY, outputMpPerSecond: median(t.map((r) => r.outputMp / r.seconds)), cpuSecondsPerMp: median(t.map((r) => r.cpuSeconds / r.outputMp)) });
+    rows.push({ method: m.label, parameters: m.parameters, set5PsnrY: m.set5PsnrY, outputMpPerSecond: median(t.map((r) => r.outputMp / r.seconds)), cpuSecondsPerMp: median(t.map((r) => r.cpuSeconds / r.outputMp)), longestStallMs: median(t.map((r) => r.longestStallMs)) });
   }
 }
 for (const model of [session, ...sessions]) await model.release();
@@ -244,15 +254,15 @@ if (args.json) {
   console.log("");
   console.log(`x4 of ${images.length} synthetic ${width}x${height} images through the runner (tiling, scheduler, onnxruntime, blending; no encoding), the median of ${args.rounds} interleaved rounds`);
   console.log("");
-  console.log("| batch | overlap (px) | tiles/image | tiles/s | CPU ms/tile | x4 output MP/s | s/image |");
-  console.log("| ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
-  for (const r of sweep) console.log(`| ${r.batch} | ${r.overlap} | ${r.tilesPerImage} | ${r.tilesPerSecond.toFixed(1)} | ${r.cpuMsPerTile.toFixed(0)} | ${r.outputMpPerSecond.toFixed(2)} | ${r.secondsPerImage.toFixed(2)} |`);
+  console.log("| batch | overlap (px) | tiles/image | tiles/s | CPU ms/tile | x4 output MP/s | s/image | longest stall (ms) |");
+  console.log("| ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+  for (const r of sweep) console.log(`| ${r.batch} | ${r.overlap} | ${r.tilesPerImage} | ${r.tilesPerSecond.toFixed(1)} | ${r.cpuMsPerTile.toFixed(0)} | ${r.outputMpPerSecond.toFixed(2)} | ${r.secondsPerImage.toFixed(2)} | ${r.longestStallMs.toFixed(0)} |`);
   if (rows.length > 0) {
     console.log("");
     console.log(`x4: PSNR-Y on Set5 (MATLAB-bicubic LR, 4 px shaved); speed on the ${width}x${height} images, networks through the runner at batch ${args.batch} and their served overlap, the median of ${args.rounds} interleaved rounds`);
     console.log("");
-    console.log("| method | parameters | Set5 PSNR-Y (dB) | x4 output MP/s | CPU s per output MP |");
-    console.log("| --- | ---: | ---: | ---: | ---: |");
-    for (const r of rows) console.log(`| ${r.method} | ${r.parameters?.toLocaleString("en") ?? ""} | ${r.set5PsnrY.toFixed(2)} | ${r.outputMpPerSecond.toFixed(2)} | ${r.cpuSecondsPerMp.toFixed(2)} |`);
+    console.log("| method | parameters | Set5 PSNR-Y (dB) | x4 output MP/s | CPU s per output MP | longest stall (ms) |");
+    console.log("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for (const r of rows) console.log(`| ${r.method} | ${r.parameters?.toLocaleString("en") ?? ""} | ${r.set5PsnrY.toFixed(2)} | ${r.outputMpPerSecond.toFixed(2)} | ${r.cpuSecondsPerMp.toFixed(2)} | ${r.longestStallMs.toFixed(0)} |`);
   }
 }

@@ -250,7 +250,8 @@ describe("jobs", () => {
     const r = await runner();
     const response = await r.request("POST", "/v1/jobs?id=j_1&scales=2,4&format=webp&quality=80", await photo());
     expect(response.status).toBe(202);
-    expect(await response.json()).toMatchObject({ id: "j_1", status: "queued", model: { id: "m", version: "1" }, input: { width: 40, height: 30 }, progress: { tilesDone: 0 } });
+    // An idle runner puts the first tiles into a batch at once.
+    expect(await response.json()).toMatchObject({ id: "j_1", status: "running", model: { id: "m", version: "1" }, input: { width: 40, height: 30 }, progress: { tilesDone: 0 } });
     await r.jobs.drain();
     const job = (await (await r.request("GET", "/v1/jobs/j_1")).json()) as Job;
     expect(job.status).toBe("succeeded");
@@ -406,6 +407,17 @@ describe("jobs", () => {
     expect((await r.request("POST", "/v1/jobs?id=j_second", await photo())).status).toBe(202);
     await r.jobs.drain();
     expect(await (await r.request("GET", "/v1/jobs/j_second")).json()).toMatchObject({ status: "succeeded" });
+  });
+
+  it("is running, with no tile done yet, while its first batch is in the model", async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const r = await runner({ model: nearestModel(16, () => gate) });
+    expect((await r.request("POST", "/v1/jobs?id=j_first", await photo())).status).toBe(202);
+    await vi.waitFor(async () => expect(await (await r.request("GET", "/v1/jobs/j_first")).json()).toMatchObject({ status: "running", progress: { tilesDone: 0 } }));
+    release();
+    await r.jobs.drain();
+    expect(await (await r.request("GET", "/v1/jobs/j_first")).json()).toMatchObject({ status: "succeeded" });
   });
 
   it("fails a job whose model run fails, with a stable error code", async () => {
@@ -581,7 +593,7 @@ describe("replicas sharing one store behind a load balancer", () => {
 
     const seen = await b.request("GET", "/v1/jobs/j_shared");
     expect(seen.status).toBe(200);
-    expect(await seen.json()).toMatchObject({ id: "j_shared", status: "queued", input: { width: 40, height: 30 } });
+    expect(await seen.json()).toMatchObject({ id: "j_shared", status: "running", input: { width: 40, height: 30 } });
     expect(Object.keys((await (await b.request("GET", "/v1/jobs/j_shared")).json()) as Job)).not.toContain("lease");
     const again = await b.request("POST", "/v1/jobs?id=j_shared&scales=2", await photo());
     expect(again.status).toBe(200);

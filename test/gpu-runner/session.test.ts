@@ -1,5 +1,8 @@
 import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
+import { existsSync } from "node:fs";
 import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { discoverModels, type ModelEntry } from "../../gpu-runner/src/model/manifest";
 import { ModelSession } from "../../gpu-runner/src/model/session";
@@ -14,6 +17,8 @@ async function fixtureEntry(dir = FIXTURE_MODELS_DIR): Promise<ModelEntry> {
 }
 
 const DETERMINISTIC_DIR = join(FIXTURE_MODELS_DIR, "deterministic");
+/** The shipped model: its batches take long enough (a 384 px tile) to watch the caller's thread meanwhile. */
+const SHIPPED_DIR = fileURLToPath(new URL("../../gpu-runner/models", import.meta.url));
 const FITTED_DIR = join(FIXTURE_MODELS_DIR, "fitted");
 
 /** A fixture's graph under another manifest, as the runner would discover it. */
@@ -105,5 +110,50 @@ describe("ModelSession", () => {
   it("refuses a graph that takes noise when its manifest says it generates nothing", async () => {
     const { manifest } = await fixtureEntry();
     await expect(ModelSession.load(await withManifest({ ...manifest, tokens: 0 }), cpu, silentLog)).rejects.toThrow(/inputs 'noise', 'temperature' not in the contract for tokens = 0/);
+  });
+
+  it("runs a batch on a thread of its own: the caller's event loop keeps turning until the batch returns", async ({ skip }) => {
+    if (!existsSync(join(SHIPPED_DIR, "hvar", "model.onnx"))) skip("the shipped model is not in gpu-runner/models");
+    const session = await ModelSession.load(await fixtureEntry(SHIPPED_DIR), cpu, silentLog);
+    let turns = 0;
+    let running = true;
+    const turn = () => {
+      turns++;
+      if (running) setImmediate(turn);
+    };
+    setImmediate(turn);
+    const t = session.tile;
+    await session.run(new Float32Array(3 * t * t).fill(0.5), new Float32Array(0), 1, { temperature: 0, cleanup: 1 });
+    running = false;
+    // Run on the caller's thread (onnxruntime-node's own run()), the batch held it: no turn until it returned.
+    expect(turns).toBeGreaterThan(10);
+    await session.release();
+  });
+
+  it("leaves the caller's buffers with the caller, and runs the next batch from them", async () => {
+    const session = await ModelSession.load(await fixtureEntry(DETERMINISTIC_DIR), cpu, silentLog);
+    const t = session.tile;
+    const lr = new Float32Array(2 * 3 * t * t).fill(0.25);
+    await session.run(lr, new Float32Array(0), 2, { temperature: 0, cleanup: 1 });
+    expect(lr.length).toBe(2 * 3 * t * t);
+    lr.fill(0.75);
+    expect((await session.run(lr, new Float32Array(0), 1, { temperature: 0, cleanup: 1 })).x4[0]).toBeCloseTo(0.75, 6);
+    await session.release();
+  });
+
+  it("refuses a batch once released", async () => {
+    const session = await ModelSession.load(await fixtureEntry(DETERMINISTIC_DIR), cpu, silentLog);
+    await session.release();
+    const t = session.tile;
+    await expect(session.run(new Float32Array(3 * t * t), new Float32Array(0), 1, { temperature: 0, cleanup: 1 })).rejects.toThrow(/was released/);
+  });
+
+  it("logs what onnxruntime's thread reports through the caller's logger, with its bindings", async () => {
+    const lines: string[] = [];
+    const log = pino({ level: "info", base: { service: "gpu-runner" } }, { write: (line: string) => lines.push(line) });
+    const session = await ModelSession.load(await fixtureEntry(DETERMINISTIC_DIR), cpu, log);
+    await session.release();
+    const records = lines.map((line) => JSON.parse(line) as Record<string, unknown>);
+    expect(records).toContainEqual(expect.objectContaining({ level: 30, service: "gpu-runner", provider: "cpu", threads: 1, msg: "execution provider: CPU" }));
   });
 });

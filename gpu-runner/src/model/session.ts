@@ -1,179 +1,116 @@
-import { existsSync } from "node:fs";
-import { createRequire } from "node:module";
-import { availableParallelism } from "node:os";
-import { dirname, join } from "node:path";
-import * as ort from "onnxruntime-node";
-import type { Logger } from "pino";
-import { type CachedGraph, createCachedSession } from "./graph-cache";
+import { Worker } from "node:worker_threads";
+import pino, { type Level, type Logger } from "pino";
+import type { FromThread, ThreadData, ToThread } from "./inference-thread";
 import type { ModelEntry } from "./manifest";
+import type { SessionOptions } from "./onnx";
 import type { ModelOutputs, RunSettings, TileModel, TileShape } from "./types";
 
-export interface SessionOptions {
-  /** `auto` tries CUDA and falls back to the CPU; `cuda` refuses to start without it. */
-  device: "auto" | "cuda" | "cpu";
-  cudaDeviceId: number;
-  /** CPU intra-op threads; 0 means one per available core. */
-  cpuThreads: number;
-  /** Where optimized graphs are kept (graph-cache.ts); none: the graph is optimized at every load. */
-  graphCacheDir?: string;
+export type { SessionOptions } from "./onnx";
+
+type Ready = Extract<FromThread, { type: "ready" }>;
+interface Run {
+  resolve: (outputs: ModelOutputs) => void;
+  reject: (error: Error) => void;
 }
 
 /**
- * The contract's tensors and their shapes, with `N` for the dynamic batch dimension, and `H`, `W` for
- * the tile's sides of a model with a tile step (manifest `tileStep`). A model that generates nothing
- * (`tokens` 0, e.g. the restoration stage alone) takes no noise or temperature; a model with a
- * clean-up setting (manifest `cleanup`) also takes its strength.
+ * One model of contract v1, checked, warmed up and run once per batch, on a thread of its own
+ * (inference-thread.ts): the runner's thread stays free to answer while a batch runs.
  */
-function contractShapes(tile: number, tokens: number, fitted: boolean, cleanup: boolean): Record<"inputs" | "outputs", Record<string, (string | number)[]>> {
-  const sampling: Record<string, (string | number)[]> = tokens > 0 ? { noise: ["N", tokens], temperature: [1] } : {};
-  const strength: Record<string, (string | number)[]> = cleanup ? { cleanup: [1] } : {};
-  const sides = (s: number) => (fitted ? [s === 1 ? "H" : `${s}H`, s === 1 ? "W" : `${s}W`] : [s * tile, s * tile]);
-  return {
-    inputs: { lr: ["N", 3, ...sides(1)], ...sampling, ...strength },
-    outputs: { x1: ["N", 3, ...sides(1)], x2: ["N", 3, ...sides(2)], x4: ["N", 3, ...sides(4)] },
-  };
-}
-
-/** One onnxruntime session for one model of contract v1: checked, warmed up, run once per batch. */
 export class ModelSession implements TileModel {
   readonly tile: number;
   readonly tokens: number;
+  readonly provider: Ready["provider"];
+  /** The optimized graph the session was made from, when it is cached. */
+  readonly graph: Ready["graph"];
+  private readonly runs = new Map<number, Run>();
+  private nextRun = 0;
+  /** Why no batch can run any more: the thread failed, exited or was released. */
+  private ended: Error | undefined;
 
   private constructor(
     readonly entry: ModelEntry,
-    readonly provider: "cuda" | "cpu",
-    private readonly session: ort.InferenceSession,
-    /** The optimized graph the session was made from, when it is cached. */
-    readonly graph: CachedGraph | undefined,
+    private readonly thread: Worker,
+    ready: Ready,
+    log: Logger,
   ) {
     this.tile = entry.manifest.tile;
     this.tokens = entry.manifest.tokens;
+    this.provider = ready.provider;
+    this.graph = ready.graph;
+    thread.on("message", (message: FromThread) => {
+      if (message.type !== "done" && message.type !== "error") return;
+      const run = this.runs.get(message.id);
+      this.runs.delete(message.id);
+      // Idle, the thread does not keep the process alive (a CLI that is done exits).
+      if (this.runs.size === 0) thread.unref();
+      if (message.type === "done") run?.resolve(message.outputs);
+      else run?.reject(new Error(message.message));
+    });
+    const end = (error: Error) => {
+      if (!this.ended) log.error({ reason: error.message }, "inference thread ended");
+      this.ended ??= error;
+      for (const run of this.runs.values()) run.reject(error);
+      this.runs.clear();
+    };
+    thread.on("error", end);
+    thread.on("exit", (code) => end(new Error(`the inference thread exited with code ${code}`)));
+    thread.unref();
   }
 
   static async load(entry: ModelEntry, options: SessionOptions, log: Logger): Promise<ModelSession> {
     const created = performance.now();
-    const { session, provider, graph } = await createSession(entry, options, log);
-    checkContract(session, entry);
-    const model = new ModelSession(entry, provider, session, graph);
+    const data: ThreadData = { entry, options, logLevel: log.level };
+    const thread = new Worker(new URL("./inference-thread.mjs", import.meta.url), { workerData: data });
+    thread.on("message", (message: FromThread) => {
+      if (message.type === "log") relog(log, message.line);
+    });
+    const ready = await new Promise<Ready>((resolve, reject) => {
+      thread.on("message", (message: FromThread) => {
+        if (message.type === "ready") resolve(message);
+        if (message.type === "failed") reject(new Error(message.message));
+      });
+      thread.once("error", reject);
+      thread.once("exit", (code) => reject(new Error(`the inference thread exited with code ${code} before the model loaded`)));
+    });
+    const model = new ModelSession(entry, thread, ready, log);
     const createMs = Math.round(performance.now() - created);
     const started = performance.now();
     // The first run allocates buffers and (on CUDA) picks kernels: pay for it before the first job.
     await model.run(new Float32Array(3 * model.tile * model.tile), new Float32Array(model.tokens), 1, { temperature: 0, cleanup: 1 });
     const warmupMs = Math.round(performance.now() - started);
-    log.info({ model: entry.manifest.id, version: entry.manifest.version, provider, createMs, graph: graph?.path ?? null, graphReused: graph?.reused ?? false, warmupMs }, "model warmed up");
+    log.info({ model: entry.manifest.id, version: entry.manifest.version, provider: model.provider, createMs, graph: model.graph?.path ?? null, graphReused: model.graph?.reused ?? false, warmupMs }, "model warmed up");
     return model;
   }
 
-  async run(lr: Float32Array, noise: Float32Array, n: number, { temperature, cleanup }: RunSettings, shape?: TileShape): Promise<ModelOutputs> {
+  async run(lr: Float32Array, noise: Float32Array, n: number, settings: RunSettings, shape?: TileShape): Promise<ModelOutputs> {
     const { height, width } = shape ?? { height: this.tile, width: this.tile };
     if ((height !== this.tile || width !== this.tile) && this.entry.manifest.tileStep === undefined) throw new RangeError(`model ${this.entry.manifest.id} takes ${this.tile}px tiles only, not ${height}x${width}`);
-    const pixels = n * height * width;
-    const feeds: Record<string, ort.Tensor> = { lr: new ort.Tensor("float32", lr.subarray(0, 3 * pixels), [n, 3, height, width]) };
-    if (this.tokens > 0) {
-      feeds.noise = new ort.Tensor("float32", noise.subarray(0, n * this.tokens), [n, this.tokens]);
-      feeds.temperature = new ort.Tensor("float32", Float32Array.of(temperature), [1]);
-    }
-    if (this.entry.manifest.cleanup) feeds.cleanup = new ort.Tensor("float32", Float32Array.of(cleanup), [1]);
-    const result = await this.session.run(feeds);
-    return { x1: tensorData(result, "x1", 3 * pixels), x2: tensorData(result, "x2", 12 * pixels), x4: tensorData(result, "x4", 48 * pixels) };
+    if (this.ended) throw this.ended;
+    const id = this.nextRun++;
+    // Copies, handed over to the thread: the caller keeps its buffers.
+    const message: ToThread = { type: "run", id, lr: lr.slice(0, 3 * n * height * width), noise: noise.slice(0, n * this.tokens), n, settings, shape: { height, width } };
+    return new Promise<ModelOutputs>((resolve, reject) => {
+      this.runs.set(id, { resolve, reject });
+      this.thread.ref();
+      this.thread.postMessage(message, [message.lr.buffer, message.noise.buffer] as ArrayBuffer[]);
+    });
   }
 
+  /** Releases the onnxruntime session and ends its thread; runs after this fail. */
   async release(): Promise<void> {
-    await this.session.release();
+    if (this.ended) return;
+    this.ended = new Error(`model ${this.entry.manifest.id} was released`);
+    const exited = new Promise((resolve) => this.thread.once("exit", resolve));
+    this.thread.ref();
+    this.thread.postMessage({ type: "release" } satisfies ToThread);
+    await exited;
   }
 }
 
-/**
- * Whether onnxruntime-node's CUDA provider library was installed beside its binding (it is only with
- * ONNXRUNTIME_NODE_INSTALL=cuda12, as in the container). Checked first in `auto` mode so CPU hosts
- * do not try, and log a native error, on every start.
- */
-function cudaProviderInstalled(): boolean {
-  const dist = dirname(createRequire(import.meta.url).resolve("onnxruntime-node"));
-  return existsSync(join(dist, "..", "bin", "napi-v6", process.platform, process.arch, "libonnxruntime_providers_cuda.so"));
-}
-
-async function createSession(entry: ModelEntry, options: SessionOptions, log: Logger): Promise<{ session: ort.InferenceSession; provider: "cuda" | "cpu"; graph?: CachedGraph }> {
-  const key = (provider: "cuda" | "cpu") => ({ id: entry.manifest.id, sha256: entry.manifest.sha256, provider });
-  const tryCuda = options.device === "cuda" || (options.device === "auto" && cudaProviderInstalled());
-  if (options.device === "auto" && !tryCuda) log.info("CUDA execution provider not installed (ONNXRUNTIME_NODE_INSTALL=cuda12 installs it)");
-  if (tryCuda) {
-    try {
-      const cuda = await createCachedSession(
-        entry.onnxPath,
-        key("cuda"),
-        {
-          executionProviders: [{ name: "cuda", deviceId: options.cudaDeviceId }],
-          // A missing CUDA library is expected on CPU hosts; it is reported once, below, not as an ORT error.
-          logSeverityLevel: 4,
-        },
-        options.graphCacheDir,
-        log,
-      );
-      log.info({ provider: "cuda", deviceId: options.cudaDeviceId }, "execution provider: CUDA");
-      return { ...cuda, provider: "cuda" };
-    } catch (error) {
-      if (options.device === "cuda") throw new Error(`CUDA execution provider requested but unavailable: ${String(error)}`, { cause: error });
-      log.warn({ reason: error instanceof Error ? error.message : String(error) }, "CUDA execution provider unavailable, using the CPU");
-    }
-  }
-  const threads = options.cpuThreads > 0 ? options.cpuThreads : availableParallelism();
-  const cpu = await createCachedSession(
-    entry.onnxPath,
-    key("cpu"),
-    {
-      executionProviders: ["cpu"],
-      intraOpNumThreads: threads,
-      interOpNumThreads: 1,
-      // Spin-waiting threads burn cores between runs; on a shared or busy host (the local stack, CI)
-      // that made the fixture model 18x slower per tile (bench/runner/README.md). Off, always.
-      extra: { session: { intra_op: { allow_spinning: "0" } } },
-      // A memory pattern is recorded per input shape, and a batch of each new size then ran twice at
-      // 2.2-2.8x the CPU (hvar 2.3.0). Batches here take every size up to the maximum, and without the
-      // pattern every size runs at the same steady cost from the session's second run
-      // (bench/runner/README.md, "Warm-up").
-      enableMemPattern: false,
-    },
-    options.graphCacheDir,
-    log,
-  );
-  log.info({ provider: "cpu", threads }, "execution provider: CPU");
-  return { ...cpu, provider: "cpu" };
-}
-
-/** Refuses a model whose graph does not match its manifest and contract v1, before any job sees it. */
-function checkContract(session: ort.InferenceSession, entry: ModelEntry): void {
-  const { tile, tokens, tileStep, cleanup = false } = entry.manifest;
-  const expected = contractShapes(tile, tokens, tileStep !== undefined, cleanup);
-  const problems: string[] = [];
-  const compare = (kind: string, metadata: readonly ort.InferenceSession.ValueMetadata[], want: Record<string, (string | number)[]>) => {
-    for (const [name, shape] of Object.entries(want)) {
-      const found = metadata.find((m) => m.name === name);
-      if (found === undefined) {
-        problems.push(`${kind} '${name}' is missing`);
-      } else if (!found.isTensor || found.type !== "float32") {
-        problems.push(`${kind} '${name}' is not a float32 tensor`);
-      } else if (!sameShape(found.shape, shape)) {
-        problems.push(`${kind} '${name}' has shape [${found.shape.join(", ")}], the contract says [${shape.join(", ")}]`);
-      }
-    }
-  };
-  compare("input", session.inputMetadata, expected.inputs);
-  const extra = session.inputMetadata.map((m) => m.name).filter((name) => !(name in expected.inputs));
-  if (extra.length > 0) problems.push(`input${extra.length > 1 ? "s" : ""} ${extra.map((name) => `'${name}'`).join(", ")} not in the contract for tokens = ${tokens}${cleanup ? " with cleanup" : ""}`);
-  compare("output", session.outputMetadata, expected.outputs);
-  if (problems.length > 0) throw new Error(`model ${entry.manifest.id} breaks contract v1: ${problems.join("; ")}`);
-}
-
-/** A symbolic dimension matches only a symbolic one; a number matches itself. */
-function sameShape(actual: readonly (number | string)[], want: readonly (number | string)[]): boolean {
-  return actual.length === want.length && actual.every((d, i) => (typeof want[i] === "string" ? typeof d === "string" || d === -1 : d === want[i]));
-}
-
-function tensorData(result: ort.InferenceSession.ReturnType, name: string, length: number): Float32Array {
-  const tensor = result[name];
-  if (tensor === undefined || !(tensor.data instanceof Float32Array) || tensor.data.length !== length) {
-    throw new Error(`model output '${name}' does not have the contract's ${length} float32 values`);
-  }
-  return tensor.data;
+/** A record the thread logged, logged again by the runner's logger (its bindings, its destination). */
+function relog(log: Logger, line: string): void {
+  const { level, msg, ...fields } = JSON.parse(line) as { level: number; msg?: string } & Record<string, unknown>;
+  const label = pino.levels.labels[level] as Level | undefined;
+  log[label ?? "info"](fields, msg);
 }

@@ -252,10 +252,13 @@ export class JobService {
       tiles: task.tiles,
       settings: task.settings,
       shape: task.shape,
-      fill: (index, dst, offset) => task.fill(index, dst, offset),
+      // Running from the moment its first tile goes into a batch, not once that batch is done.
+      fill: (index, dst, offset) => {
+        job.status = "running";
+        task.fill(index, dst, offset);
+      },
       accept: (index, outputs, slot) => {
         task.accept(index, outputs, slot);
-        job.status = "running";
         job.progress.tilesDone = task.tilesDone;
       },
     };
