@@ -11,7 +11,13 @@ if (secret === undefined) {
   process.exit(1);
 }
 
-const { app, metricsApp, shutdown } = await assembleRunner(config, secret, log);
+const { app, metricsApp, shutdown, lost } = await assembleRunner(config, secret, log);
+// A runner whose model thread is gone can run nothing: exit, as a crash would, to be restarted (its
+// jobs' heartbeats stop, and other replicas take them over).
+void lost?.then((error) => {
+  log.fatal({ reason: error.message }, "the model's thread is gone: exiting");
+  process.exit(1);
+});
 const server = serve({ fetch: app.fetch, hostname: config.HVAR_RUNNER_HOST, port: config.HVAR_RUNNER_PORT }, (info) =>
   log.info({ address: info.address, port: info.port }, "runner listening"),
 );

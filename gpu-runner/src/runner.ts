@@ -107,5 +107,5 @@ export async function assembleRunner(config: RunnerConfig, secret: string, log: 
     await jobs?.drain();
     await session?.release();
   }
-  return { app, metricsApp: metricsApp(metrics), shutdown };
+  return { app, metricsApp: metricsApp(metrics), shutdown, lost: session?.lost };
 }

@@ -2,6 +2,7 @@ import { copyFile, mkdir, readFile, writeFile } from "node:fs/promises";
 import { existsSync } from "node:fs";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import type { Worker } from "node:worker_threads";
 import pino from "pino";
 import { describe, expect, it } from "vitest";
 import { discoverModels, type ModelEntry } from "../../gpu-runner/src/model/manifest";
@@ -146,6 +147,15 @@ describe("ModelSession", () => {
     await session.release();
     const t = session.tile;
     await expect(session.run(new Float32Array(3 * t * t), new Float32Array(0), 1, { temperature: 0, cleanup: 1 })).rejects.toThrow(/was released/);
+  });
+
+  it("says when its thread is gone (killed, as by the OOM killer), and refuses batches after it with the reason", async () => {
+    const session = await ModelSession.load(await fixtureEntry(DETERMINISTIC_DIR), cpu, silentLog);
+    // Its thread is private: reached here only to kill it as the system would.
+    await (session as unknown as { thread: Worker }).thread.terminate();
+    expect((await session.lost).message).toMatch(/exited with code 1/);
+    const t = session.tile;
+    await expect(session.run(new Float32Array(3 * t * t), new Float32Array(0), 1, { temperature: 0, cleanup: 1 })).rejects.toThrow(/exited with code 1/);
   });
 
   it("logs what onnxruntime's thread reports through the caller's logger, with its bindings", async () => {

@@ -25,6 +25,11 @@ export class ModelSession implements TileModel {
   readonly graph: Ready["graph"];
   private readonly runs = new Map<number, Run>();
   private nextRun = 0;
+  /**
+   * Resolves with the reason if the thread fails or exits without release(): no batch runs after that
+   * (those in flight fail with the same reason), so the runner exits to be restarted, as if it crashed.
+   */
+  readonly lost: Promise<Error>;
   /** Why no batch can run any more: the thread failed, exited or was released. */
   private ended: Error | undefined;
 
@@ -32,7 +37,6 @@ export class ModelSession implements TileModel {
     readonly entry: ModelEntry,
     private readonly thread: Worker,
     ready: Ready,
-    log: Logger,
   ) {
     this.tile = entry.manifest.tile;
     this.tokens = entry.manifest.tokens;
@@ -47,8 +51,10 @@ export class ModelSession implements TileModel {
       if (message.type === "done") run?.resolve(message.outputs);
       else run?.reject(new Error(message.message));
     });
+    let lose: (error: Error) => void = () => undefined;
+    this.lost = new Promise((resolve) => (lose = resolve));
     const end = (error: Error) => {
-      if (!this.ended) log.error({ reason: error.message }, "inference thread ended");
+      if (!this.ended) lose(error);
       this.ended ??= error;
       for (const run of this.runs.values()) run.reject(error);
       this.runs.clear();
@@ -73,7 +79,7 @@ export class ModelSession implements TileModel {
       thread.once("error", reject);
       thread.once("exit", (code) => reject(new Error(`the inference thread exited with code ${code} before the model loaded`)));
     });
-    const model = new ModelSession(entry, thread, ready, log);
+    const model = new ModelSession(entry, thread, ready);
     const createMs = Math.round(performance.now() - created);
     const started = performance.now();
     // The first run allocates buffers and (on CUDA) picks kernels: pay for it before the first job.
