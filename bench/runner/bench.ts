@@ -15,7 +15,6 @@ import { readFileSync } from "node:fs";
 import { DEFAULT_CLEANUP } from "@hvar/contract";
 import { availableParallelism, cpus, loadavg } from "node:os";
 import { dirname, join } from "node:path";
-import { monitorEventLoopDelay } from "node:perf_hooks";
 import { parseArgs } from "node:util";
 import { pino } from "pino";
 import sharp from "sharp";
@@ -23,7 +22,9 @@ import { z } from "zod";
 import { loadConfig } from "../../gpu-runner/src/config";
 import { decodeImage } from "../../gpu-runner/src/image/decode";
 import { discoverModels, type ModelEntry, tileOverlap } from "../../gpu-runner/src/model/manifest";
+import { checkContract, createSession, runBatch } from "../../gpu-runner/src/model/onnx";
 import { ModelSession } from "../../gpu-runner/src/model/session";
+import type { TileModel } from "../../gpu-runner/src/model/types";
 import { Scheduler } from "../../gpu-runner/src/scheduler/scheduler";
 import { UpscaleTask } from "../../gpu-runner/src/tiling/task";
 import { syntheticImage } from "./images";
@@ -78,7 +79,7 @@ const [width, height] = args.size;
 const images = await Promise.all(Array.from({ length: args.images }, (_, i) => syntheticImage(width, height, i + 1).then((png) => decodeImage(png, { maxPixels: width * height }))));
 type Image = (typeof images)[number];
 
-const scheduler = (model: ModelSession, batchSize: number) => new Scheduler(model, { batchSize, memoryBudgetBytes: 16 * 1024 ** 3, maxQueuedTiles: Number.MAX_SAFE_INTEGER });
+const scheduler = (model: TileModel, batchSize: number) => new Scheduler(model, { batchSize, memoryBudgetBytes: 16 * 1024 ** 3, maxQueuedTiles: Number.MAX_SAFE_INTEGER });
 
 /** How a model's tiles are cut: its manifest's side and step (peers were exported for the served model's, hvar's older versions not). */
 type Tiling = Pick<ModelEntry["manifest"], "tile" | "tileStep">;
@@ -106,8 +107,7 @@ interface Timing {
 /** One timed pass of `x4` over every image (tiles: those of the runner's tasks, 0 for a resampler). */
 async function timeOnce(x4: (image: Image) => Promise<unknown>): Promise<Timing> {
   const timing: Timing = { tiles: 0, seconds: 0, cpuSeconds: 0, outputMp: 0, longestStallMs: 0 };
-  const stalls = monitorEventLoopDelay({ resolution: 5 });
-  stalls.enable();
+  const stalls = stallMeter();
   for (const image of images) {
     const cpuBefore = process.cpuUsage();
     const started = performance.now();
@@ -118,9 +118,27 @@ async function timeOnce(x4: (image: Image) => Promise<unknown>): Promise<Timing>
     timing.tiles += out instanceof UpscaleTask ? out.tiles : 0;
     timing.outputMp += (16 * image.width * image.height) / 1e6;
   }
-  stalls.disable();
-  timing.longestStallMs = stalls.max / 1e6;
+  timing.longestStallMs = stalls();
   return timing;
+}
+
+/**
+ * Measures the longest gap between turns of the event loop (a timer due every millisecond) from now to
+ * the call of the function it returns, the time since the last turn included: a pass that never
+ * yields is one stall of its whole length.
+ */
+function stallMeter(): () => number {
+  let last = performance.now();
+  let longest = 0;
+  const tick = setInterval(() => {
+    const now = performance.now();
+    longest = Math.max(longest, now - last);
+    last = now;
+  }, 1);
+  return () => {
+    clearInterval(tick);
+    return Math.max(longest, performance.now() - last);
+  };
 }
 
 const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
@@ -195,7 +213,7 @@ async function meanPsnr(pairs: Pair[], x4: (pair: Pair) => Promise<Uint8Array>):
   return sum / pairs.length;
 }
 
-async function addModel(label: string, entry: ModelEntry, model: ModelSession, cleanup?: number): Promise<void> {
+async function addModel(label: string, entry: ModelEntry, model: TileModel, cleanup?: number): Promise<void> {
   note(`comparison: ${label}`);
   const overlap = tileOverlap(entry.manifest, undefined);
   const run = scheduler(model, args.batch);
@@ -208,6 +226,14 @@ async function addModel(label: string, entry: ModelEntry, model: ModelSession, c
   // The exports write it beside the contract's fields, which the runner's schema keeps alone.
   const { parameters } = JSON.parse(readFileSync(join(dirname(entry.onnxPath), "manifest.json"), "utf8")) as { parameters?: number };
   methods.push({ label, parameters: parameters ?? null, set5PsnrY, time: () => timeOnce((image) => upscale(run, image, overlap, entry.manifest, cleanup)) });
+}
+
+/** The model's onnxruntime session run in place, on this thread (onnxruntime-node's run() holds it for the batch). */
+async function onCallingThread(entry: ModelEntry): Promise<TileModel> {
+  const onnx = await createSession(entry, sessionOptions, log);
+  checkContract(onnx.session, entry);
+  const { tile, tokens } = entry.manifest;
+  return { tile, tokens, run: (lr, noise, n, settings, shape = { height: tile, width: tile }) => runBatch(onnx, entry, lr, noise, n, settings, shape) };
 }
 
 /** A classic upscaler: interleaved RGB in, x4 interleaved RGB out. */
@@ -224,6 +250,8 @@ const rows: MethodRow[] = [];
 if (!args["skip-peers"]) {
   await addModel(`${served.manifest.id} ${served.manifest.version}`, served, session);
   // The same model at a fixed strength: what reading each image's noise (cleanup=auto) costs.
+  // The same model run on the calling thread, as the runner did until 2026-12-05: what its own thread costs.
+  await addModel(`${served.manifest.id} ${served.manifest.version} on the runner's thread`, served, await onCallingThread(served));
   if (served.manifest.cleanup) await addModel(`${served.manifest.id} ${served.manifest.version} at cleanup ${DEFAULT_CLEANUP} (no noise read)`, served, session, DEFAULT_CLEANUP);
   const others = [...(await peerModels(tile, served.manifest.tileStep, note))];
   for (const dir of args["peer-models"]) others.push(...(await discoverModels(dir)).models.filter((m) => m.manifest.sha256 !== served.manifest.sha256));
