@@ -218,6 +218,8 @@ export class Scheduler {
     this.tilesPerSecond = this.tilesPerSecond === undefined ? rate : 0.8 * this.tilesPerSecond + 0.2 * rate;
     this.observer.batch?.(n, seconds);
     for (const [slot, { pending, index }] of batch.entries()) {
+      // Blending one tile's outputs takes tens of milliseconds on a CPU: requests are answered in between.
+      if (slot > 0) await new Promise((resolve) => setImmediate(resolve));
       if (!this.ring.includes(pending)) continue;
       try {
         pending.job.accept(index, outputs, slot);
