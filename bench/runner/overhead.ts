@@ -1,0 +1,90 @@
+/**
+ * The runner's own work on its thread for one job, without the model: reading the noise (`cleanup=auto`),
+ * cutting the tiles, blending each tile's outputs into the image, and making the 8-bit image that is
+ * encoded (the encoding itself runs on libuv's threads and is timed apart). This is what a GPU runner
+ * cannot go faster than, however fast its model: the model's outputs here are a constant stand-in of
+ * the served model's tile shape, since what blending costs does not depend on their values.
+ *
+ *   npm run bench:runner-overhead                      # 1920x1080 at x4, the served model's tiling
+ *   npm run bench:runner-overhead -- --size 960x540 --scales 1,2,4 --rounds 5
+ */
+import { parseArgs } from "node:util";
+import type { Scale } from "@hvar/contract";
+import { z } from "zod";
+import { decodeImage } from "../../gpu-runner/src/image/decode";
+import { encodeImage } from "../../gpu-runner/src/image/encode";
+import { noiseLevel } from "../../gpu-runner/src/image/noise";
+import { discoverModels, tileOverlap } from "../../gpu-runner/src/model/manifest";
+import { Blender, fillTile } from "../../gpu-runner/src/tiling/blend";
+import { planTiles } from "../../gpu-runner/src/tiling/plan";
+import { syntheticImage } from "./images";
+
+const ArgsSchema = z.object({
+  "models-dir": z.string().default("gpu-runner/models"),
+  size: z
+    .string()
+    .default("1920x1080")
+    .transform((s) => s.split("x").map(Number) as [number, number]),
+  scales: z
+    .string()
+    .default("4")
+    .transform((s) => s.split(",").map(Number) as Scale[]),
+  rounds: z.coerce.number().int().min(1).default(3),
+});
+const text = { type: "string" } as const;
+const args = ArgsSchema.parse(parseArgs({ options: { "models-dir": text, size: text, scales: text, rounds: text } }).values);
+const [width, height] = args.size;
+const served = (await discoverModels(args["models-dir"])).models[0];
+if (!served) throw new Error(`no usable model in ${args["models-dir"]}`);
+const { tile, tileStep } = served.manifest;
+const image = await decodeImage(await syntheticImage(width, height, 1), { maxPixels: width * height });
+const median = (values: number[]) => values.sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
+const timed = <T>(work: () => T): [T, number] => {
+  const started = performance.now();
+  const result = work();
+  return [result, performance.now() - started];
+};
+
+interface Round {
+  noise: number;
+  fill: number;
+  blend: number;
+  toRgb: number;
+  encode: number;
+}
+const plan = planTiles(width, height, tile, tileOverlap(served.manifest, undefined), tileStep);
+const pixels = plan.tileWidth * plan.tileHeight;
+const lr = new Float32Array(3 * pixels);
+// A constant stand-in for one tile's outputs, x1, x2 and x4 planar: blending does not read their values.
+const outputs = { 1: new Float32Array(3 * pixels).fill(0.5), 2: new Float32Array(12 * pixels).fill(0.5), 4: new Float32Array(48 * pixels).fill(0.5) };
+const rounds: Round[] = [];
+for (let round = 0; round <= args.rounds; round++) {
+  const timing: Round = { noise: timed(() => noiseLevel(image.rgb, width, height))[1], fill: 0, blend: 0, toRgb: 0, encode: 0 };
+  const blenders = args.scales.map((scale) => new Blender(plan, scale));
+  for (let index = 0; index < plan.count; index++) {
+    timing.fill += timed(() => fillTile(image.rgb, plan, index, lr, 0))[1];
+    for (const blender of blenders) timing.blend += timed(() => blender.add(index, outputs[blender.scale], 0))[1];
+  }
+  for (const blender of blenders) {
+    const [rgb, ms] = timed(() => blender.toRgb());
+    timing.toRgb += ms;
+    const started = performance.now();
+    await encodeImage({ width: blender.width, height: blender.height, rgb }, "webp", 90);
+    timing.encode += performance.now() - started;
+  }
+  if (round > 0) rounds.push(timing); // round 0: warm-up
+}
+const outputMp = (args.scales.reduce((sum, s) => sum + s * s, 0) * width * height) / 1e6;
+const ms = (key: keyof Round) => median(rounds.map((x) => x[key]));
+const thread = ms("noise") + ms("fill") + ms("blend") + ms("toRgb");
+console.log(`${width}x${height} at x${args.scales.join(", x")} (${outputMp.toFixed(1)} output MP), ${plan.count} tiles of ${plan.tileWidth}x${plan.tileHeight} (${served.manifest.id} ${served.manifest.version}'s tiling), the median of ${args.rounds} rounds`);
+console.log("");
+console.log("| part | on the runner's thread | ms per job | ms per tile |");
+console.log("| --- | --- | ---: | ---: |");
+console.log(`| noise read (cleanup=auto) | yes | ${ms("noise").toFixed(0)} | |`);
+console.log(`| cutting the tiles | yes | ${ms("fill").toFixed(0)} | ${(ms("fill") / plan.count).toFixed(1)} |`);
+console.log(`| blending the outputs | yes | ${ms("blend").toFixed(0)} | ${(ms("blend") / plan.count).toFixed(1)} |`);
+console.log(`| 8-bit images from the blend | yes | ${ms("toRgb").toFixed(0)} | |`);
+console.log(`| WebP encoding (sharp) | no: libuv's threads | ${ms("encode").toFixed(0)} | |`);
+console.log("");
+console.log(`On the runner's thread: ${thread.toFixed(0)} ms per job, a ceiling of ${(outputMp / (thread / 1000)).toFixed(1)} output MP/s whatever the model's speed.`);
