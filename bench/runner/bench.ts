@@ -205,7 +205,7 @@ interface Method {
 }
 const methods: Method[] = [];
 const set5 = args["skip-peers"] ? [] : await set5x4();
-const sessions: ModelSession[] = [];
+const sessions: { release(): Promise<void> }[] = [];
 
 async function meanPsnr(pairs: Pair[], x4: (pair: Pair) => Promise<Uint8Array>): Promise<number> {
   let sum = 0;
@@ -229,11 +229,16 @@ async function addModel(label: string, entry: ModelEntry, model: TileModel, clea
 }
 
 /** The model's onnxruntime session run in place, on this thread (onnxruntime-node's run() holds it for the batch). */
-async function onCallingThread(entry: ModelEntry): Promise<TileModel> {
+async function onCallingThread(entry: ModelEntry): Promise<TileModel & { release(): Promise<void> }> {
   const onnx = await createSession(entry, sessionOptions, log);
   checkContract(onnx.session, entry);
   const { tile, tokens } = entry.manifest;
-  return { tile, tokens, run: (lr, noise, n, settings, shape = { height: tile, width: tile }) => runBatch(onnx, entry, lr, noise, n, settings, shape) };
+  return {
+    tile,
+    tokens,
+    run: (lr, noise, n, settings, shape = { height: tile, width: tile }) => runBatch(onnx, entry, lr, noise, n, settings, shape),
+    release: () => onnx.session.release(),
+  };
 }
 
 /** A classic upscaler: interleaved RGB in, x4 interleaved RGB out. */
@@ -249,9 +254,11 @@ async function addResize(label: string, resize: Resize): Promise<void> {
 const rows: MethodRow[] = [];
 if (!args["skip-peers"]) {
   await addModel(`${served.manifest.id} ${served.manifest.version}`, served, session);
-  // The same model at a fixed strength: what reading each image's noise (cleanup=auto) costs.
   // The same model run on the calling thread, as the runner did until 2026-12-05: what its own thread costs.
-  await addModel(`${served.manifest.id} ${served.manifest.version} on the runner's thread`, served, await onCallingThread(served));
+  const inPlace = await onCallingThread(served);
+  sessions.push(inPlace);
+  await addModel(`${served.manifest.id} ${served.manifest.version} on the runner's thread`, served, inPlace);
+  // The same model at a fixed strength: what reading each image's noise (cleanup=auto) costs.
   if (served.manifest.cleanup) await addModel(`${served.manifest.id} ${served.manifest.version} at cleanup ${DEFAULT_CLEANUP} (no noise read)`, served, session, DEFAULT_CLEANUP);
   const others = [...(await peerModels(tile, served.manifest.tileStep, note))];
   for (const dir of args["peer-models"]) others.push(...(await discoverModels(dir)).models.filter((m) => m.manifest.sha256 !== served.manifest.sha256));

@@ -9,7 +9,7 @@
  *   npm run bench:runner-overhead -- --size 960x540 --scales 1,2,4 --rounds 5
  */
 import { parseArgs } from "node:util";
-import type { Scale } from "@hvar/contract";
+import { scaleListSchema } from "@hvar/contract";
 import { z } from "zod";
 import { decodeImage } from "../../gpu-runner/src/image/decode";
 import { encodeImage } from "../../gpu-runner/src/image/encode";
@@ -23,16 +23,14 @@ const ArgsSchema = z.object({
   "models-dir": z.string().default("gpu-runner/models"),
   size: z
     .string()
+    .regex(/^[1-9]\d*x[1-9]\d*$/, "size is <width>x<height> in pixels, e.g. 1920x1080")
     .default("1920x1080")
     .transform((s) => s.split("x").map(Number) as [number, number]),
-  scales: z
-    .string()
-    .default("4")
-    .transform((s) => s.split(",").map(Number) as Scale[]),
+  scales: scaleListSchema,
   rounds: z.coerce.number().int().min(1).default(3),
 });
 const text = { type: "string" } as const;
-const args = ArgsSchema.parse(parseArgs({ options: { "models-dir": text, size: text, scales: text, rounds: text } }).values);
+const args = ArgsSchema.parse(parseArgs({ options: { "models-dir": text, size: text, scales: { type: "string", default: "4" }, rounds: text } }).values);
 const [width, height] = args.size;
 const served = (await discoverModels(args["models-dir"])).models[0];
 if (!served) throw new Error(`no usable model in ${args["models-dir"]}`);

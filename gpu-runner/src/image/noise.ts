@@ -37,7 +37,7 @@ export function noiseLevel(rgb: Uint8Array, width: number, height: number): numb
   const sorted = Float64Array.from(order, (p) => energy[p] as number);
   const sums = new PatchSums(patches);
   let end = order.length;
-  sums.update(order, 0, end, 1);
+  sums.restart(order, end);
   // Noise of variance v alone gives a patch a gradient energy of about Gamma(n/2, 2 v t / n), t = 2 per difference.
   const differences = 4 * PATCH * (PATCH - 1);
   let variance = sums.smallestVariance();
