@@ -46,7 +46,7 @@ export const RunnerConfigSchema = z
     /**
      * Memory one job may hold (decoded image, blend sums, one scale's image and file; measured by
      * bench/runner/job-memory.ts): a job over it gets 413 job_too_large. The largest input at x1, x2
-     * and x4 with alpha needs about 1.6 GB.
+     * and x4 with alpha needs about 1.9 GB.
      */
     HVAR_JOB_MEMORY_MB: int(1, 2048),
     /** Memory all jobs in flight may hold together; a job that does not fit beside them gets 429. */
@@ -68,7 +68,7 @@ export const RunnerConfigSchema = z
     /**
      * Decoded input pixels at most, whatever the scales: packages/contract's MAX_INPUT_PIXELS (2^22,
      * 2048x2048), the worker's MAX_INPUT_PIXELS too, so the edge refuses larger images before upload
-     * ends. Change both together. A job of that size holds about 1.6 GB while it runs (HVAR_JOB_MEMORY_MB).
+     * ends. Change both together. A job of that size holds about 1.9 GB while it runs (HVAR_JOB_MEMORY_MB).
      */
     HVAR_MAX_INPUT_PIXELS: int(1, MAX_INPUT_PIXELS),
     HVAR_MAX_BODY_BYTES: int(1, 32 * 1024 * 1024),

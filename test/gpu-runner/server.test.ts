@@ -9,6 +9,7 @@ import { createApp } from "../../gpu-runner/src/server/app";
 import { signRequest } from "../../gpu-runner/src/server/auth";
 import { MAX_OUTPUT_PIXELS, type RunnerJob as Job, runnerModelSchema } from "@hvar/contract";
 import { JobService } from "../../gpu-runner/src/server/jobs";
+import { sumChunks } from "../../gpu-runner/src/tiling/sum-chunks";
 import { taskMemoryBytes } from "../../gpu-runner/src/tiling/task";
 import { metricsApp, RunnerMetrics } from "../../gpu-runner/src/server/metrics";
 import { LocalStore } from "../../gpu-runner/src/storage/local";
@@ -405,6 +406,26 @@ describe("jobs", () => {
     release();
     await r.jobs.drain();
     expect((await r.request("POST", "/v1/jobs?id=j_second", await photo())).status).toBe(202);
+    await r.jobs.drain();
+    expect(await (await r.request("GET", "/v1/jobs/j_second")).json()).toMatchObject({ status: "succeeded" });
+  });
+
+  it("keeps the blend memory of ended jobs within what the memory for jobs leaves beside the jobs in flight", async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const large = await rawImage(200, 150, (x, y) => [x, y, 100]).png().toBuffer();
+    const needs = taskMemoryBytes(200, 150, [4], false);
+    // Room for less than the one 8-MiB chunk the sum of an ended job leaves.
+    const totalBytes = needs + 4 * 2 ** 20;
+    let gated = false;
+    const r = await runner({ model: nearestModel(16, () => (gated ? gate : undefined)), memory: { jobBytes: needs, totalBytes } });
+    sumChunks.trim();
+    await createAndFinish(r, "j_first", "scales=4", large);
+    expect(sumChunks.freeBytes).toBeGreaterThan(totalBytes - needs);
+    gated = true;
+    expect((await r.request("POST", "/v1/jobs?id=j_second&scales=4", large)).status).toBe(202);
+    expect(sumChunks.freeBytes).toBeLessThanOrEqual(totalBytes - needs);
+    release();
     await r.jobs.drain();
     expect(await (await r.request("GET", "/v1/jobs/j_second")).json()).toMatchObject({ status: "succeeded" });
   });

@@ -33,11 +33,12 @@ export interface UpscaleOptions {
 
 /**
  * Bytes one job holds at its peak, for a `width`x`height` input at `scales`: the decoded image (8-bit
- * RGB and alpha), every scale's blend sum (3 float32 per output pixel) until the tiles are done, and,
- * while the largest scale is encoded, its 8-bit RGB, its upscaled alpha and the encoded file (counted
- * at the raw size plus a quarter: PNG of noise comes out a little larger than raw). The scales are
- * encoded one after another, largest first, each sum dropped once its image is made, so the peak is
- * the moment the largest is encoded. bench/runner/job-memory.ts measures it against this estimate.
+ * RGB and alpha), every scale's blend sum (3 float32 per output pixel), and, while the largest scale is
+ * encoded, its 8-bit RGB, its upscaled alpha and the encoder's buffers (counted at 2.5 times the raw
+ * size: PNG of noise, the worst case, took 1.9 times). The scales are encoded one after another,
+ * largest first, so the peak is the moment the largest is encoded. A sum's memory goes back to
+ * `SumChunks` once its image is made, for the next job rather than to the system, so every sum counts
+ * until the job ends. bench/runner/job-memory.ts measures the peak against this estimate.
  */
 export function taskMemoryBytes(width: number, height: number, scales: readonly Scale[], alpha: boolean): number {
   const pixels = width * height;
@@ -45,7 +46,7 @@ export function taskMemoryBytes(width: number, height: number, scales: readonly 
   const largest = Math.max(...unique) ** 2 * pixels;
   const sums = unique.reduce((total, s) => total + 12 * s * s * pixels, 0);
   const channels = alpha ? 4 : 3;
-  return pixels * channels + sums + largest * (channels + 1.25 * channels);
+  return pixels * channels + sums + largest * (channels + 2.5 * channels);
 }
 
 /**
@@ -97,18 +98,17 @@ export class UpscaleTask implements TileJob {
 
   /**
    * The blended images, encoded, by ascending scale; call once, after every tile was accepted. Scales
-   * are encoded one at a time, largest first, and each blend sum is let go as soon as its image is
-   * made: the job's peak is then its sums plus one scale's image (taskMemoryBytes), not every
-   * scale's image and encoder at once.
+   * are encoded one at a time, largest first, and each 8-bit image is let go once it is encoded: the
+   * job's peak is then its sums plus one scale's image and encoder (taskMemoryBytes), not every
+   * scale's at once.
    */
   async encode(format: OutputFormat, quality: number): Promise<EncodedOutput[]> {
     const { width, height, alpha } = this.image;
     const largestFirst = this.blenders.splice(0).reverse();
     const encoded: EncodedOutput[] = [];
-    while (largestFirst.length > 0) {
-      // Shifted out before its image is made: nothing holds the sum once toRgb() returns.
-      const { scale, width: outWidth, height: outHeight } = largestFirst[0] as Blender;
-      const rgb = (largestFirst.shift() as Blender).toRgb(this.grey);
+    for (const blender of largestFirst) {
+      const { scale, width: outWidth, height: outHeight } = blender;
+      const rgb = await blender.toRgb(this.grey);
       const bytes = await encodeImage({ width: outWidth, height: outHeight, rgb, ...(alpha ? { alpha: await upscaleAlpha(alpha, width, height, scale) } : {}) }, format, quality);
       encoded.unshift({ scale, width: outWidth, height: outHeight, contentType: CONTENT_TYPES[format], format, bytes });
     }
