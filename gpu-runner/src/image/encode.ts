@@ -1,5 +1,5 @@
 import type { OutputFormat } from "@hvar/contract";
-import sharp from "sharp";
+import sharp, { type AvifOptions, type JpegOptions, type PngOptions, type WebpOptions } from "sharp";
 
 export interface EncodeInput {
   width: number;
@@ -9,6 +9,25 @@ export interface EncodeInput {
   /** One byte per pixel, re-attached as the fourth channel (flattened for JPEG, which has none). */
   alpha?: Buffer;
 }
+
+/** A sharp encoder and its options (quality apart, which the job gives). */
+export type EncoderSettings =
+  | { format: "png"; options: PngOptions }
+  | { format: "webp"; options: WebpOptions }
+  | { format: "avif"; options: AvifOptions }
+  | { format: "jpeg"; options: JpegOptions };
+
+/**
+ * What each output format is encoded with; `npm run bench:encoders` sets them beside other efforts.
+ * AVIF at sharp's default effort (4) encoded 1920x1080 at 0.4 MP/s on 2 cores, slower than the model
+ * itself: effort 3 is 6x faster for files 10% larger at the same quality (bench/runner/README.md).
+ */
+export const ENCODERS: { [F in OutputFormat]: Extract<EncoderSettings, { format: F }> } = {
+  png: { format: "png", options: { compressionLevel: 6 } },
+  webp: { format: "webp", options: {} },
+  avif: { format: "avif", options: { effort: 3 } },
+  jpeg: { format: "jpeg", options: { mozjpeg: true } },
+};
 
 /**
  * Encodes to the requested format. Metadata (EXIF, XMP, ICC) is never copied: sharp writes none
@@ -20,14 +39,14 @@ export async function encodeImage(image: EncodeInput, format: OutputFormat, qual
   const pipeline = sharp(pixels, { raw: { width, height, channels: alpha ? 4 : 3 } });
   switch (format) {
     case "png":
-      return pipeline.png({ compressionLevel: 6 }).toBuffer();
+      return pipeline.png(ENCODERS.png.options).toBuffer();
     case "webp":
-      return pipeline.webp({ quality }).toBuffer();
+      return pipeline.webp({ ...ENCODERS.webp.options, quality }).toBuffer();
     case "avif":
-      return pipeline.avif({ quality }).toBuffer();
+      return pipeline.avif({ ...ENCODERS.avif.options, quality }).toBuffer();
     case "jpeg":
       // JPEG has no alpha: a transparent image flattened onto white reads better than onto black.
-      return (alpha ? pipeline.flatten({ background: "#ffffff" }) : pipeline).jpeg({ quality, mozjpeg: true }).toBuffer();
+      return (alpha ? pipeline.flatten({ background: "#ffffff" }) : pipeline).jpeg({ ...ENCODERS.jpeg.options, quality }).toBuffer();
   }
 }
 

@@ -1,0 +1,125 @@
+/**
+ * What encoding the runner's outputs costs, per format: the served encoder settings
+ * (gpu-runner/src/image/encode.ts) beside other efforts of the same encoders, on what the runner
+ * encodes: the x4 of the demo's four photos (cut to 480x270, so x4 is 1920x1080) made by the served
+ * model through the runner's own tiling. Time is the median of `--rounds`, every setting once per round
+ * in turn; size is the mean per image; PSNR-Y (BT.601) is the decoded file against the image encoded,
+ * so that a faster setting is seen to keep the picture at the same `quality` or not.
+ *
+ *   npm run bench:encoders                       # quality 85, the API's default
+ *   npm run bench:encoders -- --quality 90 --rounds 5
+ */
+import { readdirSync } from "node:fs";
+import { join } from "node:path";
+import { parseArgs } from "node:util";
+import { DEFAULT_QUALITY, type OutputFormat } from "@hvar/contract";
+import { pino } from "pino";
+import sharp from "sharp";
+import { z } from "zod";
+import { decodeImage } from "../../gpu-runner/src/image/decode";
+import { ENCODERS, type EncoderSettings } from "../../gpu-runner/src/image/encode";
+import { discoverModels, tileOverlap } from "../../gpu-runner/src/model/manifest";
+import { ModelSession } from "../../gpu-runner/src/model/session";
+import { Scheduler } from "../../gpu-runner/src/scheduler/scheduler";
+import { UpscaleTask } from "../../gpu-runner/src/tiling/task";
+
+const ArgsSchema = z.object({
+  "models-dir": z.string().default("gpu-runner/models"),
+  quality: z.coerce.number().int().min(1).max(100).default(DEFAULT_QUALITY),
+  rounds: z.coerce.number().int().min(1).default(3),
+});
+const text = { type: "string" } as const;
+const args = ArgsSchema.parse(parseArgs({ options: { "models-dir": text, quality: text, rounds: text } }).values);
+const EXAMPLES = "worker/public/demo/examples";
+
+/** Other efforts of each served encoder; the served settings come first. */
+const CANDIDATES: Record<OutputFormat, [string, EncoderSettings][]> = {
+  png: [["compression 3", { format: "png", options: { compressionLevel: 3 } }]],
+  webp: [
+    ["effort 3", { format: "webp", options: { effort: 3 } }],
+    ["effort 2", { format: "webp", options: { effort: 2 } }],
+  ],
+  avif: [
+    ["effort 4 (sharp's default, served until 2026-12-05)", { format: "avif", options: { effort: 4 } }],
+    ["effort 2", { format: "avif", options: { effort: 2 } }],
+  ],
+  jpeg: [
+    ["libjpeg-turbo, Huffman optimised", { format: "jpeg", options: { optimiseCoding: true } }],
+    ["libjpeg-turbo, progressive", { format: "jpeg", options: { optimiseCoding: true, progressive: true } }],
+    ["trellis quantisation alone", { format: "jpeg", options: { optimiseCoding: true, trellisQuantisation: true } }],
+  ],
+};
+
+interface Raw {
+  name: string;
+  width: number;
+  height: number;
+  rgb: Buffer;
+}
+
+/** The x4 of each demo photo, cut to 480x270, by the served model through the runner's tiling. */
+async function servedOutputs(): Promise<Raw[]> {
+  const served = (await discoverModels(args["models-dir"])).models[0];
+  if (!served) throw new Error(`no usable model in ${args["models-dir"]}`);
+  const session = await ModelSession.load(served, { device: "cpu", cudaDeviceId: 0, cpuThreads: 0 }, pino({ level: "warn" }));
+  const scheduler = new Scheduler(session, { batchSize: 8, memoryBudgetBytes: 4 * 1024 ** 3, maxQueuedTiles: Number.MAX_SAFE_INTEGER });
+  const outputs: Raw[] = [];
+  for (const file of readdirSync(EXAMPLES).filter((f) => f.endsWith(".jpg")).sort()) {
+    const lr = await sharp(join(EXAMPLES, file)).resize(480, 270, { fit: "cover" }).png().toBuffer();
+    const image = await decodeImage(lr, { maxPixels: 480 * 270 });
+    const task = new UpscaleTask(image, { scales: [4], tile: served.manifest.tile, tileStep: served.manifest.tileStep, overlap: tileOverlap(served.manifest, undefined), temperature: 0 });
+    await scheduler.submit(task);
+    const [x4] = await task.encode("png", DEFAULT_QUALITY);
+    if (!x4) throw new Error(`no x4 for ${file}`);
+    const { data, info } = await sharp(x4.bytes).raw().toBuffer({ resolveWithObject: true });
+    outputs.push({ name: file, width: info.width, height: info.height, rgb: data });
+  }
+  await session.release();
+  return outputs;
+}
+
+function encode(image: Raw, settings: EncoderSettings): Promise<Buffer> {
+  const pipeline = sharp(image.rgb, { raw: { width: image.width, height: image.height, channels: 3 } });
+  const quality = settings.format === "png" ? {} : { quality: args.quality };
+  return pipeline.toFormat(settings.format, { ...settings.options, ...quality }).toBuffer();
+}
+
+async function psnrY(image: Raw, file: Buffer): Promise<number> {
+  const decoded = await sharp(file).removeAlpha().raw().toBuffer();
+  const luma = (b: Buffer, i: number) => 0.299 * (b[i] as number) + 0.587 * (b[i + 1] as number) + 0.114 * (b[i + 2] as number);
+  let squared = 0;
+  for (let i = 0; i < image.rgb.length; i += 3) squared += (luma(image.rgb, i) - luma(decoded, i)) ** 2;
+  const mse = squared / (image.width * image.height);
+  return mse === 0 ? Infinity : 10 * Math.log10((255 * 255) / mse);
+}
+
+const images = await servedOutputs();
+const rows = (Object.keys(CANDIDATES) as OutputFormat[]).flatMap((format) => [["served", ENCODERS[format]] as [string, EncoderSettings], ...CANDIDATES[format]].map(([label, settings]) => ({ format, label, settings, ms: [] as number[], bytes: 0, psnr: 0 })));
+for (let round = 0; round < args.rounds; round++) {
+  console.error(`encoders: round ${round + 1} of ${args.rounds}`);
+  for (const row of rows) {
+    let ms = 0;
+    for (const image of images) {
+      const started = performance.now();
+      const file = await encode(image, row.settings);
+      ms += performance.now() - started;
+      if (round === 0) {
+        row.bytes += file.length / images.length;
+        row.psnr += (await psnrY(image, file)) / images.length;
+      }
+    }
+    row.ms.push(ms / images.length);
+  }
+}
+const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
+const megapixels = (images[0] as Raw).width * (images[0] as Raw).height / 1e6;
+console.log(`Encoding the x4 (${(images[0] as Raw).width}x${(images[0] as Raw).height}) of the demo's ${images.length} photos, quality ${args.quality}, the median of ${args.rounds} rounds; PSNR-Y of the decoded file against the image encoded`);
+console.log("");
+console.log("| format | settings | ms per image | MP/s | time against served | KB per image | size against served | PSNR-Y (dB) |");
+console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+for (const row of rows) {
+  const served = rows.find((r) => r.format === row.format && r.label === "served") as (typeof rows)[number];
+  const ms = median(row.ms);
+  const options = JSON.stringify(row.settings.options).replace(/"/g, "");
+  console.log(`| ${row.format} | ${row.label} ${options} | ${ms.toFixed(0)} | ${(megapixels / (ms / 1000)).toFixed(1)} | ${(ms / median(served.ms)).toFixed(2)}x | ${(row.bytes / 1024).toFixed(0)} | ${(row.bytes / served.bytes).toFixed(3)}x | ${row.psnr === Infinity ? "lossless" : row.psnr.toFixed(2)} |`);
+}
