@@ -43,7 +43,10 @@ COPY gpu-runner/bin gpu-runner/bin
 # The shipped models (gpu-runner/models/<id>/{model.onnx,manifest.json}); their sha256 is checked at start.
 COPY gpu-runner/models gpu-runner/models
 
+# libuv's threads, where sharp encodes and Node does file I/O and host lookups: encodes take all but two
+# (gpu-runner/src/image/encode-slots.ts), so 8 lets 6 outputs encode at once on the pod's 4 CPUs.
 ENV NODE_ENV=production \
+    UV_THREADPOOL_SIZE=8 \
     HVAR_RUNNER_HOST=0.0.0.0 \
     HVAR_RUNNER_PORT=8788 \
     HVAR_METRICS_PORT=9464 \

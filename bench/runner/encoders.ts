@@ -4,20 +4,24 @@
  * encodes: the x4 of the demo's four photos (cut to 480x270, so x4 is 1920x1080) made by the served
  * model through the runner's own tiling. Time is the median of `--rounds`, every setting once per round
  * in turn; size is the mean per image; PSNR-Y (BT.601) is the decoded file against the image encoded,
- * so that a faster setting is seen to keep the picture at the same `quality` or not.
+ * so that a faster setting is seen to keep the picture at the same `quality` or not. Last, how long a
+ * file read waits while more AVIFs are encoded than libuv has threads.
  *
  *   npm run bench:encoders                       # quality 85, the API's default
  *   npm run bench:encoders -- --quality 90 --rounds 5
  */
 import { readdirSync } from "node:fs";
+import { readFile } from "node:fs/promises";
 import { join } from "node:path";
+import { setTimeout } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { DEFAULT_QUALITY, type OutputFormat } from "@hvar/contract";
 import { pino } from "pino";
 import sharp from "sharp";
 import { z } from "zod";
 import { decodeImage } from "../../gpu-runner/src/image/decode";
-import { ENCODERS, type EncoderSettings } from "../../gpu-runner/src/image/encode";
+import { ENCODERS, encodeImage, type EncoderSettings } from "../../gpu-runner/src/image/encode";
+import { UV_THREADS } from "../../gpu-runner/src/image/encode-slots";
 import { discoverModels, tileOverlap } from "../../gpu-runner/src/model/manifest";
 import { ModelSession } from "../../gpu-runner/src/model/session";
 import { Scheduler } from "../../gpu-runner/src/scheduler/scheduler";
@@ -122,4 +126,29 @@ for (const row of rows) {
   const ms = median(row.ms);
   const options = JSON.stringify(row.settings.options).replace(/"/g, "");
   console.log(`| ${row.format} | ${row.label} ${options} | ${ms.toFixed(0)} | ${(megapixels / (ms / 1000)).toFixed(1)} | ${(ms / median(served.ms)).toFixed(2)}x | ${(row.bytes / 1024).toFixed(0)} | ${(row.bytes / served.bytes).toFixed(3)}x | ${row.psnr === Infinity ? "lossless" : row.psnr.toFixed(2)} |`);
+}
+
+/**
+ * How long a file read waits while more outputs are encoded than libuv has threads: through the
+ * runner's encodeImage, which leaves two threads free (image/encode-slots.ts), and straight through
+ * sharp, as the runner encoded until 2026-12-05.
+ */
+async function readWhileEncoding(image: Raw, through: "runner" | "sharp"): Promise<[number, number]> {
+  const started = performance.now();
+  const encodes = Array.from({ length: UV_THREADS + 2 }, () =>
+    through === "runner" ? encodeImage(image, "avif", args.quality) : encode(image, ENCODERS.avif),
+  );
+  await setTimeout(20);
+  const reading = performance.now();
+  await readFile("package.json");
+  const read = performance.now() - reading;
+  await Promise.all(encodes);
+  return [read, performance.now() - started];
+}
+
+console.log("");
+for (const through of ["runner", "sharp"] as const) {
+  const [read, all] = await readWhileEncoding(images[0] as Raw, through);
+  const how = through === "runner" ? "through the runner's encodeImage" : "straight through sharp (until 2026-12-05)";
+  console.log(`A file read meanwhile, ${UV_THREADS + 2} AVIF encodes on ${UV_THREADS} libuv threads ${how}: ${read.toFixed(0)} ms (the encodes ${all.toFixed(0)} ms).`);
 }

@@ -1,9 +1,12 @@
+import { readFile } from "node:fs/promises";
+import { setImmediate } from "node:timers/promises";
 import { crc32 } from "node:zlib";
 import { DomainError, toProblem } from "@hvar/contract";
 import sharp, { type Color } from "sharp";
 import { describe, expect, it } from "vitest";
 import { decodeImage } from "../../gpu-runner/src/image/decode";
 import { encodeImage } from "../../gpu-runner/src/image/encode";
+import { encodeSlots, UV_THREADS } from "../../gpu-runner/src/image/encode-slots";
 import { rawImage } from "./helpers";
 
 const limits = { maxPixels: 1_000_000 };
@@ -195,6 +198,25 @@ describe("encodeImage", () => {
     const high = await encodeImage({ width: 64, height: 64, rgb: noisy }, "webp", 95);
     expect(low.length).toBeLessThan(high.length);
   });
+
+  const noisy = (side: number) => ({ width: side, height: side, rgb: Buffer.from(Array.from({ length: side * side * 3 }, (_, i) => (i * 7919) % 251)) });
+
+  it("encodes at most as many images at once as libuv has threads, less two", async () => {
+    const image = noisy(512);
+    const encodes = Array.from({ length: UV_THREADS + 3 }, () => encodeImage(image, "avif", 85));
+    await setImmediate();
+    expect([encodeSlots.activeCount, encodeSlots.pendingCount]).toEqual([UV_THREADS - 2, 5]);
+    await Promise.all(encodes);
+  }, 30_000);
+
+  it("leaves libuv's threads for a file read while more images are encoded than it has threads", async () => {
+    const image = noisy(512);
+    const order: string[] = [];
+    const encodes = Array.from({ length: UV_THREADS + 2 }, () => encodeImage(image, "avif", 85).then(() => order.push("encoded")));
+    await readFile(new URL(import.meta.url)).then(() => order.push("file read"));
+    await Promise.all(encodes);
+    expect(order[0]).toBe("file read");
+  }, 30_000);
 
   it("re-attaches alpha in PNG and flattens it onto white in JPEG", async () => {
     const alpha = Buffer.alloc(64, 0);

@@ -1,5 +1,6 @@
 import type { OutputFormat } from "@hvar/contract";
-import sharp, { type AvifOptions, type JpegOptions, type PngOptions, type WebpOptions } from "sharp";
+import sharp, { type AvifOptions, type JpegOptions, type PngOptions, type Sharp, type WebpOptions } from "sharp";
+import { encodeSlots } from "./encode-slots";
 
 export interface EncodeInput {
   width: number;
@@ -37,6 +38,10 @@ export async function encodeImage(image: EncodeInput, format: OutputFormat, qual
   const { width, height, alpha } = image;
   const pixels = alpha ? interleaveAlpha(image.rgb, alpha, width * height) : image.rgb;
   const pipeline = sharp(pixels, { raw: { width, height, channels: alpha ? 4 : 3 } });
+  return encodeSlots(() => encode(pipeline, format, alpha !== undefined, quality));
+}
+
+function encode(pipeline: Sharp, format: OutputFormat, alpha: boolean, quality: number): Promise<Buffer> {
   switch (format) {
     case "png":
       return pipeline.png(ENCODERS.png.options).toBuffer();
