@@ -2,6 +2,7 @@ import { setImmediate } from "node:timers/promises";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { Blender } from "../../gpu-runner/src/tiling/blend";
 import { planTiles, tileOrigin, type TilePlan } from "../../gpu-runner/src/tiling/plan";
+import { RgbThreads } from "../../gpu-runner/src/tiling/rgb-threads";
 import { SumChunks } from "../../gpu-runner/src/tiling/sum-chunks";
 
 /** The level of output pixel (x, y) in channel c: what every tile that covers the pixel gives. */
@@ -108,7 +109,7 @@ describe("blend sums in chunks", () => {
 });
 
 describe("making the 8-bit image", () => {
-  it("lets the event loop turn while a large image is made", async () => {
+  it("leaves the calling thread free to turn while a large image is made", async () => {
     const large = planTiles(1024, 1100, 384, 32, 16);
     const blender = new Blender(large, 1, new SumChunks());
     const flat = new Float32Array(3 * large.tileWidth * large.tileHeight).fill(0.5);
@@ -117,6 +118,41 @@ describe("making the 8-bit image", () => {
     void setImmediate().then(() => order.push("another turn"));
     await blender.toRgb().then(() => order.push("image made"));
     expect(order).toEqual(["another turn", "image made"]);
+  });
+
+  it("gives every pixel of a large image its level, made in bands on the image threads", async () => {
+    const threads = new RgbThreads(3);
+    const large = planTiles(1100, 1000, 256, 32);
+    const blender = new Blender(large, 1, new SumChunks(1100 * 7), threads);
+    for (let index = 0; index < large.count; index++) blender.add(index, tileOutput(large, index, 1), 0);
+    expectLevels(await blender.toRgb(), 1100, 1000);
+    await threads.close();
+  });
+
+  it("fails an image whose thread ends before it is made, and makes the next on a new thread", async () => {
+    const threads = new RgbThreads(1);
+    const large = planTiles(1100, 1000, 256, 32);
+    const flat = new Float32Array(3 * 256 * 256).fill(0.6);
+    const image = () => {
+      const blender = new Blender(large, 1, new SumChunks(), threads);
+      for (let index = 0; index < large.count; index++) blender.add(index, flat, 0);
+      return blender.toRgb();
+    };
+    const lost = image();
+    await threads.close();
+    await expect(lost).rejects.toThrow(/exited/);
+    expect(new Set(await image())).toEqual(new Set([153]));
+    await threads.close();
+  });
+
+  it("makes every image on the calling thread with no image threads", async () => {
+    const order: string[] = [];
+    void setImmediate().then(() => order.push("another turn"));
+    const large = planTiles(1100, 1000, 256, 32);
+    const blender = new Blender(large, 1, new SumChunks(), new RgbThreads(0));
+    for (let index = 0; index < large.count; index++) blender.add(index, tileOutput(large, index, 1), 0);
+    await blender.toRgb().then(() => order.push("image made"));
+    expect(order).toEqual(["image made"]);
   });
 
   it("makes a small image in one turn", async () => {

@@ -1,7 +1,7 @@
-import { setImmediate } from "node:timers/promises";
 import type { Scale } from "@hvar/contract";
 import type { TilePlan } from "./plan";
 import { reflectIndex, tileOrigin } from "./plan";
+import { rgbThreads, sharedRgb, type RgbThreads } from "./rgb-threads";
 import { sumChunks, type SumChunks } from "./sum-chunks";
 
 /**
@@ -43,9 +43,6 @@ export function fillTile(rgb: Uint8Array, plan: TilePlan, index: number, dst: Fl
   }
 }
 
-/** Pixels made into 8-bit RGB between two turns of the event loop (about 15 ms on the bench's CPU). */
-const ROWS_PIXELS = 1 << 20;
-
 /**
  * Accumulates weighted tile outputs at one scale and turns them into an 8-bit image at the end. The
  * sum is planar `[3, H, W]`, stored a band of rows per chunk of `SumChunks`, each chunk taken when a
@@ -66,6 +63,7 @@ export class Blender {
     private readonly plan: TilePlan,
     readonly scale: Scale,
     private readonly memory: SumChunks = sumChunks,
+    private readonly threads: RgbThreads = rgbThreads,
   ) {
     this.width = plan.width * scale;
     this.height = plan.height * scale;
@@ -104,49 +102,34 @@ export class Blender {
   }
 
   /**
-   * The blended image, interleaved 8-bit RGB; call once, after every tile was added: the sum's
-   * memory goes back to `SumChunks`. `grey`: every pixel is the mean of its channels, since a network
-   * that mixes channels can tint a greyscale input by a few levels. It lets other work in every
-   * `ROWS_PIXELS` pixels: a 33-MP image takes half a second, which the runner's requests should not wait.
+   * The blended image, interleaved 8-bit RGB; call once, after every tile was added: the sum's memory
+   * goes back to `SumChunks`. `grey`: every pixel is the mean of its channels (to-rgb.ts). A large
+   * image is made on `RgbThreads`, not on the calling thread.
    */
   async toRgb(grey = false): Promise<Buffer> {
-    const { width, height } = this;
-    const rgb = Buffer.allocUnsafe(width * height * 3);
-    // Clamped stores clip to [0, 255] and round (half to even): the 8-bit conversion in one step.
-    const bytes = new Uint8ClampedArray(rgb.buffer, rgb.byteOffset, rgb.length);
-    const rowsAtOnce = Math.ceil(ROWS_PIXELS / width);
-    for (let y = 0; y < height; y++) {
-      if (y > 0 && y % rowsAtOnce === 0) await setImmediate();
-      const perRowWeight = (grey ? 255 / 3 : 255) / (this.rowWeight[y] as number);
-      const [r, rStart] = this.row(y);
-      const [g, gStart] = this.row(height + y);
-      const [b, bStart] = this.row(2 * height + y);
-      for (let x = 0; x < width; x++) {
-        const k = perRowWeight / (this.columnWeight[x] as number);
-        const p = (y * width + x) * 3;
-        if (grey) {
-          bytes[p] = ((r[rStart + x] as number) + (g[gStart + x] as number) + (b[bStart + x] as number)) * k;
-          bytes[p + 1] = bytes[p + 2] = bytes[p] as number;
-        } else {
-          bytes[p] = (r[rStart + x] as number) * k;
-          bytes[p + 1] = (g[gStart + x] as number) * k;
-          bytes[p + 2] = (b[bStart + x] as number) * k;
-        }
-      }
+    const rgb = sharedRgb(this.width, this.height);
+    const chunks = this.chunks.map((_, index) => this.chunk(index));
+    try {
+      await this.threads.make({ chunks, rowsPerChunk: this.rowsPerChunk, width: this.width, height: this.height, rowWeight: this.rowWeight, columnWeight: this.columnWeight }, grey, rgb);
+    } finally {
+      this.memory.give(chunks);
+      this.chunks.fill(undefined);
+      this.released = true;
     }
-    this.memory.give(this.chunks.filter((chunk) => chunk !== undefined));
-    this.chunks.fill(undefined);
-    this.released = true;
     return rgb;
   }
 
   /** Row `r` of the planar sum (plane c's row y is c * height + y): its chunk, and where it starts in it. */
   private row(r: number): [Float32Array, number] {
-    if (this.released) throw new Error("this blend's image was already made: its sum is gone");
     const index = Math.floor(r / this.rowsPerChunk);
+    return [this.chunk(index), (r - index * this.rowsPerChunk) * this.width];
+  }
+
+  /** Chunk `index`, taken when a tile first reaches its rows. */
+  private chunk(index: number): Float32Array {
+    if (this.released) throw new Error("this blend's image was already made: its sum is gone");
     const rows = Math.min(this.rowsPerChunk, 3 * this.height - index * this.rowsPerChunk);
-    const chunk = (this.chunks[index] ??= this.memory.take(rows * this.width));
-    return [chunk, (r - index * this.rowsPerChunk) * this.width];
+    return (this.chunks[index] ??= this.memory.take(rows * this.width));
   }
 }
 

@@ -5,6 +5,8 @@
  * `npm run bench:runner-overhead`, faults were half of the runner's own work per job
  * (four fifths of blending).
  *
+ * Chunks are shared memory, so that rgb-threads.ts makes the 8-bit image from them without a copy.
+ *
  * A sum takes at most half a chunk more than its size: 4 MiB per scale of a job, beside the 100s of MB
  * of a sum that uses chunks.
  *
@@ -28,9 +30,9 @@ export class SumChunks {
    * image's sum, the last rows of a large one, a row longer than a chunk) an array of its own, never kept.
    */
   take(length: number): Float32Array {
-    if (length <= this.chunkLength / 2 || length > this.chunkLength) return new Float32Array(length);
+    if (length <= this.chunkLength / 2 || length > this.chunkLength) return shared(length);
     const reused = this.free.pop();
-    return reused ? reused.fill(0) : new Float32Array(this.chunkLength);
+    return reused ? reused.fill(0) : shared(this.chunkLength);
   }
 
   give(chunks: Iterable<Float32Array>): void {
@@ -52,6 +54,11 @@ export class SumChunks {
   get freeBytes(): number {
     return this.free.length * this.chunkLength * 4;
   }
+}
+
+/** Zeroed floats in shared memory, which RgbThreads read without a copy. */
+function shared(length: number): Float32Array {
+  return new Float32Array(new SharedArrayBuffer(4 * length));
 }
 
 /** The runner's: every job's blend sums come from here. */
