@@ -90,7 +90,7 @@ const servedTiling: Tiling = { tile, tileStep: served.manifest.tileStep };
  * No `cleanup`: the job's default, `auto`, which reads the image's noise first, as a job does.
  */
 async function upscale(run: Scheduler, image: Image, overlap: number, tiling = servedTiling, cleanup?: number): Promise<UpscaleTask> {
-  const task = new UpscaleTask(image, { scales: [4], tile: tiling.tile, tileStep: tiling.tileStep, overlap, temperature: 0, ...(cleanup === undefined ? {} : { cleanup }) });
+  const task = await UpscaleTask.create(image, { scales: [4], tile: tiling.tile, tileStep: tiling.tileStep, overlap, temperature: 0, ...(cleanup === undefined ? {} : { cleanup }) });
   await run.submit(task);
   return task;
 }

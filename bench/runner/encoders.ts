@@ -71,7 +71,7 @@ async function servedOutputs(): Promise<Raw[]> {
   for (const file of readdirSync(EXAMPLES).filter((f) => f.endsWith(".jpg")).sort()) {
     const lr = await sharp(join(EXAMPLES, file)).resize(480, 270, { fit: "cover" }).png().toBuffer();
     const image = await decodeImage(lr, { maxPixels: 480 * 270 });
-    const task = new UpscaleTask(image, { scales: [4], tile: served.manifest.tile, tileStep: served.manifest.tileStep, overlap: tileOverlap(served.manifest, undefined), temperature: 0 });
+    const task = await UpscaleTask.create(image, { scales: [4], tile: served.manifest.tile, tileStep: served.manifest.tileStep, overlap: tileOverlap(served.manifest, undefined), temperature: 0 });
     await scheduler.submit(task);
     const [x4] = await task.encode("png", DEFAULT_QUALITY);
     if (!x4) throw new Error(`no x4 for ${file}`);

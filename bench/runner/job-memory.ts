@@ -56,7 +56,7 @@ const sample = () => (peak = Math.max(peak, usage()));
 const timer = setInterval(sample, 5);
 
 const image = await decodeImage(png, { maxPixels: 2 ** 22, animated: "first" });
-const task = new UpscaleTask(image, { scales, tile: TILE, overlap: TILE / 4, temperature: 0 });
+const task = await UpscaleTask.create(image, { scales, tile: TILE, overlap: TILE / 4, temperature: 0 });
 const scheduler = new Scheduler(nearest(TILE), { batchSize: 8, memoryBudgetBytes: 64 * 2 ** 20, maxQueuedTiles: 1 << 20 }, { batch: sample });
 await scheduler.submit(task);
 sample();

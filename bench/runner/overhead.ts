@@ -1,12 +1,13 @@
 /**
- * The runner's own work on its thread for one job, without the model: reading the noise (`cleanup=auto`),
- * cutting the tiles, blending each tile's outputs into the image, and making the 8-bit image that is
- * encoded (the encoding itself runs on libuv's threads and is timed apart). This is what a GPU runner
+ * The runner's own work for one job, without the model: reading the noise (`cleanup=auto`), cutting the
+ * tiles, blending each tile's outputs into the image, and making the 8-bit image that is encoded (the
+ * encoding itself runs on libuv's threads and is timed apart). This is what a GPU runner
  * cannot go faster than, however fast its model: the model's outputs here are a constant stand-in of
- * the served model's tile shape, since what blending costs does not depend on their values. The 8-bit
- * images are made on the runner's image threads (tiling/rgb-threads.ts), not on its thread. Each job runs
- * three times per round: with its blend sums in the memory the job before left ("kept"), in fresh
- * memory ("fresh"), and kept with its 8-bit images made on the runner's thread, as until 2026-12-05.
+ * the served model's tile shape, since what blending costs does not depend on their values. The noise
+ * read and the 8-bit images are on the runner's image threads (tiling/image-threads.ts), not on its
+ * thread. Each job runs three times per round: with its blend sums in the memory the job before left
+ * ("kept"), in fresh memory ("fresh"), and kept with its noise read and 8-bit images on the runner's
+ * thread, as until 2026-12-05.
  *
  *   npm run bench:runner-overhead                      # 1920x1080 at x4, the served model's tiling
  *   npm run bench:runner-overhead -- --size 960x540 --scales 1,2,4 --rounds 5
@@ -16,10 +17,9 @@ import { scaleListSchema } from "@hvar/contract";
 import { z } from "zod";
 import { decodeImage } from "../../gpu-runner/src/image/decode";
 import { encodeImage } from "../../gpu-runner/src/image/encode";
-import { noiseLevel } from "../../gpu-runner/src/image/noise";
 import { discoverModels, tileOverlap } from "../../gpu-runner/src/model/manifest";
 import { Blender, fillTile } from "../../gpu-runner/src/tiling/blend";
-import { RgbThreads, rgbThreads } from "../../gpu-runner/src/tiling/rgb-threads";
+import { ImageThreads, imageThreads } from "../../gpu-runner/src/tiling/image-threads";
 import { sumChunks } from "../../gpu-runner/src/tiling/sum-chunks";
 import { planTiles } from "../../gpu-runner/src/tiling/plan";
 import { syntheticImage } from "./images";
@@ -67,10 +67,13 @@ const outputs = { 1: new Float32Array(3 * pixels).fill(0.5), 2: new Float32Array
  * runner with work; "cold": in fresh memory, as the first job after a start or 30 s idle, and every
  * job before 2026-12-05. Only the warm job is encoded: encoding does not read the sums.
  */
-const onThisThread = new RgbThreads(0);
+const onThisThread = new ImageThreads(0);
 async function job(memory: Memory): Promise<Round> {
   if (memory === "cold") sumChunks.trim();
-  const timing: Round = { noise: timed(() => noiseLevel(image.rgb, width, height))[1], fill: 0, blend: 0, toRgb: 0, encode: 0 };
+  const threads = memory === "inline" ? onThisThread : imageThreads;
+  const reading = performance.now();
+  await threads.noiseLevel(image.rgb, width, height);
+  const timing: Round = { noise: performance.now() - reading, fill: 0, blend: 0, toRgb: 0, encode: 0 };
   const blenders = args.scales.map((scale) => (memory === "inline" ? new Blender(plan, scale, sumChunks, onThisThread) : new Blender(plan, scale)));
   for (let index = 0; index < plan.count; index++) {
     timing.fill += timed(() => fillTile(image.rgb, plan, index, lr, 0))[1];
@@ -97,19 +100,20 @@ for (let round = 0; round <= args.rounds; round++) {
 }
 const outputMp = (args.scales.reduce((sum, s) => sum + s * s, 0) * width * height) / 1e6;
 const ms = (key: keyof Round, memory: Memory = "warm") => median(rounds[memory].map((x) => x[key]));
-const thread = (memory: Memory) => ms("noise", memory) + ms("fill", memory) + ms("blend", memory) + (memory === "inline" ? ms("toRgb", memory) : 0);
+const thread = (memory: Memory) => ms("fill", memory) + ms("blend", memory) + (memory === "inline" ? ms("noise", memory) + ms("toRgb", memory) : 0);
+const imageThreadsMs = ms("noise") + ms("toRgb");
 const row = (part: string, key: keyof Round, perTile = false) => `| ${part} | yes | ${ms(key).toFixed(0)} | ${ms(key, "cold").toFixed(0)} | ${perTile ? (ms(key) / plan.count).toFixed(1) : ""} |`;
 const ceiling = (ms: number) => (outputMp / (ms / 1000)).toFixed(1);
 console.log(`${width}x${height} at x${args.scales.join(", x")} (${outputMp.toFixed(1)} output MP), ${plan.count} tiles of ${plan.tileWidth}x${plan.tileHeight} (${served.manifest.id} ${served.manifest.version}'s tiling), the median of ${args.rounds} rounds`);
 console.log("");
 console.log("| part | on the runner's thread | ms per job, sums in kept chunks | in fresh memory | ms per tile, kept chunks |");
 console.log("| --- | --- | ---: | ---: | ---: |");
-console.log(row("noise read (cleanup=auto)", "noise"));
+console.log(`| noise read (cleanup=auto) | no: ${imageThreads.count} image thread(s) | ${ms("noise").toFixed(0)} | ${ms("noise", "cold").toFixed(0)} | |`);
 console.log(row("cutting the tiles", "fill", true));
 console.log(row("blending the outputs", "blend", true));
-console.log(`| 8-bit images from the blend | no: ${rgbThreads.count} image thread(s) | ${ms("toRgb").toFixed(0)} | ${ms("toRgb", "cold").toFixed(0)} | |`);
-console.log(`| the same on the runner's thread (until 2026-12-05) | yes | ${ms("toRgb", "inline").toFixed(0)} | | |`);
+console.log(`| 8-bit images from the blend | no: ${imageThreads.count} image thread(s) | ${ms("toRgb").toFixed(0)} | ${ms("toRgb", "cold").toFixed(0)} | |`);
+console.log(`| the noise read and 8-bit images on the runner's thread (until 2026-12-05) | yes | ${ms("noise", "inline").toFixed(0)} + ${ms("toRgb", "inline").toFixed(0)} | | |`);
 console.log(`| WebP encoding (sharp) | no: libuv's threads | ${ms("encode").toFixed(0)} | | |`);
 console.log("");
-console.log(`On the runner's thread: ${thread("warm").toFixed(0)} ms per job with the sums in kept chunks, ${thread("cold").toFixed(0)} in fresh memory, ${thread("inline").toFixed(0)} with the 8-bit images made on it:`);
-console.log(`a ceiling of ${ceiling(thread("warm"))}, ${ceiling(thread("cold"))} and ${ceiling(thread("inline"))} output MP/s whatever the model's speed; the image threads' ceiling ${ceiling(ms("toRgb"))}.`);
+console.log(`On the runner's thread: ${thread("warm").toFixed(0)} ms per job with the sums in kept chunks, ${thread("cold").toFixed(0)} in fresh memory, ${thread("inline").toFixed(0)} with the noise read and 8-bit images on it:`);
+console.log(`a ceiling of ${ceiling(thread("warm"))}, ${ceiling(thread("cold"))} and ${ceiling(thread("inline"))} output MP/s whatever the model's speed; the image threads' ${ceiling(imageThreadsMs)} (${imageThreadsMs.toFixed(0)} ms per job).`);

@@ -90,7 +90,7 @@ async function upscale(image: Raw): Promise<Map<Scale, Raw>> {
   if (!entry) throw new Error(`no usable model in ${MODELS_DIR}`);
   const decoded = await decodeImage(await png(image), { maxPixels: 1 << 24 });
   const { tile, tileStep } = entry.manifest;
-  const task = new UpscaleTask(decoded, { scales: [...SCALES], tile, tileStep, overlap: tileOverlap(entry.manifest, undefined), temperature: 0 });
+  const task = await UpscaleTask.create(decoded, { scales: [...SCALES], tile, tileStep, overlap: tileOverlap(entry.manifest, undefined), temperature: 0 });
   await scheduler.submit(task);
   const out = new Map<Scale, Raw>();
   for (const o of await task.encode("png", 90)) out.set(o.scale, await fromFile(o.bytes));

@@ -2,7 +2,7 @@ import { setImmediate } from "node:timers/promises";
 import { afterEach, describe, expect, it, vi } from "vitest";
 import { Blender } from "../../gpu-runner/src/tiling/blend";
 import { planTiles, tileOrigin, type TilePlan } from "../../gpu-runner/src/tiling/plan";
-import { RgbThreads } from "../../gpu-runner/src/tiling/rgb-threads";
+import { ImageThreads } from "../../gpu-runner/src/tiling/image-threads";
 import { SumChunks } from "../../gpu-runner/src/tiling/sum-chunks";
 
 /** The level of output pixel (x, y) in channel c: what every tile that covers the pixel gives. */
@@ -121,7 +121,7 @@ describe("making the 8-bit image", () => {
   });
 
   it("gives every pixel of a large image its level, made in bands on the image threads", async () => {
-    const threads = new RgbThreads(3);
+    const threads = new ImageThreads(3);
     const large = planTiles(1100, 1000, 256, 32);
     const blender = new Blender(large, 1, new SumChunks(1100 * 7), threads);
     for (let index = 0; index < large.count; index++) blender.add(index, tileOutput(large, index, 1), 0);
@@ -130,7 +130,7 @@ describe("making the 8-bit image", () => {
   });
 
   it("fails an image whose thread ends before it is made, and makes the next on a new thread", async () => {
-    const threads = new RgbThreads(1);
+    const threads = new ImageThreads(1);
     const large = planTiles(1100, 1000, 256, 32);
     const flat = new Float32Array(3 * 256 * 256).fill(0.6);
     const image = () => {
@@ -149,7 +149,7 @@ describe("making the 8-bit image", () => {
     const order: string[] = [];
     void setImmediate().then(() => order.push("another turn"));
     const large = planTiles(1100, 1000, 256, 32);
-    const blender = new Blender(large, 1, new SumChunks(), new RgbThreads(0));
+    const blender = new Blender(large, 1, new SumChunks(), new ImageThreads(0));
     for (let index = 0; index < large.count; index++) blender.add(index, tileOutput(large, index, 1), 0);
     await blender.toRgb().then(() => order.push("image made"));
     expect(order).toEqual(["image made"]);

@@ -12,7 +12,7 @@ const solid = (width: number, height: number, channels: 3 | 4, background: Color
 
 async function x2Of(bytes: Buffer) {
   const image = await decodeImage(bytes, { maxPixels: 1_000_000 });
-  const task = new UpscaleTask(image, { scales: [2], tile: 16, overlap: 4, temperature: 0 });
+  const task = await UpscaleTask.create(image, { scales: [2], tile: 16, overlap: 4, temperature: 0 });
   await new Scheduler(nearestModel(16), { batchSize: 4, memoryBudgetBytes: 1 << 30, maxQueuedTiles: 1000 }).submit(task);
   const [png] = await task.encode("png", 90);
   return sharp(png?.bytes).raw().toBuffer({ resolveWithObject: true });

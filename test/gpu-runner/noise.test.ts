@@ -2,7 +2,8 @@ import { readFileSync } from "node:fs";
 import { DEFAULT_CLEANUP } from "@hvar/contract";
 import sharp from "sharp";
 import { describe, expect, it } from "vitest";
-import { NOISY_CLEANUP, NOISY_LEVEL, autoCleanup, noiseLevel } from "../../gpu-runner/src/image/noise";
+import { ImageThreads } from "../../gpu-runner/src/tiling/image-threads";
+import { NOISY_CLEANUP, NOISY_LEVEL, cleanupFor, noiseLevel } from "../../gpu-runner/src/image/noise";
 
 // Written by `python -m hvar.noise --fixtures`: the images, and what model/hvar/noise.py reads in each.
 const FIXTURES = new URL("./fixtures/noise/", import.meta.url);
@@ -32,18 +33,27 @@ describe("noiseLevel reads an image's noise as the model's evaluation does", () 
   });
 });
 
-describe("autoCleanup", () => {
+describe("cleanup=auto", () => {
   it("applies the rule the evaluation measured", () => {
     expect({ noisyLevel: NOISY_LEVEL, noisy: NOISY_CLEANUP, quiet: DEFAULT_CLEANUP }).toEqual(fixture.rule);
   });
 
   it("cleans a noisy photo fully", async () => {
     const { rgb, width, height } = await pixels("noise20");
-    expect(autoCleanup(rgb, width, height)).toBe(1);
+    expect(cleanupFor(noiseLevel(rgb, width, height))).toBe(1);
   });
 
   it("gives a clean one the default strength", async () => {
     const { rgb, width, height } = await pixels("smooth");
-    expect(autoCleanup(rgb, width, height)).toBe(DEFAULT_CLEANUP);
+    expect(cleanupFor(noiseLevel(rgb, width, height))).toBe(DEFAULT_CLEANUP);
+  });
+
+  it("reads the noise on an image thread as on the calling thread", async () => {
+    const threads = new ImageThreads(1);
+    for (const name of ["noise20", "smooth"]) {
+      const { rgb, width, height } = await pixels(name);
+      expect(await threads.noiseLevel(rgb, width, height)).toBe(noiseLevel(rgb, width, height));
+    }
+    await threads.close();
   });
 });

@@ -20,7 +20,7 @@ function image(width: number, height: number, pixel: (x: number, y: number) => [
 
 /** Runs an image through the tiling with `model`; returns the raw RGB of each requested scale. */
 async function upscale(model: TileModel, input: DecodedImage, scales: Scale[], overlap = model.tile / 4, tileStep?: number) {
-  const task = new UpscaleTask(input, { scales, tile: model.tile, tileStep, overlap, temperature: 0 });
+  const task = await UpscaleTask.create(input, { scales, tile: model.tile, tileStep, overlap, temperature: 0 });
   await new Scheduler(model, roomy).submit(task);
   const outputs = await task.encode("png", 90);
   return Promise.all(outputs.map(async (o) => ({ scale: o.scale, ...(await sharp(o.bytes).raw().toBuffer({ resolveWithObject: true })) })));
@@ -189,7 +189,7 @@ describe("tiled upscaling", () => {
 
   it("upscales alpha separately and re-attaches it", async () => {
     const alpha = Buffer.from(Array.from({ length: 20 * 10 }, (_, i) => ((i % 20) < 10 ? 0 : 255)));
-    const task = new UpscaleTask({ ...image(20, 10, () => [50, 100, 150]), alpha }, { scales: [2], tile: 16, overlap: 4, temperature: 0 });
+    const task = await UpscaleTask.create({ ...image(20, 10, () => [50, 100, 150]), alpha }, { scales: [2], tile: 16, overlap: 4, temperature: 0 });
     await new Scheduler(nearestModel(16), roomy).submit(task);
     const [png] = await task.encode("png", 90);
     const { data, info } = await sharp(png?.bytes).raw().toBuffer({ resolveWithObject: true });

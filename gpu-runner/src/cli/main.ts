@@ -149,7 +149,7 @@ export async function runCli(argv: string[], io: CliIo = { stdout: process.stdou
     const bar = new ProgressBar(io.stderr, basename(file));
     try {
       const image = await decodeImage(await readFile(file), { maxPixels: o["max-pixels"] });
-      const task = new UpscaleTask(image, {
+      const task = await UpscaleTask.create(image, {
         scales: o.scales,
         tile: entry.manifest.tile,
         tileStep: entry.manifest.tileStep,

@@ -17,9 +17,9 @@ const ITERATIONS = 5;
 export const NOISY_LEVEL = 2;
 export const NOISY_CLEANUP = 1;
 
-/** The strength `cleanup=auto` gives an image (interleaved 8-bit RGB). */
-export function autoCleanup(rgb: Uint8Array, width: number, height: number): number {
-  return noiseLevel(rgb, width, height) > NOISY_LEVEL ? NOISY_CLEANUP : DEFAULT_CLEANUP;
+/** The strength `cleanup=auto` gives an image whose noise reads `level` (noiseLevel). */
+export function cleanupFor(level: number): number {
+  return level > NOISY_LEVEL ? NOISY_CLEANUP : DEFAULT_CLEANUP;
 }
 
 /** The standard deviation of the image's noise in Y (BT.601), levels of 255; 0 under 7 px a side. */

@@ -231,14 +231,21 @@ export class JobService {
       this.options.metrics.job("rejected");
       throw error;
     }
-    const task = new UpscaleTask(image, {
-      scales: query.scales,
-      tile: manifest.tile,
-      tileStep,
-      overlap,
-      temperature: servedTemperature(manifest, query.temperature),
-      cleanup: servedCleanup(manifest, query.cleanup),
-    });
+    let task: UpscaleTask;
+    try {
+      task = await UpscaleTask.create(image, {
+        scales: query.scales,
+        tile: manifest.tile,
+        tileStep,
+        overlap,
+        temperature: servedTemperature(manifest, query.temperature),
+        cleanup: servedCleanup(manifest, query.cleanup),
+      });
+    } catch (error) {
+      this.memoryInUse -= bytes;
+      this.options.metrics.job("rejected");
+      throw error;
+    }
     let canceled = false;
     const job: RunnerJob = {
       id: query.id,

@@ -1,7 +1,7 @@
 import type { Scale } from "@hvar/contract";
 import type { TilePlan } from "./plan";
 import { reflectIndex, tileOrigin } from "./plan";
-import { rgbThreads, sharedRgb, type RgbThreads } from "./rgb-threads";
+import { imageThreads, sharedRgb, type ImageThreads } from "./image-threads";
 import { sumChunks, type SumChunks } from "./sum-chunks";
 
 /**
@@ -63,7 +63,7 @@ export class Blender {
     private readonly plan: TilePlan,
     readonly scale: Scale,
     private readonly memory: SumChunks = sumChunks,
-    private readonly threads: RgbThreads = rgbThreads,
+    private readonly threads: ImageThreads = imageThreads,
   ) {
     this.width = plan.width * scale;
     this.height = plan.height * scale;
@@ -104,13 +104,13 @@ export class Blender {
   /**
    * The blended image, interleaved 8-bit RGB; call once, after every tile was added: the sum's memory
    * goes back to `SumChunks`. `grey`: every pixel is the mean of its channels (to-rgb.ts). A large
-   * image is made on `RgbThreads`, not on the calling thread.
+   * image is made on `ImageThreads`, not on the calling thread.
    */
   async toRgb(grey = false): Promise<Buffer> {
     const rgb = sharedRgb(this.width, this.height);
     const chunks = this.chunks.map((_, index) => this.chunk(index));
     try {
-      await this.threads.make({ chunks, rowsPerChunk: this.rowsPerChunk, width: this.width, height: this.height, rowWeight: this.rowWeight, columnWeight: this.columnWeight }, grey, rgb);
+      await this.threads.rgb({ chunks, rowsPerChunk: this.rowsPerChunk, width: this.width, height: this.height, rowWeight: this.rowWeight, columnWeight: this.columnWeight }, grey, rgb);
     } finally {
       this.memory.give(chunks);
       this.chunks.fill(undefined);

@@ -5,7 +5,7 @@
  * `npm run bench:runner-overhead`, faults were half of the runner's own work per job
  * (four fifths of blending).
  *
- * Chunks are shared memory, so that rgb-threads.ts makes the 8-bit image from them without a copy.
+ * Chunks are shared memory, so that image-threads.ts makes the 8-bit image from them without a copy.
  *
  * A sum takes at most half a chunk more than its size: 4 MiB per scale of a job, beside the 100s of MB
  * of a sum that uses chunks.
@@ -56,7 +56,7 @@ export class SumChunks {
   }
 }
 
-/** Zeroed floats in shared memory, which RgbThreads read without a copy. */
+/** Zeroed floats in shared memory, which ImageThreads read without a copy. */
 function shared(length: number): Float32Array {
   return new Float32Array(new SharedArrayBuffer(4 * length));
 }

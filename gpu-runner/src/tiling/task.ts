@@ -2,10 +2,11 @@ import { AUTO_CLEANUP, CONTENT_TYPES, type Cleanup, type OutputFormat, type Scal
 import { upscaleAlpha } from "../image/alpha";
 import type { DecodedImage } from "../image/decode";
 import { encodeImage } from "../image/encode";
-import { autoCleanup } from "../image/noise";
+import { cleanupFor } from "../image/noise";
 import { outputFor, type ModelOutputs, type RunSettings, type TileShape } from "../model/types";
 import type { TileJob } from "../scheduler/scheduler";
 import { Blender, fillTile, isGrey } from "./blend";
+import { imageThreads, type ImageThreads } from "./image-threads";
 import { planTiles, type TilePlan } from "./plan";
 
 export interface EncodedOutput {
@@ -55,20 +56,25 @@ export function taskMemoryBytes(width: number, height: number, scales: readonly 
  */
 export class UpscaleTask implements TileJob {
   readonly plan: TilePlan;
-  readonly settings: RunSettings;
   /** Greyscale in, greyscale out. */
   readonly grey: boolean;
   /** Emptied by encode(), so that each scale's sum can be collected as soon as it is encoded. */
   private readonly blenders: Blender[];
   private done = 0;
 
-  constructor(
+  /** An image's task: reading its noise first, on the image threads, when its clean-up is `auto` (the default). */
+  static async create(image: DecodedImage, options: UpscaleOptions, threads: ImageThreads = imageThreads): Promise<UpscaleTask> {
+    const asked = options.cleanup ?? AUTO_CLEANUP;
+    const cleanup = asked === AUTO_CLEANUP ? cleanupFor(await threads.noiseLevel(image.rgb, image.width, image.height)) : asked;
+    return new UpscaleTask(image, options, { temperature: options.temperature, cleanup });
+  }
+
+  private constructor(
     private readonly image: DecodedImage,
     private readonly options: UpscaleOptions,
+    readonly settings: RunSettings,
   ) {
     this.plan = planTiles(image.width, image.height, options.tile, options.overlap, options.tileStep);
-    const cleanup = options.cleanup ?? AUTO_CLEANUP;
-    this.settings = { temperature: options.temperature, cleanup: cleanup === AUTO_CLEANUP ? autoCleanup(image.rgb, image.width, image.height) : cleanup };
     this.grey = isGrey(image.rgb);
     this.blenders = [...new Set(options.scales)].sort((a, b) => a - b).map((scale) => new Blender(this.plan, scale));
   }

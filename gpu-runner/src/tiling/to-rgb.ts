@@ -15,7 +15,7 @@ export interface SumRows {
 /**
  * Rows [y0, y1) of the blended image as interleaved 8-bit RGB in `rgb` (the whole image's). `grey`:
  * every pixel is the mean of its channels, since a network that mixes channels can tint a greyscale
- * input by a few levels. Runs on the runner's thread for small images and on rgb-thread.ts for others.
+ * input by a few levels. Runs on the runner's thread for small images and on image-thread.ts for others.
  */
 export function sumToRgb(sum: SumRows, grey: boolean, rgb: Uint8Array, y0: number, y1: number): void {
   const { width, height, columnWeight } = sum;
