@@ -3,7 +3,7 @@
  * (gpu-runner/src/image/encode.ts) beside other efforts of the same encoders, on what the runner
  * encodes: the x4 of the demo's four photos (cut to 480x270, so x4 is 1920x1080) made by the served
  * model through the runner's own tiling. Time is the median of `--rounds`, every setting once per round
- * in turn; size is the mean per image; PSNR-Y (BT.601) is the decoded file against the image encoded,
+ * in turn; size is the mean per image; PSNR-Y (BT.601, as quality.ts) is the decoded file against the image encoded,
  * so that a faster setting is seen to keep the picture at the same `quality` or not. Last, how long a
  * file read waits while more AVIFs are encoded than libuv has threads.
  *
@@ -26,6 +26,7 @@ import { discoverModels, tileOverlap } from "../../gpu-runner/src/model/manifest
 import { ModelSession } from "../../gpu-runner/src/model/session";
 import { Scheduler } from "../../gpu-runner/src/scheduler/scheduler";
 import { UpscaleTask } from "../../gpu-runner/src/tiling/task";
+import { psnrY } from "./quality";
 
 const ArgsSchema = z.object({
   "models-dir": z.string().default("gpu-runner/models"),
@@ -88,13 +89,10 @@ function encode(image: Raw, settings: EncoderSettings): Promise<Buffer> {
   return pipeline.toFormat(settings.format, { ...settings.options, ...quality }).toBuffer();
 }
 
-async function psnrY(image: Raw, file: Buffer): Promise<number> {
+/** PSNR-Y of the decoded file against the image encoded (quality.ts, nothing shaved). */
+async function fidelity(image: Raw, file: Buffer): Promise<number> {
   const decoded = await sharp(file).removeAlpha().raw().toBuffer();
-  const luma = (b: Buffer, i: number) => 0.299 * (b[i] as number) + 0.587 * (b[i + 1] as number) + 0.114 * (b[i + 2] as number);
-  let squared = 0;
-  for (let i = 0; i < image.rgb.length; i += 3) squared += (luma(image.rgb, i) - luma(decoded, i)) ** 2;
-  const mse = squared / (image.width * image.height);
-  return mse === 0 ? Infinity : 10 * Math.log10((255 * 255) / mse);
+  return psnrY(image.rgb, decoded, image.width, image.height, 0);
 }
 
 const images = await servedOutputs();
@@ -109,7 +107,7 @@ for (let round = 0; round < args.rounds; round++) {
       ms += performance.now() - started;
       if (round === 0) {
         row.bytes += file.length / images.length;
-        row.psnr += (await psnrY(image, file)) / images.length;
+        row.psnr += (await fidelity(image, file)) / images.length;
       }
     }
     row.ms.push(ms / images.length);

@@ -21,7 +21,7 @@ export type EncoderSettings =
 /**
  * What each output format is encoded with; `npm run bench:encoders` sets them beside other efforts.
  * AVIF at sharp's default effort (4) encoded 1920x1080 at 0.4 MP/s on 2 cores, slower than the model
- * itself: effort 3 is 6x faster for files 10% larger at the same quality (bench/runner/README.md).
+ * itself: effort 3 is 5-6x faster for files 9-13% larger at the same quality (bench/runner/README.md).
  */
 export const ENCODERS: { [F in OutputFormat]: Extract<EncoderSettings, { format: F }> } = {
   png: { format: "png", options: { compressionLevel: 6 } },

@@ -1,17 +1,16 @@
 import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
 import { noiseLevel } from "../image/noise";
-import type { FromImageThread, ToImageThread } from "./image-thread";
+import type { FromImageThread, ImageWork, ToImageThread } from "./image-thread";
 import { sumToRgb, type SumRows } from "./to-rgb";
 
 /** Images smaller than this are made 8-bit on the calling thread: about 15 ms, less than a round trip is worth. */
 const THREADED_PIXELS = 1 << 20;
 
-type Work = ToImageThread extends infer T ? (T extends unknown ? Omit<T, "id"> : never) : never;
-
 interface Pending {
   thread: number;
-  resolve: (reply: FromImageThread) => void;
+  /** With the noise level, for a noise read. */
+  resolve: (level?: number) => void;
   reject: (error: Error) => void;
 }
 
@@ -49,8 +48,7 @@ export class ImageThreads {
   async noiseLevel(rgb: Uint8Array, width: number, height: number): Promise<number> {
     if (this.count === 0) return noiseLevel(rgb, width, height);
     const idlest = this.busy.indexOf(Math.min(...this.busy));
-    const reply = await this.post(idlest, { kind: "noise", rgb, width, height });
-    return "level" in reply ? (reply.level ?? 0) : 0;
+    return (await this.post(idlest, { kind: "noise", rgb, width, height })) ?? 0;
   }
 
   /** Ends the threads; the next work starts them again. */
@@ -58,14 +56,14 @@ export class ImageThreads {
     await Promise.all(this.threads.filter((thread) => thread !== undefined).map((thread) => thread.terminate()));
   }
 
-  private post(index: number, work: Work): Promise<FromImageThread> {
+  private post(index: number, work: ImageWork): Promise<number | undefined> {
     const thread = this.thread(index);
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       this.pending.set(id, { thread: index, resolve, reject });
       this.busy[index] = (this.busy[index] ?? 0) + 1;
       thread.ref();
-      thread.postMessage({ id, ...work } as ToImageThread);
+      thread.postMessage({ id, work } satisfies ToImageThread);
     });
   }
 
@@ -79,7 +77,7 @@ export class ImageThreads {
       this.pending.delete(reply.id);
       this.busy[index] = (this.busy[index] ?? 1) - 1;
       if (this.busy[index] === 0) thread.unref();
-      if (reply.error === undefined) pending.resolve(reply);
+      if (reply.error === undefined) pending.resolve(reply.level);
       else pending.reject(new Error(`an image thread failed: ${reply.error}`));
     });
     const lost = (error: Error) => {

@@ -42,7 +42,7 @@ export function sumToRgb(sum: SumRows, grey: boolean, rgb: Uint8Array, y0: numbe
 }
 
 /** Row `r` of the planar sum: its chunk, and where the row starts in it. */
-export function rowOf(sum: Pick<SumRows, "chunks" | "rowsPerChunk" | "width">, r: number): [Float32Array, number] {
+function rowOf(sum: Pick<SumRows, "chunks" | "rowsPerChunk" | "width">, r: number): [Float32Array, number] {
   const index = Math.floor(r / sum.rowsPerChunk);
   return [sum.chunks[index] as Float32Array, (r - index * sum.rowsPerChunk) * sum.width];
 }
