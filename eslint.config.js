@@ -17,6 +17,12 @@ export default tseslint.config(
     rules: { "no-undef": "off" },
   },
   {
+    // Required by `node --require` before Node's thread pool starts, so CommonJS (an ES module loads too late).
+    files: ["gpu-runner/bin/*.cjs"],
+    languageOptions: { sourceType: "commonjs", globals: { process: "readonly", require: "readonly" } },
+    rules: { "@typescript-eslint/no-require-imports": "off" },
+  },
+  {
     files: ["scripts/**/*.{js,mjs}"],
     languageOptions: { globals: { process: "readonly", console: "readonly" } },
   },

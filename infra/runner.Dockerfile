@@ -43,10 +43,7 @@ COPY gpu-runner/bin gpu-runner/bin
 # The shipped models (gpu-runner/models/<id>/{model.onnx,manifest.json}); their sha256 is checked at start.
 COPY gpu-runner/models gpu-runner/models
 
-# libuv's threads, where sharp encodes and Node does file I/O and host lookups: encodes take all but two
-# (gpu-runner/src/image/encode-slots.ts), so 8 lets 6 outputs encode at once on the pod's 4 CPUs.
 ENV NODE_ENV=production \
-    UV_THREADPOOL_SIZE=8 \
     HVAR_RUNNER_HOST=0.0.0.0 \
     HVAR_RUNNER_PORT=8788 \
     HVAR_METRICS_PORT=9464 \
@@ -60,6 +57,7 @@ USER 10001:10001
 HEALTHCHECK --interval=15s --timeout=3s --start-period=60s --retries=3 \
     CMD ["node", "-e", "fetch('http://127.0.0.1:8788/healthz').then(r=>process.exit(r.ok?0:1),()=>process.exit(1))"]
 # node runs the TypeScript through tsx's loader in-process (no npx, no wrapper process), so SIGTERM
-# reaches the runner itself and it drains its jobs before exiting.
+# reaches the runner itself and it drains its jobs before exiting. uv-threads.cjs sizes libuv's thread
+# pool, where sharp encodes, from HVAR_CPUS (the pod's CPU request) before Node starts the pool.
 STOPSIGNAL SIGTERM
-CMD ["node", "--import", "tsx", "gpu-runner/src/main.ts"]
+CMD ["node", "--require", "./gpu-runner/bin/uv-threads.cjs", "--import", "tsx", "gpu-runner/src/main.ts"]

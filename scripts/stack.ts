@@ -370,7 +370,8 @@ async function startStackOnce(options: StackOptions): Promise<Stack> {
     // A runner that exits before it ever answered /healthz is broken (bad model, bad settings), not
     // crashed: stop instead of looping. One that was healthy is started again, however soon it died.
     let answered = false;
-    const child = spawn(process.execPath, ["--import", "tsx", "gpu-runner/src/main.ts"], {
+    // Started as the runner image starts it: libuv's pool sized by the CPUs first (gpu-runner/bin/uv-threads.cjs).
+    const child = spawn(process.execPath, ["--require", "./gpu-runner/bin/uv-threads.cjs", "--import", "tsx", "gpu-runner/src/main.ts"], {
       cwd: ROOT,
       env: runnerEnv(replica.ports),
       stdio: ["ignore", "pipe", "pipe"],

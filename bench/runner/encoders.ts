@@ -3,9 +3,11 @@
  * (gpu-runner/src/image/encode.ts) beside other efforts of the same encoders, on what the runner
  * encodes: the x4 of the demo's four photos (cut to 480x270, so x4 is 1920x1080) made by the served
  * model through the runner's own tiling. Time is the median of `--rounds`, every setting once per round
- * in turn; size is the mean per image; PSNR-Y (BT.601, as quality.ts) is the decoded file against the image encoded,
- * so that a faster setting is seen to keep the picture at the same `quality` or not. Last, how long a
- * file read waits while more AVIFs are encoded than libuv has threads.
+ * in turn, with the CPU time it took (the process's, all threads: what sizing a runner's CPUs needs);
+ * size is the mean per image; PSNR-Y and PSNR-CbCr (BT.601, as quality.ts) are the decoded file against
+ * the image encoded, so that a faster setting is seen to keep the picture at the same `quality` or not
+ * (chroma subsampling shows in CbCr alone). Last, how long a file read waits while more AVIFs are
+ * encoded than libuv has threads.
  *
  *   npm run bench:encoders                       # quality 85, the API's default
  *   npm run bench:encoders -- --quality 90 --rounds 5
@@ -21,12 +23,12 @@ import sharp from "sharp";
 import { z } from "zod";
 import { decodeImage } from "../../gpu-runner/src/image/decode";
 import { ENCODERS, encodeImage, type EncoderSettings } from "../../gpu-runner/src/image/encode";
-import { UV_THREADS } from "../../gpu-runner/src/image/encode-slots";
+import { UV_THREADS, VIPS_THREADS } from "../../gpu-runner/src/image/encode-slots";
 import { discoverModels, tileOverlap } from "../../gpu-runner/src/model/manifest";
 import { ModelSession } from "../../gpu-runner/src/model/session";
 import { Scheduler } from "../../gpu-runner/src/scheduler/scheduler";
 import { UpscaleTask } from "../../gpu-runner/src/tiling/task";
-import { psnrY } from "./quality";
+import { psnrCbCr, psnrY } from "./quality";
 
 const ArgsSchema = z.object({
   "models-dir": z.string().default("gpu-runner/models"),
@@ -37,16 +39,22 @@ const text = { type: "string" } as const;
 const args = ArgsSchema.parse(parseArgs({ options: { "models-dir": text, quality: text, rounds: text } }).values);
 const EXAMPLES = "worker/public/demo/examples";
 
-/** Other efforts of each served encoder; the served settings come first. */
-const CANDIDATES: Record<OutputFormat, [string, EncoderSettings][]> = {
+/**
+ * Other efforts of each served encoder, on the runner's libvips threads (VIPS_THREADS) unless a row
+ * names its own; the served settings come first, and again on one thread (sharp's default on glibc,
+ * the runner's until 2026-12-05).
+ */
+type Candidate = [label: string, settings: EncoderSettings, threads?: number];
+const CANDIDATES: Record<OutputFormat, Candidate[]> = {
   png: [["compression 3", { format: "png", options: { compressionLevel: 3 } }]],
   webp: [
     ["effort 3", { format: "webp", options: { effort: 3 } }],
     ["effort 2", { format: "webp", options: { effort: 2 } }],
   ],
   avif: [
-    ["effort 4 (sharp's default, served until 2026-12-05)", { format: "avif", options: { effort: 4 } }],
-    ["effort 2", { format: "avif", options: { effort: 2 } }],
+    ["effort 3, chroma 4:2:0", { format: "avif", options: { effort: 3, chromaSubsampling: "4:2:0" } }],
+    ["effort 4, chroma 4:4:4 (sharp's defaults, served until 2026-12-05)", { format: "avif", options: { effort: 4 } }],
+    ["effort 2, chroma 4:2:0", { format: "avif", options: { effort: 2, chromaSubsampling: "4:2:0" } }],
   ],
   jpeg: [
     ["libjpeg-turbo, Huffman optimised", { format: "jpeg", options: { optimiseCoding: true } }],
@@ -89,41 +97,56 @@ function encode(image: Raw, settings: EncoderSettings): Promise<Buffer> {
   return pipeline.toFormat(settings.format, { ...settings.options, ...quality }).toBuffer();
 }
 
-/** PSNR-Y of the decoded file against the image encoded (quality.ts, nothing shaved). */
-async function fidelity(image: Raw, file: Buffer): Promise<number> {
+/** PSNR-Y and PSNR-CbCr of the decoded file against the image encoded (quality.ts, nothing shaved). */
+async function fidelity(image: Raw, file: Buffer): Promise<[number, number]> {
   const decoded = await sharp(file).removeAlpha().raw().toBuffer();
-  return psnrY(image.rgb, decoded, image.width, image.height, 0);
+  return [psnrY(image.rgb, decoded, image.width, image.height, 0), psnrCbCr(image.rgb, decoded, image.width, image.height, 0)];
 }
 
 const images = await servedOutputs();
-const rows = (Object.keys(CANDIDATES) as OutputFormat[]).flatMap((format) => [["served", ENCODERS[format]] as [string, EncoderSettings], ...CANDIDATES[format]].map(([label, settings]) => ({ format, label, settings, ms: [] as number[], bytes: 0, psnr: 0 })));
+const served = (format: OutputFormat): Candidate[] => [
+  ["served", ENCODERS[format]],
+  ...(VIPS_THREADS > 1 ? [["served, one libvips thread", ENCODERS[format], 1] as Candidate] : []),
+];
+const rows = (Object.keys(CANDIDATES) as OutputFormat[]).flatMap((format) =>
+  [...served(format), ...CANDIDATES[format]].map(([label, settings, threads = VIPS_THREADS]) => ({ format, label, settings, threads, ms: [] as number[], cpuMs: [] as number[], bytes: 0, psnr: 0, psnrChroma: 0 })),
+);
 for (let round = 0; round < args.rounds; round++) {
   console.error(`encoders: round ${round + 1} of ${args.rounds}`);
   for (const row of rows) {
     let ms = 0;
+    let cpuMs = 0;
+    sharp.concurrency(row.threads);
     for (const image of images) {
-      const started = performance.now();
+      const [started, cpu] = [performance.now(), process.cpuUsage()];
       const file = await encode(image, row.settings);
       ms += performance.now() - started;
+      const used = process.cpuUsage(cpu);
+      cpuMs += (used.user + used.system) / 1000;
       if (round === 0) {
         row.bytes += file.length / images.length;
-        row.psnr += (await fidelity(image, file)) / images.length;
+        const [y, chroma] = await fidelity(image, file);
+        row.psnr += y / images.length;
+        row.psnrChroma += chroma / images.length;
       }
     }
     row.ms.push(ms / images.length);
+    row.cpuMs.push(cpuMs / images.length);
   }
 }
+sharp.concurrency(VIPS_THREADS);
+const decibels = (psnr: number) => (psnr === Infinity ? "lossless" : psnr.toFixed(2));
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
 const megapixels = (images[0] as Raw).width * (images[0] as Raw).height / 1e6;
-console.log(`Encoding the x4 (${(images[0] as Raw).width}x${(images[0] as Raw).height}) of the demo's ${images.length} photos, quality ${args.quality}, the median of ${args.rounds} rounds; PSNR-Y of the decoded file against the image encoded`);
+console.log(`Encoding the x4 (${(images[0] as Raw).width}x${(images[0] as Raw).height}) of the demo's ${images.length} photos, quality ${args.quality}, on ${VIPS_THREADS} libvips thread(s) unless said, the median of ${args.rounds} rounds; PSNR-Y and PSNR-CbCr of the decoded file against the image encoded`);
 console.log("");
-console.log("| format | settings | ms per image | MP/s | time against served | KB per image | size against served | PSNR-Y (dB) |");
-console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+console.log("| format | settings | ms per image | MP/s | time against served | CPU ms per MP | KB per image | size against served | PSNR-Y (dB) | PSNR-CbCr (dB) |");
+console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
 for (const row of rows) {
-  const served = rows.find((r) => r.format === row.format && r.label === "served") as (typeof rows)[number];
+  const baseline = rows.find((r) => r.format === row.format && r.label === "served") as (typeof rows)[number];
   const ms = median(row.ms);
   const options = JSON.stringify(row.settings.options).replace(/"/g, "");
-  console.log(`| ${row.format} | ${row.label} ${options} | ${ms.toFixed(0)} | ${(megapixels / (ms / 1000)).toFixed(1)} | ${(ms / median(served.ms)).toFixed(2)}x | ${(row.bytes / 1024).toFixed(0)} | ${(row.bytes / served.bytes).toFixed(3)}x | ${row.psnr === Infinity ? "lossless" : row.psnr.toFixed(2)} |`);
+  console.log(`| ${row.format} | ${row.label} ${options} | ${ms.toFixed(0)} | ${(megapixels / (ms / 1000)).toFixed(1)} | ${(ms / median(baseline.ms)).toFixed(2)}x | ${(median(row.cpuMs) / megapixels).toFixed(0)} | ${(row.bytes / 1024).toFixed(0)} | ${(row.bytes / baseline.bytes).toFixed(3)}x | ${decibels(row.psnr)} | ${decibels(row.psnrChroma)} |`);
 }
 
 /**

@@ -2,6 +2,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { MAX_INPUT_PIXELS } from "@hvar/contract";
 import { z } from "zod";
+import { cpusSchema } from "./cpus";
 import { CLOUDFLARE_API } from "./queue/pull-client";
 
 const defaultModelsDir = fileURLToPath(new URL("../models", import.meta.url));
@@ -29,7 +30,9 @@ export const RunnerConfigSchema = z
     /** `auto`: CUDA when onnxruntime has it, else the CPU. `cuda`: refuse to start without it. */
     HVAR_DEVICE: z.enum(["auto", "cuda", "cpu"]).default("auto"),
     HVAR_CUDA_DEVICE_ID: int(0, 0),
-    /** CPU intra-op threads; 0 = one per available core. */
+    /** The CPUs the runner may use (cpus.ts: the image threads, the encoders' and libuv's threads); the process's cores when unset. */
+    HVAR_CPUS: cpusSchema,
+    /** CPU intra-op threads; 0 = one per CPU (HVAR_CPUS). */
     HVAR_CPU_THREADS: int(0, 0),
     /** onnxruntime's optimized graphs, written once per model, onnxruntime version, provider and CPU; empty: none kept. */
     HVAR_GRAPH_CACHE_DIR: z.string().default(defaultGraphCacheDir),

@@ -67,7 +67,9 @@ class Runner:
         self.base = f"http://127.0.0.1:{port}"
         node = os.environ.get("HVAR_NODE") or shutil.which("node") or "node"
         self.process = subprocess.Popen(
-            [node, "--import", "tsx", "gpu-runner/src/main.ts"],
+            # as the runner image starts it: libuv's pool sized by the CPUs first (bin/uv-threads.cjs)
+            [node, "--require", "./gpu-runner/bin/uv-threads.cjs"]
+            + ["--import", "tsx", "gpu-runner/src/main.ts"],
             cwd=ROOT,
             env={
                 **os.environ,

@@ -67,11 +67,11 @@ const podSpec = pod.spec as { securityContext: { runAsNonRoot: boolean; runAsUse
 const container = (pod.spec as { containers: unknown[] }).containers[0] as {
   ports: { name: string; containerPort: number }[];
   envFrom: { configMapRef?: { name: string } }[];
-  env?: { name: string; valueFrom?: { fieldRef?: { fieldPath: string } } }[];
+  env?: { name: string; valueFrom?: { fieldRef?: { fieldPath: string }; resourceFieldRef?: { resource: string; divisor?: string } } }[];
   livenessProbe: { httpGet: { path: string; port: string } };
   readinessProbe: { httpGet: { path: string; port: string } };
   startupProbe: { httpGet: { path: string; port: string } };
-  resources: { limits: Record<string, unknown> };
+  resources: { requests: Record<string, unknown>; limits: Record<string, unknown> };
 };
 const configMap = byKind("ConfigMap").data ?? {};
 const secrets = { RUNNER_HMAC_SECRET: "s".repeat(32), HVAR_S3_ACCESS_KEY_ID: "id", HVAR_S3_SECRET_ACCESS_KEY: "secret" };
@@ -130,6 +130,14 @@ describe("the runner image (infra/runner.Dockerfile)", () => {
     expect(image.copiedFromContext.some((source) => entry === source || entry.startsWith(`${source}/`)), entry).toBe(true);
     expect(existsSync(`${root}${entry}`), entry).toBe(true);
   });
+
+  it("sizes libuv's pool before the runner starts, from a file the build copies", () => {
+    const preload = image.cmd[image.cmd.indexOf("--require") + 1] as string;
+    expect(preload).toBe("./gpu-runner/bin/uv-threads.cjs");
+    expect(image.copiedFromContext.some((source) => preload.startsWith(`./${source}/`))).toBe(true);
+    expect(existsSync(`${root}${preload}`)).toBe(true);
+    expect(image.env.UV_THREADPOOL_SIZE).toBeUndefined();
+  });
 });
 
 describe("Kubernetes manifests", () => {
@@ -178,6 +186,12 @@ describe("Kubernetes manifests", () => {
     expect(metricsPort?.name).toBe("metrics");
     const service = byKind("Service").spec as { ports: { targetPort: string }[] };
     expect(service.ports.map((p) => p.targetPort)).not.toContain(metricsPort?.name);
+  });
+
+  it("tell the runner the CPUs it asks for, which its threads are sized by (the container sees the node's)", () => {
+    const cpus = container.env?.find((e) => e.name === "HVAR_CPUS")?.valueFrom?.resourceFieldRef;
+    expect(cpus).toEqual({ resource: "requests.cpu", divisor: "1" });
+    expect(Number(container.resources.requests.cpu)).toBeGreaterThanOrEqual(4);
   });
 
   it("run as the image's non-root user, on one GPU, with time to drain", () => {

@@ -1,9 +1,9 @@
 import { existsSync } from "node:fs";
 import { createRequire } from "node:module";
-import { availableParallelism } from "node:os";
 import { dirname, join } from "node:path";
 import * as ort from "onnxruntime-node";
 import type { Logger } from "pino";
+import { CPUS } from "../cpus";
 import { type CachedGraph, createCachedSession } from "./graph-cache";
 import type { ModelEntry } from "./manifest";
 import type { ModelOutputs, RunSettings, TileShape } from "./types";
@@ -80,7 +80,7 @@ export async function createSession(entry: ModelEntry, options: SessionOptions, 
       log.warn({ reason: error instanceof Error ? error.message : String(error) }, "CUDA execution provider unavailable, using the CPU");
     }
   }
-  const threads = options.cpuThreads > 0 ? options.cpuThreads : availableParallelism();
+  const threads = options.cpuThreads > 0 ? options.cpuThreads : CPUS;
   const cpu = await createCachedSession(
     entry.onnxPath,
     key("cpu"),

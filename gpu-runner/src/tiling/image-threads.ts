@@ -1,5 +1,5 @@
-import { availableParallelism } from "node:os";
 import { Worker } from "node:worker_threads";
+import { CPUS } from "../cpus";
 import { noiseLevel } from "../image/noise";
 import type { FromImageThread, ImageWork, ToImageThread } from "./image-thread";
 import { sumToRgb, type SumRows } from "./to-rgb";
@@ -104,7 +104,7 @@ export function sharedRgb(width: number, height: number): Buffer {
 }
 
 /**
- * The runner's: a thread per spare core, up to 4 (bands of a 33-MP image take 100-150 ms each on
+ * The runner's: a thread per spare CPU (cpus.ts), up to 4 (bands of a 33-MP image take 100-150 ms each on
  * one core of the bench's CPU), at least one.
  */
-export const imageThreads = new ImageThreads(Math.max(1, Math.min(4, availableParallelism() - 1)));
+export const imageThreads = new ImageThreads(Math.max(1, Math.min(4, CPUS - 1)));
