@@ -12,22 +12,15 @@
  *   npm run bench:encoders                       # quality 85, the API's default
  *   npm run bench:encoders -- --quality 90 --rounds 5
  */
-import { readdirSync } from "node:fs";
 import { readFile } from "node:fs/promises";
-import { join } from "node:path";
 import { setTimeout } from "node:timers/promises";
 import { parseArgs } from "node:util";
 import { DEFAULT_QUALITY, type OutputFormat } from "@hvar/contract";
-import { pino } from "pino";
 import sharp from "sharp";
 import { z } from "zod";
-import { decodeImage } from "../../gpu-runner/src/image/decode";
-import { ENCODERS, encodeImage, type EncoderSettings } from "../../gpu-runner/src/image/encode";
+import { ENCODERS, avifQuality, encodeImage, type EncoderSettings } from "../../gpu-runner/src/image/encode";
 import { UV_THREADS, VIPS_THREADS } from "../../gpu-runner/src/image/encode-slots";
-import { discoverModels, tileOverlap } from "../../gpu-runner/src/model/manifest";
-import { ModelSession } from "../../gpu-runner/src/model/session";
-import { Scheduler } from "../../gpu-runner/src/scheduler/scheduler";
-import { UpscaleTask } from "../../gpu-runner/src/tiling/task";
+import { type Raw, servedOutputs } from "./images";
 import { psnrCbCr, psnrY } from "./quality";
 
 const ArgsSchema = z.object({
@@ -37,7 +30,6 @@ const ArgsSchema = z.object({
 });
 const text = { type: "string" } as const;
 const args = ArgsSchema.parse(parseArgs({ options: { "models-dir": text, quality: text, rounds: text } }).values);
-const EXAMPLES = "worker/public/demo/examples";
 
 /**
  * Other efforts of each served encoder, on the runner's libvips threads (VIPS_THREADS) unless a row
@@ -63,37 +55,10 @@ const CANDIDATES: Record<OutputFormat, Candidate[]> = {
   ],
 };
 
-interface Raw {
-  name: string;
-  width: number;
-  height: number;
-  rgb: Buffer;
-}
-
-/** The x4 of each demo photo, cut to 480x270, by the served model through the runner's tiling. */
-async function servedOutputs(): Promise<Raw[]> {
-  const served = (await discoverModels(args["models-dir"])).models[0];
-  if (!served) throw new Error(`no usable model in ${args["models-dir"]}`);
-  const session = await ModelSession.load(served, { device: "cpu", cudaDeviceId: 0, cpuThreads: 0 }, pino({ level: "warn" }));
-  const scheduler = new Scheduler(session, { batchSize: 8, memoryBudgetBytes: 4 * 1024 ** 3, maxQueuedTiles: Number.MAX_SAFE_INTEGER });
-  const outputs: Raw[] = [];
-  for (const file of readdirSync(EXAMPLES).filter((f) => f.endsWith(".jpg")).sort()) {
-    const lr = await sharp(join(EXAMPLES, file)).resize(480, 270, { fit: "cover" }).png().toBuffer();
-    const image = await decodeImage(lr, { maxPixels: 480 * 270 });
-    const task = await UpscaleTask.create(image, { scales: [4], tile: served.manifest.tile, tileStep: served.manifest.tileStep, overlap: tileOverlap(served.manifest, undefined), temperature: 0 });
-    await scheduler.submit(task);
-    const [x4] = await task.encode("png", DEFAULT_QUALITY);
-    if (!x4) throw new Error(`no x4 for ${file}`);
-    const { data, info } = await sharp(x4.bytes).raw().toBuffer({ resolveWithObject: true });
-    outputs.push({ name: file, width: info.width, height: info.height, rgb: data });
-  }
-  await session.release();
-  return outputs;
-}
-
+/** `settings` at the API's `--quality`: AVIF's own quality is the one the runner maps it to (encode.ts, avifQuality). */
 function encode(image: Raw, settings: EncoderSettings): Promise<Buffer> {
   const pipeline = sharp(image.rgb, { raw: { width: image.width, height: image.height, channels: 3 } });
-  const quality = settings.format === "png" ? {} : { quality: args.quality };
+  const quality = settings.format === "png" ? {} : { quality: settings.format === "avif" ? avifQuality(args.quality) : args.quality };
   return pipeline.toFormat(settings.format, { ...settings.options, ...quality }).toBuffer();
 }
 
@@ -103,7 +68,7 @@ async function fidelity(image: Raw, file: Buffer): Promise<[number, number]> {
   return [psnrY(image.rgb, decoded, image.width, image.height, 0), psnrCbCr(image.rgb, decoded, image.width, image.height, 0)];
 }
 
-const images = await servedOutputs();
+const images = await servedOutputs(args["models-dir"]);
 const served = (format: OutputFormat): Candidate[] => [
   ["served", ENCODERS[format]],
   ...(VIPS_THREADS > 1 ? [["served, one libvips thread", ENCODERS[format], 1] as Candidate] : []),
@@ -138,7 +103,7 @@ sharp.concurrency(VIPS_THREADS);
 const decibels = (psnr: number) => (psnr === Infinity ? "lossless" : psnr.toFixed(2));
 const median = (values: number[]) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)] as number;
 const megapixels = (images[0] as Raw).width * (images[0] as Raw).height / 1e6;
-console.log(`Encoding the x4 (${(images[0] as Raw).width}x${(images[0] as Raw).height}) of the demo's ${images.length} photos, quality ${args.quality}, on ${VIPS_THREADS} libvips thread(s) unless said, the median of ${args.rounds} rounds; PSNR-Y and PSNR-CbCr of the decoded file against the image encoded`);
+console.log(`Encoding the x4 (${(images[0] as Raw).width}x${(images[0] as Raw).height}) of the demo's ${images.length} photos, quality ${args.quality} (AVIF's own ${avifQuality(args.quality)}), on ${VIPS_THREADS} libvips thread(s) unless said, the median of ${args.rounds} rounds; PSNR-Y and PSNR-CbCr of the decoded file against the image encoded`);
 console.log("");
 console.log("| format | settings | ms per image | MP/s | time against served | CPU ms per MP | KB per image | size against served | PSNR-Y (dB) | PSNR-CbCr (dB) |");
 console.log("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");

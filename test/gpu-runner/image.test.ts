@@ -1,15 +1,19 @@
 import { readFile } from "node:fs/promises";
 import { setImmediate } from "node:timers/promises";
+import { fileURLToPath } from "node:url";
 import { crc32 } from "node:zlib";
-import { DomainError, toProblem } from "@hvar/contract";
+import { DEFAULT_QUALITY, DomainError, toProblem } from "@hvar/contract";
 import sharp, { type Color } from "sharp";
 import { describe, expect, it } from "vitest";
 import { decodeImage } from "../../gpu-runner/src/image/decode";
-import { encodeImage } from "../../gpu-runner/src/image/encode";
+import { avifQuality, encodeImage } from "../../gpu-runner/src/image/encode";
 import { encodeSlots, UV_THREADS } from "../../gpu-runner/src/image/encode-slots";
+import { psnrY } from "../../bench/runner/quality";
 import { rawImage } from "./helpers";
 
 const limits = { maxPixels: 1_000_000 };
+/** A CC0 photo of the demo page's (worker/public/demo/examples/LICENSE.txt). */
+const DEMO_PHOTO = fileURLToPath(new URL("../../worker/public/demo/examples/chelsea.jpg", import.meta.url));
 const red = { r: 200, g: 30, b: 20 };
 
 /** The problem+json body the runner answers when `bytes` are refused. */
@@ -197,6 +201,21 @@ describe("encodeImage", () => {
     const low = await encodeImage({ width: 64, height: 64, rgb: noisy }, "webp", 10);
     const high = await encodeImage({ width: 64, height: 64, rgb: noisy }, "webp", 95);
     expect(low.length).toBeLessThan(high.length);
+  });
+
+  it.each([60, 85])("gives an AVIF of quality %i about the fidelity of a JPEG of that quality (the API's scale is JPEG's)", async (quality) => {
+    const { data, info } = await sharp(DEMO_PHOTO).resize(480, 270, { fit: "cover" }).resize(960, 540, { kernel: "lanczos3" }).raw().toBuffer({ resolveWithObject: true });
+    const image = { width: info.width, height: info.height, rgb: data };
+    const fidelity = async (format: "avif" | "jpeg") => psnrY(data, await sharp(await encodeImage(image, format, quality)).raw().toBuffer(), info.width, info.height, 0);
+    const [avif, jpeg] = [await fidelity("avif"), await fidelity("jpeg")];
+    // Within the spread from image to image of bench:quality-scale (±1.2 dB); at libaom's own scale an AVIF was 2-3.5 dB closer.
+    expect(Math.abs(avif - jpeg), `AVIF ${avif.toFixed(2)} dB, JPEG ${jpeg.toFixed(2)} dB`).toBeLessThan(1.25);
+  });
+
+  it("maps the API's quality to AVIF's in order, within the encoder's range, the default 85 to 71", () => {
+    const mapped = Array.from({ length: 100 }, (_, i) => avifQuality(i + 1));
+    expect(mapped.every((q, i) => q >= 1 && q <= 100 && (i === 0 || q >= (mapped[i - 1] as number)))).toBe(true);
+    expect(avifQuality(DEFAULT_QUALITY)).toBe(71);
   });
 
   const noisy = (side: number) => ({ width: side, height: side, rgb: Buffer.from(Array.from({ length: side * side * 3 }, (_, i) => (i * 7919) % 251)) });

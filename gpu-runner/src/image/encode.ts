@@ -31,6 +31,32 @@ export const ENCODERS: { [F in OutputFormat]: Extract<EncoderSettings, { format:
 };
 
 /**
+ * The API's `quality` is JPEG's scale: a JPEG (mozjpeg) of that quality is the reference, and AVIF is
+ * encoded at the quality whose fidelity is that JPEG's. libaom's scale is the odd one: at the same
+ * number an AVIF was 1.2-3.6 dB (PSNR-Y) closer to the image than the JPEG between 20 and 90, in files
+ * 0.55-0.75 of its size (sharp's own defaults, AVIF 50 against JPEG 80, say as much). Matched, an AVIF of
+ * the API's default 85 is encoded at 71: in files 0.53 of the JPEG's and 0.7 of an AVIF at 85, within
+ * 0.33 dB of the JPEG image by image (up to 1.6 dB at lower qualities). WebP keeps libwebp's scale,
+ * 0.6-3.1 dB below JPEG's above 40: matched, its files would be larger than the JPEG's.
+ * [API quality, AVIF quality], measured by `npm run bench:quality-scale` on the served model's x2 and x4
+ * of the demo photos (bench/runner/README.md); linear between the points, the ends held beyond them.
+ */
+export const AVIF_QUALITY: readonly (readonly [number, number])[] = [
+  [10, 1], [15, 1], [20, 8], [25, 15], [30, 20], [35, 26], [40, 29], [45, 32], [50, 35], [55, 38],
+  [60, 40], [65, 44], [70, 47], [75, 54], [80, 61], [85, 71], [90, 84], [95, 94], [100, 99],
+];
+
+/** The AVIF quality for an API quality: linear between AVIF_QUALITY's points. */
+export function avifQuality(quality: number): number {
+  type Point = readonly [number, number];
+  const above = AVIF_QUALITY.findIndex(([q]) => q >= quality);
+  if (above === 0) return (AVIF_QUALITY[0] as Point)[1];
+  if (above === -1) return (AVIF_QUALITY.at(-1) as Point)[1];
+  const [[q0, a0], [q1, a1]] = [AVIF_QUALITY[above - 1] as Point, AVIF_QUALITY[above] as Point];
+  return Math.round(a0 + ((quality - q0) / (q1 - q0)) * (a1 - a0));
+}
+
+/**
  * Encodes to the requested format. Metadata (EXIF, XMP, ICC) is never copied: sharp writes none
  * unless asked, and the pixels are already sRGB, the format's default interpretation.
  */
@@ -48,7 +74,7 @@ function encode(pipeline: Sharp, format: OutputFormat, alpha: boolean, quality: 
     case "webp":
       return pipeline.webp({ ...ENCODERS.webp.options, quality }).toBuffer();
     case "avif":
-      return pipeline.avif({ ...ENCODERS.avif.options, quality }).toBuffer();
+      return pipeline.avif({ ...ENCODERS.avif.options, quality: avifQuality(quality) }).toBuffer();
     case "jpeg":
       // JPEG has no alpha: a transparent image flattened onto white reads better than onto black.
       return (alpha ? pipeline.flatten({ background: "#ffffff" }) : pipeline).jpeg({ ...ENCODERS.jpeg.options, quality }).toBuffer();

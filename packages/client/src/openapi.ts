@@ -696,7 +696,7 @@ export interface components {
              */
             format: "png" | "webp" | "avif" | "jpeg" | "auto";
             /**
-             * @description For lossy formats
+             * @description For lossy formats, on JPEG's scale: an AVIF is encoded at the quality that gives a JPEG's fidelity (its files about half the JPEG's); WebP at libwebp's own
              * @default 85
              */
             quality: number;
@@ -1256,7 +1256,7 @@ export interface operations {
                 scales?: string;
                 /** @description `auto` picks AVIF, then WebP, then PNG from the Accept header */
                 format?: "png" | "webp" | "avif" | "jpeg" | "auto";
-                /** @description For lossy formats */
+                /** @description For lossy formats, on JPEG's scale: an AVIF is encoded at the quality that gives a JPEG's fidelity (its files about half the JPEG's); WebP at libwebp's own */
                 quality?: number;
                 /** @description Sampling temperature of the generated detail; 0 is greedy (deterministic). A deterministic model (one without a sampled detail stage, such as the hvar 2.x floor) makes the same pixels at every temperature: it is then normalized to 0, as the job's `options` show, and one cached result serves them all */
                 temperature?: number | null;

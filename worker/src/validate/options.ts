@@ -12,7 +12,7 @@ export const upscaleParamsSchema = z.strictObject({
     .enum([...OUTPUT_FORMATS, "auto"])
     .default("auto")
     .openapi({ description: "`auto` picks AVIF, then WebP, then PNG from the Accept header" }),
-  quality: qualitySchema.openapi({ description: "For lossy formats" }),
+  quality: qualitySchema.openapi({ description: "For lossy formats, on JPEG's scale: an AVIF is encoded at the quality that gives a JPEG's fidelity (its files about half the JPEG's); WebP at libwebp's own" }),
   temperature: z.coerce
     .number()
     .min(0)
