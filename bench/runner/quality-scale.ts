@@ -4,20 +4,24 @@
  * quality.ts) and size at every quality, JPEG (mozjpeg, the served encoder) beside WebP and AVIF; and for
  * each quality, the AVIF quality whose fidelity is JPEG's (interpolated on AVIF's curve), the table the
  * runner encodes AVIF by (gpu-runner/src/image/encode.ts, AVIF_QUALITY), then that table checked image
- * by image: the spread of the served AVIF's fidelity against the JPEG's.
+ * by image: the spread of the served AVIF's fidelity against the JPEG's. Last, a picture of what the numbers
+ * mean at the default quality: a crop of one output, as encoded each way, enlarged (`--figure`).
  *
  *   npm run bench:quality-scale
  */
 import { parseArgs } from "node:util";
-import type { OutputFormat } from "@hvar/contract";
 import sharp from "sharp";
 import { z } from "zod";
+import { DEFAULT_QUALITY, type OutputFormat } from "@hvar/contract";
 import { AVIF_QUALITY, ENCODERS, avifQuality } from "../../gpu-runner/src/image/encode";
 import { type Raw, servedOutputs } from "./images";
 import { psnrY } from "./quality";
 
-const ArgsSchema = z.object({ "models-dir": z.string().default("gpu-runner/models") });
-const args = ArgsSchema.parse(parseArgs({ options: { "models-dir": { type: "string" } } }).values);
+const ArgsSchema = z.object({
+  "models-dir": z.string().default("gpu-runner/models"),
+  figure: z.string().default("bench/runner/quality-scale.png"),
+});
+const args = ArgsSchema.parse(parseArgs({ options: { "models-dir": { type: "string" }, figure: { type: "string" } } }).values);
 
 type Lossy = Exclude<OutputFormat, "png">;
 interface Point {
@@ -87,3 +91,37 @@ API_QUALITIES.forEach((q, i) => {
 console.log("");
 console.log(`AVIF qualities at JPEG's fidelity, for AVIF_QUALITY: [${API_QUALITIES.map((q, i) => `[${q}, ${Math.round(qualityFor(avif, (jpeg[i] as Point).psnr))}]`).join(", ")}]`);
 console.log(`AVIF_QUALITY now: [${AVIF_QUALITY.map(([q, a]) => `[${q}, ${a}]`).join(", ")}]`);
+
+/** A crop of the x4 of the demo's cat (fur and an eye) as each format encodes it at the default quality, enlarged 3x, labelled. */
+async function figure(image: Raw, path: string): Promise<void> {
+  const crop = { left: 800, top: 330, width: 160, height: 128 };
+  const zoom = 3;
+  const raw = { raw: { width: image.width, height: image.height, channels: 3 as const } };
+  const ways: [label: string, format: OutputFormat, quality: number][] = [
+    ["the image encoded (lossless)", "png", 100],
+    [`JPEG ${DEFAULT_QUALITY}`, "jpeg", DEFAULT_QUALITY],
+    [`AVIF ${DEFAULT_QUALITY} (until now)`, "avif", DEFAULT_QUALITY],
+    [`AVIF ${avifQuality(DEFAULT_QUALITY)} (served for ${DEFAULT_QUALITY})`, "avif", avifQuality(DEFAULT_QUALITY)],
+    [`WebP ${DEFAULT_QUALITY}`, "webp", DEFAULT_QUALITY],
+  ];
+  const [width, height, gap, caption] = [crop.width * zoom, crop.height * zoom, 8, 28];
+  const tiles = await Promise.all(
+    ways.map(async ([label, format, quality], i) => {
+      const file = await sharp(image.rgb, raw).toFormat(format, { ...ENCODERS[format].options, ...(format === "png" ? {} : { quality }) }).toBuffer();
+      const pixels = await sharp(file).extract(crop).resize(width, height, { kernel: "nearest" }).png().toBuffer();
+      const text = `<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${caption}"><text x="4" y="20" font-family="sans-serif" font-size="16">${label}, ${Math.round(file.length / 1024)} KB</text></svg>`;
+      const left = i * (width + gap);
+      return [
+        { input: pixels, left, top: 0 },
+        { input: Buffer.from(text), left, top: height },
+      ];
+    }),
+  );
+  await sharp({ create: { width: ways.length * (width + gap) - gap, height: height + caption, channels: 3, background: "#ffffff" } })
+    .composite(tiles.flat())
+    .png({ compressionLevel: 9 })
+    .toFile(path);
+  console.log(`\nThe picture: ${path} (the demo's cat, x4, a ${crop.width}x${crop.height} crop enlarged ${zoom}x; sizes are the whole 1920x1080 image's)`);
+}
+
+await figure(images.find((i) => i.name.startsWith("chelsea") && i.width === 1920) as Raw, args.figure);
