@@ -5,7 +5,7 @@
  * stand-in with the shipped model's tile: a job's buffers do not depend on what the model computes,
  * and onnxruntime's own memory is the batch's (HVAR_MEMORY_BUDGET_MB), not the job's.
  *
- *   node --expose-gc node_modules/.bin/tsx bench/runner/job-memory.ts [--size 2048x2048] [--scales 1,2,4]
+ *   node --expose-gc node_modules/.bin/tsx bench/runner/job-memory.ts [--size 2048x2048] [--scales 1,2,4] [--channels 4|3]
  */
 import { randomBytes } from "node:crypto";
 import { parseArgs } from "node:util";
@@ -16,7 +16,8 @@ import { Scheduler } from "../../gpu-runner/src/scheduler/scheduler";
 import { UpscaleTask, taskMemoryBytes } from "../../gpu-runner/src/tiling/task";
 import type { Scale } from "@hvar/contract";
 
-const { values } = parseArgs({ options: { size: { type: "string", default: "2048x2048" }, scales: { type: "string", default: "1,2,4" } } });
+const { values } = parseArgs({ options: { size: { type: "string", default: "2048x2048" }, scales: { type: "string", default: "1,2,4" }, channels: { type: "string", default: "4" } } });
+const channels = values.channels === "3" ? 3 : 4;
 const [width, height] = values.size.split("x").map(Number) as [number, number];
 const scales = values.scales.split(",").map(Number) as Scale[];
 const TILE = 32;
@@ -45,9 +46,9 @@ const usage = () => {
   return m.rss;
 };
 
-// Noise with a ragged alpha: the worst case for the encoder and for alpha's extra planes.
-const raw = randomBytes(width * height * 4);
-const png = await sharp(raw, { raw: { width, height, channels: 4 } }).png({ compressionLevel: 1 }).toBuffer();
+// Noise with a ragged alpha (`--channels 3`: without): the worst case for the encoder and for alpha's extra planes.
+const raw = randomBytes(width * height * channels);
+const png = await sharp(raw, { raw: { width, height, channels } }).png({ compressionLevel: 1 }).toBuffer();
 raw.fill(0);
 gc?.();
 const base = usage();

@@ -1,5 +1,9 @@
 import { env } from "cloudflare:test";
 import { describe, expect, it } from "vitest";
+import { putImage, sourceHashOf, variantOf } from "../../worker/src/cdn/cache";
+import { deriveVariant } from "../../worker/src/cdn/generate";
+import { normalizeCdnOptions, normalizeSourceUrl } from "../../worker/src/cdn/grammar";
+import { sha256Hex } from "../../worker/src/security/crypto";
 import { sniffImage } from "../../worker/src/validate/sniff";
 import { ORIGIN, cdnKey, cdnUrl, get, pngSize, sourceUrl } from "./cdn";
 import { jobCount, ledgerOf, meterOf, withKey } from "./helpers";
@@ -326,6 +330,54 @@ describe("CDN images from the runner", () => {
     const listing = await env.RESULTS.list({ prefix: `cdn/${await sha256Hex(source)}/` });
     expect(listing.objects).toHaveLength(1);
     expect(listing.objects[0]?.key).toMatch(/\.png$/);
+  });
+});
+
+describe("CDN variants that Cloudflare Images answers in another format than asked", () => {
+  /**
+   * The local Images binding, answering WebP where AVIF is asked: Cloudflare's encodes on a best-effort
+   * basis, and its AVIF stops at 1,200 px a side, which most x4 outputs pass.
+   */
+  function answeringWebpForAvif(images: ImagesBinding): ImagesBinding {
+    const wrap = (transformer: ImageTransformer): ImageTransformer => ({
+      transform: (transform) => wrap(transformer.transform(transform)),
+      draw: (image, options) => wrap(transformer.draw(image, options)),
+      output: (options) => transformer.output(options.format === "image/avif" ? { ...options, format: "image/webp" } : options),
+    });
+    return {
+      info: (stream, options) => images.info(stream, options),
+      input: (stream, options) => wrap(images.input(stream, options)),
+      text: (content, options) => wrap(images.text(content, options)),
+      get hosted() {
+        return images.hosted;
+      },
+    };
+  }
+
+  /** A source whose x2 base is stored, and its AVIF variant as that binding derived it. */
+  async function derivedAsWebp() {
+    const source = sourceUrl();
+    const options = normalizeCdnOptions({ scale: 2, width: 50, format: "avif" });
+    const variant = await variantOf({ sourceUrl: normalizeSourceUrl(source), sourceHash: await sourceHashOf(normalizeSourceUrl(source)), generation: 0, options, accept: undefined, modelVersion: env.MODEL_VERSION });
+    const base = await png(80, 60);
+    await putImage(env.RESULTS, { r2Key: variant.base.r2Key, format: "png" }, base, { sha256: await sha256Hex(base), width: 80, height: 60, inputWidth: 40, inputHeight: 30 });
+    await deriveVariant({ ...env, IMAGES: answeringWebpForAvif(env.IMAGES) }, variant, options);
+    return { source, variant };
+  }
+
+  it("are stored as the format they are", async () => {
+    const { variant } = await derivedAsWebp();
+    const stored = await env.RESULTS.get(variant.r2Key);
+    expect(stored?.httpMetadata?.contentType).toBe("image/webp");
+    expect(sniffImage(new Uint8Array(await (stored as R2ObjectBody).arrayBuffer())).type).toBe("webp");
+  });
+
+  it("are served as the format they are, not the one the URL asked for", async () => {
+    const { source } = await derivedAsWebp();
+    const response = await get(await cdnUrl(await cdnKey(), source, { scale: 2, width: 50, format: "avif" }));
+    expect(response.status).toBe(200);
+    expect(response.headers.get("content-type")).toBe("image/webp");
+    expect(sniffImage(await bytesOf(response)).type).toBe("webp");
   });
 });
 

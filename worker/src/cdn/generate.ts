@@ -1,4 +1,4 @@
-import { DomainError, inputKey } from "@hvar/contract";
+import { DomainError, inputKey, isOutputFormat } from "@hvar/contract";
 import type { ApiKey } from "../auth/keys";
 import type { Config } from "../config";
 import { dispatcherFor, dispatcherOf, edgeLimits } from "../dispatch";
@@ -145,8 +145,12 @@ async function generateBase(request: GenerateRequest): Promise<Generated> {
   return { counted };
 }
 
-/** The variant from its stored base: Cloudflare Images fits (when a size is asked for) and encodes it, once. */
-async function deriveVariant(env: Bindings, variant: Variant, options: CdnOptions): Promise<void> {
+/**
+ * The variant from its stored base: Cloudflare Images fits (when a size is asked for) and encodes it, once.
+ * Images encodes on a best-effort basis and may answer in another format than asked (its AVIF stops at
+ * 1,200 px a side, which most x4 outputs pass): the bytes are stored, and so served, as what they are.
+ */
+export async function deriveVariant(env: Bindings, variant: Variant, options: CdnOptions): Promise<void> {
   const base = await env.RESULTS.get(variant.base.r2Key);
   const baseMetadata = base && metadataOf(base);
   if (!base || !baseMetadata) throw new Error(`base ${variant.base.r2Key} is missing from R2`);
@@ -161,6 +165,7 @@ async function deriveVariant(env: Bindings, variant: Variant, options: CdnOption
   const encoded = await image.output({ format: contentTypeOf(variant.format), ...(variant.format === "png" || options.quality === null ? {} : { quality: options.quality }) });
   const bytes = new Uint8Array(await encoded.response().arrayBuffer());
   const size = sniffImage(bytes);
+  if (!isOutputFormat(size.type)) throw new Error(`Cloudflare Images answered ${size.type} for ${variant.format}`);
   const { inputWidth, inputHeight } = baseMetadata;
-  await putImage(env.RESULTS, variant, bytes, { sha256: await sha256Hex(bytes), width: size.width, height: size.height, inputWidth, inputHeight });
+  await putImage(env.RESULTS, { r2Key: variant.r2Key, format: size.type }, bytes, { sha256: await sha256Hex(bytes), width: size.width, height: size.height, inputWidth, inputHeight });
 }

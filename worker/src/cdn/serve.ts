@@ -55,8 +55,10 @@ export async function serveCdnImage(ctx: ServeContext, request: CdnRequest, { ke
   if (!metadata) throw new Error(`variant ${variant.r2Key} has no metadata`);
   if (!counted) countHit(ctx, key.id, [metadata.inputWidth, metadata.inputHeight], [metadata.width, metadata.height]);
 
+  // As stored: Cloudflare Images may have answered another format than asked (generate.ts, deriveVariant).
+  const contentType = object.httpMetadata?.contentType ?? contentTypeOf(variant.format);
   const [forClient, forEdge] = object.body.tee();
-  ctx.defer(edgePut(variant, storedResponse(forEdge, contentTypeOf(variant.format), metadata, config.CDN_MAX_AGE_S)));
-  const stored = storedResponse(forClient, contentTypeOf(variant.format), metadata, config.CDN_MAX_AGE_S);
+  ctx.defer(edgePut(variant, storedResponse(forEdge, contentType, metadata, config.CDN_MAX_AGE_S)));
+  const stored = storedResponse(forClient, contentType, metadata, config.CDN_MAX_AGE_S);
   return deliver(stored, { ...delivery, cache: counted ? "miss" : "hit" });
 }
