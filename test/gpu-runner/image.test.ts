@@ -9,7 +9,7 @@ import { decodeImage } from "../../gpu-runner/src/image/decode";
 import { avifQuality, encodeImage } from "../../gpu-runner/src/image/encode";
 import { encodeSlots, UV_THREADS } from "../../gpu-runner/src/image/encode-slots";
 import { psnrY } from "../../bench/runner/quality";
-import { rawImage } from "./helpers";
+import { pattern, rawImage } from "./helpers";
 
 const limits = { maxPixels: 1_000_000 };
 /** A CC0 photo of the demo page's (worker/public/demo/examples/LICENSE.txt). */
@@ -244,5 +244,21 @@ describe("encodeImage", () => {
     expect(png.data[3]).toBe(0);
     const jpeg = await sharp(await encodeImage({ width: 8, height: 8, rgb, alpha }, "jpeg", 90)).raw().toBuffer();
     expect(jpeg[0]).toBeGreaterThan(245);
+  });
+
+  it("flattens partial alpha onto white in JPEG as sharp's flatten does", async () => {
+    const [width, height] = [16, 16];
+    const rgb = pattern(width, height, (x, y) => [(x * 16) % 256, (y * 16) % 256, 90]);
+    const alpha = Buffer.from(Array.from({ length: width * height }, (_, i) => (i * 37) % 256));
+    const rgba = Buffer.alloc(width * height * 4);
+    for (let i = 0; i < width * height; i++) {
+      rgb.copy(rgba, i * 4, i * 3, i * 3 + 3);
+      rgba[i * 4 + 3] = alpha[i] as number;
+    }
+    const sharps = await sharp(rgba, { raw: { width, height, channels: 4 } }).flatten({ background: "#ffffff" }).jpeg({ mozjpeg: true, quality: 100 }).toBuffer();
+    const ours = await encodeImage({ width, height, rgb, alpha }, "jpeg", 100);
+    const [a, b] = [await sharp(ours).raw().toBuffer(), await sharp(sharps).raw().toBuffer()];
+    // A few levels are JPEG's own (4:2:0 at quality 100); onto black, or alpha ignored, would be tens.
+    expect(Math.max(...a.map((v, i) => Math.abs(v - (b[i] as number))))).toBeLessThanOrEqual(6);
   });
 });

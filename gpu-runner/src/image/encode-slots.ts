@@ -18,7 +18,7 @@ export const encodeSlots = pLimit(Math.max(1, UV_THREADS - 2));
 /**
  * libvips' threads per image, which AVIF's encoder works with too: sharp's default is one on glibc
  * (against memory fragmentation). Two encode a 1920x1080 AVIF 1.6x sooner for 10% more CPU, and WebP
- * and JPEG, whose encoders are single-threaded, 4-10% later (`npm run bench:encoders`): worth it for AVIF,
+ * and JPEG, whose encoders are single-threaded, 0-10% later (`npm run bench:encoders`): worth it for AVIF,
  * the format browsers get by default and by far the slowest. More than two is untried (a 2-core machine).
  */
 export const VIPS_THREADS = Math.min(2, CPUS);

@@ -61,13 +61,22 @@ export function avifQuality(quality: number): number {
  * unless asked, and the pixels are already sRGB, the format's default interpretation.
  */
 export async function encodeImage(image: EncodeInput, format: OutputFormat, quality: number): Promise<Buffer> {
-  const { width, height, alpha } = image;
-  const pixels = alpha ? interleaveAlpha(image.rgb, alpha, width * height) : image.rgb;
-  const pipeline = sharp(pixels, { raw: { width, height, channels: alpha ? 4 : 3 } });
-  return encodeSlots(() => encode(pipeline, format, alpha !== undefined, quality));
+  return encodeSlots(() => encode(pipelineOf(image, format), format, quality));
 }
 
-function encode(pipeline: Sharp, format: OutputFormat, alpha: boolean, quality: number): Promise<Buffer> {
+/** The image with its alpha, as `format` takes it. */
+function pipelineOf({ width, height, rgb, alpha }: EncodeInput, format: OutputFormat): Sharp {
+  const raw = (channels: 1 | 3) => ({ raw: { width, height, channels } });
+  if (!alpha) return sharp(rgb, raw(3));
+  // JPEG has no alpha: a transparent image flattened onto white reads better than onto black. Here, as
+  // sharp flattens before it joins a band.
+  if (format === "jpeg") return sharp(flattenOntoWhite(rgb, alpha), raw(3));
+  // libvips joins the alpha band strip by strip as it encodes: no RGBA copy of the whole image (256 MB at
+  // the largest x4, which put the largest job's peak 7% over its estimate: bench/runner/job-memory.ts).
+  return sharp(rgb, raw(3)).joinChannel(alpha, raw(1));
+}
+
+function encode(pipeline: Sharp, format: OutputFormat, quality: number): Promise<Buffer> {
   switch (format) {
     case "png":
       return pipeline.png(ENCODERS.png.options).toBuffer();
@@ -76,18 +85,16 @@ function encode(pipeline: Sharp, format: OutputFormat, alpha: boolean, quality: 
     case "avif":
       return pipeline.avif({ ...ENCODERS.avif.options, quality: avifQuality(quality) }).toBuffer();
     case "jpeg":
-      // JPEG has no alpha: a transparent image flattened onto white reads better than onto black.
-      return (alpha ? pipeline.flatten({ background: "#ffffff" }) : pipeline).jpeg({ ...ENCODERS.jpeg.options, quality }).toBuffer();
+      return pipeline.jpeg({ ...ENCODERS.jpeg.options, quality }).toBuffer();
   }
 }
 
-function interleaveAlpha(rgb: Buffer, alpha: Buffer, pixels: number): Buffer {
-  const rgba = Buffer.allocUnsafe(pixels * 4);
-  for (let i = 0; i < pixels; i++) {
-    rgba[i * 4] = rgb[i * 3] as number;
-    rgba[i * 4 + 1] = rgb[i * 3 + 1] as number;
-    rgba[i * 4 + 2] = rgb[i * 3 + 2] as number;
-    rgba[i * 4 + 3] = alpha[i] as number;
+/** Each pixel over white by its alpha (rounded as libvips' flatten). */
+function flattenOntoWhite(rgb: Buffer, alpha: Buffer): Buffer {
+  const out = Buffer.allocUnsafe(rgb.length);
+  for (let i = 0; i < alpha.length; i++) {
+    const a = alpha[i] as number;
+    for (let c = 3 * i; c < 3 * i + 3; c++) out[c] = Math.round(((rgb[c] as number) * a + 255 * (255 - a)) / 255);
   }
-  return rgba;
+  return out;
 }
