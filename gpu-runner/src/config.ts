@@ -2,7 +2,7 @@ import { readFileSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { MAX_INPUT_PIXELS } from "@hvar/contract";
 import { z } from "zod";
-import { cpusSchema } from "./cpus";
+import { cpusOr, cpusSchema } from "./cpus";
 import { CLOUDFLARE_API } from "./queue/pull-client";
 
 const defaultModelsDir = fileURLToPath(new URL("../models", import.meta.url));
@@ -95,8 +95,11 @@ export const RunnerConfigSchema = z
     HVAR_QUEUE_API_TOKEN: z.string().min(1).optional(),
     /** Cloudflare's API; another base only for a local fake of it (the tests). */
     HVAR_QUEUE_API_URL: z.url().default(CLOUDFLARE_API),
-    /** Queue messages (jobs) one runner holds at once: it pulls only while it holds fewer. */
-    HVAR_QUEUE_CONCURRENCY: int(1, 2),
+    /**
+     * Queue messages (jobs) one runner holds at once: it pulls only while it holds fewer. `HVAR_CPUS` when
+     * unset (loadConfig): a job encodes its outputs one after another, so fewer jobs leave CPUs idle.
+     */
+    HVAR_QUEUE_CONCURRENCY: z.coerce.number().int().min(1).optional(),
     /**
      * The lease of a pulled job (at most 12 h): longer than the slowest job, or another runner takes
      * it again; and short enough that a job whose runner died is delivered again, and finishes,
@@ -132,12 +135,13 @@ export const RunnerConfigSchema = z
   .refine((c) => c.HVAR_STORAGE !== "s3" || (c.HVAR_S3_ENDPOINT && c.HVAR_S3_BUCKET && c.HVAR_S3_ACCESS_KEY_ID && c.HVAR_S3_SECRET_ACCESS_KEY), {
     message: "HVAR_STORAGE=s3 needs HVAR_S3_ENDPOINT, HVAR_S3_BUCKET, HVAR_S3_ACCESS_KEY_ID and HVAR_S3_SECRET_ACCESS_KEY",
   });
-export type RunnerConfig = z.infer<typeof RunnerConfigSchema>;
+export type RunnerConfig = Omit<z.infer<typeof RunnerConfigSchema>, "HVAR_QUEUE_CONCURRENCY"> & { HVAR_QUEUE_CONCURRENCY: number };
 
 export function loadConfig(env: NodeJS.ProcessEnv = process.env): RunnerConfig {
   const result = RunnerConfigSchema.safeParse(env);
   if (!result.success) throw new Error(`invalid runner configuration:\n${z.prettifyError(result.error)}`);
-  return result.data;
+  const config = result.data;
+  return { ...config, HVAR_QUEUE_CONCURRENCY: config.HVAR_QUEUE_CONCURRENCY ?? cpusOr(config.HVAR_CPUS) };
 }
 
 /**

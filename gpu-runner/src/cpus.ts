@@ -11,4 +11,9 @@ export const cpusSchema = z.coerce.number().int().min(1).max(1000).optional();
  * the Deployment sets it from the pod's CPU request (infra/k8s/runner-deployment.yaml). Else the cores
  * the OS grants this process. A value the schema refuses stops the runner at start (config.ts).
  */
-export const CPUS = cpusSchema.catch(undefined).parse(process.env.HVAR_CPUS) ?? availableParallelism();
+export const CPUS = cpusOr(cpusSchema.catch(undefined).parse(process.env.HVAR_CPUS));
+
+/** HVAR_CPUS as parsed, else the cores the OS grants this process. */
+export function cpusOr(asked: number | undefined): number {
+  return asked ?? availableParallelism();
+}

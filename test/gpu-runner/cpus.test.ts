@@ -79,6 +79,12 @@ describe("the runner's threads, sized by its CPUs (HVAR_CPUS)", () => {
     expect(inRunnerProcess(printVipsThreads, { HVAR_CPUS: "16" })).toBe("2 2");
   });
 
+  it("holds as many queue jobs as it has CPUs unless told, as each job encodes one output at a time", () => {
+    expect(loadConfig({ HVAR_CPUS: "6" }).HVAR_QUEUE_CONCURRENCY).toBe(6);
+    expect(loadConfig({}).HVAR_QUEUE_CONCURRENCY).toBe(availableParallelism());
+    expect(loadConfig({ HVAR_CPUS: "6", HVAR_QUEUE_CONCURRENCY: "2" }).HVAR_QUEUE_CONCURRENCY).toBe(2);
+  });
+
   it("refuses to start on an HVAR_CPUS that is not a whole number of CPUs", () => {
     for (const HVAR_CPUS of ["0", "2.5", "two"]) expect(() => loadConfig({ HVAR_CPUS })).toThrow(/HVAR_CPUS/);
     expect(loadConfig({ HVAR_CPUS: "12" }).HVAR_CPUS).toBe(12);
