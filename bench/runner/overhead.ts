@@ -5,9 +5,9 @@
  * cannot go faster than, however fast its model: the model's outputs here are a constant stand-in of
  * the served model's tile shape, since what blending costs does not depend on their values. The noise
  * read and the 8-bit images are on the runner's image threads (tiling/image-threads.ts), not on its
- * thread. Each job runs three times per round: with its blend sums in the memory the job before left
- * ("kept"), in fresh memory ("fresh"), and kept with its noise read and 8-bit images on the runner's
- * thread, as until 2026-12-05.
+ * thread. Each job runs three times per round: with its blend sums and 8-bit images in the memory the
+ * job before left ("kept"), in fresh memory ("fresh"), and with kept sums but its noise read and 8-bit
+ * images on the runner's thread, in fresh memory, as until 2026-12-05.
  *
  *   npm run bench:runner-overhead                      # 1920x1080 at x4, the served model's tiling
  *   npm run bench:runner-overhead -- --size 960x540 --scales 1,2,4 --rounds 5
@@ -20,6 +20,7 @@ import { encodeImage } from "../../gpu-runner/src/image/encode";
 import { discoverModels, tileOverlap } from "../../gpu-runner/src/model/manifest";
 import { Blender, fillTile } from "../../gpu-runner/src/tiling/blend";
 import { ImageThreads, imageThreads } from "../../gpu-runner/src/tiling/image-threads";
+import { rgbBuffers } from "../../gpu-runner/src/tiling/rgb-buffers";
 import { sumChunks } from "../../gpu-runner/src/tiling/sum-chunks";
 import { planTiles } from "../../gpu-runner/src/tiling/plan";
 import { syntheticImage } from "./images";
@@ -63,13 +64,16 @@ const lr = new Float32Array(3 * pixels);
 const outputs = { 1: new Float32Array(3 * pixels).fill(0.5), 2: new Float32Array(12 * pixels).fill(0.5), 4: new Float32Array(48 * pixels).fill(0.5) };
 
 /**
- * One job's work. "warm": its blend sums in the chunks the job before left (sum-chunks.ts), as on a
- * runner with work; "cold": in fresh memory, as the first job after a start or 30 s idle, and every
- * job before 2026-12-05. Only the warm job is encoded: encoding does not read the sums.
+ * One job's work. "warm": its blend sums in the chunks the job before left (sum-chunks.ts) and its
+ * 8-bit images in its buffers (rgb-buffers.ts), as on a runner with work; "cold": in fresh memory, as
+ * the first job after a start or 30 s idle. Only the warm job is encoded: encoding does not read the sums.
  */
 const onThisThread = new ImageThreads(0);
 async function job(memory: Memory): Promise<Round> {
-  if (memory === "cold") sumChunks.trim();
+  if (memory === "cold") {
+    sumChunks.trim();
+    rgbBuffers.trim();
+  }
   const threads = memory === "inline" ? onThisThread : imageThreads;
   const reading = performance.now();
   await threads.noiseLevel(image.rgb, width, height);
@@ -81,11 +85,12 @@ async function job(memory: Memory): Promise<Round> {
   }
   for (const blender of blenders) {
     let started = performance.now();
-    const rgb = await blender.toRgb();
+    const rgb = await blender.toRgb(false, memory === "inline" ? undefined : rgbBuffers.take(blender.width * blender.height * 3));
     timing.toRgb += performance.now() - started;
     started = performance.now();
     if (memory === "warm") await encodeImage({ width: blender.width, height: blender.height, rgb }, "webp", 90);
     timing.encode += performance.now() - started;
+    if (memory !== "inline") rgbBuffers.give(rgb);
   }
   return timing;
 }

@@ -3,6 +3,7 @@ import { afterEach, describe, expect, it, vi } from "vitest";
 import { Blender } from "../../gpu-runner/src/tiling/blend";
 import { planTiles, tileOrigin, type TilePlan } from "../../gpu-runner/src/tiling/plan";
 import { ImageThreads } from "../../gpu-runner/src/tiling/image-threads";
+import { RgbBuffers } from "../../gpu-runner/src/tiling/rgb-buffers";
 import { SumChunks } from "../../gpu-runner/src/tiling/sum-chunks";
 
 /** The level of output pixel (x, y) in channel c: what every tile that covers the pixel gives. */
@@ -105,6 +106,70 @@ describe("blend sums in chunks", () => {
     const blender = blend(plan, 1, new SumChunks());
     await blender.toRgb();
     expect(() => blender.add(0, tileOutput(plan, 0, 1), 0)).toThrow(/already made/);
+  });
+});
+
+describe("8-bit images in kept buffers", () => {
+  const plan = planTiles(70, 45, 32, 8);
+
+  it("hands a given-back buffer to the next image it can hold, the smallest that can", () => {
+    const images = new RgbBuffers();
+    const [large, small] = [images.take(300), images.take(120)];
+    images.give(large);
+    images.give(small);
+    const next = images.take(100);
+    expect([next.length, next.buffer]).toEqual([100, small.buffer]);
+    expect(images.freeBytes).toBe(300);
+  });
+
+  it("makes a new buffer when no free one can hold the image", () => {
+    const images = new RgbBuffers();
+    const small = images.take(120);
+    images.give(small);
+    expect(images.take(121).buffer).not.toBe(small.buffer);
+    expect(images.freeBytes).toBe(120);
+  });
+
+  it("makes a new buffer rather than hand out one over a quarter larger than the image, whose rest no job would count", () => {
+    const images = new RgbBuffers();
+    const large = images.take(300);
+    images.give(large);
+    expect(images.take(200).buffer).not.toBe(large.buffer);
+    expect(images.take(240).buffer).toBe(large.buffer);
+  });
+
+  it("leaves nothing of one image in the next, made in the same buffer", async () => {
+    const images = new RgbBuffers();
+    const brightPlan = planTiles(75, 48, 32, 8);
+    const bright = new Blender(brightPlan, 1, new SumChunks());
+    const white = new Float32Array(3 * 32 * 32).fill(1);
+    for (let index = 0; index < brightPlan.count; index++) bright.add(index, white, 0);
+    const used = await bright.toRgb(false, images.take(75 * 48 * 3));
+    images.give(used);
+    const rgb = await blend(plan, 1, new SumChunks()).toRgb(false, images.take(70 * 45 * 3));
+    expect(rgb.buffer).toBe(used.buffer);
+    expectLevels(rgb, 70, 45);
+  });
+
+  it("lets free buffers go down to a number of bytes, the largest first", () => {
+    const images = new RgbBuffers();
+    for (const buffer of [100, 300, 200].map((bytes) => images.take(bytes))) images.give(buffer);
+    images.keepAtMost(350);
+    expect(images.freeBytes).toBe(300);
+    images.keepAtMost(-1);
+    expect(images.freeBytes).toBe(0);
+  });
+
+  it("lets the free buffers go after a while without a job giving any back", () => {
+    vi.useFakeTimers();
+    const images = new RgbBuffers(1000);
+    images.give(images.take(100));
+    vi.advanceTimersByTime(999);
+    images.give(images.take(200));
+    vi.advanceTimersByTime(999);
+    expect(images.freeBytes).toBe(300);
+    vi.advanceTimersByTime(1);
+    expect(images.freeBytes).toBe(0);
   });
 });
 

@@ -9,6 +9,7 @@ import { createApp } from "../../gpu-runner/src/server/app";
 import { signRequest } from "../../gpu-runner/src/server/auth";
 import { MAX_OUTPUT_PIXELS, type RunnerJob as Job, runnerModelSchema } from "@hvar/contract";
 import { JobService } from "../../gpu-runner/src/server/jobs";
+import { rgbBuffers } from "../../gpu-runner/src/tiling/rgb-buffers";
 import { sumChunks } from "../../gpu-runner/src/tiling/sum-chunks";
 import { taskMemoryBytes } from "../../gpu-runner/src/tiling/task";
 import { metricsApp, RunnerMetrics } from "../../gpu-runner/src/server/metrics";
@@ -406,6 +407,26 @@ describe("jobs", () => {
     release();
     await r.jobs.drain();
     expect((await r.request("POST", "/v1/jobs?id=j_second", await photo())).status).toBe(202);
+    await r.jobs.drain();
+    expect(await (await r.request("GET", "/v1/jobs/j_second")).json()).toMatchObject({ status: "succeeded" });
+  });
+
+  it("keeps the 8-bit image memory of ended jobs within what the memory for jobs and the kept blend memory leave", async () => {
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const large = await rawImage(200, 150, (x, y) => [x, y, 100]).png().toBuffer();
+    const needs = taskMemoryBytes(200, 150, [4], false);
+    // Room for less than the 1.44 MB image (800x600 RGB) the ended job leaves.
+    const totalBytes = needs + 2 ** 20;
+    let gated = false;
+    const r = await runner({ model: nearestModel(16, () => (gated ? gate : undefined)), memory: { jobBytes: needs, totalBytes } });
+    rgbBuffers.trim();
+    await createAndFinish(r, "j_first", "scales=4", large);
+    expect(rgbBuffers.freeBytes).toBeGreaterThanOrEqual(800 * 600 * 3);
+    gated = true;
+    expect((await r.request("POST", "/v1/jobs?id=j_second&scales=4", large)).status).toBe(202);
+    expect(rgbBuffers.freeBytes).toBeLessThanOrEqual(totalBytes - needs - sumChunks.freeBytes);
+    release();
     await r.jobs.drain();
     expect(await (await r.request("GET", "/v1/jobs/j_second")).json()).toMatchObject({ status: "succeeded" });
   });

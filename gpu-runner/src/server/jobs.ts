@@ -6,6 +6,7 @@ import { decodeImage, type DecodeOptions } from "../image/decode";
 import { type Manifest, manifestLimits, servedCleanup, servedTemperature } from "../model/manifest";
 import type { Scheduler, TileJob } from "../scheduler/scheduler";
 import type { ObjectStore } from "../storage/store";
+import { rgbBuffers } from "../tiling/rgb-buffers";
 import { sumChunks } from "../tiling/sum-chunks";
 import { taskMemoryBytes, UpscaleTask } from "../tiling/task";
 import { type JobRecord, JobRecords, type Lease, outranks, withoutLease } from "./job-records";
@@ -387,8 +388,9 @@ export class JobService {
       throw new DomainError({ kind: "limit_reached", code: "runner_busy", title: `The runner's memory for jobs is in use; retry in ${retryAfter} s.`, retryAfterS: retryAfter });
     }
     this.memoryInUse += bytes;
-    // Blend memory kept from ended jobs is the runner's too: with it, no more than the budget.
+    // Blend and image memory kept from ended jobs is the runner's too: with it, no more than the budget.
     sumChunks.keepAtMost(totalBytes - this.memoryInUse);
+    rgbBuffers.keepAtMost(totalBytes - this.memoryInUse - sumChunks.freeBytes);
   }
 
   private async input(query: JobQuery, body: Uint8Array): Promise<Uint8Array> {

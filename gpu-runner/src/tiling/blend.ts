@@ -102,12 +102,13 @@ export class Blender {
   }
 
   /**
-   * The blended image, interleaved 8-bit RGB; call once, after every tile was added: the sum's memory
+   * The blended image, interleaved 8-bit RGB, in `rgb` (shared memory of its size, every byte written:
+   * rgb-buffers.ts keeps it for the next image); call once, after every tile was added: the sum's memory
    * goes back to `SumChunks`. `grey`: every pixel is the mean of its channels (to-rgb.ts). A large
    * image is made on `ImageThreads`, not on the calling thread.
    */
-  async toRgb(grey = false): Promise<Buffer> {
-    const rgb = sharedRgb(this.width, this.height);
+  async toRgb(grey = false, rgb = sharedRgb(this.width, this.height)): Promise<Buffer> {
+    if (rgb.length !== this.width * this.height * 3) throw new Error(`an 8-bit image of ${this.width}x${this.height} needs ${this.width * this.height * 3} bytes, not ${rgb.length}`);
     const chunks = this.chunks.map((_, index) => this.chunk(index));
     try {
       await this.threads.rgb({ chunks, rowsPerChunk: this.rowsPerChunk, width: this.width, height: this.height, rowWeight: this.rowWeight, columnWeight: this.columnWeight }, grey, rgb);

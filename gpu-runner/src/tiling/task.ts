@@ -8,6 +8,7 @@ import type { TileJob } from "../scheduler/scheduler";
 import { Blender, fillTile, isGrey } from "./blend";
 import { imageThreads, type ImageThreads } from "./image-threads";
 import { planTiles, type TilePlan } from "./plan";
+import { rgbBuffers } from "./rgb-buffers";
 
 export interface EncodedOutput {
   scale: Scale;
@@ -114,8 +115,13 @@ export class UpscaleTask implements TileJob {
     const encoded: EncodedOutput[] = [];
     for (const blender of largestFirst) {
       const { scale, width: outWidth, height: outHeight } = blender;
-      const rgb = await blender.toRgb(this.grey);
-      const bytes = await encodeImage({ width: outWidth, height: outHeight, rgb, ...(alpha ? { alpha: await upscaleAlpha(alpha, width, height, scale) } : {}) }, format, quality);
+      const rgb = await blender.toRgb(this.grey, rgbBuffers.take(outWidth * outHeight * 3));
+      let bytes: Buffer;
+      try {
+        bytes = await encodeImage({ width: outWidth, height: outHeight, rgb, ...(alpha ? { alpha: await upscaleAlpha(alpha, width, height, scale) } : {}) }, format, quality);
+      } finally {
+        rgbBuffers.give(rgb); // encoded (or failed): sharp no longer reads it
+      }
       encoded.unshift({ scale, width: outWidth, height: outHeight, contentType: CONTENT_TYPES[format], format, bytes });
     }
     return encoded;
