@@ -114,12 +114,12 @@ describe("8-bit images in kept buffers", () => {
 
   it("hands a given-back buffer to the next image it can hold, the smallest that can", () => {
     const images = new RgbBuffers();
-    const [large, small] = [images.take(300), images.take(120)];
-    images.give(large);
-    images.give(small);
+    const [larger, smaller] = [images.take(120), images.take(110)];
+    images.give(larger);
+    images.give(smaller);
     const next = images.take(100);
-    expect([next.length, next.buffer]).toEqual([100, small.buffer]);
-    expect(images.freeBytes).toBe(300);
+    expect([next.length, next.buffer]).toEqual([100, smaller.buffer]);
+    expect(images.freeBytes).toBe(120);
   });
 
   it("makes a new buffer when no free one can hold the image", () => {
