@@ -411,44 +411,45 @@ describe("jobs", () => {
     expect(await (await r.request("GET", "/v1/jobs/j_second")).json()).toMatchObject({ status: "succeeded" });
   });
 
-  it("keeps the 8-bit image memory of ended jobs within what the memory for jobs and the kept blend memory leave", async () => {
+  /**
+   * A 200x150 x4 job run to its end, then a second admitted (and held in the model) with `spare` bytes of
+   * the memory for jobs beside it: `ended` is checked after the first, `admitted` at the second's admission.
+   */
+  async function endThenAdmit(spare: number, ended: () => void, admitted: () => void) {
     let release: () => void = () => undefined;
     const gate = new Promise<void>((resolve) => (release = resolve));
     const large = await rawImage(200, 150, (x, y) => [x, y, 100]).png().toBuffer();
     const needs = taskMemoryBytes(200, 150, [4], false);
-    // Room for less than the 1.44 MB image (800x600 RGB) the ended job leaves.
-    const totalBytes = needs + 2 ** 20;
     let gated = false;
-    const r = await runner({ model: nearestModel(16, () => (gated ? gate : undefined)), memory: { jobBytes: needs, totalBytes } });
+    const r = await runner({ model: nearestModel(16, () => (gated ? gate : undefined)), memory: { jobBytes: needs, totalBytes: needs + spare } });
+    sumChunks.trim();
     rgbBuffers.trim();
     await createAndFinish(r, "j_first", "scales=4", large);
-    expect(rgbBuffers.freeBytes).toBeGreaterThanOrEqual(800 * 600 * 3);
+    ended();
     gated = true;
     expect((await r.request("POST", "/v1/jobs?id=j_second&scales=4", large)).status).toBe(202);
-    expect(rgbBuffers.freeBytes).toBeLessThanOrEqual(totalBytes - needs - sumChunks.freeBytes);
+    admitted();
     release();
     await r.jobs.drain();
     expect(await (await r.request("GET", "/v1/jobs/j_second")).json()).toMatchObject({ status: "succeeded" });
-  });
+  }
 
   it("keeps the blend memory of ended jobs within what the memory for jobs leaves beside the jobs in flight", async () => {
-    let release: () => void = () => undefined;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    const large = await rawImage(200, 150, (x, y) => [x, y, 100]).png().toBuffer();
-    const needs = taskMemoryBytes(200, 150, [4], false);
-    // Room for less than the one 8-MiB chunk the sum of an ended job leaves.
-    const totalBytes = needs + 4 * 2 ** 20;
-    let gated = false;
-    const r = await runner({ model: nearestModel(16, () => (gated ? gate : undefined)), memory: { jobBytes: needs, totalBytes } });
-    sumChunks.trim();
-    await createAndFinish(r, "j_first", "scales=4", large);
-    expect(sumChunks.freeBytes).toBeGreaterThan(totalBytes - needs);
-    gated = true;
-    expect((await r.request("POST", "/v1/jobs?id=j_second&scales=4", large)).status).toBe(202);
-    expect(sumChunks.freeBytes).toBeLessThanOrEqual(totalBytes - needs);
-    release();
-    await r.jobs.drain();
-    expect(await (await r.request("GET", "/v1/jobs/j_second")).json()).toMatchObject({ status: "succeeded" });
+    const spare = 4 * 2 ** 20; // less than the one 8-MiB chunk the sum of an ended job leaves
+    await endThenAdmit(
+      spare,
+      () => expect(sumChunks.freeBytes).toBeGreaterThan(spare),
+      () => expect(sumChunks.freeBytes).toBeLessThanOrEqual(spare),
+    );
+  });
+
+  it("keeps the 8-bit image memory of ended jobs within what the memory for jobs and the kept blend memory leave", async () => {
+    const spare = 2 ** 20; // less than the 1.44 MB image (800x600 RGB) the ended job leaves
+    await endThenAdmit(
+      spare,
+      () => expect(rgbBuffers.freeBytes).toBeGreaterThanOrEqual(800 * 600 * 3),
+      () => expect(rgbBuffers.freeBytes + sumChunks.freeBytes).toBeLessThanOrEqual(spare),
+    );
   });
 
   it("is running, with no tile done yet, while its first batch is in the model", async () => {

@@ -13,31 +13,33 @@
  * giving one back.
  */
 export class RgbBuffers {
-  private free: Buffer[] = [];
+  private free: Buffer[] = []; // smallest first
   private idleTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly idleMs = 30_000) {}
 
   /** `bytes` of shared memory, old contents and all: the image made into it writes every byte. */
   take(bytes: number): Buffer {
-    const fits = this.free.filter((buffer) => buffer.length >= bytes && buffer.length <= bytes * 1.25);
-    const smallest = fits.reduce<Buffer | undefined>((best, buffer) => (best && best.length <= buffer.length ? best : buffer), undefined);
-    if (!smallest) return Buffer.from(new SharedArrayBuffer(bytes));
-    this.free = this.free.filter((buffer) => buffer !== smallest);
-    return smallest.subarray(0, bytes);
+    // Free buffers are kept smallest first (give), so the first that fits is the smallest.
+    const index = this.free.findIndex((buffer) => buffer.length >= bytes);
+    const fit = this.free[index];
+    if (!fit || fit.length > bytes * 1.25) return Buffer.from(new SharedArrayBuffer(bytes));
+    this.free.splice(index, 1);
+    return fit.subarray(0, bytes);
   }
 
   /** Once the image in `buffer` (from `take`) is encoded: nothing may read or write it after. */
   give(buffer: Buffer): void {
     this.free.push(Buffer.from(buffer.buffer));
+    this.free.sort((a, b) => a.length - b.length);
     clearTimeout(this.idleTimer);
     this.idleTimer = setTimeout(() => this.trim(), this.idleMs).unref();
   }
 
   /** Lets free buffers go, the largest first, until they hold at most `bytes`. */
   keepAtMost(bytes: number): void {
-    this.free.sort((a, b) => a.length - b.length);
-    while (this.freeBytes > Math.max(0, bytes)) this.free.pop();
+    let kept = this.freeBytes;
+    while (kept > Math.max(0, bytes)) kept -= (this.free.pop() as Buffer).length;
   }
 
   /** Lets every free buffer go. */
