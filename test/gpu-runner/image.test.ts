@@ -1,12 +1,13 @@
+import { createHash } from "node:crypto";
 import { readFile } from "node:fs/promises";
 import { setImmediate } from "node:timers/promises";
 import { fileURLToPath } from "node:url";
 import { crc32 } from "node:zlib";
-import { DEFAULT_QUALITY, DomainError, toProblem } from "@hvar/contract";
+import { DEFAULT_QUALITY, DomainError, ENCODING_VERSION, toProblem } from "@hvar/contract";
 import sharp, { type Color } from "sharp";
 import { describe, expect, it } from "vitest";
 import { decodeImage } from "../../gpu-runner/src/image/decode";
-import { avifQuality, encodeImage } from "../../gpu-runner/src/image/encode";
+import { AVIF_QUALITY, ENCODERS, avifQuality, encodeImage } from "../../gpu-runner/src/image/encode";
 import { encodeSlots, UV_THREADS } from "../../gpu-runner/src/image/encode-slots";
 import { psnrY } from "../../bench/runner/quality";
 import { pattern, rawImage } from "./helpers";
@@ -216,6 +217,13 @@ describe("encodeImage", () => {
     const mapped = Array.from({ length: 100 }, (_, i) => avifQuality(i + 1));
     expect(mapped.every((q, i) => q >= 1 && q <= 100 && (i === 0 || q >= (mapped[i - 1] as number)))).toBe(true);
     expect(avifQuality(DEFAULT_QUALITY)).toBe(71);
+  });
+
+  it("has the encoding version the result cache keys on: settings that change the files change ENCODING_VERSION", () => {
+    const fingerprint = createHash("sha256").update(JSON.stringify({ ENCODERS, AVIF_QUALITY })).digest("hex").slice(0, 16);
+    // When this fails, cached results were made by other settings: add one to ENCODING_VERSION in
+    // packages/contract/src/vocabulary.ts and record the new pair here.
+    expect({ ENCODING_VERSION, fingerprint }).toEqual({ ENCODING_VERSION: 2, fingerprint: "90bd7bd81e4d239a" });
   });
 
   const noisy = (side: number) => ({ width: side, height: side, rgb: Buffer.from(Array.from({ length: side * side * 3 }, (_, i) => (i * 7919) % 251)) });

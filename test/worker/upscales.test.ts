@@ -1,8 +1,11 @@
 import { SELF, env } from "cloudflare:test";
-import { DEFAULT_QUALITY } from "@hvar/contract";
+import { DEFAULT_QUALITY, ENCODING_VERSION } from "@hvar/contract";
 import { describe, expect, it } from "vitest";
 import { BASE, jobCount, ledgerOf, meterOf, newKey, stubOutput, upscale, withKey } from "./helpers";
 import { png } from "./images";
+import { hashRequest } from "../../worker/src/jobs/start";
+import { sha256Hex } from "../../worker/src/security/crypto";
+import { getJob } from "../../worker/src/storage/jobs";
 import { normalizeUpscaleOptions, parseUpscaleParams } from "../../worker/src/validate/options";
 
 interface Job {
@@ -144,6 +147,21 @@ describe("the result cache", () => {
     await upscale(secret, input, { query: "scales=2" });
     expect(await (await upscale(secret, input, { query: "scales=2,4" })).json()).toMatchObject({ usage: { cacheHit: false } });
     expect(await (await upscale(secret, input, { query: "scales=2&format=webp" })).json()).toMatchObject({ usage: { cacheHit: false } });
+  });
+
+  it("encodes again what an earlier output encoding made, instead of answering with its files", async () => {
+    const { secret } = await newKey();
+    const input = await image();
+    const made = await (await upscale(secret, input, { query: "scales=2&format=avif" })).json<Job>();
+    const job = await getJob(env.DB, made.id);
+    if (job === null) throw new Error("the job is not stored");
+    const sha256 = await sha256Hex(input);
+    expect(job.cacheKey).toBe((await hashRequest(sha256, job.options, env.MODEL_VERSION)).cacheKey);
+    // The row as a deployment whose runners encoded with the previous settings would have written it.
+    const before = await hashRequest(sha256, job.options, env.MODEL_VERSION, undefined, ENCODING_VERSION - 1);
+    await env.DB.prepare("UPDATE jobs SET cache_key = ? WHERE id = ?").bind(before.cacheKey, made.id).run();
+    const again = await upscale(secret, input, { query: "scales=2&format=avif" });
+    expect(await again.json()).toMatchObject({ usage: { cacheHit: false } });
   });
 
   it("normalizes options, so equivalent requests share a result", async () => {

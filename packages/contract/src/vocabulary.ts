@@ -31,6 +31,15 @@ export const isOutputFormat = (value: unknown): value is OutputFormat => OUTPUT_
  * so another value would change every unsigned-quality URL's signature and cache key. PNG has none.
  */
 export const DEFAULT_QUALITY = 85;
+
+/**
+ * The runner's output encoding, by number: one more whenever what a format and quality encode to
+ * changes (an encoder's settings, the quality scale). The result cache keys on it beside the model
+ * version, so the same request after such a change is encoded anew instead of answered for up to
+ * RESULT_TTL_DAYS with files of the old encoding. 2: AVIF on JPEG's quality scale. The runner's
+ * encode.test.ts holds it to a fingerprint of gpu-runner/src/image/encode.ts's settings.
+ */
+export const ENCODING_VERSION = 2;
 export const MIN_QUALITY = 1;
 export const MAX_QUALITY = 100;
 

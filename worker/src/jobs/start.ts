@@ -1,4 +1,4 @@
-import { DomainError } from "@hvar/contract";
+import { DomainError, ENCODING_VERSION } from "@hvar/contract";
 import type { ApiKey } from "../auth/keys";
 import { DispatchError } from "../dispatch/types";
 import { sha256Hex } from "../security/crypto";
@@ -36,7 +36,7 @@ export interface UpscaleRequest {
 /**
  * `requestHash` names what the client asked for (what an Idempotency-Key binds): the image, by its
  * bytes or by its URL, and the options. `cacheKey` names the computation (the result cache's key):
- * the image's bytes, the options and the model that answers them.
+ * the image's bytes, the options, the model that answers them and the encoding of its files.
  */
 export interface RequestHashes {
   requestHash: string;
@@ -53,10 +53,13 @@ export async function requestHashOf(image: string, options: NormalizedOptions): 
   return sha256Hex(`${image}\n${JSON.stringify(options)}`);
 }
 
-/** By the image's sha256; `requestHash` defaults to the one of the bytes (an upload), an image sent by URL has its own. */
-export async function hashRequest(imageSha256: string, options: NormalizedOptions, modelVersion: string, requestHash?: string): Promise<RequestHashes> {
+/**
+ * By the image's sha256; `requestHash` defaults to the one of the bytes (an upload), an image sent by
+ * URL has its own. `encoding` is the runners' (ENCODING_VERSION): another one makes other files.
+ */
+export async function hashRequest(imageSha256: string, options: NormalizedOptions, modelVersion: string, requestHash?: string, encoding = ENCODING_VERSION): Promise<RequestHashes> {
   const computation = await requestHashOf(imageSha256, options);
-  return { requestHash: requestHash ?? computation, cacheKey: await sha256Hex(`${computation}\n${modelVersion}`) };
+  return { requestHash: requestHash ?? computation, cacheKey: await sha256Hex(`${computation}\n${modelVersion}\nencoding ${encoding}`) };
 }
 
 /**
