@@ -100,10 +100,12 @@ class SRMethod:
         self.model, self.temperature, self.seed, self.overlap = model.eval(), temperature, seed, overlap
         self.cleanup = cleanup  # a strength, or "auto": each image's own (hvar.noise), as the runner picks
 
-    def outputs(self, lr: np.ndarray) -> dict[int, np.ndarray]:
+    def outputs(self, lr: np.ndarray, jpeg_quality: int | None = None) -> dict[int, np.ndarray]:
+        """Every scale of `lr`; `jpeg_quality` where it came as a JPEG file of that quality, which `auto`
+        reads as the runner reads the file's own table."""
         grey = lr.ndim == 2
         rgb = np.stack([lr] * 3, -1) if grey else lr
-        cleanup = auto_cleanup(rgb) if self.cleanup == AUTO else self.cleanup
+        cleanup = auto_cleanup(rgb, jpeg_quality) if self.cleanup == AUTO else self.cleanup
         out = upscale(self.model, rgb, self.temperature, self.seed, overlap=self.overlap, cleanup=cleanup)
         # grey in, grey out, as the runner does: the mean of the channels (a network may tint grey)
         return {s: np.round(im.mean(-1)).astype(np.uint8) if grey else im for s, im in out.items()}
@@ -178,7 +180,7 @@ def evaluate(
                     hr = modcrop(protocol.load_image(path), scale)  # grey stays grey, scored as such
                     rng = protocol.image_rng(path.stem, scale, seed)  # realistic and noise<s> draw from it
                     lr = make_lr(hr, scale, degradation, rng)
-                    out = method.outputs(lr)
+                    out = method.outputs(lr, jpeg_quality(degradation))
                     bic, clean_lr = imresize_uint8(lr, scale), bicubic_lr(hr, scale)
 
                     def score(a, b, shave):
@@ -249,7 +251,8 @@ def x1_ladder_per_image(
         row = {"clean_psnr": psnr_rgb(method.outputs(clean)[1], clean)}
         for rung in rungs:
             lr = ladder_rung(clean, rung, protocol.image_rng(path.stem, 1, 0))
-            row[f"gain_{rung}"] = psnr_rgb(method.outputs(lr)[1], clean) - psnr_rgb(lr, clean)
+            x1 = method.outputs(lr, jpeg_quality(rung))[1]
+            row[f"gain_{rung}"] = psnr_rgb(x1, clean) - psnr_rgb(lr, clean)
         scores[path.stem] = row
     if not scores:
         raise ValueError(f"{dataset} has no colour image: the x1 ladder scores colour images only")

@@ -24,7 +24,7 @@ import numpy as np
 from PIL import Image, ImageDraw
 
 from hvar import eval as protocol
-from hvar.degrade import DEGRADATIONS, make_lr, modcrop
+from hvar.degrade import DEGRADATIONS, jpeg_quality, make_lr, modcrop
 from hvar.eval_sr import SRMethod, degradation, load_model
 from hvar.imresize import imresize_uint8
 from hvar.noise import AUTO
@@ -119,7 +119,8 @@ def main(argv: list[str] | None = None) -> None:
         ly, lx, lc = y // s, x // s, c // s
         crop = [(f"{name} LR (nearest)", lr[ly : ly + lc, lx : lx + lc].repeat(s, 0).repeat(s, 1))]
         crop.append((f"bicubic x{s}", imresize_uint8(lr, s)[y : y + c, x : x + c]))
-        crop += [(f"{model} x{s}", m.outputs(lr)[s][y : y + c, x : x + c]) for model, m in methods]
+        saved = jpeg_quality(name)  # a JPEG row's LR came as a JPEG file: `auto` reads its quality
+        crop += [(f"{model} x{s}", m.outputs(lr, saved)[s][y : y + c, x : x + c]) for model, m in methods]
         crop.append(("original", hr[y : y + c, x : x + c]))
         rows.append(row([panel(img, label) for label, img in crop]))
     save(column(rows), args.out)

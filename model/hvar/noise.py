@@ -6,7 +6,10 @@ but a photo that is plainly noisy wants the full strength (+0.2 dB at x2 under n
 Tanaka & Okutomi (TIP 2013) take the smallest eigenvalue of the covariance of 7x7 patches, over the
 patches whose gradient energy noise alone could explain (weak texture), and iterate. On the benchmarks'
 clean and JPEG LR it reads at most 1.7 levels but one comic JPEG; under noise of 10 levels (5.7 in Y)
-it reads 1-5.4 (`model/checkpoints/floor-x2/eval/noise-rule-probe.md`).
+it reads 1-5.4 (`model/checkpoints/floor-x2/eval/noise-rule-probe.md`). A photo that is not noisy and
+came as a JPEG of quality 90 or finer (read from the file's own quantization table) has little damage to
+clean, and gets 0.5 (0.25 from quality 95): the grain and texture it keeps are worth more than the
+little it repairs.
 
 The runner does the same in TypeScript (gpu-runner/src/image/noise.ts); the two agree on the parity
 images of test/gpu-runner/fixtures/noise (`python -m hvar.noise --fixtures`).
@@ -31,6 +34,12 @@ ITERATIONS = 5
 NOISY_LEVEL = 2.0  # estimated noise (levels of 255, Y) above which a photo is cleaned fully
 NOISY_CLEANUP = 1.0
 QUIET_CLEANUP = 0.75  # DEFAULT_CLEANUP in packages/contract: what a photo that is not noisy gets
+# A JPEG file saved at quality 90 or finer holds little compression damage: not noisy, it is cleaned
+# less, (quality at or above, strength), finest first: FINE_JPEG_CLEANUP in packages/contract
+# (`model/checkpoints/floor-x2/eval/finejpeg.md` has the measurements).
+FINE_JPEG = ((95, 0.25), (90, 0.5))
+# ITU T.81 Annex K's luminance quantization table, IJG's quality 50: only its sum is read
+STANDARD_LUMINANCE_SUM = 3688
 
 
 def grid_stride(height: int, width: int) -> int:
@@ -74,9 +83,29 @@ def noise_level(rgb: np.ndarray) -> float:
     return math.sqrt(variance)
 
 
-def auto_cleanup(rgb: np.ndarray) -> float:
-    """The strength `cleanup=auto` gives this image: full for a noisy photo, else the default."""
-    return NOISY_CLEANUP if noise_level(rgb) > NOISY_LEVEL else QUIET_CLEANUP
+def auto_cleanup(rgb: np.ndarray, jpeg_quality: int | None = None) -> float:
+    """The strength `cleanup=auto` gives this image: full for a noisy photo, FINE_JPEG's for one that
+    came as a JPEG file of `jpeg_quality` 90 or finer, else the default."""
+    if noise_level(rgb) > NOISY_LEVEL:
+        return NOISY_CLEANUP
+    fine = [s for q, s in FINE_JPEG if jpeg_quality is not None and jpeg_quality >= q]
+    return fine[0] if fine else QUIET_CLEANUP
+
+
+def jpeg_quality(table: list[int]) -> int:
+    """The IJG-equivalent quality (1-100) of a JPEG's luminance quantization table (any order): libjpeg's
+    scale inverted, 5000 / q percent of the standard table below quality 50 and 200 - 2q from 50
+    (gpu-runner/src/image/jpeg-quality.ts reads the file's table the same way)."""
+    scale = 100 * sum(table) / STANDARD_LUMINANCE_SUM
+    quality = (200 - scale) / 2 if scale <= 100 else 5000 / scale
+    return min(100, max(1, round(quality)))
+
+
+def file_jpeg_quality(path: Path) -> int | None:
+    """The quality of a JPEG file (its table 0), None for any other file."""
+    with Image.open(path) as im:
+        tables = getattr(im, "quantization", None) if im.format == "JPEG" else None
+        return jpeg_quality(list(tables[0])) if tables and 0 in tables else None
 
 
 # ---- parity fixtures for the runner's implementation --------------------------------------------------
@@ -114,8 +143,16 @@ def write_fixtures() -> None:
     for name, im in fixture_images().items():
         Image.fromarray(im).save(FIXTURES / f"{name}.png")
         levels[name] = round(noise_level(im), 6)
-    rule = {"noisyLevel": NOISY_LEVEL, "noisy": NOISY_CLEANUP, "quiet": QUIET_CLEANUP}
-    text = json.dumps({"rule": rule, "levels": levels}, indent=2) + "\n"
+    qualities = {}
+    for quality in (50, 89, 90, 95):  # PIL writes libjpeg's tables, so each reads as saved
+        path = FIXTURES / f"smooth-q{quality}.jpg"
+        Image.fromarray(fixture_images()["smooth"]).save(path, quality=quality)
+        qualities[path.name] = file_jpeg_quality(path)
+    rule = {
+        "noisyLevel": NOISY_LEVEL, "noisy": NOISY_CLEANUP, "quiet": QUIET_CLEANUP,
+        "fineJpeg": [list(step) for step in FINE_JPEG],
+    }  # fmt: skip
+    text = json.dumps({"rule": rule, "levels": levels, "jpegQualities": qualities}, indent=2) + "\n"
     (FIXTURES / "levels.json").write_text(text)
     print(text, end="")
 
@@ -129,4 +166,6 @@ if __name__ == "__main__":
         write_fixtures()
     for path in args.image:
         im = np.asarray(Image.open(path).convert("RGB"))
-        print(f"{path}: noise {noise_level(im):.2f} levels, cleanup {auto_cleanup(im)}")
+        quality = file_jpeg_quality(path)
+        saved = "" if quality is None else f", JPEG quality {quality}"
+        print(f"{path}: noise {noise_level(im):.2f} levels{saved}, cleanup {auto_cleanup(im, quality)}")

@@ -190,6 +190,13 @@ describe("a job's clean-up strength", () => {
     expect(job.cleanup).toBe(1);
   });
 
+  it("is less under auto for a photo sent as a JPEG of quality 90 or finer, the default for a coarser JPEG", async () => {
+    const photo = (quality: number) => rawImage(40, 30, (x, y) => [x * 6, y * 8, 100]).jpeg({ quality }).toBuffer();
+    const [fine, coarse] = [await cleanupRun(true, "", await photo(92)), await cleanupRun(true, "", await photo(80))];
+    expect([fine.seen, fine.job.cleanup]).toEqual([new Set([0.5]), 0.5]);
+    expect([coarse.seen, coarse.job.cleanup]).toEqual([new Set([0.75]), 0.75]);
+  });
+
   it("is 1 for a model without the setting, whatever was asked", async () => {
     expect((await cleanupRun(false, "&cleanup=0")).seen).toEqual(new Set([1]));
   });

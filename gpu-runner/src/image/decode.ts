@@ -1,6 +1,7 @@
 import { DomainError, type ImageSize, imageSizeSchema } from "@hvar/contract";
 import sharp, { type Metadata, type OutputInfo } from "sharp";
 import { z } from "zod";
+import { jpegQuality } from "./jpeg-quality";
 
 /** Formats the runner accepts: what the worker's sniffing lets through, decoded by libvips. */
 const ACCEPTED = new Set(["jpeg", "png", "webp", "avif", "heif", "gif", "tiff"]);
@@ -29,6 +30,8 @@ export interface DecodedImage {
   alpha?: Buffer;
   /** The container format libvips found (`jpeg`, `png`, ...), for logs and metrics. */
   format: string;
+  /** A JPEG's quality, read from its quantization table (jpeg-quality.ts): what `cleanup=auto` goes by. */
+  jpegQuality?: number;
 }
 
 /** What an image's header says, once it has passed every check that needs no pixel. */
@@ -89,9 +92,11 @@ export async function decodeImage(bytes: Uint8Array, options: DecodeOptions): Pr
   }
   const { data, info } = raw;
   checkExpected(info.width, info.height, expected);
-  if (info.channels === 3) return { width: info.width, height: info.height, rgb: data, format };
+  const quality = format === "jpeg" ? jpegQuality(bytes) : undefined;
+  const about = { width: info.width, height: info.height, format, ...(quality === undefined ? {} : { jpegQuality: quality }) };
+  if (info.channels === 3) return { ...about, rgb: data };
   if (info.channels !== 4) throw new DomainError({ kind: "unprocessable", code: "image_corrupt", title: `The image decoded to ${info.channels} channels.` });
-  return { width: info.width, height: info.height, ...splitAlpha(data, info.width * info.height), format };
+  return { ...about, ...splitAlpha(data, info.width * info.height) };
 }
 
 /** The decoder's size (EXIF orientation applied) against the declared one. */

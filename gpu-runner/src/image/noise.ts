@@ -1,8 +1,8 @@
-import { DEFAULT_CLEANUP } from "@hvar/contract";
+import { DEFAULT_CLEANUP, FINE_JPEG_CLEANUP } from "@hvar/contract";
 
 /**
  * How noisy an image is, and the clean-up strength `cleanup=auto` gives it: 1 for a plainly noisy
- * photo, DEFAULT_CLEANUP otherwise. The same estimate as model/hvar/noise.py (Liu, Tanaka & Okutomi,
+ * photo, less for a JPEG of quality 90 or finer (FINE_JPEG_CLEANUP), DEFAULT_CLEANUP otherwise. The same estimate as model/hvar/noise.py (Liu, Tanaka & Okutomi,
  * TIP 2013): the smallest eigenvalue of the covariance of 7x7 patches of Y, over the patches whose
  * gradient energy noise alone could explain, so that texture is not read as noise. The two agree on
  * test/gpu-runner/fixtures/noise; why the rule is worth having is in the model card ("cleanup=auto").
@@ -17,9 +17,14 @@ const ITERATIONS = 5;
 export const NOISY_LEVEL = 2;
 export const NOISY_CLEANUP = 1;
 
-/** The strength `cleanup=auto` gives an image whose noise reads `level` (noiseLevel). */
-export function cleanupFor(level: number): number {
-  return level > NOISY_LEVEL ? NOISY_CLEANUP : DEFAULT_CLEANUP;
+/**
+ * The strength `cleanup=auto` gives an image whose noise reads `level` (noiseLevel), saved as a JPEG
+ * of `jpegQuality` where it was one.
+ */
+export function cleanupFor(level: number, jpegQuality?: number): number {
+  if (level > NOISY_LEVEL) return NOISY_CLEANUP;
+  const fine = jpegQuality === undefined ? undefined : FINE_JPEG_CLEANUP.find(([quality]) => jpegQuality >= quality);
+  return fine === undefined ? DEFAULT_CLEANUP : fine[1];
 }
 
 /** The standard deviation of the image's noise in Y (BT.601), levels of 255; 0 under 7 px a side. */

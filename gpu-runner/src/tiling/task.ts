@@ -63,10 +63,10 @@ export class UpscaleTask implements TileJob {
   private readonly blenders: Blender[];
   private done = 0;
 
-  /** An image's task: reading its noise first, on the image threads, when its clean-up is `auto` (the default). */
+  /** An image's task: reading its noise first, on the image threads, when its clean-up is `auto` (the default; image/noise.ts). */
   static async create(image: DecodedImage, options: UpscaleOptions, threads: ImageThreads = imageThreads): Promise<UpscaleTask> {
     const asked = options.cleanup ?? AUTO_CLEANUP;
-    const cleanup = asked === AUTO_CLEANUP ? cleanupFor(await threads.noiseLevel(image.rgb, image.width, image.height)) : asked;
+    const cleanup = asked === AUTO_CLEANUP ? cleanupFor(await threads.noiseLevel(image.rgb, image.width, image.height), image.jpegQuality) : asked;
     return new UpscaleTask(image, options, { temperature: options.temperature, cleanup });
   }
 

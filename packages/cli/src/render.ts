@@ -58,7 +58,7 @@ export function renderModel(model: ServedModel): string {
       ? "  detail  generated: --temperature draws it (0 is greedy)"
       : "  detail  none: restoration only, deterministic (--temperature changes nothing)",
     model.cleanup.adjustable
-      ? `  cleanup  adjustable: --cleanup 0 to 1 or auto (default ${model.cleanup.default}; 1 cleans fully, 0 keeps a photo's grain, auto cleans a noisy photo fully and any other at 0.75)`
+      ? `  cleanup  adjustable: --cleanup 0 to 1 or auto (default ${model.cleanup.default}; 1 cleans fully, 0 keeps a photo's grain, auto: 1 for a noisy photo, 0.5 for a JPEG of quality 90-94, 0.25 from 95, else 0.75)`
       : "  cleanup  always full (--cleanup changes nothing)",
     "",
   ].join("\n");

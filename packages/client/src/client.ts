@@ -49,7 +49,7 @@ export interface UpscaleOptions extends WaitOptions {
   quality?: number;
   /** Sampling temperature of generated detail, 0 (greedy, deterministic) to 2; a deterministic model answers 0 in `options`. */
   temperature?: number;
-  /** How strongly x1 cleans the input before it is upscaled, 0 (not at all: a photo's grain kept) to 1 (fully), or `"auto"` (1 for a plainly noisy photo, else 0.75); the deployment's default when absent (`model().cleanup.default`); a model without the setting answers 1 in `options`. */
+  /** How strongly x1 cleans the input before it is upscaled, 0 (not at all: a photo's grain kept) to 1 (fully), or `"auto"` (1 for a plainly noisy photo, 0.5 for one sent as a JPEG of quality 90-94, 0.25 from 95, else 0.75); the deployment's default when absent (`model().cleanup.default`); a model without the setting answers 1 in `options`. */
   cleanup?: number | "auto";
   /** Receives a signed upscale.succeeded / upscale.failed event (see verifyWebhook). */
   webhookUrl?: string;

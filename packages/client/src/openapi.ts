@@ -676,7 +676,7 @@ export interface components {
             cleanup: {
                 /** @description Whether `cleanup` changes the pixels: how strongly x1 cleans the input before it is upscaled. False: the model always cleans fully */
                 adjustable: boolean;
-                /** @description The strength a job without `cleanup` gets: `auto` (1 for a plainly noisy photo, else 0.75), or 1 where it is not adjustable */
+                /** @description The strength a job without `cleanup` gets: `auto` (1 for a plainly noisy photo; for one sent as a JPEG, 0.25 from quality 95, 0.5 from quality 90; else 0.75), or 1 where it is not adjustable */
                 default: number | "auto";
             };
         };
@@ -706,7 +706,7 @@ export interface components {
              */
             temperature: number | null;
             /**
-             * @description How strongly x1 cleans the input of noise, blur and compression before it is upscaled: 1 as fully as the model can (best for heavily damaged photos), 0 not at all (the input's grain and texture kept, as for a clean original), in proportion between. `auto`, the default, reads the image's noise: 1 for a plainly noisy photo, else 0.75, which keeps a photo's fine texture and cleans ordinary JPEGs best while staying within 0.11 dB of 1 on heavy damage. A model without the setting cleans fully: it is then normalized to 1, as the job's `options` show
+             * @description How strongly x1 cleans the input of noise, blur and compression before it is upscaled: 1 as fully as the model can (best for heavily damaged photos), 0 not at all (the input's grain and texture kept, as for a clean original), in proportion between. `auto`, the default, reads the image's noise and, for a JPEG, its quality: 1 for a plainly noisy photo; for one sent as a JPEG, 0.25 from quality 95, 0.5 from quality 90; else 0.75; 0.75 keeps a photo's fine texture and cleans ordinary JPEGs best while staying within 0.11 dB of 1 on heavy damage. A model without the setting cleans fully: it is then normalized to 1, as the job's `options` show
              * @default auto
              * @example auto
              */
@@ -1260,7 +1260,7 @@ export interface operations {
                 quality?: number;
                 /** @description Sampling temperature of the generated detail; 0 is greedy (deterministic). A deterministic model (one without a sampled detail stage, such as the hvar 2.x floor) makes the same pixels at every temperature: it is then normalized to 0, as the job's `options` show, and one cached result serves them all */
                 temperature?: number | null;
-                /** @description How strongly x1 cleans the input of noise, blur and compression before it is upscaled: 1 as fully as the model can (best for heavily damaged photos), 0 not at all (the input's grain and texture kept, as for a clean original), in proportion between. `auto`, the default, reads the image's noise: 1 for a plainly noisy photo, else 0.75, which keeps a photo's fine texture and cleans ordinary JPEGs best while staying within 0.11 dB of 1 on heavy damage. A model without the setting cleans fully: it is then normalized to 1, as the job's `options` show */
+                /** @description How strongly x1 cleans the input of noise, blur and compression before it is upscaled: 1 as fully as the model can (best for heavily damaged photos), 0 not at all (the input's grain and texture kept, as for a clean original), in proportion between. `auto`, the default, reads the image's noise and, for a JPEG, its quality: 1 for a plainly noisy photo; for one sent as a JPEG, 0.25 from quality 95, 0.5 from quality 90; else 0.75; 0.75 keeps a photo's fine texture and cleans ordinary JPEGs best while staying within 0.11 dB of 1 on heavy damage. A model without the setting cleans fully: it is then normalized to 1, as the job's `options` show */
                 cleanup?: "auto" | (number | null) | null;
                 /** @description Receives a signed upscale.succeeded, upscale.failed or upscale.canceled event (Standard Webhooks) */
                 webhook_url?: string;

@@ -1,5 +1,5 @@
 import { z } from "zod";
-import { AUTO_CLEANUP, DEFAULT_CLEANUP, DEFAULT_QUALITY, MAX_QUALITY, MIN_QUALITY, OUTPUT_FORMATS, SCALES } from "./vocabulary.ts";
+import { AUTO_CLEANUP, AUTO_CLEANUP_RULE, DEFAULT_QUALITY, MAX_QUALITY, MIN_QUALITY, OUTPUT_FORMATS, SCALES } from "./vocabulary.ts";
 
 /**
  * The hvar model on Replicate (infra/replicate/predict.py, packaged with Cog): the `input` of a
@@ -38,7 +38,7 @@ export const replicateInputSchema = z.object({
     .regex(new RegExp(REPLICATE_CLEANUP_PATTERN))
     .default(AUTO_CLEANUP)
     .describe(
-      `How strongly x1 cleans the input of noise, blur and compression before it is upscaled: 1 fully, 0 not at all (the input's grain kept), or ${AUTO_CLEANUP} (the default): 1 for a plainly noisy photo, else ${DEFAULT_CLEANUP}. A model without the setting cleans fully.`,
+      `How strongly x1 cleans the input of noise, blur and compression before it is upscaled: 1 fully, 0 not at all (the input's grain kept), or ${AUTO_CLEANUP} (the default): ${AUTO_CLEANUP_RULE}. A model without the setting cleans fully.`,
     ),
   size: z
     .string()

@@ -54,13 +54,29 @@ export const MAX_QUALITY = 100;
 export const DEFAULT_CLEANUP = 0.75;
 
 /**
+ * A JPEG file saved at quality 90 or finer (read from its own quantization table) holds little
+ * compression damage: a photo sent so that is not noisy is cleaned less, [quality at or above,
+ * strength], finest first. Over the dev and held-out photos at quality 95, 0.25 against
+ * DEFAULT_CLEANUP: x2 −0.01 to +0.33 dB, x1 +0.02 to +1.53; at 90, 0.5: x2 −0.02 to +0.18, x1 +0.06 to
+ * +0.60 (model/checkpoints/floor-x2/eval/finejpeg.md). Coarser JPEGs want the default.
+ */
+export const FINE_JPEG_CLEANUP: readonly (readonly [quality: number, cleanup: number])[] = [
+  [95, 0.25],
+  [90, 0.5],
+];
+
+/**
  * The clean-up strength every job gets unless it asks for one, everywhere (API jobs, CDN URLs,
  * Replicate, the runner's HTTP API and its CLI): the runner reads the image's noise and cleans a
- * plainly noisy photo fully (1), any other at DEFAULT_CLEANUP (gpu-runner/src/image/noise.ts). Under
- * noise of 10 / 25 levels that is +0.2 / +0.7 dB at x2 over 0.75, and it leaves clean photos and JPEGs
- * as 0.75 does (model/checkpoints/floor-x2/eval/noise-rule-probe.md).
+ * plainly noisy photo fully (1), one sent as a JPEG of quality 90 or finer by FINE_JPEG_CLEANUP, any
+ * other at DEFAULT_CLEANUP (gpu-runner/src/image/noise.ts). Under noise of 10 /
+ * 25 levels that is +0.2 / +0.7 dB at x2 over 0.75, and it leaves clean photos and coarser JPEGs as
+ * 0.75 does (model/checkpoints/floor-x2/eval/noise-rule-probe.md).
  */
 export const AUTO_CLEANUP = "auto";
+
+/** What `auto` does, in the words of every API description. */
+export const AUTO_CLEANUP_RULE = `1 for a plainly noisy photo; for one sent as a JPEG, ${FINE_JPEG_CLEANUP.map(([quality, cleanup]) => `${cleanup} from quality ${quality}`).join(", ")}; else ${DEFAULT_CLEANUP}`;
 
 /** Errors are RFC 9457 problem+json, with this content type, from the worker and the runner alike. */
 export const PROBLEM_CONTENT_TYPE = "application/problem+json";

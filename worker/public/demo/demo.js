@@ -243,7 +243,7 @@ async function refreshModel() {
     if (model.cleanup.default !== "auto") ui.cleanup.value = String(model.cleanup.default);
     showCleanup();
     ui.cleanupHelp.textContent = model.cleanup.adjustable
-      ? "How strongly x1 cleans noise, blur and JPEG blocks before upscaling: 1 for a badly damaged photo, about 0.5 for an ordinary JPEG, 0 for a clean original whose grain and fine texture should stay. Auto (the default) reads the photo's noise: 1 for a noisy photo, 0.75 for any other."
+      ? "How strongly x1 cleans noise, blur and JPEG blocks before upscaling: 1 for a badly damaged photo, about 0.5 for an ordinary JPEG, 0 for a clean original whose grain and fine texture should stay. Auto (the default) reads the photo's noise and, for a JPEG, the quality it was saved at: 1 for a noisy photo, 0.5 for a JPEG of quality 90-94, 0.25 from 95, 0.75 for any other."
       : `${model.version} always cleans fully: it has no clean-up setting.`;
     ui.detailHelp.textContent = model.detail.sampling
       ? `${model.version} draws detail the input cannot show: 0 is greedy (the same pixels every time); higher temperatures draw livelier, less faithful detail.`

@@ -1,4 +1,4 @@
-import { AUTO_CLEANUP, DEFAULT_CLEANUP, scaleSchema } from "@hvar/contract";
+import { AUTO_CLEANUP, AUTO_CLEANUP_RULE, scaleSchema } from "@hvar/contract";
 import { createRoute, z } from "@hono/zod-openapi";
 import { apiKeyAuth } from "../auth/middleware";
 import { configOf } from "../config";
@@ -34,7 +34,7 @@ const modelSchema = z
           "Whether `cleanup` changes the pixels: how strongly x1 cleans the input before it is upscaled. False: the model always cleans fully",
       }),
       default: z.union([z.number(), z.literal(AUTO_CLEANUP)]).openapi({
-        description: `The strength a job without \`cleanup\` gets: \`${AUTO_CLEANUP}\` (1 for a plainly noisy photo, else ${DEFAULT_CLEANUP}), or 1 where it is not adjustable`,
+        description: `The strength a job without \`cleanup\` gets: \`${AUTO_CLEANUP}\` (${AUTO_CLEANUP_RULE}), or 1 where it is not adjustable`,
       }),
     }),
   })

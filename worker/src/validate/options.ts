@@ -1,5 +1,5 @@
 import { z } from "@hono/zod-openapi";
-import { AUTO_CLEANUP, CONTENT_TYPES, type Cleanup, DEFAULT_CLEANUP, DomainError, OUTPUT_FORMATS, type OutputFormat, SCALES, cleanupSchema, jobOptionsSchema, qualitySchema, scaleListSchema, scaleSchema } from "@hvar/contract";
+import { AUTO_CLEANUP, AUTO_CLEANUP_RULE, CONTENT_TYPES, type Cleanup, DEFAULT_CLEANUP, DomainError, OUTPUT_FORMATS, type OutputFormat, SCALES, cleanupSchema, jobOptionsSchema, qualitySchema, scaleListSchema, scaleSchema } from "@hvar/contract";
 
 /**
  * Upscale options as clients send them (query string or multipart fields, all strings) and
@@ -23,7 +23,7 @@ export const upscaleParamsSchema = z.strictObject({
         "Sampling temperature of the generated detail; 0 is greedy (deterministic). A deterministic model (one without a sampled detail stage, such as the hvar 2.x floor) makes the same pixels at every temperature: it is then normalized to 0, as the job's `options` show, and one cached result serves them all",
     }),
   cleanup: cleanupSchema.default(AUTO_CLEANUP).openapi({
-    description: `How strongly x1 cleans the input of noise, blur and compression before it is upscaled: 1 as fully as the model can (best for heavily damaged photos), 0 not at all (the input's grain and texture kept, as for a clean original), in proportion between. \`${AUTO_CLEANUP}\`, the default, reads the image's noise: 1 for a plainly noisy photo, else ${DEFAULT_CLEANUP}, which keeps a photo's fine texture and cleans ordinary JPEGs best while staying within 0.11 dB of 1 on heavy damage. A model without the setting cleans fully: it is then normalized to 1, as the job's \`options\` show`,
+    description: `How strongly x1 cleans the input of noise, blur and compression before it is upscaled: 1 as fully as the model can (best for heavily damaged photos), 0 not at all (the input's grain and texture kept, as for a clean original), in proportion between. \`${AUTO_CLEANUP}\`, the default, reads the image's noise and, for a JPEG, its quality: ${AUTO_CLEANUP_RULE}; ${DEFAULT_CLEANUP} keeps a photo's fine texture and cleans ordinary JPEGs best while staying within 0.11 dB of 1 on heavy damage. A model without the setting cleans fully: it is then normalized to 1, as the job's \`options\` show`,
     example: AUTO_CLEANUP,
   }),
   webhook_url: z
