@@ -26,6 +26,7 @@ from hvar import eval as protocol
 from hvar.eval_sr import SRMethod, load_model, niqe_or_none
 from hvar.figure import column, folder_and_cleanup, panel, row
 from hvar.imresize import imresize_uint8
+from hvar.noise import file_jpeg_quality
 from hvar.paths import data_root, list_images
 
 DATASET = "RealSRSet"  # <data-root>/dev/RealSRSet/LR: 25 real LR photos, no ground truth
@@ -62,7 +63,8 @@ def evaluate_real(
     images = []
     for path in tqdm(paths, desc="real LR", disable=not progress, file=sys.stderr):
         lr = protocol.load_image(path)
-        outputs = {name: m.outputs(lr) for name, m in methods.items()}
+        saved = file_jpeg_quality(path)  # `auto` reads a JPEG's quality from the file, as the runner does
+        outputs = {name: m.outputs(lr, saved) for name, m in methods.items()}
         if on_photo is not None:
             on_photo(path.stem, lr, outputs)
         scores = {}

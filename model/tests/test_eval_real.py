@@ -112,3 +112,18 @@ def test_cli_refuses_bad_arguments_before_loading_any_model(args, message, real_
     with pytest.raises(SystemExit):
         main([*args, "--data-root", str(real_root)])
     assert message in capsys.readouterr().err
+
+
+def test_a_jpeg_photos_quality_is_read_from_its_file_for_auto_as_the_runner_reads_it(tmp_path):
+    seen = []
+
+    class Recording:
+        def outputs(self, lr, jpeg_quality=None):
+            seen.append(jpeg_quality)
+            return {1: lr, 2: lr, 4: lr}
+
+    photo = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    Image.fromarray(photo).save(tmp_path / "a.jpg", quality=95)
+    Image.fromarray(photo).save(tmp_path / "b.png")
+    evaluate_real({"m": Recording()}, [tmp_path / "a.jpg", tmp_path / "b.png"], scales=(), progress=False)
+    assert seen == [95, None]
