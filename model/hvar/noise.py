@@ -88,11 +88,12 @@ def auto_cleanup(rgb: np.ndarray, jpeg_quality: int | None = None) -> float:
     came as a JPEG file of `jpeg_quality` 90 or finer, else the default."""
     if noise_level(rgb) > NOISY_LEVEL:
         return NOISY_CLEANUP
-    fine = [s for q, s in FINE_JPEG if jpeg_quality is not None and jpeg_quality >= q]
-    return fine[0] if fine else QUIET_CLEANUP
+    if jpeg_quality is None:
+        return QUIET_CLEANUP
+    return next((s for q, s in FINE_JPEG if jpeg_quality >= q), QUIET_CLEANUP)
 
 
-def jpeg_quality(table: list[int]) -> int:
+def table_quality(table: list[int]) -> int:
     """The IJG-equivalent quality (1-100) of a JPEG's luminance quantization table (any order): libjpeg's
     scale inverted, 5000 / q percent of the standard table below quality 50 and 200 - 2q from 50
     (gpu-runner/src/image/jpeg-quality.ts reads the file's table the same way)."""
@@ -105,7 +106,7 @@ def file_jpeg_quality(path: Path) -> int | None:
     """The quality of a JPEG file (its table 0), None for any other file."""
     with Image.open(path) as im:
         tables = getattr(im, "quantization", None) if im.format == "JPEG" else None
-        return jpeg_quality(list(tables[0])) if tables and 0 in tables else None
+        return table_quality(list(tables[0])) if tables and 0 in tables else None
 
 
 # ---- parity fixtures for the runner's implementation --------------------------------------------------
@@ -143,10 +144,10 @@ def write_fixtures() -> None:
     for name, im in fixture_images().items():
         Image.fromarray(im).save(FIXTURES / f"{name}.png")
         levels[name] = round(noise_level(im), 6)
-    qualities = {}
+    qualities, smooth = {}, Image.fromarray(fixture_images()["smooth"])
     for quality in (50, 89, 90, 95):  # PIL writes libjpeg's tables, so each reads as saved
         path = FIXTURES / f"smooth-q{quality}.jpg"
-        Image.fromarray(fixture_images()["smooth"]).save(path, quality=quality)
+        smooth.save(path, quality=quality)
         qualities[path.name] = file_jpeg_quality(path)
     rule = {
         "noisyLevel": NOISY_LEVEL, "noisy": NOISY_CLEANUP, "quiet": QUIET_CLEANUP,

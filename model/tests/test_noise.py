@@ -13,9 +13,9 @@ from hvar.noise import (
     auto_cleanup,
     file_jpeg_quality,
     fixture_images,
-    jpeg_quality,
     noise_level,
     smooth_field,
+    table_quality,
 )
 
 
@@ -81,7 +81,7 @@ STANDARD_LUMINANCE = [  # ITU T.81 Annex K, IJG's quality 50
 
 
 def test_the_standard_table_itself_reads_as_quality_50():
-    assert jpeg_quality(STANDARD_LUMINANCE) == 50
+    assert table_quality(STANDARD_LUMINANCE) == 50
 
 
 def test_the_runners_parity_fixtures_are_what_this_module_reads():

@@ -2,8 +2,8 @@ import { DEFAULT_CLEANUP, FINE_JPEG_CLEANUP } from "@hvar/contract";
 
 /**
  * How noisy an image is, and the clean-up strength `cleanup=auto` gives it: 1 for a plainly noisy
- * photo, less for a JPEG of quality 90 or finer (FINE_JPEG_CLEANUP), DEFAULT_CLEANUP otherwise. The same estimate as model/hvar/noise.py (Liu, Tanaka & Okutomi,
- * TIP 2013): the smallest eigenvalue of the covariance of 7x7 patches of Y, over the patches whose
+ * photo, less for a JPEG of quality 90 or finer (FINE_JPEG_CLEANUP), DEFAULT_CLEANUP otherwise. The
+ * same estimate as model/hvar/noise.py (Liu, Tanaka & Okutomi, TIP 2013): the smallest eigenvalue of the covariance of 7x7 patches of Y, over the patches whose
  * gradient energy noise alone could explain, so that texture is not read as noise. The two agree on
  * test/gpu-runner/fixtures/noise; why the rule is worth having is in the model card ("cleanup=auto").
  */

@@ -31,17 +31,17 @@ export const isOutputFormat = (value: unknown): value is OutputFormat => OUTPUT_
  * so another value would change every unsigned-quality URL's signature and cache key. PNG has none.
  */
 export const DEFAULT_QUALITY = 85;
+export const MIN_QUALITY = 1;
+export const MAX_QUALITY = 100;
 
 /**
  * The runner's output encoding, by number: one more whenever what a format and quality encode to
  * changes (an encoder's settings, the quality scale). The result cache keys on it beside the model
  * version, so the same request after such a change is encoded anew instead of answered for up to
- * RESULT_TTL_DAYS with files of the old encoding. 2: AVIF on JPEG's quality scale. The runner's
- * encode.test.ts holds it to a fingerprint of gpu-runner/src/image/encode.ts's settings.
+ * RESULT_TTL_DAYS with files of the old encoding. 2: AVIF on JPEG's quality scale.
+ * test/gpu-runner/image.test.ts holds it to a fingerprint of gpu-runner/src/image/encode.ts's settings.
  */
 export const ENCODING_VERSION = 2;
-export const MIN_QUALITY = 1;
-export const MAX_QUALITY = 100;
 
 /**
  * How strongly x1 cleans a photo that is not plainly noisy before it is upscaled (1: fully, as the
@@ -69,9 +69,9 @@ export const FINE_JPEG_CLEANUP: readonly (readonly [quality: number, cleanup: nu
  * The clean-up strength every job gets unless it asks for one, everywhere (API jobs, CDN URLs,
  * Replicate, the runner's HTTP API and its CLI): the runner reads the image's noise and cleans a
  * plainly noisy photo fully (1), one sent as a JPEG of quality 90 or finer by FINE_JPEG_CLEANUP, any
- * other at DEFAULT_CLEANUP (gpu-runner/src/image/noise.ts). Under noise of 10 /
- * 25 levels that is +0.2 / +0.7 dB at x2 over 0.75, and it leaves clean photos and coarser JPEGs as
- * 0.75 does (model/checkpoints/floor-x2/eval/noise-rule-probe.md).
+ * other at DEFAULT_CLEANUP (gpu-runner/src/image/noise.ts). Under noise of 10 / 25 levels that is
+ * +0.2 / +0.7 dB at x2 over 0.75, and it leaves clean photos and coarser JPEGs as 0.75 does
+ * (model/checkpoints/floor-x2/eval/noise-rule-probe.md).
  */
 export const AUTO_CLEANUP = "auto";
 
